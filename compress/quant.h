@@ -1,0 +1,151 @@
+// Per-element and per-block math shared by the CPU and CUDA backends (SQZ_HD). Everything that
+// decides a frame's bytes lives here, so the CPU tests exercise the very code the GPU runs.
+//
+// Rules that make CPU and GPU agree bit for bit:
+//  - only IEEE binary32 multiply / subtract / round-to-nearest-even, never fused (built with
+//    -ffp-contract=off and nvcc --fmad=false);
+//  - the quantization parameters (step, 1/step, check threshold) are computed once on the host
+//    and handed to every backend;
+//  - the error check is sound without any exactness argument: fl(|x - x'|) < eb_check implies
+//    |x - x'| < eb_check <= eb, because rounding is monotone and eb_check is a float.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "squeeze/codec.h"
+#include "squeeze/format.h"
+#include "squeeze/hd.h"
+
+namespace squeeze::quant {
+
+SQZ_HD float bits_to_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+SQZ_HD uint32_t float_to_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+#endif
+}
+
+// IEEE half -> float, exact for every input including subnormals, Inf and NaN.
+SQZ_HD float half_to_float(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t man = h & 0x3ffu;
+  if (exp == 0x1f) return bits_to_float(sign | 0x7f800000u | (man << 13));  // Inf / NaN
+  if (exp == 0) {
+    // zero or subnormal: man * 2^-24, exact in float
+    float v = (float)man * 5.9604644775390625e-8f;
+    return sign ? -v : v;
+  }
+  return bits_to_float(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+// float -> IEEE half, round to nearest even, overflow to Inf, NaN kept quiet.
+SQZ_HD uint16_t float_to_half_rn(float f) {
+  uint32_t u = float_to_bits(f);
+  uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  uint32_t a = u & 0x7fffffffu;
+  if (a >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0u));
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  // rounds to >= 65520: Inf
+  if (a < 0x38800000u) {
+    // result is subnormal or zero: value = a * 2^24 in half-ulps, round to nearest even
+    if (a < 0x33000000u) return sign;  // < 2^-25: rounds to 0
+    uint32_t exp = a >> 23;
+    uint32_t man = (a & 0x7fffffu) | 0x800000u;
+    uint32_t shift = 126u - exp;  // 14..24
+    uint32_t q = man >> shift;
+    uint32_t rem = man & ((1u << shift) - 1u);
+    uint32_t half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (q & 1u))) ++q;
+    return (uint16_t)(sign | q);
+  }
+  uint32_t q = a - 0x38000000u;  // rebias exponent 127 -> 15
+  uint32_t rem = q & 0x1fffu;
+  q >>= 13;
+  if (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) ++q;
+  return (uint16_t)(sign | q);
+}
+
+SQZ_HD float bf16_to_float(uint16_t b) { return bits_to_float((uint32_t)b << 16); }
+
+// float -> bfloat16, round to nearest even, NaN kept quiet.
+SQZ_HD uint16_t float_to_bf16_rn(float f) {
+  uint32_t u = float_to_bits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+  uint32_t lsb = (u >> 16) & 1u;
+  u += 0x7fffu + lsb;
+  return (uint16_t)(u >> 16);
+}
+
+// Parameters of one frame's quantizer, computed on the host from the applied bound.
+struct QuantParams {
+  float step;      // quantization step, <= 2 * eb
+  float inv_step;  // 1 / step in float
+  float eb_check;  // largest float <= eb: an element passes only if fl(|x - x'|) < eb_check
+};
+
+SQZ_HD uint32_t zigzag(int32_t q) { return ((uint32_t)q << 1) ^ (uint32_t)(q >> 31); }
+SQZ_HD int32_t unzigzag(uint32_t z) { return (int32_t)(z >> 1) ^ -(int32_t)(z & 1u); }
+
+// Round to nearest even in float; identical to rintf under the default rounding mode and to
+// CUDA's rintf. Inputs beyond 2^23 are already integers (or Inf / NaN) and pass unchanged.
+SQZ_HD float round_even(float v) {
+#if defined(__CUDA_ARCH__)
+  return rintf(v);
+#else
+  return std::nearbyint(v);
+#endif
+}
+
+// Value the decoder writes for code q, widened to float (for f16 / bf16 after rounding to the
+// element type, so the encoder checks exactly what the decoder will produce).
+SQZ_HD float reconstruct_f32(int32_t q, float step) { return (float)q * step; }
+
+// Quantize one element given as float (f16 / bf16 widened exactly). Returns true and the code
+// when the decoded value is provably within the bound; false means "store exactly" (outlier).
+template <DType kType>
+SQZ_HD bool quantize_element(float x, const QuantParams& p, int32_t* q_out) {
+  float qf = round_even(x * p.inv_step);
+  if (!(qf <= (float)kMaxQuant && qf >= -(float)kMaxQuant)) {  // NaN and Inf fail here too
+    *q_out = 0;
+    return false;
+  }
+  int32_t q = (int32_t)qf;
+  float xr = reconstruct_f32(q, p.step);
+  if (kType == DType::kF16) xr = half_to_float(float_to_half_rn(xr));
+  if (kType == DType::kBF16) xr = bf16_to_float(float_to_bf16_rn(xr));
+  float d = x - xr;
+  d = d < 0.0f ? -d : d;
+  if (!(d < p.eb_check)) {
+    *q_out = 0;
+    return false;
+  }
+  *q_out = q;
+  return true;
+}
+
+// Bits needed for the OR of a block's zigzag codes (0 when every code is 0).
+SQZ_HD uint32_t code_width(uint32_t or_of_codes) {
+  uint32_t w = 0;
+  while (or_of_codes) {
+    ++w;
+    or_of_codes >>= 1;
+  }
+  return w;
+}
+
+}  // namespace squeeze::quant

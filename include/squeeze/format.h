@@ -1,0 +1,62 @@
+// Frame format constants, version 1. docs/FORMAT.md is the normative description; this header
+// is the single place the numbers live.
+//
+// All integers little-endian. A frame is:
+//
+//   offset size field
+//   0      4    magic            'S' 'Q' 'Z' 'F'
+//   4      1    version          1
+//   5      1    method           FrameMethod
+//   6      1    dtype            squeeze::DType
+//   7      1    flags            bit 0: bound given as rel (informative only)
+//   8      8    original_bytes   bytes the decoder writes
+//   16     8    frame_bytes      total bytes of this frame, header included
+//   24     4    step             float32 quantization step (0 for raw)
+//   28     4    outlier_count    elements stored exactly
+//   32     8    applied_bound    float64 absolute error bound (informative; 0 for raw)
+//   40     2    block_elems      elements per block (32)
+//   42     2    reserved         0
+//   44     4    header_check     FNV-1a 32 over bytes [0, 44)
+//   48          payload (method specific)
+//
+// kRaw payload: the original bytes.
+// kBlockFixed payload, with n = original_bytes / elem_size elements, nb = ceil(n / block_elems):
+//   widths[nb]              one byte per block: low 5 bits = code width w (0..kMaxCodeWidth),
+//                           high 3 bits = block coding, 0 = fixed-length bit planes
+//                           (other values reserved for the entropy and dedup stages)
+//   planes                  per block, in order: w little-endian uint32 words; word j holds bit j
+//                           of the zigzag code of element i at bit i (bit planes); a final
+//                           partial block still writes full 32-bit words (missing elements
+//                           have code 0)
+//   outlier_index[count]    uint32, strictly increasing, < n
+//   outlier_value[count]    the element's original bytes (elem_size each)
+//   tail                    original_bytes % elem_size raw bytes
+// The payload ends exactly at frame_bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace squeeze {
+
+enum class FrameMethod : uint8_t {
+  kRaw = 0,
+  kBlockFixed = 1,
+  // Reserved: 2 = block entropy coding, 3 = row deduplication.
+};
+
+constexpr uint8_t kFrameMagic[4] = {'S', 'Q', 'Z', 'F'};
+constexpr uint8_t kFrameVersion = 1;
+constexpr uint32_t kBlockElems = 32;
+constexpr uint32_t kMaxCodeWidth = 24;
+// |q| above this is not quantized (float32 holds q exactly and the zigzag code fits 24 bits).
+constexpr int32_t kMaxQuant = (1 << 22);
+constexpr uint8_t kFlagRelBound = 0x1;
+
+namespace hdr {
+constexpr size_t kMagic = 0, kVersion = 4, kMethod = 5, kDType = 6, kFlags = 7,
+                 kOriginalBytes = 8, kFrameBytes = 16, kStep = 24, kOutlierCount = 28,
+                 kAppliedBound = 32, kBlockElems = 40, kReserved = 42, kHeaderCheck = 44;
+}  // namespace hdr
+
+}  // namespace squeeze

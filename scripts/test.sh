@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: the main build (warnings as errors, CUDA compiled when
+# nvcc is present), the suite again under ASan + UBSan, and a bounded fuzzing run of the decoder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+
+echo "== build (warnings as errors) =="
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUEEZE_WERROR=ON
+cmake --build build -j"$jobs"
+echo "== tests =="
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
+
+echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSQUEEZE_WERROR=ON \
+  -DSQUEEZE_SANITIZE=address,undefined -DSQUEEZE_CUDA=OFF -DSQUEEZE_BUILD_BENCH=ON
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 -LE nosan
+
+if command -v clang++ >/dev/null; then
+  echo "== fuzzing the decoder (bounded) =="
+  cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+    -DCMAKE_C_COMPILER=clang -DSQUEEZE_CUDA=OFF -DSQUEEZE_BUILD_BENCH=OFF -DSQUEEZE_FUZZ=ON
+  cmake --build build-fuzz -j"$jobs" --target fuzz_decode
+  ctest --test-dir build-fuzz --output-on-failure -L fuzz
+else
+  echo "== fuzzing skipped: clang++ not found =="
+fi
