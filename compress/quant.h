@@ -138,6 +138,42 @@ SQZ_HD bool quantize_element(float x, const QuantParams& p, int32_t* q_out) {
   return true;
 }
 
+// Largest float <= v, for finite v > 0 (0 when v is below the smallest subnormal).
+SQZ_HD float float_round_down(double v) {
+  float f = (float)v;
+  if ((double)f > v) f = bits_to_float(float_to_bits(f) - 1u);
+  return f;
+}
+
+// Absolute bound of a frame in rel mode: rel * (max - min) over the frame's finite elements.
+SQZ_HD double rel_to_abs_bound(double rel, float min_finite, float max_finite) {
+  return rel * ((double)max_finite - (double)min_finite);
+}
+
+// Quantizer parameters for absolute bound eb. Returns false when no usable quantizer exists
+// (eb not finite or too small for a normal float step): the frame is then stored raw.
+SQZ_HD bool make_quant_params(double eb, QuantParams* p) {
+  if (!(eb > 0.0) || !(eb < 1e300)) return false;
+  float step = float_round_down(2.0 * eb);
+  float eb_check = float_round_down(eb);
+  if (!(step >= 1.17549435e-38f) || !(step <= 3.0e38f) || !(eb_check > 0.0f)) return false;
+  float inv = 1.0f / step;
+  if (!(inv <= 3.0e38f)) return false;
+  p->step = step;
+  p->inv_step = inv;
+  p->eb_check = eb_check;
+  return true;
+}
+
+// Size of a kBlockFixed frame: header, one width byte per block, 4 bytes per bit plane, each
+// outlier's index and value, and the tail. The encoder stores raw when this is not smaller than
+// kFrameHeaderBytes + original bytes.
+SQZ_HD uint64_t block_fixed_frame_bytes(uint64_t n_elems, uint64_t elem_size, uint64_t tail_bytes,
+                                        uint64_t sum_widths, uint64_t outliers) {
+  uint64_t n_blocks = (n_elems + kBlockElems - 1) / kBlockElems;
+  return kFrameHeaderBytes + n_blocks + 4 * sum_widths + outliers * (4 + elem_size) + tail_bytes;
+}
+
 // Bits needed for the OR of a block's zigzag codes (0 when every code is 0).
 SQZ_HD uint32_t code_width(uint32_t or_of_codes) {
   uint32_t w = 0;
