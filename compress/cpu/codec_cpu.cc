@@ -1,0 +1,358 @@
+// CPU backend of the codec: frame assembly and parsing around the block kernels of
+// kernels_scalar.cc / kernels_avx2.cc. The frame layout is in include/squeeze/format.h and
+// docs/FORMAT.md.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "compress/block.h"
+#include "compress/cpu/kernels.h"
+#include "compress/quant.h"
+#include "squeeze/codec.h"
+#include "squeeze/format.h"
+
+namespace squeeze {
+
+const char* status_string(Status s) {
+  switch (s) {
+    case Status::kOk:
+      return "ok";
+    case Status::kInvalidArgument:
+      return "invalid argument";
+    case Status::kOutputTooSmall:
+      return "output too small";
+    case Status::kCorruptFrame:
+      return "corrupt frame";
+    case Status::kTruncatedFrame:
+      return "truncated frame";
+    case Status::kUnsupportedFrame:
+      return "unsupported frame";
+  }
+  return "unknown status";
+}
+
+namespace cpu {
+
+namespace {
+
+std::atomic<const Backend*> g_backend{nullptr};
+
+const Backend* backend_by_name(const char* name) {
+  if (std::strcmp(name, "scalar") == 0) return &scalar_backend();
+  if (std::strcmp(name, "avx2") == 0) return avx2_backend();
+  if (std::strcmp(name, "avx512") == 0) return avx512_backend();
+  return nullptr;
+}
+
+const Backend* best_backend() {
+  if (const Backend* b = avx512_backend()) return b;
+  if (const Backend* b = avx2_backend()) return b;
+  return &scalar_backend();
+}
+
+}  // namespace
+
+const Backend& active_backend() {
+  const Backend* b = g_backend.load(std::memory_order_acquire);
+  if (b) return *b;
+  const Backend* chosen = best_backend();
+  if (const char* env = std::getenv("SQUEEZE_CPU_BACKEND")) {
+    if (*env && std::strcmp(env, "auto") != 0) {
+      if (const Backend* forced = backend_by_name(env)) {
+        chosen = forced;
+      } else {
+        std::fprintf(stderr,
+                     "squeeze: SQUEEZE_CPU_BACKEND=%s is not available on this CPU, using %s\n",
+                     env, chosen->name);
+      }
+    }
+  }
+  const Backend* expected = nullptr;
+  g_backend.compare_exchange_strong(expected, chosen, std::memory_order_acq_rel);
+  return *g_backend.load(std::memory_order_acquire);
+}
+
+bool select_backend(const char* name) {
+  const Backend* b = std::strcmp(name, "auto") == 0 ? best_backend() : backend_by_name(name);
+  if (!b) return false;
+  g_backend.store(b, std::memory_order_release);
+  return true;
+}
+
+}  // namespace cpu
+
+const char* cpu_backend_name() {
+  return cpu::active_backend().name;
+}
+
+namespace {
+
+using block::FrameHeader;
+
+// The codec's bytes depend on IEEE round-to-nearest without flush-to-zero; a host program may
+// have changed MXCSR (FTZ / DAZ, e.g. a framework's "flush denormals" switch), so every entry
+// point runs with the default control word and restores the caller's.
+class FpEnvGuard {
+ public:
+#if defined(__x86_64__)
+  FpEnvGuard() : saved_(_mm_getcsr()) {
+    if (saved_ != kDefaultCsr) _mm_setcsr(kDefaultCsr);
+  }
+  ~FpEnvGuard() {
+    if (saved_ != kDefaultCsr) _mm_setcsr(saved_);
+  }
+
+ private:
+  static constexpr unsigned kDefaultCsr = 0x1f80;  // all exceptions masked, RN, no FTZ / DAZ
+  unsigned saved_;
+#endif
+};
+
+// Outliers of the frame being encoded, collected while the planes are written (their position
+// in the frame is only known once every block's width is). Kept per thread and reused, so the
+// steady state allocates nothing.
+struct OutlierScratch {
+  std::vector<uint32_t> index;
+  std::vector<uint8_t> value;
+};
+thread_local OutlierScratch t_outliers;
+
+constexpr uint64_t kBatchBlocks = 64;
+constexpr uint64_t kMaxPlaneBytesPerBlock = 4 * kMaxCodeWidth;
+
+size_t write_raw_frame(const CodecParams& params, const uint8_t* src, size_t src_bytes,
+                       uint8_t* dst) {
+  FrameHeader h;
+  h.method = (uint8_t)FrameMethod::kRaw;
+  h.dtype = (uint8_t)params.dtype;
+  h.flags = params.mode == BoundMode::kRel ? kFlagRelBound : 0;
+  h.original_bytes = src_bytes;
+  h.frame_bytes = kFrameHeaderBytes + src_bytes;
+  block::write_header(h, dst);
+  if (src_bytes) std::memcpy(dst + kFrameHeaderBytes, src, src_bytes);
+  return kFrameHeaderBytes + src_bytes;
+}
+
+// Encodes a kBlockFixed frame into dst. Returns its size, or 0 when it would not be smaller
+// than the raw frame (dst may then hold partial output, never beyond the raw frame's size).
+size_t write_block_fixed_frame(const CodecParams& params, const quant::QuantParams& qp, double eb,
+                               const uint8_t* src, size_t src_bytes, uint8_t* dst,
+                               uint64_t* outliers_out) {
+  const cpu::BlockKernels& k = cpu::active_backend().kernels[(int)params.dtype];
+  const uint64_t es = dtype_size(params.dtype);
+  const uint64_t n = src_bytes / es;
+  const uint64_t tail = src_bytes % es;
+  const uint64_t n_blocks = (n + kBlockElems - 1) / kBlockElems;
+  const uint64_t full_blocks = n / kBlockElems;
+  const uint64_t raw_size = kFrameHeaderBytes + src_bytes;
+  const uint64_t outlier_bytes = 4 + es;
+
+  OutlierScratch& outl = t_outliers;
+  outl.index.clear();
+  outl.value.clear();
+
+  uint8_t* widths = dst + kFrameHeaderBytes;
+  uint64_t pos = kFrameHeaderBytes + n_blocks;  // where the next block's planes go
+  alignas(64) uint8_t staging[kBatchBlocks * kMaxPlaneBytesPerBlock];
+  uint32_t masks[kBatchBlocks];
+
+  // Encodes blocks [b, b + count) whose elements start at `elems`; false when the frame has
+  // grown to the raw frame's size (the running size only increases, so raw is then better).
+  auto encode_batch = [&](const uint8_t* elems, uint64_t b, uint64_t count) -> bool {
+    const bool direct = raw_size - pos >= count * kMaxPlaneBytesPerBlock;
+    uint8_t* out = direct ? dst + pos : staging;
+    const uint64_t plane_bytes = k.encode(elems, count, qp, widths + b, out, masks);
+    for (uint64_t i = 0; i < count; ++i) {
+      uint32_t m = masks[i];
+      while (m) {
+        const uint32_t bit = (uint32_t)__builtin_ctz(m);
+        m &= m - 1;
+        const uint64_t index = (b + i) * kBlockElems + bit;
+        if (index >= n) continue;  // padding of the final block (never an outlier, kept safe)
+        outl.index.push_back((uint32_t)index);
+        const uint8_t* v = src + index * es;
+        outl.value.insert(outl.value.end(), v, v + es);
+      }
+    }
+    const uint64_t size_so_far = pos + plane_bytes + outl.index.size() * outlier_bytes + tail;
+    if (size_so_far >= raw_size) return false;
+    if (!direct) std::memcpy(dst + pos, staging, plane_bytes);
+    pos += plane_bytes;
+    return true;
+  };
+
+  for (uint64_t b = 0; b < full_blocks; b += kBatchBlocks) {
+    const uint64_t count = std::min(kBatchBlocks, full_blocks - b);
+    if (!encode_batch(src + b * kBlockElems * es, b, count)) return 0;
+  }
+  if (full_blocks < n_blocks) {
+    // Final partial block: encoded from a zero-padded copy (zeros always quantize to code 0).
+    alignas(64) uint8_t padded[kBlockElems * 4] = {};
+    const uint64_t first = full_blocks * kBlockElems;
+    std::memcpy(padded, src + first * es, (n - first) * es);
+    if (!encode_batch(padded, full_blocks, 1)) return 0;
+  }
+
+  const uint64_t count = outl.index.size();
+  uint8_t* p = dst + pos;
+  for (uint64_t i = 0; i < count; ++i) block::store_le32(p + 4 * i, outl.index[i]);
+  p += 4 * count;
+  if (count) std::memcpy(p, outl.value.data(), count * es);
+  p += count * es;
+  if (tail) std::memcpy(p, src + n * es, tail);
+  p += tail;
+
+  FrameHeader h;
+  h.method = (uint8_t)FrameMethod::kBlockFixed;
+  h.dtype = (uint8_t)params.dtype;
+  h.flags = params.mode == BoundMode::kRel ? kFlagRelBound : 0;
+  h.original_bytes = src_bytes;
+  h.frame_bytes = (uint64_t)(p - dst);
+  h.step = qp.step;
+  h.outlier_count = (uint32_t)count;
+  h.applied_bound = eb;
+  block::write_header(h, dst);
+  *outliers_out = count;
+  return (size_t)h.frame_bytes;
+}
+
+bool valid_dtype(DType t) {
+  return (uint8_t)t <= (uint8_t)DType::kBF16;
+}
+bool valid_mode(BoundMode m) {
+  return m == BoundMode::kAbs || m == BoundMode::kRel;
+}
+
+}  // namespace
+
+Status compress(const CodecParams& params, const void* src_v, size_t src_bytes, void* dst_v,
+                size_t dst_capacity, size_t* frame_bytes, FrameStats* stats) {
+  if (!frame_bytes || !dst_v || (!src_v && src_bytes) || !valid_dtype(params.dtype) ||
+      !valid_mode(params.mode))
+    return Status::kInvalidArgument;
+  const bool lossy_type = params.dtype != DType::kBytes;
+  // The bound matters only for float data; kBytes ignores it.
+  if (lossy_type && !(params.bound > 0.0 && std::isfinite(params.bound)))
+    return Status::kInvalidArgument;
+  if (src_bytes > SIZE_MAX - kFrameHeaderBytes) return Status::kInvalidArgument;
+  if (dst_capacity < max_frame_bytes(src_bytes)) return Status::kOutputTooSmall;
+
+  FpEnvGuard fp_env;
+  const uint8_t* src = static_cast<const uint8_t*>(src_v);
+  uint8_t* dst = static_cast<uint8_t*>(dst_v);
+  const uint64_t es = dtype_size(params.dtype);
+  const uint64_t n = src_bytes / es;
+
+  size_t size = 0;
+  uint64_t outliers = 0;
+  double eb = 0.0;
+  if (lossy_type && n > 0 && n <= block::kMaxBlockFixedElems) {
+    if (params.mode == BoundMode::kAbs) {
+      eb = params.bound;
+    } else {
+      float mn, mx;
+      cpu::active_backend().kernels[(int)params.dtype].minmax(src, n, &mn, &mx);
+      eb = mn <= mx ? quant::rel_to_abs_bound(params.bound, mn, mx) : 0.0;
+    }
+    quant::QuantParams qp;
+    if (quant::make_quant_params(eb, &qp)) {
+      try {
+        size = write_block_fixed_frame(params, qp, eb, src, src_bytes, dst, &outliers);
+      } catch (const std::bad_alloc&) {
+        size = 0;  // no memory for the outlier list: the raw frame needs none
+      }
+    }
+  }
+  uint8_t method = (uint8_t)FrameMethod::kBlockFixed;
+  if (size == 0) {
+    size = write_raw_frame(params, src, src_bytes, dst);
+    method = (uint8_t)FrameMethod::kRaw;
+    outliers = 0;
+    eb = 0.0;
+  }
+  *frame_bytes = size;
+  if (stats) {
+    stats->input_bytes = src_bytes;
+    stats->frame_bytes = size;
+    stats->outliers = outliers;
+    stats->applied_bound = eb;
+    stats->method = method;
+  }
+  return Status::kOk;
+}
+
+Status read_frame_info(const void* frame, size_t frame_bytes, FrameInfo* info) {
+  if (!info || (!frame && frame_bytes)) return Status::kInvalidArgument;
+  FrameHeader h;
+  const Status s = block::parse_header(static_cast<const uint8_t*>(frame), frame_bytes, &h);
+  if (s != Status::kOk) return s;
+  info->original_bytes = h.original_bytes;
+  info->frame_bytes = h.frame_bytes;
+  info->method = h.method;
+  info->dtype = (DType)h.dtype;
+  info->applied_bound = h.applied_bound;
+  info->outliers = h.outlier_count;
+  return Status::kOk;
+}
+
+Status decompress(const void* frame_v, size_t frame_bytes, void* dst_v, size_t dst_capacity,
+                  size_t* out_bytes) {
+  if (!out_bytes || (!frame_v && frame_bytes)) return Status::kInvalidArgument;
+  const uint8_t* frame = static_cast<const uint8_t*>(frame_v);
+  uint8_t* dst = static_cast<uint8_t*>(dst_v);
+  FrameHeader h;
+  Status s = block::parse_header(frame, frame_bytes, &h);
+  if (s != Status::kOk) return s;
+
+  if (h.method == (uint8_t)FrameMethod::kRaw) {
+    if (h.original_bytes > dst_capacity) return Status::kOutputTooSmall;
+    if (h.original_bytes && !dst) return Status::kInvalidArgument;
+    if (h.original_bytes) std::memcpy(dst, frame + kFrameHeaderBytes, h.original_bytes);
+    *out_bytes = h.original_bytes;
+    return Status::kOk;
+  }
+
+  // kBlockFixed: validate the whole payload before writing anything.
+  block::BlockFixedLayout l;
+  s = block::block_fixed_layout(h, frame, &l);
+  if (s != Status::kOk) return s;
+  s = block::check_outlier_indices(frame + l.outlier_index_offset, h.outlier_count, l.n_elems);
+  if (s != Status::kOk) return s;
+  if (h.original_bytes > dst_capacity) return Status::kOutputTooSmall;
+  if (!dst) return Status::kInvalidArgument;
+
+  FpEnvGuard fp_env;
+  const cpu::BlockKernels& k = cpu::active_backend().kernels[h.dtype];
+  const uint64_t es = l.elem_size;
+  const uint64_t full_blocks = l.n_elems / kBlockElems;
+  const uint8_t* widths = frame + l.widths_offset;
+  const uint8_t* planes = frame + l.planes_offset;
+  k.decode(widths, planes, full_blocks, h.step, dst);
+  if (full_blocks < l.n_blocks) {
+    uint64_t plane_bytes = 4 * l.sum_widths - 4 * (uint64_t)widths[full_blocks];
+    alignas(64) uint8_t padded[kBlockElems * 4];
+    k.decode(widths + full_blocks, planes + plane_bytes, 1, h.step, padded);
+    const uint64_t first = full_blocks * kBlockElems;
+    std::memcpy(dst + first * es, padded, (l.n_elems - first) * es);
+  }
+  const uint8_t* idx = frame + l.outlier_index_offset;
+  const uint8_t* val = frame + l.outlier_value_offset;
+  for (uint32_t i = 0; i < h.outlier_count; ++i) {
+    const uint64_t e = block::load_le32(idx + 4 * (uint64_t)i);
+    std::memcpy(dst + e * es, val + (uint64_t)i * es, es);
+  }
+  if (l.tail_bytes) std::memcpy(dst + l.n_elems * es, frame + l.tail_offset, l.tail_bytes);
+  *out_bytes = h.original_bytes;
+  return Status::kOk;
+}
+
+}  // namespace squeeze
