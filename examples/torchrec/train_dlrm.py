@@ -40,6 +40,7 @@ from torchrec import EmbeddingBagCollection, EmbeddingBagConfig, KeyedJaggedTens
 from torchrec.distributed import DistributedModelParallel
 from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
 from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
+from torchrec.distributed.planner.storage_reservations import FixedPercentageStorageReservation
 from torchrec.distributed.planner.types import ParameterConstraints
 from torchrec.distributed.types import ShardingType
 from torchrec.optim.keyed import CombinedOptimizer, KeyedOptimizerWrapper
@@ -163,7 +164,7 @@ class SyntheticCriteo:
         self.dense_weights = (teacher.standard_normal(args.num_dense) /
                               math.sqrt(args.num_dense)).astype(np.float32)
         self.sparse_scale = 2.5 / math.sqrt(len(tables))
-        self.bias = -1.0  # about a 30% positive rate, click-log like
+        self.bias = -1.0  # about a 20% positive rate, click-log like
         self.rng = np.random.default_rng([args.seed, stream, rank])
 
     def batch(self, batch_size: int) -> Tuple[np.ndarray, List[np.ndarray], List[np.ndarray],
@@ -265,6 +266,18 @@ def build_model(args: argparse.Namespace, tables: List[Table]) -> Tuple[TrainMod
     dense_arch = args.dense_arch or [512, 256, 64]
     model = ConcatDLRM(ebc, args.num_dense, dense_arch, args.over_arch)
     return TrainModel(model), "ConcatDLRM (concatenation interaction, mixed widths)"
+
+
+def make_topology(world_size: int, local_world_size: int, compute_device: str) -> Topology:
+    """The planner's view of the machines; newer TorchRec wants it built through TopologyFactory."""
+    try:
+        from torchrec.distributed.planner.types import KernelConfig, TopologyFactory, TrainerConfig
+    except ImportError:
+        return Topology(world_size=world_size, compute_device=compute_device,
+                        local_world_size=local_world_size)
+    return TopologyFactory.create_topology(
+        trainer_config=TrainerConfig(world_size=world_size, local_world_size=local_world_size),
+        kernel_config=KernelConfig(compute_device=compute_device))
 
 
 def qcomms_registry(kind: str, device: torch.device) -> Optional[Dict]:
@@ -398,9 +411,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     constraints = {t.name: ParameterConstraints(
         sharding_types=[SHARDING_TYPES[args.sharding].value]) for t in tables}
     planner = EmbeddingShardingPlanner(
-        topology=Topology(world_size=world_size, compute_device=device.type,
-                          local_world_size=local_world_size),
-        batch_size=args.batch_size, constraints=constraints)
+        topology=make_topology(world_size, local_world_size, device.type),
+        batch_size=args.batch_size, constraints=constraints,
+        storage_reservation=FixedPercentageStorageReservation(0.15))
     plan = planner.collective_plan(train_model, [sharder], dist.GroupMember.WORLD)
     describe_plan(plan, tables, world_size, args.batch_size)
     model = DistributedModelParallel(module=train_model, device=device, plan=plan,
