@@ -1,0 +1,159 @@
+// Runs the CUDA backend's kernels (kernel_phases.h) on the CPU, thread by thread and phase by
+// phase, with the same shared-memory structs, and the whole batched pipeline around them (a
+// plain loop stands in for the CUB scan and computes the same offsets). The unit tests use it
+// to check the GPU code's bytes against the CPU backend on a machine without a GPU.
+// Plain C++: not built with nvcc.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "compress/cuda/batch_plan.h"
+#include "compress/cuda/kernel_phases.h"
+#include "squeeze/codec_cuda.h"
+
+namespace squeeze::kern {
+
+// Warp operations over the 32 lanes' registers as they were when the phase started.
+template <class Regs>
+struct CpuWarp {
+  const Regs* lanes;  // 32 entries
+
+  template <class F>
+  uint32_t ballot(F f) const {
+    uint32_t m = 0;
+    for (uint32_t l = 0; l < kWarpLanes; ++l)
+      if (f(lanes[l])) m |= 1u << l;
+    return m;
+  }
+  template <class F>
+  uint32_t reduce_or(F f) const {
+    uint32_t v = 0;
+    for (uint32_t l = 0; l < kWarpLanes; ++l) v |= (uint32_t)f(lanes[l]);
+    return v;
+  }
+  template <class F>
+  float reduce_min(F f) const {
+    float v = f(lanes[0]);
+    for (uint32_t l = 1; l < kWarpLanes; ++l) {
+      const float x = f(lanes[l]);
+      v = x < v ? x : v;
+    }
+    return v;
+  }
+  template <class F>
+  float reduce_max(F f) const {
+    float v = f(lanes[0]);
+    for (uint32_t l = 1; l < kWarpLanes; ++l) {
+      const float x = f(lanes[l]);
+      v = x > v ? x : v;
+    }
+    return v;
+  }
+  template <class F>
+  uint32_t shfl(F f, uint32_t src_lane) const {
+    return (uint32_t)f(lanes[src_lane % kWarpLanes]);
+  }
+};
+
+template <int... Ps, class F>
+void for_each_phase(std::integer_sequence<int, Ps...>, F& f) {
+  (f(std::integral_constant<int, Ps>{}), ...);
+}
+
+// Executes kernel K over tiles [0, n_tiles): for each tile, for each phase, for each thread.
+template <class K>
+void run_grid(const typename K::Args& args, uint64_t n_tiles) {
+  using Regs = typename K::Regs;
+  std::vector<Regs> regs(kCtaThreads), snapshot(kCtaThreads);
+  for (uint64_t tile = 0; tile < n_tiles; ++tile) {
+    typename K::Shared shared;
+    std::memset(static_cast<void*>(&shared), 0xa5, sizeof(shared));  // like uninitialized
+    for (Regs& r : regs) r = Regs{};
+    auto run_phase = [&](auto phase_constant) {
+      constexpr int P = decltype(phase_constant)::value;
+      snapshot = regs;
+      for (uint32_t th = 0; th < kCtaThreads; ++th) {
+        const Thread t{tile, th, th / kWarpLanes, th % kWarpLanes};
+        const CpuWarp<Regs> w{&snapshot[t.warp * kWarpLanes]};
+        K::template phase<P>(args, t, w, regs[th], shared);
+      }
+    };
+    for_each_phase(std::make_integer_sequence<int, K::kPhases>{}, run_phase);
+  }
+}
+
+// Exclusive sum of in[0, n) into out (what cub::DeviceScan::ExclusiveSum computes).
+inline void exclusive_scan(const uint64_t* in, uint64_t* out, uint64_t n) {
+  uint64_t acc = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t v = in[i];
+    out[i] = acc;
+    acc += v;
+  }
+}
+
+inline uint64_t output_capacity(const gpu::ChunkToCompress* chunks, uint32_t n) {
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < n; ++i) total += max_frame_bytes(chunks[i].src_bytes);
+  return total;
+}
+
+// The whole compress pipeline of codec_cuda.cu, on host memory. dst needs
+// output_capacity(chunks, n) bytes; results receives one FrameResult per chunk.
+inline gpu::GpuStatus runner_compress_batch(const gpu::ChunkToCompress* chunks, uint32_t n,
+                                            uint64_t max_chunk_bytes, uint8_t* dst,
+                                            uint64_t dst_capacity,
+                                            std::vector<gpu::FrameResult>* results) {
+  std::vector<CompressChunkDesc> descs(n);
+  CompressPlan plan;
+  const gpu::GpuStatus s = plan_compress(chunks, n, max_chunk_bytes, descs.data(), &plan);
+  if (s != gpu::GpuStatus::kOk) return s;
+  if (dst_capacity < output_capacity(chunks, n)) return gpu::GpuStatus::kOutputTooSmall;
+  std::vector<MinMax> partials(plan.n_tiles);
+  std::vector<ChunkQuant> quant(n);
+  std::vector<uint64_t> rec(plan.n_units + 1, 0x5a5a5a5a5a5a5a5aull);  // all overwritten
+  std::vector<uint64_t> scan(plan.n_units + 1);
+  results->assign(n, gpu::FrameResult{});
+  CompressArgs a{descs.data(), n,          plan.n_units, partials.data(),
+                 quant.data(), rec.data(), scan.data(),  results->data(),
+                 dst};
+  if (n == 0) return gpu::GpuStatus::kOk;
+  if (plan.any_rel) run_grid<MinMaxKernel>(a, plan.n_tiles);
+  run_grid<ParamsKernel>(a, n);
+  run_grid<AnalyzeKernel>(a, plan.n_tiles);
+  exclusive_scan(rec.data(), scan.data(), plan.n_units + 1);
+  run_grid<FramesKernel>(a, 1);
+  run_grid<PackKernel>(a, plan.n_tiles);
+  return gpu::GpuStatus::kOk;
+}
+
+// The whole decompress pipeline of codec_cuda.cu, on host memory.
+inline gpu::GpuStatus runner_decompress_batch(const gpu::FrameToDecompress* frames, uint32_t n,
+                                              uint64_t max_chunk_bytes,
+                                              std::vector<gpu::DecodeResult>* results) {
+  std::vector<DecodeChunkDesc> descs(n);
+  DecodePlan plan;
+  const gpu::GpuStatus s = plan_decompress(frames, n, max_chunk_bytes, descs.data(), &plan);
+  if (s != gpu::GpuStatus::kOk) return s;
+  std::vector<DecodeState> state(n);
+  std::vector<uint64_t> rec(plan.n_units + 1, 0x5a5a5a5a5a5a5a5aull);
+  std::vector<uint64_t> scan(plan.n_units + 1);
+  results->assign(n, gpu::DecodeResult{});
+  DecompressArgs a{descs.data(), n,           plan.n_units,   state.data(),
+                   rec.data(),   scan.data(), results->data()};
+  if (n == 0) return gpu::GpuStatus::kOk;
+  const uint64_t per_frame_tiles = ceil_div(n, kCtaThreads);
+  run_grid<DecodeHeaderKernel>(a, per_frame_tiles);
+  run_grid<DecodeWidthsKernel>(a, plan.n_tiles);
+  exclusive_scan(rec.data(), scan.data(), plan.n_units + 1);
+  run_grid<DecodeLayoutKernel>(a, per_frame_tiles);
+  run_grid<DecodeBlocksKernel>(a, plan.n_tiles);
+  run_grid<DecodeOutliersKernel>(a, plan.n_tiles);
+  run_grid<DecodeResultKernel>(a, per_frame_tiles);
+  return gpu::GpuStatus::kOk;
+}
+
+}  // namespace squeeze::kern

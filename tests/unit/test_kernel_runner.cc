@@ -1,0 +1,407 @@
+// The CUDA backend's kernels run on the CPU through compress/cuda/cpu_runner.h: the batched
+// pipeline must produce the CPU backend's frames byte for byte, and each side must decode the
+// other's frames to identical output.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "codec_test_util.h"
+#include "compress/block.h"
+#include "compress/cuda/cpu_runner.h"
+#include "compress/quant.h"
+#include "squeeze/codec.h"
+#include "squeeze/codec_cuda.h"
+#include "squeeze/format.h"
+
+namespace squeeze {
+namespace {
+
+using test::elem_value;
+using test::to_bytes;
+
+constexpr uint8_t kCanary = 0xcd;
+constexpr size_t kGuard = 64;
+
+struct TestChunk {
+  CodecParams params;
+  std::vector<uint8_t> bytes;
+  size_t misalign = 0;  // the chunk starts this many bytes into its buffer
+};
+
+std::string describe(const TestChunk& c, size_t i) {
+  return "chunk " + std::to_string(i) + " (" + test::dtype_name(c.params.dtype) + ", " +
+         (c.params.mode == BoundMode::kAbs ? "abs" : "rel") + " " + std::to_string(c.params.bound) +
+         ", " + std::to_string(c.bytes.size()) + " bytes)";
+}
+
+// Compresses the chunks as one batch through the runner and one by one through the CPU backend,
+// checks byte equality, frame placement and stats; decodes each side's frames with the other
+// side and checks identical output, the bound on every element and no write out of bounds.
+void check_batch(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes = 1 << 20) {
+  const uint32_t n = (uint32_t)chunks.size();
+  std::vector<std::vector<uint8_t>> inputs(n);
+  std::vector<gpu::ChunkToCompress> in(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    inputs[i].assign(chunks[i].misalign, 0x77);
+    inputs[i].insert(inputs[i].end(), chunks[i].bytes.begin(), chunks[i].bytes.end());
+    in[i].src = inputs[i].data() + chunks[i].misalign;
+    in[i].src_bytes = chunks[i].bytes.size();
+    in[i].params = chunks[i].params;
+  }
+  const uint64_t cap = kern::output_capacity(in.data(), n);
+  std::vector<uint8_t> out(cap + kGuard, kCanary);
+  std::vector<gpu::FrameResult> results;
+  ASSERT_EQ(kern::runner_compress_batch(in.data(), n, max_chunk_bytes, out.data(), cap, &results),
+            gpu::GpuStatus::kOk);
+  ASSERT_EQ(results.size(), n);
+
+  uint64_t expected_offset = 0;
+  std::vector<std::vector<uint8_t>> cpu_frames(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    SCOPED_TRACE(describe(chunks[i], i));
+    const TestChunk& c = chunks[i];
+    std::vector<uint8_t> frame(max_frame_bytes(c.bytes.size()));
+    size_t frame_bytes = 0;
+    FrameStats stats;
+    ASSERT_EQ(compress(c.params, in[i].src, c.bytes.size(), frame.data(), frame.size(),
+                       &frame_bytes, &stats),
+              Status::kOk);
+    frame.resize(frame_bytes);
+    cpu_frames[i] = frame;
+    const gpu::FrameResult& r = results[i];
+    EXPECT_EQ(r.offset, expected_offset);
+    ASSERT_EQ(r.bytes, frame_bytes);
+    EXPECT_EQ(r.method, stats.method);
+    EXPECT_EQ(r.outliers, stats.outliers);
+    EXPECT_EQ(r.applied_bound, stats.applied_bound);
+    ASSERT_LE(r.offset + r.bytes, cap);
+    if (std::memcmp(out.data() + r.offset, frame.data(), frame_bytes) != 0) {
+      size_t first = 0;
+      while (out[r.offset + first] == frame[first]) ++first;
+      ADD_FAILURE() << "runner frame differs from the CPU backend's at byte " << first << " of "
+                    << frame_bytes << " (method " << (int)stats.method << ")";
+    }
+    expected_offset += r.bytes;
+  }
+  for (uint64_t i = expected_offset; i < out.size(); ++i)
+    ASSERT_EQ(out[i], kCanary) << "compress wrote past the last frame at " << i;
+
+  // Decode the CPU backend's frames through the runner (dst misaligned like the input).
+  std::vector<std::vector<uint8_t>> dsts(n);
+  std::vector<gpu::FrameToDecompress> frames(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const size_t bytes = chunks[i].bytes.size();
+    dsts[i].assign(chunks[i].misalign + bytes + kGuard, kCanary);
+    frames[i].frame = cpu_frames[i].data();
+    frames[i].frame_bytes = cpu_frames[i].size();
+    frames[i].dst = dsts[i].data() + chunks[i].misalign;
+    frames[i].dst_capacity = bytes;
+  }
+  std::vector<gpu::DecodeResult> decoded;
+  ASSERT_EQ(kern::runner_decompress_batch(frames.data(), n, max_chunk_bytes, &decoded),
+            gpu::GpuStatus::kOk);
+  for (uint32_t i = 0; i < n; ++i) {
+    SCOPED_TRACE(describe(chunks[i], i));
+    const TestChunk& c = chunks[i];
+    const size_t bytes = c.bytes.size();
+    ASSERT_EQ(decoded[i].status, (int32_t)Status::kOk);
+    ASSERT_EQ(decoded[i].out_bytes, bytes);
+    for (size_t k = 0; k < c.misalign; ++k) ASSERT_EQ(dsts[i][k], kCanary);
+    for (size_t k = c.misalign + bytes; k < dsts[i].size(); ++k)
+      ASSERT_EQ(dsts[i][k], kCanary) << "runner decode wrote past dst_capacity";
+    // The CPU decoder on the runner's frame must give the very same bytes.
+    std::vector<uint8_t> cpu_out(bytes + 1);
+    size_t out_bytes = 0;
+    ASSERT_EQ(decompress(out.data() + results[i].offset, results[i].bytes, cpu_out.data(), bytes,
+                         &out_bytes),
+              Status::kOk);
+    ASSERT_EQ(out_bytes, bytes);
+    const uint8_t* runner_out = dsts[i].data() + c.misalign;
+    ASSERT_EQ(std::memcmp(cpu_out.data(), runner_out, bytes), 0) << "decoders disagree";
+
+    // The bound on every element, in double; non-finite and tail bytes exact.
+    if (results[i].method == (uint8_t)FrameMethod::kRaw) {
+      ASSERT_EQ(std::memcmp(c.bytes.data(), runner_out, bytes), 0) << "raw frame not exact";
+      continue;
+    }
+    const size_t es = dtype_size(c.params.dtype);
+    const size_t nel = bytes / es;
+    const double eb = test::requested_abs_bound(c.params, c.bytes.data(), nel);
+    EXPECT_EQ(results[i].applied_bound, eb);
+    size_t failures = 0;
+    for (size_t k = 0; k < nel && failures < 5; ++k) {
+      const double x = elem_value(c.params.dtype, c.bytes.data(), k);
+      const double y = elem_value(c.params.dtype, runner_out, k);
+      const bool ok = std::isfinite(x)
+                          ? std::fabs(x - y) <= eb
+                          : std::memcmp(c.bytes.data() + k * es, runner_out + k * es, es) == 0;
+      if (!ok) {
+        ++failures;
+        ADD_FAILURE() << "element " << k << ": x=" << x << " y=" << y << " eb=" << eb;
+      }
+    }
+    EXPECT_EQ(std::memcmp(c.bytes.data() + nel * es, runner_out + nel * es, bytes - nel * es), 0);
+  }
+}
+
+const DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
+const BoundMode kModes[] = {BoundMode::kAbs, BoundMode::kRel};
+
+TestChunk make_chunk(DType t, BoundMode m, double bound, const std::vector<float>& v,
+                     size_t tail = 0, size_t misalign = 0) {
+  TestChunk c;
+  c.params.dtype = t;
+  c.params.mode = m;
+  c.params.bound = bound;
+  c.bytes = to_bytes(t, v, tail);
+  c.misalign = misalign;
+  return c;
+}
+
+TEST(KernelRunner, RandomBatchesMatchCpuBackend) {
+  std::mt19937_64 rng(test::test_seed());
+  for (int round = 0; round < 6; ++round) {
+    std::vector<TestChunk> batch;
+    const int n = 1 + (int)(rng() % 12);
+    for (int i = 0; i < n; ++i) {
+      const DType t = kFloatTypes[rng() % 3];
+      const BoundMode m = kModes[rng() % 2];
+      const double bound = m == BoundMode::kAbs ? std::ldexp(1.0, -(int)(rng() % 14) - 2)
+                                                : std::ldexp(1.0, -(int)(rng() % 12) - 3);
+      const size_t count = rng() % 3 == 0 ? rng() % 100 : rng() % 5000;
+      std::vector<float> v(count);
+      const int kind = (int)(rng() % 3);
+      std::normal_distribution<float> gauss(0.0f, kind == 0 ? 1.0f : 0.05f);
+      std::uniform_real_distribution<float> uni(-3.0f, 3.0f);
+      for (float& x : v) x = kind == 1 ? uni(rng) : gauss(rng);
+      if (kind == 2) {  // DLRM-like pooled rows: a few distinct rows of 64 repeated
+        for (size_t k = 64; k < v.size(); ++k) v[k] = v[(k % 64) + 64 * (rng() % 4 == 0)];
+      }
+      batch.push_back(make_chunk(t, m, bound, v, rng() % 4 == 0 ? rng() % 4 : 0, rng() % 4));
+    }
+    check_batch(batch);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(KernelRunner, AdversarialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float denorm = std::numeric_limits<float>::denorm_min();
+  const float fmax = std::numeric_limits<float>::max();
+  std::vector<std::vector<float>> sets;
+  sets.push_back({nan, 1.0f, -inf, inf, 2.0f, nan, 0.5f, -0.0f, 0.0f});
+  std::vector<float> alt(200);
+  for (size_t i = 0; i < alt.size(); ++i) alt[i] = i % 2 ? fmax : -fmax;
+  sets.push_back(alt);
+  std::vector<float> denorms(100);
+  for (size_t i = 0; i < denorms.size(); ++i) denorms[i] = denorm * (float)(i % 7) - 1e-39f;
+  sets.push_back(denorms);
+  sets.push_back(std::vector<float>(777, 3.25f));  // constant
+  sets.push_back(std::vector<float>(70, nan));     // nothing finite
+  std::vector<float> huge(90);
+  for (size_t i = 0; i < huge.size(); ++i) huge[i] = (i % 3 ? 1e30f : -3e37f) * (float)(i % 5);
+  sets.push_back(huge);
+  std::vector<float> mixed(300);
+  for (size_t i = 0; i < mixed.size(); ++i)
+    mixed[i] = i % 31 == 0 ? nan : i % 17 == 0 ? inf : (float)std::sin((double)i) * 100.0f;
+  sets.push_back(mixed);
+  std::vector<float> steps(129);  // values on and near quantization edges
+  for (size_t i = 0; i < steps.size(); ++i) steps[i] = (float)i * 0.015625f + (i % 2 ? 1e-7f : 0);
+  sets.push_back(steps);
+
+  std::vector<TestChunk> batch;
+  for (const auto& v : sets)
+    for (DType t : kFloatTypes)
+      for (BoundMode m : kModes)
+        for (double b : {1e-3, 0.0078125, 0.5})
+          batch.push_back(make_chunk(t, m, b, v, batch.size() % 3, batch.size() % 2));
+  check_batch(batch);
+}
+
+TEST(KernelRunner, ShortAndOddLengths) {
+  std::vector<TestChunk> batch;
+  for (size_t len = 0; len <= 17; ++len) {
+    for (DType t : {DType::kBytes, DType::kF32, DType::kF16, DType::kBF16}) {
+      TestChunk c;
+      c.params.dtype = t;
+      c.params.mode = len % 2 ? BoundMode::kAbs : BoundMode::kRel;
+      c.params.bound = 0.25;
+      for (size_t k = 0; k < len; ++k) c.bytes.push_back((uint8_t)(0x3c + 13 * k));
+      c.misalign = len % 3;
+      batch.push_back(c);
+    }
+  }
+  // Partial final blocks and odd byte counts around block boundaries.
+  for (size_t count : {31, 32, 33, 63, 64, 65, 1023, 2049})
+    for (DType t : kFloatTypes) {
+      std::vector<float> v(count);
+      for (size_t k = 0; k < count; ++k) v[k] = (float)std::cos(0.1 * (double)k);
+      batch.push_back(make_chunk(t, BoundMode::kRel, 1e-3, v, count % 4, count % 3));
+    }
+  check_batch(batch);
+}
+
+TEST(KernelRunner, RawFallbackMixedWithCompressed) {
+  std::mt19937_64 rng(test::test_seed());
+  std::vector<TestChunk> batch;
+  for (int i = 0; i < 16; ++i) {
+    TestChunk c;
+    if (i % 4 == 0) {  // random bytes: never shrinks, and kBytes is never lossy
+      c.params.dtype = i % 8 == 0 ? DType::kBytes : DType::kF32;
+      c.params.bound = 1e-30;
+      c.params.mode = BoundMode::kAbs;
+      c.bytes.resize(1000 + rng() % 3000);
+      for (auto& b : c.bytes) b = (uint8_t)rng();
+    } else {
+      std::vector<float> v(3000 + rng() % 5000);
+      std::normal_distribution<float> g(0.0f, 1.0f);
+      for (float& x : v) x = g(rng);
+      c = make_chunk(kFloatTypes[i % 3], kModes[i % 2], i % 2 ? 1e-2 : 1e-3, v, i % 3);
+    }
+    batch.push_back(c);
+  }
+  check_batch(batch);
+}
+
+TEST(KernelRunner, LargeSingleFrameUsesManyTiles) {
+  std::mt19937_64 rng(test::test_seed());
+  std::vector<float> v((1 << 18) + 5);  // 1 MiB of f32: 129 tiles of one chunk
+  std::normal_distribution<float> g(0.0f, 0.1f);
+  for (float& x : v) x = g(rng);
+  v[12345] = std::numeric_limits<float>::quiet_NaN();
+  check_batch({make_chunk(DType::kF32, BoundMode::kRel, 1e-3, v, 2)}, 2 << 20);
+}
+
+TEST(KernelRunner, BatchArgumentsChecked) {
+  std::vector<uint8_t> src(100), dst(1000);
+  gpu::ChunkToCompress c;
+  c.src = src.data();
+  c.src_bytes = src.size();
+  std::vector<gpu::FrameResult> r;
+  c.params.bound = -1.0;
+  EXPECT_EQ(kern::runner_compress_batch(&c, 1, 1024, dst.data(), dst.size(), &r),
+            gpu::GpuStatus::kInvalidArgument);
+  c.params.bound = std::nan("");
+  EXPECT_EQ(kern::runner_compress_batch(&c, 1, 1024, dst.data(), dst.size(), &r),
+            gpu::GpuStatus::kInvalidArgument);
+  c.params.bound = 0.1;
+  EXPECT_EQ(kern::runner_compress_batch(&c, 1, 64, dst.data(), dst.size(), &r),
+            gpu::GpuStatus::kInvalidArgument)
+      << "chunk above max_chunk_bytes";
+  EXPECT_EQ(kern::runner_compress_batch(&c, 1, 1024, dst.data(), 147, &r),
+            gpu::GpuStatus::kOutputTooSmall);
+  c.src = nullptr;
+  EXPECT_EQ(kern::runner_compress_batch(&c, 1, 1024, dst.data(), dst.size(), &r),
+            gpu::GpuStatus::kInvalidArgument);
+  c.params.dtype = DType::kBytes;  // the bound is ignored for bytes, the null pointer is not
+  c.src = src.data();
+  c.params.bound = -1.0;
+  EXPECT_EQ(kern::runner_compress_batch(&c, 1, 1024, dst.data(), dst.size(), &r),
+            gpu::GpuStatus::kOk);
+}
+
+// Mutated frames: the runner's decoder gives the CPU decoder's status (except the documented
+// case of a frame that is too large for dst and also corrupt) and never writes out of bounds.
+TEST(KernelRunner, HostileFramesGiveCpuStatus) {
+  std::mt19937_64 rng(test::test_seed());
+  std::vector<float> v(1000);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (float& x : v) x = g(rng);
+  v[10] = std::numeric_limits<float>::infinity();
+  v[500] = 1e30f;
+  std::vector<std::vector<uint8_t>> originals;
+  for (DType t : kFloatTypes) {
+    const auto bytes = to_bytes(t, v, 1);
+    std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
+    size_t fb = 0;
+    CodecParams p;
+    p.dtype = t;
+    p.bound = 1e-2;
+    ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
+              Status::kOk);
+    frame.resize(fb);
+    originals.push_back(frame);
+  }
+  const uint64_t cap = 4096 + 64;
+  int compared = 0;
+  for (int iter = 0; iter < 400; ++iter) {
+    std::vector<uint8_t> f = originals[iter % originals.size()];
+    const int kind = iter % 5;
+    if (kind == 0) {  // payload byte flips
+      for (int k = 0; k < 1 + (int)(rng() % 4); ++k)
+        f[kFrameHeaderBytes + rng() % (f.size() - kFrameHeaderBytes)] ^= (uint8_t)(1 + rng() % 255);
+    } else if (kind == 1) {  // truncation or extension
+      f.resize(rng() % 2 ? rng() % f.size() : f.size() + 1 + rng() % 8, 0);
+    } else {  // a header field changed, check recomputed so the field itself is tested
+      const size_t field_offsets[] = {hdr::kMethod,        hdr::kDType,      hdr::kFlags,
+                                      hdr::kOriginalBytes, hdr::kFrameBytes, hdr::kStep,
+                                      hdr::kOutlierCount,  hdr::kBlockElems, hdr::kReserved};
+      const size_t off = field_offsets[rng() % 9];
+      f[off + (rng() % 2)] ^= (uint8_t)(1u << (rng() % 8));
+      block::store_le32(f.data() + hdr::kHeaderCheck, block::fnv1a32(f.data(), hdr::kHeaderCheck));
+    }
+    std::vector<uint8_t> frame_copy(f);
+    std::vector<uint8_t> dst(cap + kGuard, kCanary);
+    gpu::FrameToDecompress d;
+    d.frame = frame_copy.data();
+    d.frame_bytes = frame_copy.size();
+    d.dst = dst.data();
+    d.dst_capacity = cap;
+    std::vector<gpu::DecodeResult> res;
+    ASSERT_EQ(kern::runner_decompress_batch(&d, 1, 1 << 20, &res), gpu::GpuStatus::kOk);
+    for (size_t k = cap; k < dst.size(); ++k) ASSERT_EQ(dst[k], kCanary) << "iter " << iter;
+    std::vector<uint8_t> cpu_dst(cap);
+    size_t out_bytes = 0;
+    const Status cpu = decompress(f.data(), f.size(), cpu_dst.data(), cap, &out_bytes);
+    const Status got = (Status)res[0].status;
+    FrameInfo info;
+    if (got == Status::kOutputTooSmall &&
+        read_frame_info(f.data(), f.size(), &info) == Status::kOk && info.original_bytes > cap &&
+        cpu == Status::kCorruptFrame)
+      continue;
+    ASSERT_EQ(got, cpu) << "iter " << iter << " kind " << kind;
+    ++compared;
+    if (cpu == Status::kOk) {
+      ASSERT_EQ(res[0].out_bytes, out_bytes);
+      ASSERT_EQ(std::memcmp(dst.data(), cpu_dst.data(), out_bytes), 0) << "iter " << iter;
+    }
+  }
+  EXPECT_GT(compared, 300);
+}
+
+TEST(KernelRunner, DecodeArgumentsAndCapacity) {
+  std::vector<float> v(100, 1.5f);
+  v[3] = 2.0f;
+  const auto bytes = to_bytes(DType::kF32, v);
+  std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
+  size_t fb = 0;
+  CodecParams p;
+  p.mode = BoundMode::kAbs;
+  p.bound = 0.01;
+  ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb), Status::kOk);
+  std::vector<uint8_t> dst(bytes.size());
+  gpu::FrameToDecompress d[3];
+  d[0] = {frame.data(), fb, dst.data(), bytes.size() - 1};  // too small
+  d[1] = {nullptr, fb, dst.data(), dst.size()};             // null frame
+  d[2] = {frame.data(), fb, dst.data(), dst.size()};        // context limit below the frame
+  std::vector<gpu::DecodeResult> res;
+  ASSERT_EQ(kern::runner_decompress_batch(d, 3, 256, &res), gpu::GpuStatus::kOk);
+  EXPECT_EQ(res[0].status, (int32_t)Status::kOutputTooSmall);
+  EXPECT_EQ(res[1].status, (int32_t)Status::kInvalidArgument);
+  EXPECT_EQ(res[2].status, (int32_t)Status::kInvalidArgument);
+  ASSERT_EQ(kern::runner_decompress_batch(d + 2, 1, 1 << 20, &res), gpu::GpuStatus::kOk);
+  EXPECT_EQ(res[0].status, (int32_t)Status::kOk);
+  EXPECT_EQ(res[0].out_bytes, bytes.size());
+  for (size_t k = 0; k < v.size(); ++k)
+    EXPECT_LE(std::fabs(elem_value(DType::kF32, dst.data(), k) - v[k]), 0.01) << k;
+}
+
+}  // namespace
+}  // namespace squeeze
