@@ -1,0 +1,333 @@
+// Checks of squeeze-a2a's pieces that need no plugin: the rendezvous between forked ranks, NCCL's
+// chunking rule, the payload generators and the verifier.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "tools/a2a/ctl.h"
+#include "tools/a2a/netns.h"
+#include "tools/a2a/payload.h"
+#include "tools/a2a/stats.h"
+#include "tools/a2a/worker.h"
+
+namespace squeeze::a2a {
+namespace {
+
+uint64_t test_seed() {
+  const char* s = std::getenv("SQUEEZE_TEST_SEED");
+  static uint64_t seed = s ? std::strtoull(s, nullptr, 0) : (uint64_t)std::random_device{}();
+  static bool printed = false;
+  if (!printed) {
+    std::printf("SQUEEZE_TEST_SEED=%llu\n", (unsigned long long)seed);
+    printed = true;
+  }
+  return seed;
+}
+
+enum class ChildMode { kGood, kCrash, kHang, kError };
+
+// Forks n ranks that exchange one handle per (peer, channel), pass a barrier and report.
+Router::Outcome run_ranks(int n, int channels, int bad_rank, ChildMode bad_mode, double timeout_s,
+                          std::string* error, std::vector<std::vector<std::vector<uint8_t>>>* res) {
+  std::vector<int> parent_fds, child_fds;
+  for (int r = 0; r < n; ++r) {
+    int fds[2];
+    std::string err;
+    EXPECT_TRUE(make_ctl_pair(fds, &err)) << err;
+    parent_fds.push_back(fds[0]);
+    child_fds.push_back(fds[1]);
+  }
+  std::fflush(nullptr);
+  std::vector<pid_t> pids;
+  for (int r = 0; r < n; ++r) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      for (int i = 0; i < n; ++i) {
+        close(parent_fds[i]);
+        if (i != r) close(child_fds[i]);
+      }
+      ChildMode mode = r == bad_rank ? bad_mode : ChildMode::kGood;
+      if (mode == ChildMode::kCrash) _exit(3);
+      if (mode == ChildMode::kHang) {
+        sleep(30);
+        _exit(0);
+      }
+      CtlClient ctl(child_fds[r], r);
+      if (mode == ChildMode::kError) {
+        const char msg[] = "listen failed on purpose";
+        ctl.send_blob(MsgType::kError, msg, sizeof(msg) - 1);
+        _exit(1);
+      }
+      // Handles are sent in an order different from the order they are awaited.
+      for (int p = n - 1; p >= 0; --p)
+        for (int c = channels - 1; c >= 0; --c) {
+          if (p == r) continue;
+          char h[128];
+          std::memset(h, 0, sizeof(h));
+          std::snprintf(h, sizeof(h), "from %d to %d ch %d", r, p, c);
+          if (!ctl.send_handle(p, c, h, sizeof(h))) _exit(10);
+        }
+      auto deadline = Clock::now() + std::chrono::seconds(10);
+      std::string err;
+      for (int p = 0; p < n; ++p)
+        for (int c = 0; c < channels; ++c) {
+          if (p == r) continue;
+          char h[128], want[128];
+          std::memset(want, 0, sizeof(want));
+          std::snprintf(want, sizeof(want), "from %d to %d ch %d", p, r, c);
+          if (!ctl.wait_handle(p, c, h, sizeof(h), deadline, &err)) _exit(11);
+          if (std::memcmp(h, want, sizeof(h)) != 0) _exit(12);
+        }
+      for (int b = 0; b < 3; ++b)
+        if (!ctl.barrier(b, deadline, &err)) _exit(13);
+      RunResult rr;
+      rr.run = (uint32_t)r;
+      rr.time_us = 100.0 * r;
+      if (!ctl.send_blob(MsgType::kResult, &rr, sizeof(rr))) _exit(14);
+      if (!ctl.send_blob(MsgType::kDone, nullptr, 0)) _exit(15);
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  for (int fd : child_fds) close(fd);
+  Router router(parent_fds, pids);
+  auto out =
+      router.run(Clock::now() + std::chrono::milliseconds((long)(timeout_s * 1000)), nullptr);
+  for (pid_t p : router.unreaped_pids())
+    if (p > 0) kill(p, SIGKILL);
+  for (pid_t p : router.unreaped_pids())
+    if (p > 0) waitpid(p, nullptr, 0);
+  for (int fd : parent_fds) close(fd);
+  *error = router.error();
+  if (res) *res = router.results();
+  return out;
+}
+
+TEST(Rendezvous, FourRanksExchangeEveryHandleAndPassBarriers) {
+  std::string err;
+  std::vector<std::vector<std::vector<uint8_t>>> res;
+  ASSERT_EQ(run_ranks(4, 3, -1, ChildMode::kGood, 20, &err, &res), Router::Outcome::kAllDone)
+      << err;
+  ASSERT_EQ(res.size(), 4u);
+  for (int r = 0; r < 4; ++r) {
+    ASSERT_EQ(res[r].size(), 1u);
+    RunResult rr;
+    ASSERT_EQ(res[r][0].size(), sizeof(rr));
+    std::memcpy(&rr, res[r][0].data(), sizeof(rr));
+    EXPECT_EQ(rr.run, (uint32_t)r);
+    EXPECT_EQ(rr.time_us, 100.0 * r);
+  }
+}
+
+TEST(Rendezvous, CrashedRankFailsTheGroupQuickly) {
+  std::string err;
+  auto t0 = Clock::now();
+  EXPECT_EQ(run_ranks(3, 1, 1, ChildMode::kCrash, 20, &err, nullptr), Router::Outcome::kFailed);
+  EXPECT_NE(err.find("rank 1"), std::string::npos) << err;
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(15));
+}
+
+TEST(Rendezvous, ReportedErrorTextReachesTheParent) {
+  std::string err;
+  EXPECT_EQ(run_ranks(2, 1, 0, ChildMode::kError, 20, &err, nullptr), Router::Outcome::kFailed);
+  EXPECT_NE(err.find("listen failed on purpose"), std::string::npos) << err;
+}
+
+TEST(Rendezvous, HungRankTimesOut) {
+  std::string err;
+  auto t0 = Clock::now();
+  EXPECT_EQ(run_ranks(2, 1, 1, ChildMode::kHang, 1.0, &err, nullptr), Router::Outcome::kTimeout);
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_NE(err.find("timed out"), std::string::npos) << err;
+}
+
+TEST(Chunking, FollowsNcclP2pRule) {
+  const size_t k = 128 * 1024;
+  EXPECT_EQ(nccl_p2p_chunk(1000, k), 32u * 1024);
+  EXPECT_EQ(nccl_p2p_chunk(k - 1, k), 32u * 1024);
+  EXPECT_EQ(nccl_p2p_chunk(k, k), 64u * 1024);
+  EXPECT_EQ(nccl_p2p_chunk(8 * k - 1, k), 64u * 1024);
+  EXPECT_EQ(nccl_p2p_chunk(8 * k, k), k);
+  EXPECT_EQ(nccl_part_bytes(1, 2), 4096u);
+  EXPECT_EQ(nccl_part_bytes(1 << 20, 2), 512u * 1024);
+  EXPECT_EQ(nccl_part_bytes(300000, 2), 151552u);  // ceil(150000 / 4096) * 4096
+  EXPECT_EQ(nccl_part_bytes(300000, 2) % 4096, 0u);
+}
+
+TEST(Payload, DeterministicPerPairAndDistinctAcrossPairs) {
+  for (ElemType t :
+       {ElemType::kF32, ElemType::kF16, ElemType::kBF16, ElemType::kI32, ElemType::kI64}) {
+    PayloadSpec s;
+    s.dtype = t;
+    s.seed = test_seed();
+    std::vector<uint8_t> a(10001), b(10001), c(10001);
+    generate(s, 0, 1, a.data(), a.size());
+    generate(s, 0, 1, b.data(), b.size());
+    generate(s, 1, 0, c.data(), c.size());
+    EXPECT_EQ(a, b) << elem_name(t);
+    EXPECT_NE(a, c) << elem_name(t);
+    for (size_t i = 0; i + elem_size(t) <= a.size(); i += elem_size(t)) {
+      double v = element_as_double(a.data() + i, t);
+      ASSERT_TRUE(std::isfinite(v)) << elem_name(t) << " at " << i;
+      if (!is_float(t)) {
+        ASSERT_GE(v, 0.0);  // the poison pattern (-1) never occurs
+      }
+    }
+  }
+}
+
+TEST(Payload, DlrmRowsRepeat) {
+  PayloadSpec s;
+  s.seed = test_seed();
+  s.emb_dim = 16;
+  const size_t rows = 26 * 64;
+  std::vector<float> v(rows * 16);
+  generate(s, 2, 3, reinterpret_cast<uint8_t*>(v.data()), v.size() * 4);
+  size_t repeats = 0;
+  for (size_t r = 1; r < rows; ++r)
+    for (size_t q = 0; q < r; ++q)
+      if (std::memcmp(&v[r * 16], &v[q * 16], 64) == 0) {
+        ++repeats;
+        break;
+      }
+  EXPECT_GT(repeats, rows / 4);  // tiny tables make many rows identical, as in DLRM traffic
+}
+
+TEST(Verify, ExactCatchesEveryFlippedBit) {
+  std::mt19937_64 rng(test_seed());
+  std::vector<uint8_t> e(4099);
+  for (auto& b : e) b = (uint8_t)rng();
+  for (ElemType t : {ElemType::kI64, ElemType::kI32, ElemType::kF32}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<uint8_t> g = e;
+      size_t pos = rng() % g.size();
+      g[pos] ^= (uint8_t)(1u << (rng() % 8));
+      VerifyStats vs;
+      verify_frame(e.data(), g.data(), e.size(), t, Tolerance{}, 0, &vs);
+      ASSERT_EQ(vs.bad_elements, 1u);
+      size_t es = elem_size(t);
+      size_t expect_off = pos / es * es;
+      if (pos >= e.size() / es * es) expect_off = pos;  // the trailing partial element, bytewise
+      EXPECT_EQ(vs.first_bad_offset, expect_off);
+    }
+    VerifyStats ok;
+    verify_frame(e.data(), e.data(), e.size(), t, Tolerance{}, 0, &ok);
+    EXPECT_EQ(ok.bad_elements, 0u);
+    EXPECT_EQ(ok.checked_bytes, e.size());
+  }
+}
+
+TEST(Verify, IntegersStayExactEvenWhenTheFrameIsLossy) {
+  std::vector<int64_t> e(100, 7), g = e;
+  g[5] = 8;
+  Tolerance lossy{true, false, 10.0};
+  VerifyStats vs;
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 800,
+               ElemType::kI64, lossy, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 1u);
+  EXPECT_EQ(vs.first_bad_offset, 40u);
+}
+
+TEST(Verify, RelBoundUsesTheFrameRangeInDouble) {
+  std::vector<float> e = {-1.0f, 0.0f, 0.5f, 3.0f};  // range 4 -> eb = 0.04 at rel 1e-2
+  Tolerance tol{true, true, 1e-2};
+  // The floats on either side of 0.04 (exact in double as 4 * 1e-2 only up to rounding, which
+  // the verifier computes the same way).
+  const double eb = 1e-2 * (3.0 - (-1.0));
+  float inside = (float)eb, outside;
+  if ((double)inside > eb) inside = std::nextafter(inside, 0.0f);
+  outside = std::nextafter(inside, 1.0f);
+  ASSERT_GT((double)outside, eb);
+  std::vector<float> g = e;
+  g[1] = outside;
+  VerifyStats vs;
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 16,
+               ElemType::kF32, tol, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 1u);
+  g[1] = inside;
+  vs = VerifyStats{};
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 16,
+               ElemType::kF32, tol, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 0u);
+  EXPECT_GT(vs.max_err_over_bound, 0.99);
+  EXPECT_LE(vs.max_err_over_bound, 1.0);
+}
+
+TEST(Verify, NonFiniteValuesMustArriveExactly) {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> e = {1.0f, std::nanf(""), inf, -inf, 2.0f};
+  Tolerance tol{true, false, 1.0};
+  std::vector<float> g = e;
+  g[0] = 1.5f;  // within the absolute bound
+  VerifyStats vs;
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 20,
+               ElemType::kF32, tol, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 0u);
+  g[2] = 3.0e38f;        // Inf replaced by a finite value
+  g[4] = std::nanf("");  // a finite value replaced by NaN (the poison pattern)
+  vs = VerifyStats{};
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 20,
+               ElemType::kF32, tol, 100, &vs);
+  EXPECT_EQ(vs.bad_elements, 2u);
+  EXPECT_EQ(vs.first_bad_offset, 108u);
+}
+
+TEST(Verify, HalfTypesCheckedInTheirOwnWidth) {
+  PayloadSpec s;
+  s.dtype = ElemType::kBF16;
+  s.kind = PayloadKind::kGaussian;
+  s.seed = test_seed();
+  std::vector<uint8_t> e(2000), g;
+  generate(s, 0, 1, e.data(), e.size());
+  g = e;
+  Tolerance tol{true, false, 1e-3};
+  VerifyStats vs;
+  verify_frame(e.data(), g.data(), e.size(), ElemType::kBF16, tol, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 0u);
+  g[11] ^= 0x40;  // the exponent byte of element 5
+  vs = VerifyStats{};
+  verify_frame(e.data(), g.data(), e.size(), ElemType::kBF16, tol, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 1u);
+  EXPECT_EQ(vs.first_bad_offset, 10u);
+}
+
+TEST(Stats, SumsSenderRecordsOfJsonLines) {
+  char path[] = "/tmp/a2a_stats_XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const char text[] =
+      "{\"event\":\"close\",\"dir\":\"send\",\"bytes_in\":1000,\"bytes_wire\":250,\"max_err\":0.5}"
+      "\n"
+      "{\"event\":\"close\",\"dir\":\"recv\",\"bytes_in\":1000,\"bytes_wire\":250}\n"
+      "not json\n"
+      "{\"dir\":\"send\",\"bytes_in\": 3000, \"bytes_wire\": 1000, \"max_err\": 0.25}\n";
+  ASSERT_EQ(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+  close(fd);
+  PluginStats ps;
+  ASSERT_TRUE(read_plugin_stats(path, &ps));
+  EXPECT_EQ(ps.bytes_in, 4000u);
+  EXPECT_EQ(ps.bytes_wire, 1250u);
+  EXPECT_EQ(ps.records, 2);
+  EXPECT_EQ(ps.max_err, 0.5);
+  unlink(path);
+  EXPECT_FALSE(read_plugin_stats(path, &ps));
+}
+
+TEST(Netns, ParsesTcRates) {
+  EXPECT_DOUBLE_EQ(parse_tc_rate("1gbit"), 125e6);
+  EXPECT_DOUBLE_EQ(parse_tc_rate("500mbit"), 62.5e6);
+  EXPECT_DOUBLE_EQ(parse_tc_rate("10mbps"), 10e6);
+  EXPECT_EQ(parse_tc_rate("fast"), 0.0);
+  EXPECT_EQ(parse_tc_rate("1qbit"), 0.0);
+}
+
+}  // namespace
+}  // namespace squeeze::a2a
