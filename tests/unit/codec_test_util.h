@@ -1,0 +1,185 @@
+// Helpers of the codec unit tests: the seed, element conversion, round trips and the bound
+// check (in double, against the bound the test itself derives from the request).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "compress/quant.h"
+#include "squeeze/codec.h"
+#include "squeeze/format.h"
+
+namespace squeeze::test {
+
+// Seed of this test: SQUEEZE_TEST_SEED when set, else fresh. Printed so a failure can be rerun.
+inline uint64_t test_seed() {
+  uint64_t seed;
+  if (const char* env = std::getenv("SQUEEZE_TEST_SEED")) {
+    seed = std::strtoull(env, nullptr, 10);
+  } else {
+    seed = ((uint64_t)std::random_device{}() << 32) ^ std::random_device{}();
+  }
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::printf("seed=%llu (%s.%s; rerun with SQUEEZE_TEST_SEED=%llu)\n", (unsigned long long)seed,
+              info ? info->test_suite_name() : "?", info ? info->name() : "?",
+              (unsigned long long)seed);
+  return seed;
+}
+
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return "f32";
+    case DType::kF16:
+      return "f16";
+    case DType::kBF16:
+      return "bf16";
+    default:
+      return "bytes";
+  }
+}
+
+// Element i of a buffer of dtype t, widened exactly to double.
+inline double elem_value(DType t, const uint8_t* p, size_t i) {
+  if (t == DType::kF32) {
+    float f;
+    std::memcpy(&f, p + 4 * i, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, p + 2 * i, 2);
+  return t == DType::kF16 ? quant::half_to_float(h) : quant::bf16_to_float(h);
+}
+
+inline void store_elem(DType t, uint8_t* p, size_t i, float v) {
+  if (t == DType::kF32) {
+    std::memcpy(p + 4 * i, &v, 4);
+    return;
+  }
+  const uint16_t h = t == DType::kF16 ? quant::float_to_half_rn(v) : quant::float_to_bf16_rn(v);
+  std::memcpy(p + 2 * i, &h, 2);
+}
+
+// Bytes of values converted to dtype t (round to nearest even), plus `tail` extra bytes.
+// kBytes gets the values' float32 bytes.
+inline std::vector<uint8_t> to_bytes(DType t, const std::vector<float>& values, size_t tail = 0) {
+  if (t == DType::kBytes) t = DType::kF32;
+  const size_t es = dtype_size(t);
+  std::vector<uint8_t> out(values.size() * es + tail);
+  for (size_t i = 0; i < values.size(); ++i) store_elem(t, out.data(), i, values[i]);
+  for (size_t k = 0; k < tail; ++k) out[values.size() * es + k] = (uint8_t)(0xa5 + 7 * k);
+  return out;
+}
+
+// The absolute bound the codec must honour, derived independently from the request.
+inline double requested_abs_bound(const CodecParams& p, const uint8_t* src, size_t n) {
+  if (p.mode == BoundMode::kAbs) return p.bound;
+  double mn = INFINITY, mx = -INFINITY;
+  for (size_t i = 0; i < n; ++i) {
+    const double x = elem_value(p.dtype, src, i);
+    if (!std::isfinite(x)) continue;
+    mn = std::min(mn, x);
+    mx = std::max(mx, x);
+  }
+  return mn <= mx ? p.bound * (mx - mn) : 0.0;
+}
+
+struct RoundTrip {
+  Status compress_status = Status::kOk;
+  Status decompress_status = Status::kOk;
+  std::vector<uint8_t> frame;  // exactly the frame's bytes
+  std::vector<uint8_t> output;
+  FrameStats stats;
+};
+
+// Compresses src into a buffer offset by dst_offset (to test unaligned output) that has
+// exactly max_frame_bytes of capacity, guarded by canary bytes, then decompresses into an exact
+// buffer offset by out_offset. Checks that neither call writes past what it may.
+inline RoundTrip round_trip(const CodecParams& p, const uint8_t* src, size_t bytes,
+                            size_t dst_offset = 0, size_t out_offset = 0) {
+  RoundTrip r;
+  const size_t cap = max_frame_bytes(bytes);
+  constexpr size_t kGuard = 64;
+  constexpr uint8_t kCanary = 0xcd;
+  std::vector<uint8_t> dst(dst_offset + cap + kGuard, kCanary);
+  size_t frame_bytes = 0;
+  r.compress_status = compress(p, src, bytes, dst.data() + dst_offset, cap, &frame_bytes, &r.stats);
+  if (r.compress_status != Status::kOk) return r;
+  EXPECT_LE(frame_bytes, cap);
+  for (size_t i = 0; i < dst_offset; ++i) EXPECT_EQ(dst[i], kCanary) << "byte before dst";
+  for (size_t i = dst_offset + frame_bytes; i < dst.size(); ++i)
+    EXPECT_EQ(dst[i], kCanary) << "compress wrote past the frame at offset " << i - dst_offset;
+  r.frame.assign(dst.begin() + dst_offset, dst.begin() + dst_offset + frame_bytes);
+
+  std::vector<uint8_t> out(out_offset + bytes + kGuard, kCanary);
+  size_t out_bytes = 0;
+  r.decompress_status =
+      decompress(r.frame.data(), r.frame.size(), out.data() + out_offset, bytes, &out_bytes);
+  if (r.decompress_status != Status::kOk) return r;
+  EXPECT_EQ(out_bytes, bytes);
+  for (size_t i = out_offset + bytes; i < out.size(); ++i)
+    EXPECT_EQ(out[i], kCanary) << "decompress wrote past dst_capacity";
+  r.output.assign(out.begin() + out_offset, out.begin() + out_offset + bytes);
+  return r;
+}
+
+// Every property a successful round trip must have: frame size limit, exact tail, non-finite
+// and raw data bit-exact, every finite element within the requested bound (checked in double).
+inline void expect_valid_round_trip(const CodecParams& p, const uint8_t* src, size_t bytes,
+                                    const RoundTrip& r) {
+  ASSERT_EQ(r.compress_status, Status::kOk);
+  ASSERT_EQ(r.decompress_status, Status::kOk);
+  ASSERT_LE(r.frame.size(), bytes + kFrameHeaderBytes);
+  ASSERT_EQ(r.output.size(), bytes);
+  EXPECT_EQ(r.stats.frame_bytes, r.frame.size());
+  EXPECT_EQ(r.stats.input_bytes, bytes);
+
+  FrameInfo info;
+  ASSERT_EQ(read_frame_info(r.frame.data(), r.frame.size(), &info), Status::kOk);
+  EXPECT_EQ(info.original_bytes, bytes);
+  EXPECT_EQ(info.frame_bytes, r.frame.size());
+  EXPECT_EQ(info.method, r.stats.method);
+  EXPECT_EQ(info.outliers, r.stats.outliers);
+  EXPECT_EQ(info.applied_bound, r.stats.applied_bound);
+
+  if (p.dtype == DType::kBytes || info.method == (uint8_t)FrameMethod::kRaw) {
+    EXPECT_TRUE(bytes == 0 || std::memcmp(src, r.output.data(), bytes) == 0)
+        << "raw frame not bit-exact";
+    EXPECT_EQ(r.frame.size(), bytes + kFrameHeaderBytes);
+    return;
+  }
+  ASSERT_EQ(info.method, (uint8_t)FrameMethod::kBlockFixed);
+  const size_t es = dtype_size(p.dtype);
+  const size_t n = bytes / es;
+  const double eb = requested_abs_bound(p, src, n);
+  EXPECT_EQ(info.applied_bound, eb) << "applied bound differs from the requested one";
+  size_t failures = 0;
+  for (size_t i = 0; i < n && failures < 10; ++i) {
+    const double x = elem_value(p.dtype, src, i);
+    const double y = elem_value(p.dtype, r.output.data(), i);
+    if (!std::isfinite(x)) {
+      if (std::memcmp(src + i * es, r.output.data() + i * es, es) != 0) {
+        ++failures;
+        ADD_FAILURE() << "non-finite element " << i << " not bit-exact";
+      }
+      continue;
+    }
+    if (!(std::fabs(x - y) <= eb)) {
+      ++failures;
+      ADD_FAILURE() << dtype_name(p.dtype) << " element " << i << ": x=" << x << " y=" << y
+                    << " |x-y|=" << std::fabs(x - y) << " > eb=" << eb;
+    }
+  }
+  EXPECT_EQ(std::memcmp(src + n * es, r.output.data() + n * es, bytes - n * es), 0)
+      << "tail bytes differ";
+}
+
+}  // namespace squeeze::test

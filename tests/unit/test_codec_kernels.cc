@@ -1,0 +1,274 @@
+// The shared math and the kernel sets: float16 / bfloat16 conversions against independent
+// references, bit-plane packing, FNV-1a, backend selection, SIMD == scalar byte for byte, and
+// independence from the caller's floating-point control word.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "codec_test_util.h"
+#include "compress/block.h"
+#include "compress/cpu/kernels.h"
+#include "compress/quant.h"
+#include "squeeze/codec.h"
+
+namespace squeeze::test {
+namespace {
+
+// Restores the automatic backend choice when a test that switched it ends.
+struct BackendReset {
+  ~BackendReset() { cpu::select_backend("auto"); }
+};
+
+#if defined(__x86_64__)
+// The CPU's own float -> half conversion (F16C), round to nearest even.
+__attribute__((target("f16c"))) uint16_t hw_half(float x) {
+  return (uint16_t)_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+#endif
+
+// Round to nearest even onto a grid, from the two neighbours, in double (an independent
+// reference for the bit-twiddling conversions of quant.h).
+double nearest_even(double x, double lo, double hi, bool lo_even) {
+  const double dl = x - lo, dh = hi - x;
+  if (dl < dh) return lo;
+  if (dh < dl) return hi;
+  return lo_even ? lo : hi;
+}
+
+TEST(CodecMath, HalfConversionsExhaustive) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = quant::half_to_float((uint16_t)h);
+    const uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    if (exp == 0x1f) {
+      EXPECT_TRUE(man ? std::isnan(f) : std::isinf(f)) << h;
+      if (man) continue;
+    } else {
+      const double mag =
+          exp ? std::ldexp(1.0 + man / 1024.0, (int)exp - 15) : std::ldexp((double)man, -24);
+      EXPECT_EQ((double)f, (h & 0x8000) ? -mag : mag) << h;
+    }
+    EXPECT_EQ(quant::float_to_half_rn(f), (uint16_t)h) << h;
+  }
+}
+
+TEST(CodecMath, FloatToHalfRoundsToNearestEven) {
+  std::mt19937_64 rng(test_seed());
+  for (int i = 0; i < 200000; ++i) {
+    // random floats concentrated on the half range, including subnormal and overflow edges
+    const float x =
+        std::ldexp((float)(rng() % (1u << 24)) / (float)(1u << 24) + 0.5f, (int)(rng() % 48) - 30) *
+        (rng() % 2 ? 1.0f : -1.0f);
+    const uint16_t h = quant::float_to_half_rn(x);
+    const double ax = std::fabs((double)x);
+    double want;
+    if (ax >= 65520.0) {
+      want = INFINITY;
+    } else {
+      // grid spacing of half at |x|: 2^(e-10) for normal, 2^-24 below 2^-14
+      const int e = ax < std::ldexp(1.0, -14) ? -14 : std::ilogb(ax);
+      const double ulp = std::ldexp(1.0, e - 10);
+      const double lo = std::floor(ax / ulp) * ulp;
+      want = nearest_even(ax, lo, lo + ulp, std::fmod(lo / ulp, 2.0) == 0.0);
+    }
+    ASSERT_EQ((double)std::fabs(quant::half_to_float(h)), want) << "x=" << x;
+    ASSERT_EQ((h & 0x8000) != 0, std::signbit(x)) << "x=" << x;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("f16c")) {
+      ASSERT_EQ(h, hw_half(x)) << "x=" << x;
+    }
+#endif
+  }
+}
+
+TEST(CodecMath, Bf16RoundsToNearestEven) {
+  std::mt19937_64 rng(test_seed());
+  for (int i = 0; i < 200000; ++i) {
+    const uint32_t bits = (uint32_t)rng();
+    const float x = quant::bits_to_float(bits);
+    const uint16_t b = quant::float_to_bf16_rn(x);
+    if (std::isnan(x)) {
+      EXPECT_TRUE(std::isnan(quant::bf16_to_float(b)));
+      continue;
+    }
+    const float lo = quant::bits_to_float(bits & 0xffff0000u);
+    const float hi = quant::bits_to_float((bits & 0xffff0000u) + 0x10000u);  // may be Inf
+    // Beyond the largest finite bf16 the grid goes on to 2^128, which stands for Inf (IEEE
+    // rounding with unbounded exponent, then overflow).
+    const double hi_mag =
+        std::isinf(hi) && !std::isinf(lo) ? std::ldexp(1.0, 128) : std::fabs((double)hi);
+    double want =
+        nearest_even(std::fabs((double)x), std::fabs((double)lo), hi_mag, ((bits >> 16) & 1u) == 0);
+    if (want == std::ldexp(1.0, 128)) want = INFINITY;
+    ASSERT_EQ(std::fabs((double)quant::bf16_to_float(b)), want) << "bits=" << bits;
+  }
+}
+
+TEST(CodecMath, PlanesRoundTripAndFnv) {
+  std::mt19937_64 rng(test_seed());
+  for (uint32_t w = 0; w <= kMaxCodeWidth; ++w) {
+    uint32_t codes[32], back[32];
+    for (auto& c : codes) c = w ? (uint32_t)rng() & ((1u << w) - 1u) : 0u;
+    codes[rng() % 32] = w ? (1u << (w - 1)) : 0u;  // the top bit appears at least once
+    EXPECT_EQ(block::block_width(codes), w);
+    uint8_t planes[4 * kMaxCodeWidth];
+    block::pack_planes(codes, w, planes);
+    block::unpack_planes(planes, w, back);
+    EXPECT_EQ(std::memcmp(codes, back, sizeof(codes)), 0) << w;
+  }
+  EXPECT_EQ(block::fnv1a32(reinterpret_cast<const uint8_t*>(""), 0), 0x811c9dc5u);
+  EXPECT_EQ(block::fnv1a32(reinterpret_cast<const uint8_t*>("a"), 1), 0xe40c292cu);
+  EXPECT_EQ(block::fnv1a32(reinterpret_cast<const uint8_t*>("foobar"), 6), 0xbf9cf968u);
+  for (int32_t q : {0, 1, -1, 2, -2, kMaxQuant, -kMaxQuant}) {
+    EXPECT_EQ(quant::unzigzag(quant::zigzag(q)), q);
+    EXPECT_LE(quant::code_width(quant::zigzag(q)), kMaxCodeWidth);
+  }
+}
+
+TEST(CodecBackend, SelectionAndName) {
+  BackendReset reset;
+  const std::string best = cpu_backend_name();
+  EXPECT_TRUE(best == "scalar" || best == "avx2" || best == "avx512") << best;
+  ASSERT_TRUE(cpu::select_backend("scalar"));
+  EXPECT_STREQ(cpu_backend_name(), "scalar");
+  EXPECT_FALSE(cpu::select_backend("no-such-backend"));
+  EXPECT_STREQ(cpu_backend_name(), "scalar");
+  if (cpu::avx2_backend()) {
+    ASSERT_TRUE(cpu::select_backend("avx2"));
+    EXPECT_STREQ(cpu_backend_name(), "avx2");
+  }
+  ASSERT_TRUE(cpu::select_backend("auto"));
+  EXPECT_EQ(best == "scalar" || cpu::avx2_backend() != nullptr, true);
+}
+
+std::vector<uint8_t> frame_with(const char* backend, const CodecParams& p,
+                                const std::vector<uint8_t>& src) {
+  EXPECT_TRUE(cpu::select_backend(backend));
+  std::vector<uint8_t> dst(max_frame_bytes(src.size()));
+  size_t fb = 0;
+  EXPECT_EQ(compress(p, src.data(), src.size(), dst.data(), dst.size(), &fb), Status::kOk);
+  dst.resize(fb);
+  return dst;
+}
+
+std::vector<uint8_t> decoded_with(const char* backend, const std::vector<uint8_t>& frame,
+                                  size_t bytes) {
+  EXPECT_TRUE(cpu::select_backend(backend));
+  std::vector<uint8_t> out(bytes);
+  size_t ob = 0;
+  EXPECT_EQ(decompress(frame.data(), frame.size(), out.data(), out.size(), &ob), Status::kOk);
+  return out;
+}
+
+// Every other backend against scalar, on data that exercises every code path: random values
+// of several scales, non-finite values, denormals, values at cell edges, all widths 0..24.
+void compare_backend_to_scalar(const char* backend) {
+  BackendReset reset;
+  std::mt19937_64 rng(test_seed());
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int round = 0; round < 60; ++round)
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+      const size_t n = 1 + rng() % 3000;
+      std::vector<float> v(n);
+      const int kind = round % 6;
+      const float scale = std::ldexp(1.0f, (int)(rng() % 40) - 20);
+      std::normal_distribution<float> g(0.0f, 1.0f);
+      for (size_t i = 0; i < n; ++i) {
+        switch (kind) {
+          case 0:
+            v[i] = scale * g(rng);
+            break;
+          case 1:
+            v[i] = quant::bits_to_float((uint32_t)rng());
+            break;  // anything at all
+          case 2:
+            v[i] = std::ldexp(g(rng), -130 - (int)(rng() % 20));
+            break;  // denormals
+          case 3:
+            v[i] = (i % 97 == 0) ? (i % 2 ? inf : NAN) : scale * g(rng);
+            break;
+          case 4:
+            v[i] = scale * (float)(int)(g(rng) * 1000.0f);
+            break;  // exact grid points
+          default:
+            v[i] = (float)((int64_t)(rng() % (1u << 26)) - (1 << 25)) * 1e-3f;
+            break;
+        }
+      }
+      const std::vector<uint8_t> src = to_bytes(t, v, rng() % dtype_size(t));
+      CodecParams p;
+      p.dtype = t;
+      p.mode = rng() % 2 ? BoundMode::kAbs : BoundMode::kRel;
+      p.bound = p.mode == BoundMode::kAbs ? std::ldexp(1.0, (int)(rng() % 40) - 30)
+                                          : std::ldexp(1.0, -(int)(rng() % 24));
+      const std::vector<uint8_t> a = frame_with("scalar", p, src);
+      const std::vector<uint8_t> b = frame_with(backend, p, src);
+      ASSERT_EQ(a, b) << backend << " frame differs from scalar: " << dtype_name(t) << " round "
+                      << round << " n=" << n;
+      const std::vector<uint8_t> da = decoded_with("scalar", a, src.size());
+      const std::vector<uint8_t> db = decoded_with(backend, a, src.size());
+      ASSERT_EQ(da, db) << backend << " decode differs from scalar: " << dtype_name(t);
+    }
+}
+
+TEST(CodecBackend, Avx2MatchesScalarByteForByte) {
+  if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
+  compare_backend_to_scalar("avx2");
+}
+
+TEST(CodecBackend, Avx512MatchesScalarByteForByte) {
+  if (!cpu::avx512_backend()) GTEST_SKIP() << "no AVX-512 kernel set on this CPU";
+  compare_backend_to_scalar("avx512");
+}
+
+#if defined(__x86_64__)
+TEST(CodecBackend, IgnoresCallersFlushToZeroMode) {
+  std::vector<float> v(256);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = std::ldexp((float)(i + 1), -140);
+  v[0] = 1e-3f;
+  const std::vector<uint8_t> src = to_bytes(DType::kF32, v);
+  CodecParams p;
+  p.dtype = DType::kF32;
+  p.mode = BoundMode::kAbs;
+  p.bound = 1e-42;  // subnormal step: a raw frame; and a normal one below
+  for (double bound : {1e-42, 1e-38}) {
+    p.bound = bound;
+    std::vector<uint8_t> a(max_frame_bytes(src.size())), b(a.size());
+    size_t fa = 0, fb = 0;
+    ASSERT_EQ(compress(p, src.data(), src.size(), a.data(), a.size(), &fa), Status::kOk);
+    const unsigned saved = _mm_getcsr();
+    _mm_setcsr(saved | 0x8040);  // FTZ | DAZ
+    ASSERT_EQ(compress(p, src.data(), src.size(), b.data(), b.size(), &fb), Status::kOk);
+    std::vector<uint8_t> out(src.size());
+    size_t ob = 0;
+    ASSERT_EQ(decompress(b.data(), fb, out.data(), out.size(), &ob), Status::kOk);
+    const unsigned during = _mm_getcsr();
+    _mm_setcsr(saved);
+    EXPECT_EQ(during, saved | 0x8040) << "caller's control word not restored";
+    ASSERT_EQ(fa, fb);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), fa), 0);
+    RoundTrip r;
+    r.frame.assign(b.begin(), b.begin() + fb);
+    r.output = out;
+    r.stats.frame_bytes = fb;
+    r.stats.input_bytes = src.size();
+    FrameInfo info;
+    ASSERT_EQ(read_frame_info(b.data(), fb, &info), Status::kOk);
+    r.stats.method = info.method;
+    r.stats.outliers = info.outliers;
+    r.stats.applied_bound = info.applied_bound;
+    expect_valid_round_trip(p, src.data(), src.size(), r);
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace squeeze::test

@@ -1,0 +1,351 @@
+// Round trips of the codec: the error bound on every element for every float type and bound
+// mode on random and adversarial data, exactness where it is promised, the raw fallback, frame
+// sizes and buffer limits.
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "codec_test_util.h"
+#include "squeeze/codec.h"
+#include "squeeze/format.h"
+
+namespace squeeze::test {
+namespace {
+
+constexpr DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
+constexpr BoundMode kModes[] = {BoundMode::kAbs, BoundMode::kRel};
+
+enum class Dist { kGaussian, kUniform, kHeavyTailed, kSmooth };
+constexpr Dist kDists[] = {Dist::kGaussian, Dist::kUniform, Dist::kHeavyTailed, Dist::kSmooth};
+
+std::vector<float> random_values(Dist d, size_t n, std::mt19937_64& rng) {
+  std::vector<float> v(n);
+  std::normal_distribution<float> gauss(0.0f, 1.0f);
+  std::uniform_real_distribution<float> uni(-3.0f, 5.0f);
+  std::cauchy_distribution<float> cauchy(0.0f, 0.1f);
+  for (size_t i = 0; i < n; ++i) {
+    switch (d) {
+      case Dist::kGaussian:
+        v[i] = 0.05f * gauss(rng);
+        break;
+      case Dist::kUniform:
+        v[i] = uni(rng);
+        break;
+      case Dist::kHeavyTailed:
+        v[i] = cauchy(rng);
+        break;
+      case Dist::kSmooth:
+        v[i] = std::sin(0.01f * (float)i) + 0.001f * gauss(rng);
+        break;
+    }
+  }
+  return v;
+}
+
+CodecParams params_of(DType t, BoundMode m, double bound) {
+  CodecParams p;
+  p.dtype = t;
+  p.mode = m;
+  p.bound = bound;
+  return p;
+}
+
+TEST(CodecRoundTrip, RandomDataWithinBoundEveryTypeAndMode) {
+  std::mt19937_64 rng(test_seed());
+  const double abs_bounds[] = {1e-1, 1e-3, 1e-6};
+  const double rel_bounds[] = {1e-1, 1e-2, 1e-4};
+  for (DType t : kFloatTypes)
+    for (BoundMode m : kModes)
+      for (Dist d : kDists)
+        for (int bi = 0; bi < 3; ++bi) {
+          const size_t n = 1000 + rng() % 3000;
+          const size_t tail = rng() % dtype_size(t);
+          const std::vector<uint8_t> src = to_bytes(t, random_values(d, n, rng), tail);
+          const CodecParams p =
+              params_of(t, m, m == BoundMode::kAbs ? abs_bounds[bi] : rel_bounds[bi]);
+          SCOPED_TRACE(std::string(dtype_name(t)) + (m == BoundMode::kAbs ? " abs " : " rel ") +
+                       std::to_string(p.bound) + " dist " + std::to_string((int)d) +
+                       " n=" + std::to_string(n));
+          const RoundTrip r = round_trip(p, src.data(), src.size());
+          expect_valid_round_trip(p, src.data(), src.size(), r);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+}
+
+TEST(CodecRoundTrip, SmoothDataIsActuallyCompressed) {
+  // A guard against a codec that always falls back to raw: these must shrink.
+  std::mt19937_64 rng(test_seed());
+  for (DType t : kFloatTypes) {
+    const std::vector<uint8_t> src = to_bytes(t, random_values(Dist::kSmooth, 8192, rng));
+    const CodecParams p = params_of(t, BoundMode::kRel, 1e-2);
+    const RoundTrip r = round_trip(p, src.data(), src.size());
+    expect_valid_round_trip(p, src.data(), src.size(), r);
+    EXPECT_EQ(r.stats.method, (uint8_t)FrameMethod::kBlockFixed) << dtype_name(t);
+    EXPECT_LT(r.frame.size() * 2, src.size()) << dtype_name(t);
+  }
+}
+
+// Adversarial element patterns, each tested for every type, mode and a few bounds.
+std::vector<std::vector<float>> adversarial_sets(std::mt19937_64& rng) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<std::vector<float>> sets;
+  std::vector<float> v;
+  // non-finite mixed with ordinary values
+  v.clear();
+  for (int i = 0; i < 200; ++i)
+    v.push_back(i % 7 == 0 ? nan : i % 11 == 0 ? inf : i % 13 == 0 ? -inf : 0.01f * i);
+  sets.push_back(v);
+  // only non-finite
+  sets.push_back({nan, inf, -inf, nan, -nan, inf});
+  // denormals of f32 and of f16, and zeros of both signs
+  v.clear();
+  for (int i = 0; i < 100; ++i) {
+    const float den = std::ldexp((float)(1 + i), -149 + (i % 20));
+    v.push_back(i % 2 ? den : -den);
+    v.push_back(std::ldexp((float)(1 + i % 1023), -24));  // f16 subnormal range
+    v.push_back(i % 3 ? 0.0f : -0.0f);
+  }
+  sets.push_back(v);
+  // huge magnitudes next to small ones, and the extremes of f32
+  v.clear();
+  for (int i = 0; i < 128; ++i) v.push_back(i % 2 ? 1e38f : -1e38f);
+  v.push_back(FLT_MAX);
+  v.push_back(-FLT_MAX);
+  v.push_back(1.0f);
+  v.push_back(1e-30f);
+  sets.push_back(v);
+  // alternating extremes of each block
+  v.clear();
+  for (int i = 0; i < 96; ++i) v.push_back(i % 2 ? 3.0e4f : -3.0e4f);
+  sets.push_back(v);
+  // constant blocks (one constant frame, and constants with one different block)
+  sets.push_back(std::vector<float>(100, 0.3f));
+  sets.push_back(std::vector<float>(64, 0.0f));
+  v.assign(96, -1.25f);
+  for (int i = 32; i < 64; ++i) v[i] = 7.5f;
+  sets.push_back(v);
+  // values straddling quantization cells (likely rounding edges for small steps)
+  v.clear();
+  for (int i = 0; i < 300; ++i)
+    v.push_back((float)(i / 2) * 0.002f + (i % 2 ? 0.000999f : 0.001001f));
+  sets.push_back(v);
+  // huge exponent spread, random signs
+  v.clear();
+  std::uniform_int_distribution<int> e(-140, 127);
+  for (int i = 0; i < 500; ++i) v.push_back(std::ldexp(rng() % 2 ? 1.5f : -1.25f, e(rng)));
+  sets.push_back(v);
+  return sets;
+}
+
+TEST(CodecRoundTrip, AdversarialInputsWithinBoundAndExact) {
+  std::mt19937_64 rng(test_seed());
+  const auto sets = adversarial_sets(rng);
+  const double bounds[] = {1e-2, 1e-7, 1e30};
+  for (size_t si = 0; si < sets.size(); ++si)
+    for (DType t : kFloatTypes)
+      for (BoundMode m : kModes)
+        for (double bound : bounds) {
+          const std::vector<uint8_t> src = to_bytes(t, sets[si]);
+          const CodecParams p = params_of(t, m, bound);
+          SCOPED_TRACE("set " + std::to_string(si) + " " + dtype_name(t) +
+                       (m == BoundMode::kAbs ? " abs " : " rel ") + std::to_string(bound));
+          const RoundTrip r = round_trip(p, src.data(), src.size());
+          expect_valid_round_trip(p, src.data(), src.size(), r);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+}
+
+TEST(CodecRoundTrip, NonFiniteAndOutliersAreBitExact) {
+  // NaN payloads (signalling and quiet, both signs) must survive unchanged.
+  const uint32_t nan_bits[] = {0x7fc00000u, 0xffc00001u, 0x7f800001u, 0xff812345u, 0x7fbfffffu};
+  std::vector<uint8_t> src(4 * 64);
+  for (int i = 0; i < 64; ++i) {
+    const float v = 0.1f * (float)i;
+    std::memcpy(&src[4 * i], &v, 4);
+  }
+  for (int k = 0; k < 5; ++k) std::memcpy(&src[4 * (3 + 11 * k)], &nan_bits[k], 4);
+  const float big = 3e37f;
+  std::memcpy(&src[4 * 60], &big, 4);  // beyond kMaxQuant steps: an outlier
+  const CodecParams p = params_of(DType::kF32, BoundMode::kAbs, 1e-3);
+  const RoundTrip r = round_trip(p, src.data(), src.size());
+  expect_valid_round_trip(p, src.data(), src.size(), r);
+  ASSERT_EQ(r.stats.method, (uint8_t)FrameMethod::kBlockFixed);
+  EXPECT_EQ(r.stats.outliers, 6u);
+  for (int k = 0; k < 5; ++k)
+    EXPECT_EQ(std::memcmp(&src[4 * (3 + 11 * k)], &r.output[4 * (3 + 11 * k)], 4), 0);
+  EXPECT_EQ(std::memcmp(&src[4 * 60], &r.output[4 * 60], 4), 0);
+
+  // f16 / bf16 NaN payloads
+  for (DType t : {DType::kF16, DType::kBF16}) {
+    std::vector<uint8_t> s16(2 * 40);
+    for (int i = 0; i < 40; ++i) store_elem(t, s16.data(), i, 0.25f * (float)i);
+    const uint16_t f16_nans[] = {0x7e01, 0xfc01, 0x7c01, 0xfe00};
+    const uint16_t bf16_nans[] = {0x7fc1, 0xff81, 0x7f81, 0xffc0};
+    const uint16_t* nans = t == DType::kF16 ? f16_nans : bf16_nans;
+    for (int k = 0; k < 4; ++k) std::memcpy(&s16[2 * (5 + 9 * k)], &nans[k], 2);
+    const CodecParams p16 = params_of(t, BoundMode::kRel, 1e-3);
+    const RoundTrip r16 = round_trip(p16, s16.data(), s16.size());
+    expect_valid_round_trip(p16, s16.data(), s16.size(), r16);
+    for (int k = 0; k < 4; ++k)
+      EXPECT_EQ(std::memcmp(&s16[2 * (5 + 9 * k)], &r16.output[2 * (5 + 9 * k)], 2), 0);
+  }
+}
+
+TEST(CodecRoundTrip, ShortAndOddLengthsUnalignedBuffers) {
+  std::mt19937_64 rng(test_seed());
+  for (DType t : {DType::kBytes, DType::kF32, DType::kF16, DType::kBF16})
+    for (BoundMode m : kModes)
+      for (size_t bytes = 0; bytes <= 17; ++bytes)
+        for (size_t src_off = 0; src_off < 4; ++src_off) {
+          std::vector<uint8_t> storage(bytes + 8);
+          const size_t es = dtype_size(t);
+          for (size_t i = 0; i < bytes; ++i) storage[src_off + i] = (uint8_t)rng();
+          // keep the elements finite and moderate when lossy (exactness is tested elsewhere)
+          if (t != DType::kBytes)
+            for (size_t i = 0; i < bytes / es; ++i)
+              store_elem(t, storage.data() + src_off, i,
+                         (float)((int)(rng() % 2001) - 1000) * 1e-3f);
+          const CodecParams p = params_of(t, m, 1e-2);
+          SCOPED_TRACE(std::string(dtype_name(t)) + " bytes=" + std::to_string(bytes) +
+                       " src_off=" + std::to_string(src_off));
+          const RoundTrip r =
+              round_trip(p, storage.data() + src_off, bytes, (src_off + 1) % 4, (src_off + 3) % 4);
+          expect_valid_round_trip(p, storage.data() + src_off, bytes, r);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+}
+
+TEST(CodecRoundTrip, LongUnalignedBuffers) {
+  std::mt19937_64 rng(test_seed());
+  for (DType t : kFloatTypes)
+    for (size_t off = 1; off < 4; ++off) {
+      const size_t n = 4096 + 17;
+      std::vector<float> v = random_values(Dist::kGaussian, n, rng);
+      std::vector<uint8_t> bytes = to_bytes(t, v, 1);
+      std::vector<uint8_t> storage(bytes.size() + off);
+      std::memcpy(storage.data() + off, bytes.data(), bytes.size());
+      const CodecParams p = params_of(t, BoundMode::kRel, 1e-3);
+      const RoundTrip r = round_trip(p, storage.data() + off, bytes.size(), off, 4 - off);
+      expect_valid_round_trip(p, storage.data() + off, bytes.size(), r);
+    }
+}
+
+TEST(CodecRoundTrip, BytesAreExact) {
+  std::mt19937_64 rng(test_seed());
+  for (size_t bytes : {0ul, 1ul, 31ul, 1000ul, 65537ul}) {
+    std::vector<uint8_t> src(bytes);
+    for (auto& b : src) b = (uint8_t)rng();
+    for (double bound : {1e-2, 0.0, -1.0}) {  // kBytes ignores the bound
+      const CodecParams p = params_of(DType::kBytes, BoundMode::kRel, bound);
+      const RoundTrip r = round_trip(p, src.data(), src.size());
+      expect_valid_round_trip(p, src.data(), src.size(), r);
+      EXPECT_EQ(r.stats.method, (uint8_t)FrameMethod::kRaw);
+      EXPECT_EQ(r.stats.applied_bound, 0.0);
+    }
+  }
+}
+
+TEST(CodecRoundTrip, IncompressibleDataFallsBackToRaw) {
+  std::mt19937_64 rng(test_seed());
+  for (DType t : kFloatTypes) {
+    // random bit patterns: NaNs, Infs and values of every magnitude, with a tiny bound
+    std::vector<uint8_t> src(4000 + rng() % 64);
+    for (auto& b : src) b = (uint8_t)rng();
+    for (double bound : {1e-30, 1e-6}) {
+      const CodecParams p = params_of(t, BoundMode::kAbs, bound);
+      const RoundTrip r = round_trip(p, src.data(), src.size());
+      expect_valid_round_trip(p, src.data(), src.size(), r);
+      EXPECT_LE(r.frame.size(), src.size() + kFrameHeaderBytes);
+    }
+    // a constant frame in rel mode has a zero bound: stored raw, exactly
+    std::vector<uint8_t> c = to_bytes(t, std::vector<float>(100, 2.5f));
+    const CodecParams pr = params_of(t, BoundMode::kRel, 1e-2);
+    const RoundTrip rc = round_trip(pr, c.data(), c.size());
+    expect_valid_round_trip(pr, c.data(), c.size(), rc);
+    EXPECT_EQ(rc.stats.method, (uint8_t)FrameMethod::kRaw);
+  }
+}
+
+TEST(CodecRoundTrip, Deterministic) {
+  std::mt19937_64 rng(test_seed());
+  for (DType t : kFloatTypes) {
+    std::vector<float> v = random_values(Dist::kHeavyTailed, 5000, rng);
+    v[17] = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<uint8_t> src = to_bytes(t, v, 1);
+    const CodecParams p = params_of(t, BoundMode::kRel, 1e-3);
+    const RoundTrip a = round_trip(p, src.data(), src.size());
+    const RoundTrip b = round_trip(p, src.data(), src.size(), 3, 1);
+    ASSERT_EQ(a.compress_status, Status::kOk);
+    ASSERT_EQ(b.compress_status, Status::kOk);
+    EXPECT_EQ(a.frame, b.frame);
+    EXPECT_EQ(a.output, b.output);
+  }
+}
+
+TEST(CodecApi, InvalidArguments) {
+  std::vector<uint8_t> src(64, 0), dst(max_frame_bytes(64));
+  size_t fb = 0;
+  for (double bad : {0.0, -1e-3, (double)NAN, (double)INFINITY, -(double)INFINITY}) {
+    const CodecParams p = params_of(DType::kF32, BoundMode::kAbs, bad);
+    EXPECT_EQ(compress(p, src.data(), src.size(), dst.data(), dst.size(), &fb),
+              Status::kInvalidArgument)
+        << bad;
+  }
+  const CodecParams ok = params_of(DType::kF32, BoundMode::kAbs, 1e-3);
+  EXPECT_EQ(compress(ok, nullptr, 4, dst.data(), dst.size(), &fb), Status::kInvalidArgument);
+  EXPECT_EQ(compress(ok, src.data(), 4, nullptr, dst.size(), &fb), Status::kInvalidArgument);
+  EXPECT_EQ(compress(ok, src.data(), 4, dst.data(), dst.size(), nullptr), Status::kInvalidArgument);
+  CodecParams bad_type = ok;
+  bad_type.dtype = (DType)9;
+  EXPECT_EQ(compress(bad_type, src.data(), 4, dst.data(), dst.size(), &fb),
+            Status::kInvalidArgument);
+  CodecParams bad_mode = ok;
+  bad_mode.mode = (BoundMode)5;
+  EXPECT_EQ(compress(bad_mode, src.data(), 4, dst.data(), dst.size(), &fb),
+            Status::kInvalidArgument);
+  // an empty input from a null pointer is fine
+  EXPECT_EQ(compress(ok, nullptr, 0, dst.data(), dst.size(), &fb), Status::kOk);
+  EXPECT_EQ(fb, kFrameHeaderBytes);
+  size_t out = 1;
+  EXPECT_EQ(decompress(dst.data(), fb, nullptr, 0, &out), Status::kOk);
+  EXPECT_EQ(out, 0u);
+  EXPECT_EQ(decompress(nullptr, 10, dst.data(), 10, &out), Status::kInvalidArgument);
+  EXPECT_EQ(decompress(dst.data(), fb, dst.data(), 10, nullptr), Status::kInvalidArgument);
+  EXPECT_EQ(read_frame_info(dst.data(), fb, nullptr), Status::kInvalidArgument);
+  EXPECT_STRNE(status_string(Status::kCorruptFrame), status_string(Status::kOk));
+}
+
+TEST(CodecApi, CapacityTooSmall) {
+  std::mt19937_64 rng(test_seed());
+  std::vector<float> v(1000);
+  for (auto& x : v) x = (float)(rng() % 1000) * 1e-3f;
+  for (DType t : kFloatTypes) {
+    const std::vector<uint8_t> src = to_bytes(t, v);
+    const CodecParams p = params_of(t, BoundMode::kRel, 1e-2);
+    std::vector<uint8_t> dst(max_frame_bytes(src.size()) + 16, 0xee);
+    size_t fb = 0;
+    // compress demands the worst-case capacity, whatever the frame turns out to be
+    EXPECT_EQ(compress(p, src.data(), src.size(), dst.data(), max_frame_bytes(src.size()) - 1, &fb),
+              Status::kOutputTooSmall);
+    for (uint8_t b : dst) ASSERT_EQ(b, 0xee) << "written despite kOutputTooSmall";
+    ASSERT_EQ(compress(p, src.data(), src.size(), dst.data(), dst.size(), &fb), Status::kOk);
+    std::vector<uint8_t> out(src.size() + 16, 0x5a);
+    size_t ob = 0;
+    for (size_t cap : {(size_t)0, src.size() / 2, src.size() - 1}) {
+      EXPECT_EQ(decompress(dst.data(), fb, out.data(), cap, &ob), Status::kOutputTooSmall);
+      for (uint8_t b : out) ASSERT_EQ(b, 0x5a) << "decompress wrote despite kOutputTooSmall";
+    }
+    EXPECT_EQ(decompress(dst.data(), fb, out.data(), src.size(), &ob), Status::kOk);
+    EXPECT_EQ(ob, src.size());
+  }
+}
+
+}  // namespace
+}  // namespace squeeze::test
