@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""ctest smoke test of squeeze-bench: a 1 MiB generated DLRM payload must round-trip (exit 0),
+and the JSON must hold the memcpy, every baseline and the squeeze row with sane numbers."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+bench = os.environ["SQUEEZE_BENCH"]
+expected = ["memcpy", "fp16", "bf16", "int8-rowwise", "fp8-e4m3", "mx4"]
+with tempfile.TemporaryDirectory() as tmp:
+    for extra in ([], ["--match", "int8"], ["--dtype", "bf16", "--mode", "abs", "--bound", "1e-3"]):
+        out = os.path.join(tmp, "bench.json")
+        cmd = [bench, "--generate", "dlrm", "--size", "1MiB", "--seed", "3", "--reps", "1",
+               "--json", out] + extra
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        sys.stdout.write(run.stdout)
+        sys.stderr.write(run.stderr)
+        if run.returncode != 0:
+            sys.exit(f"FAIL: {' '.join(cmd)} exited {run.returncode}")
+        with open(out) as f:
+            doc = json.load(f)
+        names = [r["name"] for r in doc["rows"]]
+        if names[:len(expected)] != expected or len(names) != len(expected) + 1:
+            sys.exit(f"FAIL: rows {names}")
+        squeeze = doc["rows"][-1]
+        if not squeeze["name"].startswith("squeeze"):
+            sys.exit(f"FAIL: last row {squeeze['name']}")
+        for r in doc["rows"]:
+            if not (r["ratio"] >= 1.0 and r["compress_gbps"] > 0 and r["decompress_gbps"] > 0):
+                sys.exit(f"FAIL: row {r}")
+        if doc["seed"] != 3 or doc["input_bytes"] <= 0:
+            sys.exit(f"FAIL: header {doc}")
+        if not squeeze["max_abs_err"] <= doc["squeeze_max_applied_bound"]:
+            sys.exit(f"FAIL: squeeze error {squeeze['max_abs_err']} above its bound")
+        if "--match" in extra:
+            int8 = next(r for r in doc["rows"] if r["name"] == "int8-rowwise")
+            if squeeze["max_abs_err"] > int8["max_abs_err"]:
+                sys.exit("FAIL: matched squeeze exceeds int8's max error")
+            if abs(doc["squeeze_vs_int8_ratio"] - squeeze["ratio"] / int8["ratio"]) > 1e-6:
+                sys.exit("FAIL: squeeze_vs_int8_ratio")
+        if not doc["entropy_ratio_limit"] > 1.0:
+            sys.exit("FAIL: entropy limit")
+print("squeeze-bench smoke: 3 passed, 0 failed")
