@@ -1,0 +1,117 @@
+// Per-send classification: lossy (with which codec parameters) or bit-exact passthrough.
+//
+// Lossy only when all of these hold (nccl-net-api.md section 9):
+//   (a) the buffer is SIMPLE protocol. LL and LL128 carry flags inside the data that the receiving
+//       GPU polls, so they are never touched. The protocol of an mhandle comes from NCCL's
+//       registration order per comm (RegistrationOrder below);
+//   (b) the message is at least NCCL_SQUEEZE_MIN_BYTES;
+//   (c) the traffic is point-to-point / all-to-all: the v11 transfer hint of the calling thread
+//       (op bit Send, Recv, SendRecv, AlltoAll, Scatter or Gather), else the connection's kind
+//       from the connect-time hint (op 0x7C0 = p2p, all ones = collective), else the
+//       registration pattern (a single FIFO buffer = p2p pool);
+//   (d) the datatype is float32/float16/bfloat16: from the profiler chain when it knows, else
+//       NCCL_SQUEEZE_ASSUME_DTYPE.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "nccl_abi/net.h"
+#include "plugin/classify/profiler_v5.h"
+#include "plugin/stats.h"
+#include "squeeze/codec.h"
+
+namespace squeeze::plugin {
+
+enum class BufferProto : uint8_t { kUnknown, kLL, kLL128, kSimple };
+enum class CommKind : uint8_t { kUnknown, kP2p, kCollective };
+
+const char* buffer_proto_name(BufferProto p);
+const char* comm_kind_name(CommKind k);
+
+// Derives the protocol of each registered buffer of one comm. The rule:
+//  1. NCCL registers a comm's FIFO buffers right after connect/accept, before any data moves,
+//     in the order LL, LL128, SIMPLE, skipping the ones that do not exist. SIMPLE always exists.
+//     So the registrations made before the comm's first isend/irecv (the "FIFO batch") end with
+//     the SIMPLE buffer: a batch of 1 is [SIMPLE] (a p2p pool), of 2 is [LL, SIMPLE], of 3 is
+//     [LL, LL128, SIMPLE].
+//  2. A batch of more than 3 means something else (user buffers) registered early: the rule
+//     cannot tell, so every buffer of the batch counts as unknown and passes through.
+//  3. Registrations after the first isend/irecv are user-buffer registrations: SIMPLE.
+// Mistakes can only go towards passthrough, never towards compressing an LL/LL128 buffer, as
+// long as NCCL keeps registering FIFO buffers before the first transfer.
+class RegistrationOrder {
+ public:
+  // At regMr. Returns the registration's position.
+  int on_register();
+  // At the first isend/irecv; later calls do nothing.
+  void seal();
+  bool sealed() const { return sealed_; }
+  int fifo_batch_size() const { return batch_; }
+  // Protocol of the registration made at position `pos` (sealed) or kUnknown (not sealed).
+  BufferProto proto_of(int pos) const;
+
+ private:
+  int registered_ = 0;
+  int batch_ = 0;
+  bool sealed_ = false;
+};
+
+// v11 setNetAttr hints, kept per calling thread (NCCL's service thread sets connect-time hints
+// just before connect/accept; the progress thread sets transfer hints just before an op's first
+// isend/irecv). Thread-safe.
+class HintBoard {
+ public:
+  void set(const ncclNetAttr_v11_t& attr);
+  // Connect-time kind last hinted on the calling thread.
+  CommKind connect_kind() const;
+  // Transfer op bit mask last hinted on the calling thread, 0 when none.
+  uint32_t transfer_op() const;
+
+ private:
+  struct Entry {
+    std::thread::id thread;
+    uint32_t connect_op = 0;
+    bool has_connect = false;
+    uint32_t transfer_op = 0;
+  };
+  Entry* find_locked(std::thread::id id);
+  mutable std::mutex mu_;
+  std::vector<Entry> entries_;
+};
+
+// p2p op bits of ncclNetAttr_v11_t.op: Send, Recv, AlltoAll, Scatter, Gather (the connect-time
+// p2p mask, 0x7C0) plus SendRecv.
+constexpr uint32_t kP2pOpBits = (1u << NCCL_FUNC_SENDRECV) | (1u << NCCL_FUNC_SEND) |
+                                (1u << NCCL_FUNC_RECV) | (1u << NCCL_FUNC_ALLTOALL) |
+                                (1u << NCCL_FUNC_SCATTER) | (1u << NCCL_FUNC_GATHER);
+constexpr uint32_t kConnectP2pOp = 0x7C0;
+
+struct ClassifyPolicy {
+  bool enable = true;
+  uint64_t min_bytes = 4096;
+  DType assume_dtype = DType::kBytes;  // kBytes: none
+  BoundMode mode = BoundMode::kRel;
+  double bound = 1e-3;
+};
+
+struct ClassifyInput {
+  size_t bytes = 0;
+  BufferProto proto = BufferProto::kUnknown;
+  CommKind comm_kind = CommKind::kUnknown;  // from the connect-time hint or the FIFO pattern
+  uint32_t transfer_op = 0;                 // v11 transfer hint op bits, 0 if none
+  // The profiler chain's record for this send, or NULL when unknown. (Issue 5 fills this in.)
+  const TrafficRecord* traffic = nullptr;
+};
+
+struct ClassifyResult {
+  Decision decision = Decision::kPassNotSimple;
+  CodecParams params;
+};
+
+ClassifyResult classify(const ClassifyPolicy& policy, const ClassifyInput& in);
+
+}  // namespace squeeze::plugin

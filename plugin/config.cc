@@ -1,0 +1,287 @@
+#include "plugin/config.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "plugin/toml_subset.h"
+
+namespace squeeze::plugin {
+namespace {
+
+const ParamSpec kSpecs[kParamCount] = {
+#define SQZ_PARAM_SPEC(id, name, type, def, lo, hi, values, doc) \
+  {name, ParamType::type, def, static_cast<double>(lo), static_cast<double>(hi), values, doc},
+    SQUEEZE_PARAMS(SQZ_PARAM_SPEC)
+#undef SQZ_PARAM_SPEC
+};
+
+std::string env_name(const ParamSpec& spec) {
+  return std::string("NCCL_SQUEEZE_") + spec.name;
+}
+
+std::string lower(const std::string& s) {
+  std::string out = s;
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::vector<std::string> split_enum(const char* values) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (const char* p = values; *p; ++p) {
+    if (*p == '|') {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(*p);
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+std::string format_number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+std::string allowed_text(const ParamSpec& spec) {
+  switch (spec.type) {
+    case ParamType::kBool: return "0 or 1 (or true/false)";
+    case ParamType::kInt:
+      return "an integer in [" + format_number(spec.min) + ", " + format_number(spec.max) + "]";
+    case ParamType::kFloat:
+      return "a number in (" + format_number(spec.min) + ", " + format_number(spec.max) + "]";
+    case ParamType::kEnum: {
+      std::string s = "one of ";
+      std::vector<std::string> v = split_enum(spec.enum_values);
+      for (size_t k = 0; k < v.size(); ++k) s += (k ? ", " : "") + v[k];
+      return s;
+    }
+    case ParamType::kString: return "a string";
+  }
+  return "";
+}
+
+// Parses `text` for `spec` into *value. Returns false when the text is not allowed.
+bool parse_value(const ParamSpec& spec, const std::string& text, ParamValue* value) {
+  switch (spec.type) {
+    case ParamType::kBool: {
+      std::string t = lower(text);
+      if (t == "1" || t == "true") {
+        value->i = 1;
+        value->text = "1";
+        return true;
+      }
+      if (t == "0" || t == "false") {
+        value->i = 0;
+        value->text = "0";
+        return true;
+      }
+      return false;
+    }
+    case ParamType::kInt: {
+      if (text.empty()) return false;
+      errno = 0;
+      char* end = nullptr;
+      long long v = std::strtoll(text.c_str(), &end, 10);
+      if (errno != 0 || end == text.c_str() || *end != '\0') return false;
+      if (static_cast<double>(v) < spec.min || static_cast<double>(v) > spec.max) return false;
+      value->i = v;
+      value->text = std::to_string(v);
+      return true;
+    }
+    case ParamType::kFloat: {
+      if (text.empty()) return false;
+      errno = 0;
+      char* end = nullptr;
+      double v = std::strtod(text.c_str(), &end);
+      if (errno != 0 || end == text.c_str() || *end != '\0' || !std::isfinite(v)) return false;
+      if (!(v > spec.min) || v > spec.max) return false;
+      value->f = v;
+      value->text = text;
+      return true;
+    }
+    case ParamType::kEnum: {
+      std::vector<std::string> v = split_enum(spec.enum_values);
+      std::string t = lower(text);
+      for (size_t k = 0; k < v.size(); ++k) {
+        if (v[k] == t) {
+          value->i = static_cast<int64_t>(k);
+          value->text = v[k];
+          return true;
+        }
+      }
+      return false;
+    }
+    case ParamType::kString:
+      value->text = text;
+      return true;
+  }
+  return false;
+}
+
+bool read_file(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return static_cast<bool>(in) || in.eof();
+}
+
+}  // namespace
+
+const ParamSpec& param_spec(ParamId id) {
+  return kSpecs[static_cast<size_t>(id)];
+}
+
+const char* source_name(ValueSource s) {
+  switch (s) {
+    case ValueSource::kDefault: return "default";
+    case ValueSource::kFile: return "file";
+    case ValueSource::kEnv: return "env";
+  }
+  return "?";
+}
+
+DType Settings::assume_dtype() const {
+  switch (get(ParamId::kAssumeDtype).i) {
+    case 1: return DType::kF32;
+    case 2: return DType::kF16;
+    case 3: return DType::kBF16;
+    default: return DType::kBytes;
+  }
+}
+
+bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
+  Settings s;
+  for (size_t k = 0; k < kParamCount; ++k) {
+    const ParamSpec& spec = kSpecs[k];
+    if (!parse_value(spec, spec.default_text, &s.values[k])) {
+      *error = "internal: bad default for NCCL_SQUEEZE_" + std::string(spec.name);
+      return false;
+    }
+    s.values[k].source = ValueSource::kDefault;
+  }
+
+  // The file first (the environment overrides it). Its path itself comes only from the env.
+  const char* path = env("NCCL_SQUEEZE_CONFIG");
+  if (path != nullptr && path[0] != '\0') {
+    ParamValue& cfg = s.values[static_cast<size_t>(ParamId::kConfig)];
+    cfg.text = path;
+    cfg.source = ValueSource::kEnv;
+    std::string text;
+    if (!read_file(path, &text)) {
+      *error = std::string("NCCL_SQUEEZE_CONFIG=") + path + ": cannot read the file (" +
+               std::strerror(errno) + ")";
+      return false;
+    }
+    std::vector<TomlEntry> entries;
+    std::string parse_error;
+    if (!parse_toml_subset(text, &entries, &parse_error)) {
+      *error = std::string("NCCL_SQUEEZE_CONFIG=") + path + ": " + parse_error;
+      return false;
+    }
+    for (const TomlEntry& e : entries) {
+      size_t k = 0;
+      for (; k < kParamCount; ++k) {
+        if (lower(kSpecs[k].name) == e.key) break;
+      }
+      if (k == kParamCount || static_cast<ParamId>(k) == ParamId::kConfig) {
+        *error = std::string("NCCL_SQUEEZE_CONFIG=") + path + ": line " + std::to_string(e.line) +
+                 ": unknown key '" + e.key + "'";
+        return false;
+      }
+      const ParamSpec& spec = kSpecs[k];
+      bool kind_ok = true;
+      switch (spec.type) {
+        case ParamType::kBool:
+          kind_ok = e.kind == TomlEntry::Kind::kBool || e.kind == TomlEntry::Kind::kInteger;
+          break;
+        case ParamType::kInt: kind_ok = e.kind == TomlEntry::Kind::kInteger; break;
+        case ParamType::kFloat:
+          kind_ok = e.kind == TomlEntry::Kind::kFloat || e.kind == TomlEntry::Kind::kInteger;
+          break;
+        case ParamType::kEnum:
+        case ParamType::kString: kind_ok = e.kind == TomlEntry::Kind::kString; break;
+      }
+      ParamValue v;
+      if (!kind_ok || !parse_value(spec, e.value, &v)) {
+        *error = std::string("NCCL_SQUEEZE_CONFIG=") + path + ": line " + std::to_string(e.line) +
+                 ": " + e.key + " = " + e.value + " is invalid; allowed: " + allowed_text(spec) +
+                 (spec.type == ParamType::kEnum || spec.type == ParamType::kString
+                      ? " (as a \"string\")"
+                      : "");
+        return false;
+      }
+      v.source = ValueSource::kFile;
+      s.values[k] = v;
+    }
+  }
+
+  for (size_t k = 0; k < kParamCount; ++k) {
+    const ParamSpec& spec = kSpecs[k];
+    if (static_cast<ParamId>(k) == ParamId::kConfig) continue;
+    std::string name = env_name(spec);
+    const char* v = env(name.c_str());
+    if (v == nullptr) continue;
+    ParamValue pv;
+    if (!parse_value(spec, v, &pv)) {
+      *error = name + "=" + v + " is invalid; allowed: " + allowed_text(spec);
+      return false;
+    }
+    pv.source = ValueSource::kEnv;
+    s.values[k] = pv;
+  }
+  *out = s;
+  return true;
+}
+
+bool load_settings_from_environment(Settings* out, std::string* error) {
+  return load_settings([](const char* name) { return std::getenv(name); }, out, error);
+}
+
+std::string describe_settings(const Settings& s) {
+  std::string out;
+  for (size_t k = 0; k < kParamCount; ++k) {
+    const ParamValue& v = s.values[k];
+    out += env_name(kSpecs[k]) + "=" + v.text + " (" + source_name(v.source) + ")";
+    if (k + 1 < kParamCount) out += "\n";
+  }
+  return out;
+}
+
+std::string config_markdown_table() {
+  std::string out =
+      "| Variable | TOML key | Type | Default | Allowed | Meaning |\n"
+      "|---|---|---|---|---|---|\n";
+  for (size_t k = 0; k < kParamCount; ++k) {
+    const ParamSpec& spec = kSpecs[k];
+    const char* type = "";
+    switch (spec.type) {
+      case ParamType::kBool: type = "bool"; break;
+      case ParamType::kInt: type = "integer"; break;
+      case ParamType::kFloat: type = "number"; break;
+      case ParamType::kEnum: type = "enum"; break;
+      case ParamType::kString: type = "string"; break;
+    }
+    std::string key = static_cast<ParamId>(k) == ParamId::kConfig ? "(none)" : lower(spec.name);
+    std::string def = spec.default_text[0] ? spec.default_text : "(empty)";
+    std::string allowed = spec.type == ParamType::kString ? "any" : allowed_text(spec);
+    for (char& c : allowed) {
+      if (c == '|') c = '/';
+    }
+    out += "| `" + env_name(spec) + "` | `" + key + "` | " + type + " | `" + def + "` | " +
+           allowed + " | " + spec.doc + " |\n";
+  }
+  return out;
+}
+
+}  // namespace squeeze::plugin

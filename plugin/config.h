@@ -1,0 +1,126 @@
+// Every NCCL_SQUEEZE_* parameter, declared once (SQUEEZE_PARAMS below): name, type, default,
+// allowed range or values, and the text docs/CONFIG.md shows. Values come from, in increasing
+// precedence, the default, the TOML file named by NCCL_SQUEEZE_CONFIG, and the environment.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "squeeze/codec.h"
+
+namespace squeeze::plugin {
+
+enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
+
+// X(id, NAME, type, default, min, max, enum values, doc)
+// min/max apply to kInt and kFloat (a kFloat min of 0 is exclusive: the value must be > 0).
+#define SQUEEZE_PARAMS(X)                                                                        \
+  X(kEnable, "ENABLE", kBool, "1", 0, 1, "",                                                     \
+    "Master switch. 0: every message passes through bit-exact (a plain TCP transport).")         \
+  X(kMode, "MODE", kEnum, "rel", 0, 0, "abs|rel",                                                \
+    "Error-bound mode: abs bounds every element by BOUND; rel by BOUND x (max - min) of the "    \
+    "message.")                                                                                  \
+  X(kBound, "BOUND", kFloat, "1e-3", 0, 1e6, "",                                                 \
+    "Error bound (absolute, or relative to the value range with MODE=rel). Must be > 0.")        \
+  X(kMinBytes, "MIN_BYTES", kInt, "4096", 0, (int64_t{1} << 40), "",                             \
+    "Messages smaller than this pass through.")                                                  \
+  X(kAssumeDtype, "ASSUME_DTYPE", kEnum, "none", 0, 0, "none|f32|f16|bf16",                      \
+    "Datatype assumed for p2p/all-to-all SIMPLE payloads when nothing else tells it. none: no "  \
+    "lossy compression without a known float datatype.")                                         \
+  X(kThreads, "THREADS", kInt, "2", 1, 16, "",                                                   \
+    "Helper threads per connection that stripe the data sockets (the listener's value wins).")   \
+  X(kSockets, "SOCKETS", kInt, "4", 1, 64, "",                                                   \
+    "Data sockets per connection, plus one control socket (the listener's value wins).")         \
+  X(kCodecThreads, "CODEC_THREADS", kInt, "2", 1, 64, "",                                        \
+    "Threads of the process-wide pool that compresses and decompresses host buffers.")           \
+  X(kStagingMb, "STAGING_MB", kInt, "16", 1, 4096, "",                                           \
+    "Staging memory per connection (MiB), allocated at connect. A message whose frame does not " \
+    "fit passes through; a full staging area makes isend return no request (back-pressure).")    \
+  X(kStats, "STATS", kBool, "1", 0, 1, "",                                                       \
+    "Log per-connection statistics at close (INFO, subsystem NET).")                             \
+  X(kStatsFile, "STATS_FILE", kString, "", 0, 0, "",                                             \
+    "Append per-connection statistics as JSON lines to this file at close (empty: off).")        \
+  X(kTimeoutS, "TIMEOUT_S", kInt, "300", 0, 86400, "",                                           \
+    "A transfer in flight with no progress for this many seconds fails with an error (0: "       \
+    "never).")                                                                                   \
+  X(kIfname, "IFNAME", kString, "", 0, 0, "",                                                    \
+    "Interfaces to use, NCCL_SOCKET_IFNAME syntax: comma-separated prefixes, ^ excludes, = "     \
+    "exact. Empty: every interface that is up except loopback and docker*, loopback only if "    \
+    "nothing else is up.")                                                                       \
+  X(kConfig, "CONFIG", kString, "", 0, 0, "",                                                    \
+    "TOML file with the same keys in lower case (optionally under [squeeze]); the environment "  \
+    "overrides it. Environment only.")
+
+enum class ParamId : uint8_t {
+#define SQZ_PARAM_ID(id, name, type, def, lo, hi, values, doc) id,
+  SQUEEZE_PARAMS(SQZ_PARAM_ID)
+#undef SQZ_PARAM_ID
+      kCount
+};
+constexpr size_t kParamCount = static_cast<size_t>(ParamId::kCount);
+
+struct ParamSpec {
+  const char* name;  // suffix after NCCL_SQUEEZE_
+  ParamType type;
+  const char* default_text;
+  double min;
+  double max;
+  const char* enum_values;  // '|'-separated
+  const char* doc;
+};
+
+const ParamSpec& param_spec(ParamId id);
+
+enum class ValueSource : uint8_t { kDefault, kFile, kEnv };
+const char* source_name(ValueSource s);
+
+struct ParamValue {
+  std::string text;  // as given (normalised for enums and bools)
+  int64_t i = 0;     // kBool, kInt, kEnum (index into enum_values)
+  double f = 0.0;    // kFloat
+  ValueSource source = ValueSource::kDefault;
+};
+
+// The effective configuration, typed.
+struct Settings {
+  std::array<ParamValue, kParamCount> values;
+
+  bool enable() const { return get(ParamId::kEnable).i != 0; }
+  BoundMode mode() const { return get(ParamId::kMode).i == 0 ? BoundMode::kAbs : BoundMode::kRel; }
+  double bound() const { return get(ParamId::kBound).f; }
+  uint64_t min_bytes() const { return static_cast<uint64_t>(get(ParamId::kMinBytes).i); }
+  // DType::kBytes when no datatype is assumed.
+  DType assume_dtype() const;
+  int threads() const { return static_cast<int>(get(ParamId::kThreads).i); }
+  int sockets() const { return static_cast<int>(get(ParamId::kSockets).i); }
+  int codec_threads() const { return static_cast<int>(get(ParamId::kCodecThreads).i); }
+  uint64_t staging_bytes() const { return static_cast<uint64_t>(get(ParamId::kStagingMb).i) << 20; }
+  bool stats() const { return get(ParamId::kStats).i != 0; }
+  const std::string& stats_file() const { return get(ParamId::kStatsFile).text; }
+  int timeout_s() const { return static_cast<int>(get(ParamId::kTimeoutS).i); }
+  const std::string& ifname() const { return get(ParamId::kIfname).text; }
+  const std::string& config_path() const { return get(ParamId::kConfig).text; }
+
+  const ParamValue& get(ParamId id) const { return values[static_cast<size_t>(id)]; }
+};
+
+// Returns the value of an environment variable, or NULL.
+using EnvLookup = std::function<const char*(const char* name)>;
+
+// Builds the settings from the environment (and the TOML file it names). On a bad value returns
+// false and sets *error to a message naming the variable (or file:line) and what is allowed.
+bool load_settings(const EnvLookup& env, Settings* out, std::string* error);
+
+// The same from the process environment.
+bool load_settings_from_environment(Settings* out, std::string* error);
+
+// One line per parameter, "NCCL_SQUEEZE_X=value (source)", for the init log.
+std::string describe_settings(const Settings& s);
+
+// The Markdown table of docs/CONFIG.md, generated from SQUEEZE_PARAMS.
+std::string config_markdown_table();
+
+}  // namespace squeeze::plugin

@@ -1,0 +1,551 @@
+#include "plugin/pipeline/comm.h"
+
+#include <pthread.h>
+
+#include <chrono>
+#include <climits>
+#include <cstring>
+
+#include "plugin/log.h"
+
+namespace squeeze::plugin {
+namespace {
+
+constexpr auto kTick = std::chrono::milliseconds(50);
+
+}  // namespace
+
+Comm::Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options)
+    : dir_(dir), conn_(std::move(conn)), options_(options) {
+  peer_ = sockaddr_to_string(conn_->peer);
+  n_sockets_ = static_cast<int>(conn_->data.size());
+  n_threads_ = conn_->n_threads < n_sockets_ ? conn_->n_threads : n_sockets_;
+  if (n_threads_ < 1) n_threads_ = 1;
+  for (Request& r : slots_) r.comm = this;
+}
+
+Comm::~Comm() {
+  close();
+  magic_ = 0;
+}
+
+ncclResult_t Comm::start() {
+  SQZ_REQUIRE(n_sockets_ >= 1, ncclInternalError, "connection to %s has no data sockets",
+              peer_.c_str());
+  SQZ_REQUIRE(staging_.init(options_.staging_bytes), ncclSystemError,
+              "cannot allocate %llu bytes of staging memory for the connection to %s",
+              static_cast<unsigned long long>(options_.staging_bytes), peer_.c_str());
+  frame_limit_ = options_.staging_bytes;
+  if (dir_ == Dir::kSend && conn_->peer_staging_bytes < frame_limit_) {
+    frame_limit_ = conn_->peer_staging_bytes;
+  }
+  for (int t = 0; t < n_threads_; ++t) {
+    helpers_.emplace_back([this, t] {
+      char name[16];
+      std::snprintf(name, sizeof(name), "Sqz%c%llu-%d", dir_ == Dir::kSend ? 'S' : 'R',
+                    static_cast<unsigned long long>(options_.id % 1000), t);
+      pthread_setname_np(pthread_self(), name);
+      if (dir_ == Dir::kSend) {
+        send_helper(t);
+      } else {
+        recv_helper(t);
+      }
+    });
+  }
+  return ncclSuccess;
+}
+
+void Comm::close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    stop_io_.store(true, std::memory_order_release);
+    cv_.notify_all();
+  }
+  for (std::thread& t : helpers_) {
+    if (t.joinable()) t.join();
+  }
+  helpers_.clear();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return outstanding_tasks_ == 0; });
+  }
+  ConnLabel label{dir_ == Dir::kSend ? "send" : "recv", options_.id, peer_, last_tag_};
+  if (options_.log_stats) SQZ_INFO(NCCL_NET, "%s", stats_line(label, stats_).c_str());
+  if (!options_.stats_file.empty() &&
+      !append_json_line(options_.stats_file, plugin::stats_json(label, stats_))) {
+    SQZ_WARN("cannot append statistics to NCCL_SQUEEZE_STATS_FILE=%s: %s",
+             options_.stats_file.c_str(), std::strerror(errno));
+  }
+}
+
+std::string Comm::stats_json() const {
+  int tag;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tag = last_tag_;
+  }
+  ConnLabel label{dir_ == Dir::kSend ? "send" : "recv", options_.id, peer_, tag};
+  return plugin::stats_json(label, stats_);
+}
+
+std::string Comm::peer_desc() const {
+  return "peer " + peer_ + " (rank " + std::to_string(last_tag_) + ")";
+}
+
+void Comm::fail_locked(ncclResult_t code, const std::string& message) {
+  if (error_code_ != ncclSuccess) return;
+  error_code_ = code;
+  error_message_ = message;
+  stop_io_.store(true, std::memory_order_release);
+  cv_.notify_all();
+  SQZ_WARN("%s connection %llu: %s", dir_ == Dir::kSend ? "send" : "recv",
+           static_cast<unsigned long long>(options_.id), message.c_str());
+}
+
+void Comm::io_failure(XferStatus status, int err, uint32_t seq, const char* what) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (status == XferStatus::kAborted || closed_) return;  // close or an earlier failure
+  std::string msg = peer_desc() + ": " + xfer_status_text(status);
+  if (status == XferStatus::kStalled) {
+    msg += " (" + std::to_string(options_.stall_timeout_s) + " s)";
+  } else if (err != 0) {
+    msg += std::string(" (") + std::strerror(err) + ")";
+  }
+  msg += std::string(" while ") + what + " message " + std::to_string(seq);
+  fail_locked(status == XferStatus::kEof ? ncclRemoteError : ncclSystemError, msg);
+}
+
+CommKind Comm::comm_kind_locked() const {
+  if (options_.connect_kind != CommKind::kUnknown) return options_.connect_kind;
+  // No connect-time hint (net v8-v10): a single FIFO registration is NCCL's p2p pool.
+  if (reg_order_.sealed() && reg_order_.fifo_batch_size() == 1) return CommKind::kP2p;
+  return CommKind::kUnknown;
+}
+
+ncclResult_t Comm::reg_mr(void* data, size_t size, int type, void** mhandle) {
+  *mhandle = nullptr;
+  SQZ_REQUIRE(type == NCCL_PTR_HOST, ncclInternalError,
+              "regMr: buffer type %d is not supported (host memory only)", type);
+  auto mr = std::make_unique<MemoryRegion>();
+  mr->comm = this;
+  mr->data = data;
+  mr->size = size;
+  mr->type = type;
+  std::lock_guard<std::mutex> lock(mu_);
+  mr->position = reg_order_.on_register();
+  *mhandle = mr.get();
+  regions_.push_back(std::move(mr));
+  return ncclSuccess;
+}
+
+ncclResult_t Comm::dereg_mr(void* mhandle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t k = 0; k < regions_.size(); ++k) {
+    if (regions_[k].get() == mhandle) {
+      regions_.erase(regions_.begin() + static_cast<long>(k));
+      return ncclSuccess;
+    }
+  }
+  SQZ_WARN("deregMr: unknown memory handle %p on connection %llu", mhandle,
+           static_cast<unsigned long long>(options_.id));
+  return ncclInternalError;
+}
+
+void Comm::maybe_free_locked(Request* r) {
+  if (r->tested && (dir_ == Dir::kRecv || r->transmitted)) {
+    r->state = Request::State::kFree;
+    r->ready = false;
+    r->staging = nullptr;
+  }
+}
+
+ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle, void** request) {
+  *request = nullptr;
+  const auto* mr = static_cast<const MemoryRegion*>(mhandle);
+  Request* r = nullptr;
+  bool lossy = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_code_ != ncclSuccess) {
+      SQZ_WARN("isend on a failed connection: %s", error_message_.c_str());
+      return error_code_;
+    }
+    SQZ_REQUIRE(data != nullptr || size == 0, ncclInternalError, "isend: NULL buffer of %zu bytes",
+                size);
+    r = &slot(next_post_seq_);
+    if (r->state != Request::State::kFree) return ncclSuccess;  // 32 in flight: retry later
+    reg_order_.seal();
+    ClassifyInput in;
+    in.bytes = size;
+    in.proto = (mr != nullptr && mr->magic == kMrMagic && mr->comm == this)
+                   ? reg_order_.proto_of(mr->position)
+                   : BufferProto::kUnknown;
+    in.comm_kind = comm_kind_locked();
+    in.transfer_op = options_.hints != nullptr ? options_.hints->transfer_op() : 0;
+    ClassifyResult cr = classify(options_.policy, in);
+    char* staging = nullptr;
+    size_t capacity = 0;
+    if (cr.decision == Decision::kLossy) {
+      capacity = max_frame_bytes(size);
+      if (capacity > frame_limit_) {
+        cr.decision = Decision::kPassTooLarge;
+      } else {
+        staging = staging_.alloc(capacity);
+        if (staging == nullptr) return ncclSuccess;  // staging full: back-pressure
+      }
+    }
+    lossy = cr.decision == Decision::kLossy;
+    r->state = Request::State::kPending;
+    r->seq = next_post_seq_++;
+    r->data = data;
+    r->size = size;
+    r->tag = tag;
+    r->ready = false;
+    r->transmitted = false;
+    r->tested = false;
+    r->original_bytes = size;
+    r->staging = staging;
+    last_tag_ = tag;
+    stats_.messages.fetch_add(1, std::memory_order_relaxed);
+    stats_.bytes_in.fetch_add(size, std::memory_order_relaxed);
+    stats_.decisions[static_cast<int>(cr.decision)].fetch_add(1, std::memory_order_relaxed);
+    if (lossy) {
+      ++outstanding_tasks_;
+      CodecTask& t = r->task;
+      t.op = CodecTask::Op::kCompress;
+      t.params = cr.params;
+      t.src = data;
+      t.src_bytes = size;
+      t.dst = staging;
+      t.dst_capacity = capacity;
+      t.on_complete = &Comm::on_compressed;
+      t.owner = r;
+    } else {
+      r->kind = wire::PayloadKind::kRaw;
+      r->payload = static_cast<char*>(data);
+      r->wire_bytes = size;
+      r->parts_left = static_cast<int>(wire::plan_chunks(size, n_sockets_).count) + 1;
+      r->ready = true;
+      cv_.notify_all();
+    }
+  }
+  if (lossy) options_.engine->submit(&r->task);
+  *request = r;
+  return ncclSuccess;
+}
+
+void Comm::on_compressed(CodecTask* task) {
+  auto* r = static_cast<Request*>(task->owner);
+  Comm* c = r->comm;
+  std::lock_guard<std::mutex> lock(c->mu_);
+  --c->outstanding_tasks_;
+  c->stats_.codec_ns.fetch_add(task->elapsed_ns, std::memory_order_relaxed);
+  if (task->status != Status::kOk) {
+    c->staging_.release(r->staging);
+    r->staging = nullptr;
+    c->fail_locked(ncclInternalError, std::string("compression of message ") +
+                                          std::to_string(r->seq) + " for " + c->peer_desc() +
+                                          " failed: " + status_string(task->status));
+  } else {
+    c->stats_.note_bound(task->stats.applied_bound);
+    c->stats_.outliers.fetch_add(task->stats.outliers, std::memory_order_relaxed);
+    r->kind = wire::PayloadKind::kFramed;
+    r->payload = r->staging;
+    r->wire_bytes = task->out_bytes;
+    r->parts_left = static_cast<int>(wire::plan_chunks(r->wire_bytes, c->n_sockets_).count) + 1;
+    r->ready = true;
+    r->state = Request::State::kDone;  // NCCL's buffer is free again: the frame is in staging
+  }
+  c->cv_.notify_all();
+}
+
+ncclResult_t Comm::irecv(void* data, size_t size, int tag, void** request) {
+  *request = nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error_code_ != ncclSuccess) {
+    SQZ_WARN("irecv on a failed connection: %s", error_message_.c_str());
+    return error_code_;
+  }
+  SQZ_REQUIRE(data != nullptr || size == 0, ncclInternalError, "irecv: NULL buffer of %zu bytes",
+              size);
+  Request* r = &slot(next_post_seq_);
+  if (r->state != Request::State::kFree) return ncclSuccess;
+  reg_order_.seal();
+  r->state = Request::State::kPending;
+  r->seq = next_post_seq_++;
+  r->data = data;
+  r->size = size;
+  r->tag = tag;
+  r->ready = false;
+  r->transmitted = false;
+  r->tested = false;
+  r->staging = nullptr;
+  last_tag_ = tag;
+  cv_.notify_all();
+  *request = r;
+  return ncclSuccess;
+}
+
+ncclResult_t Comm::test(Request* r, int* done, int* size) {
+  Comm* c = r->comm;
+  std::lock_guard<std::mutex> lock(c->mu_);
+  *done = 0;
+  SQZ_REQUIRE(r->state != Request::State::kFree, ncclInternalError,
+              "test on request %p that is not in flight", static_cast<void*>(r));
+  if (r->state != Request::State::kDone && c->error_code_ != ncclSuccess) {
+    SQZ_INFO(NCCL_NET, "test: request %u of %s failed: %s", r->seq, c->peer_desc().c_str(),
+             c->error_message_.c_str());
+    return c->error_code_;
+  }
+  if (r->seq != c->next_test_seq_ || r->state != Request::State::kDone) return ncclSuccess;
+  *done = 1;
+  if (size != nullptr) {
+    uint64_t n = c->dir_ == Dir::kSend ? r->size : r->original_bytes;
+    *size = n > static_cast<uint64_t>(INT_MAX) ? INT_MAX : static_cast<int>(n);
+  }
+  r->tested = true;
+  ++c->next_test_seq_;
+  c->maybe_free_locked(r);
+  return ncclSuccess;
+}
+
+bool Comm::transfer_my_chunks(Request* r, int t, int* parts) {
+  wire::ChunkPlan plan = wire::plan_chunks(r->wire_bytes, n_sockets_);
+  bool sending = dir_ == Dir::kSend;
+  for (uint32_t j = 0; j < plan.count; ++j) {
+    int s = wire::socket_of_chunk(r->seq, j, n_sockets_);
+    if (s % n_threads_ != t) continue;
+    uint64_t offset = static_cast<uint64_t>(j) * plan.chunk_bytes;
+    uint64_t len = r->wire_bytes - offset < plan.chunk_bytes ? r->wire_bytes - offset
+                                                             : plan.chunk_bytes;
+    int err = 0;
+    XferStatus st = transfer_exact(conn_->data[static_cast<size_t>(s)].get(), sending,
+                                   r->payload + offset, len, stop_io_, options_.stall_timeout_s,
+                                   &err);
+    if (st != XferStatus::kOk) {
+      io_failure(st, err, r->seq, sending ? "sending" : "receiving");
+      return false;
+    }
+    ++*parts;
+  }
+  return true;
+}
+
+void Comm::finish_parts(Request* r, int parts) {
+  bool decompress = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    r->parts_left -= parts;
+    if (r->parts_left > 0) return;
+    r->transmitted = true;
+    stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
+    if (dir_ == Dir::kSend) {
+      if (r->staging != nullptr) staging_.release(r->staging);
+      r->staging = nullptr;
+      r->state = Request::State::kDone;
+      maybe_free_locked(r);
+    } else if (r->kind == wire::PayloadKind::kRaw) {
+      r->state = Request::State::kDone;
+    } else {
+      decompress = true;
+      ++outstanding_tasks_;
+      CodecTask& t = r->task;
+      t.op = CodecTask::Op::kDecompress;
+      t.src = r->payload;
+      t.src_bytes = r->wire_bytes;
+      t.dst = r->data;
+      t.dst_capacity = r->size;
+      t.on_complete = &Comm::on_decompressed;
+      t.owner = r;
+    }
+    cv_.notify_all();
+  }
+  if (decompress) options_.engine->submit(&r->task);
+}
+
+void Comm::on_decompressed(CodecTask* task) {
+  auto* r = static_cast<Request*>(task->owner);
+  Comm* c = r->comm;
+  std::lock_guard<std::mutex> lock(c->mu_);
+  --c->outstanding_tasks_;
+  c->stats_.codec_ns.fetch_add(task->elapsed_ns, std::memory_order_relaxed);
+  c->staging_.release(r->staging);
+  r->staging = nullptr;
+  if (task->status != Status::kOk || task->out_bytes != r->original_bytes) {
+    c->fail_locked(ncclSystemError,
+                   "corrupt frame in message " + std::to_string(r->seq) + " from " +
+                       c->peer_desc() + ": " +
+                       (task->status != Status::kOk
+                            ? std::string(status_string(task->status))
+                            : "decoded " + std::to_string(task->out_bytes) + " bytes, header said " +
+                                  std::to_string(r->original_bytes)));
+  } else {
+    r->state = Request::State::kDone;
+  }
+  c->cv_.notify_all();
+}
+
+void Comm::send_helper(int t) {
+  const int control = conn_->control.get();
+  for (uint32_t seq = 0;; ++seq) {
+    Request* r = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      for (;;) {
+        if (stop_io_.load(std::memory_order_acquire)) return;
+        Request& s = slot(seq);
+        if (s.state != Request::State::kFree && s.seq == seq && s.ready) {
+          r = &s;
+          break;
+        }
+        int err = 0;
+        if (t == 0 && peer_hung_up(control, &err)) {
+          // The receiver never writes on the control socket: readable means EOF or reset.
+          fail_locked(ncclRemoteError, peer_desc() + ": connection closed by peer" +
+                                           (err ? std::string(" (") + std::strerror(err) + ")"
+                                                : std::string()) +
+                                           " while idle before message " + std::to_string(seq));
+          return;
+        }
+        cv_.wait_for(lock, kTick);
+      }
+    }
+    int parts = 0;
+    if (t == 0) {
+      wire::MsgHeader h{};
+      h.magic = wire::kMsgMagic;
+      h.kind = static_cast<uint8_t>(r->kind);
+      h.seq = seq;
+      h.original_bytes = r->original_bytes;
+      h.wire_bytes = r->wire_bytes;
+      int err = 0;
+      XferStatus st =
+          transfer_exact(control, true, &h, sizeof(h), stop_io_, options_.stall_timeout_s, &err);
+      if (st != XferStatus::kOk) {
+        io_failure(st, err, seq, "sending the header of");
+        return;
+      }
+      ++parts;
+    }
+    if (!transfer_my_chunks(r, t, &parts)) return;
+    finish_parts(r, parts);
+  }
+}
+
+bool Comm::recv_header(uint32_t seq, Request** out) {
+  const int control = conn_->control.get();
+  Request* r = nullptr;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      if (stop_io_.load(std::memory_order_acquire)) return false;
+      Request& s = slot(seq);
+      if (s.state != Request::State::kFree && s.seq == seq) {
+        r = &s;
+        break;
+      }
+      int err = 0;
+      if (peer_hung_up(control, &err)) {
+        fail_locked(ncclRemoteError, peer_desc() + ": connection closed by peer" +
+                                         (err ? std::string(" (") + std::strerror(err) + ")"
+                                              : std::string()) +
+                                         " before message " + std::to_string(seq));
+        return false;
+      }
+      cv_.wait_for(lock, kTick);
+    }
+  }
+  // The sender may legitimately be idle for a long time: waiting for the header is no stall.
+  while (!wait_readable(control, 50)) {
+    if (stop_io_.load(std::memory_order_acquire)) return false;
+  }
+  wire::MsgHeader h{};
+  int err = 0;
+  XferStatus st =
+      transfer_exact(control, false, &h, sizeof(h), stop_io_, options_.stall_timeout_s, &err);
+  if (st != XferStatus::kOk) {
+    io_failure(st, err, seq, "receiving the header of");
+    return false;
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  auto bad = [&](ncclResult_t code, const std::string& why) {
+    fail_locked(code, "message " + std::to_string(seq) + " from " + peer_desc() + ": " + why);
+    return false;
+  };
+  if (h.magic != wire::kMsgMagic) return bad(ncclSystemError, "bad message header magic");
+  if (h.seq != seq) {
+    return bad(ncclSystemError, "out of sequence (header says " + std::to_string(h.seq) + ")");
+  }
+  if (h.original_bytes > r->size) {
+    return bad(ncclInvalidUsage, "message truncated: " + std::to_string(h.original_bytes) +
+                                     " bytes sent, receive posted for " + std::to_string(r->size));
+  }
+  char* dest = nullptr;
+  if (h.kind == static_cast<uint8_t>(wire::PayloadKind::kRaw)) {
+    if (h.wire_bytes != h.original_bytes) {
+      return bad(ncclSystemError, "raw payload of " + std::to_string(h.wire_bytes) +
+                                      " bytes for a " + std::to_string(h.original_bytes) +
+                                      "-byte message");
+    }
+    dest = static_cast<char*>(r->data);
+  } else if (h.kind == static_cast<uint8_t>(wire::PayloadKind::kFramed)) {
+    if (h.wire_bytes < kFrameHeaderBytes || h.wire_bytes > max_frame_bytes(h.original_bytes) ||
+        h.wire_bytes > staging_.capacity()) {
+      return bad(ncclSystemError, "invalid frame size " + std::to_string(h.wire_bytes) +
+                                      " for a " + std::to_string(h.original_bytes) +
+                                      "-byte message");
+    }
+    for (;;) {
+      if (stop_io_.load(std::memory_order_acquire)) return false;
+      dest = staging_.alloc(h.wire_bytes);
+      if (dest != nullptr) break;
+      cv_.wait_for(lock, kTick);
+    }
+  } else {
+    return bad(ncclSystemError, "unknown payload kind " + std::to_string(h.kind));
+  }
+  r->kind = static_cast<wire::PayloadKind>(h.kind);
+  r->original_bytes = h.original_bytes;
+  r->wire_bytes = h.wire_bytes;
+  r->payload = dest;
+  r->staging = r->kind == wire::PayloadKind::kFramed ? dest : nullptr;
+  r->parts_left = static_cast<int>(wire::plan_chunks(h.wire_bytes, n_sockets_).count) + 1;
+  r->ready = true;
+  stats_.messages.fetch_add(1, std::memory_order_relaxed);
+  stats_.bytes_in.fetch_add(h.original_bytes, std::memory_order_relaxed);
+  stats_.decisions[static_cast<int>(r->kind == wire::PayloadKind::kFramed
+                                        ? Decision::kLossy
+                                        : Decision::kPassBySender)]
+      .fetch_add(1, std::memory_order_relaxed);
+  cv_.notify_all();
+  *out = r;
+  return true;
+}
+
+void Comm::recv_helper(int t) {
+  for (uint32_t seq = 0;; ++seq) {
+    Request* r = nullptr;
+    int parts = 0;
+    if (t == 0) {
+      if (!recv_header(seq, &r)) return;
+      ++parts;
+    } else {
+      std::unique_lock<std::mutex> lock(mu_);
+      for (;;) {
+        if (stop_io_.load(std::memory_order_acquire)) return;
+        Request& s = slot(seq);
+        if (s.state != Request::State::kFree && s.seq == seq && s.ready) {
+          r = &s;
+          break;
+        }
+        cv_.wait_for(lock, kTick);
+      }
+    }
+    if (!transfer_my_chunks(r, t, &parts)) return;
+    finish_parts(r, parts);
+  }
+}
+
+}  // namespace squeeze::plugin

@@ -1,0 +1,148 @@
+// One established connection (send or receive side) and its request pipeline.
+//
+// Send:  isend -> classify -> (lossy) compress into staging on the codec engine, request done as
+//        soon as the frame is queued | (passthrough) no copy, the helpers send straight from
+//        NCCL's buffer and the request is done once the bytes are in the kernel.
+// Recv:  irecv -> the control helper reads the message header, checks it against the posted
+//        size, picks the destination (NCCL's buffer for raw payloads, staging for frames) ->
+//        helpers read the chunks -> (framed) decompress into NCCL's buffer on the codec engine.
+// Requests complete in posting order. All waiting happens on the helper threads; NCCL's proxy
+// thread never blocks in isend/irecv/test.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nccl_abi/net.h"
+#include "plugin/classify/classify.h"
+#include "plugin/pipeline/codec_engine.h"
+#include "plugin/pipeline/staging.h"
+#include "plugin/stats.h"
+#include "plugin/transport/tcp.h"
+#include "plugin/transport/wire.h"
+
+namespace squeeze::plugin {
+
+class Comm;
+
+constexpr uint32_t kMrMagic = 0x524d5153;  // "SQMR"
+
+struct MemoryRegion {
+  uint32_t magic = kMrMagic;
+  Comm* comm = nullptr;
+  void* data = nullptr;
+  size_t size = 0;
+  int type = 0;
+  int position = 0;  // registration order on the comm (classification)
+};
+
+struct Request {
+  enum class State : uint8_t { kFree, kPending, kDone };
+  Comm* comm = nullptr;
+  State state = State::kFree;
+  uint32_t seq = 0;
+  void* data = nullptr;  // NCCL's buffer
+  size_t size = 0;       // send: bytes to send; recv: posted capacity
+  int tag = 0;
+  // Transmission (valid once `ready`).
+  bool ready = false;
+  wire::PayloadKind kind = wire::PayloadKind::kRaw;
+  uint64_t original_bytes = 0;
+  uint64_t wire_bytes = 0;
+  char* payload = nullptr;  // where the wire bytes come from / land
+  char* staging = nullptr;  // staging block to release, if any
+  int parts_left = 0;       // header + chunks still to move
+  bool transmitted = false;
+  bool tested = false;
+  CodecTask task;
+};
+
+struct CommOptions {
+  uint64_t staging_bytes = 0;
+  int stall_timeout_s = 0;
+  ClassifyPolicy policy;
+  bool log_stats = true;
+  std::string stats_file;
+  CodecEngine* engine = nullptr;
+  const HintBoard* hints = nullptr;  // the comm's context's hints (send side)
+  CommKind connect_kind = CommKind::kUnknown;
+  uint64_t id = 0;
+};
+
+class Comm {
+ public:
+  enum class Dir : uint8_t { kSend, kRecv };
+  static constexpr uint32_t kMagic = 0x4d435153;  // "SQCM"
+  static constexpr int kSlots = NCCL_NET_MAX_REQUESTS;
+
+  Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options);
+  ~Comm();
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
+
+  // Allocates staging and starts the helper threads.
+  ncclResult_t start();
+  // Stops the helpers (in-flight requests are abandoned), waits for codec tasks, logs statistics.
+  void close();
+
+  ncclResult_t reg_mr(void* data, size_t size, int type, void** mhandle);
+  ncclResult_t dereg_mr(void* mhandle);
+  ncclResult_t isend(void* data, size_t size, int tag, void* mhandle, void** request);
+  ncclResult_t irecv(void* data, size_t size, int tag, void** request);
+  static ncclResult_t test(Request* request, int* done, int* size);
+
+  bool valid() const { return magic_ == kMagic; }
+  Dir dir() const { return dir_; }
+  uint64_t id() const { return options_.id; }
+  const std::string& peer() const { return peer_; }
+  std::string stats_json() const;
+
+ private:
+  Request& slot(uint32_t seq) { return slots_[seq % kSlots]; }
+  std::string peer_desc() const;
+  void fail_locked(ncclResult_t code, const std::string& message);
+  void io_failure(XferStatus status, int err, uint32_t seq, const char* what);
+  void finish_parts(Request* r, int parts);
+  void maybe_free_locked(Request* r);
+  CommKind comm_kind_locked() const;
+  void send_helper(int t);
+  void recv_helper(int t);
+  bool recv_header(uint32_t seq, Request** out);
+  bool transfer_my_chunks(Request* r, int t, int* parts);
+  static void on_compressed(CodecTask* task);
+  static void on_decompressed(CodecTask* task);
+
+  uint32_t magic_ = kMagic;
+  Dir dir_;
+  std::unique_ptr<Connection> conn_;
+  CommOptions options_;
+  std::string peer_;
+  int n_sockets_ = 1;
+  int n_threads_ = 1;
+  uint64_t frame_limit_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  Request slots_[kSlots];
+  uint32_t next_post_seq_ = 0;
+  uint32_t next_test_seq_ = 0;
+  int outstanding_tasks_ = 0;
+  std::atomic<bool> stop_io_{false};
+  ncclResult_t error_code_ = ncclSuccess;
+  std::string error_message_;
+  int last_tag_ = -1;
+  StagingRing staging_;
+  RegistrationOrder reg_order_;
+  std::vector<std::unique_ptr<MemoryRegion>> regions_;
+  std::vector<std::thread> helpers_;
+  ConnStats stats_;
+  bool closed_ = false;
+};
+
+}  // namespace squeeze::plugin

@@ -1,0 +1,120 @@
+#include "plugin/stats.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace squeeze::plugin {
+
+const char* decision_name(Decision d) {
+  switch (d) {
+    case Decision::kLossy: return "lossy";
+    case Decision::kPassDisabled: return "pass_disabled";
+    case Decision::kPassNotSimple: return "pass_not_simple";
+    case Decision::kPassTooSmall: return "pass_too_small";
+    case Decision::kPassNotP2p: return "pass_not_p2p";
+    case Decision::kPassNoDtype: return "pass_no_dtype";
+    case Decision::kPassTooLarge: return "pass_too_large";
+    case Decision::kPassBySender: return "pass_by_sender";
+    case Decision::kCount: break;
+  }
+  return "?";
+}
+
+void ConnStats::note_bound(double bound) {
+  uint64_t bits;
+  std::memcpy(&bits, &bound, sizeof(bits));
+  // Non-negative doubles order like their bit patterns.
+  uint64_t cur = max_bound_bits.load(std::memory_order_relaxed);
+  while (bound >= 0 && bits > cur &&
+         !max_bound_bits.compare_exchange_weak(cur, bits, std::memory_order_relaxed)) {
+  }
+}
+
+double ConnStats::max_bound() const {
+  uint64_t bits = max_bound_bits.load(std::memory_order_relaxed);
+  double d;
+  std::memcpy(&d, &bits, sizeof(d));
+  return d;
+}
+
+namespace {
+
+double ratio(const ConnStats& s) {
+  uint64_t wire = s.bytes_wire.load(std::memory_order_relaxed);
+  uint64_t in = s.bytes_in.load(std::memory_order_relaxed);
+  return wire == 0 ? 1.0 : static_cast<double>(in) / static_cast<double>(wire);
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string stats_json(const ConnLabel& label, const ConnStats& s) {
+  char buf[512];
+  std::snprintf(buf, sizeof(buf),
+                "{\"conn\":%llu,\"dir\":\"%s\",\"peer\":\"%s\",\"tag\":%d,\"messages\":%llu,"
+                "\"bytes_in\":%llu,\"bytes_wire\":%llu,\"ratio\":%.4f,\"max_bound\":%.6g,"
+                "\"codec_ms\":%.3f,\"outliers\":%llu,\"decisions\":{",
+                static_cast<unsigned long long>(label.id), label.direction,
+                json_escape(label.peer).c_str(), label.tag,
+                static_cast<unsigned long long>(s.messages.load()),
+                static_cast<unsigned long long>(s.bytes_in.load()),
+                static_cast<unsigned long long>(s.bytes_wire.load()), ratio(s), s.max_bound(),
+                static_cast<double>(s.codec_ns.load()) / 1e6,
+                static_cast<unsigned long long>(s.outliers.load()));
+  std::string out = buf;
+  for (int d = 0; d < static_cast<int>(Decision::kCount); ++d) {
+    std::snprintf(buf, sizeof(buf), "%s\"%s\":%llu", d ? "," : "",
+                  decision_name(static_cast<Decision>(d)),
+                  static_cast<unsigned long long>(s.decisions[d].load()));
+    out += buf;
+  }
+  out += "}}";
+  return out;
+}
+
+std::string stats_line(const ConnLabel& label, const ConnStats& s) {
+  char buf[512];
+  uint64_t lossy = s.decisions[static_cast<int>(Decision::kLossy)].load();
+  uint64_t pass = 0;
+  for (int d = 1; d < static_cast<int>(Decision::kCount); ++d) pass += s.decisions[d].load();
+  std::snprintf(buf, sizeof(buf),
+                "%s conn %llu peer %s rank %d: %llu messages, %llu bytes in, %llu on the wire "
+                "(ratio %.3f), max bound %.3g, codec %.3f ms, %llu lossy / %llu passthrough",
+                label.direction, static_cast<unsigned long long>(label.id), label.peer.c_str(),
+                label.tag, static_cast<unsigned long long>(s.messages.load()),
+                static_cast<unsigned long long>(s.bytes_in.load()),
+                static_cast<unsigned long long>(s.bytes_wire.load()), ratio(s), s.max_bound(),
+                static_cast<double>(s.codec_ns.load()) / 1e6,
+                static_cast<unsigned long long>(lossy), static_cast<unsigned long long>(pass));
+  return buf;
+}
+
+bool append_json_line(const std::string& path, const std::string& line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  std::string data = line + "\n";
+  ssize_t n = ::write(fd, data.data(), data.size());
+  ::close(fd);
+  return n == static_cast<ssize_t>(data.size());
+}
+
+}  // namespace squeeze::plugin

@@ -1,0 +1,55 @@
+// Per-connection statistics: what NCCL handed us, what went on the wire, what the codec did and
+// why each message was or was not compressed. Updated with relaxed atomics on the data path;
+// logged at close and, with NCCL_SQUEEZE_STATS_FILE, appended there as one JSON line.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace squeeze::plugin {
+
+// Why a message went the way it did (one counter each).
+enum class Decision : uint8_t {
+  kLossy = 0,
+  kPassDisabled,     // NCCL_SQUEEZE_ENABLE=0
+  kPassNotSimple,    // LL / LL128 buffer, or a buffer whose protocol is unknown
+  kPassTooSmall,     // below NCCL_SQUEEZE_MIN_BYTES
+  kPassNotP2p,       // collective (or unknown) traffic
+  kPassNoDtype,      // no float datatype known or assumed
+  kPassTooLarge,     // frame would not fit in the staging memory
+  kPassBySender,     // receive side: the sender passed the message through
+  kCount
+};
+const char* decision_name(Decision d);
+
+struct ConnStats {
+  std::atomic<uint64_t> messages{0};
+  std::atomic<uint64_t> bytes_in{0};     // uncompressed bytes (sent by NCCL / delivered to NCCL)
+  std::atomic<uint64_t> bytes_wire{0};   // payload bytes on the data sockets
+  std::atomic<uint64_t> codec_ns{0};     // time spent in compress / decompress
+  std::atomic<uint64_t> outliers{0};
+  std::atomic<uint64_t> decisions[static_cast<int>(Decision::kCount)] = {};
+  std::atomic<uint64_t> max_bound_bits{0};  // bit pattern of the largest applied bound (double)
+
+  void note_bound(double bound);
+  double max_bound() const;
+};
+
+// Identity of a connection for the logs.
+struct ConnLabel {
+  const char* direction;  // "send" or "recv"
+  uint64_t id;            // process-unique connection id
+  std::string peer;       // ip:port
+  int tag;                // last tag seen (NCCL: the sender's rank), -1 before any
+};
+
+// One JSON object (no newline).
+std::string stats_json(const ConnLabel& label, const ConnStats& s);
+// One human-readable line.
+std::string stats_line(const ConnLabel& label, const ConnStats& s);
+
+// Appends line + '\n' to path (O_APPEND, one write, so concurrent writers do not interleave).
+bool append_json_line(const std::string& path, const std::string& line);
+
+}  // namespace squeeze::plugin
