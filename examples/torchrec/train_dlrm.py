@@ -116,6 +116,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    default="none",
                    help="TorchRec's own quantized comms, for comparison with Squeeze "
                         "(fp16-bf16 = FP16 forward, BF16 backward, TorchRec's recommendation)")
+    p.add_argument("--one-host-per-rank", action="store_true",
+                   help="give every rank its own NCCL_HOSTID so that NCCL sends even same-node "
+                        "traffic over the network (through Squeeze): a test on one machine")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--json-out", default=None, help="rank 0 writes the final results here")
     args = p.parse_args(argv)
@@ -382,13 +385,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit("--backend nccl needs CUDA devices; use --backend gloo on CPU")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if backend == "nccl":
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
+        # Modulo: several ranks may share one GPU in a test (NCCL_MULTI_RANK_GPU_ENABLE=1).
+        gpu = local_rank % torch.cuda.device_count()
+        torch.cuda.set_device(gpu)
+        device = torch.device("cuda", gpu)
     else:
         device = torch.device("cpu")
     if args.max_table_rows is None:
         args.max_table_rows = 1_000_000 if device.type == "cuda" else 100_000
 
+    if args.one_host_per_rank:
+        # NCCL reads it when the communicator is created; distinct host hashes rule out its
+        # shared-memory and peer-to-peer transports, leaving the network.
+        os.environ["NCCL_HOSTID"] = f"squeeze-test-host-{os.environ.get('RANK', '0')}"
     dist.init_process_group(backend=backend, device_id=device if backend == "nccl" else None)
     rank, world_size = dist.get_rank(), dist.get_world_size()
     local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
