@@ -79,7 +79,8 @@ if ((squeeze)); then
   if [ -n "$plugin" ]; then
     [ -f "$plugin" ] || { echo "launch.sh: --plugin $plugin: no such file" >&2; exit 2; }
     plugin="$(cd "$(dirname "$plugin")" && pwd)/$(basename "$plugin")" # NCCL wants an absolute path
-    export LD_LIBRARY_PATH="$(dirname "$plugin")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    plugin_dir="$(dirname "$plugin")"
+    export LD_LIBRARY_PATH="$plugin_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export NCCL_NET_PLUGIN="$plugin"
   else
     export NCCL_NET_PLUGIN=squeeze # NCCL then dlopens libnccl-net-squeeze.so via LD_LIBRARY_PATH
