@@ -128,8 +128,10 @@ struct GroupResult {
   uint64_t checked_bytes = 0, bad_elements = 0;
   double max_abs_err = 0, max_err_over_bound = 0;
   std::vector<double> run_if_tx;  // per run: interface bytes per iteration summed over ranks
+  bool api_known = true;          // every rank reported squeeze_get_stats_json deltas for every run
+  uint64_t api_in = 0, api_wire = 0, api_messages = 0, api_lossy = 0;
   int stats_ranks = 0;
-  uint64_t plugin_in = 0, plugin_wire = 0;
+  uint64_t plugin_in = 0, plugin_wire = 0, plugin_messages = 0, plugin_lossy = 0;
   double plugin_max_err = -1;
   int profiler_ranks = 0;
 };
@@ -245,6 +247,8 @@ GroupResult run_group(const Options& o, size_t size, bool compressed, uint64_t c
           gr.plugin_in += fr.plugin_bytes_in;
           gr.plugin_wire += fr.plugin_bytes_wire;
           gr.plugin_max_err = std::max(gr.plugin_max_err, fr.plugin_max_err);
+          gr.plugin_messages += fr.plugin_messages;
+          gr.plugin_lossy += fr.plugin_lossy;
         }
         continue;
       }
@@ -286,6 +290,7 @@ struct Row {
   uint64_t checked_bytes = 0;
   double speedup = -1;
   int profiler_ranks = 0;
+  double lossy_fraction = -1;  // of the plugin's sends, the share it compressed lossily
 };
 
 Row make_row(const Options& o, const char* phase, size_t size, const GroupResult& g) {
@@ -303,10 +308,16 @@ Row make_row(const Options& o, const char* phase, size_t size, const GroupResult
   row.algbw = row.time_us > 0 ? moved / (row.time_us * 1e3) : 0;  // GB/s
   row.busbw = a2a ? row.algbw * (n - 1) / n : row.algbw;
   const double iters_total = (double)(std::max(1, o.warmup) + o.runs * o.iters);
-  if (g.stats_ranks > 0 && g.plugin_wire > 0) {
+  if (g.api_known && g.api_wire > 0) {
+    row.wire_per_rank_iter = (double)g.api_wire / ((double)o.runs * o.iters * n);
+    row.ratio = (double)g.api_in / (double)g.api_wire;
+    row.ratio_source = "plugin-api";
+    if (g.api_messages) row.lossy_fraction = (double)g.api_lossy / (double)g.api_messages;
+  } else if (g.stats_ranks > 0 && g.plugin_wire > 0) {
     row.wire_per_rank_iter = (double)g.plugin_wire / iters_total / g.stats_ranks;
     row.ratio = (double)g.plugin_in / (double)g.plugin_wire;
-    row.ratio_source = "plugin";
+    row.ratio_source = "plugin-file";
+    if (g.plugin_messages) row.lossy_fraction = (double)g.plugin_lossy / (double)g.plugin_messages;
   }
   if (!g.run_if_tx.empty()) {
     row.if_tx_per_rank_iter = median(g.run_if_tx) / n;
@@ -376,11 +387,12 @@ bool write_json(const Options& o, const std::vector<Row>& rows, const std::strin
                   "], \"algbw_GBps\": %.6f, \"busbw_GBps\": %.6f, \"wire_bytes_per_rank_iter\": "
                   "%.1f, \"ratio\": %.6f, \"ratio_source\": \"%s\", \"if_tx_bytes_per_rank_iter\": "
                   "%.1f, \"max_abs_err\": %.9g, \"max_err_over_bound\": %.6f, \"checked_bytes\": "
-                  "%llu, \"profiler_ranks\": %d, \"speedup_vs_passthrough\": %.4f}%s\n",
+                  "%llu, \"profiler_ranks\": %d, \"lossy_fraction\": %.4f, "
+                  "\"speedup_vs_passthrough\": %.4f}%s\n",
                   r.algbw, r.busbw, r.wire_per_rank_iter, r.ratio, r.ratio_source.c_str(),
                   r.if_tx_per_rank_iter, r.max_abs_err, r.max_err_over_bound,
-                  (unsigned long long)r.checked_bytes, r.profiler_ranks, r.speedup,
-                  i + 1 < rows.size() ? "," : "");
+                  (unsigned long long)r.checked_bytes, r.profiler_ranks, r.lossy_fraction,
+                  r.speedup, i + 1 < rows.size() ? "," : "");
     s += buf;
   }
   s += "  ]\n}\n";

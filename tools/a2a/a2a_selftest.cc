@@ -321,6 +321,24 @@ TEST(Stats, SumsSenderRecordsOfJsonLines) {
   EXPECT_FALSE(read_plugin_stats(path, &ps));
 }
 
+TEST(Stats, SumsSenderObjectsOfTheControlApiArray) {
+  const std::string json =
+      "[{\"conn\":1,\"dir\":\"send\",\"messages\":10,\"bytes_in\":4096,\"bytes_wire\":1024,"
+      "\"decisions\":{\"lossy\":8,\"pass_too_small\":2}},"
+      "{\"conn\":2,\"dir\":\"recv\",\"messages\":10,\"bytes_in\":4096,\"bytes_wire\":1024,"
+      "\"decisions\":{\"lossy\":0}},"
+      "{\"conn\":3,\"dir\":\"send\",\"messages\":1,\"bytes_in\":100,\"bytes_wire\":100,"
+      "\"decisions\":{\"lossy\":0}}]";
+  PluginStats ps;
+  ASSERT_TRUE(sum_stats_array(json, &ps));
+  EXPECT_EQ(ps.records, 2);
+  EXPECT_EQ(ps.bytes_in, 4196u);
+  EXPECT_EQ(ps.bytes_wire, 1124u);
+  EXPECT_EQ(ps.messages, 11u);
+  EXPECT_EQ(ps.lossy, 8u);
+  EXPECT_FALSE(sum_stats_array("[]", &ps));
+}
+
 TEST(Netns, ParsesTcRates) {
   EXPECT_DOUBLE_EQ(parse_tc_rate("1gbit"), 125e6);
   EXPECT_DOUBLE_EQ(parse_tc_rate("500mbit"), 62.5e6);

@@ -6,6 +6,9 @@
 #include <limits>
 
 #include "compress/quant.h"
+#ifdef SQUEEZE_A2A_BENCH_DATAGEN
+#include "tools/bench/datagen.h"
+#endif
 
 namespace squeeze::a2a {
 namespace {
@@ -49,7 +52,7 @@ constexpr uint64_t kTableRows[] = {3,      4,     10,      24,   27,   100,   30
                                    286181, 10131, 2202608, 7,    18,   15,    286,   105};
 constexpr int kTables = sizeof(kTableRows) / sizeof(kTableRows[0]);
 
-float dlrm_value(const PayloadSpec& s, int src, int dst, uint64_t e) {
+[[maybe_unused]] float dlrm_value(const PayloadSpec& s, int src, int dst, uint64_t e) {
   uint64_t dim = (uint64_t)s.emb_dim;
   uint64_t row = e / dim, j = e % dim;
   uint64_t sample = row / kTables;

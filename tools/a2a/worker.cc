@@ -198,6 +198,7 @@ class Rank {
   ncclNet_v11_t* net_ = nullptr;
   void* ctx_ = nullptr;
   bool net_init_ = false;
+  GetStatsJsonFn get_stats_ = nullptr;
   int dev_ = 0;
   ncclNetAttr_v11_t last_attr_{};
   std::vector<Conn> conns_;  // sends then receives
@@ -219,6 +220,7 @@ bool Rank::load() {
   }
   net_ = static_cast<ncclNet_v11_t*>(dlsym(dl_, "ncclNetPlugin_v11"));
   if (net_ == nullptr) return fail("the library exports no ncclNetPlugin_v11");
+  get_stats_ = reinterpret_cast<GetStatsJsonFn>(dlsym(dl_, "squeeze_get_stats_json"));
   auto* prof = static_cast<ncclProfiler_v5_t*>(dlsym(dl_, "ncclProfiler_v5"));
   bool use_prof = prof != nullptr && o_.classify != Classify::kAssume;
   if (o_.classify == Classify::kProfiler && prof == nullptr)
@@ -603,6 +605,8 @@ bool Rank::run() {
     poison();
     if (!ctl.barrier(barrier++, deadline(), &err_)) return false;
     long long tx0 = t_.netns.empty() ? -1 : read_if_counter(t_.ifname, "tx_bytes");
+    PluginStats ps0, ps1;
+    bool have_ps = query_plugin_stats(get_stats_, &ps0);
     double us = 0;
     RunResult rr;
     VerifyStats all;
@@ -627,6 +631,12 @@ bool Rank::run() {
       rr = verify();
     }
     long long tx1 = tx0 < 0 ? -1 : read_if_counter(t_.ifname, "tx_bytes");
+    if (have_ps && query_plugin_stats(get_stats_, &ps1)) {
+      rr.plugin_in = (int64_t)(ps1.bytes_in - ps0.bytes_in);
+      rr.plugin_wire = (int64_t)(ps1.bytes_wire - ps0.bytes_wire);
+      rr.plugin_messages = (int64_t)(ps1.messages - ps0.messages);
+      rr.plugin_lossy = (int64_t)(ps1.lossy - ps0.lossy);
+    }
     rr.run = (uint32_t)run;
     rr.time_us = us;
     rr.net_bytes = net_bytes;
@@ -643,6 +653,8 @@ bool Rank::run() {
     fr.plugin_bytes_in = ps.bytes_in;
     fr.plugin_bytes_wire = ps.bytes_wire;
     fr.plugin_max_err = ps.max_err;
+    fr.plugin_messages = ps.messages;
+    fr.plugin_lossy = ps.lossy;
   }
   if (!ctl.send_blob(MsgType::kResult, &fr, sizeof(fr))) return fail("cannot report a result");
   return true;

@@ -52,6 +52,11 @@ struct RunResult {
   double max_abs_err = 0;
   double max_err_over_bound = 0;
   int64_t if_tx_bytes = -1;  // interface tx counter over the timed iterations (netns only)
+  // From the plugin's squeeze_get_stats_json over the timed iterations (-1: not available).
+  int64_t plugin_in = -1;
+  int64_t plugin_wire = -1;
+  int64_t plugin_messages = -1;
+  int64_t plugin_lossy = -1;
 };
 
 // Sent once at the end (type kResult with run == kFinalRun).
@@ -64,6 +69,8 @@ struct FinalResult {
   int32_t profiler_used = 0;
   int32_t reserved = 0;
   double plugin_max_err = -1;
+  uint64_t plugin_messages = 0;
+  uint64_t plugin_lossy = 0;
 };
 
 struct WorkerTask {
