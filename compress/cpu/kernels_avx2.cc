@@ -9,6 +9,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SQZ_HAVE_AVX2_KERNELS 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -20,7 +21,7 @@
 #include "compress/block.h"
 #include "compress/quant.h"
 
-#define SQZ_AVX2 __attribute__((target("avx2,f16c,popcnt")))
+#define SQZ_AVX2 __attribute__((target("avx2,f16c")))
 
 namespace squeeze::cpu {
 namespace {
@@ -237,9 +238,15 @@ const Backend kAvx2 = {"avx2",
 
 }  // namespace
 
+bool cpu_has_f16c() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+}
+
 const Backend* avx2_backend() {
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
-                                __builtin_cpu_supports("popcnt");
+  // __builtin_cpu_supports("avx2") includes the OS check for saving YMM registers, which F16C
+  // (VEX-encoded) needs as well.
+  static const bool supported = __builtin_cpu_supports("avx2") && cpu_has_f16c();
   return supported ? &kAvx2 : nullptr;
 }
 

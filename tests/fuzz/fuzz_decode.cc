@@ -1,0 +1,123 @@
+// libFuzzer target for the codec.
+//  1. The input as a frame: read_frame_info() and decompress() must return an error or a
+//     consistent result, never touch memory they do not own (ASan) and never hang.
+//  2. The input as data: the first bytes pick dtype, mode and bound, the rest is compressed with
+//     the scalar kernels and with the best SIMD set (frames must be identical), decoded, and
+//     every finite element checked against the bound in double; non-finite ones bit-exact.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "compress/cpu/kernels.h"
+#include "compress/quant.h"
+#include "squeeze/codec.h"
+#include "squeeze/format.h"
+
+namespace {
+
+using namespace squeeze;
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "fuzz_decode: %s\n", what);
+  std::abort();
+}
+
+double value_at(DType t, const uint8_t* p, size_t i) {
+  if (t == DType::kF32) {
+    float f;
+    std::memcpy(&f, p + 4 * i, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, p + 2 * i, 2);
+  return t == DType::kF16 ? quant::half_to_float(h) : quant::bf16_to_float(h);
+}
+
+void decode_as_frame(const uint8_t* data, size_t size) {
+  FrameInfo info;
+  const Status si = read_frame_info(data, size, &info);
+  // Capacity: what the header asks for, capped so hostile sizes do not exhaust memory (the
+  // decoder must then answer kOutputTooSmall); a few bytes when the header is already refused.
+  constexpr size_t kCap = 1 << 20;
+  const size_t cap = si != Status::kOk            ? 16
+                     : info.original_bytes < kCap ? info.original_bytes
+                                                  : kCap;
+  std::vector<uint8_t> out(cap);
+  size_t ob = 0;
+  const Status s = decompress(data, size, out.data(), cap, &ob);
+  if (s == Status::kOk) {
+    if (si != Status::kOk) fail("decompress accepted a frame read_frame_info rejected");
+    if (ob != info.original_bytes || ob > cap) fail("decompress size inconsistent");
+  }
+}
+
+void round_trip(const uint8_t* data, size_t size) {
+  if (size < 2) return;
+  CodecParams p;
+  const uint8_t sel = data[0];
+  p.dtype = (DType)(sel & 3);
+  p.mode = (sel & 4) ? BoundMode::kRel : BoundMode::kAbs;
+  // bound 2^-e for e in 0..63 (rel) or 2^(e-40) (abs): from coarse to below every step
+  const int e = data[1] & 63;
+  p.bound = p.mode == BoundMode::kRel ? std::ldexp(1.0, -e) : std::ldexp(1.0, e - 40);
+  const uint8_t* src = data + 2;
+  const size_t bytes = size - 2;
+
+  std::vector<uint8_t> frame(max_frame_bytes(bytes)), frame2(max_frame_bytes(bytes));
+  size_t fb = 0, fb2 = 0;
+  cpu::select_backend("scalar");
+  if (compress(p, src, bytes, frame.data(), frame.size(), &fb) != Status::kOk)
+    fail("compress failed");
+  cpu::select_backend("auto");
+  if (compress(p, src, bytes, frame2.data(), frame2.size(), &fb2) != Status::kOk)
+    fail("compress failed (simd)");
+  if (fb != fb2 || std::memcmp(frame.data(), frame2.data(), fb) != 0)
+    fail("SIMD frame differs from scalar frame");
+  if (fb > bytes + kFrameHeaderBytes) fail("frame larger than input + header");
+
+  std::vector<uint8_t> out(bytes);
+  size_t ob = 0;
+  if (decompress(frame.data(), fb, out.data(), out.size(), &ob) != Status::kOk || ob != bytes)
+    fail("decompress of a fresh frame failed");
+  FrameInfo info;
+  if (read_frame_info(frame.data(), fb, &info) != Status::kOk) fail("read_frame_info failed");
+  if (p.dtype == DType::kBytes || info.method == (uint8_t)FrameMethod::kRaw) {
+    if (bytes && std::memcmp(src, out.data(), bytes) != 0) fail("raw round trip not exact");
+    return;
+  }
+  const size_t es = dtype_size(p.dtype);
+  const size_t n = bytes / es;
+  double eb = p.bound;
+  if (p.mode == BoundMode::kRel) {
+    double mn = INFINITY, mx = -INFINITY;
+    for (size_t i = 0; i < n; ++i) {
+      const double x = value_at(p.dtype, src, i);
+      if (std::isfinite(x)) {
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+      }
+    }
+    eb = p.bound * (mx - mn);
+  }
+  if (info.applied_bound != eb) fail("applied bound differs from the requested one");
+  for (size_t i = 0; i < n; ++i) {
+    const double x = value_at(p.dtype, src, i);
+    if (!std::isfinite(x)) {
+      if (std::memcmp(src + i * es, out.data() + i * es, es) != 0) fail("non-finite not exact");
+    } else if (!(std::fabs(x - value_at(p.dtype, out.data(), i)) <= eb)) {
+      fail("error bound violated");
+    }
+  }
+  if (std::memcmp(src + n * es, out.data() + n * es, bytes - n * es) != 0) fail("tail differs");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  decode_as_frame(data, size);
+  round_trip(data, size);
+  return 0;
+}

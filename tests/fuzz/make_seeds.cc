@@ -1,0 +1,78 @@
+// Writes a small seed corpus for fuzz_decode into the directory given as argv[1]: valid frames
+// of every method and type (so the fuzzer starts from inputs that pass the header check) and a
+// few plain float buffers.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+#include <string>
+#include <vector>
+
+#include "compress/quant.h"
+#include "squeeze/codec.h"
+
+namespace {
+
+using namespace squeeze;
+
+bool write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return false;
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+  return std::fclose(f) == 0 && ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s <corpus-dir>\n", argv[0]);
+    return 2;
+  }
+  const std::string dir = argv[1];
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "cannot create %s: %s\n", dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  int count = 0;
+  for (int t = 0; t < 4; ++t)
+    for (int mode = 0; mode < 2; ++mode)
+      for (size_t n : {0, 5, 40, 200}) {
+        std::vector<float> v(n);
+        for (size_t i = 0; i < n; ++i) v[i] = std::sin(0.3f * (float)i) * (i % 17 ? 1.0f : 1e6f);
+        if (n > 10) v[9] = NAN;
+        const DType dt = (DType)t;
+        const size_t es = dtype_size(dt);
+        std::vector<uint8_t> src(n * (dt == DType::kBytes ? 4 : es) + (n % 3));
+        for (size_t i = 0; i < n; ++i) {
+          if (es == 2) {
+            const uint16_t h =
+                dt == DType::kF16 ? quant::float_to_half_rn(v[i]) : quant::float_to_bf16_rn(v[i]);
+            src[2 * i] = (uint8_t)h;
+            src[2 * i + 1] = (uint8_t)(h >> 8);
+          } else {
+            const uint32_t u = quant::float_to_bits(v[i]);
+            for (int k = 0; k < 4; ++k) src[4 * i + k] = (uint8_t)(u >> (8 * k));
+          }
+        }
+        CodecParams p;
+        p.dtype = dt;
+        p.mode = mode ? BoundMode::kRel : BoundMode::kAbs;
+        p.bound = 1e-2;
+        std::vector<uint8_t> frame(max_frame_bytes(src.size()));
+        size_t fb = 0;
+        if (compress(p, src.data(), src.size(), frame.data(), frame.size(), &fb) != Status::kOk)
+          return 1;
+        frame.resize(fb);
+        if (!write_file(dir + "/frame_" + std::to_string(count++), frame)) return 1;
+        // the same data as a round-trip input: selector bytes, then the elements
+        std::vector<uint8_t> rt = {(uint8_t)(t | (mode << 2)), (uint8_t)(mode ? 7 : 30)};
+        rt.insert(rt.end(), src.begin(), src.end());
+        if (!write_file(dir + "/data_" + std::to_string(count++), rt)) return 1;
+      }
+  std::printf("wrote %d seeds to %s\n", count, dir.c_str());
+  return 0;
+}
