@@ -88,12 +88,16 @@ struct FrameHeader {
 // Largest element count a kBlockFixed frame may hold: outlier indices are uint32.
 constexpr uint64_t kMaxBlockFixedElems = 0xffffffffull;
 
+// Scalar copies of the magic: CUDA device code cannot index a host constexpr array.
+constexpr uint8_t kMagic0 = kFrameMagic[0], kMagic1 = kFrameMagic[1], kMagic2 = kFrameMagic[2],
+                  kMagic3 = kFrameMagic[3];
+
 // Writes the 48 header bytes, reserved field 0 and the FNV-1a check included.
 SQZ_HD void write_header(const FrameHeader& h, uint8_t* out) {
-  out[hdr::kMagic + 0] = kFrameMagic[0];
-  out[hdr::kMagic + 1] = kFrameMagic[1];
-  out[hdr::kMagic + 2] = kFrameMagic[2];
-  out[hdr::kMagic + 3] = kFrameMagic[3];
+  out[hdr::kMagic + 0] = kMagic0;
+  out[hdr::kMagic + 1] = kMagic1;
+  out[hdr::kMagic + 2] = kMagic2;
+  out[hdr::kMagic + 3] = kMagic3;
   out[hdr::kVersion] = kFrameVersion;
   out[hdr::kMethod] = h.method;
   out[hdr::kDType] = h.dtype;
@@ -124,8 +128,7 @@ SQZ_HD bool is_float_dtype(uint8_t dtype) {
 // are done by block_fixed_layout().
 SQZ_HD Status parse_header(const uint8_t* frame, uint64_t frame_bytes, FrameHeader* h) {
   if (frame_bytes < kFrameHeaderBytes) return Status::kTruncatedFrame;
-  if (frame[0] != kFrameMagic[0] || frame[1] != kFrameMagic[1] || frame[2] != kFrameMagic[2] ||
-      frame[3] != kFrameMagic[3])
+  if (frame[0] != kMagic0 || frame[1] != kMagic1 || frame[2] != kMagic2 || frame[3] != kMagic3)
     return Status::kUnsupportedFrame;
   if (frame[hdr::kVersion] != kFrameVersion) return Status::kUnsupportedFrame;
   if (load_le32(frame + hdr::kHeaderCheck) != fnv1a32(frame, (uint32_t)hdr::kHeaderCheck))
