@@ -118,7 +118,22 @@ SQZ_AVX2 uint64_t encode_avx2(const uint8_t* src, uint64_t n_blocks, const quant
     const uint32_t w = all ? 32u - (uint32_t)__builtin_clz(all) : 0u;
     widths[b] = (uint8_t)w;
     outlier_masks[b] = mask;
-    if (w) {
+    if (w && w <= 16) {
+      // Codes fit 16 bits: narrow them so one signed pack + one byte movemask yields a whole
+      // plane word. packs_epi16 interleaves per 128-bit lane (a.lo, b.lo | a.hi, b.hi), so a
+      // holds elements 0-7 and 16-23 and b holds 8-15 and 24-31.
+      const __m256i a = _mm256_permute4x64_epi64(_mm256_packus_epi32(z[0], z[2]), 0xd8);
+      const __m256i bb = _mm256_permute4x64_epi64(_mm256_packus_epi32(z[1], z[3]), 0xd8);
+      const __m128i shift = _mm_cvtsi32_si128((int)(16u - w));
+      __m256i sa = _mm256_sll_epi16(a, shift), sb = _mm256_sll_epi16(bb, shift);
+      for (int j = (int)w - 1; j >= 0; --j) {
+        const uint32_t word = (uint32_t)_mm256_movemask_epi8(_mm256_packs_epi16(sa, sb));
+        std::memcpy(out + 4 * j, &word, 4);  // x86 is little-endian
+        sa = _mm256_add_epi16(sa, sa);
+        sb = _mm256_add_epi16(sb, sb);
+      }
+      out += 4 * w;
+    } else if (w) {
       // Bit j of every code moved to the sign bit, from the top plane down: one movemask per
       // 8 codes gives 8 bits of plane word j.
       const __m128i shift = _mm_cvtsi32_si128((int)(32u - w));
