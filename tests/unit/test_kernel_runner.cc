@@ -25,6 +25,11 @@ namespace {
 using test::elem_value;
 using test::to_bytes;
 
+// memcmp that accepts empty ranges (whose pointers may be null).
+bool same_bytes(const void* a, const void* b, size_t n) {
+  return n == 0 || std::memcmp(a, b, n) == 0;
+}
+
 constexpr uint8_t kCanary = 0xcd;
 constexpr size_t kGuard = 64;
 
@@ -81,7 +86,7 @@ void check_batch(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes 
     EXPECT_EQ(r.outliers, stats.outliers);
     EXPECT_EQ(r.applied_bound, stats.applied_bound);
     ASSERT_LE(r.offset + r.bytes, cap);
-    if (std::memcmp(out.data() + r.offset, frame.data(), frame_bytes) != 0) {
+    if (!same_bytes(out.data() + r.offset, frame.data(), frame_bytes)) {
       size_t first = 0;
       while (out[r.offset + first] == frame[first]) ++first;
       ADD_FAILURE() << "runner frame differs from the CPU backend's at byte " << first << " of "
@@ -123,11 +128,11 @@ void check_batch(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes 
               Status::kOk);
     ASSERT_EQ(out_bytes, bytes);
     const uint8_t* runner_out = dsts[i].data() + c.misalign;
-    ASSERT_EQ(std::memcmp(cpu_out.data(), runner_out, bytes), 0) << "decoders disagree";
+    ASSERT_TRUE(same_bytes(cpu_out.data(), runner_out, bytes)) << "decoders disagree";
 
     // The bound on every element, in double; non-finite and tail bytes exact.
     if (results[i].method == (uint8_t)FrameMethod::kRaw) {
-      ASSERT_EQ(std::memcmp(c.bytes.data(), runner_out, bytes), 0) << "raw frame not exact";
+      ASSERT_TRUE(same_bytes(c.bytes.data(), runner_out, bytes)) << "raw frame not exact";
       continue;
     }
     const size_t es = dtype_size(c.params.dtype);
@@ -140,13 +145,13 @@ void check_batch(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes 
       const double y = elem_value(c.params.dtype, runner_out, k);
       const bool ok = std::isfinite(x)
                           ? std::fabs(x - y) <= eb
-                          : std::memcmp(c.bytes.data() + k * es, runner_out + k * es, es) == 0;
+                          : same_bytes(c.bytes.data() + k * es, runner_out + k * es, es);
       if (!ok) {
         ++failures;
         ADD_FAILURE() << "element " << k << ": x=" << x << " y=" << y << " eb=" << eb;
       }
     }
-    EXPECT_EQ(std::memcmp(c.bytes.data() + nel * es, runner_out + nel * es, bytes - nel * es), 0);
+    EXPECT_TRUE(same_bytes(c.bytes.data() + nel * es, runner_out + nel * es, bytes - nel * es));
   }
 }
 
@@ -370,7 +375,7 @@ TEST(KernelRunner, HostileFramesGiveCpuStatus) {
     ++compared;
     if (cpu == Status::kOk) {
       ASSERT_EQ(res[0].out_bytes, out_bytes);
-      ASSERT_EQ(std::memcmp(dst.data(), cpu_dst.data(), out_bytes), 0) << "iter " << iter;
+      ASSERT_TRUE(same_bytes(dst.data(), cpu_dst.data(), out_bytes)) << "iter " << iter;
     }
   }
   EXPECT_GT(compared, 300);
