@@ -526,8 +526,16 @@ bool Rank::alltoall(MessageSet& ms) {
     if (all) break;
     if (!moved) {
       sched_yield();  // the proxy yields when idle; the plugin's threads share these cores
-      if ((++pass & 1023) == 0 && Clock::now() > until)
-        return fail("timed out in the all-to-all (a request never completed)");
+      if ((++pass & 1023) == 0 && Clock::now() > until) {
+        for (auto& c : conns_)
+          if (!c.done())
+            return fail(std::string("timed out in the all-to-all: ") +
+                        (c.is_send ? "send to" : "receive from") + " rank " +
+                        std::to_string(c.peer) + " channel " + std::to_string(c.channel) +
+                        " stuck at step " + std::to_string(c.completed) + " of " +
+                        std::to_string(c.steps.size()) + " (" + std::to_string(c.posted) +
+                        " posted)");
+      }
     }
   }
   for (auto& c : conns_)

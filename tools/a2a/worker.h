@@ -34,7 +34,7 @@ struct Options {
   std::string json;
   Pattern pattern = Pattern::kAllToAll;
   Classify classify = Classify::kAuto;
-  double timeout_s = 120;
+  double timeout_s = 60;
   int dev = 0;
   bool verbose = false;
   bool check_all = false;  // verify every timed iteration (timing excludes the checks)
