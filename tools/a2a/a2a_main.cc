@@ -71,8 +71,9 @@ void usage() {
       "  --mixed              an int64 index all-to-all before every payload all-to-all\n"
       "  --phases both|passthrough|compressed  (default both)\n"
       "  --mode rel|abs --bound B   error bound handed to the plugin (default rel 1e-2)\n"
-      "  --classify auto|profiler|assume  how the plugin learns the datatype (default auto:\n"
-      "                       the profiler chain when the library exports ncclProfiler_v5)\n"
+      "  --classify auto|profiler|assume  how the plugin learns the datatype: the profiler\n"
+      "                       chain (when exported) and/or NCCL_SQUEEZE_ASSUME_DTYPE; auto: both,\n"
+      "                       but no ASSUME_DTYPE with --mixed (it would cover the int64 too)\n"
       "  --pattern alltoall|stream   stream: rank 0 -> rank 1 only (2 ranks)\n"
       "  --netns RATE         root only: one namespace per rank, links limited to RATE (tc tbf)\n"
       "  --check-all          verify every timed iteration (timing excludes the checks)\n"
@@ -338,16 +339,17 @@ Row make_row(const Options& o, const char* phase, size_t size, const GroupResult
 }
 
 void print_row(const Options& o, const Row& r) {
-  char wire[32] = "-", ratio[32] = "-", sp[32] = "", err[32] = "0";
+  char wire[32] = "-", ratio[32] = "-", sp[32] = "", err[32] = "0", lossy[32] = "-";
+  if (r.lossy_fraction >= 0) std::snprintf(lossy, sizeof(lossy), "%.0f%%", 100 * r.lossy_fraction);
   if (r.wire_per_rank_iter >= 0) std::snprintf(wire, sizeof(wire), "%.0f", r.wire_per_rank_iter);
   if (r.ratio > 0) std::snprintf(ratio, sizeof(ratio), "%.2f", r.ratio);
   if (r.speedup > 0) std::snprintf(sp, sizeof(sp), "%.2fx", r.speedup);
   if (r.max_err_over_bound > 0) std::snprintf(err, sizeof(err), "%.3f", r.max_err_over_bound);
   std::string type = elem_name(o.payload.dtype);
   if (o.mixed) type += "+i64";
-  std::printf("%12s %12zu %12zu %11zu %9s %11.1f %8.3f %8.3f %14s %7s %9s %6s %8s\n",
+  std::printf("%12s %12zu %12zu %11zu %9s %11.1f %8.3f %8.3f %14s %7s %6s %9s %6s %8s\n",
               r.phase.c_str(), r.per_peer, r.size, r.count, type.c_str(), r.time_us, r.algbw,
-              r.busbw, wire, ratio, err, "OK", sp);
+              r.busbw, wire, ratio, lossy, err, "OK", sp);
   std::fflush(stdout);
 }
 
@@ -587,9 +589,12 @@ int main(int argc, char** argv) {
   std::printf("# link: %s; nproc %ld; cpu %s; iters %d, warmup %d, runs %d (median)\n",
               o.netns_rate.empty() ? "loopback" : ("netns, tbf " + o.netns_rate).c_str(),
               sysconf(_SC_NPROCESSORS_ONLN), cpu_model().c_str(), o.iters, o.warmup, o.runs);
-  std::printf("# %10s %12s %12s %11s %9s %11s %8s %8s %14s %7s %9s %6s %8s\n", "phase",
+  std::printf("# %10s %12s %12s %11s %9s %11s %8s %8s %14s %7s %6s %9s %6s %8s\n", "phase",
               "per-peer(B)", "size(B)", "count", "type", "time(us)", "algbw", "busbw",
-              "wire(B/rk/it)", "ratio", "err/bound", "check", "speedup");
+              "wire(B/rk/it)", "ratio", "lossy", "err/bound", "check", "speedup");
+  std::printf(
+      "# algbw, busbw in GB/s (busbw = algbw * (N-1)/N for all-to-all); wire and ratio from "
+      "the plugin's statistics; lossy: share of the plugin's sends it compressed\n");
 
   std::vector<Row> rows;
   int status = 0;

@@ -225,9 +225,12 @@ bool Rank::load() {
   bool use_prof = prof != nullptr && o_.classify != Classify::kAssume;
   if (o_.classify == Classify::kProfiler && prof == nullptr)
     return fail("--classify profiler, but the library exports no ncclProfiler_v5");
-  // The plugin reads its configuration at init: without the profiler chain it can only learn the
-  // datatype from the operator's opt-in.
-  if (t_.compressed && !use_prof)
+  // The plugin reads its configuration at init. The operator's opt-in (ASSUME_DTYPE) tells it the
+  // datatype when the profiler chain does not; with --mixed it would also make the int64 index
+  // messages lossy, so there only the chain may tell (auto), as in a real TorchRec job.
+  bool assume = t_.compressed &&
+                (o_.classify == Classify::kAssume || (o_.classify == Classify::kAuto && !o_.mixed));
+  if (assume)
     setenv("NCCL_SQUEEZE_ASSUME_DTYPE", elem_name(o_.payload.dtype), 1);
   else
     unsetenv("NCCL_SQUEEZE_ASSUME_DTYPE");
@@ -652,9 +655,9 @@ bool Rank::run() {
     if (!ctl.send_blob(MsgType::kResult, &rr, sizeof(rr))) return fail("cannot report a result");
   }
   if (!ctl.barrier(barrier++, deadline(), &err_)) return false;  // nobody closes while others run
-  teardown();
   FinalResult fr;
   fr.profiler_used = g_prof != nullptr ? 1 : 0;
+  teardown();
   PluginStats ps;
   if (read_plugin_stats(t_.stats_file, &ps)) {
     fr.stats_source = 2;
