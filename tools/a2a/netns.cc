@@ -76,6 +76,18 @@ std::vector<std::string> list_netns() {
   return names;
 }
 
+// A zombie (killed, not yet reaped by its parent) counts as gone.
+bool owner_alive(pid_t pid) {
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return true;
+  char state = 0;
+  int n = std::fscanf(f, "%*d (%*[^)]) %c", &state);
+  std::fclose(f);
+  return !(n == 1 && state == 'Z');
+}
+
 }  // namespace
 
 double parse_tc_rate(const std::string& rate) {
@@ -117,7 +129,7 @@ void netns_cleanup_stale(bool verbose) {
   for (const auto& name : list_netns()) {
     if (name.compare(0, base, kNetnsBase) != 0) continue;
     long pid = std::strtol(name.c_str() + base, nullptr, 10);
-    if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;  // owner alive
+    if (pid <= 0 || owner_alive((pid_t)pid)) continue;
     std::string err;
     bool ok = run_ok({"ip", "netns", "del", name}, &err);
     if (verbose || !ok)
