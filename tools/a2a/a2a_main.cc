@@ -77,6 +77,11 @@ void usage() {
       "  --pattern alltoall|stream   stream: rank 0 -> rank 1 only (2 ranks)\n"
       "  --netns RATE         root only: one namespace per rank, links limited to RATE (tc tbf)\n"
       "  --check-all          verify every timed iteration (timing excludes the checks)\n"
+      "  --idle-sleep-us U    sleep U us when a rank's progress loop is idle (default 0: spin\n"
+      "                       and yield like NCCL's proxy; > 0 leaves few cores to the plugin)\n"
+      "  --userbuf            after the first warm-up iteration, register the message buffers\n"
+      "                       and send / receive in place (NCCL's user-buffer registration):\n"
+      "                       no copies through the FIFO pool\n"
       "  --timeout S          limit of any single wait in a rank (default 60)  --json FILE\n"
       "  --verbose\n");
 }
@@ -502,6 +507,10 @@ int main(int argc, char** argv) {
       o.timeout_s = std::atof(need(i));
     } else if (a == "--dev") {
       o.dev = std::atoi(need(i));
+    } else if (a == "--idle-sleep-us") {
+      o.idle_sleep_us = std::atoi(need(i));
+    } else if (a == "--userbuf") {
+      o.userbuf = true;
     } else if (a == "--check-all") {
       o.check_all = true;
     } else if (a == "--verbose" || a == "-v") {
@@ -586,8 +595,9 @@ int main(int argc, char** argv) {
       o.ranks, o.channels, o.pattern == Pattern::kStream ? "stream" : "alltoall",
       payload_name(o.payload.kind), elem_name(o.payload.dtype), o.mixed ? " + int64" : "",
       o.rel ? "rel" : "abs", o.bound, o.plugin.c_str());
-  std::printf("# link: %s; nproc %ld; cpu %s; iters %d, warmup %d, runs %d (median)\n",
+  std::printf("# link: %s; buffers: %s; nproc %ld; cpu %s; iters %d, warmup %d, runs %d (median)\n",
               o.netns_rate.empty() ? "loopback" : ("netns, tbf " + o.netns_rate).c_str(),
+              o.userbuf ? "registered user buffers" : "FIFO pool + copies",
               sysconf(_SC_NPROCESSORS_ONLN), cpu_model().c_str(), o.iters, o.warmup, o.runs);
   std::printf("# %10s %12s %12s %11s %9s %11s %8s %8s %14s %7s %6s %9s %6s %8s\n", "phase",
               "per-peer(B)", "size(B)", "count", "type", "time(us)", "algbw", "busbw",

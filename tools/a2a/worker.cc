@@ -128,8 +128,9 @@ struct Conn {
   int channel = 0;
   void* comm = nullptr;
   void* mhandle = nullptr;
-  uint8_t* slots = nullptr;  // this channel's kSharedSlots slots in the peer's pool
-  std::vector<Step> steps;   // current operation
+  void* user_mhandle[2] = {};  // --userbuf: the peer's message buffer of each set on this comm
+  uint8_t* slots = nullptr;    // this channel's kSharedSlots slots in the peer's pool
+  std::vector<Step> steps;     // current operation
   size_t posted = 0, completed = 0;
   size_t depth = kSteps;
   size_t recv_capacity = 0;
@@ -149,6 +150,7 @@ Conn make_conn(bool is_send, int peer, int channel) {
 }
 
 struct MessageSet {
+  int index = 0;
   ElemType dtype;
   std::vector<Buffer> send, recv, expect;  // per peer rank
 };
@@ -188,6 +190,7 @@ class Rank {
   void start_op_events(Conn& c, const MessageSet& ms);
   void set_hint(bool send_side, int peers, int flows);
   void teardown();
+  bool register_user_buffers();
 
   const WorkerTask& t_;
   const Options& o_;
@@ -199,6 +202,8 @@ class Rank {
   void* ctx_ = nullptr;
   bool net_init_ = false;
   GetStatsJsonFn get_stats_ = nullptr;
+  bool use_user_ = false;
+  unsigned idle_passes_ = 0;
   int dev_ = 0;
   ncclNetAttr_v11_t last_attr_{};
   std::vector<Conn> conns_;  // sends then receives
@@ -369,12 +374,28 @@ bool Rank::register_pools() {
   return true;
 }
 
+// As NCCL's user-buffer registration: after the FIFO pool (whose registration the first transfer
+// sealed), each message buffer is registered on every comm that moves it.
+bool Rank::register_user_buffers() {
+  for (auto& c : conns_)
+    for (auto& ms : sets_) {
+      uint8_t* buf = c.is_send ? ms.send[c.peer].get() : ms.recv[c.peer].get();
+      if (!check(net_->regMr(c.comm, buf, std::max<size_t>(t_.size, 1), NCCL_PTR_HOST,
+                             &c.user_mhandle[ms.index]),
+                 "regMr (user buffer)"))
+        return false;
+    }
+  use_user_ = true;
+  return true;
+}
+
 bool Rank::make_messages() {
   std::vector<ElemType> types;
   if (o_.mixed) types.push_back(ElemType::kI64);
   types.push_back(o_.payload.dtype);
   for (ElemType t : types) {
     MessageSet ms;
+    ms.index = (int)sets_.size();
     ms.dtype = t;
     PayloadSpec spec = o_.payload;
     spec.dtype = t;
@@ -430,9 +451,13 @@ bool Rank::progress(Conn& c, MessageSet& ms, bool* moved) {
   while (c.posted < nsteps && c.posted - c.completed < c.depth) {
     const Step& s = c.steps[c.posted];
     const int k = (int)(c.posted % kSteps);
-    uint8_t* slot = c.slots + (c.posted % kSharedSlots) * o_.chunk;
+    // Registered user buffers: NCCL points isend / irecv straight into them (no FIFO copy).
+    uint8_t* slot = use_user_
+                        ? (c.is_send ? ms.send[c.peer].get() : ms.recv[c.peer].get()) + s.offset
+                        : c.slots + (c.posted % kSharedSlots) * o_.chunk;
+    void* mhandle = use_user_ ? c.user_mhandle[ms.index] : c.mhandle;
     if (!c.staged) {
-      if (c.is_send)
+      if (c.is_send && !use_user_)
         std::memcpy(slot, ms.send[c.peer].get() + s.offset, s.bytes);  // the GPU's copy
       c.phandles[k] = ProxyEventHandle{nullptr, nullptr};
       if (g_prof != nullptr) {
@@ -447,13 +472,13 @@ bool Rank::progress(Conn& c, MessageSet& ms, bool* moved) {
     }
     void* req = nullptr;
     if (c.is_send) {
-      if (!check(net_->isend(c.comm, slot, s.bytes, r_, c.mhandle, &c.phandles[k], &req), "isend"))
+      if (!check(net_->isend(c.comm, slot, s.bytes, r_, mhandle, &c.phandles[k], &req), "isend"))
         return false;
     } else {
       void* data = slot;
-      size_t size = c.recv_capacity;
+      size_t size = use_user_ ? std::min(c.recv_capacity, t_.size - s.offset) : c.recv_capacity;
       int tag = c.peer;
-      void* mh = c.mhandle;
+      void* mh = mhandle;
       void* ph = &c.phandles[k];
       if (!check(net_->irecv(c.comm, 1, &data, &size, &tag, &mh, &ph, &req), "irecv")) return false;
     }
@@ -475,8 +500,10 @@ bool Rank::progress(Conn& c, MessageSet& ms, bool* moved) {
         return fail("test() on a receive from rank " + std::to_string(c.peer) + " channel " +
                     std::to_string(c.channel) + " reported " + std::to_string(sizes[0]) +
                     " bytes, expected " + std::to_string(s.bytes));
-      const uint8_t* slot = c.slots + (c.completed % kSharedSlots) * o_.chunk;
-      std::memcpy(ms.recv[c.peer].get() + s.offset, slot, s.bytes);  // the GPU consumes the slot
+      if (!use_user_) {
+        const uint8_t* slot = c.slots + (c.completed % kSharedSlots) * o_.chunk;
+        std::memcpy(ms.recv[c.peer].get() + s.offset, slot, s.bytes);  // the GPU consumes it
+      }
       if (net_->irecvConsumed != nullptr &&
           !check(net_->irecvConsumed(c.comm, 1, c.reqs[k]), "irecvConsumed"))
         return false;
@@ -527,8 +554,14 @@ bool Rank::alltoall(MessageSet& ms) {
       all = all && c.done();
     }
     if (all) break;
+    if (moved) idle_passes_ = 0;
     if (!moved) {
-      sched_yield();  // the proxy yields when idle; the plugin's threads share these cores
+      // The proxy yields when idle. With few cores, an optional short sleep leaves them to the
+      // plugin's helper threads (--idle-sleep-us; 0 = spin like NCCL).
+      if (o_.idle_sleep_us > 0 && ++idle_passes_ > 16)
+        usleep((useconds_t)o_.idle_sleep_us);
+      else
+        sched_yield();
       if ((++pass & 1023) == 0 && Clock::now() > until) {
         for (auto& c : conns_)
           if (!c.done())
@@ -606,8 +639,10 @@ bool Rank::run() {
   int barrier = 0;
   // Warm-up, verified.
   poison();
-  for (int w = 0; w < std::max(1, o_.warmup); ++w)
+  for (int w = 0; w < std::max(1, o_.warmup); ++w) {
     if (!iteration()) return false;
+    if (w == 0 && o_.userbuf && !register_user_buffers()) return false;
+  }
   RunResult warm = verify();
   if (warm.bad_elements)
     return fail("verification failed after warm-up: " + std::to_string(warm.bad_elements) +
@@ -675,6 +710,8 @@ void Rank::teardown() {
   if (net_ != nullptr) {
     for (auto& c : conns_) {
       if (c.comm == nullptr) continue;
+      for (void*& umh : c.user_mhandle)
+        if (umh != nullptr) net_->deregMr(c.comm, umh), umh = nullptr;
       if (c.mhandle != nullptr) net_->deregMr(c.comm, c.mhandle);
       c.mhandle = nullptr;
       if (c.is_send)

@@ -37,7 +37,10 @@ struct Options {
   double timeout_s = 60;
   int dev = 0;
   bool verbose = false;
-  bool check_all = false;  // verify every timed iteration (timing excludes the checks)
+  bool check_all = false;
+  int idle_sleep_us = 0;  // > 0: sleep this long when the progress loop is idle (few cores)
+  bool userbuf = false;  // registered user buffers after warm-up: no FIFO copies (nccl-tests -R) //
+                         // verify every timed iteration (timing excludes the checks)
 };
 
 // What one rank reports for one timed run (type kResult). Plain data, sent as bytes.
