@@ -53,7 +53,8 @@ std::string format_number(double v) {
 
 std::string allowed_text(const ParamSpec& spec) {
   switch (spec.type) {
-    case ParamType::kBool: return "0 or 1 (or true/false)";
+    case ParamType::kBool:
+      return "0 or 1 (or true/false)";
     case ParamType::kInt:
       return "an integer in [" + format_number(spec.min) + ", " + format_number(spec.max) + "]";
     case ParamType::kFloat:
@@ -64,7 +65,8 @@ std::string allowed_text(const ParamSpec& spec) {
       for (size_t k = 0; k < v.size(); ++k) s += (k ? ", " : "") + v[k];
       return s;
     }
-    case ParamType::kString: return "a string";
+    case ParamType::kString:
+      return "a string";
   }
   return "";
 }
@@ -144,19 +146,26 @@ const ParamSpec& param_spec(ParamId id) {
 
 const char* source_name(ValueSource s) {
   switch (s) {
-    case ValueSource::kDefault: return "default";
-    case ValueSource::kFile: return "file";
-    case ValueSource::kEnv: return "env";
+    case ValueSource::kDefault:
+      return "default";
+    case ValueSource::kFile:
+      return "file";
+    case ValueSource::kEnv:
+      return "env";
   }
   return "?";
 }
 
 DType Settings::assume_dtype() const {
   switch (get(ParamId::kAssumeDtype).i) {
-    case 1: return DType::kF32;
-    case 2: return DType::kF16;
-    case 3: return DType::kBF16;
-    default: return DType::kBytes;
+    case 1:
+      return DType::kF32;
+    case 2:
+      return DType::kF16;
+    case 3:
+      return DType::kBF16;
+    default:
+      return DType::kBytes;
   }
 }
 
@@ -205,20 +214,24 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
         case ParamType::kBool:
           kind_ok = e.kind == TomlEntry::Kind::kBool || e.kind == TomlEntry::Kind::kInteger;
           break;
-        case ParamType::kInt: kind_ok = e.kind == TomlEntry::Kind::kInteger; break;
+        case ParamType::kInt:
+          kind_ok = e.kind == TomlEntry::Kind::kInteger;
+          break;
         case ParamType::kFloat:
           kind_ok = e.kind == TomlEntry::Kind::kFloat || e.kind == TomlEntry::Kind::kInteger;
           break;
         case ParamType::kEnum:
-        case ParamType::kString: kind_ok = e.kind == TomlEntry::Kind::kString; break;
+        case ParamType::kString:
+          kind_ok = e.kind == TomlEntry::Kind::kString;
+          break;
       }
       ParamValue v;
       if (!kind_ok || !parse_value(spec, e.value, &v)) {
-        *error = std::string("NCCL_SQUEEZE_CONFIG=") + path + ": line " + std::to_string(e.line) +
-                 ": " + e.key + " = " + e.value + " is invalid; allowed: " + allowed_text(spec) +
-                 (spec.type == ParamType::kEnum || spec.type == ParamType::kString
-                      ? " (as a \"string\")"
-                      : "");
+        *error =
+            std::string("NCCL_SQUEEZE_CONFIG=") + path + ": line " + std::to_string(e.line) + ": " +
+            e.key + " = " + e.value + " is invalid; allowed: " + allowed_text(spec) +
+            (spec.type == ParamType::kEnum || spec.type == ParamType::kString ? " (as a \"string\")"
+                                                                              : "");
         return false;
       }
       v.source = ValueSource::kFile;
@@ -266,11 +279,21 @@ std::string config_markdown_table() {
     const ParamSpec& spec = kSpecs[k];
     const char* type = "";
     switch (spec.type) {
-      case ParamType::kBool: type = "bool"; break;
-      case ParamType::kInt: type = "integer"; break;
-      case ParamType::kFloat: type = "number"; break;
-      case ParamType::kEnum: type = "enum"; break;
-      case ParamType::kString: type = "string"; break;
+      case ParamType::kBool:
+        type = "bool";
+        break;
+      case ParamType::kInt:
+        type = "integer";
+        break;
+      case ParamType::kFloat:
+        type = "number";
+        break;
+      case ParamType::kEnum:
+        type = "enum";
+        break;
+      case ParamType::kString:
+        type = "string";
+        break;
     }
     std::string key = static_cast<ParamId>(k) == ParamId::kConfig ? "(none)" : lower(spec.name);
     std::string def = spec.default_text[0] ? spec.default_text : "(empty)";

@@ -62,7 +62,8 @@ ncclResult_t start_process_locked() {
   }
   std::vector<NetDevice> devs = find_net_devices(settings.ifname());
   if (devs.empty()) {
-    SQZ_WARN("no network interface is up%s%s", settings.ifname().empty() ? "" : " matching NCCL_SQUEEZE_IFNAME=",
+    SQZ_WARN("no network interface is up%s%s",
+             settings.ifname().empty() ? "" : " matching NCCL_SQUEEZE_IFNAME=",
              settings.ifname().c_str());
     return ncclSystemError;
   }
@@ -118,8 +119,7 @@ CommOptions comm_options(const Settings& st, Context* ctx, uint64_t id) {
   return o;
 }
 
-ncclResult_t start_comm(Comm::Dir dir, Context* ctx, std::unique_ptr<Connection> conn,
-                        void** out) {
+ncclResult_t start_comm(Comm::Dir dir, Context* ctx, std::unique_ptr<Connection> conn, void** out) {
   ProcessState& s = state();
   Settings st;
   {
@@ -208,7 +208,9 @@ ncclResult_t init_legacy(ncclDebugLogger_t logger, ncclProfilerCallback_t profil
   return ncclSuccess;
 }
 
-Context* legacy_context() { return &state().legacy_ctx; }
+Context* legacy_context() {
+  return &state().legacy_ctx;
+}
 
 ncclResult_t finalize(Context* ctx) {
   // NCCL 2.28.9 calls finalize even after a failed init: a NULL context is fine.
@@ -335,8 +337,8 @@ ncclResult_t dereg_mr(void* comm, void* mhandle) {
   return c->dereg_mr(mhandle);
 }
 
-ncclResult_t isend(void* send_comm, void* data, size_t size, int tag, void* mhandle,
-                   void* phandle, void** request) {
+ncclResult_t isend(void* send_comm, void* data, size_t size, int tag, void* mhandle, void* phandle,
+                   void** request) {
   SQZ_REQUIRE(request != nullptr, ncclInvalidArgument, "isend: NULL request pointer");
   *request = nullptr;
   Comm* c = as_comm(send_comm, "isend");
@@ -355,8 +357,8 @@ ncclResult_t irecv(void* recv_comm, int n, void** data, const size_t* sizes, con
   Comm* c = as_comm(recv_comm, "irecv");
   SQZ_REQUIRE(c != nullptr && c->dir() == Comm::Dir::kRecv, ncclInternalError,
               "irecv: not a recv comm");
-  SQZ_REQUIRE(n == 1, ncclInternalError, "irecv: grouped receives (n=%d) are not supported (maxRecvs=1)",
-              n);
+  SQZ_REQUIRE(n == 1, ncclInternalError,
+              "irecv: grouped receives (n=%d) are not supported (maxRecvs=1)", n);
   SQZ_REQUIRE(data != nullptr && sizes != nullptr, ncclInvalidArgument, "irecv: NULL arrays");
   (void)mhandles;
   (void)phandles;
@@ -374,8 +376,8 @@ ncclResult_t iflush(void* recv_comm, int n, void** data, int* sizes, void** mhan
 ncclResult_t test(void* request, int* done, int* sizes) {
   SQZ_REQUIRE(request != nullptr && done != nullptr, ncclInvalidArgument, "test: NULL argument");
   auto* r = static_cast<Request*>(request);
-  SQZ_REQUIRE(r->comm != nullptr && r->comm->valid(), ncclInternalError,
-              "test: invalid request %p", request);
+  SQZ_REQUIRE(r->comm != nullptr && r->comm->valid(), ncclInternalError, "test: invalid request %p",
+              request);
   SQZ_CHECK(Comm::test(r, done, sizes));
   return ncclSuccess;
 }

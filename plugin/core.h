@@ -39,8 +39,8 @@ ncclResult_t connect(Context* ctx, int dev, void* handle, void** send_comm);
 ncclResult_t accept(void* listen_comm, void** recv_comm);
 ncclResult_t reg_mr(void* comm, void* data, size_t size, int type, void** mhandle);
 ncclResult_t dereg_mr(void* comm, void* mhandle);
-ncclResult_t isend(void* send_comm, void* data, size_t size, int tag, void* mhandle,
-                   void* phandle, void** request);
+ncclResult_t isend(void* send_comm, void* data, size_t size, int tag, void* mhandle, void* phandle,
+                   void** request);
 ncclResult_t irecv(void* recv_comm, int n, void** data, const size_t* sizes, const int* tags,
                    void** mhandles, void** phandles, void** request);
 ncclResult_t iflush(void* recv_comm, int n, void** data, int* sizes, void** mhandles,

@@ -18,31 +18,31 @@ void log_message(ncclDebugLogLevel level, unsigned long flags, const char* file,
 
 }  // namespace squeeze::plugin
 
-#define SQZ_WARN(fmt, ...)                                                                    \
-  ::squeeze::plugin::log_message(NCCL_LOG_WARN, NCCL_NET, __FILE__, __LINE__,                 \
+#define SQZ_WARN(fmt, ...)                                                    \
+  ::squeeze::plugin::log_message(NCCL_LOG_WARN, NCCL_NET, __FILE__, __LINE__, \
                                  "NET/Squeeze : " fmt, ##__VA_ARGS__)
-#define SQZ_INFO(flags, fmt, ...)                                                             \
+#define SQZ_INFO(flags, fmt, ...)                                                                  \
   ::squeeze::plugin::log_message(NCCL_LOG_INFO, (flags), __FILE__, __LINE__, "NET/Squeeze : " fmt, \
                                  ##__VA_ARGS__)
 
 // Evaluates an expression returning ncclResult_t; on failure logs "file:line -> code" (the
 // breadcrumb NCCL itself prints) and returns the code from the enclosing function.
-#define SQZ_CHECK(call)                                                                       \
-  do {                                                                                        \
-    ncclResult_t sqz_res_ = (call);                                                           \
-    if (sqz_res_ != ncclSuccess) {                                                            \
-      ::squeeze::plugin::log_message(NCCL_LOG_INFO, NCCL_NET, __FILE__, __LINE__,             \
-                                     "NET/Squeeze : %s:%d -> %d", __FILE__, __LINE__,         \
-                                     static_cast<int>(sqz_res_));                             \
-      return sqz_res_;                                                                        \
-    }                                                                                         \
+#define SQZ_CHECK(call)                                                               \
+  do {                                                                                \
+    ncclResult_t sqz_res_ = (call);                                                   \
+    if (sqz_res_ != ncclSuccess) {                                                    \
+      ::squeeze::plugin::log_message(NCCL_LOG_INFO, NCCL_NET, __FILE__, __LINE__,     \
+                                     "NET/Squeeze : %s:%d -> %d", __FILE__, __LINE__, \
+                                     static_cast<int>(sqz_res_));                     \
+      return sqz_res_;                                                                \
+    }                                                                                 \
   } while (0)
 
 // Returns `code` after a WARN with the message when `cond` is false.
-#define SQZ_REQUIRE(cond, code, fmt, ...)                                                     \
-  do {                                                                                        \
-    if (!(cond)) {                                                                            \
-      SQZ_WARN(fmt, ##__VA_ARGS__);                                                           \
-      return (code);                                                                          \
-    }                                                                                         \
+#define SQZ_REQUIRE(cond, code, fmt, ...) \
+  do {                                    \
+    if (!(cond)) {                        \
+      SQZ_WARN(fmt, ##__VA_ARGS__);       \
+      return (code);                      \
+    }                                     \
   } while (0)

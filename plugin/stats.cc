@@ -10,15 +10,24 @@ namespace squeeze::plugin {
 
 const char* decision_name(Decision d) {
   switch (d) {
-    case Decision::kLossy: return "lossy";
-    case Decision::kPassDisabled: return "pass_disabled";
-    case Decision::kPassNotSimple: return "pass_not_simple";
-    case Decision::kPassTooSmall: return "pass_too_small";
-    case Decision::kPassNotP2p: return "pass_not_p2p";
-    case Decision::kPassNoDtype: return "pass_no_dtype";
-    case Decision::kPassTooLarge: return "pass_too_large";
-    case Decision::kPassBySender: return "pass_by_sender";
-    case Decision::kCount: break;
+    case Decision::kLossy:
+      return "lossy";
+    case Decision::kPassDisabled:
+      return "pass_disabled";
+    case Decision::kPassNotSimple:
+      return "pass_not_simple";
+    case Decision::kPassTooSmall:
+      return "pass_too_small";
+    case Decision::kPassNotP2p:
+      return "pass_not_p2p";
+    case Decision::kPassNoDtype:
+      return "pass_no_dtype";
+    case Decision::kPassTooLarge:
+      return "pass_too_large";
+    case Decision::kPassBySender:
+      return "pass_by_sender";
+    case Decision::kCount:
+      break;
   }
   return "?";
 }

@@ -12,22 +12,22 @@ namespace squeeze::plugin {
 // Why a message went the way it did (one counter each).
 enum class Decision : uint8_t {
   kLossy = 0,
-  kPassDisabled,     // NCCL_SQUEEZE_ENABLE=0
-  kPassNotSimple,    // LL / LL128 buffer, or a buffer whose protocol is unknown
-  kPassTooSmall,     // below NCCL_SQUEEZE_MIN_BYTES
-  kPassNotP2p,       // collective (or unknown) traffic
-  kPassNoDtype,      // no float datatype known or assumed
-  kPassTooLarge,     // frame would not fit in the staging memory
-  kPassBySender,     // receive side: the sender passed the message through
+  kPassDisabled,   // NCCL_SQUEEZE_ENABLE=0
+  kPassNotSimple,  // LL / LL128 buffer, or a buffer whose protocol is unknown
+  kPassTooSmall,   // below NCCL_SQUEEZE_MIN_BYTES
+  kPassNotP2p,     // collective (or unknown) traffic
+  kPassNoDtype,    // no float datatype known or assumed
+  kPassTooLarge,   // frame would not fit in the staging memory
+  kPassBySender,   // receive side: the sender passed the message through
   kCount
 };
 const char* decision_name(Decision d);
 
 struct ConnStats {
   std::atomic<uint64_t> messages{0};
-  std::atomic<uint64_t> bytes_in{0};     // uncompressed bytes (sent by NCCL / delivered to NCCL)
-  std::atomic<uint64_t> bytes_wire{0};   // payload bytes on the data sockets
-  std::atomic<uint64_t> codec_ns{0};     // time spent in compress / decompress
+  std::atomic<uint64_t> bytes_in{0};    // uncompressed bytes (sent by NCCL / delivered to NCCL)
+  std::atomic<uint64_t> bytes_wire{0};  // payload bytes on the data sockets
+  std::atomic<uint64_t> codec_ns{0};    // time spent in compress / decompress
   std::atomic<uint64_t> outliers{0};
   std::atomic<uint64_t> decisions[static_cast<int>(Decision::kCount)] = {};
   std::atomic<uint64_t> max_bound_bits{0};  // bit pattern of the largest applied bound (double)

@@ -36,11 +36,21 @@ bool parse_string(const std::string& s, size_t* i, std::string* out, std::string
       if (*i >= s.size()) break;
       char e = s[(*i)++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case 'n': out->push_back('\n'); break;
-        case 't': out->push_back('\t'); break;
-        default: *what = std::string("unsupported escape \\") + e; return false;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        default:
+          *what = std::string("unsupported escape \\") + e;
+          return false;
       }
       continue;
     }
@@ -61,7 +71,8 @@ bool parse_number(const std::string& token, TomlEntry::Kind* kind, std::string* 
   for (size_t k = 0; k < token.size(); ++k) {
     char c = token[k];
     if (c == '_') {
-      bool ok = k > 0 && k + 1 < token.size() && std::isdigit(static_cast<unsigned char>(token[k - 1])) &&
+      bool ok = k > 0 && k + 1 < token.size() &&
+                std::isdigit(static_cast<unsigned char>(token[k - 1])) &&
                 std::isdigit(static_cast<unsigned char>(token[k + 1]));
       if (!ok) return false;
       continue;
@@ -113,8 +124,7 @@ bool parse_toml_subset(const std::string& text, std::vector<TomlEntry>* entries,
       if (close == std::string::npos) return fail(error, line_no, "unterminated table header");
       std::string name = line.substr(i + 1, close - i - 1);
       if (name != "squeeze") {
-        return fail(error, line_no,
-                    "only a [squeeze] table is allowed, found [" + name + "]");
+        return fail(error, line_no, "only a [squeeze] table is allowed, found [" + name + "]");
       }
       if (seen_table) return fail(error, line_no, "duplicate [squeeze] table");
       if (!entries->empty()) {

@@ -35,7 +35,9 @@ ncclResult_t v11_irecv(void* recv_comm, int n, void** data, size_t* sizes, int* 
   return core::irecv(recv_comm, n, data, sizes, tags, mhandles, phandles, request);
 }
 
-ncclResult_t v11_finalize(void* ctx) { return core::finalize(static_cast<Context*>(ctx)); }
+ncclResult_t v11_finalize(void* ctx) {
+  return core::finalize(static_cast<Context*>(ctx));
+}
 
 ncclResult_t v11_set_net_attr(void* ctx, ncclNetAttr_v11_t* attr) {
   return core::set_net_attr(static_cast<Context*>(ctx), attr);
@@ -48,27 +50,14 @@ using namespace squeeze::plugin;
 
 extern "C" {
 __attribute__((visibility("default"))) ncclNet_v11_t ncclNetPlugin_v11 = {
-    "Squeeze",
-    v11_init,
-    core::devices,
-    core::get_properties,
-    v11_listen,
-    v11_connect,
-    v11_accept,
-    core::reg_mr,
+    "Squeeze",      v11_init,         core::devices,    core::get_properties,
+    v11_listen,     v11_connect,      v11_accept,       core::reg_mr,
     nullptr,  // regMrDmaBuf: DMABUF is not advertised
-    core::dereg_mr,
-    core::isend,
-    v11_irecv,
-    core::iflush,
-    core::test,
-    core::close_send,
-    core::close_recv,
-    core::close_listen,
+    core::dereg_mr, core::isend,      v11_irecv,        core::iflush,
+    core::test,     core::close_send, core::close_recv, core::close_listen,
     nullptr,  // getDeviceMr: no device offload
     nullptr,  // irecvConsumed
     nullptr,  // makeVDevice: physical devices only
-    v11_finalize,
-    v11_set_net_attr,
+    v11_finalize,   v11_set_net_attr,
 };
 }

@@ -28,7 +28,9 @@ ncclResult_t legacy::get_properties_v8(int dev, ncclNetProperties_v8_t* props) {
 
 namespace {
 
-ncclResult_t v8_init(ncclDebugLogger_t logger) { return core::init_legacy(logger, nullptr); }
+ncclResult_t v8_init(ncclDebugLogger_t logger) {
+  return core::init_legacy(logger, nullptr);
+}
 
 ncclResult_t v8_listen(int dev, void* handle, void** listen_comm) {
   return core::listen(core::legacy_context(), dev, handle, listen_comm);

@@ -30,7 +30,9 @@ ncclResult_t legacy::get_properties_v9(int dev, ncclNetProperties_v9_t* props) {
 
 namespace {
 
-ncclResult_t v9_init(ncclDebugLogger_t logger) { return core::init_legacy(logger, nullptr); }
+ncclResult_t v9_init(ncclDebugLogger_t logger) {
+  return core::init_legacy(logger, nullptr);
+}
 
 ncclResult_t v9_listen(int dev, void* handle, void** listen_comm) {
   return core::listen(core::legacy_context(), dev, handle, listen_comm);

@@ -4,19 +4,26 @@ namespace squeeze::plugin {
 
 const char* buffer_proto_name(BufferProto p) {
   switch (p) {
-    case BufferProto::kLL: return "LL";
-    case BufferProto::kLL128: return "LL128";
-    case BufferProto::kSimple: return "SIMPLE";
-    case BufferProto::kUnknown: break;
+    case BufferProto::kLL:
+      return "LL";
+    case BufferProto::kLL128:
+      return "LL128";
+    case BufferProto::kSimple:
+      return "SIMPLE";
+    case BufferProto::kUnknown:
+      break;
   }
   return "unknown";
 }
 
 const char* comm_kind_name(CommKind k) {
   switch (k) {
-    case CommKind::kP2p: return "p2p";
-    case CommKind::kCollective: return "collective";
-    case CommKind::kUnknown: break;
+    case CommKind::kP2p:
+      return "p2p";
+    case CommKind::kCollective:
+      return "collective";
+    case CommKind::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -27,7 +34,9 @@ int RegistrationOrder::on_register() {
   return pos;
 }
 
-void RegistrationOrder::seal() { sealed_ = true; }
+void RegistrationOrder::seal() {
+  sealed_ = true;
+}
 
 BufferProto RegistrationOrder::proto_of(int pos) const {
   if (!sealed_ || pos < 0) return BufferProto::kUnknown;
@@ -114,10 +123,18 @@ ClassifyResult classify(const ClassifyPolicy& policy, const ClassifyInput& in) {
   DType dtype = policy.assume_dtype;
   if (in.traffic != nullptr && in.traffic->dtype != NcclDType::kUnknown) {
     switch (in.traffic->dtype) {
-      case NcclDType::kFloat32: dtype = DType::kF32; break;
-      case NcclDType::kFloat16: dtype = DType::kF16; break;
-      case NcclDType::kBfloat16: dtype = DType::kBF16; break;
-      default: dtype = DType::kBytes; break;
+      case NcclDType::kFloat32:
+        dtype = DType::kF32;
+        break;
+      case NcclDType::kFloat16:
+        dtype = DType::kF16;
+        break;
+      case NcclDType::kBfloat16:
+        dtype = DType::kBF16;
+        break;
+      default:
+        dtype = DType::kBytes;
+        break;
     }
   }
   if (dtype == DType::kBytes) {

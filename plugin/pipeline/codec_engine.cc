@@ -31,7 +31,9 @@ HostCodecEngine::HostCodecEngine(int threads) {
   }
 }
 
-HostCodecEngine::~HostCodecEngine() { stop(); }
+HostCodecEngine::~HostCodecEngine() {
+  stop();
+}
 
 void HostCodecEngine::submit(CodecTask* task) {
   task->next = nullptr;

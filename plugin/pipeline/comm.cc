@@ -226,7 +226,7 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle, void**
       r->kind = wire::PayloadKind::kRaw;
       r->payload = static_cast<char*>(data);
       r->wire_bytes = size;
-      r->parts_left = static_cast<int>(wire::plan_chunks(size, n_sockets_).count) + 1;
+      r->parts_left = n_threads_;
       r->ready = true;
       cv_.notify_all();
     }
@@ -254,7 +254,7 @@ void Comm::on_compressed(CodecTask* task) {
     r->kind = wire::PayloadKind::kFramed;
     r->payload = r->staging;
     r->wire_bytes = task->out_bytes;
-    r->parts_left = static_cast<int>(wire::plan_chunks(r->wire_bytes, c->n_sockets_).count) + 1;
+    r->parts_left = c->n_threads_;
     r->ready = true;
     r->state = Request::State::kDone;  // NCCL's buffer is free again: the frame is in staging
   }
@@ -318,12 +318,12 @@ bool Comm::transfer_my_chunks(Request* r, int t, int* parts) {
     int s = wire::socket_of_chunk(r->seq, j, n_sockets_);
     if (s % n_threads_ != t) continue;
     uint64_t offset = static_cast<uint64_t>(j) * plan.chunk_bytes;
-    uint64_t len = r->wire_bytes - offset < plan.chunk_bytes ? r->wire_bytes - offset
-                                                             : plan.chunk_bytes;
+    uint64_t len =
+        r->wire_bytes - offset < plan.chunk_bytes ? r->wire_bytes - offset : plan.chunk_bytes;
     int err = 0;
-    XferStatus st = transfer_exact(conn_->data[static_cast<size_t>(s)].get(), sending,
-                                   r->payload + offset, len, stop_io_, options_.stall_timeout_s,
-                                   &err);
+    XferStatus st =
+        transfer_exact(conn_->data[static_cast<size_t>(s)].get(), sending, r->payload + offset, len,
+                       stop_io_, options_.stall_timeout_s, &err);
     if (st != XferStatus::kOk) {
       io_failure(st, err, r->seq, sending ? "sending" : "receiving");
       return false;
@@ -379,8 +379,8 @@ void Comm::on_decompressed(CodecTask* task) {
                        c->peer_desc() + ": " +
                        (task->status != Status::kOk
                             ? std::string(status_string(task->status))
-                            : "decoded " + std::to_string(task->out_bytes) + " bytes, header said " +
-                                  std::to_string(r->original_bytes)));
+                            : "decoded " + std::to_string(task->out_bytes) +
+                                  " bytes, header said " + std::to_string(r->original_bytes)));
   } else {
     r->state = Request::State::kDone;
   }
@@ -403,10 +403,10 @@ void Comm::send_helper(int t) {
         int err = 0;
         if (t == 0 && peer_hung_up(control, &err)) {
           // The receiver never writes on the control socket: readable means EOF or reset.
-          fail_locked(ncclRemoteError, peer_desc() + ": connection closed by peer" +
-                                           (err ? std::string(" (") + std::strerror(err) + ")"
-                                                : std::string()) +
-                                           " while idle before message " + std::to_string(seq));
+          fail_locked(ncclRemoteError,
+                      peer_desc() + ": connection closed by peer" +
+                          (err ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
+                          " while idle before message " + std::to_string(seq));
           return;
         }
         cv_.wait_for(lock, kTick);
@@ -430,7 +430,9 @@ void Comm::send_helper(int t) {
       ++parts;
     }
     if (!transfer_my_chunks(r, t, &parts)) return;
-    finish_parts(r, parts);
+    // Every helper passes every message (even with no chunk of it), so a message cannot complete
+    // and its slot be reused before each helper has seen it.
+    finish_parts(r, 1);
   }
 }
 
@@ -448,10 +450,10 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
       }
       int err = 0;
       if (peer_hung_up(control, &err)) {
-        fail_locked(ncclRemoteError, peer_desc() + ": connection closed by peer" +
-                                         (err ? std::string(" (") + std::strerror(err) + ")"
-                                              : std::string()) +
-                                         " before message " + std::to_string(seq));
+        fail_locked(ncclRemoteError,
+                    peer_desc() + ": connection closed by peer" +
+                        (err ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
+                        " before message " + std::to_string(seq));
         return false;
       }
       cv_.wait_for(lock, kTick);
@@ -493,9 +495,8 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
   } else if (h.kind == static_cast<uint8_t>(wire::PayloadKind::kFramed)) {
     if (h.wire_bytes < kFrameHeaderBytes || h.wire_bytes > max_frame_bytes(h.original_bytes) ||
         h.wire_bytes > staging_.capacity()) {
-      return bad(ncclSystemError, "invalid frame size " + std::to_string(h.wire_bytes) +
-                                      " for a " + std::to_string(h.original_bytes) +
-                                      "-byte message");
+      return bad(ncclSystemError, "invalid frame size " + std::to_string(h.wire_bytes) + " for a " +
+                                      std::to_string(h.original_bytes) + "-byte message");
     }
     for (;;) {
       if (stop_io_.load(std::memory_order_acquire)) return false;
@@ -511,13 +512,13 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
   r->wire_bytes = h.wire_bytes;
   r->payload = dest;
   r->staging = r->kind == wire::PayloadKind::kFramed ? dest : nullptr;
-  r->parts_left = static_cast<int>(wire::plan_chunks(h.wire_bytes, n_sockets_).count) + 1;
+  r->parts_left = n_threads_;
   r->ready = true;
   stats_.messages.fetch_add(1, std::memory_order_relaxed);
   stats_.bytes_in.fetch_add(h.original_bytes, std::memory_order_relaxed);
-  stats_.decisions[static_cast<int>(r->kind == wire::PayloadKind::kFramed
-                                        ? Decision::kLossy
-                                        : Decision::kPassBySender)]
+  stats_
+      .decisions[static_cast<int>(r->kind == wire::PayloadKind::kFramed ? Decision::kLossy
+                                                                        : Decision::kPassBySender)]
       .fetch_add(1, std::memory_order_relaxed);
   cv_.notify_all();
   *out = r;
@@ -544,7 +545,9 @@ void Comm::recv_helper(int t) {
       }
     }
     if (!transfer_my_chunks(r, t, &parts)) return;
-    finish_parts(r, parts);
+    // Every helper passes every message (even with no chunk of it), so a message cannot complete
+    // and its slot be reused before each helper has seen it.
+    finish_parts(r, 1);
   }
 }
 

@@ -57,7 +57,7 @@ struct Request {
   uint64_t wire_bytes = 0;
   char* payload = nullptr;  // where the wire bytes come from / land
   char* staging = nullptr;  // staging block to release, if any
-  int parts_left = 0;       // header + chunks still to move
+  int parts_left = 0;       // helper threads that have not finished their part yet
   bool transmitted = false;
   bool tested = false;
   CodecTask task;

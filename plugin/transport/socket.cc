@@ -81,11 +81,16 @@ IoStep recv_step(int fd, void* data, size_t len, size_t* done, int* err) {
 
 const char* xfer_status_text(XferStatus s) {
   switch (s) {
-    case XferStatus::kOk: return "ok";
-    case XferStatus::kAborted: return "aborted by close";
-    case XferStatus::kEof: return "connection closed by peer";
-    case XferStatus::kError: return "socket error";
-    case XferStatus::kStalled: return "no progress within NCCL_SQUEEZE_TIMEOUT_S";
+    case XferStatus::kOk:
+      return "ok";
+    case XferStatus::kAborted:
+      return "aborted by close";
+    case XferStatus::kEof:
+      return "connection closed by peer";
+    case XferStatus::kError:
+      return "socket error";
+    case XferStatus::kStalled:
+      return "no progress within NCCL_SQUEEZE_TIMEOUT_S";
   }
   return "?";
 }
@@ -103,7 +108,8 @@ XferStatus transfer_exact(int fd, bool sending, void* data, size_t len,
   uint64_t last_progress = monotonic_ns();
   while (done < len) {
     if (abort.load(std::memory_order_acquire)) return XferStatus::kAborted;
-    IoStep step = sending ? send_step(fd, data, len, &done, err) : recv_step(fd, data, len, &done, err);
+    IoStep step =
+        sending ? send_step(fd, data, len, &done, err) : recv_step(fd, data, len, &done, err);
     if (step == IoStep::kProgress) {
       last_progress = monotonic_ns();
       continue;

@@ -37,8 +37,8 @@ ncclResult_t Listener::create(const NetDevice& dev, int n_sockets, int n_threads
   setsockopt(l->fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   SockAddr a = dev.addr;
   SQZ_REQUIRE(::bind(l->fd_.get(), &a.sa, sockaddr_len(a)) == 0, ncclSystemError,
-              "listen on %s (%s): bind failed: %s", dev.name.c_str(),
-              sockaddr_to_string(a).c_str(), std::strerror(errno));
+              "listen on %s (%s): bind failed: %s", dev.name.c_str(), sockaddr_to_string(a).c_str(),
+              std::strerror(errno));
   SQZ_REQUIRE(::listen(l->fd_.get(), 128) == 0, ncclSystemError, "listen on %s: %s",
               dev.name.c_str(), std::strerror(errno));
   socklen_t len = sizeof(l->addr_);
@@ -80,7 +80,8 @@ bool Listener::take_group() {
   uint64_t token = control->token;
   std::vector<int> slot(static_cast<size_t>(n_sockets_) + 1, -1);
   for (size_t k = 0; k < members_.size(); ++k) {
-    if (members_[k].token == token && slot[members_[k].index] < 0) slot[members_[k].index] = static_cast<int>(k);
+    if (members_[k].token == token && slot[members_[k].index] < 0)
+      slot[members_[k].index] = static_cast<int>(k);
   }
   for (int s : slot) {
     if (s < 0) return false;
@@ -242,10 +243,10 @@ ncclResult_t Connector::poll(std::unique_ptr<Connection>* out) {
               "stale handle or nonce mismatch?",
               peer().c_str(), err ? std::strerror(err) : "EOF");
   if (ack_got_ < sizeof(ack_)) return ncclSuccess;
-  SQZ_REQUIRE(ack_.magic == wire::kAckMagic && ack_.version == wire::kProtocolVersion &&
-                  ack_.status == 0,
-              ncclRemoteError, "connect to %s: bad handshake answer (magic 0x%x, status %u)",
-              peer().c_str(), ack_.magic, ack_.status);
+  SQZ_REQUIRE(
+      ack_.magic == wire::kAckMagic && ack_.version == wire::kProtocolVersion && ack_.status == 0,
+      ncclRemoteError, "connect to %s: bad handshake answer (magic 0x%x, status %u)",
+      peer().c_str(), ack_.magic, ack_.status);
   auto conn = std::make_unique<Connection>();
   conn->control = std::move(socks_[0].fd);
   for (size_t i = 1; i < socks_.size(); ++i) conn->data.push_back(std::move(socks_[i].fd));

@@ -20,7 +20,7 @@ struct Connection {
   Fd control;
   std::vector<Fd> data;
   int n_threads = 1;
-  SockAddr peer{};              // the connector's (recv side) or the listener's (send side) address
+  SockAddr peer{};  // the connector's (recv side) or the listener's (send side) address
   uint64_t peer_staging_bytes = 0;  // send side: the receiver's staging capacity
 };
 

@@ -54,7 +54,7 @@ static_assert(sizeof(Hello) == 24, "");
 struct Ack {
   uint32_t magic;
   uint16_t version;
-  uint16_t status;  // 0 = accepted
+  uint16_t status;         // 0 = accepted
   uint64_t staging_bytes;  // receiver's staging capacity: the largest frame it can take
   uint64_t reserved;
 };
@@ -82,7 +82,8 @@ struct ChunkPlan {
 
 inline ChunkPlan plan_chunks(uint64_t wire_bytes, int n_sockets) {
   if (wire_bytes == 0) return {0, 0};
-  uint64_t per = (wire_bytes + static_cast<uint64_t>(n_sockets) - 1) / static_cast<uint64_t>(n_sockets);
+  uint64_t per =
+      (wire_bytes + static_cast<uint64_t>(n_sockets) - 1) / static_cast<uint64_t>(n_sockets);
   uint64_t chunk = per < kMinChunkBytes ? kMinChunkBytes : per;
   return {chunk, static_cast<uint32_t>((wire_bytes + chunk - 1) / chunk)};
 }

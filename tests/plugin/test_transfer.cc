@@ -1,0 +1,367 @@
+// Data transfers through the exported v11 table: 32 requests in flight in order, sizes from 0 to
+// 64 MiB, back-pressure, close with requests in flight, and classification end to end (floats
+// within the bound, integers and LL/LL128 buffers bit-exact).
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include <unistd.h>
+
+#include "harness.h"
+
+namespace sqtest {
+namespace {
+
+struct Buffers {
+  void* send_mh = nullptr;
+  void* recv_mh = nullptr;
+};
+
+void reg(Pair& p, void* sbuf, size_t sbytes, void* rbuf, size_t rbytes, Buffers* b) {
+  ncclNet_v11_t* n = plugin().v11;
+  ASSERT_EQ(n->regMr(p.send, sbuf, sbytes, NCCL_PTR_HOST, &b->send_mh), ncclSuccess);
+  ASSERT_EQ(n->regMr(p.recv, rbuf, rbytes, NCCL_PTR_HOST, &b->recv_mh), ncclSuccess);
+}
+
+// Posts isend until it returns a request (back-pressure gives NULL).
+void* post_send(Pair& p, void* data, size_t size, int tag, void* mh) {
+  for (int tries = 0; tries < 1000000; ++tries) {
+    void* req = reinterpret_cast<void*>(0x1);
+    EXPECT_EQ(plugin().v11->isend(p.send, data, size, tag, mh, nullptr, &req), ncclSuccess);
+    if (req != nullptr) return req;
+    std::this_thread::yield();
+  }
+  return nullptr;
+}
+
+void* post_recv(Pair& p, void* data, size_t size, int tag, void* mh) {
+  void* req = reinterpret_cast<void*>(0x1);  // NCCL_NET_OPTIONAL_RECV_COMPLETION
+  void* phandle = nullptr;
+  EXPECT_EQ(plugin().v11->irecv(p.recv, 1, &data, &size, &tag, &mh, &phandle, &req), ncclSuccess);
+  return req;
+}
+
+TEST(Transfer, ConnectRetriesAndOneMessage) {
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p));
+  EXPECT_GE(p.connect_calls, 1);
+  std::vector<uint8_t> out(5000), in(8192, 0xAA);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(i * 13 + 1);
+  Buffers b;
+  reg(p, out.data(), out.size(), in.data(), in.size(), &b);
+  void* r = post_recv(p, in.data(), in.size(), 5, b.recv_mh);
+  ASSERT_NE(r, nullptr);
+  ASSERT_NE(r, reinterpret_cast<void*>(0x1));
+  void* s = post_send(p, out.data(), out.size(), 5, b.send_mh);
+  int size = -1;
+  ASSERT_EQ(wait_request(s, &size), ncclSuccess);
+  ASSERT_EQ(wait_request(r, &size), ncclSuccess);
+  EXPECT_EQ(size, 5000);  // the sender's size, not the posted one
+  EXPECT_EQ(0, std::memcmp(in.data(), out.data(), out.size()));
+  EXPECT_EQ(in[5000], 0xAA);  // nothing written past the message
+  void* flush = reinterpret_cast<void*>(0x1);
+  void* data = in.data();
+  int isz = 5000;
+  EXPECT_EQ(plugin().v11->iflush(p.recv, 1, &data, &isz, &b.recv_mh, &flush), ncclSuccess);
+  EXPECT_EQ(flush, nullptr);
+}
+
+TEST(Transfer, ThirtyTwoInFlightCompleteInOrder) {
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p));
+  constexpr int kN = NCCL_NET_MAX_REQUESTS;
+  constexpr size_t kMax = 300000;
+  std::vector<std::vector<uint8_t>> out(kN), in(kN);
+  std::vector<uint8_t> pool_s(kMax), pool_r(kMax);
+  Buffers b;
+  reg(p, pool_s.data(), pool_s.size(), pool_r.data(), pool_r.size(), &b);
+  std::mt19937_64 rng(test_seed());
+  std::vector<void*> sreq(kN), rreq(kN);
+  for (int i = 0; i < kN; ++i) {
+    size_t n = (i % 4 == 0) ? 0 : (rng() % kMax);
+    out[i].resize(n);
+    for (auto& c : out[i]) c = static_cast<uint8_t>(rng());
+    in[i].assign(kMax, 0);
+    rreq[i] = post_recv(p, in[i].data(), kMax, 9, b.recv_mh);
+    ASSERT_NE(rreq[i], nullptr) << i;
+  }
+  for (int i = 0; i < kN; ++i) {
+    void* req = nullptr;
+    ASSERT_EQ(
+        plugin().v11->isend(p.send, out[i].data(), out[i].size(), 9, b.send_mh, nullptr, &req),
+        ncclSuccess);
+    ASSERT_NE(req, nullptr) << "request " << i << " of 32 refused";
+    sreq[i] = req;
+  }
+  // A 33rd request on either side is refused (NULL), not an error.
+  void* extra = reinterpret_cast<void*>(0x1);
+  ASSERT_EQ(
+      plugin().v11->isend(p.send, out[1].data(), out[1].size(), 9, b.send_mh, nullptr, &extra),
+      ncclSuccess);
+  EXPECT_EQ(extra, nullptr);
+  EXPECT_EQ(post_recv(p, in[0].data(), kMax, 9, b.recv_mh), nullptr);
+
+  // Poll newest first: a request may only report done after every older one did.
+  std::vector<bool> sdone(kN), rdone(kN);
+  int s_next = 0, r_next = 0;
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while ((s_next < kN || r_next < kN) && Clock::now() < deadline) {
+    for (int i = kN - 1; i >= 0; --i) {
+      int done = 0, size = -1;
+      if (!sdone[i]) {
+        ASSERT_EQ(plugin().v11->test(sreq[i], &done, &size), ncclSuccess);
+        if (done) {
+          ASSERT_EQ(i, s_next) << "send completed out of order";
+          sdone[i] = true;
+          ++s_next;
+        }
+      }
+      if (!rdone[i]) {
+        done = 0;
+        ASSERT_EQ(plugin().v11->test(rreq[i], &done, &size), ncclSuccess);
+        if (done) {
+          ASSERT_EQ(i, r_next) << "receive completed out of order";
+          EXPECT_EQ(size, static_cast<int>(out[i].size()));
+          rdone[i] = true;
+          ++r_next;
+        }
+      }
+    }
+  }
+  ASSERT_EQ(s_next, kN);
+  ASSERT_EQ(r_next, kN);
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_EQ(0, std::memcmp(in[i].data(), out[i].data(), out[i].size())) << "message " << i;
+  }
+}
+
+// Round trip of one size; float32 payload when `floats`, checking the bound, else random bytes.
+void roundtrip_sizes(bool lossy) {
+  ScopedEnv env;
+  if (lossy) {
+    env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32")
+        .set("NCCL_SQUEEZE_MODE", "abs")
+        .set("NCCL_SQUEEZE_BOUND", "0.001");
+  }
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p));
+  const size_t sizes[] = {0, 1, 3, 4095, 4096, 65536 + 7, 1 << 20, (16 << 20) - 64, 64 << 20};
+  size_t max = 64 << 20;
+  std::vector<uint8_t> out(max), in(max);
+  Buffers b;
+  reg(p, out.data(), max, in.data(), max, &b);
+  uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (size_t n : sizes) {
+    SCOPED_TRACE("size " + std::to_string(n) + " seed " + std::to_string(seed));
+    if (lossy) {
+      size_t nf = n / 4;
+      auto* f = reinterpret_cast<float*>(out.data());
+      for (size_t i = 0; i < nf; ++i) f[i] = normal(rng);
+      for (size_t i = nf * 4; i < n; ++i) out[i] = static_cast<uint8_t>(rng());
+    } else {
+      for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(rng());
+    }
+    std::memset(in.data(), 0xEE, n + 16 < max ? n + 16 : max);
+    void* r = post_recv(p, in.data(), max, 1, b.recv_mh);
+    void* s = post_send(p, out.data(), n, 1, b.send_mh);
+    ASSERT_NE(r, nullptr);
+    ASSERT_NE(s, nullptr);
+    int size = -1;
+    ASSERT_EQ(wait_request(s, nullptr, 60), ncclSuccess);
+    ASSERT_EQ(wait_request(r, &size, 60), ncclSuccess);
+    ASSERT_EQ(size, static_cast<int>(n));
+    if (!lossy) {
+      ASSERT_EQ(0, std::memcmp(in.data(), out.data(), n));
+    } else {
+      size_t nf = n / 4;
+      const auto* a = reinterpret_cast<const float*>(out.data());
+      const auto* c = reinterpret_cast<const float*>(in.data());
+      for (size_t i = 0; i < nf; ++i) {
+        ASSERT_LE(std::fabs(static_cast<double>(a[i]) - static_cast<double>(c[i])), 0.001)
+            << "element " << i;
+      }
+      ASSERT_EQ(0, std::memcmp(in.data() + nf * 4, out.data() + nf * 4, n - nf * 4));
+    }
+    if (n + 16 < max) {
+      EXPECT_EQ(in[n], 0xEE) << "written past the message";
+    }
+  }
+}
+
+TEST(Transfer, SizesZeroTo64MiBPassthrough) {
+  roundtrip_sizes(false);
+}
+TEST(Transfer, SizesZeroTo64MiBLossyF32) {
+  roundtrip_sizes(true);
+}
+
+TEST(Transfer, CloseWithRequestsInFlight) {
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p));
+  std::vector<uint8_t> out(8 << 20, 1), in(1 << 20);
+  Buffers b;
+  reg(p, out.data(), out.size(), in.data(), in.size(), &b);
+  // Receives posted with no sender, and sends that the receiver never drains.
+  for (int i = 0; i < 8; ++i) ASSERT_NE(post_recv(p, in.data(), in.size(), 0, b.recv_mh), nullptr);
+  for (int i = 0; i < 8; ++i) {
+    void* req = nullptr;
+    ASSERT_EQ(plugin().v11->isend(p.send, out.data(), out.size(), 0, b.send_mh, nullptr, &req),
+              ncclSuccess);
+  }
+  auto start = Clock::now();
+  p.close();  // no crash, no hang, no leak (ASan)
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(Classify, FloatsWithinBoundIntegersAndLLBitExact) {
+  ScopedEnv env;
+  env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32")
+      .set("NCCL_SQUEEZE_MODE", "abs")
+      .set("NCCL_SQUEEZE_BOUND", "0.01");
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p, 0x7C0));
+  ncclNet_v11_t* n = plugin().v11;
+  constexpr size_t kBytes = 256 << 10;
+  // NCCL's FIFO registration order on a comm: LL, LL128, SIMPLE.
+  std::vector<uint8_t> ll(kBytes), ll128(kBytes), simple(kBytes), rbuf(kBytes);
+  void *mh_ll, *mh_ll128, *mh_simple, *mh_r;
+  ASSERT_EQ(n->regMr(p.send, ll.data(), kBytes, NCCL_PTR_HOST, &mh_ll), ncclSuccess);
+  ASSERT_EQ(n->regMr(p.send, ll128.data(), kBytes, NCCL_PTR_HOST, &mh_ll128), ncclSuccess);
+  ASSERT_EQ(n->regMr(p.send, simple.data(), kBytes, NCCL_PTR_HOST, &mh_simple), ncclSuccess);
+  ASSERT_EQ(n->regMr(p.recv, rbuf.data(), kBytes, NCCL_PTR_HOST, &mh_r), ncclSuccess);
+
+  uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::uniform_real_distribution<float> uni(-3.0f, 3.0f);
+  size_t nf = kBytes / 4;
+  auto fill_floats = [&](std::vector<uint8_t>& v) {
+    auto* f = reinterpret_cast<float*>(v.data());
+    for (size_t i = 0; i < nf; ++i) f[i] = uni(rng);
+  };
+  auto fill_ints = [&](std::vector<uint8_t>& v) {
+    auto* q = reinterpret_cast<int32_t*>(v.data());
+    for (size_t i = 0; i < nf; ++i) q[i] = static_cast<int32_t>(rng() % 100000);
+  };
+  struct Case {
+    const char* what;
+    std::vector<uint8_t>* buf;
+    void* mh;
+    bool floats;
+    uint32_t xfer_op;  // transfer hint before the send (0: none)
+    bool expect_exact;
+  };
+  const Case cases[] = {
+      {"floats on SIMPLE, p2p", &simple, mh_simple, true, 0, false},
+      {"floats on SIMPLE, AlltoAll hint", &simple, mh_simple, true, 1u << NCCL_FUNC_ALLTOALL,
+       false},
+      {"floats on LL", &ll, mh_ll, true, 1u << NCCL_FUNC_SEND, true},
+      {"floats on LL128", &ll128, mh_ll128, true, 1u << NCCL_FUNC_SEND, true},
+      {"integers on LL", &ll, mh_ll, false, 1u << NCCL_FUNC_SEND, true},
+      {"integers on SIMPLE, AllReduce hint", &simple, mh_simple, false, 1u << NCCL_FUNC_ALLREDUCE,
+       true},
+      {"floats on SIMPLE, AllReduce hint", &simple, mh_simple, true, 1u << NCCL_FUNC_ALLREDUCE,
+       true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    if (c.floats) {
+      fill_floats(*c.buf);
+    } else {
+      fill_ints(*c.buf);
+    }
+    if (c.xfer_op != 0) {
+      ncclNetAttr_v11_t attr;
+      std::memset(&attr, 0xff, sizeof(attr));
+      attr.op = c.xfer_op;
+      ASSERT_EQ(n->setNetAttr(p.ctx, &attr), ncclSuccess);
+    }
+    std::fill(rbuf.begin(), rbuf.end(), 0);
+    void* r = post_recv(p, rbuf.data(), kBytes, 2, mh_r);
+    void* s = post_send(p, c.buf->data(), kBytes, 2, c.mh);
+    int size = -1;
+    ASSERT_EQ(wait_request(s, nullptr), ncclSuccess);
+    ASSERT_EQ(wait_request(r, &size), ncclSuccess);
+    ASSERT_EQ(size, static_cast<int>(kBytes));
+    if (c.expect_exact) {
+      ASSERT_EQ(0, std::memcmp(rbuf.data(), c.buf->data(), kBytes));
+    } else {
+      const auto* a = reinterpret_cast<const float*>(c.buf->data());
+      const auto* b = reinterpret_cast<const float*>(rbuf.data());
+      bool any_diff = false;
+      for (size_t i = 0; i < nf; ++i) {
+        double d = std::fabs(static_cast<double>(a[i]) - static_cast<double>(b[i]));
+        ASSERT_LE(d, 0.01) << "element " << i;
+        any_diff |= d != 0.0;
+      }
+      EXPECT_TRUE(any_diff) << "expected the lossy path";
+    }
+  }
+  // The decisions show in the statistics of the live connections.
+  char json[8192];
+  size_t len = plugin().get_stats_json(json, sizeof(json));
+  ASSERT_LT(len, sizeof(json));
+  std::string s(json);
+  EXPECT_NE(s.find("\"dir\":\"send\""), std::string::npos) << s;
+  EXPECT_NE(s.find("\"lossy\":2"), std::string::npos) << s;
+  EXPECT_NE(s.find("\"pass_not_simple\":3"), std::string::npos) << s;
+  EXPECT_NE(s.find("\"pass_not_p2p\":2"), std::string::npos) << s;
+}
+
+TEST(Classify, NoDtypeMeansBitExact) {
+  Pair p;  // ASSUME_DTYPE unset: everything passes through
+  ASSERT_TRUE(connect_pair(&p, 0x7C0));
+  std::vector<float> out(65536), in(65536);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = std::sin(static_cast<float>(i));
+  Buffers b;
+  reg(p, out.data(), out.size() * 4, in.data(), in.size() * 4, &b);
+  void* r = post_recv(p, in.data(), in.size() * 4, 0, b.recv_mh);
+  void* s = post_send(p, out.data(), out.size() * 4, 0, b.send_mh);
+  ASSERT_EQ(wait_request(s, nullptr), ncclSuccess);
+  ASSERT_EQ(wait_request(r, nullptr), ncclSuccess);
+  EXPECT_EQ(0, std::memcmp(in.data(), out.data(), out.size() * 4));
+}
+
+TEST(Stats, JsonLinesAtClose) {
+  char path[] = "/tmp/squeeze_stats_XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  {
+    ScopedEnv env;
+    env.set("NCCL_SQUEEZE_STATS_FILE", path).set("NCCL_SQUEEZE_ASSUME_DTYPE", "bf16");
+    Pair p;
+    ASSERT_TRUE(connect_pair(&p, 0x7C0));
+    std::vector<uint16_t> out(50000, 0x3f80), in(50000);  // bf16 ones
+    Buffers b;
+    reg(p, out.data(), out.size() * 2, in.data(), in.size() * 2, &b);
+    void* r = post_recv(p, in.data(), in.size() * 2, 4, b.recv_mh);
+    void* s = post_send(p, out.data(), out.size() * 2, 4, b.send_mh);
+    ASSERT_EQ(wait_request(s, nullptr), ncclSuccess);
+    ASSERT_EQ(wait_request(r, nullptr), ncclSuccess);
+    EXPECT_EQ(in, out);  // constant data round-trips exactly
+  }
+  std::ifstream f(path);
+  std::string line;
+  int lines = 0;
+  bool saw_ratio = false;
+  while (std::getline(f, line)) {
+    ++lines;
+    EXPECT_EQ(line.front(), '{');
+    EXPECT_EQ(line.back(), '}');
+    if (line.find("\"dir\":\"send\"") != std::string::npos) {
+      EXPECT_NE(line.find("\"bytes_in\":100000"), std::string::npos) << line;
+      EXPECT_NE(line.find("\"lossy\":1"), std::string::npos) << line;
+      saw_ratio = line.find("\"ratio\":1.0000") == std::string::npos;
+    }
+  }
+  EXPECT_EQ(lines, 2);
+  EXPECT_TRUE(saw_ratio) << "constant data should compress";
+  unlink(path);
+}
+
+}  // namespace
+}  // namespace sqtest
