@@ -185,7 +185,10 @@ class Rank {
   bool alltoall(MessageSet& ms);
   bool iteration();
   void poison();
-  RunResult verify();
+  // Checks every received byte; *detail (optional) names the message sets and peers that failed.
+  RunResult verify(std::string* detail = nullptr);
+  void verify_peer(const MessageSet& ms, int p, const Tolerance& tol, size_t chunk, size_t part,
+                   VerifyStats* vs);
   bool progress(Conn& c, MessageSet& ms, bool* moved);
   void start_op_events(Conn& c, const MessageSet& ms);
   void set_hint(bool send_side, int peers, int flows);
@@ -233,7 +236,8 @@ bool Rank::load() {
   // The plugin reads its configuration at init. The operator's opt-in (ASSUME_DTYPE) tells it the
   // datatype when the profiler chain does not; with --mixed it would also make the int64 index
   // messages lossy, so there only the chain may tell (auto), as in a real TorchRec job.
-  bool assume = t_.compressed &&
+  // Integer payloads have nothing to opt in to: they must pass bit-exact whatever is assumed.
+  bool assume = t_.compressed && is_float(o_.payload.dtype) &&
                 (o_.classify == Classify::kAssume || (o_.classify == Classify::kAuto && !o_.mixed));
   if (assume)
     setenv("NCCL_SQUEEZE_ASSUME_DTYPE", elem_name(o_.payload.dtype), 1);
@@ -595,7 +599,7 @@ void Rank::poison() {
       if (b) std::memset(b.get(), 0xff, t_.size);
 }
 
-RunResult Rank::verify() {
+RunResult Rank::verify(std::string* detail) {
   RunResult rr;
   VerifyStats vs;
   const size_t chunk = nccl_p2p_chunk(t_.size, o_.chunk);
@@ -607,18 +611,12 @@ RunResult Rank::verify() {
     tol.bound = o_.bound;
     for (int p = 0; p < n_; ++p) {
       if (!ms.recv[p]) continue;
-      const uint8_t* e = ms.expect[p].get();
-      const uint8_t* g = ms.recv[p].get();
-      if (p == r_) {
-        verify_frame(e, g, t_.size, ms.dtype, Tolerance{}, 0, &vs);
-        continue;
-      }
-      // Each isend is one frame: the rel bound follows each frame's own value range.
-      for (size_t begin = 0; begin < t_.size; begin += part) {
-        size_t end = std::min(t_.size, begin + part);
-        for (size_t off = begin; off < end; off += chunk)
-          verify_frame(e + off, g + off, std::min(chunk, end - off), ms.dtype, tol, off, &vs);
-      }
+      const uint64_t bad_before = vs.bad_elements;
+      verify_peer(ms, p, tol, chunk, part, &vs);
+      if (detail != nullptr && vs.bad_elements > bad_before)
+        *detail += std::string(detail->empty() ? "" : "; ") + elem_name(ms.dtype) +
+                   " message from rank " + std::to_string(p) + ": " +
+                   std::to_string(vs.bad_elements - bad_before) + " bad";
     }
   }
   rr.checked_bytes = vs.checked_bytes;
@@ -627,6 +625,22 @@ RunResult Rank::verify() {
   rr.max_abs_err = vs.max_abs_err;
   rr.max_err_over_bound = vs.max_err_over_bound;
   return rr;
+}
+
+void Rank::verify_peer(const MessageSet& ms, int p, const Tolerance& tol, size_t chunk, size_t part,
+                       VerifyStats* vs) {
+  const uint8_t* e = ms.expect[p].get();
+  const uint8_t* g = ms.recv[p].get();
+  if (p == r_) {
+    verify_frame(e, g, t_.size, ms.dtype, Tolerance{}, 0, vs);  // the local copy: exact
+    return;
+  }
+  // Each isend is one frame: the rel bound follows each frame's own value range.
+  for (size_t begin = 0; begin < t_.size; begin += part) {
+    size_t end = std::min(t_.size, begin + part);
+    for (size_t off = begin; off < end; off += chunk)
+      verify_frame(e + off, g + off, std::min(chunk, end - off), ms.dtype, tol, off, vs);
+  }
 }
 
 bool Rank::run() {
@@ -643,10 +657,12 @@ bool Rank::run() {
     if (!iteration()) return false;
     if (w == 0 && o_.userbuf && !register_user_buffers()) return false;
   }
-  RunResult warm = verify();
+  std::string detail;
+  RunResult warm = verify(&detail);
   if (warm.bad_elements)
     return fail("verification failed after warm-up: " + std::to_string(warm.bad_elements) +
-                " bad elements, first at byte " + std::to_string(warm.first_bad_offset));
+                " bad elements (" + detail + "), first at byte " +
+                std::to_string(warm.first_bad_offset));
   for (int run = 0; run < o_.runs; ++run) {
     poison();
     if (!ctl.barrier(barrier++, deadline(), &err_)) return false;
