@@ -91,7 +91,8 @@ std::string Comm::stats_json() const {
 }
 
 std::string Comm::peer_desc() const {
-  return "peer " + peer_ + " (rank " + std::to_string(last_tag_) + ")";
+  return "peer " + peer_ + " (rank " +
+         (last_tag_ < 0 ? std::string("unknown") : std::to_string(last_tag_)) + ")";
 }
 
 void Comm::fail_locked(ncclResult_t code, const std::string& message) {
@@ -169,7 +170,7 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle, void**
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (error_code_ != ncclSuccess) {
-      SQZ_WARN("isend on a failed connection: %s", error_message_.c_str());
+      SQZ_WARN("isend to rank %d on a failed connection: %s", tag, error_message_.c_str());
       return error_code_;
     }
     SQZ_REQUIRE(data != nullptr || size == 0, ncclInternalError, "isend: NULL buffer of %zu bytes",
@@ -265,7 +266,7 @@ ncclResult_t Comm::irecv(void* data, size_t size, int tag, void** request) {
   *request = nullptr;
   std::lock_guard<std::mutex> lock(mu_);
   if (error_code_ != ncclSuccess) {
-    SQZ_WARN("irecv on a failed connection: %s", error_message_.c_str());
+    SQZ_WARN("irecv from rank %d on a failed connection: %s", tag, error_message_.c_str());
     return error_code_;
   }
   SQZ_REQUIRE(data != nullptr || size == 0, ncclInternalError, "irecv: NULL buffer of %zu bytes",

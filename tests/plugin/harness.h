@@ -218,6 +218,8 @@ inline uint64_t test_seed() {
   const char* s = std::getenv("SQUEEZE_TEST_SEED");
   uint64_t seed = s ? std::strtoull(s, nullptr, 0)
                     : static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  std::printf("random seed %llu (rerun with SQUEEZE_TEST_SEED=%llu)\n",
+              static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
   return seed;
 }
 

@@ -132,7 +132,9 @@ TEST(Transfer, ThirtyTwoInFlightCompleteInOrder) {
   ASSERT_EQ(s_next, kN);
   ASSERT_EQ(r_next, kN);
   for (int i = 0; i < kN; ++i) {
-    ASSERT_EQ(0, std::memcmp(in[i].data(), out[i].data(), out[i].size())) << "message " << i;
+    if (!out[i].empty()) {
+      ASSERT_EQ(0, std::memcmp(in[i].data(), out[i].data(), out[i].size())) << "message " << i;
+    }
   }
 }
 
