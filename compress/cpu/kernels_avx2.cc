@@ -118,7 +118,24 @@ SQZ_AVX2 uint64_t encode_avx2(const uint8_t* src, uint64_t n_blocks, const quant
     const uint32_t w = all ? 32u - (uint32_t)__builtin_clz(all) : 0u;
     widths[b] = (uint8_t)w;
     outlier_masks[b] = mask;
-    if (w && w <= 16) {
+    if (w && w <= 8) {
+      // Codes fit 8 bits: narrow them to bytes in element order, so one byte movemask yields a
+      // whole plane word. The packs interleave 4-element groups; the dword permute restores
+      // element order.
+      const __m256i p01 = _mm256_packus_epi32(z[0], z[1]);
+      const __m256i p23 = _mm256_packus_epi32(z[2], z[3]);
+      const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23),
+                                                        _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      // A 16-bit shift moves bits of the low byte into the high byte's low bits, below the w
+      // bits that are read out, so those bits are never extracted.
+      __m256i sbytes = _mm256_sll_epi16(bytes, _mm_cvtsi32_si128((int)(8u - w)));
+      for (int j = (int)w - 1; j >= 0; --j) {
+        const uint32_t word = (uint32_t)_mm256_movemask_epi8(sbytes);
+        std::memcpy(out + 4 * j, &word, 4);  // x86 is little-endian
+        sbytes = _mm256_add_epi8(sbytes, sbytes);
+      }
+      out += 4 * w;
+    } else if (w && w <= 16) {
       // Codes fit 16 bits: narrow them so one signed pack + one byte movemask yields a whole
       // plane word. packs_epi16 interleaves per 128-bit lane (a.lo, b.lo | a.hi, b.hi), so a
       // holds elements 0-7 and 16-23 and b holds 8-15 and 24-31.
@@ -170,9 +187,41 @@ SQZ_AVX2 void decode_avx2(const uint8_t* widths, const uint8_t* planes, uint64_t
   const __m256i lane_bit1 = _mm256_slli_epi32(lane_bit0, 8);
   const __m256i lane_bit2 = _mm256_slli_epi32(lane_bit0, 16);
   const __m256i lane_bit3 = _mm256_slli_epi32(lane_bit0, 24);
+  // Within each 128-bit half, bytes 0-7 take the word's byte 0 (or 2) and bytes 8-15 its byte
+  // 1 (or 3); byte_bit selects bit (k mod 8) in byte k.
+  const __m256i byte_spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
+                                               2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i byte_bit =
+      _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16,
+                       32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
   for (uint64_t b = 0; b < n_blocks; ++b) {
     const uint32_t w = widths[b];
     uint8_t* out = dst + b * kBlockElems * es;
+    if (w <= 8) {
+      // Codes fit 8 bits: decode all 32 in byte lanes. Byte k of the broadcast plane word is
+      // spread to bytes 8k..8k+7, each tested against its own bit.
+      __m256i c = _mm256_setzero_si256();
+      for (int j = (int)w - 1; j >= 0; --j) {
+        uint32_t word;
+        std::memcpy(&word, planes + 4 * j, 4);
+        const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)word), byte_spread);
+        c = _mm256_sub_epi8(_mm256_add_epi8(c, c),
+                            _mm256_cmpeq_epi8(_mm256_and_si256(spread, byte_bit), byte_bit));
+      }
+      planes += 4 * w;
+      const __m128i lo = _mm256_castsi256_si128(c);
+      const __m128i hi = _mm256_extracti128_si256(c, 1);
+      const __m256i codes[4] = {
+          _mm256_cvtepu8_epi32(lo), _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
+          _mm256_cvtepu8_epi32(hi), _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))};
+      for (int v = 0; v < 4; ++v) {
+        const __m256i q = _mm256_xor_si256(
+            _mm256_srli_epi32(codes[v], 1),
+            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_and_si256(codes[v], one)));
+        store8<kType>(out + 8 * v * es, _mm256_mul_ps(_mm256_cvtepi32_ps(q), step));
+      }
+      continue;
+    }
     __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
     // From the top plane down: code = 2 * code + bit (a set bit compares to -1).
     for (int j = (int)w - 1; j >= 0; --j) {
