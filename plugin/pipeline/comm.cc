@@ -95,14 +95,19 @@ std::string Comm::peer_desc() const {
          (last_tag_ < 0 ? std::string("unknown") : std::to_string(last_tag_)) + ")";
 }
 
-void Comm::fail_locked(ncclResult_t code, const std::string& message) {
+void Comm::fail_locked(ncclResult_t code, const std::string& message, bool idle) {
   if (error_code_ != ncclSuccess) return;
   error_code_ = code;
   error_message_ = message;
   stop_io_.store(true, std::memory_order_release);
   cv_.notify_all();
-  SQZ_WARN("%s connection %llu: %s", dir_ == Dir::kSend ? "send" : "recv",
-           static_cast<unsigned long long>(options_.id), message.c_str());
+  if (idle) {
+    SQZ_INFO(NCCL_NET, "%s connection %llu: %s", dir_ == Dir::kSend ? "send" : "recv",
+             static_cast<unsigned long long>(options_.id), message.c_str());
+  } else {
+    SQZ_WARN("%s connection %llu: %s", dir_ == Dir::kSend ? "send" : "recv",
+             static_cast<unsigned long long>(options_.id), message.c_str());
+  }
 }
 
 void Comm::io_failure(XferStatus status, int err, uint32_t seq, const char* what) {
@@ -407,7 +412,8 @@ void Comm::send_helper(int t) {
           fail_locked(ncclRemoteError,
                       peer_desc() + ": connection closed by peer" +
                           (err ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
-                          " while idle before message " + std::to_string(seq));
+                          " while idle before message " + std::to_string(seq),
+                      /*idle=*/s.state == Request::State::kFree);
           return;
         }
         cv_.wait_for(lock, kTick);
@@ -454,7 +460,8 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
         fail_locked(ncclRemoteError,
                     peer_desc() + ": connection closed by peer" +
                         (err ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
-                        " before message " + std::to_string(seq));
+                        " before message " + std::to_string(seq),
+                    /*idle=*/true);
         return false;
       }
       cv_.wait_for(lock, kTick);

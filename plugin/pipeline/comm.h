@@ -106,7 +106,10 @@ class Comm {
  private:
   Request& slot(uint32_t seq) { return slots_[seq % kSlots]; }
   std::string peer_desc() const;
-  void fail_locked(ncclResult_t code, const std::string& message);
+  // Records the comm's first failure and stops its I/O. `idle` marks a peer that hung up while
+  // nothing was in flight: the normal end of a connection whose peer closed first, logged at
+  // INFO; it only becomes an error for a request posted afterwards.
+  void fail_locked(ncclResult_t code, const std::string& message, bool idle = false);
   void io_failure(XferStatus status, int err, uint32_t seq, const char* what);
   void finish_parts(Request* r, int parts);
   void maybe_free_locked(Request* r);
