@@ -8,6 +8,7 @@
 #include <sstream>
 #include <vector>
 
+#include "plugin/classify/policy.h"
 #include "plugin/toml_subset.h"
 
 namespace squeeze::plugin {
@@ -252,6 +253,17 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
     }
     pv.source = ValueSource::kEnv;
     s.values[k] = pv;
+  }
+  // The policy's rules are validated here, so that a bad rule fails init naming the rule.
+  const ParamValue& pol = s.get(ParamId::kPolicy);
+  PolicyTable rules;
+  std::string rule_error;
+  if (!parse_policy_rules(pol.text, &rules, &rule_error)) {
+    *error = pol.source == ValueSource::kFile
+                 ? "NCCL_SQUEEZE_CONFIG=" + s.config_path() + ": policy = \"" + pol.text +
+                       "\": " + rule_error
+                 : "NCCL_SQUEEZE_POLICY=" + pol.text + ": " + rule_error;
+    return false;
   }
   *out = s;
   return true;

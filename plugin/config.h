@@ -28,8 +28,14 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
   X(kMinBytes, "MIN_BYTES", kInt, "4096", 0, (int64_t{1} << 40), "",                             \
     "Messages smaller than this pass through.")                                                  \
   X(kAssumeDtype, "ASSUME_DTYPE", kEnum, "none", 0, 0, "none|f32|f16|bf16",                      \
-    "Datatype assumed for p2p/all-to-all SIMPLE payloads when nothing else tells it. none: no "  \
-    "lossy compression without a known float datatype.")                                         \
+    "Fallback only (NCCL's profiler chain not in use, see README 'Traffic classification'): "    \
+    "datatype assumed for every p2p/all-to-all SIMPLE payload, integers included. Ignored when " \
+    "the profiler tells the datatype.")                                                          \
+  X(kPolicy, "POLICY", kString, "", 0, 0, "",                                                    \
+    "Rules op.dtype=action, comma-separated, later ones win. op: p2p, broadcast, reduce, "       \
+    "allgather, reducescatter, allreduce, coll, *; dtype: f32, f16, bf16, *; action: on, off, "  \
+    "rel:BOUND, abs:BOUND. Default: p2p f32/f16/bf16 on with MODE/BOUND, collectives off. E.g. " \
+    "p2p.bf16=abs:1e-3,allreduce.f32=rel:1e-4.")                                                 \
   X(kThreads, "THREADS", kInt, "2", 1, 16, "",                                                   \
     "Helper threads per connection that stripe the data sockets (the listener's value wins).")   \
   X(kSockets, "SOCKETS", kInt, "4", 1, 64, "",                                                   \
@@ -102,6 +108,7 @@ struct Settings {
   const std::string& stats_file() const { return get(ParamId::kStatsFile).text; }
   int timeout_s() const { return static_cast<int>(get(ParamId::kTimeoutS).i); }
   const std::string& ifname() const { return get(ParamId::kIfname).text; }
+  const std::string& policy() const { return get(ParamId::kPolicy).text; }
   const std::string& config_path() const { return get(ParamId::kConfig).text; }
 
   const ParamValue& get(ParamId id) const { return values[static_cast<size_t>(id)]; }

@@ -71,6 +71,12 @@ ncclResult_t start_process_locked() {
   s.devices = std::move(devs);
   s.settings = settings;
   s.engine = std::make_unique<HostCodecEngine>(settings.codec_threads());
+  PolicyTable rules;
+  std::string rule_error;
+  if (parse_policy_rules(settings.policy(), &rules, &rule_error)) {  // validated at load
+    install_configured_policy(rules, settings.policy(), settings.mode(), settings.bound());
+  }
+  reset_traffic_path_log();
 
   SQZ_INFO(NCCL_INIT | NCCL_NET,
            "Squeeze %s (wire protocol %u, codec backend %s), %zu device(s), codec engine %s x%d",
@@ -82,6 +88,7 @@ ncclResult_t start_process_locked() {
              sockaddr_to_string(dev.addr).c_str(), dev.speed_mbps,
              dev.pci_path.empty() ? "(none)" : dev.pci_path.c_str());
   }
+  SQZ_INFO(NCCL_INIT | NCCL_ENV, "policy: %s", describe_current_policy().c_str());
   std::string desc = describe_settings(settings);
   size_t start = 0;
   while (start < desc.size()) {
@@ -115,6 +122,7 @@ CommOptions comm_options(const Settings& st, Context* ctx, uint64_t id) {
   o.engine = state().engine.get();
   o.hints = ctx != nullptr ? &ctx->hints : nullptr;
   o.connect_kind = ctx != nullptr ? ctx->hints.connect_kind() : CommKind::kUnknown;
+  o.profiler = ctx != nullptr ? ctx->profiler : nullptr;
   o.id = id;
   return o;
 }
@@ -344,8 +352,11 @@ ncclResult_t isend(void* send_comm, void* data, size_t size, int tag, void* mhan
   Comm* c = as_comm(send_comm, "isend");
   SQZ_REQUIRE(c != nullptr && c->dir() == Comm::Dir::kSend, ncclInternalError,
               "isend: not a send comm");
-  (void)phandle;  // the profiler chain (classify/profiler_v5) resolves datatypes from it
-  SQZ_CHECK(c->isend(data, size, tag, mhandle, request));
+  // One profiler callback on the profiler path (operation and datatype of the send's task),
+  // nothing when our profiler is not NCCL's; outside the comm's lock (NCCL takes its own).
+  SendTraffic traffic = resolve_send_traffic(c->profiler(), phandle);
+  log_traffic_path_once(traffic.path, c->assume_dtype());
+  SQZ_CHECK(c->isend(data, size, tag, mhandle, traffic, request));
   return ncclSuccess;
 }
 

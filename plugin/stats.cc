@@ -26,10 +26,27 @@ const char* decision_name(Decision d) {
       return "pass_too_large";
     case Decision::kPassBySender:
       return "pass_by_sender";
+    case Decision::kPassInteger:
+      return "pass_integer";
+    case Decision::kPassOtherDtype:
+      return "pass_other_dtype";
+    case Decision::kPassPolicyOff:
+      return "pass_policy_off";
+    case Decision::kPassPxn:
+      return "pass_pxn";
+    case Decision::kPassUnresolved:
+      return "pass_unresolved";
     case Decision::kCount:
       break;
   }
   return "?";
+}
+
+const char* dtype_slot_name(int slot) {
+  static const char* const kNames[kDtypeSlots] = {"unknown", "int8",   "uint8", "int32", "uint32",
+                                                  "int64",   "uint64", "f16",   "f32",   "f64",
+                                                  "bf16",    "f8e4m3", "f8e5m2"};
+  return slot >= 0 && slot < kDtypeSlots ? kNames[slot] : "?";
 }
 
 void ConnStats::note_bound(double bound) {
@@ -96,7 +113,22 @@ std::string stats_json(const ConnLabel& label, const ConnStats& s) {
                   static_cast<unsigned long long>(s.decisions[d].load()));
     out += buf;
   }
-  out += "}}";
+  // Datatypes seen (non-zero only) and how the traffic was learnt; the receive side learns
+  // nothing of either (the sender decides).
+  out += "},\"dtypes\":{";
+  bool first = true;
+  for (int k = 0; k < kDtypeSlots; ++k) {
+    uint64_t n = s.dtypes[k].load();
+    if (n == 0) continue;
+    std::snprintf(buf, sizeof(buf), "%s\"%s\":%llu", first ? "" : ",", dtype_slot_name(k),
+                  static_cast<unsigned long long>(n));
+    out += buf;
+    first = false;
+  }
+  std::snprintf(buf, sizeof(buf), "},\"traffic_info\":{\"profiler\":%llu,\"fallback\":%llu}}",
+                static_cast<unsigned long long>(s.paths[0].load()),
+                static_cast<unsigned long long>(s.paths[1].load()));
+  out += buf;
   return out;
 }
 
@@ -114,7 +146,33 @@ std::string stats_line(const ConnLabel& label, const ConnStats& s) {
                 static_cast<unsigned long long>(s.bytes_wire.load()), ratio(s), s.max_bound(),
                 static_cast<double>(s.codec_ns.load()) / 1e6,
                 static_cast<unsigned long long>(lossy), static_cast<unsigned long long>(pass));
-  return buf;
+  std::string out = buf;
+  // Why (non-zero reasons), what (datatypes) and how it was learnt, for the close log.
+  std::string why;
+  for (int d = 0; d < static_cast<int>(Decision::kCount); ++d) {
+    uint64_t n = s.decisions[d].load();
+    if (n == 0) continue;
+    std::snprintf(buf, sizeof(buf), "%s%s %llu", why.empty() ? "" : ", ",
+                  decision_name(static_cast<Decision>(d)), static_cast<unsigned long long>(n));
+    why += buf;
+  }
+  if (!why.empty()) out += " (" + why + ")";
+  std::string what;
+  for (int k = 0; k < kDtypeSlots; ++k) {
+    uint64_t n = s.dtypes[k].load();
+    if (n == 0) continue;
+    std::snprintf(buf, sizeof(buf), "%s%s %llu", what.empty() ? "" : ", ", dtype_slot_name(k),
+                  static_cast<unsigned long long>(n));
+    what += buf;
+  }
+  if (!what.empty()) out += ", datatypes: " + what;
+  uint64_t prof = s.paths[0].load(), fb = s.paths[1].load();
+  if (prof + fb > 0) {
+    std::snprintf(buf, sizeof(buf), ", traffic from the profiler %llu / fallback %llu",
+                  static_cast<unsigned long long>(prof), static_cast<unsigned long long>(fb));
+    out += buf;
+  }
+  return out;
 }
 
 bool append_json_line(const std::string& path, const std::string& line) {

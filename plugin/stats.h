@@ -12,16 +12,28 @@ namespace squeeze::plugin {
 // Why a message went the way it did (one counter each).
 enum class Decision : uint8_t {
   kLossy = 0,
-  kPassDisabled,   // NCCL_SQUEEZE_ENABLE=0
-  kPassNotSimple,  // LL / LL128 buffer, or a buffer whose protocol is unknown
-  kPassTooSmall,   // below NCCL_SQUEEZE_MIN_BYTES
-  kPassNotP2p,     // collective (or unknown) traffic
-  kPassNoDtype,    // no float datatype known or assumed
-  kPassTooLarge,   // frame would not fit in the staging memory
-  kPassBySender,   // receive side: the sender passed the message through
+  kPassDisabled,    // NCCL_SQUEEZE_ENABLE=0
+  kPassNotSimple,   // LL / LL128 buffer, or a buffer whose protocol is unknown
+  kPassTooSmall,    // below NCCL_SQUEEZE_MIN_BYTES
+  kPassNotP2p,      // collective (or unknown) traffic that no policy rule opts in
+  kPassNoDtype,     // no float datatype known or assumed (uint8 is "Unknown" to NCCL's profiler)
+  kPassTooLarge,    // frame would not fit in the staging memory
+  kPassBySender,    // receive side: the sender passed the message through
+  kPassInteger,     // the profiler says int8/int32/uint32/int64/uint64
+  kPassOtherDtype,  // the profiler says float64 or fp8
+  kPassPolicyOff,   // a policy rule turned this operation/datatype off
+  kPassPxn,         // the op was built by another process (PXN): its task is not visible here
+  kPassUnresolved,  // profiler path, but the send's task could not be resolved
   kCount
 };
 const char* decision_name(Decision d);
+
+// Datatype slots of ConnStats::dtypes: NCCL's ncclDataType_t + 1, slot 0 = unknown.
+constexpr int kDtypeSlots = 13;
+const char* dtype_slot_name(int slot);
+// How the sends' traffic was learnt (TrafficPath in classify.h): slot 0 = profiler chain,
+// 1 = fallback (hints and NCCL_SQUEEZE_ASSUME_DTYPE).
+constexpr int kPathSlots = 2;
 
 struct ConnStats {
   std::atomic<uint64_t> messages{0};
@@ -30,6 +42,8 @@ struct ConnStats {
   std::atomic<uint64_t> codec_ns{0};    // time spent in compress / decompress
   std::atomic<uint64_t> outliers{0};
   std::atomic<uint64_t> decisions[static_cast<int>(Decision::kCount)] = {};
+  std::atomic<uint64_t> dtypes[kDtypeSlots] = {};  // send side: datatype per message
+  std::atomic<uint64_t> paths[kPathSlots] = {};    // send side: profiler / fallback
   std::atomic<uint64_t> max_bound_bits{0};  // bit pattern of the largest applied bound (double)
 
   void note_bound(double bound);

@@ -3,7 +3,9 @@
 #include <cstring>
 #include <string>
 
+#include "plugin/classify/policy.h"
 #include "plugin/core.h"
+#include "plugin/log.h"
 
 #ifndef SQUEEZE_VERSION_STRING
 #define SQUEEZE_VERSION_STRING "unknown"
@@ -26,5 +28,34 @@ __attribute__((visibility("default"))) size_t squeeze_get_stats_json(char* buf, 
     buf[n] = '\0';
   }
   return json.size();
+}
+
+// Replaces the traffic policy's rules (NCCL_SQUEEZE_POLICY syntax, docs/CONFIG.md) for every
+// connection, from their next send on; NULL goes back to the configured rules, "" to the
+// built-in default. Thread-safe. Returns 0, or -1 with a WARN naming the bad rule (the rules in
+// force are then unchanged). E.g. from Python:
+//   ctypes.CDLL("libnccl-net-squeeze.so").squeeze_set_policy(b"p2p.bf16=abs:1e-3")
+__attribute__((visibility("default"))) int squeeze_set_policy(const char* rules) {
+  std::string error;
+  if (!squeeze::plugin::set_policy_override(rules, &error)) {
+    SQZ_WARN("squeeze_set_policy(\"%s\") rejected, rules unchanged: %s", rules, error.c_str());
+    return -1;
+  }
+  SQZ_INFO(NCCL_NET, "squeeze_set_policy(%s%s%s): %s", rules != nullptr ? "\"" : "",
+           rules != nullptr ? rules : "NULL: back to the configured rules",
+           rules != nullptr ? "\"" : "", squeeze::plugin::describe_current_policy().c_str());
+  return 0;
+}
+
+// Writes the rule list in force (the last squeeze_set_policy's, else NCCL_SQUEEZE_POLICY) like
+// squeeze_get_stats_json.
+__attribute__((visibility("default"))) size_t squeeze_get_policy(char* buf, size_t len) {
+  std::string text = squeeze::plugin::policy_text(nullptr);
+  if (buf != nullptr && len > 0) {
+    size_t n = text.size() < len - 1 ? text.size() : len - 1;
+    std::memcpy(buf, text.data(), n);
+    buf[n] = '\0';
+  }
+  return text.size();
 }
 }

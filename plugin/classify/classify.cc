@@ -1,5 +1,9 @@
 #include "plugin/classify/classify.h"
 
+#include <atomic>
+
+#include "plugin/log.h"
+
 namespace squeeze::plugin {
 
 const char* buffer_proto_name(BufferProto p) {
@@ -92,37 +96,66 @@ uint32_t HintBoard::transfer_op() const {
   return 0;
 }
 
+namespace {
+
+// Policy row of an ncclFunc_t index; -1 when the function is unknown.
+int policy_row_of_func(int func) {
+  switch (func) {
+    case NCCL_FUNC_BROADCAST:
+      return static_cast<int>(PolicyOp::kBroadcast);
+    case NCCL_FUNC_REDUCE:
+      return static_cast<int>(PolicyOp::kReduce);
+    case NCCL_FUNC_ALLGATHER:
+      return static_cast<int>(PolicyOp::kAllGather);
+    case NCCL_FUNC_REDUCESCATTER:
+      return static_cast<int>(PolicyOp::kReduceScatter);
+    case NCCL_FUNC_ALLREDUCE:
+      return static_cast<int>(PolicyOp::kAllReduce);
+    case NCCL_FUNC_SENDRECV:
+    case NCCL_FUNC_SEND:
+    case NCCL_FUNC_RECV:
+    case NCCL_FUNC_ALLTOALL:
+    case NCCL_FUNC_SCATTER:
+    case NCCL_FUNC_GATHER:
+      return static_cast<int>(PolicyOp::kP2p);
+    default:
+      return -1;
+  }
+}
+
+}  // namespace
+
 ClassifyResult classify(const ClassifyPolicy& policy, const ClassifyInput& in) {
+  static const PolicyTable kDefaultRules;
+  return classify(policy, kDefaultRules, in);
+}
+
+ClassifyResult classify(const ClassifyPolicy& policy, const PolicyTable& rules,
+                        const ClassifyInput& in) {
   ClassifyResult r;
   r.params.mode = policy.mode;
   r.params.bound = policy.bound;
-  if (!policy.enable) {
-    r.decision = Decision::kPassDisabled;
+  auto pass = [&r](Decision d) {
+    r.decision = d;
     return r;
+  };
+  if (!policy.enable) return pass(Decision::kPassDisabled);
+  if (in.proto != BufferProto::kSimple) return pass(Decision::kPassNotSimple);
+  if (in.traffic != nullptr && in.traffic->proto >= 0 && in.traffic->proto != NCCL_PROTO_SIMPLE) {
+    return pass(Decision::kPassNotSimple);
   }
-  if (in.proto != BufferProto::kSimple) {
-    r.decision = Decision::kPassNotSimple;
-    return r;
-  }
-  if (in.bytes < policy.min_bytes || in.bytes == 0) {
-    r.decision = Decision::kPassTooSmall;
-    return r;
-  }
-  bool p2p;
-  if (in.traffic != nullptr && in.traffic->kind != OpKind::kUnknown) {
-    p2p = in.traffic->kind == OpKind::kP2p;
-  } else if (in.transfer_op != 0) {
-    p2p = (in.transfer_op & kP2pOpBits) != 0;
-  } else {
-    p2p = in.comm_kind == CommKind::kP2p;
-  }
-  if (!p2p) {
-    r.decision = Decision::kPassNotP2p;
-    return r;
-  }
-  DType dtype = policy.assume_dtype;
-  if (in.traffic != nullptr && in.traffic->dtype != NcclDType::kUnknown) {
-    switch (in.traffic->dtype) {
+  if (in.bytes < policy.min_bytes || in.bytes == 0) return pass(Decision::kPassTooSmall);
+
+  int row = -1;
+  DType dtype = DType::kBytes;
+  if (in.traffic != nullptr) {
+    // Profiler path: what NCCL's task says, and nothing else.
+    const TrafficRecord& t = *in.traffic;
+    if (t.kind == OpKind::kForeign) return pass(Decision::kPassPxn);
+    if (t.kind == OpKind::kUnknown) return pass(Decision::kPassUnresolved);
+    row = t.kind == OpKind::kP2p ? static_cast<int>(PolicyOp::kP2p) : policy_row_of_func(t.func);
+    if (row < 0) return pass(Decision::kPassNotP2p);  // a collective of unknown function
+    switch (t.dtype) {
       case NcclDType::kFloat32:
         dtype = DType::kF32;
         break;
@@ -132,18 +165,139 @@ ClassifyResult classify(const ClassifyPolicy& policy, const ClassifyInput& in) {
       case NcclDType::kBfloat16:
         dtype = DType::kBF16;
         break;
-      default:
-        dtype = DType::kBytes;
-        break;
+      case NcclDType::kInt8:
+      case NcclDType::kUint8:
+      case NcclDType::kInt32:
+      case NcclDType::kUint32:
+      case NcclDType::kInt64:
+      case NcclDType::kUint64:
+        return pass(Decision::kPassInteger);
+      case NcclDType::kFloat64:
+      case NcclDType::kFloat8e4m3:
+      case NcclDType::kFloat8e5m2:
+        return pass(Decision::kPassOtherDtype);
+      case NcclDType::kUnknown:
+        return pass(Decision::kPassNoDtype);
     }
+  } else {
+    // Fallback: the operation from the hints, the datatype only from the user's assumption,
+    // and only for p2p (a collective's datatype cannot be assumed from a p2p setting).
+    bool p2p;
+    if (in.transfer_op != 0) {
+      p2p = (in.transfer_op & kP2pOpBits) != 0;
+    } else {
+      p2p = in.comm_kind == CommKind::kP2p;
+    }
+    if (!p2p) return pass(Decision::kPassNotP2p);
+    row = static_cast<int>(PolicyOp::kP2p);
+    dtype = policy.assume_dtype;
+    if (dtype == DType::kBytes) return pass(Decision::kPassNoDtype);
   }
-  if (dtype == DType::kBytes) {
-    r.decision = Decision::kPassNoDtype;
-    return r;
+  if (dtype == DType::kBytes) return pass(Decision::kPassNoDtype);
+
+  const PolicyCell& cell = rules.at(static_cast<PolicyOp>(row), dtype);
+  if (!cell.on) {
+    return pass(cell.from_rule || row == static_cast<int>(PolicyOp::kP2p) ? Decision::kPassPolicyOff
+                                                                          : Decision::kPassNotP2p);
+  }
+  if (cell.custom_bound) {
+    r.params.mode = cell.mode;
+    r.params.bound = cell.bound;
   }
   r.params.dtype = dtype;
   r.decision = Decision::kLossy;
   return r;
+}
+
+const char* traffic_path_name(TrafficPath path) {
+  switch (path) {
+    case TrafficPath::kProfiler:
+      return "profiler";
+    case TrafficPath::kNoCallback:
+      return "fallback (no profiler callback)";
+    case TrafficPath::kNoPhandle:
+      return "fallback (no phandle)";
+    case TrafficPath::kProfilerInactive:
+      return "fallback (profiler inactive)";
+    case TrafficPath::kCount:
+      break;
+  }
+  return "?";
+}
+
+SendTraffic resolve_send_traffic(ncclProfilerCallback_t callback, void* phandle) {
+  SendTraffic out;
+  if (callback == nullptr) {
+    out.path = TrafficPath::kNoCallback;
+  } else if (!profiler_active()) {
+    out.path = TrafficPath::kProfilerInactive;
+  } else if (phandle == nullptr) {
+    out.path = TrafficPath::kNoPhandle;
+  } else {
+    out.path = TrafficPath::kProfiler;
+    out.record = resolve_traffic(callback, phandle);
+  }
+  return out;
+}
+
+namespace {
+std::atomic<uint32_t> g_paths_logged{0};
+}  // namespace
+
+void reset_traffic_path_log() {
+  g_paths_logged.store(0, std::memory_order_relaxed);
+}
+
+void log_traffic_path_once(TrafficPath path, DType assume_dtype) {
+  uint32_t bit = 1u << static_cast<unsigned>(path);
+  if (g_paths_logged.load(std::memory_order_relaxed) & bit) return;
+  if (g_paths_logged.fetch_or(bit, std::memory_order_relaxed) & bit) return;
+  if (path == TrafficPath::kProfiler) {
+    SQZ_INFO(NCCL_INIT | NCCL_NET,
+             "traffic classification: NCCL profiler chain (operation and datatype of each send's "
+             "task); NCCL_SQUEEZE_ASSUME_DTYPE is not used");
+    return;
+  }
+  const char* why = "";
+  const char* what = "";
+  switch (path) {
+    case TrafficPath::kNoCallback:
+      why = "the net API table NCCL loaded (v8/v9) passes no profiler callback or phandle";
+      what = "use an NCCL that loads the v10/v11 table (2.28 loads v11)";
+      break;
+    case TrafficPath::kNoPhandle:
+      why = "NCCL passed no phandle with the send";
+      what = "check that no other profiler is configured";
+      break;
+    case TrafficPath::kProfilerInactive:
+      why =
+          "this library's profiler (ncclProfiler_v5) was not initialised in this process: "
+          "NCCL_PROFILER_PLUGIN names another profiler or none, another libnccl-profiler*.so was "
+          "found first, or this NCCL does not look up profiler v5 (2.28 does)";
+      what = "unset NCCL_PROFILER_PLUGIN (or name this library in it) so that datatypes are known";
+      break;
+    default:
+      break;
+  }
+  const char* assumed = assume_dtype == DType::kF32    ? "f32"
+                        : assume_dtype == DType::kF16  ? "f16"
+                        : assume_dtype == DType::kBF16 ? "bf16"
+                                                       : nullptr;
+  if (assumed != nullptr) {
+    SQZ_INFO(
+        NCCL_INIT | NCCL_NET,
+        "traffic classification: fallback to setNetAttr hints and NCCL_SQUEEZE_ASSUME_DTYPE=%s "
+        "because %s: every p2p SIMPLE payload of at least MIN_BYTES is compressed as %s, "
+        "integers included; %s",
+        assumed, why, assumed, what);
+  } else {
+    SQZ_INFO(NCCL_INIT | NCCL_NET,
+             "traffic classification: fallback to setNetAttr hints because %s: datatypes are "
+             "unknown and NCCL_SQUEEZE_ASSUME_DTYPE is not set, so every message passes through "
+             "bit-exact; %s, or set NCCL_SQUEEZE_ASSUME_DTYPE=f32|f16|bf16 if every p2p payload is "
+             "of that type",
+             why, what);
+  }
 }
 
 }  // namespace squeeze::plugin

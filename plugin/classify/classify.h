@@ -3,14 +3,19 @@
 // Lossy only when all of these hold (nccl-net-api.md section 9):
 //   (a) the buffer is SIMPLE protocol. LL and LL128 carry flags inside the data that the receiving
 //       GPU polls, so they are never touched. The protocol of an mhandle comes from NCCL's
-//       registration order per comm (RegistrationOrder below);
+//       registration order per comm (RegistrationOrder below); a collective's profiler record
+//       must say SIMPLE too;
 //   (b) the message is at least NCCL_SQUEEZE_MIN_BYTES;
-//   (c) the traffic is point-to-point / all-to-all: the v11 transfer hint of the calling thread
-//       (op bit Send, Recv, SendRecv, AlltoAll, Scatter or Gather), else the connection's kind
-//       from the connect-time hint (op 0x7C0 = p2p, all ones = collective), else the
-//       registration pattern (a single FIFO buffer = p2p pool);
-//   (d) the datatype is float32/float16/bfloat16: from the profiler chain when it knows, else
-//       NCCL_SQUEEZE_ASSUME_DTYPE.
+//   (c) the operation and datatype are known and the policy (policy.h) turns that cell on:
+//       - profiler path (our ncclProfiler_v5 is NCCL's profiler and the net table passes a
+//         phandle): operation and datatype of the send's task, nothing else. Integers, uint8
+//         (NCCL says "Unknown"), float64, fp8, unresolved sends and ops built by another process
+//         (PXN) pass through; NCCL_SQUEEZE_ASSUME_DTYPE is ignored.
+//       - fallback path: the operation from the v11 transfer hint of the calling thread (op bit
+//         Send, Recv, SendRecv, AlltoAll, Scatter or Gather = p2p), else the connection's kind
+//         from the connect-time hint (op 0x7C0 = p2p, all ones = collective), else the
+//         registration pattern (a single FIFO buffer = p2p pool); the datatype only from
+//         NCCL_SQUEEZE_ASSUME_DTYPE, for p2p. Collectives always pass through here.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +25,7 @@
 #include <vector>
 
 #include "nccl_abi/net.h"
+#include "plugin/classify/policy.h"
 #include "plugin/classify/profiler_v5.h"
 #include "plugin/stats.h"
 #include "squeeze/codec.h"
@@ -103,7 +109,8 @@ struct ClassifyInput {
   BufferProto proto = BufferProto::kUnknown;
   CommKind comm_kind = CommKind::kUnknown;  // from the connect-time hint or the FIFO pattern
   uint32_t transfer_op = 0;                 // v11 transfer hint op bits, 0 if none
-  // The profiler chain's record for this send, or NULL when unknown. (Issue 5 fills this in.)
+  // The profiler chain's record for this send (profiler path, even when the record says
+  // unknown), or NULL on the fallback path.
   const TrafficRecord* traffic = nullptr;
 };
 
@@ -112,6 +119,33 @@ struct ClassifyResult {
   CodecParams params;
 };
 
+ClassifyResult classify(const ClassifyPolicy& policy, const PolicyTable& rules,
+                        const ClassifyInput& in);
+// With the built-in default rules.
 ClassifyResult classify(const ClassifyPolicy& policy, const ClassifyInput& in);
+
+// How the operation and datatype of a send are learnt.
+enum class TrafficPath : uint8_t {
+  kProfiler = 0,      // our profiler is active and NCCL passed a callback and phandle
+  kNoCallback,        // the net table in use (v8/v9) has no profiler callback / phandle
+  kNoPhandle,         // v10/v11 table, but NCCL passed no phandle with this send
+  kProfilerInactive,  // our profiler's init has not run (another profiler, none, old NCCL)
+  kCount
+};
+const char* traffic_path_name(TrafficPath path);
+
+struct SendTraffic {
+  TrafficRecord record{OpKind::kUnknown, -1, NcclDType::kUnknown, -1};
+  TrafficPath path = TrafficPath::kNoCallback;
+};
+
+// One profiler callback on the profiler path, nothing otherwise.
+SendTraffic resolve_send_traffic(ncclProfilerCallback_t callback, void* phandle);
+
+// Logs (INFO) the first time in an init cycle that a path is used: which one, why, and what the
+// user can do. Cheap after the first time (one relaxed atomic load).
+void log_traffic_path_once(TrafficPath path, DType assume_dtype);
+// At the start of each init cycle.
+void reset_traffic_path_log();
 
 }  // namespace squeeze::plugin

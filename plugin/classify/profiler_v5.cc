@@ -12,7 +12,7 @@ namespace {
 constexpr int kFuncs = 11 + 1;   // ncclFunc_t 0..10, plus unknown
 constexpr int kDTypes = 12 + 1;  // ncclDataType_t 0..11, plus unknown
 constexpr int kProtos = 3 + 1;   // LL, LL128, SIMPLE, plus unknown
-constexpr int kKinds = 3;
+constexpr int kKinds = 4;        // OpKind values
 
 // Every record the profiler can hand out, built once. Handles point into this table, so they
 // never dangle (NCCL stops task events before the proxy starts their children, 9.2).
@@ -45,6 +45,10 @@ const RecordTable& table() {
 
 const TrafficRecord* unknown_record() {
   return table().get(OpKind::kUnknown, -1, NcclDType::kUnknown, -1);
+}
+
+const TrafficRecord* foreign_record() {
+  return table().get(OpKind::kForeign, -1, NcclDType::kUnknown, -1);
 }
 
 // Handle returned for our NetPlugin events: never dereferenced, only needs to be non-NULL.
@@ -107,8 +111,11 @@ ncclResult_t profiler_start_event(void* context, void** handle, ncclProfilerEven
                                                  proto_from_name(d->coll.proto)));
       break;
     case ncclProfileProxyOp:
-      // With PXN the op may have been built by another process: its parent pointer is not ours.
-      if (d->proxyOp.pid == getpid() && t.owns(d->parentObj)) {
+      // With PXN the op may have been built by another process: its parent pointer is not ours
+      // (not even to compare), so the op is marked foreign without looking at it.
+      if (d->proxyOp.pid != getpid()) {
+        *handle = const_cast<TrafficRecord*>(foreign_record());
+      } else if (t.owns(d->parentObj)) {
         *handle = d->parentObj;
       } else {
         *handle = const_cast<TrafficRecord*>(unknown_record());
@@ -170,7 +177,7 @@ TrafficRecord resolve_traffic(ncclProfilerCallback_t callback, void* phandle) {
   }
   if (event != nullptr) callback(&event, ncclProfilerNetEventStop, nullptr, 0, nullptr);
   // Guard against a record we did not write (callback did nothing or wrote garbage).
-  if (static_cast<uint8_t>(out.kind) > static_cast<uint8_t>(OpKind::kCollective)) {
+  if (static_cast<uint8_t>(out.kind) > static_cast<uint8_t>(OpKind::kForeign)) {
     return *unknown_record();
   }
   return out;

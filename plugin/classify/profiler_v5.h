@@ -11,7 +11,8 @@
 
 namespace squeeze::plugin {
 
-enum class OpKind : uint8_t { kUnknown = 0, kP2p = 1, kCollective = 2 };
+// kForeign: the ProxyOp was built by another process (PXN), so its task is not ours to read.
+enum class OpKind : uint8_t { kUnknown = 0, kP2p = 1, kCollective = 2, kForeign = 3 };
 
 // NCCL's ncclDataType_t numbering; -1 when unknown (NCCL reports uint8 as "Unknown").
 enum class NcclDType : int8_t {
@@ -47,7 +48,7 @@ bool profiler_active();
 
 // Resolves the send behind phandle through NCCL's profiler callback. Returns an unknown record
 // when the profiler is not ours / not active, when phandle or the callback is NULL, or when the
-// chain is broken (PXN proxy in another process, events disabled).
+// chain is broken (events disabled); a kForeign record for an op built by another process (PXN).
 TrafficRecord resolve_traffic(ncclProfilerCallback_t callback, void* phandle);
 
 // Parsers for the profiler's strings (exposed for tests).

@@ -167,7 +167,8 @@ void Comm::maybe_free_locked(Request* r) {
   }
 }
 
-ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle, void** request) {
+ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
+                         const SendTraffic& traffic, void** request) {
   *request = nullptr;
   const auto* mr = static_cast<const MemoryRegion*>(mhandle);
   Request* r = nullptr;
@@ -190,7 +191,11 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle, void**
                    : BufferProto::kUnknown;
     in.comm_kind = comm_kind_locked();
     in.transfer_op = options_.hints != nullptr ? options_.hints->transfer_op() : 0;
-    ClassifyResult cr = classify(options_.policy, in);
+    bool via_profiler = traffic.path == TrafficPath::kProfiler;
+    in.traffic = via_profiler ? &traffic.record : nullptr;
+    // squeeze_set_policy may change the rules at any time: re-read them when they did.
+    if (policy_generation() != rules_generation_) policy_snapshot(&rules_, &rules_generation_);
+    ClassifyResult cr = classify(options_.policy, rules_, in);
     char* staging = nullptr;
     size_t capacity = 0;
     if (cr.decision == Decision::kLossy) {
@@ -217,6 +222,9 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle, void**
     stats_.messages.fetch_add(1, std::memory_order_relaxed);
     stats_.bytes_in.fetch_add(size, std::memory_order_relaxed);
     stats_.decisions[static_cast<int>(cr.decision)].fetch_add(1, std::memory_order_relaxed);
+    stats_.dtypes[static_cast<int>(traffic.record.dtype) + 1].fetch_add(1,
+                                                                        std::memory_order_relaxed);
+    stats_.paths[via_profiler ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
     if (lossy) {
       ++outstanding_tasks_;
       CodecTask& t = r->task;

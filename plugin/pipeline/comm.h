@@ -72,6 +72,8 @@ struct CommOptions {
   CodecEngine* engine = nullptr;
   const HintBoard* hints = nullptr;  // the comm's context's hints (send side)
   CommKind connect_kind = CommKind::kUnknown;
+  // NCCL's profiler callback (v10/v11 tables), else NULL: classification of sends.
+  ncclProfilerCallback_t profiler = nullptr;
   uint64_t id = 0;
 };
 
@@ -93,13 +95,17 @@ class Comm {
 
   ncclResult_t reg_mr(void* data, size_t size, int type, void** mhandle);
   ncclResult_t dereg_mr(void* mhandle);
-  ncclResult_t isend(void* data, size_t size, int tag, void* mhandle, void** request);
+  // traffic: what the profiler chain (or the fallback) says about this send.
+  ncclResult_t isend(void* data, size_t size, int tag, void* mhandle, const SendTraffic& traffic,
+                     void** request);
   ncclResult_t irecv(void* data, size_t size, int tag, void** request);
   static ncclResult_t test(Request* request, int* done, int* size);
 
   bool valid() const { return magic_ == kMagic; }
   Dir dir() const { return dir_; }
   uint64_t id() const { return options_.id; }
+  ncclProfilerCallback_t profiler() const { return options_.profiler; }
+  DType assume_dtype() const { return options_.policy.assume_dtype; }
   const std::string& peer() const { return peer_; }
   std::string stats_json() const;
 
@@ -142,6 +148,9 @@ class Comm {
   int last_tag_ = -1;
   StagingRing staging_;
   RegistrationOrder reg_order_;
+  // The policy's rules as of rules_generation_ (send side; re-read when the rules change).
+  PolicyTable rules_;
+  uint64_t rules_generation_ = 0;
   std::vector<std::unique_ptr<MemoryRegion>> regions_;
   std::vector<std::thread> helpers_;
   ConnStats stats_;

@@ -4,6 +4,8 @@
 set -euo pipefail
 lib="$1"
 required="ncclNetPlugin_v11 ncclNetPlugin_v10 ncclNetPlugin_v9 ncclNetPlugin_v8"
+# The control functions a training script reaches through ctypes (plugin/api/control.cc).
+required_functions="squeeze_version squeeze_get_stats_json squeeze_set_policy squeeze_get_policy"
 syms=$(nm -D --defined-only "$lib" | awk '{print $3}' | sort)
 status=0
 for s in $required; do
@@ -14,6 +16,9 @@ for s in $syms; do
     ncclNetPlugin_v11|ncclNetPlugin_v10|ncclNetPlugin_v9|ncclNetPlugin_v8|ncclProfiler_v5|squeeze_*) ;;
     *) echo "unexpected export: $s"; status=1 ;;
   esac
+done
+for s in $required_functions; do
+  nm -D --defined-only "$lib" | grep -q " T $s\$" || { echo "missing exported function: $s"; status=1; }
 done
 # The tables are data objects (D), not functions, and not read-only.
 for s in $required; do

@@ -131,10 +131,10 @@ TEST_F(ProfilerChain, TorchRecMixResolvesEachDatatype) {
   }
 }
 
-TEST_F(ProfilerChain, ProxyOpFromAnotherProcessIsUnknown) {
+TEST_F(ProfilerChain, ProxyOpFromAnotherProcessIsForeign) {
   FakeProxyEventHandle ph{start_chain(p2p_task("Send", "ncclFloat32"), getpid() + 1), nullptr};
   TrafficRecord r = resolve_traffic(fake_nccl_callback, &ph);
-  EXPECT_EQ(r.kind, OpKind::kUnknown);
+  EXPECT_EQ(r.kind, OpKind::kForeign);
   EXPECT_EQ(r.dtype, NcclDType::kUnknown);
 }
 

@@ -224,7 +224,7 @@ TEST(ClassifyRules, EachConditionGates) {
   TrafficRecord ints{OpKind::kP2p, 6, NcclDType::kInt64, -1};
   x = in;
   x.traffic = &ints;
-  EXPECT_EQ(classify(pol, x).decision, Decision::kPassNoDtype);
+  EXPECT_EQ(classify(pol, x).decision, Decision::kPassInteger);
   TrafficRecord halves{OpKind::kP2p, 6, NcclDType::kFloat16, -1};
   x.traffic = &halves;
   EXPECT_EQ(classify(none, x).params.dtype, DType::kF16);
