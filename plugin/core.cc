@@ -9,6 +9,7 @@
 #include "plugin/log.h"
 #include "plugin/pipeline/codec_engine.h"
 #include "plugin/pipeline/comm.h"
+#include "plugin/pipeline/cuda_device.h"
 #include "plugin/transport/interfaces.h"
 #include "plugin/transport/tcp.h"
 
@@ -36,6 +37,12 @@ struct ProcessState {
   // Device lists of earlier init cycles: NCCL may still hold name/pciPath pointers into them.
   std::vector<std::vector<NetDevice>> retired_devices;
   std::unique_ptr<HostCodecEngine> engine;
+  // GPU buffers: the CUDA device API (checked once per process), or a test's; NULL = host only.
+  std::unique_ptr<DeviceApi> cuda_api;
+  std::string cuda_why;
+  bool cuda_checked = false;
+  DeviceApi* test_device_api = nullptr;
+  DeviceApi* device_api = nullptr;
   std::atomic<uint64_t> next_comm_id{1};
   std::mutex live_mu;
   std::vector<Comm*> live;
@@ -71,6 +78,15 @@ ncclResult_t start_process_locked() {
   s.devices = std::move(devs);
   s.settings = settings;
   s.engine = std::make_unique<HostCodecEngine>(settings.codec_threads());
+  if (!s.cuda_checked) {
+    s.cuda_api = make_cuda_device_api(&s.cuda_why);
+    s.cuda_checked = true;
+  }
+  s.device_api = s.test_device_api != nullptr ? s.test_device_api : s.cuda_api.get();
+  SQZ_INFO(NCCL_INIT | NCCL_NET, "GPU buffers %s (%s): ptrSupport %s",
+           s.device_api != nullptr ? "on" : "off",
+           s.test_device_api != nullptr ? "test device API" : s.cuda_why.c_str(),
+           s.device_api != nullptr ? "HOST|CUDA" : "HOST");
   PolicyTable rules;
   std::string rule_error;
   if (parse_policy_rules(settings.policy(), &rules, &rule_error)) {  // validated at load
@@ -120,6 +136,7 @@ CommOptions comm_options(const Settings& st, Context* ctx, uint64_t id) {
   o.log_stats = st.stats();
   o.stats_file = st.stats_file();
   o.engine = state().engine.get();
+  o.device_api = state().device_api;
   o.hints = ctx != nullptr ? &ctx->hints : nullptr;
   o.connect_kind = ctx != nullptr ? ctx->hints.connect_kind() : CommKind::kUnknown;
   o.profiler = ctx != nullptr ? ctx->profiler : nullptr;
@@ -252,7 +269,7 @@ ncclResult_t get_properties(int dev, ncclNetProperties_v11_t* props) {
   props->name = const_cast<char*>(d.name.c_str());
   props->pciPath = d.pci_path.empty() ? nullptr : const_cast<char*>(d.pci_path.c_str());
   props->guid = d.guid;
-  props->ptrSupport = NCCL_PTR_HOST;
+  props->ptrSupport = s.device_api != nullptr ? NCCL_PTR_HOST | NCCL_PTR_CUDA : NCCL_PTR_HOST;
   props->regIsGlobal = 0;
   props->forceFlush = 0;
   props->speed = d.speed_mbps;
@@ -371,15 +388,24 @@ ncclResult_t irecv(void* recv_comm, int n, void** data, const size_t* sizes, con
   SQZ_REQUIRE(n == 1, ncclInternalError,
               "irecv: grouped receives (n=%d) are not supported (maxRecvs=1)", n);
   SQZ_REQUIRE(data != nullptr && sizes != nullptr, ncclInvalidArgument, "irecv: NULL arrays");
-  (void)mhandles;
   (void)phandles;
-  SQZ_CHECK(c->irecv(data[0], sizes[0], tags != nullptr ? tags[0] : -1, request));
+  SQZ_CHECK(c->irecv(data[0], sizes[0], tags != nullptr ? tags[0] : -1,
+                     mhandles != nullptr ? mhandles[0] : nullptr, request));
   return ncclSuccess;
 }
 
 ncclResult_t iflush(void* recv_comm, int n, void** data, int* sizes, void** mhandles,
                     void** request) {
-  // Host memory only: data written by the plugin's own threads is visible once test() said done.
+  // Nothing to flush. Host buffers: the plugin's own threads wrote the data, visible once test()
+  // said done. GPU buffers: the plugin itself wrote them with copies and kernels on its own
+  // stream, and test() said done only after that stream's completion event, so the data is in
+  // device memory before NCCL's kernel reads it; no PCIe read-back is needed, and nothing here
+  // may block. A NULL request tells NCCL the flush is already complete.
+  (void)recv_comm;
+  (void)n;
+  (void)data;
+  (void)sizes;
+  (void)mhandles;
   if (request != nullptr) *request = nullptr;
   return ncclSuccess;
 }
@@ -416,6 +442,12 @@ ncclResult_t set_net_attr(Context* ctx, const ncclNetAttr_v11_t* attr) {
   if (ctx == nullptr) ctx = legacy_context();
   ctx->hints.set(*attr);
   return ncclSuccess;
+}
+
+void set_test_device_api(DeviceApi* api) {
+  ProcessState& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.test_device_api = api;
 }
 
 std::string stats_json() {

@@ -71,6 +71,7 @@ void Comm::close() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return outstanding_tasks_ == 0; });
   }
+  gpu_.reset();  // waits for the connection's own stream, then frees its GPU resources
   ConnLabel label{dir_ == Dir::kSend ? "send" : "recv", options_.id, peer_, last_tag_};
   if (options_.log_stats) SQZ_INFO(NCCL_NET, "%s", stats_line(label, stats_).c_str());
   if (!options_.stats_file.empty() &&
@@ -132,13 +133,18 @@ CommKind Comm::comm_kind_locked() const {
 
 ncclResult_t Comm::reg_mr(void* data, size_t size, int type, void** mhandle) {
   *mhandle = nullptr;
-  SQZ_REQUIRE(type == NCCL_PTR_HOST, ncclInternalError,
-              "regMr: buffer type %d is not supported (host memory only)", type);
+  const bool cuda = type == NCCL_PTR_CUDA && options_.device_api != nullptr;
+  SQZ_REQUIRE(type == NCCL_PTR_HOST || cuda, ncclInternalError,
+              "regMr: buffer type %d is not supported (%s)", type,
+              options_.device_api != nullptr ? "host or CUDA memory only"
+                                             : "host memory only: GPU buffers are off");
   auto mr = std::make_unique<MemoryRegion>();
   mr->comm = this;
   mr->data = data;
   mr->size = size;
   mr->type = type;
+  // Service thread: the connection's GPU resources are allocated here, never on the data path.
+  if (cuda) SQZ_CHECK(GpuPipeline::attach(this, data, &mr->device));
   std::lock_guard<std::mutex> lock(mu_);
   mr->position = reg_order_.on_register();
   *mhandle = mr.get();
@@ -173,6 +179,7 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
   const auto* mr = static_cast<const MemoryRegion*>(mhandle);
   Request* r = nullptr;
   bool lossy = false;
+  bool gpu_send = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (error_code_ != ncclSuccess) {
@@ -198,7 +205,11 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     ClassifyResult cr = classify(options_.policy, rules_, in);
     char* staging = nullptr;
     size_t capacity = 0;
-    if (cr.decision == Decision::kLossy) {
+    gpu_send = on_gpu(mr) && size > 0;
+    if (gpu_send) {
+      SQZ_CHECK(gpu_->reserve_send(size, &cr, &staging));
+      if (staging == nullptr) return ncclSuccess;  // pinned staging full: back-pressure
+    } else if (cr.decision == Decision::kLossy) {
       capacity = max_frame_bytes(size);
       if (capacity > frame_limit_) {
         cr.decision = Decision::kPassTooLarge;
@@ -225,7 +236,13 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     stats_.dtypes[static_cast<int>(traffic.record.dtype) + 1].fetch_add(1,
                                                                         std::memory_order_relaxed);
     stats_.paths[via_profiler ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
-    if (lossy) {
+    r->gpu = GpuRequestState{};
+    if (gpu_send) {
+      r->gpu.on_gpu = true;
+      r->gpu.lossy = lossy;
+      r->gpu.params = cr.params;
+      if (gpu_->queue_send(r)) gpu_->pump();  // a full batch: launch it now
+    } else if (lossy) {
       ++outstanding_tasks_;
       CodecTask& t = r->task;
       t.op = CodecTask::Op::kCompress;
@@ -245,7 +262,7 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       cv_.notify_all();
     }
   }
-  if (lossy) options_.engine->submit(&r->task);
+  if (lossy && !gpu_send) options_.engine->submit(&r->task);
   *request = r;
   return ncclSuccess;
 }
@@ -275,7 +292,7 @@ void Comm::on_compressed(CodecTask* task) {
   c->cv_.notify_all();
 }
 
-ncclResult_t Comm::irecv(void* data, size_t size, int tag, void** request) {
+ncclResult_t Comm::irecv(void* data, size_t size, int tag, void* mhandle, void** request) {
   *request = nullptr;
   std::lock_guard<std::mutex> lock(mu_);
   if (error_code_ != ncclSuccess) {
@@ -296,6 +313,8 @@ ncclResult_t Comm::irecv(void* data, size_t size, int tag, void** request) {
   r->transmitted = false;
   r->tested = false;
   r->staging = nullptr;
+  r->gpu = GpuRequestState{};
+  r->gpu.on_gpu = on_gpu(static_cast<const MemoryRegion*>(mhandle));
   last_tag_ = tag;
   cv_.notify_all();
   *request = r;
@@ -306,6 +325,7 @@ ncclResult_t Comm::test(Request* r, int* done, int* size) {
   Comm* c = r->comm;
   std::lock_guard<std::mutex> lock(c->mu_);
   *done = 0;
+  if (c->gpu_ != nullptr) c->gpu_->pump();  // launches queued batches, polls events
   SQZ_REQUIRE(r->state != Request::State::kFree, ncclInternalError,
               "test on request %p that is not in flight", static_cast<void*>(r));
   if (r->state != Request::State::kDone && c->error_code_ != ncclSuccess) {
@@ -356,10 +376,16 @@ void Comm::finish_parts(Request* r, int parts) {
     r->transmitted = true;
     stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
     if (dir_ == Dir::kSend) {
-      if (r->staging != nullptr) staging_.release(r->staging);
+      if (r->staging != nullptr && r->gpu.on_gpu) {
+        gpu_->release_staging(r->staging);
+      } else if (r->staging != nullptr) {
+        staging_.release(r->staging);
+      }
       r->staging = nullptr;
       r->state = Request::State::kDone;
       maybe_free_locked(r);
+    } else if (r->gpu.on_gpu) {
+      gpu_->queue_recv(r);  // the next test() copies it to the device (and decodes it there)
     } else if (r->kind == wire::PayloadKind::kRaw) {
       r->state = Request::State::kDone;
     } else {
@@ -514,7 +540,7 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
       return bad(ncclSystemError, "invalid frame size " + std::to_string(h.wire_bytes) + " for a " +
                                       std::to_string(h.original_bytes) + "-byte message");
     }
-    for (;;) {
+    while (!r->gpu.on_gpu) {
       if (stop_io_.load(std::memory_order_acquire)) return false;
       dest = staging_.alloc(h.wire_bytes);
       if (dest != nullptr) break;
@@ -523,11 +549,27 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
   } else {
     return bad(ncclSystemError, "unknown payload kind " + std::to_string(h.kind));
   }
+  if (r->gpu.on_gpu) {
+    // A GPU buffer: every payload lands in the GPU pipeline's pinned staging first.
+    if (h.wire_bytes > gpu_->staging_capacity()) {
+      return bad(ncclInvalidUsage, std::to_string(h.wire_bytes) +
+                                       " payload bytes do not fit the GPU pipeline's staging (" +
+                                       std::to_string(gpu_->staging_capacity()) +
+                                       " bytes, NCCL_SQUEEZE_STAGING_MB)");
+    }
+    dest = nullptr;
+    while (h.wire_bytes > 0) {
+      if (stop_io_.load(std::memory_order_acquire)) return false;
+      dest = gpu_->alloc_staging(h.wire_bytes);
+      if (dest != nullptr) break;
+      cv_.wait_for(lock, kTick);
+    }
+  }
   r->kind = static_cast<wire::PayloadKind>(h.kind);
   r->original_bytes = h.original_bytes;
   r->wire_bytes = h.wire_bytes;
   r->payload = dest;
-  r->staging = r->kind == wire::PayloadKind::kFramed ? dest : nullptr;
+  r->staging = r->kind == wire::PayloadKind::kFramed || r->gpu.on_gpu ? dest : nullptr;
   r->parts_left = n_threads_;
   r->ready = true;
   stats_.messages.fetch_add(1, std::memory_order_relaxed);

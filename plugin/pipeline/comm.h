@@ -22,6 +22,7 @@
 #include "nccl_abi/net.h"
 #include "plugin/classify/classify.h"
 #include "plugin/pipeline/codec_engine.h"
+#include "plugin/pipeline/cuda_pipeline.h"
 #include "plugin/pipeline/staging.h"
 #include "plugin/stats.h"
 #include "plugin/transport/tcp.h"
@@ -40,6 +41,7 @@ struct MemoryRegion {
   size_t size = 0;
   int type = 0;
   int position = 0;  // registration order on the comm (classification)
+  int device = -1;   // NCCL_PTR_CUDA: the buffer's device
 };
 
 struct Request {
@@ -61,6 +63,7 @@ struct Request {
   bool transmitted = false;
   bool tested = false;
   CodecTask task;
+  GpuRequestState gpu;  // NCCL_PTR_CUDA buffers (cuda_pipeline.h)
 };
 
 struct CommOptions {
@@ -72,6 +75,7 @@ struct CommOptions {
   CodecEngine* engine = nullptr;
   const HintBoard* hints = nullptr;  // the comm's context's hints (send side)
   CommKind connect_kind = CommKind::kUnknown;
+  DeviceApi* device_api = nullptr;  // NULL: host buffers only
   // NCCL's profiler callback (v10/v11 tables), else NULL: classification of sends.
   ncclProfilerCallback_t profiler = nullptr;
   uint64_t id = 0;
@@ -98,7 +102,7 @@ class Comm {
   // traffic: what the profiler chain (or the fallback) says about this send.
   ncclResult_t isend(void* data, size_t size, int tag, void* mhandle, const SendTraffic& traffic,
                      void** request);
-  ncclResult_t irecv(void* data, size_t size, int tag, void** request);
+  ncclResult_t irecv(void* data, size_t size, int tag, void* mhandle, void** request);
   static ncclResult_t test(Request* request, int* done, int* size);
 
   bool valid() const { return magic_ == kMagic; }
@@ -110,6 +114,11 @@ class Comm {
   std::string stats_json() const;
 
  private:
+  friend class GpuPipeline;
+  bool on_gpu(const MemoryRegion* mr) const {
+    return gpu_ != nullptr && mr != nullptr && mr->magic == kMrMagic && mr->comm == this &&
+           mr->type == NCCL_PTR_CUDA;
+  }
   Request& slot(uint32_t seq) { return slots_[seq % kSlots]; }
   std::string peer_desc() const;
   // Records the comm's first failure and stops its I/O. `idle` marks a peer that hung up while
@@ -154,6 +163,7 @@ class Comm {
   std::vector<std::unique_ptr<MemoryRegion>> regions_;
   std::vector<std::thread> helpers_;
   ConnStats stats_;
+  std::unique_ptr<GpuPipeline> gpu_;  // created by the first NCCL_PTR_CUDA registration
   bool closed_ = false;
 };
 

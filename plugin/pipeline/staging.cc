@@ -5,10 +5,18 @@
 namespace squeeze::plugin {
 
 bool StagingRing::init(size_t capacity) {
-  base_.reset(new (std::nothrow) char[capacity]);
+  owned_.reset(new (std::nothrow) char[capacity]);
+  base_ = owned_.get();
   capacity_ = base_ ? capacity : 0;
   head_ = count_ = 0;
   return base_ != nullptr;
+}
+
+void StagingRing::init_external(char* base, size_t capacity) {
+  owned_.reset();
+  base_ = base;
+  capacity_ = base_ ? capacity : 0;
+  head_ = count_ = 0;
 }
 
 char* StagingRing::alloc(size_t n) {
@@ -39,11 +47,11 @@ char* StagingRing::alloc(size_t n) {
   }
   at(count_) = Block{offset, n, false};
   ++count_;
-  return base_.get() + offset;
+  return base_ + offset;
 }
 
 void StagingRing::release(const char* p) {
-  size_t offset = static_cast<size_t>(p - base_.get());
+  size_t offset = static_cast<size_t>(p - base_);
   for (int k = 0; k < count_; ++k) {
     if (at(k).offset == offset && !at(k).freed) {
       at(k).freed = true;

@@ -14,6 +14,8 @@ class StagingRing {
   static constexpr int kMaxBlocks = 64;
 
   bool init(size_t capacity);
+  // Over memory the caller owns and keeps alive (the GPU pipeline's pinned staging).
+  void init_external(char* base, size_t capacity);
   size_t capacity() const { return capacity_; }
   // A contiguous region of n bytes (n > 0), or nullptr when it does not fit now.
   char* alloc(size_t n);
@@ -27,7 +29,8 @@ class StagingRing {
     bool freed;
   };
   Block& at(int k) { return blocks_[(head_ + k) % kMaxBlocks]; }
-  std::unique_ptr<char[]> base_;
+  std::unique_ptr<char[]> owned_;
+  char* base_ = nullptr;
   size_t capacity_ = 0;
   Block blocks_[kMaxBlocks] = {};
   int head_ = 0;

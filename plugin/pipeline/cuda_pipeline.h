@@ -1,0 +1,131 @@
+// The GPU-buffer half of a connection's pipeline (NCCL_PTR_CUDA memory handles), on top of a
+// DeviceLane (cuda_device.h). Host-side orchestration only: it decides what to launch, in which
+// batch, and when a request is done; the lane does the device work.
+//
+// Send:  isend queues the request (pinned staging reserved at once, or no request: back-pressure).
+//        pump(): lossy requests -> one compress_batch over all queued ones (up to kGpuMaxBatch and
+//        the device scratch) -> when its marker completed, only the frame bytes are copied to
+//        pinned staging -> marker -> the request is done for NCCL (its buffer was read long
+//        before) and the frame is ready for the helper threads (the socket transport). Done comes
+//        only then because NCCL stops calling test() once every request is done, and test() is
+//        what moves this pipeline.
+//        Passthrough: async device-to-host copy into pinned staging -> marker -> done and ready.
+// Recv:  the helpers land the payload in pinned staging (alloc/release below) -> queue_recv.
+//        pump(): passthrough: host-to-device copy straight into NCCL's buffer -> marker -> done.
+//        Framed: copy into device scratch at the staging offset, one decompress_batch over all
+//        landed frames straight into NCCL's buffers -> marker -> per-frame status checked -> done.
+// The device work of one connection is in order on one stream, so markers complete in order and
+// one query of the oldest marker tells about everything before it.
+//
+// Every call is made with the connection's mutex held. pump() runs on NCCL's progress thread
+// (from test(), and from isend when a full batch is queued): it only enqueues and polls.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "nccl_abi/net.h"
+#include "plugin/classify/classify.h"
+#include "plugin/pipeline/cuda_device.h"
+#include "plugin/pipeline/staging.h"
+#include "squeeze/codec.h"
+
+namespace squeeze::plugin {
+
+class Comm;
+struct Request;
+
+// The GPU part of a request.
+struct GpuRequestState {
+  bool on_gpu = false;  // NCCL's buffer is device memory: this pipeline owns the request
+  bool lossy = false;
+  CodecParams params;
+  uint64_t ticket = 0;  // completion marker the request waits for
+};
+
+class GpuPipeline {
+ public:
+  // Service thread: the lane was created for this connection's device.
+  GpuPipeline(Comm* comm, std::unique_ptr<DeviceLane> lane);
+  // Waits for the lane's stream (service thread, at close) and frees its resources.
+  ~GpuPipeline();
+  GpuPipeline(const GpuPipeline&) = delete;
+  GpuPipeline& operator=(const GpuPipeline&) = delete;
+
+  // regMr(NCCL_PTR_CUDA) on the service thread: finds the buffer's device and, on the
+  // connection's first device buffer, allocates its lane and pipeline.
+  static ncclResult_t attach(Comm* comm, const void* data, int* device);
+
+  int device() const { return lane_->device(); }
+  uint64_t staging_capacity() const { return staging_.capacity(); }
+
+  // Pinned staging (send: a frame or a raw copy; recv: a landing payload). nullptr when full.
+  char* alloc_staging(uint64_t bytes) { return staging_.alloc(bytes); }
+  void release_staging(const char* p) {
+    if (p != nullptr) staging_.release(p);
+  }
+
+  // isend: settles lossy vs passthrough for the GPU path (a lossy message above the codec's
+  // chunk limit passes through) and reserves its pinned staging; *staging stays NULL when the
+  // staging is full (back-pressure). A message that can never fit is an error.
+  ncclResult_t reserve_send(uint64_t size, ClassifyResult* cr, char** staging);
+  // Send side: r->gpu, r->data, r->size and r->staging are set. True when a full batch waits.
+  bool queue_send(Request* r);
+  // Recv side: every byte of r's payload landed in pinned staging (r->payload).
+  void queue_recv(Request* r);
+  // Advances the pipeline: completes what finished, launches what is queued.
+  void pump();
+
+ private:
+  // A fixed-capacity FIFO of requests (no allocation).
+  class Queue {
+   public:
+    bool empty() const { return count_ == 0; }
+    int size() const { return count_; }
+    Request* front() const { return items_[head_]; }
+    void push(Request* r) {
+      items_[(head_ + count_) % kCapacity] = r;
+      ++count_;
+    }
+    Request* pop() {
+      Request* r = items_[head_];
+      head_ = (head_ + 1) % kCapacity;
+      --count_;
+      return r;
+    }
+
+   private:
+    static constexpr int kCapacity = NCCL_NET_MAX_REQUESTS;
+    Request* items_[kCapacity] = {};
+    int head_ = 0;
+    int count_ = 0;
+  };
+
+  bool send_side() const;
+  void pump_send();
+  void pump_recv();
+  // A new completion marker after the work queued so far (0 on failure).
+  uint64_t record();
+  bool room_for_marker() const;
+  // Whether marker `ticket` completed (polls the oldest unfinished markers in order).
+  bool complete(uint64_t ticket);
+  void fail_lane(const char* step);
+  void fail(ncclResult_t code, const std::string& message);
+
+  Comm* comm_;
+  std::unique_ptr<DeviceLane> lane_;
+  StagingRing staging_;  // over lane_->pinned(); device scratch mirrors its offsets
+  Queue lossy_;          // queued for the next batch
+  Queue raw_;            // queued for a plain copy
+  Queue waiting_;        // copies in flight, in marker order
+  Request* batch_[kGpuMaxBatch] = {};
+  uint32_t batch_n_ = 0;
+  uint64_t batch_ticket_ = 0;
+  gpu::ChunkToCompress chunks_[kGpuMaxBatch];
+  gpu::FrameToDecompress frames_[kGpuMaxBatch];
+  uint64_t next_ticket_ = 1;
+  uint64_t done_ticket_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace squeeze::plugin
