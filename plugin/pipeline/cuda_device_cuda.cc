@@ -71,7 +71,9 @@ class CudaLane final : public DeviceLane {
         return ncclUnhandledCudaError;
       }
     }
-    if ((e = cudaHostAlloc(reinterpret_cast<void**>(&pinned_), bytes_, cudaHostAllocDefault)) !=
+    // Portable: pinned for every context, whichever runtime (ours is static, NCCL's is its own)
+    // made the primary context current.
+    if ((e = cudaHostAlloc(reinterpret_cast<void**>(&pinned_), bytes_, cudaHostAllocPortable)) !=
         cudaSuccess) {
       pinned_ = nullptr;
       *error = cuda_message("cudaHostAlloc", e) + " of " + std::to_string(bytes_) + " bytes";
