@@ -299,6 +299,10 @@ ncclResult_t Comm::irecv(void* data, size_t size, int tag, void* mhandle, void**
     SQZ_WARN("irecv from rank %d on a failed connection: %s", tag, error_message_.c_str());
     return error_code_;
   }
+  if (peer_closed_idle_) {
+    SQZ_WARN("irecv from rank %d: %s", tag, peer_closed_message_.c_str());
+    return ncclRemoteError;
+  }
   SQZ_REQUIRE(data != nullptr || size == 0, ncclInternalError, "irecv: NULL buffer of %zu bytes",
               size);
   Request* r = &slot(next_post_seq_);
@@ -491,11 +495,16 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
       }
       int err = 0;
       if (peer_hung_up(control, &err)) {
-        fail_locked(ncclRemoteError,
-                    peer_desc() + ": connection closed by peer" +
-                        (err ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
-                        " before message " + std::to_string(seq),
-                    /*idle=*/true);
+        // Not a failure of anything in flight: the other helpers may still be reading the last
+        // announced message from the data sockets, so I/O is not stopped here.
+        peer_closed_idle_ = true;
+        peer_closed_message_ =
+            peer_desc() + ": connection closed by peer" +
+            (err ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
+            " before message " + std::to_string(seq);
+        SQZ_INFO(NCCL_NET, "recv connection %llu: %s", static_cast<unsigned long long>(options_.id),
+                 peer_closed_message_.c_str());
+        cv_.notify_all();
         return false;
       }
       cv_.wait_for(lock, kTick);

@@ -154,6 +154,10 @@ class Comm {
   std::atomic<bool> stop_io_{false};
   ncclResult_t error_code_ = ncclSuccess;
   std::string error_message_;
+  // The sender hung up while no receive was posted: messages already announced still finish
+  // (their bytes are in the data sockets), and only a receive posted afterwards fails.
+  bool peer_closed_idle_ = false;
+  std::string peer_closed_message_;
   int last_tag_ = -1;
   StagingRing staging_;
   RegistrationOrder reg_order_;

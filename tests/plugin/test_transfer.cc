@@ -200,6 +200,41 @@ TEST(Transfer, SizesZeroTo64MiBLossyF32) {
   roundtrip_sizes(true);
 }
 
+// A sender that closes right after its last send completed must not cost the receiver that
+// message: its bytes are already in the data sockets. Only a receive posted afterwards fails.
+TEST(Transfer, SenderClosingRightAfterLastSendLosesNothing) {
+  for (int round = 0; round < 10; ++round) {
+    Pair p;
+    ASSERT_TRUE(connect_pair(&p));
+    const size_t bytes = (1u << 20) + 4096 * round;
+    std::vector<uint8_t> out(bytes), in(bytes, 0);
+    for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<uint8_t>(i * 7 + round);
+    Buffers b;
+    reg(p, out.data(), out.size(), in.data(), in.size(), &b);
+    void* r = post_recv(p, in.data(), in.size(), 3, b.recv_mh);
+    ASSERT_NE(r, nullptr);
+    void* s = post_send(p, out.data(), out.size(), 3, b.send_mh);
+    int size = -1;
+    ASSERT_EQ(wait_request(s, &size), ncclSuccess);
+    EXPECT_EQ(plugin().v11->deregMr(p.send, b.send_mh), ncclSuccess);
+    EXPECT_EQ(plugin().v11->closeSend(p.send), ncclSuccess);
+    p.send = nullptr;
+    ASSERT_EQ(wait_request(r, &size), ncclSuccess) << "round " << round;
+    EXPECT_EQ(size, static_cast<int>(bytes));
+    ASSERT_EQ(std::memcmp(in.data(), out.data(), bytes), 0) << "round " << round;
+    // The next receive has no sender: an error, at irecv or at test, within bounded time.
+    void* data = in.data();
+    size_t sz = in.size();
+    int tag = 3;
+    void* phandle = nullptr;
+    void* req = nullptr;
+    ncclResult_t res = plugin().v11->irecv(p.recv, 1, &data, &sz, &tag, &b.recv_mh, &phandle, &req);
+    if (res == ncclSuccess && req != nullptr) res = wait_request(req, &size, 10.0);
+    EXPECT_NE(res, ncclSuccess) << "round " << round;
+    EXPECT_EQ(plugin().v11->deregMr(p.recv, b.recv_mh), ncclSuccess);
+  }
+}
+
 TEST(Transfer, CloseWithRequestsInFlight) {
   Pair p;
   ASSERT_TRUE(connect_pair(&p));
