@@ -87,7 +87,6 @@ SQZ_AVX2 uint64_t encode_avx2(const uint8_t* src, uint64_t n_blocks, const quant
   const __m256 step = _mm256_set1_ps(p.step);
   const __m256 eb_check = _mm256_set1_ps(p.eb_check);
   const __m256 max_q = _mm256_set1_ps((float)kMaxQuant);
-  const __m256 min_q = _mm256_set1_ps(-(float)kMaxQuant);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   uint8_t* out = planes;
   for (uint64_t b = 0; b < n_blocks; ++b) {
@@ -95,12 +94,13 @@ SQZ_AVX2 uint64_t encode_avx2(const uint8_t* src, uint64_t n_blocks, const quant
     __m256i z[4];
     __m256i acc = _mm256_setzero_si256();
     uint32_t mask = 0;
+#pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) {
       const __m256 x = load8<kType>(blk + 8 * v * es);
       const __m256 qf =
           _mm256_round_ps(_mm256_mul_ps(x, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      const __m256 in_range =
-          _mm256_and_ps(_mm256_cmp_ps(qf, max_q, _CMP_LE_OQ), _mm256_cmp_ps(qf, min_q, _CMP_GE_OQ));
+      // |qf| <= kMaxQuant, as quantize_element's two-sided test (false for NaN).
+      const __m256 in_range = _mm256_cmp_ps(_mm256_and_ps(qf, abs_mask), max_q, _CMP_LE_OQ);
       // Out-of-range lanes convert to 0x80000000; they are masked off below.
       __m256i q = _mm256_cvtps_epi32(qf);
       const __m256 xr = round_to_type<kType>(_mm256_mul_ps(_mm256_cvtepi32_ps(q), step));
@@ -214,6 +214,7 @@ SQZ_AVX2 void decode_avx2(const uint8_t* widths, const uint8_t* planes, uint64_t
       const __m256i codes[4] = {
           _mm256_cvtepu8_epi32(lo), _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
           _mm256_cvtepu8_epi32(hi), _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))};
+#pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) {
         const __m256i q = _mm256_xor_si256(
             _mm256_srli_epi32(codes[v], 1),
@@ -239,6 +240,7 @@ SQZ_AVX2 void decode_avx2(const uint8_t* widths, const uint8_t* planes, uint64_t
     }
     planes += 4 * w;
     const __m256i codes[4] = {c0, c1, c2, c3};
+#pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) {
       const __m256i c = codes[v];
       const __m256i q =
