@@ -22,12 +22,8 @@ namespace squeeze {
 namespace {
 
 using test::elem_value;
+using test::same_bytes;
 using test::to_bytes;
-
-// memcmp that accepts empty ranges (whose pointers may be null).
-bool same_bytes(const void* a, const void* b, size_t n) {
-  return n == 0 || std::memcmp(a, b, n) == 0;
-}
 
 // Empty when a device is usable, else the reason to skip.
 std::string no_device_reason() {

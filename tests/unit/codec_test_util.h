@@ -34,6 +34,11 @@ inline uint64_t test_seed() {
   return seed;
 }
 
+// memcmp that accepts empty ranges (whose pointers may be null).
+inline bool same_bytes(const void* a, const void* b, size_t n) {
+  return n == 0 || std::memcmp(a, b, n) == 0;
+}
+
 inline const char* dtype_name(DType t) {
   switch (t) {
     case DType::kF32:
