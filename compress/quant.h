@@ -80,7 +80,9 @@ SQZ_HD uint16_t float_to_half_rn(float f) {
   return (uint16_t)(sign | q);
 }
 
-SQZ_HD float bf16_to_float(uint16_t b) { return bits_to_float((uint32_t)b << 16); }
+SQZ_HD float bf16_to_float(uint16_t b) {
+  return bits_to_float((uint32_t)b << 16);
+}
 
 // float -> bfloat16, round to nearest even, NaN kept quiet.
 SQZ_HD uint16_t float_to_bf16_rn(float f) {
@@ -98,8 +100,12 @@ struct QuantParams {
   float eb_check;  // largest float <= eb: an element passes only if fl(|x - x'|) < eb_check
 };
 
-SQZ_HD uint32_t zigzag(int32_t q) { return ((uint32_t)q << 1) ^ (uint32_t)(q >> 31); }
-SQZ_HD int32_t unzigzag(uint32_t z) { return (int32_t)(z >> 1) ^ -(int32_t)(z & 1u); }
+SQZ_HD uint32_t zigzag(int32_t q) {
+  return ((uint32_t)q << 1) ^ (uint32_t)(q >> 31);
+}
+SQZ_HD int32_t unzigzag(uint32_t z) {
+  return (int32_t)(z >> 1) ^ -(int32_t)(z & 1u);
+}
 
 // Round to nearest even in float; identical to rintf under the default rounding mode and to
 // CUDA's rintf. Inputs beyond 2^23 are already integers (or Inf / NaN) and pass unchanged.
@@ -113,7 +119,9 @@ SQZ_HD float round_even(float v) {
 
 // Value the decoder writes for code q, widened to float (for f16 / bf16 after rounding to the
 // element type, so the encoder checks exactly what the decoder will produce).
-SQZ_HD float reconstruct_f32(int32_t q, float step) { return (float)q * step; }
+SQZ_HD float reconstruct_f32(int32_t q, float step) {
+  return (float)q * step;
+}
 
 // Quantize one element given as float (f16 / bf16 widened exactly). Returns true and the code
 // when the decoded value is provably within the bound; false means "store exactly" (outlier).

@@ -37,16 +37,18 @@ struct CodecParams {
 struct FrameStats {
   uint64_t input_bytes = 0;
   uint64_t frame_bytes = 0;
-  uint64_t outliers = 0;        // elements stored exactly
-  double applied_bound = 0.0;   // absolute bound written into the frame (0 for raw frames)
-  uint8_t method = 0;           // FrameMethod actually used
+  uint64_t outliers = 0;       // elements stored exactly
+  double applied_bound = 0.0;  // absolute bound written into the frame (0 for raw frames)
+  uint8_t method = 0;          // FrameMethod actually used
 };
 
 // Bytes of the fixed frame header; a frame is never larger than this plus the input.
 constexpr size_t kFrameHeaderBytes = 48;
 
 // Capacity that always suffices for compress() of input_bytes.
-constexpr size_t max_frame_bytes(size_t input_bytes) { return kFrameHeaderBytes + input_bytes; }
+constexpr size_t max_frame_bytes(size_t input_bytes) {
+  return kFrameHeaderBytes + input_bytes;
+}
 
 // Compress src[0, src_bytes) into dst. dst_capacity must be at least max_frame_bytes(src_bytes).
 // src needs no alignment and src_bytes need not be a multiple of the element size.

@@ -54,9 +54,9 @@ constexpr int32_t kMaxQuant = (1 << 22);
 constexpr uint8_t kFlagRelBound = 0x1;
 
 namespace hdr {
-constexpr size_t kMagic = 0, kVersion = 4, kMethod = 5, kDType = 6, kFlags = 7,
-                 kOriginalBytes = 8, kFrameBytes = 16, kStep = 24, kOutlierCount = 28,
-                 kAppliedBound = 32, kBlockElems = 40, kReserved = 42, kHeaderCheck = 44;
+constexpr size_t kMagic = 0, kVersion = 4, kMethod = 5, kDType = 6, kFlags = 7, kOriginalBytes = 8,
+                 kFrameBytes = 16, kStep = 24, kOutlierCount = 28, kAppliedBound = 32,
+                 kBlockElems = 40, kReserved = 42, kHeaderCheck = 44;
 }  // namespace hdr
 
 }  // namespace squeeze
