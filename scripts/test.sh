@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 jobs=$(nproc)
 
+echo "== format (clang-format, .clang-format at the root) =="
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git ls-files -z '*.cc' '*.h' '*.cu' '*.c' | xargs -0 clang-format --dry-run --Werror
+  echo "format: clean"
+fi
+
 echo "== build (warnings as errors) =="
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUEEZE_WERROR=ON
 cmake --build build -j"$jobs"
