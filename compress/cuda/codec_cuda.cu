@@ -201,6 +201,46 @@ struct Context {
     return GpuStatus::kOk;
   }
 
+  // Loads every kernel of a batch into the current device's context now (service thread), so
+  // that no launch on the progress thread is a first one. With lazy loading (the default since
+  // CUDA 12.2) a kernel's first launch may need a context-wide synchronization; on NCCL's progress
+  // thread that waits for NCCL's own kernel, which spins until that very thread makes progress: a
+  // hang. cudaFuncGetAttributes loads a kernel; CUB's scan kernels cannot be named, so one real
+  // scan runs on a private stream, waited for here (the context holds no batch yet).
+  GpuStatus preload_kernels() {
+    cudaFuncAttributes attr;
+    cudaError_t e;
+#define SQZ_PRELOAD(K)                                                         \
+  if ((e = cudaFuncGetAttributes(&attr, tile_kernel<kern::K>)) != cudaSuccess) \
+  return fail("loading " #K, e)
+    SQZ_PRELOAD(MinMaxKernel);
+    SQZ_PRELOAD(ParamsKernel);
+    SQZ_PRELOAD(AnalyzeKernel);
+    SQZ_PRELOAD(FramesKernel);
+    SQZ_PRELOAD(PackKernel);
+    SQZ_PRELOAD(DecodeHeaderKernel);
+    SQZ_PRELOAD(DecodeWidthsKernel);
+    SQZ_PRELOAD(DecodeLayoutKernel);
+    SQZ_PRELOAD(DecodeBlocksKernel);
+    SQZ_PRELOAD(DecodeOutliersKernel);
+    SQZ_PRELOAD(DecodeResultKernel);
+#undef SQZ_PRELOAD
+    cudaStream_t warm = nullptr;
+    if ((e = cudaStreamCreateWithFlags(&warm, cudaStreamNonBlocking)) != cudaSuccess)
+      return fail("loading the scan: cudaStreamCreateWithFlags", e);
+    GpuStatus s = GpuStatus::kOk;
+    if ((e = cudaMemsetAsync(d_rec, 0, sizeof(*d_rec) * (max_units + 1), warm)) != cudaSuccess) {
+      s = fail("loading the scan: cudaMemsetAsync", e);
+    } else {
+      s = scan(max_units + 1, warm);
+    }
+    // Waited for even after a failure: the stream may still use the context's buffers.
+    if ((e = cudaStreamSynchronize(warm)) != cudaSuccess && s == GpuStatus::kOk)
+      s = fail("loading the scan: cudaStreamSynchronize", e);
+    cudaStreamDestroy(warm);
+    return s;
+  }
+
   GpuStatus scan(uint64_t n_items, cudaStream_t stream) {
     size_t need = 0;
     cudaError_t e =
@@ -313,6 +353,11 @@ GpuStatus create_context(const BatchLimits& limits, Context** out, std::string* 
     return failed("cudaMalloc scan", e);
   if ((e = cudaEventCreateWithFlags(&c->done, cudaEventDisableTiming)) != cudaSuccess)
     return failed("cudaEventCreate", e);
+  if (c->preload_kernels() != GpuStatus::kOk) {
+    const std::string msg = "create_context: " + c->error;
+    delete c;
+    return report(msg, GpuStatus::kCudaError);
+  }
   *out = c;
   return GpuStatus::kOk;
 }

@@ -77,8 +77,10 @@ uint64_t batch_output_capacity(const ChunkToCompress* chunks, uint32_t n_chunks)
 
 struct Context;
 
-// Allocates every device and pinned buffer for batches within `limits` on the current device.
-// On failure *out is null and *error (when given) says why.
+// Allocates every device and pinned buffer for batches within `limits` on the current device,
+// and loads every kernel the batch calls use into its context (waiting for one warm-up scan), so
+// that no later call is a kernel's first launch (see codec_cuda.cu, lazy loading). Not for a
+// thread that must not block. On failure *out is null and *error (when given) says why.
 GpuStatus create_context(const BatchLimits& limits, Context** out, std::string* error = nullptr);
 void destroy_context(Context* ctx);
 const char* last_error(const Context* ctx);
