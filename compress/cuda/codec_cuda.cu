@@ -189,6 +189,14 @@ struct Context {
     return GpuStatus::kOk;
   }
 
+  // A call that fails after it queued work on `stream` (the descriptor copy, some kernels) leaves
+  // that work running: it still reads the pinned descriptors and may write the pinned results.
+  // The context stays busy until it completed, so that the next call cannot overwrite them.
+  GpuStatus abandon(GpuStatus s, cudaStream_t stream) {
+    if (cudaEventRecord(done, stream) == cudaSuccess) pending = true;
+    return s;
+  }
+
   template <class K>
   GpuStatus launch(const char* name, const typename K::Args& a, uint64_t n_tiles,
                    cudaStream_t stream) {
@@ -261,6 +269,12 @@ struct Context {
   do {                                                     \
     const GpuStatus sqz_status_ = (expr);                  \
     if (sqz_status_ != GpuStatus::kOk) return sqz_status_; \
+  } while (0)
+// SQZ_TRY once work is queued on `stream`: a failure leaves the context busy until it is done.
+#define SQZ_TRY_QUEUED(expr)                                                     \
+  do {                                                                           \
+    const GpuStatus sqz_status_ = (expr);                                        \
+    if (sqz_status_ != GpuStatus::kOk) return ctx->abandon(sqz_status_, stream); \
   } while (0)
 
 const char* gpu_status_string(GpuStatus s) {
@@ -395,15 +409,16 @@ GpuStatus compress_batch(Context* ctx, const ChunkToCompress* chunks, uint32_t n
     const kern::CompressArgs a{ctx->d_cdesc,    n_chunks,       plan.n_units,
                                ctx->d_partials, ctx->d_quant,   ctx->d_rec,
                                ctx->d_scan,     ctx->d_results, static_cast<uint8_t*>(dst)};
-    if (plan.any_rel) SQZ_TRY(ctx->launch<kern::MinMaxKernel>("minmax", a, plan.n_tiles, stream));
-    SQZ_TRY(ctx->launch<kern::ParamsKernel>("params", a, n_chunks, stream));
-    SQZ_TRY(ctx->launch<kern::AnalyzeKernel>("analyze", a, plan.n_tiles, stream));
-    SQZ_TRY(ctx->scan(plan.n_units + 1, stream));
-    SQZ_TRY(ctx->launch<kern::FramesKernel>("frames", a, 1, stream));
-    SQZ_TRY(ctx->launch<kern::PackKernel>("pack", a, plan.n_tiles, stream));
+    if (plan.any_rel)
+      SQZ_TRY_QUEUED(ctx->launch<kern::MinMaxKernel>("minmax", a, plan.n_tiles, stream));
+    SQZ_TRY_QUEUED(ctx->launch<kern::ParamsKernel>("params", a, n_chunks, stream));
+    SQZ_TRY_QUEUED(ctx->launch<kern::AnalyzeKernel>("analyze", a, plan.n_tiles, stream));
+    SQZ_TRY_QUEUED(ctx->scan(plan.n_units + 1, stream));
+    SQZ_TRY_QUEUED(ctx->launch<kern::FramesKernel>("frames", a, 1, stream));
+    SQZ_TRY_QUEUED(ctx->launch<kern::PackKernel>("pack", a, plan.n_tiles, stream));
     if ((e = cudaMemcpyAsync(ctx->h_results, ctx->d_results, sizeof(FrameResult) * n_chunks,
                              cudaMemcpyDeviceToHost, stream)) != cudaSuccess)
-      return ctx->fail("compress_batch: results", e);
+      return ctx->abandon(ctx->fail("compress_batch: results", e), stream);
   }
   if ((e = cudaEventRecord(ctx->done, stream)) != cudaSuccess)
     return ctx->fail("compress_batch: event", e);
@@ -428,16 +443,20 @@ GpuStatus decompress_batch(Context* ctx, const FrameToDecompress* frames, uint32
     const kern::DecompressArgs a{ctx->d_ddesc, n_frames,    plan.n_units,   ctx->d_dstate,
                                  ctx->d_rec,   ctx->d_scan, ctx->d_dresults};
     const uint64_t per_frame_tiles = kern::ceil_div(n_frames, kCtaThreads);
-    SQZ_TRY(ctx->launch<kern::DecodeHeaderKernel>("decode header", a, per_frame_tiles, stream));
-    SQZ_TRY(ctx->launch<kern::DecodeWidthsKernel>("decode widths", a, plan.n_tiles, stream));
-    SQZ_TRY(ctx->scan(plan.n_units + 1, stream));
-    SQZ_TRY(ctx->launch<kern::DecodeLayoutKernel>("decode layout", a, per_frame_tiles, stream));
-    SQZ_TRY(ctx->launch<kern::DecodeBlocksKernel>("decode blocks", a, plan.n_tiles, stream));
-    SQZ_TRY(ctx->launch<kern::DecodeOutliersKernel>("decode outliers", a, plan.n_tiles, stream));
-    SQZ_TRY(ctx->launch<kern::DecodeResultKernel>("decode result", a, per_frame_tiles, stream));
+    SQZ_TRY_QUEUED(
+        ctx->launch<kern::DecodeHeaderKernel>("decode header", a, per_frame_tiles, stream));
+    SQZ_TRY_QUEUED(ctx->launch<kern::DecodeWidthsKernel>("decode widths", a, plan.n_tiles, stream));
+    SQZ_TRY_QUEUED(ctx->scan(plan.n_units + 1, stream));
+    SQZ_TRY_QUEUED(
+        ctx->launch<kern::DecodeLayoutKernel>("decode layout", a, per_frame_tiles, stream));
+    SQZ_TRY_QUEUED(ctx->launch<kern::DecodeBlocksKernel>("decode blocks", a, plan.n_tiles, stream));
+    SQZ_TRY_QUEUED(
+        ctx->launch<kern::DecodeOutliersKernel>("decode outliers", a, plan.n_tiles, stream));
+    SQZ_TRY_QUEUED(
+        ctx->launch<kern::DecodeResultKernel>("decode result", a, per_frame_tiles, stream));
     if ((e = cudaMemcpyAsync(ctx->h_dresults, ctx->d_dresults, sizeof(DecodeResult) * n_frames,
                              cudaMemcpyDeviceToHost, stream)) != cudaSuccess)
-      return ctx->fail("decompress_batch: results", e);
+      return ctx->abandon(ctx->fail("decompress_batch: results", e), stream);
   }
   if ((e = cudaEventRecord(ctx->done, stream)) != cudaSuccess)
     return ctx->fail("decompress_batch: event", e);
