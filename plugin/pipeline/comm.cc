@@ -219,16 +219,8 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       }
     }
     lossy = cr.decision == Decision::kLossy;
-    r->state = Request::State::kPending;
-    r->seq = next_post_seq_++;
-    r->data = data;
-    r->size = size;
-    r->tag = tag;
-    r->ready = false;
-    r->transmitted = false;
-    r->tested = false;
+    r->post(next_post_seq_++, data, size, tag, staging);
     r->original_bytes = size;
-    r->staging = staging;
     last_tag_ = tag;
     stats_.messages.fetch_add(1, std::memory_order_relaxed);
     stats_.bytes_in.fetch_add(size, std::memory_order_relaxed);
@@ -236,7 +228,6 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     stats_.dtypes[static_cast<int>(traffic.record.dtype) + 1].fetch_add(1,
                                                                         std::memory_order_relaxed);
     stats_.paths[via_profiler ? 0 : 1].fetch_add(1, std::memory_order_relaxed);
-    r->gpu = GpuRequestState{};
     if (gpu_send) {
       r->gpu.on_gpu = true;
       r->gpu.lossy = lossy;
@@ -308,16 +299,7 @@ ncclResult_t Comm::irecv(void* data, size_t size, int tag, void* mhandle, void**
   Request* r = &slot(next_post_seq_);
   if (r->state != Request::State::kFree) return ncclSuccess;
   reg_order_.seal();
-  r->state = Request::State::kPending;
-  r->seq = next_post_seq_++;
-  r->data = data;
-  r->size = size;
-  r->tag = tag;
-  r->ready = false;
-  r->transmitted = false;
-  r->tested = false;
-  r->staging = nullptr;
-  r->gpu = GpuRequestState{};
+  r->post(next_post_seq_++, data, size, tag, /*staging_block=*/nullptr);
   r->gpu.on_gpu = on_gpu(static_cast<const MemoryRegion*>(mhandle));
   last_tag_ = tag;
   cv_.notify_all();

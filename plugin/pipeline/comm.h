@@ -64,6 +64,20 @@ struct Request {
   bool tested = false;
   CodecTask task;
   GpuRequestState gpu;  // NCCL_PTR_CUDA buffers (cuda_pipeline.h)
+
+  // Takes a free slot for a newly posted isend / irecv: the fields every post sets alike.
+  void post(uint32_t post_seq, void* buffer, size_t bytes, int post_tag, char* staging_block) {
+    state = State::kPending;
+    seq = post_seq;
+    data = buffer;
+    size = bytes;
+    tag = post_tag;
+    ready = false;
+    transmitted = false;
+    tested = false;
+    staging = staging_block;
+    gpu = GpuRequestState{};
+  }
 };
 
 struct CommOptions {
