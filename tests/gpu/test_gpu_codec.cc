@@ -22,7 +22,9 @@ namespace squeeze {
 namespace {
 
 using test::elem_value;
+using test::make_chunk;
 using test::same_bytes;
+using test::TestChunk;
 using test::to_bytes;
 
 // Empty when a device is usable, else the reason to skip.
@@ -68,23 +70,6 @@ class GpuCodec : public ::testing::Test {
   }
   cudaStream_t stream_ = nullptr;
 };
-
-struct TestChunk {
-  CodecParams params;
-  std::vector<uint8_t> bytes;
-  size_t misalign = 0;
-};
-
-TestChunk make_chunk(DType t, BoundMode m, double bound, const std::vector<float>& v,
-                     size_t tail = 0, size_t misalign = 0) {
-  TestChunk c;
-  c.params.dtype = t;
-  c.params.mode = m;
-  c.params.bound = bound;
-  c.bytes = to_bytes(t, v, tail);
-  c.misalign = misalign;
-  return c;
-}
 
 // Compresses the chunks on the GPU in one batch, compares every frame with the CPU backend's,
 // decodes the CPU frames on the GPU and the GPU frames on the CPU, and checks the bound.

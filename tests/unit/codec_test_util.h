@@ -85,6 +85,24 @@ inline std::vector<uint8_t> to_bytes(DType t, const std::vector<float>& values, 
 }
 
 // The absolute bound the codec must honour, derived independently from the request.
+// One chunk of a batched (GPU or CPU-runner) codec test: its parameters and bytes.
+struct TestChunk {
+  CodecParams params;
+  std::vector<uint8_t> bytes;
+  size_t misalign = 0;  // the chunk starts this many bytes into its buffer
+};
+
+inline TestChunk make_chunk(DType t, BoundMode m, double bound, const std::vector<float>& v,
+                            size_t tail = 0, size_t misalign = 0) {
+  TestChunk c;
+  c.params.dtype = t;
+  c.params.mode = m;
+  c.params.bound = bound;
+  c.bytes = to_bytes(t, v, tail);
+  c.misalign = misalign;
+  return c;
+}
+
 inline double requested_abs_bound(const CodecParams& p, const uint8_t* src, size_t n) {
   if (p.mode == BoundMode::kAbs) return p.bound;
   double mn = INFINITY, mx = -INFINITY;

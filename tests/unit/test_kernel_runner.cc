@@ -23,17 +23,13 @@ namespace squeeze {
 namespace {
 
 using test::elem_value;
+using test::make_chunk;
 using test::same_bytes;
+using test::TestChunk;
 using test::to_bytes;
 
 constexpr uint8_t kCanary = 0xcd;
 constexpr size_t kGuard = 64;
-
-struct TestChunk {
-  CodecParams params;
-  std::vector<uint8_t> bytes;
-  size_t misalign = 0;  // the chunk starts this many bytes into its buffer
-};
 
 std::string describe(const TestChunk& c, size_t i) {
   return "chunk " + std::to_string(i) + " (" + test::dtype_name(c.params.dtype) + ", " +
@@ -153,17 +149,6 @@ void check_batch(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes 
 
 const DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
 const BoundMode kModes[] = {BoundMode::kAbs, BoundMode::kRel};
-
-TestChunk make_chunk(DType t, BoundMode m, double bound, const std::vector<float>& v,
-                     size_t tail = 0, size_t misalign = 0) {
-  TestChunk c;
-  c.params.dtype = t;
-  c.params.mode = m;
-  c.params.bound = bound;
-  c.bytes = to_bytes(t, v, tail);
-  c.misalign = misalign;
-  return c;
-}
 
 TEST(KernelRunner, RandomBatchesMatchCpuBackend) {
   std::mt19937_64 rng(test::test_seed());
