@@ -175,12 +175,26 @@ SQZ_AVX2 uint64_t encode_avx2(const uint8_t* src, uint64_t n_blocks, const quant
 
 // ---- decode ----
 
+// Writes one block from its 32 zigzag codes (four vectors of 8, in element order): q * step,
+// rounded to the element type.
+template <DType kType>
+SQZ_AVX2 inline void store_block(const __m256i (&codes)[4], __m256 step, uint8_t* out) {
+  constexpr uint64_t es = dtype_size(kType);
+  const __m256i one = _mm256_set1_epi32(1);
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) {
+    const __m256i q =
+        _mm256_xor_si256(_mm256_srli_epi32(codes[v], 1),
+                         _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_and_si256(codes[v], one)));
+    store8<kType>(out + 8 * v * es, _mm256_mul_ps(_mm256_cvtepi32_ps(q), step));
+  }
+}
+
 template <DType kType>
 SQZ_AVX2 void decode_avx2(const uint8_t* widths, const uint8_t* planes, uint64_t n_blocks,
                           float step_f, uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
   const __m256 step = _mm256_set1_ps(step_f);
-  const __m256i one = _mm256_set1_epi32(1);
   // Lane i of vector v selects bit 8v + i of a plane word.
   const __m256i lane_bit0 =
       _mm256_setr_epi32(1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7);
@@ -214,13 +228,7 @@ SQZ_AVX2 void decode_avx2(const uint8_t* widths, const uint8_t* planes, uint64_t
       const __m256i codes[4] = {
           _mm256_cvtepu8_epi32(lo), _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)),
           _mm256_cvtepu8_epi32(hi), _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8))};
-#pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) {
-        const __m256i q = _mm256_xor_si256(
-            _mm256_srli_epi32(codes[v], 1),
-            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_and_si256(codes[v], one)));
-        store8<kType>(out + 8 * v * es, _mm256_mul_ps(_mm256_cvtepi32_ps(q), step));
-      }
+      store_block<kType>(codes, step, out);
       continue;
     }
     __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
@@ -240,14 +248,7 @@ SQZ_AVX2 void decode_avx2(const uint8_t* widths, const uint8_t* planes, uint64_t
     }
     planes += 4 * w;
     const __m256i codes[4] = {c0, c1, c2, c3};
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) {
-      const __m256i c = codes[v];
-      const __m256i q =
-          _mm256_xor_si256(_mm256_srli_epi32(c, 1),
-                           _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_and_si256(c, one)));
-      store8<kType>(out + 8 * v * es, _mm256_mul_ps(_mm256_cvtepi32_ps(q), step));
-    }
+    store_block<kType>(codes, step, out);
   }
 }
 
