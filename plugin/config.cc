@@ -1,5 +1,8 @@
 #include "plugin/config.h"
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -57,7 +60,8 @@ std::string allowed_text(const ParamSpec& spec) {
     case ParamType::kBool:
       return "0 or 1 (or true/false)";
     case ParamType::kInt:
-      return "an integer in [" + format_number(spec.min) + ", " + format_number(spec.max) + "]";
+      return "an integer in [" + format_number(spec.min) + ", " + format_number(spec.max) + "]" +
+             (spec.enum_values[0] ? std::string(" or ") + spec.enum_values : std::string());
     case ParamType::kFloat:
       return "a number in (" + format_number(spec.min) + ", " + format_number(spec.max) + "]";
     case ParamType::kEnum: {
@@ -91,6 +95,11 @@ bool parse_value(const ParamSpec& spec, const std::string& text, ParamValue* val
     }
     case ParamType::kInt: {
       if (text.empty()) return false;
+      if (spec.enum_values[0] != '\0' && lower(text) == spec.enum_values) {
+        value->i = -1;
+        value->text = spec.enum_values;
+        return true;
+      }
       errno = 0;
       char* end = nullptr;
       long long v = std::strtoll(text.c_str(), &end, 10);
@@ -216,7 +225,8 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
           kind_ok = e.kind == TomlEntry::Kind::kBool || e.kind == TomlEntry::Kind::kInteger;
           break;
         case ParamType::kInt:
-          kind_ok = e.kind == TomlEntry::Kind::kInteger;
+          kind_ok = e.kind == TomlEntry::Kind::kInteger ||
+                    (spec.enum_values[0] != '\0' && e.kind == TomlEntry::Kind::kString);
           break;
         case ParamType::kFloat:
           kind_ok = e.kind == TomlEntry::Kind::kFloat || e.kind == TomlEntry::Kind::kInteger;
@@ -271,6 +281,29 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
 
 bool load_settings_from_environment(Settings* out, std::string* error) {
   return load_settings([](const char* name) { return std::getenv(name); }, out, error);
+}
+
+int usable_cpu_count() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int resolve_helper_threads(const Settings& s, int usable_cpus) {
+  int t = s.threads();
+  if (t >= 0) return t;
+  return usable_cpus <= 4 ? 0 : 2;
+}
+
+int resolve_codec_threads(const Settings& s, int usable_cpus) {
+  int t = s.codec_threads();
+  if (t >= 0) return t;
+  return usable_cpus <= 4 ? 0 : 2;
 }
 
 std::string describe_settings(const Settings& s) {

@@ -16,7 +16,8 @@ namespace squeeze::plugin {
 enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
 
 // X(id, NAME, type, default, min, max, enum values, doc)
-// min/max apply to kInt and kFloat (a kFloat min of 0 is exclusive: the value must be > 0).
+// min/max apply to kInt and kFloat (a kFloat min of 0 is exclusive: the value must be > 0). A kInt
+// with a word in "enum values" also accepts that word (e.g. "auto"), stored as -1.
 #define SQUEEZE_PARAMS(X)                                                                        \
   X(kEnable, "ENABLE", kBool, "1", 0, 1, "",                                                     \
     "Master switch. 0: every message passes through bit-exact (a plain TCP transport).")         \
@@ -36,12 +37,16 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "allgather, reducescatter, allreduce, coll, *; dtype: f32, f16, bf16, *; action: on, off, "  \
     "rel:BOUND, abs:BOUND. Default: p2p f32/f16/bf16 on with MODE/BOUND, collectives off. E.g. " \
     "p2p.bf16=abs:1e-3,allreduce.f32=rel:1e-4.")                                                 \
-  X(kThreads, "THREADS", kInt, "2", 1, 16, "",                                                   \
-    "Helper threads per connection that stripe the data sockets (the listener's value wins).")   \
+  X(kThreads, "THREADS", kInt, "auto", 0, 16, "auto",                                            \
+    "Helper threads per connection that stripe the data sockets (the listener's value wins). "   \
+    "0: no helpers, NCCL's proxy thread moves the bytes itself in isend/irecv/test (best with "  \
+    "few cores). auto: 0 with 4 or fewer usable CPUs, else 2.")                                  \
   X(kSockets, "SOCKETS", kInt, "4", 1, 64, "",                                                   \
     "Data sockets per connection, plus one control socket (the listener's value wins).")         \
-  X(kCodecThreads, "CODEC_THREADS", kInt, "2", 1, 64, "",                                        \
-    "Threads of the process-wide pool that compresses and decompresses host buffers.")           \
+  X(kCodecThreads, "CODEC_THREADS", kInt, "auto", 0, 64, "auto",                                 \
+    "Threads of the process-wide pool that compresses and decompresses host buffers. 0: NCCL's " \
+    "proxy thread runs the codec itself, in isend (compress) and test (decompress). auto: 0 "    \
+    "with 4 or fewer usable CPUs, else 2.")                                                      \
   X(kStagingMb, "STAGING_MB", kInt, "16", 1, 4096, "",                                           \
     "Staging memory per connection (MiB), allocated at connect. A message whose frame does not " \
     "fit passes through; a full staging area makes isend return no request (back-pressure).")    \
@@ -100,8 +105,10 @@ struct Settings {
   uint64_t min_bytes() const { return static_cast<uint64_t>(get(ParamId::kMinBytes).i); }
   // DType::kBytes when no datatype is assumed.
   DType assume_dtype() const;
+  // THREADS as configured: -1 for "auto" (resolve_helper_threads gives the effective value).
   int threads() const { return static_cast<int>(get(ParamId::kThreads).i); }
   int sockets() const { return static_cast<int>(get(ParamId::kSockets).i); }
+  // CODEC_THREADS as configured: -1 for "auto" (resolve_codec_threads gives the effective value).
   int codec_threads() const { return static_cast<int>(get(ParamId::kCodecThreads).i); }
   uint64_t staging_bytes() const { return static_cast<uint64_t>(get(ParamId::kStagingMb).i) << 20; }
   bool stats() const { return get(ParamId::kStats).i != 0; }
@@ -123,6 +130,15 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error);
 
 // The same from the process environment.
 bool load_settings_from_environment(Settings* out, std::string* error);
+
+// The effective helper threads per connection: THREADS, or for "auto" 0 (inline progress) when
+// the process may use 4 or fewer CPUs, else 2. With few cores the hand-offs between NCCL's proxy
+// thread and helper threads cost more than the helpers gain (docs/PERFORMANCE.md).
+int resolve_helper_threads(const Settings& s, int usable_cpus);
+// The same for the codec pool: CODEC_THREADS, or for "auto" 0 (codec on the proxy thread) with 4
+// or fewer usable CPUs, else 2. With few cores, codec threads only compete with the proxy threads.
+int resolve_codec_threads(const Settings& s, int usable_cpus);
+int usable_cpu_count();
 
 // One line per parameter, "NCCL_SQUEEZE_X=value (source)", for the init log.
 std::string describe_settings(const Settings& s);

@@ -77,7 +77,9 @@ ncclResult_t start_process_locked() {
   if (!s.devices.empty()) s.retired_devices.push_back(std::move(s.devices));
   s.devices = std::move(devs);
   s.settings = settings;
-  s.engine = std::make_unique<HostCodecEngine>(settings.codec_threads());
+  const int cpus = usable_cpu_count();
+  const int codec_threads = resolve_codec_threads(settings, cpus);
+  s.engine = std::make_unique<HostCodecEngine>(codec_threads);
   if (!s.cuda_checked) {
     s.cuda_api = make_cuda_device_api(&s.cuda_why);
     s.cuda_checked = true;
@@ -95,14 +97,27 @@ ncclResult_t start_process_locked() {
   reset_traffic_path_log();
 
   SQZ_INFO(NCCL_INIT | NCCL_NET,
-           "Squeeze %s (wire protocol %u, codec backend %s), %zu device(s), codec engine %s x%d",
+           "Squeeze %s (wire protocol %u, codec backend %s), %zu device(s), codec engine %s x%d%s",
            SQUEEZE_VERSION_STRING, wire::kProtocolVersion, cpu_backend_name(), s.devices.size(),
-           s.engine->name(), settings.codec_threads());
+           s.engine->name(), codec_threads,
+           codec_threads == 0 ? " (the codec runs on NCCL's proxy thread)" : "");
   for (size_t d = 0; d < s.devices.size(); ++d) {
     const NetDevice& dev = s.devices[d];
     SQZ_INFO(NCCL_INIT | NCCL_NET, "device %zu: %s %s speed %d Mb/s pci %s", d, dev.name.c_str(),
              sockaddr_to_string(dev.addr).c_str(), dev.speed_mbps,
              dev.pci_path.empty() ? "(none)" : dev.pci_path.c_str());
+  }
+  const int helpers = resolve_helper_threads(settings, cpus);
+  if (helpers == 0) {
+    SQZ_INFO(NCCL_INIT | NCCL_NET,
+             "transport: inline progress, NCCL's proxy thread moves the bytes (THREADS=%s, %d "
+             "usable CPUs), %d data sockets per connection",
+             settings.get(ParamId::kThreads).text.c_str(), cpus, settings.sockets());
+  } else {
+    SQZ_INFO(NCCL_INIT | NCCL_NET,
+             "transport: %d helper threads per connection (THREADS=%s, %d usable CPUs), %d data "
+             "sockets per connection",
+             helpers, settings.get(ParamId::kThreads).text.c_str(), cpus, settings.sockets());
   }
   SQZ_INFO(NCCL_INIT | NCCL_ENV, "policy: %s", describe_current_policy().c_str());
   std::string desc = describe_settings(settings);
@@ -303,8 +318,9 @@ ncclResult_t listen(Context* ctx, int dev, void* handle, void** listen_comm) {
   }
   auto lc = std::make_unique<ListenComm>();
   lc->ctx = ctx;
-  SQZ_CHECK(Listener::create(d, st.sockets(), st.threads(), st.staging_bytes(),
-                             static_cast<wire::Handle*>(handle), &lc->listener));
+  SQZ_CHECK(Listener::create(d, st.sockets(), resolve_helper_threads(st, usable_cpu_count()),
+                             st.staging_bytes(), static_cast<wire::Handle*>(handle),
+                             &lc->listener));
   *listen_comm = lc.release();
   return ncclSuccess;
 }

@@ -39,7 +39,8 @@ void HostCodecEngine::submit(CodecTask* task) {
   task->next = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
+    // No workers (NCCL_SQUEEZE_CODEC_THREADS=0): the caller's thread runs the task below.
+    if (!stopping_ && !threads_.empty()) {
       if (tail_) {
         tail_->next = task;
       } else {

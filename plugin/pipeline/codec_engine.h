@@ -42,7 +42,8 @@ class CodecEngine {
  public:
   virtual ~CodecEngine() = default;
   virtual const char* name() const = 0;
-  // Never blocks on the codec; on_complete runs later (or inline when the engine is stopped).
+  // Never blocks on the codec; on_complete runs later (or inline when the engine is stopped, or
+  // has no threads: then the submitting thread runs the codec itself).
   virtual void submit(CodecTask* task) = 0;
 };
 

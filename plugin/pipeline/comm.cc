@@ -19,8 +19,9 @@ Comm::Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options
     : dir_(dir), conn_(std::move(conn)), options_(options) {
   peer_ = sockaddr_to_string(conn_->peer);
   n_sockets_ = static_cast<int>(conn_->data.size());
+  inline_ = conn_->n_threads == 0;
   n_threads_ = conn_->n_threads < n_sockets_ ? conn_->n_threads : n_sockets_;
-  if (n_threads_ < 1) n_threads_ = 1;
+  if (n_threads_ < 1 && !inline_) n_threads_ = 1;
   for (Request& r : slots_) r.comm = this;
 }
 
@@ -38,6 +39,10 @@ ncclResult_t Comm::start() {
   frame_limit_ = options_.staging_bytes;
   if (dir_ == Dir::kSend && conn_->peer_staging_bytes < frame_limit_) {
     frame_limit_ = conn_->peer_staging_bytes;
+  }
+  if (inline_) {
+    cursors_.assign(static_cast<size_t>(n_sockets_) + 1, Cursor{});
+    last_io_ns_ = monotonic_ns();
   }
   for (int t = 0; t < n_threads_; ++t) {
     helpers_.emplace_back([this, t] {
@@ -113,6 +118,10 @@ void Comm::fail_locked(ncclResult_t code, const std::string& message, bool idle)
 
 void Comm::io_failure(XferStatus status, int err, uint32_t seq, const char* what) {
   std::lock_guard<std::mutex> lock(mu_);
+  io_failure_locked(status, err, seq, what);
+}
+
+void Comm::io_failure_locked(XferStatus status, int err, uint32_t seq, const char* what) {
   if (status == XferStatus::kAborted || closed_) return;  // close or an earlier failure
   std::string msg = peer_desc() + ": " + xfer_status_text(status);
   if (status == XferStatus::kStalled) {
@@ -248,9 +257,11 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       r->kind = wire::PayloadKind::kRaw;
       r->payload = static_cast<char*>(data);
       r->wire_bytes = size;
-      r->parts_left = n_threads_;
-      r->ready = true;
-      cv_.notify_all();
+      send_ready_locked(r, /*nccl_buffer_free=*/false);
+    }
+    if (inline_) {
+      int unused = 0;
+      progress_inline_locked(nullptr, &unused);  // the send side never decompresses
     }
   }
   if (lossy && !gpu_send) options_.engine->submit(&r->task);
@@ -276,16 +287,37 @@ void Comm::on_compressed(CodecTask* task) {
     r->kind = wire::PayloadKind::kFramed;
     r->payload = r->staging;
     r->wire_bytes = task->out_bytes;
-    r->parts_left = c->n_threads_;
-    r->ready = true;
-    r->state = Request::State::kDone;  // NCCL's buffer is free again: the frame is in staging
+    c->send_ready_locked(r, /*nccl_buffer_free=*/true);  // the frame is in staging
   }
   c->cv_.notify_all();
 }
 
+void Comm::send_ready_locked(Request* r, bool nccl_buffer_free) {
+  r->parts_left = inline_ ? n_sockets_ + 1 : n_threads_;
+  r->ready = true;
+  if (nccl_buffer_free && !inline_) r->state = Request::State::kDone;
+  cv_.notify_all();
+}
+
+void Comm::submit_all(Request* const* todo, int n_todo) {
+  for (int k = 0; k < n_todo; ++k) options_.engine->submit(&todo[k]->task);
+}
+
 ncclResult_t Comm::irecv(void* data, size_t size, int tag, void* mhandle, void** request) {
   *request = nullptr;
-  std::lock_guard<std::mutex> lock(mu_);
+  Request* todo[kSlots];
+  int n_todo = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    SQZ_CHECK(post_recv_locked(data, size, tag, mhandle, request));
+    if (inline_ && *request != nullptr) progress_inline_locked(todo, &n_todo);
+  }
+  submit_all(todo, n_todo);
+  return ncclSuccess;
+}
+
+ncclResult_t Comm::post_recv_locked(void* data, size_t size, int tag, void* mhandle,
+                                    void** request) {
   if (error_code_ != ncclSuccess) {
     SQZ_WARN("irecv from rank %d on a failed connection: %s", tag, error_message_.c_str());
     return error_code_;
@@ -309,9 +341,26 @@ ncclResult_t Comm::irecv(void* data, size_t size, int tag, void* mhandle, void**
 
 ncclResult_t Comm::test(Request* r, int* done, int* size) {
   Comm* c = r->comm;
-  std::lock_guard<std::mutex> lock(c->mu_);
-  *done = 0;
-  if (c->gpu_ != nullptr) c->gpu_->pump();  // launches queued batches, polls events
+  Request* todo[kSlots];
+  int n_todo = 0;
+  ncclResult_t rc;
+  {
+    std::lock_guard<std::mutex> lock(c->mu_);
+    *done = 0;
+    // Launches queued GPU batches and polls their events. Inline progress goes between the pumps
+    // that feed it: a send's payload becomes ready in a pump, a receive's lands before one.
+    const bool send = c->dir_ == Dir::kSend;
+    if (c->gpu_ != nullptr && send) c->gpu_->pump();
+    if (c->inline_) c->progress_inline_locked(todo, &n_todo);
+    if (c->gpu_ != nullptr && !send) c->gpu_->pump();
+    rc = c->test_locked(r, done, size);
+  }
+  c->submit_all(todo, n_todo);
+  return rc;
+}
+
+ncclResult_t Comm::test_locked(Request* r, int* done, int* size) {
+  Comm* c = this;
   SQZ_REQUIRE(r->state != Request::State::kFree, ncclInternalError,
               "test on request %p that is not in flight", static_cast<void*>(r));
   if (r->state != Request::State::kDone && c->error_code_ != ncclSuccess) {
@@ -354,41 +403,47 @@ bool Comm::transfer_my_chunks(Request* r, int t, int* parts) {
 }
 
 void Comm::finish_parts(Request* r, int parts) {
-  bool decompress = false;
+  bool decompress;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    r->parts_left -= parts;
-    if (r->parts_left > 0) return;
-    r->transmitted = true;
-    stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
-    if (dir_ == Dir::kSend) {
-      if (r->staging != nullptr && r->gpu.on_gpu) {
-        gpu_->release_staging(r->staging);
-      } else if (r->staging != nullptr) {
-        staging_.release(r->staging);
-      }
-      r->staging = nullptr;
-      r->state = Request::State::kDone;
-      maybe_free_locked(r);
-    } else if (r->gpu.on_gpu) {
-      gpu_->queue_recv(r);  // the next test() copies it to the device (and decodes it there)
-    } else if (r->kind == wire::PayloadKind::kRaw) {
-      r->state = Request::State::kDone;
-    } else {
-      decompress = true;
-      ++outstanding_tasks_;
-      CodecTask& t = r->task;
-      t.op = CodecTask::Op::kDecompress;
-      t.src = r->payload;
-      t.src_bytes = r->wire_bytes;
-      t.dst = r->data;
-      t.dst_capacity = r->size;
-      t.on_complete = &Comm::on_decompressed;
-      t.owner = r;
-    }
-    cv_.notify_all();
+    decompress = finish_parts_locked(r, parts);
   }
   if (decompress) options_.engine->submit(&r->task);
+}
+
+bool Comm::finish_parts_locked(Request* r, int parts) {
+  bool decompress = false;
+  r->parts_left -= parts;
+  if (r->parts_left > 0) return false;
+  r->transmitted = true;
+  stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
+  if (dir_ == Dir::kSend) {
+    if (r->staging != nullptr && r->gpu.on_gpu) {
+      gpu_->release_staging(r->staging);
+    } else if (r->staging != nullptr) {
+      staging_.release(r->staging);
+    }
+    r->staging = nullptr;
+    r->state = Request::State::kDone;
+    maybe_free_locked(r);
+  } else if (r->gpu.on_gpu) {
+    gpu_->queue_recv(r);  // the next test() copies it to the device (and decodes it there)
+  } else if (r->kind == wire::PayloadKind::kRaw) {
+    r->state = Request::State::kDone;
+  } else {
+    decompress = true;
+    ++outstanding_tasks_;
+    CodecTask& t = r->task;
+    t.op = CodecTask::Op::kDecompress;
+    t.src = r->payload;
+    t.src_bytes = r->wire_bytes;
+    t.dst = r->data;
+    t.dst_capacity = r->size;
+    t.on_complete = &Comm::on_decompressed;
+    t.owner = r;
+  }
+  cv_.notify_all();
+  return decompress;
 }
 
 void Comm::on_decompressed(CodecTask* task) {
@@ -505,9 +560,20 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
     return false;
   }
   std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    HeaderVerdict v = accept_header_locked(seq, h, r);
+    if (v == HeaderVerdict::kAccepted) break;
+    if (v == HeaderVerdict::kFailed || stop_io_.load(std::memory_order_acquire)) return false;
+    cv_.wait_for(lock, kTick);  // staging full: a decompress frees it
+  }
+  *out = r;
+  return true;
+}
+
+Comm::HeaderVerdict Comm::accept_header_locked(uint32_t seq, const wire::MsgHeader& h, Request* r) {
   auto bad = [&](ncclResult_t code, const std::string& why) {
     fail_locked(code, "message " + std::to_string(seq) + " from " + peer_desc() + ": " + why);
-    return false;
+    return HeaderVerdict::kFailed;
   };
   if (h.magic != wire::kMsgMagic) return bad(ncclSystemError, "bad message header magic");
   if (h.seq != seq) {
@@ -531,11 +597,9 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
       return bad(ncclSystemError, "invalid frame size " + std::to_string(h.wire_bytes) + " for a " +
                                       std::to_string(h.original_bytes) + "-byte message");
     }
-    while (!r->gpu.on_gpu) {
-      if (stop_io_.load(std::memory_order_acquire)) return false;
+    if (!r->gpu.on_gpu) {
       dest = staging_.alloc(h.wire_bytes);
-      if (dest != nullptr) break;
-      cv_.wait_for(lock, kTick);
+      if (dest == nullptr) return HeaderVerdict::kRetry;
     }
   } else {
     return bad(ncclSystemError, "unknown payload kind " + std::to_string(h.kind));
@@ -549,11 +613,9 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
                                        " bytes, NCCL_SQUEEZE_STAGING_MB)");
     }
     dest = nullptr;
-    while (h.wire_bytes > 0) {
-      if (stop_io_.load(std::memory_order_acquire)) return false;
+    if (h.wire_bytes > 0) {
       dest = gpu_->alloc_staging(h.wire_bytes);
-      if (dest != nullptr) break;
-      cv_.wait_for(lock, kTick);
+      if (dest == nullptr) return HeaderVerdict::kRetry;
     }
   }
   r->kind = static_cast<wire::PayloadKind>(h.kind);
@@ -561,7 +623,7 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
   r->wire_bytes = h.wire_bytes;
   r->payload = dest;
   r->staging = r->kind == wire::PayloadKind::kFramed || r->gpu.on_gpu ? dest : nullptr;
-  r->parts_left = n_threads_;
+  r->parts_left = inline_ ? n_sockets_ : n_threads_;
   r->ready = true;
   stats_.messages.fetch_add(1, std::memory_order_relaxed);
   stats_.bytes_in.fetch_add(h.original_bytes, std::memory_order_relaxed);
@@ -570,8 +632,7 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
                                                                         : Decision::kPassBySender)]
       .fetch_add(1, std::memory_order_relaxed);
   cv_.notify_all();
-  *out = r;
-  return true;
+  return HeaderVerdict::kAccepted;
 }
 
 void Comm::recv_helper(int t) {
@@ -597,6 +658,133 @@ void Comm::recv_helper(int t) {
     // Every helper passes every message (even with no chunk of it), so a message cannot complete
     // and its slot be reused before each helper has seen it.
     finish_parts(r, 1);
+  }
+}
+
+// ---- Inline progress ----------------------------------------------------------------------
+
+void Comm::progress_inline_locked(Request** todo, int* n_todo) {
+  if (stop_io_.load(std::memory_order_acquire)) return;
+  bool moved = false;
+  bool waiting = false;  // bytes are due but the socket took or gave none
+  if (!inline_headers_locked(&moved, &waiting)) return;
+  for (int s = 0; s < n_sockets_; ++s) {
+    if (!inline_chunks_locked(s, todo, n_todo, &moved, &waiting)) return;
+  }
+  if (moved || !waiting) {
+    last_io_ns_ = monotonic_ns();
+    return;
+  }
+  const uint64_t limit_ns = static_cast<uint64_t>(options_.stall_timeout_s) * 1000000000ull;
+  if (limit_ns > 0 && monotonic_ns() - last_io_ns_ > limit_ns) {
+    uint32_t seq = cursors_[0].seq;
+    for (const Cursor& c : cursors_) seq = c.seq < seq ? c.seq : seq;  // the oldest message
+    io_failure_locked(XferStatus::kStalled, 0, seq, dir_ == Dir::kSend ? "sending" : "receiving");
+  }
+}
+
+bool Comm::inline_headers_locked(bool* moved, bool* waiting) {
+  Cursor& c = cursors_[0];
+  const int fd = conn_->control.get();
+  const bool sending = dir_ == Dir::kSend;
+  for (;;) {
+    Request& r = slot(c.seq);
+    if (r.state == Request::State::kFree || r.seq != c.seq || (sending && !r.ready)) return true;
+    int err = 0;
+    if (sending && !c.busy) {
+      // The receiver never writes on the control socket: readable means EOF or reset. Checked
+      // before each message, so that a send to a peer that is gone fails instead of vanishing
+      // into the kernel's buffers.
+      if (peer_hung_up(fd, &err)) {
+        fail_locked(ncclRemoteError,
+                    peer_desc() + ": connection closed by peer" +
+                        (err ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
+                        " before message " + std::to_string(c.seq));
+        return false;
+      }
+      header_io_ = wire::MsgHeader{};
+      header_io_.magic = wire::kMsgMagic;
+      header_io_.kind = static_cast<uint8_t>(r.kind);
+      header_io_.seq = c.seq;
+      header_io_.original_bytes = r.original_bytes;
+      header_io_.wire_bytes = r.wire_bytes;
+      c.done = 0;
+      c.busy = true;
+    }
+    if (!sending && header_read_) {
+      HeaderVerdict v = accept_header_locked(c.seq, header_io_, &r);
+      if (v == HeaderVerdict::kRetry) return true;  // staging full: a decompress frees it
+      if (v == HeaderVerdict::kFailed) return false;
+      header_read_ = false;
+      c.done = 0;
+      ++c.seq;
+      *moved = true;
+      continue;
+    }
+    IoStep st = sending ? send_step(fd, &header_io_, sizeof(header_io_), &c.done, &err)
+                        : recv_step(fd, &header_io_, sizeof(header_io_), &c.done, &err);
+    if (st == IoStep::kAgain) {
+      // A receiver waiting for the next header is idle, not stalled: the sender may be.
+      if (sending || c.done > 0) *waiting = true;
+      return true;
+    }
+    if (st != IoStep::kProgress) {
+      io_failure_locked(st == IoStep::kEof ? XferStatus::kEof : XferStatus::kError, err, c.seq,
+                        sending ? "sending the header of" : "receiving the header of");
+      return false;
+    }
+    *moved = true;
+    if (c.done < sizeof(header_io_)) continue;
+    if (sending) {
+      c.busy = false;
+      ++c.seq;
+      finish_parts_locked(&r, 1);  // a send never needs a decompress
+    } else {
+      header_read_ = true;  // accepted on the next pass of the loop
+    }
+  }
+}
+
+bool Comm::inline_chunks_locked(int s, Request** todo, int* n_todo, bool* moved, bool* waiting) {
+  Cursor& c = cursors_[static_cast<size_t>(s) + 1];
+  const int fd = conn_->data[static_cast<size_t>(s)].get();
+  const bool sending = dir_ == Dir::kSend;
+  for (;;) {
+    Request& r = slot(c.seq);
+    if (r.state == Request::State::kFree || r.seq != c.seq || !r.ready) return true;
+    if (!c.busy) {
+      wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
+      uint32_t j = c.chunk;
+      while (j < plan.count && wire::socket_of_chunk(r.seq, j, n_sockets_) != s) ++j;
+      if (j >= plan.count) {
+        // Every socket passes every message (even with no chunk of it), so a message cannot
+        // complete and its slot be reused before each cursor has moved past it.
+        ++c.seq;
+        c.chunk = 0;
+        if (finish_parts_locked(&r, 1)) todo[(*n_todo)++] = &r;
+        continue;
+      }
+      c.offset = static_cast<uint64_t>(j) * plan.chunk_bytes;
+      c.len =
+          r.wire_bytes - c.offset < plan.chunk_bytes ? r.wire_bytes - c.offset : plan.chunk_bytes;
+      c.done = 0;
+      c.chunk = j + 1;
+      c.busy = true;
+    }
+    int err = 0;
+    IoStep st = sending ? send_step(fd, r.payload + c.offset, c.len, &c.done, &err)
+                        : recv_step(fd, r.payload + c.offset, c.len, &c.done, &err);
+    if (st == IoStep::kAgain) {
+      *waiting = true;
+      return true;
+    }
+    if (st != IoStep::kProgress) {
+      io_failure_locked(st == IoStep::kEof ? XferStatus::kEof : XferStatus::kError, err, r.seq,
+                        sending ? "sending" : "receiving");
+      return false;
+    }
+    *moved = true;
+    if (c.done == c.len) c.busy = false;
   }
 }
 

@@ -8,6 +8,11 @@
 //        helpers read the chunks -> (framed) decompress into NCCL's buffer on the codec engine.
 // Requests complete in posting order. All waiting happens on the helper threads; NCCL's proxy
 // thread never blocks in isend/irecv/test.
+//
+// Inline progress (no helper threads, NCCL_SQUEEZE_THREADS=0): the same wire protocol, but the
+// proxy thread itself moves the bytes with non-blocking socket calls in isend, irecv and test, one
+// cursor per socket. A send then completes only once its bytes are in the kernel: NCCL stops
+// calling test() on a connection whose requests are all done, and test() is what moves them.
 #pragma once
 
 #include <atomic>
@@ -145,7 +150,25 @@ class Comm {
   CommKind comm_kind_locked() const;
   void send_helper(int t);
   void recv_helper(int t);
+  ncclResult_t post_recv_locked(void* data, size_t size, int tag, void* mhandle, void** request);
+  ncclResult_t test_locked(Request* r, int* done, int* size);
   bool recv_header(uint32_t seq, Request** out);
+  enum class HeaderVerdict : uint8_t { kAccepted, kRetry, kFailed };
+  // Checks a received header against receive `r` and picks where its payload lands. kRetry: the
+  // staging area is full for now (a decompress will free it); kFailed: the comm has failed.
+  HeaderVerdict accept_header_locked(uint32_t seq, const wire::MsgHeader& h, Request* r);
+  // A send's wire payload is ready for the sockets. nccl_buffer_free: NCCL's buffer was already
+  // copied (frame in staging), so with helper threads the request completes now.
+  void send_ready_locked(Request* r, bool nccl_buffer_free);
+  // Returns true when the request now needs its decompress task submitted (after unlocking).
+  bool finish_parts_locked(Request* r, int parts);
+  void io_failure_locked(XferStatus status, int err, uint32_t seq, const char* what);
+  // Inline progress: moves whatever bytes the sockets take now. Decompress tasks to submit once
+  // the lock is released are appended to todo (at most kSlots).
+  void progress_inline_locked(Request** todo, int* n_todo);
+  bool inline_headers_locked(bool* moved, bool* waiting);
+  bool inline_chunks_locked(int s, Request** todo, int* n_todo, bool* moved, bool* waiting);
+  void submit_all(Request* const* todo, int n_todo);
   bool transfer_my_chunks(Request* r, int t, int* parts);
   static void on_compressed(CodecTask* task);
   static void on_decompressed(CodecTask* task);
@@ -182,6 +205,20 @@ class Comm {
   std::vector<std::thread> helpers_;
   ConnStats stats_;
   std::unique_ptr<GpuPipeline> gpu_;  // created by the first NCCL_PTR_CUDA registration
+  // Inline progress state: one cursor per socket, [0] control, [1 + s] data socket s.
+  struct Cursor {
+    uint32_t seq = 0;    // the message this socket is on
+    uint32_t chunk = 0;  // data sockets: the next chunk of that message to look at
+    bool busy = false;   // a chunk (or the header) is part-way
+    uint64_t offset = 0;
+    uint64_t len = 0;
+    size_t done = 0;
+  };
+  bool inline_ = false;
+  std::vector<Cursor> cursors_;
+  wire::MsgHeader header_io_{};  // the header being sent or received on the control socket
+  bool header_read_ = false;     // recv: complete header waiting for staging space
+  uint64_t last_io_ns_ = 0;      // last byte moved, or the end of the last idle spell
   bool closed_ = false;
 };
 

@@ -220,9 +220,7 @@ void GpuPipeline::pump_send() {
       r->wire_bytes = r->size;
     }
     r->payload = r->staging;
-    r->parts_left = c.n_threads_;
-    r->ready = true;
-    r->state = Request::State::kDone;
+    c.send_ready_locked(r, /*nccl_buffer_free=*/true);  // the bytes are in pinned memory
     any = true;
   }
   if (any) c.cv_.notify_all();

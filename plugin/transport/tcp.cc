@@ -179,7 +179,7 @@ ncclResult_t Connector::create(const wire::Handle& handle, std::unique_ptr<Conne
   SQZ_REQUIRE(handle.version == wire::kProtocolVersion, ncclInvalidUsage,
               "connect: handle protocol version %u, this plugin speaks %u", handle.version,
               wire::kProtocolVersion);
-  SQZ_REQUIRE(handle.n_sockets >= 1 && handle.n_threads >= 1, ncclInternalError,
+  SQZ_REQUIRE(handle.n_sockets >= 1 && handle.n_threads <= 16, ncclInternalError,
               "connect: bad socket layout in handle (%u sockets, %u threads)", handle.n_sockets,
               handle.n_threads);
   auto c = std::unique_ptr<Connector>(new Connector());

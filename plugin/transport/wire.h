@@ -33,7 +33,7 @@ struct Handle {
   uint32_t magic;
   uint16_t version;
   uint8_t n_sockets;  // data sockets, chosen by the listener
-  uint8_t n_threads;  // helper threads per side, chosen by the listener
+  uint8_t n_threads;  // helper threads per side, chosen by the listener (0: inline progress)
   uint64_t nonce;
   SockAddr addr;
   uint32_t reserved;

@@ -214,6 +214,34 @@ inline ncclResult_t wait_request(void* req, int* size, double timeout_s = 30.0) 
   }
 }
 
+// Tests a send and a receive in turn until both are done, as NCCL's proxy does: with inline
+// progress (NCCL_SQUEEZE_THREADS=0) the bytes only move inside test(), so waiting for a large send
+// alone, without ever testing its receive, could never finish. *recv_size gets the receive's size.
+inline ncclResult_t wait_pair(void* send_req, void* recv_req, int* recv_size,
+                              double timeout_s = 30.0) {
+  auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  bool send_done = false, recv_done = false;
+  while (!send_done || !recv_done) {
+    int done = 0;
+    int sz = -1;
+    if (!send_done) {
+      ncclResult_t r = plugin().v11->test(send_req, &done, &sz);
+      if (r != ncclSuccess) return r;
+      send_done = done != 0;
+    }
+    if (!recv_done) {
+      done = 0;
+      ncclResult_t r = plugin().v11->test(recv_req, &done, &sz);
+      if (r != ncclSuccess) return r;
+      recv_done = done != 0;
+      if (recv_done && recv_size) *recv_size = sz;
+    }
+    if (Clock::now() > deadline) return ncclInProgress;
+    if (!send_done || !recv_done) std::this_thread::yield();
+  }
+  return ncclSuccess;
+}
+
 inline uint64_t test_seed() {
   const char* s = std::getenv("SQUEEZE_TEST_SEED");
   uint64_t seed = s ? std::strtoull(s, nullptr, 0)

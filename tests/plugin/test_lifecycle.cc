@@ -25,6 +25,8 @@ TEST(Lifecycle, InitFinalizeRefcountAndThreadsJoined) {
   ncclNet_v11_t* n = plugin().v11;
   ASSERT_NE(n, nullptr);
   EXPECT_STREQ(n->name, "Squeeze");
+  ScopedEnv env;  // a codec pool, whatever the threading mode: its threads must be joined
+  env.set("NCCL_SQUEEZE_CODEC_THREADS", "2");
   int before = thread_count();
   void* a = reinterpret_cast<void*>(0x1);
   void* b = nullptr;
@@ -158,8 +160,7 @@ void legacy_roundtrip(Net* n) {
   ASSERT_NE(sreq, nullptr);
   ASSERT_NE(rreq, nullptr);
   int rsize = -1;
-  ASSERT_EQ(wait_request(sreq, nullptr), ncclSuccess);
-  ASSERT_EQ(wait_request(rreq, &rsize), ncclSuccess);
+  ASSERT_EQ(wait_pair(sreq, rreq, &rsize), ncclSuccess);
   EXPECT_EQ(rsize, static_cast<int>(out.size()));
   EXPECT_EQ(in, out);
   EXPECT_EQ(n->deregMr(send, smh), ncclSuccess);

@@ -337,8 +337,7 @@ struct Link {
     for (size_t i = 0; i < msgs.size(); ++i) {
       SCOPED_TRACE(msgs[i].what);
       int size = -1;
-      ASSERT_EQ(wait_request(sreq[i], nullptr), ncclSuccess);
-      ASSERT_EQ(wait_request(rreq[i], &size), ncclSuccess);
+      ASSERT_EQ(wait_pair(sreq[i], rreq[i], &size), ncclSuccess);
       ASSERT_EQ(size, static_cast<int>(msgs[i].data.size()));
       chains[i].stop();
       const uint8_t* got = recv_fifo[msgs[i].fifo].data() + offset[i];
@@ -537,8 +536,7 @@ TEST_F(Policy, FallbackWithoutProfilerUsesAssumeDtype) {
     ProxyEventHandle ph{nullptr, nullptr};
     void* s =
         isend_retry(a2a.pair.send, a2a.send_fifo[0].data(), out.size(), 3, a2a.send_mh[0], &ph);
-    ASSERT_EQ(wait_request(s, nullptr), ncclSuccess);
-    ASSERT_EQ(wait_request(r, nullptr), ncclSuccess);
+    ASSERT_EQ(wait_pair(s, r, nullptr), ncclSuccess);
     if (mix[i].lossy) {
       EXPECT_TRUE(lossy_within(out.data(), a2a.recv_fifo[0].data(), out.size(), Elem::kF32,
                                kDefaultRel, 0));
@@ -567,8 +565,7 @@ TEST_F(Policy, FallbackWithoutAssumeDtypePassesThrough) {
     ProxyEventHandle ph{nullptr, nullptr};
     void* s =
         isend_retry(a2a.pair.send, a2a.send_fifo[0].data(), out.size(), 3, a2a.send_mh[0], &ph);
-    ASSERT_EQ(wait_request(s, nullptr), ncclSuccess);
-    ASSERT_EQ(wait_request(r, nullptr), ncclSuccess);
+    ASSERT_EQ(wait_pair(s, r, nullptr), ncclSuccess);
     EXPECT_EQ(0, std::memcmp(out.data(), a2a.recv_fifo[0].data(), out.size()));
   }
   std::string s = conn_json("send", 3);
@@ -721,8 +718,7 @@ TEST_F(Policy, SetPolicyConcurrentWithSends) {
     chain.start(p2p_task("Send", "ncclFloat32", kN), getpid());
     void* s = isend_retry(a2a.pair.send, a2a.send_fifo[0].data(), out.size(), 3, a2a.send_mh[0],
                           &chain.phandle);
-    ASSERT_EQ(wait_request(s, nullptr), ncclSuccess);
-    ASSERT_EQ(wait_request(r, nullptr), ncclSuccess);
+    ASSERT_EQ(wait_pair(s, r, nullptr), ncclSuccess);
     chain.stop();
     for (size_t k = 0; k < kN; ++k) {
       float a, b;
@@ -765,8 +761,7 @@ void v9_fallback_child() {
     if (n->irecv(recv, 1, &data, &size, &tag, &rmh, &rreq) != ncclSuccess) std::exit(8);
     if (n->isend(send, out.data(), out.size(), tag, smh, &sreq) != ncclSuccess) std::exit(9);
     if (sreq == nullptr || rreq == nullptr) std::exit(10);
-    if (wait_request(sreq, nullptr) != ncclSuccess || wait_request(rreq, nullptr) != ncclSuccess)
-      std::exit(11);
+    if (wait_pair(sreq, rreq, nullptr) != ncclSuccess) std::exit(11);
     if (!lossy_within(out.data(), in.data(), out.size(), Elem::kF32, kDefaultRel, 0)) std::exit(12);
   }
   if (count_log("traffic classification: fallback to setNetAttr hints and "

@@ -16,6 +16,9 @@ a2a=$build/tools/a2a/squeeze-a2a
 plugin=$build/plugin/libnccl-net-squeeze.so
 runs=${RUNS:-3}
 sockets=${NCCL_SQUEEZE_SOCKETS:-4}
+# The proxy loop's idle behaviour: 0 spins with sched_yield like NCCL's proxy thread; N sleeps N us
+# after 16 idle passes (leaves the cores to helper threads with NCCL_SQUEEZE_THREADS > 0).
+idle=${IDLE_SLEEP_US:-0}
 mkdir -p "$out"
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -23,6 +26,7 @@ mkdir -p "$out"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "env: $(env | grep '^NCCL_SQUEEZE_' | tr '\n' ' ')"
+  echo "idle sleep (us): $idle"
 } | tee "$out/machine.txt"
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
@@ -48,7 +52,7 @@ for w in "${which[@]}"; do
           extra=()
           [ "$mode" = userbuf ] && extra=(--userbuf)
           "$a2a" --plugin "$plugin" --pattern stream --ranks 2 --channels 1 --size 16M --iters 20 \
-            --warmup 2 --runs 1 --phases passthrough --idle-sleep-us 20 "${extra[@]}" \
+            --warmup 2 --runs 1 --phases passthrough --idle-sleep-us "$idle" "${extra[@]}" \
             --json "$out/a_${mode}_$i.json" >"$out/a_${mode}_$i.txt"
           python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['rows'][0]['algbw_GBps']*8)" \
             "$out/a_${mode}_$i.json" >>"$out/a_${mode}_gbps.txt"
@@ -63,7 +67,7 @@ for w in "${which[@]}"; do
       for n in 2 4; do
         "$a2a" --plugin "$plugin" --netns 1gbit --ranks "$n" --channels 2 --size 4M --iters 5 \
           --warmup 1 --runs "$runs" --payload dlrm --dtype f32 --mode rel --bound 1e-2 \
-          --idle-sleep-us 20 --json "$out/b_netns_${n}r.json" | tee "$out/b_netns_${n}r.txt"
+          --idle-sleep-us "$idle" --json "$out/b_netns_${n}r.json" | tee "$out/b_netns_${n}r.txt"
       done
       ;;
     c)
@@ -71,7 +75,7 @@ for w in "${which[@]}"; do
       for n in 2 4; do
         "$a2a" --plugin "$plugin" --ranks "$n" --channels 2 -b 64K -e 4M -f 4 --iters 10 \
           --warmup 2 --runs "$runs" --payload dlrm --dtype f32 --mode rel --bound 1e-2 \
-          --idle-sleep-us 20 --json "$out/c_loopback_${n}r.json" | tee "$out/c_loopback_${n}r.txt"
+          --idle-sleep-us "$idle" --json "$out/c_loopback_${n}r.json" | tee "$out/c_loopback_${n}r.txt"
       done
       ;;
     *)
