@@ -2,7 +2,8 @@
 # The "Plugin all-to-all" figures of docs/PERFORMANCE.md, each a median of --runs repetitions:
 #  (a) passthrough over loopback, squeeze-a2a --pattern stream vs iperf3 with -P = the plugin's
 #      data sockets, measured in the same invocation;
-#  (b) compressed vs passthrough all-to-all, 2 and 4 ranks, namespaces with 1 Gbit/s links (root);
+#  (b) compressed vs passthrough all-to-all, 2 and 4 ranks, namespaces with 1 Gbit/s links (root),
+#      FIFO pool and registered user buffers;
 #  (c) compressed vs passthrough on loopback (the cost when the network is not the bottleneck).
 # Usage: tools/a2a/figures.sh BUILD_DIR OUT_DIR [a|b|c ...]   (default: all three)
 # Extra environment for the plugin (e.g. NCCL_SQUEEZE_THREADS) is passed through and recorded.
@@ -64,10 +65,17 @@ for w in "${which[@]}"; do
       ;;
     b)
       echo "== (b) namespaces, 1 Gbit/s links, dlrm f32 rel 1e-2"
+      # Both buffer modes: NCCL's FIFO pool (the harness's CPU also does the copies that the GPU
+      # does in a real job) and registered user buffers (no such copies).
       for n in 2 4; do
-        "$a2a" --plugin "$plugin" --netns 1gbit --ranks "$n" --channels 2 --size 4M --iters 5 \
-          --warmup 1 --runs "$runs" --payload dlrm --dtype f32 --mode rel --bound 1e-2 \
-          --idle-sleep-us "$idle" --json "$out/b_netns_${n}r.json" | tee "$out/b_netns_${n}r.txt"
+        for mode in fifo userbuf; do
+          extra=()
+          [ "$mode" = userbuf ] && extra=(--userbuf)
+          "$a2a" --plugin "$plugin" --netns 1gbit --ranks "$n" --channels 2 --size 4M --iters 5 \
+            --warmup 1 --runs "$runs" --payload dlrm --dtype f32 --mode rel --bound 1e-2 \
+            --idle-sleep-us "$idle" "${extra[@]}" --json "$out/b_netns_${n}r_${mode}.json" |
+            tee "$out/b_netns_${n}r_${mode}.txt"
+        done
       done
       ;;
     c)

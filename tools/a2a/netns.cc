@@ -163,6 +163,16 @@ bool netns_create(int ranks, const std::string& rate, NetnsTopology* topo, std::
       !run_ok({"ip", "-n", topo->hub_ns, "link", "add", "br0", "type", "bridge"}, &e) ||
       !run_ok({"ip", "-n", topo->hub_ns, "link", "set", "br0", "up"}, &e))
     return fail(e);
+  // The bridge stands for a switch: no host firewall on it. With br_netfilter loaded, every
+  // bridged packet would otherwise go through iptables on the same 2 cores the ranks use. Best
+  // effort: the keys exist only when br_netfilter is loaded (per namespace since Linux 5.3).
+  for (const char* key :
+       {"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
+        "net.bridge.bridge-nf-call-arptables"}) {
+    std::string ignored;
+    run_ok({"ip", "netns", "exec", topo->hub_ns, "sysctl", "-q", "-w", std::string(key) + "=0"},
+           &ignored);
+  }
   for (int r = 0; r < ranks; ++r) {
     std::string ns = topo->prefix + "r" + std::to_string(r);
     std::string port = "p" + std::to_string(r);
