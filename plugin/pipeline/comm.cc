@@ -41,7 +41,7 @@ ncclResult_t Comm::start() {
     frame_limit_ = conn_->peer_staging_bytes;
   }
   if (inline_) {
-    cursors_.assign(static_cast<size_t>(n_sockets_) + 1, Cursor{});
+    cursors_.assign(static_cast<size_t>(n_sockets_), Cursor{});
     last_io_ns_ = monotonic_ns();
   }
   for (int t = 0; t < n_threads_; ++t) {
@@ -293,7 +293,7 @@ void Comm::on_compressed(CodecTask* task) {
 }
 
 void Comm::send_ready_locked(Request* r, bool nccl_buffer_free) {
-  r->parts_left = inline_ ? n_sockets_ + 1 : n_threads_;
+  r->parts_left = inline_ ? n_sockets_ : n_threads_;  // one part per socket cursor
   r->ready = true;
   if (nccl_buffer_free && !inline_) r->state = Request::State::kDone;
   cv_.notify_all();
@@ -495,7 +495,9 @@ void Comm::send_helper(int t) {
       }
     }
     int parts = 0;
-    if (t == 0) {
+    const int hs = wire::header_socket(seq, n_sockets_);
+    if (hs % n_threads_ == t) {
+      // The header goes right before chunk 0, on the same socket (wire.h).
       wire::MsgHeader h{};
       h.magic = wire::kMsgMagic;
       h.kind = static_cast<uint8_t>(r->kind);
@@ -503,8 +505,8 @@ void Comm::send_helper(int t) {
       h.original_bytes = r->original_bytes;
       h.wire_bytes = r->wire_bytes;
       int err = 0;
-      XferStatus st =
-          transfer_exact(control, true, &h, sizeof(h), stop_io_, options_.stall_timeout_s, &err);
+      XferStatus st = transfer_exact(conn_->data[static_cast<size_t>(hs)].get(), true, &h,
+                                     sizeof(h), stop_io_, options_.stall_timeout_s, &err);
       if (st != XferStatus::kOk) {
         io_failure(st, err, seq, "sending the header of");
         return;
@@ -548,13 +550,14 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
     }
   }
   // The sender may legitimately be idle for a long time: waiting for the header is no stall.
-  while (!wait_readable(control, 50)) {
+  const int fd = conn_->data[static_cast<size_t>(wire::header_socket(seq, n_sockets_))].get();
+  while (!wait_readable(fd, 50)) {
     if (stop_io_.load(std::memory_order_acquire)) return false;
   }
   wire::MsgHeader h{};
   int err = 0;
   XferStatus st =
-      transfer_exact(control, false, &h, sizeof(h), stop_io_, options_.stall_timeout_s, &err);
+      transfer_exact(fd, false, &h, sizeof(h), stop_io_, options_.stall_timeout_s, &err);
   if (st != XferStatus::kOk) {
     io_failure(st, err, seq, "receiving the header of");
     return false;
@@ -639,7 +642,7 @@ void Comm::recv_helper(int t) {
   for (uint32_t seq = 0;; ++seq) {
     Request* r = nullptr;
     int parts = 0;
-    if (t == 0) {
+    if (wire::header_socket(seq, n_sockets_) % n_threads_ == t) {
       if (!recv_header(seq, &r)) return;
       ++parts;
     } else {
@@ -667,9 +670,10 @@ void Comm::progress_inline_locked(Request** todo, int* n_todo) {
   if (stop_io_.load(std::memory_order_acquire)) return;
   bool moved = false;
   bool waiting = false;  // bytes are due but the socket took or gave none
-  if (!inline_headers_locked(&moved, &waiting)) return;
   for (int s = 0; s < n_sockets_; ++s) {
-    if (!inline_chunks_locked(s, todo, n_todo, &moved, &waiting)) return;
+    bool ok = dir_ == Dir::kSend ? inline_send_locked(s, &moved, &waiting)
+                                 : inline_recv_locked(s, todo, n_todo, &moved, &waiting);
+    if (!ok) return;
   }
   if (moved || !waiting) {
     last_io_ns_ = monotonic_ns();
@@ -683,72 +687,28 @@ void Comm::progress_inline_locked(Request** todo, int* n_todo) {
   }
 }
 
-bool Comm::inline_headers_locked(bool* moved, bool* waiting) {
-  Cursor& c = cursors_[0];
-  const int fd = conn_->control.get();
-  const bool sending = dir_ == Dir::kSend;
-  for (;;) {
-    Request& r = slot(c.seq);
-    if (r.state == Request::State::kFree || r.seq != c.seq || (sending && !r.ready)) return true;
-    int err = 0;
-    if (sending && !c.busy) {
-      // The receiver never writes on the control socket: readable means EOF or reset. Checked
-      // before each message, so that a send to a peer that is gone fails instead of vanishing
-      // into the kernel's buffers.
-      if (peer_hung_up(fd, &err)) {
-        fail_locked(ncclRemoteError,
-                    peer_desc() + ": connection closed by peer" +
-                        (err ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
-                        " before message " + std::to_string(c.seq));
-        return false;
-      }
-      header_io_ = wire::MsgHeader{};
-      header_io_.magic = wire::kMsgMagic;
-      header_io_.kind = static_cast<uint8_t>(r.kind);
-      header_io_.seq = c.seq;
-      header_io_.original_bytes = r.original_bytes;
-      header_io_.wire_bytes = r.wire_bytes;
-      c.done = 0;
-      c.busy = true;
-    }
-    if (!sending && header_read_) {
-      HeaderVerdict v = accept_header_locked(c.seq, header_io_, &r);
-      if (v == HeaderVerdict::kRetry) return true;  // staging full: a decompress frees it
-      if (v == HeaderVerdict::kFailed) return false;
-      header_read_ = false;
-      c.done = 0;
-      ++c.seq;
-      *moved = true;
-      continue;
-    }
-    IoStep st = sending ? send_step(fd, &header_io_, sizeof(header_io_), &c.done, &err)
-                        : recv_step(fd, &header_io_, sizeof(header_io_), &c.done, &err);
-    if (st == IoStep::kAgain) {
-      // A receiver waiting for the next header is idle, not stalled: the sender may be.
-      if (sending || c.done > 0) *waiting = true;
-      return true;
-    }
-    if (st != IoStep::kProgress) {
-      io_failure_locked(st == IoStep::kEof ? XferStatus::kEof : XferStatus::kError, err, c.seq,
-                        sending ? "sending the header of" : "receiving the header of");
-      return false;
-    }
-    *moved = true;
-    if (c.done < sizeof(header_io_)) continue;
-    if (sending) {
-      c.busy = false;
-      ++c.seq;
-      finish_parts_locked(&r, 1);  // a send never needs a decompress
-    } else {
-      header_read_ = true;  // accepted on the next pass of the loop
-    }
-  }
+bool Comm::peer_gone_locked(uint32_t seq) {
+  // The receiver never writes on the control socket: readable means EOF or reset. Looked at when
+  // a message starts after a quiet spell (not per message: a poll per message costs more than it
+  // is worth while messages stream, and a peer that dies mid-stream fails the sends anyway), so
+  // that a send to a peer that hung up while idle fails instead of vanishing into the kernel.
+  constexpr uint64_t kQuietNs = 10 * 1000 * 1000;
+  const uint64_t now = monotonic_ns();
+  const bool quiet = now - last_hangup_check_ns_ > kQuietNs;
+  last_hangup_check_ns_ = now;
+  if (!quiet) return false;
+  int err = 0;
+  if (!peer_hung_up(conn_->control.get(), &err)) return false;
+  fail_locked(ncclRemoteError,
+              peer_desc() + ": connection closed by peer" +
+                  (err ? std::string(" (") + std::strerror(err) + ")" : std::string()) +
+                  " before message " + std::to_string(seq));
+  return true;
 }
 
-bool Comm::inline_chunks_locked(int s, Request** todo, int* n_todo, bool* moved, bool* waiting) {
-  Cursor& c = cursors_[static_cast<size_t>(s) + 1];
+bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
+  Cursor& c = cursors_[static_cast<size_t>(s)];
   const int fd = conn_->data[static_cast<size_t>(s)].get();
-  const bool sending = dir_ == Dir::kSend;
   for (;;) {
     Request& r = slot(c.seq);
     if (r.state == Request::State::kFree || r.seq != c.seq || !r.ready) return true;
@@ -756,9 +716,91 @@ bool Comm::inline_chunks_locked(int s, Request** todo, int* n_todo, bool* moved,
       wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
       uint32_t j = c.chunk;
       while (j < plan.count && wire::socket_of_chunk(r.seq, j, n_sockets_) != s) ++j;
-      if (j >= plan.count) {
+      const bool header_due = !c.header_done && wire::header_socket(r.seq, n_sockets_) == s;
+      if (j >= plan.count && !header_due) {
         // Every socket passes every message (even with no chunk of it), so a message cannot
         // complete and its slot be reused before each cursor has moved past it.
+        ++c.seq;
+        c.chunk = 0;
+        c.header_done = false;
+        finish_parts_locked(&r, 1);  // a send never needs a decompress
+        continue;
+      }
+      c.hdr_len = 0;
+      if (header_due) {
+        if (peer_gone_locked(r.seq)) return false;
+        c.header = wire::MsgHeader{};
+        c.header.magic = wire::kMsgMagic;
+        c.header.kind = static_cast<uint8_t>(r.kind);
+        c.header.seq = r.seq;
+        c.header.original_bytes = r.original_bytes;
+        c.header.wire_bytes = r.wire_bytes;
+        c.hdr_len = sizeof(c.header);
+        c.header_done = true;
+      }
+      c.offset = 0;
+      c.len = 0;
+      if (j < plan.count) {
+        c.offset = static_cast<uint64_t>(j) * plan.chunk_bytes;
+        c.len =
+            r.wire_bytes - c.offset < plan.chunk_bytes ? r.wire_bytes - c.offset : plan.chunk_bytes;
+        c.chunk = j + 1;
+      }
+      c.done = 0;
+      c.busy = true;
+    }
+    int err = 0;
+    IoStep st = send_step2(fd, &c.header, c.hdr_len, r.payload + c.offset, c.len, &c.done, &err);
+    if (st == IoStep::kAgain) {
+      *waiting = true;
+      return true;
+    }
+    if (st != IoStep::kProgress) {
+      io_failure_locked(st == IoStep::kEof ? XferStatus::kEof : XferStatus::kError, err, r.seq,
+                        c.done < c.hdr_len ? "sending the header of" : "sending");
+      return false;
+    }
+    *moved = true;
+    if (c.done == c.hdr_len + c.len) c.busy = false;
+  }
+}
+
+bool Comm::inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, bool* waiting) {
+  Cursor& c = cursors_[static_cast<size_t>(s)];
+  const int fd = conn_->data[static_cast<size_t>(s)].get();
+  for (;;) {
+    Request& r = slot(c.seq);
+    if (r.state == Request::State::kFree || r.seq != c.seq) return true;  // not posted yet
+    int err = 0;
+    if (!r.ready) {
+      // The header comes on its own socket; the other sockets wait until it was accepted.
+      if (wire::header_socket(r.seq, n_sockets_) != s) return true;
+      if (c.done < sizeof(c.header)) {
+        IoStep st = recv_step(fd, &c.header, sizeof(c.header), &c.done, &err);
+        if (st == IoStep::kAgain) {
+          // Waiting for the next header is idle, not stalled: the sender may be.
+          if (c.done > 0) *waiting = true;
+          return true;
+        }
+        if (st != IoStep::kProgress) {
+          io_failure_locked(st == IoStep::kEof ? XferStatus::kEof : XferStatus::kError, err, r.seq,
+                            "receiving the header of");
+          return false;
+        }
+        *moved = true;
+        continue;
+      }
+      HeaderVerdict v = accept_header_locked(r.seq, c.header, &r);
+      if (v == HeaderVerdict::kRetry) return true;  // staging full: a decompress frees it
+      if (v == HeaderVerdict::kFailed) return false;
+      c.done = 0;
+      *moved = true;
+    }
+    if (!c.busy) {
+      wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
+      uint32_t j = c.chunk;
+      while (j < plan.count && wire::socket_of_chunk(r.seq, j, n_sockets_) != s) ++j;
+      if (j >= plan.count) {
         ++c.seq;
         c.chunk = 0;
         if (finish_parts_locked(&r, 1)) todo[(*n_todo)++] = &r;
@@ -771,20 +813,21 @@ bool Comm::inline_chunks_locked(int s, Request** todo, int* n_todo, bool* moved,
       c.chunk = j + 1;
       c.busy = true;
     }
-    int err = 0;
-    IoStep st = sending ? send_step(fd, r.payload + c.offset, c.len, &c.done, &err)
-                        : recv_step(fd, r.payload + c.offset, c.len, &c.done, &err);
+    IoStep st = recv_step(fd, r.payload + c.offset, c.len, &c.done, &err);
     if (st == IoStep::kAgain) {
       *waiting = true;
       return true;
     }
     if (st != IoStep::kProgress) {
       io_failure_locked(st == IoStep::kEof ? XferStatus::kEof : XferStatus::kError, err, r.seq,
-                        sending ? "sending" : "receiving");
+                        "receiving");
       return false;
     }
     *moved = true;
-    if (c.done == c.len) c.busy = false;
+    if (c.done == c.len) {
+      c.busy = false;
+      c.done = 0;  // the next header on this socket counts from 0
+    }
   }
 }
 

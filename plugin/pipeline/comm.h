@@ -3,9 +3,10 @@
 // Send:  isend -> classify -> (lossy) compress into staging on the codec engine, request done as
 //        soon as the frame is queued | (passthrough) no copy, the helpers send straight from
 //        NCCL's buffer and the request is done once the bytes are in the kernel.
-// Recv:  irecv -> the control helper reads the message header, checks it against the posted
-//        size, picks the destination (NCCL's buffer for raw payloads, staging for frames) ->
-//        helpers read the chunks -> (framed) decompress into NCCL's buffer on the codec engine.
+// Recv:  irecv -> the helper of the message's header socket (wire.h) reads the header, checks it
+//        against the posted size, picks the destination (NCCL's buffer for raw payloads, staging
+//        for frames) -> helpers read the chunks -> (framed) decompress into NCCL's buffer on the
+//        codec engine.
 // Requests complete in posting order. All waiting happens on the helper threads; NCCL's proxy
 // thread never blocks in isend/irecv/test.
 //
@@ -166,8 +167,10 @@ class Comm {
   // Inline progress: moves whatever bytes the sockets take now. Decompress tasks to submit once
   // the lock is released are appended to todo (at most kSlots).
   void progress_inline_locked(Request** todo, int* n_todo);
-  bool inline_headers_locked(bool* moved, bool* waiting);
-  bool inline_chunks_locked(int s, Request** todo, int* n_todo, bool* moved, bool* waiting);
+  bool inline_send_locked(int s, bool* moved, bool* waiting);
+  bool inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, bool* waiting);
+  // Send side: true (and the comm failed) when the receiver has hung up.
+  bool peer_gone_locked(uint32_t seq);
   void submit_all(Request* const* todo, int n_todo);
   bool transfer_my_chunks(Request* r, int t, int* parts);
   static void on_compressed(CodecTask* task);
@@ -205,20 +208,22 @@ class Comm {
   std::vector<std::thread> helpers_;
   ConnStats stats_;
   std::unique_ptr<GpuPipeline> gpu_;  // created by the first NCCL_PTR_CUDA registration
-  // Inline progress state: one cursor per socket, [0] control, [1 + s] data socket s.
+  // Inline progress state: one cursor per data socket.
   struct Cursor {
-    uint32_t seq = 0;    // the message this socket is on
-    uint32_t chunk = 0;  // data sockets: the next chunk of that message to look at
-    bool busy = false;   // a chunk (or the header) is part-way
-    uint64_t offset = 0;
-    uint64_t len = 0;
-    size_t done = 0;
+    uint32_t seq = 0;          // the message this socket is on
+    uint32_t chunk = 0;        // the next chunk of that message to look at
+    bool busy = false;         // a transfer (header and/or chunk) is part-way
+    bool header_done = false;  // this socket carries the message's header and it has gone
+    uint64_t offset = 0;       // of the chunk in the payload
+    uint64_t len = 0;          // chunk bytes (0: the header alone)
+    size_t hdr_len = 0;        // header bytes in front of the chunk (send side: 0 or 32)
+    size_t done = 0;           // bytes of header + chunk moved so far
+    wire::MsgHeader header{};
   };
   bool inline_ = false;
   std::vector<Cursor> cursors_;
-  wire::MsgHeader header_io_{};  // the header being sent or received on the control socket
-  bool header_read_ = false;     // recv: complete header waiting for staging space
-  uint64_t last_io_ns_ = 0;      // last byte moved, or the end of the last idle spell
+  uint64_t last_hangup_check_ns_ = 0;  // send side: last look at the control socket
+  uint64_t last_io_ns_ = 0;            // last byte moved, or the end of the last idle spell
   bool closed_ = false;
 };
 

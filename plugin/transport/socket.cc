@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -54,6 +55,32 @@ void set_nodelay(int fd) {
 IoStep send_step(int fd, const void* data, size_t len, size_t* done, int* err) {
   if (*done >= len) return IoStep::kProgress;
   ssize_t n = ::send(fd, static_cast<const char*>(data) + *done, len - *done, MSG_NOSIGNAL);
+  if (n > 0) {
+    *done += static_cast<size_t>(n);
+    return IoStep::kProgress;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return IoStep::kAgain;
+  *err = n < 0 ? errno : EPIPE;
+  return (n < 0 && (errno == EPIPE || errno == ECONNRESET)) ? IoStep::kEof : IoStep::kError;
+}
+
+IoStep send_step2(int fd, const void* head, size_t head_len, const void* body, size_t body_len,
+                  size_t* done, int* err) {
+  if (*done >= head_len) {
+    size_t body_done = *done - head_len;
+    IoStep st = send_step(fd, body, body_len, &body_done, err);
+    *done = head_len + body_done;
+    return st;
+  }
+  iovec iov[2];
+  iov[0].iov_base = const_cast<char*>(static_cast<const char*>(head) + *done);
+  iov[0].iov_len = head_len - *done;
+  iov[1].iov_base = const_cast<void*>(body);
+  iov[1].iov_len = body_len;
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = body_len > 0 ? 2 : 1;
+  ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
   if (n > 0) {
     *done += static_cast<size_t>(n);
     return IoStep::kProgress;

@@ -60,6 +60,10 @@ void set_nodelay(int fd);
 enum class IoStep { kProgress, kAgain, kEof, kError };
 IoStep send_step(int fd, const void* data, size_t len, size_t* done, int* err);
 IoStep recv_step(int fd, void* data, size_t len, size_t* done, int* err);
+// send_step over head (head_len bytes) then body, as one byte stream: *done counts both, so a
+// header and the chunk after it leave in one system call.
+IoStep send_step2(int fd, const void* head, size_t head_len, const void* body, size_t body_len,
+                  size_t* done, int* err);
 
 // Result of a transfer by a helper thread.
 enum class XferStatus { kOk, kAborted, kEof, kError, kStalled };

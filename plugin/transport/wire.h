@@ -7,10 +7,13 @@
 // wrong magic, protocol version or nonce, and answers the complete group with an Ack on the
 // control socket carrying its staging capacity.
 //
-// Messages: per NCCL send, a MsgHeader on the control socket, then wire_bytes of payload split
-// into chunks of max(kMinChunkBytes, ceil(wire_bytes / n_sockets)) bytes; chunk j of message seq
-// travels on data socket (seq + j) % n_sockets. A raw payload is the user's bytes; a framed one
-// is one self-describing codec frame (docs/FORMAT.md) that decodes to original_bytes.
+// Messages: per NCCL send, wire_bytes of payload split into chunks of max(kMinChunkBytes,
+// ceil(wire_bytes / n_sockets)) bytes; chunk j of message seq travels on data socket
+// (seq + j) % n_sockets. The message's MsgHeader travels on the socket of chunk 0, right before
+// it (so a message of one chunk is one write and one packet train, not two). A raw payload is
+// the user's bytes; a framed one is one self-describing codec frame (docs/FORMAT.md) that
+// decodes to original_bytes. After the handshake nothing is sent on the control socket: it
+// stays open so that each side sees the other hang up even while no message is in flight.
 #pragma once
 
 #include <cstddef>
@@ -23,7 +26,8 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "wire structs assume li
 
 namespace squeeze::plugin::wire {
 
-constexpr uint16_t kProtocolVersion = 1;
+// 2: message headers on the data socket of chunk 0 (1: on the control socket).
+constexpr uint16_t kProtocolVersion = 2;
 constexpr uint32_t kHandleMagic = 0x485a5153;  // "SQZH"
 constexpr uint32_t kHelloMagic = 0x435a5153;   // "SQZC"
 constexpr uint32_t kAckMagic = 0x415a5153;     // "SQZA"
@@ -90,6 +94,11 @@ inline ChunkPlan plan_chunks(uint64_t wire_bytes, int n_sockets) {
 
 inline int socket_of_chunk(uint32_t seq, uint32_t chunk, int n_sockets) {
   return static_cast<int>((static_cast<uint64_t>(seq) + chunk) % static_cast<uint64_t>(n_sockets));
+}
+
+// The data socket that carries message seq's header (before its chunk 0, if any).
+inline int header_socket(uint32_t seq, int n_sockets) {
+  return socket_of_chunk(seq, 0, n_sockets);
 }
 
 }  // namespace squeeze::plugin::wire

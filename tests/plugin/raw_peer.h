@@ -84,7 +84,10 @@ struct RawSender {
     m.seq = seq;
     m.original_bytes = original;
     m.wire_bytes = wire_bytes;
-    return write_all(control, &m, sizeof(m));
+    // On the data socket of chunk 0, right before it (wire.h).
+    return write_all(
+        data[static_cast<size_t>(wire::header_socket(seq, static_cast<int>(data.size())))], &m,
+        sizeof(m));
   }
   // Sends the payload striped as the plugin expects; stops after `limit` bytes.
   bool send_payload(const void* p, uint64_t n, uint64_t limit = ~0ull) {
