@@ -33,6 +33,7 @@ struct ProcessState {
   bool legacy = false;
   Context legacy_ctx;
   Settings settings;
+  int helper_threads = 0;  // THREADS resolved at init ("auto" follows the CPU count)
   std::vector<NetDevice> devices;
   // Device lists of earlier init cycles: NCCL may still hold name/pciPath pointers into them.
   std::vector<std::vector<NetDevice>> retired_devices;
@@ -108,6 +109,7 @@ ncclResult_t start_process_locked() {
              dev.pci_path.empty() ? "(none)" : dev.pci_path.c_str());
   }
   const int helpers = resolve_helper_threads(settings, cpus);
+  s.helper_threads = helpers;
   if (helpers == 0) {
     SQZ_INFO(NCCL_INIT | NCCL_NET,
              "transport: inline progress, NCCL's proxy thread moves the bytes (THREADS=%s, %d "
@@ -309,18 +311,19 @@ ncclResult_t listen(Context* ctx, int dev, void* handle, void** listen_comm) {
   ProcessState& s = state();
   NetDevice d;
   Settings st;
+  int helper_threads;
   {
     std::lock_guard<std::mutex> lock(s.mu);
     SQZ_REQUIRE(dev >= 0 && dev < static_cast<int>(s.devices.size()), ncclInvalidArgument,
                 "listen: invalid device %d", dev);
     d = s.devices[static_cast<size_t>(dev)];
     st = s.settings;
+    helper_threads = s.helper_threads;
   }
   auto lc = std::make_unique<ListenComm>();
   lc->ctx = ctx;
-  SQZ_CHECK(Listener::create(d, st.sockets(), resolve_helper_threads(st, usable_cpu_count()),
-                             st.staging_bytes(), static_cast<wire::Handle*>(handle),
-                             &lc->listener));
+  SQZ_CHECK(Listener::create(d, st.sockets(), helper_threads, st.staging_bytes(),
+                             static_cast<wire::Handle*>(handle), &lc->listener));
   *listen_comm = lc.release();
   return ncclSuccess;
 }

@@ -13,6 +13,17 @@ namespace {
 
 constexpr auto kTick = std::chrono::milliseconds(50);
 
+// The header that announces a send whose payload is ready.
+wire::MsgHeader header_of(const Request& r) {
+  wire::MsgHeader h{};
+  h.magic = wire::kMsgMagic;
+  h.kind = static_cast<uint8_t>(r.kind);
+  h.seq = r.seq;
+  h.original_bytes = r.original_bytes;
+  h.wire_bytes = r.wire_bytes;
+  return h;
+}
+
 }  // namespace
 
 Comm::Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options)
@@ -498,12 +509,7 @@ void Comm::send_helper(int t) {
     const int hs = wire::header_socket(seq, n_sockets_);
     if (hs % n_threads_ == t) {
       // The header goes right before chunk 0, on the same socket (wire.h).
-      wire::MsgHeader h{};
-      h.magic = wire::kMsgMagic;
-      h.kind = static_cast<uint8_t>(r->kind);
-      h.seq = seq;
-      h.original_bytes = r->original_bytes;
-      h.wire_bytes = r->wire_bytes;
+      wire::MsgHeader h = header_of(*r);
       int err = 0;
       XferStatus st = transfer_exact(conn_->data[static_cast<size_t>(hs)].get(), true, &h,
                                      sizeof(h), stop_io_, options_.stall_timeout_s, &err);
@@ -713,11 +719,12 @@ bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
     Request& r = slot(c.seq);
     if (r.state == Request::State::kFree || r.seq != c.seq || !r.ready) return true;
     if (!c.busy) {
-      wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
-      uint32_t j = c.chunk;
-      while (j < plan.count && wire::socket_of_chunk(r.seq, j, n_sockets_) != s) ++j;
+      const wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
+      wire::ChunkSpan chunk{};
+      const bool has_chunk =
+          wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c.chunk, s, n_sockets_, &chunk);
       const bool header_due = !c.header_done && wire::header_socket(r.seq, n_sockets_) == s;
-      if (j >= plan.count && !header_due) {
+      if (!has_chunk && !header_due) {
         // Every socket passes every message (even with no chunk of it), so a message cannot
         // complete and its slot be reused before each cursor has moved past it.
         ++c.seq;
@@ -729,23 +736,13 @@ bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
       c.hdr_len = 0;
       if (header_due) {
         if (peer_gone_locked(r.seq)) return false;
-        c.header = wire::MsgHeader{};
-        c.header.magic = wire::kMsgMagic;
-        c.header.kind = static_cast<uint8_t>(r.kind);
-        c.header.seq = r.seq;
-        c.header.original_bytes = r.original_bytes;
-        c.header.wire_bytes = r.wire_bytes;
+        c.header = header_of(r);
         c.hdr_len = sizeof(c.header);
         c.header_done = true;
       }
-      c.offset = 0;
-      c.len = 0;
-      if (j < plan.count) {
-        c.offset = static_cast<uint64_t>(j) * plan.chunk_bytes;
-        c.len =
-            r.wire_bytes - c.offset < plan.chunk_bytes ? r.wire_bytes - c.offset : plan.chunk_bytes;
-        c.chunk = j + 1;
-      }
+      c.offset = has_chunk ? chunk.offset : 0;
+      c.len = has_chunk ? chunk.len : 0;
+      if (has_chunk) c.chunk = chunk.index + 1;
       c.done = 0;
       c.busy = true;
     }
@@ -797,20 +794,18 @@ bool Comm::inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, b
       *moved = true;
     }
     if (!c.busy) {
-      wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
-      uint32_t j = c.chunk;
-      while (j < plan.count && wire::socket_of_chunk(r.seq, j, n_sockets_) != s) ++j;
-      if (j >= plan.count) {
+      const wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
+      wire::ChunkSpan chunk{};
+      if (!wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c.chunk, s, n_sockets_, &chunk)) {
         ++c.seq;
         c.chunk = 0;
         if (finish_parts_locked(&r, 1)) todo[(*n_todo)++] = &r;
         continue;
       }
-      c.offset = static_cast<uint64_t>(j) * plan.chunk_bytes;
-      c.len =
-          r.wire_bytes - c.offset < plan.chunk_bytes ? r.wire_bytes - c.offset : plan.chunk_bytes;
+      c.offset = chunk.offset;
+      c.len = chunk.len;
       c.done = 0;
-      c.chunk = j + 1;
+      c.chunk = chunk.index + 1;
       c.busy = true;
     }
     IoStep st = recv_step(fd, r.payload + c.offset, c.len, &c.done, &err);

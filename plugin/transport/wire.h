@@ -96,6 +96,28 @@ inline int socket_of_chunk(uint32_t seq, uint32_t chunk, int n_sockets) {
   return static_cast<int>((static_cast<uint64_t>(seq) + chunk) % static_cast<uint64_t>(n_sockets));
 }
 
+// Chunk `index` of a message: bytes [offset, offset + len) of its payload.
+struct ChunkSpan {
+  uint32_t index;
+  uint64_t offset;
+  uint64_t len;
+};
+
+// The first chunk numbered `from` or later of message seq that travels on data socket s. False
+// when there is none (every socket passes every message, with or without a chunk of it).
+inline bool next_chunk_on_socket(const ChunkPlan& plan, uint64_t wire_bytes, uint32_t seq,
+                                 uint32_t from, int s, int n_sockets, ChunkSpan* out) {
+  for (uint32_t j = from; j < plan.count; ++j) {
+    if (socket_of_chunk(seq, j, n_sockets) != s) continue;
+    out->index = j;
+    out->offset = static_cast<uint64_t>(j) * plan.chunk_bytes;
+    out->len =
+        wire_bytes - out->offset < plan.chunk_bytes ? wire_bytes - out->offset : plan.chunk_bytes;
+    return true;
+  }
+  return false;
+}
+
 // The data socket that carries message seq's header (before its chunk 0, if any).
 inline int header_socket(uint32_t seq, int n_sockets) {
   return socket_of_chunk(seq, 0, n_sockets);
