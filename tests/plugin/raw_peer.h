@@ -3,6 +3,7 @@
 // calls after setup, so a forked child may use it.
 #pragma once
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -113,6 +114,67 @@ struct RawSender {
     data.clear();
   }
   ~RawSender() { close_all(); }
+};
+
+// The receiver side of one connection, made by hand: listens on 127.0.0.1, takes the plugin's
+// connect (blocking, so run it on its own thread while the test calls connect()), answers with an
+// Ack, then reads messages laid out exactly as wire.h says.
+struct RawReceiver {
+  int listen_fd = -1;
+  int control = -1;
+  std::vector<int> data;
+  wire::Handle handle{};
+
+  bool listen_on_loopback(int n_sockets, int n_threads, uint64_t nonce) {
+    listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0) return false;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    if (::bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        ::listen(listen_fd, 64) != 0 ||
+        ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return false;
+    handle.magic = wire::kHandleMagic;
+    handle.version = wire::kProtocolVersion;
+    handle.n_sockets = static_cast<uint8_t>(n_sockets);
+    handle.n_threads = static_cast<uint8_t>(n_threads);
+    handle.nonce = nonce;
+    std::memcpy(&handle.addr.in4, &a, sizeof(a));
+    data.assign(static_cast<size_t>(n_sockets), -1);
+    return true;
+  }
+  // Accepts 1 + n_sockets connections, checks each Hello and sends the Ack.
+  bool accept_all(uint64_t staging_bytes) {
+    for (int k = 0; k <= handle.n_sockets; ++k) {
+      int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return false;
+      wire::Hello h{};
+      if (!read_all(fd, &h, sizeof(h)) || h.magic != wire::kHelloMagic ||
+          h.version != wire::kProtocolVersion || h.nonce != handle.nonce ||
+          h.index > handle.n_sockets) {
+        ::close(fd);
+        return false;
+      }
+      int& slot = h.index == 0 ? control : data[static_cast<size_t>(h.index - 1)];
+      if (slot >= 0) return false;  // the same index twice
+      slot = fd;
+    }
+    wire::Ack ack{wire::kAckMagic, wire::kProtocolVersion, 0, staging_bytes, 0};
+    return write_all(control, &ack, sizeof(ack));
+  }
+  void close_all() {
+    for (int* fd : {&listen_fd, &control}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
+    for (int& fd : data) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+    }
+  }
+  ~RawReceiver() { close_all(); }
 };
 
 }  // namespace sqtest

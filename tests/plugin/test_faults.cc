@@ -5,7 +5,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
+#include <thread>
 
 #include "harness.h"
 #include "raw_peer.h"
@@ -304,4 +307,101 @@ TEST(Faults, StallTimeout) {
 }
 
 }  // namespace
+struct JoinOnExit {
+  std::thread& thread;
+  std::function<void()> unblock;
+  ~JoinOnExit() {
+    if (!thread.joinable()) return;
+    unblock();
+    thread.join();
+  }
+};
+
+// The plugin's sender against the wire layout of wire.h, read by hand: each message's header on
+// the data socket of its chunk 0, right before that chunk, chunk j on socket (seq + j) % n, and
+// nothing on the control socket after the handshake. Runs in both threading modes.
+TEST(Wire, SenderLayoutMatchesTheSpec) {
+  Pair p;
+  ASSERT_TRUE(init_ctx(&p.ctx));
+  ncclNet_v11_t* n = plugin().v11;
+  const char* threads_env = std::getenv("NCCL_SQUEEZE_THREADS");
+  const int threads =
+      threads_env != nullptr && std::strcmp(threads_env, "auto") != 0 ? std::atoi(threads_env) : 2;
+  constexpr int kSockets = 4;
+  RawReceiver rx;
+  ASSERT_TRUE(rx.listen_on_loopback(kSockets, threads, 0x5eedf00d));
+  bool accepted = false;
+  std::thread acceptor([&] { accepted = rx.accept_all(64u << 20); });
+  // A failed assertion below must not leave a blocked thread behind: shutting the sockets down
+  // wakes it, then it is joined.
+  JoinOnExit acceptor_guard{acceptor, [&] { ::shutdown(rx.listen_fd, SHUT_RDWR); }};
+  char handle[NCCL_NET_HANDLE_MAXSIZE] = {};
+  std::memcpy(handle, &rx.handle, sizeof(rx.handle));
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (p.send == nullptr && Clock::now() < deadline) {
+    ncclNetDeviceHandle_v11_t* dev = nullptr;
+    ASSERT_EQ(n->connect(p.ctx, 0, handle, &p.send, &dev), ncclSuccess);
+  }
+  acceptor.join();
+  ASSERT_TRUE(accepted);
+  ASSERT_NE(p.send, nullptr);
+
+  // Message 0: four chunks (64 KiB minimum chunk, 200000 bytes); 1: one chunk; 2: empty.
+  const size_t sizes[] = {200000, 1000, 0};
+  std::vector<uint8_t> out(200000);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(i * 31 + 7);
+  void* mh = nullptr;
+  ASSERT_EQ(n->regMr(p.send, out.data(), out.size(), NCCL_PTR_HOST, &mh), ncclSuccess);
+  std::vector<std::vector<uint8_t>> got(3);
+  std::string reader_error;
+  std::thread reader([&] {
+    for (uint32_t seq = 0; seq < 3; ++seq) {
+      wire::MsgHeader h{};
+      // Written out from the spec, not from wire.h's helpers, so that both sides of the plugin
+      // agreeing on a wrong layout still fails here.
+      int hs = static_cast<int>(seq % kSockets);
+      if (!read_all(rx.data[static_cast<size_t>(hs)], &h, sizeof(h))) {
+        reader_error = "no header for message " + std::to_string(seq);
+        return;
+      }
+      if (h.magic != wire::kMsgMagic || h.seq != seq ||
+          h.kind != static_cast<uint8_t>(wire::PayloadKind::kRaw) ||
+          h.original_bytes != sizes[seq] || h.wire_bytes != sizes[seq]) {
+        reader_error = "bad header for message " + std::to_string(seq);
+        return;
+      }
+      got[seq].resize(sizes[seq]);
+      const uint64_t chunk = std::max<uint64_t>(64 << 10, (h.wire_bytes + kSockets - 1) / kSockets);
+      for (uint64_t j = 0; j * chunk < h.wire_bytes; ++j) {
+        uint64_t off = j * chunk;
+        uint64_t len = std::min<uint64_t>(chunk, h.wire_bytes - off);
+        int s = static_cast<int>((seq + j) % kSockets);
+        if (!read_all(rx.data[static_cast<size_t>(s)], got[seq].data() + off, len)) {
+          reader_error = "chunk " + std::to_string(j) + " of message " + std::to_string(seq);
+          return;
+        }
+      }
+    }
+  });
+  JoinOnExit reader_guard{reader, [&] {
+                            for (int fd : rx.data) ::shutdown(fd, SHUT_RDWR);
+                          }};
+  for (uint32_t seq = 0; seq < 3; ++seq) {
+    void* req = nullptr;
+    while (req == nullptr) {
+      ASSERT_EQ(n->isend(p.send, out.data(), sizes[seq], 1, mh, nullptr, &req), ncclSuccess);
+    }
+    ASSERT_EQ(wait_request(req, nullptr), ncclSuccess) << "message " << seq;
+  }
+  reader.join();
+  ASSERT_EQ(reader_error, "");
+  for (uint32_t seq = 0; seq < 3; ++seq) {
+    EXPECT_EQ(0, std::memcmp(got[seq].data(), out.data(), sizes[seq])) << "message " << seq;
+  }
+  // Nothing but the handshake's Ack ever travels on the control socket (it only tells hang-ups).
+  pollfd pc{rx.control, POLLIN, 0};
+  EXPECT_EQ(poll(&pc, 1, 50), 0);
+  EXPECT_EQ(n->deregMr(p.send, mh), ncclSuccess);
+}
+
 }  // namespace sqtest
