@@ -396,7 +396,8 @@ TEST(Wire, SenderLayoutMatchesTheSpec) {
   reader.join();
   ASSERT_EQ(reader_error, "");
   for (uint32_t seq = 0; seq < 3; ++seq) {
-    EXPECT_EQ(0, std::memcmp(got[seq].data(), out.data(), sizes[seq])) << "message " << seq;
+    ASSERT_EQ(got[seq].size(), sizes[seq]);
+    EXPECT_TRUE(std::equal(got[seq].begin(), got[seq].end(), out.begin())) << "message " << seq;
   }
   // Nothing but the handshake's Ack ever travels on the control socket (it only tells hang-ups).
   pollfd pc{rx.control, POLLIN, 0};
