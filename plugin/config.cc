@@ -294,15 +294,8 @@ int usable_cpu_count() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-int resolve_helper_threads(const Settings& s, int usable_cpus) {
-  int t = s.threads();
-  if (t >= 0) return t;
-  return usable_cpus <= 4 ? 0 : 2;
-}
-
-int resolve_codec_threads(const Settings& s, int usable_cpus) {
-  int t = s.codec_threads();
-  if (t >= 0) return t;
+int resolve_thread_count(int configured, int usable_cpus) {
+  if (configured >= 0) return configured;
   return usable_cpus <= 4 ? 0 : 2;
 }
 

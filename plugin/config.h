@@ -105,10 +105,10 @@ struct Settings {
   uint64_t min_bytes() const { return static_cast<uint64_t>(get(ParamId::kMinBytes).i); }
   // DType::kBytes when no datatype is assumed.
   DType assume_dtype() const;
-  // THREADS as configured: -1 for "auto" (resolve_helper_threads gives the effective value).
+  // THREADS as configured: -1 for "auto" (resolve_thread_count gives the effective value).
   int threads() const { return static_cast<int>(get(ParamId::kThreads).i); }
   int sockets() const { return static_cast<int>(get(ParamId::kSockets).i); }
-  // CODEC_THREADS as configured: -1 for "auto" (resolve_codec_threads gives the effective value).
+  // CODEC_THREADS as configured: -1 for "auto" (resolve_thread_count gives the effective value).
   int codec_threads() const { return static_cast<int>(get(ParamId::kCodecThreads).i); }
   uint64_t staging_bytes() const { return static_cast<uint64_t>(get(ParamId::kStagingMb).i) << 20; }
   bool stats() const { return get(ParamId::kStats).i != 0; }
@@ -131,13 +131,11 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error);
 // The same from the process environment.
 bool load_settings_from_environment(Settings* out, std::string* error);
 
-// The effective helper threads per connection: THREADS, or for "auto" 0 (inline progress) when
-// the process may use 4 or fewer CPUs, else 2. With few cores the hand-offs between NCCL's proxy
-// thread and helper threads cost more than the helpers gain (docs/PERFORMANCE.md).
-int resolve_helper_threads(const Settings& s, int usable_cpus);
-// The same for the codec pool: CODEC_THREADS, or for "auto" 0 (codec on the proxy thread) with 4
-// or fewer usable CPUs, else 2. With few cores, codec threads only compete with the proxy threads.
-int resolve_codec_threads(const Settings& s, int usable_cpus);
+// The effective value of THREADS or CODEC_THREADS: as configured, or for "auto" (-1) 0 when the
+// process may use 4 or fewer CPUs (NCCL's proxy thread moves the bytes and runs the codec), else
+// 2. With few cores, hand-offs to helper and codec threads cost more than those threads gain
+// (docs/PERFORMANCE.md).
+int resolve_thread_count(int configured, int usable_cpus);
 int usable_cpu_count();
 
 // One line per parameter, "NCCL_SQUEEZE_X=value (source)", for the init log.

@@ -79,7 +79,7 @@ ncclResult_t start_process_locked() {
   s.devices = std::move(devs);
   s.settings = settings;
   const int cpus = usable_cpu_count();
-  const int codec_threads = resolve_codec_threads(settings, cpus);
+  const int codec_threads = resolve_thread_count(settings.codec_threads(), cpus);
   s.engine = std::make_unique<HostCodecEngine>(codec_threads);
   if (!s.cuda_checked) {
     s.cuda_api = make_cuda_device_api(&s.cuda_why);
@@ -108,7 +108,7 @@ ncclResult_t start_process_locked() {
              sockaddr_to_string(dev.addr).c_str(), dev.speed_mbps,
              dev.pci_path.empty() ? "(none)" : dev.pci_path.c_str());
   }
-  const int helpers = resolve_helper_threads(settings, cpus);
+  const int helpers = resolve_thread_count(settings.threads(), cpus);
   s.helper_threads = helpers;
   if (helpers == 0) {
     SQZ_INFO(NCCL_INIT | NCCL_NET,

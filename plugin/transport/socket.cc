@@ -52,9 +52,10 @@ void set_nodelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-IoStep send_step(int fd, const void* data, size_t len, size_t* done, int* err) {
-  if (*done >= len) return IoStep::kProgress;
-  ssize_t n = ::send(fd, static_cast<const char*>(data) + *done, len - *done, MSG_NOSIGNAL);
+namespace {
+
+// The outcome of one send/sendmsg call that returned n.
+IoStep send_result(ssize_t n, size_t* done, int* err) {
   if (n > 0) {
     *done += static_cast<size_t>(n);
     return IoStep::kProgress;
@@ -62,6 +63,14 @@ IoStep send_step(int fd, const void* data, size_t len, size_t* done, int* err) {
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return IoStep::kAgain;
   *err = n < 0 ? errno : EPIPE;
   return (n < 0 && (errno == EPIPE || errno == ECONNRESET)) ? IoStep::kEof : IoStep::kError;
+}
+
+}  // namespace
+
+IoStep send_step(int fd, const void* data, size_t len, size_t* done, int* err) {
+  if (*done >= len) return IoStep::kProgress;
+  ssize_t n = ::send(fd, static_cast<const char*>(data) + *done, len - *done, MSG_NOSIGNAL);
+  return send_result(n, done, err);
 }
 
 IoStep send_step2(int fd, const void* head, size_t head_len, const void* body, size_t body_len,
@@ -81,13 +90,7 @@ IoStep send_step2(int fd, const void* head, size_t head_len, const void* body, s
   msg.msg_iov = iov;
   msg.msg_iovlen = body_len > 0 ? 2 : 1;
   ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-  if (n > 0) {
-    *done += static_cast<size_t>(n);
-    return IoStep::kProgress;
-  }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return IoStep::kAgain;
-  *err = n < 0 ? errno : EPIPE;
-  return (n < 0 && (errno == EPIPE || errno == ECONNRESET)) ? IoStep::kEof : IoStep::kError;
+  return send_result(n, done, err);
 }
 
 IoStep recv_step(int fd, void* data, size_t len, size_t* done, int* err) {

@@ -110,20 +110,20 @@ TEST(Config, AutoThreadCountsFollowTheCpuCount) {
   EXPECT_EQ(s.threads(), -1);
   EXPECT_EQ(s.codec_threads(), -1);
   // auto: inline progress and the codec on the proxy thread up to 4 CPUs, else 2 threads each.
-  EXPECT_EQ(resolve_helper_threads(s, 1), 0);
-  EXPECT_EQ(resolve_helper_threads(s, 4), 0);
-  EXPECT_EQ(resolve_helper_threads(s, 5), 2);
-  EXPECT_EQ(resolve_codec_threads(s, 2), 0);
-  EXPECT_EQ(resolve_codec_threads(s, 64), 2);
+  EXPECT_EQ(resolve_thread_count(s.threads(), 1), 0);
+  EXPECT_EQ(resolve_thread_count(s.threads(), 4), 0);
+  EXPECT_EQ(resolve_thread_count(s.threads(), 5), 2);
+  EXPECT_EQ(resolve_thread_count(s.codec_threads(), 2), 0);
+  EXPECT_EQ(resolve_thread_count(s.codec_threads(), 64), 2);
   EXPECT_GE(usable_cpu_count(), 1);
   // An explicit value wins on any machine; "AUTO" is accepted in any case; other words are not.
   ASSERT_TRUE(load_settings(
       fake_env({{"NCCL_SQUEEZE_THREADS", "3"}, {"NCCL_SQUEEZE_CODEC_THREADS", "AUTO"}}), &s, &err))
       << err;
-  EXPECT_EQ(resolve_helper_threads(s, 2), 3);
-  EXPECT_EQ(resolve_codec_threads(s, 2), 0);
+  EXPECT_EQ(resolve_thread_count(s.threads(), 2), 3);
+  EXPECT_EQ(resolve_thread_count(s.codec_threads(), 2), 0);
   ASSERT_TRUE(load_settings(fake_env({{"NCCL_SQUEEZE_THREADS", "0"}}), &s, &err)) << err;
-  EXPECT_EQ(resolve_helper_threads(s, 64), 0);
+  EXPECT_EQ(resolve_thread_count(s.threads(), 64), 0);
   EXPECT_FALSE(load_settings(fake_env({{"NCCL_SQUEEZE_THREADS", "many"}}), &s, &err));
   EXPECT_NE(err.find("or auto"), std::string::npos) << err;
   EXPECT_FALSE(load_settings(fake_env({{"NCCL_SQUEEZE_THREADS", "-1"}}), &s, &err));
