@@ -1,6 +1,7 @@
 // Checks of squeeze-a2a's pieces that need no plugin: the rendezvous between forked ranks, NCCL's
 // chunking rule, the payload generators and the verifier.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -139,6 +140,42 @@ TEST(Rendezvous, ReportedErrorTextReachesTheParent) {
   std::string err;
   EXPECT_EQ(run_ranks(2, 1, 0, ChildMode::kError, 20, &err, nullptr), Router::Outcome::kFailed);
   EXPECT_NE(err.find("listen failed on purpose"), std::string::npos) << err;
+}
+
+// The CI failure this pins down: a rank reports an error and exits while a handle forwarded to it
+// is still unread, so the kernel reports a reset ahead of the rank's last messages.
+TEST(Rendezvous, ErrorTextSurvivesARankExitingWithUnreadMessages) {
+  int fds[2];
+  std::string err;
+  ASSERT_TRUE(make_ctl_pair(fds, &err)) << err;
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    CtlClient ctl(fds[1], 0);
+    const char msg[] = "listen failed on purpose";
+    ctl.send_blob(MsgType::kError, msg, sizeof(msg) - 1);
+    // Exit only once the parent's message is queued here, unread.
+    pollfd p{fds[1], POLLIN, 0};
+    poll(&p, 1, 10000);
+    _exit(1);
+  }
+  close(fds[1]);
+  CtlMsg handle;
+  handle.type = (uint32_t)MsgType::kHandle;
+  handle.len = 0;
+  ASSERT_TRUE(ctl_send(fds[0], handle));
+  // Let the child exit before the router reads anything, as in the racy CI run.
+  siginfo_t info;
+  while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+  }
+  Router router({fds[0]}, {pid});
+  EXPECT_EQ(router.run(Clock::now() + std::chrono::seconds(10), nullptr), Router::Outcome::kFailed);
+  EXPECT_NE(router.error().find("listen failed on purpose"), std::string::npos) << router.error();
+  for (pid_t p : router.unreaped_pids())
+    if (p > 0) waitpid(p, nullptr, 0);
+  close(fds[0]);
 }
 
 TEST(Rendezvous, HungRankTimesOut) {
