@@ -56,7 +56,8 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "Append per-connection statistics as JSON lines to this file at close (empty: off).")        \
   X(kTimeoutS, "TIMEOUT_S", kInt, "300", 0, 86400, "",                                           \
     "A transfer in flight with no progress for this many seconds fails with an error (0: "       \
-    "never).")                                                                                   \
+    "never). Also bounds, at 10 s at most, how long closeSend waits without progress for "       \
+    "completed compressed sends to reach the peer.")                                             \
   X(kIfname, "IFNAME", kString, "", 0, 0, "",                                                    \
     "Interfaces to use, NCCL_SOCKET_IFNAME syntax: comma-separated prefixes, ^ excludes, = "     \
     "exact. Empty: every interface that is up except loopback and docker*, loopback only if "    \

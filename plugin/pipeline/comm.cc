@@ -71,10 +71,39 @@ ncclResult_t Comm::start() {
   return ncclSuccess;
 }
 
+int Comm::owed_sends_locked() const {
+  int owed = 0;
+  for (const Request& r : slots_)
+    if (r.state != Request::State::kFree && r.tested && !r.transmitted) ++owed;
+  return owed;
+}
+
 void Comm::close() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (closed_) return;
+    // With helper threads a compressed send is done once its frame is in staging, so NCCL may
+    // close the connection before the frame reached the kernel: it would be lost to a receiver
+    // that still waits for it. Such sends are flushed first, for as long as they keep moving; a
+    // dead peer fails them at once, and a live one that stopped reading costs the stall timeout,
+    // at most 10 s.
+    if (dir_ == Dir::kSend && !inline_) {
+      const auto kLingerQuiet = std::chrono::seconds(
+          options_.stall_timeout_s > 0 && options_.stall_timeout_s < 10 ? options_.stall_timeout_s
+                                                                        : 10);
+      int owed = owed_sends_locked();
+      auto last_progress = std::chrono::steady_clock::now();
+      while (owed > 0 && error_code_ == ncclSuccess &&
+             std::chrono::steady_clock::now() - last_progress < kLingerQuiet) {
+        cv_.wait_for(lock, kTick);
+        const int now_owed = owed_sends_locked();
+        if (now_owed < owed) last_progress = std::chrono::steady_clock::now();
+        owed = now_owed;
+      }
+      if (owed > 0 && error_code_ == ncclSuccess)
+        SQZ_WARN("closeSend: %d completed send(s) to %s abandoned: no progress for %lld s", owed,
+                 peer_desc().c_str(), static_cast<long long>(kLingerQuiet.count()));
+    }
     closed_ = true;
     stop_io_.store(true, std::memory_order_release);
     cv_.notify_all();
@@ -437,6 +466,7 @@ bool Comm::finish_parts_locked(Request* r, int parts) {
     r->staging = nullptr;
     r->state = Request::State::kDone;
     maybe_free_locked(r);
+    cv_.notify_all();  // close() may be waiting for this send to reach the kernel
   } else if (r->gpu.on_gpu) {
     gpu_->queue_recv(r);  // the next test() copies it to the device (and decodes it there)
   } else if (r->kind == wire::PayloadKind::kRaw) {
@@ -539,7 +569,12 @@ bool Comm::recv_header(uint32_t seq, Request** out) {
         break;
       }
       int err = 0;
-      if (peer_hung_up(control, &err)) {
+      // A sender may send its last message and close before this side posts the receive: the
+      // message then waits in the kernel and must still be delivered, so the hang-up counts only
+      // once nothing of the next message is waiting on the socket that carries its header.
+      if (peer_hung_up(control, &err) &&
+          !has_unread_bytes(
+              conn_->data[static_cast<size_t>(wire::header_socket(seq, n_sockets_))].get())) {
         // Not a failure of anything in flight: the other helpers may still be reading the last
         // announced message from the data sockets, so I/O is not stopped here.
         peer_closed_idle_ = true;

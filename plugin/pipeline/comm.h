@@ -114,7 +114,9 @@ class Comm {
 
   // Allocates staging and starts the helper threads.
   ncclResult_t start();
-  // Stops the helpers (in-flight requests are abandoned), waits for codec tasks, logs statistics.
+  // Send side with helpers: first delivers the sends NCCL already saw complete (bounded linger).
+  // Then stops the helpers (requests still in flight are abandoned), waits for codec tasks, logs
+  // statistics.
   void close();
 
   ncclResult_t reg_mr(void* data, size_t size, int type, void** mhandle);
@@ -148,6 +150,8 @@ class Comm {
   void io_failure(XferStatus status, int err, uint32_t seq, const char* what);
   void finish_parts(Request* r, int parts);
   void maybe_free_locked(Request* r);
+  // Sends NCCL saw complete whose bytes are not all in the kernel yet.
+  int owed_sends_locked() const;
   CommKind comm_kind_locked() const;
   void send_helper(int t);
   void recv_helper(int t);

@@ -184,4 +184,12 @@ bool peer_hung_up(int fd, int* err) {
   return false;
 }
 
+bool has_unread_bytes(int fd) {
+  char byte;
+  ssize_t n;
+  do n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
 }  // namespace squeeze::plugin

@@ -81,6 +81,9 @@ bool wait_readable(int fd, int timeout_ms);
 // True when a socket on which the peer never sends shows EOF or an error (peer gone).
 bool peer_hung_up(int fd, int* err);
 
+// True when bytes the peer sent are waiting to be read on fd (even if the peer has since closed).
+bool has_unread_bytes(int fd);
+
 uint64_t monotonic_ns();
 
 }  // namespace squeeze::plugin

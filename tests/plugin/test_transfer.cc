@@ -1,6 +1,7 @@
 // Data transfers through the exported v11 table: 32 requests in flight in order, sizes from 0 to
 // 64 MiB, back-pressure, close with requests in flight, and classification end to end (floats
 // within the bound, integers and LL/LL128 buffers bit-exact).
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -242,6 +243,130 @@ TEST(Transfer, SenderClosingRightAfterLastSendLosesNothing) {
     if (res == ncclSuccess && req != nullptr) res = wait_request(req, &size, 10.0);
     EXPECT_NE(res, ncclSuccess) << "round " << round;
     EXPECT_EQ(plugin().v11->deregMr(p.recv, b.recv_mh), ncclSuccess);
+  }
+}
+
+// NCCL may close a send connection as soon as its sends tested done, while the receiving rank has
+// not even posted its receives. With helper threads a compressed send is done once its frame is in
+// staging: close must still deliver it, and the receiver must not take the hang-up for the end of
+// the stream while those bytes wait in its sockets. The frames here exceed the socket buffers.
+TEST(Transfer, ReceivesPostedAfterTheSenderClosedGetEveryMessage) {
+  ScopedEnv env;
+  env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32")
+      .set("NCCL_SQUEEZE_MODE", "abs")
+      .set("NCCL_SQUEEZE_BOUND", "0.001")
+      .set("NCCL_SQUEEZE_SOCKETS", "1")       // less room in the kernel for the frames
+      .set("NCCL_SQUEEZE_STAGING_MB", "64");  // room in staging for all of them
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p));
+  constexpr int kMessages = 8;
+  constexpr size_t kFloats = 2 << 20;  // 8 MiB per message, about 3 MiB per frame
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  // One registration per side, like NCCL's SIMPLE FIFO (a batch of one is SIMPLE).
+  std::vector<float> out(kMessages * kFloats), in(kMessages * kFloats, 0.0f);
+  for (float& f : out) f = normal(rng);
+  ncclNet_v11_t* n = plugin().v11;
+  void* send_mh = nullptr;
+  void* recv_mh = nullptr;
+  ASSERT_EQ(n->regMr(p.send, out.data(), out.size() * 4, NCCL_PTR_HOST, &send_mh), ncclSuccess);
+  ASSERT_EQ(n->regMr(p.recv, in.data(), in.size() * 4, NCCL_PTR_HOST, &recv_mh), ncclSuccess);
+  // The sending rank: every send, then close once they all tested done.
+  ncclResult_t send_result = ncclSuccess;
+  std::atomic<int> sends_done{0};
+  std::thread sender([&] {
+    for (int m = 0; m < kMessages && send_result == ncclSuccess; ++m) {
+      void* s = post_send(p, &out[m * kFloats], kFloats * 4, 5, send_mh);
+      send_result = s == nullptr ? ncclInternalError : wait_request(s, nullptr, 60.0);
+      ++sends_done;
+    }
+    n->deregMr(p.send, send_mh);
+    if (n->closeSend(p.send) != ncclSuccess && send_result == ncclSuccess)
+      send_result = ncclInternalError;
+  });
+  // The receiving rank is late: it starts once every send is done (helper threads: the frames
+  // wait in staging and the sender is closing) or the sends stopped progressing (inline: a send is
+  // done only once the kernel took its bytes, and the kernel is full).
+  int seen = -1;
+  auto last_change = Clock::now();
+  while (sends_done.load() < kMessages && Clock::now() - last_change < std::chrono::seconds(1)) {
+    if (sends_done.load() != seen) {
+      seen = sends_done.load();
+      last_change = Clock::now();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // let closeSend begin
+  bool received_all = true;
+  for (int m = 0; m < kMessages && received_all; ++m) {
+    SCOPED_TRACE("message " + std::to_string(m) + " seed " + std::to_string(seed));
+    void* r = post_recv(p, &in[m * kFloats], kFloats * 4, 5, recv_mh);
+    int size = -1;
+    ncclResult_t res = r == nullptr ? ncclInternalError : wait_request(r, &size, 60.0);
+    EXPECT_EQ(res, ncclSuccess);
+    EXPECT_EQ(size, static_cast<int>(kFloats * 4));
+    received_all = res == ncclSuccess && size == static_cast<int>(kFloats * 4);
+  }
+  sender.join();
+  p.send = nullptr;
+  ASSERT_TRUE(received_all);
+  EXPECT_EQ(send_result, ncclSuccess);
+  for (size_t i = 0; i < out.size(); ++i)
+    ASSERT_LE(std::fabs(static_cast<double>(out[i]) - in[i]), 0.001) << "element " << i;
+  // Past the last message the hang-up is the end of the stream: a new receive fails.
+  void* data = in.data();
+  size_t sz = kFloats * 4;
+  int tag = 5;
+  void* phandle = nullptr;
+  void* req = nullptr;
+  ncclResult_t res = n->irecv(p.recv, 1, &data, &sz, &tag, &recv_mh, &phandle, &req);
+  if (res == ncclSuccess && req != nullptr) res = wait_request(req, nullptr, 10.0);
+  EXPECT_NE(res, ncclSuccess);
+  EXPECT_EQ(n->deregMr(p.recv, recv_mh), ncclSuccess);
+}
+
+// The flush at close is bounded: a receiver that is alive but never reads costs closeSend about
+// NCCL_SQUEEZE_TIMEOUT_S, with a warning that names the peer, not a hang.
+TEST(Transfer, CloseSendToAReceiverThatNeverReadsIsBounded) {
+  ScopedEnv env;
+  env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32")
+      .set("NCCL_SQUEEZE_MODE", "abs")
+      .set("NCCL_SQUEEZE_BOUND", "0.001")
+      .set("NCCL_SQUEEZE_SOCKETS", "1")
+      .set("NCCL_SQUEEZE_STAGING_MB", "64")
+      .set("NCCL_SQUEEZE_TIMEOUT_S", "1");
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p));
+  constexpr int kMessages = 8;
+  constexpr size_t kFloats = 2 << 20;
+  std::vector<float> out(kMessages * kFloats);
+  std::mt19937_64 rng(test_seed());
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& f : out) f = normal(rng);
+  ncclNet_v11_t* n = plugin().v11;
+  void* send_mh = nullptr;
+  ASSERT_EQ(n->regMr(p.send, out.data(), out.size() * 4, NCCL_PTR_HOST, &send_mh), ncclSuccess);
+  // Sends until one does not complete within a second (inline: the kernel is full) or all did.
+  int done_sends = 0;
+  for (int m = 0; m < kMessages; ++m) {
+    void* s = post_send(p, &out[m * kFloats], kFloats * 4, 5, send_mh);
+    ASSERT_NE(s, nullptr);
+    if (wait_request(s, nullptr, 1.0) != ncclSuccess) break;
+    ++done_sends;
+  }
+  clear_log();
+  EXPECT_EQ(n->deregMr(p.send, send_mh), ncclSuccess);
+  auto start = Clock::now();
+  EXPECT_EQ(n->closeSend(p.send), ncclSuccess);
+  p.send = nullptr;
+  const double took = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("%d of %d sends done before close; closeSend took %.2f s\n", done_sends, kMessages,
+              took);
+  EXPECT_LT(took, 4.0);
+  if (done_sends == kMessages) {
+    // Helper threads: frames were owed to the receiver, and giving up on them is logged.
+    EXPECT_TRUE(log_contains("127.0.0.1:", "rank 5")) << "no warning names the peer";
   }
 }
 
