@@ -178,6 +178,49 @@ TEST(Rendezvous, ErrorTextSurvivesARankExitingWithUnreadMessages) {
   close(fds[0]);
 }
 
+// The other order of the same race: a handle for a rank that already reported an error and
+// exited is read first. The failed forward must not hide the rank's own error text.
+TEST(Rendezvous, ErrorTextSurvivesAForwardToTheExitedRank) {
+  int good[2], bad[2];
+  std::string err;
+  ASSERT_TRUE(make_ctl_pair(good, &err)) << err;
+  ASSERT_TRUE(make_ctl_pair(bad, &err)) << err;
+  std::fflush(nullptr);
+  pid_t bad_pid = fork();
+  ASSERT_GE(bad_pid, 0);
+  if (bad_pid == 0) {
+    CtlClient ctl(bad[1], 1);
+    const char msg[] = "listen failed on purpose";
+    ctl.send_blob(MsgType::kError, msg, sizeof(msg) - 1);
+    _exit(1);
+  }
+  close(bad[1]);
+  pid_t good_pid = fork();  // rank 0 only needs to exist; its handle is sent from here
+  ASSERT_GE(good_pid, 0);
+  if (good_pid == 0) {
+    pause();
+    _exit(0);
+  }
+  siginfo_t info;
+  while (waitid(P_PID, (id_t)bad_pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+  }
+  CtlClient rank0(good[1], 0);
+  char h[16] = "to rank 1";
+  ASSERT_TRUE(rank0.send_handle(1, 0, h, sizeof(h)));
+  // Rank 0's channel comes first in the router's pass, so the forward to rank 1 is tried first.
+  Router router({good[0], bad[0]}, {good_pid, bad_pid});
+  EXPECT_EQ(router.run(Clock::now() + std::chrono::seconds(10), nullptr), Router::Outcome::kFailed);
+  EXPECT_NE(router.error().find("rank 1: listen failed on purpose"), std::string::npos)
+      << router.error();
+  for (pid_t p : router.unreaped_pids())
+    if (p > 0) kill(p, SIGKILL);
+  for (pid_t p : router.unreaped_pids())
+    if (p > 0) waitpid(p, nullptr, 0);
+  close(good[0]);
+  close(good[1]);
+  close(bad[0]);
+}
+
 TEST(Rendezvous, HungRankTimesOut) {
   std::string err;
   auto t0 = Clock::now();

@@ -39,12 +39,16 @@ bool make_ctl_pair(int fds[2], std::string* err) {
 }
 
 bool ctl_send(int fd, const CtlMsg& m) {
-  if (m.len > kMaxCtlPayload) return false;
+  if (m.len > kMaxCtlPayload) {
+    errno = EMSGSIZE;
+    return false;
+  }
   size_t n = kCtlHeaderBytes + m.len;
   for (;;) {
     ssize_t r = send(fd, &m, n, MSG_NOSIGNAL);
     if (r == (ssize_t)n) return true;
     if (r < 0 && errno == EINTR) continue;
+    if (r >= 0) errno = EIO;  // a short datagram: not expected on SOCK_SEQPACKET
     return false;
   }
 }
@@ -174,7 +178,11 @@ bool Router::handle(int rank, const CtlMsg& m) {
         return false;
       }
       if (!ctl_send(fds_[m.dst], m)) {
-        error_ = "cannot forward a handle to rank " + std::to_string(m.dst);
+        // A destination that already exited is judged by its own channel (its last messages,
+        // then its exit status), which poll() reports next: that is the error worth naming.
+        if (errno == EPIPE || errno == ECONNRESET) return true;
+        error_ =
+            "cannot forward a handle to rank " + std::to_string(m.dst) + ": " + strerror(errno);
         return false;
       }
       return true;
