@@ -88,13 +88,13 @@ void Comm::close() {
     // dead peer fails them at once, and a live one that stopped reading costs the stall timeout,
     // at most 10 s.
     if (dir_ == Dir::kSend && !inline_) {
-      const auto kLingerQuiet = std::chrono::seconds(
+      const auto linger_quiet = std::chrono::seconds(
           options_.stall_timeout_s > 0 && options_.stall_timeout_s < 10 ? options_.stall_timeout_s
                                                                         : 10);
       int owed = owed_sends_locked();
       auto last_progress = std::chrono::steady_clock::now();
       while (owed > 0 && error_code_ == ncclSuccess &&
-             std::chrono::steady_clock::now() - last_progress < kLingerQuiet) {
+             std::chrono::steady_clock::now() - last_progress < linger_quiet) {
         cv_.wait_for(lock, kTick);
         const int now_owed = owed_sends_locked();
         if (now_owed < owed) last_progress = std::chrono::steady_clock::now();
@@ -102,7 +102,7 @@ void Comm::close() {
       }
       if (owed > 0 && error_code_ == ncclSuccess)
         SQZ_WARN("closeSend: %d completed send(s) to %s abandoned: no progress for %lld s", owed,
-                 peer_desc().c_str(), static_cast<long long>(kLingerQuiet.count()));
+                 peer_desc().c_str(), static_cast<long long>(linger_quiet.count()));
     }
     closed_ = true;
     stop_io_.store(true, std::memory_order_release);
