@@ -35,6 +35,34 @@ uint64_t test_seed() {
 
 enum class ChildMode { kGood, kCrash, kHang, kError };
 
+constexpr char kFailText[] = "listen failed on purpose";
+
+// In a forked rank: reports kFailText as rank `rank` on fd, optionally waits until a message from
+// the parent is queued (unread) on fd, then exits with status 1.
+[[noreturn]] void report_error_and_exit(int fd, int rank, bool after_a_message_arrives) {
+  CtlClient ctl(fd, rank);
+  ctl.send_blob(MsgType::kError, kFailText, sizeof(kFailText) - 1);
+  if (after_a_message_arrives) {
+    pollfd p{fd, POLLIN, 0};
+    poll(&p, 1, 10000);
+  }
+  _exit(1);
+}
+
+// Waits until the child has exited, leaving it for the router to reap.
+void wait_exited_unreaped(pid_t pid) {
+  siginfo_t info;
+  while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+  }
+}
+
+void kill_and_reap(const std::vector<pid_t>& pids) {
+  for (pid_t p : pids)
+    if (p > 0) kill(p, SIGKILL);
+  for (pid_t p : pids)
+    if (p > 0) waitpid(p, nullptr, 0);
+}
+
 // Forks n ranks that exchange one handle per (peer, channel), pass a barrier and report.
 Router::Outcome run_ranks(int n, int channels, int bad_rank, ChildMode bad_mode, double timeout_s,
                           std::string* error, std::vector<std::vector<std::vector<uint8_t>>>* res) {
@@ -61,12 +89,8 @@ Router::Outcome run_ranks(int n, int channels, int bad_rank, ChildMode bad_mode,
         sleep(30);
         _exit(0);
       }
+      if (mode == ChildMode::kError) report_error_and_exit(child_fds[r], r, false);
       CtlClient ctl(child_fds[r], r);
-      if (mode == ChildMode::kError) {
-        const char msg[] = "listen failed on purpose";
-        ctl.send_blob(MsgType::kError, msg, sizeof(msg) - 1);
-        _exit(1);
-      }
       // Handles are sent in an order different from the order they are awaited.
       for (int p = n - 1; p >= 0; --p)
         for (int c = channels - 1; c >= 0; --c) {
@@ -102,10 +126,7 @@ Router::Outcome run_ranks(int n, int channels, int bad_rank, ChildMode bad_mode,
   Router router(parent_fds, pids);
   auto out =
       router.run(Clock::now() + std::chrono::milliseconds((long)(timeout_s * 1000)), nullptr);
-  for (pid_t p : router.unreaped_pids())
-    if (p > 0) kill(p, SIGKILL);
-  for (pid_t p : router.unreaped_pids())
-    if (p > 0) waitpid(p, nullptr, 0);
+  kill_and_reap(router.unreaped_pids());
   for (int fd : parent_fds) close(fd);
   *error = router.error();
   if (res) *res = router.results();
@@ -139,7 +160,7 @@ TEST(Rendezvous, CrashedRankFailsTheGroupQuickly) {
 TEST(Rendezvous, ReportedErrorTextReachesTheParent) {
   std::string err;
   EXPECT_EQ(run_ranks(2, 1, 0, ChildMode::kError, 20, &err, nullptr), Router::Outcome::kFailed);
-  EXPECT_NE(err.find("listen failed on purpose"), std::string::npos) << err;
+  EXPECT_NE(err.find(kFailText), std::string::npos) << err;
 }
 
 // The CI failure this pins down: a rank reports an error and exits while a handle forwarded to it
@@ -153,13 +174,7 @@ TEST(Rendezvous, ErrorTextSurvivesARankExitingWithUnreadMessages) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     close(fds[0]);
-    CtlClient ctl(fds[1], 0);
-    const char msg[] = "listen failed on purpose";
-    ctl.send_blob(MsgType::kError, msg, sizeof(msg) - 1);
-    // Exit only once the parent's message is queued here, unread.
-    pollfd p{fds[1], POLLIN, 0};
-    poll(&p, 1, 10000);
-    _exit(1);
+    report_error_and_exit(fds[1], 0, /*after_a_message_arrives=*/true);
   }
   close(fds[1]);
   CtlMsg handle;
@@ -167,14 +182,11 @@ TEST(Rendezvous, ErrorTextSurvivesARankExitingWithUnreadMessages) {
   handle.len = 0;
   ASSERT_TRUE(ctl_send(fds[0], handle));
   // Let the child exit before the router reads anything, as in the racy CI run.
-  siginfo_t info;
-  while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
-  }
+  wait_exited_unreaped(pid);
   Router router({fds[0]}, {pid});
   EXPECT_EQ(router.run(Clock::now() + std::chrono::seconds(10), nullptr), Router::Outcome::kFailed);
-  EXPECT_NE(router.error().find("listen failed on purpose"), std::string::npos) << router.error();
-  for (pid_t p : router.unreaped_pids())
-    if (p > 0) waitpid(p, nullptr, 0);
+  EXPECT_NE(router.error().find(kFailText), std::string::npos) << router.error();
+  kill_and_reap(router.unreaped_pids());
   close(fds[0]);
 }
 
@@ -188,12 +200,7 @@ TEST(Rendezvous, ErrorTextSurvivesAForwardToTheExitedRank) {
   std::fflush(nullptr);
   pid_t bad_pid = fork();
   ASSERT_GE(bad_pid, 0);
-  if (bad_pid == 0) {
-    CtlClient ctl(bad[1], 1);
-    const char msg[] = "listen failed on purpose";
-    ctl.send_blob(MsgType::kError, msg, sizeof(msg) - 1);
-    _exit(1);
-  }
+  if (bad_pid == 0) report_error_and_exit(bad[1], 1, false);
   close(bad[1]);
   pid_t good_pid = fork();  // rank 0 only needs to exist; its handle is sent from here
   ASSERT_GE(good_pid, 0);
@@ -201,21 +208,16 @@ TEST(Rendezvous, ErrorTextSurvivesAForwardToTheExitedRank) {
     pause();
     _exit(0);
   }
-  siginfo_t info;
-  while (waitid(P_PID, (id_t)bad_pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
-  }
+  wait_exited_unreaped(bad_pid);
   CtlClient rank0(good[1], 0);
   char h[16] = "to rank 1";
   ASSERT_TRUE(rank0.send_handle(1, 0, h, sizeof(h)));
   // Rank 0's channel comes first in the router's pass, so the forward to rank 1 is tried first.
   Router router({good[0], bad[0]}, {good_pid, bad_pid});
   EXPECT_EQ(router.run(Clock::now() + std::chrono::seconds(10), nullptr), Router::Outcome::kFailed);
-  EXPECT_NE(router.error().find("rank 1: listen failed on purpose"), std::string::npos)
+  EXPECT_NE(router.error().find(std::string("rank 1: ") + kFailText), std::string::npos)
       << router.error();
-  for (pid_t p : router.unreaped_pids())
-    if (p > 0) kill(p, SIGKILL);
-  for (pid_t p : router.unreaped_pids())
-    if (p > 0) waitpid(p, nullptr, 0);
+  kill_and_reap(router.unreaped_pids());
   close(good[0]);
   close(good[1]);
   close(bad[0]);
