@@ -246,27 +246,42 @@ TEST(Transfer, SenderClosingRightAfterLastSendLosesNothing) {
   }
 }
 
+// Eight 8 MiB float messages compressed at abs 1e-3 (about 3 MiB frames) on one data socket, with
+// staging for all of them: more than the kernel holds, so some frames wait in staging.
+constexpr int kOwedMessages = 8;
+constexpr size_t kOwedFloats = 2 << 20;
+
+void set_owed_frames_env(ScopedEnv& env) {
+  env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32")
+      .set("NCCL_SQUEEZE_MODE", "abs")
+      .set("NCCL_SQUEEZE_BOUND", "0.001")
+      .set("NCCL_SQUEEZE_SOCKETS", "1")
+      .set("NCCL_SQUEEZE_STAGING_MB", "64");
+}
+
+std::vector<float> owed_payload(uint64_t seed) {
+  std::vector<float> out(kOwedMessages * kOwedFloats);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& f : out) f = normal(rng);
+  return out;
+}
+
 // NCCL may close a send connection as soon as its sends tested done, while the receiving rank has
 // not even posted its receives. With helper threads a compressed send is done once its frame is in
 // staging: close must still deliver it, and the receiver must not take the hang-up for the end of
 // the stream while those bytes wait in its sockets. The frames here exceed the socket buffers.
 TEST(Transfer, ReceivesPostedAfterTheSenderClosedGetEveryMessage) {
   ScopedEnv env;
-  env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32")
-      .set("NCCL_SQUEEZE_MODE", "abs")
-      .set("NCCL_SQUEEZE_BOUND", "0.001")
-      .set("NCCL_SQUEEZE_SOCKETS", "1")       // less room in the kernel for the frames
-      .set("NCCL_SQUEEZE_STAGING_MB", "64");  // room in staging for all of them
+  set_owed_frames_env(env);
   Pair p;
   ASSERT_TRUE(connect_pair(&p));
-  constexpr int kMessages = 8;
-  constexpr size_t kFloats = 2 << 20;  // 8 MiB per message, about 3 MiB per frame
+  constexpr int kMessages = kOwedMessages;
+  constexpr size_t kFloats = kOwedFloats;
   const uint64_t seed = test_seed();
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
   // One registration per side, like NCCL's SIMPLE FIFO (a batch of one is SIMPLE).
-  std::vector<float> out(kMessages * kFloats), in(kMessages * kFloats, 0.0f);
-  for (float& f : out) f = normal(rng);
+  std::vector<float> out = owed_payload(seed);
+  std::vector<float> in(out.size(), 0.0f);
   ncclNet_v11_t* n = plugin().v11;
   void* send_mh = nullptr;
   void* recv_mh = nullptr;
@@ -330,20 +345,13 @@ TEST(Transfer, ReceivesPostedAfterTheSenderClosedGetEveryMessage) {
 // NCCL_SQUEEZE_TIMEOUT_S, with a warning that names the peer, not a hang.
 TEST(Transfer, CloseSendToAReceiverThatNeverReadsIsBounded) {
   ScopedEnv env;
-  env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32")
-      .set("NCCL_SQUEEZE_MODE", "abs")
-      .set("NCCL_SQUEEZE_BOUND", "0.001")
-      .set("NCCL_SQUEEZE_SOCKETS", "1")
-      .set("NCCL_SQUEEZE_STAGING_MB", "64")
-      .set("NCCL_SQUEEZE_TIMEOUT_S", "1");
+  set_owed_frames_env(env);
+  env.set("NCCL_SQUEEZE_TIMEOUT_S", "1");
   Pair p;
   ASSERT_TRUE(connect_pair(&p));
-  constexpr int kMessages = 8;
-  constexpr size_t kFloats = 2 << 20;
-  std::vector<float> out(kMessages * kFloats);
-  std::mt19937_64 rng(test_seed());
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (float& f : out) f = normal(rng);
+  constexpr int kMessages = kOwedMessages;
+  constexpr size_t kFloats = kOwedFloats;
+  std::vector<float> out = owed_payload(test_seed());
   ncclNet_v11_t* n = plugin().v11;
   void* send_mh = nullptr;
   ASSERT_EQ(n->regMr(p.send, out.data(), out.size() * 4, NCCL_PTR_HOST, &send_mh), ncclSuccess);
