@@ -246,6 +246,42 @@ TEST(Transfer, SenderClosingRightAfterLastSendLosesNothing) {
   }
 }
 
+// The receiving side may notice the sender's hang-up before NCCL posts the receive for the
+// sender's last message, whose bytes are all in the kernel by then: that message must still
+// arrive, and only the receive after it fails.
+TEST(Transfer, HangUpSeenBeforeTheLastReceiveIsPostedLosesNothing) {
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p));
+  const size_t bytes = 64 * 1024;  // fits the socket buffers: the send completes unreceived
+  std::vector<uint8_t> out(bytes), in(bytes, 0);
+  for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<uint8_t>(i * 13 + 1);
+  Buffers b;
+  reg(p, out.data(), out.size(), in.data(), in.size(), &b);
+  void* s = post_send(p, out.data(), bytes, 4, b.send_mh);
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(wait_request(s, nullptr, 10.0), ncclSuccess);
+  EXPECT_EQ(plugin().v11->deregMr(p.send, b.send_mh), ncclSuccess);
+  EXPECT_EQ(plugin().v11->closeSend(p.send), ncclSuccess);
+  p.send = nullptr;
+  // Several of the receiving helpers' 50 ms ticks: the hang-up is seen before the receive.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  void* r = post_recv(p, in.data(), in.size(), 4, b.recv_mh);
+  ASSERT_NE(r, nullptr);
+  int size = -1;
+  ASSERT_EQ(wait_request(r, &size, 10.0), ncclSuccess);
+  EXPECT_EQ(size, static_cast<int>(bytes));
+  EXPECT_EQ(std::memcmp(in.data(), out.data(), bytes), 0);
+  void* data = in.data();
+  size_t sz = in.size();
+  int tag = 4;
+  void* phandle = nullptr;
+  void* req = nullptr;
+  ncclResult_t res = plugin().v11->irecv(p.recv, 1, &data, &sz, &tag, &b.recv_mh, &phandle, &req);
+  if (res == ncclSuccess && req != nullptr) res = wait_request(req, &size, 10.0);
+  EXPECT_NE(res, ncclSuccess);
+  EXPECT_EQ(plugin().v11->deregMr(p.recv, b.recv_mh), ncclSuccess);
+}
+
 // Eight 8 MiB float messages compressed at abs 1e-3 (about 3 MiB frames) on one data socket, with
 // staging for all of them: more than the kernel holds, so some frames wait in staging.
 constexpr int kOwedMessages = 8;
@@ -269,8 +305,8 @@ std::vector<float> owed_payload(uint64_t seed) {
 
 // NCCL may close a send connection as soon as its sends tested done, while the receiving rank has
 // not even posted its receives. With helper threads a compressed send is done once its frame is in
-// staging: close must still deliver it, and the receiver must not take the hang-up for the end of
-// the stream while those bytes wait in its sockets. The frames here exceed the socket buffers.
+// staging: close must still deliver it. The frames here exceed the socket buffers, so closeSend
+// can only return once the late receiver has read them.
 TEST(Transfer, ReceivesPostedAfterTheSenderClosedGetEveryMessage) {
   ScopedEnv env;
   set_owed_frames_env(env);
