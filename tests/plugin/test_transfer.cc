@@ -43,6 +43,16 @@ void* post_recv(Pair& p, void* data, size_t size, int tag, void* mh) {
   return req;
 }
 
+// Posts a receive (the error may come from irecv itself or from test) and waits for its outcome:
+// for a receive past a closed sender's last message, which must fail within bounded time.
+ncclResult_t receive_outcome(Pair& p, void* data, size_t size, int tag, void* mh) {
+  void* phandle = nullptr;
+  void* req = nullptr;
+  ncclResult_t res = plugin().v11->irecv(p.recv, 1, &data, &size, &tag, &mh, &phandle, &req);
+  if (res == ncclSuccess && req != nullptr) res = wait_request(req, nullptr, 10.0);
+  return res;
+}
+
 TEST(Transfer, ConnectRetriesAndOneMessage) {
   Pair p;
   ASSERT_TRUE(connect_pair(&p));
@@ -234,14 +244,8 @@ TEST(Transfer, SenderClosingRightAfterLastSendLosesNothing) {
     EXPECT_EQ(size, static_cast<int>(bytes));
     ASSERT_EQ(std::memcmp(in.data(), out.data(), bytes), 0) << "round " << round;
     // The next receive has no sender: an error, at irecv or at test, within bounded time.
-    void* data = in.data();
-    size_t sz = in.size();
-    int tag = 3;
-    void* phandle = nullptr;
-    void* req = nullptr;
-    ncclResult_t res = plugin().v11->irecv(p.recv, 1, &data, &sz, &tag, &b.recv_mh, &phandle, &req);
-    if (res == ncclSuccess && req != nullptr) res = wait_request(req, &size, 10.0);
-    EXPECT_NE(res, ncclSuccess) << "round " << round;
+    EXPECT_NE(receive_outcome(p, in.data(), in.size(), 3, b.recv_mh), ncclSuccess)
+        << "round " << round;
     EXPECT_EQ(plugin().v11->deregMr(p.recv, b.recv_mh), ncclSuccess);
   }
 }
@@ -271,14 +275,7 @@ TEST(Transfer, HangUpSeenBeforeTheLastReceiveIsPostedLosesNothing) {
   ASSERT_EQ(wait_request(r, &size, 10.0), ncclSuccess);
   EXPECT_EQ(size, static_cast<int>(bytes));
   EXPECT_EQ(std::memcmp(in.data(), out.data(), bytes), 0);
-  void* data = in.data();
-  size_t sz = in.size();
-  int tag = 4;
-  void* phandle = nullptr;
-  void* req = nullptr;
-  ncclResult_t res = plugin().v11->irecv(p.recv, 1, &data, &sz, &tag, &b.recv_mh, &phandle, &req);
-  if (res == ncclSuccess && req != nullptr) res = wait_request(req, &size, 10.0);
-  EXPECT_NE(res, ncclSuccess);
+  EXPECT_NE(receive_outcome(p, in.data(), in.size(), 4, b.recv_mh), ncclSuccess);
   EXPECT_EQ(plugin().v11->deregMr(p.recv, b.recv_mh), ncclSuccess);
 }
 
@@ -366,14 +363,7 @@ TEST(Transfer, ReceivesPostedAfterTheSenderClosedGetEveryMessage) {
   for (size_t i = 0; i < out.size(); ++i)
     ASSERT_LE(std::fabs(static_cast<double>(out[i]) - in[i]), 0.001) << "element " << i;
   // Past the last message the hang-up is the end of the stream: a new receive fails.
-  void* data = in.data();
-  size_t sz = kFloats * 4;
-  int tag = 5;
-  void* phandle = nullptr;
-  void* req = nullptr;
-  ncclResult_t res = n->irecv(p.recv, 1, &data, &sz, &tag, &recv_mh, &phandle, &req);
-  if (res == ncclSuccess && req != nullptr) res = wait_request(req, nullptr, 10.0);
-  EXPECT_NE(res, ncclSuccess);
+  EXPECT_NE(receive_outcome(p, in.data(), kFloats * 4, 5, recv_mh), ncclSuccess);
   EXPECT_EQ(n->deregMr(p.recv, recv_mh), ncclSuccess);
 }
 
