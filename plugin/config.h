@@ -58,6 +58,10 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "A transfer in flight with no progress for this many seconds fails with an error (0: "       \
     "never). Also bounds, at 10 s at most, how long closeSend waits without progress for "       \
     "completed compressed sends to reach the peer.")                                             \
+  X(kHandshakeTimeoutS, "HANDSHAKE_TIMEOUT_S", kInt, "30", 1, 3600, "",                          \
+    "A connection whose handshake is not complete within this many seconds is dropped by the "   \
+    "listener (a connector that stalls, dies or never opens all its sockets) and fails on the "  \
+    "connecting side with an error naming the listener.")                                        \
   X(kIfname, "IFNAME", kString, "", 0, 0, "",                                                    \
     "Interfaces to use, NCCL_SOCKET_IFNAME syntax: comma-separated prefixes, ^ excludes, = "     \
     "exact. Empty: every interface that is up except loopback and docker*, loopback only if "    \
@@ -115,6 +119,7 @@ struct Settings {
   bool stats() const { return get(ParamId::kStats).i != 0; }
   const std::string& stats_file() const { return get(ParamId::kStatsFile).text; }
   int timeout_s() const { return static_cast<int>(get(ParamId::kTimeoutS).i); }
+  int handshake_timeout_s() const { return static_cast<int>(get(ParamId::kHandshakeTimeoutS).i); }
   const std::string& ifname() const { return get(ParamId::kIfname).text; }
   const std::string& policy() const { return get(ParamId::kPolicy).text; }
   const std::string& config_path() const { return get(ParamId::kConfig).text; }

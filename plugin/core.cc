@@ -323,7 +323,8 @@ ncclResult_t listen(Context* ctx, int dev, void* handle, void** listen_comm) {
   auto lc = std::make_unique<ListenComm>();
   lc->ctx = ctx;
   SQZ_CHECK(Listener::create(d, st.sockets(), helper_threads, st.staging_bytes(),
-                             static_cast<wire::Handle*>(handle), &lc->listener));
+                             st.handshake_timeout_s(), static_cast<wire::Handle*>(handle),
+                             &lc->listener));
   *listen_comm = lc.release();
   return ncclSuccess;
 }
@@ -335,8 +336,14 @@ ncclResult_t connect(Context* ctx, int dev, void* handle, void** send_comm) {
   auto* h = static_cast<wire::Handle*>(handle);
   auto* connector = reinterpret_cast<Connector*>(static_cast<uintptr_t>(h->connector));
   if (connector == nullptr) {
+    int handshake_timeout_s;
+    {
+      ProcessState& s = state();
+      std::lock_guard<std::mutex> lock(s.mu);
+      handshake_timeout_s = s.settings.handshake_timeout_s();
+    }
     std::unique_ptr<Connector> created;
-    SQZ_CHECK(Connector::create(*h, &created));
+    SQZ_CHECK(Connector::create(*h, handshake_timeout_s, &created));
     connector = created.release();
     h->connector = reinterpret_cast<uintptr_t>(connector);
   }

@@ -3,7 +3,8 @@
 # sudo). Idempotent: packages already present are not fetched again.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ clang clang-format libgtest-dev googletest libbenchmark-dev
-      iperf3 iproute2 python3 python3-venv)
+      iperf3 iproute2 python3 python3-venv nlohmann-json3-dev
+      libtomlplusplus-dev libzstd-dev liblz4-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

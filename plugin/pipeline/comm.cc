@@ -238,7 +238,10 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     SQZ_REQUIRE(data != nullptr || size == 0, ncclInternalError, "isend: NULL buffer of %zu bytes",
                 size);
     r = &slot(next_post_seq_);
-    if (r->state != Request::State::kFree) return ncclSuccess;  // 32 in flight: retry later
+    if (r->state != Request::State::kFree) {  // 32 in flight: retry later
+      progress_locked(nullptr, nullptr, /*pump_gpu=*/true);
+      return ncclSuccess;
+    }
     reg_order_.seal();
     ClassifyInput in;
     in.bytes = size;
@@ -257,15 +260,17 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     gpu_send = on_gpu(mr) && size > 0;
     if (gpu_send) {
       SQZ_CHECK(gpu_->reserve_send(size, &cr, &staging));
-      if (staging == nullptr) return ncclSuccess;  // pinned staging full: back-pressure
     } else if (cr.decision == Decision::kLossy) {
       capacity = max_frame_bytes(size);
       if (capacity > frame_limit_) {
         cr.decision = Decision::kPassTooLarge;
       } else {
         staging = staging_.alloc(capacity);
-        if (staging == nullptr) return ncclSuccess;  // staging full: back-pressure
       }
+    }
+    if (staging == nullptr && (gpu_send || cr.decision == Decision::kLossy)) {
+      progress_locked(nullptr, nullptr, /*pump_gpu=*/true);  // staging full: back-pressure
+      return ncclSuccess;
     }
     lossy = cr.decision == Decision::kLossy;
     r->post(next_post_seq_++, data, size, tag, staging);
@@ -299,14 +304,36 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       r->wire_bytes = size;
       send_ready_locked(r, /*nccl_buffer_free=*/false);
     }
+    // Queued GPU sends wait for test() (or a full batch): one launch then takes them all.
+    progress_locked(nullptr, nullptr, /*pump_gpu=*/false);
+  }
+  if (lossy && !gpu_send) {
+    options_.engine->submit(&r->task);
+    // Without codec threads the frame is ready now: push it, as the next call would.
     if (inline_) {
-      int unused = 0;
-      progress_inline_locked(nullptr, &unused);  // the send side never decompresses
+      std::lock_guard<std::mutex> lock(mu_);
+      progress_locked(nullptr, nullptr, /*pump_gpu=*/false);
     }
   }
-  if (lossy && !gpu_send) options_.engine->submit(&r->task);
   *request = r;
   return ncclSuccess;
+}
+
+void Comm::progress_locked(Request** todo, int* n_todo, bool pump_gpu) {
+  // The send side never decompresses: its callers pass no task list.
+  Request* none[kSlots];
+  int n_none = 0;
+  if (todo == nullptr) {
+    todo = none;
+    n_todo = &n_none;
+  }
+  const bool send = dir_ == Dir::kSend;
+  pump_gpu = pump_gpu && gpu_ != nullptr;
+  // Launches queued GPU batches and polls their events. Inline progress goes between the pumps
+  // that feed it: a send's payload becomes ready in a pump, a receive's lands before one.
+  if (pump_gpu && send) gpu_->pump();
+  if (inline_) progress_inline_locked(todo, n_todo);
+  if (pump_gpu && !send) gpu_->pump();
 }
 
 void Comm::on_compressed(CodecTask* task) {
@@ -350,7 +377,9 @@ ncclResult_t Comm::irecv(void* data, size_t size, int tag, void* mhandle, void**
   {
     std::lock_guard<std::mutex> lock(mu_);
     SQZ_CHECK(post_recv_locked(data, size, tag, mhandle, request));
-    if (inline_ && *request != nullptr) progress_inline_locked(todo, &n_todo);
+    // Also when the receive was refused for now: a caller may retry it without testing anything.
+    // GPU batches wait for test() unless nothing else would move them.
+    progress_locked(todo, &n_todo, /*pump_gpu=*/*request == nullptr);
   }
   submit_all(todo, n_todo);
   return ncclSuccess;
@@ -387,12 +416,7 @@ ncclResult_t Comm::test(Request* r, int* done, int* size) {
   {
     std::lock_guard<std::mutex> lock(c->mu_);
     *done = 0;
-    // Launches queued GPU batches and polls their events. Inline progress goes between the pumps
-    // that feed it: a send's payload becomes ready in a pump, a receive's lands before one.
-    const bool send = c->dir_ == Dir::kSend;
-    if (c->gpu_ != nullptr && send) c->gpu_->pump();
-    if (c->inline_) c->progress_inline_locked(todo, &n_todo);
-    if (c->gpu_ != nullptr && !send) c->gpu_->pump();
+    c->progress_locked(todo, &n_todo, /*pump_gpu=*/true);
     rc = c->test_locked(r, done, size);
   }
   c->submit_all(todo, n_todo);
@@ -408,14 +432,16 @@ ncclResult_t Comm::test_locked(Request* r, int* done, int* size) {
              c->error_message_.c_str());
     return c->error_code_;
   }
-  if (r->seq != c->next_test_seq_ || r->state != Request::State::kDone) return ncclSuccess;
+  // Requests may be tested in any order and each reports done as soon as it is: a caller that
+  // waits on a newer request before testing older ones must not wait forever. Slots are reused in
+  // posting order (next_post_seq_), whatever order they are freed in.
+  if (r->state != Request::State::kDone) return ncclSuccess;
   *done = 1;
   if (size != nullptr) {
     uint64_t n = c->dir_ == Dir::kSend ? r->size : r->original_bytes;
     *size = n > static_cast<uint64_t>(INT_MAX) ? INT_MAX : static_cast<int>(n);
   }
   r->tested = true;
-  ++c->next_test_seq_;
   c->maybe_free_locked(r);
   return ncclSuccess;
 }

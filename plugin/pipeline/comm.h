@@ -168,6 +168,13 @@ class Comm {
   // Returns true when the request now needs its decompress task submitted (after unlocking).
   bool finish_parts_locked(Request* r, int parts);
   void io_failure_locked(XferStatus status, int err, uint32_t seq, const char* what);
+  // Moves whatever can move now: GPU batches and, inline, the sockets. Every entry point calls it
+  // before returning, also when it answers "not now" (NULL request): a caller may retry that
+  // without testing anything, and only progress frees the staging and slots it waits for.
+  // Decompress tasks to submit once the lock is released are appended to todo (NULL: none).
+  // pump_gpu: also launch queued GPU batches (isend and irecv leave them to test() so that one
+  // launch takes many sends, except when they answer "not now").
+  void progress_locked(Request** todo, int* n_todo, bool pump_gpu);
   // Inline progress: moves whatever bytes the sockets take now. Decompress tasks to submit once
   // the lock is released are appended to todo (at most kSlots).
   void progress_inline_locked(Request** todo, int* n_todo);
@@ -193,7 +200,6 @@ class Comm {
   std::condition_variable cv_;
   Request slots_[kSlots];
   uint32_t next_post_seq_ = 0;
-  uint32_t next_test_seq_ = 0;
   int outstanding_tasks_ = 0;
   std::atomic<bool> stop_io_{false};
   ncclResult_t error_code_ = ncclSuccess;

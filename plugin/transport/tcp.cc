@@ -12,8 +12,6 @@
 namespace squeeze::plugin {
 namespace {
 
-constexpr uint64_t kHandshakeTimeoutNs = 30ull * 1000000000ull;
-
 Fd make_socket(int family) {
   return Fd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 }
@@ -27,7 +25,7 @@ uint64_t random_u64() {
 }
 
 ncclResult_t Listener::create(const NetDevice& dev, int n_sockets, int n_threads,
-                              uint64_t staging_bytes, wire::Handle* handle,
+                              uint64_t staging_bytes, int handshake_timeout_s, wire::Handle* handle,
                               std::unique_ptr<Listener>* out) {
   auto l = std::unique_ptr<Listener>(new Listener());
   l->fd_ = make_socket(dev.addr.sa.sa_family);
@@ -48,6 +46,7 @@ ncclResult_t Listener::create(const NetDevice& dev, int n_sockets, int n_threads
   l->n_sockets_ = n_sockets;
   l->n_threads_ = n_threads;
   l->staging_bytes_ = staging_bytes;
+  l->handshake_timeout_ns_ = static_cast<uint64_t>(handshake_timeout_s) * 1000000000ull;
 
   std::memset(handle, 0, sizeof(*handle));
   handle->magic = wire::kHandleMagic;
@@ -61,130 +60,250 @@ ncclResult_t Listener::create(const NetDevice& dev, int n_sockets, int n_threads
   return ncclSuccess;
 }
 
+bool Listener::may_warn() {
+  // A flood of bad connections must not flood the log: the first few of each minute are named,
+  // the rest counted in the next minute's first line.
+  const uint64_t now = monotonic_ns();
+  if (now - warnings_since_ns_ > 60ull * 1000000000ull) {
+    if (warnings_quiet_ > 0)
+      SQZ_WARN("listener %s: %llu more connection(s) refused or dropped in the last minute",
+               address().c_str(), static_cast<unsigned long long>(warnings_quiet_));
+    warnings_since_ns_ = now;
+    warnings_logged_ = 0;
+    warnings_quiet_ = 0;
+  }
+  if (warnings_logged_ < kWarningsPerMinute) {
+    ++warnings_logged_;
+    return true;
+  }
+  ++warnings_quiet_;
+  return false;
+}
+
 void Listener::refuse(Pending* p, const char* why) {
-  SQZ_WARN("refused connection from %s to listener %s: %s", sockaddr_to_string(p->peer).c_str(),
-           address().c_str(), why);
+  if (may_warn())
+    SQZ_WARN("refused connection from %s to listener %s: %s", sockaddr_to_string(p->peer).c_str(),
+             address().c_str(), why);
   p->fd.reset();
 }
 
-bool Listener::take_group() {
-  // The control socket decides the group; data sockets must carry its token.
-  const Member* control = nullptr;
-  for (const Member& m : members_) {
-    if (m.index == 0) {
-      control = &m;
-      break;
-    }
-  }
-  if (control == nullptr) return false;
-  uint64_t token = control->token;
-  std::vector<int> slot(static_cast<size_t>(n_sockets_) + 1, -1);
-  for (size_t k = 0; k < members_.size(); ++k) {
-    if (members_[k].token == token && slot[members_[k].index] < 0)
-      slot[members_[k].index] = static_cast<int>(k);
-  }
-  for (int s : slot) {
-    if (s < 0) return false;
-  }
-  auto conn = std::make_unique<Connection>();
-  conn->control = std::move(members_[static_cast<size_t>(slot[0])].fd);
-  conn->peer = members_[static_cast<size_t>(slot[0])].peer;
-  conn->n_threads = n_threads_;
-  for (int i = 1; i <= n_sockets_; ++i) {
-    conn->data.push_back(std::move(members_[static_cast<size_t>(slot[static_cast<size_t>(i)])].fd));
-  }
-  std::vector<Member> rest;
-  for (Member& m : members_) {
-    if (m.fd.valid()) rest.push_back(std::move(m));
-  }
-  members_ = std::move(rest);
-  group_ = std::move(conn);
-  ack_ = wire::Ack{wire::kAckMagic, wire::kProtocolVersion, 0, staging_bytes_, 0};
-  ack_sent_ = 0;
-  return true;
+void Listener::drop_group(size_t k, const char* why) {
+  Group& g = groups_[k];
+  if (may_warn())
+    SQZ_WARN("listener %s: dropped the connection from %s (%d of %d sockets arrived): %s",
+             address().c_str(), sockaddr_to_string(g.peer).c_str(), g.have, n_sockets_ + 1, why);
+  groups_.erase(groups_.begin() + static_cast<long>(k));
 }
 
-ncclResult_t Listener::poll(std::unique_ptr<Connection>* out) {
-  out->reset();
-  // Accept everything that is waiting.
-  for (;;) {
+bool Listener::shed_oldest(const char* why) {
+  size_t oldest = pending_.size();
+  for (size_t k = 0; k < pending_.size(); ++k) {
+    if (pending_[k].fd.valid() &&
+        (oldest == pending_.size() || pending_[k].since_ns < pending_[oldest].since_ns))
+      oldest = k;
+  }
+  ++shed_in_episode_;
+  if (oldest < pending_.size()) {
+    // Quietly: under a flood this happens once per socket; the episode's warning counts them.
+    pending_[oldest].fd.reset();
+    pending_.erase(pending_.begin() + static_cast<long>(oldest));
+    return true;
+  }
+  if (!groups_.empty()) {
+    drop_group(0, why);
+    return true;
+  }
+  --shed_in_episode_;
+  return false;
+}
+
+void Listener::accept_waiting(uint64_t now) {
+  for (size_t accepted = 0; accepted < kMaxAcceptsPerPoll; ++accepted) {
+    if (pending_.size() >= kMaxPending) shed_oldest("too many handshakes in progress");
     Pending p;
     socklen_t len = sizeof(p.peer);
     int fd = ::accept4(fd_.get(), &p.peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) break;
-      SQZ_WARN("accept on %s failed: %s", address().c_str(), std::strerror(errno));
-      return ncclSystemError;
-    }
-    p.fd = Fd(fd);
-    p.since_ns = monotonic_ns();
-    pending_.push_back(std::move(p));
-  }
-  // Read Hellos.
-  uint64_t now = monotonic_ns();
-  for (Pending& p : pending_) {
-    int err = 0;
-    IoStep st = IoStep::kProgress;
-    while (p.got < sizeof(p.hello) && st == IoStep::kProgress) {
-      st = recv_step(p.fd.get(), &p.hello, sizeof(p.hello), &p.got, &err);
-    }
-    if (p.got < sizeof(p.hello)) {
-      if (st == IoStep::kEof || st == IoStep::kError) {
-        p.fd.reset();
-      } else if (now - p.since_ns > kHandshakeTimeoutNs) {
-        refuse(&p, "no handshake within 30 s");
-      }
+    if (fd >= 0) {
+      p.fd = Fd(fd);
+      p.since_ns = now;
+      // A real connector's Hello is usually there already: admitting it now keeps its socket out
+      // of the pending list, which is what gets shed under a flood.
+      if (!advance(&p, now)) pending_.push_back(std::move(p));
       continue;
     }
-    const wire::Hello& h = p.hello;
-    if (h.magic != wire::kHelloMagic) {
-      refuse(&p, "not a Squeeze connection (bad magic)");
-    } else if (h.version != wire::kProtocolVersion) {
-      refuse(&p, "protocol version mismatch");
-    } else if (h.nonce != nonce_) {
-      refuse(&p, "wrong nonce (stale or foreign handle)");
-    } else if (h.index > n_sockets_) {
-      refuse(&p, "socket index out of range");
-    } else {
-      set_nodelay(p.fd.get());
-      members_.push_back(Member{std::move(p.fd), p.peer, h.index, h.token});
+    const int e = errno;
+    if (e == EINTR || e == ECONNABORTED) continue;
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+      // Out of descriptors (or kernel memory): the connection stays in the kernel's backlog.
+      // Make room by dropping the oldest incomplete handshake (an idle or half-open connection),
+      // warn once per episode, and try again on the next call; a listener that has nothing to
+      // drop waits for descriptors to come back.
+      if (!fd_exhausted_) {
+        SQZ_WARN(
+            "listener %s: accept failed: %s; dropping the oldest incomplete handshakes to "
+            "make room (%zu pending sockets, %zu incomplete connections)",
+            address().c_str(), std::strerror(e), pending_.size(), groups_.size());
+        fd_exhausted_ = true;
+        shed_in_episode_ = 0;
+      }
+      if (shed_oldest("out of descriptors")) continue;
+      return;
     }
+    if (e != EAGAIN && e != EWOULDBLOCK) {
+      SQZ_WARN("listener %s: accept failed: %s (will retry)", address().c_str(), std::strerror(e));
+    } else if (fd_exhausted_) {
+      // The backlog is empty: the episode is over.
+      SQZ_WARN(
+          "listener %s: the backlog is drained after running out of descriptors (%llu "
+          "incomplete handshake(s) dropped meanwhile)",
+          address().c_str(), static_cast<unsigned long long>(shed_in_episode_));
+      fd_exhausted_ = false;
+    }
+    return;
   }
+}
+
+void Listener::admit(Pending* p, uint64_t now) {
+  const wire::Hello& h = p->hello;
+  if (h.magic != wire::kHelloMagic) return refuse(p, "not a Squeeze connection (bad magic)");
+  if (h.version < wire::kMinProtocolVersion || h.version > wire::kProtocolVersion)
+    return refuse(p, "protocol version mismatch");
+  if (h.nonce != nonce_) return refuse(p, "wrong nonce (stale or foreign handle)");
+  if (h.index > n_sockets_) return refuse(p, "socket index out of range");
+  size_t k = 0;
+  while (k < groups_.size() && groups_[k].token != h.token) ++k;
+  if (k == groups_.size()) {
+    if (groups_.size() >= kMaxGroups) drop_group(0, "too many incomplete connections");
+    Group g;
+    g.token = h.token;
+    g.peer = p->peer;
+    g.since_ns = now;
+    g.version = h.version;
+    g.sockets.resize(static_cast<size_t>(n_sockets_) + 1);
+    groups_.push_back(std::move(g));
+    k = groups_.size() - 1;
+  }
+  Group& g = groups_[k];
+  if (g.sockets[h.index].valid()) return refuse(p, "socket index given twice in one connection");
+  if (h.version != g.version) return refuse(p, "protocol versions differ within one connection");
+  set_nodelay(p->fd.get());
+  g.sockets[h.index] = std::move(p->fd);
+  ++g.have;
+}
+
+bool Listener::advance(Pending* p, uint64_t now) {
+  int err = 0;
+  IoStep st = IoStep::kProgress;
+  while (p->got < sizeof(p->hello) && st == IoStep::kProgress) {
+    st = recv_step(p->fd.get(), &p->hello, sizeof(p->hello), &p->got, &err);
+  }
+  if (p->got == sizeof(p->hello)) {
+    admit(p, now);
+  } else if (st == IoStep::kEof || st == IoStep::kError) {
+    p->fd.reset();  // gone before its Hello: nothing to report
+  } else if (now - p->since_ns > handshake_timeout_ns_) {
+    refuse(p, "no handshake within NCCL_SQUEEZE_HANDSHAKE_TIMEOUT_S");
+  }
+  return !p->fd.valid();
+}
+
+void Listener::read_hellos(uint64_t now) {
+  for (Pending& p : pending_) advance(&p, now);
   std::vector<Pending> still;
   for (Pending& p : pending_) {
     if (p.fd.valid()) still.push_back(std::move(p));
   }
   pending_ = std::move(still);
+}
 
-  if (!group_ && !take_group()) return ncclSuccess;
-  int err = 0;
-  IoStep st = IoStep::kProgress;
-  while (ack_sent_ < sizeof(ack_) && st == IoStep::kProgress) {
-    st = send_step(group_->control.get(), &ack_, sizeof(ack_), &ack_sent_, &err);
+void Listener::check_groups(uint64_t now) {
+  for (size_t k = 0; k < groups_.size();) {
+    Group& g = groups_[k];
+    const char* why = nullptr;
+    // Before its Ack a connector sends nothing after its Hellos: a readable socket is a hang-up
+    // (or garbage), so the whole connection is lost.
+    for (Fd& s : g.sockets) {
+      int err = 0;
+      if (!s.valid()) continue;
+      if (peer_hung_up(s.get(), &err)) {
+        why = "the connector hung up during the handshake";
+        break;
+      }
+      if (has_unread_bytes(s.get())) {
+        why = "bytes arrived before the handshake finished";
+        break;
+      }
+    }
+    if (why == nullptr && g.have <= n_sockets_ && now - g.since_ns > handshake_timeout_ns_)
+      why = "not all sockets arrived within NCCL_SQUEEZE_HANDSHAKE_TIMEOUT_S";
+    if (why != nullptr) {
+      drop_group(k, why);
+    } else {
+      ++k;
+    }
   }
-  if (st == IoStep::kEof || st == IoStep::kError) {
-    SQZ_WARN("connection from %s to %s lost during the handshake: %s",
-             sockaddr_to_string(group_->peer).c_str(), address().c_str(), std::strerror(err));
-    group_.reset();
-    return ncclSuccess;  // a later, valid connection may still come
+}
+
+bool Listener::take_group() {
+  for (size_t k = 0; k < groups_.size(); ++k) {
+    Group& g = groups_[k];
+    if (g.have != n_sockets_ + 1) continue;
+    auto conn = std::make_unique<Connection>();
+    conn->control = std::move(g.sockets[0]);
+    conn->peer = g.peer;
+    conn->n_threads = n_threads_;
+    conn->protocol = g.version;
+    for (int i = 1; i <= n_sockets_; ++i) conn->data.push_back(std::move(g.sockets[i]));
+    groups_.erase(groups_.begin() + static_cast<long>(k));
+    group_ = std::move(conn);
+    ack_ = wire::Ack{wire::kAckMagic, group_->protocol, 0, staging_bytes_, 0};
+    ack_sent_ = 0;
+    return true;
   }
-  if (ack_sent_ < sizeof(ack_)) return ncclSuccess;
-  *out = std::move(group_);
+  return false;
+}
+
+ncclResult_t Listener::poll(std::unique_ptr<Connection>* out) {
+  out->reset();
+  const uint64_t now = monotonic_ns();
+  accept_waiting(now);
+  read_hellos(now);
+  check_groups(now);
+  // Ack one complete group per call (a few bytes on a fresh socket: they never wait).
+  while (group_ || take_group()) {
+    int err = 0;
+    IoStep st = IoStep::kProgress;
+    while (ack_sent_ < sizeof(ack_) && st == IoStep::kProgress) {
+      st = send_step(group_->control.get(), &ack_, sizeof(ack_), &ack_sent_, &err);
+    }
+    if (st == IoStep::kEof || st == IoStep::kError) {
+      SQZ_WARN("connection from %s to %s lost during the handshake: %s",
+               sockaddr_to_string(group_->peer).c_str(), address().c_str(), std::strerror(err));
+      group_.reset();
+      continue;  // a later, valid connection may still come
+    }
+    if (ack_sent_ < sizeof(ack_)) return ncclSuccess;
+    *out = std::move(group_);
+    return ncclSuccess;
+  }
   return ncclSuccess;
 }
 
-ncclResult_t Connector::create(const wire::Handle& handle, std::unique_ptr<Connector>* out) {
+ncclResult_t Connector::create(const wire::Handle& handle, int handshake_timeout_s,
+                               std::unique_ptr<Connector>* out) {
   SQZ_REQUIRE(handle.magic == wire::kHandleMagic, ncclInternalError,
               "connect: the handle is not a Squeeze handle (magic 0x%x)", handle.magic);
-  SQZ_REQUIRE(handle.version == wire::kProtocolVersion, ncclInvalidUsage,
-              "connect: handle protocol version %u, this plugin speaks %u", handle.version,
-              wire::kProtocolVersion);
+  SQZ_REQUIRE(handle.version >= wire::kMinProtocolVersion, ncclInvalidUsage,
+              "connect: handle protocol version %u, this plugin speaks %u to %u", handle.version,
+              wire::kMinProtocolVersion, wire::kProtocolVersion);
   SQZ_REQUIRE(handle.n_sockets >= 1 && handle.n_threads <= 16, ncclInternalError,
               "connect: bad socket layout in handle (%u sockets, %u threads)", handle.n_sockets,
               handle.n_threads);
   auto c = std::unique_ptr<Connector>(new Connector());
   c->addr_ = handle.addr;
   c->n_threads_ = handle.n_threads;
+  c->version_ = handle.version < wire::kProtocolVersion ? handle.version : wire::kProtocolVersion;
+  c->deadline_ns_ = monotonic_ns() + static_cast<uint64_t>(handshake_timeout_s) * 1000000000ull;
   uint64_t token = random_u64();
   for (int i = 0; i <= handle.n_sockets; ++i) {
     Sock s;
@@ -194,8 +313,8 @@ ncclResult_t Connector::create(const wire::Handle& handle, std::unique_ptr<Conne
     int r = ::connect(s.fd.get(), &handle.addr.sa, sockaddr_len(handle.addr));
     SQZ_REQUIRE(r == 0 || errno == EINPROGRESS, ncclSystemError, "connect to %s failed: %s",
                 c->peer().c_str(), std::strerror(errno));
-    s.hello = wire::Hello{wire::kHelloMagic, wire::kProtocolVersion, static_cast<uint16_t>(i),
-                          handle.nonce, token};
+    s.hello =
+        wire::Hello{wire::kHelloMagic, c->version_, static_cast<uint16_t>(i), handle.nonce, token};
     c->socks_.push_back(std::move(s));
   }
   *out = std::move(c);
@@ -204,6 +323,10 @@ ncclResult_t Connector::create(const wire::Handle& handle, std::unique_ptr<Conne
 
 ncclResult_t Connector::poll(std::unique_ptr<Connection>* out) {
   out->reset();
+  SQZ_REQUIRE(monotonic_ns() < deadline_ns_, ncclRemoteError,
+              "connect to %s: no answer to the handshake within NCCL_SQUEEZE_HANDSHAKE_TIMEOUT_S "
+              "(listener gone or overloaded?)",
+              peer().c_str());
   bool all_done = true;
   for (Sock& s : socks_) {
     if (s.stage == Stage::kConnecting) {
@@ -243,16 +366,17 @@ ncclResult_t Connector::poll(std::unique_ptr<Connection>* out) {
               "stale handle or nonce mismatch?",
               peer().c_str(), err ? std::strerror(err) : "EOF");
   if (ack_got_ < sizeof(ack_)) return ncclSuccess;
-  SQZ_REQUIRE(
-      ack_.magic == wire::kAckMagic && ack_.version == wire::kProtocolVersion && ack_.status == 0,
-      ncclRemoteError, "connect to %s: bad handshake answer (magic 0x%x, status %u)",
-      peer().c_str(), ack_.magic, ack_.status);
+  SQZ_REQUIRE(ack_.magic == wire::kAckMagic && ack_.version == version_ && ack_.status == 0,
+              ncclRemoteError,
+              "connect to %s: bad handshake answer (magic 0x%x, version %u, status %u)",
+              peer().c_str(), ack_.magic, ack_.version, ack_.status);
   auto conn = std::make_unique<Connection>();
   conn->control = std::move(socks_[0].fd);
   for (size_t i = 1; i < socks_.size(); ++i) conn->data.push_back(std::move(socks_[i].fd));
   conn->n_threads = n_threads_;
   conn->peer = addr_;
   conn->peer_staging_bytes = ack_.staging_bytes;
+  conn->protocol = version_;
   *out = std::move(conn);
   return ncclSuccess;
 }

@@ -28,6 +28,9 @@ namespace squeeze::plugin::wire {
 
 // 2: message headers on the data socket of chunk 0 (1: on the control socket).
 constexpr uint16_t kProtocolVersion = 2;
+// The oldest version this plugin still speaks. The handle carries the listener's version; the
+// connector speaks min(that, its own) and says so in its Hellos; the Ack repeats it.
+constexpr uint16_t kMinProtocolVersion = 2;
 constexpr uint32_t kHandleMagic = 0x485a5153;  // "SQZH"
 constexpr uint32_t kHelloMagic = 0x435a5153;   // "SQZC"
 constexpr uint32_t kAckMagic = 0x415a5153;     // "SQZA"

@@ -1,6 +1,6 @@
-// Data transfers through the exported v11 table: 32 requests in flight in order, sizes from 0 to
-// 64 MiB, back-pressure, close with requests in flight, and classification end to end (floats
-// within the bound, integers and LL/LL128 buffers bit-exact).
+// Data transfers through the exported v11 table: 32 requests in flight (tested in any order),
+// sizes from 0 to 64 MiB, back-pressure, close with requests in flight, and classification end to
+// end (floats within the bound, integers and LL/LL128 buffers bit-exact).
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -77,7 +77,7 @@ TEST(Transfer, ConnectRetriesAndOneMessage) {
   EXPECT_EQ(flush, nullptr);
 }
 
-TEST(Transfer, ThirtyTwoInFlightCompleteInOrder) {
+TEST(Transfer, ThirtyTwoInFlightTestedNewestFirst) {
   Pair p;
   ASSERT_TRUE(connect_pair(&p));
   constexpr int kN = NCCL_NET_MAX_REQUESTS;
@@ -112,7 +112,9 @@ TEST(Transfer, ThirtyTwoInFlightCompleteInOrder) {
   EXPECT_EQ(extra, nullptr);
   EXPECT_EQ(post_recv(p, in[0].data(), kMax, 9, b.recv_mh), nullptr);
 
-  // Poll newest first: a request may only report done after every older one did.
+  // Poll newest first, never waiting for an older request before testing a newer one: requests
+  // may report done in any order (NCCL tests the oldest first, other callers need not), so this
+  // must finish, with each receive reporting its message's size.
   std::vector<bool> sdone(kN), rdone(kN);
   int s_next = 0, r_next = 0;
   auto deadline = Clock::now() + std::chrono::seconds(30);
@@ -122,7 +124,6 @@ TEST(Transfer, ThirtyTwoInFlightCompleteInOrder) {
       if (!sdone[i]) {
         ASSERT_EQ(plugin().v11->test(sreq[i], &done, &size), ncclSuccess);
         if (done) {
-          ASSERT_EQ(i, s_next) << "send completed out of order";
           sdone[i] = true;
           ++s_next;
         }
@@ -131,7 +132,6 @@ TEST(Transfer, ThirtyTwoInFlightCompleteInOrder) {
         done = 0;
         ASSERT_EQ(plugin().v11->test(rreq[i], &done, &size), ncclSuccess);
         if (done) {
-          ASSERT_EQ(i, r_next) << "receive completed out of order";
           EXPECT_EQ(size, static_cast<int>(out[i].size()));
           rdone[i] = true;
           ++r_next;
