@@ -117,6 +117,15 @@ SQZ_HD float round_even(float v) {
 #endif
 }
 
+// floor() of a double, the same on host and device (IEEE, no libm differences: exact).
+SQZ_HD double floor_d(double v) {
+#if defined(__CUDA_ARCH__)
+  return floor(v);
+#else
+  return std::floor(v);
+#endif
+}
+
 // Value the decoder writes for code q, widened to float (for f16 / bf16 after rounding to the
 // element type, so the encoder checks exactly what the decoder will produce).
 SQZ_HD float reconstruct_f32(int32_t q, float step) {

@@ -16,6 +16,8 @@
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/staged.h"
+#include "compress/format/staged.h"
 #include "compress/quant.h"
 #include "squeeze/codec.h"
 #include "squeeze/format.h"
@@ -229,33 +231,114 @@ bool valid_dtype(DType t) {
   return (uint8_t)t <= (uint8_t)DType::kBF16;
 }
 bool valid_mode(BoundMode m) {
-  return m == BoundMode::kAbs || m == BoundMode::kRel;
+  return m == BoundMode::kAbs || m == BoundMode::kRel || m == BoundMode::kLocal;
 }
 
-}  // namespace
+// Why the last frame this thread decoded was rejected.
+thread_local staged::Reject t_reject = staged::Reject::kNone;
 
-Status compress(const CodecParams& params, const void* src_v, size_t src_bytes, void* dst_v,
-                size_t dst_capacity, size_t* frame_bytes, FrameStats* stats) {
+// The version 1 checks map onto the same names.
+staged::Reject reject_of_v1(Status s) {
+  switch (s) {
+    case Status::kOk:
+      return staged::Reject::kNone;
+    case Status::kTruncatedFrame:
+      return staged::Reject::kTooShort;
+    case Status::kUnsupportedFrame:
+      return staged::Reject::kMethod;
+    case Status::kOutputTooSmall:
+      return staged::Reject::kOutputTooSmall;
+    default:
+      return staged::Reject::kCodes;
+  }
+}
+
+Status check_params(const CodecParams& params, const void* src_v, size_t src_bytes, void* dst_v,
+                    size_t dst_capacity, size_t* frame_bytes) {
   if (!frame_bytes || !dst_v || (!src_v && src_bytes) || !valid_dtype(params.dtype) ||
-      !valid_mode(params.mode))
+      !valid_mode(params.mode) || (params.caps & (kCapV1 | kCapStaged)) == 0)
     return Status::kInvalidArgument;
-  const bool lossy_type = params.dtype != DType::kBytes;
   // The bound matters only for float data; kBytes ignores it.
-  if (lossy_type && !(params.bound > 0.0 && std::isfinite(params.bound)))
+  if (params.dtype != DType::kBytes && !(params.bound > 0.0 && std::isfinite(params.bound)))
     return Status::kInvalidArgument;
   if (src_bytes > SIZE_MAX - kFrameHeaderBytes) return Status::kInvalidArgument;
   if (dst_capacity < max_frame_bytes(src_bytes)) return Status::kOutputTooSmall;
+  return Status::kOk;
+}
 
+size_t compress_v1(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst,
+                   FrameStats* fs);
+
+// A raw frame in the newest version the receiver decodes.
+size_t write_raw(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst) {
+  if ((params.caps & kCapStaged) == 0) return write_raw_frame(params, src, src_bytes, dst);
+  staged::write_raw_header((uint8_t)params.dtype,
+                           params.mode != BoundMode::kAbs ? kFlagRelBound : 0, src_bytes, dst);
+  if (src_bytes) std::memcpy(dst + kFrameHeaderBytes, src, src_bytes);
+  return kFrameHeaderBytes + src_bytes;
+}
+
+// compress() with an optional stream history.
+Status compress_with(const CodecParams& params, const void* src_v, size_t src_bytes, void* dst_v,
+                     size_t dst_capacity, size_t* frame_bytes, FrameStats* stats,
+                     cpu::EncoderHistory* hist) {
+  const Status st = check_params(params, src_v, src_bytes, dst_v, dst_capacity, frame_bytes);
+  if (st != Status::kOk) return st;
   FpEnvGuard fp_env;
   const uint8_t* src = static_cast<const uint8_t*>(src_v);
   uint8_t* dst = static_cast<uint8_t*>(dst_v);
   const uint64_t es = dtype_size(params.dtype);
   const uint64_t n = src_bytes / es;
+  const bool lossy_type = params.dtype != DType::kBytes;
+  FrameStats local_stats;
+  FrameStats* fs = stats != nullptr ? stats : &local_stats;
+  *fs = FrameStats{};
 
+  size_t size = 0;
+  if (lossy_type && n > 0 && n <= staged::kMaxElems && (params.caps & kCapStaged) != 0) {
+    try {
+      size = cpu::encode_staged(params, src, src_bytes, dst, hist, fs);
+    } catch (const std::bad_alloc&) {
+      size = 0;  // no memory for the stage buffers: the raw frame needs none
+    }
+  } else if (lossy_type && params.mode != BoundMode::kLocal) {
+    // A receiver that decodes version 1 only: block-fixed with one step for the frame (the local
+    // bound has no version 1 form, so such frames are raw).
+    size = compress_v1(params, src, src_bytes, dst, fs);
+  }
+  if (size == 0) {
+    size = write_raw(params, src, src_bytes, dst);
+    *fs = FrameStats{};
+    fs->method = (uint8_t)FrameMethod::kRaw;
+    fs->version = (params.caps & kCapStaged) != 0 ? kFrameVersion2 : kFrameVersion;
+  }
+  *frame_bytes = size;
+  fs->input_bytes = src_bytes;
+  fs->frame_bytes = size;
+  return Status::kOk;
+}
+
+Status decompress_with(const void* frame_v, size_t frame_bytes, void* dst_v, size_t dst_capacity,
+                       size_t* out_bytes, cpu::DecoderHistory* hist);
+
+}  // namespace
+
+Status compress(const CodecParams& params, const void* src_v, size_t src_bytes, void* dst_v,
+                size_t dst_capacity, size_t* frame_bytes, FrameStats* stats) {
+  return compress_with(params, src_v, src_bytes, dst_v, dst_capacity, frame_bytes, stats, nullptr);
+}
+
+namespace {
+
+// Version 1 block-fixed frame of a global (abs or rel) bound; 0 when raw is better.
+size_t compress_v1(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst,
+                   FrameStats* fs) {
+  const uint64_t es = dtype_size(params.dtype);
+  const uint64_t n = src_bytes / es;
   size_t size = 0;
   uint64_t outliers = 0;
   double eb = 0.0;
-  if (lossy_type && n > 0 && n <= block::kMaxBlockFixedElems) {
+  if (n > 0 && n <= block::kMaxBlockFixedElems) {
     if (params.mode == BoundMode::kAbs) {
       eb = params.bound;
     } else {
@@ -272,43 +355,64 @@ Status compress(const CodecParams& params, const void* src_v, size_t src_bytes, 
       }
     }
   }
-  uint8_t method = (uint8_t)FrameMethod::kBlockFixed;
-  if (size == 0) {
-    size = write_raw_frame(params, src, src_bytes, dst);
-    method = (uint8_t)FrameMethod::kRaw;
-    outliers = 0;
-    eb = 0.0;
+  if (size != 0) {
+    fs->outliers = outliers;
+    fs->applied_bound = eb;
+    fs->method = (uint8_t)FrameMethod::kBlockFixed;
+    fs->version = kFrameVersion;
   }
-  *frame_bytes = size;
-  if (stats) {
-    stats->input_bytes = src_bytes;
-    stats->frame_bytes = size;
-    stats->outliers = outliers;
-    stats->applied_bound = eb;
-    stats->method = method;
-  }
-  return Status::kOk;
+  return size;
 }
 
-Status read_frame_info(const void* frame, size_t frame_bytes, FrameInfo* info) {
-  if (!info || (!frame && frame_bytes)) return Status::kInvalidArgument;
+}  // namespace
+
+Status read_frame_info(const void* frame_v, size_t frame_bytes, FrameInfo* info) {
+  if (!info || (!frame_v && frame_bytes)) return Status::kInvalidArgument;
+  const uint8_t* frame = static_cast<const uint8_t*>(frame_v);
+  *info = FrameInfo{};
+  if (frame_bytes >= kFrameHeaderBytes && frame[hdr::kVersion] == kFrameVersion2) {
+    staged::Header h;
+    t_reject = staged::check_envelope(frame, frame_bytes);
+    if (t_reject == staged::Reject::kNone) t_reject = staged::parse(frame, frame_bytes, &h);
+    if (t_reject != staged::Reject::kNone) return staged::reject_status(t_reject);
+    info->original_bytes = h.original_bytes;
+    info->frame_bytes = h.frame_bytes;
+    info->method = frame[hdr::kMethod];
+    info->version = kFrameVersion2;
+    info->dtype = (DType)h.dtype;
+    info->applied_bound = h.applied_bound;
+    info->quant = h.quant;
+    info->coder = h.coder;
+    info->dedup = h.dedup;
+    return Status::kOk;
+  }
   FrameHeader h;
-  const Status s = block::parse_header(static_cast<const uint8_t*>(frame), frame_bytes, &h);
+  const Status s = block::parse_header(frame, frame_bytes, &h);
+  t_reject = reject_of_v1(s);
   if (s != Status::kOk) return s;
   info->original_bytes = h.original_bytes;
   info->frame_bytes = h.frame_bytes;
   info->method = h.method;
+  info->version = kFrameVersion;
   info->dtype = (DType)h.dtype;
   info->applied_bound = h.applied_bound;
   info->outliers = h.outlier_count;
   return Status::kOk;
 }
 
+const char* last_reject_reason() {
+  return staged::reject_name(t_reject);
+}
+
 Status decompress(const void* frame_v, size_t frame_bytes, void* dst_v, size_t dst_capacity,
                   size_t* out_bytes) {
-  if (!out_bytes || (!frame_v && frame_bytes)) return Status::kInvalidArgument;
-  const uint8_t* frame = static_cast<const uint8_t*>(frame_v);
-  uint8_t* dst = static_cast<uint8_t*>(dst_v);
+  return decompress_with(frame_v, frame_bytes, dst_v, dst_capacity, out_bytes, nullptr);
+}
+
+namespace {
+
+Status decompress_v1(const uint8_t* frame, size_t frame_bytes, uint8_t* dst, size_t dst_capacity,
+                     size_t* out_bytes) {
   FrameHeader h;
   Status s = block::parse_header(frame, frame_bytes, &h);
   if (s != Status::kOk) return s;
@@ -330,7 +434,6 @@ Status decompress(const void* frame_v, size_t frame_bytes, void* dst_v, size_t d
   if (h.original_bytes > dst_capacity) return Status::kOutputTooSmall;
   if (!dst) return Status::kInvalidArgument;
 
-  FpEnvGuard fp_env;
   const cpu::BlockKernels& k = cpu::active_backend().kernels[h.dtype];
   const uint64_t es = l.elem_size;
   const uint64_t full_blocks = l.n_elems / kBlockElems;
@@ -353,6 +456,68 @@ Status decompress(const void* frame_v, size_t frame_bytes, void* dst_v, size_t d
   if (l.tail_bytes) std::memcpy(dst + l.n_elems * es, frame + l.tail_offset, l.tail_bytes);
   *out_bytes = h.original_bytes;
   return Status::kOk;
+}
+
+Status decompress_with(const void* frame_v, size_t frame_bytes, void* dst_v, size_t dst_capacity,
+                       size_t* out_bytes, cpu::DecoderHistory* hist) {
+  if (!out_bytes || (!frame_v && frame_bytes)) return Status::kInvalidArgument;
+  const uint8_t* frame = static_cast<const uint8_t*>(frame_v);
+  uint8_t* dst = static_cast<uint8_t*>(dst_v);
+  FpEnvGuard fp_env;
+  if (frame_bytes >= kFrameHeaderBytes && frame[hdr::kVersion] == kFrameVersion2) {
+    staged::Header h;
+    t_reject = staged::check_envelope(frame, frame_bytes);
+    if (t_reject == staged::Reject::kNone) t_reject = staged::parse(frame, frame_bytes, &h);
+    if (t_reject != staged::Reject::kNone) return staged::reject_status(t_reject);
+    // A null destination for a frame that holds data is an argument error, as in version 1
+    // (checked after the frame's own size checks, which come first there too).
+    if (!dst && h.original_bytes > 0 && h.original_bytes <= dst_capacity)
+      return Status::kInvalidArgument;
+    try {
+      t_reject = cpu::decode_staged(frame, frame_bytes, dst, dst_capacity, hist, out_bytes);
+    } catch (const std::bad_alloc&) {
+      return Status::kInvalidArgument;
+    }
+    return staged::reject_status(t_reject);
+  }
+  const Status s = decompress_v1(frame, frame_bytes, dst, dst_capacity, out_bytes);
+  t_reject = reject_of_v1(s);
+  return s;
+}
+
+}  // namespace
+
+// ---- streams ----
+
+struct StreamEncoder::State {
+  cpu::EncoderHistory hist;
+};
+struct StreamDecoder::State {
+  cpu::DecoderHistory hist;
+};
+
+StreamEncoder::StreamEncoder(size_t window_bytes) : state_(new State) {
+  state_->hist.window_bytes = window_bytes < 4096 ? 4096 : window_bytes;
+}
+StreamEncoder::~StreamEncoder() {
+  delete state_;
+}
+Status StreamEncoder::compress(const CodecParams& params, const void* src, size_t src_bytes,
+                               void* dst, size_t dst_capacity, size_t* frame_bytes,
+                               FrameStats* stats) {
+  return compress_with(params, src, src_bytes, dst, dst_capacity, frame_bytes, stats,
+                       &state_->hist);
+}
+
+StreamDecoder::StreamDecoder(size_t window_bytes) : state_(new State) {
+  state_->hist.window_bytes = window_bytes < 4096 ? 4096 : window_bytes;
+}
+StreamDecoder::~StreamDecoder() {
+  delete state_;
+}
+Status StreamDecoder::decompress(const void* frame, size_t frame_bytes, void* dst,
+                                 size_t dst_capacity, size_t* out_bytes) {
+  return decompress_with(frame, frame_bytes, dst, dst_capacity, out_bytes, &state_->hist);
 }
 
 }  // namespace squeeze

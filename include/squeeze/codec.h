@@ -14,7 +14,25 @@ enum class DType : uint8_t { kBytes = 0, kF32 = 1, kF16 = 2, kBF16 = 3 };
 
 // kAbs: |x - x'| <= bound for every finite element.
 // kRel: the absolute bound is bound * (max - min) over the finite elements of the frame.
-enum class BoundMode : uint8_t { kAbs = 0, kRel = 1 };
+// kLocal: each element within bound * (max - min) over the finite elements of its own block of 32
+//   (elements [32k, 32k + 32) of the frame): a block of small values keeps its precision beside a
+//   block of large ones. A constant block comes back exactly.
+enum class BoundMode : uint8_t { kAbs = 0, kRel = 1, kLocal = 2 };
+
+// What a decoder understands, as bits; the encoder uses nothing a receiver did not declare (the
+// plugin negotiates them at connect). Version 1 decoders understand kCapV1 only.
+enum Capability : uint32_t {
+  kCapV1 = 1u << 0,       // version 1 frames: raw and block-fixed
+  kCapStaged = 1u << 1,   // version 2 staged frames: global and local quantizers, fixed coder
+  kCapRans = 1u << 2,     // the rANS entropy coder
+  kCapDedup = 1u << 3,    // deduplication of repeated units within a frame
+  kCapHistory = 1u << 4,  // references into earlier frames of a stream (StreamEncoder)
+};
+constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapHistory;
+
+// The bound a TorchRec INT8 row-wise user has per value (range / 510 of the row), as a local
+// bound: each value within 1/510 of its block's range, a block never wider than a row.
+constexpr double kInt8MatchingLocalBound = 1.96e-3;
 
 enum class Status : int {
   kOk = 0,
@@ -29,23 +47,34 @@ const char* status_string(Status s);
 
 struct CodecParams {
   DType dtype = DType::kF32;
-  BoundMode mode = BoundMode::kRel;
-  double bound = 1e-2;
+  BoundMode mode = BoundMode::kLocal;
+  double bound = kInt8MatchingLocalBound;
+  uint32_t caps = kCapsAll;  // what the receiver decodes (Capability bits)
 };
 
 // What one compress() call did; filled when a pointer is passed.
 struct FrameStats {
   uint64_t input_bytes = 0;
   uint64_t frame_bytes = 0;
-  uint64_t outliers = 0;       // elements stored exactly
-  double applied_bound = 0.0;  // absolute bound written into the frame (0 for raw frames)
-  uint8_t method = 0;          // FrameMethod actually used
+  uint64_t outliers = 0;           // elements stored exactly
+  double applied_bound = 0.0;      // global quantizer: the absolute bound; local: the relative one;
+                                   // 0 for raw frames
+  uint8_t method = 0;              // FrameMethod actually used
+  uint8_t version = 0;             // frame format version
+  uint8_t coder = 0;               // staged frames: StagedCoder
+  uint8_t quant = 0;               // staged frames: StagedQuant
+  uint64_t ref_units = 0;          // units sent as references (dedup)
+  uint64_t history_ref_units = 0;  // of which into earlier frames of the stream
+  uint64_t units = 0;              // units of the frame (16 elements)
+  uint64_t code_bytes = 0;         // size of the codes section
+  uint64_t quant_bytes = 0;        // size of the quantizer section (local: block records)
 };
 
 // Bytes of the fixed frame header; a frame is never larger than this plus the input.
 constexpr size_t kFrameHeaderBytes = 48;
 
-// Capacity that always suffices for compress() of input_bytes.
+// Capacity that always suffices for compress() of input_bytes: a frame that would not be smaller
+// than the data is stored raw.
 constexpr size_t max_frame_bytes(size_t input_bytes) {
   return kFrameHeaderBytes + input_bytes;
 }
@@ -66,11 +95,53 @@ struct FrameInfo {
   uint64_t original_bytes = 0;
   uint64_t frame_bytes = 0;
   uint8_t method = 0;
+  uint8_t version = 0;
   DType dtype = DType::kBytes;
   double applied_bound = 0.0;
-  uint32_t outliers = 0;
+  uint32_t outliers = 0;  // version 1 only (version 2 keeps the count in its outlier section)
+  uint8_t quant = 0;      // version 2 staged frames
+  uint8_t coder = 0;
+  uint8_t dedup = 0;
 };
 Status read_frame_info(const void* frame, size_t frame_bytes, FrameInfo* info);
+
+// Why the last decompress()/read_frame_info() on this thread rejected a frame: the name of the
+// check that failed ("rANS stream", "dedup runs", ...), or "none".
+const char* last_reject_reason();
+
+// Frames of one stream (one connection, in order) may refer to units of earlier frames of the
+// same stream (kCapHistory). A StreamEncoder keeps the originals of its last window_bytes of
+// compressed input and a StreamDecoder what it decoded; both must see the same frames in the
+// same order (every frame compress() produced goes through the decoder's decompress()). Without
+// kCapHistory in the parameters, a frame refers to nothing outside itself.
+class StreamEncoder {
+ public:
+  explicit StreamEncoder(size_t window_bytes = kDefaultWindowBytes);
+  ~StreamEncoder();
+  StreamEncoder(const StreamEncoder&) = delete;
+  StreamEncoder& operator=(const StreamEncoder&) = delete;
+  Status compress(const CodecParams& params, const void* src, size_t src_bytes, void* dst,
+                  size_t dst_capacity, size_t* frame_bytes, FrameStats* stats = nullptr);
+  static constexpr size_t kDefaultWindowBytes = size_t{1} << 20;
+  struct State;
+
+ private:
+  State* state_;
+};
+
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(size_t window_bytes = StreamEncoder::kDefaultWindowBytes);
+  ~StreamDecoder();
+  StreamDecoder(const StreamDecoder&) = delete;
+  StreamDecoder& operator=(const StreamDecoder&) = delete;
+  Status decompress(const void* frame, size_t frame_bytes, void* dst, size_t dst_capacity,
+                    size_t* out_bytes);
+  struct State;
+
+ private:
+  State* state_;
+};
 
 // Size in bytes of one element of dtype (1 for kBytes).
 constexpr size_t dtype_size(DType t) {

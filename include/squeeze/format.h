@@ -1,5 +1,5 @@
-// Frame format constants, version 1. docs/FORMAT.md is the normative description; this header
-// is the single place the numbers live.
+// Frame format constants, versions 1 and 2. docs/FORMAT.md is the normative description; this
+// header is the single place the numbers live.
 //
 // All integers little-endian. A frame is:
 //
@@ -40,18 +40,44 @@
 namespace squeeze {
 
 enum class FrameMethod : uint8_t {
-  kRaw = 0,
-  kBlockFixed = 1,
-  // Reserved: 2 = block entropy coding, 3 = row deduplication.
+  kRaw = 0,         // versions 1 and 2
+  kBlockFixed = 1,  // version 1 only
+  kStaged = 2,      // version 2 only: the stage pipeline (docs/FORMAT.md, "Version 2")
 };
 
 constexpr uint8_t kFrameMagic[4] = {'S', 'Q', 'Z', 'F'};
-constexpr uint8_t kFrameVersion = 1;
+constexpr uint8_t kFrameVersion = 1;   // raw and block-fixed frames
+constexpr uint8_t kFrameVersion2 = 2;  // raw and staged frames
 constexpr uint32_t kBlockElems = 32;
 constexpr uint32_t kMaxCodeWidth = 24;
 // |q| above this is not quantized (float32 holds q exactly and the zigzag code fits 24 bits).
 constexpr int32_t kMaxQuant = (1 << 22);
 constexpr uint8_t kFlagRelBound = 0x1;
+
+// ---- version 2 (staged frames) ----
+// The header keeps the version 1 offsets of magic, version, method, dtype, flags,
+// original_bytes, frame_bytes and header_check; bytes 24..43 are:
+//   24 quant u8 (StagedQuant)   25 coder u8 (StagedCoder)   26 dedup u8 (StagedDedup)
+//   27 reserved u8 = 0          28 step f32 (global quantizer; 0 otherwise)
+//   32 applied_bound f64 (informative)   40 stream_unit u32 (dedup with history: the stream
+//   position of the frame's first unit, modulo 2^32; 0 otherwise)
+// then, after the 48 header bytes, a directory of kStagedSections u32 section lengths, in the
+// order of StagedSection, and the sections back to back.
+enum class StagedQuant : uint8_t { kGlobal = 1, kLocal = 2 };
+enum class StagedCoder : uint8_t { kFixed = 0, kRans = 1 };
+enum class StagedDedup : uint8_t { kNone = 0, kFrame = 1, kHistory = 2 };
+enum class StagedSection : uint8_t { kDedup = 0, kQuant = 1, kCodes = 2, kOutliers = 3, kTail = 4 };
+constexpr uint32_t kStagedSections = 5;
+constexpr size_t kStagedDirectoryBytes = 4 * kStagedSections;
+// Elements per deduplication unit (64 bytes of f32): embedding dims are multiples of 16.
+constexpr uint32_t kUnitElems = 16;
+// Codes per group of the fixed coder (one bit-plane word per bit of width).
+constexpr uint32_t kGroupCodes = 32;
+
+namespace hdr2 {
+constexpr size_t kQuant = 24, kCoder = 25, kDedup = 26, kReserved = 27, kStep = 28,
+                 kAppliedBound = 32, kStreamUnit = 40;
+}  // namespace hdr2
 
 namespace hdr {
 constexpr size_t kMagic = 0, kVersion = 4, kMethod = 5, kDType = 6, kFlags = 7, kOriginalBytes = 8,

@@ -1,9 +1,10 @@
 // libFuzzer target for the codec.
 //  1. The input as a frame: read_frame_info() and decompress() must return an error or a
 //     consistent result, never touch memory they do not own (ASan) and never hang.
-//  2. The input as data: the first bytes pick dtype, mode and bound, the rest is compressed with
-//     the scalar kernels and with the best SIMD set (frames must be identical), decoded, and
-//     every finite element checked against the bound in double; non-finite ones bit-exact.
+//  2. The input as data: the first bytes pick dtype, mode, bound and what the receiver decodes,
+//     the rest is compressed with the scalar kernels and with the best SIMD set (frames must be
+//     identical), decoded, and every finite element checked against its bound in double;
+//     non-finite ones bit-exact.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -59,10 +60,15 @@ void round_trip(const uint8_t* data, size_t size) {
   CodecParams p;
   const uint8_t sel = data[0];
   p.dtype = (DType)(sel & 3);
-  p.mode = (sel & 4) ? BoundMode::kRel : BoundMode::kAbs;
-  // bound 2^-e for e in 0..63 (rel) or 2^(e-40) (abs): from coarse to below every step
+  // bits 2-3: abs, rel, local (twice); bits 4-5: what the receiver decodes
+  const uint8_t mode = (sel >> 2) & 3;
+  p.mode = mode == 0 ? BoundMode::kAbs : mode == 1 ? BoundMode::kRel : BoundMode::kLocal;
+  const uint32_t profiles[4] = {kCapsAll & ~kCapHistory, kCapV1 | kCapStaged,
+                                kCapV1 | kCapStaged | kCapDedup, kCapV1};
+  p.caps = profiles[(sel >> 4) & 3];
+  // bound 2^-e for e in 0..63 (rel, local) or 2^(e-40) (abs): from coarse to below every step
   const int e = data[1] & 63;
-  p.bound = p.mode == BoundMode::kRel ? std::ldexp(1.0, -e) : std::ldexp(1.0, e - 40);
+  p.bound = p.mode != BoundMode::kAbs ? std::ldexp(1.0, -e) : std::ldexp(1.0, e - 40);
   const uint8_t* src = data + 2;
   const size_t bytes = size - 2;
 
@@ -90,23 +96,31 @@ void round_trip(const uint8_t* data, size_t size) {
   }
   const size_t es = dtype_size(p.dtype);
   const size_t n = bytes / es;
-  double eb = p.bound;
-  if (p.mode == BoundMode::kRel) {
+  // The bound of elements [first, last): the range over the frame (rel) or the element's block
+  // of 32 (local).
+  auto range_bound = [&](size_t first, size_t last) {
     double mn = INFINITY, mx = -INFINITY;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = first; i < last; ++i) {
       const double x = value_at(p.dtype, src, i);
       if (std::isfinite(x)) {
         mn = x < mn ? x : mn;
         mx = x > mx ? x : mx;
       }
     }
-    eb = p.bound * (mx - mn);
-  }
-  if (info.applied_bound != eb) fail("applied bound differs from the requested one");
+    return mn <= mx ? p.bound * (mx - mn) : 0.0;
+  };
+  const double frame_eb = p.mode == BoundMode::kAbs   ? p.bound
+                          : p.mode == BoundMode::kRel ? range_bound(0, n)
+                                                      : p.bound;
+  if (info.applied_bound != frame_eb) fail("applied bound differs from the requested one");
   for (size_t i = 0; i < n; ++i) {
     const double x = value_at(p.dtype, src, i);
-    if (!std::isfinite(x)) {
-      if (std::memcmp(src + i * es, out.data() + i * es, es) != 0) fail("non-finite not exact");
+    const size_t b0 = i / kBlockElems * kBlockElems;
+    const double eb = p.mode == BoundMode::kLocal
+                          ? range_bound(b0, b0 + kBlockElems < n ? b0 + kBlockElems : n)
+                          : frame_eb;
+    if (!std::isfinite(x) || eb == 0.0) {
+      if (std::memcmp(src + i * es, out.data() + i * es, es) != 0) fail("exact element differs");
     } else if (!(std::fabs(x - value_at(p.dtype, out.data(), i)) <= eb)) {
       fail("error bound violated");
     }

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   }
   int count = 0;
   for (int t = 0; t < 4; ++t)
-    for (int mode = 0; mode < 2; ++mode)
+    for (int mode = 0; mode < 3; ++mode)
       for (size_t n : {0, 5, 40, 200}) {
         std::vector<float> v(n);
         for (size_t i = 0; i < n; ++i) v[i] = std::sin(0.3f * (float)i) * (i % 17 ? 1.0f : 1e6f);
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
         }
         CodecParams p;
         p.dtype = dt;
-        p.mode = mode ? BoundMode::kRel : BoundMode::kAbs;
+        p.mode = (BoundMode)mode;
         p.bound = 1e-2;
         std::vector<uint8_t> frame(max_frame_bytes(src.size()));
         size_t fb = 0;
@@ -70,8 +70,11 @@ int main(int argc, char** argv) {
         if (!write_file(dir + "/frame_" + std::to_string(count++), frame)) return 1;
         // the same data as a round-trip input: selector bytes, then the elements
         std::vector<uint8_t> rt = {(uint8_t)(t | (mode << 2)), (uint8_t)(mode ? 7 : 30)};
+        std::vector<uint8_t> rt_v1 = rt;
+        rt_v1[0] |= 3 << 4;  // a version 1 receiver
         rt.insert(rt.end(), src.begin(), src.end());
         if (!write_file(dir + "/data_" + std::to_string(count++), rt)) return 1;
+        if (!write_file(dir + "/data_" + std::to_string(count++), rt_v1)) return 1;
       }
   std::printf("wrote %d seeds to %s\n", count, dir.c_str());
   return 0;

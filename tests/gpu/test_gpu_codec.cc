@@ -288,6 +288,9 @@ TEST_F(GpuCodec, HostileFramesGiveErrorsNotCrashes) {
   std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
   size_t fb = 0;
   CodecParams p;
+  p.mode = BoundMode::kRel;
+  p.bound = 1e-2;
+  p.caps = kCapV1;  // what the CUDA backend decodes
   ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb), Status::kOk);
   frame.resize(fb);
   constexpr uint32_t kFrames = 64;
@@ -349,6 +352,7 @@ TEST_F(GpuCodec, ArgumentsAndLimits) {
   DeviceBuffer src(8192), dst(16384);
   gpu::ChunkToCompress c[3];
   for (auto& x : c) {
+    x.params = test::gpu_params();
     x.src = src.p;
     x.src_bytes = 4096;
   }

@@ -86,8 +86,19 @@ inline std::vector<uint8_t> to_bytes(DType t, const std::vector<float>& values, 
 
 // The absolute bound the codec must honour, derived independently from the request.
 // One chunk of a batched (GPU or CPU-runner) codec test: its parameters and bytes.
+// The CUDA backend writes version 1 frames (raw and block-fixed, global bounds) until its staged
+// phases land: the chunks it is tested with, and the CPU frames they are compared with, ask for
+// the same.
+inline CodecParams gpu_params() {
+  CodecParams p;
+  p.mode = BoundMode::kRel;
+  p.bound = 1e-2;
+  p.caps = kCapV1;
+  return p;
+}
+
 struct TestChunk {
-  CodecParams params;
+  CodecParams params = gpu_params();
   std::vector<uint8_t> bytes;
   size_t misalign = 0;  // the chunk starts this many bytes into its buffer
 };
@@ -103,6 +114,7 @@ inline TestChunk make_chunk(DType t, BoundMode m, double bound, const std::vecto
   return c;
 }
 
+// The frame-wide absolute bound of a global (abs or rel) request.
 inline double requested_abs_bound(const CodecParams& p, const uint8_t* src, size_t n) {
   if (p.mode == BoundMode::kAbs) return p.bound;
   double mn = INFINITY, mx = -INFINITY;
@@ -113,6 +125,29 @@ inline double requested_abs_bound(const CodecParams& p, const uint8_t* src, size
     mx = std::max(mx, x);
   }
   return mn <= mx ? p.bound * (mx - mn) : 0.0;
+}
+
+// The absolute bound of every element: the frame's (abs, rel), or bound x the finite range of
+// the element's own block of 32 (local).
+inline std::vector<double> element_bounds(const CodecParams& p, const uint8_t* src, size_t n) {
+  std::vector<double> eb(n);
+  if (p.mode != BoundMode::kLocal) {
+    const double frame_eb = requested_abs_bound(p, src, n);
+    std::fill(eb.begin(), eb.end(), frame_eb);
+    return eb;
+  }
+  for (size_t first = 0; first < n; first += kBlockElems) {
+    const size_t last = std::min(n, first + kBlockElems);
+    double mn = INFINITY, mx = -INFINITY;
+    for (size_t i = first; i < last; ++i) {
+      const double x = elem_value(p.dtype, src, i);
+      if (!std::isfinite(x)) continue;
+      mn = std::min(mn, x);
+      mx = std::max(mx, x);
+    }
+    for (size_t i = first; i < last; ++i) eb[i] = mn <= mx ? p.bound * (mx - mn) : 0.0;
+  }
+  return eb;
 }
 
 struct RoundTrip {
@@ -170,8 +205,23 @@ inline void expect_valid_round_trip(const CodecParams& p, const uint8_t* src, si
   EXPECT_EQ(info.original_bytes, bytes);
   EXPECT_EQ(info.frame_bytes, r.frame.size());
   EXPECT_EQ(info.method, r.stats.method);
-  EXPECT_EQ(info.outliers, r.stats.outliers);
+  EXPECT_EQ(info.version, r.stats.version);
+  if (info.version == kFrameVersion) {
+    EXPECT_EQ(info.outliers, r.stats.outliers);
+  }
   EXPECT_EQ(info.applied_bound, r.stats.applied_bound);
+  // A frame uses only what the receiver decodes.
+  if ((p.caps & kCapStaged) == 0) {
+    EXPECT_EQ(info.version, kFrameVersion);
+  }
+  if (info.method == (uint8_t)FrameMethod::kStaged) {
+    if ((p.caps & kCapRans) == 0) {
+      EXPECT_EQ(info.coder, (uint8_t)StagedCoder::kFixed);
+    }
+    if ((p.caps & kCapDedup) == 0 && (p.caps & kCapHistory) == 0) {
+      EXPECT_EQ(info.dedup, (uint8_t)StagedDedup::kNone);
+    }
+  }
 
   if (p.dtype == DType::kBytes || info.method == (uint8_t)FrameMethod::kRaw) {
     EXPECT_TRUE(bytes == 0 || std::memcmp(src, r.output.data(), bytes) == 0)
@@ -179,26 +229,33 @@ inline void expect_valid_round_trip(const CodecParams& p, const uint8_t* src, si
     EXPECT_EQ(r.frame.size(), bytes + kFrameHeaderBytes);
     return;
   }
-  ASSERT_EQ(info.method, (uint8_t)FrameMethod::kBlockFixed);
+  ASSERT_TRUE(info.method == (uint8_t)FrameMethod::kBlockFixed ||
+              info.method == (uint8_t)FrameMethod::kStaged);
   const size_t es = dtype_size(p.dtype);
   const size_t n = bytes / es;
-  const double eb = requested_abs_bound(p, src, n);
-  EXPECT_EQ(info.applied_bound, eb) << "applied bound differs from the requested one";
+  const std::vector<double> eb = element_bounds(p, src, n);
+  if (p.mode == BoundMode::kLocal) {
+    EXPECT_EQ(info.applied_bound, p.bound) << "a local frame records the relative bound";
+  } else {
+    EXPECT_EQ(info.applied_bound, requested_abs_bound(p, src, n))
+        << "applied bound differs from the requested one";
+  }
   size_t failures = 0;
   for (size_t i = 0; i < n && failures < 10; ++i) {
     const double x = elem_value(p.dtype, src, i);
     const double y = elem_value(p.dtype, r.output.data(), i);
-    if (!std::isfinite(x)) {
+    if (!std::isfinite(x) || eb[i] == 0.0) {
+      // Non-finite elements, and elements whose bound is 0 (a constant local block), are exact.
       if (std::memcmp(src + i * es, r.output.data() + i * es, es) != 0) {
         ++failures;
-        ADD_FAILURE() << "non-finite element " << i << " not bit-exact";
+        ADD_FAILURE() << "element " << i << " (non-finite or zero bound) not bit-exact";
       }
       continue;
     }
-    if (!(std::fabs(x - y) <= eb)) {
+    if (!(std::fabs(x - y) <= eb[i])) {
       ++failures;
       ADD_FAILURE() << dtype_name(p.dtype) << " element " << i << ": x=" << x << " y=" << y
-                    << " |x-y|=" << std::fabs(x - y) << " > eb=" << eb;
+                    << " |x-y|=" << std::fabs(x - y) << " > eb=" << eb[i];
     }
   }
   EXPECT_EQ(std::memcmp(src + n * es, r.output.data() + n * es, bytes - n * es), 0)

@@ -20,12 +20,13 @@ namespace {
 using block::FrameHeader;
 
 std::vector<uint8_t> compressed(DType t, BoundMode m, double bound, const std::vector<float>& v,
-                                size_t tail = 0) {
+                                size_t tail = 0, uint32_t caps = kCapV1) {
   const std::vector<uint8_t> src = to_bytes(t, v, tail);
   CodecParams p;
   p.dtype = t;
   p.mode = m;
   p.bound = bound;
+  p.caps = caps;
   std::vector<uint8_t> dst(max_frame_bytes(src.size()));
   size_t fb = 0;
   EXPECT_EQ(compress(p, src.data(), src.size(), dst.data(), dst.size(), &fb), Status::kOk);
@@ -49,7 +50,30 @@ std::vector<std::vector<uint8_t>> sample_frames() {
   EXPECT_EQ(frames[1][hdr::kMethod], (uint8_t)FrameMethod::kBlockFixed);
   EXPECT_EQ(frames[2][hdr::kMethod], (uint8_t)FrameMethod::kBlockFixed);
   EXPECT_EQ(frames[3][hdr::kMethod], (uint8_t)FrameMethod::kRaw);
+  // Version 2: every quantizer and coder, with deduplication (repeated 64-element vectors).
+  std::vector<float> rows(2048);
+  for (size_t i = 0; i < rows.size(); ++i)
+    rows[i] = (float)((i % 64) * 7 % 13) * 0.01f * (1.0f + (float)((i / 64) % 3));
+  rows[100] = std::numeric_limits<float>::infinity();
+  for (size_t k = 1600; k < 1664; ++k) rows[k] = 0.0f;  // zero blocks
+  for (BoundMode m : {BoundMode::kAbs, BoundMode::kRel, BoundMode::kLocal})
+    for (uint32_t caps : {kCapsAll, (uint32_t)(kCapV1 | kCapStaged)}) {
+      frames.push_back(
+          compressed(DType::kF32, m, m == BoundMode::kAbs ? 1e-3 : 1e-2, rows, 2, caps));
+      EXPECT_EQ(frames.back()[hdr::kMethod], (uint8_t)FrameMethod::kStaged);
+    }
+  frames.push_back(compressed(DType::kBF16, BoundMode::kLocal, 1.96e-3, rows, 1, kCapsAll));
+  frames.push_back(compressed(DType::kF16, BoundMode::kLocal, 1e-1, v, 0, kCapsAll));
+  frames.push_back(compressed(DType::kBytes, BoundMode::kLocal, 1e-2, v, 0, kCapsAll));
   return frames;
+}
+
+// Bytes of a frame that only the header checks protect: the header, and for version 2 the
+// section directory.
+size_t protected_bytes(const std::vector<uint8_t>& frame) {
+  return frame[hdr::kVersion] == kFrameVersion2 && frame[hdr::kMethod] != 0
+             ? kFrameHeaderBytes + kStagedDirectoryBytes
+             : kFrameHeaderBytes;
 }
 
 // Decodes into an exact-capacity buffer guarded by canaries; returns the status.
@@ -74,7 +98,7 @@ Status guarded_decode(const std::vector<uint8_t>& frame, size_t capacity) {
 
 TEST(CodecCorrupt, EveryHeaderBitFlipIsRejected) {
   for (const auto& frame : sample_frames()) {
-    for (size_t byte = 0; byte < kFrameHeaderBytes; ++byte)
+    for (size_t byte = 0; byte < protected_bytes(frame); ++byte)
       for (int bit = 0; bit < 8; ++bit) {
         std::vector<uint8_t> f = frame;
         f[byte] ^= (uint8_t)(1u << bit);
@@ -82,7 +106,7 @@ TEST(CodecCorrupt, EveryHeaderBitFlipIsRejected) {
         FrameInfo info;
         EXPECT_NE(read_frame_info(f.data(), f.size(), &info), Status::kOk);
       }
-    for (size_t byte = 0; byte < kFrameHeaderBytes; ++byte) {
+    for (size_t byte = 0; byte < protected_bytes(frame); ++byte) {
       std::vector<uint8_t> f = frame;
       f[byte] ^= 0xff;
       EXPECT_NE(guarded_decode(f, 1 << 12), Status::kOk) << "byte " << byte;
@@ -107,10 +131,11 @@ TEST(CodecCorrupt, RandomPayloadDamageNeverEscapes) {
   const auto frames = sample_frames();
   for (int iter = 0; iter < 20000; ++iter) {
     std::vector<uint8_t> f = frames[rng() % frames.size()];
-    if (f.size() <= kFrameHeaderBytes) continue;
+    const size_t first = protected_bytes(f);
+    if (f.size() <= first) continue;
     const int flips = 1 + (int)(rng() % 4);
     for (int k = 0; k < flips; ++k) {
-      const size_t at = kFrameHeaderBytes + rng() % (f.size() - kFrameHeaderBytes);
+      const size_t at = first + rng() % (f.size() - first);
       f[at] ^= (uint8_t)(1u << (rng() % 8));
     }
     FrameInfo info;

@@ -206,9 +206,12 @@ void compare_backend_to_scalar(const char* backend) {
       const std::vector<uint8_t> src = to_bytes(t, v, rng() % dtype_size(t));
       CodecParams p;
       p.dtype = t;
-      p.mode = rng() % 2 ? BoundMode::kAbs : BoundMode::kRel;
+      p.mode = (BoundMode)(rng() % 3);
       p.bound = p.mode == BoundMode::kAbs ? std::ldexp(1.0, (int)(rng() % 40) - 30)
                                           : std::ldexp(1.0, -(int)(rng() % 24));
+      // Every frame format the receiver may decode: all stages, staged fixed, version 1.
+      const uint32_t profiles[] = {kCapsAll, kCapV1 | kCapStaged, kCapV1};
+      p.caps = profiles[rng() % 3];
       const std::vector<uint8_t> a = frame_with("scalar", p, src);
       const std::vector<uint8_t> b = frame_with(backend, p, src);
       ASSERT_EQ(a, b) << backend << " frame differs from scalar: " << dtype_name(t) << " round "
@@ -263,6 +266,7 @@ TEST(CodecBackend, IgnoresCallersFlushToZeroMode) {
     FrameInfo info;
     ASSERT_EQ(read_frame_info(b.data(), fb, &info), Status::kOk);
     r.stats.method = info.method;
+    r.stats.version = info.version;
     r.stats.outliers = info.outliers;
     r.stats.applied_bound = info.applied_bound;
     expect_valid_round_trip(p, src.data(), src.size(), r);

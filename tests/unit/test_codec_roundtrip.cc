@@ -19,7 +19,14 @@ namespace squeeze::test {
 namespace {
 
 constexpr DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
-constexpr BoundMode kModes[] = {BoundMode::kAbs, BoundMode::kRel};
+constexpr BoundMode kModes[] = {BoundMode::kAbs, BoundMode::kRel, BoundMode::kLocal};
+// What the receiver decodes: everything; version 2 staged frames without entropy coding or
+// deduplication; version 1 only.
+constexpr uint32_t kCapProfiles[] = {kCapsAll, kCapV1 | kCapStaged, kCapV1};
+
+const char* mode_name(BoundMode m) {
+  return m == BoundMode::kAbs ? " abs " : m == BoundMode::kRel ? " rel " : " local ";
+}
 
 enum class Dist { kGaussian, kUniform, kHeavyTailed, kSmooth };
 constexpr Dist kDists[] = {Dist::kGaussian, Dist::kUniform, Dist::kHeavyTailed, Dist::kSmooth};
@@ -48,11 +55,12 @@ std::vector<float> random_values(Dist d, size_t n, std::mt19937_64& rng) {
   return v;
 }
 
-CodecParams params_of(DType t, BoundMode m, double bound) {
+CodecParams params_of(DType t, BoundMode m, double bound, uint32_t caps = kCapsAll) {
   CodecParams p;
   p.dtype = t;
   p.mode = m;
   p.bound = bound;
+  p.caps = caps;
   return p;
 }
 
@@ -60,35 +68,39 @@ TEST(CodecRoundTrip, RandomDataWithinBoundEveryTypeAndMode) {
   std::mt19937_64 rng(test_seed());
   const double abs_bounds[] = {1e-1, 1e-3, 1e-6};
   const double rel_bounds[] = {1e-1, 1e-2, 1e-4};
-  for (DType t : kFloatTypes)
-    for (BoundMode m : kModes)
-      for (Dist d : kDists)
-        for (int bi = 0; bi < 3; ++bi) {
-          const size_t n = 1000 + rng() % 3000;
-          const size_t tail = rng() % dtype_size(t);
-          const std::vector<uint8_t> src = to_bytes(t, random_values(d, n, rng), tail);
-          const CodecParams p =
-              params_of(t, m, m == BoundMode::kAbs ? abs_bounds[bi] : rel_bounds[bi]);
-          SCOPED_TRACE(std::string(dtype_name(t)) + (m == BoundMode::kAbs ? " abs " : " rel ") +
-                       std::to_string(p.bound) + " dist " + std::to_string((int)d) +
-                       " n=" + std::to_string(n));
-          const RoundTrip r = round_trip(p, src.data(), src.size());
-          expect_valid_round_trip(p, src.data(), src.size(), r);
-          if (::testing::Test::HasFatalFailure()) return;
-        }
+  for (uint32_t caps : kCapProfiles)
+    for (DType t : kFloatTypes)
+      for (BoundMode m : kModes)
+        for (Dist d : kDists)
+          for (int bi = 0; bi < 3; ++bi) {
+            const size_t n = 1000 + rng() % 3000;
+            const size_t tail = rng() % dtype_size(t);
+            const std::vector<uint8_t> src = to_bytes(t, random_values(d, n, rng), tail);
+            const CodecParams p =
+                params_of(t, m, m == BoundMode::kAbs ? abs_bounds[bi] : rel_bounds[bi], caps);
+            SCOPED_TRACE(std::string(dtype_name(t)) + mode_name(m) + std::to_string(p.bound) +
+                         " dist " + std::to_string((int)d) + " n=" + std::to_string(n) + " caps " +
+                         std::to_string(caps));
+            const RoundTrip r = round_trip(p, src.data(), src.size());
+            expect_valid_round_trip(p, src.data(), src.size(), r);
+            if (::testing::Test::HasFatalFailure()) return;
+          }
 }
 
 TEST(CodecRoundTrip, SmoothDataIsActuallyCompressed) {
   // A guard against a codec that always falls back to raw: these must shrink.
   std::mt19937_64 rng(test_seed());
-  for (DType t : kFloatTypes) {
-    const std::vector<uint8_t> src = to_bytes(t, random_values(Dist::kSmooth, 8192, rng));
-    const CodecParams p = params_of(t, BoundMode::kRel, 1e-2);
-    const RoundTrip r = round_trip(p, src.data(), src.size());
-    expect_valid_round_trip(p, src.data(), src.size(), r);
-    EXPECT_EQ(r.stats.method, (uint8_t)FrameMethod::kBlockFixed) << dtype_name(t);
-    EXPECT_LT(r.frame.size() * 2, src.size()) << dtype_name(t);
-  }
+  for (uint32_t caps : kCapProfiles)
+    for (DType t : kFloatTypes) {
+      const std::vector<uint8_t> src = to_bytes(t, random_values(Dist::kSmooth, 8192, rng));
+      const CodecParams p = params_of(t, BoundMode::kRel, 1e-2, caps);
+      const RoundTrip r = round_trip(p, src.data(), src.size());
+      expect_valid_round_trip(p, src.data(), src.size(), r);
+      EXPECT_EQ(r.stats.method,
+                (uint8_t)((caps & kCapStaged) ? FrameMethod::kStaged : FrameMethod::kBlockFixed))
+          << dtype_name(t);
+      EXPECT_LT(r.frame.size() * 2, src.size()) << dtype_name(t);
+    }
 }
 
 // Adversarial element patterns, each tested for every type, mode and a few bounds.
@@ -148,18 +160,19 @@ TEST(CodecRoundTrip, AdversarialInputsWithinBoundAndExact) {
   std::mt19937_64 rng(test_seed());
   const auto sets = adversarial_sets(rng);
   const double bounds[] = {1e-2, 1e-7, 1e30};
-  for (size_t si = 0; si < sets.size(); ++si)
-    for (DType t : kFloatTypes)
-      for (BoundMode m : kModes)
-        for (double bound : bounds) {
-          const std::vector<uint8_t> src = to_bytes(t, sets[si]);
-          const CodecParams p = params_of(t, m, bound);
-          SCOPED_TRACE("set " + std::to_string(si) + " " + dtype_name(t) +
-                       (m == BoundMode::kAbs ? " abs " : " rel ") + std::to_string(bound));
-          const RoundTrip r = round_trip(p, src.data(), src.size());
-          expect_valid_round_trip(p, src.data(), src.size(), r);
-          if (::testing::Test::HasFatalFailure()) return;
-        }
+  for (uint32_t caps : kCapProfiles)
+    for (size_t si = 0; si < sets.size(); ++si)
+      for (DType t : kFloatTypes)
+        for (BoundMode m : kModes)
+          for (double bound : bounds) {
+            const std::vector<uint8_t> src = to_bytes(t, sets[si]);
+            const CodecParams p = params_of(t, m, bound, caps);
+            SCOPED_TRACE("set " + std::to_string(si) + " " + dtype_name(t) + mode_name(m) +
+                         std::to_string(bound) + " caps " + std::to_string(caps));
+            const RoundTrip r = round_trip(p, src.data(), src.size());
+            expect_valid_round_trip(p, src.data(), src.size(), r);
+            if (::testing::Test::HasFatalFailure()) return;
+          }
 }
 
 TEST(CodecRoundTrip, NonFiniteAndOutliersAreBitExact) {
@@ -173,11 +186,15 @@ TEST(CodecRoundTrip, NonFiniteAndOutliersAreBitExact) {
   for (int k = 0; k < 5; ++k) std::memcpy(&src[4 * (3 + 11 * k)], &nan_bits[k], 4);
   const float big = 3e37f;
   std::memcpy(&src[4 * 60], &big, 4);  // beyond kMaxQuant steps: an outlier
-  const CodecParams p = params_of(DType::kF32, BoundMode::kAbs, 1e-3);
-  const RoundTrip r = round_trip(p, src.data(), src.size());
-  expect_valid_round_trip(p, src.data(), src.size(), r);
-  ASSERT_EQ(r.stats.method, (uint8_t)FrameMethod::kBlockFixed);
-  EXPECT_EQ(r.stats.outliers, 6u);
+  for (uint32_t caps : kCapProfiles) {
+    const CodecParams p = params_of(DType::kF32, BoundMode::kAbs, 1e-3, caps);
+    const RoundTrip r = round_trip(p, src.data(), src.size());
+    expect_valid_round_trip(p, src.data(), src.size(), r);
+    ASSERT_NE(r.stats.method, (uint8_t)FrameMethod::kRaw);
+    EXPECT_EQ(r.stats.outliers, 6u);
+  }
+  const RoundTrip r =
+      round_trip(params_of(DType::kF32, BoundMode::kAbs, 1e-3), src.data(), src.size());
   for (int k = 0; k < 5; ++k)
     EXPECT_EQ(std::memcmp(&src[4 * (3 + 11 * k)], &r.output[4 * (3 + 11 * k)], 4), 0);
   EXPECT_EQ(std::memcmp(&src[4 * 60], &r.output[4 * 60], 4), 0);
@@ -202,7 +219,7 @@ TEST(CodecRoundTrip, ShortAndOddLengthsUnalignedBuffers) {
   std::mt19937_64 rng(test_seed());
   for (DType t : {DType::kBytes, DType::kF32, DType::kF16, DType::kBF16})
     for (BoundMode m : kModes)
-      for (size_t bytes = 0; bytes <= 17; ++bytes)
+      for (size_t bytes = 0; bytes <= 40; ++bytes)
         for (size_t src_off = 0; src_off < 4; ++src_off) {
           std::vector<uint8_t> storage(bytes + 8);
           const size_t es = dtype_size(t);
@@ -231,9 +248,11 @@ TEST(CodecRoundTrip, LongUnalignedBuffers) {
       std::vector<uint8_t> bytes = to_bytes(t, v, 1);
       std::vector<uint8_t> storage(bytes.size() + off);
       std::memcpy(storage.data() + off, bytes.data(), bytes.size());
-      const CodecParams p = params_of(t, BoundMode::kRel, 1e-3);
-      const RoundTrip r = round_trip(p, storage.data() + off, bytes.size(), off, 4 - off);
-      expect_valid_round_trip(p, storage.data() + off, bytes.size(), r);
+      for (BoundMode m : kModes) {
+        const CodecParams p = params_of(t, m, 1e-3);
+        const RoundTrip r = round_trip(p, storage.data() + off, bytes.size(), off, 4 - off);
+        expect_valid_round_trip(p, storage.data() + off, bytes.size(), r);
+      }
     }
 }
 
@@ -279,13 +298,15 @@ TEST(CodecRoundTrip, Deterministic) {
     std::vector<float> v = random_values(Dist::kHeavyTailed, 5000, rng);
     v[17] = std::numeric_limits<float>::quiet_NaN();
     const std::vector<uint8_t> src = to_bytes(t, v, 1);
-    const CodecParams p = params_of(t, BoundMode::kRel, 1e-3);
-    const RoundTrip a = round_trip(p, src.data(), src.size());
-    const RoundTrip b = round_trip(p, src.data(), src.size(), 3, 1);
-    ASSERT_EQ(a.compress_status, Status::kOk);
-    ASSERT_EQ(b.compress_status, Status::kOk);
-    EXPECT_EQ(a.frame, b.frame);
-    EXPECT_EQ(a.output, b.output);
+    for (BoundMode m : kModes) {
+      const CodecParams p = params_of(t, m, 1e-3);
+      const RoundTrip a = round_trip(p, src.data(), src.size());
+      const RoundTrip b = round_trip(p, src.data(), src.size(), 3, 1);
+      ASSERT_EQ(a.compress_status, Status::kOk);
+      ASSERT_EQ(b.compress_status, Status::kOk);
+      EXPECT_EQ(a.frame, b.frame);
+      EXPECT_EQ(a.output, b.output);
+    }
   }
 }
 
@@ -309,6 +330,10 @@ TEST(CodecApi, InvalidArguments) {
   CodecParams bad_mode = ok;
   bad_mode.mode = (BoundMode)5;
   EXPECT_EQ(compress(bad_mode, src.data(), 4, dst.data(), dst.size(), &fb),
+            Status::kInvalidArgument);
+  CodecParams no_caps = ok;
+  no_caps.caps = kCapRans;  // neither version 1 nor version 2 frames: nothing to write
+  EXPECT_EQ(compress(no_caps, src.data(), 4, dst.data(), dst.size(), &fb),
             Status::kInvalidArgument);
   // an empty input from a null pointer is fine
   EXPECT_EQ(compress(ok, nullptr, 0, dst.data(), dst.size(), &fb), Status::kOk);

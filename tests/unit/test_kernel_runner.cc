@@ -268,6 +268,7 @@ TEST(KernelRunner, LargeSingleFrameUsesManyTiles) {
 TEST(KernelRunner, BatchArgumentsChecked) {
   std::vector<uint8_t> src(100), dst(1000);
   gpu::ChunkToCompress c;
+  c.params = test::gpu_params();
   c.src = src.data();
   c.src_bytes = src.size();
   std::vector<gpu::FrameResult> r;
@@ -309,7 +310,9 @@ TEST(KernelRunner, HostileFramesGiveCpuStatus) {
     size_t fb = 0;
     CodecParams p;
     p.dtype = t;
+    p.mode = BoundMode::kRel;
     p.bound = 1e-2;
+    p.caps = kCapV1;  // what the CUDA backend writes and decodes
     ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
               Status::kOk);
     frame.resize(fb);
@@ -371,6 +374,7 @@ TEST(KernelRunner, DecodeArgumentsAndCapacity) {
   CodecParams p;
   p.mode = BoundMode::kAbs;
   p.bound = 0.01;
+  p.caps = kCapV1;
   ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb), Status::kOk);
   std::vector<uint8_t> dst(bytes.size());
   gpu::FrameToDecompress d[3];

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""ctest smoke test of squeeze-bench: a 1 MiB generated DLRM payload must round-trip (exit 0),
-and the JSON must hold the memcpy, every baseline and the squeeze row with sane numbers."""
+"""ctest smoke test of squeeze-bench: a 1 MiB generated DLRM payload must round-trip (exit 0: the
+bench itself checks every element against the bound it must meet), and the JSON must hold the
+memcpy, every baseline and the squeeze rows with sane numbers."""
 import json
 import os
 import subprocess
@@ -9,8 +10,14 @@ import tempfile
 
 bench = os.environ["SQUEEZE_BENCH"]
 expected = ["memcpy", "fp16", "bf16", "int8-rowwise", "fp8-e4m3", "mx4"]
+cases = [
+    ([], 1),  # the default: local 1.96e-3, every stage
+    (["--match", "int8"], 1),
+    (["--dtype", "bf16", "--mode", "abs", "--bound", "1e-3"], 1),
+    (["--mode", "rel", "--bound", "1e-2", "--stages", "--stream"], 4),
+]
 with tempfile.TemporaryDirectory() as tmp:
-    for extra in ([], ["--match", "int8"], ["--dtype", "bf16", "--mode", "abs", "--bound", "1e-3"]):
+    for extra, squeeze_rows in cases:
         out = os.path.join(tmp, "bench.json")
         cmd = [bench, "--generate", "dlrm", "--size", "1MiB", "--seed", "3", "--reps", "1",
                "--json", out] + extra
@@ -22,17 +29,17 @@ with tempfile.TemporaryDirectory() as tmp:
         with open(out) as f:
             doc = json.load(f)
         names = [r["name"] for r in doc["rows"]]
-        if names[:len(expected)] != expected or len(names) != len(expected) + 1:
+        if names[:len(expected)] != expected or len(names) != len(expected) + squeeze_rows:
             sys.exit(f"FAIL: rows {names}")
         squeeze = doc["rows"][-1]
-        if not squeeze["name"].startswith("squeeze"):
-            sys.exit(f"FAIL: last row {squeeze['name']}")
+        if not all(r["name"].startswith("squeeze") for r in doc["rows"][len(expected):]):
+            sys.exit(f"FAIL: squeeze rows {names}")
         for r in doc["rows"]:
             if not (r["ratio"] >= 1.0 and r["compress_gbps"] > 0 and r["decompress_gbps"] > 0):
                 sys.exit(f"FAIL: row {r}")
         if doc["seed"] != 3 or doc["input_bytes"] <= 0:
             sys.exit(f"FAIL: header {doc}")
-        if not squeeze["max_abs_err"] <= doc["squeeze_max_applied_bound"]:
+        if doc["mode"] != "local" and not squeeze["max_abs_err"] <= doc["squeeze_max_applied_bound"]:
             sys.exit(f"FAIL: squeeze error {squeeze['max_abs_err']} above its bound")
         if "--match" in extra:
             int8 = next(r for r in doc["rows"] if r["name"] == "int8-rowwise")
@@ -40,6 +47,8 @@ with tempfile.TemporaryDirectory() as tmp:
                 sys.exit("FAIL: matched squeeze exceeds int8's max error")
             if abs(doc["squeeze_vs_int8_ratio"] - squeeze["ratio"] / int8["ratio"]) > 1e-6:
                 sys.exit("FAIL: squeeze_vs_int8_ratio")
-        if not doc["entropy_ratio_limit"] > 1.0:
-            sys.exit("FAIL: entropy limit")
-print("squeeze-bench smoke: 3 passed, 0 failed")
+        if not doc["entropy_ratio_limit"] > 1.0 or not doc["dedup_order0_ratio_limit"] > 1.0:
+            sys.exit("FAIL: entropy limits")
+        if "--stream" in extra and not doc["ref_units"] > 0:
+            sys.exit("FAIL: the dlrm payload's repeated vectors were not deduplicated")
+print(f"squeeze-bench smoke: {len(cases)} passed, 0 failed")

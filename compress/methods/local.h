@@ -1,0 +1,244 @@
+// The local quantizer (BoundMode::kLocal): every element within bound x (max - min) of its own
+// block of 32, so a block of small values is never rounded away next to a block of large ones.
+// The per-block math and the 3-byte block record, shared by the CPU and CUDA backends (SQZ_HD).
+//
+// A block's codes are unsigned, q in [0, 2^W) with one width W for the whole frame (chosen from
+// the bound so that every block fits, see code_width()), and decode to
+//     x' = q * s - z * s / 8
+// where the step s has a 9-bit mantissa and an exponent within 15 octaves below the frame's
+// reference E0, and z in [0, 2047] puts zero on a grid of s / 8 inside the block's code range.
+// That makes the record 24 bits (octave 4, mantissa 9, z 11): at TorchRec INT8 row-wise's
+// precision (bound 1/510) W is 8, so a block costs 32 bytes of codes plus 3, against INT8's
+// 32 + 4 per 32 values with a row of 64. Blocks that do not fit the record use a special one:
+//   zero block   every element is +0.0 (bit pattern 0): no codes, no side entry;
+//   constant     every finite element has the same bits: the value in an 8-byte side entry;
+//   escape       offset and step as full f32 in an 8-byte side entry, x' = o + q * s (blocks
+//                whose range does not contain 0 on the grid, or whose step is out of octaves).
+// Non-finite elements, and any element whose reconstruction misses the bound, are outliers.
+#pragma once
+
+#include <cstdint>
+
+#include "compress/block.h"
+#include "compress/quant.h"
+#include "squeeze/codec.h"
+#include "squeeze/hd.h"
+
+namespace squeeze::local {
+
+constexpr uint32_t kRecordBytes = 3;
+constexpr uint32_t kSideBytes = 8;
+constexpr uint32_t kQuantHeaderBytes = 4;  // E0, W, 2 reserved
+constexpr uint32_t kMantBits = 9;
+constexpr uint32_t kMaxOctave = 14;
+constexpr uint32_t kSpecialOctave = 15;
+constexpr uint32_t kZeroFracBits = 3;  // z counts eighths of a step
+constexpr uint32_t kMaxZ = 2047;
+constexpr uint32_t kMaxWidth = 24;
+
+enum class Kind : uint8_t { kQuant = 0, kZero = 1, kConst = 2, kEscape = 3 };
+
+SQZ_HD bool has_side_entry(Kind k) {
+  return k == Kind::kConst || k == Kind::kEscape;
+}
+SQZ_HD bool has_codes(Kind k) {
+  return k == Kind::kQuant || k == Kind::kEscape;
+}
+
+// The frame's code width for a relative bound b: the smallest W with
+// 2b (1 - 2^-9) (2^W - 1/8) >= 1, so that a step truncated to 9 mantissa bits and a zero point on
+// the s/8 grid always cover a block's range with 2^W codes. 0 when no W <= 24 does (the frame is
+// then not quantized locally).
+SQZ_HD uint32_t code_width(double bound) {
+  if (!(bound > 0.0)) return 0;
+  const double k = 2.0 * bound * (1.0 - 1.0 / 512.0);
+  for (uint32_t w = 1; w <= kMaxWidth; ++w) {
+    if (k * ((double)(1u << w) - 0.125) >= 1.0) return w;
+  }
+  return 0;
+}
+
+// Float bits of the largest float with a 9-bit mantissa that is <= v (v > 0 finite); 0 when that
+// is not a normal float.
+SQZ_HD uint32_t step_bits_below(double v) {
+  const float f = quant::float_round_down(v);
+  uint32_t bits = quant::float_to_bits(f) & ~((1u << (23 - kMantBits)) - 1u);
+  if ((bits >> 23) == 0 || (bits >> 23) >= 255) return 0;
+  return bits;
+}
+
+// Everything the quantizer and the decoder need for one block.
+struct BlockParams {
+  Kind kind = Kind::kZero;
+  float step = 0.0f;      // kQuant, kEscape
+  float inv_step = 0.0f;  // 1 / step
+  float zf = 0.0f;        // kQuant: z / 8
+  float zs = 0.0f;        // kQuant: z * step / 8 (exact)
+  float offset = 0.0f;    // kEscape
+  float value = 0.0f;     // kConst
+  float eb_check = 0.0f;  // encoder: largest float <= the block's bound
+  uint32_t max_code = 0;  // 2^W - 1
+};
+
+// The block's bound and range, as the encoder decides them (min/max over the finite elements;
+// has_finite false when there is none; all_same when every finite element has the same bits).
+struct BlockStats {
+  float mn;
+  float mx;
+  bool has_finite;
+  bool all_same;
+  uint32_t same_bits;  // the element bits (widened to f32) when all_same
+};
+
+// Step bits a non-special block would like (0: none possible), from its range and the bound.
+SQZ_HD uint32_t wanted_step_bits(const BlockStats& st, double bound) {
+  if (!st.has_finite || st.all_same) return 0;
+  const double range = (double)st.mx - (double)st.mn;
+  return step_bits_below(2.0 * bound * range);
+}
+
+// Decides a block's record. e0: the frame's reference exponent (the largest exponent field of
+// wanted_step_bits over the frame's blocks), w: the frame's code width.
+SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, uint32_t* record,
+                   uint32_t side[2], BlockParams* p) {
+  *p = BlockParams{};  // eb_check stays 0 for zero and constant blocks: they are exact
+  p->max_code = (1u << w) - 1u;
+  side[0] = side[1] = 0;
+  if (!st.has_finite || (st.all_same && st.same_bits == 0)) {
+    *record = kSpecialOctave | ((uint32_t)Kind::kZero << 4);
+    p->kind = Kind::kZero;
+    p->value = 0.0f;
+    return p->kind;
+  }
+  if (st.all_same) {
+    *record = kSpecialOctave | ((uint32_t)Kind::kConst << 4);
+    side[0] = st.same_bits;
+    p->kind = Kind::kConst;
+    p->value = quant::bits_to_float(st.same_bits);
+    return p->kind;
+  }
+  const double range = (double)st.mx - (double)st.mn;
+  const double eb = bound * range;
+  p->eb_check = quant::float_round_down(eb);
+  const uint32_t bits = step_bits_below(2.0 * eb);
+  const uint32_t e = bits >> 23;
+  if (bits != 0 && e <= e0 && e0 - e <= kMaxOctave) {
+    const float s = quant::bits_to_float(bits);
+    const double sd = (double)s;
+    const double z = -quant::floor_d(((double)st.mn + sd * 0.5) * 8.0 / sd);
+    if (z >= 0.0 && z <= (double)kMaxZ && sd * ((double)(1u << w) - 0.125) >= range) {
+      const uint32_t zi = (uint32_t)z;
+      const uint32_t mant = (bits >> (23 - kMantBits)) & ((1u << kMantBits) - 1u);
+      *record = (e0 - e) | (mant << 4) | (zi << 13);
+      p->kind = Kind::kQuant;
+      p->step = s;
+      p->inv_step = 1.0f / s;
+      p->zf = (float)zi * 0.125f;
+      p->zs = (float)zi * (s * 0.125f);
+      return p->kind;
+    }
+  }
+  // Escape: offset = min, step = the largest float <= 2 eb (full precision).
+  const float s = quant::float_round_down(2.0 * eb);
+  if (!(s >= 1.17549435e-38f) || !(s <= 3.0e38f) || !(1.0f / s <= 3.0e38f)) {
+    // No usable step (a range near the smallest floats): every element is stored exactly.
+    *record = kSpecialOctave | ((uint32_t)Kind::kZero << 4);
+    p->kind = Kind::kZero;
+    p->value = 0.0f;
+    p->eb_check = 0.0f;
+    return p->kind;
+  }
+  *record = kSpecialOctave | ((uint32_t)Kind::kEscape << 4);
+  side[0] = quant::float_to_bits(st.mn);
+  side[1] = quant::float_to_bits(s);
+  p->kind = Kind::kEscape;
+  p->step = s;
+  p->inv_step = 1.0f / s;
+  p->offset = st.mn;
+  return p->kind;
+}
+
+// Parses a record (and, for kinds that have one, its side entry), validating every field: the
+// decoder's side of decide(). False on a malformed record.
+SQZ_HD bool parse(uint32_t record, const uint8_t* side_entry, uint32_t e0, uint32_t w,
+                  BlockParams* p) {
+  *p = BlockParams{};
+  p->max_code = (1u << w) - 1u;
+  const uint32_t octave = record & 15u;
+  if (octave != kSpecialOctave) {
+    if (octave > kMaxOctave || octave >= e0) return false;  // exponent field stays >= 1
+    const uint32_t mant = (record >> 4) & ((1u << kMantBits) - 1u);
+    const uint32_t zi = record >> 13;  // 11 bits
+    const uint32_t bits = ((e0 - octave) << 23) | (mant << (23 - kMantBits));
+    const float s = quant::bits_to_float(bits);
+    p->kind = Kind::kQuant;
+    p->step = s;
+    p->zs = (float)zi * (s * 0.125f);
+    return true;
+  }
+  const uint32_t kind = (record >> 4) & 3u;
+  if ((record >> 6) != 0) return false;
+  p->kind = (Kind)kind;
+  if (p->kind == Kind::kZero) {
+    p->value = 0.0f;
+    return true;
+  }
+  if (p->kind == Kind::kQuant) return false;  // kind 0 is not special
+  const uint32_t a = block::load_le32(side_entry);
+  const uint32_t b = block::load_le32(side_entry + 4);
+  if (p->kind == Kind::kConst) {
+    if ((a & 0x7f800000u) == 0x7f800000u || b != 0) return false;  // finite value, pad 0
+    p->value = quant::bits_to_float(a);
+    return true;
+  }
+  // kEscape: finite offset, positive normal finite step.
+  const float o = quant::bits_to_float(a);
+  const float s = quant::bits_to_float(b);
+  if ((a & 0x7f800000u) == 0x7f800000u) return false;
+  if (!(s >= 1.17549435e-38f) || !(s <= 3.40282347e38f)) return false;
+  p->offset = o;
+  p->step = s;
+  return true;
+}
+
+// The value the decoder writes for code q of a block with codes, widened to float (before the
+// element type's rounding).
+SQZ_HD float reconstruct(const BlockParams& p, uint32_t q) {
+  if (p.kind == Kind::kEscape) return p.offset + (float)q * p.step;
+  return (float)q * p.step - p.zs;
+}
+
+// Quantizes one element of a block with codes. True and the code when the decoded value is
+// provably within the block's bound; false means "store exactly" (outlier).
+template <DType kType>
+SQZ_HD bool quantize_element(float x, const BlockParams& p, uint32_t* code) {
+  float qf;
+  if (p.kind == Kind::kEscape) {
+    qf = quant::round_even((x - p.offset) * p.inv_step);
+  } else {
+    qf = quant::round_even(x * p.inv_step + p.zf);
+  }
+  *code = 0;
+  if (!(qf >= 0.0f && qf <= (float)p.max_code)) return false;  // NaN and Inf fail here too
+  const uint32_t q = (uint32_t)qf;
+  float xr = reconstruct(p, q);
+  if (kType == DType::kF16) xr = quant::half_to_float(quant::float_to_half_rn(xr));
+  if (kType == DType::kBF16) xr = quant::bf16_to_float(quant::float_to_bf16_rn(xr));
+  float d = x - xr;
+  d = d < 0.0f ? -d : d;
+  if (!(d < p.eb_check)) return false;
+  *code = q;
+  return true;
+}
+
+// Writes the little-endian 24-bit record.
+SQZ_HD void store_record(uint8_t* p, uint32_t record) {
+  p[0] = (uint8_t)record;
+  p[1] = (uint8_t)(record >> 8);
+  p[2] = (uint8_t)(record >> 16);
+}
+SQZ_HD uint32_t load_record(const uint8_t* p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16);
+}
+
+}  // namespace squeeze::local

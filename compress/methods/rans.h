@@ -1,0 +1,224 @@
+// The entropy stage: static-table rANS over byte symbols, 32 interleaved lanes per segment of up
+// to 16,384 symbols (a GPU warp decodes a segment, lane l taking symbols l, l + 32, ...), 12-bit
+// probabilities normalised with integer arithmetic only, 32-bit states renormalised 16 bits at a
+// time. Everything that decides bytes is here, SQZ_HD, for the CPU backend, the CUDA kernels and
+// the CPU runner alike (DietGPU's scheme, ../shared/docs/anchors.md section 5.1, with an
+// integer-only normalisation so that both sides agree).
+//
+// Segment bytes: 32 little-endian u32 final encoder states (lane 0 first), then the 16-bit
+// renormalisation words in the order the decoder reads them: round by round (round r holds
+// symbols 32r .. 32r + 31), within a round in lane order, one word for each lane whose state fell
+// below 2^16 after decoding its symbol. Decoding ends with every state back at 2^16, the
+// encoder's initial state, and every word consumed: a free integrity check.
+#pragma once
+
+#include <cstdint>
+
+#include "compress/block.h"
+#include "compress/methods/varint.h"
+#include "squeeze/hd.h"
+
+namespace squeeze::rans {
+
+constexpr uint32_t kProbBits = 12;
+constexpr uint32_t kProbScale = 1u << kProbBits;
+constexpr uint32_t kLanes = 32;
+constexpr uint32_t kRounds = 512;
+constexpr uint32_t kSegmentSymbols = kLanes * kRounds;
+constexpr uint32_t kStateLow = 1u << 16;
+constexpr uint32_t kMaxSymbols = 256;
+constexpr uint32_t kStateBytes = 4 * kLanes;
+
+SQZ_HD uint32_t segments_for(uint64_t symbols) {
+  return (uint32_t)((symbols + kSegmentSymbols - 1) / kSegmentSymbols);
+}
+
+// Frequencies summing to kProbScale from a histogram (hist[s] > 0 <=> freq[s] > 0), integer only:
+// f = max(1, floor(h * 4096 / total)); a deficit goes one by one to the symbols with the largest
+// remainders, an excess is taken one by one from the largest frequencies (ties: smallest symbol).
+SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
+  uint64_t total = 0;
+  for (uint32_t s = 0; s < n_sym; ++s) total += hist[s];
+  if (total == 0) {
+    for (uint32_t s = 0; s < n_sym; ++s) freq[s] = 0;
+    return;
+  }
+  uint64_t rem[kMaxSymbols];
+  int64_t sum = 0;
+  for (uint32_t s = 0; s < n_sym; ++s) {
+    const uint64_t scaled = (uint64_t)hist[s] * kProbScale;
+    uint32_t f = (uint32_t)(scaled / total);
+    rem[s] = scaled % total;
+    if (hist[s] > 0 && f == 0) {
+      f = 1;
+      rem[s] = 0;
+    }
+    freq[s] = f;
+    sum += f;
+  }
+  while (sum < (int64_t)kProbScale) {
+    uint32_t best = n_sym;
+    for (uint32_t s = 0; s < n_sym; ++s) {
+      if (hist[s] == 0) continue;
+      if (best == n_sym || rem[s] > rem[best]) best = s;
+    }
+    ++freq[best];
+    rem[best] = 0;
+    ++sum;
+  }
+  while (sum > (int64_t)kProbScale) {
+    uint32_t best = n_sym;
+    for (uint32_t s = 0; s < n_sym; ++s) {
+      if (freq[s] > 1 && (best == n_sym || freq[s] > freq[best])) best = s;
+    }
+    --freq[best];
+    --sum;
+  }
+}
+
+// ---- the table in the frame: u8 (n_sym - 1), then n_sym varint frequencies ----
+
+SQZ_HD uint32_t table_bytes(const uint32_t* freq, uint32_t n_sym) {
+  uint32_t n = 1;
+  for (uint32_t s = 0; s < n_sym; ++s) n += varint::size(freq[s]);
+  return n;
+}
+
+SQZ_HD uint32_t write_table(const uint32_t* freq, uint32_t n_sym, uint8_t* out) {
+  out[0] = (uint8_t)(n_sym - 1);
+  uint32_t n = 1;
+  for (uint32_t s = 0; s < n_sym; ++s) n += varint::put(out + n, freq[s]);
+  return n;
+}
+
+// Decoding tables of one frame.
+struct Tables {
+  uint32_t n_sym;
+  uint16_t freq[kMaxSymbols];
+  uint16_t cum[kMaxSymbols];
+  uint8_t sym_of_slot[kProbScale];
+};
+
+// Reads and validates a table at *p (bounded by end): frequencies must sum to kProbScale. Fills
+// the decoding tables and advances *p.
+SQZ_HD bool read_table(const uint8_t** p, const uint8_t* end, Tables* t) {
+  if (*p >= end) return false;
+  t->n_sym = (uint32_t)(**p) + 1;
+  ++*p;
+  uint32_t cum = 0;
+  for (uint32_t s = 0; s < t->n_sym; ++s) {
+    uint64_t f;
+    if (!varint::get(p, end, &f, 13) || f > kProbScale || cum + f > kProbScale) return false;
+    t->freq[s] = (uint16_t)f;
+    t->cum[s] = (uint16_t)cum;
+    for (uint32_t k = 0; k < f; ++k) t->sym_of_slot[cum + k] = (uint8_t)s;
+    cum += (uint32_t)f;
+  }
+  return cum == kProbScale;
+}
+
+// ---- one lane step ----
+
+// Encoder renormalisation before coding a symbol of frequency f: true (and the word to emit)
+// when the state must shed 16 bits first.
+SQZ_HD bool encode_renorm(uint32_t* x, uint32_t f, uint16_t* word) {
+  const uint32_t x_max = ((kStateLow >> kProbBits) << 16) * f;
+  if (*x < x_max) return false;
+  *word = (uint16_t)(*x & 0xffffu);
+  *x >>= 16;
+  return true;
+}
+
+SQZ_HD uint32_t encode_put(uint32_t x, uint32_t f, uint32_t c) {
+  return ((x / f) << kProbBits) + (x % f) + c;
+}
+
+// Decodes one symbol from a state; the caller then renormalises when *x < kStateLow.
+SQZ_HD uint32_t decode_get(uint32_t* x, const Tables& t) {
+  const uint32_t slot = *x & (kProbScale - 1);
+  const uint32_t s = t.sym_of_slot[slot];
+  *x = (uint32_t)t.freq[s] * (*x >> kProbBits) + slot - t.cum[s];
+  return s;
+}
+
+// ---- a segment, sequentially: the reference the SIMD and warp versions reproduce ----
+
+// Encodes count (<= kSegmentSymbols) symbols into out: states then words. scratch holds count
+// words. Returns the number of words.
+SQZ_HD uint32_t encode_segment(const uint8_t* sym, uint32_t count, const uint32_t* freq,
+                               const uint32_t* cum, uint16_t* scratch, uint8_t* out) {
+  uint32_t x[kLanes];
+  for (uint32_t l = 0; l < kLanes; ++l) x[l] = kStateLow;
+  uint32_t n_words = 0;
+  const uint32_t rounds = (count + kLanes - 1) / kLanes;
+  for (uint32_t r = rounds; r-- > 0;) {
+    for (uint32_t l = kLanes; l-- > 0;) {
+      const uint32_t k = r * kLanes + l;
+      if (k >= count) continue;
+      const uint32_t s = sym[k];
+      uint16_t w;
+      if (encode_renorm(&x[l], freq[s], &w)) scratch[n_words++] = w;
+      x[l] = encode_put(x[l], freq[s], cum[s]);
+    }
+  }
+  for (uint32_t l = 0; l < kLanes; ++l) block::store_le32(out + 4 * l, x[l]);
+  // The decoder reads the words in the reverse of the order they were emitted.
+  uint8_t* words = out + kStateBytes;
+  for (uint32_t i = 0; i < n_words; ++i) block::store_le16(words + 2 * i, scratch[n_words - 1 - i]);
+  return n_words;
+}
+
+// Decodes count symbols from a segment of kStateBytes + 2 * n_words bytes. False when the stream
+// is malformed: a word read past the end, words left over, or a final state other than 2^16.
+SQZ_HD bool decode_segment(const uint8_t* seg, uint32_t n_words, uint32_t count, const Tables& t,
+                           uint8_t* sym) {
+  uint32_t x[kLanes];
+  for (uint32_t l = 0; l < kLanes; ++l) x[l] = block::load_le32(seg + 4 * l);
+  const uint8_t* words = seg + kStateBytes;
+  uint32_t pos = 0;
+  const uint32_t rounds = (count + kLanes - 1) / kLanes;
+  for (uint32_t r = 0; r < rounds; ++r) {
+    for (uint32_t l = 0; l < kLanes; ++l) {
+      const uint32_t k = r * kLanes + l;
+      if (k >= count) break;
+      sym[k] = (uint8_t)decode_get(&x[l], t);
+      if (x[l] < kStateLow) {
+        if (pos >= n_words) return false;
+        x[l] = (x[l] << 16) | block::load_le16(words + 2 * pos);
+        ++pos;
+      }
+    }
+  }
+  if (pos != n_words) return false;
+  for (uint32_t l = 0; l < kLanes; ++l)
+    if (x[l] != kStateLow) return false;
+  return true;
+}
+
+// ---- raw low bits: element k's `bits` low bits at bit offset k * bits, little-endian ----
+
+SQZ_HD uint64_t packed_bytes(uint64_t count, uint32_t bits) {
+  return (count * bits + 7) / 8;
+}
+
+SQZ_HD uint32_t get_bits(const uint8_t* p, uint64_t bit_pos, uint32_t bits) {
+  if (bits == 0) return 0;
+  const uint64_t first = bit_pos >> 3;
+  const uint32_t shift = (uint32_t)(bit_pos & 7);
+  const uint32_t bytes = (shift + bits + 7) / 8;  // <= 4 for bits <= 24
+  uint64_t v = 0;
+  for (uint32_t i = 0; i < bytes; ++i) v |= (uint64_t)p[first + i] << (8 * i);
+  return (uint32_t)((v >> shift) & ((1ull << bits) - 1));
+}
+
+// Writes into a zeroed buffer (bits are OR-ed in).
+SQZ_HD void put_bits(uint8_t* p, uint64_t bit_pos, uint32_t bits, uint32_t value) {
+  if (bits == 0) return;
+  const uint64_t first = bit_pos >> 3;
+  const uint32_t shift = (uint32_t)(bit_pos & 7);
+  const uint64_t v = (uint64_t)(value & ((1u << bits) - 1u)) << shift;
+  const uint32_t bytes = (shift + bits + 7) / 8;
+  for (uint32_t i = 0; i < bytes; ++i) p[first + i] |= (uint8_t)(v >> (8 * i));
+}
+
+}  // namespace squeeze::rans
