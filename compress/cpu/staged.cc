@@ -123,6 +123,8 @@ struct EncodeScratch {
   std::vector<uint8_t> fixed_out;
   std::vector<uint64_t> frame_table_keys;
   std::vector<int64_t> frame_table_vals;
+  std::vector<dedup::Run> runs;
+  std::vector<int64_t> sources;
 };
 thread_local EncodeScratch t_enc;
 thread_local CodeObserver* t_observer = nullptr;
@@ -423,29 +425,35 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   h.stream_unit = use_history ? (uint32_t)hist->stream_pos : 0u;
 
   // Dedup runs: consecutive references with consecutive sources, never straddling the frame's
-  // start.
+  // start; the distinct source starts form the section's source table.
   uint64_t dedup_bytes = 0;
-  std::vector<dedup::Run> runs;
+  std::vector<dedup::Run>& runs = s.runs;
+  std::vector<int64_t>& sources = s.sources;
+  runs.clear();
+  sources.clear();
+  dedup::Layout layout{};
   if (h.dedup != (uint8_t)StagedDedup::kNone) {
+    uint64_t max_gap = 0, max_len = 1, prev_end = 0;
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
       if (s.ref[u] < 0) continue;
-      const uint64_t src_pos = (uint64_t)s.ref[u];
-      const uint64_t dist = base + u - src_pos;
+      const int64_t from = s.ref[u] - (int64_t)base;
       if (!runs.empty()) {
         dedup::Run& r = runs.back();
-        if (r.dst + r.len == u && r.dist == dist && (s.ref_history[u] != 0) == (r.dist > r.dst)) {
+        if (r.dst + r.len == u && r.src + (int64_t)r.len == from && (r.src < 0) == (from < 0)) {
           ++r.len;
+          max_len = std::max(max_len, r.len);
           continue;
         }
+        prev_end = r.dst + r.len;
       }
-      runs.push_back(dedup::Run{u, dist, 1});
+      max_gap = std::max(max_gap, u - prev_end);
+      runs.push_back(dedup::Run{u, from, 1});
     }
-    dedup_bytes = varint::size(runs.size());
-    uint64_t prev_end = 0;
-    for (const dedup::Run& r : runs) {
-      dedup_bytes += dedup::run_bytes(r, prev_end);
-      prev_end = r.dst + r.len;
-    }
+    for (const dedup::Run& r : runs) sources.push_back(r.src);
+    std::sort(sources.begin(), sources.end());
+    sources.erase(std::unique(sources.begin(), sources.end()), sources.end());
+    layout = dedup::layout_for(max_gap, sources.size(), max_len);
+    dedup_bytes = dedup::section_bytes(runs.size(), sources.data(), sources.size(), layout);
   }
   const uint64_t quant_bytes = local_mode
                                    ? local::kQuantHeaderBytes + n_lit_blocks * local::kRecordBytes +
@@ -467,12 +475,18 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
 
   uint8_t* p = dst + staged::kPayloadOffset;
   if (dedup_bytes) {
-    p += varint::put(p, runs.size());
+    const uint64_t head = dedup::write_head(p, runs.size(), sources.data(), sources.size(), layout);
+    uint8_t* records = p + head;
+    std::memset(records, 0, dedup_bytes - head);
     uint64_t prev_end = 0;
-    for (const dedup::Run& r : runs) {
-      p += dedup::put_run(p, r, prev_end);
+    for (uint64_t k = 0; k < runs.size(); ++k) {
+      const dedup::Run& r = runs[k];
+      const uint64_t idx =
+          (uint64_t)(std::lower_bound(sources.begin(), sources.end(), r.src) - sources.begin());
+      dedup::write_run(records, k, layout, r.dst - prev_end, idx, r.len);
       prev_end = r.dst + r.len;
     }
+    p += dedup_bytes;
   }
   if (local_mode) {
     p[0] = (uint8_t)e0;
@@ -542,6 +556,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     stats->units = g.n_units;
     stats->code_bytes = code_bytes.size();
     stats->quant_bytes = quant_bytes;
+    stats->dedup_bytes = dedup_bytes;
+    stats->outlier_bytes = outlier_bytes;
   }
   return (size_t)total;
 }
@@ -550,6 +566,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
 
 struct DecodeScratch {
   std::vector<dedup::Run> runs;
+  std::vector<int64_t> sources;
   std::vector<uint8_t> literal_unit;
   std::vector<local::BlockParams> params;  // per literal block
   std::vector<uint32_t> lit_block;         // block index of each literal block
@@ -659,21 +676,23 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   s.runs.clear();
   s.literal_unit.assign(g.n_units, 1);
   if (h.dedup != (uint8_t)StagedDedup::kNone) {
-    uint64_t n_runs;
-    if (!varint::get(&p, end, &n_runs, 40) || n_runs > g.n_full_units) return Reject::kDedupRuns;
+    dedup::Section sec;
+    if (!dedup::parse_section(p, end, g.n_full_units, &sec)) return Reject::kDedupRuns;
+    s.sources.resize(sec.n_sources);
+    if (!dedup::read_sources(sec, end, g.n_full_units, history_units, s.sources.data()))
+      return Reject::kDedupRuns;
     uint64_t prev_end = 0;
-    for (uint64_t k = 0; k < n_runs; ++k) {
+    for (uint64_t k = 0; k < sec.n_runs; ++k) {
       dedup::Run r;
-      if (!dedup::get_run(&p, end, prev_end, g.n_full_units, history_units, &r))
+      if (!dedup::read_run(sec, s.sources.data(), k, prev_end, g.n_full_units, &r))
         return Reject::kDedupRuns;
       for (uint64_t u = r.dst; u < r.dst + r.len; ++u) s.literal_unit[u] = 0;
       prev_end = r.dst + r.len;
       s.runs.push_back(r);
     }
-    if (p != end) return Reject::kDedupRuns;
     for (const dedup::Run& r : s.runs) {
-      if (r.dist > r.dst) continue;  // a history source
-      for (uint64_t u = r.dst - r.dist; u < r.dst - r.dist + r.len; ++u)
+      if (r.src < 0) continue;  // a history source
+      for (uint64_t u = (uint64_t)r.src; u < (uint64_t)r.src + r.len; ++u)
         if (!s.literal_unit[u]) return Reject::kDedupSource;
     }
   }
@@ -774,11 +793,10 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   }
   // References: literal sources in this frame, or the history.
   for (const dedup::Run& r : s.runs) {
-    if (r.dist <= r.dst) {
-      std::memmove(dst + r.dst * unit_bytes, dst + (r.dst - r.dist) * unit_bytes,
-                   r.len * unit_bytes);
+    if (r.src >= 0) {
+      std::memcpy(dst + r.dst * unit_bytes, dst + (uint64_t)r.src * unit_bytes, r.len * unit_bytes);
     } else {
-      const uint64_t src_pos = hist->stream_pos + r.dst - r.dist;
+      const uint64_t src_pos = hist->stream_pos - (uint64_t)(-r.src);
       for (uint64_t u = 0; u < r.len; ++u) {
         const uint64_t slot = (src_pos + u) % hist->window_units;
         std::memcpy(dst + (r.dst + u) * unit_bytes, hist->ring.data() + slot * unit_bytes,

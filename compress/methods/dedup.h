@@ -12,10 +12,8 @@
 // frame are therefore literal, so a decoder writes every literal first and then copies
 // references, all in parallel.
 //
-// Section bytes: varint n_runs, then per run varint gap (units since the end of the previous
-// run), varint dist (units back from the run's first unit to its source's first unit) and varint
-// len (units). Within the frame a source run must lie entirely in literal units; with a history,
-// a source before the frame's first unit lies entirely in the history.
+// Within the frame a source run must lie entirely in literal units; with a history, a source
+// before the frame's first unit lies entirely in the history.
 #pragma once
 
 #include <cstdint>
@@ -52,45 +50,176 @@ SQZ_HD bool error_fits(float candidate_max_error, float eb_check) {
   return candidate_max_error == 0.0f || candidate_max_error < eb_check;
 }
 
+// A run of references: units [dst, dst + len) of the frame are copies of units [src, src + len),
+// src counted from the frame's first unit (negative: in the history, before the frame).
 struct Run {
-  uint64_t dst;   // first unit, in the frame
-  uint64_t dist;  // units back to the source's first unit
+  uint64_t dst;
+  int64_t src;
   uint64_t len;
 };
 
-SQZ_HD uint32_t run_bytes(const Run& r, uint64_t prev_end) {
-  return varint::size(r.dst - prev_end) + varint::size(r.dist) + varint::size(r.len);
+// ---- section bytes ----
+// varint n_runs, varint n_sources, u8 gap_bits, u8 idx_bits, u8 len_bits; the distinct source
+// starts in increasing order (the first as a zigzag varint, then varint (delta - 1)); then n_runs
+// fixed-width records, bit-packed LSB first and padded to a byte: gap (units since the end of the
+// previous run), idx (into the sources), len - 1. Fixed widths let a GPU read record k directly
+// and place the runs with a scan; the source table makes a repeated source cost idx_bits.
+
+constexpr uint32_t kHeadFields = 3;
+constexpr uint32_t kMaxFieldBits = 32;
+
+SQZ_HD uint64_t zigzag64(int64_t v) {
+  return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+SQZ_HD int64_t unzigzag64(uint64_t z) {
+  return (int64_t)(z >> 1) ^ -(int64_t)(z & 1u);
 }
 
-SQZ_HD uint32_t put_run(uint8_t* p, const Run& r, uint64_t prev_end) {
-  uint32_t n = varint::put(p, r.dst - prev_end);
-  n += varint::put(p + n, r.dist);
-  n += varint::put(p + n, r.len);
+SQZ_HD uint32_t bits_for(uint64_t max_value) {
+  uint32_t b = 0;
+  while (b < 64 && (max_value >> b) != 0) ++b;
+  return b;
+}
+
+// Field widths and sizes of a run list whose records hold at most these values.
+struct Layout {
+  uint32_t gap_bits, idx_bits, len_bits;
+  uint64_t record_bits;
+};
+
+SQZ_HD Layout layout_for(uint64_t max_gap, uint64_t n_sources, uint64_t max_len) {
+  Layout l;
+  l.gap_bits = bits_for(max_gap);
+  l.idx_bits = n_sources > 1 ? bits_for(n_sources - 1) : 0;
+  l.len_bits = bits_for(max_len - 1);
+  l.record_bits = (uint64_t)l.gap_bits + l.idx_bits + l.len_bits;
+  return l;
+}
+
+// Bit-packed little-endian fields (the record stream): writes into a zeroed buffer.
+SQZ_HD void put_field(uint8_t* p, uint64_t bit_pos, uint32_t bits, uint64_t v) {
+  for (uint32_t i = 0; i < bits; ++i, ++bit_pos)
+    if ((v >> i) & 1u) p[bit_pos >> 3] |= (uint8_t)(1u << (bit_pos & 7));
+}
+SQZ_HD uint64_t get_field(const uint8_t* p, uint64_t bit_pos, uint32_t bits) {
+  uint64_t v = 0;
+  for (uint32_t i = 0; i < bits; ++i, ++bit_pos)
+    v |= (uint64_t)((p[bit_pos >> 3] >> (bit_pos & 7)) & 1u) << i;
+  return v;
+}
+
+// The parsed head of a dedup section; sources and records are read on demand.
+struct Section {
+  uint64_t n_runs;
+  uint64_t n_sources;
+  Layout layout;
+  const uint8_t* sources;  // varint list
+  const uint8_t* records;
+  uint64_t records_bytes;
+};
+
+// Parses the head and checks that the sources list and the records exactly fill the section.
+// The sources themselves are validated by read_sources().
+SQZ_HD bool parse_section(const uint8_t* p, const uint8_t* end, uint64_t n_full_units, Section* s) {
+  if (!varint::get(&p, end, &s->n_runs, 40) || !varint::get(&p, end, &s->n_sources, 40))
+    return false;
+  if (s->n_runs > n_full_units || s->n_sources > s->n_runs || (s->n_runs > 0) != (s->n_sources > 0))
+    return false;
+  if ((uint64_t)(end - p) < kHeadFields) return false;
+  s->layout.gap_bits = p[0];
+  s->layout.idx_bits = p[1];
+  s->layout.len_bits = p[2];
+  p += kHeadFields;
+  if (s->layout.gap_bits > kMaxFieldBits || s->layout.idx_bits > kMaxFieldBits ||
+      s->layout.len_bits > kMaxFieldBits)
+    return false;
+  if (s->n_sources > 0 && s->layout.idx_bits != (s->n_sources > 1 ? bits_for(s->n_sources - 1) : 0))
+    return false;
+  s->layout.record_bits = (uint64_t)s->layout.gap_bits + s->layout.idx_bits + s->layout.len_bits;
+  s->sources = p;
+  // Skip the sources' varints to find the records.
+  for (uint64_t k = 0; k < s->n_sources; ++k) {
+    uint64_t v;
+    if (!varint::get(&p, end, &v, 63)) return false;
+  }
+  s->records = p;
+  s->records_bytes = (uint64_t)(end - p);
+  return s->records_bytes == (s->n_runs * s->layout.record_bits + 7) / 8;
+}
+
+// Decodes the sources (strictly increasing starts, from the frame's first unit) into out[0,
+// n_sources). They must lie in the frame or, when history_units > 0, within that many units
+// before it.
+SQZ_HD bool read_sources(const Section& s, const uint8_t* end, uint64_t n_full_units,
+                         uint64_t history_units, int64_t* out) {
+  const uint8_t* p = s.sources;
+  int64_t prev = 0;
+  for (uint64_t k = 0; k < s.n_sources; ++k) {
+    uint64_t v;
+    if (!varint::get(&p, end, &v, 63)) return false;
+    int64_t src;
+    if (k == 0) {
+      src = unzigzag64(v);
+    } else {
+      if (v >= (uint64_t)1 << 40) return false;
+      src = prev + 1 + (int64_t)v;
+    }
+    if (src >= (int64_t)n_full_units || (src < 0 && (uint64_t)(-src) > history_units)) return false;
+    out[k] = src;
+    prev = src;
+  }
+  return true;
+}
+
+// Record k: gap, source index, length. Validates the run against the frame given where the
+// previous run ended: it lies in the frame's full units, and its source is before it in the
+// frame, or entirely in the history (never straddling the frame's start).
+SQZ_HD bool read_run(const Section& s, const int64_t* sources, uint64_t k, uint64_t prev_end,
+                     uint64_t n_full_units, Run* r) {
+  const uint64_t bit = k * s.layout.record_bits;
+  const uint64_t gap = get_field(s.records, bit, s.layout.gap_bits);
+  const uint64_t idx = get_field(s.records, bit + s.layout.gap_bits, s.layout.idx_bits);
+  const uint64_t len =
+      get_field(s.records, bit + s.layout.gap_bits + s.layout.idx_bits, s.layout.len_bits) + 1;
+  if (idx >= s.n_sources) return false;
+  r->dst = prev_end + gap;
+  r->src = sources[idx];
+  r->len = len;
+  if (r->dst >= n_full_units || len > n_full_units - r->dst) return false;
+  if (r->src >= 0) return (uint64_t)r->src + len <= r->dst;
+  return (uint64_t)(-r->src) >= len;
+}
+
+// Bytes of the section for these runs (sources: the distinct starts, increasing).
+SQZ_HD uint64_t section_bytes(uint64_t n_runs, const int64_t* sources, uint64_t n_sources,
+                              const Layout& l) {
+  uint64_t n = varint::size(n_runs) + varint::size(n_sources) + kHeadFields;
+  for (uint64_t k = 0; k < n_sources; ++k)
+    n += varint::size(k == 0 ? zigzag64(sources[0]) : (uint64_t)(sources[k] - sources[k - 1] - 1));
+  return n + (n_runs * l.record_bits + 7) / 8;
+}
+
+// Writes the head and the sources; returns the bytes written (the records follow).
+SQZ_HD uint64_t write_head(uint8_t* p, uint64_t n_runs, const int64_t* sources, uint64_t n_sources,
+                           const Layout& l) {
+  uint64_t n = varint::put(p, n_runs);
+  n += varint::put(p + n, n_sources);
+  p[n++] = (uint8_t)l.gap_bits;
+  p[n++] = (uint8_t)l.idx_bits;
+  p[n++] = (uint8_t)l.len_bits;
+  for (uint64_t k = 0; k < n_sources; ++k)
+    n += varint::put(p + n,
+                     k == 0 ? zigzag64(sources[0]) : (uint64_t)(sources[k] - sources[k - 1] - 1));
   return n;
 }
 
-// Reads the next run from [*p, end), validating it against the frame: it starts at or after
-// prev_end, lies within the frame's full units, and its source is either inside the frame and
-// before it or (history_units > 0) inside the history window of history_units units before the
-// frame, never straddling the two. Does not check that in-frame sources are literal (the caller
-// does once all runs are known).
-SQZ_HD bool get_run(const uint8_t** p, const uint8_t* end, uint64_t prev_end, uint64_t n_full_units,
-                    uint64_t history_units, Run* r) {
-  uint64_t gap, dist, len;
-  if (!varint::get(p, end, &gap, 40) || !varint::get(p, end, &dist, 40) ||
-      !varint::get(p, end, &len, 40))
-    return false;
-  r->dst = prev_end + gap;
-  r->dist = dist;
-  r->len = len;
-  if (len == 0 || dist == 0 || r->dst >= n_full_units || len > n_full_units - r->dst) return false;
-  if (dist <= r->dst) {
-    // In the frame: the source run starts before the run and must not reach into it.
-    return r->dst - dist + len <= r->dst;
-  }
-  // In the history: entirely before the frame and within the window.
-  const uint64_t back = dist - r->dst;  // units before the frame's first unit
-  return history_units > 0 && back <= history_units && len <= back;
+// Writes record k into the (zeroed) record stream.
+SQZ_HD void write_run(uint8_t* records, uint64_t k, const Layout& l, uint64_t gap, uint64_t idx,
+                      uint64_t len) {
+  const uint64_t bit = k * l.record_bits;
+  put_field(records, bit, l.gap_bits, gap);
+  put_field(records, bit + l.gap_bits, l.idx_bits, idx);
+  put_field(records, bit + l.gap_bits + l.idx_bits, l.len_bits, len - 1);
 }
 
 }  // namespace squeeze::dedup

@@ -68,6 +68,8 @@ struct FrameStats {
   uint64_t units = 0;              // units of the frame (16 elements)
   uint64_t code_bytes = 0;         // size of the codes section
   uint64_t quant_bytes = 0;        // size of the quantizer section (local: block records)
+  uint64_t dedup_bytes = 0;        // size of the dedup section (references)
+  uint64_t outlier_bytes = 0;      // size of the outlier section
 };
 
 // Bytes of the fixed frame header; a frame is never larger than this plus the input.

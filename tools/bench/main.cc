@@ -348,6 +348,7 @@ struct Chunk {
   uint64_t outliers;
   uint8_t method;
   uint64_t ref_units, units;
+  uint64_t code_bytes, quant_bytes, dedup_bytes, outlier_bytes;
 };
 
 // Runs fn(chunk index) over all chunks on `threads` threads (static interleaved split). A stream
@@ -406,6 +407,7 @@ class CodeHistogram final : public cpu::CodeObserver {
 struct SqueezeRun {
   Row row;
   uint64_t outliers = 0, raw_frames = 0, ref_units = 0, units = 0, frames_bytes = 0;
+  uint64_t code_bytes = 0, quant_bytes = 0, dedup_bytes = 0, outlier_bytes = 0, frames = 0;
   double max_applied = 0;
   double order0_ratio = 0;  // input bits / (order-0 bits of the coded codes + 32 per outlier)
   double code_bits = 0;     // order-0 bits per coded code
@@ -468,6 +470,10 @@ int run_squeeze(const Options& opt, CodecParams params, const std::vector<uint8_
       c.method = st.method;
       c.ref_units = st.ref_units;
       c.units = st.units;
+      c.code_bytes = st.code_bytes;
+      c.quant_bytes = st.quant_bytes;
+      c.dedup_bytes = st.dedup_bytes;
+      c.outlier_bytes = st.outlier_bytes;
     });
   };
   auto decompress_all = [&] {
@@ -511,6 +517,11 @@ int run_squeeze(const Options& opt, CodecParams params, const std::vector<uint8_
     r.max_applied = std::max(r.max_applied, c.applied_bound);
     r.ref_units += c.ref_units;
     r.units += c.units;
+    r.code_bytes += c.code_bytes;
+    r.quant_bytes += c.quant_bytes;
+    r.dedup_bytes += c.dedup_bytes;
+    r.outlier_bytes += c.outlier_bytes;
+    ++r.frames;
     const size_t first = c.src_off / es, count = c.src_len / es;
     for (size_t i = first; i < first + count; ++i) {
       const double eb = element_bound(params, x, first, count, i, c.applied_bound);
@@ -767,6 +778,18 @@ int run(int argc, char** argv) {
       "the values -> ratio %.3f; squeeze actual %.3f (%.1f%% of that limit)\n",
       full.code_bits, 100.0 * (double)full.coded / (double)std::max<size_t>(1, n),
       full.order0_ratio, sq.ratio, 100.0 * sq.ratio / std::max(1e-9, full.order0_ratio));
+  std::printf(
+      "frame bytes of the full codec: codes %.1f%%, quantizer %.1f%%, references %.1f%%, "
+      "outliers %.1f%%, headers and raw frames %.1f%% (%" PRIu64 " frames)\n",
+      100.0 * (double)full.code_bytes / (double)full.frames_bytes,
+      100.0 * (double)full.quant_bytes / (double)full.frames_bytes,
+      100.0 * (double)full.dedup_bytes / (double)full.frames_bytes,
+      100.0 * (double)full.outlier_bytes / (double)full.frames_bytes,
+      100.0 *
+          (double)(full.frames_bytes - full.code_bytes - full.quant_bytes - full.dedup_bytes -
+                   full.outlier_bytes) /
+          (double)full.frames_bytes,
+      full.frames);
   std::printf(
       "SC'24 (Feng et al.) hybrid Huffman / vector-LZ at rel 1e-2, harmonic means: 12.3x Kaggle, "
       "15.7x Terabyte (../shared/docs/anchors.md 1.5)\n");
