@@ -117,6 +117,19 @@ SQZ_HD float round_even(float v) {
 #endif
 }
 
+// Minimum and maximum of finite floats in a total order where -0 < +0: associative and
+// commutative, so a warp's tree reduction and a sequential loop agree to the bit.
+SQZ_HD float min_total(float a, float b) {
+  if (a < b) return a;
+  if (b < a) return b;
+  return (float_to_bits(a) >> 31) != 0 ? a : b;  // equal: -0 wins
+}
+SQZ_HD float max_total(float a, float b) {
+  if (a > b) return a;
+  if (b > a) return b;
+  return (float_to_bits(a) >> 31) != 0 ? b : a;  // equal: +0 wins
+}
+
 // floor() of a double, the same on host and device (IEEE, no libm differences: exact).
 SQZ_HD double floor_d(double v) {
 #if defined(__CUDA_ARCH__)

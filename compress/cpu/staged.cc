@@ -148,8 +148,8 @@ void block_stats(const uint8_t* src, const Geometry& g, local::BlockStats* out) 
         st.all_same = false;
       }
       st.has_finite = true;
-      st.mn = x < st.mn ? x : st.mn;
-      st.mx = x > st.mx ? x : st.mx;
+      st.mn = quant::min_total(st.mn, x);
+      st.mx = quant::max_total(st.mx, x);
     }
     if (!st.has_finite) st.all_same = false;
     out[b] = st;
@@ -223,9 +223,10 @@ void encode_fixed(const uint32_t* coded, uint64_t n_coded, bool local_mode, uint
   out->resize((size_t)(planes - out->data()));
 }
 
-// The rANS coder's bytes: shift, table, per-segment word counts, segments, raw low bits.
-void encode_rans(const uint32_t* coded, uint64_t n_coded, uint32_t max_code, EncodeScratch& s,
-                 std::vector<uint8_t>* out) {
+// The rANS coder's bytes: shift, table, per-segment word counts, segments, raw low bits. False
+// (nothing written) when the estimate says it would not be worth it against fixed_bytes.
+bool encode_rans(const uint32_t* coded, uint64_t n_coded, uint32_t max_code, uint64_t fixed_bytes,
+                 EncodeScratch& s, std::vector<uint8_t>* out) {
   const uint32_t bits = quant::code_width(max_code);
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
   s.sym.resize(n_coded);
@@ -239,6 +240,10 @@ void encode_rans(const uint32_t* coded, uint64_t n_coded, uint32_t max_code, Enc
   }
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
   rans::normalize(hist, n_sym, freq);
+  if (!rans::worth_coding(rans::estimated_bytes(hist, freq, n_sym, n_coded, shift), fixed_bytes)) {
+    out->clear();
+    return false;
+  }
   uint32_t c = 0;
   for (uint32_t k = 0; k < n_sym; ++k) {
     cum[k] = c;
@@ -266,6 +271,7 @@ void encode_rans(const uint32_t* coded, uint64_t n_coded, uint32_t max_code, Enc
   for (uint64_t k = 0; k < n_coded; ++k) rans::put_bits(p, k * shift, shift, coded[k]);
   p += rans::packed_bytes(n_coded, shift);
   out->resize((size_t)(p - out->data()));
+  return true;
 }
 
 template <DType kType>
@@ -302,8 +308,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       float mn = INFINITY, mx = -INFINITY;
       for (uint64_t b = 0; b < g.n_blocks; ++b) {
         if (!s.stats[b].has_finite) continue;
-        mn = std::min(mn, s.stats[b].mn);
-        mx = std::max(mx, s.stats[b].mx);
+        mn = quant::min_total(mn, s.stats[b].mn);
+        mx = quant::max_total(mx, s.stats[b].mx);
       }
       eb = mn <= mx ? quant::rel_to_abs_bound(params.bound, mn, mx) : 0.0;
     }
@@ -337,7 +343,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     s.frame_table_vals.assign(cap, -1);
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
       const uint8_t* bytes = src + u * unit_bytes;
-      const uint64_t h = dedup::unit_hash(bytes, unit_bytes);
+      const uint64_t h = dedup::table_key(dedup::unit_hash(bytes, unit_bytes));
       s.unit_hash[u] = h;
       // This unit's own bound: its block's check threshold (global: the frame's).
       const float eb_check =
@@ -405,8 +411,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     uint32_t max_code = local_mode ? (1u << w) - 1u : 0u;
     if (!local_mode)
       for (uint64_t k = 0; k < n_coded; ++k) max_code |= s.coded[k];
-    encode_rans(s.coded.data(), n_coded, max_code, s, &s.rans_out);
-    use_rans = s.rans_out.size() < s.fixed_out.size();
+    use_rans = encode_rans(s.coded.data(), n_coded, max_code, s.fixed_out.size(), s, &s.rans_out) &&
+               s.rans_out.size() < s.fixed_out.size();
   }
   const std::vector<uint8_t>& code_bytes = use_rans ? s.rans_out : s.fixed_out;
 

@@ -25,17 +25,33 @@
 
 namespace squeeze::dedup {
 
-// 64-bit hash of a unit's bytes (bytes a multiple of 4): a multiply-xorshift over u32 words.
+// MurmurHash3's 64-bit finalizer.
+SQZ_HD uint64_t fmix64(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdull;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ull;
+  k ^= k >> 33;
+  return k;
+}
+
+// One u32 word's share of a unit hash: independent of the other words, so that a warp hashes a
+// unit with one term per lane and an XOR reduction.
+SQZ_HD uint64_t hash_term(uint32_t word, uint32_t index) {
+  return fmix64((uint64_t)word | ((uint64_t)index << 32));
+}
+
+// 64-bit hash of a unit's bytes (bytes a multiple of 4): the XOR of its words' terms, mixed.
 SQZ_HD uint64_t unit_hash(const uint8_t* p, uint32_t bytes) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ bytes;
-  for (uint32_t i = 0; i < bytes; i += 4) {
-    h ^= block::load_le32(p + i);
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
-  }
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 29;
-  return h;
+  uint64_t h = 0;
+  for (uint32_t i = 0; 4 * i < bytes; ++i) h ^= hash_term(block::load_le32(p + 4 * i), i);
+  return fmix64(h ^ bytes);
+}
+
+// The key units are matched by: the hash, with 0 folded onto 1 so that 0 can mark an empty slot
+// of a GPU's open-addressing table (both backends match on the key, never on the raw hash).
+SQZ_HD uint64_t table_key(uint64_t hash) {
+  return hash != 0 ? hash : 1;
 }
 
 SQZ_HD bool same_bytes(const uint8_t* a, const uint8_t* b, uint32_t bytes) {

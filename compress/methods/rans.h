@@ -76,6 +76,44 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
   }
 }
 
+// ---- whether to code at all: an integer estimate both backends compute alike ----
+
+// floor(256 * log2(f)) for f >= 1, in integers only (8 squarings of the mantissa).
+SQZ_HD uint32_t log2_q8(uint32_t f) {
+  uint32_t e = 0;
+  while ((f >> (e + 1)) != 0) ++e;
+  uint64_t x = (uint64_t)f << (31 - e);  // mantissa in [2^31, 2^32): 1.xxx in Q31
+  uint32_t frac = 0;
+  for (int i = 0; i < 8; ++i) {
+    x = (x * x) >> 31;
+    frac <<= 1;
+    if (x >= (1ull << 32)) {
+      frac |= 1;
+      x >>= 1;
+    }
+  }
+  return e * 256 + frac;
+}
+
+// Estimated bytes of a rANS codes section (symbols' information content with these
+// frequencies, plus the table, word counts, states and raw low bits). The encoder runs the
+// entropy coder only when this is clearly below the fixed coder's size: on data whose codes are
+// nearly uniform (e.g. the local bound) it would gain too little for its time.
+SQZ_HD uint64_t estimated_bytes(const uint32_t* hist, const uint32_t* freq, uint32_t n_sym,
+                                uint64_t n_codes, uint32_t shift) {
+  uint64_t bits_q8 = 0;
+  for (uint32_t s = 0; s < n_sym; ++s)
+    if (hist[s] != 0) bits_q8 += (uint64_t)hist[s] * (kProbBits * 256 - log2_q8(freq[s]));
+  const uint64_t n_seg = (n_codes + kSegmentSymbols - 1) / kSegmentSymbols;
+  return bits_q8 / 2048 + 2 + 2ull * n_sym + n_seg * (4 + kStateBytes) + (n_codes * shift + 7) / 8;
+}
+
+// Whether an estimate is worth coding against a fixed-coder section of fixed_bytes: at least
+// 1/32 smaller.
+SQZ_HD bool worth_coding(uint64_t estimate, uint64_t fixed_bytes) {
+  return estimate * 32 < fixed_bytes * 31;
+}
+
 // ---- the table in the frame: u8 (n_sym - 1), then n_sym varint frequencies ----
 
 SQZ_HD uint32_t table_bytes(const uint32_t* freq, uint32_t n_sym) {
