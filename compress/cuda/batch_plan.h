@@ -7,7 +7,8 @@
 #include <cstdint>
 
 #include "compress/block.h"
-#include "compress/cuda/kernel_phases.h"
+#include "compress/cuda/compress_kernels.h"
+#include "compress/cuda/decode_kernels.h"
 #include "squeeze/codec.h"
 #include "squeeze/codec_cuda.h"
 
@@ -34,6 +35,7 @@ struct CompressPlan {
   uint64_t n_units = 0;
   uint64_t n_tiles = 0;
   bool any_rel = false;
+  bool any_staged = false;
 };
 
 // Fills descs[0, n) from the chunks. kInvalidArgument for what the CPU compress() refuses, and
@@ -46,8 +48,9 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
     const gpu::ChunkToCompress& in = chunks[i];
     const CodecParams& p = in.params;
     if ((uint8_t)p.dtype > (uint8_t)DType::kBF16) return gpu::GpuStatus::kInvalidArgument;
-    if (p.mode != BoundMode::kAbs && p.mode != BoundMode::kRel)
+    if (p.mode != BoundMode::kAbs && p.mode != BoundMode::kRel && p.mode != BoundMode::kLocal)
       return gpu::GpuStatus::kInvalidArgument;
+    if ((p.caps & (kCapV1 | kCapStaged)) == 0) return gpu::GpuStatus::kInvalidArgument;
     const bool float_data = p.dtype != DType::kBytes;
     if (float_data && !(p.bound > 0.0 && std::isfinite(p.bound)))
       return gpu::GpuStatus::kInvalidArgument;
@@ -61,16 +64,26 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
     d.elem_size = (uint32_t)dtype_size(p.dtype);
     d.n_elems = d.bytes / d.elem_size;
     d.n_blocks = ceil_div(d.n_elems, kBlockElems);
-    d.unit_bytes = float_data ? kBlockElems * d.elem_size : kRawUnitBytes;
-    d.n_units = ceil_div(d.bytes, d.unit_bytes);
-    d.n_tiles = ceil_div(d.n_units, kTileUnits);
-    d.unit_begin = plan->n_units;
-    d.tile_begin = plan->n_tiles;
     d.bound = p.bound;
     d.dtype = (uint8_t)p.dtype;
     d.mode = (uint8_t)p.mode;
-    d.lossy_candidate = float_data && d.n_elems > 0 && d.n_elems <= block::kMaxBlockFixedElems;
+    d.caps = p.caps;
     d.src_aligned = ((uintptr_t)d.src % d.elem_size) == 0;
+    d.unit_begin = plan->n_units;
+    d.tile_begin = plan->n_tiles;
+    // A receiver that decodes version 2 gets staged frames (the CPU compress()'s choice): the
+    // staged kernels make the whole frame, so the chunk has no units of the version 1 kernels.
+    d.staged = (p.caps & kCapStaged) != 0;
+    if (d.staged) {
+      plan->any_staged = true;
+      continue;
+    }
+    d.unit_bytes = float_data ? kBlockElems * d.elem_size : kRawUnitBytes;
+    d.n_units = ceil_div(d.bytes, d.unit_bytes);
+    d.n_tiles = ceil_div(d.n_units, kTileUnits);
+    // The local bound has no version 1 form: such chunks are raw for a version 1 receiver.
+    d.lossy_candidate = float_data && p.mode != BoundMode::kLocal && d.n_elems > 0 &&
+                        d.n_elems <= block::kMaxBlockFixedElems;
     plan->n_units += d.n_units;
     plan->n_tiles += d.n_tiles;
     if (d.lossy_candidate && p.mode == BoundMode::kRel) plan->any_rel = true;

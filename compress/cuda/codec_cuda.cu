@@ -1,12 +1,10 @@
-// The CUDA backend: the kernels of kernel_phases.h launched over a batch, the CUB scan between
-// them, and the context that owns every buffer. See include/squeeze/codec_cuda.h.
+// The CUDA backend: the kernels (kernel_model.h and the *_kernels.h / staged_*.h files) launched
+// over a batch in pipeline.h's order, with the CUB scans between them, and the context that owns
+// every buffer. See include/squeeze/codec_cuda.h.
 //
-// Compress, per batch (all on the caller's stream, no allocation, no synchronization):
-//   descriptors host -> device (pinned staging), [MinMaxKernel if a chunk is in rel mode],
-//   ParamsKernel, AnalyzeKernel, cub::DeviceScan::ExclusiveSum over the unit records,
-//   FramesKernel, PackKernel, results device -> pinned host, event.
-// Decompress: descriptors, DecodeHeaderKernel, DecodeWidthsKernel, scan, DecodeLayoutKernel,
-//   DecodeBlocksKernel, DecodeOutliersKernel, DecodeResultKernel, results, event.
+// Per batch, all on the caller's stream with no allocation and no synchronization: descriptors
+// host -> device (pinned staging), the kernels and scans in pipeline.h's order, results device ->
+// pinned host, an event.
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -16,7 +14,8 @@
 #include <utility>
 
 #include "compress/cuda/batch_plan.h"
-#include "compress/cuda/kernel_phases.h"
+#include "compress/cuda/pipeline.h"
+#include "compress/cuda/staged_slot.h"
 #include "squeeze/codec_cuda.h"
 
 namespace squeeze::gpu {
@@ -142,6 +141,9 @@ struct Context {
   uint64_t* d_scan = nullptr;
   FrameResult* d_results = nullptr;
   DecodeResult* d_dresults = nullptr;
+  uint8_t* d_arena = nullptr;  // the staged kernels' slots, one per chunk
+  kern::StagedState* d_staged = nullptr;
+  kern::StagedArena arena{};
   void* d_scan_temp = nullptr;
   size_t scan_temp_bytes = 0;
 
@@ -162,6 +164,8 @@ struct Context {
     free_device(d_scan);
     free_device(d_results);
     free_device(d_dresults);
+    free_device(d_arena);
+    free_device(d_staged);
     free_device(d_scan_temp);
     free_host(h_cdesc);
     free_host(h_ddesc);
@@ -213,41 +217,55 @@ struct Context {
   // that no launch on the progress thread is a first one. With lazy loading (the default since
   // CUDA 12.2) a kernel's first launch may need a context-wide synchronization; on NCCL's progress
   // thread that waits for NCCL's own kernel, which spins until that very thread makes progress: a
-  // hang. cudaFuncGetAttributes loads a kernel; CUB's scan kernels cannot be named, so one real
-  // scan runs on a private stream, waited for here (the context holds no batch yet).
+  // hang. cudaFuncGetAttributes loads a kernel, and walking pipeline.h's pipelines with every
+  // optional step on names them all; CUB's scan kernels cannot be named, so one real scan runs
+  // on a private stream, waited for here (the context holds no batch yet).
+  struct Preloader {
+    Context* ctx;
+    cudaStream_t warm;
+    template <class K>
+    GpuStatus run(const char* name, const typename K::Args&, uint64_t) {
+      cudaFuncAttributes attr;
+      const cudaError_t e = cudaFuncGetAttributes(&attr, tile_kernel<K>);
+      if (e != cudaSuccess) return ctx->fail((std::string("loading ") + name).c_str(), e);
+      return GpuStatus::kOk;
+    }
+    GpuStatus scan(const uint64_t*, uint64_t*, uint64_t) {
+      cudaError_t e =
+          cudaMemsetAsync(ctx->d_rec, 0, sizeof(*ctx->d_rec) * (ctx->max_units + 1), warm);
+      if (e != cudaSuccess) return ctx->fail("loading the scan: cudaMemsetAsync", e);
+      return ctx->scan(ctx->max_units + 1, warm);
+    }
+  };
+
   GpuStatus preload_kernels() {
-    cudaFuncAttributes attr;
-    cudaError_t e;
-#define SQZ_PRELOAD(K)                                                         \
-  if ((e = cudaFuncGetAttributes(&attr, tile_kernel<kern::K>)) != cudaSuccess) \
-  return fail("loading " #K, e)
-    SQZ_PRELOAD(MinMaxKernel);
-    SQZ_PRELOAD(ParamsKernel);
-    SQZ_PRELOAD(AnalyzeKernel);
-    SQZ_PRELOAD(FramesKernel);
-    SQZ_PRELOAD(PackKernel);
-    SQZ_PRELOAD(DecodeHeaderKernel);
-    SQZ_PRELOAD(DecodeWidthsKernel);
-    SQZ_PRELOAD(DecodeLayoutKernel);
-    SQZ_PRELOAD(DecodeBlocksKernel);
-    SQZ_PRELOAD(DecodeOutliersKernel);
-    SQZ_PRELOAD(DecodeResultKernel);
-#undef SQZ_PRELOAD
     cudaStream_t warm = nullptr;
+    cudaError_t e;
     if ((e = cudaStreamCreateWithFlags(&warm, cudaStreamNonBlocking)) != cudaSuccess)
       return fail("loading the scan: cudaStreamCreateWithFlags", e);
-    GpuStatus s = GpuStatus::kOk;
-    if ((e = cudaMemsetAsync(d_rec, 0, sizeof(*d_rec) * (max_units + 1), warm)) != cudaSuccess) {
-      s = fail("loading the scan: cudaMemsetAsync", e);
-    } else {
-      s = scan(max_units + 1, warm);
-    }
+    Preloader loader{this, warm};
+    kern::CompressPlan cplan;
+    cplan.any_rel = cplan.any_staged = true;
+    GpuStatus s = kern::run_compress(loader, kern::CompressArgs{}, cplan);
+    if (s == GpuStatus::kOk)
+      s = kern::run_decompress(loader, kern::DecompressArgs{}, kern::DecodePlan{});
     // Waited for even after a failure: the stream may still use the context's buffers.
     if ((e = cudaStreamSynchronize(warm)) != cudaSuccess && s == GpuStatus::kOk)
       s = fail("loading the scan: cudaStreamSynchronize", e);
     cudaStreamDestroy(warm);
     return s;
   }
+
+  // pipeline.h's executor on a stream.
+  struct Launcher {
+    Context* ctx;
+    cudaStream_t stream;
+    template <class K>
+    GpuStatus run(const char* name, const typename K::Args& a, uint64_t n_tiles) {
+      return ctx->launch<K>(name, a, n_tiles, stream);
+    }
+    GpuStatus scan(const uint64_t*, uint64_t*, uint64_t n) { return ctx->scan(n, stream); }
+  };
 
   GpuStatus scan(uint64_t n_items, cudaStream_t stream) {
     size_t need = 0;
@@ -352,6 +370,10 @@ GpuStatus create_context(const BatchLimits& limits, Context** out, std::string* 
   SQZ_ALLOC_D(d_scan, rec_entries);
   SQZ_ALLOC_D(d_results, n);
   SQZ_ALLOC_D(d_dresults, n);
+  c->arena = kern::make_arena(nullptr, limits.max_chunk_bytes);
+  SQZ_ALLOC_D(d_arena, n * c->arena.slot_bytes);
+  c->arena.base = c->d_arena;
+  SQZ_ALLOC_D(d_staged, n);
   SQZ_ALLOC_H(h_cdesc, n);
   SQZ_ALLOC_H(h_ddesc, n);
   SQZ_ALLOC_H(h_results, n);
@@ -408,14 +430,10 @@ GpuStatus compress_batch(Context* ctx, const ChunkToCompress* chunks, uint32_t n
       return ctx->fail("compress_batch: descriptors", e);
     const kern::CompressArgs a{ctx->d_cdesc,    n_chunks,       plan.n_units,
                                ctx->d_partials, ctx->d_quant,   ctx->d_rec,
-                               ctx->d_scan,     ctx->d_results, static_cast<uint8_t*>(dst)};
-    if (plan.any_rel)
-      SQZ_TRY_QUEUED(ctx->launch<kern::MinMaxKernel>("minmax", a, plan.n_tiles, stream));
-    SQZ_TRY_QUEUED(ctx->launch<kern::ParamsKernel>("params", a, n_chunks, stream));
-    SQZ_TRY_QUEUED(ctx->launch<kern::AnalyzeKernel>("analyze", a, plan.n_tiles, stream));
-    SQZ_TRY_QUEUED(ctx->scan(plan.n_units + 1, stream));
-    SQZ_TRY_QUEUED(ctx->launch<kern::FramesKernel>("frames", a, 1, stream));
-    SQZ_TRY_QUEUED(ctx->launch<kern::PackKernel>("pack", a, plan.n_tiles, stream));
+                               ctx->d_scan,     ctx->d_results, static_cast<uint8_t*>(dst),
+                               ctx->arena,      ctx->d_staged};
+    Context::Launcher launcher{ctx, stream};
+    SQZ_TRY_QUEUED(kern::run_compress(launcher, a, plan));
     if ((e = cudaMemcpyAsync(ctx->h_results, ctx->d_results, sizeof(FrameResult) * n_chunks,
                              cudaMemcpyDeviceToHost, stream)) != cudaSuccess)
       return ctx->abandon(ctx->fail("compress_batch: results", e), stream);
@@ -440,20 +458,11 @@ GpuStatus decompress_batch(Context* ctx, const FrameToDecompress* frames, uint32
     if ((e = cudaMemcpyAsync(ctx->d_ddesc, ctx->h_ddesc, sizeof(kern::DecodeChunkDesc) * n_frames,
                              cudaMemcpyHostToDevice, stream)) != cudaSuccess)
       return ctx->fail("decompress_batch: descriptors", e);
-    const kern::DecompressArgs a{ctx->d_ddesc, n_frames,    plan.n_units,   ctx->d_dstate,
-                                 ctx->d_rec,   ctx->d_scan, ctx->d_dresults};
-    const uint64_t per_frame_tiles = kern::ceil_div(n_frames, kCtaThreads);
-    SQZ_TRY_QUEUED(
-        ctx->launch<kern::DecodeHeaderKernel>("decode header", a, per_frame_tiles, stream));
-    SQZ_TRY_QUEUED(ctx->launch<kern::DecodeWidthsKernel>("decode widths", a, plan.n_tiles, stream));
-    SQZ_TRY_QUEUED(ctx->scan(plan.n_units + 1, stream));
-    SQZ_TRY_QUEUED(
-        ctx->launch<kern::DecodeLayoutKernel>("decode layout", a, per_frame_tiles, stream));
-    SQZ_TRY_QUEUED(ctx->launch<kern::DecodeBlocksKernel>("decode blocks", a, plan.n_tiles, stream));
-    SQZ_TRY_QUEUED(
-        ctx->launch<kern::DecodeOutliersKernel>("decode outliers", a, plan.n_tiles, stream));
-    SQZ_TRY_QUEUED(
-        ctx->launch<kern::DecodeResultKernel>("decode result", a, per_frame_tiles, stream));
+    const kern::DecompressArgs a{ctx->d_ddesc,    n_frames,   plan.n_units,
+                                 ctx->d_dstate,   ctx->d_rec, ctx->d_scan,
+                                 ctx->d_dresults, ctx->arena, ctx->d_staged};
+    Context::Launcher launcher{ctx, stream};
+    SQZ_TRY_QUEUED(kern::run_decompress(launcher, a, plan));
     if ((e = cudaMemcpyAsync(ctx->h_dresults, ctx->d_dresults, sizeof(DecodeResult) * n_frames,
                              cudaMemcpyDeviceToHost, stream)) != cudaSuccess)
       return ctx->abandon(ctx->fail("decompress_batch: results", e), stream);

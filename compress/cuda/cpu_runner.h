@@ -1,4 +1,4 @@
-// Runs the CUDA backend's kernels (kernel_phases.h) on the CPU, thread by thread and phase by
+// Runs the CUDA backend's kernels (kernel_model.h) on the CPU, thread by thread and phase by
 // phase, with the same shared-memory structs, and the whole batched pipeline around them (a
 // plain loop stands in for the CUB scan and computes the same offsets). The unit tests use it
 // to check the GPU code's bytes against the CPU backend on a machine without a GPU.
@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "compress/cuda/batch_plan.h"
-#include "compress/cuda/kernel_phases.h"
+#include "compress/cuda/pipeline.h"
+#include "compress/cuda/staged_slot.h"
 #include "squeeze/codec_cuda.h"
 
 namespace squeeze::kern {
@@ -85,21 +86,43 @@ void run_grid(const typename K::Args& args, uint64_t n_tiles) {
   }
 }
 
-// Exclusive sum of in[0, n) into out (what cub::DeviceScan::ExclusiveSum computes).
-inline void exclusive_scan(const uint64_t* in, uint64_t* out, uint64_t n) {
-  uint64_t acc = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint64_t v = in[i];
-    out[i] = acc;
-    acc += v;
+// The executor of pipeline.h on the CPU: run_grid, and a loop for the scan (the offsets
+// cub::DeviceScan::ExclusiveSum computes).
+struct CpuExecutor {
+  template <class K>
+  gpu::GpuStatus run(const char*, const typename K::Args& a, uint64_t n_tiles) {
+    run_grid<K>(a, n_tiles);
+    return gpu::GpuStatus::kOk;
   }
-}
+  gpu::GpuStatus scan(const uint64_t* in, uint64_t* out, uint64_t n) {
+    uint64_t acc = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint64_t v = in[i];
+      out[i] = acc;
+      acc += v;
+    }
+    return gpu::GpuStatus::kOk;
+  }
+};
 
 inline uint64_t output_capacity(const gpu::ChunkToCompress* chunks, uint32_t n) {
   uint64_t total = 0;
   for (uint32_t i = 0; i < n; ++i) total += max_frame_bytes(chunks[i].src_bytes);
   return total;
 }
+
+// The staged kernels' arena for n slots, in host memory (filled with a pattern: the kernels must
+// not depend on what a previous batch left there). The runner sizes the slots for the batch's
+// largest chunk rather than the context's: the kernels only rely on a slot holding its chunk.
+struct HostArena {
+  std::vector<uint64_t> words;
+  StagedArena arena;
+  HostArena(uint64_t n, uint64_t max_chunk_bytes) {
+    arena = make_arena(nullptr, max_chunk_bytes);
+    words.assign((n * arena.slot_bytes + 7) / 8 + 1, 0x5a5a5a5a5a5a5a5aull);
+    arena.base = reinterpret_cast<uint8_t*>(words.data());
+  }
+};
 
 // The whole compress pipeline of codec_cuda.cu, on host memory. dst needs
 // output_capacity(chunks, n) bytes; results receives one FrameResult per chunk.
@@ -116,18 +139,18 @@ inline gpu::GpuStatus runner_compress_batch(const gpu::ChunkToCompress* chunks, 
   std::vector<ChunkQuant> quant(n);
   std::vector<uint64_t> rec(plan.n_units + 1, 0x5a5a5a5a5a5a5a5aull);  // all overwritten
   std::vector<uint64_t> scan(plan.n_units + 1);
+  uint64_t largest = 0;
+  for (uint32_t i = 0; i < n; ++i)
+    if (descs[i].staged && descs[i].bytes > largest) largest = descs[i].bytes;
+  HostArena arena(plan.any_staged ? n : 0, largest);
+  std::vector<StagedState> staged(n);
   results->assign(n, gpu::FrameResult{});
-  CompressArgs a{descs.data(), n,          plan.n_units, partials.data(),
-                 quant.data(), rec.data(), scan.data(),  results->data(),
-                 dst};
+  CompressArgs a{descs.data(), n,           plan.n_units, partials.data(),
+                 quant.data(), rec.data(),  scan.data(),  results->data(),
+                 dst,          arena.arena, staged.data()};
   if (n == 0) return gpu::GpuStatus::kOk;
-  if (plan.any_rel) run_grid<MinMaxKernel>(a, plan.n_tiles);
-  run_grid<ParamsKernel>(a, n);
-  run_grid<AnalyzeKernel>(a, plan.n_tiles);
-  exclusive_scan(rec.data(), scan.data(), plan.n_units + 1);
-  run_grid<FramesKernel>(a, 1);
-  run_grid<PackKernel>(a, plan.n_tiles);
-  return gpu::GpuStatus::kOk;
+  CpuExecutor exec;
+  return run_compress(exec, a, plan);
 }
 
 // The whole decompress pipeline of codec_cuda.cu, on host memory.
@@ -141,19 +164,18 @@ inline gpu::GpuStatus runner_decompress_batch(const gpu::FrameToDecompress* fram
   std::vector<DecodeState> state(n);
   std::vector<uint64_t> rec(plan.n_units + 1, 0x5a5a5a5a5a5a5a5aull);
   std::vector<uint64_t> scan(plan.n_units + 1);
+  uint64_t largest = 0;
+  for (uint32_t i = 0; i < n; ++i)
+    if (descs[i].unit_capacity_bytes > largest) largest = descs[i].unit_capacity_bytes;
+  HostArena arena(n, largest);
+  std::vector<StagedState> staged(n);
   results->assign(n, gpu::DecodeResult{});
-  DecompressArgs a{descs.data(), n,           plan.n_units,   state.data(),
-                   rec.data(),   scan.data(), results->data()};
+  DecompressArgs a{descs.data(),    n,           plan.n_units,
+                   state.data(),    rec.data(),  scan.data(),
+                   results->data(), arena.arena, staged.data()};
   if (n == 0) return gpu::GpuStatus::kOk;
-  const uint64_t per_frame_tiles = ceil_div(n, kCtaThreads);
-  run_grid<DecodeHeaderKernel>(a, per_frame_tiles);
-  run_grid<DecodeWidthsKernel>(a, plan.n_tiles);
-  exclusive_scan(rec.data(), scan.data(), plan.n_units + 1);
-  run_grid<DecodeLayoutKernel>(a, per_frame_tiles);
-  run_grid<DecodeBlocksKernel>(a, plan.n_tiles);
-  run_grid<DecodeOutliersKernel>(a, plan.n_tiles);
-  run_grid<DecodeResultKernel>(a, per_frame_tiles);
-  return gpu::GpuStatus::kOk;
+  CpuExecutor exec;
+  return run_decompress(exec, a, plan);
 }
 
 }  // namespace squeeze::kern

@@ -67,8 +67,9 @@ struct FrameToDecompress {
 };
 
 struct DecodeResult {
-  int32_t status = 0;  // squeeze::Status of this frame
-  uint32_t reserved = 0;
+  int32_t status = 0;      // squeeze::Status of this frame
+  uint32_t reject = 0;     // version 2 frames: which check rejected it (the CPU decoder's, same
+                           // numbering as its last_reject_reason(); 0 when none did)
   uint64_t out_bytes = 0;  // original bytes written (0 unless status is kOk)
 };
 

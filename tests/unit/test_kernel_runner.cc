@@ -1,11 +1,15 @@
 // The CUDA backend's kernels run on the CPU through compress/cuda/cpu_runner.h: the batched
 // pipeline must produce the CPU backend's frames byte for byte, and each side must decode the
-// other's frames to identical output.
+// other's frames to identical output. Every batch test runs for each receiver profile: version 1
+// frames only, and version 2 staged frames with each combination of the entropy coder and
+// deduplication.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -14,6 +18,7 @@
 #include "codec_test_util.h"
 #include "compress/block.h"
 #include "compress/cuda/cpu_runner.h"
+#include "compress/format/staged.h"
 #include "compress/quant.h"
 #include "squeeze/codec.h"
 #include "squeeze/codec_cuda.h"
@@ -31,16 +36,26 @@ using test::to_bytes;
 constexpr uint8_t kCanary = 0xcd;
 constexpr size_t kGuard = 64;
 
+const char* mode_name(BoundMode m) {
+  return m == BoundMode::kAbs ? "abs" : m == BoundMode::kRel ? "rel" : "local";
+}
+
 std::string describe(const TestChunk& c, size_t i) {
   return "chunk " + std::to_string(i) + " (" + test::dtype_name(c.params.dtype) + ", " +
-         (c.params.mode == BoundMode::kAbs ? "abs" : "rel") + " " + std::to_string(c.params.bound) +
-         ", " + std::to_string(c.bytes.size()) + " bytes)";
+         mode_name(c.params.mode) + " " + std::to_string(c.params.bound) + ", caps " +
+         std::to_string(c.params.caps) + ", " + std::to_string(c.bytes.size()) + " bytes)";
 }
+
+// What the frames of a batch used (to check that a test reaches the stages it means to).
+struct BatchUse {
+  int staged = 0, rans = 0, dedup = 0, raw = 0;
+};
 
 // Compresses the chunks as one batch through the runner and one by one through the CPU backend,
 // checks byte equality, frame placement and stats; decodes each side's frames with the other
 // side and checks identical output, the bound on every element and no write out of bounds.
-void check_batch(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes = 1 << 20) {
+void check_batch_into(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes,
+                      BatchUse& use) {
   const uint32_t n = (uint32_t)chunks.size();
   std::vector<std::vector<uint8_t>> inputs(n);
   std::vector<gpu::ChunkToCompress> in(n);
@@ -71,6 +86,14 @@ void check_batch(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes 
               Status::kOk);
     frame.resize(frame_bytes);
     cpu_frames[i] = frame;
+    FrameInfo info;
+    ASSERT_EQ(read_frame_info(frame.data(), frame.size(), &info), Status::kOk);
+    use.staged += info.method == (uint8_t)FrameMethod::kStaged;
+    use.rans +=
+        info.method == (uint8_t)FrameMethod::kStaged && info.coder == (uint8_t)StagedCoder::kRans;
+    use.dedup +=
+        info.method == (uint8_t)FrameMethod::kStaged && info.dedup != (uint8_t)StagedDedup::kNone;
+    use.raw += info.method == (uint8_t)FrameMethod::kRaw;
     const gpu::FrameResult& r = results[i];
     EXPECT_EQ(r.offset, expected_offset);
     ASSERT_EQ(r.bytes, frame_bytes);
@@ -129,35 +152,77 @@ void check_batch(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes 
     }
     const size_t es = dtype_size(c.params.dtype);
     const size_t nel = bytes / es;
-    const double eb = test::requested_abs_bound(c.params, c.bytes.data(), nel);
-    EXPECT_EQ(results[i].applied_bound, eb);
+    const std::vector<double> eb = test::element_bounds(c.params, c.bytes.data(), nel);
+    EXPECT_EQ(results[i].applied_bound,
+              c.params.mode == BoundMode::kLocal
+                  ? c.params.bound
+                  : test::requested_abs_bound(c.params, c.bytes.data(), nel));
     size_t failures = 0;
     for (size_t k = 0; k < nel && failures < 5; ++k) {
       const double x = elem_value(c.params.dtype, c.bytes.data(), k);
       const double y = elem_value(c.params.dtype, runner_out, k);
-      const bool ok = std::isfinite(x)
-                          ? std::fabs(x - y) <= eb
+      const bool ok = std::isfinite(x) && eb[k] > 0.0
+                          ? std::fabs(x - y) <= eb[k]
                           : same_bytes(c.bytes.data() + k * es, runner_out + k * es, es);
       if (!ok) {
         ++failures;
-        ADD_FAILURE() << "element " << k << ": x=" << x << " y=" << y << " eb=" << eb;
+        ADD_FAILURE() << "element " << k << ": x=" << x << " y=" << y << " eb=" << eb[k];
       }
     }
     EXPECT_TRUE(same_bytes(c.bytes.data() + nel * es, runner_out + nel * es, bytes - nel * es));
   }
 }
 
-const DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
-const BoundMode kModes[] = {BoundMode::kAbs, BoundMode::kRel};
+BatchUse check_batch(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes = 1 << 20) {
+  BatchUse use;
+  check_batch_into(chunks, max_chunk_bytes, use);
+  return use;
+}
 
-TEST(KernelRunner, RandomBatchesMatchCpuBackend) {
+const DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
+
+// The receiver profiles every batch test runs with.
+const uint32_t kProfiles[] = {kCapV1, kCapV1 | kCapStaged, kCapStaged | kCapRans,
+                              kCapStaged | kCapDedup, kCapsAll};
+
+std::string profile_name(const ::testing::TestParamInfo<uint32_t>& info) {
+  if (info.param == kCapV1) return "v1";
+  std::string n = "staged";
+  if (info.param & kCapRans) n += "_rans";
+  if (info.param & kCapDedup) n += "_dedup";
+  return n;
+}
+
+class KernelRunner : public ::testing::TestWithParam<uint32_t> {
+ protected:
+  uint32_t caps() const { return GetParam(); }
+  bool staged() const { return (caps() & kCapStaged) != 0; }
+  // The bound modes of the profile: local needs version 2 (for version 1 it is raw, also tested).
+  std::vector<BoundMode> modes() const {
+    return {BoundMode::kAbs, BoundMode::kRel, BoundMode::kLocal};
+  }
+  TestChunk chunk(DType t, BoundMode m, double bound, const std::vector<float>& v, size_t tail = 0,
+                  size_t misalign = 0) const {
+    TestChunk c = make_chunk(t, m, bound, v, tail, misalign);
+    c.params.caps = caps();
+    return c;
+  }
+  std::vector<TestChunk> with_caps(std::vector<TestChunk> batch) const {
+    for (TestChunk& c : batch) c.params.caps = caps();
+    return batch;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Profiles, KernelRunner, ::testing::ValuesIn(kProfiles), profile_name);
+
+TEST_P(KernelRunner, RandomBatchesMatchCpuBackend) {
   std::mt19937_64 rng(test::test_seed());
   for (int round = 0; round < 6; ++round) {
     std::vector<TestChunk> batch;
     const int n = 1 + (int)(rng() % 12);
     for (int i = 0; i < n; ++i) {
       const DType t = kFloatTypes[rng() % 3];
-      const BoundMode m = kModes[rng() % 2];
+      const BoundMode m = modes()[rng() % 3];
       const double bound = m == BoundMode::kAbs ? std::ldexp(1.0, -(int)(rng() % 14) - 2)
                                                 : std::ldexp(1.0, -(int)(rng() % 12) - 3);
       const size_t count = rng() % 3 == 0 ? rng() % 100 : rng() % 5000;
@@ -169,14 +234,14 @@ TEST(KernelRunner, RandomBatchesMatchCpuBackend) {
       if (kind == 2) {  // DLRM-like pooled rows: a few distinct rows of 64 repeated
         for (size_t k = 64; k < v.size(); ++k) v[k] = v[(k % 64) + 64 * (rng() % 4 == 0)];
       }
-      batch.push_back(make_chunk(t, m, bound, v, rng() % 4 == 0 ? rng() % 4 : 0, rng() % 4));
+      batch.push_back(chunk(t, m, bound, v, rng() % 4 == 0 ? rng() % 4 : 0, rng() % 4));
     }
     check_batch(batch);
     if (HasFatalFailure()) return;
   }
 }
 
-TEST(KernelRunner, AdversarialValues) {
+TEST_P(KernelRunner, AdversarialValues) {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float denorm = std::numeric_limits<float>::denorm_min();
@@ -205,20 +270,21 @@ TEST(KernelRunner, AdversarialValues) {
   std::vector<TestChunk> batch;
   for (const auto& v : sets)
     for (DType t : kFloatTypes)
-      for (BoundMode m : kModes)
+      for (BoundMode m : modes())
         for (double b : {1e-3, 0.0078125, 0.5})
-          batch.push_back(make_chunk(t, m, b, v, batch.size() % 3, batch.size() % 2));
+          batch.push_back(chunk(t, m, b, v, batch.size() % 3, batch.size() % 2));
   check_batch(batch);
 }
 
-TEST(KernelRunner, ShortAndOddLengths) {
+TEST_P(KernelRunner, ShortAndOddLengths) {
   std::vector<TestChunk> batch;
   for (size_t len = 0; len <= 17; ++len) {
     for (DType t : {DType::kBytes, DType::kF32, DType::kF16, DType::kBF16}) {
       TestChunk c;
       c.params.dtype = t;
-      c.params.mode = len % 2 ? BoundMode::kAbs : BoundMode::kRel;
+      c.params.mode = modes()[len % 3];
       c.params.bound = 0.25;
+      c.params.caps = caps();
       for (size_t k = 0; k < len; ++k) c.bytes.push_back((uint8_t)(0x3c + 13 * k));
       c.misalign = len % 3;
       batch.push_back(c);
@@ -229,12 +295,12 @@ TEST(KernelRunner, ShortAndOddLengths) {
     for (DType t : kFloatTypes) {
       std::vector<float> v(count);
       for (size_t k = 0; k < count; ++k) v[k] = (float)std::cos(0.1 * (double)k);
-      batch.push_back(make_chunk(t, BoundMode::kRel, 1e-3, v, count % 4, count % 3));
+      batch.push_back(chunk(t, modes()[count % 3], 1e-3, v, count % 4, count % 3));
     }
   check_batch(batch);
 }
 
-TEST(KernelRunner, RawFallbackMixedWithCompressed) {
+TEST_P(KernelRunner, RawFallbackMixedWithCompressed) {
   std::mt19937_64 rng(test::test_seed());
   std::vector<TestChunk> batch;
   for (int i = 0; i < 16; ++i) {
@@ -249,23 +315,133 @@ TEST(KernelRunner, RawFallbackMixedWithCompressed) {
       std::vector<float> v(3000 + rng() % 5000);
       std::normal_distribution<float> g(0.0f, 1.0f);
       for (float& x : v) x = g(rng);
-      c = make_chunk(kFloatTypes[i % 3], kModes[i % 2], i % 2 ? 1e-2 : 1e-3, v, i % 3);
+      c = chunk(kFloatTypes[i % 3], modes()[i % 3], i % 2 ? 1e-2 : 1e-3, v, i % 3);
     }
+    c.params.caps = caps();
     batch.push_back(c);
   }
   check_batch(batch);
 }
 
-TEST(KernelRunner, LargeSingleFrameUsesManyTiles) {
+TEST_P(KernelRunner, LargeSingleFrameUsesManyTiles) {
   std::mt19937_64 rng(test::test_seed());
   std::vector<float> v((1 << 18) + 5);  // 1 MiB of f32: 129 tiles of one chunk
   std::normal_distribution<float> g(0.0f, 0.1f);
   for (float& x : v) x = g(rng);
   v[12345] = std::numeric_limits<float>::quiet_NaN();
-  check_batch({make_chunk(DType::kF32, BoundMode::kRel, 1e-3, v, 2)}, 2 << 20);
+  check_batch({chunk(DType::kF32, BoundMode::kRel, 1e-3, v, 2)}, 2 << 20);
+  if (staged()) check_batch({chunk(DType::kF32, BoundMode::kLocal, 1.96e-3, v, 2)}, 2 << 20);
 }
 
-TEST(KernelRunner, BatchArgumentsChecked) {
+// The project's trained-model payloads (tests/data/corpus), cut as NCCL cuts a message: 128 KiB
+// steps, plus one frame per file. Staged profiles must reach the stages they declare.
+std::vector<float> read_corpus(const char* name) {
+  const std::string path = std::string(SQUEEZE_TEST_CORPUS_DIR) + "/" + name;
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<float> v(bytes.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
+  const char* files[] = {"d64_late_fwd_r3_to_r0.f32", "d64_early_bwd_r0_to_r3.f32",
+                         "d32_late_fwd_r3_to_r0.f32", "mixed_late_fwd_r3_to_r0.f32"};
+  BatchUse total;
+  for (const char* name : files) {
+    SCOPED_TRACE(name);
+    const std::vector<float> v = read_corpus(name);
+    ASSERT_GT(v.size(), 32768u) << "corpus file missing: " << name;
+    for (BoundMode m : modes()) {
+      const double bound = m == BoundMode::kLocal ? kInt8MatchingLocalBound
+                           : m == BoundMode::kRel ? 1e-2
+                                                  : 1e-3;
+      std::vector<TestChunk> batch;
+      for (size_t first = 0; first < v.size(); first += 32768) {  // 128 KiB of f32
+        const size_t last = std::min(v.size(), first + 32768);
+        batch.push_back(
+            chunk(DType::kF32, m, bound, std::vector<float>(v.begin() + first, v.begin() + last)));
+      }
+      batch.push_back(
+          chunk(DType::kBF16, m, bound, std::vector<float>(v.begin(), v.begin() + 40000)));
+      const BatchUse use = check_batch(batch);
+      if (HasFatalFailure()) return;
+      total.staged += use.staged;
+      total.rans += use.rans;
+      total.dedup += use.dedup;
+    }
+    const BatchUse one = check_batch({chunk(DType::kF32, BoundMode::kRel, 1e-2, v)}, 4 << 20);
+    if (HasFatalFailure()) return;
+    total.rans += one.rans;
+    total.dedup += one.dedup;
+  }
+  if (staged()) {
+    EXPECT_GT(total.staged, 0);
+  }
+  if (staged() && (caps() & kCapRans)) {
+    EXPECT_GT(total.rans, 0) << "no frame used rANS";
+  }
+  if (staged() && (caps() & kCapDedup)) {
+    EXPECT_GT(total.dedup, 0) << "no frame used dedup";
+  }
+}
+
+// Repeats the deduplication stage must handle: runs, a source used many times, repeats of
+// outlier-holding units, near-repeats (one bit apart), references across block boundaries, and a
+// unit whose repeat is too coarse for a later block's tighter local bound.
+TEST_P(KernelRunner, DedupPatterns) {
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<TestChunk> batch;
+  for (int pattern = 0; pattern < 6; ++pattern) {
+    std::vector<float> v(16 * 600);
+    for (float& x : v) x = g(rng);
+    for (size_t u = 1; u < 600; ++u) {
+      size_t src = u;
+      switch (pattern) {
+        case 0:
+          src = u >= 100 && u < 300 ? u - 100 : u;
+          break;  // one long run
+        case 1:
+          src = u % 7 == 0 ? 3 : u;
+          break;  // one source, many times
+        case 2:
+          src = rng() % 3 == 0 ? rng() % u : u;
+          break;  // random earlier units
+        case 3:
+          src = u % 2 ? u - 1 : u;
+          break;  // every other unit
+        case 4:
+          src = u >= 300 ? u - 300 : u;
+          break;  // the second half repeats
+        default:
+          src = u % 5 == 0 ? u - 5 : u;
+          break;
+      }
+      if (src != u) std::copy(v.begin() + 16 * src, v.begin() + 16 * src + 16, v.begin() + 16 * u);
+    }
+    if (pattern == 2) {
+      v[16 * 3 + 5] = std::numeric_limits<float>::quiet_NaN();
+      std::copy(v.begin() + 48, v.begin() + 64, v.begin() + 16 * 599);
+      v[16 * 598] = std::nextafter(v[16 * 597], 10.0f);  // near-repeat
+    }
+    if (pattern == 5) {
+      for (size_t k = 0; k < 16; ++k) v[16 * 20 + k] = 1000.0f * g(rng);  // a wide unit
+      std::copy(v.begin() + 320, v.begin() + 336, v.begin() + 16 * 41);   // in a tight block
+      for (size_t k = 0; k < 16; ++k) v[16 * 40 + k] = 1e-3f * g(rng);
+    }
+    for (DType t : kFloatTypes)
+      for (BoundMode m : modes())
+        batch.push_back(
+            chunk(t, m, m == BoundMode::kAbs ? 1e-2 : 1e-3, v, pattern % 3, pattern % 2));
+  }
+  const BatchUse use = check_batch(batch);
+  if (staged() && (caps() & kCapDedup)) {
+    EXPECT_GT(use.dedup, 0);
+  }
+}
+
+TEST(KernelRunnerArgs, BatchArgumentsChecked) {
   std::vector<uint8_t> src(100), dst(1000);
   gpu::ChunkToCompress c;
   c.params = test::gpu_params();
@@ -294,46 +470,74 @@ TEST(KernelRunner, BatchArgumentsChecked) {
             gpu::GpuStatus::kOk);
 }
 
-// Mutated frames: the runner's decoder gives the CPU decoder's status (except the documented
-// case of a frame that is too large for dst and also corrupt) and never writes out of bounds.
-TEST(KernelRunner, HostileFramesGiveCpuStatus) {
+// Mutated frames of both versions: the runner's decoder gives the CPU decoder's status (except
+// the documented version 1 case of a frame that is too large for dst and also corrupt), rejects a
+// version 2 frame by the CPU decoder's check, writes nothing for a rejected frame and never
+// writes out of bounds.
+TEST(KernelRunnerHostile, FramesGiveCpuStatusAndReason) {
   std::mt19937_64 rng(test::test_seed());
   std::vector<float> v(1000);
   std::normal_distribution<float> g(0.0f, 1.0f);
   for (float& x : v) x = g(rng);
   v[10] = std::numeric_limits<float>::infinity();
   v[500] = 1e30f;
-  std::vector<std::vector<uint8_t>> originals;
-  for (DType t : kFloatTypes) {
-    const auto bytes = to_bytes(t, v, 1);
-    std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
-    size_t fb = 0;
-    CodecParams p;
-    p.dtype = t;
-    p.mode = BoundMode::kRel;
-    p.bound = 1e-2;
-    p.caps = kCapV1;  // what the CUDA backend writes and decodes
-    ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
-              Status::kOk);
-    frame.resize(fb);
-    originals.push_back(frame);
-  }
+  for (size_t u = 20; u < 40; ++u)
+    std::copy(v.begin() + 16 * (u - 10), v.begin() + 16 * (u - 9), v.begin() + 16 * u);
+  struct Original {
+    std::vector<uint8_t> frame;
+    bool v2;
+  };
+  std::vector<Original> originals;
+  const uint32_t caps_list[] = {kCapV1, kCapV1 | kCapStaged, kCapStaged | kCapRans, kCapsAll};
+  for (DType t : kFloatTypes)
+    for (uint32_t caps : caps_list)
+      for (BoundMode m : {BoundMode::kRel, BoundMode::kLocal}) {
+        if (m == BoundMode::kLocal && !(caps & kCapStaged)) continue;
+        const auto bytes = to_bytes(t, v, 1);
+        std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
+        size_t fb = 0;
+        CodecParams p;
+        p.dtype = t;
+        p.mode = m;
+        p.bound = m == BoundMode::kLocal ? 1e-2 : 1e-2;
+        p.caps = caps;
+        ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
+                  Status::kOk);
+        frame.resize(fb);
+        originals.push_back({frame, (caps & kCapStaged) != 0});
+      }
   const uint64_t cap = 4096 + 64;
-  int compared = 0;
-  for (int iter = 0; iter < 400; ++iter) {
-    std::vector<uint8_t> f = originals[iter % originals.size()];
+  int compared = 0, rejected_v2 = 0;
+  for (int iter = 0; iter < 1500; ++iter) {
+    const Original& o = originals[iter % originals.size()];
+    std::vector<uint8_t> f = o.frame;
     const int kind = iter % 5;
     if (kind == 0) {  // payload byte flips
       for (int k = 0; k < 1 + (int)(rng() % 4); ++k)
         f[kFrameHeaderBytes + rng() % (f.size() - kFrameHeaderBytes)] ^= (uint8_t)(1 + rng() % 255);
     } else if (kind == 1) {  // truncation or extension
       f.resize(rng() % 2 ? rng() % f.size() : f.size() + 1 + rng() % 8, 0);
+    } else if (kind == 2 && o.v2) {  // a section length moved to its neighbour
+      const size_t a = rng() % kStagedSections, b = (a + 1) % kStagedSections;
+      const uint32_t d = 1 + (uint32_t)(rng() % 3);
+      uint8_t* da = f.data() + kFrameHeaderBytes + 4 * a;
+      uint8_t* db = f.data() + kFrameHeaderBytes + 4 * b;
+      if (block::load_le32(da) >= d) {
+        block::store_le32(da, block::load_le32(da) - d);
+        block::store_le32(db, block::load_le32(db) + d);
+      }
     } else {  // a header field changed, check recomputed so the field itself is tested
-      const size_t field_offsets[] = {hdr::kMethod,        hdr::kDType,      hdr::kFlags,
-                                      hdr::kOriginalBytes, hdr::kFrameBytes, hdr::kStep,
-                                      hdr::kOutlierCount,  hdr::kBlockElems, hdr::kReserved};
-      const size_t off = field_offsets[rng() % 9];
-      f[off + (rng() % 2)] ^= (uint8_t)(1u << (rng() % 8));
+      const size_t v1_fields[] = {hdr::kMethod,        hdr::kDType,      hdr::kFlags,
+                                  hdr::kOriginalBytes, hdr::kFrameBytes, hdr::kStep,
+                                  hdr::kOutlierCount,  hdr::kBlockElems, hdr::kReserved};
+      const size_t v2_fields[] = {hdr::kMethod,     hdr::kDType,
+                                  hdr::kFlags,      hdr::kOriginalBytes,
+                                  hdr2::kQuant,     hdr2::kCoder,
+                                  hdr2::kDedup,     hdr2::kReserved,
+                                  hdr2::kStep,      hdr2::kAppliedBound + 6,
+                                  hdr2::kStreamUnit};
+      const size_t off = o.v2 ? v2_fields[rng() % 11] : v1_fields[rng() % 9];
+      f[off + (o.v2 ? 0 : rng() % 2)] ^= (uint8_t)(1u << (rng() % 8));
       block::store_le32(f.data() + hdr::kHeaderCheck, block::fnv1a32(f.data(), hdr::kHeaderCheck));
     }
     std::vector<uint8_t> frame_copy(f);
@@ -346,26 +550,39 @@ TEST(KernelRunner, HostileFramesGiveCpuStatus) {
     std::vector<gpu::DecodeResult> res;
     ASSERT_EQ(kern::runner_decompress_batch(&d, 1, 1 << 20, &res), gpu::GpuStatus::kOk);
     for (size_t k = cap; k < dst.size(); ++k) ASSERT_EQ(dst[k], kCanary) << "iter " << iter;
-    std::vector<uint8_t> cpu_dst(cap);
+    std::vector<uint8_t> cpu_dst(cap, kCanary);
     size_t out_bytes = 0;
     const Status cpu = decompress(f.data(), f.size(), cpu_dst.data(), cap, &out_bytes);
+    const std::string cpu_reason = last_reject_reason();
     const Status got = (Status)res[0].status;
     FrameInfo info;
-    if (got == Status::kOutputTooSmall &&
+    if (!o.v2 && got == Status::kOutputTooSmall &&
         read_frame_info(f.data(), f.size(), &info) == Status::kOk && info.original_bytes > cap &&
         cpu == Status::kCorruptFrame)
       continue;
-    ASSERT_EQ(got, cpu) << "iter " << iter << " kind " << kind;
+    ASSERT_EQ(got, cpu) << "iter " << iter << " kind " << kind << " (CPU: " << cpu_reason << ")";
     ++compared;
+    const bool is_v2 = f.size() >= kFrameHeaderBytes && f[hdr::kVersion] == kFrameVersion2;
     if (cpu == Status::kOk) {
       ASSERT_EQ(res[0].out_bytes, out_bytes);
       ASSERT_TRUE(same_bytes(dst.data(), cpu_dst.data(), out_bytes)) << "iter " << iter;
+      continue;
+    }
+    if (is_v2) {
+      ++rejected_v2;
+      EXPECT_EQ(staged::reject_name((staged::Reject)res[0].reject), cpu_reason)
+          << "iter " << iter << " kind " << kind;
+      for (size_t k = 0; k < cap; ++k)
+        ASSERT_EQ(dst[k], kCanary) << "a rejected frame wrote its destination, iter " << iter;
+      for (size_t k = 0; k < cap; ++k)
+        ASSERT_EQ(cpu_dst[k], kCanary) << "the CPU decoder wrote before rejecting, iter " << iter;
     }
   }
-  EXPECT_GT(compared, 300);
+  EXPECT_GT(compared, 1200);
+  EXPECT_GT(rejected_v2, 300);
 }
 
-TEST(KernelRunner, DecodeArgumentsAndCapacity) {
+TEST(KernelRunnerArgs, DecodeArgumentsAndCapacity) {
   std::vector<float> v(100, 1.5f);
   v[3] = 2.0f;
   const auto bytes = to_bytes(DType::kF32, v);

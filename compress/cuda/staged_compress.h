@@ -1,0 +1,785 @@
+// The compress kernels of version 2 (staged) frames, for chunks whose receiver decodes them
+// (CompressChunkDesc::staged). Every byte decision calls the stage code the CPU backend calls
+// (compress/format/staged.h and compress/methods/), and the unit tests compare the CPU runner's
+// frames with squeeze::compress() byte for byte.
+//
+// One CTA works on one chunk (tile = chunk index): its threads share the chunk's blocks, units,
+// runs, groups and rANS lanes in loops, and talk through the chunk's slot (staged_slot.h) and
+// shared memory between phases, with CTA-wide scans done by one thread over the per-thread
+// partial counts. No warp operation sits inside a loop: the CPU runner evaluates a warp
+// operation on the registers as they were at the start of the phase.
+//
+// StagedAnalyzeKernel decides everything and sizes the frame, before FramesKernel places every
+// frame of the batch; StagedWriteKernel then writes the frame at its place.
+#pragma once
+
+#include <cstdint>
+
+#include "compress/block.h"
+#include "compress/cuda/atomics.h"
+#include "compress/cuda/compress_kernels.h"
+#include "compress/cuda/kernel_model.h"
+#include "compress/cuda/staged_slot.h"
+#include "compress/format/staged.h"
+#include "compress/methods/dedup.h"
+#include "compress/methods/local.h"
+#include "compress/methods/rans.h"
+#include "compress/methods/varint.h"
+#include "compress/quant.h"
+#include "squeeze/codec.h"
+#include "squeeze/format.h"
+#include "squeeze/hd.h"
+
+namespace squeeze::kern {
+
+// Code and reconstruction error of element i (the CPU backend's quantize_all): false for an
+// outlier, whose code is 0.
+SQZ_HD bool code_of(const StagedState& st, const StagedSlot& sl, const uint8_t* src, bool aligned,
+                    uint64_t i, uint32_t* code, float* err) {
+  const float x = widen(st.dtype, load_elem_bits(src + i * st.es, st.es, aligned));
+  *code = 0;
+  *err = 0.0f;
+  float xr;
+  if (!st.local) {
+    int32_t q;
+    if (!quantize(st.dtype, x, st.qp, &q)) return false;
+    *code = quant::zigzag(q);
+    xr = quant::reconstruct_f32(q, st.qp.step);
+  } else {
+    const local::BlockParams& p = sl.params[i / kBlockElems];
+    if (!local::has_codes(p.kind))
+      return is_finite(x) && quant::float_to_bits(x) == quant::float_to_bits(p.value);
+    bool ok;
+    if (st.dtype == (uint8_t)DType::kF32) {
+      ok = local::quantize_element<DType::kF32>(x, p, code);
+    } else if (st.dtype == (uint8_t)DType::kF16) {
+      ok = local::quantize_element<DType::kF16>(x, p, code);
+    } else {
+      ok = local::quantize_element<DType::kBF16>(x, p, code);
+    }
+    if (!ok) return false;
+    xr = local::reconstruct(p, *code);
+  }
+  if (st.dtype == (uint8_t)DType::kF16) xr = quant::half_to_float(quant::float_to_half_rn(xr));
+  if (st.dtype == (uint8_t)DType::kBF16) xr = quant::bf16_to_float(quant::float_to_bf16_rn(xr));
+  const float d = x - xr;
+  *err = d < 0.0f ? -d : d;
+  return true;
+}
+
+SQZ_HD bool block_has_literal(const StagedState& st, const StagedSlot& sl, uint64_t b) {
+  const uint64_t u0 = b * (kBlockElems / kUnitElems);
+  bool any = false;
+  for (uint64_t u = u0; u < u0 + kBlockElems / kUnitElems && u < st.n_units; ++u)
+    any |= sl.ref[u] < 0;
+  return any;
+}
+
+SQZ_HD bool block_coded(const StagedState& st, const StagedSlot& sl, uint64_t b) {
+  return !st.local || local::has_codes(sl.params[b].kind);
+}
+
+// Whether unit u is a reference continuing the run of unit u - 1.
+SQZ_HD bool continues_run(const StagedSlot& sl, uint64_t u) {
+  return u > 0 && sl.ref[u - 1] >= 0 && sl.ref[u] == sl.ref[u - 1] + 1;
+}
+
+struct StagedAnalyzeKernel {
+  using Args = CompressArgs;
+  static constexpr int kPhases = 23;
+  static constexpr bool kBarriers = true;
+  // Per-thread partial counts: runs, coded units, coded elements, outliers, literal blocks,
+  // side entries (scanned by thread 0); later reused for other sums.
+  static constexpr int kCounters = 6;
+  struct Shared {
+    uint64_t part[kCtaThreads][kCounters];
+    uint64_t base[kCtaThreads][kCounters];
+    float mn[kCtaThreads];
+    float mx[kCtaThreads];
+    uint32_t e0[kCtaThreads];
+    uint32_t max_gap[kCtaThreads];
+    uint32_t max_len[kCtaThreads];
+    uint32_t or_codes[kCtaThreads];
+    uint32_t hist[rans::kMaxSymbols];
+    uint32_t max_sym;
+  };
+  struct Regs {
+    uint32_t unused;
+  };
+
+  template <int P, class W>
+  SQZ_HD static void phase(const Args& a, const Thread& t, const W&, Regs&, Shared& s) {
+    const CompressChunkDesc& c = a.chunks[t.tile];
+    if (!c.staged) return;  // uniform over the CTA
+    StagedState& st = a.staged[t.tile];
+    const StagedSlot sl = slot_at(a.arena, t.tile);
+    const bool aligned = c.src_aligned != 0;
+    const uint32_t th = t.thread;
+    if constexpr (P == 0) {
+      if (th != 0) return;
+      StagedState z{};
+      st = z;
+      st.dtype = c.dtype;
+      st.mode = c.mode;
+      st.local = c.mode == (uint8_t)BoundMode::kLocal;
+      st.caps = c.caps;
+      st.bound = c.bound;
+      st.es = (uint32_t)block::dtype_bytes(c.dtype);
+      const staged::Geometry g = staged::geometry(c.dtype, c.bytes);
+      st.n = g.n;
+      st.n_units = g.n_units;
+      st.n_full_units = g.n_full_units;
+      st.n_blocks = g.n_blocks;
+      st.tail = g.tail;
+      st.quantized = block::is_float_dtype(c.dtype) && g.n > 0 && g.n <= staged::kMaxElems;
+      if (st.local && st.quantized) {
+        st.w = local::code_width(c.bound);
+        if (st.w == 0) st.quantized = 0;
+      }
+      st.use_dedup = (c.caps & kCapDedup) != 0 && g.n_full_units >= 2;
+    } else if constexpr (P == 1) {
+      // Clear the chunk's dedup table and source bitmap.
+      if (!st.quantized) return;
+      if (st.use_dedup) {
+        const uint64_t cap = a.arena.shape.table_cap;
+        for (uint64_t i = th; i < cap; i += kCtaThreads) {
+          sl.table_keys[i] = 0;
+          sl.table_vals[i] = 0xffffffffu;
+        }
+      }
+      for (uint64_t i = th; i < ceil_div(st.n_units, 32) + 1; i += kCtaThreads)
+        sl.src_bitmap[i] = 0;
+    } else if constexpr (P == 2) {
+      // Per block: statistics (frame-level partials per thread); per full unit: its key.
+      s.mn[th] = pos_inf();
+      s.mx[th] = neg_inf();
+      s.e0[th] = 0;
+      if (!st.quantized) return;
+      if (st.local || st.mode == (uint8_t)BoundMode::kRel) {
+        float mn = pos_inf(), mx = neg_inf();
+        uint32_t e0 = 0;
+        for (uint64_t b = th; b < st.n_blocks; b += kCtaThreads) {
+          local::BlockStats bs{pos_inf(), neg_inf(), false, true, 0};
+          const uint64_t first = b * kBlockElems;
+          const uint64_t last = first + kBlockElems < st.n ? first + kBlockElems : st.n;
+          for (uint64_t i = first; i < last; ++i) {
+            const float x = widen(st.dtype, load_elem_bits(c.src + i * st.es, st.es, aligned));
+            if (!is_finite(x)) continue;
+            const uint32_t bits = quant::float_to_bits(x);
+            if (!bs.has_finite) {
+              bs.same_bits = bits;
+            } else if (bits != bs.same_bits) {
+              bs.all_same = false;
+            }
+            bs.has_finite = true;
+            bs.mn = quant::min_total(bs.mn, x);
+            bs.mx = quant::max_total(bs.mx, x);
+          }
+          if (!bs.has_finite) bs.all_same = false;
+          sl.stats[b] = bs;
+          if (bs.has_finite) {
+            // min_total / max_total are associative and commutative: any order of the
+            // partials gives the bits of the CPU backend's loop.
+            mn = quant::min_total(mn, bs.mn);
+            mx = quant::max_total(mx, bs.mx);
+          }
+          if (st.local) {
+            const uint32_t e = local::wanted_step_bits(bs, st.bound) >> 23;
+            e0 = e > e0 ? e : e0;
+          }
+        }
+        s.mn[th] = mn;
+        s.mx[th] = mx;
+        s.e0[th] = e0;
+      }
+      if (st.use_dedup) {
+        const uint32_t ub = kUnitElems * st.es;
+        for (uint64_t u = th; u < st.n_full_units; u += kCtaThreads)
+          sl.unit_key[u] = dedup::table_key(dedup::unit_hash(c.src + u * ub, ub));
+      }
+    } else if constexpr (P == 3) {
+      // The frame's quantizer parameters (the CPU backend's choice).
+      if (th != 0 || !st.quantized) return;
+      float mn = pos_inf(), mx = neg_inf();
+      uint32_t e0 = 0;
+      for (uint32_t k = 0; k < kCtaThreads; ++k) {
+        mn = quant::min_total(mn, s.mn[k]);
+        mx = quant::max_total(mx, s.mx[k]);
+        e0 = s.e0[k] > e0 ? s.e0[k] : e0;
+      }
+      if (st.local) {
+        st.e0 = e0 == 0 ? 1 : e0;  // every block is special: the reference is never used
+        st.applied = st.bound;
+      } else {
+        double eb = st.bound;
+        if (st.mode == (uint8_t)BoundMode::kRel)
+          eb = mn <= mx ? quant::rel_to_abs_bound(st.bound, mn, mx) : 0.0;
+        if (!quant::make_quant_params(eb, &st.qp)) {
+          st.quantized = 0;
+          return;
+        }
+        st.applied = eb;
+      }
+    } else if constexpr (P == 4) {
+      // The local blocks' records.
+      if (!st.quantized || !st.local) return;
+      for (uint64_t b = th; b < st.n_blocks; b += kCtaThreads)
+        local::decide(sl.stats[b], st.bound, st.e0, st.w, &sl.record[b], &sl.side[2 * b],
+                      &sl.params[b]);
+    } else if constexpr (P == 5) {
+      // Every element quantized: codes, each unit's outliers and largest error.
+      if (!st.quantized) return;
+      for (uint64_t u = th; u < st.n_units; u += kCtaThreads) {
+        const uint64_t first = u * kUnitElems;
+        const uint64_t count = unit_elems(st.n, u);
+        uint32_t outl = 0;
+        float emax = 0.0f;
+        for (uint64_t j = 0; j < count; ++j) {
+          uint32_t code;
+          float err;
+          if (code_of(st, sl, c.src, aligned, first + j, &code, &err)) {
+            emax = err > emax ? err : emax;
+          } else {
+            outl |= 1u << j;
+          }
+          sl.codes[first + j] = code;
+        }
+        sl.unit_outliers[u] = outl;
+        sl.unit_error[u] = emax;
+      }
+    } else if constexpr (P == 6) {
+      // Deduplication table: the smallest unit index per key (atomicMin), so that the result
+      // does not depend on scheduling.
+      if (!st.quantized || !st.use_dedup) return;
+      const uint64_t mask = a.arena.shape.table_cap - 1;
+      for (uint64_t u = th; u < st.n_full_units; u += kCtaThreads) {
+        const uint64_t key = sl.unit_key[u];
+        for (uint64_t i = dedup::fmix64(key) & mask;; i = (i + 1) & mask) {
+          const uint64_t prev = atomic_cas_u64(&sl.table_keys[i], 0, key);
+          if (prev == 0 || prev == key) {
+            atomic_min_u32(&sl.table_vals[i], (uint32_t)u);
+            break;
+          }
+        }
+      }
+    } else if constexpr (P == 7) {
+      // A unit refers to the first unit with its key when the bytes are equal and that unit's
+      // reconstruction is within this unit's own bound (dedup.h's rule).
+      if (!st.quantized) return;
+      const uint64_t mask = a.arena.shape.table_cap - 1;
+      const uint32_t ub = kUnitElems * st.es;
+      for (uint64_t u = th; u < st.n_units; u += kCtaThreads) {
+        int32_t ref = -1;
+        if (st.use_dedup && u < st.n_full_units) {
+          const uint64_t key = sl.unit_key[u];
+          uint64_t i = dedup::fmix64(key) & mask;
+          while (sl.table_keys[i] != key) i = (i + 1) & mask;
+          const uint64_t first = sl.table_vals[i];
+          if (first < u) {
+            const float eb_check =
+                st.local ? sl.params[u * kUnitElems / kBlockElems].eb_check : st.qp.eb_check;
+            if (dedup::same_bytes(c.src + first * ub, c.src + u * ub, ub) &&
+                dedup::error_fits(sl.unit_error[first], eb_check))
+              ref = (int32_t)first;
+          }
+        }
+        sl.ref[u] = ref;
+      }
+    } else if constexpr (P == 8) {
+      // Counts over contiguous shares: runs, coded units and elements, outliers (by units);
+      // literal blocks and side entries (by blocks). Run sources go into the bitmap.
+      for (int k = 0; k < kCounters; ++k) s.part[th][k] = 0;
+      if (!st.quantized) return;
+      const Span us = share(st.n_units, th);
+      for (uint64_t u = us.begin; u < us.end; ++u) {
+        const int32_t ref = sl.ref[u];
+        if (ref >= 0) {
+          if (!continues_run(sl, u)) {
+            ++s.part[th][0];
+            atomic_or_u32(&sl.src_bitmap[(uint32_t)ref / 32], 1u << ((uint32_t)ref % 32));
+          }
+          continue;
+        }
+        if (block_coded(st, sl, u * kUnitElems / kBlockElems)) {
+          ++s.part[th][1];
+          s.part[th][2] += unit_elems(st.n, u);
+        }
+        s.part[th][3] += popc(sl.unit_outliers[u]);
+      }
+      const Span bs = share(st.n_blocks, th);
+      for (uint64_t b = bs.begin; b < bs.end; ++b) {
+        if (!block_has_literal(st, sl, b)) continue;
+        ++s.part[th][4];
+        if (st.local && local::has_side_entry(sl.params[b].kind)) ++s.part[th][5];
+      }
+    } else if constexpr (P == 9) {
+      if (th != 0 || !st.quantized) return;
+      uint64_t acc[kCounters] = {};
+      for (uint32_t k = 0; k < kCtaThreads; ++k)
+        for (int j = 0; j < kCounters; ++j) {
+          s.base[k][j] = acc[j];
+          acc[j] += s.part[k][j];
+        }
+      st.n_runs = acc[0];
+      st.n_coded_units = acc[1];
+      st.n_coded = acc[2];
+      st.n_out = acc[3];
+      st.n_lit_blocks = acc[4];
+      st.n_side = acc[5];
+    } else if constexpr (P == 10) {
+      // Offsets: runs, coded units and their codes, outliers; records and side entries.
+      if (!st.quantized) return;
+      uint64_t run = s.base[th][0], cu = s.base[th][1], ce = s.base[th][2], out = s.base[th][3];
+      const Span us = share(st.n_units, th);
+      for (uint64_t u = us.begin; u < us.end; ++u) {
+        const int32_t ref = sl.ref[u];
+        sl.unit_coded[u] = 0xffffffffu;
+        sl.unit_out[u] = (uint32_t)out;
+        if (ref >= 0) {
+          if (!continues_run(sl, u)) {
+            sl.run_dst[run] = (uint32_t)u;
+            sl.run_src[run] = ref;
+            ++run;
+          }
+          continue;
+        }
+        if (block_coded(st, sl, u * kUnitElems / kBlockElems)) {
+          sl.unit_coded[u] = (uint32_t)ce;
+          sl.coded_unit[cu++] = (uint32_t)u;
+          ce += unit_elems(st.n, u);
+        }
+        out += popc(sl.unit_outliers[u]);
+      }
+      uint64_t rec = s.base[th][4], side = s.base[th][5];
+      const Span bs = share(st.n_blocks, th);
+      for (uint64_t b = bs.begin; b < bs.end; ++b) {
+        sl.block_rec[b] = 0xffffffffu;
+        sl.block_side[b] = 0xffffffffu;
+        if (!block_has_literal(st, sl, b)) continue;
+        sl.block_rec[b] = (uint32_t)rec++;
+        if (st.local && local::has_side_entry(sl.params[b].kind))
+          sl.block_side[b] = (uint32_t)side++;
+      }
+    } else if constexpr (P == 11) {
+      // Run lengths; per-thread counts of the source bitmap.
+      s.part[th][0] = 0;
+      if (!st.quantized) return;
+      for (uint64_t k = th; k < st.n_runs; k += kCtaThreads) {
+        const uint64_t u = sl.run_dst[k];
+        uint32_t len = 1;
+        while (u + len < st.n_full_units && continues_run(sl, u + len)) ++len;
+        sl.run_len[k] = len;
+      }
+      const Span ws = share(ceil_div(st.n_units, 32) + 1, th);
+      uint64_t cnt = 0;
+      for (uint64_t i = ws.begin; i < ws.end; ++i) cnt += popc(sl.src_bitmap[i]);
+      s.part[th][0] = cnt;
+    } else if constexpr (P == 12) {
+      if (th != 0 || !st.quantized) return;
+      uint64_t acc = 0;
+      for (uint32_t k = 0; k < kCtaThreads; ++k) {
+        s.base[k][0] = acc;
+        acc += s.part[k][0];
+      }
+      st.n_sources = acc;
+    } else if constexpr (P == 13) {
+      // Source ranks and the increasing source list; gaps and the widest fields.
+      s.max_gap[th] = 0;
+      s.max_len[th] = 1;
+      if (!st.quantized) return;
+      const Span ws = share(ceil_div(st.n_units, 32) + 1, th);
+      uint64_t rank = s.base[th][0];
+      for (uint64_t i = ws.begin; i < ws.end; ++i) {
+        sl.src_rank[i] = (uint32_t)rank;
+        uint32_t bits = sl.src_bitmap[i];
+        while (bits) {
+          const uint32_t j = ffs32(bits);
+          bits &= bits - 1;
+          sl.sources[rank++] = (int64_t)(i * 32 + j);
+        }
+      }
+      uint32_t mg = 0, ml = 1;
+      for (uint64_t k = th; k < st.n_runs; k += kCtaThreads) {
+        const uint32_t prev_end = k > 0 ? sl.run_dst[k - 1] + sl.run_len[k - 1] : 0;
+        sl.run_gap[k] = sl.run_dst[k] - prev_end;
+        mg = sl.run_gap[k] > mg ? sl.run_gap[k] : mg;
+        ml = sl.run_len[k] > ml ? sl.run_len[k] : ml;
+      }
+      s.max_gap[th] = mg;
+      s.max_len[th] = ml;
+    } else if constexpr (P == 14) {
+      // Source index of each run; varint bytes of the source list.
+      s.part[th][1] = 0;
+      if (!st.quantized) return;
+      for (uint64_t k = th; k < st.n_runs; k += kCtaThreads) {
+        const uint32_t src = (uint32_t)sl.run_src[k];
+        sl.run_idx[k] =
+            sl.src_rank[src / 32] + popc(sl.src_bitmap[src / 32] & ((1u << (src % 32)) - 1u));
+      }
+      uint64_t bytes = 0;
+      for (uint64_t k = th; k < st.n_sources; k += kCtaThreads)
+        bytes += varint::size(k == 0 ? dedup::zigzag64(sl.sources[0])
+                                     : (uint64_t)(sl.sources[k] - sl.sources[k - 1] - 1));
+      s.part[th][1] = bytes;
+    } else if constexpr (P == 15) {
+      // Section sizes that do not depend on the coder.
+      if (th != 0 || !st.quantized) return;
+      uint32_t mg = 0, ml = 1;
+      uint64_t src_bytes = 0;
+      for (uint32_t k = 0; k < kCtaThreads; ++k) {
+        mg = s.max_gap[k] > mg ? s.max_gap[k] : mg;
+        ml = s.max_len[k] > ml ? s.max_len[k] : ml;
+        src_bytes += s.part[k][1];
+      }
+      st.dedup_bytes = 0;
+      if (st.n_runs > 0) {
+        st.layout = dedup::layout_for(mg, st.n_sources, ml);
+        st.sources_bytes = src_bytes;
+        st.dedup_bytes = varint::size(st.n_runs) + varint::size(st.n_sources) + dedup::kHeadFields +
+                         src_bytes + (st.n_runs * st.layout.record_bits + 7) / 8;
+      }
+      st.quant_bytes = st.local ? local::kQuantHeaderBytes + st.n_lit_blocks * local::kRecordBytes +
+                                      st.n_side * local::kSideBytes
+                                : 0;
+      st.outlier_bytes = 4 + st.n_out * (4 + st.es);
+      st.n_groups = ceil_div(st.n_coded, kGroupCodes);
+      st.n_rounds = ceil_div(st.n_coded, rans::kLanes);
+      st.n_seg = rans::segments_for(st.n_coded);
+    } else if constexpr (P == 16) {
+      // The fixed coder's widths (global: of the OR of each group of 32 codes), over
+      // contiguous shares of the groups.
+      s.part[th][0] = 0;
+      s.or_codes[th] = 0;
+      if (!st.quantized) return;
+      const Span gs = share(st.n_groups, th);
+      uint32_t or_all = 0;
+      uint64_t sum = 0;
+      for (uint64_t gi = gs.begin; gi < gs.end; ++gi) {
+        uint32_t any = 0;
+        const uint64_t first = gi * kGroupCodes;
+        const uint64_t last = first + kGroupCodes < st.n_coded ? first + kGroupCodes : st.n_coded;
+        for (uint64_t k = first; k < last; ++k) any |= sl.codes[element_of_coded(sl, k)];
+        const uint32_t width = st.local ? st.w : quant::code_width(any);
+        sl.group_width[gi] = (uint8_t)width;
+        sum += width;
+        or_all |= any;
+      }
+      s.part[th][0] = sum;
+      s.or_codes[th] = or_all;
+    } else if constexpr (P == 17) {
+      if (th != 0) return;
+      for (uint32_t k = 0; k < rans::kMaxSymbols; ++k) s.hist[k] = 0;
+      s.max_sym = 0;
+      if (!st.quantized) return;
+      uint32_t or_all = 0;
+      uint64_t sum = 0;
+      for (uint32_t k = 0; k < kCtaThreads; ++k) {
+        s.base[k][0] = sum;
+        sum += s.part[k][0];
+        or_all |= s.or_codes[k];
+      }
+      st.fixed_bytes = st.local ? st.n_groups * 4 * st.w : st.n_groups + 4 * sum;
+      st.max_code = st.local ? (1u << st.w) - 1u : or_all;
+      const uint32_t bits = quant::code_width(st.max_code);
+      st.shift = bits > 8 ? bits - 8 : 0;
+      st.try_rans = (st.caps & kCapRans) != 0 && st.n_coded > 0;
+    } else if constexpr (P == 18) {
+      // Plane words before each group; the symbols and their histogram; cleared emit masks.
+      if (!st.quantized) return;
+      const Span gs = share(st.n_groups, th);
+      uint64_t words = s.base[th][0];
+      for (uint64_t gi = gs.begin; gi < gs.end; ++gi) {
+        sl.group_word[gi] = words;
+        words += sl.group_width[gi];
+      }
+      if (!st.try_rans) return;
+      uint32_t max_sym = 0;
+      for (uint64_t k = th; k < st.n_coded; k += kCtaThreads) {
+        const uint32_t sym = sl.codes[element_of_coded(sl, k)] >> st.shift;
+        sl.sym[k] = (uint8_t)sym;
+        atomic_add_u32(&s.hist[sym], 1);
+        max_sym = sym > max_sym ? sym : max_sym;
+      }
+      atomic_max_u32(&s.max_sym, max_sym);
+      for (uint64_t r = th; r < st.n_rounds; r += kCtaThreads) sl.emit[r] = 0;
+    } else if constexpr (P == 19) {
+      // The table, and whether coding is worth it (the CPU backend's estimate).
+      if (th != 0 || !st.quantized || !st.try_rans) return;
+      st.n_sym = s.max_sym + 1;
+      for (uint32_t k = 0; k < st.n_sym; ++k) st.hist[k] = s.hist[k];
+      rans::normalize(st.hist, st.n_sym, st.freq);
+      uint32_t cum = 0;
+      for (uint32_t k = 0; k < st.n_sym; ++k) {
+        st.cum[k] = cum;
+        cum += st.freq[k];
+      }
+      if (!rans::worth_coding(
+              rans::estimated_bytes(st.hist, st.freq, st.n_sym, st.n_coded, st.shift),
+              st.fixed_bytes))
+        st.try_rans = 0;
+    } else if constexpr (P == 20) {
+      // rANS: a thread per (segment, lane) codes the lane's symbols backwards (rans.h's
+      // encode_segment, lane by lane); the word a symbol emits stays at the symbol's index and
+      // the round's emit mask gets the lane's bit.
+      if (!st.quantized || !st.try_rans) return;
+      for (uint64_t j = th; j < st.n_seg * rans::kLanes; j += kCtaThreads) {
+        const uint64_t seg = j / rans::kLanes;
+        const uint32_t lane = (uint32_t)(j % rans::kLanes);
+        const uint64_t first = seg * rans::kSegmentSymbols;
+        const uint64_t left = st.n_coded - first;
+        const uint32_t count =
+            (uint32_t)(left < rans::kSegmentSymbols ? left : rans::kSegmentSymbols);
+        const uint32_t rounds = (count + rans::kLanes - 1) / rans::kLanes;
+        uint32_t x = rans::kStateLow;
+        for (uint32_t r = rounds; r-- > 0;) {
+          const uint32_t k = r * rans::kLanes + lane;
+          if (k >= count) continue;
+          const uint32_t sym = sl.sym[first + k];
+          uint16_t word;
+          if (rans::encode_renorm(&x, st.freq[sym], &word)) {
+            sl.words[first + k] = word;
+            atomic_or_u32(&sl.emit[(first + k) / rans::kLanes], 1u << lane);
+          }
+          x = rans::encode_put(x, st.freq[sym], st.cum[sym]);
+        }
+        sl.seg_states[seg * rans::kLanes + lane] = x;
+      }
+    } else if constexpr (P == 21) {
+      // Per segment: words, and the emission index of each round's first word (rounds are
+      // emitted last to first).
+      if (!st.quantized || !st.try_rans) return;
+      for (uint64_t seg = th; seg < st.n_seg; seg += kCtaThreads) {
+        const uint64_t r0 = seg * rans::kRounds;
+        const uint64_t r1 = r0 + rans::kRounds < st.n_rounds ? r0 + rans::kRounds : st.n_rounds;
+        uint32_t e = 0;
+        for (uint64_t r = r1; r-- > r0;) {
+          sl.round_first[r] = e;
+          e += popc(sl.emit[r]);
+        }
+        sl.seg_words[seg] = e;
+      }
+    } else {
+      // The frame's size: the smaller coder, or the raw frame.
+      if (th != 0) return;
+      const uint64_t raw_size = kFrameHeaderBytes + c.bytes;
+      gpu::FrameResult fr{};
+      fr.bytes = raw_size;
+      fr.method = (uint8_t)FrameMethod::kRaw;
+      st.raw = 1;
+      st.frame_bytes = raw_size;
+      if (st.quantized) {
+        st.use_rans = 0;
+        st.code_bytes = st.fixed_bytes;
+        if (st.try_rans) {
+          uint64_t bytes = 1 + rans::table_bytes(st.freq, st.n_sym) + 4 * st.n_seg;
+          for (uint64_t seg = 0; seg < st.n_seg; ++seg) {
+            sl.seg_off[seg] = bytes;
+            bytes += rans::kStateBytes + 2ull * sl.seg_words[seg];
+          }
+          bytes += rans::packed_bytes(st.n_coded, st.shift);
+          st.rans_bytes = bytes;
+          if (bytes < st.fixed_bytes) {
+            st.use_rans = 1;
+            st.code_bytes = bytes;
+          }
+        }
+        const uint64_t total = staged::kPayloadOffset + st.dedup_bytes + st.quant_bytes +
+                               st.code_bytes + st.outlier_bytes + st.tail;
+        const uint64_t u32_max = 0xffffffffull;
+        if (total < raw_size && st.dedup_bytes <= u32_max && st.quant_bytes <= u32_max &&
+            st.code_bytes <= u32_max && st.outlier_bytes <= u32_max) {
+          st.raw = 0;
+          st.frame_bytes = total;
+          fr.bytes = total;
+          fr.method = (uint8_t)FrameMethod::kStaged;
+          fr.outliers = st.n_out;
+          fr.applied_bound = st.applied;
+        }
+      }
+      a.results[t.tile] = fr;  // FramesKernel places it
+    }
+  }
+};
+
+// Bit `bit` of the dedup record stream.
+SQZ_HD uint32_t record_bit(const StagedState& st, const StagedSlot& sl, uint64_t bit) {
+  const dedup::Layout& l = st.layout;
+  const uint64_t k = bit / l.record_bits;
+  uint32_t f = (uint32_t)(bit % l.record_bits);
+  uint64_t v;
+  if (f < l.gap_bits) {
+    v = sl.run_gap[k];
+  } else if (f < l.gap_bits + l.idx_bits) {
+    f -= l.gap_bits;
+    v = sl.run_idx[k];
+  } else {
+    f -= l.gap_bits + l.idx_bits;
+    v = sl.run_len[k] - 1;
+  }
+  return (uint32_t)(v >> f) & 1u;
+}
+
+struct StagedWriteKernel {
+  using Args = CompressArgs;
+  static constexpr int kPhases = 2;
+  static constexpr bool kBarriers = true;
+  struct Shared {
+    uint32_t unused;
+  };
+  struct Regs {
+    uint32_t unused;
+  };
+
+  template <int P, class W>
+  SQZ_HD static void phase(const Args& a, const Thread& t, const W&, Regs&, Shared&) {
+    const CompressChunkDesc& c = a.chunks[t.tile];
+    if (!c.staged) return;
+    const StagedState& st = a.staged[t.tile];
+    const StagedSlot sl = slot_at(a.arena, t.tile);
+    const uint32_t th = t.thread;
+    uint8_t* frame = a.dst + a.results[t.tile].offset;
+    if (st.raw) {
+      if constexpr (P == 0) {
+        if (th == 0)
+          staged::write_raw_header(c.dtype, c.mode != (uint8_t)BoundMode::kAbs ? kFlagRelBound : 0,
+                                   c.bytes, frame);
+      } else {
+        for (uint64_t i = th; i < c.bytes; i += kCtaThreads)
+          frame[kFrameHeaderBytes + i] = c.src[i];
+      }
+      return;
+    }
+    const StagedOffsets o = offsets_of(st);
+    if constexpr (P == 0) {
+      // Header, directory and the sections' heads.
+      if (th != 0) return;
+      staged::Header h;
+      h.dtype = c.dtype;
+      h.flags = c.mode != (uint8_t)BoundMode::kAbs ? kFlagRelBound : 0;
+      h.original_bytes = c.bytes;
+      h.frame_bytes = st.frame_bytes;
+      h.quant = (uint8_t)(st.local ? StagedQuant::kLocal : StagedQuant::kGlobal);
+      h.coder = (uint8_t)(st.use_rans ? StagedCoder::kRans : StagedCoder::kFixed);
+      h.dedup = (uint8_t)(st.n_runs > 0 ? StagedDedup::kFrame : StagedDedup::kNone);
+      h.step = st.local ? 0.0f : st.qp.step;
+      h.applied_bound = st.applied;
+      h.stream_unit = 0;
+      h.section[(int)StagedSection::kDedup] = (uint32_t)st.dedup_bytes;
+      h.section[(int)StagedSection::kQuant] = (uint32_t)st.quant_bytes;
+      h.section[(int)StagedSection::kCodes] = (uint32_t)st.code_bytes;
+      h.section[(int)StagedSection::kOutliers] = (uint32_t)st.outlier_bytes;
+      h.section[(int)StagedSection::kTail] = (uint32_t)st.tail;
+      staged::write(h, frame);
+      if (st.n_runs > 0)
+        dedup::write_head(frame + o.dedup, st.n_runs, sl.sources, st.n_sources, st.layout);
+      if (st.local) {
+        uint8_t* q = frame + o.quant;
+        q[0] = (uint8_t)st.e0;
+        q[1] = (uint8_t)st.w;
+        q[2] = q[3] = 0;
+      }
+      if (st.use_rans) {
+        uint8_t* p = frame + o.codes;
+        *p++ = (uint8_t)st.shift;
+        p += rans::write_table(st.freq, st.n_sym, p);
+        for (uint64_t seg = 0; seg < st.n_seg; ++seg)
+          block::store_le32(p + 4 * seg, sl.seg_words[seg]);
+      }
+      block::store_le32(frame + o.outliers, (uint32_t)st.n_out);
+      for (uint64_t i = 0; i < st.tail; ++i) frame[o.tail + i] = c.src[st.n * st.es + i];
+      return;
+    }
+    // P == 1: the sections' bulk, in parallel. Block records and side entries.
+    if (st.local) {
+      uint8_t* rec = frame + o.quant + local::kQuantHeaderBytes;
+      uint8_t* side = rec + st.n_lit_blocks * local::kRecordBytes;
+      for (uint64_t b = th; b < st.n_blocks; b += kCtaThreads) {
+        if (sl.block_rec[b] == 0xffffffffu) continue;
+        local::store_record(rec + (uint64_t)sl.block_rec[b] * local::kRecordBytes, sl.record[b]);
+        if (sl.block_side[b] != 0xffffffffu) {
+          uint8_t* e = side + (uint64_t)sl.block_side[b] * local::kSideBytes;
+          block::store_le32(e, sl.side[2 * b]);
+          block::store_le32(e + 4, sl.side[2 * b + 1]);
+        }
+      }
+    }
+    // Dedup records, a byte per thread (neighbouring records share bytes).
+    if (st.n_runs > 0) {
+      const uint64_t bits = st.n_runs * st.layout.record_bits;
+      for (uint64_t j = th; j < (bits + 7) / 8; j += kCtaThreads) {
+        uint32_t v = 0;
+        for (uint32_t i = 0; i < 8 && 8 * j + i < bits; ++i)
+          v |= record_bit(st, sl, 8 * j + i) << i;
+        frame[o.dedup_records + j] = (uint8_t)v;
+      }
+    }
+    // Outliers of the literal units.
+    {
+      uint8_t* idx = frame + o.outliers + 4;
+      uint8_t* val = idx + 4 * st.n_out;
+      for (uint64_t u = th; u < st.n_units; u += kCtaThreads) {
+        if (sl.ref[u] >= 0) continue;
+        uint32_t m = sl.unit_outliers[u];
+        uint64_t pos = sl.unit_out[u];
+        while (m) {
+          const uint32_t j = ffs32(m);
+          m &= m - 1;
+          const uint64_t e = u * kUnitElems + j;
+          block::store_le32(idx + 4 * pos, (uint32_t)e);
+          copy_bytes(val + pos * st.es, c.src + e * st.es, st.es);
+          ++pos;
+        }
+      }
+    }
+    if (!st.use_rans) {
+      // Fixed coder: a thread per group of 32 codes packs its planes (block.h's pack_planes).
+      uint8_t* widths = frame + o.codes;
+      uint8_t* planes = st.local ? widths : widths + st.n_groups;
+      for (uint64_t gi = th; gi < st.n_groups; gi += kCtaThreads) {
+        uint32_t group[kGroupCodes];
+        const uint64_t first = gi * kGroupCodes;
+        for (uint32_t k = 0; k < kGroupCodes; ++k)
+          group[k] = first + k < st.n_coded ? sl.codes[element_of_coded(sl, first + k)] : 0u;
+        const uint32_t width = sl.group_width[gi];
+        if (!st.local) widths[gi] = (uint8_t)width;
+        block::pack_planes(group, width, planes + 4 * sl.group_word[gi]);
+      }
+      return;
+    }
+    // rANS: states; each emitted word at its place in the decoder's order (the reverse of the
+    // emission order: rounds last to first, within a round lanes high to low).
+    for (uint64_t j = th; j < st.n_seg * rans::kLanes; j += kCtaThreads) {
+      const uint64_t seg = j / rans::kLanes;
+      block::store_le32(frame + o.codes + sl.seg_off[seg] + 4 * (j % rans::kLanes),
+                        sl.seg_states[j]);
+    }
+    for (uint64_t k = th; k < st.n_coded; k += kCtaThreads) {
+      const uint64_t r = k / rans::kLanes;
+      const uint32_t lane = (uint32_t)(k % rans::kLanes);
+      const uint32_t mask = sl.emit[r];
+      if (((mask >> lane) & 1u) == 0) continue;
+      const uint64_t seg = k / rans::kSegmentSymbols;
+      const uint32_t above = lane + 1 < 32 ? mask >> (lane + 1) : 0u;
+      const uint64_t e = sl.round_first[r] + popc(above);
+      const uint64_t pos = sl.seg_words[seg] - 1 - e;
+      block::store_le16(frame + o.codes + sl.seg_off[seg] + rans::kStateBytes + 2 * pos,
+                        sl.words[k]);
+    }
+    // The raw low bits, a byte per thread.
+    if (st.shift > 0) {
+      uint8_t* low = frame + o.codes + st.rans_bytes - rans::packed_bytes(st.n_coded, st.shift);
+      const uint64_t total_bits = st.n_coded * st.shift;
+      for (uint64_t j = th; j < (total_bits + 7) / 8; j += kCtaThreads) {
+        uint32_t v = 0;
+        for (uint32_t i = 0; i < 8 && 8 * j + i < total_bits; ++i) {
+          const uint64_t bit = 8 * j + i;
+          const uint32_t code = sl.codes[element_of_coded(sl, bit / st.shift)];
+          v |= ((code >> (bit % st.shift)) & 1u) << i;
+        }
+        low[j] = (uint8_t)v;
+      }
+    }
+  }
+};
+
+}  // namespace squeeze::kern
