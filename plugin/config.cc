@@ -11,8 +11,10 @@
 #include <sstream>
 #include <vector>
 
+#include "compress/cpu/kernels.h"
 #include "plugin/classify/policy.h"
-#include "plugin/toml_subset.h"
+#include "plugin/config_toml.h"
+#include "plugin/log.h"
 
 namespace squeeze::plugin {
 namespace {
@@ -76,6 +78,30 @@ std::string allowed_text(const ParamSpec& spec) {
   return "";
 }
 
+bool set_int(const ParamSpec& spec, int64_t v, ParamValue* value) {
+  if (static_cast<double>(v) < spec.min || static_cast<double>(v) > spec.max) return false;
+  value->i = v;
+  value->text = std::to_string(v);
+  return true;
+}
+
+// The shortest decimal text that reads back as exactly v.
+std::string shortest_text(double v) {
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+bool set_float(const ParamSpec& spec, double v, ParamValue* value) {
+  if (!std::isfinite(v) || !(v > spec.min) || v > spec.max) return false;
+  value->f = v;
+  value->text = shortest_text(v);
+  return true;
+}
+
 // Parses `text` for `spec` into *value. Returns false when the text is not allowed.
 bool parse_value(const ParamSpec& spec, const std::string& text, ParamValue* value) {
   switch (spec.type) {
@@ -104,19 +130,15 @@ bool parse_value(const ParamSpec& spec, const std::string& text, ParamValue* val
       char* end = nullptr;
       long long v = std::strtoll(text.c_str(), &end, 10);
       if (errno != 0 || end == text.c_str() || *end != '\0') return false;
-      if (static_cast<double>(v) < spec.min || static_cast<double>(v) > spec.max) return false;
-      value->i = v;
-      value->text = std::to_string(v);
-      return true;
+      return set_int(spec, v, value);
     }
     case ParamType::kFloat: {
       if (text.empty()) return false;
       errno = 0;
       char* end = nullptr;
       double v = std::strtod(text.c_str(), &end);
-      if (errno != 0 || end == text.c_str() || *end != '\0' || !std::isfinite(v)) return false;
-      if (!(v > spec.min) || v > spec.max) return false;
-      value->f = v;
+      if (errno != 0 || end == text.c_str() || *end != '\0') return false;
+      if (!set_float(spec, v, value)) return false;
       value->text = text;
       return true;
     }
@@ -137,6 +159,47 @@ bool parse_value(const ParamSpec& spec, const std::string& text, ParamValue* val
       return true;
   }
   return false;
+}
+
+// Converts one key of the file, typed by TOML, for `spec`. Booleans also take the integers 0
+// and 1, numbers also take integers, and an integer with a word (THREADS = "auto") that word.
+bool file_value(const ParamSpec& spec, const TomlEntry& e, ParamValue* value) {
+  using Kind = TomlEntry::Kind;
+  switch (spec.type) {
+    case ParamType::kBool:
+      if (e.kind == Kind::kBool) return parse_value(spec, e.boolean ? "1" : "0", value);
+      if (e.kind == Kind::kInteger && (e.integer == 0 || e.integer == 1)) {
+        return parse_value(spec, e.integer != 0 ? "1" : "0", value);
+      }
+      return false;
+    case ParamType::kInt:
+      if (e.kind == Kind::kInteger) return set_int(spec, e.integer, value);
+      if (e.kind == Kind::kString && spec.enum_values[0] != '\0' &&
+          lower(e.str) == spec.enum_values) {
+        return parse_value(spec, e.str, value);
+      }
+      return false;
+    case ParamType::kFloat:
+      if (e.kind == Kind::kFloat) return set_float(spec, e.number, value);
+      if (e.kind == Kind::kInteger) return set_float(spec, static_cast<double>(e.integer), value);
+      return false;
+    case ParamType::kEnum:
+    case ParamType::kString:
+      return e.kind == Kind::kString && parse_value(spec, e.str, value);
+  }
+  return false;
+}
+
+// "NCCL_SQUEEZE_X=value" or "NCCL_SQUEEZE_CONFIG=path: line N: x = value", for messages about a
+// value that parsed but does not work as a whole.
+std::string where_set(const Settings& s, ParamId id) {
+  const ParamValue& v = s.get(id);
+  const ParamSpec& spec = kSpecs[static_cast<size_t>(id)];
+  if (v.source == ValueSource::kFile) {
+    return "NCCL_SQUEEZE_CONFIG=" + s.config_path() + ": line " + std::to_string(v.line) + ": " +
+           lower(spec.name) + " = \"" + v.text + "\"";
+  }
+  return env_name(spec) + "=" + v.text;
 }
 
 bool read_file(const std::string& path, std::string* out) {
@@ -204,7 +267,7 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
     }
     std::vector<TomlEntry> entries;
     std::string parse_error;
-    if (!parse_toml_subset(text, &entries, &parse_error)) {
+    if (!read_toml_config(text, path, &entries, &parse_error)) {
       *error = std::string("NCCL_SQUEEZE_CONFIG=") + path + ": " + parse_error;
       return false;
     }
@@ -215,37 +278,23 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
       }
       if (k == kParamCount || static_cast<ParamId>(k) == ParamId::kConfig) {
         *error = std::string("NCCL_SQUEEZE_CONFIG=") + path + ": line " + std::to_string(e.line) +
-                 ": unknown key '" + e.key + "'";
+                 (e.kind == TomlEntry::Kind::kOther && e.shown == "a table"
+                      ? ": unknown table [" + e.key + "] (only [squeeze] is allowed)"
+                      : ": unknown key '" + e.key + "'");
         return false;
       }
       const ParamSpec& spec = kSpecs[k];
-      bool kind_ok = true;
-      switch (spec.type) {
-        case ParamType::kBool:
-          kind_ok = e.kind == TomlEntry::Kind::kBool || e.kind == TomlEntry::Kind::kInteger;
-          break;
-        case ParamType::kInt:
-          kind_ok = e.kind == TomlEntry::Kind::kInteger ||
-                    (spec.enum_values[0] != '\0' && e.kind == TomlEntry::Kind::kString);
-          break;
-        case ParamType::kFloat:
-          kind_ok = e.kind == TomlEntry::Kind::kFloat || e.kind == TomlEntry::Kind::kInteger;
-          break;
-        case ParamType::kEnum:
-        case ParamType::kString:
-          kind_ok = e.kind == TomlEntry::Kind::kString;
-          break;
-      }
       ParamValue v;
-      if (!kind_ok || !parse_value(spec, e.value, &v)) {
+      if (!file_value(spec, e, &v)) {
         *error =
             std::string("NCCL_SQUEEZE_CONFIG=") + path + ": line " + std::to_string(e.line) + ": " +
-            e.key + " = " + e.value + " is invalid; allowed: " + allowed_text(spec) +
+            e.key + " = " + e.shown + " is invalid; allowed: " + allowed_text(spec) +
             (spec.type == ParamType::kEnum || spec.type == ParamType::kString ? " (as a \"string\")"
                                                                               : "");
         return false;
       }
       v.source = ValueSource::kFile;
+      v.line = e.line;
       s.values[k] = v;
     }
   }
@@ -269,10 +318,15 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
   PolicyTable rules;
   std::string rule_error;
   if (!parse_policy_rules(pol.text, &rules, &rule_error)) {
-    *error = pol.source == ValueSource::kFile
-                 ? "NCCL_SQUEEZE_CONFIG=" + s.config_path() + ": policy = \"" + pol.text +
-                       "\": " + rule_error
-                 : "NCCL_SQUEEZE_POLICY=" + pol.text + ": " + rule_error;
+    *error = where_set(s, ParamId::kPolicy) + ": " + rule_error;
+    return false;
+  }
+  // A CPU backend this machine (or build) cannot run is refused here, naming where it was set.
+  const std::string& backend = s.get<ParamId::kCpuBackend>();
+  if (cpu_backend_if_available(backend) == nullptr) {
+    *error = where_set(s, ParamId::kCpuBackend) + ": the " + backend +
+             " codec kernels cannot run on this CPU or were not built; available here: " +
+             available_cpu_backends() + " (auto picks the best of them)";
     return false;
   }
   *out = s;
@@ -280,7 +334,58 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
 }
 
 bool load_settings_from_environment(Settings* out, std::string* error) {
-  return load_settings([](const char* name) { return std::getenv(name); }, out, error);
+  Settings s;
+  if (!load_settings([](const char* name) { return std::getenv(name); }, &s, error)) return false;
+  if (!apply_process_settings(s, error)) return false;
+  *out = s;
+  return true;
+}
+
+const char* cpu_backend_if_available(const std::string& name) {
+  if (name == "auto") {
+    if (const cpu::Backend* b = cpu::avx512_backend()) return b->name;
+    if (const cpu::Backend* b = cpu::avx2_backend()) return b->name;
+    return cpu::scalar_backend().name;
+  }
+  if (name == "scalar") return cpu::scalar_backend().name;
+  if (name == "avx2") return cpu::avx2_backend() != nullptr ? cpu::avx2_backend()->name : nullptr;
+  if (name == "avx512") {
+    return cpu::avx512_backend() != nullptr ? cpu::avx512_backend()->name : nullptr;
+  }
+  return nullptr;
+}
+
+std::string available_cpu_backends() {
+  std::string out;
+  for (const std::string& name : split_enum(param_spec(ParamId::kCpuBackend).enum_values)) {
+    if (name == "auto" || cpu_backend_if_available(name) == nullptr) continue;
+    out += (out.empty() ? "" : ", ") + name;
+  }
+  return out;
+}
+
+bool apply_process_settings(const Settings& s, std::string* error) {
+  const std::string& backend = s.get<ParamId::kCpuBackend>();
+  if (cpu_backend_if_available(backend) == nullptr || !cpu::select_backend(backend.c_str())) {
+    *error = where_set(s, ParamId::kCpuBackend) + ": the " + backend +
+             " codec kernels cannot run here; available: " + available_cpu_backends();
+    return false;
+  }
+  SQZ_INFO(NCCL_INIT | NCCL_ENV, "codec CPU backend %s (NCCL_SQUEEZE_CPU_BACKEND=%s, %s)",
+           cpu_backend_name(), backend.c_str(), source_name(s.get(ParamId::kCpuBackend).source));
+  set_log_stderr(s.get<ParamId::kLogStderr>());
+  return true;
+}
+
+bool param_from_environment(ParamId id, ParamValue* out) {
+  const ParamSpec& spec = param_spec(id);
+  const char* v = std::getenv(env_name(spec).c_str());
+  if (v == nullptr) return false;
+  ParamValue pv;
+  if (!parse_value(spec, v, &pv)) return false;
+  pv.source = ValueSource::kEnv;
+  *out = pv;
+  return true;
 }
 
 int usable_cpu_count() {

@@ -21,11 +21,14 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
 #define SQUEEZE_PARAMS(X)                                                                        \
   X(kEnable, "ENABLE", kBool, "1", 0, 1, "",                                                     \
     "Master switch. 0: every message passes through bit-exact (a plain TCP transport).")         \
-  X(kMode, "MODE", kEnum, "rel", 0, 0, "abs|rel",                                                \
+  X(kMode, "MODE", kEnum, "local", 0, 0, "abs|rel|local",                                        \
     "Error-bound mode: abs bounds every element by BOUND; rel by BOUND x (max - min) of the "    \
-    "message.")                                                                                  \
-  X(kBound, "BOUND", kFloat, "1e-3", 0, 1e6, "",                                                 \
-    "Error bound (absolute, or relative to the value range with MODE=rel). Must be > 0.")        \
+    "message; local by BOUND x (max - min) of the element's own block of 32 values (a table of " \
+    "small values keeps its precision beside one of large values).")                             \
+  X(kBound, "BOUND", kFloat, "1.96e-3", 0, 1e6, "",                                              \
+    "Error bound (absolute, or relative to a range with MODE=rel or local). Must be > 0. The "   \
+    "default, local 1.96e-3, is each value within 1/510 of its block's range: at least as "      \
+    "precise as TorchRec's INT8 row-wise quantized comms per vector.")                           \
   X(kMinBytes, "MIN_BYTES", kInt, "4096", 0, (int64_t{1} << 40), "",                             \
     "Messages smaller than this pass through.")                                                  \
   X(kAssumeDtype, "ASSUME_DTYPE", kEnum, "none", 0, 0, "none|f32|f16|bf16",                      \
@@ -35,7 +38,8 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
   X(kPolicy, "POLICY", kString, "", 0, 0, "",                                                    \
     "Rules op.dtype=action, comma-separated, later ones win. op: p2p, broadcast, reduce, "       \
     "allgather, reducescatter, allreduce, coll, *; dtype: f32, f16, bf16, *; action: on, off, "  \
-    "rel:BOUND, abs:BOUND. Default: p2p f32/f16/bf16 on with MODE/BOUND, collectives off. E.g. " \
+    "rel:BOUND, abs:BOUND, local:BOUND. Default: p2p f32/f16/bf16 on with MODE/BOUND, "          \
+    "collectives off. E.g. "                                                                     \
     "p2p.bf16=abs:1e-3,allreduce.f32=rel:1e-4.")                                                 \
   X(kThreads, "THREADS", kInt, "auto", 0, 16, "auto",                                            \
     "Helper threads per connection that stripe the data sockets (the listener's value wins). "   \
@@ -68,7 +72,15 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "nothing else is up.")                                                                       \
   X(kConfig, "CONFIG", kString, "", 0, 0, "",                                                    \
     "TOML file with the same keys in lower case (optionally under [squeeze]); the environment "  \
-    "overrides it. Environment only.")
+    "overrides it. Environment only.")                                                           \
+  X(kCpuBackend, "CPU_BACKEND", kEnum, "auto", 0, 0, "auto|scalar|avx2|avx512",                  \
+    "Kernels of the host-buffer codec, for the whole process, applied at init and logged "       \
+    "(codec backend ...). auto: the best this CPU and build run (avx512, avx2, scalar). A "      \
+    "backend that cannot run here makes init fail naming the ones that can. Inside the plugin "  \
+    "it overrides libsqueeze's own SQUEEZE_CPU_BACKEND.")                                        \
+  X(kLogStderr, "LOG_STDERR", kBool, "0", 0, 1, "",                                              \
+    "Also print INFO lines to stderr when no NCCL logger is installed (unit tests, tools that "  \
+    "load the plugin themselves); WARN lines always go there then. NCCL's logger ignores it.")
 
 enum class ParamId : uint8_t {
 #define SQZ_PARAM_ID(id, name, type, def, lo, hi, values, doc) id,
@@ -98,33 +110,93 @@ struct ParamValue {
   int64_t i = 0;     // kBool, kInt, kEnum (index into enum_values)
   double f = 0.0;    // kFloat
   ValueSource source = ValueSource::kDefault;
+  int line = 0;  // kFile: the line of the file that set it
 };
+
+namespace detail {
+
+constexpr ParamType kParamTypes[kParamCount] = {
+#define SQZ_PARAM_TYPE(id, name, type, def, lo, hi, values, doc) ParamType::type,
+    SQUEEZE_PARAMS(SQZ_PARAM_TYPE)
+#undef SQZ_PARAM_TYPE
+};
+
+// The C++ type of each ParamType and how a ParamValue holds it.
+template <ParamType T>
+struct ParamAccess;
+template <>
+struct ParamAccess<ParamType::kBool> {
+  using type = bool;
+  static type read(const ParamValue& v) { return v.i != 0; }
+};
+template <>
+struct ParamAccess<ParamType::kInt> {
+  using type = int64_t;  // -1 for the word of "enum values" (e.g. auto)
+  static type read(const ParamValue& v) { return v.i; }
+};
+template <>
+struct ParamAccess<ParamType::kFloat> {
+  using type = double;
+  static type read(const ParamValue& v) { return v.f; }
+};
+template <>
+struct ParamAccess<ParamType::kEnum> {
+  using type = const std::string&;  // the value's word, lower case, one of "enum values"
+  static type read(const ParamValue& v) { return v.text; }
+};
+template <>
+struct ParamAccess<ParamType::kString> {
+  using type = const std::string&;
+  static type read(const ParamValue& v) { return v.text; }
+};
+
+}  // namespace detail
+
+// The C++ type get<id>() returns for a parameter: bool, int64_t, double, or const std::string&
+// (enums and strings), from the parameter's type in SQUEEZE_PARAMS.
+template <ParamId id>
+using ParamCppType =
+    typename detail::ParamAccess<detail::kParamTypes[static_cast<size_t>(id)]>::type;
 
 // The effective configuration, typed.
 struct Settings {
   std::array<ParamValue, kParamCount> values;
 
-  bool enable() const { return get(ParamId::kEnable).i != 0; }
-  BoundMode mode() const { return get(ParamId::kMode).i == 0 ? BoundMode::kAbs : BoundMode::kRel; }
-  double bound() const { return get(ParamId::kBound).f; }
-  uint64_t min_bytes() const { return static_cast<uint64_t>(get(ParamId::kMinBytes).i); }
+  // The typed value of any parameter, e.g. get<ParamId::kBound>() (double),
+  // get<ParamId::kCpuBackend>() ("auto", "scalar", ...). Its type comes from SQUEEZE_PARAMS, so a
+  // new parameter is declared there and nowhere else.
+  template <ParamId id>
+  ParamCppType<id> get() const {
+    return detail::ParamAccess<detail::kParamTypes[static_cast<size_t>(id)]>::read(
+        values[static_cast<size_t>(id)]);
+  }
+  // The raw value: text as given, source, file line.
+  const ParamValue& get(ParamId id) const { return values[static_cast<size_t>(id)]; }
+
+  // Views in the plugin's own units and types (existing callers use these names); each reads
+  // get<...>() above and adds nothing to the declaration of a parameter.
+  bool enable() const { return get<ParamId::kEnable>(); }
+  BoundMode mode() const {
+    const std::string& m = get<ParamId::kMode>();
+    return m == "abs" ? BoundMode::kAbs : m == "local" ? BoundMode::kLocal : BoundMode::kRel;
+  }
+  double bound() const { return get<ParamId::kBound>(); }
+  uint64_t min_bytes() const { return static_cast<uint64_t>(get<ParamId::kMinBytes>()); }
   // DType::kBytes when no datatype is assumed.
   DType assume_dtype() const;
   // THREADS as configured: -1 for "auto" (resolve_thread_count gives the effective value).
-  int threads() const { return static_cast<int>(get(ParamId::kThreads).i); }
-  int sockets() const { return static_cast<int>(get(ParamId::kSockets).i); }
+  int threads() const { return static_cast<int>(get<ParamId::kThreads>()); }
+  int sockets() const { return static_cast<int>(get<ParamId::kSockets>()); }
   // CODEC_THREADS as configured: -1 for "auto" (resolve_thread_count gives the effective value).
-  int codec_threads() const { return static_cast<int>(get(ParamId::kCodecThreads).i); }
-  uint64_t staging_bytes() const { return static_cast<uint64_t>(get(ParamId::kStagingMb).i) << 20; }
-  bool stats() const { return get(ParamId::kStats).i != 0; }
-  const std::string& stats_file() const { return get(ParamId::kStatsFile).text; }
-  int timeout_s() const { return static_cast<int>(get(ParamId::kTimeoutS).i); }
-  int handshake_timeout_s() const { return static_cast<int>(get(ParamId::kHandshakeTimeoutS).i); }
-  const std::string& ifname() const { return get(ParamId::kIfname).text; }
-  const std::string& policy() const { return get(ParamId::kPolicy).text; }
-  const std::string& config_path() const { return get(ParamId::kConfig).text; }
-
-  const ParamValue& get(ParamId id) const { return values[static_cast<size_t>(id)]; }
+  int codec_threads() const { return static_cast<int>(get<ParamId::kCodecThreads>()); }
+  uint64_t staging_bytes() const { return static_cast<uint64_t>(get<ParamId::kStagingMb>()) << 20; }
+  bool stats() const { return get<ParamId::kStats>(); }
+  const std::string& stats_file() const { return get<ParamId::kStatsFile>(); }
+  int timeout_s() const { return static_cast<int>(get<ParamId::kTimeoutS>()); }
+  int handshake_timeout_s() const { return static_cast<int>(get<ParamId::kHandshakeTimeoutS>()); }
+  const std::string& ifname() const { return get<ParamId::kIfname>(); }
+  const std::string& policy() const { return get<ParamId::kPolicy>(); }
+  const std::string& config_path() const { return get<ParamId::kConfig>(); }
 };
 
 // Returns the value of an environment variable, or NULL.
@@ -134,8 +206,29 @@ using EnvLookup = std::function<const char*(const char* name)>;
 // false and sets *error to a message naming the variable (or file:line) and what is allowed.
 bool load_settings(const EnvLookup& env, Settings* out, std::string* error);
 
-// The same from the process environment.
+// The plugin's init: load_settings() from the process environment, then
+// apply_process_settings() (the CPU backend and stderr logging are process-wide).
 bool load_settings_from_environment(Settings* out, std::string* error);
+
+// Applies the parameters that act on the whole process, not on one connection: CPU_BACKEND
+// through libsqueeze's cpu::select_backend() (so that inside the plugin it wins over
+// SQUEEZE_CPU_BACKEND), logged at INFO, and LOG_STDERR. Returns false with *error when the
+// backend cannot run here (load_settings() already refuses such a value).
+bool apply_process_settings(const Settings& s, std::string* error);
+
+// The value of one parameter from the process environment alone (no file), for code that runs
+// before init (log.cc's LOG_STDERR). False when the variable is unset or invalid.
+bool param_from_environment(ParamId id, ParamValue* out);
+
+// Whether INFO lines go to stderr when no NCCL logger is installed (defined in log.cc; before the
+// first call, log.cc reads NCCL_SQUEEZE_LOG_STDERR through param_from_environment).
+void set_log_stderr(bool on);
+
+// The name of the CPU backend `name` ("auto", "scalar", "avx2", "avx512") resolves to on this
+// machine and build, or NULL when that backend cannot run here.
+const char* cpu_backend_if_available(const std::string& name);
+// The backends that can run here, e.g. "scalar, avx2".
+std::string available_cpu_backends();
 
 // The effective value of THREADS or CODEC_THREADS: as configured, or for "auto" (-1) 0 when the
 // process may use 4 or fewer CPUs (NCCL's proxy thread moves the bytes and runs the codec), else

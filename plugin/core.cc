@@ -44,6 +44,9 @@ struct ProcessState {
   bool cuda_checked = false;
   DeviceApi* test_device_api = nullptr;
   DeviceApi* device_api = nullptr;
+  // What this process's decoders understand (sent in every Ack). The CUDA decoder reads version
+  // 1 frames only, so a process that may be handed GPU buffers declares those alone.
+  uint32_t decoder_caps = kCapsAll;
   std::atomic<uint64_t> next_comm_id{1};
   std::mutex live_mu;
   std::vector<Comm*> live;
@@ -90,6 +93,15 @@ ncclResult_t start_process_locked() {
            s.device_api != nullptr ? "on" : "off",
            s.test_device_api != nullptr ? "test device API" : s.cuda_why.c_str(),
            s.device_api != nullptr ? "HOST|CUDA" : "HOST");
+  // The CUDA decoder decodes every frame but those that refer to a stream history (it keeps
+  // none): a process that may receive into GPU buffers does not declare one.
+  s.decoder_caps = s.device_api != nullptr ? (kCapsAll & ~kCapHistory) : kCapsAll;
+  SQZ_INFO(NCCL_INIT | NCCL_NET, "decoder: %s",
+           s.decoder_caps == kCapsAll
+               ? "version 2 frames (local and global bounds, rANS, deduplication, stream "
+                 "history) and version 1"
+               : "version 2 frames (local and global bounds, rANS, deduplication within a "
+                 "frame) and version 1; no stream history (GPU buffers are decoded on the GPU)");
   PolicyTable rules;
   std::string rule_error;
   if (parse_policy_rules(settings.policy(), &rules, &rule_error)) {  // validated at load
@@ -161,6 +173,17 @@ CommOptions comm_options(const Settings& st, Context* ctx, uint64_t id) {
   return o;
 }
 
+// "the receiver decodes: ..." for the connection log.
+std::string caps_description(uint32_t caps, bool send) {
+  std::string d = send ? "the receiver decodes " : "this side decodes ";
+  if ((caps & kCapStaged) == 0) return d + "version 1 frames only";
+  d += "version 2 frames";
+  if (caps & kCapRans) d += ", rANS";
+  if (caps & kCapDedup) d += ", deduplication";
+  if (caps & kCapHistory) d += ", stream history";
+  return d;
+}
+
 ncclResult_t start_comm(Comm::Dir dir, Context* ctx, std::unique_ptr<Connection> conn, void** out) {
   ProcessState& s = state();
   Settings st;
@@ -175,12 +198,15 @@ ncclResult_t start_comm(Comm::Dir dir, Context* ctx, std::unique_ptr<Connection>
   {
     std::lock_guard<std::mutex> lock(s.mu);
     opts = comm_options(st, ctx, id);
+    opts.caps = dir == Comm::Dir::kSend ? conn->peer_caps : s.decoder_caps;
   }
+  const unsigned conn_protocol = conn->protocol;
   auto comm = std::make_unique<Comm>(dir, std::move(conn), opts);
   SQZ_CHECK(comm->start());
-  SQZ_INFO(NCCL_NET, "%s connection %llu established with %s, %s traffic hint",
+  SQZ_INFO(NCCL_NET, "%s connection %llu established with %s, %s traffic hint, protocol %u, %s",
            dir == Comm::Dir::kSend ? "send" : "recv", static_cast<unsigned long long>(id),
-           comm->peer().c_str(), comm_kind_name(opts.connect_kind));
+           comm->peer().c_str(), comm_kind_name(opts.connect_kind), conn_protocol,
+           caps_description(opts.caps, dir == Comm::Dir::kSend).c_str());
   {
     std::lock_guard<std::mutex> lock(s.live_mu);
     s.live.push_back(comm.get());
@@ -322,8 +348,13 @@ ncclResult_t listen(Context* ctx, int dev, void* handle, void** listen_comm) {
   }
   auto lc = std::make_unique<ListenComm>();
   lc->ctx = ctx;
+  uint32_t caps;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    caps = s.decoder_caps;
+  }
   SQZ_CHECK(Listener::create(d, st.sockets(), helper_threads, st.staging_bytes(),
-                             st.handshake_timeout_s(), static_cast<wire::Handle*>(handle),
+                             st.handshake_timeout_s(), caps, static_cast<wire::Handle*>(handle),
                              &lc->listener));
   *listen_comm = lc.release();
   return ncclSuccess;

@@ -2,23 +2,36 @@
 
 #include <atomic>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
+
+#include "plugin/config.h"
 
 namespace squeeze::plugin {
 namespace {
 
 std::atomic<ncclDebugLogger_t> g_logger{nullptr};
 
+// NCCL_SQUEEZE_LOG_STDERR: -1 until known. Init sets it from the settings (file or environment,
+// set_log_stderr); a message logged before that reads the environment through the parameter
+// table, so that the variable is declared in one place (plugin/config.h) like every other.
+std::atomic<int> g_stderr_info{-1};
+
 bool stderr_info_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("SQUEEZE_LOG_STDERR");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }();
-  return enabled;
+  int on = g_stderr_info.load(std::memory_order_acquire);
+  if (on < 0) {
+    ParamValue v;
+    int from_env = param_from_environment(ParamId::kLogStderr, &v) && v.i != 0 ? 1 : 0;
+    int expected = -1;
+    g_stderr_info.compare_exchange_strong(expected, from_env, std::memory_order_acq_rel);
+    on = g_stderr_info.load(std::memory_order_acquire);
+  }
+  return on == 1;
 }
 
 }  // namespace
+
+void set_log_stderr(bool on) {
+  g_stderr_info.store(on ? 1 : 0, std::memory_order_release);
+}
 
 void set_logger(ncclDebugLogger_t logger) {
   g_logger.store(logger, std::memory_order_release);

@@ -67,6 +67,12 @@ const Backend& active_backend() {
   const Backend* b = g_backend.load(std::memory_order_acquire);
   if (b) return *b;
   const Backend* chosen = best_backend();
+  // SQUEEZE_CPU_BACKEND is read here, on first use, for programs that use libsqueeze without the
+  // plugin: squeeze-bench has no backend option (codec_speed takes one and calls select_backend(),
+  // the API way). It is deliberately not in the plugin's NCCL_SQUEEZE_* table: libsqueeze does not
+  // depend on the plugin. Inside the plugin, init applies NCCL_SQUEEZE_CPU_BACKEND (default
+  // auto) with select_backend() before any codec call, so g_backend is set and this variable is
+  // never read there.
   if (const char* env = std::getenv("SQUEEZE_CPU_BACKEND")) {
     if (*env && std::strcmp(env, "auto") != 0) {
       if (const Backend* forced = backend_by_name(env)) {

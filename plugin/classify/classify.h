@@ -100,8 +100,8 @@ struct ClassifyPolicy {
   bool enable = true;
   uint64_t min_bytes = 4096;
   DType assume_dtype = DType::kBytes;  // kBytes: none
-  BoundMode mode = BoundMode::kRel;
-  double bound = 1e-3;
+  BoundMode mode = BoundMode::kLocal;
+  double bound = kInt8MatchingLocalBound;
 };
 
 struct ClassifyInput {

@@ -85,8 +85,10 @@ std::string apply_rule(const std::string& rule, PolicyTable* table) {
     cell.on = true;
   } else if (action == "off") {
     cell.on = false;
-  } else if (action.rfind("rel:", 0) == 0 || action.rfind("abs:", 0) == 0) {
-    std::string num = trim(action.substr(4));
+  } else if (action.rfind("rel:", 0) == 0 || action.rfind("abs:", 0) == 0 ||
+             action.rfind("local:", 0) == 0) {
+    const size_t colon = action.find(':');
+    std::string num = trim(action.substr(colon + 1));
     errno = 0;
     char* end = nullptr;
     double v = num.empty() ? 0.0 : std::strtod(num.c_str(), &end);
@@ -96,10 +98,13 @@ std::string apply_rule(const std::string& rule, PolicyTable* table) {
     }
     cell.on = true;
     cell.custom_bound = true;
-    cell.mode = action[0] == 'r' ? BoundMode::kRel : BoundMode::kAbs;
+    cell.mode = action[0] == 'r'   ? BoundMode::kRel
+                : action[0] == 'a' ? BoundMode::kAbs
+                                   : BoundMode::kLocal;
     cell.bound = v;
   } else {
-    return "unknown action '" + action + "' (allowed: on, off, rel:<bound>, abs:<bound>)";
+    return "unknown action '" + action +
+           "' (allowed: on, off, rel:<bound>, abs:<bound>, local:<bound>)";
   }
   for (int o = 0; o < kPolicyOps; ++o) {
     for (int d = 0; d < kPolicyDtypes; ++d) {
@@ -113,8 +118,8 @@ struct Store {
   std::mutex mu;
   PolicyTable configured;
   std::string configured_text;
-  BoundMode mode = BoundMode::kRel;
-  double bound = 1e-3;
+  BoundMode mode = BoundMode::kLocal;
+  double bound = kInt8MatchingLocalBound;
   bool has_override = false;
   PolicyTable override_table;
   std::string override_text;
@@ -168,7 +173,10 @@ std::string describe_policy(const PolicyTable& table, BoundMode mode, double bou
       double b = c.custom_bound ? c.bound : bound;
       if (!out.empty()) out += ", ";
       out += std::string(kOpNames[o]) + "." + kDtypeNames[d] + "=" +
-             (m == BoundMode::kRel ? "rel:" : "abs:") + format_bound(b);
+             (m == BoundMode::kRel   ? "rel:"
+              : m == BoundMode::kAbs ? "abs:"
+                                     : "local:") +
+             format_bound(b);
     }
   }
   if (out.empty()) return "nothing lossy: every message bit-exact";

@@ -7,7 +7,7 @@
 //   rule   := op "." dtype "=" action   (later rules override earlier ones)
 //   op     := p2p | broadcast | reduce | allgather | reducescatter | allreduce | coll | "*"
 //   dtype  := f32 | f16 | bf16 | "*"
-//   action := on | off | rel:<bound> | abs:<bound>     (bound a number in (0, 1e6])
+//   action := on | off | rel:<bound> | abs:<bound> | local:<bound>   (bound in (0, 1e6])
 //
 // p2p covers Send, Recv, SendRecv and everything NCCL builds from them (AlltoAll, Scatter,
 // Gather); coll is every collective; "*" every operation or every float type. Integer, uint8,
@@ -39,7 +39,7 @@ struct PolicyCell {
   bool on = false;
   bool from_rule = false;     // set by a rule (an explicit "off" is reported as pass_policy_off)
   bool custom_bound = false;  // false: MODE/BOUND of the configuration
-  BoundMode mode = BoundMode::kRel;
+  BoundMode mode = BoundMode::kLocal;
   double bound = 0.0;
 };
 

@@ -20,14 +20,22 @@ struct CodecTask {
   // Inputs.
   Op op = Op::kCompress;
   CodecParams params;
+  // A connection's stream codec (frames that refer to earlier frames of the connection), or
+  // NULL for self-contained frames.
+  StreamEncoder* encoder = nullptr;
+  StreamDecoder* decoder = nullptr;
+  // Tasks with the same non-NULL strand run one at a time, in the order they were submitted (a
+  // stream codec's frames depend on the frames before them).
+  const void* strand = nullptr;
   const void* src = nullptr;
   size_t src_bytes = 0;
   void* dst = nullptr;
   size_t dst_capacity = 0;
   // Results, valid in on_complete.
   Status status = Status::kOk;
-  size_t out_bytes = 0;  // frame bytes (compress) or decoded bytes (decompress)
-  FrameStats stats;      // compress only
+  size_t out_bytes = 0;          // frame bytes (compress) or decoded bytes (decompress)
+  FrameStats stats;              // compress only
+  const char* reject = nullptr;  // decompress: the check that rejected the frame
   uint64_t elapsed_ns = 0;
   // Called once, from an engine thread, when the task is finished.
   void (*on_complete)(CodecTask* task) = nullptr;
@@ -58,12 +66,15 @@ class HostCodecEngine final : public CodecEngine {
 
  private:
   void worker();
+  // The first queued task whose strand is not running (unlinked from the queue), or NULL.
+  CodecTask* take_runnable_locked();
   std::mutex mu_;
   std::condition_variable cv_;
   CodecTask* head_ = nullptr;
   CodecTask* tail_ = nullptr;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+  std::vector<const void*> running_strands_;  // at most one entry per worker
 };
 
 }  // namespace squeeze::plugin

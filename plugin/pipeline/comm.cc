@@ -34,6 +34,13 @@ Comm::Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options
   n_threads_ = conn_->n_threads < n_sockets_ ? conn_->n_threads : n_sockets_;
   if (n_threads_ < 1 && !inline_) n_threads_ = 1;
   for (Request& r : slots_) r.comm = this;
+  if ((options_.caps & kCapHistory) != 0) {
+    if (dir_ == Dir::kSend) {
+      encoder_ = std::make_unique<StreamEncoder>();
+    } else {
+      decoder_ = std::make_unique<StreamDecoder>();
+    }
+  }
 }
 
 Comm::~Comm() {
@@ -286,12 +293,18 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       r->gpu.on_gpu = true;
       r->gpu.lossy = lossy;
       r->gpu.params = cr.params;
+      // What the receiver decodes, less the stream history: the CUDA encoder keeps none.
+      r->gpu.params.caps = options_.caps & ~kCapHistory;
       if (gpu_->queue_send(r)) gpu_->pump();  // a full batch: launch it now
     } else if (lossy) {
       ++outstanding_tasks_;
       CodecTask& t = r->task;
       t.op = CodecTask::Op::kCompress;
       t.params = cr.params;
+      t.params.caps = options_.caps;  // nothing the receiver does not decode
+      t.encoder = encoder_.get();
+      t.decoder = nullptr;
+      t.strand = encoder_ != nullptr ? this : nullptr;
       t.src = data;
       t.src_bytes = size;
       t.dst = staging;
@@ -469,18 +482,45 @@ bool Comm::transfer_my_chunks(Request* r, int t, int* parts) {
 }
 
 void Comm::finish_parts(Request* r, int parts) {
-  bool decompress;
+  Request* todo[kSlots];
+  int n_todo = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    decompress = finish_parts_locked(r, parts);
+    finish_parts_locked(r, parts, todo, &n_todo);
   }
-  if (decompress) options_.engine->submit(&r->task);
+  submit_all(todo, n_todo);
 }
 
-bool Comm::finish_parts_locked(Request* r, int parts) {
-  bool decompress = false;
+void Comm::release_decodes_locked(Request** todo, int* n_todo) {
+  // Only posted messages are looked at; one whose slot is free (or holds a newer message) was a
+  // raw one, delivered, tested and freed already: a frame stays in its slot until decoded.
+  while (static_cast<int32_t>(next_post_seq_ - next_decode_seq_) > 0) {
+    Request& r = slot(next_decode_seq_);
+    const bool mine = r.state != Request::State::kFree && r.seq == next_decode_seq_;
+    if (mine && !r.transmitted) return;
+    if (mine && r.kind == wire::PayloadKind::kFramed && !r.gpu.on_gpu && !r.decode_submitted) {
+      r.decode_submitted = true;
+      ++outstanding_tasks_;
+      CodecTask& t = r.task;
+      t.op = CodecTask::Op::kDecompress;
+      t.encoder = nullptr;
+      t.decoder = decoder_.get();
+      t.strand = decoder_ != nullptr ? this : nullptr;
+      t.src = r.payload;
+      t.src_bytes = r.wire_bytes;
+      t.dst = r.data;
+      t.dst_capacity = r.size;
+      t.on_complete = &Comm::on_decompressed;
+      t.owner = &r;
+      todo[(*n_todo)++] = &r;
+    }
+    ++next_decode_seq_;
+  }
+}
+
+void Comm::finish_parts_locked(Request* r, int parts, Request** todo, int* n_todo) {
   r->parts_left -= parts;
-  if (r->parts_left > 0) return false;
+  if (r->parts_left > 0) return;
   r->transmitted = true;
   stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
   if (dir_ == Dir::kSend) {
@@ -493,24 +533,15 @@ bool Comm::finish_parts_locked(Request* r, int parts) {
     r->state = Request::State::kDone;
     maybe_free_locked(r);
     cv_.notify_all();  // close() may be waiting for this send to reach the kernel
-  } else if (r->gpu.on_gpu) {
-    gpu_->queue_recv(r);  // the next test() copies it to the device (and decodes it there)
-  } else if (r->kind == wire::PayloadKind::kRaw) {
-    r->state = Request::State::kDone;
   } else {
-    decompress = true;
-    ++outstanding_tasks_;
-    CodecTask& t = r->task;
-    t.op = CodecTask::Op::kDecompress;
-    t.src = r->payload;
-    t.src_bytes = r->wire_bytes;
-    t.dst = r->data;
-    t.dst_capacity = r->size;
-    t.on_complete = &Comm::on_decompressed;
-    t.owner = r;
+    if (r->gpu.on_gpu) {
+      gpu_->queue_recv(r);  // the next test() copies it to the device (and decodes it there)
+    } else if (r->kind == wire::PayloadKind::kRaw) {
+      r->state = Request::State::kDone;
+    }
+    release_decodes_locked(todo, n_todo);
   }
   cv_.notify_all();
-  return decompress;
 }
 
 void Comm::on_decompressed(CodecTask* task) {
@@ -526,7 +557,8 @@ void Comm::on_decompressed(CodecTask* task) {
                    "corrupt frame in message " + std::to_string(r->seq) + " from " +
                        c->peer_desc() + ": " +
                        (task->status != Status::kOk
-                            ? std::string(status_string(task->status))
+                            ? std::string(status_string(task->status)) +
+                                  " (check: " + (task->reject != nullptr ? task->reject : "?") + ")"
                             : "decoded " + std::to_string(task->out_bytes) +
                                   " bytes, header said " + std::to_string(r->original_bytes)));
   } else {
@@ -791,7 +823,7 @@ bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
         ++c.seq;
         c.chunk = 0;
         c.header_done = false;
-        finish_parts_locked(&r, 1);  // a send never needs a decompress
+        finish_parts_locked(&r, 1, nullptr, nullptr);  // a send never needs a decompress
         continue;
       }
       c.hdr_len = 0;
@@ -860,7 +892,7 @@ bool Comm::inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, b
       if (!wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c.chunk, s, n_sockets_, &chunk)) {
         ++c.seq;
         c.chunk = 0;
-        if (finish_parts_locked(&r, 1)) todo[(*n_todo)++] = &r;
+        finish_parts_locked(&r, 1, todo, n_todo);
         continue;
       }
       c.offset = chunk.offset;

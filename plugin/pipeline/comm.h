@@ -68,6 +68,7 @@ struct Request {
   int parts_left = 0;       // helper threads that have not finished their part yet
   bool transmitted = false;
   bool tested = false;
+  bool decode_submitted = false;  // receive side: its frame went to the codec engine
   CodecTask task;
   GpuRequestState gpu;  // NCCL_PTR_CUDA buffers (cuda_pipeline.h)
 
@@ -81,6 +82,7 @@ struct Request {
     ready = false;
     transmitted = false;
     tested = false;
+    decode_submitted = false;
     staging = staging_block;
     gpu = GpuRequestState{};
   }
@@ -99,6 +101,9 @@ struct CommOptions {
   // NCCL's profiler callback (v10/v11 tables), else NULL: classification of sends.
   ncclProfilerCallback_t profiler = nullptr;
   uint64_t id = 0;
+  // Send side: what the receiver decodes (Capability bits, negotiated at connect). Receive side:
+  // what this side declared it decodes.
+  uint32_t caps = kCapV1;
 };
 
 class Comm {
@@ -165,8 +170,13 @@ class Comm {
   // A send's wire payload is ready for the sockets. nccl_buffer_free: NCCL's buffer was already
   // copied (frame in staging), so with helper threads the request completes now.
   void send_ready_locked(Request* r, bool nccl_buffer_free);
-  // Returns true when the request now needs its decompress task submitted (after unlocking).
-  bool finish_parts_locked(Request* r, int parts);
+  // One more part of r's transfer finished; when it was the last, settles the request. Receive
+  // side: frames are handed to the codec in message order (a stream's frames may refer to the
+  // frames before them), so completing one may release several decompress tasks, appended to
+  // todo (at most kSlots) for the caller to submit after unlocking.
+  void finish_parts_locked(Request* r, int parts, Request** todo, int* n_todo);
+  // Receive side: submits, in message order, the frames whose bytes have all arrived.
+  void release_decodes_locked(Request** todo, int* n_todo);
   void io_failure_locked(XferStatus status, int err, uint32_t seq, const char* what);
   // Moves whatever can move now: GPU batches and, inline, the sockets. Every entry point calls it
   // before returning, also when it answers "not now" (NULL request): a caller may retry that
@@ -218,6 +228,11 @@ class Comm {
   std::vector<std::thread> helpers_;
   ConnStats stats_;
   std::unique_ptr<GpuPipeline> gpu_;  // created by the first NCCL_PTR_CUDA registration
+  // Frames that may refer to earlier frames of this connection (kCapHistory negotiated): the
+  // sender's and the receiver's stream codecs, each used by one codec task at a time.
+  std::unique_ptr<StreamEncoder> encoder_;
+  std::unique_ptr<StreamDecoder> decoder_;
+  uint32_t next_decode_seq_ = 0;  // receive side: the next message to hand to the codec
   // Inline progress state: one cursor per data socket.
   struct Cursor {
     uint32_t seq = 0;          // the message this socket is on

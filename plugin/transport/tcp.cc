@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "plugin/log.h"
+#include "squeeze/codec.h"
 
 namespace squeeze::plugin {
 namespace {
@@ -25,8 +26,8 @@ uint64_t random_u64() {
 }
 
 ncclResult_t Listener::create(const NetDevice& dev, int n_sockets, int n_threads,
-                              uint64_t staging_bytes, int handshake_timeout_s, wire::Handle* handle,
-                              std::unique_ptr<Listener>* out) {
+                              uint64_t staging_bytes, int handshake_timeout_s, uint32_t caps,
+                              wire::Handle* handle, std::unique_ptr<Listener>* out) {
   auto l = std::unique_ptr<Listener>(new Listener());
   l->fd_ = make_socket(dev.addr.sa.sa_family);
   SQZ_REQUIRE(l->fd_.valid(), ncclSystemError, "listen on %s: socket() failed: %s",
@@ -47,6 +48,7 @@ ncclResult_t Listener::create(const NetDevice& dev, int n_sockets, int n_threads
   l->n_threads_ = n_threads;
   l->staging_bytes_ = staging_bytes;
   l->handshake_timeout_ns_ = static_cast<uint64_t>(handshake_timeout_s) * 1000000000ull;
+  l->caps_ = caps;
 
   std::memset(handle, 0, sizeof(*handle));
   handle->magic = wire::kHandleMagic;
@@ -256,7 +258,9 @@ bool Listener::take_group() {
     for (int i = 1; i <= n_sockets_; ++i) conn->data.push_back(std::move(g.sockets[i]));
     groups_.erase(groups_.begin() + static_cast<long>(k));
     group_ = std::move(conn);
-    ack_ = wire::Ack{wire::kAckMagic, group_->protocol, 0, staging_bytes_, 0};
+    // A version 2 connector reads no capabilities: the field stays 0 for it.
+    ack_ = wire::Ack{wire::kAckMagic, group_->protocol, 0, staging_bytes_,
+                     group_->protocol >= 3 ? static_cast<uint64_t>(caps_) : 0};
     ack_sent_ = 0;
     return true;
   }
@@ -377,6 +381,8 @@ ncclResult_t Connector::poll(std::unique_ptr<Connection>* out) {
   conn->peer = addr_;
   conn->peer_staging_bytes = ack_.staging_bytes;
   conn->protocol = version_;
+  // A version 2 receiver decodes version 1 frames only.
+  conn->peer_caps = version_ >= 3 ? static_cast<uint32_t>(ack_.caps) : kCapV1;
   *out = std::move(conn);
   return ncclSuccess;
 }

@@ -23,6 +23,7 @@ struct Connection {
   SockAddr peer{};  // the connector's (recv side) or the listener's (send side) address
   uint64_t peer_staging_bytes = 0;  // send side: the receiver's staging capacity
   uint16_t protocol = 0;            // wire protocol version both sides speak (wire.h)
+  uint32_t peer_caps = 0;           // send side: what the receiver decodes (Capability bits)
 };
 
 // Random 64-bit value from getrandom (falls back to time and address entropy).
@@ -37,9 +38,10 @@ class Listener {
  public:
   // Binds to dev's address (port chosen by the kernel) and fills handle. A group that is not
   // complete within handshake_timeout_s is dropped.
+  // caps: what this side's decoder understands (Capability bits), sent in the Ack.
   static ncclResult_t create(const NetDevice& dev, int n_sockets, int n_threads,
-                             uint64_t staging_bytes, int handshake_timeout_s, wire::Handle* handle,
-                             std::unique_ptr<Listener>* out);
+                             uint64_t staging_bytes, int handshake_timeout_s, uint32_t caps,
+                             wire::Handle* handle, std::unique_ptr<Listener>* out);
   // Advances pending handshakes; *out is set once a complete, valid group has been accepted.
   ncclResult_t poll(std::unique_ptr<Connection>* out);
   std::string address() const { return sockaddr_to_string(addr_); }
@@ -88,6 +90,7 @@ class Listener {
   int n_threads_ = 0;
   uint64_t staging_bytes_ = 0;
   uint64_t handshake_timeout_ns_ = 0;
+  uint32_t caps_ = 0;
   std::vector<Pending> pending_;
   std::vector<Group> groups_;  // in order of their first socket's arrival
   // A descriptor-exhaustion episode (accept failed with EMFILE / ENFILE): warned about at its

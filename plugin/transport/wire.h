@@ -5,7 +5,8 @@
 // the socket layout. The connector opens 1 control socket and n_sockets data sockets and sends a
 // Hello on each (index 0 = control); the listener refuses (closes) any socket whose Hello has the
 // wrong magic, protocol version or nonce, and answers the complete group with an Ack on the
-// control socket carrying its staging capacity.
+// control socket carrying its staging capacity and (version 3) the frame capabilities its decoder
+// has: a sender uses no other (a version 2 receiver decodes version 1 frames only).
 //
 // Messages: per NCCL send, wire_bytes of payload split into chunks of max(kMinChunkBytes,
 // ceil(wire_bytes / n_sockets)) bytes; chunk j of message seq travels on data socket
@@ -26,8 +27,10 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "wire structs assume li
 
 namespace squeeze::plugin::wire {
 
+// 3: the Ack carries the receiver's decoder capabilities (squeeze::Capability bits) and every
+//    message header the sender's tag (grouped receives match on it).
 // 2: message headers on the data socket of chunk 0 (1: on the control socket).
-constexpr uint16_t kProtocolVersion = 2;
+constexpr uint16_t kProtocolVersion = 3;
 // The oldest version this plugin still speaks. The handle carries the listener's version; the
 // connector speaks min(that, its own) and says so in its Hellos; the Ack repeats it.
 constexpr uint16_t kMinProtocolVersion = 2;
@@ -63,7 +66,7 @@ struct Ack {
   uint16_t version;
   uint16_t status;         // 0 = accepted
   uint64_t staging_bytes;  // receiver's staging capacity: the largest frame it can take
-  uint64_t reserved;
+  uint64_t caps;           // version >= 3: what the receiver decodes (Capability bits); 0 before
 };
 static_assert(sizeof(Ack) == 24, "");
 
@@ -73,8 +76,8 @@ struct MsgHeader {
   uint32_t magic;
   uint8_t kind;  // PayloadKind
   uint8_t reserved8[3];
-  uint32_t seq;  // message number on this connection, from 0
-  uint32_t reserved32;
+  uint32_t seq;             // message number on this connection, from 0
+  int32_t tag;              // version >= 3: the tag the sender posted the message with (0 before)
   uint64_t original_bytes;  // bytes delivered to the receiver's buffer
   uint64_t wire_bytes;      // payload bytes that follow on the data sockets
 };

@@ -10,9 +10,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
+#include <thread>
 #include <vector>
 
 #include "plugin/transport/wire.h"
+#include "squeeze/codec.h"
 
 namespace sqtest {
 
@@ -124,6 +127,10 @@ struct RawReceiver {
   int control = -1;
   std::vector<int> data;
   wire::Handle handle{};
+  // The protocol version this receiver speaks (its handle and Ack) and, from version 3, the frame
+  // capabilities its Ack declares.
+  uint16_t version = wire::kProtocolVersion;
+  uint64_t caps = squeeze::kCapsAll;
 
   bool listen_on_loopback(int n_sockets, int n_threads, uint64_t nonce) {
     listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -137,7 +144,7 @@ struct RawReceiver {
         ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
       return false;
     handle.magic = wire::kHandleMagic;
-    handle.version = wire::kProtocolVersion;
+    handle.version = version;
     handle.n_sockets = static_cast<uint8_t>(n_sockets);
     handle.n_threads = static_cast<uint8_t>(n_threads);
     handle.nonce = nonce;
@@ -151,9 +158,8 @@ struct RawReceiver {
       int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) return false;
       wire::Hello h{};
-      if (!read_all(fd, &h, sizeof(h)) || h.magic != wire::kHelloMagic ||
-          h.version != wire::kProtocolVersion || h.nonce != handle.nonce ||
-          h.index > handle.n_sockets) {
+      if (!read_all(fd, &h, sizeof(h)) || h.magic != wire::kHelloMagic || h.version != version ||
+          h.nonce != handle.nonce || h.index > handle.n_sockets) {
         ::close(fd);
         return false;
       }
@@ -161,7 +167,7 @@ struct RawReceiver {
       if (slot >= 0) return false;  // the same index twice
       slot = fd;
     }
-    wire::Ack ack{wire::kAckMagic, wire::kProtocolVersion, 0, staging_bytes, 0};
+    wire::Ack ack{wire::kAckMagic, version, 0, staging_bytes, version >= 3 ? caps : 0};
     return write_all(control, &ack, sizeof(ack));
   }
   void close_all() {
@@ -175,6 +181,18 @@ struct RawReceiver {
     }
   }
   ~RawReceiver() { close_all(); }
+};
+
+// Joins a helper thread when the scope ends, first unblocking it (e.g. shutting its socket down),
+// so that a failed assertion never leaves a blocked thread behind.
+struct JoinOnExit {
+  std::thread& thread;
+  std::function<void()> unblock;
+  ~JoinOnExit() {
+    if (!thread.joinable()) return;
+    unblock();
+    thread.join();
+  }
 };
 
 }  // namespace sqtest

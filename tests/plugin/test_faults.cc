@@ -307,15 +307,6 @@ TEST(Faults, StallTimeout) {
 }
 
 }  // namespace
-struct JoinOnExit {
-  std::thread& thread;
-  std::function<void()> unblock;
-  ~JoinOnExit() {
-    if (!thread.joinable()) return;
-    unblock();
-    thread.join();
-  }
-};
 
 // The plugin's sender against the wire layout of wire.h, read by hand: each message's header on
 // the data socket of its chunk 0, right before that chunk, chunk j on socket (seq + j) % n, and

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "stats_json.h"
 
 namespace sqtest {
 namespace {
@@ -168,6 +169,7 @@ void roundtrip_sizes(bool lossy) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (size_t n : sizes) {
     SCOPED_TRACE("size " + std::to_string(n) + " seed " + std::to_string(seed));
+    const Json before = find_conn("recv", 1);  // null before the first message
     if (lossy) {
       size_t nf = n / 4;
       auto* f = reinterpret_cast<float*>(out.data());
@@ -184,17 +186,28 @@ void roundtrip_sizes(bool lossy) {
     int size = -1;
     ASSERT_EQ(wait_pair(s, r, &size, 60), ncclSuccess);
     ASSERT_EQ(size, static_cast<int>(n));
+    // The receiver's count of this message: compressed (a frame) or as it was.
+    const Json after = conn_stats("recv", 1);
+    const WireDelta d = wire_delta(before, after);
+    EXPECT_EQ(d.bytes_in, n) << after;
+    // A lossy message from MIN_BYTES (4096) to 1 MiB is always compressed; a larger one may pass
+    // through when its frame would not fit the staging memory (pass_too_large).
+    if (lossy && n >= 4096 && n <= (1u << 20)) {
+      EXPECT_EQ(d.lossy, 1u) << after;
+    }
     if (!lossy) {
+      EXPECT_EQ(d.lossy, 0u) << after;
+    }
+    if (d.lossy == 0) {
+      EXPECT_EQ(d.bytes_wire, n) << after;
       ASSERT_EQ(0, std::memcmp(in.data(), out.data(), n));
     } else {
+      // Compressed: every float within the bound, some changed, the tail bytes exact, and the
+      // wire carried fewer bytes than were sent.
       size_t nf = n / 4;
-      const auto* a = reinterpret_cast<const float*>(out.data());
-      const auto* c = reinterpret_cast<const float*>(in.data());
-      for (size_t i = 0; i < nf; ++i) {
-        ASSERT_LE(std::fabs(static_cast<double>(a[i]) - static_cast<double>(c[i])), 0.001)
-            << "element " << i;
-      }
+      ASSERT_TRUE(floats_changed_within(out.data(), in.data(), nf, 0.001));
       ASSERT_EQ(0, std::memcmp(in.data() + nf * 4, out.data() + nf * 4, n - nf * 4));
+      EXPECT_LT(d.bytes_wire, d.bytes_in) << after;
     }
     if (n + 16 < max) {
       EXPECT_EQ(in[n], 0xEE) << "written past the message";
@@ -360,8 +373,13 @@ TEST(Transfer, ReceivesPostedAfterTheSenderClosedGetEveryMessage) {
   p.send = nullptr;
   ASSERT_TRUE(received_all);
   EXPECT_EQ(send_result, ncclSuccess);
-  for (size_t i = 0; i < out.size(); ++i)
-    ASSERT_LE(std::fabs(static_cast<double>(out[i]) - in[i]), 0.001) << "element " << i;
+  ASSERT_TRUE(floats_changed_within(out.data(), in.data(), out.size(), 0.001));
+  // Every message arrived as a frame smaller than its data.
+  const Json r = conn_stats("recv", 5);
+  const WireDelta d = wire_delta(Json(), r);
+  EXPECT_EQ(d.lossy, static_cast<uint64_t>(kMessages)) << r;
+  EXPECT_EQ(d.bytes_in, out.size() * 4) << r;
+  EXPECT_LT(d.bytes_wire, d.bytes_in) << r;
   // Past the last message the hang-up is the end of the stream: a new receive fails.
   EXPECT_NE(receive_outcome(p, in.data(), kFloats * 4, 5, recv_mh), ncclSuccess);
   EXPECT_EQ(n->deregMr(p.recv, recv_mh), ncclSuccess);
@@ -487,34 +505,31 @@ TEST(Classify, FloatsWithinBoundIntegersAndLLBitExact) {
       ASSERT_EQ(n->setNetAttr(p.ctx, &attr), ncclSuccess);
     }
     std::fill(rbuf.begin(), rbuf.end(), 0);
+    const Json before = find_conn("recv", 2);  // null before the first message
     void* r = post_recv(p, rbuf.data(), kBytes, 2, mh_r);
     void* s = post_send(p, c.buf->data(), kBytes, 2, c.mh);
     int size = -1;
     ASSERT_EQ(wait_pair(s, r, &size), ncclSuccess);
     ASSERT_EQ(size, static_cast<int>(kBytes));
+    const Json after = conn_stats("recv", 2);
+    const WireDelta d = wire_delta(before, after);
+    EXPECT_EQ(d.bytes_in, kBytes) << after;
     if (c.expect_exact) {
       ASSERT_EQ(0, std::memcmp(rbuf.data(), c.buf->data(), kBytes));
+      EXPECT_EQ(d.lossy, 0u) << after;
+      EXPECT_EQ(d.bytes_wire, kBytes) << after;
     } else {
-      const auto* a = reinterpret_cast<const float*>(c.buf->data());
-      const auto* b = reinterpret_cast<const float*>(rbuf.data());
-      bool any_diff = false;
-      for (size_t i = 0; i < nf; ++i) {
-        double d = std::fabs(static_cast<double>(a[i]) - static_cast<double>(b[i]));
-        ASSERT_LE(d, 0.01) << "element " << i;
-        any_diff |= d != 0.0;
-      }
-      EXPECT_TRUE(any_diff) << "expected the lossy path";
+      ASSERT_TRUE(floats_changed_within(c.buf->data(), rbuf.data(), nf, 0.01));
+      EXPECT_EQ(d.lossy, 1u) << after;
+      EXPECT_LT(d.bytes_wire, kBytes) << after;
     }
   }
   // The decisions show in the statistics of the live connections.
-  char json[8192];
-  size_t len = plugin().get_stats_json(json, sizeof(json));
-  ASSERT_LT(len, sizeof(json));
-  std::string s(json);
-  EXPECT_NE(s.find("\"dir\":\"send\""), std::string::npos) << s;
-  EXPECT_NE(s.find("\"lossy\":2"), std::string::npos) << s;
-  EXPECT_NE(s.find("\"pass_not_simple\":3"), std::string::npos) << s;
-  EXPECT_NE(s.find("\"pass_not_p2p\":2"), std::string::npos) << s;
+  const Json s = conn_stats("send", 2);
+  EXPECT_EQ(nonzero(s.at("decisions")),
+            Json({{"lossy", 2}, {"pass_not_simple", 3}, {"pass_not_p2p", 2}}))
+      << s;
+  EXPECT_EQ(s.at("messages"), 7) << s;
 }
 
 TEST(Classify, NoDtypeMeansBitExact) {
@@ -548,22 +563,25 @@ TEST(Stats, JsonLinesAtClose) {
     ASSERT_EQ(wait_pair(s, r, nullptr), ncclSuccess);
     EXPECT_EQ(in, out);  // constant data round-trips exactly
   }
+  // One JSON object per line and connection; both sides counted one compressed message.
   std::ifstream f(path);
   std::string line;
-  int lines = 0;
-  bool saw_ratio = false;
-  while (std::getline(f, line)) {
-    ++lines;
-    EXPECT_EQ(line.front(), '{');
-    EXPECT_EQ(line.back(), '}');
-    if (line.find("\"dir\":\"send\"") != std::string::npos) {
-      EXPECT_NE(line.find("\"bytes_in\":100000"), std::string::npos) << line;
-      EXPECT_NE(line.find("\"lossy\":1"), std::string::npos) << line;
-      saw_ratio = line.find("\"ratio\":1.0000") == std::string::npos;
-    }
+  std::vector<Json> conns;
+  while (std::getline(f, line)) conns.push_back(parse_json(line));
+  ASSERT_EQ(conns.size(), 2u);
+  int sends = 0;
+  for (const Json& c : conns) {
+    ASSERT_TRUE(c.is_object()) << c;
+    sends += c.at("dir") == "send";
+    EXPECT_EQ(c.at("tag"), 4) << c;
+    EXPECT_EQ(c.at("messages"), 1) << c;
+    EXPECT_EQ(c.at("bytes_in"), 100000) << c;
+    EXPECT_EQ(nonzero(c.at("decisions")), Json({{"lossy", 1}})) << c;
+    EXPECT_LT(c.at("bytes_wire").get<uint64_t>(), 100000u) << "constant data should compress";
+    EXPECT_GT(c.at("ratio").get<double>(), 1.0) << c;
   }
-  EXPECT_EQ(lines, 2);
-  EXPECT_TRUE(saw_ratio) << "constant data should compress";
+  EXPECT_EQ(sends, 1);
+  EXPECT_EQ(conns[0].at("bytes_wire"), conns[1].at("bytes_wire"));
   unlink(path);
 }
 

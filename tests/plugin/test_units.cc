@@ -1,66 +1,26 @@
-// Unit tests of the plugin's internal pieces (linked against squeeze_plugin_core): the TOML
-// subset parser, configuration loading, interface selection, the staging ring, the registration
-// order rule and the classification rules.
+// Unit tests of the plugin's internal pieces (linked against squeeze_plugin_core): the
+// configuration file (TOML, through toml++) and loading, interface selection, the staging ring,
+// the registration order rule and the classification rules.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
 #include <thread>
+#include <type_traits>
 
+#include "compress/cpu/kernels.h"
 #include "plugin/classify/classify.h"
 #include "plugin/config.h"
+#include "plugin/config_toml.h"
+#include "plugin/log.h"
 #include "plugin/pipeline/staging.h"
-#include "plugin/toml_subset.h"
 #include "plugin/transport/interfaces.h"
 
 namespace squeeze::plugin {
 namespace {
-
-TEST(Toml, AcceptsTheSubset) {
-  std::vector<TomlEntry> e;
-  std::string err;
-  ASSERT_TRUE(parse_toml_subset(
-      "# c\n\n[squeeze]  # t\nmode = \"abs\"\nbound=1e-3\nmin_bytes = 4_096\nenable = false\n"
-      "stats_file = \"a \\\"b\\\" c\" # x\r\n",
-      &e, &err))
-      << err;
-  ASSERT_EQ(e.size(), 5u);
-  EXPECT_EQ(e[0].key, "mode");
-  EXPECT_EQ(e[0].value, "abs");
-  EXPECT_EQ(e[0].kind, TomlEntry::Kind::kString);
-  EXPECT_EQ(e[1].kind, TomlEntry::Kind::kFloat);
-  EXPECT_EQ(e[2].value, "4096");
-  EXPECT_EQ(e[2].kind, TomlEntry::Kind::kInteger);
-  EXPECT_EQ(e[3].kind, TomlEntry::Kind::kBool);
-  EXPECT_EQ(e[4].value, "a \"b\" c");
-  EXPECT_EQ(e[4].line, 8);
-}
-
-TEST(Toml, RejectsEverythingElseWithLineNumber) {
-  const std::pair<const char*, const char*> bad[] = {
-      {"a = 1\n[other]\n", "line 2"},
-      {"[squeeze]\n[squeeze]\n", "line 2"},
-      {"a = 1\n[squeeze]\n", "line 2"},
-      {"a = [1, 2]\n", "line 1"},
-      {"a = {x = 1}\n", "line 1"},
-      {"x.y = 1\n", "line 1"},
-      {"A = 1\n", "line 1"},
-      {"a = 1\na = 2\n", "line 2"},
-      {"a = \"open\n", "line 1"},
-      {"a = 1 2\n", "line 1"},
-      {"\n\na =\n", "line 3"},
-      {"a = 'lit'\n", "line 1"},
-      {"a = \"\\q\"\n", "line 1"},
-      {"a = 1__0\n", "line 1"},
-  };
-  for (const auto& [text, line] : bad) {
-    std::vector<TomlEntry> e;
-    std::string err;
-    EXPECT_FALSE(parse_toml_subset(text, &e, &err)) << text;
-    EXPECT_NE(err.find(line), std::string::npos) << text << " -> " << err;
-  }
-}
 
 EnvLookup fake_env(const std::map<std::string, std::string>& m) {
   return [m](const char* name) -> const char* {
@@ -69,12 +29,361 @@ EnvLookup fake_env(const std::map<std::string, std::string>& m) {
   };
 }
 
+// A configuration file with `text`, removed when the object goes.
+class TempToml {
+ public:
+  explicit TempToml(const std::string& text) {
+    char p[] = "/tmp/squeeze_unit_cfg_XXXXXX";
+    int fd = mkstemp(p);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+    path_ = p;
+  }
+  ~TempToml() { unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// load_settings with NCCL_SQUEEZE_CONFIG naming a file with `text`, plus `env`.
+bool load_file(const std::string& text, Settings* s, std::string* err,
+               std::map<std::string, std::string> env = {}) {
+  TempToml f(text);
+  env["NCCL_SQUEEZE_CONFIG"] = f.path();
+  return load_settings(fake_env(env), s, err);
+}
+
+TEST(Toml, ReaderKeepsTypesAndLines) {
+  std::vector<TomlEntry> e;
+  std::string err;
+  ASSERT_TRUE(
+      read_toml_config("# c\n\n[squeeze]  # t\nmode = 'abs'\nbound=1e-3\nmin_bytes = "
+                       "4_096\nenable = false\nstats_file = \"a \\\"b\\\" c\" # x\r\n",
+                       "x.toml", &e, &err))
+      << err;
+  ASSERT_EQ(e.size(), 5u);  // in file order
+  EXPECT_EQ(e[0].key, "mode");
+  EXPECT_EQ(e[0].kind, TomlEntry::Kind::kString);
+  EXPECT_EQ(e[0].str, "abs");
+  EXPECT_EQ(e[0].line, 4);
+  EXPECT_EQ(e[1].kind, TomlEntry::Kind::kFloat);
+  EXPECT_EQ(e[1].number, 1e-3);
+  EXPECT_EQ(e[2].kind, TomlEntry::Kind::kInteger);
+  EXPECT_EQ(e[2].integer, 4096);
+  EXPECT_EQ(e[3].kind, TomlEntry::Kind::kBool);
+  EXPECT_FALSE(e[3].boolean);
+  EXPECT_EQ(e[4].str, "a \"b\" c");
+  EXPECT_EQ(e[4].line, 8);
+}
+
+// Valid TOML that the hand-written subset parser refused now loads.
+TEST(Toml, ValidTomlTheOldParserRejectedLoads) {
+  Settings s;
+  std::string err;
+  ASSERT_TRUE(
+      load_file("# a comment line\n"
+                "[ squeeze ]   # spaced table header, trailing comment\n"
+                "mode = 'abs'                  # literal string\n"
+                "stats_file = 'C:\\tmp\\x y'   # literal: backslashes kept\n"
+                "min_bytes = 1_048_576\n"
+                "staging_mb = 1_024\n"
+                "bound = 1e-3\n"
+                "\"ifname\" = \"eth\"           # a quoted key\n",
+                &s, &err))
+      << err;
+  EXPECT_EQ(s.mode(), BoundMode::kAbs);
+  EXPECT_EQ(s.stats_file(), "C:\\tmp\\x y");
+  EXPECT_EQ(s.min_bytes(), 1048576u);
+  EXPECT_EQ(s.get<ParamId::kStagingMb>(), 1024);
+  EXPECT_EQ(s.bound(), 0.001);
+  EXPECT_EQ(s.ifname(), "eth");
+  EXPECT_EQ(s.get(ParamId::kBound).source, ValueSource::kFile);
+  EXPECT_EQ(s.get(ParamId::kBound).line, 7);
+  EXPECT_EQ(s.get(ParamId::kBound).text, "0.001");
+  // 0.001, 1e-3 and 1E-3 are the same number; an integer is a number too.
+  for (const char* text : {"bound = 0.001\n", "bound = 1E-3\n", "bound = +1.0e-3\n"}) {
+    ASSERT_TRUE(load_file(text, &s, &err)) << text << err;
+    EXPECT_EQ(s.bound(), 0.001) << text;
+  }
+  ASSERT_TRUE(load_file("bound = 2\n", &s, &err)) << err;
+  EXPECT_EQ(s.bound(), 2.0);
+  // Other spellings of the [squeeze] table: dotted keys and an inline table.
+  ASSERT_TRUE(load_file("squeeze.mode = \"abs\"\nsqueeze.sockets = 8\n", &s, &err)) << err;
+  EXPECT_EQ(s.mode(), BoundMode::kAbs);
+  EXPECT_EQ(s.sockets(), 8);
+  ASSERT_TRUE(load_file("squeeze = { sockets = 2, enable = true }\n", &s, &err)) << err;
+  EXPECT_EQ(s.sockets(), 2);
+  // Multi-line literal strings, and booleans as 0/1.
+  ASSERT_TRUE(load_file("policy = '''p2p.bf16=abs:1e-3'''\nstats = 0\n", &s, &err)) << err;
+  EXPECT_EQ(s.policy(), "p2p.bf16=abs:1e-3");
+  EXPECT_FALSE(s.stats());
+  // THREADS takes its word "auto" as a string.
+  ASSERT_TRUE(load_file("threads = \"auto\"\ncodec_threads = 3\n", &s, &err)) << err;
+  EXPECT_EQ(s.threads(), -1);
+  EXPECT_EQ(s.codec_threads(), 3);
+}
+
+// Invalid TOML is refused with the file and the line.
+TEST(Toml, InvalidTomlRejectedWithFileAndLine) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"bound = .5\n", "line 1"},
+      {"\nmin_bytes = 007\n", "line 2"},
+      {"mode = \"abs\"\nmode = \"rel\"\n", "line 2"},  // duplicate key
+      {"[squeeze]\nsockets = 4\n\nsockets = 8\n", "line 4"},
+      {"[squeeze]\n[squeeze]\n", "line 2"},
+      {"stats_file = \"open\n", "line 1"},  // unterminated strings
+      {"\n\nstats_file = 'open\n", "line 3"},
+      {"sockets = 4 8\n", "line 1"},
+      {"\n\nbound =\n", "line 3"},
+      {"mode = \"\\q\"\n", "line 1"},  // unknown escape
+      {"min_bytes = 1__0\n", "line 1"},
+      {"min_bytes = 4_\n", "line 1"},
+      {"bound = 1.\n", "line 1"},
+      {"mode = abs\n", "line 1"},  // a bare word is no value
+  };
+  for (const auto& [text, line] : bad) {
+    Settings s;
+    std::string err;
+    TempToml f(text);
+    EXPECT_FALSE(load_settings(fake_env({{"NCCL_SQUEEZE_CONFIG", f.path()}}), &s, &err)) << text;
+    EXPECT_NE(err.find("NCCL_SQUEEZE_CONFIG=" + f.path() + ": " + line), std::string::npos)
+        << text << " -> " << err;
+  }
+}
+
+TEST(Toml, UnknownKeysAndWrongTypesRejected) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"[squeeze]\nmode = \"abs\"\nno_such = 1\n", "line 3: unknown key 'no_such'"},
+      {"bound = 0.5\n[other]\n", "line 2: unknown table [other]"},
+      {"[squeeze.extra]\nx = 1\n", "line 1: unknown table [extra]"},
+      {"MODE = \"abs\"\n", "line 1: unknown key 'MODE'"},
+      {"config = \"/etc/x.toml\"\n", "line 1: unknown key 'config'"},
+      {"mode = \"abs\"\n[squeeze]\nbound = 1\n", "line 1: key 'mode' is outside the [squeeze]"},
+      {"mode = 1\n", "line 1: mode = 1 is invalid; allowed: one of"},
+      {"mode = \"lossy\"\n", "line 1: mode = \"lossy\" is invalid"},
+      {"sockets = \"4\"\n", "line 1: sockets = \"4\" is invalid; allowed: an integer in [1, 64]"},
+      {"sockets = 4.0\n", "line 1: sockets = 4.0 is invalid"},
+      {"sockets = 65\n", "line 1: sockets = 65 is invalid"},
+      {"min_bytes = -1\n", "line 1: min_bytes = -1 is invalid"},
+      {"enable = \"true\"\n", "line 1: enable = \"true\" is invalid"},
+      {"enable = 2\n", "line 1: enable = 2 is invalid"},
+      {"bound = \"0.1\"\n", "line 1: bound = \"0.1\" is invalid"},
+      {"bound = 0\n", "line 1: bound = 0 is invalid"},
+      {"bound = inf\n", "line 1: bound = inf is invalid"},
+      {"bound = nan\n", "line 1: bound = nan is invalid"},
+      {"threads = \"many\"\n", "line 1: threads = \"many\" is invalid; allowed: an integer in"},
+      {"ifname = [\"eth0\"]\n", "line 1: ifname = an array is invalid"},
+      {"stats_file = 1\n", "line 1: stats_file = 1 is invalid; allowed: a string"},
+      {"timeout_s = 1979-05-27\n", "line 1: timeout_s = a date or time is invalid"},
+      {"\n[squeeze]\nsockets = { n = 1 }\n", "line 3: sockets = a table is invalid"},
+  };
+  for (const auto& [text, what] : bad) {
+    Settings s;
+    std::string err;
+    EXPECT_FALSE(load_file(text, &s, &err)) << text;
+    EXPECT_NE(err.find(what), std::string::npos) << text << " -> " << err;
+  }
+}
+
+TEST(Toml, EnvironmentOverridesFile) {
+  Settings s;
+  std::string err;
+  ASSERT_TRUE(load_file("[squeeze]\nbound = 0.25\nmode = \"abs\"\nmin_bytes = 8192 # small\n", &s,
+                        &err, {{"NCCL_SQUEEZE_MIN_BYTES", "1024"}, {"NCCL_SQUEEZE_MODE", "REL"}}))
+      << err;
+  EXPECT_EQ(s.bound(), 0.25);
+  EXPECT_EQ(s.get(ParamId::kBound).source, ValueSource::kFile);
+  EXPECT_EQ(s.min_bytes(), 1024u);
+  EXPECT_EQ(s.get(ParamId::kMinBytes).source, ValueSource::kEnv);
+  EXPECT_EQ(s.mode(), BoundMode::kRel);
+  EXPECT_EQ(s.get(ParamId::kMode).source, ValueSource::kEnv);
+  EXPECT_EQ(s.get(ParamId::kSockets).source, ValueSource::kDefault);
+  EXPECT_EQ(s.get(ParamId::kConfig).source, ValueSource::kEnv);
+  // A bad environment value still fails over a good file value.
+  EXPECT_FALSE(load_file("sockets = 8\n", &s, &err, {{"NCCL_SQUEEZE_SOCKETS", "0"}}));
+  EXPECT_NE(err.find("NCCL_SQUEEZE_SOCKETS=0 is invalid"), std::string::npos) << err;
+  // A rule error from the file names the file and the line.
+  EXPECT_FALSE(load_file("\npolicy = \"allreduce.f32=bogus\"\n", &s, &err));
+  EXPECT_NE(err.find(": line 2: policy = \"allreduce.f32=bogus\": rule 1"), std::string::npos)
+      << err;
+}
+
+// Every parameter's typed value comes from the one declaration (SQUEEZE_PARAMS).
+TEST(Config, TypedGetFollowsTheDeclaration) {
+  static_assert(std::is_same_v<ParamCppType<ParamId::kEnable>, bool>);
+  static_assert(std::is_same_v<ParamCppType<ParamId::kMinBytes>, int64_t>);
+  static_assert(std::is_same_v<ParamCppType<ParamId::kBound>, double>);
+  static_assert(std::is_same_v<ParamCppType<ParamId::kMode>, const std::string&>);
+  static_assert(std::is_same_v<ParamCppType<ParamId::kIfname>, const std::string&>);
+  static_assert(std::is_same_v<ParamCppType<ParamId::kCpuBackend>, const std::string&>);
+  static_assert(std::is_same_v<ParamCppType<ParamId::kLogStderr>, bool>);
+  Settings s;
+  std::string err;
+  ASSERT_TRUE(load_settings(fake_env({{"NCCL_SQUEEZE_THREADS", "auto"},
+                                      {"NCCL_SQUEEZE_STAGING_MB", "3"},
+                                      {"NCCL_SQUEEZE_ASSUME_DTYPE", "F16"}}),
+                            &s, &err))
+      << err;
+  EXPECT_EQ(s.get<ParamId::kThreads>(), -1);
+  EXPECT_EQ(s.get<ParamId::kStagingMb>(), 3);
+  EXPECT_EQ(s.staging_bytes(), 3u << 20);
+  EXPECT_EQ(s.get<ParamId::kAssumeDtype>(), "f16");
+  EXPECT_EQ(s.assume_dtype(), DType::kF16);
+  EXPECT_TRUE(s.get<ParamId::kEnable>());
+  EXPECT_EQ(s.get<ParamId::kCpuBackend>(), "auto");
+  EXPECT_FALSE(s.get<ParamId::kLogStderr>());
+}
+
+// Restores an environment variable of this process when the scope ends.
+class ScopedSetenv {
+ public:
+  ScopedSetenv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    if (value != nullptr) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~ScopedSetenv() {
+    if (had_) {
+      setenv(name_.c_str(), old_.c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
+std::string best_cpu_backend() {
+  if (cpu::avx512_backend() != nullptr) return "avx512";
+  if (cpu::avx2_backend() != nullptr) return "avx2";
+  return "scalar";
+}
+
+TEST(Config, CpuBackendIsAParameter) {
+  Settings s;
+  std::string err;
+  ASSERT_TRUE(load_settings(fake_env({{"NCCL_SQUEEZE_CPU_BACKEND", "SCALAR"}}), &s, &err)) << err;
+  EXPECT_EQ(s.get<ParamId::kCpuBackend>(), "scalar");
+  EXPECT_EQ(s.get(ParamId::kCpuBackend).source, ValueSource::kEnv);
+  EXPECT_FALSE(load_settings(fake_env({{"NCCL_SQUEEZE_CPU_BACKEND", "sse"}}), &s, &err));
+  EXPECT_NE(err.find("NCCL_SQUEEZE_CPU_BACKEND=sse is invalid; allowed: one of auto, scalar, "
+                     "avx2, avx512"),
+            std::string::npos)
+      << err;
+  ASSERT_TRUE(load_file("cpu_backend = \"scalar\"\n", &s, &err)) << err;
+  EXPECT_EQ(s.get<ParamId::kCpuBackend>(), "scalar");
+  // A backend this CPU or build cannot run fails naming where it was set and what can run.
+  for (const char* name : {"avx2", "avx512"}) {
+    SCOPED_TRACE(name);
+    const bool runs = cpu_backend_if_available(name) != nullptr;
+    EXPECT_EQ(runs, load_settings(fake_env({{"NCCL_SQUEEZE_CPU_BACKEND", name}}), &s, &err));
+    EXPECT_EQ(runs, load_file(std::string("\ncpu_backend = \"") + name + "\"\n", &s, &err));
+    if (!runs) {
+      EXPECT_NE(err.find(std::string(": line 2: cpu_backend = \"") + name + "\": the " + name +
+                         " codec kernels cannot run"),
+                std::string::npos)
+          << err;
+      EXPECT_NE(err.find("available here: " + available_cpu_backends()), std::string::npos) << err;
+    }
+  }
+  EXPECT_EQ(available_cpu_backends().rfind("scalar", 0), 0u);
+  // This build has no AVX-512 kernel set (compress/cpu/kernels_avx2.cc), so avx512 is refused.
+  EXPECT_EQ(cpu_backend_if_available("avx512"), nullptr);
+}
+
+// Inside the plugin NCCL_SQUEEZE_CPU_BACKEND is applied at init (load_settings_from_environment)
+// and wins over libsqueeze's own SQUEEZE_CPU_BACKEND, which standalone programs use.
+TEST(Config, CpuBackendAppliedAtInitOverLibraryVariable) {
+  const std::string best = best_cpu_backend();
+  {
+    ScopedSetenv lib("SQUEEZE_CPU_BACKEND", best.c_str());
+    ScopedSetenv plug("NCCL_SQUEEZE_CPU_BACKEND", "scalar");
+    Settings s;
+    std::string err;
+    ASSERT_TRUE(load_settings_from_environment(&s, &err)) << err;
+    EXPECT_STREQ(cpu_backend_name(), "scalar");
+  }
+  {
+    ScopedSetenv lib("SQUEEZE_CPU_BACKEND", "scalar");
+    ScopedSetenv plug("NCCL_SQUEEZE_CPU_BACKEND", nullptr);  // default auto
+    Settings s;
+    std::string err;
+    ASSERT_TRUE(load_settings_from_environment(&s, &err)) << err;
+    EXPECT_EQ(cpu_backend_name(), best);
+  }
+  {
+    ScopedSetenv plug("NCCL_SQUEEZE_CPU_BACKEND", "avx512");
+    Settings s;
+    std::string err;
+    EXPECT_FALSE(load_settings_from_environment(&s, &err));
+    EXPECT_NE(err.find("NCCL_SQUEEZE_CPU_BACKEND=avx512"), std::string::npos) << err;
+    EXPECT_EQ(cpu_backend_name(), best);  // unchanged
+  }
+}
+
+TEST(Config, LogStderrIsAParameter) {
+  Settings s;
+  std::string err;
+  ASSERT_TRUE(load_settings(fake_env({{"NCCL_SQUEEZE_LOG_STDERR", "1"}}), &s, &err)) << err;
+  EXPECT_TRUE(s.get<ParamId::kLogStderr>());
+  EXPECT_FALSE(load_settings(fake_env({{"NCCL_SQUEEZE_LOG_STDERR", "yes"}}), &s, &err));
+  EXPECT_NE(err.find("NCCL_SQUEEZE_LOG_STDERR=yes is invalid; allowed: 0 or 1"), std::string::npos)
+      << err;
+  ASSERT_TRUE(load_file("log_stderr = true\n", &s, &err)) << err;
+  EXPECT_TRUE(s.get<ParamId::kLogStderr>());
+  EXPECT_EQ(s.get(ParamId::kLogStderr).source, ValueSource::kFile);
+  {
+    ScopedSetenv v("NCCL_SQUEEZE_LOG_STDERR", "true");
+    ParamValue pv;
+    ASSERT_TRUE(param_from_environment(ParamId::kLogStderr, &pv));
+    EXPECT_EQ(pv.i, 1);
+  }
+  {
+    ScopedSetenv v("NCCL_SQUEEZE_LOG_STDERR", nullptr);
+    ParamValue pv;
+    EXPECT_FALSE(param_from_environment(ParamId::kLogStderr, &pv));
+  }
+}
+
+// Without an NCCL logger, INFO lines reach stderr exactly when LOG_STDERR is on (WARN always).
+TEST(Config, LogStderrAppliedAtInit) {
+  set_logger(nullptr);
+  auto info_on_stderr = [](const char* marker) {
+    ::testing::internal::CaptureStderr();
+    SQZ_INFO(NCCL_INIT, "unit test marker %s", marker);
+    return ::testing::internal::GetCapturedStderr().find(marker) != std::string::npos;
+  };
+  std::string err;
+  Settings on;
+  ASSERT_TRUE(load_settings(fake_env({{"NCCL_SQUEEZE_LOG_STDERR", "1"}}), &on, &err)) << err;
+  ASSERT_TRUE(apply_process_settings(on, &err)) << err;
+  EXPECT_TRUE(info_on_stderr("m-on"));
+  Settings off;
+  ASSERT_TRUE(load_settings(fake_env({}), &off, &err)) << err;
+  ASSERT_TRUE(apply_process_settings(off, &err)) << err;
+  EXPECT_FALSE(info_on_stderr("m-off"));
+  ::testing::internal::CaptureStderr();
+  SQZ_WARN("unit test warn marker");
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("unit test warn marker"),
+            std::string::npos);
+}
+
 TEST(Config, DefaultsAndTypedAccessors) {
   Settings s;
   std::string err;
   ASSERT_TRUE(load_settings(fake_env({}), &s, &err)) << err;
   EXPECT_TRUE(s.enable());
-  EXPECT_EQ(s.mode(), BoundMode::kRel);
+  EXPECT_EQ(s.mode(), BoundMode::kLocal);
+  EXPECT_EQ(s.bound(), kInt8MatchingLocalBound);
   EXPECT_EQ(s.assume_dtype(), DType::kBytes);
   EXPECT_EQ(s.sockets(), 4);
   EXPECT_EQ(s.min_bytes(), 4096u);
