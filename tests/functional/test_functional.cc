@@ -465,15 +465,24 @@ TEST_P(Functional, StalledReceiverIsReportedAfterTheTimeout) {
     void* ctx = init_context();
     Link l = connect_link(ctx, ch[0]);
     if (rank == 0) {
-      Registered mem(l.send, 1 << 20);
-      fill(800, 0, mem.buf.data(), mem.buf.size());
+      // Sixteen distinct 1 MiB messages in turn: more than the stream history's window, so
+      // that no message is sent as references to an earlier one (the socket must fill).
+      constexpr size_t kMsg = 1 << 20, kDistinct = 16;
+      Registered mem(l.send, kMsg * kDistinct);
+      for (size_t k = 0; k < kDistinct; ++k)
+        fill(800, (uint32_t)k, mem.buf.data() + k * kMsg, kMsg);
       std::vector<void*> reqs;
       auto start = Clock::now();
       ncclResult_t res = ncclSuccess;
+      size_t sent = 0;
       while (res == ncclSuccess && Clock::now() - start < std::chrono::seconds(40)) {
         void* req = nullptr;
-        res = net()->isend(l.send, mem.buf.data(), mem.buf.size(), 0, mem.mh, nullptr, &req);
-        if (res == ncclSuccess && req != nullptr) reqs.push_back(req);
+        res = net()->isend(l.send, mem.buf.data() + (sent % kDistinct) * kMsg, kMsg, 0, mem.mh,
+                           nullptr, &req);
+        if (res == ncclSuccess && req != nullptr) {
+          reqs.push_back(req);
+          ++sent;
+        }
         if (reqs.size() == 8) {  // test the oldest now and then, as NCCL does
           int done = 0;
           res = net()->test(reqs.front(), &done, nullptr);
@@ -482,7 +491,8 @@ TEST_P(Functional, StalledReceiverIsReportedAfterTheTimeout) {
         std::this_thread::yield();
       }
       const double took = std::chrono::duration<double>(Clock::now() - start).count();
-      RCHECK(res != ncclSuccess, "no error after %.0f s of a receiver that never reads", took);
+      RCHECK(res != ncclSuccess,
+             "no error after %.0f s (%zu messages) of a receiver that never reads", took, sent);
       RCHECK(took < 20, "the stall took %.1f s to be reported (TIMEOUT_S=2)", took);
       RCHECK(warned("no progress within NCCL_SQUEEZE_TIMEOUT_S", "127.0.0.1:"),
              "the stall warning does not name the peer");
