@@ -135,7 +135,13 @@ SQZ_HD double floor_d(double v) {
 #if defined(__CUDA_ARCH__)
   return floor(v);
 #else
-  return std::floor(v);
+  // std::floor without SSE4.1 is a libm call; this is the same function inline. Beyond 2^52 every
+  // double is an integer, and NaN and the infinities are their own floor; a result equal to v
+  // returns v itself, which keeps the sign of -0.
+  if (!(v < 4503599627370496.0 && v > -4503599627370496.0)) return v;
+  const double t = (double)(int64_t)v;
+  if (t == v) return v;
+  return t > v ? t - 1.0 : t;
 #endif
 }
 

@@ -23,9 +23,14 @@ struct BlockKernels {
   void (*minmax)(const uint8_t* src, uint64_t n, float* min_out, float* max_out);
 };
 
+struct StagedKernels;
+struct UnitKernels;
+
 struct Backend {
   const char* name;
-  BlockKernels kernels[4];  // indexed by DType; the kBytes entry is unused
+  BlockKernels kernels[4];      // indexed by DType; the kBytes entry is unused
+  const StagedKernels* staged;  // [4], by DType: the staged codec's loops (staged_kernels.h)
+  const UnitKernels* units;
 };
 
 const Backend& scalar_backend();

@@ -4,6 +4,7 @@
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/staged_kernels.h"
 #include "compress/quant.h"
 
 namespace squeeze::cpu {
@@ -71,7 +72,9 @@ const Backend kScalar = {"scalar",
                          {{nullptr, nullptr, nullptr},
                           scalar_kernels<DType::kF32>(),
                           scalar_kernels<DType::kF16>(),
-                          scalar_kernels<DType::kBF16>()}};
+                          scalar_kernels<DType::kBF16>()},
+                         kStagedScalar,
+                         &kUnitScalar};
 
 }  // namespace
 

@@ -12,6 +12,7 @@
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/staged_kernels.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
 #include "compress/methods/rans.h"
@@ -104,157 +105,141 @@ namespace {
 
 // ---- encoder scratch (per thread, reused: the steady state allocates nothing) ----
 
+// The frame's dedup table: the first unit of each key. Slots of an older generation are empty,
+// so a frame never clears the table.
+struct FrameSlot {
+  uint64_t key;
+  uint32_t unit;
+  uint32_t gen;
+};
+
 struct EncodeScratch {
   std::vector<local::BlockStats> stats;
   std::vector<local::BlockParams> params;
   std::vector<uint32_t> record;
-  std::vector<uint32_t> side;    // 2 per block
-  std::vector<uint32_t> codes;   // one per element
-  std::vector<uint8_t> outlier;  // one per element
+  std::vector<uint32_t> side;   // 2 per block
+  std::vector<uint32_t> codes;  // per element, zero past the last one to a whole unit
+  std::vector<uint32_t> masks;  // per block: its outliers
   std::vector<float> unit_error;
-  std::vector<uint64_t> unit_hash;
+  std::vector<uint64_t> unit_key;
   std::vector<int64_t> ref;  // per unit: stream position of its source, -1 literal
   std::vector<uint8_t> ref_history;
-  std::vector<uint32_t> coded;  // codes of the coded elements, in order
+  std::vector<uint32_t> coded_unit;  // the units whose codes are coded, in order
+  std::vector<uint32_t> coded;       // only for a CodeObserver: the coded codes, contiguous
   std::vector<uint32_t> outlier_index;
   std::vector<uint8_t> sym;
   std::vector<uint16_t> words;
   std::vector<uint8_t> rans_out;
   std::vector<uint8_t> fixed_out;
-  std::vector<uint64_t> frame_table_keys;
-  std::vector<int64_t> frame_table_vals;
+  std::vector<FrameSlot> frame_table;
+  uint32_t frame_gen = 0;
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
 };
 thread_local EncodeScratch t_enc;
 thread_local CodeObserver* t_observer = nullptr;
 
-template <DType kType>
-void block_stats(const uint8_t* src, const Geometry& g, local::BlockStats* out) {
-  const uint64_t es = g.es;
-  for (uint64_t b = 0; b < g.n_blocks; ++b) {
-    const uint64_t first = b * kBlockElems;
-    const uint64_t last = std::min<uint64_t>(first + kBlockElems, g.n);
-    local::BlockStats st{INFINITY, -INFINITY, false, true, 0};
-    bool first_finite = true;
-    for (uint64_t i = first; i < last; ++i) {
-      const float x = block::load_element<kType>(src + i * es);
-      if (!std::isfinite(x)) continue;
-      const uint32_t bits = quant::float_to_bits(x);
-      if (first_finite) {
-        st.same_bits = bits;
-        first_finite = false;
-      } else if (bits != st.same_bits) {
-        st.all_same = false;
-      }
-      st.has_finite = true;
-      st.mn = quant::min_total(st.mn, x);
-      st.mx = quant::max_total(st.mx, x);
-    }
-    if (!st.has_finite) st.all_same = false;
-    out[b] = st;
+// Group g of the coded stream: the codes of coded units 2g and 2g + 1 (zero past the end).
+void load_group(const EncodeScratch& s, uint64_t n_coded_units, uint64_t g, uint32_t* group) {
+  const uint64_t a = 2 * g, b = 2 * g + 1;
+  std::memcpy(group, s.codes.data() + (uint64_t)s.coded_unit[a] * kUnitElems, 4 * kUnitElems);
+  if (b < n_coded_units) {
+    std::memcpy(group + kUnitElems, s.codes.data() + (uint64_t)s.coded_unit[b] * kUnitElems,
+                4 * kUnitElems);
+  } else {
+    std::memset(group + kUnitElems, 0, 4 * kUnitElems);
   }
 }
 
-// Quantizes every element of the frame: codes, outlier flags and each unit's largest error.
-template <DType kType>
-void quantize_all(const uint8_t* src, const Geometry& g, bool local_mode,
-                  const quant::QuantParams& qp, const local::BlockParams* bp, uint32_t* codes,
-                  uint8_t* outlier, float* unit_error) {
-  const uint64_t es = g.es;
-  for (uint64_t u = 0; u < g.n_units; ++u) unit_error[u] = 0.0f;
-  for (uint64_t i = 0; i < g.n; ++i) {
-    const float x = block::load_element<kType>(src + i * es);
-    uint32_t code = 0;
-    bool ok;
-    float d = 0.0f;
-    if (!local_mode) {
-      int32_t q;
-      ok = quant::quantize_element<kType>(x, qp, &q);
-      code = quant::zigzag(q);
-      if (ok) {
-        float xr = quant::reconstruct_f32(q, qp.step);
-        if (kType == DType::kF16) xr = quant::half_to_float(quant::float_to_half_rn(xr));
-        if (kType == DType::kBF16) xr = quant::bf16_to_float(quant::float_to_bf16_rn(xr));
-        d = std::fabs(x - xr);
-      }
-    } else {
-      const local::BlockParams& p = bp[i / kBlockElems];
-      if (local::has_codes(p.kind)) {
-        ok = local::quantize_element<kType>(x, p, &code);
-        if (ok) {
-          float xr = local::reconstruct(p, code);
-          if (kType == DType::kF16) xr = quant::half_to_float(quant::float_to_half_rn(xr));
-          if (kType == DType::kBF16) xr = quant::bf16_to_float(quant::float_to_bf16_rn(xr));
-          d = std::fabs(x - xr);
-        }
-      } else {
-        // Zero and constant blocks: an element with the block's value is exact, any other
-        // (non-finite) one is an outlier.
-        ok = std::isfinite(x) && quant::float_to_bits(x) == quant::float_to_bits(p.value);
-      }
-    }
-    codes[i] = ok ? code : 0u;
-    outlier[i] = ok ? 0 : 1;
-    const uint64_t u = i / kUnitElems;
-    if (d > unit_error[u]) unit_error[u] = d;
-  }
-}
-
-// The fixed coder's bytes for the coded codes: global mode a width byte per group of 32 then the
-// planes; local mode W planes per group.
-void encode_fixed(const uint32_t* coded, uint64_t n_coded, bool local_mode, uint32_t w,
-                  std::vector<uint8_t>* out) {
-  const uint64_t n_groups = (n_coded + kGroupCodes - 1) / kGroupCodes;
-  out->clear();
-  out->resize(local_mode ? n_groups * 4 * w : n_groups + n_groups * 4 * kMaxCodeWidth);
-  uint8_t* widths = out->data();
-  uint8_t* planes = local_mode ? out->data() : out->data() + n_groups;
+// The fixed coder's bytes: global mode a width byte per group of 32 then the planes; local mode
+// W planes per group. Returns the OR of every code (global mode's widest code).
+uint32_t encode_fixed(EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units,
+                      uint64_t n_groups, bool local_mode, uint32_t w) {
+  s.fixed_out.resize(local_mode ? n_groups * 4 * w : n_groups + n_groups * 4 * kMaxCodeWidth);
+  uint8_t* widths = s.fixed_out.data();
+  uint8_t* planes = local_mode ? widths : widths + n_groups;
   uint32_t group[kGroupCodes];
-  for (uint64_t gi = 0; gi < n_groups; ++gi) {
-    const uint64_t first = gi * kGroupCodes;
-    const uint64_t count = std::min<uint64_t>(kGroupCodes, n_coded - first);
-    for (uint32_t k = 0; k < kGroupCodes; ++k) group[k] = k < count ? coded[first + k] : 0u;
-    const uint32_t width = local_mode ? w : block::block_width(group);
-    if (!local_mode) widths[gi] = (uint8_t)width;
-    block::pack_planes(group, width, planes);
+  uint32_t or_all = 0;
+  for (uint64_t g = 0; g < n_groups; ++g) {
+    load_group(s, n_coded_units, g, group);
+    uint32_t width = w;
+    if (!local_mode) {
+      uint32_t any = 0;
+      for (uint32_t k = 0; k < kGroupCodes; ++k) any |= group[k];
+      or_all |= any;
+      width = quant::code_width(any);
+      widths[g] = (uint8_t)width;
+    }
+    uk.pack_planes(group, width, planes);
     planes += 4 * width;
   }
-  out->resize((size_t)(planes - out->data()));
+  s.fixed_out.resize((size_t)(planes - s.fixed_out.data()));
+  return or_all;
 }
 
 // The rANS coder's bytes: shift, table, per-segment word counts, segments, raw low bits. False
-// (nothing written) when the estimate says it would not be worth it against fixed_bytes.
-bool encode_rans(const uint32_t* coded, uint64_t n_coded, uint32_t max_code, uint64_t fixed_bytes,
-                 EncodeScratch& s, std::vector<uint8_t>* out) {
+// (nothing written) when the integer estimate says it would not beat fixed_bytes.
+bool encode_rans(EncodeScratch& s, uint64_t n_coded_units, uint64_t n_coded, uint32_t max_code,
+                 uint64_t fixed_bytes) {
   const uint32_t bits = quant::code_width(max_code);
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
-  s.sym.resize(n_coded);
-  uint32_t hist[rans::kMaxSymbols] = {};
-  uint32_t n_sym = 1;
-  for (uint64_t k = 0; k < n_coded; ++k) {
-    const uint32_t sym = coded[k] >> shift;
-    s.sym[k] = (uint8_t)sym;
-    ++hist[sym];
-    n_sym = sym + 1 > n_sym ? sym + 1 : n_sym;
-  }
+  // Whether to code at all, from the sampled groups' histogram (rans::in_sample: coded units
+  // 8m and 8m + 1); then the full histogram the table is made of. Four partial histograms, so
+  // that consecutive equal symbols do not wait on each other's increment.
+  uint32_t part[4][rans::kMaxSymbols] = {};
+  auto count_unit = [&](uint64_t cu, uint64_t k) {
+    const uint32_t* c = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
+    if (n_coded - k >= kUnitElems) {
+      for (uint32_t j = 0; j < kUnitElems; j += 4) {
+        ++part[0][c[j] >> shift];
+        ++part[1][c[j + 1] >> shift];
+        ++part[2][c[j + 2] >> shift];
+        ++part[3][c[j + 3] >> shift];
+      }
+    } else {
+      for (; k < n_coded; ++k, ++c) ++part[0][*c >> shift];
+    }
+  };
+  auto merge = [&](uint32_t* hist) {
+    uint32_t n = 1;
+    for (uint32_t k = 0; k < rans::kMaxSymbols; ++k) {
+      hist[k] = part[0][k] + part[1][k] + part[2][k] + part[3][k];
+      if (hist[k] != 0) n = k + 1;
+    }
+    return n;
+  };
+  const uint64_t units_per_period = rans::kSampleGroup * rans::kSampleStride / kUnitElems;
+  const uint64_t units_per_group = rans::kSampleGroup / kUnitElems;
+  for (uint64_t cu = 0; cu < n_coded_units; ++cu)
+    if (cu % units_per_period < units_per_group) count_unit(cu, cu * kUnitElems);
+  uint32_t hist[rans::kMaxSymbols];
+  uint32_t n_sym = merge(hist);
+  if (!rans::worth_coding(
+          rans::estimated_bytes(hist, n_sym, rans::sample_size(n_coded), n_coded, shift),
+          fixed_bytes))
+    return false;
+  std::memset(part, 0, sizeof(part));
+  for (uint64_t cu = 0; cu < n_coded_units; ++cu) count_unit(cu, cu * kUnitElems);
+  n_sym = merge(hist);
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
   rans::normalize(hist, n_sym, freq);
-  if (!rans::worth_coding(rans::estimated_bytes(hist, freq, n_sym, n_coded, shift), fixed_bytes)) {
-    out->clear();
-    return false;
-  }
   uint32_t c = 0;
   for (uint32_t k = 0; k < n_sym; ++k) {
     cum[k] = c;
     c += freq[k];
   }
+  s.sym.resize(n_coded);
+  for (uint64_t cu = 0, k = 0; cu < n_coded_units; ++cu) {
+    const uint32_t* cc = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
+    const uint64_t count = std::min<uint64_t>(kUnitElems, n_coded - k);
+    for (uint64_t j = 0; j < count; ++j, ++k) s.sym[k] = (uint8_t)(cc[j] >> shift);
+  }
   const uint32_t n_seg = rans::segments_for(n_coded);
-  out->assign(2 + rans::table_bytes(freq, n_sym) + 4 * (size_t)n_seg +
-                  (size_t)n_seg * rans::kStateBytes + 2 * n_coded +
-                  rans::packed_bytes(n_coded, shift),
-              0);
-  uint8_t* p = out->data();
+  s.rans_out.assign(2 + rans::table_bytes(freq, n_sym) + 4 * (size_t)n_seg +
+                        (size_t)n_seg * rans::kStateBytes + 2 * n_coded +
+                        rans::packed_bytes(n_coded, shift),
+                    0);
+  uint8_t* p = s.rans_out.data();
   *p++ = (uint8_t)shift;
   p += rans::write_table(freq, n_sym, p);
   uint8_t* counts = p;
@@ -268,9 +253,15 @@ bool encode_rans(const uint32_t* coded, uint64_t n_coded, uint32_t max_code, uin
     block::store_le32(counts + 4 * seg, n_words);
     p += rans::kStateBytes + 2 * (size_t)n_words;
   }
-  for (uint64_t k = 0; k < n_coded; ++k) rans::put_bits(p, k * shift, shift, coded[k]);
+  if (shift > 0) {
+    for (uint64_t cu = 0, k = 0; cu < n_coded_units; ++cu) {
+      const uint32_t* cc = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
+      const uint64_t count = std::min<uint64_t>(kUnitElems, n_coded - k);
+      for (uint64_t j = 0; j < count; ++j, ++k) rans::put_bits(p, k * shift, shift, cc[j]);
+    }
+  }
   p += rans::packed_bytes(n_coded, shift);
-  out->resize((size_t)(p - out->data()));
+  s.rans_out.resize((size_t)(p - s.rans_out.data()));
   return true;
 }
 
@@ -278,6 +269,9 @@ template <DType kType>
 size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst,
                     EncoderHistory* hist, FrameStats* stats) {
   EncodeScratch& s = t_enc;
+  const Backend& be = active_backend();
+  const StagedKernels& sk = be.staged[(int)kType];
+  const UnitKernels& uk = *be.units;
   const Geometry g = staged::geometry((uint8_t)kType, src_bytes);
   const bool local_mode = params.mode == BoundMode::kLocal;
   const uint64_t raw_size = kFrameHeaderBytes + src_bytes;
@@ -287,7 +281,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   double applied = 0.0;
   uint32_t w = 0, e0 = 0;
   s.stats.resize(g.n_blocks);
-  if (local_mode || params.mode == BoundMode::kRel) block_stats<kType>(src, g, s.stats.data());
+  if (local_mode || params.mode == BoundMode::kRel) sk.block_stats(src, g.n, s.stats.data());
   if (local_mode) {
     w = local::code_width(params.bound);
     if (w == 0) return 0;
@@ -317,34 +311,49 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     applied = eb;
   }
 
-  // Every element quantized.
-  s.codes.resize(g.n);
-  s.outlier.resize(g.n);
+  // Every element quantized (codes padded with zeros to whole units).
+  s.codes.resize(g.n_units * kUnitElems);
+  s.masks.resize(g.n_blocks);
   s.unit_error.resize(g.n_units);
-  quantize_all<kType>(src, g, local_mode, qp, s.params.data(), s.codes.data(), s.outlier.data(),
+  if (local_mode) {
+    sk.quantize_local(src, g.n, s.params.data(), s.codes.data(), s.masks.data(),
                       s.unit_error.data());
+  } else {
+    sk.quantize_global(src, g.n, qp, s.codes.data(), s.masks.data(), s.unit_error.data());
+  }
+  for (uint64_t i = g.n; i < g.n_units * kUnitElems; ++i) s.codes[i] = 0;
 
-  // Deduplication: a unit's candidate is the history's entry for its hash (when it fits), else
-  // the frame's first unit with that hash.
+  // Deduplication: a unit's candidate is the history's entry for its key (when it fits), else
+  // the frame's first unit with that key.
   const uint32_t unit_bytes = (uint32_t)(kUnitElems * g.es);
   const bool use_history = hist != nullptr && (params.caps & kCapHistory) != 0;
   const bool use_dedup = use_history || ((params.caps & kCapDedup) != 0 && g.n_full_units >= 2);
   if (use_history && (!hist->has_dtype || hist->dtype != (uint8_t)kType))
     hist->restart((uint8_t)kType);
   s.ref.assign(g.n_units, -1);
-  s.ref_history.assign(g.n_units, 0);
+  if (use_history) s.ref_history.assign(g.n_units, 0);
   uint64_t ref_units = 0, history_refs = 0;
   const uint64_t base = use_history ? hist->stream_pos : 0;
   if (use_dedup) {
-    s.unit_hash.resize(g.n_full_units);
+    s.unit_key.resize(g.n_full_units);
+    uk.unit_keys(src, g.n_full_units, unit_bytes, s.unit_key.data());
     size_t cap = 64;
     while (cap < 2 * g.n_full_units) cap <<= 1;
-    s.frame_table_keys.assign(cap, 0);
-    s.frame_table_vals.assign(cap, -1);
+    if (s.frame_table.size() < cap || ++s.frame_gen == 0) {
+      s.frame_table.assign(std::max(cap, s.frame_table.size()), FrameSlot{0, 0, 0});
+      s.frame_gen = 1;
+    }
+    // The table may be larger than this frame needs (a bigger frame came before): probe within
+    // the first `cap` slots only, so that a small frame stays in cache.
+    FrameSlot* table = s.frame_table.data();
+    const uint64_t mask = cap - 1;
+    const uint32_t gen = s.frame_gen;
+    constexpr uint64_t kAhead = 8;
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
+      if (u + kAhead < g.n_full_units)
+        __builtin_prefetch(&table[mix_slot(s.unit_key[u + kAhead]) & mask]);
+      const uint64_t h = s.unit_key[u];
       const uint8_t* bytes = src + u * unit_bytes;
-      const uint64_t h = dedup::table_key(dedup::unit_hash(bytes, unit_bytes));
-      s.unit_hash[u] = h;
       // This unit's own bound: its block's check threshold (global: the frame's).
       const float eb_check =
           local_mode ? s.params[u * kUnitElems / kBlockElems].eb_check : qp.eb_check;
@@ -361,19 +370,17 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
           }
         }
       }
-      const size_t mask = cap - 1;
-      size_t i = mix_slot(h) & mask;
-      while (s.frame_table_vals[i] >= 0 && s.frame_table_keys[i] != h) i = (i + 1) & mask;
-      if (s.frame_table_vals[i] < 0) {
-        s.frame_table_keys[i] = h;
-        s.frame_table_vals[i] = (int64_t)u;
+      uint64_t i = mix_slot(h) & mask;
+      while (table[i].gen == gen && table[i].key != h) i = (i + 1) & mask;
+      if (table[i].gen != gen) {
+        table[i] = FrameSlot{h, (uint32_t)u, gen};
         continue;
       }
       if (s.ref[u] >= 0) continue;  // already a history reference
-      // The frame's first unit with this hash, unless it is itself a (history) reference:
+      // The frame's first unit with this key, unless it is itself a (history) reference:
       // sources in the frame are literal, so that a decoder copies references in any order.
-      const uint64_t c = (uint64_t)s.frame_table_vals[i];
-      if (s.ref[c] < 0 && dedup::same_bytes(src + c * unit_bytes, bytes, unit_bytes) &&
+      const uint64_t c = table[i].unit;
+      if (s.ref[c] < 0 && std::memcmp(src + c * unit_bytes, bytes, unit_bytes) == 0 &&
           dedup::error_fits(s.unit_error[c], eb_check)) {
         s.ref[u] = (int64_t)(base + c);
         ++ref_units;
@@ -381,41 +388,52 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     }
   }
 
-  // Literal blocks, the coded elements' codes and the outliers.
-  s.coded.clear();
+  // Literal blocks, the coded units and the outliers.
+  s.coded_unit.resize(g.n_units);
   s.outlier_index.clear();
-  uint64_t n_lit_blocks = 0, n_side = 0;
+  uint64_t n_lit_blocks = 0, n_side = 0, n_coded_units = 0, n_coded = 0;
   for (uint64_t b = 0; b < g.n_blocks; ++b) {
-    const uint64_t first = b * kBlockElems;
-    const uint64_t last = std::min<uint64_t>(first + kBlockElems, g.n);
-    bool any_literal = false;
-    for (uint64_t i = first; i < last; i += kUnitElems) any_literal |= s.ref[i / kUnitElems] < 0;
-    if (!any_literal) continue;
+    const uint64_t u0 = 2 * b;
+    const bool lit0 = s.ref[u0] < 0;
+    const bool lit1 = u0 + 1 < g.n_units && s.ref[u0 + 1] < 0;
+    if (!lit0 && !lit1) continue;
     ++n_lit_blocks;
     const bool coded_block = !local_mode || local::has_codes(s.params[b].kind);
     if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
-    for (uint64_t i = first; i < last; ++i) {
-      if (s.ref[i / kUnitElems] >= 0) continue;
-      if (coded_block) s.coded.push_back(s.codes[i]);
-      if (s.outlier[i]) s.outlier_index.push_back((uint32_t)i);
+    for (uint64_t u = u0; u < u0 + 2; ++u) {
+      if (!(u == u0 ? lit0 : lit1)) continue;
+      if (coded_block) {
+        s.coded_unit[n_coded_units++] = (uint32_t)u;
+        n_coded += std::min<uint64_t>(kUnitElems, g.n - u * kUnitElems);
+      }
+      uint32_t m = (s.masks[b] >> (16 * (u - u0))) & 0xffffu;
+      while (m) {
+        s.outlier_index.push_back((uint32_t)(u * kUnitElems + (uint32_t)__builtin_ctz(m)));
+        m &= m - 1;
+      }
     }
   }
-  const uint64_t n_coded = s.coded.size();
   const uint64_t n_out = s.outlier_index.size();
-  if (t_observer != nullptr) t_observer->codes(s.coded.data(), n_coded, local_mode, w);
+  if (t_observer != nullptr) {
+    s.coded.clear();
+    for (uint64_t cu = 0; cu < n_coded_units; ++cu) {
+      const uint32_t* c = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
+      s.coded.insert(s.coded.end(), c,
+                     c + std::min<uint64_t>(kUnitElems, n_coded - s.coded.size()));
+    }
+    t_observer->codes(s.coded.data(), n_coded, local_mode, w);
+  }
 
   // The coder.
-  encode_fixed(s.coded.data(), n_coded, local_mode, w, &s.fixed_out);
+  const uint64_t n_groups = (n_coded + kGroupCodes - 1) / kGroupCodes;
+  const uint32_t or_all = encode_fixed(s, uk, n_coded_units, n_groups, local_mode, w);
   bool use_rans = false;
   if ((params.caps & kCapRans) != 0 && n_coded > 0) {
-    uint32_t max_code = local_mode ? (1u << w) - 1u : 0u;
-    if (!local_mode)
-      for (uint64_t k = 0; k < n_coded; ++k) max_code |= s.coded[k];
-    use_rans = encode_rans(s.coded.data(), n_coded, max_code, s.fixed_out.size(), s, &s.rans_out) &&
+    const uint32_t max_code = local_mode ? (1u << w) - 1u : or_all;
+    use_rans = encode_rans(s, n_coded_units, n_coded, max_code, s.fixed_out.size()) &&
                s.rans_out.size() < s.fixed_out.size();
   }
   const std::vector<uint8_t>& code_bytes = use_rans ? s.rans_out : s.fixed_out;
-
   // Section sizes.
   staged::Header h;
   h.dtype = (uint8_t)kType;
@@ -547,7 +565,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
                          ? std::max(H.window_start, H.stream_pos - H.window_units)
                          : H.window_start;
     for (uint64_t u = 0; u < g.n_full_units; ++u)
-      H.table.offer(s.unit_hash[u], base + u, H.window_start);
+      H.table.offer(s.unit_key[u], base + u, H.window_start);
   }
 
   if (stats) {
@@ -574,48 +592,39 @@ struct DecodeScratch {
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
   std::vector<uint8_t> literal_unit;
-  std::vector<local::BlockParams> params;  // per literal block
-  std::vector<uint32_t> lit_block;         // block index of each literal block
-  std::vector<uint32_t> codes;             // decoded codes of the coded elements
+  std::vector<local::BlockParams> params;  // per block (literal blocks only are set)
+  std::vector<uint32_t> coded_unit;        // the units with codes, in order
+  std::vector<uint32_t> value_unit;        // literal units of zero and constant blocks
+  std::vector<uint32_t> codes;             // the coded codes, kGroupCodes per group
   std::vector<uint8_t> sym;
   rans::Tables tables;
 };
 thread_local DecodeScratch t_dec;
 
-// The codes section's n_coded codes: fixed or rANS. False when the section is malformed.
-bool decode_codes(const staged::Header& h, const uint8_t* p, uint64_t len, uint64_t n_coded,
-                  bool local_mode, uint32_t w, DecodeScratch& s) {
+// The fixed coder's section: its size and (global mode) every width. Sets *widths and *planes.
+bool check_fixed(const uint8_t* p, uint64_t len, uint64_t n_groups, bool local_mode, uint32_t w,
+                 const uint8_t** widths, const uint8_t** planes) {
+  if (local_mode) {
+    *widths = nullptr;
+    *planes = p;
+    return len == n_groups * 4 * w;
+  }
+  if (n_groups > len) return false;
+  uint64_t sum = 0;
+  for (uint64_t gi = 0; gi < n_groups; ++gi) {
+    if (p[gi] > kMaxCodeWidth) return false;
+    sum += p[gi];
+  }
+  *widths = p;
+  *planes = p + n_groups;
+  return len - n_groups == 4 * sum;
+}
+
+// The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
+bool decode_rans(const uint8_t* p, uint64_t len, uint64_t n_coded, bool local_mode, uint32_t w,
+                 DecodeScratch& s) {
   s.codes.resize(n_coded);
   const uint8_t* end = p + len;
-  if (h.coder == (uint8_t)StagedCoder::kFixed) {
-    const uint64_t n_groups = (n_coded + kGroupCodes - 1) / kGroupCodes;
-    uint64_t planes_bytes;
-    const uint8_t* widths = p;
-    if (local_mode) {
-      planes_bytes = n_groups * 4 * w;
-    } else {
-      if (n_groups > len) return false;
-      uint64_t sum = 0;
-      for (uint64_t gi = 0; gi < n_groups; ++gi) {
-        if (widths[gi] > kMaxCodeWidth) return false;
-        sum += widths[gi];
-      }
-      planes_bytes = 4 * sum;
-      p += n_groups;
-    }
-    if ((uint64_t)(end - p) != planes_bytes) return false;
-    uint32_t group[kGroupCodes];
-    for (uint64_t gi = 0; gi < n_groups; ++gi) {
-      const uint32_t width = local_mode ? w : widths[gi];
-      block::unpack_planes(p, width, group);
-      p += 4 * width;
-      const uint64_t first = gi * kGroupCodes;
-      const uint64_t count = std::min<uint64_t>(kGroupCodes, n_coded - first);
-      for (uint64_t k = 0; k < count; ++k) s.codes[first + k] = group[k];
-    }
-    return true;
-  }
-  // rANS.
   if (p >= end) return false;
   const uint32_t shift = *p++;
   if (shift > 16) return false;
@@ -636,8 +645,12 @@ bool decode_codes(const staged::Header& h, const uint8_t* p, uint64_t len, uint6
     p += seg_bytes;
   }
   if ((uint64_t)(end - p) != rans::packed_bytes(n_coded, shift)) return false;
-  for (uint64_t k = 0; k < n_coded; ++k)
-    s.codes[k] = ((uint32_t)s.sym[k] << shift) | rans::get_bits(p, k * shift, shift);
+  if (shift == 0) {
+    for (uint64_t k = 0; k < n_coded; ++k) s.codes[k] = s.sym[k];
+  } else {
+    for (uint64_t k = 0; k < n_coded; ++k)
+      s.codes[k] = ((uint32_t)s.sym[k] << shift) | rans::get_bits(p, k * shift, shift);
+  }
   if (local_mode)
     for (uint64_t k = 0; k < n_coded; ++k)
       if (s.codes[k] >= (1u << w)) return false;
@@ -659,6 +672,8 @@ template <DType kType>
 Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
                     DecoderHistory* hist) {
   DecodeScratch& s = t_dec;
+  const Backend& be = active_backend();
+  const StagedKernels& sk = be.staged[(int)kType];
   const Geometry g = staged::geometry(h.dtype, h.original_bytes);
   const bool local_mode = h.quant == (uint8_t)StagedQuant::kLocal;
   const uint32_t unit_bytes = (uint32_t)(kUnitElems * g.es);
@@ -668,9 +683,6 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   uint64_t history_units = 0;
   if (history) {
     if (hist == nullptr) return Reject::kHistory;
-    if (hist->has_dtype && hist->dtype != h.dtype) {
-      // A new element type restarts the window (the encoder does the same).
-    }
     if (h.stream_unit != (uint32_t)hist->stream_pos) return Reject::kHistory;
     if (hist->has_dtype && hist->dtype == h.dtype)
       history_units = hist->stream_pos - hist->window_start;
@@ -692,7 +704,7 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       dedup::Run r;
       if (!dedup::read_run(sec, s.sources.data(), k, prev_end, g.n_full_units, &r))
         return Reject::kDedupRuns;
-      for (uint64_t u = r.dst; u < r.dst + r.len; ++u) s.literal_unit[u] = 0;
+      std::memset(s.literal_unit.data() + r.dst, 0, r.len);
       prev_end = r.dst + r.len;
       s.runs.push_back(r);
     }
@@ -703,59 +715,77 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     }
   }
 
-  // Literal blocks and the quantizer section.
+  // Literal blocks and the quantizer section; the coded units and the literal units of zero and
+  // constant blocks.
   p = frame + staged::section_offset(h, StagedSection::kQuant);
   end = p + h.section[(int)StagedSection::kQuant];
-  s.lit_block.clear();
-  for (uint64_t b = 0; b < g.n_blocks; ++b) {
-    const uint64_t first_unit = b * (kBlockElems / kUnitElems);
-    bool any = false;
-    for (uint64_t u = first_unit; u < first_unit + kBlockElems / kUnitElems && u < g.n_units; ++u)
-      any |= s.literal_unit[u] != 0;
-    if (any) s.lit_block.push_back((uint32_t)b);
-  }
-  const uint64_t n_lit_blocks = s.lit_block.size();
   uint32_t w = 0, e0 = 0;
-  s.params.resize(n_lit_blocks);
-  uint64_t n_coded = 0;
-  auto lit_elems_of = [&](uint64_t b) {
-    uint64_t c = 0;
-    const uint64_t first = b * kBlockElems;
-    const uint64_t last = std::min<uint64_t>(first + kBlockElems, g.n);
-    for (uint64_t i = first; i < last; ++i) c += s.literal_unit[i / kUnitElems];
-    return c;
-  };
+  const uint8_t* rec = nullptr;
+  const uint8_t* side = nullptr;
   if (local_mode) {
     if ((uint64_t)(end - p) < local::kQuantHeaderBytes) return Reject::kQuantParams;
     e0 = p[0];
     w = p[1];
     if (e0 < 1 || e0 > 254 || w < 1 || w > local::kMaxWidth || p[2] != 0 || p[3] != 0)
       return Reject::kQuantParams;
-    p += local::kQuantHeaderBytes;
-    if ((uint64_t)(end - p) < n_lit_blocks * local::kRecordBytes) return Reject::kQuantParams;
-    const uint8_t* side = p + n_lit_blocks * local::kRecordBytes;
-    for (uint64_t k = 0; k < n_lit_blocks; ++k) {
-      const uint32_t record = local::load_record(p + k * local::kRecordBytes);
+    rec = p + local::kQuantHeaderBytes;
+  } else if (p != end) {
+    return Reject::kQuantParams;
+  }
+  uint64_t n_lit_blocks = 0;
+  for (uint64_t b = 0; b < g.n_blocks; ++b)
+    n_lit_blocks += s.literal_unit[2 * b] | (2 * b + 1 < g.n_units ? s.literal_unit[2 * b + 1] : 0);
+  if (local_mode) {
+    if ((uint64_t)(end - rec) < n_lit_blocks * local::kRecordBytes) return Reject::kQuantParams;
+    side = rec + n_lit_blocks * local::kRecordBytes;
+  }
+  s.params.resize(g.n_blocks);
+  s.coded_unit.resize(g.n_units);
+  s.value_unit.clear();
+  uint64_t n_coded_units = 0, n_coded = 0;
+  for (uint64_t b = 0; b < g.n_blocks; ++b) {
+    const uint64_t u0 = 2 * b;
+    const bool lit0 = s.literal_unit[u0] != 0;
+    const bool lit1 = u0 + 1 < g.n_units && s.literal_unit[u0 + 1] != 0;
+    if (!lit0 && !lit1) continue;
+    bool coded = true;
+    if (local_mode) {
+      const uint32_t record = local::load_record(rec);
+      rec += local::kRecordBytes;
       // The record's kind says whether a side entry follows; check it is there first.
       const bool special = (record & 15u) == local::kSpecialOctave;
       const local::Kind kind = special ? (local::Kind)((record >> 4) & 3u) : local::Kind::kQuant;
       if (special && local::has_side_entry(kind) && (uint64_t)(end - side) < local::kSideBytes)
         return Reject::kQuantParams;
-      if (!local::parse(record, side, e0, w, &s.params[k])) return Reject::kQuantParams;
-      if (local::has_side_entry(s.params[k].kind)) side += local::kSideBytes;
-      if (local::has_codes(s.params[k].kind)) n_coded += lit_elems_of(s.lit_block[k]);
+      if (!local::parse(record, side, e0, w, &s.params[b])) return Reject::kQuantParams;
+      if (local::has_side_entry(s.params[b].kind)) side += local::kSideBytes;
+      coded = local::has_codes(s.params[b].kind);
     }
-    if (side != end) return Reject::kQuantParams;
-  } else {
-    if (p != end) return Reject::kQuantParams;
-    for (uint64_t u = 0; u < g.n_units; ++u)
-      if (s.literal_unit[u]) n_coded += std::min<uint64_t>(kUnitElems, g.n - u * kUnitElems);
+    for (uint64_t u = u0; u < u0 + 2; ++u) {
+      if (!(u == u0 ? lit0 : lit1)) continue;
+      if (coded) {
+        s.coded_unit[n_coded_units++] = (uint32_t)u;
+        n_coded += std::min<uint64_t>(kUnitElems, g.n - u * kUnitElems);
+      } else {
+        s.value_unit.push_back((uint32_t)u);
+      }
+    }
   }
+  if (local_mode && side != end) return Reject::kQuantParams;
 
-  // Codes.
+  // Codes: the fixed coder's are checked here and read while writing; rANS's decoded now.
   p = frame + staged::section_offset(h, StagedSection::kCodes);
-  if (!decode_codes(h, p, h.section[(int)StagedSection::kCodes], n_coded, local_mode, w, s))
-    return h.coder == (uint8_t)StagedCoder::kRans ? Reject::kRansStream : Reject::kCodes;
+  const uint64_t code_len = h.section[(int)StagedSection::kCodes];
+  const bool fixed = h.coder == (uint8_t)StagedCoder::kFixed;
+  const uint8_t* widths = nullptr;
+  const uint8_t* planes = nullptr;
+  if (fixed) {
+    if (!check_fixed(p, code_len, (n_coded + kGroupCodes - 1) / kGroupCodes, local_mode, w, &widths,
+                     &planes))
+      return Reject::kCodes;
+  } else if (!decode_rans(p, code_len, n_coded, local_mode, w, s)) {
+    return Reject::kRansStream;
+  }
 
   // Outliers.
   p = frame + staged::section_offset(h, StagedSection::kOutliers);
@@ -772,26 +802,21 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       return Reject::kOutliers;
   }
 
-  // Everything is valid: write. Literal blocks.
-  uint64_t c = 0;
-  for (uint64_t k = 0; k < n_lit_blocks; ++k) {
-    const uint64_t b = s.lit_block[k];
-    const uint64_t first = b * kBlockElems;
-    const uint64_t last = std::min<uint64_t>(first + kBlockElems, g.n);
-    const local::BlockParams* bp = local_mode ? &s.params[k] : nullptr;
-    const bool coded = !local_mode || local::has_codes(bp->kind);
-    for (uint64_t i = first; i < last; ++i) {
-      if (!s.literal_unit[i / kUnitElems]) continue;
-      float v;
-      if (!local_mode) {
-        v = quant::reconstruct_f32(quant::unzigzag(s.codes[c++]), h.step);
-      } else if (coded) {
-        v = local::reconstruct(*bp, s.codes[c++]);
-      } else {
-        v = bp->value;
-      }
-      write_value<kType>(dst + i * g.es, v);
-    }
+  // Everything is valid: write. The coded units, then the zero and constant units.
+  if (fixed && local_mode) {
+    sk.write_fixed_local(planes, w, s.params.data(), s.coded_unit.data(), n_coded_units, g.n, dst);
+  } else if (fixed) {
+    sk.write_fixed_global(widths, planes, h.step, s.coded_unit.data(), n_coded_units, g.n, dst);
+  } else if (local_mode) {
+    sk.write_local(s.params.data(), s.coded_unit.data(), n_coded_units, g.n, s.codes.data(), dst);
+  } else {
+    sk.write_global(h.step, s.coded_unit.data(), n_coded_units, g.n, s.codes.data(), dst);
+  }
+  for (uint32_t u : s.value_unit) {
+    const float v = s.params[u * kUnitElems / kBlockElems].value;
+    const uint64_t first = (uint64_t)u * kUnitElems;
+    const uint64_t last = std::min<uint64_t>(first + kUnitElems, g.n);
+    for (uint64_t i = first; i < last; ++i) write_value<kType>(dst + i * g.es, v);
   }
   for (uint64_t k = 0; k < n_out; ++k) {
     const uint64_t i = block::load_le32(idx + 4 * k);

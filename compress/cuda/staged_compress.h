@@ -86,7 +86,7 @@ SQZ_HD bool continues_run(const StagedSlot& sl, uint64_t u) {
 
 struct StagedAnalyzeKernel {
   using Args = CompressArgs;
-  static constexpr int kPhases = 23;
+  static constexpr int kPhases = 25;
   static constexpr bool kBarriers = true;
   // Per-thread partial counts: runs, coded units, coded elements, outliers, literal blocks,
   // side entries (scanned by thread 0); later reused for other sums.
@@ -484,7 +484,8 @@ struct StagedAnalyzeKernel {
       st.shift = bits > 8 ? bits - 8 : 0;
       st.try_rans = (st.caps & kCapRans) != 0 && st.n_coded > 0;
     } else if constexpr (P == 18) {
-      // Plane words before each group; the symbols and their histogram; cleared emit masks.
+      // Plane words before each group; the symbols and the sample's histogram (rans.h's
+      // in_sample); cleared emit masks.
       if (!st.quantized) return;
       const Span gs = share(st.n_groups, th);
       uint64_t words = s.base[th][0];
@@ -493,17 +494,33 @@ struct StagedAnalyzeKernel {
         words += sl.group_width[gi];
       }
       if (!st.try_rans) return;
-      uint32_t max_sym = 0;
       for (uint64_t k = th; k < st.n_coded; k += kCtaThreads) {
         const uint32_t sym = sl.codes[element_of_coded(sl, k)] >> st.shift;
         sl.sym[k] = (uint8_t)sym;
+        if (rans::in_sample(k)) atomic_add_u32(&s.hist[sym], 1);
+      }
+      for (uint64_t r = th; r < st.n_rounds; r += kCtaThreads) sl.emit[r] = 0;
+    } else if constexpr (P == 19) {
+      // Whether coding is worth it, estimated from the sample (the CPU backend's estimate).
+      if (th != 0 || !st.quantized || !st.try_rans) return;
+      if (!rans::worth_coding(
+              rans::estimated_bytes(s.hist, rans::kMaxSymbols, rans::sample_size(st.n_coded),
+                                    st.n_coded, st.shift),
+              st.fixed_bytes))
+        st.try_rans = 0;
+      for (uint32_t k = 0; k < rans::kMaxSymbols; ++k) s.hist[k] = 0;
+    } else if constexpr (P == 20) {
+      // The full histogram.
+      if (!st.quantized || !st.try_rans) return;
+      uint32_t max_sym = 0;
+      for (uint64_t k = th; k < st.n_coded; k += kCtaThreads) {
+        const uint32_t sym = sl.sym[k];
         atomic_add_u32(&s.hist[sym], 1);
         max_sym = sym > max_sym ? sym : max_sym;
       }
       atomic_max_u32(&s.max_sym, max_sym);
-      for (uint64_t r = th; r < st.n_rounds; r += kCtaThreads) sl.emit[r] = 0;
-    } else if constexpr (P == 19) {
-      // The table, and whether coding is worth it (the CPU backend's estimate).
+    } else if constexpr (P == 21) {
+      // The table.
       if (th != 0 || !st.quantized || !st.try_rans) return;
       st.n_sym = s.max_sym + 1;
       for (uint32_t k = 0; k < st.n_sym; ++k) st.hist[k] = s.hist[k];
@@ -513,11 +530,7 @@ struct StagedAnalyzeKernel {
         st.cum[k] = cum;
         cum += st.freq[k];
       }
-      if (!rans::worth_coding(
-              rans::estimated_bytes(st.hist, st.freq, st.n_sym, st.n_coded, st.shift),
-              st.fixed_bytes))
-        st.try_rans = 0;
-    } else if constexpr (P == 20) {
+    } else if constexpr (P == 22) {
       // rANS: a thread per (segment, lane) codes the lane's symbols backwards (rans.h's
       // encode_segment, lane by lane); the word a symbol emits stays at the symbol's index and
       // the round's emit mask gets the lane's bit.
@@ -544,7 +557,7 @@ struct StagedAnalyzeKernel {
         }
         sl.seg_states[seg * rans::kLanes + lane] = x;
       }
-    } else if constexpr (P == 21) {
+    } else if constexpr (P == 23) {
       // Per segment: words, and the emission index of each round's first word (rounds are
       // emitted last to first).
       if (!st.quantized || !st.try_rans) return;

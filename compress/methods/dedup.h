@@ -35,17 +35,27 @@ SQZ_HD uint64_t fmix64(uint64_t k) {
   return k;
 }
 
-// One u32 word's share of a unit hash: independent of the other words, so that a warp hashes a
-// unit with one term per lane and an XOR reduction.
-SQZ_HD uint64_t hash_term(uint32_t word, uint32_t index) {
-  return fmix64((uint64_t)word | ((uint64_t)index << 32));
+// The per-pair keys of the unit hash (a fixed, arbitrary sequence).
+SQZ_HD uint32_t hash_key(uint32_t i) {
+  return (uint32_t)(((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull) >> 29);
 }
 
-// 64-bit hash of a unit's bytes (bytes a multiple of 4): the XOR of its words' terms, mixed.
+// The share of pair k of a unit's u32 words (lo = word 2k, hi = word 2k + 1) in its hash: the
+// product of the keyed halves (XXH3's accumulator step) plus the pair itself, so that a zero
+// product still depends on the data. The unit's hash mixes the wrapping sum of its pairs'
+// shares: a sum mod 2^64 has the same bits in any order, so a scalar loop, a SIMD loop (four
+// 32x32->64 multiplies per AVX2 instruction) and a GPU thread all agree.
+SQZ_HD uint64_t hash_pair(uint32_t lo, uint32_t hi, uint32_t k) {
+  const uint64_t a = lo ^ hash_key(2 * k), b = hi ^ hash_key(2 * k + 1);
+  return a * b + (((uint64_t)hi << 32) | lo);
+}
+
+// 64-bit hash of a unit's bytes (bytes a multiple of 8).
 SQZ_HD uint64_t unit_hash(const uint8_t* p, uint32_t bytes) {
-  uint64_t h = 0;
-  for (uint32_t i = 0; 4 * i < bytes; ++i) h ^= hash_term(block::load_le32(p + 4 * i), i);
-  return fmix64(h ^ bytes);
+  uint64_t sum = 0;
+  for (uint32_t k = 0; 8 * k < bytes; ++k)
+    sum += hash_pair(block::load_le32(p + 8 * k), block::load_le32(p + 8 * k + 4), k);
+  return fmix64(sum ^ bytes);
 }
 
 // The key units are matched by: the hash, with 0 folded onto 1 so that 0 can mark an empty slot

@@ -35,7 +35,12 @@ SQZ_HD uint32_t segments_for(uint64_t symbols) {
 
 // Frequencies summing to kProbScale from a histogram (hist[s] > 0 <=> freq[s] > 0), integer only:
 // f = max(1, floor(h * 4096 / total)); a deficit goes one by one to the symbols with the largest
-// remainders, an excess is taken one by one from the largest frequencies (ties: smallest symbol).
+// remainders (ties: smallest symbol), an excess is taken one by one from the largest frequencies
+// (ties: smallest symbol).
+//
+// The deficit is below the number of symbols with a positive remainder (the remainders' fractions
+// sum to more than it), so each gets at most one: the deficit's worth of symbols first in
+// (remainder descending, symbol ascending) order, found with a merge sort of at most 256 entries.
 SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
   uint64_t total = 0;
   for (uint32_t s = 0; s < n_sym; ++s) total += hist[s];
@@ -44,6 +49,8 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     return;
   }
   uint64_t rem[kMaxSymbols];
+  uint16_t order[kMaxSymbols], tmp[kMaxSymbols];
+  uint32_t n_pos = 0;
   int64_t sum = 0;
   for (uint32_t s = 0; s < n_sym; ++s) {
     const uint64_t scaled = (uint64_t)hist[s] * kProbScale;
@@ -55,16 +62,29 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     }
     freq[s] = f;
     sum += f;
+    if (rem[s] > 0) order[n_pos++] = (uint16_t)s;
   }
-  while (sum < (int64_t)kProbScale) {
-    uint32_t best = n_sym;
-    for (uint32_t s = 0; s < n_sym; ++s) {
-      if (hist[s] == 0) continue;
-      if (best == n_sym || rem[s] > rem[best]) best = s;
+  if (sum < (int64_t)kProbScale) {
+    // Bottom-up merge sort of the candidates by (remainder descending, symbol ascending).
+    uint16_t* a = order;
+    uint16_t* b = tmp;
+    for (uint32_t width = 1; width < n_pos; width *= 2) {
+      for (uint32_t lo = 0; lo < n_pos; lo += 2 * width) {
+        const uint32_t mid = lo + width < n_pos ? lo + width : n_pos;
+        const uint32_t hi = lo + 2 * width < n_pos ? lo + 2 * width : n_pos;
+        uint32_t i = lo, j = mid, k = lo;
+        while (i < mid && j < hi) {
+          const bool take_j = rem[a[j]] > rem[a[i]] || (rem[a[j]] == rem[a[i]] && a[j] < a[i]);
+          b[k++] = take_j ? a[j++] : a[i++];
+        }
+        while (i < mid) b[k++] = a[i++];
+        while (j < hi) b[k++] = a[j++];
+      }
+      uint16_t* t = a;
+      a = b;
+      b = t;
     }
-    ++freq[best];
-    rem[best] = 0;
-    ++sum;
+    for (uint32_t k = 0; sum < (int64_t)kProbScale && k < n_pos; ++k, ++sum) ++freq[a[k]];
   }
   while (sum > (int64_t)kProbScale) {
     uint32_t best = n_sym;
@@ -95,17 +115,44 @@ SQZ_HD uint32_t log2_q8(uint32_t f) {
   return e * 256 + frac;
 }
 
-// Estimated bytes of a rANS codes section (symbols' information content with these
-// frequencies, plus the table, word counts, states and raw low bits). The encoder runs the
-// entropy coder only when this is clearly below the fixed coder's size: on data whose codes are
-// nearly uniform (e.g. the local bound) it would gain too little for its time.
-SQZ_HD uint64_t estimated_bytes(const uint32_t* hist, const uint32_t* freq, uint32_t n_sym,
+// The coder's decision is estimated from a sample of the codes: groups 0, 4, 8, ... of 32 codes of
+// the coded stream (the first kGroupCodes of every kSampleStride * kGroupCodes). Codes of trained
+// payloads are alike along a frame; reading a quarter of them keeps the decision cheap when the
+// coder is not worth running (e.g. the local bound's nearly uniform codes).
+constexpr uint64_t kSampleGroup = 32;
+constexpr uint64_t kSampleStride = 4;
+
+SQZ_HD bool in_sample(uint64_t k) {
+  return (k / kSampleGroup) % kSampleStride == 0;
+}
+
+// Codes of the first n_codes that are in the sample.
+SQZ_HD uint64_t sample_size(uint64_t n_codes) {
+  const uint64_t period = kSampleGroup * kSampleStride;
+  const uint64_t full = n_codes / period, rest = n_codes % period;
+  return full * kSampleGroup + (rest < kSampleGroup ? rest : kSampleGroup);
+}
+
+// Estimated bytes of a rANS codes section of n_codes codes, from the histogram of the n_sample
+// sampled codes: the sample's order-0 information content (integer logarithms) scaled to the
+// whole stream, plus the table (2 bytes a symbol), word counts, states and raw low bits.
+SQZ_HD uint64_t estimated_bytes(const uint32_t* sample_hist, uint32_t n_sym, uint64_t n_sample,
                                 uint64_t n_codes, uint32_t shift) {
-  uint64_t bits_q8 = 0;
-  for (uint32_t s = 0; s < n_sym; ++s)
-    if (hist[s] != 0) bits_q8 += (uint64_t)hist[s] * (kProbBits * 256 - log2_q8(freq[s]));
+  if (n_sample == 0) return ~0ull;
+  const uint32_t log_total =
+      log2_q8((uint32_t)(n_sample < 0xffffffffull ? n_sample : 0xffffffffull));
+  uint64_t info_q8 = 0, used = 0;
+  for (uint32_t s = 0; s < n_sym; ++s) {
+    if (sample_hist[s] == 0) continue;
+    ++used;
+    const uint32_t l = log2_q8(sample_hist[s]);
+    info_q8 += (uint64_t)sample_hist[s] * (log_total > l ? log_total - l : 0);
+  }
+  // info_q8 * n_codes / n_sample without overflow (the remainder's product stays below 2^62).
+  const uint64_t bits_q8 =
+      (info_q8 / n_sample) * n_codes + ((info_q8 % n_sample) * n_codes) / n_sample;
   const uint64_t n_seg = (n_codes + kSegmentSymbols - 1) / kSegmentSymbols;
-  return bits_q8 / 2048 + 2 + 2ull * n_sym + n_seg * (4 + kStateBytes) + (n_codes * shift + 7) / 8;
+  return bits_q8 / 2048 + 2 + 2 * used + n_seg * (4 + kStateBytes) + (n_codes * shift + 7) / 8;
 }
 
 // Whether an estimate is worth coding against a fixed-coder section of fixed_bytes: at least

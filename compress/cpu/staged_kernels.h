@@ -1,0 +1,58 @@
+// The hot loops of the staged (version 2) codec on the CPU, one set per instruction-set level
+// (scalar in staged_scalar.cc, AVX2 in staged_avx2.cc), reached through the active Backend. The
+// scalar set calls the shared SQZ_HD stage code per element and is the reference: every other set
+// must give its bytes exactly (tests/unit/test_codec_kernels.cc compares them frame by frame).
+// staged.cc orchestrates; it makes no per-element decision itself.
+#pragma once
+
+#include <cstdint>
+
+#include "compress/methods/local.h"
+#include "compress/quant.h"
+
+namespace squeeze::cpu {
+
+// Per element type.
+struct StagedKernels {
+  // Statistics of every block of 32 of src[0, n) (the last block may be partial).
+  void (*block_stats)(const uint8_t* src, uint64_t n, local::BlockStats* out);
+  // Quantizes src[0, n) with each block's local parameters: codes[i] (0 for an outlier), per
+  // block a mask of its outliers, per unit of 16 the largest reconstruction error of its
+  // quantized elements (0 when none).
+  void (*quantize_local)(const uint8_t* src, uint64_t n, const local::BlockParams* params,
+                         uint32_t* codes, uint32_t* outlier_masks, float* unit_error);
+  // The same with one global quantizer (codes zigzag-coded).
+  void (*quantize_global)(const uint8_t* src, uint64_t n, const quant::QuantParams& qp,
+                          uint32_t* codes, uint32_t* outlier_masks, float* unit_error);
+  // Decoder: the values of the listed units (each kUnitElems elements, fewer for the unit that
+  // ends at element n) from their codes, kUnitElems per unit in list order.
+  void (*write_local)(const local::BlockParams* params, const uint32_t* units, uint64_t n_units,
+                      uint64_t n, const uint32_t* codes, uint8_t* dst);
+  void (*write_global)(float step, const uint32_t* units, uint64_t n_units, uint64_t n,
+                       const uint32_t* codes, uint8_t* dst);
+  // Decoder, fixed coder: the same straight from the bit planes of the coded stream's groups
+  // (group g holds the codes of listed units 2g and 2g + 1), validated before: w planes per group
+  // (local), or widths[g] (global).
+  void (*write_fixed_local)(const uint8_t* planes, uint32_t w, const local::BlockParams* params,
+                            const uint32_t* units, uint64_t n_units, uint64_t n, uint8_t* dst);
+  void (*write_fixed_global)(const uint8_t* widths, const uint8_t* planes, float step,
+                             const uint32_t* units, uint64_t n_units, uint64_t n, uint8_t* dst);
+};
+
+// Independent of the element type.
+struct UnitKernels {
+  // Dedup table keys (dedup::table_key of dedup::unit_hash) of n_units units of unit_bytes.
+  void (*unit_keys)(const uint8_t* src, uint64_t n_units, uint32_t unit_bytes, uint64_t* keys);
+  // Bit planes of `width` planes of 32 codes (block::pack_planes) / their inverse.
+  void (*pack_planes)(const uint32_t* codes, uint32_t width, uint8_t* out);
+  void (*unpack_planes)(const uint8_t* in, uint32_t width, uint32_t* codes);
+};
+
+extern const StagedKernels kStagedScalar[4];  // indexed by DType; kBytes unused
+extern const UnitKernels kUnitScalar;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+extern const StagedKernels kStagedAvx2[4];
+extern const UnitKernels kUnitAvx2;
+#endif
+
+}  // namespace squeeze::cpu

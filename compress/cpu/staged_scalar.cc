@@ -1,0 +1,195 @@
+// The reference set of the staged codec's CPU loops: the shared SQZ_HD stage code, element by
+// element. See staged_kernels.h.
+#include <algorithm>
+
+#include "compress/block.h"
+#include "compress/cpu/staged_kernels.h"
+#include "compress/methods/dedup.h"
+#include "compress/methods/local.h"
+#include "compress/quant.h"
+#include "squeeze/format.h"
+
+namespace squeeze::cpu {
+
+namespace {
+
+template <DType kType>
+float round_to_type(float xr) {
+  if (kType == DType::kF16) return quant::half_to_float(quant::float_to_half_rn(xr));
+  if (kType == DType::kBF16) return quant::bf16_to_float(quant::float_to_bf16_rn(xr));
+  return xr;
+}
+
+template <DType kType>
+void block_stats_scalar(const uint8_t* src, uint64_t n, local::BlockStats* out) {
+  constexpr uint64_t es = dtype_size(kType);
+  const uint64_t n_blocks = (n + kBlockElems - 1) / kBlockElems;
+  for (uint64_t b = 0; b < n_blocks; ++b) {
+    const uint64_t first = b * kBlockElems;
+    const uint64_t last = std::min<uint64_t>(first + kBlockElems, n);
+    local::BlockStats st{INFINITY, -INFINITY, false, true, 0};
+    for (uint64_t i = first; i < last; ++i) {
+      const float x = block::load_element<kType>(src + i * es);
+      if (!std::isfinite(x)) continue;
+      const uint32_t bits = quant::float_to_bits(x);
+      if (!st.has_finite) {
+        st.same_bits = bits;
+      } else if (bits != st.same_bits) {
+        st.all_same = false;
+      }
+      st.has_finite = true;
+      st.mn = quant::min_total(st.mn, x);
+      st.mx = quant::max_total(st.mx, x);
+    }
+    if (!st.has_finite) st.all_same = false;
+    out[b] = st;
+  }
+}
+
+template <DType kType>
+void quantize_local_scalar(const uint8_t* src, uint64_t n, const local::BlockParams* params,
+                           uint32_t* codes, uint32_t* outlier_masks, float* unit_error) {
+  constexpr uint64_t es = dtype_size(kType);
+  const uint64_t n_blocks = (n + kBlockElems - 1) / kBlockElems;
+  for (uint64_t b = 0; b < n_blocks; ++b) {
+    const local::BlockParams& p = params[b];
+    const uint64_t first = b * kBlockElems;
+    const uint64_t last = std::min<uint64_t>(first + kBlockElems, n);
+    uint32_t mask = 0;
+    float err[2] = {0.0f, 0.0f};
+    for (uint64_t i = first; i < last; ++i) {
+      const float x = block::load_element<kType>(src + i * es);
+      uint32_t code = 0;
+      bool ok;
+      if (local::has_codes(p.kind)) {
+        ok = local::quantize_element<kType>(x, p, &code);
+        if (ok) {
+          const float d = std::fabs(x - round_to_type<kType>(local::reconstruct(p, code)));
+          float& e = err[(i - first) / kUnitElems];
+          e = d > e ? d : e;
+        }
+      } else {
+        // Zero and constant blocks: an element with the block's value is exact, any other
+        // (non-finite) one is an outlier.
+        ok = std::isfinite(x) && quant::float_to_bits(x) == quant::float_to_bits(p.value);
+      }
+      codes[i] = ok ? code : 0u;
+      if (!ok) mask |= 1u << (i - first);
+    }
+    outlier_masks[b] = mask;
+    unit_error[2 * b] = err[0];
+    if (first + kUnitElems < n) unit_error[2 * b + 1] = err[1];
+  }
+}
+
+template <DType kType>
+void quantize_global_scalar(const uint8_t* src, uint64_t n, const quant::QuantParams& qp,
+                            uint32_t* codes, uint32_t* outlier_masks, float* unit_error) {
+  constexpr uint64_t es = dtype_size(kType);
+  const uint64_t n_blocks = (n + kBlockElems - 1) / kBlockElems;
+  for (uint64_t b = 0; b < n_blocks; ++b) {
+    const uint64_t first = b * kBlockElems;
+    const uint64_t last = std::min<uint64_t>(first + kBlockElems, n);
+    uint32_t mask = 0;
+    float err[2] = {0.0f, 0.0f};
+    for (uint64_t i = first; i < last; ++i) {
+      const float x = block::load_element<kType>(src + i * es);
+      int32_t q;
+      const bool ok = quant::quantize_element<kType>(x, qp, &q);
+      codes[i] = ok ? quant::zigzag(q) : 0u;
+      if (!ok) {
+        mask |= 1u << (i - first);
+        continue;
+      }
+      const float d = std::fabs(x - round_to_type<kType>(quant::reconstruct_f32(q, qp.step)));
+      float& e = err[(i - first) / kUnitElems];
+      e = d > e ? d : e;
+    }
+    outlier_masks[b] = mask;
+    unit_error[2 * b] = err[0];
+    if (first + kUnitElems < n) unit_error[2 * b + 1] = err[1];
+  }
+}
+
+template <DType kType>
+void store_value(uint8_t* out, float v) {
+  if (kType == DType::kF32) {
+    block::store_le32(out, quant::float_to_bits(v));
+  } else if (kType == DType::kF16) {
+    block::store_le16(out, quant::float_to_half_rn(v));
+  } else {
+    block::store_le16(out, quant::float_to_bf16_rn(v));
+  }
+}
+
+template <DType kType>
+void write_local_scalar(const local::BlockParams* params, const uint32_t* units, uint64_t n_units,
+                        uint64_t n, const uint32_t* codes, uint8_t* dst) {
+  constexpr uint64_t es = dtype_size(kType);
+  for (uint64_t k = 0; k < n_units; ++k) {
+    const uint64_t first = (uint64_t)units[k] * kUnitElems;
+    const uint64_t count = std::min<uint64_t>(kUnitElems, n - first);
+    const local::BlockParams& p = params[first / kBlockElems];
+    for (uint64_t j = 0; j < count; ++j)
+      store_value<kType>(dst + (first + j) * es, local::reconstruct(p, codes[k * kUnitElems + j]));
+  }
+}
+
+template <DType kType>
+void write_global_scalar(float step, const uint32_t* units, uint64_t n_units, uint64_t n,
+                         const uint32_t* codes, uint8_t* dst) {
+  constexpr uint64_t es = dtype_size(kType);
+  for (uint64_t k = 0; k < n_units; ++k) {
+    const uint64_t first = (uint64_t)units[k] * kUnitElems;
+    const uint64_t count = std::min<uint64_t>(kUnitElems, n - first);
+    for (uint64_t j = 0; j < count; ++j)
+      store_value<kType>(dst + (first + j) * es,
+                         quant::reconstruct_f32(quant::unzigzag(codes[k * kUnitElems + j]), step));
+  }
+}
+
+template <DType kType>
+void write_fixed_local_scalar(const uint8_t* planes, uint32_t w, const local::BlockParams* params,
+                              const uint32_t* units, uint64_t n_units, uint64_t n, uint8_t* dst) {
+  uint32_t codes[kGroupCodes];
+  for (uint64_t k = 0; k < n_units; k += 2, planes += 4 * w) {
+    block::unpack_planes(planes, w, codes);
+    write_local_scalar<kType>(params, units + k, std::min<uint64_t>(2, n_units - k), n, codes, dst);
+  }
+}
+
+template <DType kType>
+void write_fixed_global_scalar(const uint8_t* widths, const uint8_t* planes, float step,
+                               const uint32_t* units, uint64_t n_units, uint64_t n, uint8_t* dst) {
+  uint32_t codes[kGroupCodes];
+  for (uint64_t k = 0; k < n_units; k += 2) {
+    const uint32_t w = *widths++;
+    block::unpack_planes(planes, w, codes);
+    planes += 4 * w;
+    write_global_scalar<kType>(step, units + k, std::min<uint64_t>(2, n_units - k), n, codes, dst);
+  }
+}
+
+void unit_keys_scalar(const uint8_t* src, uint64_t n_units, uint32_t unit_bytes, uint64_t* keys) {
+  for (uint64_t u = 0; u < n_units; ++u)
+    keys[u] = dedup::table_key(dedup::unit_hash(src + u * unit_bytes, unit_bytes));
+}
+
+template <DType kType>
+constexpr StagedKernels scalar_set() {
+  return {&block_stats_scalar<kType>,       &quantize_local_scalar<kType>,
+          &quantize_global_scalar<kType>,   &write_local_scalar<kType>,
+          &write_global_scalar<kType>,      &write_fixed_local_scalar<kType>,
+          &write_fixed_global_scalar<kType>};
+}
+
+}  // namespace
+
+const StagedKernels kStagedScalar[4] = {
+    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
+    scalar_set<DType::kF32>(),
+    scalar_set<DType::kF16>(),
+    scalar_set<DType::kBF16>()};
+const UnitKernels kUnitScalar = {&unit_keys_scalar, &block::pack_planes, &block::unpack_planes};
+
+}  // namespace squeeze::cpu
