@@ -128,4 +128,31 @@ std::vector<float> generate_dlrm(size_t max_values, uint64_t seed, DlrmLayout* l
   return out;
 }
 
+std::vector<float> generate_init(size_t max_values, uint64_t seed, DlrmLayout* layout) {
+  DlrmLayout lay;
+  for (uint64_t rows : {1000000ull, 1000000ull, 100000ull, 30000ull, 1000ull, 100ull, 10ull})
+    lay.tables.push_back(DlrmTable{64, rows, (float)(1.0 / std::sqrt(3.0 * (double)rows)), 1});
+  for (const auto& t : lay.tables) lay.sum_dims += t.dim;
+  lay.batch = std::max<size_t>(1, max_values / lay.sum_dims);
+  std::vector<float> out(lay.batch * lay.sum_dims, 0.0f);
+  Rng lookups(mix(seed, 0x696e6974ull));
+  for (size_t b = 0; b < lay.batch; ++b) {
+    float* sample = out.data() + b * lay.sum_dims;
+    for (size_t ti = 0; ti < lay.tables.size(); ++ti) {
+      const DlrmTable& t = lay.tables[ti];
+      const double limit = 1.0 / std::sqrt((double)t.cardinality);
+      uint64_t rank = (uint64_t)std::floor(
+                          std::exp(std::log((double)t.cardinality + 1.0) * lookups.uniform())) -
+                      1;
+      rank = std::min<uint64_t>(rank, t.cardinality - 1);
+      Rng row_values(mix(mix(seed, ti + 101), rank));
+      for (uint32_t d = 0; d < t.dim; ++d)
+        sample[d] = (float)(limit * (2.0 * row_values.uniform() - 1.0));
+      sample += t.dim;
+    }
+  }
+  if (layout) *layout = lay;
+  return out;
+}
+
 }  // namespace squeeze::bench

@@ -33,4 +33,10 @@ std::vector<DlrmTable> dlrm_tables(uint64_t seed);
 // one): [batch, sum of table dims] row-major. The model is documented in datagen.cc.
 std::vector<float> generate_dlrm(size_t max_values, uint64_t seed, DlrmLayout* layout);
 
+// An all-to-all block at initialisation (DLRM / TorchRec initialise a table of n rows uniformly in
+// +-1/sqrt(n)): 7 one-hot tables of dim 64 with 10^6, 10^6, 10^5, 3*10^4, 10^3, 100 and 10 rows,
+// so the tables' scales differ by more than 300x (the erased-tables issue's payload). Rows are
+// derived from hash(seed, table, row) like dlrm's, lookups Zipf-popular.
+std::vector<float> generate_init(size_t max_values, uint64_t seed, DlrmLayout* layout);
+
 }  // namespace squeeze::bench

@@ -49,17 +49,19 @@ struct Options {
   std::string json;
   std::string dump_dir;    // writes each baseline's encoded bytes there (for cross-checks)
   std::string save_input;  // writes the (generated) input's raw bytes there
+  std::string tables;      // --tables: the row layout the per-table errors are reported for
 };
 
 void usage() {
   std::fprintf(
       stderr,
       "usage: squeeze-bench (--input FILE [--dtype f32|f16|bf16] |\n"
-      "                      --generate gaussian|dlrm [--size BYTES] [--seed N])\n"
+      "                      --generate gaussian|dlrm|init [--size BYTES] [--seed N])\n"
       "                     [--mode abs|rel|local] [--bound X]\n"
       "                     [--match int8|fp16|bf16|fp8|mx4] [--stages] [--stream]\n"
       "                     [--row-dim D] [--chunk BYTES] [--reps N] [--threads N]\n"
       "                     [--json FILE] [--dump DIR] [--save-input FILE]\n"
+      "                     [--tables W/D | W:B-E,B-E,...]\n"
       "  --mode      abs: |x - x'| <= bound; rel: bound x the frame's range; local (default):\n"
       "              bound x the range of each block of 32 (default bound 1.96e-3 = 1/510,\n"
       "              TorchRec INT8 row-wise's precision)\n"
@@ -77,7 +79,13 @@ void usage() {
       "  --threads   threads compressing squeeze's chunks (default 1; baselines and\n"
       "              memcpy are always single-threaded)\n"
       "  --dump      write each baseline's encoded bytes to DIR/<name>.bin\n"
-      "  --save-input  write the input's raw bytes (e.g. a generated payload) to FILE\n");
+      "  --save-input  write the input's raw bytes (e.g. a generated payload) to FILE\n"
+      "  --tables    the input's row layout, for per-table errors: rows of W values holding\n"
+      "              tables of D values each (W/D), or the tables' column ranges [B, E) (the\n"
+      "              generators know their own layout; tools/corpus/table_spec.py prints the\n"
+      "              corpus files')\n"
+      "  --generate  gaussian: N(0, 0.1^2); dlrm: pooled embeddings of 26 tables; init: 7 tables\n"
+      "              of dim 64 at initialisation (+-1/sqrt(rows), 10 to 10^6 rows)\n");
 }
 
 bool parse_size(const std::string& s, size_t* out) {
@@ -135,7 +143,7 @@ bool parse_args(int argc, char** argv, Options* o) {
       if (!value(&o->input)) return false;
     } else if (a == "--generate") {
       if (!value(&o->generate)) return false;
-      if (o->generate != "gaussian" && o->generate != "dlrm") return false;
+      if (o->generate != "gaussian" && o->generate != "dlrm" && o->generate != "init") return false;
     } else if (a == "--dtype") {
       if (!value(&v) || !parse_dtype(v, &o->dtype)) return false;
     } else if (a == "--size") {
@@ -181,6 +189,8 @@ bool parse_args(int argc, char** argv, Options* o) {
       if (!value(&o->dump_dir)) return false;
     } else if (a == "--save-input") {
       if (!value(&o->save_input)) return false;
+    } else if (a == "--tables") {
+      if (!value(&o->tables)) return false;
     } else {
       std::fprintf(stderr, "squeeze-bench: unknown argument %s\n", a.c_str());
       return false;
@@ -412,7 +422,64 @@ struct SqueezeRun {
   double order0_ratio = 0;  // input bits / (order-0 bits of the coded codes + 32 per outlier)
   double code_bits = 0;     // order-0 bits per coded code
   uint64_t coded = 0;
+  std::vector<float> decoded;
 };
+
+// One table of the input's row layout: columns [begin, end) of rows of `width` values.
+struct TableCols {
+  std::string name;
+  size_t begin, end;
+  uint64_t rows;  // the table's rows (cardinality) when known, else 0
+};
+
+// --tables W/D or W:B-E,B-E,... into a layout; false when malformed.
+bool parse_tables(const std::string& spec, size_t* width, std::vector<TableCols>* out) {
+  out->clear();
+  char* end = nullptr;
+  const unsigned long w = std::strtoul(spec.c_str(), &end, 10);
+  if (w == 0 || (*end != '/' && *end != ':')) return false;
+  *width = w;
+  if (*end == '/') {
+    const unsigned long d = std::strtoul(end + 1, &end, 10);
+    if (d == 0 || *end != 0 || w % d != 0) return false;
+    for (size_t b = 0; b < w; b += d) out->push_back({"t" + std::to_string(b / d), b, b + d, 0});
+    return true;
+  }
+  const char* p = end + 1;
+  while (*p) {
+    const unsigned long b = std::strtoul(p, &end, 10);
+    if (*end != '-') return false;
+    const unsigned long e = std::strtoul(end + 1, &end, 10);
+    if (e <= b || e > w || (*end != ',' && *end != 0)) return false;
+    out->push_back({"t" + std::to_string(out->size()), b, e, 0});
+    p = *end ? end + 1 : end;
+  }
+  return !out->empty();
+}
+
+// rms(y - x) / rms(x) over a table's columns (finite elements); and rms(x).
+struct TableError {
+  double rms_x = 0, rel_rms_err = 0;
+};
+TableError table_error(const std::vector<float>& x, const std::vector<float>& y, size_t width,
+                       const TableCols& t) {
+  double sx = 0, se = 0;
+  size_t cnt = 0;
+  for (size_t row = 0; row * width + t.end <= x.size(); ++row)
+    for (size_t c = t.begin; c < t.end; ++c) {
+      const size_t i = row * width + c;
+      if (!std::isfinite(x[i])) continue;
+      const double d = (double)y[i] - (double)x[i];
+      sx += (double)x[i] * x[i];
+      se += d * d;
+      ++cnt;
+    }
+  TableError r;
+  if (cnt == 0) return r;
+  r.rms_x = std::sqrt(sx / (double)cnt);
+  r.rel_rms_err = sx > 0 ? std::sqrt(se / sx) : (se > 0 ? INFINITY : 0.0);
+  return r;
+}
 
 // The per-element bound of a request: the frame's applied bound (global modes) or bound x the
 // range of the element's block of 32 (local).
@@ -510,6 +577,7 @@ int run_squeeze(const Options& opt, CodecParams params, const std::vector<uint8_
   // Every element against the bound it must meet; non-finite values and raw frames bit-exact.
   const std::vector<float> y = widen(restored, opt.dtype);
   SqueezeRun& r = *out;
+  r.decoded = y;
   for (const Chunk& c : chunks) {
     r.frames_bytes += c.frame_bytes;
     r.outliers += c.outliers;
@@ -575,6 +643,13 @@ int run(int argc, char** argv) {
   // ---- data ----
   std::vector<uint8_t> raw;
   std::string source;
+  size_t layout_width = 0;
+  std::vector<TableCols> layout;
+  if (!opt.tables.empty() && !parse_tables(opt.tables, &layout_width, &layout)) {
+    std::fprintf(stderr, "squeeze-bench: --tables %s: expected W/D or W:B-E,B-E,...\n",
+                 opt.tables.c_str());
+    return 2;
+  }
   if (!opt.input.empty()) {
     if (!read_file(opt.input, &raw)) {
       std::fprintf(stderr, "squeeze-bench: cannot read %s\n", opt.input.c_str());
@@ -601,10 +676,20 @@ int run(int argc, char** argv) {
       std::snprintf(desc, sizeof desc, "generated gaussian N(0, 0.1^2), seed %" PRIu64, opt.seed);
     } else {
       DlrmLayout lay;
-      v = generate_dlrm(n, opt.seed, &lay);
+      v = opt.generate == "init" ? generate_init(n, opt.seed, &lay)
+                                 : generate_dlrm(n, opt.seed, &lay);
       std::snprintf(desc, sizeof desc,
-                    "generated dlrm [batch %zu, sum dims %zu] over %zu tables, seed %" PRIu64,
-                    lay.batch, lay.sum_dims, lay.tables.size(), opt.seed);
+                    "generated %s [batch %zu, sum dims %zu] over %zu tables, seed %" PRIu64,
+                    opt.generate.c_str(), lay.batch, lay.sum_dims, lay.tables.size(), opt.seed);
+      if (opt.tables.empty()) {
+        layout_width = lay.sum_dims;
+        size_t col = 0;
+        for (size_t k = 0; k < lay.tables.size(); ++k) {
+          layout.push_back(
+              {"t" + std::to_string(k), col, col + lay.tables[k].dim, lay.tables[k].cardinality});
+          col += lay.tables[k].dim;
+        }
+      }
     }
     source = desc;
     raw = narrow(v, opt.dtype);
@@ -646,6 +731,7 @@ int run(int argc, char** argv) {
 
   // ---- baselines ----
   int int8_row = -1;
+  std::vector<float> int8_decoded;
   Row matched_row;
   bool have_match = false;
   for (Baseline b : kAllBaselines) {
@@ -685,6 +771,7 @@ int run(int argc, char** argv) {
     r.decompress_gbps = gb / td;
     if (b == Baseline::kInt8Rowwise) {
       int8_row = (int)rows.size();
+      int8_decoded = dec;
       r.note = "row_dim " + std::to_string(opt.row_dim);
     }
     rows.push_back(r);
@@ -801,6 +888,32 @@ int run(int argc, char** argv) {
         "%.4g)\n",
         vs_int8, sq.max_abs_err, rows[(size_t)int8_row].max_abs_err);
   }
+  // Per-table error: rms(x' - x) / rms(x) over each table's columns, every row.
+  std::vector<std::pair<TableError, TableError>> per_table;
+  if (!layout.empty() && n % layout_width == 0) {
+    std::printf("\nper-table error, rms(x' - x) / rms(x) (rows of %zu values):\n", layout_width);
+    std::printf("%-6s %10s %10s %12s %14s %14s\n", "table", "rows", "columns", "rms(x)", "squeeze",
+                int8_row >= 0 ? "int8-rowwise" : "-");
+    double worst = 0;
+    for (const TableCols& t : layout) {
+      const TableError e = table_error(x, full.decoded, layout_width, t);
+      const TableError e8 =
+          int8_row >= 0 ? table_error(x, int8_decoded, layout_width, t) : TableError{};
+      per_table.push_back({e, e8});
+      worst = std::max(worst, e.rel_rms_err);
+      char rows_s[32];
+      std::snprintf(rows_s, sizeof rows_s, "%" PRIu64, t.rows);
+      char cols[32];
+      std::snprintf(cols, sizeof cols, "%zu-%zu", t.begin, t.end);
+      std::printf("%-6s %10s %10s %12.4g %14.4g %14.4g\n", t.name.c_str(), t.rows ? rows_s : "-",
+                  cols, e.rms_x, e.rel_rms_err, e8.rel_rms_err);
+    }
+    std::printf("largest per-table error of squeeze: %.4g\n", worst);
+  } else if (!layout.empty()) {
+    std::fprintf(stderr, "squeeze-bench: the input is not a whole number of %zu-value rows\n",
+                 layout_width);
+    return 2;
+  }
   const uint64_t outliers = full.outliers;
   const double max_applied = full.max_applied;
   struct {
@@ -829,6 +942,14 @@ int run(int argc, char** argv) {
     j << "  \"entropy_ratio_limit\": " << jnum(ent.order0_ratio) << ",\n";
     j << "  \"fixed32_ratio_model\": " << jnum(ent.fixed32_ratio) << ",\n";
     j << "  \"squeeze_vs_int8_ratio\": " << jnum(vs_int8) << ",\n";
+    j << "  \"per_table\": [";
+    for (size_t k = 0; k < per_table.size(); ++k)
+      j << (k ? ", " : "") << "{\"name\": \"" << json_escape(layout[k].name)
+        << "\", \"rows\": " << layout[k].rows << ", \"begin\": " << layout[k].begin
+        << ", \"end\": " << layout[k].end << ", \"rms_x\": " << jnum(per_table[k].first.rms_x)
+        << ", \"squeeze_rel_rms_err\": " << jnum(per_table[k].first.rel_rms_err)
+        << ", \"int8_rel_rms_err\": " << jnum(per_table[k].second.rel_rms_err) << "}";
+    j << "],\n";
     j << "  \"rows\": [\n";
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
