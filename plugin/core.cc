@@ -44,8 +44,8 @@ struct ProcessState {
   bool cuda_checked = false;
   DeviceApi* test_device_api = nullptr;
   DeviceApi* device_api = nullptr;
-  // What this process's decoders understand (sent in every Ack). The CUDA decoder reads version
-  // 1 frames only, so a process that may be handed GPU buffers declares those alone.
+  // What this process's decoders understand (sent in every Ack). The CUDA decoder keeps no
+  // stream history, so a process that may be handed GPU buffers does not declare one.
   uint32_t decoder_caps = kCapsAll;
   std::atomic<uint64_t> next_comm_id{1};
   std::mutex live_mu;

@@ -254,11 +254,25 @@ bool encode_rans(EncodeScratch& s, uint64_t n_coded_units, uint64_t n_coded, uin
     p += rans::kStateBytes + 2 * (size_t)n_words;
   }
   if (shift > 0) {
+    // The raw low bits, LSB first (rans::put_bits, streamed through a 64-bit accumulator).
+    uint64_t acc = 0;
+    uint32_t n_acc = 0;
+    uint8_t* q = p;
+    const uint32_t mask = (1u << shift) - 1u;
     for (uint64_t cu = 0, k = 0; cu < n_coded_units; ++cu) {
       const uint32_t* cc = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
       const uint64_t count = std::min<uint64_t>(kUnitElems, n_coded - k);
-      for (uint64_t j = 0; j < count; ++j, ++k) rans::put_bits(p, k * shift, shift, cc[j]);
+      for (uint64_t j = 0; j < count; ++j, ++k) {
+        acc |= (uint64_t)(cc[j] & mask) << n_acc;
+        n_acc += shift;
+        while (n_acc >= 8) {
+          *q++ = (uint8_t)acc;
+          acc >>= 8;
+          n_acc -= 8;
+        }
+      }
     }
+    if (n_acc > 0) *q++ = (uint8_t)acc;
   }
   p += rans::packed_bytes(n_coded, shift);
   s.rans_out.resize((size_t)(p - s.rans_out.data()));
@@ -648,8 +662,20 @@ bool decode_rans(const uint8_t* p, uint64_t len, uint64_t n_coded, bool local_mo
   if (shift == 0) {
     for (uint64_t k = 0; k < n_coded; ++k) s.codes[k] = s.sym[k];
   } else {
-    for (uint64_t k = 0; k < n_coded; ++k)
-      s.codes[k] = ((uint32_t)s.sym[k] << shift) | rans::get_bits(p, k * shift, shift);
+    // The raw low bits, LSB first (rans::get_bits, streamed through a 64-bit accumulator).
+    uint64_t acc = 0;
+    uint32_t n_acc = 0;
+    const uint8_t* q = p;
+    const uint32_t mask = (1u << shift) - 1u;
+    for (uint64_t k = 0; k < n_coded; ++k) {
+      while (n_acc < shift) {
+        acc |= (uint64_t)*q++ << n_acc;
+        n_acc += 8;
+      }
+      s.codes[k] = ((uint32_t)s.sym[k] << shift) | ((uint32_t)acc & mask);
+      acc >>= shift;
+      n_acc -= shift;
+    }
   }
   if (local_mode)
     for (uint64_t k = 0; k < n_coded; ++k)
@@ -874,10 +900,6 @@ Reject decode_staged(const uint8_t* frame, size_t frame_bytes, uint8_t* dst, siz
     return Reject::kNone;
   }
   if (h.original_bytes > dst_capacity) return Reject::kOutputTooSmall;
-  // A history frame of another element type restarts the window, as the encoder did.
-  if (h.dedup == (uint8_t)StagedDedup::kHistory && hist != nullptr &&
-      (!hist->has_dtype || hist->dtype != h.dtype) && h.stream_unit == (uint32_t)hist->stream_pos)
-    hist->restart(h.dtype);
   switch ((DType)h.dtype) {
     case DType::kF32:
       r = decode_typed<DType::kF32>(h, frame, dst, hist);
@@ -889,10 +911,13 @@ Reject decode_staged(const uint8_t* frame, size_t frame_bytes, uint8_t* dst, siz
       r = decode_typed<DType::kBF16>(h, frame, dst, hist);
       break;
   }
-  if (r != Reject::kNone) return r;
+  if (r != Reject::kNone) return r;  // a rejected frame leaves the history as it was
   if (h.dedup == (uint8_t)StagedDedup::kHistory) {
-    // The history learns the frame's full units, as decoded.
+    // A frame of another element type restarts the window, as the encoder did (it could refer
+    // to nothing before it: decode_typed gave it no history units).
     DecoderHistory& H = *hist;
+    if (!H.has_dtype || H.dtype != h.dtype) H.restart(h.dtype);
+    // The history learns the frame's full units, as decoded.
     const Geometry g = staged::geometry(h.dtype, h.original_bytes);
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
       const uint64_t slot = (H.stream_pos + u) % H.window_units;

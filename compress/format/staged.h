@@ -110,7 +110,7 @@ SQZ_HD void write_raw_header(uint8_t dtype, uint8_t flags, uint64_t original_byt
 }
 
 // Which check rejected a frame: every failure of parse() and of the stage validators names one,
-// so that a rejected frame says why (read_frame_info / decompress_explain).
+// so that a rejected frame says why (last_reject_reason()).
 enum class Reject : uint8_t {
   kNone = 0,
   kTooShort,
@@ -146,7 +146,7 @@ SQZ_HD const char* reject_name(Reject r) {
     case Reject::kNone:
       return "none";
     case Reject::kTooShort:
-      return "shorter than a header";
+      return "truncated (shorter than a header, or than its frame_bytes)";
     case Reject::kMagic:
       return "magic";
     case Reject::kVersion:

@@ -176,12 +176,14 @@ SQZ_HD uint32_t write_table(const uint32_t* freq, uint32_t n_sym, uint8_t* out) 
   return n;
 }
 
-// Decoding tables of one frame.
+// Decoding tables of one frame. slot_fb packs what a decoded symbol needs besides its value,
+// freq | (slot - cum) << 13, so that decoding is one lookup per table and symbol.
 struct Tables {
   uint32_t n_sym;
   uint16_t freq[kMaxSymbols];
   uint16_t cum[kMaxSymbols];
   uint8_t sym_of_slot[kProbScale];
+  uint32_t slot_fb[kProbScale];
 };
 
 // Reads and validates a table at *p (bounded by end): frequencies must sum to kProbScale. Fills
@@ -196,7 +198,10 @@ SQZ_HD bool read_table(const uint8_t** p, const uint8_t* end, Tables* t) {
     if (!varint::get(p, end, &f, 13) || f > kProbScale || cum + f > kProbScale) return false;
     t->freq[s] = (uint16_t)f;
     t->cum[s] = (uint16_t)cum;
-    for (uint32_t k = 0; k < f; ++k) t->sym_of_slot[cum + k] = (uint8_t)s;
+    for (uint32_t k = 0; k < f; ++k) {
+      t->sym_of_slot[cum + k] = (uint8_t)s;
+      t->slot_fb[cum + k] = (uint32_t)f | (k << 13);
+    }
     cum += (uint32_t)f;
   }
   return cum == kProbScale;
@@ -207,7 +212,8 @@ SQZ_HD bool read_table(const uint8_t** p, const uint8_t* end, Tables* t) {
 // Encoder renormalisation before coding a symbol of frequency f: true (and the word to emit)
 // when the state must shed 16 bits first.
 SQZ_HD bool encode_renorm(uint32_t* x, uint32_t f, uint16_t* word) {
-  const uint32_t x_max = ((kStateLow >> kProbBits) << 16) * f;
+  // In 64 bits: a one-symbol table (f = 4096) has x_max = 2^32, and never renormalises.
+  const uint64_t x_max = (uint64_t)((kStateLow >> kProbBits) << 16) * f;
   if (*x < x_max) return false;
   *word = (uint16_t)(*x & 0xffffu);
   *x >>= 16;
@@ -218,12 +224,22 @@ SQZ_HD uint32_t encode_put(uint32_t x, uint32_t f, uint32_t c) {
   return ((x / f) << kProbBits) + (x % f) + c;
 }
 
+// x / f without a division: inv = 1.0 / f in double puts x * inv within one of the quotient
+// (x < 2^32), and the product checks correct it. encode_put's exact result, several times faster
+// on a CPU.
+SQZ_HD uint32_t div_exact(uint32_t x, uint32_t f, double inv) {
+  uint32_t q = (uint32_t)((double)x * inv);
+  q -= (uint32_t)((uint64_t)q * f > x);  // branch-free: corrections are rare but unpredictable
+  q += (uint32_t)(((uint64_t)q + 1) * f <= x);
+  return q;
+}
+
 // Decodes one symbol from a state; the caller then renormalises when *x < kStateLow.
 SQZ_HD uint32_t decode_get(uint32_t* x, const Tables& t) {
   const uint32_t slot = *x & (kProbScale - 1);
-  const uint32_t s = t.sym_of_slot[slot];
-  *x = (uint32_t)t.freq[s] * (*x >> kProbBits) + slot - t.cum[s];
-  return s;
+  const uint32_t fb = t.slot_fb[slot];
+  *x = (fb & 0x1fffu) * (*x >> kProbBits) + (fb >> 13);
+  return t.sym_of_slot[slot];
 }
 
 // ---- a segment, sequentially: the reference the SIMD and warp versions reproduce ----
@@ -232,20 +248,30 @@ SQZ_HD uint32_t decode_get(uint32_t* x, const Tables& t) {
 // words. Returns the number of words.
 SQZ_HD uint32_t encode_segment(const uint8_t* sym, uint32_t count, const uint32_t* freq,
                                const uint32_t* cum, uint16_t* scratch, uint8_t* out) {
+  double inv[kMaxSymbols];
+  uint32_t max_sym = 0;
+  for (uint32_t k = 0; k < count; ++k) max_sym = sym[k] > max_sym ? sym[k] : max_sym;
+  for (uint32_t s = 0; s <= max_sym; ++s) inv[s] = freq[s] ? 1.0 / (double)freq[s] : 0.0;
   uint32_t x[kLanes];
   for (uint32_t l = 0; l < kLanes; ++l) x[l] = kStateLow;
   uint32_t n_words = 0;
-  const uint32_t rounds = (count + kLanes - 1) / kLanes;
-  for (uint32_t r = rounds; r-- > 0;) {
-    for (uint32_t l = kLanes; l-- > 0;) {
-      const uint32_t k = r * kLanes + l;
-      if (k >= count) continue;
-      const uint32_t s = sym[k];
-      uint16_t w;
-      if (encode_renorm(&x[l], freq[s], &w)) scratch[n_words++] = w;
-      x[l] = encode_put(x[l], freq[s], cum[s]);
-    }
-  }
+  const uint32_t full = count / kLanes;
+  // One lane step: renormalise, then x = (x / f) * 2^12 + x % f + c (encode_put).
+  // Branch-free: whether a lane sheds a word is data-dependent and unpredictable.
+  auto step = [&](uint32_t l, uint32_t s) {
+    const uint32_t f = freq[s];
+    uint32_t v = x[l];
+    const uint32_t shed = (uint64_t)v >= (uint64_t)((kStateLow >> kProbBits) << 16) * f;
+    scratch[n_words] = (uint16_t)v;  // encode_renorm's word, kept only when it sheds
+    n_words += shed;
+    v = shed ? v >> 16 : v;
+    const uint32_t q = div_exact(v, f, inv[s]);
+    x[l] = (q << kProbBits) + (v - q * f) + cum[s];
+  };
+  // Rounds last to first, lanes high to low: the partial last round first.
+  for (uint32_t l = count - full * kLanes; l-- > 0;) step(l, sym[full * kLanes + l]);
+  for (uint32_t r = full; r-- > 0;)
+    for (uint32_t l = kLanes; l-- > 0;) step(l, sym[r * kLanes + l]);
   for (uint32_t l = 0; l < kLanes; ++l) block::store_le32(out + 4 * l, x[l]);
   // The decoder reads the words in the reverse of the order they were emitted.
   uint8_t* words = out + kStateBytes;
@@ -261,20 +287,24 @@ SQZ_HD bool decode_segment(const uint8_t* seg, uint32_t n_words, uint32_t count,
   for (uint32_t l = 0; l < kLanes; ++l) x[l] = block::load_le32(seg + 4 * l);
   const uint8_t* words = seg + kStateBytes;
   uint32_t pos = 0;
-  const uint32_t rounds = (count + kLanes - 1) / kLanes;
-  for (uint32_t r = 0; r < rounds; ++r) {
-    for (uint32_t l = 0; l < kLanes; ++l) {
-      const uint32_t k = r * kLanes + l;
-      if (k >= count) break;
-      sym[k] = (uint8_t)decode_get(&x[l], t);
-      if (x[l] < kStateLow) {
-        if (pos >= n_words) return false;
-        x[l] = (x[l] << 16) | block::load_le16(words + 2 * pos);
-        ++pos;
-      }
-    }
-  }
-  if (pos != n_words) return false;
+  bool overrun = false;
+  // One lane step; a word past the end reads as 0 and fails the segment at the end.
+  // Branch-free renormalisation: whether a lane needs a word is unpredictable.
+  auto step = [&](uint32_t l) {
+    const uint32_t s = decode_get(&x[l], t);
+    const uint32_t need = x[l] < kStateLow;
+    const uint32_t have = pos < n_words;
+    overrun |= need && !have;
+    const uint32_t w = have ? block::load_le16(words + 2 * pos) : 0u;
+    x[l] = need ? (x[l] << 16) | w : x[l];
+    pos += need & have;
+    return (uint8_t)s;
+  };
+  const uint32_t full = count / kLanes;
+  for (uint32_t r = 0; r < full; ++r)
+    for (uint32_t l = 0; l < kLanes; ++l) sym[r * kLanes + l] = step(l);
+  for (uint32_t l = 0; l < count - full * kLanes; ++l) sym[full * kLanes + l] = step(l);
+  if (overrun || pos != n_words) return false;
   for (uint32_t l = 0; l < kLanes; ++l)
     if (x[l] != kStateLow) return false;
   return true;

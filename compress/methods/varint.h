@@ -1,6 +1,7 @@
 // LEB128 unsigned varints (7 bits per byte, low bits first, high bit = more), the small counts
 // and lengths of the dedup run list and the rANS frequency table. Readers are bounded by the end
-// of their section and refuse encodings longer than the value type allows.
+// of their section and refuse values that do not fit the value type or the caller's bit limit;
+// a non-minimal encoding of a value that fits (0x80 0x00 for 0) is accepted.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,8 @@ SQZ_HD uint32_t put(uint8_t* p, uint64_t v) {
   return n;
 }
 
-// Reads one varint from [*p, end) into *v, advancing *p. False on a truncated encoding or one
-// that does not fit max_bits bits (including a non-minimal tail of zero groups past them).
+// Reads one varint from [*p, end) into *v, advancing *p. False on a truncated encoding, one of
+// more than 10 bytes, or a value that does not fit max_bits bits.
 SQZ_HD bool get(const uint8_t** p, const uint8_t* end, uint64_t* v, uint32_t max_bits = 64) {
   uint64_t r = 0;
   uint32_t shift = 0;

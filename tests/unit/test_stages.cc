@@ -81,6 +81,32 @@ TEST(Rans, NormalizeMatchesItsDefinition) {
   }
 }
 
+TEST(Rans, DivisionWithoutDividingIsExact) {
+  std::mt19937_64 rng(test::test_seed());
+  for (uint32_t f = 1; f <= rans::kProbScale; ++f) {
+    const double inv = 1.0 / (double)f;
+    // Encoder states stay below 2^20 f (2^32 for the one-symbol table, f = 4096).
+    const uint64_t x_max =
+        std::min<uint64_t>(((uint64_t)rans::kStateLow >> rans::kProbBits << 16) * f, 0xffffffffull);
+    const uint32_t edge[] = {0,
+                             1,
+                             f - 1,
+                             f,
+                             f + 1,
+                             (uint32_t)(x_max - 1),
+                             (uint32_t)(x_max - f),
+                             (uint32_t)(x_max / f * f),
+                             0xffffffffu};
+    for (uint32_t x : edge) ASSERT_EQ(rans::div_exact(x, f, inv), x / f) << x << " / " << f;
+    for (int k = 0; k < 200; ++k) {
+      const uint32_t x = (uint32_t)(rng() % x_max);
+      ASSERT_EQ(rans::div_exact(x, f, inv), x / f) << x << " / " << f;
+      const uint32_t y = (uint32_t)rng();  // any 32-bit value
+      ASSERT_EQ(rans::div_exact(y, f, inv), y / f) << y << " / " << f;
+    }
+  }
+}
+
 TEST(Rans, SegmentsRoundTripAndRejectTampering) {
   std::mt19937_64 rng(test::test_seed());
   for (int round = 0; round < 200; ++round) {
