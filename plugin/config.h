@@ -18,68 +18,69 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
 // X(id, NAME, type, default, min, max, enum values, doc)
 // min/max apply to kInt and kFloat (a kFloat min of 0 is exclusive: the value must be > 0). A kInt
 // with a word in "enum values" also accepts that word (e.g. "auto"), stored as -1.
-#define SQUEEZE_PARAMS(X)                                                                        \
-  X(kEnable, "ENABLE", kBool, "1", 0, 1, "",                                                     \
-    "Master switch. 0: every message passes through bit-exact (a plain TCP transport).")         \
-  X(kMode, "MODE", kEnum, "local", 0, 0, "abs|rel|local",                                        \
-    "Error-bound mode: abs bounds every element by BOUND; rel by BOUND x (max - min) of the "    \
-    "message; local by BOUND x (max - min) of the element's own block of 32 values (a table of " \
-    "small values keeps its precision beside one of large values).")                             \
-  X(kBound, "BOUND", kFloat, "1.96e-3", 0, 1e6, "",                                              \
-    "Error bound (absolute, or relative to a range with MODE=rel or local). Must be > 0. The "   \
-    "default, local 1.96e-3, is each value within 1/510 of its block's range: at least as "      \
-    "precise as TorchRec's INT8 row-wise quantized comms per vector.")                           \
-  X(kMinBytes, "MIN_BYTES", kInt, "4096", 0, (int64_t{1} << 40), "",                             \
-    "Messages smaller than this pass through.")                                                  \
-  X(kAssumeDtype, "ASSUME_DTYPE", kEnum, "none", 0, 0, "none|f32|f16|bf16",                      \
-    "Fallback only (NCCL's profiler chain not in use, see README 'Traffic classification'): "    \
-    "datatype assumed for every p2p/all-to-all SIMPLE payload, integers included. Ignored when " \
-    "the profiler tells the datatype.")                                                          \
-  X(kPolicy, "POLICY", kString, "", 0, 0, "",                                                    \
-    "Rules op.dtype=action, comma-separated, later ones win. op: p2p, broadcast, reduce, "       \
-    "allgather, reducescatter, allreduce, coll, *; dtype: f32, f16, bf16, *; action: on, off, "  \
-    "rel:BOUND, abs:BOUND, local:BOUND. Default: p2p f32/f16/bf16 on with MODE/BOUND, "          \
-    "collectives off. E.g. "                                                                     \
-    "p2p.bf16=abs:1e-3,allreduce.f32=rel:1e-4.")                                                 \
-  X(kThreads, "THREADS", kInt, "auto", 0, 16, "auto",                                            \
-    "Helper threads per connection that stripe the data sockets (the listener's value wins). "   \
-    "0: no helpers, NCCL's proxy thread moves the bytes itself in isend/irecv/test (best with "  \
-    "few cores). auto: 0 with 4 or fewer usable CPUs, else 2.")                                  \
-  X(kSockets, "SOCKETS", kInt, "4", 1, 64, "",                                                   \
-    "Data sockets per connection, plus one control socket (the listener's value wins).")         \
-  X(kCodecThreads, "CODEC_THREADS", kInt, "auto", 0, 64, "auto",                                 \
-    "Threads of the process-wide pool that compresses and decompresses host buffers. 0: NCCL's " \
-    "proxy thread runs the codec itself, in isend (compress) and test (decompress). auto: 0 "    \
-    "with 4 or fewer usable CPUs, else 2.")                                                      \
-  X(kStagingMb, "STAGING_MB", kInt, "16", 1, 4096, "",                                           \
-    "Staging memory per connection (MiB), allocated at connect. A message whose frame does not " \
-    "fit passes through; a full staging area makes isend return no request (back-pressure).")    \
-  X(kStats, "STATS", kBool, "1", 0, 1, "",                                                       \
-    "Log per-connection statistics at close (INFO, subsystem NET).")                             \
-  X(kStatsFile, "STATS_FILE", kString, "", 0, 0, "",                                             \
-    "Append per-connection statistics as JSON lines to this file at close (empty: off).")        \
-  X(kTimeoutS, "TIMEOUT_S", kInt, "300", 0, 86400, "",                                           \
-    "A transfer in flight with no progress for this many seconds fails with an error (0: "       \
-    "never). Also bounds, at 10 s at most, how long closeSend waits without progress for "       \
-    "completed compressed sends to reach the peer.")                                             \
-  X(kHandshakeTimeoutS, "HANDSHAKE_TIMEOUT_S", kInt, "30", 1, 3600, "",                          \
-    "A connection whose handshake is not complete within this many seconds is dropped by the "   \
-    "listener (a connector that stalls, dies or never opens all its sockets) and fails on the "  \
-    "connecting side with an error naming the listener.")                                        \
-  X(kIfname, "IFNAME", kString, "", 0, 0, "",                                                    \
-    "Interfaces to use, NCCL_SOCKET_IFNAME syntax: comma-separated prefixes, ^ excludes, = "     \
-    "exact. Empty: every interface that is up except loopback and docker*, loopback only if "    \
-    "nothing else is up.")                                                                       \
-  X(kConfig, "CONFIG", kString, "", 0, 0, "",                                                    \
-    "TOML file with the same keys in lower case (optionally under [squeeze]); the environment "  \
-    "overrides it. Environment only.")                                                           \
-  X(kCpuBackend, "CPU_BACKEND", kEnum, "auto", 0, 0, "auto|scalar|avx2|avx512",                  \
-    "Kernels of the host-buffer codec, for the whole process, applied at init and logged "       \
-    "(codec backend ...). auto: the best this CPU and build run (avx512, avx2, scalar). A "      \
-    "backend that cannot run here makes init fail naming the ones that can. Inside the plugin "  \
-    "it overrides libsqueeze's own SQUEEZE_CPU_BACKEND.")                                        \
-  X(kLogStderr, "LOG_STDERR", kBool, "0", 0, 1, "",                                              \
-    "Also print INFO lines to stderr when no NCCL logger is installed (unit tests, tools that "  \
+#define SQUEEZE_PARAMS(X)                                                                          \
+  X(kEnable, "ENABLE", kBool, "1", 0, 1, "",                                                       \
+    "Master switch. 0: every message passes through bit-exact (a plain TCP transport).")           \
+  X(kMode, "MODE", kEnum, "local", 0, 0, "abs|rel|local",                                          \
+    "Error-bound mode: abs bounds every element by BOUND; rel by BOUND x (max - min) of its "      \
+    "frame (a 128 KiB step, or a message sent in one piece); local by BOUND x (max - min) of the " \
+    "element's own block of 32 values (a table of "                                                \
+    "small values keeps its precision beside one of large values).")                               \
+  X(kBound, "BOUND", kFloat, "1.96e-3", 0, 1e6, "",                                                \
+    "Error bound (absolute, or relative to a range with MODE=rel or local). Must be > 0. The "     \
+    "default, local 1.96e-3, is each value within 1/510 of its block's range: at least as "        \
+    "precise as TorchRec's INT8 row-wise quantized comms per vector.")                             \
+  X(kMinBytes, "MIN_BYTES", kInt, "4096", 0, (int64_t{1} << 40), "",                               \
+    "Messages smaller than this pass through.")                                                    \
+  X(kAssumeDtype, "ASSUME_DTYPE", kEnum, "none", 0, 0, "none|f32|f16|bf16",                        \
+    "Fallback only (NCCL's profiler chain not in use, see README 'Traffic classification'): "      \
+    "datatype assumed for every p2p/all-to-all SIMPLE payload, integers included. Ignored when "   \
+    "the profiler tells the datatype.")                                                            \
+  X(kPolicy, "POLICY", kString, "", 0, 0, "",                                                      \
+    "Rules op.dtype=action, comma-separated, later ones win. op: p2p, broadcast, reduce, "         \
+    "allgather, reducescatter, allreduce, coll, *; dtype: f32, f16, bf16, *; action: on, off, "    \
+    "rel:BOUND, abs:BOUND, local:BOUND. Default: p2p f32/f16/bf16 on with MODE/BOUND, "            \
+    "collectives off. E.g. "                                                                       \
+    "p2p.bf16=abs:1e-3,allreduce.f32=rel:1e-4.")                                                   \
+  X(kThreads, "THREADS", kInt, "auto", 0, 16, "auto",                                              \
+    "Helper threads per connection that stripe the data sockets (the listener's value wins). "     \
+    "0: no helpers, NCCL's proxy thread moves the bytes itself in isend/irecv/test (best with "    \
+    "few cores). auto: 0 with 4 or fewer usable CPUs, else 2.")                                    \
+  X(kSockets, "SOCKETS", kInt, "4", 1, 64, "",                                                     \
+    "Data sockets per connection, plus one control socket (the listener's value wins).")           \
+  X(kCodecThreads, "CODEC_THREADS", kInt, "auto", 0, 64, "auto",                                   \
+    "Threads of the process-wide pool that compresses and decompresses host buffers. 0: NCCL's "   \
+    "proxy thread runs the codec itself, in isend (compress) and test (decompress). auto: 0 "      \
+    "with 4 or fewer usable CPUs, else 2.")                                                        \
+  X(kStagingMb, "STAGING_MB", kInt, "16", 1, 4096, "",                                             \
+    "Staging memory per connection (MiB), allocated at connect. A message whose frame does not "   \
+    "fit passes through; a full staging area makes isend return no request (back-pressure).")      \
+  X(kStats, "STATS", kBool, "1", 0, 1, "",                                                         \
+    "Log per-connection statistics at close (INFO, subsystem NET).")                               \
+  X(kStatsFile, "STATS_FILE", kString, "", 0, 0, "",                                               \
+    "Append per-connection statistics as JSON lines to this file at close (empty: off).")          \
+  X(kTimeoutS, "TIMEOUT_S", kInt, "300", 0, 86400, "",                                             \
+    "A transfer in flight with no progress for this many seconds fails with an error (0: "         \
+    "never). Also bounds, at 10 s at most, how long closeSend waits without progress for "         \
+    "completed compressed sends to reach the peer.")                                               \
+  X(kHandshakeTimeoutS, "HANDSHAKE_TIMEOUT_S", kInt, "30", 1, 3600, "",                            \
+    "A connection whose handshake is not complete within this many seconds is dropped by the "     \
+    "listener (a connector that stalls, dies or never opens all its sockets) and fails on the "    \
+    "connecting side with an error naming the listener.")                                          \
+  X(kIfname, "IFNAME", kString, "", 0, 0, "",                                                      \
+    "Interfaces to use, NCCL_SOCKET_IFNAME syntax: comma-separated prefixes, ^ excludes, = "       \
+    "exact. Empty: every interface that is up except loopback and docker*, loopback only if "      \
+    "nothing else is up.")                                                                         \
+  X(kConfig, "CONFIG", kString, "", 0, 0, "",                                                      \
+    "TOML file with the same keys in lower case (optionally under [squeeze]); the environment "    \
+    "overrides it. Environment only.")                                                             \
+  X(kCpuBackend, "CPU_BACKEND", kEnum, "auto", 0, 0, "auto|scalar|avx2|avx512",                    \
+    "Kernels of the host-buffer codec, for the whole process, applied at init and logged "         \
+    "(codec backend ...). auto: the best this CPU and build run (avx512, avx2, scalar). A "        \
+    "backend that cannot run here makes init fail naming the ones that can. Inside the plugin "    \
+    "it overrides libsqueeze's own SQUEEZE_CPU_BACKEND.")                                          \
+  X(kLogStderr, "LOG_STDERR", kBool, "0", 0, 1, "",                                                \
+    "Also print INFO lines to stderr when no NCCL logger is installed (unit tests, tools that "    \
     "load the plugin themselves); WARN lines always go there then. NCCL's logger ignores it.")
 
 enum class ParamId : uint8_t {
