@@ -70,7 +70,7 @@ void usage() {
       "  --emb-dim D          dlrm row width (default 64)   --seed S\n"
       "  --mixed              an int64 index all-to-all before every payload all-to-all\n"
       "  --phases both|passthrough|compressed  (default both)\n"
-      "  --mode rel|abs --bound B   error bound handed to the plugin (default rel 1e-2)\n"
+      "  --mode rel|abs|local --bound B   error bound handed to the plugin (default rel 1e-2)\n"
       "  --classify auto|profiler|assume  how the plugin learns the datatype: the profiler\n"
       "                       chain (when exported) and/or NCCL_SQUEEZE_ASSUME_DTYPE; auto: both,\n"
       "                       but no ASSUME_DTYPE with --mixed (it would cover the int64 too)\n"
@@ -153,7 +153,7 @@ double median(std::vector<double> v) {
 void set_env_phase(const Options& o, bool compressed, const std::string& ifname,
                    const std::string& stats) {
   setenv("NCCL_SQUEEZE_ENABLE", compressed ? "1" : "0", 1);
-  setenv("NCCL_SQUEEZE_MODE", o.rel ? "rel" : "abs", 1);
+  setenv("NCCL_SQUEEZE_MODE", o.local ? "local" : o.rel ? "rel" : "abs", 1);
   char b[64];
   std::snprintf(b, sizeof(b), "%.17g", o.bound);
   setenv("NCCL_SQUEEZE_BOUND", b, 1);
@@ -379,7 +379,10 @@ bool write_json(const Options& o, const std::vector<Row>& rows, const std::strin
                 "\"%s\",\n  \"iters\": %d,\n  \"runs\": %d,\n  \"rows\": [\n",
                 sysconf(_SC_NPROCESSORS_ONLN), cpu_model().c_str(), o.ranks, o.channels,
                 o.pattern == Pattern::kStream ? "stream" : "alltoall", payload_name(o.payload.kind),
-                elem_name(o.payload.dtype), o.mixed ? "true" : "false", o.rel ? "rel" : "abs",
+                elem_name(o.payload.dtype), o.mixed ? "true" : "false",
+                o.local ? "local"
+                : o.rel ? "rel"
+                        : "abs",
                 o.bound, o.netns_rate.c_str(), o.iters, o.runs);
   s += buf;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -479,8 +482,9 @@ int main(int argc, char** argv) {
       phases = need(i);
     } else if (a == "--mode") {
       std::string m = need(i);
-      if (m != "rel" && m != "abs") bad("--mode", argv[i]);
+      if (m != "rel" && m != "abs" && m != "local") bad("--mode", argv[i]);
       o.rel = m == "rel";
+      o.local = m == "local";
     } else if (a == "--bound") {
       o.bound = std::atof(need(i));
     } else if (a == "--classify") {
@@ -596,7 +600,10 @@ int main(int argc, char** argv) {
       "plugin %s\n",
       o.ranks, o.channels, o.pattern == Pattern::kStream ? "stream" : "alltoall",
       payload_name(o.payload.kind), elem_name(o.payload.dtype), o.mixed ? " + int64" : "",
-      o.rel ? "rel" : "abs", o.bound, o.plugin.c_str());
+      o.local ? "local"
+      : o.rel ? "rel"
+              : "abs",
+      o.bound, o.plugin.c_str());
   std::printf("# link: %s; buffers: %s; nproc %ld; cpu %s; iters %d, warmup %d, runs %d (median)\n",
               o.netns_rate.empty() ? "loopback" : ("netns, tbf " + o.netns_rate).c_str(),
               o.userbuf ? "registered user buffers" : "FIFO pool + copies",

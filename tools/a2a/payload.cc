@@ -273,7 +273,21 @@ void verify_frame(const uint8_t* expected, const uint8_t* got, size_t bytes, Ele
   const size_t es = elem_size(t);
   const size_t n = bytes / es;
   double eb = tol.bound;
-  if (tol.rel) {
+  // The finite range of elements [first, last), as the codec defines rel and local bounds.
+  auto range_bound = [&](size_t first, size_t last) {
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (size_t e = first; e < last; ++e) {
+      const double v = element_as_double(expected + e * es, t);
+      if (std::isfinite(v)) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+    return hi >= lo ? tol.bound * (hi - lo) : 0.0;
+  };
+  if (tol.local) {
+    eb = 0.0;  // set per block below
+  } else if (tol.rel) {
     // The frame's value range over its finite elements, as the codec defines the rel bound.
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (size_t e = 0; e < n; ++e) {
@@ -286,11 +300,13 @@ void verify_frame(const uint8_t* expected, const uint8_t* got, size_t bytes, Ele
     eb = hi >= lo ? tol.bound * (hi - lo) : 0.0;
   }
   for (size_t e = 0; e < n; ++e) {
+    if (tol.local && e % 32 == 0) eb = range_bound(e, std::min(n, e + 32));
     const uint8_t* pe = expected + e * es;
     const uint8_t* pg = got + e * es;
     double x = element_as_double(pe, t);
-    if (!std::isfinite(x)) {
-      if (std::memcmp(pe, pg, es) != 0) bad(e * es);  // NaN / Inf travel exactly
+    if (!std::isfinite(x) || (tol.local && eb == 0.0)) {
+      // NaN / Inf travel exactly, and so does a constant local block.
+      if (std::memcmp(pe, pg, es) != 0) bad(e * es);
       continue;
     }
     double y = element_as_double(pg, t);

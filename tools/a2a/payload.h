@@ -41,6 +41,7 @@ bool read_file(const std::string& path, std::vector<uint8_t>* out, std::string* 
 struct Tolerance {
   bool lossy = false;  // false: bit-exact
   bool rel = true;     // true: bound * (max - min) over the frame's finite values
+  bool local = false;  // true: bound * (max - min) of each block of 32 values of the frame
   double bound = 0.0;
 };
 

@@ -608,6 +608,7 @@ RunResult Rank::verify(std::string* detail) {
     Tolerance tol;
     tol.lossy = t_.compressed && is_float(ms.dtype);
     tol.rel = o_.rel;
+    tol.local = o_.local;
     tol.bound = o_.bound;
     for (int p = 0; p < n_; ++p) {
       if (!ms.recv[p]) continue;

@@ -29,6 +29,7 @@ struct Options {
   bool run_passthrough = true;
   bool run_compressed = true;
   bool rel = true;
+  bool local = false;  // each value within bound x (max - min) of its block of 32 (rel unused)
   double bound = 1e-2;
   std::string netns_rate;  // empty: loopback
   std::string json;
