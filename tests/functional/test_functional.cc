@@ -267,6 +267,39 @@ TEST_P(Functional, RetryNullBeforeTestingManySizes) {
   ASSERT_TRUE(ranks);
 }
 
+// Grouped receives: the plugin advertises maxRecvs = 1, so NCCL never groups; a grouped irecv
+// anyway (n = 2) is refused with an error and no request, and the connection stays usable.
+TEST_P(Functional, GroupedReceivesAreRefusedAndTheConnectionStaysUsable) {
+  const bool lossy = this->lossy();
+  auto ranks = run_ranks(2, kRunTimeout, [lossy](int rank, const std::vector<Channel>& ch) {
+    configure(lossy);
+    void* ctx = init_context();
+    ncclNetProperties_v11_t props;
+    RCHECK_NCCL(net()->getProperties(0, &props));
+    RCHECK(props.maxRecvs == 1, "maxRecvs is %d", props.maxRecvs);
+    Link l = connect_link(ctx, ch[0]);
+    if (rank == 1) {
+      Registered mem(l.recv, 2 * 8192);
+      void* data[2] = {mem.buf.data(), mem.buf.data() + 8192};
+      size_t sizes[2] = {8192, 8192};
+      int tags[2] = {0, 0};
+      void* mhs[2] = {mem.mh, mem.mh};
+      void* phs[2] = {nullptr, nullptr};
+      void* req = reinterpret_cast<void*>(0x1);  // NCCL may leave 0x1 there (LL optional recv)
+      const ncclResult_t r = net()->irecv(l.recv, 2, data, sizes, tags, mhs, phs, &req);
+      RCHECK(r != ncclSuccess, "a grouped irecv (n = 2) was accepted with maxRecvs = 1");
+      RCHECK(req == nullptr, "a refused irecv left a request");
+    }
+    ch[0].barrier();
+    const size_t changed = one_way(l, rank, lossy, 7, {4096, 1 << 20, 100});
+    if (lossy && rank == 1) RCHECK(changed > 0, "nothing was compressed");
+    ch[0].barrier();
+    l.close();
+    RCHECK_NCCL(net()->finalize(ctx));
+  });
+  ASSERT_TRUE(ranks);
+}
+
 TEST_P(Functional, FourThreadsEachWithItsOwnConnections) {
   const bool lossy = this->lossy();
   auto ranks = run_ranks(2, kRunTimeout, [lossy](int rank, const std::vector<Channel>& ch) {
