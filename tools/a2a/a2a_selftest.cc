@@ -310,7 +310,7 @@ TEST(Verify, ExactCatchesEveryFlippedBit) {
 TEST(Verify, IntegersStayExactEvenWhenTheFrameIsLossy) {
   std::vector<int64_t> e(100, 7), g = e;
   g[5] = 8;
-  Tolerance lossy{true, false, 10.0};
+  Tolerance lossy{true, false, false, 10.0};
   VerifyStats vs;
   verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 800,
                ElemType::kI64, lossy, 0, &vs);
@@ -320,7 +320,7 @@ TEST(Verify, IntegersStayExactEvenWhenTheFrameIsLossy) {
 
 TEST(Verify, RelBoundUsesTheFrameRangeInDouble) {
   std::vector<float> e = {-1.0f, 0.0f, 0.5f, 3.0f};  // range 4 -> eb = 0.04 at rel 1e-2
-  Tolerance tol{true, true, 1e-2};
+  Tolerance tol{true, true, false, 1e-2};
   // The floats on either side of 0.04 (exact in double as 4 * 1e-2 only up to rounding, which
   // the verifier computes the same way).
   const double eb = 1e-2 * (3.0 - (-1.0));
@@ -343,10 +343,38 @@ TEST(Verify, RelBoundUsesTheFrameRangeInDouble) {
   EXPECT_LE(vs.max_err_over_bound, 1.0);
 }
 
+TEST(Verify, LocalBoundUsesEachBlockOfThirtyTwoOwnRange) {
+  // Two blocks of 32: the first spans 1e-3, the second 100. An error of 1e-4 in the first block
+  // is inside the frame-relative bound (1e-2 x 100) but ten times its block's (1e-2 x 1e-3).
+  std::vector<float> e(64);
+  for (int i = 0; i < 32; ++i) e[i] = 1e-3f * (float)i / 31.0f;
+  for (int i = 32; i < 64; ++i) e[i] = 100.0f * (float)(i - 32) / 31.0f;
+  Tolerance local{true, false, true, 1e-2};
+  Tolerance rel{true, true, false, 1e-2};
+  std::vector<float> g = e;
+  g[3] += 1e-4f;
+  VerifyStats vs;
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 256,
+               ElemType::kF32, local, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 1u);
+  EXPECT_EQ(vs.first_bad_offset, 12u);
+  vs = VerifyStats{};
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 256,
+               ElemType::kF32, rel, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 0u);
+  // Within its own block's bound, the same position passes in local mode too.
+  g = e;
+  g[3] += 5e-6f;
+  vs = VerifyStats{};
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 256,
+               ElemType::kF32, local, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 0u);
+}
+
 TEST(Verify, NonFiniteValuesMustArriveExactly) {
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<float> e = {1.0f, std::nanf(""), inf, -inf, 2.0f};
-  Tolerance tol{true, false, 1.0};
+  Tolerance tol{true, false, false, 1.0};
   std::vector<float> g = e;
   g[0] = 1.5f;  // within the absolute bound
   VerifyStats vs;
@@ -370,7 +398,7 @@ TEST(Verify, HalfTypesCheckedInTheirOwnWidth) {
   std::vector<uint8_t> e(2000), g;
   generate(s, 0, 1, e.data(), e.size());
   g = e;
-  Tolerance tol{true, false, 1e-3};
+  Tolerance tol{true, false, false, 1e-3};
   VerifyStats vs;
   verify_frame(e.data(), g.data(), e.size(), ElemType::kBF16, tol, 0, &vs);
   EXPECT_EQ(vs.bad_elements, 0u);
