@@ -1,0 +1,20 @@
+"""The python tests of the default test command (ctest: python_codec): the codec binding and
+squeeze-model's arithmetic, numpy only, a second or two. Exits 77 (ctest: skipped) when this
+Python lacks numpy or pytest; the tests themselves skip when libsqueeze_c.so is missing.
+Torch-marked tests are left out (run them with: .venv/bin/python -m pytest python/tests)."""
+import os
+import sys
+
+try:
+    import numpy  # noqa: F401
+    import pytest
+except ImportError as e:
+    print(f"skipped: {sys.executable} lacks {e.name} (set -DSQUEEZE_PYTHON to a Python with "
+          "numpy and pytest, e.g. the project's .venv)")
+    sys.exit(77)
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "not torch",
+                      "-c", os.path.join(os.path.dirname(here), "pytest.ini"),
+                      os.path.join(here, "test_codec.py"), os.path.join(here, "test_model.py")]
+                     + sys.argv[1:]))
