@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The Python binding's tests (ctest python_codec) need numpy and pytest: the project's
+# environment (.venv, from PyPI; torch stays out of the default path).
+bash scripts/venv.sh numpy pytest >/dev/null
 jobs=$(nproc)
 
 echo "== format (clang-format, .clang-format at the root) =="
