@@ -174,6 +174,17 @@ SQZ_HD bool quantize_element(float x, const QuantParams& p, int32_t* q_out) {
   return true;
 }
 
+// The error a quantized element counts toward its unit's largest error, which decides whether
+// that unit may stand for a repeat (compress/methods/dedup.h): |x - x'|, or the smallest positive
+// float when that difference is 0 but the bits are not the same (-0 decoded as +0, or a tiny
+// negative reconstruction rounded to f16 / bf16 -0): such an element is within every positive
+// bound but not exact, and a block whose bound is 0 (zero, constant) takes only exact copies.
+SQZ_HD float element_error(float x, float xr) {
+  const float d = x - xr;
+  const float a = d < 0.0f ? -d : d;
+  return a == 0.0f && float_to_bits(x) != float_to_bits(xr) ? 1.40129846e-45f : a;
+}
+
 // Largest float <= v, for finite v > 0 (0 when v is below the smallest subnormal).
 SQZ_HD float float_round_down(double v) {
   float f = (float)v;

@@ -57,6 +57,17 @@ SQZ_AVX2 inline __m256 round_to_type(__m256 xr) {
   }
 }
 
+// quant::element_error on eight lanes: |x - xr|, or the smallest positive float where that is 0
+// but the bits differ (signed zeros).
+SQZ_AVX2 inline __m256 element_error8(__m256 x, __m256 xr) {
+  const __m256 d =
+      _mm256_and_ps(_mm256_sub_ps(x, xr), _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));
+  const __m256i same = _mm256_cmpeq_epi32(_mm256_castps_si256(x), _mm256_castps_si256(xr));
+  const __m256 zero_d = _mm256_cmp_ps(d, _mm256_setzero_ps(), _CMP_EQ_OQ);
+  const __m256 signed_zero = _mm256_andnot_ps(_mm256_castsi256_ps(same), zero_d);
+  return _mm256_blendv_ps(d, _mm256_castsi256_ps(_mm256_set1_epi32(1)), signed_zero);
+}
+
 template <DType kType>
 SQZ_AVX2 inline void store8(uint8_t* p, __m256 v) {
   if constexpr (kType == DType::kF32) {

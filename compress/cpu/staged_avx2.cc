@@ -21,6 +21,7 @@ namespace squeeze::cpu {
 
 namespace {
 
+using avx2::element_error8;
 using avx2::load8;
 using avx2::read_planes;
 using avx2::round_to_type;
@@ -108,7 +109,6 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
   const __m256 ebc = _mm256_set1_ps(p.eb_check);
   const __m256 maxc = _mm256_set1_ps((float)p.max_code);
   const __m256 zero = _mm256_setzero_ps();
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   uint32_t mask = 0;
   __m256 e[2] = {zero, zero};
 #pragma GCC unroll 4
@@ -123,7 +123,7 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
     const __m256 qv = _mm256_cvtepi32_ps(q);
     const __m256 xr = round_to_type<kType>(escape ? _mm256_add_ps(off, _mm256_mul_ps(qv, step))
                                                   : _mm256_sub_ps(_mm256_mul_ps(qv, step), zs));
-    const __m256 d = _mm256_and_ps(_mm256_sub_ps(x, xr), abs_mask);
+    const __m256 d = element_error8(x, xr);
     const __m256 ok = _mm256_and_ps(in_range, _mm256_cmp_ps(d, ebc, _CMP_LT_OQ));
     q = _mm256_and_si256(q, _mm256_castps_si256(ok));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + 8 * v), q);
@@ -179,7 +179,7 @@ SQZ_AVX2 void quantize_global_avx2(const uint8_t* src, uint64_t n, const quant::
       const __m256 in_range = _mm256_cmp_ps(_mm256_and_ps(qf, abs_mask), max_q, _CMP_LE_OQ);
       __m256i q = _mm256_cvtps_epi32(qf);
       const __m256 xr = round_to_type<kType>(_mm256_mul_ps(_mm256_cvtepi32_ps(q), step));
-      const __m256 d = _mm256_and_ps(_mm256_sub_ps(x, xr), abs_mask);
+      const __m256 d = element_error8(x, xr);
       const __m256 ok = _mm256_and_ps(in_range, _mm256_cmp_ps(d, ebc, _CMP_LT_OQ));
       q = _mm256_and_si256(q, _mm256_castps_si256(ok));
       const __m256i z = _mm256_xor_si256(_mm256_slli_epi32(q, 1), _mm256_srai_epi32(q, 31));

@@ -64,7 +64,8 @@ void quantize_local_scalar(const uint8_t* src, uint64_t n, const local::BlockPar
       if (local::has_codes(p.kind)) {
         ok = local::quantize_element<kType>(x, p, &code);
         if (ok) {
-          const float d = std::fabs(x - round_to_type<kType>(local::reconstruct(p, code)));
+          const float d =
+              quant::element_error(x, round_to_type<kType>(local::reconstruct(p, code)));
           float& e = err[(i - first) / kUnitElems];
           e = d > e ? d : e;
         }
@@ -101,7 +102,8 @@ void quantize_global_scalar(const uint8_t* src, uint64_t n, const quant::QuantPa
         mask |= 1u << (i - first);
         continue;
       }
-      const float d = std::fabs(x - round_to_type<kType>(quant::reconstruct_f32(q, qp.step)));
+      const float d =
+          quant::element_error(x, round_to_type<kType>(quant::reconstruct_f32(q, qp.step)));
       float& e = err[(i - first) / kUnitElems];
       e = d > e ? d : e;
     }

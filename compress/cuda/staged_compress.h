@@ -62,8 +62,7 @@ SQZ_HD bool code_of(const StagedState& st, const StagedSlot& sl, const uint8_t* 
   }
   if (st.dtype == (uint8_t)DType::kF16) xr = quant::half_to_float(quant::float_to_half_rn(xr));
   if (st.dtype == (uint8_t)DType::kBF16) xr = quant::bf16_to_float(quant::float_to_bf16_rn(xr));
-  const float d = x - xr;
-  *err = d < 0.0f ? -d : d;
+  *err = quant::element_error(x, xr);
   return true;
 }
 

@@ -8,7 +8,8 @@
 // history (a stream's earlier frames, when there is one); failing that, its candidate is the
 // frame's first unit with the same 64-bit hash, provided that one is not itself a reference. It
 // becomes a reference when the candidate's bytes are equal and the candidate's decoded values are
-// within this unit's own bound (max_error < eb_check of its block, or exact). Sources in the
+// within this unit's own bound (max_error < eb_check of its block, or exact: error 0 means every
+// decoded element has the original's bits, quant::element_error). Sources in the
 // frame are therefore literal, so a decoder writes every literal first and then copies
 // references, all in parallel.
 //

@@ -388,12 +388,15 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
 
 // Repeats the deduplication stage must handle: runs, a source used many times, repeats of
 // outlier-holding units, near-repeats (one bit apart), references across block boundaries, and a
-// unit whose repeat is too coarse for a later block's tighter local bound.
+// unit whose repeat is too coarse for a later block's tighter local bound, and signed zeros: a
+// unit of zeros holding a -0 whose block has a range (so -0 may come back as +0) repeated in a
+// block of zeros (bound 0: the -0 must come back as -0, so the first unit is no source for it;
+// found by the decoder fuzzing campaign).
 TEST_P(KernelRunner, DedupPatterns) {
   std::mt19937_64 rng(test::test_seed());
   std::normal_distribution<float> g(0.0f, 1.0f);
   std::vector<TestChunk> batch;
-  for (int pattern = 0; pattern < 6; ++pattern) {
+  for (int pattern = 0; pattern < 7; ++pattern) {
     std::vector<float> v(16 * 600);
     for (float& x : v) x = g(rng);
     for (size_t u = 1; u < 600; ++u) {
@@ -429,6 +432,14 @@ TEST_P(KernelRunner, DedupPatterns) {
       for (size_t k = 0; k < 16; ++k) v[16 * 20 + k] = 1000.0f * g(rng);  // a wide unit
       std::copy(v.begin() + 320, v.begin() + 336, v.begin() + 16 * 41);   // in a tight block
       for (size_t k = 0; k < 16; ++k) v[16 * 40 + k] = 1e-3f * g(rng);
+    }
+    if (pattern == 6) {
+      std::fill(v.begin(), v.end(), 0.0f);
+      v[5] = -0.0f;  // unit 0, block 0 (whose range is 1)
+      v[20] = 1.0f;
+      v[16 * 11 + 5] = -0.0f;  // unit 11, block 5: zeros only; the same bytes as unit 0
+      v[16 * 31 + 9] = -0.0f;  // unit 31, block 15: a second source-less copy
+      v[16 * 30 + 9] = -0.0f;  // ... after one with the same bytes in the same zero block
     }
     for (DType t : kFloatTypes)
       for (BoundMode m : modes())
