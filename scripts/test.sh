@@ -29,10 +29,10 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900 -LE nosan
 
 if command -v clang++ >/dev/null; then
-  echo "== fuzzing the decoder (bounded) =="
+  echo "== fuzzing (bounded): the decoder, the receive path, the GPU kernels through the CPU runner =="
   cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_C_COMPILER=clang -DSQUEEZE_CUDA=OFF -DSQUEEZE_BUILD_BENCH=OFF -DSQUEEZE_FUZZ=ON
-  cmake --build build-fuzz -j"$jobs" --target fuzz_decode
+  cmake --build build-fuzz -j"$jobs" --target fuzz_decode fuzz_receive fuzz_runner
   ctest --test-dir build-fuzz --output-on-failure -L fuzz
 else
   echo "== fuzzing skipped: clang++ not found =="
