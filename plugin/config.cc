@@ -343,15 +343,11 @@ bool load_settings_from_environment(Settings* out, std::string* error) {
 
 const char* cpu_backend_if_available(const std::string& name) {
   if (name == "auto") {
-    if (const cpu::Backend* b = cpu::avx512_backend()) return b->name;
     if (const cpu::Backend* b = cpu::avx2_backend()) return b->name;
     return cpu::scalar_backend().name;
   }
   if (name == "scalar") return cpu::scalar_backend().name;
   if (name == "avx2") return cpu::avx2_backend() != nullptr ? cpu::avx2_backend()->name : nullptr;
-  if (name == "avx512") {
-    return cpu::avx512_backend() != nullptr ? cpu::avx512_backend()->name : nullptr;
-  }
   return nullptr;
 }
 

@@ -74,9 +74,9 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
   X(kConfig, "CONFIG", kString, "", 0, 0, "",                                                      \
     "TOML file with the same keys in lower case (optionally under [squeeze]); the environment "    \
     "overrides it. Environment only.")                                                             \
-  X(kCpuBackend, "CPU_BACKEND", kEnum, "auto", 0, 0, "auto|scalar|avx2|avx512",                    \
+  X(kCpuBackend, "CPU_BACKEND", kEnum, "auto", 0, 0, "auto|scalar|avx2",                           \
     "Kernels of the host-buffer codec, for the whole process, applied at init and logged "         \
-    "(codec backend ...). auto: the best this CPU and build run (avx512, avx2, scalar). A "        \
+    "(codec backend ...). auto: the best this CPU and build run (avx2, else scalar). A "           \
     "backend that cannot run here makes init fail naming the ones that can. Inside the plugin "    \
     "it overrides libsqueeze's own SQUEEZE_CPU_BACKEND.")                                          \
   X(kLogStderr, "LOG_STDERR", kBool, "0", 0, 1, "",                                                \
@@ -225,7 +225,7 @@ bool param_from_environment(ParamId id, ParamValue* out);
 // first call, log.cc reads NCCL_SQUEEZE_LOG_STDERR through param_from_environment).
 void set_log_stderr(bool on);
 
-// The name of the CPU backend `name` ("auto", "scalar", "avx2", "avx512") resolves to on this
+// The name of the CPU backend `name` ("auto", "scalar", "avx2") resolves to on this
 // machine and build, or NULL when that backend cannot run here.
 const char* cpu_backend_if_available(const std::string& name);
 // The backends that can run here, e.g. "scalar, avx2".

@@ -51,12 +51,10 @@ std::atomic<const Backend*> g_backend{nullptr};
 const Backend* backend_by_name(const char* name) {
   if (std::strcmp(name, "scalar") == 0) return &scalar_backend();
   if (std::strcmp(name, "avx2") == 0) return avx2_backend();
-  if (std::strcmp(name, "avx512") == 0) return avx512_backend();
   return nullptr;
 }
 
 const Backend* best_backend() {
-  if (const Backend* b = avx512_backend()) return b;
   if (const Backend* b = avx2_backend()) return b;
   return &scalar_backend();
 }

@@ -36,14 +36,15 @@ struct Backend {
 const Backend& scalar_backend();
 // nullptr when the CPU lacks the instructions (or the compiler could not build the set).
 const Backend* avx2_backend();
-const Backend* avx512_backend();
+// There is no AVX-512 kernel set (future work): the development machines' CPUID hides AVX-512, so
+// such kernels could not be tested byte for byte against scalar here.
 
 // The backend compress() and decompress() use: the best the CPU supports, unless the
-// environment variable SQUEEZE_CPU_BACKEND=scalar|avx2|avx512 names another one.
+// environment variable SQUEEZE_CPU_BACKEND=scalar|avx2 names another one.
 const Backend& active_backend();
 
-// For tests and benchmarks: switch the backend of this process ("scalar", "avx2", "avx512" or
-// "auto"). Returns false, changing nothing, when that backend is not available here.
+// For tests and benchmarks: switch the backend of this process ("scalar", "avx2" or "auto").
+// Returns false, changing nothing, when that backend is not available here.
 bool select_backend(const char* name);
 
 }  // namespace squeeze::cpu

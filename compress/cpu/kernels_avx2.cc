@@ -178,20 +178,12 @@ const Backend* avx2_backend() {
   return supported ? &kAvx2 : nullptr;
 }
 
-// No AVX-512 kernel set yet (the development machine cannot run one to test it).
-const Backend* avx512_backend() {
-  return nullptr;
-}
-
 }  // namespace squeeze::cpu
 
 #else  // no x86-64 SIMD kernels on this target
 
 namespace squeeze::cpu {
 const Backend* avx2_backend() {
-  return nullptr;
-}
-const Backend* avx512_backend() {
   return nullptr;
 }
 }  // namespace squeeze::cpu

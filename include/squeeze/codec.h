@@ -150,7 +150,7 @@ constexpr size_t dtype_size(DType t) {
   return t == DType::kF32 ? 4 : (t == DType::kF16 || t == DType::kBF16) ? 2 : 1;
 }
 
-// Which SIMD kernel set the CPU backend dispatched to at runtime ("avx512", "avx2", "scalar").
+// Which SIMD kernel set the CPU backend dispatched to at runtime ("avx2", "scalar").
 const char* cpu_backend_name();
 
 }  // namespace squeeze

@@ -194,7 +194,6 @@ TEST(Rans, SampledEstimateIsClose) {
 std::vector<const cpu::Backend*> backends() {
   std::vector<const cpu::Backend*> v{&cpu::scalar_backend()};
   if (cpu::avx2_backend()) v.push_back(cpu::avx2_backend());
-  if (cpu::avx512_backend()) v.push_back(cpu::avx512_backend());
   return v;
 }
 
