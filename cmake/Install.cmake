@@ -1,16 +1,18 @@
-# `cmake --install`: the plugin, libsqueeze (static and shared), the public headers, a CMake package
-# (find_package(Squeeze): Squeeze::squeeze, Squeeze::squeeze_shared, Squeeze::nccl_net_squeeze and,
+# `cmake --install`: the plugin, libsqueeze (static and shared), libsqueeze_c (the C API the
+# Python binding loads), the public headers, a CMake package (find_package(Squeeze):
+# Squeeze::squeeze, Squeeze::squeeze_shared, Squeeze::squeeze_c, Squeeze::nccl_net_squeeze and,
 # with the CUDA backend, Squeeze::squeeze_cuda) and a pkg-config file (squeeze.pc), in the GNU
-# directories under CMAKE_INSTALL_PREFIX. tests/packaging checks them with a consumer project.
+# directories under CMAKE_INSTALL_PREFIX. ctest install_consumer (tests/packaging/install_test.sh)
+# installs into a temporary prefix and builds a consumer with find_package and with pkg-config.
 #
-# Components: `plugin` (libnccl-net-squeeze.so alone) and `devel` (everything else). A Python wheel
-# (pyproject.toml, scikit-build-core sets SKBUILD) installs the plugin component only, into the
-# `squeeze` package: squeeze/lib/libnccl-net-squeeze.so.
+# Components: `plugin` (libnccl-net-squeeze.so, libsqueeze_c.so) and `devel` (everything else).
+# The Python wheel (pyproject.toml: scikit-build-core sets SKBUILD) installs only the component
+# `python`: the plugin and libsqueeze_c.so into the `squeeze` package, as squeeze/lib/.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 if(SKBUILD)
-  install(TARGETS nccl-net-squeeze LIBRARY DESTINATION squeeze/lib COMPONENT plugin)
+  install(TARGETS nccl-net-squeeze squeeze_c LIBRARY DESTINATION squeeze/lib COMPONENT python)
   return()
 endif()
 
@@ -18,8 +20,9 @@ set(SQUEEZE_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/Squeeze CACHE STRING
     "Where the CMake package (SqueezeConfig.cmake) is installed, relative to the prefix")
 
 set_target_properties(nccl-net-squeeze PROPERTIES EXPORT_NAME nccl_net_squeeze)
-install(TARGETS nccl-net-squeeze EXPORT SqueezeTargets
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT plugin)
+install(TARGETS nccl-net-squeeze squeeze_c EXPORT SqueezeTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT plugin
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 set(_squeeze_install_targets squeeze squeeze_shared)
 set(SQUEEZE_PACKAGE_HAS_CUDA OFF)
 if(TARGET squeeze_cuda)
@@ -32,7 +35,7 @@ install(TARGETS ${_squeeze_install_targets} EXPORT SqueezeTargets
                 NAMELINK_COMPONENT devel
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 # The public headers. codec_cuda.h only with the library that implements it.
-set(_squeeze_headers codec.h format.h hd.h)
+set(_squeeze_headers codec.h format.h hd.h squeeze_c.h)
 if(SQUEEZE_PACKAGE_HAS_CUDA)
   list(APPEND _squeeze_headers codec_cuda.h)
 endif()
@@ -55,3 +58,9 @@ string(REGEX REPLACE "/$" "" SQUEEZE_PC_TO_PREFIX "${SQUEEZE_PC_TO_PREFIX}")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/squeeze.pc.in ${PROJECT_BINARY_DIR}/cmake/squeeze.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cmake/squeeze.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT devel)
+
+if(SQUEEZE_BUILD_TESTS)
+  add_test(NAME install_consumer
+           COMMAND bash ${PROJECT_SOURCE_DIR}/tests/packaging/install_test.sh ${PROJECT_BINARY_DIR})
+  set_tests_properties(install_consumer PROPERTIES LABELS "packaging" TIMEOUT 300)
+endif()
