@@ -83,6 +83,9 @@ void usage() {
       "                       and send / receive in place (NCCL's user-buffer registration):\n"
       "                       no copies through the FIFO pool\n"
       "  --timeout S          limit of any single wait in a rank (default 60)  --json FILE\n"
+      "  --stats-dir DIR      keep each rank's plugin statistics (NCCL_SQUEEZE_STATS_FILE) as\n"
+      "                       DIR/stats.{p,c}.SIZE.RANK.jsonl (python -m squeeze stats reads "
+      "them)\n"
       "  --verbose\n");
 }
 
@@ -177,8 +180,9 @@ GroupResult run_group(const Options& o, size_t size, bool compressed, uint64_t c
     }
     parent_fds.push_back(fds[0]);
     child_fds.push_back(fds[1]);
-    stats_files.push_back(g_tmpdir + "/stats." + (compressed ? "c" : "p") + "." +
-                          std::to_string(size) + "." + std::to_string(r) + ".jsonl");
+    stats_files.push_back((o.stats_dir.empty() ? g_tmpdir : o.stats_dir) + "/stats." +
+                          (compressed ? "c" : "p") + "." + std::to_string(size) + "." +
+                          std::to_string(r) + ".jsonl");
   }
   std::fflush(nullptr);
   for (int r = 0; r < n; ++r) {
@@ -509,6 +513,8 @@ int main(int argc, char** argv) {
       o.netns_rate = need(i);
     } else if (a == "--json") {
       o.json = need(i);
+    } else if (a == "--stats-dir") {
+      o.stats_dir = need(i);
     } else if (a == "--timeout") {
       o.timeout_s = std::atof(need(i));
     } else if (a == "--dev") {
@@ -581,6 +587,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   g_tmpdir = tmpl;
+  if (!o.stats_dir.empty() && mkdir(o.stats_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    std::fprintf(stderr, "squeeze-a2a: --stats-dir %s: %s\n", o.stats_dir.c_str(), strerror(errno));
+    return 2;
+  }
 
   if (!o.netns_rate.empty()) {
     std::string why;
