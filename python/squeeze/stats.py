@@ -5,7 +5,8 @@ Each line the plugin appends at a connection's close (plugin/stats.cc) is one JS
    "bytes_in": ..., "bytes_wire": ..., "ratio": 3.1, "max_bound": 0.00196, "codec_ms": 12.5,
    "outliers": 0, "decisions": {"lossy": 100, "pass_too_small": 20, ...},
    "dtypes": {"f32": 100, "int64": 20}, "traffic_info": {"profiler": 120, "fallback": 0}}
-`python -m squeeze stats FILE` prints one row per (direction, peer) and optionally plots.
+`python -m squeeze stats FILE` prints one row per (direction, peer) and optionally plots: a send
+row's peer is the remote host, a receive row's the sending rank and its host.
 
 The plugin does not measure the error it introduced (that would mean decoding every frame on the
 sender); every element is guaranteed within the bound it applied, which is `max_bound` here. A
@@ -93,15 +94,16 @@ def read_records(lines: Iterable[str]) -> tuple[list[dict], list[str]]:
 
 
 def peer_label(rec: dict) -> str:
-    """A send connection's peer is the remote listener (ip:port, one per remote process); a
-    receive connection's peer address has the sender's ephemeral port, so it is named by the
-    sender's rank (NCCL's tag) and host instead."""
+    """The peer a connection's bytes went to or came from. A send connection's "peer" is the
+    remote listener (ip:port; NCCL opens one per channel, so the port does not name a rank): it
+    is named by the remote host. A receive connection's peer address has the sender's ephemeral
+    port, so it is named by the sender's rank (NCCL's tag) and host."""
     peer = str(rec["peer"])
+    host = peer.rsplit(":", 1)[0] if ":" in peer else peer
     if rec["dir"] == "recv":
-        host = peer.rsplit(":", 1)[0] if ":" in peer else peer
         tag = int(rec.get("tag", -1))
         return f"rank {tag} @ {host}" if tag >= 0 else host
-    return peer
+    return host
 
 
 def summarise(records: list[dict], by: str = "peer") -> list[Group]:
@@ -155,7 +157,8 @@ def format_table(groups: list[Group], show_total: bool = True) -> str:
     rows = []
     for g in groups + ([total(groups)] if show_total and len(groups) > 1 else []):
         row = [g.direction, g.peer, str(g.conns), str(g.messages), human_bytes(g.bytes_in),
-               human_bytes(g.bytes_wire), f"{g.ratio:.3f}", f"{g.max_bound:.3g}"]
+               human_bytes(g.bytes_wire), f"{g.ratio:.3f}",
+               f"{g.max_bound:.3g}" if g.max_bound > 0 else "-"]
         if has_err:
             row.append("-" if g.max_err is None or g.max_bound <= 0
                        else f"{g.max_err / g.max_bound:.3f}")
@@ -222,8 +225,9 @@ def main(argv: Optional[list] = None, out: TextIO = sys.stdout) -> int:
     else:
         out.write(format_table(groups) + "\n")
         if all(g.max_err is None for g in groups):
-            out.write("max bound: the largest error bound applied (each element is within it); "
-                      "the plugin does not measure the error itself\n")
+            out.write("max bound: the largest error bound the sender applied (each element is "
+                      "within it; receivers do not know it); the plugin does not measure the "
+                      "error itself\n")
     if args.plot:
         from squeeze import plots
         plots.plot_stats(records, args.plot)
