@@ -3,7 +3,7 @@
 # sudo). Idempotent: packages already present are not fetched again.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ clang clang-format libgtest-dev googletest libbenchmark-dev
-      iperf3 iproute2 python3 python3-venv nlohmann-json3-dev
+      iperf3 iproute2 python3 python3-venv pkg-config nlohmann-json3-dev
       libtomlplusplus-dev libzstd-dev liblz4-dev)
 missing=()
 for p in "${pkgs[@]}"; do

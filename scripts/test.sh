@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the main build (warnings as errors, CUDA compiled when
-# nvcc is present), the suite again under ASan + UBSan, and a bounded fuzzing run of the decoder.
+# nvcc is present), the packaging test (the wheel in a fresh venv), the suite again under ASan +
+# UBSan, and a bounded fuzzing run of the decoder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The Python binding's tests (ctest python_codec) need numpy and pytest: the project's
-# environment (.venv, from PyPI; torch stays out of the default path).
-bash scripts/venv.sh numpy pytest >/dev/null
+# The Python tests (ctest python_codec, python_cli) need numpy, pytest and matplotlib, the
+# packaging test scikit-build-core: the project's environment (.venv, from PyPI; torch stays out
+# of the default path).
+bash scripts/venv.sh numpy pytest matplotlib scikit-build-core >/dev/null
 jobs=$(nproc)
 
 echo "== format (clang-format, .clang-format at the root) =="
@@ -20,6 +22,9 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUEEZE_WERROR=
 cmake --build build -j"$jobs"
 echo "== tests =="
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
+
+echo "== packaging: the wheel (pip install . in a fresh venv, python -m squeeze env / check) =="
+bash scripts/test_packaging.sh
 
 echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSQUEEZE_WERROR=ON \

@@ -11,8 +11,8 @@ each value within ``bound * (max - min)`` of its own block of 32 elements of the
 (``bound * (max - min)`` over the frame's finite values), ``"abs"`` (``bound`` itself).
 Non-finite values and ``dtype="bytes"`` data come back bit-exact.
 
-The library is found through ``$SQUEEZE_C_LIB`` (a path to libsqueeze_c.so), else in the
-repository's build folders (``build*/compress/capi/``; ``cmake --build build --target
+The library is found through ``$SQUEEZE_C_LIB`` (a path to libsqueeze_c.so), else beside this
+module in ``squeeze/lib/`` (where the wheel puts it), else in the repository's build folders (``build*/compress/capi/``; ``cmake --build build --target
 squeeze_c``). ``available()`` says whether it was found; every other call raises
 ``LibraryNotFound`` (an ImportError) when it was not. Errors of the codec raise ``SqueezeError``
 with the status code and the codec's reason.
@@ -157,6 +157,10 @@ def library_candidates():
     env = os.environ.get("SQUEEZE_C_LIB")
     if env:
         return [env]
+    # Installed from the wheel (pyproject.toml): squeeze/lib/ beside this module.
+    packaged = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib", "libsqueeze_c.so")
+    if os.path.exists(packaged):
+        return [packaged]
     root = _repo_root()
     found = sorted(glob.glob(os.path.join(root, "build", "compress", "capi", "libsqueeze_c.so")))
     found += sorted(p for p in glob.glob(os.path.join(root, "build*", "compress", "capi",
