@@ -90,8 +90,9 @@ def ratio_vs_error_points(docs: list[dict]) -> dict:
     for r in docs[0]["rows"]:
         if r["name"] in BASELINES:
             base[r["name"]] = (float(r["max_abs_err"]), float(r["ratio"]))
-    src = docs[0]["source"]
-    data = f"{src}, {docs[0]['dtype']}, {docs[0]['input_bytes'] / 2**20:.0f} MiB"
+    src = docs[0]["source"].split(" [")[0]  # squeeze-bench appends the generator's shape
+    data = f"{src}, seed {docs[0].get('seed')}, {docs[0]['dtype']}, " \
+           f"{docs[0]['input_bytes'] / 2**20:.0f} MiB"
     return {"squeeze": sorted(pts), "baselines": base, "data": data}
 
 
@@ -107,7 +108,7 @@ def plot_ratio_vs_error(docs: list[dict], path: str) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("max absolute error (Squeeze: its bound; others: measured)")
     ax.set_ylabel("compression ratio")
-    ax.set_title(f"ratio against error, same data ({p['data']})", fontsize=9)
+    ax.set_title(f"ratio against error on the same data: {p['data']}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
