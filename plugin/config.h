@@ -59,6 +59,10 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "Log per-connection statistics at close (INFO, subsystem NET).")                               \
   X(kStatsFile, "STATS_FILE", kString, "", 0, 0, "",                                               \
     "Append per-connection statistics as JSON lines to this file at close (empty: off).")          \
+  X(kVerify, "VERIFY", kBool, "0", 0, 1, "",                                                       \
+    "Diagnosis: the sender decodes every compressed host-buffer message again and measures its "   \
+    "largest error against the bound (statistics: verified, max_err_over_bound). One more "        \
+    "decode per message; GPU buffers are not checked.")                                            \
   X(kTimeoutS, "TIMEOUT_S", kInt, "300", 0, 86400, "",                                             \
     "A transfer in flight with no progress for this many seconds fails with an error (0: "         \
     "never). Also bounds, at 10 s at most, how long closeSend waits without progress for "         \
@@ -193,6 +197,7 @@ struct Settings {
   uint64_t staging_bytes() const { return static_cast<uint64_t>(get<ParamId::kStagingMb>()) << 20; }
   bool stats() const { return get<ParamId::kStats>(); }
   const std::string& stats_file() const { return get<ParamId::kStatsFile>(); }
+  bool verify() const { return get<ParamId::kVerify>(); }
   int timeout_s() const { return static_cast<int>(get<ParamId::kTimeoutS>()); }
   int handshake_timeout_s() const { return static_cast<int>(get<ParamId::kHandshakeTimeoutS>()); }
   const std::string& ifname() const { return get<ParamId::kIfname>(); }

@@ -164,6 +164,7 @@ CommOptions comm_options(const Settings& st, Context* ctx, uint64_t id) {
   o.policy.bound = st.bound();
   o.log_stats = st.stats();
   o.stats_file = st.stats_file();
+  o.verify = st.verify();
   o.engine = state().engine.get();
   o.device_api = state().device_api;
   o.hints = ctx != nullptr ? &ctx->hints : nullptr;

@@ -49,21 +49,43 @@ const char* dtype_slot_name(int slot) {
   return slot >= 0 && slot < kDtypeSlots ? kNames[slot] : "?";
 }
 
-void ConnStats::note_bound(double bound) {
+namespace {
+
+// Raises *slot (the bit pattern of a non-negative double) to v; non-negative doubles order like
+// their bit patterns.
+void raise_max(std::atomic<uint64_t>* slot, double v) {
   uint64_t bits;
-  std::memcpy(&bits, &bound, sizeof(bits));
-  // Non-negative doubles order like their bit patterns.
-  uint64_t cur = max_bound_bits.load(std::memory_order_relaxed);
-  while (bound >= 0 && bits > cur &&
-         !max_bound_bits.compare_exchange_weak(cur, bits, std::memory_order_relaxed)) {
+  std::memcpy(&bits, &v, sizeof(bits));
+  uint64_t cur = slot->load(std::memory_order_relaxed);
+  while (v >= 0 && bits > cur &&
+         !slot->compare_exchange_weak(cur, bits, std::memory_order_relaxed)) {
   }
 }
 
-double ConnStats::max_bound() const {
-  uint64_t bits = max_bound_bits.load(std::memory_order_relaxed);
+double load_double(const std::atomic<uint64_t>& slot) {
+  uint64_t bits = slot.load(std::memory_order_relaxed);
   double d;
   std::memcpy(&d, &bits, sizeof(d));
   return d;
+}
+
+}  // namespace
+
+void ConnStats::note_bound(double bound) {
+  raise_max(&max_bound_bits, bound);
+}
+
+double ConnStats::max_bound() const {
+  return load_double(max_bound_bits);
+}
+
+void ConnStats::note_err_over_bound(double r) {
+  verified.fetch_add(1, std::memory_order_relaxed);
+  raise_max(&max_err_over_bound_bits, r);
+}
+
+double ConnStats::max_err_over_bound() const {
+  return load_double(max_err_over_bound_bits);
 }
 
 namespace {
@@ -125,10 +147,17 @@ std::string stats_json(const ConnLabel& label, const ConnStats& s) {
     out += buf;
     first = false;
   }
-  std::snprintf(buf, sizeof(buf), "},\"traffic_info\":{\"profiler\":%llu,\"fallback\":%llu}}",
+  std::snprintf(buf, sizeof(buf), "},\"traffic_info\":{\"profiler\":%llu,\"fallback\":%llu}",
                 static_cast<unsigned long long>(s.paths[0].load()),
                 static_cast<unsigned long long>(s.paths[1].load()));
   out += buf;
+  // NCCL_SQUEEZE_VERIFY: the error measured against the bound (only when something was checked).
+  if (const uint64_t v = s.verified.load()) {
+    std::snprintf(buf, sizeof(buf), ",\"verified\":%llu,\"max_err_over_bound\":%.6g",
+                  static_cast<unsigned long long>(v), s.max_err_over_bound());
+    out += buf;
+  }
+  out += "}";
   return out;
 }
 
@@ -166,6 +195,11 @@ std::string stats_line(const ConnLabel& label, const ConnStats& s) {
     what += buf;
   }
   if (!what.empty()) out += ", datatypes: " + what;
+  if (const uint64_t v = s.verified.load()) {
+    std::snprintf(buf, sizeof(buf), ", max error / bound %.3g (%llu verified)",
+                  s.max_err_over_bound(), static_cast<unsigned long long>(v));
+    out += buf;
+  }
   uint64_t prof = s.paths[0].load(), fb = s.paths[1].load();
   if (prof + fb > 0) {
     std::snprintf(buf, sizeof(buf), ", traffic from the profiler %llu / fallback %llu",

@@ -45,9 +45,15 @@ struct ConnStats {
   std::atomic<uint64_t> dtypes[kDtypeSlots] = {};  // send side: datatype per message
   std::atomic<uint64_t> paths[kPathSlots] = {};    // send side: profiler / fallback
   std::atomic<uint64_t> max_bound_bits{0};  // bit pattern of the largest applied bound (double)
+  // NCCL_SQUEEZE_VERIFY (send side, host buffers): messages whose frame was decoded again, and
+  // the largest error found against its bound (bit pattern of a double).
+  std::atomic<uint64_t> verified{0};
+  std::atomic<uint64_t> max_err_over_bound_bits{0};
 
   void note_bound(double bound);
   double max_bound() const;
+  void note_err_over_bound(double r);  // counts one verified message
+  double max_err_over_bound() const;
 };
 
 // Identity of a connection for the logs.

@@ -3,21 +3,93 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 
+#include "compress/quant.h"
 #include "plugin/transport/socket.h"
 
 namespace squeeze::plugin {
+
+namespace {
+
+double element(DType t, const uint8_t* p, size_t i) {
+  if (t == DType::kF32) {
+    float f;
+    std::memcpy(&f, p + 4 * i, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, p + 2 * i, 2);
+  return t == DType::kF16 ? quant::half_to_float(h) : quant::bf16_to_float(h);
+}
+
+// Finite range of elements [first, last) of x; 0 when none is finite.
+double finite_range(DType t, const uint8_t* x, size_t first, size_t last) {
+  double mn = INFINITY, mx = -INFINITY;
+  for (size_t i = first; i < last; ++i) {
+    const double v = element(t, x, i);
+    if (!std::isfinite(v)) continue;
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+  }
+  return mn <= mx ? mx - mn : 0.0;
+}
+
+}  // namespace
+
+double max_error_over_bound(const CodecParams& p, const void* xv, const void* yv, size_t bytes) {
+  const auto* x = static_cast<const uint8_t*>(xv);
+  const auto* y = static_cast<const uint8_t*>(yv);
+  const size_t es = dtype_size(p.dtype);
+  const size_t n = p.dtype == DType::kBytes ? 0 : bytes / es;
+  if (std::memcmp(x + n * es, y + n * es, bytes - n * es) != 0) return kErrNotWithin;
+  double worst = 0;
+  const double frame_range = p.mode == BoundMode::kRel ? finite_range(p.dtype, x, 0, n) : 0.0;
+  for (size_t first = 0; first < n; first += 32) {
+    const size_t last = std::min(n, first + 32);
+    double eb = p.bound;
+    if (p.mode == BoundMode::kRel) eb = p.bound * frame_range;
+    if (p.mode == BoundMode::kLocal) eb = p.bound * finite_range(p.dtype, x, first, last);
+    for (size_t i = first; i < last; ++i) {
+      const double a = element(p.dtype, x, i), b = element(p.dtype, y, i);
+      double r;
+      if (!std::isfinite(a)) {
+        r = std::memcmp(x + i * es, y + i * es, es) == 0 ? 0.0 : kErrNotWithin;
+      } else {
+        const double d = std::fabs(b - a);  // NaN when b is not finite: not within
+        r = d == 0 ? 0.0 : (eb > 0 && d <= eb * kErrNotWithin ? d / eb : kErrNotWithin);
+      }
+      worst = std::max(worst, r);
+    }
+  }
+  return worst;
+}
 
 void run_codec_task(CodecTask* t) {
   uint64_t start = monotonic_ns();
   if (t->op == CodecTask::Op::kCompress) {
     t->stats = FrameStats{};
+    t->err_over_bound = -1;
     t->status = t->encoder != nullptr
                     ? t->encoder->compress(t->params, t->src, t->src_bytes, t->dst, t->dst_capacity,
                                            &t->out_bytes, &t->stats)
                     : compress(t->params, t->src, t->src_bytes, t->dst, t->dst_capacity,
                                &t->out_bytes, &t->stats);
+    if (t->verify && t->status == Status::kOk) {
+      // Not codec time: measured before the check.
+      t->elapsed_ns = monotonic_ns() - start;
+      std::vector<uint8_t> y(t->src_bytes);
+      size_t out = 0;
+      const Status s = t->verifier != nullptr
+                           ? t->verifier->decompress(t->dst, t->out_bytes, y.data(), y.size(), &out)
+                           : decompress(t->dst, t->out_bytes, y.data(), y.size(), &out);
+      t->err_over_bound = s == Status::kOk && out == t->src_bytes
+                              ? max_error_over_bound(t->params, t->src, y.data(), y.size())
+                              : kErrNotWithin;
+      return;
+    }
   } else {
     t->status =
         t->decoder != nullptr

@@ -27,6 +27,11 @@ struct CodecTask {
   // Tasks with the same non-NULL strand run one at a time, in the order they were submitted (a
   // stream codec's frames depend on the frames before them).
   const void* strand = nullptr;
+  // Compress with NCCL_SQUEEZE_VERIFY: decode the frame again (through `verifier`, the
+  // sender's shadow of the receiver's stream decoder, when frames refer to a history) and
+  // measure the largest error against the bound (err_over_bound).
+  bool verify = false;
+  StreamDecoder* verifier = nullptr;
   const void* src = nullptr;
   size_t src_bytes = 0;
   void* dst = nullptr;
@@ -35,6 +40,7 @@ struct CodecTask {
   Status status = Status::kOk;
   size_t out_bytes = 0;          // frame bytes (compress) or decoded bytes (decompress)
   FrameStats stats;              // compress only
+  double err_over_bound = -1;    // compress with verify: max |x' - x| / its bound; -1: unchecked
   const char* reject = nullptr;  // decompress: the check that rejected the frame
   uint64_t elapsed_ns = 0;
   // Called once, from an engine thread, when the task is finished.
@@ -45,6 +51,15 @@ struct CodecTask {
 
 // Runs the codec call a task describes, synchronously, and fills its results.
 void run_codec_task(CodecTask* task);
+
+// The largest |y - x| over its element's bound, for x the bytes compressed with p and y what
+// the frame decoded to: the bound is p.bound (abs), p.bound x the finite range of the message
+// (rel) or of the element's block of 32 (local). Non-finite elements and the bytes after the
+// last whole element must come back bit for bit. 0 when every element is exact; kErrNotWithin
+// (a large finite number, so that it prints as JSON) for an element that had to be exact and is
+// not. dtype kBytes: 0 or kErrNotWithin.
+constexpr double kErrNotWithin = 1e9;
+double max_error_over_bound(const CodecParams& p, const void* x, const void* y, size_t bytes);
 
 class CodecEngine {
  public:

@@ -37,6 +37,7 @@ Comm::Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options
   if ((options_.caps & kCapHistory) != 0) {
     if (dir_ == Dir::kSend) {
       encoder_ = std::make_unique<StreamEncoder>();
+      if (options_.verify) verifier_ = std::make_unique<StreamDecoder>();
     } else {
       decoder_ = std::make_unique<StreamDecoder>();
     }
@@ -304,6 +305,8 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       t.params.caps = options_.caps;  // nothing the receiver does not decode
       t.encoder = encoder_.get();
       t.decoder = nullptr;
+      t.verify = options_.verify;
+      t.verifier = verifier_.get();
       t.strand = encoder_ != nullptr ? this : nullptr;
       t.src = data;
       t.src_bytes = size;
@@ -363,6 +366,7 @@ void Comm::on_compressed(CodecTask* task) {
                                           " failed: " + status_string(task->status));
   } else {
     c->stats_.note_bound(task->stats.applied_bound);
+    if (task->err_over_bound >= 0) c->stats_.note_err_over_bound(task->err_over_bound);
     c->stats_.outliers.fetch_add(task->stats.outliers, std::memory_order_relaxed);
     r->kind = wire::PayloadKind::kFramed;
     r->payload = r->staging;

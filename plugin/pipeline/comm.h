@@ -94,6 +94,7 @@ struct CommOptions {
   ClassifyPolicy policy;
   bool log_stats = true;
   std::string stats_file;
+  bool verify = false;  // NCCL_SQUEEZE_VERIFY: decode host frames again, measure the error
   CodecEngine* engine = nullptr;
   const HintBoard* hints = nullptr;  // the comm's context's hints (send side)
   CommKind connect_kind = CommKind::kUnknown;
@@ -232,6 +233,8 @@ class Comm {
   // sender's and the receiver's stream codecs, each used by one codec task at a time.
   std::unique_ptr<StreamEncoder> encoder_;
   std::unique_ptr<StreamDecoder> decoder_;
+  // Send side with NCCL_SQUEEZE_VERIFY and a stream history: the receiver's decoder, shadowed.
+  std::unique_ptr<StreamDecoder> verifier_;
   uint32_t next_decode_seq_ = 0;  // receive side: the next message to hand to the codec
   // Inline progress state: one cursor per data socket.
   struct Cursor {

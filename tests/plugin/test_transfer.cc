@@ -579,9 +579,65 @@ TEST(Stats, JsonLinesAtClose) {
     EXPECT_EQ(nonzero(c.at("decisions")), Json({{"lossy", 1}})) << c;
     EXPECT_LT(c.at("bytes_wire").get<uint64_t>(), 100000u) << "constant data should compress";
     EXPECT_GT(c.at("ratio").get<double>(), 1.0) << c;
+    EXPECT_FALSE(c.contains("verified")) << "no NCCL_SQUEEZE_VERIFY, no measured error: " << c;
   }
   EXPECT_EQ(sends, 1);
   EXPECT_EQ(conns[0].at("bytes_wire"), conns[1].at("bytes_wire"));
+  unlink(path);
+}
+
+// NCCL_SQUEEZE_VERIFY: the sender decodes each frame again (through a shadow of the receiver's
+// stream decoder: a repeated message is sent as references into the history) and the
+// statistics carry the largest error against the bound, which must be within it and not zero.
+TEST(Stats, VerifyMeasuresTheErrorAgainstTheBound) {
+  char path[] = "/tmp/squeeze_stats_XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  const size_t n = 32768;
+  {
+    ScopedEnv env;
+    env.set("NCCL_SQUEEZE_STATS_FILE", path)
+        .set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32")
+        .set("NCCL_SQUEEZE_VERIFY", "1");
+    Pair p;
+    ASSERT_TRUE(connect_pair(&p));
+    std::vector<float> out(n), in(n);
+    Buffers b;
+    reg(p, out.data(), n * 4, in.data(), n * 4, &b);
+    std::mt19937_64 rng(test_seed());
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> first;
+    for (int m = 0; m < 4; ++m) {
+      if (m == 3) {
+        out = first;  // the same bytes again: references into the stream history
+      } else {
+        for (float& v : out) v = normal(rng);
+      }
+      if (m == 0) first = out;
+      void* r = post_recv(p, in.data(), n * 4, 2, b.recv_mh);
+      void* s = post_send(p, out.data(), n * 4, 2, b.send_mh);
+      ASSERT_EQ(wait_pair(s, r, nullptr), ncclSuccess);
+      ASSERT_NE(0, std::memcmp(in.data(), out.data(), n * 4)) << "message " << m;
+    }
+  }
+  std::ifstream f(path);
+  std::string line;
+  int sends = 0;
+  while (std::getline(f, line)) {
+    const Json c = parse_json(line);
+    if (c.at("dir") == "recv") {
+      EXPECT_FALSE(c.contains("verified")) << "the receiver has nothing to compare with: " << c;
+      continue;
+    }
+    ++sends;
+    EXPECT_EQ(nonzero(c.at("decisions")), Json({{"lossy", 4}})) << c;
+    EXPECT_EQ(c.at("verified"), 4) << c;
+    const double r = c.at("max_err_over_bound").get<double>();
+    EXPECT_GT(r, 0.0) << c;
+    EXPECT_LE(r, 1.0) << c;
+  }
+  EXPECT_EQ(sends, 1);
   unlink(path);
 }
 

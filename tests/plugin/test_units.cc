@@ -4,18 +4,22 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "compress/cpu/kernels.h"
 #include "plugin/classify/classify.h"
 #include "plugin/config.h"
 #include "plugin/config_toml.h"
 #include "plugin/log.h"
+#include "plugin/pipeline/codec_engine.h"
 #include "plugin/pipeline/staging.h"
 #include "plugin/transport/interfaces.h"
 
@@ -593,6 +597,49 @@ TEST(Hints, PerThreadConnectAndTransfer) {
     EXPECT_EQ(board.connect_kind(), CommKind::kCollective);
   }).join();
   EXPECT_EQ(board.connect_kind(), CommKind::kP2p);
+}
+
+// NCCL_SQUEEZE_VERIFY's measure: the largest error over each element's bound, per mode.
+TEST(Verify, ErrorOverBoundPerMode) {
+  CodecParams p;
+  p.dtype = DType::kF32;
+  // 64 values: block 0 spans [0, 1], block 1 spans [0, 100].
+  std::vector<float> x(64), y;
+  for (int i = 0; i < 32; ++i) x[i] = static_cast<float>(i) / 31.0f;
+  for (int i = 32; i < 64; ++i) x[i] = 100.0f * static_cast<float>(i - 32) / 31.0f;
+  const size_t bytes = x.size() * 4;
+  EXPECT_EQ(max_error_over_bound(p, x.data(), x.data(), bytes), 0.0);
+  y = x;
+  y[3] += 0.002f;  // block 0: error 0.002, twice its local bound
+  y[40] += 0.05f;  // block 1: error 0.05
+  const double e3 = std::fabs(static_cast<double>(y[3]) - x[3]);
+  const double e40 = std::fabs(static_cast<double>(y[40]) - x[40]);
+  p.mode = BoundMode::kAbs;
+  p.bound = 0.1;
+  EXPECT_DOUBLE_EQ(max_error_over_bound(p, x.data(), y.data(), bytes), e40 / 0.1);
+  p.mode = BoundMode::kRel;  // range of the message: 100
+  p.bound = 1e-3;
+  EXPECT_DOUBLE_EQ(max_error_over_bound(p, x.data(), y.data(), bytes), e40 / 0.1);
+  p.mode = BoundMode::kLocal;  // block 0's range is 1: its error counts 100x more
+  EXPECT_DOUBLE_EQ(max_error_over_bound(p, x.data(), y.data(), bytes),
+                   std::max(e3 / 1e-3, e40 / 0.1));
+  EXPECT_GT(max_error_over_bound(p, x.data(), y.data(), bytes), 1.0);
+  // What must be exact: a non-finite value, the bytes after the last whole element.
+  std::vector<float> xn = x, yn = x;
+  xn[5] = yn[5] = INFINITY;
+  EXPECT_EQ(max_error_over_bound(p, xn.data(), yn.data(), bytes), 0.0);
+  yn[5] = NAN;
+  EXPECT_EQ(max_error_over_bound(p, xn.data(), yn.data(), bytes), kErrNotWithin);
+  std::vector<uint8_t> xb(bytes + 3, 7), yb(bytes + 3, 7);
+  EXPECT_EQ(max_error_over_bound(p, xb.data(), yb.data(), xb.size()), 0.0);
+  yb.back() = 8;
+  EXPECT_EQ(max_error_over_bound(p, xb.data(), yb.data(), xb.size()), kErrNotWithin);
+  // bf16: the values widen exactly.
+  p.dtype = DType::kBF16;
+  p.mode = BoundMode::kAbs;
+  p.bound = 1.0 / 128;
+  const uint16_t one = 0x3f80, one_plus = 0x3f81;  // 1 and 1 + 2^-7
+  EXPECT_DOUBLE_EQ(max_error_over_bound(p, &one, &one_plus, 2), 1.0);
 }
 
 }  // namespace
