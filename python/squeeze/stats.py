@@ -8,10 +8,11 @@ Each line the plugin appends at a connection's close (plugin/stats.cc) is one JS
 `python -m squeeze stats FILE` prints one row per (direction, peer) and optionally plots: a send
 row's peer is the remote host, a receive row's the sending rank and its host.
 
-The plugin does not measure the error it introduced (that would mean decoding every frame on the
-sender); every element is guaranteed within the bound it applied, which is `max_bound` here. A
-record that carries a measured error ("max_err" or "max_error", as squeeze-a2a's verifier or a
-hand-made file may) gets a "max err / bound" column.
+The plugin measures the error it introduced only with NCCL_SQUEEZE_VERIFY=1 (the sender decodes
+each frame again): its send records then carry "verified" (messages checked) and
+"max_err_over_bound" (the largest |x' - x| over that element's bound, <= 1), shown as the
+"max err/bound" column. Without it every element is still within the bound by construction, and
+"max bound" is the largest bound applied.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ class Group:
     codec_ms: float = 0.0
     outliers: int = 0
     max_bound: float = 0.0
-    max_err: Optional[float] = None
+    max_err: Optional[float] = None  # max_err_over_bound of the verified records
+    verified: int = 0
     decisions: dict = field(default_factory=dict)
     dtypes: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
@@ -65,9 +67,10 @@ class Group:
         self.codec_ms += float(rec.get("codec_ms", 0.0))
         self.outliers += int(rec.get("outliers", 0))
         self.max_bound = max(self.max_bound, float(rec.get("max_bound", 0.0)))
-        err = rec.get("max_err", rec.get("max_error"))
+        err = rec.get("max_err_over_bound")
         if err is not None:
             self.max_err = max(self.max_err or 0.0, float(err))
+            self.verified += int(rec.get("verified", 0))
         for key, dst in (("decisions", self.decisions), ("dtypes", self.dtypes),
                          ("traffic_info", self.paths)):
             for k, v in (rec.get(key) or {}).items():
@@ -134,6 +137,7 @@ def total(groups: list[Group]) -> Group:
         t.max_bound = max(t.max_bound, g.max_bound)
         if g.max_err is not None:
             t.max_err = max(t.max_err or 0.0, g.max_err)
+            t.verified += g.verified
         for src, dst in ((g.decisions, t.decisions), (g.dtypes, t.dtypes), (g.paths, t.paths)):
             for k, v in src.items():
                 dst[k] = dst.get(k, 0) + v
@@ -160,8 +164,7 @@ def format_table(groups: list[Group], show_total: bool = True) -> str:
                human_bytes(g.bytes_wire), f"{g.ratio:.3f}",
                f"{g.max_bound:.3g}" if g.max_bound > 0 else "-"]
         if has_err:
-            row.append("-" if g.max_err is None or g.max_bound <= 0
-                       else f"{g.max_err / g.max_bound:.3f}")
+            row.append("-" if g.max_err is None else f"{g.max_err:.3f}")
         dtypes = ", ".join(f"{k} {v}" for k, v in sorted(g.dtypes.items(), key=lambda kv: -kv[1]))
         row += [f"{g.codec_ms:.3f}", str(g.lossy), str(g.passthrough), g.reasons(), dtypes or "-"]
         rows.append(row)
@@ -216,7 +219,8 @@ def main(argv: Optional[list] = None, out: TextIO = sys.stdout) -> int:
         t = total(groups)
         doc = [dict(dir=g.direction, peer=g.peer, conns=g.conns, messages=g.messages,
                     bytes_in=g.bytes_in, bytes_wire=g.bytes_wire, ratio=g.ratio,
-                    max_bound=g.max_bound, max_err=g.max_err, codec_ms=g.codec_ms,
+                    max_bound=g.max_bound, max_err_over_bound=g.max_err, verified=g.verified,
+                    codec_ms=g.codec_ms,
                     outliers=g.outliers, lossy=g.lossy, passthrough=g.passthrough,
                     decisions=g.decisions, dtypes=g.dtypes, traffic_info=g.paths)
                for g in groups + [t]]
@@ -226,8 +230,11 @@ def main(argv: Optional[list] = None, out: TextIO = sys.stdout) -> int:
         out.write(format_table(groups) + "\n")
         if all(g.max_err is None for g in groups):
             out.write("max bound: the largest error bound the sender applied (each element is "
-                      "within it; receivers do not know it); the plugin does not measure the "
-                      "error itself\n")
+                      "within it; receivers do not know it); NCCL_SQUEEZE_VERIFY=1 makes the "
+                      "plugin measure the error against it (max err/bound)\n")
+        else:
+            out.write("max err/bound: the largest |x' - x| over its element's bound, measured by "
+                      "the sender (NCCL_SQUEEZE_VERIFY=1); at most 1 when the bound held\n")
     if args.plot:
         from squeeze import plots
         plots.plot_stats(records, args.plot)

@@ -125,9 +125,14 @@ def test_summary_groups_by_direction_and_peer_and_totals():
 
 
 def test_measured_error_is_shown_against_the_bound():
-    recs = [_rec("recv", "h:1", 0, 100, 50, 1, bound=1e-2, max_err=5e-3)]
-    table = stats.format_table(stats.summarise(recs))
-    assert "max err/bound" in table and "0.500" in table
+    recs = [_rec("send", "h:1", 0, 100, 50, 1, max_err_over_bound=0.5, verified=1),
+            _rec("send", "h:2", 0, 100, 50, 1, max_err_over_bound=0.75, verified=1),
+            _rec("send", "g:1", 0, 100, 50, 1)]
+    g = stats.summarise(recs)
+    assert (g[1].peer, g[1].max_err, g[1].verified) == ("h", 0.75, 2)
+    assert g[0].max_err is None
+    table = stats.format_table(g)
+    assert "max err/bound" in table and "0.750" in table
 
 
 def test_lines_that_are_not_records_are_skipped_and_named():
@@ -149,7 +154,9 @@ def a2a_run(tmp_path_factory):
            "--iters", "2", "--warmup", "1", "--phases", "both", "--mode", "local",
            "--bound", "1.96e-3", "--timeout", "30", "--stats-dir", str(d / "stats"),
            "--json", str(d / "a2a.json")]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    # NCCL_SQUEEZE_VERIFY: the senders measure the error of every frame against its bound.
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, NCCL_SQUEEZE_VERIFY="1"))
     assert r.returncode == 0, r.stdout + r.stderr
     return d, size
 
@@ -180,12 +187,18 @@ def test_stats_of_a_real_job(a2a_run):
         assert x["ratio"] > 1.0 and x["lossy"] > 0, x
         assert x["max_bound"] == pytest.approx(1.96e-3), x
         assert x["codec_ms"] > 0, x
+        # Measured by the plugin: every message checked, within the bound, not exact.
+        assert x["verified"] == x["lossy"], x
+        assert 0 < x["max_err_over_bound"] <= 1, x
+    for x in recv:
+        assert x["max_err_over_bound"] is None and x["verified"] == 0, x
     # The table agrees with the plugin's records, line by line.
     assert total["bytes_in"] == sum(r["bytes_in"] for r in records)
     assert total["bytes_wire"] == sum(r["bytes_wire"] for r in records)
     table = _run("stats", *files)
     assert table.returncode == 0, table.stderr
     assert "lossy" in table.stdout and f"{total['ratio']:.3f}" in table.stdout
+    assert "max err/bound" in table.stdout and f"{total['max_err_over_bound']:.3f}" in table.stdout
     # The passthrough phase: nothing compressed, ratio 1, the reason given.
     pfiles = sorted(glob.glob(str(d / "stats" / "stats.p.*.jsonl")))
     out = io.StringIO()
