@@ -83,6 +83,8 @@ void usage() {
       "                       and send / receive in place (NCCL's user-buffer registration):\n"
       "                       no copies through the FIFO pool\n"
       "  --timeout S          limit of any single wait in a rank (default 60)  --json FILE\n"
+      "  --expect-compression fail unless every compressed phase changed the data (within\n"
+      "                       the bound) and put fewer bytes on the wire (ratio > 1)\n"
       "  --stats-dir DIR      keep each rank's plugin statistics (NCCL_SQUEEZE_STATS_FILE) as\n"
       "                       DIR/stats.{p,c}.SIZE.RANK.jsonl (python -m squeeze stats reads "
       "them)\n"
@@ -513,6 +515,8 @@ int main(int argc, char** argv) {
       o.netns_rate = need(i);
     } else if (a == "--json") {
       o.json = need(i);
+    } else if (a == "--expect-compression") {
+      o.expect_compression = true;
     } else if (a == "--stats-dir") {
       o.stats_dir = need(i);
     } else if (a == "--timeout") {
@@ -645,6 +649,18 @@ int main(int argc, char** argv) {
       if (compressed && pass_time > 0 && row.time_us > 0) row.speedup = pass_time / row.time_us;
       print_row(o, row);
       rows.push_back(row);
+      // A compressed phase that would pass with the plugin compressing nothing proves little:
+      // with --expect-compression the data must have changed (within the bound, which the
+      // verification above enforces) and the wire must have carried fewer bytes.
+      if (compressed && o.expect_compression &&
+          !(row.ratio > 1.0 && row.max_err_over_bound > 0 && row.lossy_fraction > 0)) {
+        std::fprintf(stderr,
+                     "squeeze-a2a: --expect-compression: %zu bytes per peer: ratio %.3f (%s), "
+                     "max error / bound %.3f, lossy share %.3f: not compressed\n",
+                     s, row.ratio, row.ratio_source.c_str(), row.max_err_over_bound,
+                     row.lossy_fraction);
+        status = 1;
+      }
     }
     if (status) break;
   }

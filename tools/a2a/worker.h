@@ -33,6 +33,7 @@ struct Options {
   double bound = 1e-2;
   std::string netns_rate;  // empty: loopback
   std::string json;
+  bool expect_compression = false;  // fail when a compressed phase compressed nothing
   std::string stats_dir;  // empty: the plugin's statistics go to a temporary folder, removed
   Pattern pattern = Pattern::kAllToAll;
   Classify classify = Classify::kAuto;
