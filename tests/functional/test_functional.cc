@@ -220,16 +220,18 @@ TEST_P(Functional, ConnectionSetupAndTeardown) {
     }
     // Four threads, each connecting and closing on its own, at the same time.
     std::vector<std::thread> threads;
+    std::atomic<size_t> changed{0};
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&, t] {
         for (int round = 0; round < 3; ++round) {
           Link l = connect_link(ctx, ch[1 + t]);
-          one_way(l, rank, lossy, 10 + t, {8192, 100000});
+          changed += one_way(l, rank, lossy, 10 + t, {8192, 100000});
           l.close();
         }
       });
     }
     for (auto& t : threads) t.join();
+    if (lossy && rank == 1) RCHECK(changed > 0, "nothing was compressed");
     RCHECK_NCCL(net()->finalize(ctx));
   });
   ASSERT_TRUE(ranks);
@@ -307,20 +309,23 @@ TEST_P(Functional, FourThreadsEachWithItsOwnConnections) {
     setenv("NCCL_SQUEEZE_STAGING_MB", "2", 1);
     void* ctx = init_context();
     std::vector<std::thread> threads;
+    std::atomic<size_t> changed{0};
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&, t] {
         Link a = connect_link(ctx, ch[2 * t]);
         Link b = connect_link(ctx, ch[2 * t + 1]);
         std::vector<size_t> sizes(40, 300000);
         for (size_t k = 0; k < sizes.size(); k += 3) sizes[k] = 65536 + 4 * k + (k % 4);
-        one_way(a, rank, lossy, 100 + t, sizes);
-        one_way(b, 1 - rank, lossy, 200 + t, sizes);  // the other direction on the second link
+        changed += one_way(a, rank, lossy, 100 + t, sizes);
+        // The other direction on the second link.
+        changed += one_way(b, 1 - rank, lossy, 200 + t, sizes);
         ch[2 * t].barrier();
         a.close();
         b.close();
       });
     }
     for (auto& t : threads) t.join();
+    if (lossy) RCHECK(changed > 0, "nothing was compressed");  // both ranks receive
     RCHECK_NCCL(net()->finalize(ctx));
   });
   ASSERT_TRUE(ranks);
@@ -363,15 +368,17 @@ TEST_P(Functional, ListenCommReusedForSeveralConnections) {
       }
       return links;
     };
+    size_t changed = 0;
     for (int round = 0; round < 3; ++round) {
       std::vector<Link> links = establish(1);
-      one_way(links[0], rank, lossy, 300 + round, {8 << 10, 1 << 20, 3});
+      changed += one_way(links[0], rank, lossy, 300 + round, {8 << 10, 1 << 20, 3});
       ch[0].barrier();
       links[0].close();
     }
     std::vector<Link> links = establish(3);
     for (size_t k = 0; k < links.size(); ++k)
-      one_way(links[k], rank, lossy, 400 + static_cast<uint32_t>(k), {1 << 20, 70000});
+      changed += one_way(links[k], rank, lossy, 400 + static_cast<uint32_t>(k), {1 << 20, 70000});
+    if (lossy && rank == 1) RCHECK(changed > 0, "nothing was compressed");
     ch[0].barrier();
     for (Link& l : links) l.close();
     if (listen) RCHECK_NCCL(net()->closeListen(listen));
@@ -392,7 +399,10 @@ TEST_P(Functional, ManyInFlightTestedOutOfOrder) {
     if (rank == 1) std::shuffle(order.begin(), order.end(), std::mt19937(7));
     std::vector<size_t> sizes(NCCL_NET_MAX_REQUESTS);
     for (size_t i = 0; i < sizes.size(); ++i) sizes[i] = 1000 + 37 * i * i * i;
-    for (int round = 0; round < 3; ++round) one_way(l, rank, lossy, 500 + round, sizes, order);
+    size_t changed = 0;
+    for (int round = 0; round < 3; ++round)
+      changed += one_way(l, rank, lossy, 500 + round, sizes, order);
+    if (lossy && rank == 1) RCHECK(changed > 0, "nothing was compressed");
     ch[0].barrier();
     l.close();
     RCHECK_NCCL(net()->finalize(ctx));
