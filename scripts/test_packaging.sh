@@ -17,12 +17,16 @@ venv=$(bash scripts/venv.sh scikit-build-core | tail -1)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/squeeze-wheel.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "test_packaging: FAIL: $*" >&2; exit 1; }
+version=$(sed -n 's/^project(squeeze VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+[ -n "$version" ] || fail "no VERSION in CMakeLists.txt's project()"
 
 echo "== wheel (pip wheel . with the project's scikit-build-core, no build isolation)"
 start=$SECONDS
 "$venv/bin/python" -m pip wheel --no-build-isolation --no-deps -q -w "$tmp/dist" . ||
   fail "building the wheel"
 wheel=$(ls "$tmp"/dist/squeeze_nccl-*.whl)
+case "$(basename "$wheel")" in "squeeze_nccl-$version-py3-none-"*) ;;
+  *) fail "wheel $(basename "$wheel"): not the CMake project's version, or not py3-none" ;; esac
 echo "built $(basename "$wheel") in $((SECONDS - start)) s"
 "$venv/bin/python" - "$wheel" <<'PY' || fail "wheel contents"
 import sys, zipfile
@@ -55,7 +59,6 @@ grep -qxF "export NCCL_SQUEEZE_STATS_FILE=/tmp/s.jsonl" "$tmp/env.txt" || fail "
 echo "== python -m squeeze check"
 NCCL_SQUEEZE_BOUND=0.004 "$py" -m squeeze check | tee "$tmp/check.txt" || fail "check exited non-zero"
 grep -qF "plugin: $plugin" "$tmp/check.txt" || fail "check did not load the installed plugin"
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/pyproject.toml")
 grep -qxF "squeeze_version(): $version" "$tmp/check.txt" || fail "squeeze_version() is not $version"
 grep -qF "init through ncclNetPlugin_v11 (NCCL 2.28 uses the newest it finds): ncclSuccess" \
   "$tmp/check.txt" || fail "init through v11"
