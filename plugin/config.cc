@@ -329,6 +329,13 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
              available_cpu_backends() + " (auto picks the best of them)";
     return false;
   }
+  // An inner transport needs the inner plugin's name.
+  if (s.get<ParamId::kTransport>() == "inner" && s.get<ParamId::kInner>().empty()) {
+    *error = where_set(s, ParamId::kTransport) +
+             ": TRANSPORT=inner needs NCCL_SQUEEZE_INNER (the inner net plugin: a path, lib*.so, "
+             "or a name X for libnccl-net-X.so)";
+    return false;
+  }
   *out = s;
   return true;
 }

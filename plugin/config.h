@@ -71,6 +71,19 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "A connection whose handshake is not complete within this many seconds is dropped by the "     \
     "listener (a connector that stalls, dies or never opens all its sockets) and fails on the "    \
     "connecting side with an error naming the listener.")                                          \
+  X(kTransport, "TRANSPORT", kEnum, "tcp", 0, 0, "tcp|inner",                                      \
+    "What carries the frames. tcp: the plugin's own TCP transport (IFNAME, SOCKETS, "              \
+    "THREADS). inner: an inner NCCL net plugin named by INNER (InfiniBand, EFA, ...), loaded "     \
+    "by the plugin itself; NCCL sees its devices and properties (docs/TRANSPORT.md).")             \
+  X(kInner, "INNER", kString, "", 0, 0, "",                                                        \
+    "TRANSPORT=inner: the inner net plugin as NCCL_NET_PLUGIN names one: a path (with /), a "      \
+    "file name lib*.so, or a name X for libnccl-net-X.so. Loaded with RTLD_LOCAL; its highest "    \
+    "net table of v11..v8 is used.")                                                               \
+  X(kInnerGdr, "INNER_GDR", kBool, "1", 0, 1, "",                                                  \
+    "TRANSPORT=inner: 1 reports the inner plugin's GPU buffer support (NCCL_PTR_CUDA, "            \
+    "GPUDirect RDMA) to NCCL; GPU buffers then pass through uncompressed, straight to the "        \
+    "inner plugin. 0 reports host buffers only: NCCL stages through host memory and the "          \
+    "plugin compresses. Set it alike on every node.")                                              \
   X(kIfname, "IFNAME", kString, "", 0, 0, "",                                                      \
     "Interfaces to use, NCCL_SOCKET_IFNAME syntax: comma-separated prefixes, ^ excludes, = "       \
     "exact. Empty: every interface that is up except loopback and docker*, loopback only if "      \
@@ -203,6 +216,9 @@ struct Settings {
   const std::string& ifname() const { return get<ParamId::kIfname>(); }
   const std::string& policy() const { return get<ParamId::kPolicy>(); }
   const std::string& config_path() const { return get<ParamId::kConfig>(); }
+  bool inner_transport() const { return get<ParamId::kTransport>() == "inner"; }
+  const std::string& inner() const { return get<ParamId::kInner>(); }
+  bool inner_gdr() const { return get<ParamId::kInnerGdr>(); }
 };
 
 // Returns the value of an environment variable, or NULL.

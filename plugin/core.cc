@@ -8,10 +8,10 @@
 #include "plugin/config.h"
 #include "plugin/log.h"
 #include "plugin/pipeline/codec_engine.h"
-#include "plugin/pipeline/comm.h"
 #include "plugin/pipeline/cuda_device.h"
-#include "plugin/transport/interfaces.h"
-#include "plugin/transport/tcp.h"
+#include "plugin/pipeline/net_comm.h"
+#include "plugin/transport/transport.h"
+#include "plugin/transport/wire.h"
 
 #ifndef SQUEEZE_VERSION_STRING
 #define SQUEEZE_VERSION_STRING "unknown"
@@ -24,7 +24,7 @@ struct ListenComm {
   static constexpr uint32_t kMagic = 0x4c435153;  // "SQCL"
   uint32_t magic = kMagic;
   Context* ctx = nullptr;
-  std::unique_ptr<Listener> listener;
+  void* listener = nullptr;  // the transport's
 };
 
 struct ProcessState {
@@ -34,9 +34,10 @@ struct ProcessState {
   Context legacy_ctx;
   Settings settings;
   int helper_threads = 0;  // THREADS resolved at init ("auto" follows the CPU count)
-  std::vector<NetDevice> devices;
-  // Device lists of earlier init cycles: NCCL may still hold name/pciPath pointers into them.
-  std::vector<std::vector<NetDevice>> retired_devices;
+  std::unique_ptr<Transport> transport;
+  // Transports of earlier init cycles: NCCL may still hold name/pciPath pointers into their
+  // device lists, and an inner plugin stays loaded for the life of the process.
+  std::vector<std::unique_ptr<Transport>> retired_transports;
   std::unique_ptr<HostCodecEngine> engine;
   // GPU buffers: the CUDA device API (checked once per process), or a test's; NULL = host only.
   std::unique_ptr<DeviceApi> cuda_api;
@@ -49,7 +50,7 @@ struct ProcessState {
   uint32_t decoder_caps = kCapsAll;
   std::atomic<uint64_t> next_comm_id{1};
   std::mutex live_mu;
-  std::vector<Comm*> live;
+  std::vector<NetComm*> live;
 
   ~ProcessState() {
     // Library unload (v8-v10 have no finalize): never leave codec threads running unmapped code.
@@ -71,15 +72,6 @@ ncclResult_t start_process_locked() {
     SQZ_WARN("invalid configuration: %s", error.c_str());
     return ncclInvalidUsage;
   }
-  std::vector<NetDevice> devs = find_net_devices(settings.ifname());
-  if (devs.empty()) {
-    SQZ_WARN("no network interface is up%s%s",
-             settings.ifname().empty() ? "" : " matching NCCL_SQUEEZE_IFNAME=",
-             settings.ifname().c_str());
-    return ncclSystemError;
-  }
-  if (!s.devices.empty()) s.retired_devices.push_back(std::move(s.devices));
-  s.devices = std::move(devs);
   s.settings = settings;
   const int cpus = usable_cpu_count();
   const int codec_threads = resolve_thread_count(settings.codec_threads(), cpus);
@@ -102,6 +94,22 @@ ncclResult_t start_process_locked() {
                  "history) and version 1"
                : "version 2 frames (local and global bounds, rANS, deduplication within a "
                  "frame) and version 1; no stream history (GPU buffers are decoded on the GPU)");
+  const int helpers = resolve_thread_count(settings.threads(), cpus);
+  s.helper_threads = helpers;
+  std::string transport_error;
+  std::unique_ptr<Transport> transport =
+      settings.inner_transport()
+          ? make_inner_transport(settings, logger(), s.device_api != nullptr, &transport_error)
+          : make_tcp_transport(settings, helpers, s.decoder_caps, s.device_api != nullptr,
+                               &transport_error);
+  if (!transport) {
+    SQZ_WARN("%s", transport_error.c_str());
+    s.engine->stop();
+    s.engine.reset();
+    return settings.inner_transport() ? ncclInvalidUsage : ncclSystemError;
+  }
+  if (s.transport) s.retired_transports.push_back(std::move(s.transport));
+  s.transport = std::move(transport);
   PolicyTable rules;
   std::string rule_error;
   if (parse_policy_rules(settings.policy(), &rules, &rule_error)) {  // validated at load
@@ -110,29 +118,12 @@ ncclResult_t start_process_locked() {
   reset_traffic_path_log();
 
   SQZ_INFO(NCCL_INIT | NCCL_NET,
-           "Squeeze %s (wire protocol %u, codec backend %s), %zu device(s), codec engine %s x%d%s",
-           SQUEEZE_VERSION_STRING, wire::kProtocolVersion, cpu_backend_name(), s.devices.size(),
-           s.engine->name(), codec_threads,
+           "Squeeze %s (wire protocol %u, codec backend %s), transport %s, %d device(s), codec "
+           "engine %s x%d%s",
+           SQUEEZE_VERSION_STRING, wire::kProtocolVersion, cpu_backend_name(), s.transport->kind(),
+           s.transport->device_count(), s.engine->name(), codec_threads,
            codec_threads == 0 ? " (the codec runs on NCCL's proxy thread)" : "");
-  for (size_t d = 0; d < s.devices.size(); ++d) {
-    const NetDevice& dev = s.devices[d];
-    SQZ_INFO(NCCL_INIT | NCCL_NET, "device %zu: %s %s speed %d Mb/s pci %s", d, dev.name.c_str(),
-             sockaddr_to_string(dev.addr).c_str(), dev.speed_mbps,
-             dev.pci_path.empty() ? "(none)" : dev.pci_path.c_str());
-  }
-  const int helpers = resolve_thread_count(settings.threads(), cpus);
-  s.helper_threads = helpers;
-  if (helpers == 0) {
-    SQZ_INFO(NCCL_INIT | NCCL_NET,
-             "transport: inline progress, NCCL's proxy thread moves the bytes (THREADS=%s, %d "
-             "usable CPUs), %d data sockets per connection",
-             settings.get(ParamId::kThreads).text.c_str(), cpus, settings.sockets());
-  } else {
-    SQZ_INFO(NCCL_INIT | NCCL_NET,
-             "transport: %d helper threads per connection (THREADS=%s, %d usable CPUs), %d data "
-             "sockets per connection",
-             helpers, settings.get(ParamId::kThreads).text.c_str(), cpus, settings.sockets());
-  }
+  s.transport->log_init();
   SQZ_INFO(NCCL_INIT | NCCL_ENV, "policy: %s", describe_current_policy().c_str());
   std::string desc = describe_settings(settings);
   size_t start = 0;
@@ -174,40 +165,10 @@ CommOptions comm_options(const Settings& st, Context* ctx, uint64_t id) {
   return o;
 }
 
-// "the receiver decodes: ..." for the connection log.
-std::string caps_description(uint32_t caps, bool send) {
-  std::string d = send ? "the receiver decodes " : "this side decodes ";
-  if ((caps & kCapStaged) == 0) return d + "version 1 frames only";
-  d += "version 2 frames";
-  if (caps & kCapRans) d += ", rANS";
-  if (caps & kCapDedup) d += ", deduplication";
-  if (caps & kCapHistory) d += ", stream history";
-  return d;
-}
-
-ncclResult_t start_comm(Comm::Dir dir, Context* ctx, std::unique_ptr<Connection> conn, void** out) {
-  ProcessState& s = state();
-  Settings st;
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    SQZ_REQUIRE(s.engine != nullptr, ncclInternalError,
-                "connection established while the plugin is not initialised");
-    st = s.settings;
-  }
-  uint64_t id = s.next_comm_id.fetch_add(1);
-  CommOptions opts;
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    opts = comm_options(st, ctx, id);
-    opts.caps = dir == Comm::Dir::kSend ? conn->peer_caps : s.decoder_caps;
-  }
-  const unsigned conn_protocol = conn->protocol;
-  auto comm = std::make_unique<Comm>(dir, std::move(conn), opts);
+// Starts an established connection and hands it to NCCL.
+ncclResult_t start_comm(std::unique_ptr<NetComm> comm, void** out) {
   SQZ_CHECK(comm->start());
-  SQZ_INFO(NCCL_NET, "%s connection %llu established with %s, %s traffic hint, protocol %u, %s",
-           dir == Comm::Dir::kSend ? "send" : "recv", static_cast<unsigned long long>(id),
-           comm->peer().c_str(), comm_kind_name(opts.connect_kind), conn_protocol,
-           caps_description(opts.caps, dir == Comm::Dir::kSend).c_str());
+  ProcessState& s = state();
   {
     std::lock_guard<std::mutex> lock(s.live_mu);
     s.live.push_back(comm.get());
@@ -216,8 +177,17 @@ ncclResult_t start_comm(Comm::Dir dir, Context* ctx, std::unique_ptr<Connection>
   return ncclSuccess;
 }
 
-Comm* as_comm(void* p, const char* what) {
-  auto* c = static_cast<Comm*>(p);
+// The options of a connection established now (ids are given out only to connections).
+CommOptionsFactory options_factory(Context* ctx) {
+  return [ctx] {
+    ProcessState& s = state();
+    std::lock_guard<std::mutex> lock(s.mu);
+    return comm_options(s.settings, ctx, s.next_comm_id.fetch_add(1));
+  };
+}
+
+NetComm* as_comm(void* p, const char* what) {
+  auto* c = static_cast<NetComm*>(p);
   if (c == nullptr || !c->valid()) {
     SQZ_WARN("%s: invalid comm %p", what, p);
     return nullptr;
@@ -225,9 +195,9 @@ Comm* as_comm(void* p, const char* what) {
   return c;
 }
 
-ncclResult_t close_comm(void* p, Comm::Dir dir, const char* what) {
+ncclResult_t close_comm(void* p, NetComm::Dir dir, const char* what) {
   if (p == nullptr) return ncclSuccess;
-  Comm* c = as_comm(p, what);
+  NetComm* c = as_comm(p, what);
   SQZ_REQUIRE(c != nullptr && c->dir() == dir, ncclInternalError, "%s: wrong comm kind", what);
   {
     ProcessState& s = state();
@@ -244,7 +214,25 @@ ncclResult_t close_comm(void* p, Comm::Dir dir, const char* what) {
   return ncclSuccess;
 }
 
+// The transport of the current init cycle (NULL outside one). Connections keep a raw pointer to
+// what they need; transports are retired, never destroyed, while the process lives.
+Transport* current_transport() {
+  ProcessState& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.transport.get();
+}
+
 }  // namespace
+
+std::string caps_description(uint32_t caps, bool send) {
+  std::string d = send ? "the receiver decodes " : "this side decodes ";
+  if ((caps & kCapStaged) == 0) return d + "version 1 frames only";
+  d += "version 2 frames";
+  if (caps & kCapRans) d += ", rANS";
+  if (caps & kCapDedup) d += ", deduplication";
+  if (caps & kCapHistory) d += ", stream history";
+  return d;
+}
 
 namespace core {
 
@@ -256,12 +244,17 @@ ncclResult_t init(Context** ctx, uint64_t comm_id, const ncclNetCommConfig_v11_t
   std::lock_guard<std::mutex> lock(s.mu);
   set_logger(logger);
   if (s.refcount == 0) SQZ_CHECK(start_process_locked());
-  auto* c = new Context();
+  auto c = std::make_unique<Context>();
   c->comm_id = comm_id;
   c->traffic_class = config != nullptr ? config->trafficClass : NCCL_NET_TRAFFIC_CLASS_UNDEF;
   c->profiler = profiler;
+  ncclResult_t res = s.transport->open_context(c.get(), comm_id, config);
+  if (res != ncclSuccess) {
+    if (s.refcount == 0) stop_process_locked();
+    return res;
+  }
   ++s.refcount;
-  *ctx = c;
+  *ctx = c.release();
   return ncclSuccess;
 }
 
@@ -271,6 +264,11 @@ ncclResult_t init_legacy(ncclDebugLogger_t logger, ncclProfilerCallback_t profil
   set_logger(logger);
   if (s.legacy) return ncclSuccess;
   if (s.refcount == 0) SQZ_CHECK(start_process_locked());
+  ncclResult_t res = s.transport->open_context(&s.legacy_ctx, 0, nullptr);
+  if (res != ncclSuccess) {
+    if (s.refcount == 0) stop_process_locked();
+    return res;
+  }
   s.legacy_ctx.profiler = profiler;
   s.legacy = true;
   ++s.refcount;  // never released: v8-v10 have no finalize
@@ -288,6 +286,7 @@ ncclResult_t finalize(Context* ctx) {
               "finalize: invalid context %p", static_cast<void*>(ctx));
   ProcessState& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
+  if (s.transport) s.transport->close_context(ctx);
   ctx->magic = 0;
   delete ctx;
   if (--s.refcount == 0) stop_process_locked();
@@ -298,65 +297,28 @@ ncclResult_t devices(int* ndev) {
   SQZ_REQUIRE(ndev != nullptr, ncclInvalidArgument, "devices: NULL pointer");
   ProcessState& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  *ndev = s.refcount > 0 ? static_cast<int>(s.devices.size()) : 0;
+  *ndev = s.refcount > 0 && s.transport ? s.transport->device_count() : 0;
   return ncclSuccess;
 }
 
 ncclResult_t get_properties(int dev, ncclNetProperties_v11_t* props) {
   ProcessState& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  SQZ_REQUIRE(props != nullptr && dev >= 0 && dev < static_cast<int>(s.devices.size()),
-              ncclInvalidArgument, "getProperties: invalid device %d (%zu devices)", dev,
-              s.devices.size());
-  const NetDevice& d = s.devices[static_cast<size_t>(dev)];
-  *props = ncclNetProperties_v11_t{};
-  props->name = const_cast<char*>(d.name.c_str());
-  props->pciPath = d.pci_path.empty() ? nullptr : const_cast<char*>(d.pci_path.c_str());
-  props->guid = d.guid;
-  props->ptrSupport = s.device_api != nullptr ? NCCL_PTR_HOST | NCCL_PTR_CUDA : NCCL_PTR_HOST;
-  props->regIsGlobal = 0;
-  props->forceFlush = 0;
-  props->speed = d.speed_mbps;
-  props->port = 0;
-  props->latency = 0.0f;
-  props->maxComms = 65536;
-  props->maxRecvs = 1;
-  props->netDeviceType = NCCL_NET_DEVICE_HOST;
-  props->netDeviceVersion = NCCL_NET_DEVICE_INVALID_VERSION;
-  props->vProps.ndevs = 1;
-  props->vProps.devs[0] = dev;
-  props->maxP2pBytes = NCCL_MAX_NET_SIZE_BYTES;
-  props->maxCollBytes = 512ull << 20;
-  props->maxMultiRequestSize = 1;
-  return ncclSuccess;
+  SQZ_REQUIRE(props != nullptr && s.transport != nullptr, ncclInvalidArgument,
+              "getProperties: device %d asked before init", dev);
+  return s.transport->properties(dev, props);
 }
 
 ncclResult_t listen(Context* ctx, int dev, void* handle, void** listen_comm) {
   SQZ_REQUIRE(handle != nullptr && listen_comm != nullptr, ncclInvalidArgument,
               "listen: NULL argument");
   *listen_comm = nullptr;
-  ProcessState& s = state();
-  NetDevice d;
-  Settings st;
-  int helper_threads;
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    SQZ_REQUIRE(dev >= 0 && dev < static_cast<int>(s.devices.size()), ncclInvalidArgument,
-                "listen: invalid device %d", dev);
-    d = s.devices[static_cast<size_t>(dev)];
-    st = s.settings;
-    helper_threads = s.helper_threads;
-  }
+  Transport* t = current_transport();
+  SQZ_REQUIRE(t != nullptr, ncclInternalError, "listen: the plugin is not initialised");
+  if (ctx == nullptr) ctx = legacy_context();
   auto lc = std::make_unique<ListenComm>();
   lc->ctx = ctx;
-  uint32_t caps;
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    caps = s.decoder_caps;
-  }
-  SQZ_CHECK(Listener::create(d, st.sockets(), helper_threads, st.staging_bytes(),
-                             st.handshake_timeout_s(), caps, static_cast<wire::Handle*>(handle),
-                             &lc->listener));
+  SQZ_CHECK(t->listen(ctx, dev, handle, &lc->listener));
   *listen_comm = lc.release();
   return ncclSuccess;
 }
@@ -365,29 +327,13 @@ ncclResult_t connect(Context* ctx, int dev, void* handle, void** send_comm) {
   SQZ_REQUIRE(handle != nullptr && send_comm != nullptr, ncclInvalidArgument,
               "connect: NULL argument");
   *send_comm = nullptr;
-  auto* h = static_cast<wire::Handle*>(handle);
-  auto* connector = reinterpret_cast<Connector*>(static_cast<uintptr_t>(h->connector));
-  if (connector == nullptr) {
-    int handshake_timeout_s;
-    {
-      ProcessState& s = state();
-      std::lock_guard<std::mutex> lock(s.mu);
-      handshake_timeout_s = s.settings.handshake_timeout_s();
-    }
-    std::unique_ptr<Connector> created;
-    SQZ_CHECK(Connector::create(*h, handshake_timeout_s, &created));
-    connector = created.release();
-    h->connector = reinterpret_cast<uintptr_t>(connector);
-  }
-  std::unique_ptr<Connection> conn;
-  ncclResult_t res = connector->poll(&conn);
-  if (res != ncclSuccess || conn) {
-    delete connector;
-    h->connector = 0;
-  }
-  SQZ_CHECK(res);
-  if (!conn) return ncclSuccess;  // in progress: NCCL calls again with the same handle
-  SQZ_CHECK(start_comm(Comm::Dir::kSend, ctx, std::move(conn), send_comm));
+  Transport* t = current_transport();
+  SQZ_REQUIRE(t != nullptr, ncclInternalError, "connect: the plugin is not initialised");
+  if (ctx == nullptr) ctx = legacy_context();
+  std::unique_ptr<NetComm> comm;
+  SQZ_CHECK(t->connect(ctx, dev, handle, options_factory(ctx), &comm));
+  if (!comm) return ncclSuccess;  // in progress: NCCL calls again with the same handle
+  SQZ_CHECK(start_comm(std::move(comm), send_comm));
   return ncclSuccess;
 }
 
@@ -397,24 +343,26 @@ ncclResult_t accept(void* listen_comm, void** recv_comm) {
   auto* lc = static_cast<ListenComm*>(listen_comm);
   SQZ_REQUIRE(lc != nullptr && lc->magic == ListenComm::kMagic, ncclInternalError,
               "accept: invalid listen comm %p", listen_comm);
-  std::unique_ptr<Connection> conn;
-  SQZ_CHECK(lc->listener->poll(&conn));
-  if (!conn) return ncclSuccess;
-  SQZ_CHECK(start_comm(Comm::Dir::kRecv, lc->ctx, std::move(conn), recv_comm));
+  Transport* t = current_transport();
+  SQZ_REQUIRE(t != nullptr, ncclInternalError, "accept: the plugin is not initialised");
+  std::unique_ptr<NetComm> comm;
+  SQZ_CHECK(t->accept(lc->listener, options_factory(lc->ctx), &comm));
+  if (!comm) return ncclSuccess;
+  SQZ_CHECK(start_comm(std::move(comm), recv_comm));
   return ncclSuccess;
 }
 
 ncclResult_t reg_mr(void* comm, void* data, size_t size, int type, void** mhandle) {
   SQZ_REQUIRE(mhandle != nullptr, ncclInvalidArgument, "regMr: NULL mhandle pointer");
   *mhandle = nullptr;
-  Comm* c = as_comm(comm, "regMr");
+  NetComm* c = as_comm(comm, "regMr");
   if (c == nullptr) return ncclInternalError;
   SQZ_CHECK(c->reg_mr(data, size, type, mhandle));
   return ncclSuccess;
 }
 
 ncclResult_t dereg_mr(void* comm, void* mhandle) {
-  Comm* c = as_comm(comm, "deregMr");
+  NetComm* c = as_comm(comm, "deregMr");
   if (c == nullptr) return ncclInternalError;
   if (mhandle == nullptr) return ncclSuccess;
   return c->dereg_mr(mhandle);
@@ -424,8 +372,8 @@ ncclResult_t isend(void* send_comm, void* data, size_t size, int tag, void* mhan
                    void** request) {
   SQZ_REQUIRE(request != nullptr, ncclInvalidArgument, "isend: NULL request pointer");
   *request = nullptr;
-  Comm* c = as_comm(send_comm, "isend");
-  SQZ_REQUIRE(c != nullptr && c->dir() == Comm::Dir::kSend, ncclInternalError,
+  NetComm* c = as_comm(send_comm, "isend");
+  SQZ_REQUIRE(c != nullptr && c->dir() == NetComm::Dir::kSend, ncclInternalError,
               "isend: not a send comm");
   // One profiler callback on the profiler path (operation and datatype of the send's task),
   // nothing when our profiler is not NCCL's; outside the comm's lock (NCCL takes its own).
@@ -440,8 +388,8 @@ ncclResult_t irecv(void* recv_comm, int n, void** data, const size_t* sizes, con
   SQZ_REQUIRE(request != nullptr, ncclInvalidArgument, "irecv: NULL request pointer");
   // NCCL may have written NCCL_NET_OPTIONAL_RECV_COMPLETION here: always overwrite it.
   *request = nullptr;
-  Comm* c = as_comm(recv_comm, "irecv");
-  SQZ_REQUIRE(c != nullptr && c->dir() == Comm::Dir::kRecv, ncclInternalError,
+  NetComm* c = as_comm(recv_comm, "irecv");
+  SQZ_REQUIRE(c != nullptr && c->dir() == NetComm::Dir::kRecv, ncclInternalError,
               "irecv: not a recv comm");
   SQZ_REQUIRE(n == 1, ncclInternalError,
               "irecv: grouped receives (n=%d) are not supported (maxRecvs=1)", n);
@@ -454,35 +402,36 @@ ncclResult_t irecv(void* recv_comm, int n, void** data, const size_t* sizes, con
 
 ncclResult_t iflush(void* recv_comm, int n, void** data, int* sizes, void** mhandles,
                     void** request) {
-  // Nothing to flush. Host buffers: the plugin's own threads wrote the data, visible once test()
-  // said done. GPU buffers: the plugin itself wrote them with copies and kernels on its own
-  // stream, and test() said done only after that stream's completion event, so the data is in
-  // device memory before NCCL's kernel reads it; no PCIe read-back is needed, and nothing here
-  // may block. A NULL request tells NCCL the flush is already complete.
-  (void)recv_comm;
-  (void)n;
-  (void)data;
-  (void)sizes;
-  (void)mhandles;
+  // TCP transport: nothing to flush. Host buffers: the plugin's own threads wrote the data,
+  // visible once test() said done. GPU buffers: the plugin itself wrote them with copies and
+  // kernels on its own stream, and test() said done only after that stream's completion event,
+  // so the data is in device memory before NCCL's kernel reads it; no PCIe read-back is needed,
+  // and nothing here may block. A NULL request tells NCCL the flush is already complete.
+  // Inner transport: GPU buffers were written by the inner plugin's NIC (GPUDirect RDMA), so the
+  // flush goes to the inner plugin.
   if (request != nullptr) *request = nullptr;
-  return ncclSuccess;
+  SQZ_REQUIRE(request != nullptr, ncclInvalidArgument, "iflush: NULL request pointer");
+  NetComm* c = as_comm(recv_comm, "iflush");
+  SQZ_REQUIRE(c != nullptr && c->dir() == NetComm::Dir::kRecv, ncclInternalError,
+              "iflush: not a recv comm");
+  return c->iflush(n, data, sizes, mhandles, request);
 }
 
 ncclResult_t test(void* request, int* done, int* sizes) {
   SQZ_REQUIRE(request != nullptr && done != nullptr, ncclInvalidArgument, "test: NULL argument");
-  auto* r = static_cast<Request*>(request);
-  SQZ_REQUIRE(r->comm != nullptr && r->comm->valid(), ncclInternalError, "test: invalid request %p",
-              request);
-  SQZ_CHECK(Comm::test(r, done, sizes));
+  auto* r = static_cast<RequestBase*>(request);
+  SQZ_REQUIRE(r->owner != nullptr && r->owner->valid(), ncclInternalError,
+              "test: invalid request %p", request);
+  SQZ_CHECK(r->owner->test(r, done, sizes));
   return ncclSuccess;
 }
 
 ncclResult_t close_send(void* send_comm) {
-  return close_comm(send_comm, Comm::Dir::kSend, "closeSend");
+  return close_comm(send_comm, NetComm::Dir::kSend, "closeSend");
 }
 
 ncclResult_t close_recv(void* recv_comm) {
-  return close_comm(recv_comm, Comm::Dir::kRecv, "closeRecv");
+  return close_comm(recv_comm, NetComm::Dir::kRecv, "closeRecv");
 }
 
 ncclResult_t close_listen(void* listen_comm) {
@@ -490,15 +439,20 @@ ncclResult_t close_listen(void* listen_comm) {
   auto* lc = static_cast<ListenComm*>(listen_comm);
   SQZ_REQUIRE(lc->magic == ListenComm::kMagic, ncclInternalError,
               "closeListen: invalid listen comm %p", listen_comm);
+  Transport* t = current_transport();
+  ncclResult_t res = ncclSuccess;
+  if (t != nullptr && lc->listener != nullptr) res = t->close_listen(lc->listener);
   lc->magic = 0;
   delete lc;
-  return ncclSuccess;
+  return res;
 }
 
 ncclResult_t set_net_attr(Context* ctx, const ncclNetAttr_v11_t* attr) {
   SQZ_REQUIRE(attr != nullptr, ncclInvalidArgument, "setNetAttr: NULL attributes");
   if (ctx == nullptr) ctx = legacy_context();
   ctx->hints.set(*attr);
+  Transport* t = current_transport();
+  if (t != nullptr) SQZ_CHECK(t->set_net_attr(ctx, attr));
   return ncclSuccess;
 }
 

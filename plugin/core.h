@@ -21,7 +21,11 @@ struct Context {
   int traffic_class = NCCL_NET_TRAFFIC_CLASS_UNDEF;
   ncclProfilerCallback_t profiler = nullptr;
   HintBoard hints;
+  void* inner_ctx = nullptr;  // TRANSPORT=inner: the inner plugin's context (v11), else NULL
 };
+
+// "the receiver decodes ..." / "this side decodes ..." for the connection log.
+std::string caps_description(uint32_t caps, bool send);
 
 namespace core {
 

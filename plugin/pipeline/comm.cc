@@ -27,13 +27,16 @@ wire::MsgHeader header_of(const Request& r) {
 }  // namespace
 
 Comm::Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options)
-    : dir_(dir), conn_(std::move(conn)), options_(options) {
+    : NetComm(dir, options), conn_(std::move(conn)) {
   peer_ = sockaddr_to_string(conn_->peer);
   n_sockets_ = static_cast<int>(conn_->data.size());
   inline_ = conn_->n_threads == 0;
   n_threads_ = conn_->n_threads < n_sockets_ ? conn_->n_threads : n_sockets_;
   if (n_threads_ < 1 && !inline_) n_threads_ = 1;
-  for (Request& r : slots_) r.comm = this;
+  for (Request& r : slots_) {
+    r.comm = this;
+    r.owner = this;
+  }
   if ((options_.caps & kCapHistory) != 0) {
     if (dir_ == Dir::kSend) {
       encoder_ = std::make_unique<StreamEncoder>();
@@ -46,7 +49,6 @@ Comm::Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options
 
 Comm::~Comm() {
   close();
-  magic_ = 0;
 }
 
 ncclResult_t Comm::start() {
@@ -181,13 +183,6 @@ void Comm::io_failure_locked(XferStatus status, int err, uint32_t seq, const cha
   fail_locked(status == XferStatus::kEof ? ncclRemoteError : ncclSystemError, msg);
 }
 
-CommKind Comm::comm_kind_locked() const {
-  if (options_.connect_kind != CommKind::kUnknown) return options_.connect_kind;
-  // No connect-time hint (net v8-v10): a single FIFO registration is NCCL's p2p pool.
-  if (reg_order_.sealed() && reg_order_.fifo_batch_size() == 1) return CommKind::kP2p;
-  return CommKind::kUnknown;
-}
-
 ncclResult_t Comm::reg_mr(void* data, size_t size, int type, void** mhandle) {
   *mhandle = nullptr;
   const bool cuda = type == NCCL_PTR_CUDA && options_.device_api != nullptr;
@@ -203,7 +198,7 @@ ncclResult_t Comm::reg_mr(void* data, size_t size, int type, void** mhandle) {
   // Service thread: the connection's GPU resources are allocated here, never on the data path.
   if (cuda) SQZ_CHECK(GpuPipeline::attach(this, data, &mr->device));
   std::lock_guard<std::mutex> lock(mu_);
-  mr->position = reg_order_.on_register();
+  mr->position = classifier_.reg_order.on_register();
   *mhandle = mr.get();
   regions_.push_back(std::move(mr));
   return ncclSuccess;
@@ -250,19 +245,14 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       progress_locked(nullptr, nullptr, /*pump_gpu=*/true);
       return ncclSuccess;
     }
-    reg_order_.seal();
-    ClassifyInput in;
-    in.bytes = size;
-    in.proto = (mr != nullptr && mr->magic == kMrMagic && mr->comm == this)
-                   ? reg_order_.proto_of(mr->position)
-                   : BufferProto::kUnknown;
-    in.comm_kind = comm_kind_locked();
-    in.transfer_op = options_.hints != nullptr ? options_.hints->transfer_op() : 0;
-    bool via_profiler = traffic.path == TrafficPath::kProfiler;
-    in.traffic = via_profiler ? &traffic.record : nullptr;
-    // squeeze_set_policy may change the rules at any time: re-read them when they did.
-    if (policy_generation() != rules_generation_) policy_snapshot(&rules_, &rules_generation_);
-    ClassifyResult cr = classify(options_.policy, rules_, in);
+    classifier_.reg_order.seal();
+    const bool via_profiler = traffic.path == TrafficPath::kProfiler;
+    ClassifyResult cr =
+        classifier_.classify_send(options_, size,
+                                  (mr != nullptr && mr->magic == kMrMagic && mr->comm == this)
+                                      ? classifier_.reg_order.proto_of(mr->position)
+                                      : BufferProto::kUnknown,
+                                  traffic);
     char* staging = nullptr;
     size_t capacity = 0;
     gpu_send = on_gpu(mr) && size > 0;
@@ -416,7 +406,7 @@ ncclResult_t Comm::post_recv_locked(void* data, size_t size, int tag, void* mhan
               size);
   Request* r = &slot(next_post_seq_);
   if (r->state != Request::State::kFree) return ncclSuccess;
-  reg_order_.seal();
+  classifier_.reg_order.seal();
   r->post(next_post_seq_++, data, size, tag, /*staging_block=*/nullptr);
   r->gpu.on_gpu = on_gpu(static_cast<const MemoryRegion*>(mhandle));
   last_tag_ = tag;
@@ -425,8 +415,9 @@ ncclResult_t Comm::post_recv_locked(void* data, size_t size, int tag, void* mhan
   return ncclSuccess;
 }
 
-ncclResult_t Comm::test(Request* r, int* done, int* size) {
-  Comm* c = r->comm;
+ncclResult_t Comm::test(RequestBase* request, int* done, int* size) {
+  auto* r = static_cast<Request*>(request);
+  Comm* c = this;
   Request* todo[kSlots];
   int n_todo = 0;
   ncclResult_t rc;
@@ -921,6 +912,28 @@ bool Comm::inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, b
       c.done = 0;  // the next header on this socket counts from 0
     }
   }
+}
+
+// ---- Classification of a send (shared with InnerComm) ----------------------------------------
+
+CommKind SendClassifier::comm_kind(CommKind connect_kind) const {
+  if (connect_kind != CommKind::kUnknown) return connect_kind;
+  // No connect-time hint (net v8-v10): a single FIFO registration is NCCL's p2p pool.
+  if (reg_order.sealed() && reg_order.fifo_batch_size() == 1) return CommKind::kP2p;
+  return CommKind::kUnknown;
+}
+
+ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t bytes,
+                                             BufferProto proto, const SendTraffic& traffic) {
+  ClassifyInput in;
+  in.bytes = bytes;
+  in.proto = proto;
+  in.comm_kind = comm_kind(options.connect_kind);
+  in.transfer_op = options.hints != nullptr ? options.hints->transfer_op() : 0;
+  in.traffic = traffic.path == TrafficPath::kProfiler ? &traffic.record : nullptr;
+  // squeeze_set_policy may change the rules at any time: re-read them when they did.
+  if (policy_generation() != rules_generation) policy_snapshot(&rules, &rules_generation);
+  return classify(options.policy, rules, in);
 }
 
 }  // namespace squeeze::plugin

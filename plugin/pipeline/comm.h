@@ -29,6 +29,7 @@
 #include "plugin/classify/classify.h"
 #include "plugin/pipeline/codec_engine.h"
 #include "plugin/pipeline/cuda_pipeline.h"
+#include "plugin/pipeline/net_comm.h"
 #include "plugin/pipeline/staging.h"
 #include "plugin/stats.h"
 #include "plugin/transport/tcp.h"
@@ -50,7 +51,7 @@ struct MemoryRegion {
   int device = -1;   // NCCL_PTR_CUDA: the buffer's device
 };
 
-struct Request {
+struct Request : RequestBase {
   enum class State : uint8_t { kFree, kPending, kDone };
   Comm* comm = nullptr;
   State state = State::kFree;
@@ -88,58 +89,27 @@ struct Request {
   }
 };
 
-struct CommOptions {
-  uint64_t staging_bytes = 0;
-  int stall_timeout_s = 0;
-  ClassifyPolicy policy;
-  bool log_stats = true;
-  std::string stats_file;
-  bool verify = false;  // NCCL_SQUEEZE_VERIFY: decode host frames again, measure the error
-  CodecEngine* engine = nullptr;
-  const HintBoard* hints = nullptr;  // the comm's context's hints (send side)
-  CommKind connect_kind = CommKind::kUnknown;
-  DeviceApi* device_api = nullptr;  // NULL: host buffers only
-  // NCCL's profiler callback (v10/v11 tables), else NULL: classification of sends.
-  ncclProfilerCallback_t profiler = nullptr;
-  uint64_t id = 0;
-  // Send side: what the receiver decodes (Capability bits, negotiated at connect). Receive side:
-  // what this side declared it decodes.
-  uint32_t caps = kCapV1;
-};
-
-class Comm {
+class Comm final : public NetComm {
  public:
-  enum class Dir : uint8_t { kSend, kRecv };
-  static constexpr uint32_t kMagic = 0x4d435153;  // "SQCM"
   static constexpr int kSlots = NCCL_NET_MAX_REQUESTS;
 
   Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options);
-  ~Comm();
-  Comm(const Comm&) = delete;
-  Comm& operator=(const Comm&) = delete;
+  ~Comm() override;
 
   // Allocates staging and starts the helper threads.
-  ncclResult_t start();
+  ncclResult_t start() override;
   // Send side with helpers: first delivers the sends NCCL already saw complete (bounded linger).
   // Then stops the helpers (requests still in flight are abandoned), waits for codec tasks, logs
   // statistics.
-  void close();
+  void close() override;
 
-  ncclResult_t reg_mr(void* data, size_t size, int type, void** mhandle);
-  ncclResult_t dereg_mr(void* mhandle);
-  // traffic: what the profiler chain (or the fallback) says about this send.
+  ncclResult_t reg_mr(void* data, size_t size, int type, void** mhandle) override;
+  ncclResult_t dereg_mr(void* mhandle) override;
   ncclResult_t isend(void* data, size_t size, int tag, void* mhandle, const SendTraffic& traffic,
-                     void** request);
-  ncclResult_t irecv(void* data, size_t size, int tag, void* mhandle, void** request);
-  static ncclResult_t test(Request* request, int* done, int* size);
-
-  bool valid() const { return magic_ == kMagic; }
-  Dir dir() const { return dir_; }
-  uint64_t id() const { return options_.id; }
-  ncclProfilerCallback_t profiler() const { return options_.profiler; }
-  DType assume_dtype() const { return options_.policy.assume_dtype; }
-  const std::string& peer() const { return peer_; }
-  std::string stats_json() const;
+                     void** request) override;
+  ncclResult_t irecv(void* data, size_t size, int tag, void* mhandle, void** request) override;
+  ncclResult_t test(RequestBase* request, int* done, int* size) override;
+  std::string stats_json() const override;
 
  private:
   friend class GpuPipeline;
@@ -158,7 +128,6 @@ class Comm {
   void maybe_free_locked(Request* r);
   // Sends NCCL saw complete whose bytes are not all in the kernel yet.
   int owed_sends_locked() const;
-  CommKind comm_kind_locked() const;
   void send_helper(int t);
   void recv_helper(int t);
   ncclResult_t post_recv_locked(void* data, size_t size, int tag, void* mhandle, void** request);
@@ -198,11 +167,7 @@ class Comm {
   static void on_compressed(CodecTask* task);
   static void on_decompressed(CodecTask* task);
 
-  uint32_t magic_ = kMagic;
-  Dir dir_;
   std::unique_ptr<Connection> conn_;
-  CommOptions options_;
-  std::string peer_;
   int n_sockets_ = 1;
   int n_threads_ = 1;
   uint64_t frame_limit_ = 0;
@@ -221,10 +186,7 @@ class Comm {
   std::string peer_closed_message_;
   int last_tag_ = -1;
   StagingRing staging_;
-  RegistrationOrder reg_order_;
-  // The policy's rules as of rules_generation_ (send side; re-read when the rules change).
-  PolicyTable rules_;
-  uint64_t rules_generation_ = 0;
+  SendClassifier classifier_;  // registration order and policy rules (send side)
   std::vector<std::unique_ptr<MemoryRegion>> regions_;
   std::vector<std::thread> helpers_;
   ConnStats stats_;

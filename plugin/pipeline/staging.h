@@ -17,6 +17,7 @@ class StagingRing {
   // Over memory the caller owns and keeps alive (the GPU pipeline's pinned staging).
   void init_external(char* base, size_t capacity);
   size_t capacity() const { return capacity_; }
+  char* base() const { return base_; }
   // A contiguous region of n bytes (n > 0), or nullptr when it does not fit now.
   char* alloc(size_t n);
   void release(const char* p);

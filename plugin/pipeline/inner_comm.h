@@ -1,0 +1,164 @@
+// A connection whose bytes go through an inner NCCL net plugin (transport/inner/). The pipeline is
+// the same as over TCP (classification, the codec engine, bounded staging); only the wire differs.
+//
+// Per NCCL message, two messages on the inner connection, in posting order:
+//   1. a 32-byte InnerHeader from this connection's header ring (host memory registered with the
+//      inner plugin at connect): kind (raw or framed), sequence number, original and payload sizes;
+//   2. the payload, when it has bytes: a raw payload straight from NCCL's buffer with the inner
+//      plugin's handle of NCCL's own registration (no copy; GPU buffers stay on the GPU), or a
+//      compressed frame from staging (registered with the inner plugin at connect).
+// The receiver posts the header receive first; once it has arrived it posts the payload receive
+// of exactly payload bytes: into NCCL's buffer (raw) or staging (a frame, then decoded into NCCL's
+// buffer on the codec engine). A frame is at most its input plus the frame header
+// (max_frame_bytes) and at most the staging; otherwise the message travels raw.
+// Frames never refer to earlier frames (no stream history: there is no handshake over an inner
+// plugin to negotiate it), so every frame decodes on its own.
+//
+// All inner calls are made from NCCL's calling threads (isend / irecv / test, and the service
+// thread for registration); codec threads only mark work done. Never blocks: inner requests are
+// polled, back-pressure returns no request.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "plugin/pipeline/codec_engine.h"
+#include "plugin/pipeline/net_comm.h"
+#include "plugin/pipeline/staging.h"
+#include "plugin/stats.h"
+#include "plugin/transport/wire.h"
+
+namespace squeeze::plugin {
+
+class InnerNet;
+class InnerComm;
+
+namespace inner_wire {
+constexpr uint32_t kMsgMagic = 0x495a5153;  // "SQZI"
+constexpr uint8_t kVersion = 1;
+struct Header {
+  uint32_t magic;
+  uint8_t kind;  // wire::PayloadKind
+  uint8_t version;
+  uint16_t reserved;
+  uint32_t seq;
+  int32_t tag;
+  uint64_t original_bytes;
+  uint64_t wire_bytes;
+};
+static_assert(sizeof(Header) == 32, "");
+}  // namespace inner_wire
+
+constexpr uint32_t kInnerMrMagic = 0x49525153;  // "SQRI"
+
+struct InnerRegion {
+  uint32_t magic = kInnerMrMagic;
+  InnerComm* comm = nullptr;
+  void* data = nullptr;
+  size_t size = 0;
+  int type = 0;
+  int position = 0;
+  void* inner = nullptr;  // the inner plugin's handle of the same memory
+};
+
+struct InnerRequest : RequestBase {
+  enum class State : uint8_t { kFree, kPending, kDone };
+  enum class Stage : uint8_t {
+    kCompressing,   // send: the codec is writing the frame
+    kReady,         // send: payload ready, not posted yet / recv: header receive not posted
+    kHeaderPosted,  // header send or receive posted, payload not posted yet
+    kPayloadDue,    // recv: header arrived, payload receive not posted yet
+    kPosted,        // everything posted to the inner plugin
+    kDecoding,      // recv: the frame is on the codec engine
+  };
+  State state = State::kFree;
+  Stage stage = Stage::kReady;
+  uint32_t seq = 0;
+  void* data = nullptr;  // NCCL's buffer
+  size_t size = 0;       // send: bytes; recv: posted capacity
+  int tag = 0;
+  const InnerRegion* mr = nullptr;  // NCCL's registration of data
+  wire::PayloadKind kind = wire::PayloadKind::kRaw;
+  uint64_t original_bytes = 0;
+  uint64_t wire_bytes = 0;
+  char* staging = nullptr;
+  void* header_req = nullptr;  // inner requests in flight
+  void* payload_req = nullptr;
+  bool header_done = false;
+  bool payload_done = false;
+  CodecTask task;
+};
+
+struct InnerFlush : RequestBase {
+  void* inner = nullptr;  // NULL: free
+};
+
+class InnerComm final : public NetComm {
+ public:
+  static constexpr int kSlots = NCCL_NET_MAX_REQUESTS;
+  // Inner requests this connection keeps in flight at most (NCCL's per-comm guarantee).
+  static constexpr int kInnerMaxRequests = NCCL_NET_MAX_REQUESTS;
+
+  // inner_comm: the inner plugin's send or receive comm, owned from now on. gpu_types: the
+  // registration types NCCL may use (NCCL_PTR_HOST, | NCCL_PTR_CUDA with GPUDirect forwarded).
+  InnerComm(Dir dir, InnerNet* net, void* inner_comm, int dev, int ptr_types,
+            const CommOptions& options);
+  ~InnerComm() override;
+
+  ncclResult_t start() override;
+  void close() override;
+  ncclResult_t reg_mr(void* data, size_t size, int type, void** mhandle) override;
+  ncclResult_t dereg_mr(void* mhandle) override;
+  ncclResult_t isend(void* data, size_t size, int tag, void* mhandle, const SendTraffic& traffic,
+                     void** request) override;
+  ncclResult_t irecv(void* data, size_t size, int tag, void* mhandle, void** request) override;
+  ncclResult_t iflush(int n, void** data, int* sizes, void** mhandles, void** request) override;
+  ncclResult_t test(RequestBase* request, int* done, int* size) override;
+  std::string stats_json() const override;
+
+ private:
+  InnerRequest& slot(uint32_t seq) { return slots_[seq % kSlots]; }
+  std::string peer_desc() const;
+  void fail_locked(ncclResult_t code, const std::string& message);
+  // Posts what can be posted and tests what is in flight. Decodes to submit after unlocking go
+  // to todo (at most kSlots).
+  void progress_locked(InnerRequest** todo, int* n_todo);
+  bool post_send_locked(InnerRequest* r);
+  bool post_recv_locked(InnerRequest* r);
+  // Receive side: checks an arrived header; false (and the comm failed) when it is invalid.
+  bool accept_header_locked(InnerRequest* r);
+  bool poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo);
+  void finish_send_locked(InnerRequest* r);
+  void submit_all(InnerRequest* const* todo, int n_todo);
+  static void on_compressed(CodecTask* task);
+  static void on_decompressed(CodecTask* task);
+
+  InnerNet* net_;
+  void* inner_;  // the inner plugin's comm
+  int dev_;
+  int ptr_types_;
+  mutable std::mutex mu_;
+  InnerRequest slots_[kSlots];
+  InnerFlush flushes_[kSlots];
+  uint32_t next_post_seq_ = 0;  // next NCCL post
+  uint32_t next_wire_seq_ = 0;  // next message to post to the inner plugin
+  uint32_t oldest_seq_ = 0;     // oldest message not finished on the inner plugin
+  int inner_in_flight_ = 0;
+  int outstanding_tasks_ = 0;
+  ncclResult_t error_code_ = ncclSuccess;
+  std::string error_message_;
+  int last_tag_ = -1;
+  bool closed_ = false;
+  StagingRing staging_;
+  inner_wire::Header headers_[kSlots] = {};
+  void* headers_mr_ = nullptr;  // inner handles of the header ring and the staging
+  void* staging_mr_ = nullptr;
+  SendClassifier classifier_;
+  std::vector<std::unique_ptr<InnerRegion>> regions_;
+  ConnStats stats_;
+};
+
+}  // namespace squeeze::plugin

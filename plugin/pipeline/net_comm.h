@@ -1,0 +1,104 @@
+// One established connection as the core (core.cc) sees it, whatever transport carries it: memory
+// registration, posting sends and receives, testing requests, flushing, closing, statistics. Two
+// implementations: Comm (comm.h, the plugin's own TCP transport) and InnerComm (inner_comm.h, an
+// inner NCCL net plugin). Both share classification (classify/), the codec engine and staging.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "nccl_abi/net.h"
+#include "plugin/classify/classify.h"
+#include "plugin/pipeline/codec_engine.h"
+#include "squeeze/codec.h"
+
+namespace squeeze::plugin {
+
+class DeviceApi;
+class NetComm;
+
+struct CommOptions {
+  uint64_t staging_bytes = 0;
+  int stall_timeout_s = 0;
+  ClassifyPolicy policy;
+  bool log_stats = true;
+  std::string stats_file;
+  bool verify = false;  // NCCL_SQUEEZE_VERIFY: decode host frames again, measure the error
+  CodecEngine* engine = nullptr;
+  const HintBoard* hints = nullptr;  // the comm's context's hints (send side)
+  CommKind connect_kind = CommKind::kUnknown;
+  DeviceApi* device_api = nullptr;  // NULL: host buffers only
+  // NCCL's profiler callback (v10/v11 tables), else NULL: classification of sends.
+  ncclProfilerCallback_t profiler = nullptr;
+  uint64_t id = 0;
+  // Send side: what the receiver decodes (Capability bits, negotiated at connect). Receive side:
+  // what this side declared it decodes.
+  uint32_t caps = kCapV1;
+};
+
+// The first member of every request a NetComm hands to NCCL: test() finds its comm through it.
+struct RequestBase {
+  NetComm* owner = nullptr;
+};
+
+class NetComm {
+ public:
+  enum class Dir : uint8_t { kSend, kRecv };
+  static constexpr uint32_t kMagic = 0x4d435153;  // "SQCM"
+
+  NetComm(Dir dir, const CommOptions& options) : dir_(dir), options_(options) {}
+  virtual ~NetComm() { magic_ = 0; }
+  NetComm(const NetComm&) = delete;
+  NetComm& operator=(const NetComm&) = delete;
+
+  // Allocates staging (and starts helper threads, registers memory with an inner plugin).
+  virtual ncclResult_t start() = 0;
+  // Stops the connection's I/O and logs its statistics; requests still in flight are abandoned.
+  virtual void close() = 0;
+  virtual ncclResult_t reg_mr(void* data, size_t size, int type, void** mhandle) = 0;
+  virtual ncclResult_t dereg_mr(void* mhandle) = 0;
+  // traffic: what the profiler chain (or the fallback) says about this send.
+  virtual ncclResult_t isend(void* data, size_t size, int tag, void* mhandle,
+                             const SendTraffic& traffic, void** request) = 0;
+  virtual ncclResult_t irecv(void* data, size_t size, int tag, void* mhandle, void** request) = 0;
+  // NULL *request: nothing to flush (already complete).
+  virtual ncclResult_t iflush(int n, void** data, int* sizes, void** mhandles, void** request) {
+    (void)n;
+    (void)data;
+    (void)sizes;
+    (void)mhandles;
+    *request = nullptr;
+    return ncclSuccess;
+  }
+  virtual ncclResult_t test(RequestBase* request, int* done, int* size) = 0;
+  virtual std::string stats_json() const = 0;
+
+  bool valid() const { return magic_ == kMagic; }
+  Dir dir() const { return dir_; }
+  uint64_t id() const { return options_.id; }
+  ncclProfilerCallback_t profiler() const { return options_.profiler; }
+  DType assume_dtype() const { return options_.policy.assume_dtype; }
+  const std::string& peer() const { return peer_; }
+
+ protected:
+  uint32_t magic_ = kMagic;
+  Dir dir_;
+  CommOptions options_;
+  std::string peer_;
+};
+
+// Everything a send's classification needs from its connection (Comm and InnerComm alike).
+struct SendClassifier {
+  RegistrationOrder reg_order;
+  // The policy's rules as of rules_generation (re-read when squeeze_set_policy changed them).
+  PolicyTable rules;
+  uint64_t rules_generation = 0;
+
+  // The connection's kind: the connect-time hint, else the FIFO registration pattern.
+  CommKind comm_kind(CommKind connect_kind) const;
+  // Classifies one send. proto: the protocol of its buffer (reg_order.proto_of), or kUnknown.
+  ClassifyResult classify_send(const CommOptions& options, size_t bytes, BufferProto proto,
+                               const SendTraffic& traffic);
+};
+
+}  // namespace squeeze::plugin
