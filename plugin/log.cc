@@ -9,6 +9,7 @@ namespace squeeze::plugin {
 namespace {
 
 std::atomic<ncclDebugLogger_t> g_logger{nullptr};
+std::atomic<const char*> g_log_name{"Squeeze"};
 
 // NCCL_SQUEEZE_LOG_STDERR: -1 until known. Init sets it from the settings (file or environment,
 // set_log_stderr); a message logged before that reads the environment through the parameter
@@ -41,12 +42,19 @@ ncclDebugLogger_t logger() {
   return g_logger.load(std::memory_order_acquire);
 }
 
+void set_log_name(const char* name) {
+  g_log_name.store(name, std::memory_order_release);
+}
+
 void log_message(ncclDebugLogLevel level, unsigned long flags, const char* file, int line,
                  const char* fmt, ...) {
   char buf[1024];
+  int prefix =
+      std::snprintf(buf, sizeof(buf), "NET/%s : ", g_log_name.load(std::memory_order_acquire));
+  if (prefix < 0 || static_cast<size_t>(prefix) >= sizeof(buf)) prefix = 0;
   va_list ap;
   va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  std::vsnprintf(buf + prefix, sizeof(buf) - static_cast<size_t>(prefix), fmt, ap);
   va_end(ap);
   ncclDebugLogger_t log = logger();
   if (log != nullptr) {
