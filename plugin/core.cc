@@ -63,6 +63,9 @@ ProcessState& state() {
   return s;
 }
 
+// Set by the standalone TCP plugin's library at load (force_standalone_tcp): its table name.
+const char* g_standalone_tcp = nullptr;
+
 // First init of a cycle: configuration, devices, codec engine. Called with state().mu held.
 ncclResult_t start_process_locked() {
   ProcessState& s = state();
@@ -71,6 +74,22 @@ ncclResult_t start_process_locked() {
   if (!load_settings_from_environment(&settings, &error)) {
     SQZ_WARN("invalid configuration: %s", error.c_str());
     return ncclInvalidUsage;
+  }
+  if (g_standalone_tcp != nullptr) {
+    ParamValue& enable = settings.values[static_cast<size_t>(ParamId::kEnable)];
+    enable.text = "0";
+    enable.i = 0;
+    ParamValue& transport = settings.values[static_cast<size_t>(ParamId::kTransport)];
+    transport.text = "tcp";
+    transport.i = 0;
+    // Its statistics would mix with those of a Squeeze in front of it (same variables).
+    ParamValue& stats = settings.values[static_cast<size_t>(ParamId::kStats)];
+    stats.text = "0";
+    stats.i = 0;
+    settings.values[static_cast<size_t>(ParamId::kStatsFile)].text.clear();
+    SQZ_INFO(NCCL_INIT | NCCL_NET,
+             "%s: the standalone TCP plugin (compression and statistics off, TCP transport)",
+             g_standalone_tcp);
   }
   s.settings = settings;
   const int cpus = usable_cpu_count();
@@ -460,6 +479,11 @@ void set_test_device_api(DeviceApi* api) {
   ProcessState& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   s.test_device_api = api;
+}
+
+void force_standalone_tcp(const char* name) {
+  g_standalone_tcp = name;
+  set_log_name(name);
 }
 
 std::string stats_json() {

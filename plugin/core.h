@@ -11,6 +11,12 @@
 #include "nccl_abi/net.h"
 #include "plugin/classify/classify.h"
 
+// The name of the exported net tables (NCCL_NET matches it): "Squeeze", or "SqueezeTcp" for the
+// standalone TCP plugin (libnccl-net-sqztcp.so, the TCP transport alone, compression off).
+#ifndef SQUEEZE_NET_NAME
+#define SQUEEZE_NET_NAME "Squeeze"
+#endif
+
 namespace squeeze::plugin {
 
 // Per-communicator context (v11), or the process context shared by v8-v10.
@@ -54,6 +60,11 @@ ncclResult_t close_send(void* send_comm);
 ncclResult_t close_recv(void* recv_comm);
 ncclResult_t close_listen(void* listen_comm);
 ncclResult_t set_net_attr(Context* ctx, const ncclNetAttr_v11_t* attr);
+
+// The standalone TCP plugin: every init cycle uses the TCP transport with compression off,
+// whatever NCCL_SQUEEZE_TRANSPORT and NCCL_SQUEEZE_ENABLE say (called by its library at load);
+// name: its tables' name, also the prefix of its log lines ("NET/SqueezeTcp : ").
+void force_standalone_tcp(const char* name);
 
 // Control API backing: statistics of the live connections as a JSON array.
 std::string stats_json();

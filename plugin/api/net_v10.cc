@@ -43,7 +43,7 @@ using namespace squeeze::plugin;
 
 extern "C" {
 __attribute__((visibility("default"))) ncclNet_v10_t ncclNetPlugin_v10 = {
-    "Squeeze",
+    SQUEEZE_NET_NAME,
     v10_init,
     core::devices,
     v10_get_properties,

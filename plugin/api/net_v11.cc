@@ -50,7 +50,7 @@ using namespace squeeze::plugin;
 
 extern "C" {
 __attribute__((visibility("default"))) ncclNet_v11_t ncclNetPlugin_v11 = {
-    "Squeeze",      v11_init,         core::devices,    core::get_properties,
+    SQUEEZE_NET_NAME, v11_init,         core::devices,    core::get_properties,
     v11_listen,     v11_connect,      v11_accept,       core::reg_mr,
     nullptr,  // regMrDmaBuf: DMABUF is not advertised
     core::dereg_mr, core::isend,      v11_irecv,        core::iflush,

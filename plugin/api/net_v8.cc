@@ -77,7 +77,7 @@ using namespace squeeze::plugin;
 
 extern "C" {
 __attribute__((visibility("default"))) ncclNet_v8_t ncclNetPlugin_v8 = {
-    "Squeeze",
+    SQUEEZE_NET_NAME,
     v8_init,
     core::devices,
     legacy::get_properties_v8,

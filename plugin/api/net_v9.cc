@@ -67,7 +67,7 @@ using namespace squeeze::plugin;
 
 extern "C" {
 __attribute__((visibility("default"))) ncclNet_v9_t ncclNetPlugin_v9 = {
-    "Squeeze",
+    SQUEEZE_NET_NAME,
     v9_init,
     core::devices,
     legacy::get_properties_v9,
