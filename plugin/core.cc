@@ -157,6 +157,7 @@ ncclResult_t start_process_locked() {
 
 void stop_process_locked() {
   ProcessState& s = state();
+  if (s.transport) s.transport->stop();
   if (s.engine) {
     s.engine->stop();
     s.engine.reset();

@@ -55,12 +55,16 @@ void InnerComm::close() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  if (headers_mr_ != nullptr) net_->dereg_mr(inner_, headers_mr_);
-  if (staging_mr_ != nullptr) net_->dereg_mr(inner_, staging_mr_);
-  headers_mr_ = staging_mr_ = nullptr;
-  for (auto& mr : regions_) {
-    if (mr->inner != nullptr) net_->dereg_mr(inner_, mr->inner);
+  // With inner requests still in flight (a close that abandons them) the registrations they use
+  // cannot be released first: the inner plugin's close takes them along.
+  if (inner_in_flight_ == 0) {
+    if (headers_mr_ != nullptr) net_->dereg_mr(inner_, headers_mr_);
+    if (staging_mr_ != nullptr) net_->dereg_mr(inner_, staging_mr_);
+    for (auto& mr : regions_) {
+      if (mr->inner != nullptr) net_->dereg_mr(inner_, mr->inner);
+    }
   }
+  headers_mr_ = staging_mr_ = nullptr;
   regions_.clear();
   if (inner_ != nullptr) {
     if (dir_ == Dir::kSend) {
@@ -472,6 +476,8 @@ bool InnerComm::post_recv_locked(InnerRequest* r) {
       int got = 0;
       ncclResult_t res = net_->test(r->header_req, &done, &got);
       if (res != ncclSuccess) {
+        --inner_in_flight_;  // a request that failed is over
+        r->header_req = nullptr;
         fail_locked(res, "inner net plugin " + net_->name() + " failed the header of message " +
                              std::to_string(r->seq) + " from " + peer_desc());
         return false;
@@ -575,6 +581,8 @@ bool InnerComm::poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo) {
     int done = 0;
     ncclResult_t res = net_->test(r->header_req, &done, nullptr);
     if (res != ncclSuccess) {
+      --inner_in_flight_;
+      r->header_req = nullptr;
       fail_locked(res, "inner net plugin " + net_->name() + " failed the header " + what +
                            " of message " + std::to_string(r->seq) + " with " + peer_desc());
       return false;
@@ -591,6 +599,8 @@ bool InnerComm::poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo) {
     int got = 0;
     ncclResult_t res = net_->test(r->payload_req, &done, &got);
     if (res != ncclSuccess) {
+      --inner_in_flight_;
+      r->payload_req = nullptr;
       fail_locked(res, "inner net plugin " + net_->name() + " failed the " + what + " of message " +
                            std::to_string(r->seq) + " with " + peer_desc());
       return false;

@@ -51,6 +51,10 @@ class Transport {
   virtual ncclResult_t accept(void* listen_comm, const CommOptionsFactory& options,
                               std::unique_ptr<NetComm>* out) = 0;
   virtual ncclResult_t close_listen(void* listen_comm) = 0;
+
+  // The end of an init cycle (the last context finalized, or the first init failed): releases
+  // what the transport holds for the whole cycle. Only device_count() and log output may follow.
+  virtual void stop() {}
 };
 
 // The plugin's own TCP transport over the interfaces settings select. NULL (and *error) when no

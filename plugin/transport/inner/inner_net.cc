@@ -50,6 +50,12 @@ std::unique_ptr<InnerNet> InnerNet::open(const std::string& spec, std::string* e
   }
   std::unique_ptr<InnerNet> n(new InnerNet());
   n->lib_ = lib;
+  // Not a usable plugin: the library goes again (nothing of it was called).
+  auto reject = [&](const std::string& why) {
+    *error = why;
+    dlclose(lib);
+    return nullptr;
+  };
   n->path_ = path;
   if (auto* t = static_cast<ncclNet_v11_t*>(dlsym(lib, "ncclNetPlugin_v11"))) {
     n->v11_ = t;
@@ -68,15 +74,14 @@ std::unique_ptr<InnerNet> InnerNet::open(const std::string& spec, std::string* e
     n->version_ = 8;
     n->name_ = t8->name != nullptr ? t8->name : "?";
   } else {
-    *error = "inner net plugin " + path +
-             " exports none of ncclNetPlugin_v11, _v10, _v9, _v8 (older tables are not supported)";
-    return nullptr;
+    return reject("inner net plugin " + path +
+                  " exports none of ncclNetPlugin_v11, _v10, _v9, _v8 (older tables are not "
+                  "supported)");
   }
   if (n->name_ == "Squeeze") {
-    *error = "inner net plugin " + path +
-             " is Squeeze itself: NCCL_SQUEEZE_INNER must name "
-             "another plugin";
-    return nullptr;
+    // Also the same library: dlclose only drops the reference this open took.
+    return reject("inner net plugin " + path +
+                  " is Squeeze itself: NCCL_SQUEEZE_INNER must name another plugin");
   }
   return n;
 }

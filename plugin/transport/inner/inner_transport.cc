@@ -61,8 +61,10 @@ class InnerTransport final : public Transport {
     ncclNetCommConfig_v11_t cfg{NCCL_NET_TRAFFIC_CLASS_UNDEF};
     if (net_->init(&probe_ctx_, 0, &cfg, logger_) != ncclSuccess) {
       *error = "inner net plugin " + net_->describe() + ": init failed";
+      probe_ctx_ = nullptr;
       return ncclInvalidUsage;
     }
+    started_ = true;
     int n = 0;
     if (net_->devices(&n) != ncclSuccess || n <= 0) {
       *error = "inner net plugin " + net_->describe() +
@@ -91,6 +93,15 @@ class InnerTransport final : public Transport {
     ptr_types_ = NCCL_PTR_HOST;
     if (settings_.inner_gdr() && (inner_ptr_ & NCCL_PTR_CUDA) != 0) ptr_types_ |= NCCL_PTR_CUDA;
     return ncclSuccess;
+  }
+
+  // The probe context is the inner plugin's for the whole init cycle: finalized (v11) when the
+  // cycle ends, so that the inner plugin stops its threads with Squeeze's.
+  void stop() override {
+    if (!started_) return;
+    started_ = false;
+    if (net_->version() >= 11 && probe_ctx_ != nullptr) net_->finalize(probe_ctx_);
+    probe_ctx_ = nullptr;
   }
 
   const char* kind() const override { return "inner"; }
@@ -126,6 +137,9 @@ class InnerTransport final : public Transport {
   int device_count() const override { return ndev_; }
 
   ncclResult_t properties(int dev, ncclNetProperties_v11_t* props) const override {
+    SQZ_REQUIRE(started_, ncclInternalError,
+                "getProperties outside an init cycle (inner net plugin %s finalized)",
+                net_->name().c_str());
     SQZ_REQUIRE(props != nullptr && dev >= 0 && dev < ndev_, ncclInvalidArgument,
                 "getProperties: invalid device %d (%d devices of %s)", dev, ndev_,
                 net_->name().c_str());
@@ -235,6 +249,7 @@ class InnerTransport final : public Transport {
   InnerNet* net_;
   ncclDebugLogger_t logger_;
   void* probe_ctx_ = nullptr;
+  bool started_ = false;  // the inner plugin initialised for this cycle (start, until stop)
   int ndev_ = 0;
   int inner_ptr_ = 0;
   int ptr_types_ = NCCL_PTR_HOST;
@@ -248,7 +263,10 @@ std::unique_ptr<Transport> make_inner_transport(const Settings& settings, ncclDe
   InnerNet* net = load_inner(settings.inner(), error);
   if (net == nullptr) return nullptr;
   auto t = std::make_unique<InnerTransport>(settings, net, logger);
-  if (t->start(error) != ncclSuccess) return nullptr;
+  if (t->start(error) != ncclSuccess) {
+    t->stop();
+    return nullptr;
+  }
   return t;
 }
 
