@@ -176,10 +176,14 @@ void* irecv_one(void* recv, void* data, size_t size, int tag, void* mh) {
   return req;
 }
 
+// Lines of Squeeze itself (not of an inner net plugin logging through the same logger, such as
+// the standalone TCP plugin, "NET/SqueezeTcp : ...") that contain needle.
 int count_log(const std::string& needle) {
   std::lock_guard<std::mutex> lock(log_capture().mu);
   int n = 0;
-  for (const std::string& l : log_capture().lines) n += l.find(needle) != std::string::npos;
+  for (const std::string& l : log_capture().lines) {
+    n += l.find("NET/Squeeze : ") != std::string::npos && l.find(needle) != std::string::npos;
+  }
   return n;
 }
 
