@@ -225,6 +225,8 @@ const char* source_name(ValueSource s) {
       return "file";
     case ValueSource::kEnv:
       return "env";
+    case ValueSource::kForced:
+      return "forced";
   }
   return "?";
 }

@@ -120,7 +120,8 @@ struct ParamSpec {
 
 const ParamSpec& param_spec(ParamId id);
 
-enum class ValueSource : uint8_t { kDefault, kFile, kEnv };
+// kForced: set by the library whatever the file or environment says (the standalone TCP plugin).
+enum class ValueSource : uint8_t { kDefault, kFile, kEnv, kForced };
 const char* source_name(ValueSource s);
 
 struct ParamValue {

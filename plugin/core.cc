@@ -76,17 +76,17 @@ ncclResult_t start_process_locked() {
     return ncclInvalidUsage;
   }
   if (g_standalone_tcp != nullptr) {
-    ParamValue& enable = settings.values[static_cast<size_t>(ParamId::kEnable)];
-    enable.text = "0";
-    enable.i = 0;
-    ParamValue& transport = settings.values[static_cast<size_t>(ParamId::kTransport)];
-    transport.text = "tcp";
-    transport.i = 0;
+    auto force = [&](ParamId id, const char* text, int64_t i) {
+      ParamValue& v = settings.values[static_cast<size_t>(id)];
+      v.text = text;
+      v.i = i;
+      v.source = ValueSource::kForced;
+    };
+    force(ParamId::kEnable, "0", 0);
+    force(ParamId::kTransport, "tcp", 0);
     // Its statistics would mix with those of a Squeeze in front of it (same variables).
-    ParamValue& stats = settings.values[static_cast<size_t>(ParamId::kStats)];
-    stats.text = "0";
-    stats.i = 0;
-    settings.values[static_cast<size_t>(ParamId::kStatsFile)].text.clear();
+    force(ParamId::kStats, "0", 0);
+    force(ParamId::kStatsFile, "", 0);
     SQZ_INFO(NCCL_INIT | NCCL_NET,
              "%s: the standalone TCP plugin (compression and statistics off, TCP transport)",
              g_standalone_tcp);
