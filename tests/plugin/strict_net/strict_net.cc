@@ -99,9 +99,18 @@ struct Handle {
 };
 static_assert(sizeof(Handle) <= NCCL_NET_HANDLE_MAXSIZE, "");
 
+// Everything StrictNet hands out stays allocated for the life of the process (a use after close
+// or finalize is then a reported violation, never a crash), reachable from these registries,
+// which are never destroyed (so that LeakSanitizer does not report them at exit).
 std::map<uint64_t, Listen*>& listens() {
-  static std::map<uint64_t, Listen*> m;
-  return m;
+  static auto* m = new std::map<uint64_t, Listen*>();
+  return *m;
+}
+template <class T>
+T* kept(T* p) {
+  static auto* all = new std::vector<void*>();
+  all->push_back(p);
+  return p;
 }
 uint64_t g_next_listen = 1;
 
@@ -210,7 +219,7 @@ ncclResult_t s_init(void** ctx, uint64_t, ncclNetCommConfig_v11_t*, ncclDebugLog
     return ncclSystemError;
   }
   ++g_inits;
-  if (ctx != nullptr) *ctx = new Ctx();
+  if (ctx != nullptr) *ctx = kept(new Ctx());
   return ncclSuccess;
 }
 
@@ -300,7 +309,7 @@ ncclResult_t s_connect(void* ctx, int, void* handle, void** send_comm,
     std::memcpy(handle, &h, sizeof(h));
     return ncclSuccess;
   }
-  auto* c = new Comm();
+  auto* c = kept(new Comm());
   c->send = true;
   c->link = new Link();
   c->link->sender = c;
@@ -318,7 +327,7 @@ ncclResult_t s_accept(void* listen_comm, void** recv_comm, ncclNetDeviceHandle_v
   if (l->pending.empty()) return ncclSuccess;
   Link* link = l->pending.front();
   l->pending.pop_front();
-  auto* c = new Comm();
+  auto* c = kept(new Comm());
   c->send = false;
   c->link = link;
   link->receiver = c;
