@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "plugin/config.h"
 #include "plugin/core.h"
@@ -93,6 +94,15 @@ class InnerTransport final : public Transport {
     ptr_types_ = NCCL_PTR_HOST;
     if (settings_.inner_gdr() && (inner_ptr_ & NCCL_PTR_CUDA) != 0) ptr_types_ |= NCCL_PTR_CUDA;
     return ncclSuccess;
+  }
+
+  // A cycle that never ended (NCCL loaded Squeeze's v8-v10 tables, which have no finalize) is
+  // torn down only at process exit, when the inner plugin may be gone already: its context is
+  // not finalized then, only kept where the process can still see it (never destroyed).
+  ~InnerTransport() override {
+    if (!started_ || probe_ctx_ == nullptr) return;
+    static auto* unfinalized = new std::vector<void*>();
+    unfinalized->push_back(probe_ctx_);
   }
 
   // The probe context is the inner plugin's for the whole init cycle: finalized (v11) when the
