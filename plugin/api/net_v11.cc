@@ -51,13 +51,13 @@ using namespace squeeze::plugin;
 extern "C" {
 __attribute__((visibility("default"))) ncclNet_v11_t ncclNetPlugin_v11 = {
     SQUEEZE_NET_NAME, v11_init,         core::devices,    core::get_properties,
-    v11_listen,     v11_connect,      v11_accept,       core::reg_mr,
+    v11_listen,       v11_connect,      v11_accept,       core::reg_mr,
     nullptr,  // regMrDmaBuf: DMABUF is not advertised
-    core::dereg_mr, core::isend,      v11_irecv,        core::iflush,
-    core::test,     core::close_send, core::close_recv, core::close_listen,
+    core::dereg_mr,   core::isend,      v11_irecv,        core::iflush,
+    core::test,       core::close_send, core::close_recv, core::close_listen,
     nullptr,  // getDeviceMr: no device offload
     nullptr,  // irecvConsumed
     nullptr,  // makeVDevice: physical devices only
-    v11_finalize,   v11_set_net_attr,
+    v11_finalize,     v11_set_net_attr,
 };
 }
