@@ -216,6 +216,8 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
       t.params.caps = options_.caps;
       t.encoder = nullptr;
       t.decoder = nullptr;
+      t.verify = options_.verify;  // frames without history: the plain decoder checks them
+      t.verifier = nullptr;
       t.strand = nullptr;
       t.src = data;
       t.src_bytes = size;
@@ -252,6 +254,7 @@ void InnerComm::on_compressed(CodecTask* task) {
     return;
   }
   c->stats_.note_bound(task->stats.applied_bound);
+  if (task->err_over_bound >= 0) c->stats_.note_err_over_bound(task->err_over_bound);
   c->stats_.outliers.fetch_add(task->stats.outliers, std::memory_order_relaxed);
   r->kind = wire::PayloadKind::kFramed;
   r->wire_bytes = task->out_bytes;
