@@ -61,6 +61,9 @@ CONFIGS: Dict[str, Tuple[Optional[tuple], Optional[tuple]]] = {
     "local-1e-2": (("squeeze", "local", 1e-2), None),
     "local-3e-2": (("squeeze", "local", 3e-2), None),
     "local-1.96e-3+bwd": (("squeeze", "local", 1.96e-3), ("squeeze", "local", 1.96e-3)),
+    # The reference rows: rel 1e-2 on both directions, and the old default (rel 1e-3).
+    "rel-1e-2+bwd": (("squeeze", "rel", 1e-2), ("squeeze", "rel", 1e-2)),
+    "rel-1e-3+bwd": (("squeeze", "rel", 1e-3), ("squeeze", "rel", 1e-3)),
 }
 DEFAULT_CONFIG = "local-1.96e-3"
 
