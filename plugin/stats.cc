@@ -3,8 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
+
+#include "plugin/log.h"
 
 namespace squeeze::plugin {
 
@@ -216,6 +219,15 @@ bool append_json_line(const std::string& path, const std::string& line) {
   ssize_t n = ::write(fd, data.data(), data.size());
   ::close(fd);
   return n == static_cast<ssize_t>(data.size());
+}
+
+void report_closed(const ConnLabel& label, const ConnStats& s, bool log_stats,
+                   const std::string& stats_file) {
+  if (log_stats) SQZ_INFO(NCCL_NET, "%s", stats_line(label, s).c_str());
+  if (!stats_file.empty() && !append_json_line(stats_file, stats_json(label, s))) {
+    SQZ_WARN("cannot append statistics to NCCL_SQUEEZE_STATS_FILE=%s: %s", stats_file.c_str(),
+             std::strerror(errno));
+  }
 }
 
 }  // namespace squeeze::plugin

@@ -72,4 +72,9 @@ std::string stats_line(const ConnLabel& label, const ConnStats& s);
 // Appends line + '\n' to path (O_APPEND, one write, so concurrent writers do not interleave).
 bool append_json_line(const std::string& path, const std::string& line);
 
+// What a closing connection reports, whatever its transport: its line in NCCL's INFO log (when
+// log_stats) and its JSON object appended to stats_file (when not empty; a failure is a WARN).
+void report_closed(const ConnLabel& label, const ConnStats& s, bool log_stats,
+                   const std::string& stats_file);
+
 }  // namespace squeeze::plugin

@@ -128,12 +128,7 @@ void Comm::close() {
   }
   gpu_.reset();  // waits for the connection's own stream, then frees its GPU resources
   ConnLabel label{dir_ == Dir::kSend ? "send" : "recv", options_.id, peer_, last_tag_};
-  if (options_.log_stats) SQZ_INFO(NCCL_NET, "%s", stats_line(label, stats_).c_str());
-  if (!options_.stats_file.empty() &&
-      !append_json_line(options_.stats_file, plugin::stats_json(label, stats_))) {
-    SQZ_WARN("cannot append statistics to NCCL_SQUEEZE_STATS_FILE=%s: %s",
-             options_.stats_file.c_str(), std::strerror(errno));
-  }
+  report_closed(label, stats_, options_.log_stats, options_.stats_file);
 }
 
 std::string Comm::stats_json() const {

@@ -75,12 +75,7 @@ void InnerComm::close() {
     inner_ = nullptr;
   }
   ConnLabel label{dir_ == Dir::kSend ? "send" : "recv", options_.id, peer_, last_tag_};
-  if (options_.log_stats) SQZ_INFO(NCCL_NET, "%s", stats_line(label, stats_).c_str());
-  if (!options_.stats_file.empty() &&
-      !append_json_line(options_.stats_file, plugin::stats_json(label, stats_))) {
-    SQZ_WARN("cannot append statistics to NCCL_SQUEEZE_STATS_FILE=%s: %s",
-             options_.stats_file.c_str(), std::strerror(errno));
-  }
+  report_closed(label, stats_, options_.log_stats, options_.stats_file);
 }
 
 std::string InnerComm::stats_json() const {
