@@ -269,10 +269,9 @@ SQZ_HD void unpack_planes(const uint8_t* in, uint32_t width, uint32_t* codes) {
 
 // ---- element values ----
 
-// The value the decoder writes for code q, as the element's little-endian bytes.
+// v rounded to the element type (nearest even), as the element's little-endian bytes.
 template <DType kType>
-SQZ_HD void store_decoded(int32_t q, float step, uint8_t* out) {
-  const float v = quant::reconstruct_f32(q, step);
+SQZ_HD void store_element(uint8_t* out, float v) {
   if (kType == DType::kF32) {
     store_le32(out, quant::float_to_bits(v));
   } else if (kType == DType::kF16) {
@@ -282,12 +281,26 @@ SQZ_HD void store_decoded(int32_t q, float step, uint8_t* out) {
   }
 }
 
+// The value the decoder writes for code q, as the element's little-endian bytes.
+template <DType kType>
+SQZ_HD void store_decoded(int32_t q, float step, uint8_t* out) {
+  store_element<kType>(out, quant::reconstruct_f32(q, step));
+}
+
 // The element at p widened to float (exact for f16 and bf16).
 template <DType kType>
 SQZ_HD float load_element(const uint8_t* p) {
   if (kType == DType::kF32) return quant::bits_to_float(load_le32(p));
   if (kType == DType::kF16) return quant::half_to_float(load_le16(p));
   return quant::bf16_to_float(load_le16(p));
+}
+
+// Element i of a buffer of float dtype t (f32, f16, bf16) widened to float (exact), for callers
+// that know the dtype only at run time (checkers of the bound).
+SQZ_HD float element_at(DType t, const uint8_t* base, uint64_t i) {
+  if (t == DType::kF32) return load_element<DType::kF32>(base + 4 * i);
+  if (t == DType::kF16) return load_element<DType::kF16>(base + 2 * i);
+  return load_element<DType::kBF16>(base + 2 * i);
 }
 
 }  // namespace squeeze::block

@@ -684,17 +684,6 @@ bool decode_rans(const uint8_t* p, uint64_t len, uint64_t n_coded, bool local_mo
 }
 
 template <DType kType>
-void write_value(uint8_t* out, float v) {
-  if (kType == DType::kF32) {
-    block::store_le32(out, quant::float_to_bits(v));
-  } else if (kType == DType::kF16) {
-    block::store_le16(out, quant::float_to_half_rn(v));
-  } else {
-    block::store_le16(out, quant::float_to_bf16_rn(v));
-  }
-}
-
-template <DType kType>
 Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
                     DecoderHistory* hist) {
   DecodeScratch& s = t_dec;
@@ -842,7 +831,7 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     const float v = s.params[u * kUnitElems / kBlockElems].value;
     const uint64_t first = (uint64_t)u * kUnitElems;
     const uint64_t last = std::min<uint64_t>(first + kUnitElems, g.n);
-    for (uint64_t i = first; i < last; ++i) write_value<kType>(dst + i * g.es, v);
+    for (uint64_t i = first; i < last; ++i) block::store_element<kType>(dst + i * g.es, v);
   }
   for (uint64_t k = 0; k < n_out; ++k) {
     const uint64_t i = block::load_le32(idx + 4 * k);

@@ -114,17 +114,6 @@ void quantize_global_scalar(const uint8_t* src, uint64_t n, const quant::QuantPa
 }
 
 template <DType kType>
-void store_value(uint8_t* out, float v) {
-  if (kType == DType::kF32) {
-    block::store_le32(out, quant::float_to_bits(v));
-  } else if (kType == DType::kF16) {
-    block::store_le16(out, quant::float_to_half_rn(v));
-  } else {
-    block::store_le16(out, quant::float_to_bf16_rn(v));
-  }
-}
-
-template <DType kType>
 void write_local_scalar(const local::BlockParams* params, const uint32_t* units, uint64_t n_units,
                         uint64_t n, const uint32_t* codes, uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
@@ -133,7 +122,8 @@ void write_local_scalar(const local::BlockParams* params, const uint32_t* units,
     const uint64_t count = std::min<uint64_t>(kUnitElems, n - first);
     const local::BlockParams& p = params[first / kBlockElems];
     for (uint64_t j = 0; j < count; ++j)
-      store_value<kType>(dst + (first + j) * es, local::reconstruct(p, codes[k * kUnitElems + j]));
+      block::store_element<kType>(dst + (first + j) * es,
+                                  local::reconstruct(p, codes[k * kUnitElems + j]));
   }
 }
 
@@ -145,8 +135,9 @@ void write_global_scalar(float step, const uint32_t* units, uint64_t n_units, ui
     const uint64_t first = (uint64_t)units[k] * kUnitElems;
     const uint64_t count = std::min<uint64_t>(kUnitElems, n - first);
     for (uint64_t j = 0; j < count; ++j)
-      store_value<kType>(dst + (first + j) * es,
-                         quant::reconstruct_f32(quant::unzigzag(codes[k * kUnitElems + j]), step));
+      block::store_element<kType>(
+          dst + (first + j) * es,
+          quant::reconstruct_f32(quant::unzigzag(codes[k * kUnitElems + j]), step));
   }
 }
 

@@ -7,29 +7,18 @@
 #include <cstdio>
 #include <cstring>
 
-#include "compress/quant.h"
+#include "compress/block.h"
 #include "plugin/transport/socket.h"
 
 namespace squeeze::plugin {
 
 namespace {
 
-double element(DType t, const uint8_t* p, size_t i) {
-  if (t == DType::kF32) {
-    float f;
-    std::memcpy(&f, p + 4 * i, 4);
-    return f;
-  }
-  uint16_t h;
-  std::memcpy(&h, p + 2 * i, 2);
-  return t == DType::kF16 ? quant::half_to_float(h) : quant::bf16_to_float(h);
-}
-
 // Finite range of elements [first, last) of x; 0 when none is finite.
 double finite_range(DType t, const uint8_t* x, size_t first, size_t last) {
   double mn = INFINITY, mx = -INFINITY;
   for (size_t i = first; i < last; ++i) {
-    const double v = element(t, x, i);
+    const double v = block::element_at(t, x, i);
     if (!std::isfinite(v)) continue;
     mn = std::min(mn, v);
     mx = std::max(mx, v);
@@ -53,7 +42,7 @@ double max_error_over_bound(const CodecParams& p, const void* xv, const void* yv
     if (p.mode == BoundMode::kRel) eb = p.bound * frame_range;
     if (p.mode == BoundMode::kLocal) eb = p.bound * finite_range(p.dtype, x, first, last);
     for (size_t i = first; i < last; ++i) {
-      const double a = element(p.dtype, x, i), b = element(p.dtype, y, i);
+      const double a = block::element_at(p.dtype, x, i), b = block::element_at(p.dtype, y, i);
       double r;
       if (!std::isfinite(a)) {
         r = std::memcmp(x + i * es, y + i * es, es) == 0 ? 0.0 : kErrNotWithin;

@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "compress/block.h"
 #include "compress/quant.h"
 #include "squeeze/codec.h"
 #include "squeeze/format.h"
@@ -54,14 +55,7 @@ inline const char* dtype_name(DType t) {
 
 // Element i of a buffer of dtype t, widened exactly to double.
 inline double elem_value(DType t, const uint8_t* p, size_t i) {
-  if (t == DType::kF32) {
-    float f;
-    std::memcpy(&f, p + 4 * i, 4);
-    return f;
-  }
-  uint16_t h;
-  std::memcpy(&h, p + 2 * i, 2);
-  return t == DType::kF16 ? quant::half_to_float(h) : quant::bf16_to_float(h);
+  return block::element_at(t, p, i);
 }
 
 inline void store_elem(DType t, uint8_t* p, size_t i, float v) {
