@@ -148,16 +148,8 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
   bool lossy = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (error_code_ != ncclSuccess) {
-      SQZ_WARN("isend to rank %d on a failed connection: %s", tag, error_message_.c_str());
-      return error_code_;
-    }
-    SQZ_REQUIRE(data != nullptr || size == 0, ncclInternalError, "isend: NULL buffer of %zu bytes",
-                size);
-    SQZ_REQUIRE(mr != nullptr && mr->magic == kInnerMrMagic && mr->comm == this, ncclInternalError,
-                "isend: buffer %p has no memory handle of this connection (%p): the inner net "
-                "plugin %s needs one",
-                data, mhandle, net_->name().c_str());
+    if (const ncclResult_t bad = check_post_locked(true, tag, data, size, mr); bad != ncclSuccess)
+      return bad;
     r = &slot(next_post_seq_);
     if (r->state != InnerRequest::State::kFree) {  // 32 in flight: retry later
       progress_locked(nullptr, nullptr);
@@ -256,6 +248,23 @@ void InnerComm::on_compressed(CodecTask* task) {
   r->stage = InnerRequest::Stage::kReady;  // the next isend/test posts it (NCCL's thread)
 }
 
+ncclResult_t InnerComm::check_post_locked(bool send, int tag, const void* data, size_t size,
+                                          const InnerRegion* mr) const {
+  const char* what = send ? "isend" : "irecv";
+  if (error_code_ != ncclSuccess) {
+    SQZ_WARN("%s %s rank %d on a failed connection: %s", what, send ? "to" : "from", tag,
+             error_message_.c_str());
+    return error_code_;
+  }
+  SQZ_REQUIRE(data != nullptr || size == 0, ncclInternalError, "%s: NULL buffer of %zu bytes", what,
+              size);
+  SQZ_REQUIRE(mr != nullptr && mr->magic == kInnerMrMagic && mr->comm == this, ncclInternalError,
+              "%s: buffer %p has no memory handle of this connection (%p): the inner net plugin "
+              "%s needs one",
+              what, data, static_cast<const void*>(mr), net_->name().c_str());
+  return ncclSuccess;
+}
+
 ncclResult_t InnerComm::irecv(void* data, size_t size, int tag, void* mhandle, void** request) {
   *request = nullptr;
   const auto* mr = static_cast<const InnerRegion*>(mhandle);
@@ -263,16 +272,8 @@ ncclResult_t InnerComm::irecv(void* data, size_t size, int tag, void* mhandle, v
   int n_todo = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (error_code_ != ncclSuccess) {
-      SQZ_WARN("irecv from rank %d on a failed connection: %s", tag, error_message_.c_str());
-      return error_code_;
-    }
-    SQZ_REQUIRE(data != nullptr || size == 0, ncclInternalError, "irecv: NULL buffer of %zu bytes",
-                size);
-    SQZ_REQUIRE(mr != nullptr && mr->magic == kInnerMrMagic && mr->comm == this, ncclInternalError,
-                "irecv: buffer %p has no memory handle of this connection (%p): the inner net "
-                "plugin %s needs one",
-                data, mhandle, net_->name().c_str());
+    if (const ncclResult_t bad = check_post_locked(false, tag, data, size, mr); bad != ncclSuccess)
+      return bad;
     InnerRequest* r = &slot(next_post_seq_);
     if (r->state == InnerRequest::State::kFree) {
       classifier_.reg_order.seal();

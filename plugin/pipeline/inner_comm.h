@@ -123,6 +123,11 @@ class InnerComm final : public NetComm {
   InnerRequest& slot(uint32_t seq) { return slots_[seq % kSlots]; }
   std::string peer_desc() const;
   void fail_locked(ncclResult_t code, const std::string& message);
+  // What isend (send) and irecv check before they take a slot: the connection has not failed,
+  // the buffer is not NULL unless empty, and it has a memory handle of this connection (the inner
+  // plugin needs one).
+  ncclResult_t check_post_locked(bool send, int tag, const void* data, size_t size,
+                                 const InnerRegion* mr) const;
   // Posts what can be posted and tests what is in flight. Decodes to submit after unlocking go
   // to todo (at most kSlots).
   void progress_locked(InnerRequest** todo, int* n_todo);
