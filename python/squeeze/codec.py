@@ -392,9 +392,32 @@ def round_trip(x: np.ndarray, mode: str = DEFAULT_MODE, bound: float = DEFAULT_L
 
 # ---- streams -----------------------------------------------------------------------------------
 
-class StreamEncoder:
+class _NativeHandle:
+    """A handle of libsqueeze_c freed by close(), on leaving a with block, or when collected.
+    Subclasses set self._lib and self._h and name their destroy function in _DESTROY."""
+
+    _DESTROY = ""
+
+    def close(self) -> None:
+        if getattr(self, "_h", None) is not None:
+            getattr(self._lib, self._DESTROY)(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+class StreamEncoder(_NativeHandle):
     """The frames of one connection, in order, as the plugin's host path compresses them: with
     CAP_HISTORY a frame may refer to units of the last ``window_bytes`` of earlier input."""
+
+    _DESTROY = "squeeze_stream_encoder_destroy"
 
     def __init__(self, window_bytes: int = DEFAULT_WINDOW_BYTES):
         lib = _load()
@@ -422,23 +445,12 @@ class StreamEncoder:
         frame = out[:fb.value].tobytes()
         return (frame, _stats(st)) if with_stats else frame
 
-    def close(self) -> None:
-        if getattr(self, "_h", None) is not None:
-            self._lib.squeeze_stream_encoder_destroy(self._h)
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
 
-class StreamDecoder:
+class StreamDecoder(_NativeHandle):
     """Decodes the frames of one StreamEncoder, every one, in order, with the same window."""
+
+    _DESTROY = "squeeze_stream_decoder_destroy"
 
     def __init__(self, window_bytes: int = DEFAULT_WINDOW_BYTES):
         lib = _load()
@@ -468,16 +480,3 @@ class StreamDecoder:
         self.decompress_into(frame, out)
         return out.tobytes()
 
-    def close(self) -> None:
-        if getattr(self, "_h", None) is not None:
-            self._lib.squeeze_stream_decoder_destroy(self._h)
-            self._h = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
