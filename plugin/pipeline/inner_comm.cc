@@ -60,12 +60,15 @@ void InnerComm::close() {
   if (inner_in_flight_ == 0) {
     if (headers_mr_ != nullptr) net_->dereg_mr(inner_, headers_mr_);
     if (staging_mr_ != nullptr) net_->dereg_mr(inner_, staging_mr_);
-    for (auto& mr : regions_) {
-      if (mr->inner != nullptr) net_->dereg_mr(inner_, mr->inner);
+    for (auto* list : {&regions_, &abandoned_regions_}) {
+      for (auto& mr : *list) {
+        if (mr->inner != nullptr) net_->dereg_mr(inner_, mr->inner);
+      }
     }
   }
   headers_mr_ = staging_mr_ = nullptr;
   regions_.clear();
+  abandoned_regions_.clear();
   if (inner_ != nullptr) {
     if (dir_ == Dir::kSend) {
       net_->close_send(inner_);
@@ -136,6 +139,35 @@ ncclResult_t InnerComm::dereg_mr(void* mhandle) {
     SQZ_WARN("deregMr: unknown memory handle %p on connection %llu", mhandle,
              static_cast<unsigned long long>(options_.id));
     return ncclInternalError;
+  }
+  {
+    // On a failed connection a payload receive posted ahead of its header (whose receive failed)
+    // may still hold NCCL's buffer at the inner plugin. Tested once more it usually fails too;
+    // if it stays in flight, the inner registration stays with it until close, where the inner
+    // plugin's close takes both along.
+    std::lock_guard<std::mutex> lock(mu_);
+    bool in_use = false;
+    for (InnerRequest& r : slots_) {
+      if (r.state != InnerRequest::State::kPending || r.mr != mr.get() ||
+          r.payload_req == nullptr || r.payload_done)
+        continue;
+      int done = 0;
+      if (net_->test(r.payload_req, &done, nullptr) != ncclSuccess || done) {
+        --inner_in_flight_;
+        r.payload_req = nullptr;
+        r.payload_done = true;
+      } else {
+        in_use = true;
+      }
+    }
+    if (in_use) {
+      SQZ_INFO(NCCL_NET,
+               "deregMr on %s: a receive into this buffer is still in flight at the "
+               "inner plugin; its registration is released at close",
+               peer_desc().c_str());
+      abandoned_regions_.push_back(std::move(mr));
+      return ncclSuccess;
+    }
   }
   return net_->dereg_mr(inner_, mr->inner);
 }
@@ -243,8 +275,17 @@ void InnerComm::on_compressed(CodecTask* task) {
   c->stats_.note_bound(task->stats.applied_bound);
   if (task->err_over_bound >= 0) c->stats_.note_err_over_bound(task->err_over_bound);
   c->stats_.outliers.fetch_add(task->stats.outliers, std::memory_order_relaxed);
-  r->kind = wire::PayloadKind::kFramed;
-  r->wire_bytes = task->out_bytes;
+  if (task->out_bytes >= r->size) {
+    // The receiver's payload buffer is NCCL's, of the message's size: a frame that did not shrink
+    // the message travels as the message itself.
+    c->staging_.release(r->staging);
+    r->staging = nullptr;
+    r->kind = wire::PayloadKind::kRaw;
+    r->wire_bytes = r->size;
+  } else {
+    r->kind = wire::PayloadKind::kFramed;
+    r->wire_bytes = task->out_bytes;
+  }
   r->stage = InnerRequest::Stage::kReady;  // the next isend/test posts it (NCCL's thread)
 }
 
@@ -405,9 +446,8 @@ void InnerComm::progress_locked(InnerRequest** todo, int* n_todo) {
 bool InnerComm::post_send_locked(InnerRequest* r) {
   if (r->state != InnerRequest::State::kPending || r->seq != next_wire_seq_) return false;
   if (r->stage == InnerRequest::Stage::kCompressing) return false;
-  const bool has_payload = r->wire_bytes > 0;
   if (r->stage == InnerRequest::Stage::kReady) {
-    if (inner_in_flight_ + 1 + (has_payload ? 1 : 0) > kInnerMaxRequests) return false;
+    if (inner_in_flight_ + 2 > kInnerMaxRequests) return false;
     inner_wire::Header& h = headers_[r->seq % kSlots];
     h = inner_wire::Header{};
     h.magic = inner_wire::kMsgMagic;
@@ -429,11 +469,8 @@ bool InnerComm::post_send_locked(InnerRequest* r) {
     r->header_req = req;
     r->stage = InnerRequest::Stage::kHeaderPosted;
   }
-  if (!has_payload) {
-    r->payload_done = true;
-    r->stage = InnerRequest::Stage::kPosted;
-    return true;
-  }
+  if (inner_in_flight_ + 1 > kInnerMaxRequests) return false;
+  // The payload message is sent even when empty: the receiver has posted its receive already.
   void* payload = r->kind == wire::PayloadKind::kFramed ? static_cast<void*>(r->staging) : r->data;
   void* mh = r->kind == wire::PayloadKind::kFramed ? staging_mr_ : r->mr->inner;
   void* req = nullptr;
@@ -454,7 +491,7 @@ bool InnerComm::post_send_locked(InnerRequest* r) {
 bool InnerComm::post_recv_locked(InnerRequest* r) {
   if (r->state != InnerRequest::State::kPending || r->seq != next_wire_seq_) return false;
   if (r->stage == InnerRequest::Stage::kReady) {
-    if (inner_in_flight_ + 1 > kInnerMaxRequests) return false;
+    if (inner_in_flight_ + 2 > kInnerMaxRequests) return false;
     void* req = nullptr;
     ncclResult_t res = net_->irecv(inner_, &headers_[r->seq % kSlots], sizeof(inner_wire::Header),
                                    r->tag, headers_mr_, &req);
@@ -469,49 +506,14 @@ bool InnerComm::post_recv_locked(InnerRequest* r) {
     r->header_req = req;
     r->stage = InnerRequest::Stage::kHeaderPosted;
   }
-  if (r->stage == InnerRequest::Stage::kHeaderPosted) {
-    if (!r->header_done) {
-      int done = 0;
-      int got = 0;
-      ncclResult_t res = net_->test(r->header_req, &done, &got);
-      if (res != ncclSuccess) {
-        --inner_in_flight_;  // a request that failed is over
-        r->header_req = nullptr;
-        fail_locked(res, "inner net plugin " + net_->name() + " failed the header of message " +
-                             std::to_string(r->seq) + " from " + peer_desc());
-        return false;
-      }
-      if (!done) return false;
-      --inner_in_flight_;
-      r->header_done = true;
-      r->header_req = nullptr;
-      if (got != static_cast<int>(sizeof(inner_wire::Header))) {
-        fail_locked(ncclSystemError, "message " + std::to_string(r->seq) + " from " + peer_desc() +
-                                         ": header of " + std::to_string(got) +
-                                         " bytes (expected 32)");
-        return false;
-      }
-      if (!accept_header_locked(r)) return false;
-    }
-    if (r->wire_bytes == 0) {
-      r->payload_done = true;
-      r->stage = InnerRequest::Stage::kPosted;
-      return true;
-    }
-    r->stage = InnerRequest::Stage::kPayloadDue;
-  }
-  if (r->stage != InnerRequest::Stage::kPayloadDue) return false;
+  if (r->stage != InnerRequest::Stage::kHeaderPosted) return false;
   if (inner_in_flight_ + 1 > kInnerMaxRequests) return false;
-  void* dest = r->data;
-  void* mh = r->mr->inner;
-  if (r->kind == wire::PayloadKind::kFramed) {
-    if (r->staging == nullptr) r->staging = staging_.alloc(r->wire_bytes);
-    if (r->staging == nullptr) return false;  // staging full: a decode frees it
-    dest = r->staging;
-    mh = staging_mr_;
-  }
+  // The payload receive goes into NCCL's buffer right behind the header receive, before the
+  // header has said what comes: a fabric whose sender waits for the receiver's buffer (verbs'
+  // clear-to-send) would otherwise wait a round trip per message. A frame lands there too and is
+  // copied to staging before it is decoded (it is smaller than the message).
   void* req = nullptr;
-  ncclResult_t res = net_->irecv(inner_, dest, r->wire_bytes, r->tag, mh, &req);
+  ncclResult_t res = net_->irecv(inner_, r->data, r->size, r->tag, r->mr->inner, &req);
   if (res != ncclSuccess) {
     fail_locked(res, "inner net plugin " + net_->name() + " refused the receive of message " +
                          std::to_string(r->seq) + " from " + peer_desc());
@@ -549,7 +551,7 @@ bool InnerComm::accept_header_locked(InnerRequest* r) {
                                       "-byte message");
     }
   } else if (h.kind == static_cast<uint8_t>(wire::PayloadKind::kFramed)) {
-    if (h.wire_bytes < kFrameHeaderBytes || h.wire_bytes > max_frame_bytes(h.original_bytes) ||
+    if (h.wire_bytes < kFrameHeaderBytes || h.wire_bytes >= h.original_bytes ||
         h.wire_bytes > staging_.capacity()) {
       return bad(ncclSystemError, "invalid frame size " + std::to_string(h.wire_bytes) + " for a " +
                                       std::to_string(h.original_bytes) + "-byte message");
@@ -575,10 +577,12 @@ bool InnerComm::accept_header_locked(InnerRequest* r) {
 }
 
 bool InnerComm::poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo) {
-  const char* what = dir_ == Dir::kSend ? "send" : "receive";
+  const bool recv = dir_ == Dir::kRecv;
+  const char* what = recv ? "receive" : "send";
   if (r->header_req != nullptr && !r->header_done) {
     int done = 0;
-    ncclResult_t res = net_->test(r->header_req, &done, nullptr);
+    int got = 0;
+    ncclResult_t res = net_->test(r->header_req, &done, &got);
     if (res != ncclSuccess) {
       --inner_in_flight_;
       r->header_req = nullptr;
@@ -590,9 +594,17 @@ bool InnerComm::poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo) {
       --inner_in_flight_;
       r->header_done = true;
       r->header_req = nullptr;
+      if (recv) {
+        if (got != static_cast<int>(sizeof(inner_wire::Header))) {
+          fail_locked(ncclSystemError, "message " + std::to_string(r->seq) + " from " +
+                                           peer_desc() + ": header of " + std::to_string(got) +
+                                           " bytes (expected 32)");
+          return false;
+        }
+        if (!accept_header_locked(r)) return false;
+      }
     }
   }
-  if (r->stage != InnerRequest::Stage::kPosted) return true;
   if (r->payload_req != nullptr && !r->payload_done) {
     int done = 0;
     int got = 0;
@@ -608,35 +620,49 @@ bool InnerComm::poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo) {
     --inner_in_flight_;
     r->payload_done = true;
     r->payload_req = nullptr;
-    if (dir_ == Dir::kRecv && static_cast<uint64_t>(got) != r->wire_bytes) {
-      fail_locked(ncclSystemError, "message " + std::to_string(r->seq) + " from " + peer_desc() +
-                                       ": " + std::to_string(got) + " payload bytes arrived, " +
-                                       std::to_string(r->wire_bytes) + " announced");
-      return false;
-    }
+    r->payload_got = static_cast<uint64_t>(got);
   }
   if (!r->header_done || !r->payload_done) return true;
-  stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
-  if (dir_ == Dir::kSend) {
-    finish_send_locked(r);
-  } else if (r->kind == wire::PayloadKind::kFramed) {
-    r->stage = InnerRequest::Stage::kDecoding;
-    ++outstanding_tasks_;
-    CodecTask& t = r->task;
-    t.op = CodecTask::Op::kDecompress;
-    t.encoder = nullptr;
-    t.decoder = nullptr;
-    t.strand = nullptr;
-    t.src = r->staging;
-    t.src_bytes = r->wire_bytes;
-    t.dst = r->data;
-    t.dst_capacity = r->size;
-    t.on_complete = &InnerComm::on_decompressed;
-    t.owner = r;
-    todo[(*n_todo)++] = r;
-  } else {
-    r->state = InnerRequest::State::kDone;
+  if (recv && r->stage == InnerRequest::Stage::kPosted && r->payload_got != r->wire_bytes) {
+    fail_locked(ncclSystemError, "message " + std::to_string(r->seq) + " from " + peer_desc() +
+                                     ": " + std::to_string(r->payload_got) +
+                                     " payload bytes arrived, " + std::to_string(r->wire_bytes) +
+                                     " announced");
+    return false;
   }
+  if (!recv) {
+    stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
+    finish_send_locked(r);
+    return true;
+  }
+  if (r->kind != wire::PayloadKind::kFramed) {
+    stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
+    r->state = InnerRequest::State::kDone;
+    return true;
+  }
+  if (r->stage == InnerRequest::Stage::kPosted) {
+    stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
+    r->stage = InnerRequest::Stage::kCopyDue;
+  }
+  if (r->stage != InnerRequest::Stage::kCopyDue) return true;  // decoding
+  // The frame arrived in NCCL's buffer; the decoder writes there, so the frame moves to staging.
+  r->staging = staging_.alloc(r->wire_bytes);
+  if (r->staging == nullptr) return true;  // staging full: a decode frees it
+  std::memcpy(r->staging, r->data, r->wire_bytes);
+  r->stage = InnerRequest::Stage::kDecoding;
+  ++outstanding_tasks_;
+  CodecTask& t = r->task;
+  t.op = CodecTask::Op::kDecompress;
+  t.encoder = nullptr;
+  t.decoder = nullptr;
+  t.strand = nullptr;
+  t.src = r->staging;
+  t.src_bytes = r->wire_bytes;
+  t.dst = r->data;
+  t.dst_capacity = r->size;
+  t.on_complete = &InnerComm::on_decompressed;
+  t.owner = r;
+  todo[(*n_todo)++] = r;
   return true;
 }
 

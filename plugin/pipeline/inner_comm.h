@@ -4,13 +4,13 @@
 // Per NCCL message, two messages on the inner connection, in posting order:
 //   1. a 32-byte InnerHeader from this connection's header ring (host memory registered with the
 //      inner plugin at connect): kind (raw or framed), sequence number, original and payload sizes;
-//   2. the payload, when it has bytes: a raw payload straight from NCCL's buffer with the inner
+//   2. the payload (possibly empty): a raw payload straight from NCCL's buffer with the inner
 //      plugin's handle of NCCL's own registration (no copy; GPU buffers stay on the GPU), or a
 //      compressed frame from staging (registered with the inner plugin at connect).
-// The receiver posts the header receive first; once it has arrived it posts the payload receive
-// of exactly payload bytes: into NCCL's buffer (raw) or staging (a frame, then decoded into NCCL's
-// buffer on the codec engine). A frame is at most its input plus the frame header
-// (max_frame_bytes) and at most the staging; otherwise the message travels raw.
+// The receiver posts both receives at once, the payload's into NCCL's buffer with NCCL's handle,
+// before it knows which kind comes, so that the sender never waits for a header to arrive. A raw
+// payload is then in place; a frame (always smaller than the message, else it travels raw) is
+// copied to staging and decoded into NCCL's buffer on the codec engine.
 // Frames never refer to earlier frames (no stream history: there is no handshake over an inner
 // plugin to negotiate it), so every frame decodes on its own.
 //
@@ -68,10 +68,10 @@ struct InnerRequest : RequestBase {
   enum class State : uint8_t { kFree, kPending, kDone };
   enum class Stage : uint8_t {
     kCompressing,   // send: the codec is writing the frame
-    kReady,         // send: payload ready, not posted yet / recv: header receive not posted
+    kReady,         // send: payload ready, not posted yet / recv: nothing posted yet
     kHeaderPosted,  // header send or receive posted, payload not posted yet
-    kPayloadDue,    // recv: header arrived, payload receive not posted yet
-    kPosted,        // everything posted to the inner plugin
+    kPosted,        // header and payload posted to the inner plugin
+    kCopyDue,       // recv: a frame arrived in NCCL's buffer, waiting for staging to decode from
     kDecoding,      // recv: the frame is on the codec engine
   };
   State state = State::kFree;
@@ -89,6 +89,7 @@ struct InnerRequest : RequestBase {
   void* payload_req = nullptr;
   bool header_done = false;
   bool payload_done = false;
+  uint64_t payload_got = 0;  // recv: payload bytes the inner plugin delivered
   CodecTask task;
 };
 
@@ -163,6 +164,8 @@ class InnerComm final : public NetComm {
   void* staging_mr_ = nullptr;
   SendClassifier classifier_;
   std::vector<std::unique_ptr<InnerRegion>> regions_;
+  // Deregistered by NCCL while a receive of a failed connection still held them (see dereg_mr).
+  std::vector<std::unique_ptr<InnerRegion>> abandoned_regions_;
   ConnStats stats_;
 };
 

@@ -371,6 +371,44 @@ TEST(InnerErrors, BareNameResolvesLikeNcclNetPlugin) {
   EXPECT_EQ(plugin().v11->finalize(ctx), ncclSuccess);
 }
 
+// The receiver posts a message's payload receive (into NCCL's buffer) together with its header
+// receive, before anything was sent: a fabric whose sender waits for the receiver's buffer never
+// waits a round trip for the header. Then the message arrives bit-exact.
+TEST(InnerReceive, PayloadReceiveIsPostedBeforeTheHeaderArrives) {
+  ScopedEnv env;
+  env.set("NCCL_SQUEEZE_TRANSPORT", "inner").set("NCCL_SQUEEZE_INNER", strict_path(""));
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p));
+  constexpr size_t kBytes = 64 << 10;
+  std::vector<uint8_t> out(kBytes), in(kBytes, 0);
+  for (size_t i = 0; i < kBytes; ++i) out[i] = static_cast<uint8_t>(i * 29 + 3);
+  void *smh = nullptr, *rmh = nullptr;
+  ncclNet_v11_t* n = plugin().v11;
+  ASSERT_EQ(n->regMr(p.send, out.data(), out.size(), NCCL_PTR_HOST, &smh), ncclSuccess);
+  ASSERT_EQ(n->regMr(p.recv, in.data(), in.size(), NCCL_PTR_HOST, &rmh), ncclSuccess);
+  void* data = in.data();
+  size_t size_posted = in.size();
+  int tag = 2;
+  void* r = nullptr;
+  ASSERT_EQ(n->irecv(p.recv, 1, &data, &size_posted, &tag, &rmh, nullptr, &r), ncclSuccess);
+  ASSERT_NE(r, nullptr);
+  int done = 0;
+  ASSERT_EQ(n->test(r, &done, nullptr), ncclSuccess);
+  EXPECT_EQ(done, 0);
+  // Two receives wait on the link (header and payload) before any send was posted.
+  EXPECT_GE(strict_counter(strict_path(""), "strict_net_max_recvs_ahead"), 2);
+  void* s = nullptr;
+  ASSERT_EQ(n->isend(p.send, out.data(), out.size(), 2, smh, nullptr, &s), ncclSuccess);
+  ASSERT_NE(s, nullptr);
+  int size = -1;
+  ASSERT_EQ(wait_request(s, nullptr, 5.0), ncclSuccess);
+  ASSERT_EQ(wait_request(r, &size, 5.0), ncclSuccess);
+  EXPECT_EQ(size, static_cast<int>(kBytes));
+  EXPECT_EQ(std::memcmp(in.data(), out.data(), kBytes), 0);
+  EXPECT_EQ(n->deregMr(p.send, smh), ncclSuccess);
+  EXPECT_EQ(n->deregMr(p.recv, rmh), ncclSuccess);
+}
+
 TEST(InnerErrors, InnerFailureIsReportedWithItsName) {
   ScopedEnv env;
   env.set("NCCL_SQUEEZE_TRANSPORT", "inner")

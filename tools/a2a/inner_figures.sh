@@ -55,6 +55,11 @@ for w in "${which[@]}"; do
       for v in sqztcp inner tcp; do
         echo "$v Gbit/s: $(tr '\n' ' ' <"$out/i_${v}_gbps.txt") median $(median <"$out/i_${v}_gbps.txt")"
       done | tee "$out/i_summary.txt"
+      # Rounds interleave the variants, so a round's ratio sees the same machine load.
+      for v in inner tcp; do
+        echo "$v / sqztcp per round: median $(paste "$out/i_${v}_gbps.txt" "$out/i_sqztcp_gbps.txt" |
+          awk '{print $1 / $2}' | median)"
+      done | tee -a "$out/i_summary.txt"
       ;;
     ii)
       echo "== (ii) namespaces, 1 Gbit/s links, dlrm f32 $mode $bound, 4 MiB per rank pair"

@@ -42,7 +42,8 @@ ncclDebugLogger_t g_logger = nullptr;
 int g_violations = 0;
 int g_inits = 0;
 uint64_t g_posts = 0;
-uint64_t g_bytes = 0;  // bytes of matched sends
+uint64_t g_bytes = 0;            // bytes of matched sends
+uint64_t g_max_recvs_ahead = 0;  // most receives a link held unmatched at once
 
 struct Ctx {
   uint64_t magic = 0x4354585354524943ull;
@@ -419,6 +420,7 @@ ncclResult_t s_irecv(void* recv_comm, int n, void** data, size_t* sizes, int* ta
   r->region = region;
   ++region->users;
   c->link->recvs.push_back(r);
+  if (c->link->recvs.size() > g_max_recvs_ahead) g_max_recvs_ahead = c->link->recvs.size();
   match(c->link);
   *request = r;
   return ncclSuccess;
@@ -580,6 +582,13 @@ __attribute__((visibility("default"))) int strict_net_violations() {
 __attribute__((visibility("default"))) unsigned long long strict_net_bytes() {
   std::lock_guard<std::mutex> lock(g_mu);
   return g_bytes;
+}
+
+// The most receives one link held posted and unmatched at once (since load): how far a client
+// posts ahead of the data.
+__attribute__((visibility("default"))) unsigned long long strict_net_max_recvs_ahead() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_max_recvs_ahead;
 }
 
 #ifdef STRICT_NET_V11
