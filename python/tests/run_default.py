@@ -1,7 +1,8 @@
-"""The python tests of the default test command (ctest: python_codec): the codec binding and
-squeeze-model's arithmetic, numpy only, a second or two. Exits 77 (ctest: skipped) when this
-Python lacks numpy or pytest; the tests themselves skip when libsqueeze_c.so is missing.
-Torch-marked tests are left out (run them with: .venv/bin/python -m pytest python/tests)."""
+"""The python tests of the default test command (ctest: python_codec): the codec binding,
+squeeze-model's arithmetic and the committed lossless-corpus sample (tests/data/lossless), numpy
+only, a second or two. Exits 77 (ctest: skipped) when this Python lacks numpy or pytest; the
+codec tests skip when libsqueeze_c.so is missing. Torch-marked tests are left out (run them with:
+.venv/bin/python -m pytest python/tests)."""
 import os
 import sys
 
@@ -16,5 +17,6 @@ except ImportError as e:
 here = os.path.dirname(os.path.abspath(__file__))
 sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-m", "not torch",
                       "-c", os.path.join(os.path.dirname(here), "pytest.ini"),
-                      os.path.join(here, "test_codec.py"), os.path.join(here, "test_model.py")]
+                      os.path.join(here, "test_codec.py"), os.path.join(here, "test_model.py"),
+                      os.path.join(here, "test_lossless_sample.py")]
                      + sys.argv[1:]))

@@ -44,6 +44,23 @@ def test_pooling_factor_above_one():
     assert all(len(x) > 64 for x in b.ids)
 
 
+
+def test_zipf_pooling_law():
+    # Bags of 1..20 ids, P(k) ~ 1/k: short bags common, every size seen, the mean ~20/H_20 = 5.6.
+    tbls = make_tables(num_tables=2, max_rows=100, dim=4)
+    kw = dict(teacher_seed=1, sample_seed=1, stream=1, pooling_factor=20, pooling_law="zipf",
+              id_support="table")
+    a = SyntheticCriteo(tbls, **kw).batch(4096)
+    b = SyntheticCriteo(tbls, **kw).batch(4096)
+    for off, ids, ids_b in zip(a.offsets, a.ids, b.ids):
+        assert np.array_equal(ids, ids_b)
+        lengths = np.diff(np.append(off, ids.shape[0]))
+        assert lengths.min() == 1 and lengths.max() == 20
+        assert np.bincount(lengths)[1] > np.bincount(lengths)[2] > np.bincount(lengths)[20]
+        assert 5.0 < lengths.mean() < 6.2
+    with pytest.raises(ValueError):
+        SyntheticCriteo(tbls, teacher_seed=1, sample_seed=1, stream=1, pooling_law="x")
+
 def test_same_seed_same_run(tiny_run):
     again = train(TINY, seed=3)
     assert again["loss_per_step"] == tiny_run["loss_per_step"]

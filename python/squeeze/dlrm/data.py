@@ -15,6 +15,11 @@ Modelled on ``SyntheticCriteo`` in examples/torchrec/train_dlrm.py:
   distinct ids in a batch of 2,048; this law gives 925). Real tables with a handful of values are
   more concentrated than any single power law (the same artifact: 18 of 61 values seen in 2,048
   samples, where this law sees all 61); that changes little in a batch that is mostly repeats;
+* bags: one id per sample and table (``pooling_factor=1``, as Criteo), or several: with
+  ``pooling_law="uniform"`` (the default) a bag holds 1 to ``2 * pooling_factor - 1`` ids, uniform
+  (mean ``pooling_factor``); with ``pooling_law="zipf"`` it holds 1 to ``pooling_factor`` ids with
+  P(k) proportional to k^-``pooling_alpha`` (short bags common, long ones rare; 1 to 20 with alpha
+  1 has mean 5.6), each id drawn from the table's law as above;
 * labels drawn from a fixed hidden teacher, so the model has something to learn: a weight per id,
   a rank-4 factorisation-machine term between tables (what DLRM's dot interaction can represent)
   and a linear term on the dense features, with the bias calibrated for about 20% positives.
@@ -189,15 +194,21 @@ class SyntheticCriteo:
 
     def __init__(self, tables: Sequence[TableSpec], *, teacher_seed: int, sample_seed: int,
                  stream: int, zipf_alpha: float = 1.05, id_support: str = "criteo",
-                 pooling_factor: int = 1, num_dense: int = NUM_DENSE,
+                 pooling_factor: int = 1, pooling_law: str = "uniform",
+                 pooling_alpha: float = 1.0, num_dense: int = NUM_DENSE,
                  positive_rate: float = 0.2, teacher: Optional["_Teacher"] = None):
         """``teacher``: reuse another stream's teacher (it must have been built from the same
-        tables, alpha, support and teacher_seed); building one takes a few seconds."""
+        tables, alpha, support and teacher_seed); building one takes a few seconds.
+        ``pooling_law``: how bag sizes are drawn when ``pooling_factor > 1`` (module docstring)."""
         if pooling_factor < 1:
             raise ValueError("pooling_factor must be >= 1")
+        if pooling_law not in ("uniform", "zipf"):
+            raise ValueError("pooling_law must be 'uniform' or 'zipf'")
         self.tables = list(tables)
         self.num_dense = num_dense
         self.pooling_factor = int(pooling_factor)
+        self.pooling_law = pooling_law
+        self.pooling_alpha = float(pooling_alpha)
         self.zipf_alpha = float(zipf_alpha)
         self.teacher = teacher or _Teacher(self.tables, num_dense, zipf_alpha, id_support,
                                            teacher_seed, positive_rate)
@@ -212,6 +223,11 @@ class SyntheticCriteo:
             if self.pooling_factor == 1:
                 lengths = None
                 count = n
+            elif self.pooling_law == "zipf":
+                cdf = _zipf_cdf(self.pooling_factor, self.pooling_alpha)
+                lengths = np.searchsorted(cdf, rng.random(n), side="right").astype(np.int64) + 1
+                np.minimum(lengths, self.pooling_factor, out=lengths)
+                count = int(lengths.sum())
             else:
                 lengths = rng.integers(1, 2 * self.pooling_factor, size=n, dtype=np.int64)
                 count = int(lengths.sum())

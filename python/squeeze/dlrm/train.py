@@ -63,6 +63,7 @@ class Config:
     zipf_alpha: float = 1.05
     id_support: str = "criteo"           # see data.py
     pooling_factor: int = 1
+    pooling_law: str = "uniform"         # bag sizes when pooling_factor > 1, see data.py
     teacher_seed: int = 1234             # the task; the run's seed varies init and sample order
     assignment: str = "size"             # table-to-rank policy, see a2a.py
     sparse_optimizer: str = "rowwise_adagrad"   # tables: or "sgd" (facebookresearch/dlrm)
@@ -137,7 +138,7 @@ def _train(config: Config, seed: int, fwd_transform, bwd_transform, dump, log, t
     a2a = TablewiseAllToAll(tables, config.ranks, config.local_batch, config.assignment,
                             fwd_transform, bwd_transform, dump)
     data_kw = dict(zipf_alpha=config.zipf_alpha, id_support=config.id_support,
-                   pooling_factor=config.pooling_factor)
+                   pooling_factor=config.pooling_factor, pooling_law=config.pooling_law)
     train_data = SyntheticCriteo(tables, teacher_seed=config.teacher_seed, sample_seed=seed,
                                  stream=1, **data_kw)
     eval_data = SyntheticCriteo(tables, teacher_seed=config.teacher_seed, sample_seed=0,
