@@ -113,9 +113,7 @@ SQZ_HD void write_header(const FrameHeader& h, uint8_t* out) {
 }
 
 SQZ_HD uint64_t dtype_bytes(uint8_t dtype) {
-  return dtype == (uint8_t)DType::kF32                                       ? 4
-         : (dtype == (uint8_t)DType::kF16 || dtype == (uint8_t)DType::kBF16) ? 2
-                                                                             : 1;
+  return dtype_size((DType)dtype);
 }
 
 SQZ_HD bool is_float_dtype(uint8_t dtype) {

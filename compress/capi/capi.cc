@@ -29,8 +29,12 @@ static_assert(static_cast<int>(Status::kUnsupportedFrame) == SQUEEZE_C_UNSUPPORT
 static_assert(static_cast<int>(squeeze::DType::kF32) == SQUEEZE_C_DTYPE_F32, "dtypes");
 static_assert(static_cast<int>(squeeze::DType::kF16) == SQUEEZE_C_DTYPE_F16, "");
 static_assert(static_cast<int>(squeeze::DType::kBF16) == SQUEEZE_C_DTYPE_BF16, "");
+static_assert(static_cast<int>(squeeze::DType::kI8) == SQUEEZE_C_DTYPE_I8, "");
+static_assert(static_cast<int>(squeeze::DType::kU64) == SQUEEZE_C_DTYPE_U64, "");
 static_assert(static_cast<int>(squeeze::BoundMode::kLocal) == SQUEEZE_C_MODE_LOCAL, "modes");
 static_assert(static_cast<int>(squeeze::BoundMode::kRel) == SQUEEZE_C_MODE_REL, "");
+static_assert(static_cast<int>(squeeze::BoundMode::kLossless) == SQUEEZE_C_MODE_LOSSLESS, "");
+static_assert(squeeze::kCapPlanes == SQUEEZE_C_CAP_PLANES, "");
 static_assert(squeeze::kCapsAll == SQUEEZE_C_CAPS_ALL, "capabilities");
 static_assert(squeeze::kCapHistory == SQUEEZE_C_CAP_HISTORY, "");
 static_assert(squeeze::kFrameHeaderBytes == SQUEEZE_C_FRAME_HEADER_BYTES, "header size");
@@ -44,7 +48,7 @@ int code(Status s) {
 // Validates the C parameters and converts them; false for anything out of range.
 bool to_params(const squeeze_c_params* in, squeeze::CodecParams* out) {
   if (in == nullptr || in->size < kParamsV1Bytes) return false;
-  if (in->dtype > SQUEEZE_C_DTYPE_BF16 || in->mode > SQUEEZE_C_MODE_LOCAL) return false;
+  if (in->dtype > SQUEEZE_C_DTYPE_U64 || in->mode > SQUEEZE_C_MODE_LOSSLESS) return false;
   if ((in->caps & ~static_cast<uint32_t>(SQUEEZE_C_CAPS_ALL)) != 0) return false;
   if (!(in->bound >= 0.0)) return false;  // negative or NaN (the codec checks the rest)
   out->dtype = static_cast<squeeze::DType>(in->dtype);

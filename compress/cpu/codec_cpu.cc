@@ -16,8 +16,10 @@
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/planes.h"
 #include "compress/cpu/staged.h"
 #include "compress/format/staged.h"
+#include "compress/methods/planes.h"
 #include "compress/quant.h"
 #include "squeeze/codec.h"
 #include "squeeze/format.h"
@@ -232,10 +234,11 @@ size_t write_block_fixed_frame(const CodecParams& params, const quant::QuantPara
 }
 
 bool valid_dtype(DType t) {
-  return (uint8_t)t <= (uint8_t)DType::kBF16;
+  return (uint8_t)t <= (uint8_t)DType::kU64;
 }
 bool valid_mode(BoundMode m) {
-  return m == BoundMode::kAbs || m == BoundMode::kRel || m == BoundMode::kLocal;
+  return m == BoundMode::kAbs || m == BoundMode::kRel || m == BoundMode::kLocal ||
+         m == BoundMode::kLossless;
 }
 
 // Why the last frame this thread decoded was rejected.
@@ -262,8 +265,9 @@ Status check_params(const CodecParams& params, const void* src_v, size_t src_byt
   if (!frame_bytes || !dst_v || (!src_v && src_bytes) || !valid_dtype(params.dtype) ||
       !valid_mode(params.mode) || (params.caps & (kCapV1 | kCapStaged)) == 0)
     return Status::kInvalidArgument;
-  // The bound matters only for float data; kBytes ignores it.
-  if (params.dtype != DType::kBytes && !(params.bound > 0.0 && std::isfinite(params.bound)))
+  // The bound matters only for float data in a lossy mode; the rest ignores it.
+  if (block::is_float_dtype((uint8_t)params.dtype) && params.mode != BoundMode::kLossless &&
+      !(params.bound > 0.0 && std::isfinite(params.bound)))
     return Status::kInvalidArgument;
   if (src_bytes > SIZE_MAX - kFrameHeaderBytes) return Status::kInvalidArgument;
   if (dst_capacity < max_frame_bytes(src_bytes)) return Status::kOutputTooSmall;
@@ -273,11 +277,15 @@ Status check_params(const CodecParams& params, const void* src_v, size_t src_byt
 size_t compress_v1(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst,
                    FrameStats* fs);
 
-// A raw frame in the newest version the receiver decodes.
+// A raw frame in the newest version the receiver decodes. Integer dtypes are known to decoders
+// that declare kCapPlanes only; older ones get kBytes (the bytes are the same).
 size_t write_raw(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst) {
-  if ((params.caps & kCapStaged) == 0) return write_raw_frame(params, src, src_bytes, dst);
-  staged::write_raw_header((uint8_t)params.dtype,
-                           params.mode != BoundMode::kAbs ? kFlagRelBound : 0, src_bytes, dst);
+  CodecParams p = params;
+  if ((params.caps & kCapPlanes) == 0 && (uint8_t)params.dtype >= (uint8_t)DType::kI8)
+    p.dtype = DType::kBytes;
+  if ((p.caps & kCapStaged) == 0) return write_raw_frame(p, src, src_bytes, dst);
+  const bool rel = p.mode == BoundMode::kRel || p.mode == BoundMode::kLocal;
+  staged::write_raw_header((uint8_t)p.dtype, rel ? kFlagRelBound : 0, src_bytes, dst);
   if (src_bytes) std::memcpy(dst + kFrameHeaderBytes, src, src_bytes);
   return kFrameHeaderBytes + src_bytes;
 }
@@ -293,13 +301,22 @@ Status compress_with(const CodecParams& params, const void* src_v, size_t src_by
   uint8_t* dst = static_cast<uint8_t*>(dst_v);
   const uint64_t es = dtype_size(params.dtype);
   const uint64_t n = src_bytes / es;
-  const bool lossy_type = params.dtype != DType::kBytes;
+  const bool lossy_type = block::is_float_dtype((uint8_t)params.dtype);
   FrameStats local_stats;
   FrameStats* fs = stats != nullptr ? stats : &local_stats;
   *fs = FrameStats{};
 
   size_t size = 0;
-  if (lossy_type && n > 0 && n <= staged::kMaxElems && (params.caps & kCapStaged) != 0) {
+  if (params.mode == BoundMode::kLossless) {
+    // Lossless for every dtype, to a receiver that decodes it; otherwise the raw frame.
+    if ((params.caps & kCapPlanes) != 0 && (params.caps & kCapStaged) != 0) {
+      try {
+        size = cpu::encode_planes(params, src, src_bytes, dst, fs);
+      } catch (const std::bad_alloc&) {
+        size = 0;
+      }
+    }
+  } else if (lossy_type && n > 0 && n <= staged::kMaxElems && (params.caps & kCapStaged) != 0) {
     try {
       size = cpu::encode_staged(params, src, src_bytes, dst, hist, fs);
     } catch (const std::bad_alloc&) {
@@ -375,8 +392,19 @@ Status read_frame_info(const void* frame_v, size_t frame_bytes, FrameInfo* info)
   const uint8_t* frame = static_cast<const uint8_t*>(frame_v);
   *info = FrameInfo{};
   if (frame_bytes >= kFrameHeaderBytes && frame[hdr::kVersion] == kFrameVersion2) {
-    staged::Header h;
     t_reject = staged::check_envelope(frame, frame_bytes);
+    if (t_reject == staged::Reject::kNone && frame[hdr::kMethod] == (uint8_t)FrameMethod::kPlanes) {
+      planes::Layout l;
+      t_reject = planes::parse(frame, frame_bytes, &l);
+      if (t_reject != staged::Reject::kNone) return staged::reject_status(t_reject);
+      info->original_bytes = l.n * l.es + l.tail;
+      info->frame_bytes = frame_bytes;
+      info->method = (uint8_t)FrameMethod::kPlanes;
+      info->version = kFrameVersion2;
+      info->dtype = (DType)frame[hdr::kDType];
+      return Status::kOk;
+    }
+    staged::Header h;
     if (t_reject == staged::Reject::kNone) t_reject = staged::parse(frame, frame_bytes, &h);
     if (t_reject != staged::Reject::kNone) return staged::reject_status(t_reject);
     info->original_bytes = h.original_bytes;
@@ -469,8 +497,17 @@ Status decompress_with(const void* frame_v, size_t frame_bytes, void* dst_v, siz
   uint8_t* dst = static_cast<uint8_t*>(dst_v);
   FpEnvGuard fp_env;
   if (frame_bytes >= kFrameHeaderBytes && frame[hdr::kVersion] == kFrameVersion2) {
-    staged::Header h;
     t_reject = staged::check_envelope(frame, frame_bytes);
+    if (t_reject == staged::Reject::kNone && frame[hdr::kMethod] == (uint8_t)FrameMethod::kPlanes) {
+      if (!dst && dst_capacity > 0) return Status::kInvalidArgument;
+      try {
+        t_reject = cpu::decode_planes(frame, frame_bytes, dst, dst_capacity, out_bytes);
+      } catch (const std::bad_alloc&) {
+        return Status::kInvalidArgument;
+      }
+      return staged::reject_status(t_reject);
+    }
+    staged::Header h;
     if (t_reject == staged::Reject::kNone) t_reject = staged::parse(frame, frame_bytes, &h);
     if (t_reject != staged::Reject::kNone) return staged::reject_status(t_reject);
     // A null destination for a frame that holds data is an argument error, as in version 1

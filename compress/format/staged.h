@@ -138,6 +138,8 @@ enum class Reject : uint8_t {
   kOutliers,
   kTail,
   kOutputTooSmall,
+  kPlaneFields,
+  kPlaneDirectory,
   kCount
 };
 
@@ -195,6 +197,10 @@ SQZ_HD const char* reject_name(Reject r) {
       return "tail";
     case Reject::kOutputTooSmall:
       return "destination capacity";
+    case Reject::kPlaneFields:
+      return "planes header fields (transform, plane count, reserved bytes)";
+    case Reject::kPlaneDirectory:
+      return "plane directory";
     default:
       return "?";
   }
@@ -241,7 +247,7 @@ SQZ_HD Reject parse(const uint8_t* frame, uint64_t frame_bytes, Header* h) {
   h->flags = frame[hdr::kFlags];
   h->original_bytes = block::load_le64(frame + hdr::kOriginalBytes);
   h->frame_bytes = block::load_le64(frame + hdr::kFrameBytes);
-  if (h->dtype > (uint8_t)DType::kBF16) return Reject::kDType;
+  if (h->dtype > (uint8_t)DType::kU64) return Reject::kDType;
   if ((h->flags & ~kFlagRelBound) != 0) return Reject::kFlags;
   if (h->frame_bytes > frame_bytes) return Reject::kTooShort;
   if (h->frame_bytes < frame_bytes) return Reject::kSizeMismatch;

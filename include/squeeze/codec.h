@@ -7,17 +7,33 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "squeeze/hd.h"
+
 namespace squeeze {
 
-// Element type of the payload. kBytes (anything that is not a supported float) is never lossy.
-enum class DType : uint8_t { kBytes = 0, kF32 = 1, kF16 = 2, kBF16 = 3 };
+// Element type of the payload. Only the floats (kF32, kF16, kBF16) are ever compressed lossily;
+// the integer types (NCCL's) and kBytes only losslessly (BoundMode::kLossless).
+enum class DType : uint8_t {
+  kBytes = 0,
+  kF32 = 1,
+  kF16 = 2,
+  kBF16 = 3,
+  kI8 = 4,
+  kU8 = 5,
+  kI32 = 6,
+  kU32 = 7,
+  kI64 = 8,
+  kU64 = 9,
+};
 
 // kAbs: |x - x'| <= bound for every finite element.
 // kRel: the absolute bound is bound * (max - min) over the finite elements of the frame.
 // kLocal: each element within bound * (max - min) over the finite elements of its own block of 32
 //   (elements [32k, 32k + 32) of the frame): a block of small values keeps its precision beside a
 //   block of large ones. A constant block comes back exactly.
-enum class BoundMode : uint8_t { kAbs = 0, kRel = 1, kLocal = 2 };
+// kLossless: every element bit for bit, any dtype (byte planes and the entropy stage; the bound
+//   is not used).
+enum class BoundMode : uint8_t { kAbs = 0, kRel = 1, kLocal = 2, kLossless = 3 };
 
 // What a decoder understands, as bits; the encoder uses nothing a receiver did not declare (the
 // plugin negotiates them at connect). Version 1 decoders understand kCapV1 only.
@@ -27,8 +43,9 @@ enum Capability : uint32_t {
   kCapRans = 1u << 2,     // the rANS entropy coder
   kCapDedup = 1u << 3,    // deduplication of repeated units within a frame
   kCapHistory = 1u << 4,  // references into earlier frames of a stream (StreamEncoder)
+  kCapPlanes = 1u << 5,   // version 2 lossless byte-plane frames (BoundMode::kLossless)
 };
-constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapHistory;
+constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapHistory | kCapPlanes;
 
 // The bound a TorchRec INT8 row-wise user has per value (range / 510 of the row), as a local
 // bound: each value within 1/510 of its block's range, a block never wider than a row.
@@ -146,8 +163,11 @@ class StreamDecoder {
 };
 
 // Size in bytes of one element of dtype (1 for kBytes).
-constexpr size_t dtype_size(DType t) {
-  return t == DType::kF32 ? 4 : (t == DType::kF16 || t == DType::kBF16) ? 2 : 1;
+SQZ_HD constexpr size_t dtype_size(DType t) {
+  return (t == DType::kF32 || t == DType::kI32 || t == DType::kU32) ? 4
+         : (t == DType::kI64 || t == DType::kU64)                   ? 8
+         : (t == DType::kF16 || t == DType::kBF16)                  ? 2
+                                                                    : 1;
 }
 
 // Which SIMD kernel set the CPU backend dispatched to at runtime ("avx2", "scalar").

@@ -43,6 +43,7 @@ enum class FrameMethod : uint8_t {
   kRaw = 0,         // versions 1 and 2
   kBlockFixed = 1,  // version 1 only
   kStaged = 2,      // version 2 only: the stage pipeline (docs/FORMAT.md, "Version 2")
+  kPlanes = 3,      // version 2 only: lossless byte planes (compress/methods/planes.h)
 };
 
 constexpr uint8_t kFrameMagic[4] = {'S', 'Q', 'Z', 'F'};

@@ -36,19 +36,32 @@ enum squeeze_c_status {
   SQUEEZE_C_INTERNAL_ERROR = 101   /* anything else the codec reported by an exception */
 };
 
-/* Element types (squeeze::DType). SQUEEZE_C_DTYPE_BYTES is never lossy: bit-exact. */
+/* Element types (squeeze::DType). Only F32, F16 and BF16 are ever lossy; the others are
+ * bit-exact (compressed only in the LOSSLESS mode). */
 enum squeeze_c_dtype {
   SQUEEZE_C_DTYPE_BYTES = 0,
   SQUEEZE_C_DTYPE_F32 = 1,
   SQUEEZE_C_DTYPE_F16 = 2,
-  SQUEEZE_C_DTYPE_BF16 = 3
+  SQUEEZE_C_DTYPE_BF16 = 3,
+  SQUEEZE_C_DTYPE_I8 = 4,
+  SQUEEZE_C_DTYPE_U8 = 5,
+  SQUEEZE_C_DTYPE_I32 = 6,
+  SQUEEZE_C_DTYPE_U32 = 7,
+  SQUEEZE_C_DTYPE_I64 = 8,
+  SQUEEZE_C_DTYPE_U64 = 9
 };
 
 /* Bound modes (squeeze::BoundMode):
- *   ABS:   |x - x'| <= bound for every finite element;
- *   REL:   the absolute bound is bound * (max - min) over the finite elements of the frame;
- *   LOCAL: each element within bound * (max - min) of its own block of 32 elements. */
-enum squeeze_c_mode { SQUEEZE_C_MODE_ABS = 0, SQUEEZE_C_MODE_REL = 1, SQUEEZE_C_MODE_LOCAL = 2 };
+ *   ABS:      |x - x'| <= bound for every finite element;
+ *   REL:      the absolute bound is bound * (max - min) over the finite elements of the frame;
+ *   LOCAL:    each element within bound * (max - min) of its own block of 32 elements;
+ *   LOSSLESS: every element bit for bit, any dtype (the bound is not used). */
+enum squeeze_c_mode {
+  SQUEEZE_C_MODE_ABS = 0,
+  SQUEEZE_C_MODE_REL = 1,
+  SQUEEZE_C_MODE_LOCAL = 2,
+  SQUEEZE_C_MODE_LOSSLESS = 3
+};
 
 /* Capability bits (squeeze::Capability): what the receiver decodes. */
 #define SQUEEZE_C_CAP_V1 (1u << 0)
@@ -56,7 +69,8 @@ enum squeeze_c_mode { SQUEEZE_C_MODE_ABS = 0, SQUEEZE_C_MODE_REL = 1, SQUEEZE_C_
 #define SQUEEZE_C_CAP_RANS (1u << 2)
 #define SQUEEZE_C_CAP_DEDUP (1u << 3)
 #define SQUEEZE_C_CAP_HISTORY (1u << 4)
-#define SQUEEZE_C_CAPS_ALL 0x1fu
+#define SQUEEZE_C_CAP_PLANES (1u << 5)
+#define SQUEEZE_C_CAPS_ALL 0x3fu
 
 /* The default bound of the local mode (squeeze::kInt8MatchingLocalBound). */
 #define SQUEEZE_C_DEFAULT_LOCAL_BOUND 1.96e-3

@@ -8,8 +8,9 @@
 
 The frames are byte for byte the plugin's (docs/FORMAT.md). Modes: ``"local"`` (the default:
 each value within ``bound * (max - min)`` of its own block of 32 elements of the frame), ``"rel"``
-(``bound * (max - min)`` over the frame's finite values), ``"abs"`` (``bound`` itself).
-Non-finite values and ``dtype="bytes"`` data come back bit-exact.
+(``bound * (max - min)`` over the frame's finite values), ``"abs"`` (``bound`` itself), and
+``"lossless"`` (every element bit for bit, any dtype: byte planes and the entropy stage).
+Non-finite values, integer arrays and ``dtype="bytes"`` data always come back bit-exact.
 
 The library is found through ``$SQUEEZE_C_LIB`` (a path to libsqueeze_c.so), else beside this
 module in ``squeeze/lib/`` (where the wheel puts it), else in the repository's build folders (``build*/compress/capi/``; ``cmake --build build --target
@@ -42,16 +43,18 @@ UNSUPPORTED_FRAME = 5
 OUT_OF_MEMORY = 100
 INTERNAL_ERROR = 101
 
-DTYPES = {"bytes": 0, "f32": 1, "f16": 2, "bf16": 3}
+DTYPES = {"bytes": 0, "f32": 1, "f16": 2, "bf16": 3, "i8": 4, "u8": 5, "i32": 6, "u32": 7,
+          "i64": 8, "u64": 9}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
-MODES = {"abs": 0, "rel": 1, "local": 2}
+MODES = {"abs": 0, "rel": 1, "local": 2, "lossless": 3}
 
 CAP_V1 = 1 << 0
 CAP_STAGED = 1 << 1
 CAP_RANS = 1 << 2
 CAP_DEDUP = 1 << 3
 CAP_HISTORY = 1 << 4
-CAPS_ALL = 0x1F
+CAP_PLANES = 1 << 5
+CAPS_ALL = 0x3F
 
 DEFAULT_MODE = "local"
 DEFAULT_LOCAL_BOUND = 1.96e-3   # squeeze::kInt8MatchingLocalBound
@@ -266,7 +269,11 @@ def _dtype_of(data, dtype: Optional[str]) -> str:
             return "f16"
         if getattr(data.dtype, "name", "") == "bfloat16":  # ml_dtypes
             return "bf16"
-    return "bytes"  # integers, float64, raw bytes: bit-exact
+        ints = {np.dtype(np.int8): "i8", np.dtype(np.uint8): "u8", np.dtype(np.int32): "i32",
+                np.dtype(np.uint32): "u32", np.dtype(np.int64): "i64", np.dtype(np.uint64): "u64"}
+        if data.dtype in ints:
+            return ints[data.dtype]  # never lossy; compressed by mode="lossless"
+    return "bytes"  # float64, raw bytes: bit-exact
 
 
 def _as_buffer(data: BytesLike) -> Tuple[object, int, int]:
@@ -340,7 +347,9 @@ def frame_info(frame: BytesLike) -> FrameInfo:
 
 
 def _numpy_dtype(name: str):
-    return {"f32": np.float32, "f16": np.float16, "bf16": np.uint16, "bytes": np.uint8}[name]
+    return {"f32": np.float32, "f16": np.float16, "bf16": np.uint16, "bytes": np.uint8,
+            "i8": np.int8, "u8": np.uint8, "i32": np.int32, "u32": np.uint32, "i64": np.int64,
+            "u64": np.uint64}[name]
 
 
 def decompress_into(frame: BytesLike, out: np.ndarray) -> int:

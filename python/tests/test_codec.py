@@ -73,7 +73,8 @@ def test_round_trip_f16(mode, bound):
 ])
 def test_non_float_data_is_bit_exact(arr):
     frame = codec.compress(arr)
-    assert codec.frame_info(frame).dtype == "bytes"
+    expected = {"int64": "i64", "int32": "i32", "uint8": "u8"}.get(arr.dtype.name, "bytes")
+    assert codec.frame_info(frame).dtype == expected
     assert codec.decompress(frame) == arr.tobytes()
     back = codec.decompress_array(frame, dtype=arr.dtype)
     assert np.array_equal(back.view(np.uint8), arr.view(np.uint8))
@@ -194,3 +195,16 @@ def test_link_matches_single_frames():
     for b, e in frames.steps(x.nbytes):
         ref = codec.round_trip(flat[b // 4:e // 4], "rel", 3e-2)
         assert np.array_equal(ref.view(np.uint32), y[b // 4:e // 4].view(np.uint32))
+
+
+@pytest.mark.parametrize("arr", [
+    (np.arange(100000, dtype=np.int64) * 37) % 1000003,  # ids below 10^7
+    np.arange(30001, dtype=np.int32) % 7,                # lengths
+    np.cumsum(np.arange(20000, dtype=np.int64) % 13),    # offsets
+    np.zeros(5000, dtype=np.uint64),
+])
+def test_lossless_mode_is_bit_exact_and_smaller(arr):
+    frame = codec.compress(arr, mode="lossless")
+    assert len(frame) * 2 < arr.nbytes
+    back = codec.decompress_array(frame, dtype=arr.dtype)
+    assert np.array_equal(back, arr)

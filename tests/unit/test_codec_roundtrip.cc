@@ -324,11 +324,11 @@ TEST(CodecApi, InvalidArguments) {
   EXPECT_EQ(compress(ok, src.data(), 4, nullptr, dst.size(), &fb), Status::kInvalidArgument);
   EXPECT_EQ(compress(ok, src.data(), 4, dst.data(), dst.size(), nullptr), Status::kInvalidArgument);
   CodecParams bad_type = ok;
-  bad_type.dtype = (DType)9;
+  bad_type.dtype = (DType)10;
   EXPECT_EQ(compress(bad_type, src.data(), 4, dst.data(), dst.size(), &fb),
             Status::kInvalidArgument);
   CodecParams bad_mode = ok;
-  bad_mode.mode = (BoundMode)5;
+  bad_mode.mode = (BoundMode)4;
   EXPECT_EQ(compress(bad_mode, src.data(), 4, dst.data(), dst.size(), &fb),
             Status::kInvalidArgument);
   CodecParams no_caps = ok;
