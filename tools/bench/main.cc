@@ -1,7 +1,8 @@
 // squeeze-bench: the Squeeze codec against what a TorchRec user would use instead (FP16 / BF16
 // casts, INT8 row-wise, FP8 hfp8, MX4) and against memcpy, on the same data in the same run.
 //
-//   squeeze-bench (--input FILE [--dtype f32|f16|bf16] | --generate gaussian|dlrm
+//   squeeze-bench (--input FILE [--dtype f32|f16|bf16|i8|u8|i32|u32|i64|u64] | --generate
+//   gaussian|dlrm
 //                  [--size BYTES] [--seed N]) [--mode abs|rel] [--bound X] [--match BASELINE]
 //                 [--row-dim D] [--chunk BYTES] [--reps N] [--threads N] [--json FILE]
 //
@@ -27,6 +28,8 @@
 #include "squeeze/format.h"
 #include "tools/bench/baselines.h"
 #include "tools/bench/datagen.h"
+#include "tools/bench/lossless.h"
+#include "tools/bench/timing.h"
 
 namespace squeeze::bench {
 namespace {
@@ -55,16 +58,17 @@ struct Options {
 void usage() {
   std::fprintf(
       stderr,
-      "usage: squeeze-bench (--input FILE [--dtype f32|f16|bf16] |\n"
+      "usage: squeeze-bench (--input FILE [--dtype f32|f16|bf16|i8|u8|i32|u32|i64|u64] |\n"
       "                      --generate gaussian|dlrm|init [--size BYTES] [--seed N])\n"
-      "                     [--mode abs|rel|local] [--bound X]\n"
+      "                     [--mode abs|rel|local|lossless] [--bound X]\n"
       "                     [--match int8|fp16|bf16|fp8|mx4] [--stages] [--stream]\n"
       "                     [--row-dim D] [--chunk BYTES] [--reps N] [--threads N]\n"
       "                     [--json FILE] [--dump DIR] [--save-input FILE]\n"
       "                     [--tables W/D | W:B-E,B-E,...]\n"
       "  --mode      abs: |x - x'| <= bound; rel: bound x the frame's range; local (default):\n"
       "              bound x the range of each block of 32 (default bound 1.96e-3 = 1/510,\n"
-      "              TorchRec INT8 row-wise's precision)\n"
+      "              TorchRec INT8 row-wise's precision); lossless: bit for bit, any dtype,\n"
+      "              against zstd -1 and lz4 and the byte planes' order-0 entropy\n"
       "  --stages    also run each stage combination alone: fixed-length only, + rANS,\n"
       "              + dedup (and + history with --stream)\n"
       "  --stream    the chunks are one connection's frames in order: deduplication may refer\n"
@@ -109,19 +113,17 @@ bool parse_size(const std::string& s, size_t* out) {
 }
 
 bool parse_dtype(const std::string& s, DType* t) {
-  if (s == "f32")
-    *t = DType::kF32;
-  else if (s == "f16")
-    *t = DType::kF16;
-  else if (s == "bf16")
-    *t = DType::kBF16;
-  else
-    return false;
-  return true;
+  for (uint8_t k = (uint8_t)DType::kF32; k <= (uint8_t)DType::kU64; ++k) {
+    if (s == dtype_label((DType)k)) {
+      *t = (DType)k;
+      return true;
+    }
+  }
+  return false;
 }
 
 const char* dtype_name(DType t) {
-  return t == DType::kF32 ? "f32" : t == DType::kF16 ? "f16" : t == DType::kBF16 ? "bf16" : "bytes";
+  return dtype_label(t);
 }
 
 bool parse_args(int argc, char** argv, Options* o) {
@@ -159,6 +161,8 @@ bool parse_args(int argc, char** argv, Options* o) {
         o->mode = BoundMode::kRel;
       else if (v == "local")
         o->mode = BoundMode::kLocal;
+      else if (v == "lossless")
+        o->mode = BoundMode::kLossless;
       else
         return false;
     } else if (a == "--stages") {
@@ -195,6 +199,10 @@ bool parse_args(int argc, char** argv, Options* o) {
       std::fprintf(stderr, "squeeze-bench: unknown argument %s\n", a.c_str());
       return false;
     }
+  }
+  if (!o->generate.empty() && !block::is_float_dtype((uint8_t)o->dtype)) {
+    std::fprintf(stderr, "squeeze-bench: --generate makes floats; integer data needs --input\n");
+    return false;
   }
   if (o->input.empty() == o->generate.empty()) {
     std::fprintf(stderr, "squeeze-bench: give exactly one of --input and --generate\n");
@@ -280,18 +288,6 @@ std::vector<uint8_t> narrow(const std::vector<float>& v, DType t) {
 }
 
 // ---- timing ------------------------------------------------------------------------------------
-
-template <typename F>
-double median_seconds(int reps, F&& f) {
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 // Keeps the optimizer from dropping a memcpy whose destination is never read.
 volatile uint8_t g_sink;
@@ -701,6 +697,21 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "squeeze-bench: cannot write %s\n", opt.save_input.c_str());
       return 2;
     }
+  }
+  if (opt.mode == BoundMode::kLossless) {
+    LosslessRequest req;
+    req.source = source;
+    req.dtype = opt.dtype;
+    req.reps = opt.reps;
+    req.chunk_bytes = opt.chunk_bytes;
+    req.json = opt.json;
+    req.cpu = cpu_model();
+    return run_lossless(req, raw);
+  }
+  if (!block::is_float_dtype((uint8_t)opt.dtype)) {
+    std::fprintf(stderr, "squeeze-bench: %s values are never compressed lossily: --mode lossless\n",
+                 dtype_name(opt.dtype));
+    return 2;
   }
   const std::vector<float> x = widen(raw, opt.dtype);
   const size_t n = x.size(), es = dtype_size(opt.dtype), bytes = raw.size();

@@ -51,4 +51,29 @@ with tempfile.TemporaryDirectory() as tmp:
             sys.exit("FAIL: entropy limits")
         if "--stream" in extra and not doc["ref_units"] > 0:
             sys.exit("FAIL: the dlrm payload's repeated vectors were not deduplicated")
-print(f"squeeze-bench smoke: {len(cases)} passed, 0 failed")
+    # --mode lossless on the committed lossless sample: exact (the bench exits 1 otherwise),
+    # memcpy / squeeze / zstd / lz4 rows, and the int64 ids well above 2.5x.
+    sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data",
+                          "lossless")
+    for name, dtype, min_ratio in [("ids_i64_r0to3.bin", "i64", 2.5),
+                                   ("act_bf16_step300.bin", "bf16", 1.35),
+                                   ("lengths_i32_r0to3.bin", "i32", 2.0)]:
+        out = os.path.join(tmp, "lossless.json")
+        cmd = [bench, "--input", os.path.join(sample, name), "--dtype", dtype, "--mode",
+               "lossless", "--reps", "1", "--json", out]
+        run = subprocess.run(cmd, capture_output=True, text=True)
+        sys.stdout.write(run.stdout)
+        sys.stderr.write(run.stderr)
+        if run.returncode != 0:
+            sys.exit(f"FAIL: {' '.join(cmd)} exited {run.returncode}")
+        with open(out) as f:
+            doc = json.load(f)
+        names = [r["name"] for r in doc["rows"]]
+        if names[:2] != ["memcpy", "squeeze lossless"] or doc["mode"] != "lossless":
+            sys.exit(f"FAIL: lossless rows {names}")
+        sq = doc["rows"][1]
+        if not (sq["ratio"] >= min_ratio and sq["compress_gbps"] > 0 and sq["max_abs_err"] == 0):
+            sys.exit(f"FAIL: lossless row {sq} (ratio below {min_ratio}?)")
+        if len(doc["plane_entropy_bits"]) != {"i64": 8, "bf16": 2, "i32": 4}[dtype]:
+            sys.exit(f"FAIL: plane entropies {doc['plane_entropy_bits']}")
+print(f"squeeze-bench smoke: {len(cases) + 3} passed, 0 failed")
