@@ -146,16 +146,9 @@ size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_b
   if (tail) std::memcpy(dst + off, src + n * es, tail);
   off += tail;
 
-  for (uint32_t k = 0; k < kFrameHeaderBytes; ++k) dst[k] = 0;
-  dst[hdr::kMagic + 0] = block::kMagic0;
-  dst[hdr::kMagic + 1] = block::kMagic1;
-  dst[hdr::kMagic + 2] = block::kMagic2;
-  dst[hdr::kMagic + 3] = block::kMagic3;
-  dst[hdr::kVersion] = kFrameVersion2;
+  // The version 2 envelope as for a raw frame, then what differs (and the check again).
+  staged::write_raw_header(dtype, 0, src_bytes, dst);
   dst[hdr::kMethod] = (uint8_t)FrameMethod::kPlanes;
-  dst[hdr::kDType] = dtype;
-  dst[hdr::kFlags] = 0;
-  block::store_le64(dst + hdr::kOriginalBytes, src_bytes);
   block::store_le64(dst + hdr::kFrameBytes, off);
   dst[planes::hdr3::kTransform] = (uint8_t)t;
   dst[planes::hdr3::kPlanes] = (uint8_t)es;
