@@ -38,10 +38,16 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "the profiler tells the datatype.")                                                            \
   X(kPolicy, "POLICY", kString, "", 0, 0, "",                                                      \
     "Rules op.dtype=action, comma-separated, later ones win. op: p2p, broadcast, reduce, "         \
-    "allgather, reducescatter, allreduce, coll, *; dtype: f32, f16, bf16, *; action: on, off, "    \
-    "rel:BOUND, abs:BOUND, local:BOUND. Default: p2p f32/f16/bf16 on with MODE/BOUND, "            \
-    "collectives off. E.g. "                                                                       \
-    "p2p.bf16=abs:1e-3,allreduce.f32=rel:1e-4.")                                                   \
+    "allgather, reducescatter, allreduce, coll, *; dtype: f32, f16, bf16, i8, u8, i32, u32, i64, " \
+    "u64, *; action: on, off, lossless, auto (lossless while the coder outruns the link, see "     \
+    "LINK_MBPS), rel:BOUND, abs:BOUND, local:BOUND. Default: p2p f32/f16/bf16 on with "            \
+    "MODE/BOUND, p2p integers auto, collectives off. E.g. "                                        \
+    "p2p.bf16=abs:1e-3,allreduce.f32=rel:1e-4,p2p.i64=lossless.")                                  \
+  X(kLinkMbps, "LINK_MBPS", kInt, "auto", 1, 100000000, "auto",                                    \
+    "The link's rate (Mbit/s) that lossless 'auto' policy cells compare the coder's measured "     \
+    "throughput with: a message is compressed losslessly while the coder is at least as fast "     \
+    "as the link (and the ratio >= 1.1). auto: the device's speed (the interface's, or the "       \
+    "inner plugin's); an unknown speed means never.")                                              \
   X(kThreads, "THREADS", kInt, "auto", 0, 16, "auto",                                              \
     "Helper threads per connection that stripe the data sockets (the listener's value wins). "     \
     "0: no helpers, NCCL's proxy thread moves the bytes itself in isend/irecv/test (best with "    \
@@ -203,6 +209,8 @@ struct Settings {
   uint64_t min_bytes() const { return static_cast<uint64_t>(get<ParamId::kMinBytes>()); }
   // DType::kBytes when no datatype is assumed.
   DType assume_dtype() const;
+  // LINK_MBPS as configured: -1 for "auto" (the device's speed).
+  int64_t link_mbps() const { return get<ParamId::kLinkMbps>(); }
   // THREADS as configured: -1 for "auto" (resolve_thread_count gives the effective value).
   int threads() const { return static_cast<int>(get<ParamId::kThreads>()); }
   int sockets() const { return static_cast<int>(get<ParamId::kSockets>()); }

@@ -39,6 +39,12 @@ const char* decision_name(Decision d) {
       return "pass_pxn";
     case Decision::kPassUnresolved:
       return "pass_unresolved";
+    case Decision::kLossless:
+      return "lossless";
+    case Decision::kPassNotPaying:
+      return "pass_not_paying";
+    case Decision::kPassNoLossless:
+      return "pass_no_lossless";
     case Decision::kCount:
       break;
   }
@@ -167,8 +173,10 @@ std::string stats_json(const ConnLabel& label, const ConnStats& s) {
 std::string stats_line(const ConnLabel& label, const ConnStats& s) {
   char buf[512];
   uint64_t lossy = s.decisions[static_cast<int>(Decision::kLossy)].load();
+  const uint64_t lossless = s.decisions[static_cast<int>(Decision::kLossless)].load();
   uint64_t pass = 0;
   for (int d = 1; d < static_cast<int>(Decision::kCount); ++d) pass += s.decisions[d].load();
+  pass -= lossless;
   std::snprintf(buf, sizeof(buf),
                 "%s conn %llu peer %s rank %d: %llu messages, %llu bytes in, %llu on the wire "
                 "(ratio %.3f), max bound %.3g, codec %.3f ms, %llu lossy / %llu passthrough",
@@ -179,6 +187,7 @@ std::string stats_line(const ConnLabel& label, const ConnStats& s) {
                 static_cast<double>(s.codec_ns.load()) / 1e6,
                 static_cast<unsigned long long>(lossy), static_cast<unsigned long long>(pass));
   std::string out = buf;
+  if (lossless > 0) out += " / " + std::to_string(lossless) + " lossless";
   // Why (non-zero reasons), what (datatypes) and how it was learnt, for the close log.
   std::string why;
   for (int d = 0; d < static_cast<int>(Decision::kCount); ++d) {

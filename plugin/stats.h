@@ -24,9 +24,16 @@ enum class Decision : uint8_t {
   kPassPolicyOff,   // a policy rule turned this operation/datatype off
   kPassPxn,         // the op was built by another process (PXN): its task is not visible here
   kPassUnresolved,  // profiler path, but the send's task could not be resolved
+  kLossless,        // compressed bit for bit (the lossless method)
+  kPassNotPaying,   // lossless "auto": the coder is slower than the link, or the ratio too low
+  kPassNoLossless,  // lossless wanted, but the receiver does not decode it, or a GPU buffer
   kCount
 };
 const char* decision_name(Decision d);
+// Whether a decision runs the codec on the message (lossy or lossless).
+inline bool compresses(Decision d) {
+  return d == Decision::kLossy || d == Decision::kLossless;
+}
 
 // Datatype slots of ConnStats::dtypes: NCCL's ncclDataType_t + 1, slot 0 = unknown.
 constexpr int kDtypeSlots = 13;

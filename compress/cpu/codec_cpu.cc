@@ -26,6 +26,13 @@
 
 namespace squeeze {
 
+const char* dtype_name(DType t) {
+  static const char* const kNames[] = {"bytes", "f32", "f16", "bf16", "i8",
+                                       "u8",    "i32", "u32", "i64",  "u64"};
+  const unsigned k = static_cast<unsigned>(t);
+  return k < sizeof(kNames) / sizeof(kNames[0]) ? kNames[k] : "?";
+}
+
 const char* status_string(Status s) {
   switch (s) {
     case Status::kOk:

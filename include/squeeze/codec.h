@@ -61,6 +61,8 @@ enum class Status : int {
 };
 
 const char* status_string(Status s);
+// "bytes", "f32", "f16", "bf16", "i8", "u8", "i32", "u32", "i64", "u64" ("?" for others).
+const char* dtype_name(DType t);
 
 struct CodecParams {
   DType dtype = DType::kF32;

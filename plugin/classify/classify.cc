@@ -123,6 +123,10 @@ int policy_row_of_func(int func) {
   }
 }
 
+bool block_is_float(DType t) {
+  return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16;
+}
+
 }  // namespace
 
 ClassifyResult classify(const ClassifyPolicy& policy, const ClassifyInput& in) {
@@ -166,12 +170,23 @@ ClassifyResult classify(const ClassifyPolicy& policy, const PolicyTable& rules,
         dtype = DType::kBF16;
         break;
       case NcclDType::kInt8:
+        dtype = DType::kI8;
+        break;
       case NcclDType::kUint8:
+        dtype = DType::kU8;
+        break;
       case NcclDType::kInt32:
+        dtype = DType::kI32;
+        break;
       case NcclDType::kUint32:
+        dtype = DType::kU32;
+        break;
       case NcclDType::kInt64:
+        dtype = DType::kI64;
+        break;
       case NcclDType::kUint64:
-        return pass(Decision::kPassInteger);
+        dtype = DType::kU64;
+        break;
       case NcclDType::kFloat64:
       case NcclDType::kFloat8e4m3:
       case NcclDType::kFloat8e5m2:
@@ -196,7 +211,9 @@ ClassifyResult classify(const ClassifyPolicy& policy, const PolicyTable& rules,
   if (dtype == DType::kBytes) return pass(Decision::kPassNoDtype);
 
   const PolicyCell& cell = rules.at(static_cast<PolicyOp>(row), dtype);
+  const bool integer = !block_is_float(dtype);
   if (!cell.on) {
+    if (integer && !cell.from_rule) return pass(Decision::kPassInteger);
     return pass(cell.from_rule || row == static_cast<int>(PolicyOp::kP2p) ? Decision::kPassPolicyOff
                                                                           : Decision::kPassNotP2p);
   }
@@ -205,6 +222,12 @@ ClassifyResult classify(const ClassifyPolicy& policy, const PolicyTable& rules,
     r.params.bound = cell.bound;
   }
   r.params.dtype = dtype;
+  if (r.params.mode == BoundMode::kLossless) {
+    r.decision = Decision::kLossless;
+    r.auto_lossless = cell.auto_lossless;
+    return r;
+  }
+  if (integer) return pass(Decision::kPassInteger);  // never lossy
   r.decision = Decision::kLossy;
   return r;
 }

@@ -15,7 +15,9 @@ constexpr double kMaxBound = 1e6;  // as NCCL_SQUEEZE_BOUND
 
 const char* const kOpNames[kPolicyOps] = {"p2p",       "broadcast",     "reduce",
                                           "allgather", "reducescatter", "allreduce"};
-const char* const kDtypeNames[kPolicyDtypes] = {"f32", "f16", "bf16"};
+const char* const kDtypeNames[kPolicyDtypes] = {"f32", "f16", "bf16", "i8", "u8",
+                                                "i32", "u32", "i64",  "u64"};
+constexpr int kFloatColumns = 3;  // columns 0-2: the float types
 
 std::string trim(const std::string& s) {
   size_t b = 0, e = s.size();
@@ -64,7 +66,8 @@ std::string apply_rule(const std::string& rule, PolicyTable* table) {
   }
 
   bool dtypes[kPolicyDtypes] = {};
-  if (dtype == "*") {
+  const bool all_dtypes = dtype == "*";
+  if (all_dtypes) {
     for (bool& d : dtypes) d = true;
   } else {
     int found = -1;
@@ -73,18 +76,25 @@ std::string apply_rule(const std::string& rule, PolicyTable* table) {
     }
     if (found < 0) {
       return "unknown datatype '" + dtype +
-             "' (allowed: f32, f16, bf16, *; integer, uint8, float64 and fp8 payloads are never "
-             "compressed)";
+             "' (allowed: f32, f16, bf16, i8, u8, i32, u32, i64, u64, *; float64 and fp8 payloads "
+             "are never compressed)";
     }
     dtypes[found] = true;
   }
 
   PolicyCell cell;
   cell.from_rule = true;
+  bool lossy = false;  // applies to float types only
   if (action == "on") {
     cell.on = true;
+    lossy = true;
   } else if (action == "off") {
     cell.on = false;
+  } else if (action == "lossless" || action == "auto") {
+    cell.on = true;
+    cell.custom_bound = true;
+    cell.mode = BoundMode::kLossless;
+    cell.auto_lossless = action == "auto";
   } else if (action.rfind("rel:", 0) == 0 || action.rfind("abs:", 0) == 0 ||
              action.rfind("local:", 0) == 0) {
     const size_t colon = action.find(':');
@@ -102,12 +112,30 @@ std::string apply_rule(const std::string& rule, PolicyTable* table) {
                 : action[0] == 'a' ? BoundMode::kAbs
                                    : BoundMode::kLocal;
     cell.bound = v;
+    lossy = true;
   } else {
     return "unknown action '" + action +
-           "' (allowed: on, off, rel:<bound>, abs:<bound>, local:<bound>)";
+           "' (allowed: on, off, lossless, auto, rel:<bound>, abs:<bound>, local:<bound>)";
+  }
+  if (lossy && !all_dtypes) {
+    for (int d = kFloatColumns; d < kPolicyDtypes; ++d) {
+      if (!dtypes[d]) continue;
+      if (action != "on") {
+        return "integers are compressed only losslessly (actions on, off, lossless, auto)";
+      }
+      // "on" for an integer type: lossless while it pays.
+      PolicyCell c = cell;
+      c.custom_bound = true;
+      c.mode = BoundMode::kLossless;
+      c.auto_lossless = true;
+      for (int o = 0; o < kPolicyOps; ++o)
+        if (ops[o]) table->cells[o][d] = c;
+      dtypes[d] = false;
+    }
   }
   for (int o = 0; o < kPolicyOps; ++o) {
     for (int d = 0; d < kPolicyDtypes; ++d) {
+      if (lossy && d >= kFloatColumns) continue;  // "*" with a lossy action: the floats
       if (ops[o] && dtypes[d]) table->cells[o][d] = cell;
     }
   }
@@ -139,7 +167,55 @@ const char* policy_op_name(PolicyOp op) {
 }
 
 PolicyTable::PolicyTable() {
-  for (int d = 0; d < kPolicyDtypes; ++d) cells[static_cast<int>(PolicyOp::kP2p)][d].on = true;
+  for (int d = 0; d < kPolicyDtypes; ++d) {
+    PolicyCell& c = cells[static_cast<int>(PolicyOp::kP2p)][d];
+    c.on = true;
+    if (d >= kFloatColumns) {  // integers: lossless while it pays
+      c.custom_bound = true;
+      c.mode = BoundMode::kLossless;
+      c.auto_lossless = true;
+    }
+  }
+}
+
+LosslessGauge::Verdict LosslessGauge::next(int d, double link_bytes_per_s) {
+  Column& c = cols_[d];
+  Verdict v;
+  if (c.decided && ++c.since >= kRecheckMessages) c = Column{};  // measure again
+  if (!c.decided) {
+    if (c.probes_sent < kProbeMessages) {
+      ++c.probes_sent;
+      v.compress = true;
+      return v;
+    }
+    if (c.probes_done < kProbeMessages) {
+      v.compress = true;  // the measurements are still running: keep compressing until a verdict
+      return v;
+    }
+    const double secs = (double)c.ns * 1e-9;
+    c.last_rate = secs > 0 ? (double)c.in / secs : 0.0;
+    c.last_ratio = c.out > 0 ? (double)c.in / (double)c.out : 0.0;
+    c.pays = link_bytes_per_s > 0 && c.last_rate >= link_bytes_per_s && c.last_ratio >= kMinRatio;
+    c.decided = true;
+    c.since = 0;
+    v.decided_now = true;
+  }
+  v.compress = c.pays;
+  return v;
+}
+
+void LosslessGauge::record(int d, uint64_t in, uint64_t out, uint64_t ns) {
+  Column& c = cols_[d];
+  if (c.decided || c.probes_done >= kProbeMessages) return;
+  ++c.probes_done;
+  c.in += in;
+  c.out += out;
+  c.ns += ns;
+}
+
+void LosslessGauge::measured(int d, double* bytes_per_s, double* ratio) const {
+  *bytes_per_s = cols_[d].last_rate;
+  *ratio = cols_[d].last_ratio;
 }
 
 bool parse_policy_rules(const std::string& rules, PolicyTable* out, std::string* error) {
@@ -164,23 +240,30 @@ bool parse_policy_rules(const std::string& rules, PolicyTable* out, std::string*
 }
 
 std::string describe_policy(const PolicyTable& table, BoundMode mode, double bound) {
-  std::string out;
+  std::string out, lossless;
   for (int o = 0; o < kPolicyOps; ++o) {
     for (int d = 0; d < kPolicyDtypes; ++d) {
       const PolicyCell& c = table.cells[o][d];
       if (!c.on) continue;
       BoundMode m = c.custom_bound ? c.mode : mode;
       double b = c.custom_bound ? c.bound : bound;
-      if (!out.empty()) out += ", ";
-      out += std::string(kOpNames[o]) + "." + kDtypeNames[d] + "=" +
-             (m == BoundMode::kRel   ? "rel:"
-              : m == BoundMode::kAbs ? "abs:"
-                                     : "local:") +
-             format_bound(b);
+      std::string& list = m == BoundMode::kLossless ? lossless : out;
+      if (!list.empty()) list += ", ";
+      list += std::string(kOpNames[o]) + "." + kDtypeNames[d];
+      if (m == BoundMode::kLossless) {
+        list += c.auto_lossless ? "=auto" : "=lossless";
+        continue;
+      }
+      list += std::string("=") +
+              (m == BoundMode::kRel   ? "rel:"
+               : m == BoundMode::kAbs ? "abs:"
+                                      : "local:") +
+              format_bound(b);
     }
   }
-  if (out.empty()) return "nothing lossy: every message bit-exact";
-  return "lossy " + out + "; everything else bit-exact";
+  std::string text = out.empty() ? "nothing lossy" : "lossy " + out;
+  if (!lossless.empty()) text += "; lossless " + lossless;
+  return text + "; everything else bit-exact";
 }
 
 void install_configured_policy(const PolicyTable& table, const std::string& text, BoundMode mode,

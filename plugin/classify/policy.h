@@ -1,17 +1,21 @@
-// Which traffic is compressed, and with which error bound: one cell per (operation, float
-// datatype). Built-in default: the three float types of point-to-point / all-to-all traffic are
-// compressed with MODE/BOUND, every collective is bit-exact. NCCL_SQUEEZE_POLICY (and, at run
-// time, squeeze_set_policy) changes cells with a rule list:
+// Which traffic is compressed, and how: one cell per (operation, datatype). Built-in default: the
+// three float types of point-to-point / all-to-all traffic are compressed with MODE/BOUND, their
+// integer types losslessly when that pays (auto, below), every collective is bit-exact.
+// NCCL_SQUEEZE_POLICY (and, at run time, squeeze_set_policy) changes cells with a rule list:
 //
 //   rules  := rule ("," rule)*          (empty: no rules; spaces around tokens are ignored)
 //   rule   := op "." dtype "=" action   (later rules override earlier ones)
 //   op     := p2p | broadcast | reduce | allgather | reducescatter | allreduce | coll | "*"
-//   dtype  := f32 | f16 | bf16 | "*"
-//   action := on | off | rel:<bound> | abs:<bound> | local:<bound>   (bound in (0, 1e6])
+//   dtype  := f32 | f16 | bf16 | i8 | u8 | i32 | u32 | i64 | u64 | "*"
+//   action := on | off | lossless | auto | rel:<bound> | abs:<bound> | local:<bound>
+//             (bound in (0, 1e6])
 //
 // p2p covers Send, Recv, SendRecv and everything NCCL builds from them (AlltoAll, Scatter,
-// Gather); coll is every collective; "*" every operation or every float type. Integer, uint8,
-// float64 and fp8 payloads are never compressed, whatever the rules say.
+// Gather); coll is every collective; "*" every operation, or every datatype (lossy actions and
+// "on" apply to its float types only). lossless: every message bit for bit through the lossless
+// method; auto: lossless while it pays on this connection (the rule of LosslessGauge); "on" for
+// an integer type means auto. Integers are never compressed lossily; float64 and fp8 never at
+// all.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +35,7 @@ enum class PolicyOp : uint8_t {
   kCount
 };
 constexpr int kPolicyOps = static_cast<int>(PolicyOp::kCount);
-constexpr int kPolicyDtypes = 3;  // f32, f16, bf16 (column = DType value - 1)
+constexpr int kPolicyDtypes = 9;  // f32, f16, bf16, i8, u8, i32, u32, i64, u64 (DType value - 1)
 
 const char* policy_op_name(PolicyOp op);
 
@@ -41,16 +45,53 @@ struct PolicyCell {
   bool custom_bound = false;  // false: MODE/BOUND of the configuration
   BoundMode mode = BoundMode::kLocal;
   double bound = 0.0;
+  bool auto_lossless = false;  // mode kLossless only while it pays (LosslessGauge)
 };
 
 struct PolicyTable {
   PolicyCell cells[kPolicyOps][kPolicyDtypes];
 
   PolicyTable();  // the built-in default
-  // dtype: kF32, kF16 or kBF16.
+  // dtype: any but kBytes.
   const PolicyCell& at(PolicyOp op, DType dtype) const {
     return cells[static_cast<int>(op)][static_cast<int>(dtype) - 1];
   }
+};
+
+// The lossless rule of "auto" cells, per connection and datatype: the first kProbeMessages
+// messages are compressed, measuring the coder's throughput (input bytes per second of codec
+// time) and ratio (messages sent before those measurements are in are compressed too); then a
+// message is compressed while the throughput is at least the link's rate
+// (NCCL_SQUEEZE_LINK_GBPS, else the device's speed; unknown: never) and the ratio at least
+// kMinRatio, since a pipelined coder slower than the link is what limits the transfer. The
+// measurement starts again every kRecheckMessages messages (data and load change).
+class LosslessGauge {
+ public:
+  static constexpr int kProbeMessages = 8;
+  static constexpr uint64_t kRecheckMessages = 4096;
+  static constexpr double kMinRatio = 1.1;
+  struct Verdict {
+    bool compress = false;
+    bool decided_now = false;  // the verdict of a measurement just completed (worth a log line)
+  };
+  // Whether to compress the next message of column d; link_bytes_per_s <= 0: unknown.
+  Verdict next(int d, double link_bytes_per_s);
+  // A compressed message of column d: its sizes and codec time.
+  void record(int d, uint64_t in, uint64_t out, uint64_t ns);
+  // The last measurement of column d (for the log): input bytes per second and ratio.
+  void measured(int d, double* bytes_per_s, double* ratio) const;
+
+ private:
+  struct Column {
+    int probes_sent = 0;
+    int probes_done = 0;
+    uint64_t in = 0, out = 0, ns = 0;
+    bool decided = false;
+    bool pays = false;
+    uint64_t since = 0;
+    double last_rate = 0, last_ratio = 0;
+  };
+  Column cols_[kPolicyDtypes];
 };
 
 // Applies `rules` on top of the built-in default. On a bad rule returns false and sets *error to

@@ -251,9 +251,11 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     char* staging = nullptr;
     size_t capacity = 0;
     gpu_send = on_gpu(mr) && size > 0;
+    // The CUDA encoder has no lossless method: GPU buffers of lossless traffic pass through.
+    if (gpu_send && cr.decision == Decision::kLossless) cr.decision = Decision::kPassNoLossless;
     if (gpu_send) {
       SQZ_CHECK(gpu_->reserve_send(size, &cr, &staging));
-    } else if (cr.decision == Decision::kLossy) {
+    } else if (compresses(cr.decision)) {
       capacity = max_frame_bytes(size);
       if (capacity > frame_limit_) {
         cr.decision = Decision::kPassTooLarge;
@@ -261,11 +263,11 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
         staging = staging_.alloc(capacity);
       }
     }
-    if (staging == nullptr && (gpu_send || cr.decision == Decision::kLossy)) {
+    if (staging == nullptr && (gpu_send || compresses(cr.decision))) {
       progress_locked(nullptr, nullptr, /*pump_gpu=*/true);  // staging full: back-pressure
       return ncclSuccess;
     }
-    lossy = cr.decision == Decision::kLossy;
+    lossy = compresses(cr.decision);
     r->post(next_post_seq_++, data, size, tag, staging);
     r->original_bytes = size;
     last_tag_ = tag;
@@ -353,6 +355,10 @@ void Comm::on_compressed(CodecTask* task) {
     c->stats_.note_bound(task->stats.applied_bound);
     if (task->err_over_bound >= 0) c->stats_.note_err_over_bound(task->err_over_bound);
     c->stats_.outliers.fetch_add(task->stats.outliers, std::memory_order_relaxed);
+    if (task->params.mode == BoundMode::kLossless) {
+      c->classifier_.gauge.record(static_cast<int>(task->params.dtype) - 1, task->src_bytes,
+                                  task->out_bytes, task->elapsed_ns);
+    }
     r->kind = wire::PayloadKind::kFramed;
     r->payload = r->staging;
     r->wire_bytes = task->out_bytes;
@@ -918,6 +924,11 @@ CommKind SendClassifier::comm_kind(CommKind connect_kind) const {
   return CommKind::kUnknown;
 }
 
+double link_bytes_per_s(const Settings& settings, int device_speed_mbps) {
+  const int64_t mbps = settings.link_mbps() > 0 ? settings.link_mbps() : device_speed_mbps;
+  return mbps > 0 ? static_cast<double>(mbps) * 1e6 / 8.0 : 0.0;
+}
+
 ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t bytes,
                                              BufferProto proto, const SendTraffic& traffic) {
   ClassifyInput in;
@@ -928,7 +939,28 @@ ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t 
   in.traffic = traffic.path == TrafficPath::kProfiler ? &traffic.record : nullptr;
   // squeeze_set_policy may change the rules at any time: re-read them when they did.
   if (policy_generation() != rules_generation) policy_snapshot(&rules, &rules_generation);
-  return classify(options.policy, rules, in);
+  ClassifyResult r = classify(options.policy, rules, in);
+  if (r.decision != Decision::kLossless) return r;
+  if ((options.caps & kCapPlanes) == 0) {
+    r.decision = Decision::kPassNoLossless;  // the receiver does not decode planes frames
+    return r;
+  }
+  if (!r.auto_lossless) return r;
+  const int col = static_cast<int>(r.params.dtype) - 1;
+  const LosslessGauge::Verdict v = gauge.next(col, options.link_bytes_per_s);
+  if (v.decided_now) {
+    double rate = 0, ratio = 0;
+    gauge.measured(col, &rate, &ratio);
+    SQZ_INFO(NCCL_NET,
+             "send connection %llu: lossless coding of %s %s: the coder runs at %.3f GB/s with "
+             "ratio %.2f over %d messages, the link at %.3f GB/s%s",
+             static_cast<unsigned long long>(options.id), dtype_name(r.params.dtype),
+             v.compress ? "pays" : "does not pay", rate / 1e9, ratio, LosslessGauge::kProbeMessages,
+             options.link_bytes_per_s / 1e9,
+             options.link_bytes_per_s > 0 ? "" : " (unknown: set NCCL_SQUEEZE_LINK_GBPS)");
+  }
+  if (!v.compress) r.decision = Decision::kPassNotPaying;
+  return r;
 }
 
 }  // namespace squeeze::plugin

@@ -190,12 +190,14 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
     classifier_.reg_order.seal();
     ClassifyResult cr = classifier_.classify_send(
         options_, size, classifier_.reg_order.proto_of(mr->position), traffic);
-    if (cr.decision == Decision::kLossy && mr->type != NCCL_PTR_HOST) {
-      cr.decision = Decision::kPassDisabled;  // GPU buffers go to the inner plugin as they are
+    if (compresses(cr.decision) && mr->type != NCCL_PTR_HOST) {
+      // GPU buffers go to the inner plugin as they are.
+      cr.decision =
+          cr.decision == Decision::kLossless ? Decision::kPassNoLossless : Decision::kPassDisabled;
     }
     char* staging = nullptr;
     size_t capacity = 0;
-    if (cr.decision == Decision::kLossy) {
+    if (compresses(cr.decision)) {
       capacity = max_frame_bytes(size);
       if (capacity > staging_.capacity()) {
         cr.decision = Decision::kPassTooLarge;
@@ -207,7 +209,7 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
         }
       }
     }
-    lossy = cr.decision == Decision::kLossy;
+    lossy = compresses(cr.decision);
     r->state = InnerRequest::State::kPending;
     r->seq = next_post_seq_++;
     r->data = data;
@@ -275,6 +277,10 @@ void InnerComm::on_compressed(CodecTask* task) {
   c->stats_.note_bound(task->stats.applied_bound);
   if (task->err_over_bound >= 0) c->stats_.note_err_over_bound(task->err_over_bound);
   c->stats_.outliers.fetch_add(task->stats.outliers, std::memory_order_relaxed);
+  if (task->params.mode == BoundMode::kLossless) {
+    c->classifier_.gauge.record(static_cast<int>(task->params.dtype) - 1, task->src_bytes,
+                                task->out_bytes, task->elapsed_ns);
+  }
   if (task->out_bytes >= r->size) {
     // The receiver's payload buffer is NCCL's, of the message's size: a frame that did not shrink
     // the message travels as the message itself.

@@ -9,6 +9,7 @@
 
 #include "nccl_abi/net.h"
 #include "plugin/classify/classify.h"
+#include "plugin/config.h"
 #include "plugin/pipeline/codec_engine.h"
 #include "squeeze/codec.h"
 
@@ -34,7 +35,13 @@ struct CommOptions {
   // Send side: what the receiver decodes (Capability bits, negotiated at connect). Receive side:
   // what this side declared it decodes.
   uint32_t caps = kCapV1;
+  // The link's rate in bytes per second (NCCL_SQUEEZE_LINK_GBPS, else the device's speed); 0:
+  // unknown. The lossless "auto" rule compares the coder with it.
+  double link_bytes_per_s = 0;
 };
+
+// LINK_MBPS, else the device's speed (Mbit/s, <= 0: unknown), in bytes per second; 0: unknown.
+double link_bytes_per_s(const Settings& settings, int device_speed_mbps);
 
 // The first member of every request a NetComm hands to NCCL: test() finds its comm through it.
 struct RequestBase {
@@ -93,6 +100,8 @@ struct SendClassifier {
   // The policy's rules as of rules_generation (re-read when squeeze_set_policy changed them).
   PolicyTable rules;
   uint64_t rules_generation = 0;
+  // Whether lossless coding pays, per datatype ("auto" cells); fed by the compressions.
+  LosslessGauge gauge;
 
   // The connection's kind: the connect-time hint, else the FIFO registration pattern.
   CommKind comm_kind(CommKind connect_kind) const;

@@ -95,7 +95,7 @@ class TcpTransport final : public Transport {
     return ncclSuccess;
   }
 
-  ncclResult_t connect(Context*, int, void* handle, const CommOptionsFactory& options,
+  ncclResult_t connect(Context*, int dev, void* handle, const CommOptionsFactory& options,
                        std::unique_ptr<NetComm>* out) override {
     auto* h = static_cast<wire::Handle*>(handle);
     auto* connector = reinterpret_cast<Connector*>(static_cast<uintptr_t>(h->connector));
@@ -115,6 +115,8 @@ class TcpTransport final : public Transport {
     if (!conn) return ncclSuccess;  // in progress: NCCL calls again with the same handle
     CommOptions opts = options();
     opts.caps = conn->peer_caps;
+    const int speed = dev >= 0 && dev < device_count() ? devices_[dev].speed_mbps : 0;
+    opts.link_bytes_per_s = link_bytes_per_s(settings_, speed);
     log_established(NetComm::Dir::kSend, opts, *conn);
     *out = std::make_unique<Comm>(NetComm::Dir::kSend, std::move(conn), opts);
     return ncclSuccess;

@@ -16,6 +16,7 @@
 
 #include "harness.h"
 #include "nccl_abi/profiler.h"
+#include "plugin/classify/policy.h"
 #include "stats_json.h"
 
 namespace sqtest {
@@ -269,6 +270,7 @@ struct Message {
   double rel_bound = 0;
   double abs_bound = 0;
   double local_bound = 0;
+  bool lossless = false;  // compressed by the lossless method: bit-exact, fewer bytes
 };
 
 // A connection with its FIFO buffers registered the way NCCL does (before any transfer).
@@ -340,12 +342,14 @@ struct Link {
             << "expected bit-exact";
       }
     }
-    // The receiver's count: exactly the lossy messages arrived as frames, and their frames were
-    // smaller than their data (passthrough messages travel as they are).
+    // The receiver's count: exactly the compressed (lossy or lossless) messages arrived as
+    // frames, and their frames were smaller than their data (passthrough messages travel as
+    // they are).
     uint64_t lossy = 0, lossy_bytes = 0, pass_bytes = 0;
     for (const Message& m : msgs) {
-      lossy += m.lossy;
-      (m.lossy ? lossy_bytes : pass_bytes) += m.data.size();
+      const bool framed = m.lossy || m.lossless;
+      lossy += framed;
+      (framed ? lossy_bytes : pass_bytes) += m.data.size();
     }
     const Json after = conn_stats("recv", tag);
     const WireDelta d = wire_delta(before, after);
@@ -413,7 +417,9 @@ class Policy : public ::testing::Test {
   void TearDown() override { EXPECT_EQ(control().set_policy(nullptr), 0); }
 };
 
-// The TorchRec-like mix with NO settings: only the float p2p payloads come back lossy.
+// The TorchRec-like mix with NO settings: the float p2p payloads come back lossy, the integer
+// ones (indices, lengths) compressed losslessly (the "auto" rule's first messages measure the
+// coder), everything else bit-exact as sent.
 TEST_F(Policy, TorchRecMixDefaultPolicy) {
   uint64_t seed = test_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -429,6 +435,7 @@ TEST_F(Policy, TorchRecMixDefaultPolicy) {
                  gen.ints<int64_t>(kN, 1u << 20), false});
   mix.push_back({"int32 lengths all-to-all", p2p_task("Send", "ncclInt32", kN), kAlltoAllOp, 0,
                  gen.ints<int32_t>(kN, 64), false});
+  mix[0].lossless = mix[1].lossless = true;
   mix.push_back({"f32 pooled embeddings all-to-all", p2p_task("Send", "ncclFloat32", kN),
                  kAlltoAllOp, 0, gen.f32(kN), true, Elem::kF32, 0, 0, kDefaultLocal});
   mix.push_back({"bf16 gradients all-to-all", p2p_task("Send", "ncclBfloat16", kN), kAlltoAllOp, 0,
@@ -452,7 +459,7 @@ TEST_F(Policy, TorchRecMixDefaultPolicy) {
 
   Json s = conn_stats("send", 3);
   EXPECT_EQ(nonzero(s["decisions"]), Json({{"lossy", 2},
-                                           {"pass_integer", 2},
+                                           {"lossless", 2},
                                            {"pass_no_dtype", 1},
                                            {"pass_other_dtype", 1},
                                            {"pass_too_small", 1}}))
@@ -462,26 +469,28 @@ TEST_F(Policy, TorchRecMixDefaultPolicy) {
       << s;
   EXPECT_EQ(s["traffic_info"], Json({{"profiler", 7}, {"fallback", 0}})) << s;
   Json r = conn_stats("recv", 3);
-  EXPECT_EQ(nonzero(r["decisions"]), Json({{"lossy", 2}, {"pass_by_sender", 5}})) << r;
+  EXPECT_EQ(nonzero(r["decisions"]), Json({{"lossy", 4}, {"pass_by_sender", 3}})) << r;
   Json c = conn_stats("send", 5);
   EXPECT_EQ(nonzero(c["decisions"]), Json({{"pass_not_p2p", 1}, {"pass_not_simple", 1}})) << c;
   EXPECT_TRUE(log_contains("traffic classification: NCCL profiler chain"));
   EXPECT_EQ(count_log("traffic classification: fallback"), 0);
   EXPECT_TRUE(
       log_contains("policy: lossy p2p.f32=local:0.00196, p2p.f16=local:0.00196, "
-                   "p2p.bf16=local:0.00196; everything else bit-exact"));
+                   "p2p.bf16=local:0.00196; lossless p2p.i8=auto, p2p.u8=auto, p2p.i32=auto, "
+                   "p2p.u32=auto, p2p.i64=auto, p2p.u64=auto; everything else bit-exact"));
 
   a2a.pair.close();
   dense.pair.close();
   // The close log names the reasons and the datatypes.
-  EXPECT_TRUE(log_contains("send conn", "pass_integer 2")) << "close log";
+  EXPECT_TRUE(log_contains("send conn", "/ 2 lossless")) << "close log";
+  EXPECT_TRUE(log_contains("send conn", "lossless 2")) << "close log";
   EXPECT_TRUE(log_contains("send conn",
                            "datatypes: unknown 1, int32 1, int64 1, f32 2, f64 1, "
                            "bf16 1, traffic from the profiler 7 / fallback 0"));
 }
 
 // Profiler knowledge wins over the assumption: with ASSUME_DTYPE=f32, profiler-known integers
-// and uint8 stay bit-exact.
+// come back bit-exact (the lossless method) and uint8 ("Unknown" to the profiler) passes.
 TEST_F(Policy, ProfilerIntegersNeverCompressedEvenWithAssumeDtype) {
   ScopedEnv env;
   env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32");
@@ -496,15 +505,57 @@ TEST_F(Policy, ProfilerIntegersNeverCompressedEvenWithAssumeDtype) {
                  gen.ints<int64_t>(kN, 1u << 30), false});
   mix.push_back({"uint32", p2p_task("Send", "ncclUint32", kN), kAlltoAllOp, 0,
                  gen.ints<uint32_t>(kN, 1000), false});
+  mix[0].lossless = mix[1].lossless = true;
   mix.push_back({"uint8", p2p_task("Send", "Unknown", kN), kAlltoAllOp, 0, gen.bytes(kN), false});
   mix.push_back({"f32", p2p_task("Send", "ncclFloat32", kN), kAlltoAllOp, 0, gen.f32(kN), true,
                  Elem::kF32, 0, 0, kDefaultLocal});
   a2a.run(mix, getpid());
   Json s = conn_stats("send", 3);
-  EXPECT_EQ(nonzero(s["decisions"]),
-            Json({{"lossy", 1}, {"pass_integer", 2}, {"pass_no_dtype", 1}}))
+  EXPECT_EQ(nonzero(s["decisions"]), Json({{"lossy", 1}, {"lossless", 2}, {"pass_no_dtype", 1}}))
       << s;
   EXPECT_TRUE(log_contains("NCCL_SQUEEZE_ASSUME_DTYPE is not used"));
+}
+
+// The lossless "auto" rule through the plugin: the first 8 int64 messages are compressed and
+// measured; then, on a 1 Mbit/s link, the coder is faster and every message stays lossless, while
+// on a 100 Tbit/s link it is not and the rest pass through (pass_not_paying). Every message comes
+// back bit-exact; the verdict is logged with its reason.
+TEST_F(Policy, LosslessAutoFollowsTheLinkRate) {
+  uint64_t seed = test_seed();
+  Payloads gen(seed);
+  const size_t kN = 16384;
+  const int kMessages = 12;
+  for (bool slow_link : {true, false}) {
+    SCOPED_TRACE(slow_link ? "1 Mbit/s" : "100 Tbit/s");
+    ScopedEnv env;
+    env.set("NCCL_SQUEEZE_CODEC_THREADS", "0")  // verdicts in posting order
+        .set("NCCL_SQUEEZE_LINK_MBPS", slow_link ? "1" : "100000000");
+    clear_log();
+    ScopedProfiler profiler;
+    Link a2a;
+    const int tag = slow_link ? 7 : 8;
+    ASSERT_TRUE(a2a.open(0x7C0, 1, 4 << 20, tag));
+    std::vector<Message> msgs;
+    for (int k = 0; k < kMessages; ++k) {
+      msgs.push_back({"int64 ids", p2p_task("Send", "ncclInt64", kN), kAlltoAllOp, 0,
+                      gen.ints<int64_t>(kN, 1u << 20), false});
+      msgs.back().lossless = slow_link || k < squeeze::plugin::LosslessGauge::kProbeMessages;
+    }
+    a2a.run(msgs, getpid());
+    Json s = conn_stats("send", tag);
+    if (slow_link) {
+      EXPECT_EQ(nonzero(s["decisions"]), Json({{"lossless", kMessages}})) << s;
+      EXPECT_TRUE(log_contains("lossless coding of i64 pays"));
+    } else {
+      EXPECT_EQ(
+          nonzero(s["decisions"]),
+          Json({{"lossless", squeeze::plugin::LosslessGauge::kProbeMessages},
+                {"pass_not_paying", kMessages - squeeze::plugin::LosslessGauge::kProbeMessages}}))
+          << s;
+      EXPECT_TRUE(log_contains("lossless coding of i64 does not pay"));
+    }
+    a2a.pair.close();
+  }
 }
 
 // PXN: the ProxyOp was built by another process, so its task cannot be read: passthrough.
@@ -626,7 +677,7 @@ TEST_F(Policy, PerOperationRulesFromEnvironment) {
       << c;
   EXPECT_TRUE(
       log_contains("policy: lossy p2p.f32=local:0.00196, p2p.bf16=abs:0.001, "
-                   "allreduce.f32=rel:0.01; everything else bit-exact"));
+                   "allreduce.f32=rel:0.01; lossless p2p.i8=auto"));
 }
 
 TEST_F(Policy, BadRulesFailInitNamingTheRule) {
@@ -635,7 +686,8 @@ TEST_F(Policy, BadRulesFailInitNamingTheRule) {
     const char* message;
   } cases[] = {
       {"p2p.f32=rel:1e-2,p2p.f64=on", "rule 2 'p2p.f64=on': unknown datatype 'f64'"},
-      {"p2p.int64=on", "integer, uint8, float64 and fp8 payloads are never compressed"},
+      {"p2p.int64=on", "unknown datatype 'int64' (allowed: f32, f16, bf16, i8, u8, i32, u32, i64"},
+      {"p2p.i64=rel:1e-2", "integers are compressed only losslessly"},
       {"alltoall.f32=on", "rule 1 'alltoall.f32=on': unknown operation 'alltoall'"},
       {"p2p.f32", "rule 1 'p2p.f32': expected op.dtype=action"},
       {"p2p=on", "expected op.dtype before '='"},

@@ -20,6 +20,7 @@
 #include "plugin/config_toml.h"
 #include "plugin/log.h"
 #include "plugin/pipeline/codec_engine.h"
+#include "plugin/pipeline/net_comm.h"
 #include "plugin/pipeline/staging.h"
 #include "plugin/transport/interfaces.h"
 
@@ -566,14 +567,110 @@ TEST(ClassifyRules, EachConditionGates) {
   off.enable = false;
   EXPECT_EQ(classify(off, in).decision, Decision::kPassDisabled);
   // A profiler record overrides the assumption both ways.
+  // p2p integers: the lossless method, "auto" by default (never lossy, whatever is assumed).
   TrafficRecord ints{OpKind::kP2p, 6, NcclDType::kInt64, -1};
   x = in;
   x.traffic = &ints;
+  EXPECT_EQ(classify(pol, x).decision, Decision::kLossless);
+  EXPECT_EQ(classify(pol, x).params.mode, BoundMode::kLossless);
+  EXPECT_EQ(classify(pol, x).params.dtype, DType::kI64);
+  EXPECT_TRUE(classify(pol, x).auto_lossless);
+  // Collective integers stay untouched by default.
+  TrafficRecord coll_ints{OpKind::kCollective, NCCL_FUNC_ALLREDUCE, NcclDType::kInt32, 2};
+  x.traffic = &coll_ints;
   EXPECT_EQ(classify(pol, x).decision, Decision::kPassInteger);
+  x.traffic = &ints;
   TrafficRecord halves{OpKind::kP2p, 6, NcclDType::kFloat16, -1};
   x.traffic = &halves;
   EXPECT_EQ(classify(none, x).params.dtype, DType::kF16);
   EXPECT_EQ(classify(none, x).decision, Decision::kLossy);
+}
+
+// The lossless "auto" rule: probes, then a verdict from the coder's throughput against the link
+// and the ratio, per datatype, measured again after kRecheckMessages.
+TEST(LosslessGauge, ProbesThenComparesTheCoderWithTheLink) {
+  const int kI64 = static_cast<int>(DType::kI64) - 1, kI32 = static_cast<int>(DType::kI32) - 1;
+  LosslessGauge g;
+  const double link = 125e6;  // 1 Gbit/s
+  // 8 probes are compressed; until their measurements are in, later messages are too.
+  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) EXPECT_TRUE(g.next(kI64, link).compress);
+  EXPECT_TRUE(g.next(kI64, link).compress);
+  // Each probe: 1 MB in 2 ms (0.5 GB/s) to 0.25 MB (ratio 4): faster than the link, pays.
+  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) g.record(kI64, 1000000, 250000, 2000000);
+  LosslessGauge::Verdict v = g.next(kI64, link);
+  EXPECT_TRUE(v.compress);
+  EXPECT_TRUE(v.decided_now);
+  double rate = 0, ratio = 0;
+  g.measured(kI64, &rate, &ratio);
+  EXPECT_NEAR(rate, 5e8, 1);
+  EXPECT_NEAR(ratio, 4.0, 1e-9);
+  EXPECT_FALSE(g.next(kI64, link).decided_now);
+  // A 10 Gbit/s link outruns that coder: not worth it. Another column, its own measurement.
+  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+    EXPECT_TRUE(g.next(kI32, 1.25e9).compress);
+    g.record(kI32, 1000000, 250000, 2000000);
+  }
+  v = g.next(kI32, 1.25e9);
+  EXPECT_FALSE(v.compress);
+  EXPECT_TRUE(v.decided_now);
+  // A fast coder with a ratio below 1.1 does not pay either; an unknown link never does.
+  LosslessGauge h;
+  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+    h.next(kI64, link);
+    h.record(kI64, 1000000, 950000, 1000);
+  }
+  EXPECT_FALSE(h.next(kI64, link).compress);
+  LosslessGauge u;
+  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+    u.next(kI64, 0);
+    u.record(kI64, 1000000, 100000, 1000);
+  }
+  EXPECT_FALSE(u.next(kI64, 0).compress);
+  // After kRecheckMessages the verdict is measured again (probes compress).
+  for (uint64_t k = 1; k < LosslessGauge::kRecheckMessages; ++k)
+    EXPECT_FALSE(u.next(kI64, 0).compress);
+  EXPECT_TRUE(u.next(kI64, 0).compress);
+}
+
+// The connection's side of the rule: a receiver that does not decode lossless frames gets the
+// message raw (pass_no_lossless); otherwise the gauge decides "auto" cells.
+TEST(LosslessGauge, SendClassifierAppliesCapsAndTheGauge) {
+  TrafficRecord ints{OpKind::kP2p, 6, NcclDType::kInt64, -1};
+  SendTraffic traffic;
+  traffic.path = TrafficPath::kProfiler;
+  traffic.record = ints;
+  CommOptions o;
+  o.caps = kCapsAll & ~kCapPlanes;
+  o.link_bytes_per_s = 1.0;  // a very slow link: lossless pays once measured
+  SendClassifier c;
+  EXPECT_EQ(c.classify_send(o, 1 << 20, BufferProto::kSimple, traffic).decision,
+            Decision::kPassNoLossless);
+  o.caps = kCapsAll;
+  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+    EXPECT_EQ(c.classify_send(o, 1 << 20, BufferProto::kSimple, traffic).decision,
+              Decision::kLossless);
+    c.gauge.record(static_cast<int>(DType::kI64) - 1, 1 << 20, 1 << 18, 1000000);
+  }
+  EXPECT_EQ(c.classify_send(o, 1 << 20, BufferProto::kSimple, traffic).decision,
+            Decision::kLossless);
+  SendClassifier fast_link;
+  o.link_bytes_per_s = 1e15;
+  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+    fast_link.classify_send(o, 1 << 20, BufferProto::kSimple, traffic);
+    fast_link.gauge.record(static_cast<int>(DType::kI64) - 1, 1 << 20, 1 << 18, 1000000);
+  }
+  EXPECT_EQ(fast_link.classify_send(o, 1 << 20, BufferProto::kSimple, traffic).decision,
+            Decision::kPassNotPaying);
+  // A rule that forces the lossless method skips the gauge.
+  PolicyTable forced;
+  std::string error;
+  ASSERT_TRUE(parse_policy_rules("p2p.i64=lossless", &forced, &error)) << error;
+  EXPECT_FALSE(forced.at(PolicyOp::kP2p, DType::kI64).auto_lossless);
+  ASSERT_TRUE(parse_policy_rules("p2p.*=off,p2p.i32=on", &forced, &error)) << error;
+  EXPECT_TRUE(forced.at(PolicyOp::kP2p, DType::kI32).auto_lossless);
+  EXPECT_FALSE(forced.at(PolicyOp::kP2p, DType::kF32).on);
+  EXPECT_FALSE(parse_policy_rules("p2p.u64=abs:1e-3", &forced, &error));
+  EXPECT_NE(error.find("only losslessly"), std::string::npos) << error;
 }
 
 TEST(Hints, PerThreadConnectAndTransfer) {

@@ -40,19 +40,6 @@ inline bool same_bytes(const void* a, const void* b, size_t n) {
   return n == 0 || std::memcmp(a, b, n) == 0;
 }
 
-inline const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::kF32:
-      return "f32";
-    case DType::kF16:
-      return "f16";
-    case DType::kBF16:
-      return "bf16";
-    default:
-      return "bytes";
-  }
-}
-
 // Element i of a buffer of dtype t, widened exactly to double.
 inline double elem_value(DType t, const uint8_t* p, size_t i) {
   return block::element_at(t, p, i);

@@ -41,7 +41,7 @@ const char* mode_name(BoundMode m) {
 }
 
 std::string describe(const TestChunk& c, size_t i) {
-  return "chunk " + std::to_string(i) + " (" + test::dtype_name(c.params.dtype) + ", " +
+  return "chunk " + std::to_string(i) + " (" + dtype_name(c.params.dtype) + ", " +
          mode_name(c.params.mode) + " " + std::to_string(c.params.bound) + ", caps " +
          std::to_string(c.params.caps) + ", " + std::to_string(c.bytes.size()) + " bytes)";
 }

@@ -97,7 +97,7 @@ TEST(LocalBound, NoTableLosesItsSignalAtTheDefault) {
   const size_t n_rows = 512;  // one rank's 512 samples
   const std::vector<float> v = make_rows(n_rows, rng);
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {
-    SCOPED_TRACE(test::dtype_name(dt));
+    SCOPED_TRACE(dtype_name(dt));
     const std::vector<uint8_t> src = test::to_bytes(dt, v);
     CodecParams p;  // the defaults: local, INT8 row-wise's per-vector precision
     p.dtype = dt;
@@ -125,8 +125,8 @@ TEST(LocalBound, EveryModeHoldsItsBoundOnInterleavedScales) {
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16})
     for (BoundMode m : {BoundMode::kAbs, BoundMode::kRel, BoundMode::kLocal})
       for (double b : {1e-4, 1e-3, 1e-2, 5e-2}) {
-        SCOPED_TRACE(std::string(test::dtype_name(dt)) + " mode " + std::to_string((int)m) +
-                     " bound " + std::to_string(b));
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " mode " + std::to_string((int)m) + " bound " +
+                     std::to_string(b));
         const std::vector<uint8_t> src = test::to_bytes(dt, v);
         CodecParams p;
         p.dtype = dt;

@@ -26,35 +26,6 @@ struct LosslessRow {
   double ratio = 0, compress_gbps = 0, decompress_gbps = 0;
 };
 
-}  // namespace
-
-const char* dtype_label(DType t) {
-  switch (t) {
-    case DType::kF32:
-      return "f32";
-    case DType::kF16:
-      return "f16";
-    case DType::kBF16:
-      return "bf16";
-    case DType::kI8:
-      return "i8";
-    case DType::kU8:
-      return "u8";
-    case DType::kI32:
-      return "i32";
-    case DType::kU32:
-      return "u32";
-    case DType::kI64:
-      return "i64";
-    case DType::kU64:
-      return "u64";
-    default:
-      return "bytes";
-  }
-}
-
-namespace {
-
 double entropy_bits(const uint64_t* hist, size_t n_sym, uint64_t total) {
   double h = 0;
   for (size_t s = 0; s < n_sym; ++s) {
@@ -131,7 +102,7 @@ int run_lossless(const LosslessRequest& req, const std::vector<uint8_t>& raw) {
   std::printf(
       "input: %zu bytes of %s (%zu values); machine: %u cores, %s; lossless, %zu-byte "
       "frames, median of %d repetitions, single thread\n",
-      bytes, dtype_label(req.dtype), bytes / es, std::thread::hardware_concurrency(),
+      bytes, squeeze::dtype_name(req.dtype), bytes / es, std::thread::hardware_concurrency(),
       req.cpu.c_str(), chunk, req.reps);
 
   std::vector<LosslessRow> rows;
@@ -250,7 +221,7 @@ int run_lossless(const LosslessRequest& req, const std::vector<uint8_t>& raw) {
       if (ch == '"' || ch == '\\') src += '\\';
       src += ch;
     }
-    j << "{\n  \"source\": \"" << src << "\",\n  \"dtype\": \"" << dtype_label(req.dtype)
+    j << "{\n  \"source\": \"" << src << "\",\n  \"dtype\": \"" << squeeze::dtype_name(req.dtype)
       << "\",\n  \"mode\": \"lossless\",\n  \"input_bytes\": " << bytes
       << ",\n  \"chunk_bytes\": " << chunk << ",\n  \"reps\": " << req.reps
       << ",\n  \"cores\": " << std::thread::hardware_concurrency()

@@ -22,9 +22,6 @@ struct LosslessRequest {
   std::string cpu;         // the machine's CPU model
 };
 
-// The dtype's name on the command line and in reports: f32, f16, bf16, i8 ... u64, bytes.
-const char* dtype_label(DType t);
-
 // Runs and reports; 0 on success, 1 when a round trip is not exact, 2 on a usage error.
 int run_lossless(const LosslessRequest& req, const std::vector<uint8_t>& raw);
 

@@ -114,16 +114,12 @@ bool parse_size(const std::string& s, size_t* out) {
 
 bool parse_dtype(const std::string& s, DType* t) {
   for (uint8_t k = (uint8_t)DType::kF32; k <= (uint8_t)DType::kU64; ++k) {
-    if (s == dtype_label((DType)k)) {
+    if (s == squeeze::dtype_name((DType)k)) {
       *t = (DType)k;
       return true;
     }
   }
   return false;
-}
-
-const char* dtype_name(DType t) {
-  return dtype_label(t);
 }
 
 bool parse_args(int argc, char** argv, Options* o) {

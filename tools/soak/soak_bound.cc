@@ -159,9 +159,6 @@ constexpr int kFirstAdversarial = 9;
 const char* mode_name(BoundMode m) {
   return m == BoundMode::kAbs ? "abs" : m == BoundMode::kRel ? "rel" : "local";
 }
-const char* dtype_name(DType t) {
-  return t == DType::kF32 ? "f32" : t == DType::kF16 ? "f16" : "bf16";
-}
 int mode_index(BoundMode m) {
   return static_cast<int>(m);
 }

@@ -213,8 +213,11 @@ class InnerTransport final : public Transport {
           net_->name().c_str());
       return ncclInternalError;
     }
-    *out = std::make_unique<InnerComm>(NetComm::Dir::kSend, net_, send, dev, ptr_types_,
-                                       comm_options(options()));
+    CommOptions opts = comm_options(options());
+    ncclNetProperties_v11_t props{};
+    const int speed = net_->get_properties(dev, &props) == ncclSuccess ? props.speed : 0;
+    opts.link_bytes_per_s = link_bytes_per_s(settings_, speed);
+    *out = std::make_unique<InnerComm>(NetComm::Dir::kSend, net_, send, dev, ptr_types_, opts);
     return ncclSuccess;
   }
 
