@@ -25,16 +25,162 @@ PlanesScratch& scratch() {
   return s;
 }
 
+// An element of ES bytes as an unsigned integer (the hosts this CPU backend runs on are
+// little-endian, as the frame is).
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the CPU planes coder assumes LE");
+template <uint32_t ES>
+inline uint64_t load(const uint8_t* p) {
+  if constexpr (ES == 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+  } else if constexpr (ES == 4) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  } else if constexpr (ES == 2) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+  } else {
+    return *p;
+  }
+}
+template <uint32_t ES>
+inline void store(uint8_t* p, uint64_t v) {
+  if constexpr (ES == 8) {
+    std::memcpy(p, &v, 8);
+  } else if constexpr (ES == 4) {
+    const uint32_t w = (uint32_t)v;
+    std::memcpy(p, &w, 4);
+  } else if constexpr (ES == 2) {
+    const uint16_t w = (uint16_t)v;
+    std::memcpy(p, &w, 2);
+  } else {
+    *p = (uint8_t)v;
+  }
+}
+
+// One pass over the elements with transform T: the histogram of every byte plane (HIST) or the
+// planes themselves (out). planes::forward decides the values. The counts go to a local table
+// (no aliasing with the byte stores), two per plane so that a constant plane's increments do not
+// wait on each other.
+template <uint32_t ES, Transform T, bool HIST>
+void plane_pass(const uint8_t* src, uint64_t n, uint32_t hist[planes::kMaxPlanes][256],
+                uint8_t* out) {
+  uint64_t prev = 0;
+  if constexpr (HIST) {
+    uint32_t local[2][ES][256] = {};
+    uint64_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const uint64_t v0 = load<ES>(src + i * ES);
+      const uint64_t v1 = load<ES>(src + (i + 1) * ES);
+      const uint64_t x0 = planes::forward(T, v0, prev, ES);
+      const uint64_t x1 = planes::forward(T, v1, v0, ES);
+      prev = v1;
+      for (uint32_t p = 0; p < ES; ++p) {
+        ++local[0][p][(uint8_t)(x0 >> (8 * p))];
+        ++local[1][p][(uint8_t)(x1 >> (8 * p))];
+      }
+    }
+    for (; i < n; ++i) {
+      const uint64_t v = load<ES>(src + i * ES);
+      const uint64_t x = planes::forward(T, v, prev, ES);
+      prev = v;
+      for (uint32_t p = 0; p < ES; ++p) ++local[0][p][(uint8_t)(x >> (8 * p))];
+    }
+    for (uint32_t p = 0; p < ES; ++p)
+      for (uint32_t k = 0; k < 256; ++k) hist[p][k] = local[0][p][k] + local[1][p][k];
+  } else {
+    uint8_t* plane[ES];
+    for (uint32_t p = 0; p < ES; ++p) plane[p] = out + p * n;
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint64_t v = load<ES>(src + i * ES);
+      const uint64_t x = planes::forward(T, v, prev, ES);
+      prev = v;
+      for (uint32_t p = 0; p < ES; ++p) plane[p][i] = (uint8_t)(x >> (8 * p));
+    }
+  }
+}
+
+template <uint32_t ES, Transform T>
+void plane_pass_t(const uint8_t* src, uint64_t n, uint32_t hist[planes::kMaxPlanes][256],
+                  uint8_t* out) {
+  if (hist != nullptr) {
+    plane_pass<ES, T, true>(src, n, hist, nullptr);
+  } else {
+    plane_pass<ES, T, false>(src, n, nullptr, out);
+  }
+}
+
+template <uint32_t ES>
+void plane_pass_es(const uint8_t* src, uint64_t n, Transform t,
+                   uint32_t hist[planes::kMaxPlanes][256], uint8_t* out) {
+  switch (t) {
+    case Transform::kDeltaZigzag:
+      return plane_pass_t<ES, Transform::kDeltaZigzag>(src, n, hist, out);
+    case Transform::kRotl1:
+      return plane_pass_t<ES, Transform::kRotl1>(src, n, hist, out);
+    default:
+      return plane_pass_t<ES, Transform::kNone>(src, n, hist, out);
+  }
+}
+
+void plane_pass_any(const uint8_t* src, uint64_t n, uint32_t es, Transform t,
+                    uint32_t hist[planes::kMaxPlanes][256], uint8_t* out) {
+  switch (es) {
+    case 8:
+      return plane_pass_es<8>(src, n, t, hist, out);
+    case 4:
+      return plane_pass_es<4>(src, n, t, hist, out);
+    case 2:
+      return plane_pass_es<2>(src, n, t, hist, out);
+    default:
+      return plane_pass_es<1>(src, n, t, hist, out);
+  }
+}
+
 // Histograms of every byte plane of the transformed elements, for one transform.
 void plane_histograms(const uint8_t* src, uint64_t n, uint32_t es, Transform t,
                       uint32_t hist[planes::kMaxPlanes][rans::kMaxSymbols]) {
-  for (uint32_t p = 0; p < es; ++p) std::memset(hist[p], 0, sizeof(uint32_t) * rans::kMaxSymbols);
+  plane_pass_any(src, n, es, t, hist, nullptr);
+}
+
+// The decoder's last step: element i from byte i of every plane, through the inverse transform.
+template <uint32_t ES, Transform T>
+void join_planes(const uint8_t* pl, uint64_t n, uint8_t* dst) {
   uint64_t prev = 0;
   for (uint64_t i = 0; i < n; ++i) {
-    const uint64_t v = planes::load_elem(src + i * es, es);
-    const uint64_t x = planes::forward(t, v, prev, es);
+    uint64_t x = 0;
+    for (uint32_t p = 0; p < ES; ++p) x |= (uint64_t)pl[p * n + i] << (8 * p);
+    const uint64_t v = planes::inverse(T, x, prev, ES);
+    store<ES>(dst + i * ES, v);
     prev = v;
-    for (uint32_t p = 0; p < es; ++p) ++hist[p][(x >> (8 * p)) & 0xffu];
+  }
+}
+
+template <uint32_t ES>
+void join_planes_es(const uint8_t* pl, uint64_t n, Transform t, uint8_t* dst) {
+  switch (t) {
+    case Transform::kDeltaZigzag:
+      return join_planes<ES, Transform::kDeltaZigzag>(pl, n, dst);
+    case Transform::kRotl1:
+      return join_planes<ES, Transform::kRotl1>(pl, n, dst);
+    default:
+      return join_planes<ES, Transform::kNone>(pl, n, dst);
+  }
+}
+
+void join_planes_any(const uint8_t* pl, uint64_t n, uint32_t es, Transform t, uint8_t* dst) {
+  switch (es) {
+    case 8:
+      return join_planes_es<8>(pl, n, t, dst);
+    case 4:
+      return join_planes_es<4>(pl, n, t, dst);
+    case 2:
+      return join_planes_es<2>(pl, n, t, dst);
+    default:
+      return join_planes_es<1>(pl, n, t, dst);
   }
 }
 
@@ -106,13 +252,7 @@ size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_b
   if (kFrameHeaderBytes + estimate >= src_bytes) return 0;  // not worth a pass
 
   s.planes.resize(es * n);
-  uint64_t prev = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint64_t v = planes::load_elem(src + i * es, es);
-    const uint64_t x = planes::forward(t, v, prev, es);
-    prev = v;
-    for (uint32_t p = 0; p < es; ++p) s.planes[p * n + i] = (uint8_t)(x >> (8 * p));
-  }
+  plane_pass_any(src, n, es, t, nullptr, s.planes.data());
 
   const uint64_t limit = src_bytes;  // a frame must be smaller than the raw frame's payload
   uint8_t* dir = dst + kFrameHeaderBytes;
@@ -183,14 +323,7 @@ staged::Reject decode_planes(const uint8_t* frame, size_t frame_bytes, uint8_t* 
       if (rr != staged::Reject::kNone) return rr;
     }
   }
-  uint64_t prev = 0;
-  for (uint64_t i = 0; i < l.n; ++i) {
-    uint64_t x = 0;
-    for (uint32_t p = 0; p < l.es; ++p) x |= (uint64_t)s.planes[p * l.n + i] << (8 * p);
-    const uint64_t v = planes::inverse(l.transform, x, prev, l.es);
-    planes::store_elem(dst + i * l.es, l.es, v);
-    prev = v;
-  }
+  join_planes_any(s.planes.data(), l.n, l.es, l.transform, dst);
   if (l.tail) std::memcpy(dst + l.n * l.es, frame + l.tail_offset, l.tail);
   *out_bytes = (size_t)original;
   return staged::Reject::kNone;
