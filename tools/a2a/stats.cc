@@ -48,6 +48,7 @@ void accumulate(const std::string& rec, PluginStats* out) {
   }
   if (json_number(rec, "messages", &v)) out->messages += (uint64_t)v;
   if (json_number(rec, "lossy", &v)) out->lossy += (uint64_t)v;
+  if (json_number(rec, "lossless", &v)) out->lossy += (uint64_t)v;  // compressed too
   out->bytes_in += (uint64_t)in;
   out->bytes_wire += (uint64_t)wire;
   ++out->records;

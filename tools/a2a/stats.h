@@ -13,7 +13,7 @@ struct PluginStats {
   uint64_t bytes_wire = 0;  // bytes its senders put on the wire
   double max_err = -1;      // largest absolute error reported, -1 when none
   uint64_t messages = 0;    // sends the plugin saw
-  uint64_t lossy = 0;       // of which it compressed lossily
+  uint64_t lossy = 0;       // of which it compressed (lossily or losslessly)
   int records = 0;          // sender records summed
 };
 
