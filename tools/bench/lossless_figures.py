@@ -39,7 +39,7 @@ def main():
         key = (f["config"], f["kind"], f["dtype"])
         groups.setdefault(key, []).append(r)
     print(f"| config | kind | dtype | files | MiB | squeeze | zstd -1 | lz4 | planes order-0 limit "
-          f"| exponent H (bits) | squeeze comp / memcpy | decomp / memcpy |")
+          f"| exponent H (bits) | squeeze comp GB/s (/ memcpy) | decomp GB/s (/ memcpy) |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     summary = []
     for key in sorted(groups):
@@ -56,18 +56,19 @@ def main():
             cells.append(f"{total_in / out:.2f}x ({min(per):.2f}-{max(per):.2f})")
         lim = [r["planes_order0_ratio_limit"] for r in rs if r["planes_order0_ratio_limit"]]
         exps = [r["exponent_entropy_bits"] for r in rs if r["exponent_entropy_bits"] is not None]
-        def speed(field):
+        def speed(field, absolute=False):
             v = []
             for r in rs:
                 mem = [x for x in r["rows"] if x["name"] == "memcpy"][0][field]
                 sq = [x for x in r["rows"] if x["name"] == "squeeze lossless"][0][field]
-                v.append(sq / mem)
+                v.append(sq if absolute else sq / mem)
             return statistics.median(v)
         limit = f"{min(lim):.2f}-{max(lim):.2f}x" if lim else "inf (constant)"
         exp = f"{min(exps):.2f}-{max(exps):.2f}" if exps else "-"
         print(f"| {key[0]} | {key[1]} | {key[2]} | {len(rs)} | {total_in / 2**20:.2f} | "
-              + " | ".join(cells) + f" | {limit} | {exp} | {speed('compress_gbps'):.4f} | "
-              f"{speed('decompress_gbps'):.4f} |")
+              + " | ".join(cells) + f" | {limit} | {exp} | {speed('compress_gbps', True):.3f} "
+              f"({speed('compress_gbps'):.4f}) | {speed('decompress_gbps', True):.3f} "
+              f"({speed('decompress_gbps'):.4f}) |")
         summary.append({"group": list(key), "files": len(rs), "bytes": total_in})
     json.dump(summary, open(os.path.join(a.out, "summary.json"), "w"), indent=1)
 
