@@ -4,8 +4,10 @@
 #include <climits>
 #include <condition_variable>
 #include <cstring>
+#include <random>
 #include <thread>
 
+#include "compress/block.h"
 #include "plugin/log.h"
 #include "plugin/transport/inner/inner_net.h"
 
@@ -17,6 +19,20 @@ InnerComm::InnerComm(Dir dir, InnerNet* net, void* inner_comm, int dev, int ptr_
   peer_ = net_->name() + "/" + std::to_string(dev_);
   for (InnerRequest& r : slots_) r.owner = this;
   for (InnerFlush& f : flushes_) f.owner = this;
+  if (dir_ == Dir::kSend) {
+    // A random nonce per connection marks its compressed messages (never 0).
+    std::random_device rd;
+    uint64_t nonce = 0;
+    while (nonce == 0) {
+      nonce = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+              static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+              reinterpret_cast<uintptr_t>(this);
+    }
+    hello_.magic = inner_wire::kHelloMagic;
+    hello_.version = inner_wire::kVersion;
+    hello_.flags = options_.policy.enable ? inner_wire::kHelloFrames : 0;
+    hello_.nonce = nonce;
+  }
 }
 
 InnerComm::~InnerComm() {
@@ -28,7 +44,7 @@ ncclResult_t InnerComm::start() {
               "cannot allocate %llu bytes of staging memory for a connection over %s",
               static_cast<unsigned long long>(options_.staging_bytes), net_->name().c_str());
   // The plugin's own memory is registered with the inner plugin once, here (service thread).
-  SQZ_CHECK(net_->reg_mr(inner_, headers_, sizeof(headers_), NCCL_PTR_HOST, &headers_mr_));
+  SQZ_CHECK(net_->reg_mr(inner_, &hello_, sizeof(hello_), NCCL_PTR_HOST, &hello_mr_));
   SQZ_CHECK(
       net_->reg_mr(inner_, staging_.base(), staging_.capacity(), NCCL_PTR_HOST, &staging_mr_));
   SQZ_INFO(NCCL_NET,
@@ -58,7 +74,7 @@ void InnerComm::close() {
   // With inner requests still in flight (a close that abandons them) the registrations they use
   // cannot be released first: the inner plugin's close takes them along.
   if (inner_in_flight_ == 0) {
-    if (headers_mr_ != nullptr) net_->dereg_mr(inner_, headers_mr_);
+    if (hello_mr_ != nullptr) net_->dereg_mr(inner_, hello_mr_);
     if (staging_mr_ != nullptr) net_->dereg_mr(inner_, staging_mr_);
     for (auto* list : {&regions_, &abandoned_regions_}) {
       for (auto& mr : *list) {
@@ -66,7 +82,7 @@ void InnerComm::close() {
       }
     }
   }
-  headers_mr_ = staging_mr_ = nullptr;
+  hello_mr_ = staging_mr_ = nullptr;
   regions_.clear();
   abandoned_regions_.clear();
   if (inner_ != nullptr) {
@@ -198,7 +214,7 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
     char* staging = nullptr;
     size_t capacity = 0;
     if (compresses(cr.decision)) {
-      capacity = max_frame_bytes(size);
+      capacity = inner_wire::kPrefixBytes + max_frame_bytes(size);
       if (capacity > staging_.capacity()) {
         cr.decision = Decision::kPassTooLarge;
       } else {
@@ -210,6 +226,15 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
       }
     }
     lossy = compresses(cr.decision);
+    if (!lossy && mr->type == NCCL_PTR_HOST && size >= 8 &&
+        block::load_le64(static_cast<const uint8_t*>(data)) == hello_.nonce) {
+      // The receiver would take this raw payload for a frame (a 2^-64 accident): refuse it.
+      SQZ_WARN(
+          "isend of %zu bytes to %s: the payload begins with this connection's random "
+          "frame marker and cannot be told from a compressed message; not sent",
+          size, peer_desc().c_str());
+      return ncclInternalError;
+    }
     r->state = InnerRequest::State::kPending;
     r->seq = next_post_seq_++;
     r->data = data;
@@ -218,8 +243,8 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
     r->mr = mr;
     r->original_bytes = size;
     r->staging = staging;
-    r->header_req = r->payload_req = nullptr;
-    r->header_done = r->payload_done = false;
+    r->payload_req = nullptr;
+    r->payload_done = false;
     last_tag_ = tag;
     stats_.messages.fetch_add(1, std::memory_order_relaxed);
     stats_.bytes_in.fetch_add(size, std::memory_order_relaxed);
@@ -242,8 +267,8 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
       t.strand = nullptr;
       t.src = data;
       t.src_bytes = size;
-      t.dst = staging;
-      t.dst_capacity = capacity;
+      t.dst = staging + inner_wire::kPrefixBytes;
+      t.dst_capacity = capacity - inner_wire::kPrefixBytes;
       t.on_complete = &InnerComm::on_compressed;
       t.owner = r;
     } else {
@@ -281,16 +306,18 @@ void InnerComm::on_compressed(CodecTask* task) {
     c->classifier_.gauge.record(static_cast<int>(task->params.dtype) - 1, task->src_bytes,
                                 task->out_bytes, task->elapsed_ns);
   }
-  if (task->out_bytes >= r->size) {
-    // The receiver's payload buffer is NCCL's, of the message's size: a frame that did not shrink
-    // the message travels as the message itself.
+  if (inner_wire::kPrefixBytes + task->out_bytes >= r->size) {
+    // The receiver's buffer is NCCL's, of the message's size: a frame that did not shrink the
+    // message travels as the message itself.
     c->staging_.release(r->staging);
     r->staging = nullptr;
     r->kind = wire::PayloadKind::kRaw;
     r->wire_bytes = r->size;
   } else {
+    inner_wire::Prefix prefix{c->hello_.nonce, r->size};
+    std::memcpy(r->staging, &prefix, sizeof(prefix));
     r->kind = wire::PayloadKind::kFramed;
-    r->wire_bytes = task->out_bytes;
+    r->wire_bytes = inner_wire::kPrefixBytes + task->out_bytes;
   }
   r->stage = InnerRequest::Stage::kReady;  // the next isend/test posts it (NCCL's thread)
 }
@@ -332,8 +359,9 @@ ncclResult_t InnerComm::irecv(void* data, size_t size, int tag, void* mhandle, v
       r->tag = tag;
       r->mr = mr;
       r->staging = nullptr;
-      r->header_req = r->payload_req = nullptr;
-      r->header_done = r->payload_done = false;
+      r->payload_req = nullptr;
+      r->payload_done = false;
+      r->payload_got = 0;
       last_tag_ = tag;
       *request = r;
     }
@@ -428,6 +456,8 @@ void InnerComm::progress_locked(InnerRequest** todo, int* n_todo) {
     todo = none;
     n_todo = &n_none;
   }
+  // The hello is the connection's first inner message, before any message is posted.
+  if (!hello_locked()) return;
   // Post in message order: the inner plugin matches sends and receives in posting order.
   while (static_cast<int32_t>(next_post_seq_ - next_wire_seq_) > 0) {
     InnerRequest& r = slot(next_wire_seq_);
@@ -449,34 +479,66 @@ void InnerComm::progress_locked(InnerRequest** todo, int* n_todo) {
   }
 }
 
-bool InnerComm::post_send_locked(InnerRequest* r) {
-  if (r->state != InnerRequest::State::kPending || r->seq != next_wire_seq_) return false;
-  if (r->stage == InnerRequest::Stage::kCompressing) return false;
-  if (r->stage == InnerRequest::Stage::kReady) {
-    if (inner_in_flight_ + 2 > kInnerMaxRequests) return false;
-    inner_wire::Header& h = headers_[r->seq % kSlots];
-    h = inner_wire::Header{};
-    h.magic = inner_wire::kMsgMagic;
-    h.kind = static_cast<uint8_t>(r->kind);
-    h.version = inner_wire::kVersion;
-    h.seq = r->seq;
-    h.tag = r->tag;
-    h.original_bytes = r->original_bytes;
-    h.wire_bytes = r->wire_bytes;
+bool InnerComm::hello_locked() {
+  if (hello_done_) return true;
+  if (!hello_posted_) {
+    // Posted with the tag of the first message, when there is one.
+    if (static_cast<int32_t>(next_post_seq_ - next_wire_seq_) <= 0) return false;
+    if (inner_in_flight_ + 1 > kInnerMaxRequests) return false;
+    const int tag = slot(next_wire_seq_).tag;
     void* req = nullptr;
-    ncclResult_t res = net_->isend(inner_, &h, sizeof(h), r->tag, headers_mr_, &req);
+    const ncclResult_t res =
+        dir_ == Dir::kSend ? net_->isend(inner_, &hello_, sizeof(hello_), tag, hello_mr_, &req)
+                           : net_->irecv(inner_, &hello_, sizeof(hello_), tag, hello_mr_, &req);
     if (res != ncclSuccess) {
-      fail_locked(res, "inner net plugin " + net_->name() + " refused the header of message " +
-                           std::to_string(r->seq) + " to " + peer_desc());
+      fail_locked(res, "inner net plugin " + net_->name() + " refused the hello " +
+                           (dir_ == Dir::kSend ? "to " : "from ") + peer_desc());
       return false;
     }
-    if (req == nullptr) return false;  // the inner plugin is busy: later
+    if (req == nullptr) return false;  // busy: later
     ++inner_in_flight_;
-    r->header_req = req;
-    r->stage = InnerRequest::Stage::kHeaderPosted;
+    hello_req_ = req;
+    hello_posted_ = true;
   }
+  int done = 0;
+  int got = 0;
+  const ncclResult_t res = net_->test(hello_req_, &done, &got);
+  if (res != ncclSuccess) {
+    --inner_in_flight_;
+    hello_req_ = nullptr;
+    fail_locked(res, "inner net plugin " + net_->name() + " failed the hello " +
+                         (dir_ == Dir::kSend ? "to " : "from ") + peer_desc());
+    return false;
+  }
+  if (!done) return true;  // posted: messages may follow it
+  --inner_in_flight_;
+  hello_req_ = nullptr;
+  hello_done_ = true;
+  if (dir_ == Dir::kRecv) {
+    if (got != static_cast<int>(sizeof(hello_)) || hello_.magic != inner_wire::kHelloMagic ||
+        hello_.version != inner_wire::kVersion || hello_.nonce == 0 ||
+        (hello_.flags & ~inner_wire::kHelloFrames) != 0) {
+      fail_locked(ncclSystemError, "bad hello from " + peer_desc() + " (" + std::to_string(got) +
+                                       " bytes): is the peer Squeeze of the same version over "
+                                       "the same inner plugin?");
+      return false;
+    }
+    if ((hello_.flags & inner_wire::kHelloFrames) != 0 && (ptr_types_ & NCCL_PTR_CUDA) != 0) {
+      fail_locked(ncclInvalidUsage,
+                  "the sender " + peer_desc() +
+                      " may send compressed frames, but this side receives into GPU buffers, "
+                      "which frames are never decoded into: set NCCL_SQUEEZE_INNER_GDR alike on "
+                      "every node");
+      return false;
+    }
+  }
+  return true;
+}
+
+bool InnerComm::post_send_locked(InnerRequest* r) {
+  if (r->state != InnerRequest::State::kPending || r->seq != next_wire_seq_) return false;
+  if (r->stage != InnerRequest::Stage::kReady) return false;
   if (inner_in_flight_ + 1 > kInnerMaxRequests) return false;
-  // The payload message is sent even when empty: the receiver has posted its receive already.
   void* payload = r->kind == wire::PayloadKind::kFramed ? static_cast<void*>(r->staging) : r->data;
   void* mh = r->kind == wire::PayloadKind::kFramed ? staging_mr_ : r->mr->inner;
   void* req = nullptr;
@@ -496,28 +558,10 @@ bool InnerComm::post_send_locked(InnerRequest* r) {
 
 bool InnerComm::post_recv_locked(InnerRequest* r) {
   if (r->state != InnerRequest::State::kPending || r->seq != next_wire_seq_) return false;
-  if (r->stage == InnerRequest::Stage::kReady) {
-    if (inner_in_flight_ + 2 > kInnerMaxRequests) return false;
-    void* req = nullptr;
-    ncclResult_t res = net_->irecv(inner_, &headers_[r->seq % kSlots], sizeof(inner_wire::Header),
-                                   r->tag, headers_mr_, &req);
-    if (res != ncclSuccess) {
-      fail_locked(res, "inner net plugin " + net_->name() +
-                           " refused the header receive of message " + std::to_string(r->seq) +
-                           " from " + peer_desc());
-      return false;
-    }
-    if (req == nullptr) return false;
-    ++inner_in_flight_;
-    r->header_req = req;
-    r->stage = InnerRequest::Stage::kHeaderPosted;
-  }
-  if (r->stage != InnerRequest::Stage::kHeaderPosted) return false;
+  if (r->stage != InnerRequest::Stage::kReady) return false;
   if (inner_in_flight_ + 1 > kInnerMaxRequests) return false;
-  // The payload receive goes into NCCL's buffer right behind the header receive, before the
-  // header has said what comes: a fabric whose sender waits for the receiver's buffer (verbs'
-  // clear-to-send) would otherwise wait a round trip per message. A frame lands there too and is
-  // copied to staging before it is decoded (it is smaller than the message).
+  // Straight into NCCL's buffer, whatever comes: a raw payload is then in place, a frame is
+  // recognised by its prefix.
   void* req = nullptr;
   ncclResult_t res = net_->irecv(inner_, r->data, r->size, r->tag, r->mr->inner, &req);
   if (res != ncclSuccess) {
@@ -532,85 +576,51 @@ bool InnerComm::post_recv_locked(InnerRequest* r) {
   return true;
 }
 
-bool InnerComm::accept_header_locked(InnerRequest* r) {
-  const inner_wire::Header& h = headers_[r->seq % kSlots];
+bool InnerComm::accept_arrival_locked(InnerRequest* r) {
   auto bad = [&](ncclResult_t code, const std::string& why) {
     fail_locked(code, "message " + std::to_string(r->seq) + " from " + peer_desc() + ": " + why);
     return false;
   };
-  if (h.magic != inner_wire::kMsgMagic || h.version != inner_wire::kVersion) {
-    return bad(ncclSystemError,
-               "bad message header (magic or version): is the peer Squeeze "
-               "over the same inner plugin?");
+  const uint64_t got = r->payload_got;
+  if (got > r->size) return bad(ncclSystemError, std::to_string(got) + " bytes arrived");
+  inner_wire::Prefix prefix{0, 0};
+  const bool host = r->mr->type == NCCL_PTR_HOST;
+  if (host && (hello_.flags & inner_wire::kHelloFrames) != 0 &&
+      got >= inner_wire::kPrefixBytes + kFrameHeaderBytes) {
+    std::memcpy(&prefix, r->data, sizeof(prefix));
   }
-  if (h.seq != r->seq) {
-    return bad(ncclSystemError, "out of sequence (header says " + std::to_string(h.seq) + ")");
-  }
-  if (h.original_bytes > r->size) {
-    return bad(ncclInvalidUsage, "message truncated: " + std::to_string(h.original_bytes) +
-                                     " bytes sent, receive posted for " + std::to_string(r->size));
-  }
-  if (h.kind == static_cast<uint8_t>(wire::PayloadKind::kRaw)) {
-    if (h.wire_bytes != h.original_bytes) {
-      return bad(ncclSystemError, "raw payload of " + std::to_string(h.wire_bytes) +
-                                      " bytes for a " + std::to_string(h.original_bytes) +
-                                      "-byte message");
+  if (prefix.nonce == hello_.nonce) {
+    if (prefix.original_bytes > r->size) {
+      return bad(ncclInvalidUsage, "message truncated: " + std::to_string(prefix.original_bytes) +
+                                       " bytes sent, receive posted for " +
+                                       std::to_string(r->size));
     }
-  } else if (h.kind == static_cast<uint8_t>(wire::PayloadKind::kFramed)) {
-    if (h.wire_bytes < kFrameHeaderBytes || h.wire_bytes >= h.original_bytes ||
-        h.wire_bytes > staging_.capacity()) {
-      return bad(ncclSystemError, "invalid frame size " + std::to_string(h.wire_bytes) + " for a " +
-                                      std::to_string(h.original_bytes) + "-byte message");
+    if (got >= prefix.original_bytes || got - inner_wire::kPrefixBytes > staging_.capacity()) {
+      return bad(ncclSystemError, "invalid frame size " + std::to_string(got) + " for a " +
+                                      std::to_string(prefix.original_bytes) + "-byte message");
     }
-    if (r->mr->type != NCCL_PTR_HOST) {
-      return bad(ncclInvalidUsage,
-                 "a compressed frame for a GPU buffer: over an inner plugin frames are decoded on "
-                 "the host; set NCCL_SQUEEZE_INNER_GDR alike on every node");
-    }
+    r->kind = wire::PayloadKind::kFramed;
+    r->original_bytes = prefix.original_bytes;
   } else {
-    return bad(ncclSystemError, "unknown payload kind " + std::to_string(h.kind));
+    r->kind = wire::PayloadKind::kRaw;
+    r->original_bytes = got;
   }
-  r->kind = static_cast<wire::PayloadKind>(h.kind);
-  r->original_bytes = h.original_bytes;
-  r->wire_bytes = h.wire_bytes;
+  r->wire_bytes = got;
   stats_.messages.fetch_add(1, std::memory_order_relaxed);
-  stats_.bytes_in.fetch_add(h.original_bytes, std::memory_order_relaxed);
+  stats_.bytes_in.fetch_add(r->original_bytes, std::memory_order_relaxed);
   stats_
       .decisions[static_cast<int>(r->kind == wire::PayloadKind::kFramed ? Decision::kLossy
                                                                         : Decision::kPassBySender)]
       .fetch_add(1, std::memory_order_relaxed);
+  stats_.bytes_wire.fetch_add(got, std::memory_order_relaxed);
   return true;
 }
 
 bool InnerComm::poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo) {
   const bool recv = dir_ == Dir::kRecv;
   const char* what = recv ? "receive" : "send";
-  if (r->header_req != nullptr && !r->header_done) {
-    int done = 0;
-    int got = 0;
-    ncclResult_t res = net_->test(r->header_req, &done, &got);
-    if (res != ncclSuccess) {
-      --inner_in_flight_;
-      r->header_req = nullptr;
-      fail_locked(res, "inner net plugin " + net_->name() + " failed the header " + what +
-                           " of message " + std::to_string(r->seq) + " with " + peer_desc());
-      return false;
-    }
-    if (done) {
-      --inner_in_flight_;
-      r->header_done = true;
-      r->header_req = nullptr;
-      if (recv) {
-        if (got != static_cast<int>(sizeof(inner_wire::Header))) {
-          fail_locked(ncclSystemError, "message " + std::to_string(r->seq) + " from " +
-                                           peer_desc() + ": header of " + std::to_string(got) +
-                                           " bytes (expected 32)");
-          return false;
-        }
-        if (!accept_header_locked(r)) return false;
-      }
-    }
-  }
+  if (r->stage != InnerRequest::Stage::kPosted && r->stage != InnerRequest::Stage::kCopyDue)
+    return true;
   if (r->payload_req != nullptr && !r->payload_done) {
     int done = 0;
     int got = 0;
@@ -626,35 +636,28 @@ bool InnerComm::poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo) {
     --inner_in_flight_;
     r->payload_done = true;
     r->payload_req = nullptr;
-    r->payload_got = static_cast<uint64_t>(got);
+    r->payload_got = static_cast<uint64_t>(got < 0 ? 0 : got);
   }
-  if (!r->header_done || !r->payload_done) return true;
-  if (recv && r->stage == InnerRequest::Stage::kPosted && r->payload_got != r->wire_bytes) {
-    fail_locked(ncclSystemError, "message " + std::to_string(r->seq) + " from " + peer_desc() +
-                                     ": " + std::to_string(r->payload_got) +
-                                     " payload bytes arrived, " + std::to_string(r->wire_bytes) +
-                                     " announced");
-    return false;
-  }
+  if (!r->payload_done) return true;
   if (!recv) {
     stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
     finish_send_locked(r);
     return true;
   }
-  if (r->kind != wire::PayloadKind::kFramed) {
-    stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
-    r->state = InnerRequest::State::kDone;
-    return true;
-  }
   if (r->stage == InnerRequest::Stage::kPosted) {
-    stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
+    if (!hello_done_) return true;  // what arrived is read with the sender's nonce
+    if (!accept_arrival_locked(r)) return false;
+    if (r->kind != wire::PayloadKind::kFramed) {
+      r->state = InnerRequest::State::kDone;
+      return true;
+    }
     r->stage = InnerRequest::Stage::kCopyDue;
   }
-  if (r->stage != InnerRequest::Stage::kCopyDue) return true;  // decoding
   // The frame arrived in NCCL's buffer; the decoder writes there, so the frame moves to staging.
-  r->staging = staging_.alloc(r->wire_bytes);
+  const uint64_t frame_bytes = r->wire_bytes - inner_wire::kPrefixBytes;
+  r->staging = staging_.alloc(frame_bytes);
   if (r->staging == nullptr) return true;  // staging full: a decode frees it
-  std::memcpy(r->staging, r->data, r->wire_bytes);
+  std::memcpy(r->staging, static_cast<char*>(r->data) + inner_wire::kPrefixBytes, frame_bytes);
   r->stage = InnerRequest::Stage::kDecoding;
   ++outstanding_tasks_;
   CodecTask& t = r->task;
@@ -663,7 +666,7 @@ bool InnerComm::poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo) {
   t.decoder = nullptr;
   t.strand = nullptr;
   t.src = r->staging;
-  t.src_bytes = r->wire_bytes;
+  t.src_bytes = frame_bytes;
   t.dst = r->data;
   t.dst_capacity = r->size;
   t.on_complete = &InnerComm::on_decompressed;

@@ -1,16 +1,22 @@
 // A connection whose bytes go through an inner NCCL net plugin (transport/inner/). The pipeline is
 // the same as over TCP (classification, the codec engine, bounded staging); only the wire differs.
 //
-// Per NCCL message, two messages on the inner connection, in posting order:
-//   1. a 32-byte InnerHeader from this connection's header ring (host memory registered with the
-//      inner plugin at connect): kind (raw or framed), sequence number, original and payload sizes;
-//   2. the payload (possibly empty): a raw payload straight from NCCL's buffer with the inner
-//      plugin's handle of NCCL's own registration (no copy; GPU buffers stay on the GPU), or a
-//      compressed frame from staging (registered with the inner plugin at connect).
-// The receiver posts both receives at once, the payload's into NCCL's buffer with NCCL's handle,
-// before it knows which kind comes, so that the sender never waits for a header to arrive. A raw
-// payload is then in place; a frame (always smaller than the message, else it travels raw) is
-// copied to staging and decoded into NCCL's buffer on the codec engine.
+// One inner message per NCCL message, so that the wrapper costs the inner plugin nothing when
+// nothing is compressed:
+//   - a raw payload goes straight from NCCL's buffer with the inner plugin's handle of NCCL's own
+//     registration (no copy; GPU buffers stay on the GPU) and is received straight into NCCL's
+//     buffer;
+//   - a compressed message is a 16-byte prefix (the connection's 64-bit nonce, the original size)
+//     followed by the frame, sent from staging (registered with the inner plugin at connect),
+//     always smaller than the message (else the message goes raw). It lands in NCCL's buffer too;
+//     the receiver recognises it by the nonce, copies it to staging and decodes it into NCCL's
+//     buffer on the codec engine.
+// Before any message the sender sends a 16-byte hello (magic, version, whether it may send
+// frames, the nonce), the connection's first inner message. The nonce is random per connection,
+// so a raw payload that begins with it is a 2^-64 accident for data that does not know it; the
+// sender checks every raw host payload and fails the send with a clear error rather than send
+// one. A receiver that may get GPU buffers (which it cannot inspect) refuses a sender that may
+// send frames at the hello.
 // Frames never refer to earlier frames (no stream history: there is no handshake over an inner
 // plugin to negotiate it), so every frame decodes on its own.
 //
@@ -37,19 +43,24 @@ class InnerNet;
 class InnerComm;
 
 namespace inner_wire {
-constexpr uint32_t kMsgMagic = 0x495a5153;  // "SQZI"
-constexpr uint8_t kVersion = 1;
-struct Header {
+constexpr uint32_t kHelloMagic = 0x495a5153;  // "SQZI"
+constexpr uint8_t kVersion = 2;
+constexpr uint8_t kHelloFrames = 1;  // the sender may send compressed frames
+struct Hello {
   uint32_t magic;
-  uint8_t kind;  // wire::PayloadKind
   uint8_t version;
+  uint8_t flags;
   uint16_t reserved;
-  uint32_t seq;
-  int32_t tag;
-  uint64_t original_bytes;
-  uint64_t wire_bytes;
+  uint64_t nonce;
 };
-static_assert(sizeof(Header) == 32, "");
+static_assert(sizeof(Hello) == 16, "");
+// Before the frame of a compressed message.
+struct Prefix {
+  uint64_t nonce;
+  uint64_t original_bytes;
+};
+constexpr size_t kPrefixBytes = 16;
+static_assert(sizeof(Prefix) == kPrefixBytes, "");
 }  // namespace inner_wire
 
 constexpr uint32_t kInnerMrMagic = 0x49525153;  // "SQRI"
@@ -67,12 +78,11 @@ struct InnerRegion {
 struct InnerRequest : RequestBase {
   enum class State : uint8_t { kFree, kPending, kDone };
   enum class Stage : uint8_t {
-    kCompressing,   // send: the codec is writing the frame
-    kReady,         // send: payload ready, not posted yet / recv: nothing posted yet
-    kHeaderPosted,  // header send or receive posted, payload not posted yet
-    kPosted,        // header and payload posted to the inner plugin
-    kCopyDue,       // recv: a frame arrived in NCCL's buffer, waiting for staging to decode from
-    kDecoding,      // recv: the frame is on the codec engine
+    kCompressing,  // send: the codec is writing the frame
+    kReady,        // send: payload ready, not posted yet / recv: the receive not posted yet
+    kPosted,       // the inner message is posted
+    kCopyDue,      // recv: a frame arrived in NCCL's buffer, waiting for staging to decode from
+    kDecoding,     // recv: the frame is on the codec engine
   };
   State state = State::kFree;
   Stage stage = Stage::kReady;
@@ -85,11 +95,9 @@ struct InnerRequest : RequestBase {
   uint64_t original_bytes = 0;
   uint64_t wire_bytes = 0;
   char* staging = nullptr;
-  void* header_req = nullptr;  // inner requests in flight
-  void* payload_req = nullptr;
-  bool header_done = false;
+  void* payload_req = nullptr;  // the inner request in flight
   bool payload_done = false;
-  uint64_t payload_got = 0;  // recv: payload bytes the inner plugin delivered
+  uint64_t payload_got = 0;  // recv: bytes the inner plugin delivered
   CodecTask task;
 };
 
@@ -134,8 +142,11 @@ class InnerComm final : public NetComm {
   void progress_locked(InnerRequest** todo, int* n_todo);
   bool post_send_locked(InnerRequest* r);
   bool post_recv_locked(InnerRequest* r);
-  // Receive side: checks an arrived header; false (and the comm failed) when it is invalid.
-  bool accept_header_locked(InnerRequest* r);
+  // The hello: posted first (send and receive), then tested; false until it is done (and valid).
+  bool hello_locked();
+  // Receive side: what arrived in NCCL's buffer (raw or a frame); false (and the comm failed)
+  // when it is invalid.
+  bool accept_arrival_locked(InnerRequest* r);
   bool poll_locked(InnerRequest* r, InnerRequest** todo, int* n_todo);
   void finish_send_locked(InnerRequest* r);
   void submit_all(InnerRequest* const* todo, int n_todo);
@@ -159,8 +170,11 @@ class InnerComm final : public NetComm {
   int last_tag_ = -1;
   bool closed_ = false;
   StagingRing staging_;
-  inner_wire::Header headers_[kSlots] = {};
-  void* headers_mr_ = nullptr;  // inner handles of the header ring and the staging
+  inner_wire::Hello hello_ = {};
+  void* hello_req_ = nullptr;
+  bool hello_posted_ = false;
+  bool hello_done_ = false;
+  void* hello_mr_ = nullptr;  // inner handles of the hello and the staging
   void* staging_mr_ = nullptr;
   SendClassifier classifier_;
   std::vector<std::unique_ptr<InnerRegion>> regions_;
