@@ -140,12 +140,6 @@ void plane_pass_any(const uint8_t* src, uint64_t n, uint32_t es, Transform t,
   }
 }
 
-// Histograms of every byte plane of the transformed elements, for one transform.
-void plane_histograms(const uint8_t* src, uint64_t n, uint32_t es, Transform t,
-                      uint32_t hist[planes::kMaxPlanes][rans::kMaxSymbols]) {
-  plane_pass_any(src, n, es, t, hist, nullptr);
-}
-
 // The decoder's last step: element i from byte i of every plane, through the inverse transform.
 template <uint32_t ES, Transform T>
 void join_planes(const uint8_t* pl, uint64_t n, uint8_t* dst) {
@@ -230,17 +224,17 @@ size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_b
   const uint32_t es = (uint32_t)block::dtype_bytes(dtype);
   const uint64_t n = src_bytes / es;
   const uint64_t tail = src_bytes % es;
-  if (n == 0 || n > planes::kMaxElems) return 0;
+  if (n == 0 || n > staged::kMaxElems) return 0;
   PlanesScratch& s = scratch();
 
   // The transform: floats rotate their sign out of the exponent byte; integers keep the values
   // or code their differences, whichever the plane estimates say is smaller.
   uint32_t hist[planes::kMaxPlanes][rans::kMaxSymbols];
   Transform t = block::is_float_dtype(dtype) ? Transform::kRotl1 : Transform::kNone;
-  plane_histograms(src, n, es, t, hist);
+  plane_pass_any(src, n, es, t, hist, nullptr);
   if (!block::is_float_dtype(dtype)) {
     uint32_t delta_hist[planes::kMaxPlanes][rans::kMaxSymbols];
-    plane_histograms(src, n, es, Transform::kDeltaZigzag, delta_hist);
+    plane_pass_any(src, n, es, Transform::kDeltaZigzag, delta_hist, nullptr);
     if (estimate_total(delta_hist, n, es) < estimate_total(hist, n, es)) {
       t = Transform::kDeltaZigzag;
       std::memcpy(hist, delta_hist, sizeof(hist));

@@ -37,15 +37,10 @@ enum class PlaneMode : uint8_t { kConst = 0, kRaw = 1, kRans = 2 };
 
 constexpr uint32_t kMaxPlanes = 8;
 constexpr uint32_t kDirEntryBytes = 8;
-constexpr uint64_t kMaxElems = 0xffffffffull;
 
 namespace hdr3 {
 constexpr size_t kTransform = 24, kPlanes = 25, kZeroFrom = 26;
 }  // namespace hdr3
-
-SQZ_HD bool is_integer_dtype(uint8_t dtype) {
-  return dtype == (uint8_t)DType::kBytes || dtype >= (uint8_t)DType::kI8;
-}
 
 // Whether a frame may use transform t for dtype (the decoder's rule and the encoder's choice).
 SQZ_HD bool transform_allowed(uint8_t dtype, uint8_t t) {
@@ -55,16 +50,6 @@ SQZ_HD bool transform_allowed(uint8_t dtype, uint8_t t) {
 
 SQZ_HD uint64_t width_mask(uint32_t es) {
   return es >= 8 ? ~0ull : (1ull << (8 * es)) - 1;
-}
-
-SQZ_HD uint64_t load_elem(const uint8_t* p, uint32_t es) {
-  uint64_t v = 0;
-  for (uint32_t b = 0; b < es; ++b) v |= (uint64_t)p[b] << (8 * b);
-  return v;
-}
-
-SQZ_HD void store_elem(uint8_t* p, uint32_t es, uint64_t v) {
-  for (uint32_t b = 0; b < es; ++b) p[b] = (uint8_t)(v >> (8 * b));
 }
 
 SQZ_HD uint64_t zigzag(uint64_t d, uint32_t es) {
@@ -175,7 +160,7 @@ SQZ_HD staged::Reject parse(const uint8_t* frame, uint64_t frame_bytes, Layout* 
   l->transform = (Transform)t;
   l->n = original / l->es;
   l->tail = original % l->es;
-  if (l->n == 0 || l->n > kMaxElems) return staged::Reject::kElementCount;
+  if (l->n == 0 || l->n > staged::kMaxElems) return staged::Reject::kElementCount;
   const uint64_t dir = kFrameHeaderBytes;
   const uint64_t dir_end = dir + (uint64_t)kDirEntryBytes * l->es;
   if (frame_bytes < dir_end) return staged::Reject::kTooShort;

@@ -37,6 +37,17 @@ std::string format_bound(double v) {
   return buf;
 }
 
+// A cell of the lossless method: always, or while it pays (auto).
+PolicyCell lossless_cell(bool automatic, bool from_rule) {
+  PolicyCell c;
+  c.on = true;
+  c.from_rule = from_rule;
+  c.custom_bound = true;
+  c.mode = BoundMode::kLossless;
+  c.auto_lossless = automatic;
+  return c;
+}
+
 // Parses one "op.dtype=action" rule into *table. Returns an empty string or what is wrong.
 std::string apply_rule(const std::string& rule, PolicyTable* table) {
   size_t eq = rule.find('=');
@@ -91,10 +102,7 @@ std::string apply_rule(const std::string& rule, PolicyTable* table) {
   } else if (action == "off") {
     cell.on = false;
   } else if (action == "lossless" || action == "auto") {
-    cell.on = true;
-    cell.custom_bound = true;
-    cell.mode = BoundMode::kLossless;
-    cell.auto_lossless = action == "auto";
+    cell = lossless_cell(action == "auto", true);
   } else if (action.rfind("rel:", 0) == 0 || action.rfind("abs:", 0) == 0 ||
              action.rfind("local:", 0) == 0) {
     const size_t colon = action.find(':');
@@ -117,27 +125,21 @@ std::string apply_rule(const std::string& rule, PolicyTable* table) {
     return "unknown action '" + action +
            "' (allowed: on, off, lossless, auto, rel:<bound>, abs:<bound>, local:<bound>)";
   }
-  if (lossy && !all_dtypes) {
-    for (int d = kFloatColumns; d < kPolicyDtypes; ++d) {
-      if (!dtypes[d]) continue;
+  // Integers are never lossy: "on" means auto for them, "*" with "on" or a lossy action covers
+  // the float types only, and a lossy action naming an integer type is refused.
+  const PolicyCell auto_cell = lossless_cell(true, true);
+  for (int d = 0; d < kPolicyDtypes; ++d) {
+    if (!dtypes[d]) continue;
+    const PolicyCell* c = &cell;
+    if (lossy && d >= kFloatColumns) {
+      if (all_dtypes) continue;
       if (action != "on") {
         return "integers are compressed only losslessly (actions on, off, lossless, auto)";
       }
-      // "on" for an integer type: lossless while it pays.
-      PolicyCell c = cell;
-      c.custom_bound = true;
-      c.mode = BoundMode::kLossless;
-      c.auto_lossless = true;
-      for (int o = 0; o < kPolicyOps; ++o)
-        if (ops[o]) table->cells[o][d] = c;
-      dtypes[d] = false;
+      c = &auto_cell;
     }
-  }
-  for (int o = 0; o < kPolicyOps; ++o) {
-    for (int d = 0; d < kPolicyDtypes; ++d) {
-      if (lossy && d >= kFloatColumns) continue;  // "*" with a lossy action: the floats
-      if (ops[o] && dtypes[d]) table->cells[o][d] = cell;
-    }
+    for (int o = 0; o < kPolicyOps; ++o)
+      if (ops[o]) table->cells[o][d] = *c;
   }
   return "";
 }
@@ -167,15 +169,10 @@ const char* policy_op_name(PolicyOp op) {
 }
 
 PolicyTable::PolicyTable() {
-  for (int d = 0; d < kPolicyDtypes; ++d) {
-    PolicyCell& c = cells[static_cast<int>(PolicyOp::kP2p)][d];
-    c.on = true;
-    if (d >= kFloatColumns) {  // integers: lossless while it pays
-      c.custom_bound = true;
-      c.mode = BoundMode::kLossless;
-      c.auto_lossless = true;
-    }
-  }
+  PolicyCell* p2p = cells[static_cast<int>(PolicyOp::kP2p)];
+  for (int d = 0; d < kFloatColumns; ++d) p2p[d].on = true;
+  // Integers: lossless while it pays.
+  for (int d = kFloatColumns; d < kPolicyDtypes; ++d) p2p[d] = lossless_cell(true, false);
 }
 
 LosslessGauge::Verdict LosslessGauge::next(int d, double link_bytes_per_s) {
