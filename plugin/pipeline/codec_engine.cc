@@ -31,8 +31,11 @@ double finite_range(DType t, const uint8_t* x, size_t first, size_t last) {
 double max_error_over_bound(const CodecParams& p, const void* xv, const void* yv, size_t bytes) {
   const auto* x = static_cast<const uint8_t*>(xv);
   const auto* y = static_cast<const uint8_t*>(yv);
+  // Lossless frames and non-float data must come back bit for bit.
+  if (p.mode == BoundMode::kLossless || !block::is_float_dtype(static_cast<uint8_t>(p.dtype)))
+    return std::memcmp(x, y, bytes) == 0 ? 0.0 : kErrNotWithin;
   const size_t es = dtype_size(p.dtype);
-  const size_t n = p.dtype == DType::kBytes ? 0 : bytes / es;
+  const size_t n = bytes / es;
   if (std::memcmp(x + n * es, y + n * es, bytes - n * es) != 0) return kErrNotWithin;
   double worst = 0;
   const double frame_range = p.mode == BoundMode::kRel ? finite_range(p.dtype, x, 0, n) : 0.0;

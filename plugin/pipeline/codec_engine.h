@@ -57,7 +57,7 @@ void run_codec_task(CodecTask* task);
 // (rel) or of the element's block of 32 (local). Non-finite elements and the bytes after the
 // last whole element must come back bit for bit. 0 when every element is exact; kErrNotWithin
 // (a large finite number, so that it prints as JSON) for an element that had to be exact and is
-// not. dtype kBytes: 0 or kErrNotWithin.
+// not. The lossless mode and non-float dtypes: 0 or kErrNotWithin (bit for bit).
 constexpr double kErrNotWithin = 1e9;
 double max_error_over_bound(const CodecParams& p, const void* x, const void* y, size_t bytes);
 

@@ -737,6 +737,16 @@ TEST(Verify, ErrorOverBoundPerMode) {
   p.bound = 1.0 / 128;
   const uint16_t one = 0x3f80, one_plus = 0x3f81;  // 1 and 1 + 2^-7
   EXPECT_DOUBLE_EQ(max_error_over_bound(p, &one, &one_plus, 2), 1.0);
+  // The lossless mode and integer data: bit for bit, whatever the bound says.
+  p.mode = BoundMode::kLossless;
+  EXPECT_EQ(max_error_over_bound(p, &one, &one, 2), 0.0);
+  EXPECT_EQ(max_error_over_bound(p, &one, &one_plus, 2), kErrNotWithin);
+  p.dtype = DType::kI64;
+  p.mode = BoundMode::kAbs;
+  p.bound = 1e6;
+  const int64_t a[2] = {5, 1 << 20}, b[2] = {5, (1 << 20) + 1};
+  EXPECT_EQ(max_error_over_bound(p, a, a, sizeof(a)), 0.0);
+  EXPECT_EQ(max_error_over_bound(p, a, b, sizeof(a)), kErrNotWithin);
 }
 
 }  // namespace
