@@ -16,18 +16,24 @@ cases = [
     (["--dtype", "bf16", "--mode", "abs", "--bound", "1e-3"], 1),
     (["--mode", "rel", "--bound", "1e-2", "--stages", "--stream"], 4),
 ]
+
+
+def run_bench(args, out):
+    """Runs squeeze-bench with args and --json out (exit 0 required); returns the JSON."""
+    cmd = [bench] + args + ["--json", out]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stdout.write(run.stdout)
+    sys.stderr.write(run.stderr)
+    if run.returncode != 0:
+        sys.exit(f"FAIL: {' '.join(cmd)} exited {run.returncode}")
+    with open(out) as f:
+        return json.load(f)
+
+
 with tempfile.TemporaryDirectory() as tmp:
     for extra, squeeze_rows in cases:
-        out = os.path.join(tmp, "bench.json")
-        cmd = [bench, "--generate", "dlrm", "--size", "1MiB", "--seed", "3", "--reps", "1",
-               "--json", out] + extra
-        run = subprocess.run(cmd, capture_output=True, text=True)
-        sys.stdout.write(run.stdout)
-        sys.stderr.write(run.stderr)
-        if run.returncode != 0:
-            sys.exit(f"FAIL: {' '.join(cmd)} exited {run.returncode}")
-        with open(out) as f:
-            doc = json.load(f)
+        doc = run_bench(["--generate", "dlrm", "--size", "1MiB", "--seed", "3", "--reps", "1"]
+                        + extra, os.path.join(tmp, "bench.json"))
         names = [r["name"] for r in doc["rows"]]
         if names[:len(expected)] != expected or len(names) != len(expected) + squeeze_rows:
             sys.exit(f"FAIL: rows {names}")
@@ -58,16 +64,8 @@ with tempfile.TemporaryDirectory() as tmp:
     for name, dtype, min_ratio in [("ids_i64_r0to3.bin", "i64", 2.5),
                                    ("act_bf16_step300.bin", "bf16", 1.35),
                                    ("lengths_i32_r0to3.bin", "i32", 2.0)]:
-        out = os.path.join(tmp, "lossless.json")
-        cmd = [bench, "--input", os.path.join(sample, name), "--dtype", dtype, "--mode",
-               "lossless", "--reps", "1", "--json", out]
-        run = subprocess.run(cmd, capture_output=True, text=True)
-        sys.stdout.write(run.stdout)
-        sys.stderr.write(run.stderr)
-        if run.returncode != 0:
-            sys.exit(f"FAIL: {' '.join(cmd)} exited {run.returncode}")
-        with open(out) as f:
-            doc = json.load(f)
+        doc = run_bench(["--input", os.path.join(sample, name), "--dtype", dtype, "--mode",
+                         "lossless", "--reps", "1"], os.path.join(tmp, "lossless.json"))
         names = [r["name"] for r in doc["rows"]]
         if names[:2] != ["memcpy", "squeeze lossless"] or doc["mode"] != "lossless":
             sys.exit(f"FAIL: lossless rows {names}")
