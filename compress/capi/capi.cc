@@ -2,6 +2,7 @@
 // exception leaves a function here; every failure is a status code.
 #include "squeeze/squeeze_c.h"
 
+#include <cstddef>
 #include <new>
 
 #include "squeeze/codec.h"
@@ -39,15 +40,28 @@ static_assert(squeeze::kCapsAll == SQUEEZE_C_CAPS_ALL, "capabilities");
 static_assert(squeeze::kCapHistory == SQUEEZE_C_CAP_HISTORY, "");
 static_assert(squeeze::kFrameHeaderBytes == SQUEEZE_C_FRAME_HEADER_BYTES, "header size");
 
-constexpr size_t kParamsV1Bytes = sizeof(squeeze_c_params);
+// Version 1 of squeeze_c_params ended after `bound`; version 2 appends the row layout.
+constexpr size_t kParamsV1Bytes = offsetof(squeeze_c_params, row_elems);
 
 int code(Status s) {
   return static_cast<int>(s);
 }
 
 // Validates the C parameters and converts them; false for anything out of range.
-bool to_params(const squeeze_c_params* in, squeeze::CodecParams* out) {
+// A layout goes to *layout, which must outlive the use of *out.
+bool to_params(const squeeze_c_params* in, squeeze::CodecParams* out, squeeze::RowLayout* layout) {
   if (in == nullptr || in->size < kParamsV1Bytes) return false;
+  out->layout = nullptr;
+  if (in->size >= sizeof(squeeze_c_params) && in->n_tables != 0) {
+    if (in->reserved != 0 || in->table_cols == nullptr) return false;
+    layout->row_elems = in->row_elems;
+    layout->start_col = in->start_col;
+    layout->n_tables = in->n_tables;
+    layout->table_cols = in->table_cols;
+    layout->table_bounds = in->table_bounds;
+    if (!squeeze::valid_layout(*layout)) return false;
+    out->layout = layout;
+  }
   if (in->dtype > SQUEEZE_C_DTYPE_U64 || in->mode > SQUEEZE_C_MODE_LOSSLESS) return false;
   if ((in->caps & ~static_cast<uint32_t>(SQUEEZE_C_CAPS_ALL)) != 0) return false;
   if (!(in->bound >= 0.0)) return false;  // negative or NaN (the codec checks the rest)
@@ -147,7 +161,8 @@ size_t squeeze_max_frame_bytes(size_t input_bytes) {
 int squeeze_compress(const squeeze_c_params* params, const void* src, size_t src_bytes, void* dst,
                      size_t dst_capacity, size_t* frame_bytes, squeeze_c_frame_stats* stats) {
   squeeze::CodecParams p;
-  if (!to_params(params, &p) || frame_bytes == nullptr) return SQUEEZE_C_INVALID_ARGUMENT;
+  squeeze::RowLayout layout;
+  if (!to_params(params, &p, &layout) || frame_bytes == nullptr) return SQUEEZE_C_INVALID_ARGUMENT;
   if ((src == nullptr && src_bytes != 0) || dst == nullptr) return SQUEEZE_C_INVALID_ARGUMENT;
   return guarded([&] {
     squeeze::FrameStats s;
@@ -204,7 +219,8 @@ int squeeze_stream_compress(squeeze_c_stream_encoder* encoder, const squeeze_c_p
                             const void* src, size_t src_bytes, void* dst, size_t dst_capacity,
                             size_t* frame_bytes, squeeze_c_frame_stats* stats) {
   squeeze::CodecParams p;
-  if (encoder == nullptr || !to_params(params, &p) || frame_bytes == nullptr)
+  squeeze::RowLayout layout;
+  if (encoder == nullptr || !to_params(params, &p, &layout) || frame_bytes == nullptr)
     return SQUEEZE_C_INVALID_ARGUMENT;
   if ((src == nullptr && src_bytes != 0) || dst == nullptr) return SQUEEZE_C_INVALID_ARGUMENT;
   return guarded([&] {

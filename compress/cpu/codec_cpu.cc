@@ -18,6 +18,7 @@
 #include "compress/cpu/kernels.h"
 #include "compress/cpu/planes.h"
 #include "compress/cpu/staged.h"
+#include "compress/cpu/staged_table.h"
 #include "compress/format/staged.h"
 #include "compress/methods/planes.h"
 #include "compress/quant.h"
@@ -276,9 +277,50 @@ Status check_params(const CodecParams& params, const void* src_v, size_t src_byt
   if (block::is_float_dtype((uint8_t)params.dtype) && params.mode != BoundMode::kLossless &&
       !(params.bound > 0.0 && std::isfinite(params.bound)))
     return Status::kInvalidArgument;
+  if (params.layout != nullptr && !valid_layout(*params.layout)) return Status::kInvalidArgument;
   if (src_bytes > SIZE_MAX - kFrameHeaderBytes) return Status::kInvalidArgument;
   if (dst_capacity < max_frame_bytes(src_bytes)) return Status::kOutputTooSmall;
   return Status::kOk;
+}
+
+// The parameters the encoder applies. A layout needs no capability in local mode (its bounds
+// decide the blocks' records; row records are checked by the encoder). A receiver without
+// kCapTable gets one absolute bound for the whole frame that keeps every table's promise: the
+// smallest of the tables' bounds (abs), or of bound_k x the table's range in the frame (rel).
+CodecParams resolve_layout(const CodecParams& params, const uint8_t* src, size_t src_bytes) {
+  CodecParams p = params;
+  if (p.layout == nullptr) return p;
+  const RowLayout& lay = *p.layout;
+  if (p.mode == BoundMode::kLossless || !block::is_float_dtype((uint8_t)p.dtype)) {
+    p.layout = nullptr;
+    return p;
+  }
+  if (p.mode == BoundMode::kLocal || (p.caps & kCapTable) != 0) return p;
+  auto bound_of = [&](uint32_t t) {
+    return lay.table_bounds != nullptr ? lay.table_bounds[t] : params.bound;
+  };
+  std::vector<table::Stats> st(lay.n_tables, table::Stats{INFINITY, -INFINITY, false});
+  if (p.mode == BoundMode::kRel) {
+    std::vector<uint16_t> col_table;
+    for (uint32_t t = 0; t < lay.n_tables; ++t)
+      col_table.insert(col_table.end(), lay.table_cols[t], t);
+    const cpu::TableGeometry tg{col_table.data(), lay.row_elems, lay.start_col};
+    cpu::kTableScalar[(int)p.dtype].stats(src, src_bytes / dtype_size(p.dtype), tg, st.data());
+  }
+  double eb = INFINITY;
+  for (uint32_t t = 0; t < lay.n_tables; ++t) {
+    if (p.mode == BoundMode::kAbs) {
+      eb = std::min(eb, bound_of(t));
+    } else if (st[t].has_finite && st[t].mx > st[t].mn) {
+      eb = std::min(eb, quant::rel_to_abs_bound(bound_of(t), st[t].mn, st[t].mx));
+    } else if (st[t].has_finite) {
+      eb = 0.0;  // a constant table: exact, so the whole frame is (raw)
+    }
+  }
+  p.mode = BoundMode::kAbs;
+  p.bound = eb;  // +inf (no finite element) or 0 make no quantizer: the frame is raw
+  p.layout = nullptr;
+  return p;
 }
 
 size_t compress_v1(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst,
@@ -298,11 +340,12 @@ size_t write_raw(const CodecParams& params, const uint8_t* src, size_t src_bytes
 }
 
 // compress() with an optional stream history.
-Status compress_with(const CodecParams& params, const void* src_v, size_t src_bytes, void* dst_v,
+Status compress_with(const CodecParams& given, const void* src_v, size_t src_bytes, void* dst_v,
                      size_t dst_capacity, size_t* frame_bytes, FrameStats* stats,
                      cpu::EncoderHistory* hist) {
-  const Status st = check_params(params, src_v, src_bytes, dst_v, dst_capacity, frame_bytes);
+  const Status st = check_params(given, src_v, src_bytes, dst_v, dst_capacity, frame_bytes);
   if (st != Status::kOk) return st;
+  const CodecParams params = resolve_layout(given, static_cast<const uint8_t*>(src_v), src_bytes);
   FpEnvGuard fp_env;
   const uint8_t* src = static_cast<const uint8_t*>(src_v);
   uint8_t* dst = static_cast<uint8_t*>(dst_v);
@@ -350,6 +393,35 @@ Status decompress_with(const void* frame_v, size_t frame_bytes, void* dst_v, siz
                        size_t* out_bytes, cpu::DecoderHistory* hist);
 
 }  // namespace
+
+double class_bound(uint64_t rows, double bound) {
+  if (rows >= 100000) return bound;
+  if (rows != 0 && rows <= 1000) return 5.0 * bound;
+  return 3.0 * bound;
+}
+
+double schedule_factor(Schedule s, uint64_t iteration, uint64_t early_iters, double start) {
+  if (s == Schedule::kConstant || iteration >= early_iters || early_iters == 0) return 1.0;
+  const double drop = start - 1.0;
+  if (s == Schedule::kStep) return start - drop * (double)((10 * iteration) / early_iters) / 10.0;
+  return start - drop * (double)iteration / (double)early_iters;
+}
+
+bool valid_layout(const RowLayout& layout) {
+  if (layout.row_elems < 1 || layout.row_elems > kMaxRowElems ||
+      layout.start_col >= layout.row_elems || layout.n_tables < 1 || layout.n_tables > kMaxTables ||
+      layout.n_tables > layout.row_elems || layout.table_cols == nullptr)
+    return false;
+  uint64_t sum = 0;
+  for (uint32_t t = 0; t < layout.n_tables; ++t) {
+    if (layout.table_cols[t] < 1) return false;
+    sum += layout.table_cols[t];
+    if (layout.table_bounds != nullptr &&
+        !(layout.table_bounds[t] > 0.0 && std::isfinite(layout.table_bounds[t])))
+      return false;
+  }
+  return sum == layout.row_elems;
+}
 
 Status compress(const CodecParams& params, const void* src_v, size_t src_bytes, void* dst_v,
                 size_t dst_capacity, size_t* frame_bytes, FrameStats* stats) {

@@ -9,13 +9,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
 #include "compress/cpu/staged_kernels.h"
+#include "compress/cpu/staged_table.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
 #include "compress/methods/rans.h"
+#include "compress/methods/table.h"
 #include "compress/methods/varint.h"
 #include "compress/quant.h"
 
@@ -115,11 +118,16 @@ struct FrameSlot {
 
 struct EncodeScratch {
   std::vector<local::BlockStats> stats;
+  std::vector<double> block_bound;     // local mode with table bounds: each block's
+  std::vector<uint16_t> col_table;     // with a layout: each column's table
+  std::vector<table::Stats> tstats;    // table mode: per table
+  std::vector<table::Params> tparams;  // table mode: per table
+  std::vector<float> unit_eb;          // table mode: per unit, the smallest check threshold
   std::vector<local::BlockParams> params;
-  std::vector<uint32_t> record;
-  std::vector<uint32_t> side;   // 2 per block
-  std::vector<uint32_t> codes;  // per element, zero past the last one to a whole unit
-  std::vector<uint32_t> masks;  // per block: its outliers
+  std::vector<uint32_t> record;  // local mode: per record (1 << rlog blocks)
+  std::vector<uint32_t> side;    // 2 per record
+  std::vector<uint32_t> codes;   // per element, zero past the last one to a whole unit
+  std::vector<uint32_t> masks;   // per block: its outliers
   std::vector<float> unit_error;
   std::vector<uint64_t> unit_key;
   std::vector<int64_t> ref;  // per unit: stream position of its source, -1 literal
@@ -137,6 +145,23 @@ struct EncodeScratch {
   std::vector<int64_t> sources;
 };
 thread_local EncodeScratch t_enc;
+
+// Blocks per local record (log2) a layout allows: the largest r <= 8 with every table's width a
+// multiple of 32 r, when the frame begins at a table boundary (then every record's r blocks lie
+// in one vector of one table); 0 without kCapRowRecords.
+uint32_t row_record_log2(const RowLayout& lay, uint32_t caps) {
+  if ((caps & kCapRowRecords) == 0) return 0;
+  uint32_t width_gcd = 0;
+  bool at_boundary = lay.start_col == 0;
+  for (uint32_t t = 0, c = 0; t < lay.n_tables; c += lay.table_cols[t], ++t) {
+    width_gcd = std::gcd(width_gcd, lay.table_cols[t]);
+    at_boundary |= c == lay.start_col;
+  }
+  if (!at_boundary) return 0;
+  for (uint32_t r = local::kMaxRecordLog2; r > 0; --r)
+    if (width_gcd % (kBlockElems << r) == 0) return r;
+  return 0;
+}
 thread_local CodeObserver* t_observer = nullptr;
 
 // Group g of the coded stream: the codes of coded units 2g and 2g + 1 (zero past the end).
@@ -290,26 +315,92 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   const bool local_mode = params.mode == BoundMode::kLocal;
   const uint64_t raw_size = kFrameHeaderBytes + src_bytes;
 
+  // The row layout (resolved by the caller: usable in this mode): each column's table.
+  const RowLayout* lay = params.layout;
+  const bool table_mode = lay != nullptr && !local_mode;
+  const uint32_t n_tables = lay != nullptr ? lay->n_tables : 0;
+  TableGeometry tg{};
+  if (lay != nullptr) {
+    s.col_table.resize(lay->row_elems);
+    for (uint32_t t = 0, c = 0; t < n_tables; ++t)
+      for (uint32_t k = 0; k < lay->table_cols[t]; ++k) s.col_table[c++] = (uint16_t)t;
+    tg = TableGeometry{s.col_table.data(), lay->row_elems, lay->start_col};
+  }
+  auto table_bound = [&](uint32_t t) {
+    return lay != nullptr && lay->table_bounds != nullptr ? lay->table_bounds[t] : params.bound;
+  };
+
   // Quantizer parameters.
   quant::QuantParams qp{};
   double applied = 0.0;
   uint32_t w = 0, e0 = 0;
+  const uint32_t rlog = local_mode && lay != nullptr ? row_record_log2(*lay, params.caps) : 0;
+  const uint64_t rblocks = uint64_t{1} << rlog;
+  const uint64_t n_records = (g.n_blocks + rblocks - 1) >> rlog;
   s.stats.resize(g.n_blocks);
   if (local_mode || params.mode == BoundMode::kRel) sk.block_stats(src, g.n, s.stats.data());
   if (local_mode) {
-    w = local::code_width(params.bound);
+    // Each block's bound: the smallest of its elements' tables' (with a layout that has bounds).
+    const bool per_block = lay != nullptr && lay->table_bounds != nullptr;
+    double min_bound = params.bound;
+    if (per_block) {
+      s.block_bound.resize(g.n_blocks);
+      min_bound = INFINITY;
+      uint32_t col = lay->start_col;
+      for (uint64_t b = 0; b < g.n_blocks; ++b) {
+        double bb = INFINITY;
+        const uint64_t count = std::min<uint64_t>(kBlockElems, g.n - b * kBlockElems);
+        for (uint64_t i = 0; i < count; ++i) {
+          bb = std::min(bb, lay->table_bounds[s.col_table[col]]);
+          if (++col == lay->row_elems) col = 0;
+        }
+        s.block_bound[b] = bb;
+        min_bound = std::min(min_bound, bb);
+      }
+    }
+    auto record_stats = [&](uint64_t r, double* bound) {
+      local::BlockStats st = s.stats[r << rlog];
+      *bound = per_block ? s.block_bound[r << rlog] : params.bound;
+      for (uint64_t b = (r << rlog) + 1; b < std::min(g.n_blocks, (r + 1) << rlog); ++b) {
+        st = local::merge(st, s.stats[b]);
+        if (per_block) *bound = std::min(*bound, s.block_bound[b]);
+      }
+      return st;
+    };
+    w = local::code_width(min_bound);
     if (w == 0) return 0;
-    for (uint64_t b = 0; b < g.n_blocks; ++b) {
-      const uint32_t bits = local::wanted_step_bits(s.stats[b], params.bound);
-      e0 = std::max(e0, bits >> 23);
+    for (uint64_t r = 0; r < n_records; ++r) {
+      double bound;
+      const local::BlockStats st = record_stats(r, &bound);
+      e0 = std::max(e0, local::wanted_step_bits(st, bound) >> 23);
     }
     if (e0 == 0) e0 = 1;  // every block is special: the reference is never used
     s.params.resize(g.n_blocks);
-    s.record.resize(g.n_blocks);
-    s.side.resize(2 * g.n_blocks);
-    for (uint64_t b = 0; b < g.n_blocks; ++b)
-      local::decide(s.stats[b], params.bound, e0, w, &s.record[b], &s.side[2 * b], &s.params[b]);
-    applied = params.bound;
+    s.record.resize(n_records);
+    s.side.resize(2 * n_records);
+    for (uint64_t r = 0; r < n_records; ++r) {
+      double bound;
+      const local::BlockStats st = record_stats(r, &bound);
+      local::decide(st, bound, e0, w, &s.record[r], &s.side[2 * r], &s.params[r << rlog]);
+      for (uint64_t b = (r << rlog) + 1; b < std::min(g.n_blocks, (r + 1) << rlog); ++b)
+        s.params[b] = s.params[r << rlog];
+    }
+    applied = min_bound;
+  } else if (table_mode) {
+    const TableKernels& tk = kTableScalar[(int)kType];
+    s.tstats.assign(n_tables, table::Stats{INFINITY, -INFINITY, false});
+    tk.stats(src, g.n, tg, s.tstats.data());
+    s.tparams.resize(n_tables);
+    applied = INFINITY;
+    for (uint32_t t = 0; t < n_tables; ++t) {
+      const table::Stats& st = s.tstats[t];
+      const double b = table_bound(t);
+      const double eb = params.mode == BoundMode::kAbs ? b
+                        : st.has_finite                ? quant::rel_to_abs_bound(b, st.mn, st.mx)
+                                                       : 0.0;
+      s.tparams[t] = table::decide(st, eb);
+      applied = std::min(applied, b);
+    }
   } else {
     double eb = params.bound;
     if (params.mode == BoundMode::kRel) {
@@ -332,6 +423,10 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   if (local_mode) {
     sk.quantize_local(src, g.n, s.params.data(), s.codes.data(), s.masks.data(),
                       s.unit_error.data());
+  } else if (table_mode) {
+    s.unit_eb.resize(g.n_units);
+    kTableScalar[(int)kType].quantize(src, g.n, tg, s.tparams.data(), s.codes.data(),
+                                      s.masks.data(), s.unit_error.data(), s.unit_eb.data());
   } else {
     sk.quantize_global(src, g.n, qp, s.codes.data(), s.masks.data(), s.unit_error.data());
   }
@@ -369,8 +464,9 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       const uint64_t h = s.unit_key[u];
       const uint8_t* bytes = src + u * unit_bytes;
       // This unit's own bound: its block's check threshold (global: the frame's).
-      const float eb_check =
-          local_mode ? s.params[u * kUnitElems / kBlockElems].eb_check : qp.eb_check;
+      const float eb_check = local_mode   ? s.params[u * kUnitElems / kBlockElems].eb_check
+                             : table_mode ? s.unit_eb[u]
+                                          : qp.eb_check;
       if (use_history) {
         const uint64_t pos = hist->table.find(h);
         if (pos != UnitTable::kNone && pos >= hist->window_start && pos < hist->stream_pos) {
@@ -405,15 +501,19 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   // Literal blocks, the coded units and the outliers.
   s.coded_unit.resize(g.n_units);
   s.outlier_index.clear();
-  uint64_t n_lit_blocks = 0, n_side = 0, n_coded_units = 0, n_coded = 0;
+  uint64_t n_lit_records = 0, n_side = 0, n_coded_units = 0, n_coded = 0;
+  uint64_t last_record = ~0ull;
   for (uint64_t b = 0; b < g.n_blocks; ++b) {
     const uint64_t u0 = 2 * b;
     const bool lit0 = s.ref[u0] < 0;
     const bool lit1 = u0 + 1 < g.n_units && s.ref[u0 + 1] < 0;
     if (!lit0 && !lit1) continue;
-    ++n_lit_blocks;
+    if ((b >> rlog) != last_record) {  // the first literal block of its record
+      last_record = b >> rlog;
+      ++n_lit_records;
+      if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
+    }
     const bool coded_block = !local_mode || local::has_codes(s.params[b].kind);
-    if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
     for (uint64_t u = u0; u < u0 + 2; ++u) {
       if (!(u == u0 ? lit0 : lit1)) continue;
       if (coded_block) {
@@ -453,12 +553,14 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   h.dtype = (uint8_t)kType;
   h.flags = params.mode != BoundMode::kAbs ? kFlagRelBound : 0;
   h.original_bytes = src_bytes;
-  h.quant = (uint8_t)(local_mode ? StagedQuant::kLocal : StagedQuant::kGlobal);
+  h.quant = (uint8_t)(local_mode   ? StagedQuant::kLocal
+                      : table_mode ? StagedQuant::kTable
+                                   : StagedQuant::kGlobal);
   h.coder = (uint8_t)(use_rans ? StagedCoder::kRans : StagedCoder::kFixed);
   h.dedup = (uint8_t)(use_history     ? StagedDedup::kHistory
                       : ref_units > 0 ? StagedDedup::kFrame
                                       : StagedDedup::kNone);
-  h.step = local_mode ? 0.0f : qp.step;
+  h.step = local_mode || table_mode ? 0.0f : qp.step;
   h.applied_bound = applied;
   h.stream_unit = use_history ? (uint32_t)hist->stream_pos : 0u;
 
@@ -493,10 +595,11 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     layout = dedup::layout_for(max_gap, sources.size(), max_len);
     dedup_bytes = dedup::section_bytes(runs.size(), sources.data(), sources.size(), layout);
   }
-  const uint64_t quant_bytes = local_mode
-                                   ? local::kQuantHeaderBytes + n_lit_blocks * local::kRecordBytes +
-                                         n_side * local::kSideBytes
-                                   : 0;
+  const uint64_t quant_bytes = local_mode ? local::kQuantHeaderBytes +
+                                                n_lit_records * local::kRecordBytes +
+                                                n_side * local::kSideBytes
+                               : table_mode ? table::section_bytes(n_tables)
+                                            : 0;
   const uint64_t outlier_bytes = 4 + n_out * (4 + g.es);
   const uint64_t total = staged::kPayloadOffset + dedup_bytes + quant_bytes + code_bytes.size() +
                          outlier_bytes + g.tail;
@@ -529,24 +632,30 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   if (local_mode) {
     p[0] = (uint8_t)e0;
     p[1] = (uint8_t)w;
-    p[2] = p[3] = 0;
+    p[2] = (uint8_t)rlog;
+    p[3] = 0;
     p += local::kQuantHeaderBytes;
-    uint8_t* side = p + n_lit_blocks * local::kRecordBytes;
-    for (uint64_t b = 0; b < g.n_blocks; ++b) {
-      const uint64_t first = b * kBlockElems;
-      const uint64_t last = std::min<uint64_t>(first + kBlockElems, g.n);
+    uint8_t* side = p + n_lit_records * local::kRecordBytes;
+    for (uint64_t r = 0; r < n_records; ++r) {
+      const uint64_t first = (r << rlog) * kBlockElems;
+      const uint64_t last = std::min<uint64_t>(first + (kBlockElems << rlog), g.n);
       bool any_literal = false;
       for (uint64_t i = first; i < last; i += kUnitElems) any_literal |= s.ref[i / kUnitElems] < 0;
       if (!any_literal) continue;
-      local::store_record(p, s.record[b]);
+      local::store_record(p, s.record[r]);
       p += local::kRecordBytes;
-      if (local::has_side_entry(s.params[b].kind)) {
-        block::store_le32(side, s.side[2 * b]);
-        block::store_le32(side + 4, s.side[2 * b + 1]);
+      if (local::has_side_entry(s.params[r << rlog].kind)) {
+        block::store_le32(side, s.side[2 * r]);
+        block::store_le32(side + 4, s.side[2 * r + 1]);
         side += local::kSideBytes;
       }
     }
     p = side;
+  } else if (table_mode) {
+    table::write_header(p, lay->row_elems, lay->start_col, n_tables);
+    for (uint32_t t = 0; t < n_tables; ++t)
+      table::write_entry(p, t, lay->table_cols[t], s.tparams[t]);
+    p += quant_bytes;
   }
   if (!code_bytes.empty()) std::memcpy(p, code_bytes.data(), code_bytes.size());
   p += code_bytes.size();
@@ -611,6 +720,8 @@ struct DecodeScratch {
   std::vector<uint32_t> value_unit;        // literal units of zero and constant blocks
   std::vector<uint32_t> codes;             // the coded codes, kGroupCodes per group
   std::vector<uint8_t> sym;
+  std::vector<uint16_t> col_table;     // table mode: each column's table
+  std::vector<table::Params> tparams;  // table mode: per table
   rans::Tables tables;
 };
 thread_local DecodeScratch t_dec;
@@ -691,6 +802,7 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   const StagedKernels& sk = be.staged[(int)kType];
   const Geometry g = staged::geometry(h.dtype, h.original_bytes);
   const bool local_mode = h.quant == (uint8_t)StagedQuant::kLocal;
+  const bool table_mode = h.quant == (uint8_t)StagedQuant::kTable;
   const uint32_t unit_bytes = (uint32_t)(kUnitElems * g.es);
 
   // History: the frame must continue the stream where this decoder is.
@@ -734,37 +846,65 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   // constant blocks.
   p = frame + staged::section_offset(h, StagedSection::kQuant);
   end = p + h.section[(int)StagedSection::kQuant];
-  uint32_t w = 0, e0 = 0;
+  uint32_t w = 0, e0 = 0, rlog = 0;
   const uint8_t* rec = nullptr;
   const uint8_t* side = nullptr;
+  TableGeometry tg{};
   if (local_mode) {
     if ((uint64_t)(end - p) < local::kQuantHeaderBytes) return Reject::kQuantParams;
     e0 = p[0];
     w = p[1];
-    if (e0 < 1 || e0 > 254 || w < 1 || w > local::kMaxWidth || p[2] != 0 || p[3] != 0)
+    rlog = p[2];
+    if (e0 < 1 || e0 > 254 || w < 1 || w > local::kMaxWidth || rlog > local::kMaxRecordLog2 ||
+        p[3] != 0)
       return Reject::kQuantParams;
     rec = p + local::kQuantHeaderBytes;
+  } else if (table_mode) {
+    uint32_t row_elems, start_col, n_tables;
+    if (!table::parse_header(p, (uint64_t)(end - p), &row_elems, &start_col, &n_tables))
+      return Reject::kQuantParams;
+    s.tparams.resize(n_tables);
+    s.col_table.resize(row_elems);
+    uint64_t c = 0;
+    for (uint32_t t = 0; t < n_tables; ++t) {
+      uint32_t cols;
+      if (!table::parse_entry(p, t, &cols, &s.tparams[t]) || cols > row_elems - c)
+        return Reject::kQuantParams;
+      for (uint32_t k = 0; k < cols; ++k) s.col_table[c++] = (uint16_t)t;
+    }
+    if (c != row_elems) return Reject::kQuantParams;
+    tg = TableGeometry{s.col_table.data(), row_elems, start_col};
   } else if (p != end) {
     return Reject::kQuantParams;
   }
-  uint64_t n_lit_blocks = 0;
-  for (uint64_t b = 0; b < g.n_blocks; ++b)
-    n_lit_blocks += s.literal_unit[2 * b] | (2 * b + 1 < g.n_units ? s.literal_unit[2 * b + 1] : 0);
+  uint64_t n_lit_records = 0;
+  for (uint64_t b = 0, last = ~0ull; b < g.n_blocks; ++b) {
+    if ((s.literal_unit[2 * b] | (2 * b + 1 < g.n_units ? s.literal_unit[2 * b + 1] : 0)) &&
+        (b >> rlog) != last) {
+      last = b >> rlog;
+      ++n_lit_records;
+    }
+  }
   if (local_mode) {
-    if ((uint64_t)(end - rec) < n_lit_blocks * local::kRecordBytes) return Reject::kQuantParams;
-    side = rec + n_lit_blocks * local::kRecordBytes;
+    if ((uint64_t)(end - rec) < n_lit_records * local::kRecordBytes) return Reject::kQuantParams;
+    side = rec + n_lit_records * local::kRecordBytes;
   }
   s.params.resize(g.n_blocks);
   s.coded_unit.resize(g.n_units);
   s.value_unit.clear();
-  uint64_t n_coded_units = 0, n_coded = 0;
-  for (uint64_t b = 0; b < g.n_blocks; ++b) {
+  uint64_t n_coded_units = 0, n_coded = 0, record_block = 0;
+  for (uint64_t b = 0, last = ~0ull; b < g.n_blocks; ++b) {
     const uint64_t u0 = 2 * b;
     const bool lit0 = s.literal_unit[u0] != 0;
     const bool lit1 = u0 + 1 < g.n_units && s.literal_unit[u0 + 1] != 0;
     if (!lit0 && !lit1) continue;
     bool coded = true;
-    if (local_mode) {
+    if (local_mode && (b >> rlog) == last) {
+      s.params[b] = s.params[record_block];  // its row record, read with an earlier block
+      coded = local::has_codes(s.params[b].kind);
+    } else if (local_mode) {
+      record_block = b;
+      last = b >> rlog;
       const uint32_t record = local::load_record(rec);
       rec += local::kRecordBytes;
       // The record's kind says whether a side entry follows; check it is there first.
@@ -818,7 +958,17 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   }
 
   // Everything is valid: write. The coded units, then the zero and constant units.
-  if (fixed && local_mode) {
+  if (table_mode) {
+    if (fixed) {  // the codes out of their planes first
+      s.codes.resize(((n_coded + kGroupCodes - 1) / kGroupCodes) * kGroupCodes);
+      for (uint64_t gi = 0; gi < (n_coded + kGroupCodes - 1) / kGroupCodes; ++gi) {
+        be.units->unpack_planes(planes, widths[gi], s.codes.data() + gi * kGroupCodes);
+        planes += 4 * widths[gi];
+      }
+    }
+    kTableScalar[(int)kType].write(tg, s.tparams.data(), s.coded_unit.data(), n_coded_units, g.n,
+                                   s.codes.data(), dst);
+  } else if (fixed && local_mode) {
     sk.write_fixed_local(planes, w, s.params.data(), s.coded_unit.data(), n_coded_units, g.n, dst);
   } else if (fixed) {
     sk.write_fixed_global(widths, planes, h.step, s.coded_unit.data(), n_coded_units, g.n, dst);

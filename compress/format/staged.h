@@ -269,7 +269,7 @@ SQZ_HD Reject parse(const uint8_t* frame, uint64_t frame_bytes, Header* h) {
   h->applied_bound = block::bits_to_double(bound_bits);
   h->stream_unit = block::load_le32(frame + hdr2::kStreamUnit);
   if (!block::is_float_dtype(h->dtype)) return Reject::kDType;
-  if ((h->quant != (uint8_t)StagedQuant::kGlobal && h->quant != (uint8_t)StagedQuant::kLocal) ||
+  if (h->quant < (uint8_t)StagedQuant::kGlobal || h->quant > (uint8_t)StagedQuant::kTable ||
       h->coder > (uint8_t)StagedCoder::kRans || h->dedup > (uint8_t)StagedDedup::kHistory)
     return Reject::kStageIds;
   if (h->quant == (uint8_t)StagedQuant::kGlobal) {

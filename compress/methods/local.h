@@ -28,7 +28,8 @@ namespace squeeze::local {
 
 constexpr uint32_t kRecordBytes = 3;
 constexpr uint32_t kSideBytes = 8;
-constexpr uint32_t kQuantHeaderBytes = 4;  // E0, W, 2 reserved
+constexpr uint32_t kQuantHeaderBytes = 4;  // E0, W, log2 of blocks per record, 1 reserved
+constexpr uint32_t kMaxRecordLog2 = 3;     // a record serves at most 8 blocks (256 values)
 constexpr uint32_t kMantBits = 9;
 constexpr uint32_t kMaxOctave = 14;
 constexpr uint32_t kSpecialOctave = 15;
@@ -89,6 +90,19 @@ struct BlockStats {
   bool all_same;
   uint32_t same_bits;  // the element bits (widened to f32) when all_same
 };
+
+// The stats of two blocks taken together (the blocks of a row record).
+SQZ_HD BlockStats merge(const BlockStats& a, const BlockStats& b) {
+  if (!a.has_finite) return b;
+  if (!b.has_finite) return a;
+  BlockStats r;
+  r.mn = quant::min_total(a.mn, b.mn);
+  r.mx = quant::max_total(a.mx, b.mx);
+  r.has_finite = true;
+  r.all_same = a.all_same && b.all_same && a.same_bits == b.same_bits;
+  r.same_bits = a.same_bits;
+  return r;
+}
 
 // Step bits a non-special block would like (0: none possible), from its range and the bound.
 SQZ_HD uint32_t wanted_step_bits(const BlockStats& st, double bound) {

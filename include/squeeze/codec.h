@@ -38,14 +38,19 @@ enum class BoundMode : uint8_t { kAbs = 0, kRel = 1, kLocal = 2, kLossless = 3 }
 // What a decoder understands, as bits; the encoder uses nothing a receiver did not declare (the
 // plugin negotiates them at connect). Version 1 decoders understand kCapV1 only.
 enum Capability : uint32_t {
-  kCapV1 = 1u << 0,       // version 1 frames: raw and block-fixed
-  kCapStaged = 1u << 1,   // version 2 staged frames: global and local quantizers, fixed coder
-  kCapRans = 1u << 2,     // the rANS entropy coder
-  kCapDedup = 1u << 3,    // deduplication of repeated units within a frame
-  kCapHistory = 1u << 4,  // references into earlier frames of a stream (StreamEncoder)
-  kCapPlanes = 1u << 5,   // version 2 lossless byte-plane frames (BoundMode::kLossless)
+  kCapV1 = 1u << 0,          // version 1 frames: raw and block-fixed
+  kCapStaged = 1u << 1,      // version 2 staged frames: global and local quantizers, fixed coder
+  kCapRans = 1u << 2,        // the rANS entropy coder
+  kCapDedup = 1u << 3,       // deduplication of repeated units within a frame
+  kCapHistory = 1u << 4,     // references into earlier frames of a stream (StreamEncoder)
+  kCapPlanes = 1u << 5,      // version 2 lossless byte-plane frames (BoundMode::kLossless)
+  kCapTable = 1u << 6,       // the table quantizer: a bound per table of a row layout (RowLayout)
+  kCapRowRecords = 1u << 7,  // local records shared by the blocks of a row's table vector
 };
-constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapHistory | kCapPlanes;
+constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapHistory |
+                              kCapPlanes | kCapTable | kCapRowRecords;
+// What only the CPU backend decodes: a GPU receiver declares kCapsAll & ~kCapsCpuOnly.
+constexpr uint32_t kCapsCpuOnly = kCapHistory | kCapPlanes | kCapTable | kCapRowRecords;
 
 // The bound a TorchRec INT8 row-wise user has per value (range / 510 of the row), as a local
 // bound: each value within 1/510 of its block's range, a block never wider than a row.
@@ -64,12 +69,57 @@ const char* status_string(Status s);
 // "bytes", "f32", "f16", "bf16", "i8", "u8", "i32", "u32", "i64", "u64" ("?" for others).
 const char* dtype_name(DType t);
 
+// How the elements of a frame are laid out in rows: an all-to-all of pooled embeddings sends, to
+// each peer, rows of row_elems values, each row the concatenation of n_tables tables' vectors
+// (table k has table_cols[k] columns, in row order). start_col is the column of the frame's first
+// element (a frame may begin anywhere in a row: NCCL cuts a message into steps).
+//
+// With a layout each table has its own bound (table_bounds[k], in the frame's mode; all equal to
+// CodecParams::bound when table_bounds is null):
+//   kRel    each element within bound_k x (max - min) of its own table's elements in the frame
+//           (a table of small values keeps its precision beside one of large values);
+//   kAbs    each element within bound_k;
+//   kLocal  each element within bound_k x (max - min) of its block of 32, as without a layout; a
+//           block that spans tables takes the smallest of their bounds. When every table's width
+//           is a multiple of 32 r and the frame begins at a table boundary, r blocks of one row's
+//           table vector share one record (r up to 8): with a vector of 128, one 3-byte record per
+//           128 values, and each value within bound_k of its vector's range, INT8 row-wise's rule.
+// Needs kCapTable (kRel, kAbs) or kCapRowRecords (kLocal, r > 1) in caps; without them the
+// layout is ignored but for the bounds (the smallest applies to the whole frame).
+struct RowLayout {
+  uint32_t row_elems = 0;
+  uint32_t start_col = 0;
+  uint32_t n_tables = 0;
+  const uint32_t* table_cols = nullptr;  // n_tables widths, summing to row_elems
+  const double* table_bounds = nullptr;  // n_tables bounds (> 0), or null
+};
+// Limits of a layout (a frame carries it): columns per row and tables per row.
+constexpr uint32_t kMaxRowElems = 1u << 20;
+constexpr uint32_t kMaxTables = 4096;
+
 struct CodecParams {
   DType dtype = DType::kF32;
   BoundMode mode = BoundMode::kLocal;
   double bound = kInt8MatchingLocalBound;
-  uint32_t caps = kCapsAll;  // what the receiver decodes (Capability bits)
+  uint32_t caps = kCapsAll;           // what the receiver decodes (Capability bits)
+  const RowLayout* layout = nullptr;  // optional: the rows the data is made of
 };
+
+// The SC'24 paper's table classes (its artifact's choice, which follows cardinality): a table of
+// at least 10^5 rows keeps `bound` (tight), one of at most 10^3 rows gets 5x (loose), any other or
+// one of unknown size (rows 0) 3x (base): the paper's 0.01 / 0.03 / 0.05 for a bound of 0.01.
+double class_bound(uint64_t rows, double bound);
+
+// The bound's factor at an iteration (the paper's iteration-wise bound, loose early): kConstant
+// 1; kStep `start` at iteration 0, down by (start - 1) / 10 every early_iters / 10 iterations (the
+// paper: 2.0, 1.9, ..., 1.1 over its first 65,536); kLinear from `start` down linearly; 1 from
+// early_iters on.
+enum class Schedule : uint8_t { kConstant = 0, kStep = 1, kLinear = 2 };
+double schedule_factor(Schedule s, uint64_t iteration, uint64_t early_iters, double start);
+
+// Whether a layout is usable: sizes within the limits, widths >= 1 summing to row_elems,
+// start_col < row_elems, every bound > 0 and finite. compress() returns kInvalidArgument otherwise.
+bool valid_layout(const RowLayout& layout);
 
 // What one compress() call did; filled when a pointer is passed.
 struct FrameStats {

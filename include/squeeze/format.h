@@ -64,7 +64,7 @@ constexpr uint8_t kFlagRelBound = 0x1;
 //   position of the frame's first unit, modulo 2^32; 0 otherwise)
 // then, after the 48 header bytes, a directory of kStagedSections u32 section lengths, in the
 // order of StagedSection, and the sections back to back.
-enum class StagedQuant : uint8_t { kGlobal = 1, kLocal = 2 };
+enum class StagedQuant : uint8_t { kGlobal = 1, kLocal = 2, kTable = 3 };
 enum class StagedCoder : uint8_t { kFixed = 0, kRans = 1 };
 enum class StagedDedup : uint8_t { kNone = 0, kFrame = 1, kHistory = 2 };
 enum class StagedSection : uint8_t { kDedup = 0, kQuant = 1, kCodes = 2, kOutliers = 3, kTail = 4 };

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 /* Version of this C API; grows when functions or fields are added (existing ones never change). */
-#define SQUEEZE_C_API_VERSION 1
+#define SQUEEZE_C_API_VERSION 2
 
 /* Status codes: the codec's (squeeze::Status) then the C API's own. */
 enum squeeze_c_status {
@@ -70,7 +70,9 @@ enum squeeze_c_mode {
 #define SQUEEZE_C_CAP_DEDUP (1u << 3)
 #define SQUEEZE_C_CAP_HISTORY (1u << 4)
 #define SQUEEZE_C_CAP_PLANES (1u << 5)
-#define SQUEEZE_C_CAPS_ALL 0x3fu
+#define SQUEEZE_C_CAP_TABLE (1u << 6)
+#define SQUEEZE_C_CAP_ROW_RECORDS (1u << 7)
+#define SQUEEZE_C_CAPS_ALL 0xffu
 
 /* The default bound of the local mode (squeeze::kInt8MatchingLocalBound). */
 #define SQUEEZE_C_DEFAULT_LOCAL_BOUND 1.96e-3
@@ -86,6 +88,17 @@ typedef struct squeeze_c_params {
   uint32_t mode;  /* enum squeeze_c_mode */
   uint32_t caps;  /* SQUEEZE_C_CAP_* bits */
   double bound;
+  /* API version 2: an optional row layout (squeeze::RowLayout in include/squeeze/codec.h): rows
+   * of row_elems elements made of n_tables tables (table_cols[k] columns each, in row order), the
+   * data's first element at column start_col; table_bounds (null: `bound` for every table) gives
+   * each table its bound in `mode`. n_tables = 0: no layout. The arrays are read during the call
+   * only. */
+  uint32_t row_elems;
+  uint32_t start_col;
+  uint32_t n_tables;
+  uint32_t reserved; /* 0 */
+  const uint32_t* table_cols;
+  const double* table_bounds;
 } squeeze_c_params;
 
 /* What one compression did (squeeze::FrameStats). */

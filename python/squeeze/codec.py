@@ -28,7 +28,7 @@ import glob
 import os
 import threading
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -54,7 +54,9 @@ CAP_RANS = 1 << 2
 CAP_DEDUP = 1 << 3
 CAP_HISTORY = 1 << 4
 CAP_PLANES = 1 << 5
-CAPS_ALL = 0x3F
+CAP_TABLE = 1 << 6        # a bound per table of a row layout (rel, abs)
+CAP_ROW_RECORDS = 1 << 7  # local records shared by a row's table vector
+CAPS_ALL = 0xFF
 
 DEFAULT_MODE = "local"
 DEFAULT_LOCAL_BOUND = 1.96e-3   # squeeze::kInt8MatchingLocalBound
@@ -82,7 +84,31 @@ class SqueezeError(RuntimeError):
 
 class _Params(ctypes.Structure):
     _fields_ = [("size", ctypes.c_uint32), ("dtype", ctypes.c_uint32), ("mode", ctypes.c_uint32),
-                ("caps", ctypes.c_uint32), ("bound", ctypes.c_double)]
+                ("caps", ctypes.c_uint32), ("bound", ctypes.c_double),
+                ("row_elems", ctypes.c_uint32), ("start_col", ctypes.c_uint32),
+                ("n_tables", ctypes.c_uint32), ("reserved", ctypes.c_uint32),
+                ("table_cols", ctypes.POINTER(ctypes.c_uint32)),
+                ("table_bounds", ctypes.POINTER(ctypes.c_double))]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The rows a payload is made of (squeeze::RowLayout): each row the concatenation of tables
+    of ``cols[k]`` columns; ``bounds[k]`` (optional) each table's bound in the frame's mode;
+    ``start_col`` the column of the data's first element. With a layout, "rel" bounds each table
+    relative to its own range in the frame, "abs" each by its bound, and "local" gives each block
+    its table's bound (and shares one record among a row vector's blocks)."""
+    cols: Sequence[int]
+    bounds: Optional[Sequence[float]] = None
+    start_col: int = 0
+
+    @property
+    def row_elems(self) -> int:
+        return int(sum(self.cols))
+
+    def at(self, start_col: int) -> "Layout":
+        """The same layout for data that begins at column ``start_col`` (mod the row)."""
+        return Layout(self.cols, self.bounds, int(start_col) % self.row_elems)
 
 
 class _Stats(ctypes.Structure):
@@ -285,7 +311,9 @@ def _as_buffer(data: BytesLike) -> Tuple[object, int, int]:
     return a, a.ctypes.data if a.nbytes else 0, int(a.nbytes)
 
 
-def _params(mode: str, bound: float, caps: int, dtype: str) -> _Params:
+def _params(mode: str, bound: float, caps: int, dtype: str,
+            layout: Optional[Layout] = None) -> _Params:
+    """The C parameters; with a layout, its arrays stay alive as attributes of the result."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}")
     p = _Params()
@@ -294,6 +322,19 @@ def _params(mode: str, bound: float, caps: int, dtype: str) -> _Params:
     p.mode = MODES[mode]
     p.caps = int(caps)
     p.bound = float(bound)
+    if layout is not None:
+        cols = (ctypes.c_uint32 * len(layout.cols))(*[int(c) for c in layout.cols])
+        p.row_elems = layout.row_elems
+        p.start_col = int(layout.start_col)
+        p.n_tables = len(layout.cols)
+        p.table_cols = cols
+        p._keep = [cols]
+        if layout.bounds is not None:
+            if len(layout.bounds) != len(layout.cols):
+                raise ValueError("a layout needs one bound per table")
+            bounds = (ctypes.c_double * len(layout.bounds))(*[float(b) for b in layout.bounds])
+            p.table_bounds = bounds
+            p._keep.append(bounds)
     return p
 
 
@@ -310,18 +351,19 @@ def _check(status: int, what: str) -> None:
 # ---- one frame ---------------------------------------------------------------------------------
 
 def compress(data: BytesLike, mode: str = DEFAULT_MODE, bound: float = DEFAULT_LOCAL_BOUND,
-             caps: int = CAPS_ALL, dtype: Optional[str] = None, with_stats: bool = False):
+             caps: int = CAPS_ALL, dtype: Optional[str] = None, with_stats: bool = False,
+             layout: Optional[Layout] = None):
     """One frame of ``data`` (a numpy array or bytes-like). ``dtype`` defaults to the array's
     (float32 "f32", float16 "f16", an ml_dtypes bfloat16 "bf16"; anything else "bytes", which is
     bit-exact); pass "bf16" for bfloat16 bits held in a uint16 array. Returns the frame as bytes,
     or ``(frame, FrameStats)`` with ``with_stats``. A single frame never uses the stream history
-    (use StreamEncoder)."""
+    (use StreamEncoder). ``layout``: the rows the data is made of (Layout)."""
     lib = _load()
     dt = _dtype_of(data, dtype)
     keep, addr, n = _as_buffer(data)
     cap = max_frame_bytes(n)
     out = np.empty(max(cap, 1), dtype=np.uint8)
-    p = _params(mode, bound, caps & ~CAP_HISTORY, dt)
+    p = _params(mode, bound, caps & ~CAP_HISTORY, dt, layout)
     fb = ctypes.c_size_t(0)
     st = _Stats()
     _check(lib.squeeze_compress(ctypes.byref(p), addr or None, n, out.ctypes.data, cap,
@@ -389,11 +431,11 @@ def decompress_array(frame: BytesLike, dtype=None) -> np.ndarray:
 
 def round_trip(x: np.ndarray, mode: str = DEFAULT_MODE, bound: float = DEFAULT_LOCAL_BOUND,
                caps: int = CAPS_ALL, dtype: Optional[str] = None,
-               with_stats: bool = False):
+               with_stats: bool = False, layout: Optional[Layout] = None):
     """``x`` compressed into one frame and decoded: an array of x's shape and dtype (what the
     receiver of that frame gets); with ``with_stats``, ``(array, FrameStats)``."""
     x = np.ascontiguousarray(x)
-    frame, st = compress(x, mode, bound, caps, dtype, with_stats=True)
+    frame, st = compress(x, mode, bound, caps, dtype, with_stats=True, layout=layout)
     y = np.empty_like(x)
     decompress_into(frame, y)
     return (y, st) if with_stats else y
@@ -437,14 +479,15 @@ class StreamEncoder(_NativeHandle):
 
     def compress(self, data: BytesLike, mode: str = DEFAULT_MODE,
                  bound: float = DEFAULT_LOCAL_BOUND, caps: int = CAPS_ALL,
-                 dtype: Optional[str] = None, with_stats: bool = False):
+                 dtype: Optional[str] = None, with_stats: bool = False,
+                 layout: Optional[Layout] = None):
         if self._h is None:
             raise ValueError("closed StreamEncoder")
         dt = _dtype_of(data, dtype)
         keep, addr, n = _as_buffer(data)
         cap = max_frame_bytes(n)
         out = np.empty(max(cap, 1), dtype=np.uint8)
-        p = _params(mode, bound, caps, dt)
+        p = _params(mode, bound, caps, dt, layout)
         fb = ctypes.c_size_t(0)
         st = _Stats()
         _check(self._lib.squeeze_stream_compress(self._h, ctypes.byref(p), addr or None, n,

@@ -208,3 +208,24 @@ def test_lossless_mode_is_bit_exact_and_smaller(arr):
     assert len(frame) * 2 < arr.nbytes
     back = codec.decompress_array(frame, dtype=arr.dtype)
     assert np.array_equal(back, arr)
+
+
+@pytest.mark.parametrize("mode", ["rel", "abs"])
+def test_layout_bounds_each_table_on_its_own(mode):
+    """With a Layout, rel bounds each table by its own range in the frame (and abs by its own
+    bound): the small tables of payload() keep their precision, every element checked."""
+    rng = np.random.default_rng([seed(), 7])
+    x = payload(rng, nonfinite=False)
+    bounds = [1e-2, 3e-2, 5e-2, 1e-2] if mode == "rel" else [1e-5, 1e-4, 1e-3, 1e-2]
+    lay = codec.Layout(cols=[16, 16, 16, 16], bounds=bounds)
+    flat = x.reshape(-1)[5:]  # the data begins at column 5 of a row
+    y, st = codec.round_trip(flat, mode, 1.0, layout=lay.at(5), with_stats=True)
+    assert st.quant == 3  # StagedQuant::kTable
+    cols = (np.arange(flat.size) + 5) % 64
+    for t in range(4):
+        sel = cols // 16 == t
+        xs, ys = flat[sel].astype(np.float64), y[sel].astype(np.float64)
+        eb = bounds[t] * (xs.max() - xs.min()) if mode == "rel" else bounds[t]
+        assert np.abs(xs - ys).max() <= eb, (t, np.abs(xs - ys).max(), eb)
+    with pytest.raises(codec.SqueezeError):
+        codec.compress(flat, mode, 1.0, layout=codec.Layout(cols=[16, 0, 48]))

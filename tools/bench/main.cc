@@ -42,9 +42,14 @@ struct Options {
   uint64_t seed = 1;
   BoundMode mode = BoundMode::kLocal;
   double bound = kInt8MatchingLocalBound;
-  std::string match;    // baseline whose max error squeeze's abs bound is set to
-  bool stages = false;  // one row per stage combination, not only the full codec
-  bool stream = false;  // frames of one stream: references into earlier frames (kCapHistory)
+  std::string match;     // baseline whose max error squeeze's abs bound is set to
+  bool stages = false;   // one row per stage combination, not only the full codec
+  bool stream = false;   // frames of one stream: references into earlier frames (kCapHistory)
+  bool layout = false;   // --layout: the codec is given the --tables row layout
+  bool classes = false;  // --classes: each table's bound from its cardinality (class_bound)
+  // The codec's row layout (--layout): the tables tile the row (gaps are tables of their own).
+  std::vector<uint32_t> codec_cols;
+  std::vector<double> codec_bounds;
   size_t row_dim = 32;
   size_t chunk_bytes = 128 << 10;  // NCCL_P2P_NET_CHUNKSIZE: one frame per network send
   int reps = 5;
@@ -64,7 +69,7 @@ void usage() {
       "                     [--match int8|fp16|bf16|fp8|mx4] [--stages] [--stream]\n"
       "                     [--row-dim D] [--chunk BYTES] [--reps N] [--threads N]\n"
       "                     [--json FILE] [--dump DIR] [--save-input FILE]\n"
-      "                     [--tables W/D | W:B-E,B-E,...]\n"
+      "                     [--tables W/D | W:B-E[@ROWS],...] [--layout [--classes]]\n"
       "  --mode      abs: |x - x'| <= bound; rel: bound x the frame's range; local (default):\n"
       "              bound x the range of each block of 32 (default bound 1.96e-3 = 1/510,\n"
       "              TorchRec INT8 row-wise's precision); lossless: bit for bit, any dtype,\n"
@@ -85,9 +90,14 @@ void usage() {
       "  --dump      write each baseline's encoded bytes to DIR/<name>.bin\n"
       "  --save-input  write the input's raw bytes (e.g. a generated payload) to FILE\n"
       "  --tables    the input's row layout, for per-table errors: rows of W values holding\n"
-      "              tables of D values each (W/D), or the tables' column ranges [B, E) (the\n"
+      "              tables of D values each (W/D), or the tables' column ranges [B, E), each\n"
+      "              optionally with its rows (cardinality) after @ (the\n"
       "              generators know their own layout; tools/corpus/table_spec.py prints the\n"
       "              corpus files')\n"
+      "  --layout    give the codec that layout (RowLayout): rel and abs bound each table on\n"
+      "              its own, local shares records among a row vector's blocks\n"
+      "  --classes   with --layout: each table's bound from its rows (squeeze::class_bound:\n"
+      "              >= 10^5 rows the bound, <= 10^3 rows 5x, others and unknown 3x)\n"
       "  --generate  gaussian: N(0, 0.1^2); dlrm: pooled embeddings of 26 tables; init: 7 tables\n"
       "              of dim 64 at initialisation (+-1/sqrt(rows), 10 to 10^6 rows)\n");
 }
@@ -191,6 +201,10 @@ bool parse_args(int argc, char** argv, Options* o) {
       if (!value(&o->save_input)) return false;
     } else if (a == "--tables") {
       if (!value(&o->tables)) return false;
+    } else if (a == "--layout") {
+      o->layout = true;
+    } else if (a == "--classes") {
+      o->classes = true;
     } else {
       std::fprintf(stderr, "squeeze-bench: unknown argument %s\n", a.c_str());
       return false;
@@ -442,8 +456,10 @@ bool parse_tables(const std::string& spec, size_t* width, std::vector<TableCols>
     const unsigned long b = std::strtoul(p, &end, 10);
     if (*end != '-') return false;
     const unsigned long e = std::strtoul(end + 1, &end, 10);
+    uint64_t rows = 0;
+    if (*end == '@') rows = std::strtoull(end + 1, &end, 10);
     if (e <= b || e > w || (*end != ',' && *end != 0)) return false;
-    out->push_back({"t" + std::to_string(out->size()), b, e, 0});
+    out->push_back({"t" + std::to_string(out->size()), b, e, rows});
     p = *end ? end + 1 : end;
   }
   return !out->empty();
@@ -489,12 +505,65 @@ double element_bound(const CodecParams& p, const std::vector<float>& x, size_t f
   return mn <= mx ? p.bound * ((double)mx - (double)mn) : 0.0;
 }
 
+// With a layout (--layout), the bounds of a chunk's elements the layout promises (RowLayout in
+// include/squeeze/codec.h): rel and abs per table, local per record of 32 << rlog elements.
+std::vector<double> layout_bounds(const Options& opt, const CodecParams& p,
+                                  const std::vector<float>& x, size_t first, size_t count,
+                                  uint32_t rlog) {
+  std::vector<uint32_t> col_table;
+  for (uint32_t t = 0; t < opt.codec_cols.size(); ++t)
+    col_table.insert(col_table.end(), opt.codec_cols[t], t);
+  const size_t width = col_table.size();
+  auto table_of = [&](size_t i) { return col_table[i % width]; };  // i counts from row 0
+  const size_t n_tables = opt.codec_cols.size();
+  std::vector<double> eb(count, 0.0);
+  if (p.mode != BoundMode::kLocal) {
+    std::vector<double> mn(n_tables, INFINITY), mx(n_tables, -INFINITY);
+    for (size_t i = first; i < first + count; ++i) {
+      if (!std::isfinite(x[i])) continue;
+      mn[table_of(i)] = std::min(mn[table_of(i)], (double)x[i]);
+      mx[table_of(i)] = std::max(mx[table_of(i)], (double)x[i]);
+    }
+    for (size_t i = first; i < first + count; ++i) {
+      const uint32_t t = table_of(i);
+      eb[i - first] = p.mode == BoundMode::kAbs ? opt.codec_bounds[t]
+                      : mn[t] <= mx[t]          ? opt.codec_bounds[t] * (mx[t] - mn[t])
+                                                : 0.0;
+    }
+    return eb;
+  }
+  const size_t span = (size_t)kBlockElems << rlog;
+  for (size_t b0 = first; b0 < first + count; b0 += span) {
+    const size_t b1 = std::min(first + count, b0 + span);
+    double mn = INFINITY, mx = -INFINITY, bound = INFINITY;
+    for (size_t k = b0; k < b1; ++k) {
+      bound = std::min(bound, opt.codec_bounds[table_of(k)]);
+      if (!std::isfinite(x[k])) continue;
+      mn = std::min(mn, (double)x[k]);
+      mx = std::max(mx, (double)x[k]);
+    }
+    for (size_t k = b0; k < b1; ++k) eb[k - first] = mn <= mx ? bound * (mx - mn) : 0.0;
+  }
+  return eb;
+}
+
+// The local frame's blocks per record (log2), 0 for other frames.
+uint32_t frame_record_log2(const uint8_t* frame, size_t frame_bytes) {
+  staged::Header h;
+  if (staged::parse(frame, frame_bytes, &h) != staged::Reject::kNone ||
+      frame[hdr::kMethod] != (uint8_t)FrameMethod::kStaged ||
+      h.quant != (uint8_t)StagedQuant::kLocal)
+    return 0;
+  return frame[staged::section_offset(h, StagedSection::kQuant) + 2];
+}
+
 }  // namespace
 
 // Compresses and decompresses the input in chunks (one frame each), times both, verifies every
 // element against the bound it must meet, and measures the order-0 entropy of the coded codes.
-int run_squeeze(const Options& opt, CodecParams params, const std::vector<uint8_t>& raw,
+int run_squeeze(const Options& opt, const CodecParams base_params, const std::vector<uint8_t>& raw,
                 const std::vector<float>& x, const std::string& name, SqueezeRun* out) {
+  const CodecParams& params = base_params;
   const size_t es = dtype_size(opt.dtype), bytes = raw.size();
   const size_t chunk = opt.chunk_bytes == 0 ? bytes : std::max(opt.chunk_bytes / es * es, es);
   const bool stream = (params.caps & kCapHistory) != 0;
@@ -517,12 +586,22 @@ int run_squeeze(const Options& opt, CodecParams params, const std::vector<uint8_
     for_chunks(chunks.size(), threads, [&](size_t i) {
       Chunk& c = chunks[i];
       FrameStats st;
-      const Status s =
-          stream
-              ? enc.compress(params, raw.data() + c.src_off, c.src_len, frames.data() + c.dst_off,
-                             max_frame_bytes(c.src_len), &c.frame_bytes, &st)
-              : compress(params, raw.data() + c.src_off, c.src_len, frames.data() + c.dst_off,
-                         max_frame_bytes(c.src_len), &c.frame_bytes, &st);
+      CodecParams chunk_params = base_params;
+      RowLayout lay;
+      if (opt.layout) {
+        lay.n_tables = (uint32_t)opt.codec_cols.size();
+        lay.table_cols = opt.codec_cols.data();
+        lay.table_bounds = opt.codec_bounds.data();
+        for (uint32_t w : opt.codec_cols) lay.row_elems += w;
+        lay.start_col = (uint32_t)((c.src_off / es) % lay.row_elems);
+        chunk_params.layout = &lay;
+      }
+      const Status s = stream ? enc.compress(chunk_params, raw.data() + c.src_off, c.src_len,
+                                             frames.data() + c.dst_off, max_frame_bytes(c.src_len),
+                                             &c.frame_bytes, &st)
+                              : compress(chunk_params, raw.data() + c.src_off, c.src_len,
+                                         frames.data() + c.dst_off, max_frame_bytes(c.src_len),
+                                         &c.frame_bytes, &st);
       fail[i] = s != Status::kOk;
       c.applied_bound = st.applied_bound;
       c.outliers = st.outliers;
@@ -583,8 +662,13 @@ int run_squeeze(const Options& opt, CodecParams params, const std::vector<uint8_
     r.outlier_bytes += c.outlier_bytes;
     ++r.frames;
     const size_t first = c.src_off / es, count = c.src_len / es;
+    const std::vector<double> lay_eb =
+        opt.layout ? layout_bounds(opt, params, x, first, count,
+                                   frame_record_log2(frames.data() + c.dst_off, c.frame_bytes))
+                   : std::vector<double>();
     for (size_t i = first; i < first + count; ++i) {
-      const double eb = element_bound(params, x, first, count, i, c.applied_bound);
+      const double eb = opt.layout ? lay_eb[i - first]
+                                   : element_bound(params, x, first, count, i, c.applied_bound);
       const bool exact_needed =
           !std::isfinite(x[i]) || c.method == (uint8_t)FrameMethod::kRaw || eb == 0.0;
       const bool ok = exact_needed
@@ -693,6 +777,31 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "squeeze-bench: cannot write %s\n", opt.save_input.c_str());
       return 2;
     }
+  }
+  if (opt.layout) {
+    if (layout.empty()) {
+      std::fprintf(stderr, "squeeze-bench: --layout needs --tables (or a generator)\n");
+      return 2;
+    }
+    // The tables in column order; gaps between them become tables of their own.
+    std::vector<TableCols> sorted = layout;
+    std::sort(sorted.begin(), sorted.end(),
+              [](const TableCols& a, const TableCols& b) { return a.begin < b.begin; });
+    size_t col = 0;
+    auto add = [&](size_t w, uint64_t rows) {
+      opt.codec_cols.push_back((uint32_t)w);
+      opt.codec_bounds.push_back(opt.classes ? class_bound(rows, opt.bound) : opt.bound);
+    };
+    for (const TableCols& t : sorted) {
+      if (t.begin < col) {
+        std::fprintf(stderr, "squeeze-bench: --layout: tables overlap at column %zu\n", t.begin);
+        return 2;
+      }
+      if (t.begin > col) add(t.begin - col, 0);
+      add(t.end - t.begin, t.rows);
+      col = t.end;
+    }
+    if (col < layout_width) add(layout_width - col, 0);
   }
   if (opt.mode == BoundMode::kLossless) {
     LosslessRequest req;
@@ -821,10 +930,12 @@ int run(int argc, char** argv) {
     uint32_t caps;
   };
   std::vector<Variant> variants;
+  // A layout's quantizers are not stages: every variant may use them.
+  const uint32_t layout_caps = kCapTable | kCapRowRecords;
   if (opt.stages) {
-    variants.push_back({" fixed", kCapV1 | kCapStaged});
-    variants.push_back({" +rans", kCapV1 | kCapStaged | kCapRans});
-    variants.push_back({" +dedup", kCapV1 | kCapStaged | kCapRans | kCapDedup});
+    variants.push_back({" fixed", kCapV1 | kCapStaged | layout_caps});
+    variants.push_back({" +rans", kCapV1 | kCapStaged | kCapRans | layout_caps});
+    variants.push_back({" +dedup", kCapV1 | kCapStaged | kCapRans | kCapDedup | layout_caps});
     if (opt.stream) variants.push_back({" +history", kCapsAll});
   } else {
     variants.push_back({"", params.caps});
@@ -833,7 +944,7 @@ int run(int argc, char** argv) {
   SqueezeRun order0;  // no deduplication: the order-0 limit of the codes of every element
   {
     CodecParams p0 = params;
-    p0.caps = kCapV1 | kCapStaged;
+    p0.caps = kCapV1 | kCapStaged | layout_caps;
     const int rc = run_squeeze(opt, p0, raw, x, "order-0 probe", &order0);
     if (rc) return rc;
   }

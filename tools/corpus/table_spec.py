@@ -13,7 +13,7 @@ import os
 import sys
 
 
-def spec_for(path):
+def spec_for(path, rows=False):
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
     candidates = [os.path.join(directory, "manifest.json"),
@@ -29,12 +29,15 @@ def spec_for(path):
             names = {entry.get("file"), entry.get("source_file"), entry.get("path")}
             if base in names or rel in names:
                 tables = entry["tables"]
-                cols = ",".join("%d-%d" % (t["begin"], t["end"]) for t in tables)
+                cols = ",".join("%d-%d" % (t["begin"], t["end"]) +
+                                ("@%d" % t["rows"] if rows and t.get("rows") else "")
+                                for t in tables)
                 return "%d:%s" % (entry["row_width"], cols)
     raise SystemExit("table_spec.py: %s is in no manifest.json beside it" % path)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: table_spec.py FILE")
-    print(spec_for(sys.argv[1]))
+    args = [a for a in sys.argv[1:] if a != "--rows"]
+    if len(args) != 1:
+        raise SystemExit("usage: table_spec.py [--rows] FILE  (--rows: each table's rows after @)")
+    print(spec_for(args[0], rows="--rows" in sys.argv[1:]))

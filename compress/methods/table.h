@@ -1,0 +1,130 @@
+// The table quantizer (StagedQuant::kTable): a frame whose data is rows of tables (a RowLayout)
+// bounds each table separately, kRel relative to the table's own range within the frame. The
+// section layout, its validation and the per-element math, shared by encoder and decoder (SQZ_HD).
+//
+// Quantizer section (docs/FORMAT.md, "table"):
+//   u32 row_elems   columns per row, 1..kMaxRowElems
+//   u32 start_col   column of the frame's first element, < row_elems
+//   u32 n_tables    1..min(row_elems, kMaxTables)
+//   n_tables entries of { u32 cols >= 1, f32 step, f32 value }, widths summing to row_elems
+// Element i lies in column (start_col + i) mod row_elems; its table's entry decodes its code:
+//   step > 0 (a normal finite float, value +0): x' = unzigzag(code) * step, as the global
+//            quantizer with that table's step;
+//   step = 0: the table is exact in this frame: x' = value (finite) whatever the code.
+// A table whose elements in the frame span no range (constant, or no finite element), or whose
+// bound is too small for a normal step, is exact: its elements with other bits are outliers.
+#pragma once
+
+#include <cstdint>
+
+#include "compress/block.h"
+#include "compress/quant.h"
+#include "squeeze/codec.h"
+#include "squeeze/hd.h"
+
+namespace squeeze::table {
+
+constexpr uint32_t kHeaderBytes = 12;
+constexpr uint32_t kEntryBytes = 12;
+
+SQZ_HD uint64_t section_bytes(uint32_t n_tables) {
+  return kHeaderBytes + (uint64_t)kEntryBytes * n_tables;
+}
+
+// One table's quantizer in a frame.
+struct Params {
+  float step = 0.0f;      // 0: exact table
+  float inv_step = 0.0f;  // encoder
+  float eb_check = 0.0f;  // encoder: largest float <= the table's absolute bound (0: exact)
+  float value = 0.0f;     // exact table: the value every element decodes to
+};
+
+// Range of a table's finite elements in the frame (min/max in the total order -0 < +0).
+struct Stats {
+  float mn;
+  float mx;
+  bool has_finite;
+};
+
+// The encoder's decision for one table from its absolute bound eb (kAbs: the table's bound; kRel:
+// the bound times the range in stats).
+SQZ_HD Params decide(const Stats& st, double eb) {
+  Params p;
+  quant::QuantParams qp;
+  if (st.has_finite && st.mx > st.mn && quant::make_quant_params(eb, &qp)) {
+    p.step = qp.step;
+    p.inv_step = qp.inv_step;
+    p.eb_check = qp.eb_check;
+    return p;
+  }
+  // Exact: every element with the smallest finite element's bits (0 when none) costs a code of 0.
+  p.value = st.has_finite ? st.mn : 0.0f;
+  return p;
+}
+
+// Validates the section header: false on a malformed field.
+SQZ_HD bool parse_header(const uint8_t* p, uint64_t len, uint32_t* row_elems, uint32_t* start_col,
+                         uint32_t* n_tables) {
+  if (len < kHeaderBytes) return false;
+  *row_elems = block::load_le32(p);
+  *start_col = block::load_le32(p + 4);
+  *n_tables = block::load_le32(p + 8);
+  if (*row_elems < 1 || *row_elems > kMaxRowElems || *start_col >= *row_elems) return false;
+  if (*n_tables < 1 || *n_tables > kMaxTables || *n_tables > *row_elems) return false;
+  return len == section_bytes(*n_tables);
+}
+
+// Validates entry k (of a section whose header parsed): width >= 1, a step that is 0 or a normal
+// finite float, a finite value that is +0 when the step is not 0.
+SQZ_HD bool parse_entry(const uint8_t* section, uint32_t k, uint32_t* cols, Params* p) {
+  const uint8_t* e = section + kHeaderBytes + (uint64_t)kEntryBytes * k;
+  *cols = block::load_le32(e);
+  const uint32_t step_bits = block::load_le32(e + 4);
+  const uint32_t value_bits = block::load_le32(e + 8);
+  *p = Params{};
+  if (*cols < 1) return false;
+  if ((value_bits & 0x7f800000u) == 0x7f800000u) return false;
+  if (step_bits != 0) {
+    const float s = quant::bits_to_float(step_bits);
+    if (!(s >= 1.17549435e-38f) || !(s <= 3.40282347e38f) || value_bits != 0) return false;
+    p->step = s;
+    return true;
+  }
+  p->value = quant::bits_to_float(value_bits);
+  return true;
+}
+
+SQZ_HD void write_header(uint8_t* p, uint32_t row_elems, uint32_t start_col, uint32_t n_tables) {
+  block::store_le32(p, row_elems);
+  block::store_le32(p + 4, start_col);
+  block::store_le32(p + 8, n_tables);
+}
+
+SQZ_HD void write_entry(uint8_t* section, uint32_t k, uint32_t cols, const Params& p) {
+  uint8_t* e = section + kHeaderBytes + (uint64_t)kEntryBytes * k;
+  block::store_le32(e, cols);
+  block::store_le32(e + 4, quant::float_to_bits(p.step));
+  block::store_le32(e + 8, p.step != 0.0f ? 0u : quant::float_to_bits(p.value));
+}
+
+// Quantizes one element with its table's parameters: true and the (zigzag) code when the decoded
+// value is provably within the table's bound (or exact); false means "store exactly" (outlier).
+template <DType kType>
+SQZ_HD bool quantize_element(float x, const Params& p, uint32_t* code) {
+  *code = 0;
+  if (p.step == 0.0f)
+    return (quant::float_to_bits(x) & 0x7f800000u) != 0x7f800000u &&
+           quant::float_to_bits(x) == quant::float_to_bits(p.value);
+  const quant::QuantParams qp{p.step, p.inv_step, p.eb_check};
+  int32_t q;
+  if (!quant::quantize_element<kType>(x, qp, &q)) return false;
+  *code = quant::zigzag(q);
+  return true;
+}
+
+// The value the decoder writes for a code, widened to float (before the element type's rounding).
+SQZ_HD float reconstruct(const Params& p, uint32_t code) {
+  return p.step == 0.0f ? p.value : quant::reconstruct_f32(quant::unzigzag(code), p.step);
+}
+
+}  // namespace squeeze::table
