@@ -395,3 +395,32 @@ TEST(RowLayout, StepsOfAMessageEachCarryTheirStartColumn) {
 
 }  // namespace
 }  // namespace squeeze::test
+
+namespace squeeze::test {
+namespace {
+
+TEST(BoundPolicy, ClassesFollowCardinality) {
+  EXPECT_EQ(class_bound(10000000, 1e-2), 1e-2);  // tight: >= 10^5 rows
+  EXPECT_EQ(class_bound(100000, 1e-2), 1e-2);
+  EXPECT_EQ(class_bound(99999, 1e-2), 3e-2);  // base
+  EXPECT_EQ(class_bound(0, 1e-2), 3e-2);      // unknown size: base
+  EXPECT_EQ(class_bound(1001, 1e-2), 3e-2);
+  EXPECT_EQ(class_bound(1000, 1e-2), 5e-2);  // loose: <= 10^3 rows
+  EXPECT_EQ(class_bound(3, 1e-2), 5e-2);
+}
+
+TEST(BoundPolicy, ScheduleIsThePapersStepDecay) {
+  // The paper: 2 (1 - floor(10 i / 65536) 0.05) before 65,536 iterations, then 1.
+  for (uint64_t i : {0ull, 1ull, 6553ull, 6554ull, 32768ull, 65535ull}) {
+    const double want = 2.0 * (1.0 - (double)((10 * i) / 65536) * 0.05);
+    EXPECT_NEAR(schedule_factor(Schedule::kStep, i, 65536, 2.0), want, 1e-12) << i;
+  }
+  EXPECT_EQ(schedule_factor(Schedule::kStep, 65536, 65536, 2.0), 1.0);
+  EXPECT_NEAR(schedule_factor(Schedule::kLinear, 32768, 65536, 2.0), 1.5, 1e-12);
+  EXPECT_EQ(schedule_factor(Schedule::kLinear, 0, 65536, 3.0), 3.0);
+  EXPECT_EQ(schedule_factor(Schedule::kConstant, 5, 65536, 2.0), 1.0);
+  EXPECT_EQ(schedule_factor(Schedule::kStep, 5, 0, 2.0), 1.0);
+}
+
+}  // namespace
+}  // namespace squeeze::test
