@@ -151,6 +151,15 @@ SQZ_HD float reconstruct_f32(int32_t q, float step) {
   return (float)q * step;
 }
 
+// A decoded value as the element type stores it, widened back to float (f16 and bf16 round to
+// nearest even): what the encoder checks against the bound.
+template <DType kType>
+SQZ_HD float round_to_type(float xr) {
+  if (kType == DType::kF16) return half_to_float(float_to_half_rn(xr));
+  if (kType == DType::kBF16) return bf16_to_float(float_to_bf16_rn(xr));
+  return xr;
+}
+
 // Quantize one element given as float (f16 / bf16 widened exactly). Returns true and the code
 // when the decoded value is provably within the bound; false means "store exactly" (outlier).
 template <DType kType>

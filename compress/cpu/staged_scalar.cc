@@ -14,13 +14,6 @@ namespace squeeze::cpu {
 namespace {
 
 template <DType kType>
-float round_to_type(float xr) {
-  if (kType == DType::kF16) return quant::half_to_float(quant::float_to_half_rn(xr));
-  if (kType == DType::kBF16) return quant::bf16_to_float(quant::float_to_bf16_rn(xr));
-  return xr;
-}
-
-template <DType kType>
 void block_stats_scalar(const uint8_t* src, uint64_t n, local::BlockStats* out) {
   constexpr uint64_t es = dtype_size(kType);
   const uint64_t n_blocks = (n + kBlockElems - 1) / kBlockElems;
@@ -65,7 +58,7 @@ void quantize_local_scalar(const uint8_t* src, uint64_t n, const local::BlockPar
         ok = local::quantize_element<kType>(x, p, &code);
         if (ok) {
           const float d =
-              quant::element_error(x, round_to_type<kType>(local::reconstruct(p, code)));
+              quant::element_error(x, quant::round_to_type<kType>(local::reconstruct(p, code)));
           float& e = err[(i - first) / kUnitElems];
           e = d > e ? d : e;
         }
@@ -103,7 +96,7 @@ void quantize_global_scalar(const uint8_t* src, uint64_t n, const quant::QuantPa
         continue;
       }
       const float d =
-          quant::element_error(x, round_to_type<kType>(quant::reconstruct_f32(q, qp.step)));
+          quant::element_error(x, quant::round_to_type<kType>(quant::reconstruct_f32(q, qp.step)));
       float& e = err[(i - first) / kUnitElems];
       e = d > e ? d : e;
     }

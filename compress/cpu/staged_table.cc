@@ -13,13 +13,6 @@ namespace squeeze::cpu {
 namespace {
 
 template <DType kType>
-float round_to_type(float xr) {
-  if (kType == DType::kF16) return quant::half_to_float(quant::float_to_half_rn(xr));
-  if (kType == DType::kBF16) return quant::bf16_to_float(quant::float_to_bf16_rn(xr));
-  return xr;
-}
-
-template <DType kType>
 void stats_scalar(const uint8_t* src, uint64_t n, const TableGeometry& tg, table::Stats* out) {
   constexpr uint64_t es = dtype_size(kType);
   uint32_t col = tg.start_col;
@@ -59,7 +52,8 @@ void quantize_scalar(const uint8_t* src, uint64_t n, const TableGeometry& tg,
         continue;
       }
       codes[i] = code;
-      const float d = quant::element_error(x, round_to_type<kType>(table::reconstruct(p, code)));
+      const float d =
+          quant::element_error(x, quant::round_to_type<kType>(table::reconstruct(p, code)));
       err = d > err ? d : err;
     }
     outlier_masks[u / 2] |= mask << (16 * (u % 2));
