@@ -2,6 +2,7 @@
 // exception leaves a function here; every failure is a status code.
 #include "squeeze/squeeze_c.h"
 
+#include <cmath>
 #include <cstddef>
 #include <new>
 
@@ -139,6 +140,17 @@ const char* squeeze_last_reject_reason(void) {
 
 const char* squeeze_codec_backend(void) {
   return squeeze::cpu_backend_name();
+}
+
+double squeeze_class_bound(uint64_t rows, double bound) {
+  return squeeze::class_bound(rows, bound);
+}
+
+double squeeze_schedule_factor(uint32_t kind, uint64_t iteration, uint64_t early_iters,
+                               double start) {
+  if (kind > 2) return std::nan("");
+  return squeeze::schedule_factor(static_cast<squeeze::Schedule>(kind), iteration, early_iters,
+                                  start);
 }
 
 int squeeze_params_default(squeeze_c_params* params) {

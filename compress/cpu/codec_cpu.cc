@@ -394,19 +394,6 @@ Status decompress_with(const void* frame_v, size_t frame_bytes, void* dst_v, siz
 
 }  // namespace
 
-double class_bound(uint64_t rows, double bound) {
-  if (rows >= 100000) return bound;
-  if (rows != 0 && rows <= 1000) return 5.0 * bound;
-  return 3.0 * bound;
-}
-
-double schedule_factor(Schedule s, uint64_t iteration, uint64_t early_iters, double start) {
-  if (s == Schedule::kConstant || iteration >= early_iters || early_iters == 0) return 1.0;
-  const double drop = start - 1.0;
-  if (s == Schedule::kStep) return start - drop * (double)((10 * iteration) / early_iters) / 10.0;
-  return start - drop * (double)iteration / (double)early_iters;
-}
-
 bool valid_layout(const RowLayout& layout) {
   if (layout.row_elems < 1 || layout.row_elems > kMaxRowElems ||
       layout.start_col >= layout.row_elems || layout.n_tables < 1 || layout.n_tables > kMaxTables ||

@@ -102,9 +102,10 @@ struct StagedDecodeKernel {
       st.n_full_units = g.n_full_units;
       st.n_blocks = g.n_blocks;
       st.tail = g.tail;
+      // A table quantizer (no CUDA phases yet; a GPU receiver never declares kCapTable) takes
+      // the global path, whose quant section must be empty: rejected there (kQuantParams), as
+      // the CPU decoder rejects a table section it cannot parse.
       st.local = st.h.quant == (uint8_t)StagedQuant::kLocal;
-      // Table quantizers have no CUDA phases yet; a GPU receiver never declares kCapTable.
-      if (!st.raw && st.h.quant == (uint8_t)StagedQuant::kTable) reject(st, Reject::kStageIds);
       st.dst_aligned = ((uintptr_t)c.dst % g.es) == 0;
       if (!st.raw && st.h.dedup == (uint8_t)StagedDedup::kHistory) reject(st, Reject::kHistory);
     }

@@ -117,6 +117,15 @@ double class_bound(uint64_t rows, double bound);
 enum class Schedule : uint8_t { kConstant = 0, kStep = 1, kLinear = 2 };
 double schedule_factor(Schedule s, uint64_t iteration, uint64_t early_iters, double start);
 
+// The bound every element of src[0, src_bytes) has under params when compressed into one frame:
+// what its decoding must meet (0: bit for bit), one double per element. record_log2: the frame's
+// local records (frame_record_log2), 0 when unknown or not local. For checks (NCCL_SQUEEZE_VERIFY,
+// squeeze-bench); the encoder does not call it.
+void element_bounds(const CodecParams& params, const void* src, size_t src_bytes,
+                    uint32_t record_log2, double* out);
+// Blocks per record (log2) of a local frame, 0 for any other frame or one that does not parse.
+uint32_t frame_record_log2(const void* frame, size_t frame_bytes);
+
 // Whether a layout is usable: sizes within the limits, widths >= 1 summing to row_elems,
 // start_col < row_elems, every bound > 0 and finite. compress() returns kInvalidArgument otherwise.
 bool valid_layout(const RowLayout& layout);

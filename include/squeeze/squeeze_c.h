@@ -147,6 +147,14 @@ const char* squeeze_last_reject_reason(void);
 /* The SIMD kernel set of the CPU backend ("avx512", "avx2", "scalar"). */
 const char* squeeze_codec_backend(void);
 
+/* API version 2: the bound a table of `rows` rows gets from its class (squeeze::class_bound: the
+ * SC'24 paper's tight / base / loose from cardinality; rows 0 = unknown), and the bound's factor
+ * at an iteration of the schedule (squeeze::schedule_factor; kind 0 constant, 1 step, 2 linear;
+ * NaN for another kind). */
+double squeeze_class_bound(uint64_t rows, double bound);
+double squeeze_schedule_factor(uint32_t kind, uint64_t iteration, uint64_t early_iters,
+                               double start);
+
 /* Sets *params to the codec's defaults: f32, local mode, SQUEEZE_C_DEFAULT_LOCAL_BOUND, all
  * capabilities. Returns SQUEEZE_C_INVALID_ARGUMENT for a null pointer. */
 int squeeze_params_default(squeeze_c_params* params);

@@ -491,71 +491,6 @@ TableError table_error(const std::vector<float>& x, const std::vector<float>& y,
 
 // The per-element bound of a request: the frame's applied bound (global modes) or bound x the
 // range of the element's block of 32 (local).
-double element_bound(const CodecParams& p, const std::vector<float>& x, size_t first, size_t count,
-                     size_t i, double applied) {
-  if (p.mode != BoundMode::kLocal) return applied;
-  const size_t b0 = first + (i - first) / kBlockElems * kBlockElems;
-  const size_t b1 = std::min(first + count, b0 + kBlockElems);
-  float mn = INFINITY, mx = -INFINITY;
-  for (size_t k = b0; k < b1; ++k) {
-    if (!std::isfinite(x[k])) continue;
-    mn = std::min(mn, x[k]);
-    mx = std::max(mx, x[k]);
-  }
-  return mn <= mx ? p.bound * ((double)mx - (double)mn) : 0.0;
-}
-
-// With a layout (--layout), the bounds of a chunk's elements the layout promises (RowLayout in
-// include/squeeze/codec.h): rel and abs per table, local per record of 32 << rlog elements.
-std::vector<double> layout_bounds(const Options& opt, const CodecParams& p,
-                                  const std::vector<float>& x, size_t first, size_t count,
-                                  uint32_t rlog) {
-  std::vector<uint32_t> col_table;
-  for (uint32_t t = 0; t < opt.codec_cols.size(); ++t)
-    col_table.insert(col_table.end(), opt.codec_cols[t], t);
-  const size_t width = col_table.size();
-  auto table_of = [&](size_t i) { return col_table[i % width]; };  // i counts from row 0
-  const size_t n_tables = opt.codec_cols.size();
-  std::vector<double> eb(count, 0.0);
-  if (p.mode != BoundMode::kLocal) {
-    std::vector<double> mn(n_tables, INFINITY), mx(n_tables, -INFINITY);
-    for (size_t i = first; i < first + count; ++i) {
-      if (!std::isfinite(x[i])) continue;
-      mn[table_of(i)] = std::min(mn[table_of(i)], (double)x[i]);
-      mx[table_of(i)] = std::max(mx[table_of(i)], (double)x[i]);
-    }
-    for (size_t i = first; i < first + count; ++i) {
-      const uint32_t t = table_of(i);
-      eb[i - first] = p.mode == BoundMode::kAbs ? opt.codec_bounds[t]
-                      : mn[t] <= mx[t]          ? opt.codec_bounds[t] * (mx[t] - mn[t])
-                                                : 0.0;
-    }
-    return eb;
-  }
-  const size_t span = (size_t)kBlockElems << rlog;
-  for (size_t b0 = first; b0 < first + count; b0 += span) {
-    const size_t b1 = std::min(first + count, b0 + span);
-    double mn = INFINITY, mx = -INFINITY, bound = INFINITY;
-    for (size_t k = b0; k < b1; ++k) {
-      bound = std::min(bound, opt.codec_bounds[table_of(k)]);
-      if (!std::isfinite(x[k])) continue;
-      mn = std::min(mn, (double)x[k]);
-      mx = std::max(mx, (double)x[k]);
-    }
-    for (size_t k = b0; k < b1; ++k) eb[k - first] = mn <= mx ? bound * (mx - mn) : 0.0;
-  }
-  return eb;
-}
-
-// The local frame's blocks per record (log2), 0 for other frames.
-uint32_t frame_record_log2(const uint8_t* frame, size_t frame_bytes) {
-  staged::Header h;
-  if (staged::parse(frame, frame_bytes, &h) != staged::Reject::kNone ||
-      frame[hdr::kMethod] != (uint8_t)FrameMethod::kStaged ||
-      h.quant != (uint8_t)StagedQuant::kLocal)
-    return 0;
-  return frame[staged::section_offset(h, StagedSection::kQuant) + 2];
-}
 
 }  // namespace
 
@@ -578,6 +513,19 @@ int run_squeeze(const Options& opt, const CodecParams base_params, const std::ve
     dst_total += max_frame_bytes(c.src_len);
     chunks.push_back(c);
   }
+  // A chunk's parameters: with --layout, the layout from the chunk's first column.
+  auto params_of_chunk = [&](const Chunk& c, RowLayout* lay) {
+    CodecParams p = base_params;
+    if (opt.layout) {
+      lay->n_tables = (uint32_t)opt.codec_cols.size();
+      lay->table_cols = opt.codec_cols.data();
+      lay->table_bounds = opt.codec_bounds.data();
+      for (uint32_t w : opt.codec_cols) lay->row_elems += w;
+      lay->start_col = (uint32_t)((c.src_off / es) % lay->row_elems);
+      p.layout = lay;
+    }
+    return p;
+  };
   std::vector<uint8_t> frames(dst_total);
   std::vector<uint8_t> restored(bytes);
   std::vector<int> fail(chunks.size(), 0);
@@ -586,16 +534,8 @@ int run_squeeze(const Options& opt, const CodecParams base_params, const std::ve
     for_chunks(chunks.size(), threads, [&](size_t i) {
       Chunk& c = chunks[i];
       FrameStats st;
-      CodecParams chunk_params = base_params;
       RowLayout lay;
-      if (opt.layout) {
-        lay.n_tables = (uint32_t)opt.codec_cols.size();
-        lay.table_cols = opt.codec_cols.data();
-        lay.table_bounds = opt.codec_bounds.data();
-        for (uint32_t w : opt.codec_cols) lay.row_elems += w;
-        lay.start_col = (uint32_t)((c.src_off / es) % lay.row_elems);
-        chunk_params.layout = &lay;
-      }
+      const CodecParams chunk_params = params_of_chunk(c, &lay);
       const Status s = stream ? enc.compress(chunk_params, raw.data() + c.src_off, c.src_len,
                                              frames.data() + c.dst_off, max_frame_bytes(c.src_len),
                                              &c.frame_bytes, &st)
@@ -662,13 +602,12 @@ int run_squeeze(const Options& opt, const CodecParams base_params, const std::ve
     r.outlier_bytes += c.outlier_bytes;
     ++r.frames;
     const size_t first = c.src_off / es, count = c.src_len / es;
-    const std::vector<double> lay_eb =
-        opt.layout ? layout_bounds(opt, params, x, first, count,
-                                   frame_record_log2(frames.data() + c.dst_off, c.frame_bytes))
-                   : std::vector<double>();
+    RowLayout lay;
+    std::vector<double> bounds(count);
+    element_bounds(params_of_chunk(c, &lay), raw.data() + c.src_off, count * es,
+                   frame_record_log2(frames.data() + c.dst_off, c.frame_bytes), bounds.data());
     for (size_t i = first; i < first + count; ++i) {
-      const double eb = opt.layout ? lay_eb[i - first]
-                                   : element_bound(params, x, first, count, i, c.applied_bound);
+      const double eb = bounds[i - first];
       const bool exact_needed =
           !std::isfinite(x[i]) || c.method == (uint8_t)FrameMethod::kRaw || eb == 0.0;
       const bool ok = exact_needed
