@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "compress/cpu/kernels.h"
+#include "plugin/classify/layout.h"
 #include "plugin/classify/policy.h"
 #include "plugin/config_toml.h"
 #include "plugin/log.h"
@@ -322,6 +323,16 @@ bool load_settings(const EnvLookup& env, Settings* out, std::string* error) {
   if (!parse_policy_rules(pol.text, &rules, &rule_error)) {
     *error = where_set(s, ParamId::kPolicy) + ": " + rule_error;
     return false;
+  }
+  // So is the row layout.
+  const ParamValue& lay = s.get(ParamId::kLayout);
+  if (!lay.text.empty()) {
+    LayoutSpec spec;
+    std::string layout_error;
+    if (!parse_layout(lay.text, &spec, &layout_error)) {
+      *error = where_set(s, ParamId::kLayout) + ": " + layout_error;
+      return false;
+    }
   }
   // A CPU backend this machine (or build) cannot run is refused here, naming where it was set.
   const std::string& backend = s.get<ParamId::kCpuBackend>();

@@ -48,6 +48,28 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "throughput with: a message is compressed losslessly while the coder is at least as fast "     \
     "as the link (and the ratio >= 1.1). auto: the device's speed (the interface's, or the "       \
     "inner plugin's); an unknown speed means never.")                                              \
+  X(kLayout, "LAYOUT", kString, "", 0, 0, "",                                                      \
+    "The tables of a row of the all-to-all payloads, in row order: comma-separated "               \
+    "WIDTH[*COUNT][@ROWS][=BOUND] (e.g. 128*8, or 64@1460,64@10000000=5e-3,32). Applied to a "     \
+    "lossy send when every NCCL step of it starts at a row (the row's bytes divide 4 KiB): rel "   \
+    "and abs bound each table on its own, local shares records among a row vector's blocks; "      \
+    "local with tables of one width whose bytes divide 4 KiB: records per vector. Otherwise "      \
+    "the smallest table bound applies to the frame. Empty: none (squeeze_set_layout sets one).")   \
+  X(kTableClasses, "TABLE_CLASSES", kBool, "0", 0, 1, "",                                          \
+    "With LAYOUT: a table without =BOUND gets the SC'24 paper's class by its @ROWS: >= 10^5 "      \
+    "rows the bound, <= 10^3 rows 5x it, others (and unknown) 3x.")                                \
+  X(kSchedule, "SCHEDULE", kEnum, "constant", 0, 0, "constant|step|linear",                        \
+    "The bound over training iterations: step and linear start at SCHEDULE_START x the bound "     \
+    "and come down to 1x at SCHEDULE_ITERS (step: in 10 equal steps, the paper's); constant: "     \
+    "1x. The iteration: squeeze_set_iteration, else lossy bytes sent / SCHEDULE_BYTES.")           \
+  X(kScheduleIters, "SCHEDULE_ITERS", kInt, "65536", 1, (int64_t{1} << 40), "",                    \
+    "Iterations over which SCHEDULE comes down to 1x (the paper's early stage: 65,536).")          \
+  X(kScheduleStart, "SCHEDULE_START", kFloat, "2", 1, 100, "",                                     \
+    "The factor SCHEDULE starts at (the paper's EB_CONSTANT: 2).")                                 \
+  X(kScheduleBytes, "SCHEDULE_BYTES", kInt, "0", 0, (int64_t{1} << 50), "",                        \
+    "Lossy payload bytes this process sends per training iteration (forward and backward "         \
+    "all-to-all): the schedule's iteration counts them when squeeze_set_iteration is not "         \
+    "called. 0: only squeeze_set_iteration advances it.")                                          \
   X(kThreads, "THREADS", kInt, "auto", 0, 16, "auto",                                              \
     "Helper threads per connection that stripe the data sockets (the listener's value wins). "     \
     "0: no helpers, NCCL's proxy thread moves the bytes itself in isend/irecv/test (best with "    \
@@ -206,6 +228,15 @@ struct Settings {
     return m == "abs" ? BoundMode::kAbs : m == "local" ? BoundMode::kLocal : BoundMode::kRel;
   }
   double bound() const { return get<ParamId::kBound>(); }
+  const std::string& layout() const { return get<ParamId::kLayout>(); }
+  bool table_classes() const { return get<ParamId::kTableClasses>(); }
+  Schedule schedule() const {
+    const std::string& v = get<ParamId::kSchedule>();
+    return v == "step" ? Schedule::kStep : v == "linear" ? Schedule::kLinear : Schedule::kConstant;
+  }
+  uint64_t schedule_iters() const { return static_cast<uint64_t>(get<ParamId::kScheduleIters>()); }
+  double schedule_start() const { return get<ParamId::kScheduleStart>(); }
+  uint64_t schedule_bytes() const { return static_cast<uint64_t>(get<ParamId::kScheduleBytes>()); }
   uint64_t min_bytes() const { return static_cast<uint64_t>(get<ParamId::kMinBytes>()); }
   // DType::kBytes when no datatype is assumed.
   DType assume_dtype() const;

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <vector>
 
+#include "plugin/classify/layout.h"
 #include "plugin/config.h"
 #include "plugin/log.h"
 #include "plugin/pipeline/codec_engine.h"
@@ -136,6 +137,20 @@ ncclResult_t start_process_locked() {
   if (parse_policy_rules(settings.policy(), &rules, &rule_error)) {  // validated at load
     install_configured_policy(rules, settings.policy(), settings.mode(), settings.bound());
   }
+  {
+    std::shared_ptr<LayoutSpec> spec;
+    std::string layout_error;
+    if (!settings.layout().empty()) {
+      spec = std::make_shared<LayoutSpec>();
+      if (!parse_layout(settings.layout(), spec.get(), &layout_error)) spec.reset();  // validated
+    }
+    ScheduleSettings sc;
+    sc.kind = settings.schedule();
+    sc.iters = settings.schedule_iters();
+    sc.start = settings.schedule_start();
+    sc.bytes_per_iteration = settings.schedule_bytes();
+    install_configured_layout(std::move(spec), settings.table_classes(), sc);
+  }
   reset_traffic_path_log();
 
   SQZ_INFO(NCCL_INIT | NCCL_NET,
@@ -146,6 +161,7 @@ ncclResult_t start_process_locked() {
            codec_threads == 0 ? " (the codec runs on NCCL's proxy thread)" : "");
   s.transport->log_init();
   SQZ_INFO(NCCL_INIT | NCCL_ENV, "policy: %s", describe_current_policy().c_str());
+  SQZ_INFO(NCCL_INIT | NCCL_ENV, "layout: %s", describe_current_layout().c_str());
   std::string desc = describe_settings(settings);
   size_t start = 0;
   while (start < desc.size()) {

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "plugin/classify/layout.h"
 #include "plugin/classify/policy.h"
 #include "plugin/core.h"
 #include "plugin/log.h"
@@ -45,6 +46,35 @@ __attribute__((visibility("default"))) int squeeze_set_policy(const char* rules)
            rules != nullptr ? rules : "NULL: back to the configured rules",
            rules != nullptr ? "\"" : "", squeeze::plugin::describe_current_policy().c_str());
   return 0;
+}
+
+// Replaces the row layout of the lossy sends (NCCL_SQUEEZE_LAYOUT syntax, docs/CONFIG.md) for
+// every connection, from their next send on; NULL goes back to the configured layout, "" to
+// none. Thread-safe. Returns 0, or -1 with a WARN naming the bad entry (the layout in force is
+// then unchanged). squeeze.torchrec.register_layout calls it from a sharding plan.
+__attribute__((visibility("default"))) int squeeze_set_layout(const char* layout) {
+  std::string error;
+  if (!squeeze::plugin::set_layout_override(layout, &error)) {
+    SQZ_WARN("squeeze_set_layout(\"%s\") rejected, layout unchanged: %s", layout, error.c_str());
+    return -1;
+  }
+  SQZ_INFO(NCCL_NET, "squeeze_set_layout(%s%s%s): %s", layout != nullptr ? "\"" : "",
+           layout != nullptr ? layout : "NULL: back to the configured layout",
+           layout != nullptr ? "\"" : "", squeeze::plugin::describe_current_layout().c_str());
+  return 0;
+}
+
+// The training iteration the bound's schedule (NCCL_SQUEEZE_SCHEDULE) is at, from the next send
+// on; once called, it alone counts iterations (SCHEDULE_BYTES no longer does). Thread-safe.
+__attribute__((visibility("default"))) void squeeze_set_iteration(uint64_t iteration) {
+  squeeze::plugin::set_iteration(iteration);
+}
+
+// The schedule's iteration in force and its factor (either pointer may be NULL).
+__attribute__((visibility("default"))) void squeeze_get_iteration(uint64_t* iteration,
+                                                                  double* factor) {
+  if (iteration != nullptr) *iteration = squeeze::plugin::current_iteration();
+  if (factor != nullptr) *factor = squeeze::plugin::current_schedule_factor();
 }
 
 // Writes the rule list in force (the last squeeze_set_policy's, else NCCL_SQUEEZE_POLICY) like

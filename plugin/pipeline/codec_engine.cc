@@ -12,23 +12,8 @@
 
 namespace squeeze::plugin {
 
-namespace {
-
-// Finite range of elements [first, last) of x; 0 when none is finite.
-double finite_range(DType t, const uint8_t* x, size_t first, size_t last) {
-  double mn = INFINITY, mx = -INFINITY;
-  for (size_t i = first; i < last; ++i) {
-    const double v = block::element_at(t, x, i);
-    if (!std::isfinite(v)) continue;
-    mn = std::min(mn, v);
-    mx = std::max(mx, v);
-  }
-  return mn <= mx ? mx - mn : 0.0;
-}
-
-}  // namespace
-
-double max_error_over_bound(const CodecParams& p, const void* xv, const void* yv, size_t bytes) {
+double max_error_over_bound(const CodecParams& p, const void* xv, const void* yv, size_t bytes,
+                            uint32_t record_log2) {
   const auto* x = static_cast<const uint8_t*>(xv);
   const auto* y = static_cast<const uint8_t*>(yv);
   // Lossless frames and non-float data must come back bit for bit.
@@ -37,24 +22,20 @@ double max_error_over_bound(const CodecParams& p, const void* xv, const void* yv
   const size_t es = dtype_size(p.dtype);
   const size_t n = bytes / es;
   if (std::memcmp(x + n * es, y + n * es, bytes - n * es) != 0) return kErrNotWithin;
+  std::vector<double> bound(n);  // a debugging mode: the check allocates
+  element_bounds(p, x, bytes, record_log2, bound.data());
   double worst = 0;
-  const double frame_range = p.mode == BoundMode::kRel ? finite_range(p.dtype, x, 0, n) : 0.0;
-  for (size_t first = 0; first < n; first += 32) {
-    const size_t last = std::min(n, first + 32);
-    double eb = p.bound;
-    if (p.mode == BoundMode::kRel) eb = p.bound * frame_range;
-    if (p.mode == BoundMode::kLocal) eb = p.bound * finite_range(p.dtype, x, first, last);
-    for (size_t i = first; i < last; ++i) {
-      const double a = block::element_at(p.dtype, x, i), b = block::element_at(p.dtype, y, i);
-      double r;
-      if (!std::isfinite(a)) {
-        r = std::memcmp(x + i * es, y + i * es, es) == 0 ? 0.0 : kErrNotWithin;
-      } else {
-        const double d = std::fabs(b - a);  // NaN when b is not finite: not within
-        r = d == 0 ? 0.0 : (eb > 0 && d <= eb * kErrNotWithin ? d / eb : kErrNotWithin);
-      }
-      worst = std::max(worst, r);
+  for (size_t i = 0; i < n; ++i) {
+    const double a = block::element_at(p.dtype, x, i), b = block::element_at(p.dtype, y, i);
+    const double eb = bound[i];
+    double r;
+    if (!std::isfinite(a)) {
+      r = std::memcmp(x + i * es, y + i * es, es) == 0 ? 0.0 : kErrNotWithin;
+    } else {
+      const double d = std::fabs(b - a);  // NaN when b is not finite: not within
+      r = d == 0 ? 0.0 : (eb > 0 && d <= eb * kErrNotWithin ? d / eb : kErrNotWithin);
     }
+    worst = std::max(worst, r);
   }
   return worst;
 }
@@ -78,7 +59,8 @@ void run_codec_task(CodecTask* t) {
                            ? t->verifier->decompress(t->dst, t->out_bytes, y.data(), y.size(), &out)
                            : decompress(t->dst, t->out_bytes, y.data(), y.size(), &out);
       t->err_over_bound = s == Status::kOk && out == t->src_bytes
-                              ? max_error_over_bound(t->params, t->src, y.data(), y.size())
+                              ? max_error_over_bound(t->params, t->src, y.data(), y.size(),
+                                                     frame_record_log2(t->dst, t->out_bytes))
                               : kErrNotWithin;
       return;
     }

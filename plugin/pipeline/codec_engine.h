@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "plugin/classify/layout.h"
 #include "squeeze/codec.h"
 
 namespace squeeze::plugin {
@@ -20,6 +21,8 @@ struct CodecTask {
   // Inputs.
   Op op = Op::kCompress;
   CodecParams params;
+  // The send's row layout (params.layout points into it; apply_layout fills it).
+  TaskLayout layout;
   // A connection's stream codec (frames that refer to earlier frames of the connection), or
   // NULL for self-contained frames.
   StreamEncoder* encoder = nullptr;
@@ -53,13 +56,15 @@ struct CodecTask {
 void run_codec_task(CodecTask* task);
 
 // The largest |y - x| over its element's bound, for x the bytes compressed with p and y what
-// the frame decoded to: the bound is p.bound (abs), p.bound x the finite range of the message
-// (rel) or of the element's block of 32 (local). Non-finite elements and the bytes after the
-// last whole element must come back bit for bit. 0 when every element is exact; kErrNotWithin
-// (a large finite number, so that it prints as JSON) for an element that had to be exact and is
-// not. The lossless mode and non-float dtypes: 0 or kErrNotWithin (bit for bit).
+// the frame decoded to: the bound is squeeze::element_bounds' (abs, rel over the message or
+// each table of a layout, local over the element's block or row record; record_log2 from the
+// frame). Non-finite elements and the bytes after the last whole element must come back bit for
+// bit. 0 when every element is exact; kErrNotWithin (a large finite number, so that it prints
+// as JSON) for an element that had to be exact and is not. The lossless mode and non-float
+// dtypes: 0 or kErrNotWithin (bit for bit).
 constexpr double kErrNotWithin = 1e9;
-double max_error_over_bound(const CodecParams& p, const void* x, const void* y, size_t bytes);
+double max_error_over_bound(const CodecParams& p, const void* x, const void* y, size_t bytes,
+                            uint32_t record_log2 = 0);
 
 class CodecEngine {
  public:

@@ -283,6 +283,11 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       r->gpu.params = cr.params;
       // What the receiver decodes, less the stream history: the CUDA encoder keeps none.
       r->gpu.params.caps = options_.caps & ~kCapHistory;
+      // The CUDA encoder takes no layout: the smallest table bound for the whole frame.
+      if (lossy && r->gpu.params.mode != BoundMode::kLossless) {
+        apply_layout(classifier_.layout, &r->gpu.params, nullptr);
+        note_lossy_bytes(size);
+      }
       if (gpu_->queue_send(r)) gpu_->pump();  // a full batch: launch it now
     } else if (lossy) {
       ++outstanding_tasks_;
@@ -290,6 +295,10 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       t.op = CodecTask::Op::kCompress;
       t.params = cr.params;
       t.params.caps = options_.caps;  // nothing the receiver does not decode
+      if (t.params.mode != BoundMode::kLossless) {
+        apply_layout(classifier_.layout, &t.params, &t.layout);
+        note_lossy_bytes(size);
+      }
       t.encoder = encoder_.get();
       t.decoder = nullptr;
       t.verify = options_.verify;
@@ -939,6 +948,7 @@ ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t 
   in.traffic = traffic.path == TrafficPath::kProfiler ? &traffic.record : nullptr;
   // squeeze_set_policy may change the rules at any time: re-read them when they did.
   if (policy_generation() != rules_generation) policy_snapshot(&rules, &rules_generation);
+  if (layout_generation() != layout_gen) layout = layout_snapshot(&layout_gen);
   ClassifyResult r = classify(options.policy, rules, in);
   if (r.decision != Decision::kLossless) return r;
   if ((options.caps & kCapPlanes) == 0) {

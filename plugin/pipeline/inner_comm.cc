@@ -260,6 +260,10 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
       t.op = CodecTask::Op::kCompress;
       t.params = cr.params;
       t.params.caps = options_.caps;
+      if (t.params.mode != BoundMode::kLossless) {
+        apply_layout(classifier_.layout, &t.params, &t.layout);
+        note_lossy_bytes(size);
+      }
       t.encoder = nullptr;
       t.decoder = nullptr;
       t.verify = options_.verify;  // frames without history: the plain decoder checks them

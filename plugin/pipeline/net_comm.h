@@ -100,6 +100,9 @@ struct SendClassifier {
   // The policy's rules as of rules_generation (re-read when squeeze_set_policy changed them).
   PolicyTable rules;
   uint64_t rules_generation = 0;
+  // The row layout in force as of layout_gen (re-read when squeeze_set_layout changed it).
+  std::shared_ptr<const LayoutSpec> layout;
+  uint64_t layout_gen = 0;
   // Whether lossless coding pays, per datatype ("auto" cells); fed by the compressions.
   LosslessGauge gauge;
 

@@ -234,6 +234,8 @@ def _declare(lib) -> None:
         "squeeze_last_reject_reason": (c.c_char_p, []),
         "squeeze_codec_backend": (c.c_char_p, []),
         "squeeze_params_default": (c.c_int, [c.POINTER(_Params)]),
+        "squeeze_class_bound": (c.c_double, [c.c_uint64, c.c_double]),
+        "squeeze_schedule_factor": (c.c_double, [c.c_uint32, c.c_uint64, c.c_uint64, c.c_double]),
         "squeeze_max_frame_bytes": (sz, [sz]),
         "squeeze_compress": (c.c_int, [c.POINTER(_Params), vp, sz, vp, sz, psz,
                                        c.POINTER(_Stats)]),
@@ -346,6 +348,27 @@ def _check(status: int, what: str) -> None:
     if status != OK:
         reason = _load().squeeze_last_reject_reason().decode()
         raise SqueezeError(status, what, reason)
+
+
+# ---- bounds per table and per iteration (the library's single definition) ----------------------
+
+SCHEDULES = {"constant": 0, "step": 1, "linear": 2}
+
+
+def class_bound(rows: int, bound: float) -> float:
+    """The bound of a table of ``rows`` rows from its class (the SC'24 paper's rule: >= 10^5 rows
+    ``bound``, <= 10^3 rows 5x, others and unknown (0) 3x)."""
+    return float(_load().squeeze_class_bound(int(rows), float(bound)))
+
+
+def schedule_factor(kind: str, iteration: int, early_iters: int = 65536,
+                    start: float = 2.0) -> float:
+    """The bound's factor at ``iteration`` of a schedule ("constant", "step": the paper's, from
+    ``start`` down to 1 at ``early_iters`` in 10 steps, "linear")."""
+    if kind not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}")
+    return float(_load().squeeze_schedule_factor(SCHEDULES[kind], int(iteration),
+                                                  int(early_iters), float(start)))
 
 
 # ---- one frame ---------------------------------------------------------------------------------

@@ -15,6 +15,13 @@ with the byte counts (input, on the wire) accumulated in ``link.stats``.
     link = Link(mode="local", bound=1.96e-3)
     y = link.round_trip(x)          # same shape and dtype as x
     link.stats.ratio                # input bytes / wire bytes so far
+
+With a row layout (``codec.Layout``: the tables of a row of the slice), ``Link`` does what the
+plugin does with ``NCCL_SQUEEZE_LAYOUT`` (docs/CONFIG.md, "Row layouts"): the layout where every
+step starts at a row (a row's bytes divide 4 KiB), records per vector in local mode where tables
+of one width have vectors whose bytes divide 4 KiB, else the smallest table bound for the whole
+frame (``plugin_layout``). ``exact_columns=True`` instead gives every step the layout from its
+true first column (what the plugin would do if NCCL told it where a step starts in the message).
 """
 
 from __future__ import annotations
@@ -28,6 +35,20 @@ from . import codec
 
 CHUNK_BYTES = 128 * 1024    # NCCL_P2P_NET_CHUNKSIZE default
 MIN_BYTES = 4096            # NCCL_SQUEEZE_MIN_BYTES default
+
+
+def plugin_layout(layout: "codec.Layout", itemsize: int, mode: str):
+    """(layout or None, bound or None): what the plugin applies for ``layout`` to frames of
+    ``itemsize``-byte elements in ``mode`` (plugin/classify/layout.cc, ``layout_use``): the layout
+    itself, one table of the common width (local records per vector), or None with the smallest
+    table bound (None: no bounds in the layout, the mode's bound stands)."""
+    row_bytes = layout.row_elems * itemsize
+    smallest = min(layout.bounds) if layout.bounds is not None else None
+    if 4096 % row_bytes == 0 and (len(layout.cols) > 1 or mode == "local"):
+        return layout, None
+    if mode == "local" and len(set(layout.cols)) == 1 and 4096 % (layout.cols[0] * itemsize) == 0:
+        return codec.Layout([layout.cols[0]], None if smallest is None else [smallest]), None
+    return None, smallest
 
 
 @dataclass
@@ -68,7 +89,8 @@ class Link:
     def __init__(self, mode: str = codec.DEFAULT_MODE, bound: float = codec.DEFAULT_LOCAL_BOUND,
                  caps: int = codec.CAPS_ALL, chunk_bytes: int = CHUNK_BYTES,
                  min_bytes: int = MIN_BYTES, history: bool = True,
-                 window_bytes: int = codec.DEFAULT_WINDOW_BYTES, keep_frame_ratios: bool = False):
+                 window_bytes: int = codec.DEFAULT_WINDOW_BYTES, keep_frame_ratios: bool = False,
+                 layout: Optional[codec.Layout] = None, exact_columns: bool = False):
         if chunk_bytes <= 0:
             raise ValueError("chunk_bytes must be positive")
         self.mode, self.bound = mode, float(bound)
@@ -76,6 +98,7 @@ class Link:
         self.chunk_bytes, self.min_bytes = int(chunk_bytes), int(min_bytes)
         self.history = bool(history) and bool(self.caps & codec.CAP_HISTORY)
         self.keep_frame_ratios = keep_frame_ratios
+        self.layout, self.exact_columns = layout, bool(exact_columns)
         self.stats = LinkStats()
         self._enc = codec.StreamEncoder(window_bytes) if self.history else None
         self._dec = codec.StreamDecoder(window_bytes) if self.history else None
@@ -90,6 +113,13 @@ class Link:
         dst = out.reshape(-1).view(np.uint8)
         dt = dtype or codec._dtype_of(x, None)
         sums = LinkStats()
+        lay, bound = None, self.bound
+        if self.layout is not None:
+            if self.exact_columns:
+                lay = self.layout
+            else:
+                lay, smallest = plugin_layout(self.layout, x.itemsize, self.mode)
+                bound = smallest if lay is None and smallest is not None else self.bound
         for b, e in steps(src.shape[0], self.chunk_bytes):
             piece = src[b:e]
             sums.input_bytes += e - b
@@ -98,13 +128,14 @@ class Link:
                 sums.wire_bytes += e - b
                 sums.passthrough_steps += 1
                 continue
+            step_layout = lay.at(b // x.itemsize) if lay is not None else None
             if self._enc is not None:
-                frame, st = self._enc.compress(piece, self.mode, self.bound, self.caps, dt,
-                                               with_stats=True)
+                frame, st = self._enc.compress(piece, self.mode, bound, self.caps, dt,
+                                               with_stats=True, layout=step_layout)
                 got = self._dec.decompress_into(frame, dst[b:e])
             else:
-                frame, st = codec.compress(piece, self.mode, self.bound, self.caps, dt,
-                                           with_stats=True)
+                frame, st = codec.compress(piece, self.mode, bound, self.caps, dt,
+                                           with_stats=True, layout=step_layout)
                 got = codec.decompress_into(frame, dst[b:e])
             if got != e - b:
                 raise codec.SqueezeError(codec.CORRUPT_FRAME, "round_trip: size changed")

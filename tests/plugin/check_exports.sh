@@ -9,7 +9,8 @@ if [ "${1:-}" = --tables-only ]; then tables_only=1; shift; fi
 lib="$1"
 required="ncclNetPlugin_v11 ncclNetPlugin_v10 ncclNetPlugin_v9 ncclNetPlugin_v8"
 # The control functions a training script reaches through ctypes (plugin/api/control.cc).
-required_functions="squeeze_version squeeze_get_stats_json squeeze_set_policy squeeze_get_policy"
+required_functions="squeeze_version squeeze_get_stats_json squeeze_set_policy squeeze_get_policy
+  squeeze_set_layout squeeze_set_iteration squeeze_get_iteration"
 [ $tables_only -eq 1 ] && required_functions=""
 syms=$(nm -D --defined-only "$lib" | awk '{print $3}' | sort)
 status=0

@@ -7,10 +7,12 @@
 // squeeze_set_policy.
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -32,6 +34,9 @@ struct Control {
   ncclProfiler_v5_t* profiler = nullptr;
   int (*set_policy)(const char*) = nullptr;
   size_t (*get_policy)(char*, size_t) = nullptr;
+  int (*set_layout)(const char*) = nullptr;
+  void (*set_iteration)(uint64_t) = nullptr;
+  void (*get_iteration)(uint64_t*, double*) = nullptr;
 };
 
 Control& control() {
@@ -42,6 +47,12 @@ Control& control() {
         reinterpret_cast<int (*)(const char*)>(dlsym(plugin().lib, "squeeze_set_policy"));
     x.get_policy =
         reinterpret_cast<size_t (*)(char*, size_t)>(dlsym(plugin().lib, "squeeze_get_policy"));
+    x.set_layout =
+        reinterpret_cast<int (*)(const char*)>(dlsym(plugin().lib, "squeeze_set_layout"));
+    x.set_iteration =
+        reinterpret_cast<void (*)(uint64_t)>(dlsym(plugin().lib, "squeeze_set_iteration"));
+    x.get_iteration = reinterpret_cast<void (*)(uint64_t*, double*)>(
+        dlsym(plugin().lib, "squeeze_get_iteration"));
     return x;
   }();
   return c;
@@ -273,6 +284,10 @@ struct Message {
   bool lossless = false;  // compressed by the lossless method: bit-exact, fewer bytes
 };
 
+// A check of what arrived in place of a message's bounds (e.g. per table of a row layout).
+using Check =
+    std::function<::testing::AssertionResult(const uint8_t* sent, const uint8_t* got, size_t n)>;
+
 // A connection with its FIFO buffers registered the way NCCL does (before any transfer).
 struct Link {
   Pair pair;
@@ -301,7 +316,8 @@ struct Link {
 
   // Sends every message with its own chain in flight at once (each at its own offset in its
   // FIFO buffer), then checks what arrived.
-  void run(std::vector<Message>& msgs, pid_t pid) {
+  // checks[i], when given and set, replaces message i's bound check.
+  void run(std::vector<Message>& msgs, pid_t pid, const std::vector<Check>& checks = {}) {
     const Json before = find_conn("recv", tag);  // null before the connection's first message
     std::vector<Chain> chains(msgs.size());
     std::vector<void*> sreq(msgs.size()), rreq(msgs.size());
@@ -334,7 +350,9 @@ struct Link {
       ASSERT_EQ(size, static_cast<int>(msgs[i].data.size()));
       chains[i].stop();
       const uint8_t* got = recv_fifo[msgs[i].fifo].data() + offset[i];
-      if (msgs[i].lossy) {
+      if (i < checks.size() && checks[i]) {
+        EXPECT_TRUE(checks[i](msgs[i].data.data(), got, msgs[i].data.size()));
+      } else if (msgs[i].lossy) {
         EXPECT_TRUE(lossy_within(msgs[i].data.data(), got, msgs[i].data.size(), msgs[i].elem,
                                  msgs[i].rel_bound, msgs[i].abs_bound, msgs[i].local_bound));
       } else {
@@ -849,6 +867,138 @@ void v9_fallback_child() {
 
 // The v9 table has no profiler callback or phandle; it initialises once per process and never
 // finalizes, so this runs in a child process.
+// Rows of three tables of very different scales (64 + 64 + 128 f32 columns: 1 KiB rows, so every
+// NCCL step starts at a row), and the largest error of each table over its own relative bound
+// (rel: bound x the table's range in the message, a looser bound than in each frame).
+std::vector<uint8_t> three_table_rows(std::mt19937_64& rng, size_t rows) {
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  const float scale[3] = {100.0f, 0.001f, 1.0f};
+  std::vector<uint8_t> v(rows * 256 * 4);
+  for (size_t i = 0; i < rows * 256; ++i) {
+    const size_t c = i % 256;
+    const float x = g(rng) * scale[c < 64 ? 0 : c < 128 ? 1 : 2];
+    std::memcpy(v.data() + 4 * i, &x, 4);
+  }
+  return v;
+}
+std::array<double, 3> table_error_over_bound(const uint8_t* sent, const uint8_t* got, size_t bytes,
+                                             double rel) {
+  std::array<double, 3> lo{INFINITY, INFINITY, INFINITY}, hi{-INFINITY, -INFINITY, -INFINITY},
+      err{0, 0, 0};
+  const size_t n = bytes / 4;
+  auto table = [](size_t i) { return i % 256 < 64 ? 0 : i % 256 < 128 ? 1 : 2; };
+  for (size_t i = 0; i < n; ++i) {
+    float x;
+    std::memcpy(&x, sent + 4 * i, 4);
+    lo[table(i)] = std::min(lo[table(i)], (double)x);
+    hi[table(i)] = std::max(hi[table(i)], (double)x);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    float x, y;
+    std::memcpy(&x, sent + 4 * i, 4);
+    std::memcpy(&y, got + 4 * i, 4);
+    const size_t t = table(i);
+    err[t] = std::max(err[t], std::fabs((double)x - (double)y) / (rel * (hi[t] - lo[t])));
+  }
+  return err;
+}
+
+// NCCL_SQUEEZE_LAYOUT with MODE=rel: each table within the bound of its own range, through the
+// exported tables; squeeze_set_layout switches it at run time ("" = none: the frame-wide bound
+// rounds the small table away).
+TEST_F(Policy, LayoutBoundsEachTableOnItsOwn) {
+  ScopedEnv env;
+  env.set("NCCL_SQUEEZE_MODE", "rel").set("NCCL_SQUEEZE_BOUND", "1e-2");
+  env.set("NCCL_SQUEEZE_LAYOUT", "64*2,128");
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  ScopedProfiler profiler;
+  Link a2a;
+  ASSERT_TRUE(a2a.open(0x7C0, 1, 1 << 20, 3));
+  EXPECT_TRUE(
+      log_contains("layout: row layout \"64*2,128\": 3 tables, 256 columns; f32 "
+                   "rel/abs: per table"));
+  std::array<double, 3> worst{};
+  auto send = [&]() {
+    std::vector<Message> m;
+    m.push_back({"three tables", p2p_task("Send", "ncclFloat32", 65536), kAlltoAllOp, 0,
+                 three_table_rows(rng, 256), true, Elem::kF32, 0, 0, 0, false});
+    const Check check = [&](const uint8_t* sent, const uint8_t* got, size_t bytes) {
+      worst = table_error_over_bound(sent, got, bytes, 1e-2);
+      return ::testing::AssertionSuccess();
+    };
+    a2a.run(m, getpid(), {check});
+  };
+  send();
+  for (int t = 0; t < 3; ++t) EXPECT_LE(worst[t], 1.0) << "table " << t;
+  EXPECT_GT(worst[1], 0.0) << "the small table came back exact: not compressed";
+  ASSERT_EQ(control().set_layout(""), 0);  // no layout: one bound for the frame
+  send();
+  EXPECT_GT(worst[1], 10.0) << "the frame-wide bound should round the small table away";
+  EXPECT_EQ(control().set_layout("64,0"), -1);
+  EXPECT_TRUE(log_contains("WARN", "table entry 2 \"0\": the width must be a whole number >= 1"));
+  ASSERT_EQ(control().set_layout(nullptr), 0);  // back to NCCL_SQUEEZE_LAYOUT
+  send();
+  for (int t = 0; t < 3; ++t) EXPECT_LE(worst[t], 1.0) << "table " << t;
+}
+
+// The paper's schedule: twice the bound at iteration 0, the bound itself from SCHEDULE_ITERS on;
+// squeeze_set_iteration moves it, squeeze_get_iteration reports it.
+TEST_F(Policy, ScheduleLoosensTheBoundEarly) {
+  ScopedEnv env;
+  env.set("NCCL_SQUEEZE_MODE", "rel").set("NCCL_SQUEEZE_BOUND", "1e-2");
+  env.set("NCCL_SQUEEZE_LAYOUT", "64*2,128").set("NCCL_SQUEEZE_SCHEDULE", "step");
+  env.set("NCCL_SQUEEZE_SCHEDULE_ITERS", "100").set("NCCL_SQUEEZE_SCHEDULE_START", "2");
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  ScopedProfiler profiler;
+  Link a2a;
+  ASSERT_TRUE(a2a.open(0x7C0, 1, 1 << 20, 3));
+  std::array<double, 3> worst{};
+  auto send = [&]() {
+    std::vector<Message> m;
+    m.push_back({"three tables", p2p_task("Send", "ncclFloat32", 65536), kAlltoAllOp, 0,
+                 three_table_rows(rng, 256), true, Elem::kF32, 0, 0, 0, false});
+    const Check check = [&](const uint8_t* sent, const uint8_t* got, size_t bytes) {
+      worst = table_error_over_bound(sent, got, bytes, 1e-2);
+      return ::testing::AssertionSuccess();
+    };
+    a2a.run(m, getpid(), {check});
+  };
+  control().set_iteration(0);
+  uint64_t it = 1;
+  double factor = 0;
+  control().get_iteration(&it, &factor);
+  EXPECT_EQ(it, 0u);
+  EXPECT_EQ(factor, 2.0);
+  send();
+  for (int t = 0; t < 3; ++t) {
+    EXPECT_LE(worst[t], 2.0) << "table " << t;
+    EXPECT_GT(worst[t], 1.05) << "table " << t << ": the early bound was not used";
+  }
+  control().set_iteration(55);
+  control().get_iteration(&it, &factor);
+  EXPECT_NEAR(factor, 1.5, 1e-12);
+  control().set_iteration(100);
+  control().get_iteration(&it, &factor);
+  EXPECT_EQ(factor, 1.0);
+  send();
+  for (int t = 0; t < 3; ++t) EXPECT_LE(worst[t], 1.0) << "table " << t;
+  EXPECT_TRUE(log_contains("schedule step from 2"));
+}
+
+TEST_F(Policy, BadLayoutFailsInitNamingTheEntry) {
+  ScopedEnv env;
+  env.set("NCCL_SQUEEZE_LAYOUT", "64*4,32@big");
+  clear_log();
+  void* ctx = reinterpret_cast<void*>(0x1);
+  ncclNetCommConfig_v11_t cfg{NCCL_NET_TRAFFIC_CLASS_UNDEF};
+  EXPECT_EQ(plugin().v11->init(&ctx, 1, &cfg, capture_logger, fake_nccl_callback),
+            ncclInvalidUsage);
+  EXPECT_TRUE(log_contains("NCCL_SQUEEZE_LAYOUT=", "table entry 2 \"32@big\": @ROWS"));
+  EXPECT_EQ(plugin().v11->finalize(ctx), ncclSuccess);
+}
+
 TEST(PolicyLegacy, V9TableFallsBackToAssumeDtype) {
   EXPECT_EXIT(v9_fallback_child(), ::testing::ExitedWithCode(0), "");
 }

@@ -16,6 +16,7 @@
 
 #include "compress/cpu/kernels.h"
 #include "plugin/classify/classify.h"
+#include "plugin/classify/layout.h"
 #include "plugin/config.h"
 #include "plugin/config_toml.h"
 #include "plugin/log.h"
@@ -747,6 +748,109 @@ TEST(Verify, ErrorOverBoundPerMode) {
   const int64_t a[2] = {5, 1 << 20}, b[2] = {5, (1 << 20) + 1};
   EXPECT_EQ(max_error_over_bound(p, a, a, sizeof(a)), 0.0);
   EXPECT_EQ(max_error_over_bound(p, a, b, sizeof(a)), kErrNotWithin);
+}
+
+TEST(Verify, ErrorOverBoundPerTableOfALayout) {
+  // Two tables of 4 columns: table 0 spans [0, 3], table 1 [0, 0.03]; rel 1e-2 per table.
+  std::vector<float> x(64), y;
+  for (int i = 0; i < 64; ++i) x[i] = (i % 8 < 4 ? 1.0f : 0.01f) * static_cast<float>(i % 4);
+  const uint32_t cols[2] = {4, 4};
+  RowLayout lay;
+  lay.row_elems = 8;
+  lay.n_tables = 2;
+  lay.table_cols = cols;
+  CodecParams p;
+  p.mode = BoundMode::kRel;
+  p.bound = 1e-2;
+  p.layout = &lay;
+  y = x;
+  y[5] += 2e-4f;  // table 1: 2e-4 against 1e-2 x 0.03
+  const double e5 = std::fabs(static_cast<double>(y[5]) - x[5]);
+  EXPECT_DOUBLE_EQ(max_error_over_bound(p, x.data(), y.data(), 256), e5 / (1e-2 * x[7]));
+  EXPECT_GT(max_error_over_bound(p, x.data(), y.data(), 256), 0.5);
+  p.layout = nullptr;  // the frame's range (3): the same error is well within
+  EXPECT_DOUBLE_EQ(max_error_over_bound(p, x.data(), y.data(), 256), e5 / (1e-2 * x[3]));
+}
+
+TEST(Layout, ParseWidthsCountsRowsAndBounds) {
+  LayoutSpec s;
+  std::string error;
+  ASSERT_TRUE(parse_layout("64*2@1460, 32@10000000=5e-3,128", &s, &error)) << error;
+  EXPECT_EQ(s.cols, (std::vector<uint32_t>{64, 64, 32, 128}));
+  EXPECT_EQ(s.rows, (std::vector<uint64_t>{1460, 1460, 10000000, 0}));
+  EXPECT_EQ(s.bounds, (std::vector<double>{0, 0, 5e-3, 0}));
+  EXPECT_EQ(s.row_elems, 288u);
+  const struct {
+    const char* text;
+    const char* message;
+  } bad[] = {{"", "no table"},
+             {"64,", "table entry 2 \"\": the width"},
+             {"0", "the width must be a whole number >= 1"},
+             {"64*0", "*COUNT must be a whole number >= 1"},
+             {"64=0", "the bound must be a number > 0"},
+             {"64=-1e-3", "the bound must be a number > 0"},
+             {"64@x", "@ROWS must be a whole number"},
+             {"64*5000", "more than 4096 tables"},
+             {"1048576,1", "a row wider than 1048576"}};
+  for (const auto& b : bad) {
+    EXPECT_FALSE(parse_layout(b.text, &s, &error)) << b.text;
+    EXPECT_NE(error.find(b.message), std::string::npos) << b.text << ": " << error;
+  }
+}
+
+TEST(Layout, WhereALayoutApplies) {
+  LayoutSpec s;
+  std::string error;
+  ASSERT_TRUE(parse_layout("64*3,64", &s, &error));  // 256 f32 = 1 KiB rows
+  EXPECT_EQ(layout_use(s, 4, BoundMode::kRel), LayoutUse::kTables);
+  EXPECT_EQ(layout_use(s, 2, BoundMode::kLocal), LayoutUse::kTables);
+  ASSERT_TRUE(parse_layout("64*26", &s, &error));  // 6.5 KiB rows: steps start mid-row
+  EXPECT_EQ(layout_use(s, 4, BoundMode::kRel), LayoutUse::kNone);
+  EXPECT_EQ(layout_use(s, 4, BoundMode::kLocal), LayoutUse::kVectors);
+  ASSERT_TRUE(parse_layout("64*25,32", &s, &error));  // mixed widths, rows that do not divide
+  EXPECT_EQ(layout_use(s, 4, BoundMode::kLocal), LayoutUse::kNone);
+  ASSERT_TRUE(parse_layout("1024", &s, &error));  // one table: rel gains nothing
+  EXPECT_EQ(layout_use(s, 4, BoundMode::kRel), LayoutUse::kNone);
+  EXPECT_EQ(layout_use(s, 4, BoundMode::kLocal), LayoutUse::kTables);
+  ASSERT_TRUE(parse_layout("96", &s, &error));  // 384 bytes do not divide 4 KiB
+  EXPECT_EQ(layout_use(s, 4, BoundMode::kLocal), LayoutUse::kNone);
+}
+
+TEST(Layout, ApplyGivesEachTableItsBoundAndTheSmallestToTheFrame) {
+  auto spec = std::make_shared<LayoutSpec>();
+  std::string error;
+  ASSERT_TRUE(parse_layout("64@10,64@5000,64@1000000,64=4e-3", spec.get(), &error));
+  install_configured_layout(nullptr, /*classes=*/true, ScheduleSettings{});
+  CodecParams p;
+  p.dtype = DType::kF32;
+  p.mode = BoundMode::kRel;
+  p.bound = 1e-2;
+  TaskLayout storage;
+  apply_layout(spec, &p, &storage);
+  ASSERT_NE(p.layout, nullptr);
+  EXPECT_EQ(p.layout->row_elems, 256u);
+  EXPECT_EQ(p.layout->start_col, 0u);
+  EXPECT_EQ(std::vector<double>(p.layout->table_bounds, p.layout->table_bounds + 4),
+            (std::vector<double>{5e-2, 3e-2, 1e-2, 4e-3}));
+  EXPECT_EQ(p.bound, 4e-3);
+  // Without storage (the CUDA encoder): the smallest bound, no layout.
+  CodecParams g;
+  g.mode = BoundMode::kRel;
+  g.bound = 1e-2;
+  apply_layout(spec, &g, nullptr);
+  EXPECT_EQ(g.layout, nullptr);
+  EXPECT_EQ(g.bound, 4e-3);
+  // Local, tables of one width in rows that do not divide 4 KiB: one record per vector.
+  ASSERT_TRUE(parse_layout("64*26@100", spec.get(), &error));
+  CodecParams l;
+  l.mode = BoundMode::kLocal;
+  l.bound = 2e-3;
+  apply_layout(spec, &l, &storage);
+  ASSERT_NE(l.layout, nullptr);
+  EXPECT_EQ(l.layout->row_elems, 64u);
+  EXPECT_EQ(l.layout->n_tables, 1u);
+  EXPECT_EQ(l.layout->table_bounds[0], 1e-2);  // class loose: 5x
+  install_configured_layout(nullptr, false, ScheduleSettings{});
 }
 
 }  // namespace

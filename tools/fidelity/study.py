@@ -49,7 +49,11 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import numpy as np  # noqa: E402
 
-# name -> (forward codec, backward codec); a codec is (kind, mode, bound) or None.
+# name -> (forward codec, backward codec); a codec is (kind, mode, bound[, options]) or None.
+# Options of a squeeze codec: "tables" gives it each block's row layout (every table bounded on
+# its own, from each step's true column: frames.Link(exact_columns=True)); "classes" each table's
+# bound from its rows (codec.class_bound: the paper's 1x / 3x / 5x); "schedule" the paper's step
+# schedule from 2x, down to 1x at half the run's steps (its 65,536 iterations scaled to the run).
 CONFIGS: Dict[str, Tuple[Optional[tuple], Optional[tuple]]] = {
     "none": (None, None),
     "fp16": (("fp16", None, None), None),
@@ -64,6 +68,15 @@ CONFIGS: Dict[str, Tuple[Optional[tuple], Optional[tuple]]] = {
     # The issue's reference rows: rel 1e-2 on both directions, and the old default (rel 1e-3).
     "rel-1e-2+bwd": (("squeeze", "rel", 1e-2), ("squeeze", "rel", 1e-2)),
     "rel-1e-3+bwd": (("squeeze", "rel", 1e-3), ("squeeze", "rel", 1e-3)),
+    # Row layouts (issue 13 items 1-3): per-table rel, the paper's classes, and its schedule.
+    "tab-1e-2": (("squeeze", "rel", 1e-2, {"tables": True}), None),
+    "tabcls-1e-2": (("squeeze", "rel", 1e-2, {"tables": True, "classes": True}), None),
+    "adaptive-1e-2": (("squeeze", "rel", 1e-2,
+                       {"tables": True, "classes": True, "schedule": "step"}), None),
+    "adaptive-1e-2+bwd": (("squeeze", "rel", 1e-2,
+                           {"tables": True, "classes": True, "schedule": "step"}),
+                          ("squeeze", "rel", 1e-2,
+                           {"tables": True, "classes": True, "schedule": "step"})),
 }
 DEFAULT_CONFIG = "local-1.96e-3"
 
@@ -106,7 +119,8 @@ class Transform:
 
     def __init__(self, spec, direction: str, int8_row_dim: int, window: int, steps: int):
         from squeeze import frames
-        self.kind, self.mode, self.bound = spec
+        self.kind, self.mode, self.bound = spec[:3]
+        self.options = dict(spec[3]) if len(spec) > 3 else {}
         self.direction = direction
         self.int8_row_dim = int8_row_dim
         self.window, self.steps = window, steps
@@ -121,11 +135,38 @@ class Transform:
         self.err = {"early": {}, "late": {}}
 
     def _link(self, src: int, dst: int):
-        from squeeze import frames
+        from squeeze import codec, frames
         key = (src, dst)
         if key not in self.links:
-            self.links[key] = frames.Link(self.mode, self.bound, history=True)
-        return self.links[key]
+            self.links[key] = frames.Link(self.mode, self.bound, history=True,
+                                          exact_columns=True)
+        link = self.links[key]
+        factor = 1.0
+        if self.options.get("schedule") and self.step is not None:
+            factor = codec.schedule_factor(self.options["schedule"], self.step,
+                                           max(1, self.steps // 2), 2.0)
+        link.bound = self.bound * factor
+        link.layout = None
+        if self.options.get("tables") and self.layout is not None:
+            link.layout = self._codec_layout(self.layout, factor)
+        return link
+
+    def _codec_layout(self, block_layout, factor: float):
+        """The block's tables as a codec.Layout (gaps as tables of their own), with bounds."""
+        from squeeze import codec
+        cols, bounds, col = [], [], 0
+        for t in sorted(block_layout.tables, key=lambda t: t.begin):
+            if t.begin > col:
+                cols.append(t.begin - col)
+                bounds.append(self.bound)
+            cols.append(t.end - t.begin)
+            bounds.append(codec.class_bound(t.rows, self.bound) if self.options.get("classes")
+                          else self.bound)
+            col = t.end
+        if col < block_layout.row_width:
+            cols.append(block_layout.row_width - col)
+            bounds.append(self.bound)
+        return codec.Layout(cols, [b * factor for b in bounds])
 
     def __call__(self, src, dst, block):
         import torch
@@ -218,7 +259,7 @@ def run_one(name: str, seed: int, smoke: bool, int8_row_dim: int, window: int) -
         if t is None:
             continue
         out[key] = {
-            "codec": t.kind, "mode": t.mode, "bound": t.bound,
+            "codec": t.kind, "mode": t.mode, "bound": t.bound, "options": t.options,
             "int8_row_dim": row_dim if t.kind == "int8" else None,
             "input_bytes": t.input_bytes, "wire_bytes": t.wire_bytes,
             "ratio": t.input_bytes / t.wire_bytes if t.wire_bytes else None,
@@ -398,8 +439,9 @@ def table_error_markdown(runs: List[Dict], configs: List[str]) -> str:
              "window steps, late = last):", "", head,
              "|---|---|---|" + "---|" * len(show)]
     for name, te in per_cfg.items():
-        we = max(te["early"].items(), key=lambda kv: kv[1])
-        wl = max(te["late"].items(), key=lambda kv: kv[1])
+        # A run shorter than two windows may have no late (or early) step: "-".
+        we = max(te["early"].items(), key=lambda kv: kv[1], default=("-", 0.0))
+        wl = max(te["late"].items(), key=lambda kv: kv[1], default=("-", 0.0))
         cells = [f"{te['early'].get(t.name, 0):.2e} / {te['late'].get(t.name, 0):.2e}"
                  for t in show]
         lines.append(f"| {name} | {we[1]:.2e} ({we[0]}) | {wl[1]:.2e} ({wl[0]}) | "
