@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <numeric>
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
@@ -146,22 +145,6 @@ struct EncodeScratch {
 };
 thread_local EncodeScratch t_enc;
 
-// Blocks per local record (log2) a layout allows: the largest r <= 8 with every table's width a
-// multiple of 32 r, when the frame begins at a table boundary (then every record's r blocks lie
-// in one vector of one table); 0 without kCapRowRecords.
-uint32_t row_record_log2(const RowLayout& lay, uint32_t caps) {
-  if ((caps & kCapRowRecords) == 0) return 0;
-  uint32_t width_gcd = 0;
-  bool at_boundary = lay.start_col == 0;
-  for (uint32_t t = 0, c = 0; t < lay.n_tables; c += lay.table_cols[t], ++t) {
-    width_gcd = std::gcd(width_gcd, lay.table_cols[t]);
-    at_boundary |= c == lay.start_col;
-  }
-  if (!at_boundary) return 0;
-  for (uint32_t r = local::kMaxRecordLog2; r > 0; --r)
-    if (width_gcd % (kBlockElems << r) == 0) return r;
-  return 0;
-}
 thread_local CodeObserver* t_observer = nullptr;
 
 // Group g of the coded stream: the codes of coded units 2g and 2g + 1 (zero past the end).
@@ -334,7 +317,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   quant::QuantParams qp{};
   double applied = 0.0;
   uint32_t w = 0, e0 = 0;
-  const uint32_t rlog = local_mode && lay != nullptr ? row_record_log2(*lay, params.caps) : 0;
+  const uint32_t rlog = local_mode && lay != nullptr ? local::record_log2(lay, params.caps) : 0;
   const uint64_t rblocks = uint64_t{1} << rlog;
   const uint64_t n_records = (g.n_blocks + rblocks - 1) >> rlog;
   s.stats.resize(g.n_blocks);

@@ -9,6 +9,7 @@
 #include "compress/block.h"
 #include "compress/cuda/compress_kernels.h"
 #include "compress/cuda/decode_kernels.h"
+#include "compress/methods/local.h"
 #include "squeeze/codec.h"
 #include "squeeze/codec_cuda.h"
 
@@ -68,6 +69,9 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
     d.dtype = (uint8_t)p.dtype;
     d.mode = (uint8_t)p.mode;
     d.caps = p.caps;
+    // A row layout's records (the CUDA encoder uses nothing else of a layout: one bound, p.bound,
+    // for every block).
+    d.rlog = p.mode == BoundMode::kLocal ? (uint8_t)local::record_log2(p.layout, p.caps) : 0;
     d.src_aligned = ((uintptr_t)d.src % d.elem_size) == 0;
     d.unit_begin = plan->n_units;
     d.tile_begin = plan->n_tiles;

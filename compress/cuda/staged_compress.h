@@ -74,6 +74,22 @@ SQZ_HD bool block_has_literal(const StagedState& st, const StagedSlot& sl, uint6
   return any;
 }
 
+// Whether record r (blocks [r << rlog, (r + 1) << rlog)) has a literal unit.
+SQZ_HD bool record_has_literal(const StagedState& st, const StagedSlot& sl, uint64_t r) {
+  bool any = false;
+  for (uint64_t b = r << st.rlog; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
+    any |= block_has_literal(st, sl, b);
+  return any;
+}
+
+// The stats of record r: its blocks' merged (the blocks themselves when rlog is 0).
+SQZ_HD local::BlockStats record_stats(const StagedState& st, const StagedSlot& sl, uint64_t r) {
+  local::BlockStats bs = sl.stats[r << st.rlog];
+  for (uint64_t b = (r << st.rlog) + 1; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
+    bs = local::merge(bs, sl.stats[b]);
+  return bs;
+}
+
 SQZ_HD bool block_coded(const StagedState& st, const StagedSlot& sl, uint64_t b) {
   return !st.local || local::has_codes(sl.params[b].kind);
 }
@@ -121,6 +137,7 @@ struct StagedAnalyzeKernel {
       st.dtype = c.dtype;
       st.mode = c.mode;
       st.local = c.mode == (uint8_t)BoundMode::kLocal;
+      st.rlog = st.local ? c.rlog : 0;
       st.caps = c.caps;
       st.bound = c.bound;
       st.es = (uint32_t)block::dtype_bytes(c.dtype);
@@ -129,6 +146,7 @@ struct StagedAnalyzeKernel {
       st.n_units = g.n_units;
       st.n_full_units = g.n_full_units;
       st.n_blocks = g.n_blocks;
+      st.n_records = (g.n_blocks + (1u << st.rlog) - 1) >> st.rlog;
       st.tail = g.tail;
       st.quantized = block::is_float_dtype(c.dtype) && g.n > 0 && g.n <= staged::kMaxElems;
       if (st.local && st.quantized) {
@@ -182,7 +200,7 @@ struct StagedAnalyzeKernel {
             mn = quant::min_total(mn, bs.mn);
             mx = quant::max_total(mx, bs.mx);
           }
-          if (st.local) {
+          if (st.local && st.rlog == 0) {  // row records: their merged stats, phase 3
             const uint32_t e = local::wanted_step_bits(bs, st.bound) >> 23;
             e0 = e > e0 ? e : e0;
           }
@@ -207,6 +225,10 @@ struct StagedAnalyzeKernel {
         e0 = s.e0[k] > e0 ? s.e0[k] : e0;
       }
       if (st.local) {
+        for (uint64_t r = 0; st.rlog > 0 && r < st.n_records; ++r) {
+          const uint32_t e = local::wanted_step_bits(record_stats(st, sl, r), st.bound) >> 23;
+          e0 = e > e0 ? e : e0;
+        }
         st.e0 = e0 == 0 ? 1 : e0;  // every block is special: the reference is never used
         st.applied = st.bound;
       } else {
@@ -220,11 +242,15 @@ struct StagedAnalyzeKernel {
         st.applied = eb;
       }
     } else if constexpr (P == 4) {
-      // The local blocks' records.
+      // The local records (one per block, or per row record), their parameters in each block.
       if (!st.quantized || !st.local) return;
-      for (uint64_t b = th; b < st.n_blocks; b += kCtaThreads)
-        local::decide(sl.stats[b], st.bound, st.e0, st.w, &sl.record[b], &sl.side[2 * b],
-                      &sl.params[b]);
+      for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {
+        const uint64_t b0 = r << st.rlog;
+        local::decide(record_stats(st, sl, r), st.bound, st.e0, st.w, &sl.record[r],
+                      &sl.side[2 * r], &sl.params[b0]);
+        for (uint64_t b = b0 + 1; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
+          sl.params[b] = sl.params[b0];
+      }
     } else if constexpr (P == 5) {
       // Every element quantized: codes, each unit's outliers and largest error.
       if (!st.quantized) return;
@@ -305,11 +331,11 @@ struct StagedAnalyzeKernel {
         }
         s.part[th][3] += popc(sl.unit_outliers[u]);
       }
-      const Span bs = share(st.n_blocks, th);
-      for (uint64_t b = bs.begin; b < bs.end; ++b) {
-        if (!block_has_literal(st, sl, b)) continue;
+      const Span rs = share(st.local ? st.n_records : st.n_blocks, th);
+      for (uint64_t r = rs.begin; r < rs.end; ++r) {
+        if (!record_has_literal(st, sl, r)) continue;
         ++s.part[th][4];
-        if (st.local && local::has_side_entry(sl.params[b].kind)) ++s.part[th][5];
+        if (st.local && local::has_side_entry(sl.params[r << st.rlog].kind)) ++s.part[th][5];
       }
     } else if constexpr (P == 9) {
       if (th != 0 || !st.quantized) return;
@@ -350,14 +376,14 @@ struct StagedAnalyzeKernel {
         out += popc(sl.unit_outliers[u]);
       }
       uint64_t rec = s.base[th][4], side = s.base[th][5];
-      const Span bs = share(st.n_blocks, th);
-      for (uint64_t b = bs.begin; b < bs.end; ++b) {
-        sl.block_rec[b] = 0xffffffffu;
-        sl.block_side[b] = 0xffffffffu;
-        if (!block_has_literal(st, sl, b)) continue;
-        sl.block_rec[b] = (uint32_t)rec++;
-        if (st.local && local::has_side_entry(sl.params[b].kind))
-          sl.block_side[b] = (uint32_t)side++;
+      const Span rs = share(st.local ? st.n_records : st.n_blocks, th);
+      for (uint64_t r = rs.begin; r < rs.end; ++r) {
+        sl.block_rec[r] = 0xffffffffu;
+        sl.block_side[r] = 0xffffffffu;
+        if (!record_has_literal(st, sl, r)) continue;
+        sl.block_rec[r] = (uint32_t)rec++;
+        if (st.local && local::has_side_entry(sl.params[r << st.rlog].kind))
+          sl.block_side[r] = (uint32_t)side++;
       }
     } else if constexpr (P == 11) {
       // Run lengths; per-thread counts of the source bitmap.
@@ -688,7 +714,8 @@ struct StagedWriteKernel {
         uint8_t* q = frame + o.quant;
         q[0] = (uint8_t)st.e0;
         q[1] = (uint8_t)st.w;
-        q[2] = q[3] = 0;
+        q[2] = st.rlog;
+        q[3] = 0;
       }
       if (st.use_rans) {
         uint8_t* p = frame + o.codes;
@@ -705,13 +732,13 @@ struct StagedWriteKernel {
     if (st.local) {
       uint8_t* rec = frame + o.quant + local::kQuantHeaderBytes;
       uint8_t* side = rec + st.n_lit_blocks * local::kRecordBytes;
-      for (uint64_t b = th; b < st.n_blocks; b += kCtaThreads) {
-        if (sl.block_rec[b] == 0xffffffffu) continue;
-        local::store_record(rec + (uint64_t)sl.block_rec[b] * local::kRecordBytes, sl.record[b]);
-        if (sl.block_side[b] != 0xffffffffu) {
-          uint8_t* e = side + (uint64_t)sl.block_side[b] * local::kSideBytes;
-          block::store_le32(e, sl.side[2 * b]);
-          block::store_le32(e + 4, sl.side[2 * b + 1]);
+      for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {
+        if (sl.block_rec[r] == 0xffffffffu) continue;
+        local::store_record(rec + (uint64_t)sl.block_rec[r] * local::kRecordBytes, sl.record[r]);
+        if (sl.block_side[r] != 0xffffffffu) {
+          uint8_t* e = side + (uint64_t)sl.block_side[r] * local::kSideBytes;
+          block::store_le32(e, sl.side[2 * r]);
+          block::store_le32(e + 4, sl.side[2 * r + 1]);
         }
       }
     }

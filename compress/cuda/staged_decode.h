@@ -49,6 +49,14 @@ SQZ_HD bool block_literal(const StagedState& st, const StagedSlot& sl, uint64_t 
   return any;
 }
 
+// Whether record r (blocks [r << rlog, (r + 1) << rlog); one block when rlog is 0) is literal.
+SQZ_HD bool record_literal(const StagedState& st, const StagedSlot& sl, uint64_t r) {
+  bool any = false;
+  for (uint64_t b = r << st.rlog; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
+    any |= block_literal(st, sl, b);
+  return any;
+}
+
 struct StagedDecodeKernel {
   using Args = DecompressArgs;
   static constexpr int kPhases = 21;
@@ -106,6 +114,14 @@ struct StagedDecodeKernel {
       // the global path, whose quant section must be empty: rejected there (kQuantParams), as
       // the CPU decoder rejects a table section it cannot parse.
       st.local = st.h.quant == (uint8_t)StagedQuant::kLocal;
+      // Row records: blocks per record from the quant section's third byte, validated in
+      // phase 5 (after the dedup section, in the CPU decoder's order); counted as 1 until then
+      // when out of range.
+      if (st.local && !st.raw && st.h.section[(int)StagedSection::kQuant] >= 4) {
+        const uint8_t rl = c.frame[staged::section_offset(st.h, StagedSection::kQuant) + 2];
+        st.rlog = rl <= local::kMaxRecordLog2 ? rl : 0;
+      }
+      st.n_records = (st.n_blocks + (1u << st.rlog) - 1) >> st.rlog;
       st.dst_aligned = ((uintptr_t)c.dst % g.es) == 0;
       if (!st.raw && st.h.dedup == (uint8_t)StagedDedup::kHistory) reject(st, Reject::kHistory);
     }
@@ -154,9 +170,9 @@ struct StagedDecodeKernel {
         for (uint64_t u = src; u < src + sl.run_len[k]; ++u)
           if (!sl.literal[u]) atomic_or_u32(&st.flag, 1);
       }
-      const Span bs = share(st.n_blocks, th);
+      const Span rs = share(st.n_records, th);
       uint64_t lit = 0;
-      for (uint64_t b = bs.begin; b < bs.end; ++b) lit += block_literal(st, sl, b);
+      for (uint64_t r = rs.begin; r < rs.end; ++r) lit += record_literal(st, sl, r);
       s.part[th][0] = lit;
     } else if constexpr (P == 5) {
       if (th != 0) return;
@@ -182,26 +198,26 @@ struct StagedDecodeKernel {
       }
       st.e0 = p[0];
       st.w = p[1];
-      if (st.e0 < 1 || st.e0 > 254 || st.w < 1 || st.w > local::kMaxWidth || p[2] != 0 ||
+      if (st.e0 < 1 || st.e0 > 254 || st.w < 1 || st.w > local::kMaxWidth || p[2] != st.rlog ||
           p[3] != 0 || len - local::kQuantHeaderBytes < st.n_lit_blocks * local::kRecordBytes)
         reject(st, Reject::kQuantParams);
     } else if constexpr (P == 6) {
-      // Per literal block: its record's index; side entries and coded units counted.
+      // Per literal record: its index; side entries and coded units counted.
       const uint8_t* rec =
           c.frame + staged::section_offset(st.h, StagedSection::kQuant) + local::kQuantHeaderBytes;
-      const Span bs = share(st.n_blocks, th);
+      const Span rs = share(st.n_records, th);
       uint64_t idx = s.base[th][0], sides = 0, cu = 0, ce = 0;
-      for (uint64_t b = bs.begin; b < bs.end; ++b) {
-        sl.block_rec[b] = 0xffffffffu;
-        if (!block_literal(st, sl, b)) continue;
-        sl.block_rec[b] = (uint32_t)idx;
+      for (uint64_t r = rs.begin; r < rs.end; ++r) {
+        sl.block_rec[r] = 0xffffffffu;
+        if (!record_literal(st, sl, r)) continue;
+        sl.block_rec[r] = (uint32_t)idx;
         bool side = false, codes = true;
         if (st.local)
           record_kind(local::load_record(rec + idx * local::kRecordBytes), &side, &codes);
         ++idx;
         sides += side;
         if (!codes) continue;
-        for (uint64_t u = 2 * b; u < 2 * b + 2 && u < st.n_units; ++u) {
+        for (uint64_t u = 2 * (r << st.rlog); u < 2 * ((r + 1) << st.rlog) && u < st.n_units; ++u) {
           if (!sl.literal[u]) continue;
           ++cu;
           ce += unit_elems(st.n, u);
@@ -230,22 +246,26 @@ struct StagedDecodeKernel {
       const uint8_t* rec =
           c.frame + staged::section_offset(st.h, StagedSection::kQuant) + local::kQuantHeaderBytes;
       const uint8_t* side0 = rec + st.n_lit_blocks * local::kRecordBytes;
-      const Span bs = share(st.n_blocks, th);
+      const Span rs = share(st.n_records, th);
       uint64_t side = s.base[th][1], cu = s.base[th][2], ce = s.base[th][3];
-      for (uint64_t b = bs.begin; b < bs.end; ++b) {
-        for (uint64_t u = 2 * b; u < 2 * b + 2 && u < st.n_units; ++u) sl.unit_coded[u] = ~0u;
-        if (sl.block_rec[b] == 0xffffffffu) continue;
+      for (uint64_t r = rs.begin; r < rs.end; ++r) {
+        const uint64_t u0 = 2 * (r << st.rlog), u1 = 2 * ((r + 1) << st.rlog);
+        for (uint64_t u = u0; u < u1 && u < st.n_units; ++u) sl.unit_coded[u] = ~0u;
+        if (sl.block_rec[r] == 0xffffffffu) continue;
         bool coded = true;
         if (st.local) {
-          const uint32_t record = local::load_record(rec + (uint64_t)sl.block_rec[b] * 3);
+          const uint64_t b0 = r << st.rlog;
+          const uint32_t record = local::load_record(rec + (uint64_t)sl.block_rec[r] * 3);
           bool has_side;
           record_kind(record, &has_side, &coded);
-          if (!local::parse(record, side0 + side * local::kSideBytes, st.e0, st.w, &sl.params[b]))
+          if (!local::parse(record, side0 + side * local::kSideBytes, st.e0, st.w, &sl.params[b0]))
             atomic_or_u32(&st.flag, 1);
+          for (uint64_t b = b0 + 1; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
+            sl.params[b] = sl.params[b0];
           side += has_side;
         }
         if (!coded) continue;
-        for (uint64_t u = 2 * b; u < 2 * b + 2 && u < st.n_units; ++u) {
+        for (uint64_t u = u0; u < u1 && u < st.n_units; ++u) {
           if (!sl.literal[u]) continue;
           sl.unit_coded[u] = (uint32_t)ce;
           sl.coded_unit[cu++] = (uint32_t)u;

@@ -51,37 +51,38 @@ struct StagedSlot {
   local::BlockParams* params;  // [blocks] block parameters (decode: of literal blocks too)
   uint32_t* record;            // [blocks] enc: the block's 24-bit record
   uint32_t* side;              // [2 * blocks] enc: its side entry
-  uint32_t* block_rec;         // [blocks] record index of a literal block, ~0 otherwise
-  uint32_t* block_side;        // [blocks] side entry index, ~0 when it has none
-  uint32_t* codes;             // [elems] enc: per element; dec: per coded index
-  uint8_t* sym;                // [elems] rANS symbol per coded index
-  uint16_t* words;             // [elems] enc: the rANS word emitted while coding symbol k
-  uint32_t* unit_outliers;     // [units] enc: bit j = element j of the unit is an outlier
-  uint64_t* unit_key;          // [units] enc: dedup table key
-  float* unit_error;           // [units] enc: largest reconstruction error of the unit
-  int32_t* ref;                // [units] enc: source unit of a reference, -1 for a literal
-  uint8_t* literal;            // [units] dec: 1 for a literal unit
-  uint32_t* unit_coded;        // [units] first coded index of the unit's codes, ~0 without
-  uint32_t* unit_out;          // [units] enc: first outlier index of the unit
-  uint32_t* coded_unit;        // [units] the units with codes, in order
-  uint32_t* run_dst;           // [units] per run
-  int64_t* run_src;            // [units]
-  uint32_t* run_len;           // [units]
-  uint32_t* run_gap;           // [units]
-  uint32_t* run_idx;           // [units] index into the source list
-  int64_t* sources;            // [units] distinct run sources, increasing
-  uint32_t* src_bitmap;        // [bitmap_words] enc: run sources, one bit per unit
-  uint32_t* src_rank;          // [bitmap_words] enc: sources before each word
-  uint64_t* table_keys;        // [table_cap] enc: dedup table
-  uint32_t* table_vals;        // [table_cap]
-  uint8_t* group_width;        // [groups] fixed coder: width of each group of 32 codes
-  uint64_t* group_word;        // [groups] plane words before the group
-  uint32_t* emit;              // [rounds] enc: lanes that emitted a rANS word in the round
-  uint32_t* round_first;       // [rounds] enc: emission index of the round's first word
-  uint32_t* seg_words;         // [segments] rANS words per segment
-  uint32_t* seg_states;        // [32 * segments] enc: final states
-  uint64_t* seg_off;           // [segments] segment bytes from the codes section's start
-  rans::Tables* tables;        // [1] dec
+  uint32_t*
+      block_rec;  // [blocks] record index of a literal record (indexed by record), ~0 otherwise
+  uint32_t* block_side;     // [blocks] side entry index of a record, ~0 when it has none
+  uint32_t* codes;          // [elems] enc: per element; dec: per coded index
+  uint8_t* sym;             // [elems] rANS symbol per coded index
+  uint16_t* words;          // [elems] enc: the rANS word emitted while coding symbol k
+  uint32_t* unit_outliers;  // [units] enc: bit j = element j of the unit is an outlier
+  uint64_t* unit_key;       // [units] enc: dedup table key
+  float* unit_error;        // [units] enc: largest reconstruction error of the unit
+  int32_t* ref;             // [units] enc: source unit of a reference, -1 for a literal
+  uint8_t* literal;         // [units] dec: 1 for a literal unit
+  uint32_t* unit_coded;     // [units] first coded index of the unit's codes, ~0 without
+  uint32_t* unit_out;       // [units] enc: first outlier index of the unit
+  uint32_t* coded_unit;     // [units] the units with codes, in order
+  uint32_t* run_dst;        // [units] per run
+  int64_t* run_src;         // [units]
+  uint32_t* run_len;        // [units]
+  uint32_t* run_gap;        // [units]
+  uint32_t* run_idx;        // [units] index into the source list
+  int64_t* sources;         // [units] distinct run sources, increasing
+  uint32_t* src_bitmap;     // [bitmap_words] enc: run sources, one bit per unit
+  uint32_t* src_rank;       // [bitmap_words] enc: sources before each word
+  uint64_t* table_keys;     // [table_cap] enc: dedup table
+  uint32_t* table_vals;     // [table_cap]
+  uint8_t* group_width;     // [groups] fixed coder: width of each group of 32 codes
+  uint64_t* group_word;     // [groups] plane words before the group
+  uint32_t* emit;           // [rounds] enc: lanes that emitted a rANS word in the round
+  uint32_t* round_first;    // [rounds] enc: emission index of the round's first word
+  uint32_t* seg_words;      // [segments] rANS words per segment
+  uint32_t* seg_states;     // [32 * segments] enc: final states
+  uint64_t* seg_off;        // [segments] segment bytes from the codes section's start
+  rans::Tables* tables;     // [1] dec
 };
 
 // Lays the slot's arrays out from `base` (16-byte aligned each); returns the slot's bytes. With
@@ -161,6 +162,8 @@ struct StagedState {
   uint64_t n, n_units, n_full_units, n_blocks, tail;
   uint32_t es;
   uint8_t dtype, mode, local, use_dedup;
+  uint8_t rlog;        // local: blocks per record, log2
+  uint64_t n_records;  // local: ceil(n_blocks / 2^rlog); records = blocks when rlog is 0
   uint32_t caps;
   double bound;
   quant::QuantParams qp;
@@ -168,6 +171,7 @@ struct StagedState {
   uint32_t e0, w;
   uint8_t quantized;  // 0: the frame is raw (no quantizer, or not a float type)
   // counts
+  // n_lit_blocks: literal records (the blocks with a literal unit when rlog is 0)
   uint64_t n_runs, n_sources, n_lit_blocks, n_side, n_coded_units, n_coded, n_out, ref_units;
   dedup::Layout layout;
   uint64_t sources_bytes;  // varint bytes of the source list

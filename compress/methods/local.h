@@ -91,6 +91,30 @@ struct BlockStats {
   uint32_t same_bits;  // the element bits (widened to f32) when all_same
 };
 
+// Blocks per record (log2) a row layout allows: the largest r <= 8 with every table's width a
+// multiple of 32 r, when the frame begins at a table boundary (then every record's r blocks lie
+// in one vector of one table); 0 without a layout or without kCapRowRecords in caps. Host code
+// (the encoders' parameter set-up) on both backends.
+SQZ_HD uint32_t record_log2(const RowLayout* lay, uint32_t caps) {
+  if (lay == nullptr || (caps & kCapRowRecords) == 0) return 0;
+  uint32_t width_gcd = 0;
+  bool at_boundary = lay->start_col == 0;
+  for (uint32_t t = 0, c = 0; t < lay->n_tables; c += lay->table_cols[t], ++t) {
+    uint32_t a = width_gcd, b = lay->table_cols[t];
+    while (b != 0) {
+      const uint32_t r = a % b;
+      a = b;
+      b = r;
+    }
+    width_gcd = a;
+    at_boundary = at_boundary || c == lay->start_col;
+  }
+  if (!at_boundary) return 0;
+  for (uint32_t r = kMaxRecordLog2; r > 0; --r)
+    if (width_gcd % (kBlockElems << r) == 0) return r;
+  return 0;
+}
+
 // The stats of two blocks taken together (the blocks of a row record).
 SQZ_HD BlockStats merge(const BlockStats& a, const BlockStats& b) {
   if (!a.has_finite) return b;

@@ -283,9 +283,11 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       r->gpu.params = cr.params;
       // What the receiver decodes, less the stream history: the CUDA encoder keeps none.
       r->gpu.params.caps = options_.caps & ~kCapHistory;
-      // The CUDA encoder takes no layout: the smallest table bound for the whole frame.
+      // The CUDA encoder uses of a layout only its row records (local mode), with the smallest
+      // table bound for every block; rel and abs frames are bounded by the frame's range or the
+      // smallest bound (no table quantizer on the GPU yet).
       if (lossy && r->gpu.params.mode != BoundMode::kLossless) {
-        apply_layout(classifier_.layout, &r->gpu.params, nullptr);
+        apply_layout(classifier_.layout, &r->gpu.params, &r->gpu.layout);
         note_lossy_bytes(size);
       }
       if (gpu_->queue_send(r)) gpu_->pump();  // a full batch: launch it now

@@ -26,6 +26,7 @@
 
 #include "nccl_abi/net.h"
 #include "plugin/classify/classify.h"
+#include "plugin/classify/layout.h"
 #include "plugin/pipeline/cuda_device.h"
 #include "plugin/pipeline/staging.h"
 #include "squeeze/codec.h"
@@ -40,6 +41,7 @@ struct GpuRequestState {
   bool on_gpu = false;  // NCCL's buffer is device memory: this pipeline owns the request
   bool lossy = false;
   CodecParams params;
+  TaskLayout layout;    // params.layout points into it (local row records on the GPU)
   uint64_t ticket = 0;  // completion marker the request waits for
 };
 

@@ -74,8 +74,27 @@ void round_trip(const uint8_t* data, size_t size) {
   // bound 2^-e for e in 0..63 (rel, local) or 2^(e-40) (abs): from coarse to below every step
   const int e = data[1] & 63;
   p.bound = p.mode != BoundMode::kAbs ? std::ldexp(1.0, -e) : std::ldexp(1.0, e - 40);
+  // Bits 6-7 of the bound byte, lossy modes: a row layout (tables of very different widths,
+  // a row vector's records, mixed bounds), the data beginning at a column from its size.
+  static const uint32_t kCols[3][4] = {{64, 64, 128, 0}, {16, 48, 8, 200}, {32, 32, 32, 32}};
+  static const uint32_t kTables[3] = {3, 4, 4};
+  double table_bounds[4];
+  RowLayout layout;
+  const uint8_t lay_sel = data[1] >> 6;
   const uint8_t* src = data + 2;
   const size_t bytes = size - 2;
+  if (p.mode != BoundMode::kLossless && lay_sel != 0) {
+    layout.n_tables = kTables[lay_sel - 1];
+    layout.table_cols = kCols[lay_sel - 1];
+    for (uint32_t t = 0; t < layout.n_tables; ++t) {
+      layout.row_elems += layout.table_cols[t];
+      table_bounds[t] = p.bound * (1 + 2 * (t % 3));
+    }
+    layout.start_col = (uint32_t)((bytes / 7) % layout.row_elems);
+    if (bytes % 3 == 0) layout.start_col = 0;
+    layout.table_bounds = bytes % 2 ? table_bounds : nullptr;
+    p.layout = &layout;
+  }
 
   std::vector<uint8_t> frame(max_frame_bytes(bytes)), frame2(max_frame_bytes(bytes));
   size_t fb = 0, fb2 = 0;
@@ -102,6 +121,21 @@ void round_trip(const uint8_t* data, size_t size) {
   }
   const size_t es = dtype_size(p.dtype);
   const size_t n = bytes / es;
+  if (p.layout != nullptr) {
+    // The layout's promise (squeeze::element_bounds, the checks' single statement of it).
+    std::vector<double> eb(n);
+    element_bounds(p, src, bytes, frame_record_log2(frame.data(), fb), eb.data());
+    for (size_t i = 0; i < n; ++i) {
+      const double x = value_at(p.dtype, src, i);
+      if (!std::isfinite(x) || eb[i] == 0.0) {
+        if (std::memcmp(src + i * es, out.data() + i * es, es) != 0) fail("exact element differs");
+      } else if (!(std::fabs(x - value_at(p.dtype, out.data(), i)) <= eb[i])) {
+        fail("error bound of the layout violated");
+      }
+    }
+    if (std::memcmp(src + n * es, out.data() + n * es, bytes - n * es) != 0) fail("tail differs");
+    return;
+  }
   // The bound of elements [first, last): the range over the frame (rel) or the element's block
   // of 32 (local).
   auto range_bound = [&](size_t first, size_t last) {

@@ -152,7 +152,12 @@ void check_batch_into(const std::vector<TestChunk>& chunks, uint64_t max_chunk_b
     }
     const size_t es = dtype_size(c.params.dtype);
     const size_t nel = bytes / es;
-    const std::vector<double> eb = test::element_bounds(c.params, c.bytes.data(), nel);
+    // With a row layout, its records' spans (squeeze::element_bounds, rlog from the frame).
+    std::vector<double> eb = test::element_bounds(c.params, c.bytes.data(), nel);
+    if (c.params.layout != nullptr)
+      element_bounds(c.params, c.bytes.data(), bytes,
+                     frame_record_log2(out.data() + results[i].offset, results[i].bytes),
+                     eb.data());
     EXPECT_EQ(results[i].applied_bound,
               c.params.mode == BoundMode::kLocal
                   ? c.params.bound
@@ -449,6 +454,61 @@ TEST_P(KernelRunner, DedupPatterns) {
   const BatchUse use = check_batch(batch);
   if (staged() && (caps() & kCapDedup)) {
     EXPECT_GT(use.dedup, 0);
+  }
+}
+
+// Local records shared by a row vector's blocks (a RowLayout, kCapRowRecords): the runner's
+// frames are the CPU backend's, record spans of 2, 4 and 8 blocks, repeats across vectors, and
+// frames that begin mid-row (one record per block).
+TEST_P(KernelRunner, RowRecordsMatchCpuBackend) {
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  static const uint32_t kDims[] = {64, 128, 256};
+  static uint32_t cols[3][3];
+  static RowLayout layouts[3][2];
+  std::vector<TestChunk> batch;
+  for (int d = 0; d < 3; ++d) {
+    const uint32_t dim = kDims[d];
+    for (int k = 0; k < 3; ++k) cols[d][k] = dim;
+    for (int at = 0; at < 2; ++at) {
+      RowLayout& l = layouts[d][at];
+      l.row_elems = 3 * dim;
+      l.start_col = at == 0 ? dim : dim + 16;  // a table boundary, or mid-vector
+      l.n_tables = 3;
+      l.table_cols = cols[d];
+    }
+    std::vector<float> v(3 * dim * 40 + 7);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const float scale = std::pow(10.0f, (float)((i / dim) % 5) - 3.0f);  // per vector
+      v[i] = g(rng) * scale;
+    }
+    for (size_t i = 0; i + 4 * dim <= v.size(); i += 7 * dim)  // repeated vectors
+      std::copy(v.begin() + i, v.begin() + i + dim, v.begin() + i + 3 * dim);
+    std::fill(v.begin() + 5 * dim, v.begin() + 6 * dim, 0.0f);  // a zero vector
+    for (DType t : kFloatTypes) {
+      for (int at = 0; at < 2; ++at) {
+        TestChunk c = chunk(t, BoundMode::kLocal, 1.96e-3, v, at, 0);
+        c.params.caps |= kCapRowRecords;
+        c.params.layout = &layouts[d][at];
+        batch.push_back(c);
+      }
+    }
+  }
+  check_batch(batch);
+  // The frames (the runner's are the CPU's, checked above) do share records where they may.
+  if (!staged()) return;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const TestChunk& c = batch[i];
+    std::vector<uint8_t> frame(max_frame_bytes(c.bytes.size()));
+    size_t fb = 0;
+    ASSERT_EQ(compress(c.params, c.bytes.data(), c.bytes.size(), frame.data(), frame.size(), &fb),
+              Status::kOk);
+    const uint32_t dim = c.params.layout->table_cols[0];
+    const uint32_t want = c.params.layout->start_col % dim != 0 ? 0
+                          : dim == 64                           ? 1
+                          : dim == 128                          ? 2
+                                                                : 3;
+    EXPECT_EQ(frame_record_log2(frame.data(), fb), want) << describe(c, i);
   }
 }
 

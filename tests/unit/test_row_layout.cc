@@ -303,11 +303,12 @@ TEST(RowLayout, InvalidLayoutsAreRefused) {
     p.layout = &l;
     return compress(p, src.data(), src.size(), dst.data(), dst.size(), &fb);
   };
-  EXPECT_EQ(status({8, 0, 2, cols + 2, nullptr}), Status::kInvalidArgument);  // widths sum 4 + ?
-  EXPECT_EQ(status({8, 0, 3, cols, nullptr}), Status::kInvalidArgument);      // a width of 0
-  EXPECT_EQ(status({8, 8, 1, cols, nullptr}), Status::kInvalidArgument);      // start_col
-  EXPECT_EQ(status({4, 0, 0, cols, nullptr}), Status::kInvalidArgument);      // no table
-  EXPECT_EQ(status({4, 0, 1, nullptr, nullptr}), Status::kInvalidArgument);   // no widths
+  const uint32_t seven[2] = {4, 3};
+  EXPECT_EQ(status({8, 0, 2, seven, nullptr}), Status::kInvalidArgument);    // widths sum to 7
+  EXPECT_EQ(status({8, 0, 3, cols, nullptr}), Status::kInvalidArgument);     // a width of 0
+  EXPECT_EQ(status({8, 8, 1, cols, nullptr}), Status::kInvalidArgument);     // start_col
+  EXPECT_EQ(status({4, 0, 0, cols, nullptr}), Status::kInvalidArgument);     // no table
+  EXPECT_EQ(status({4, 0, 1, nullptr, nullptr}), Status::kInvalidArgument);  // no widths
   const uint32_t two[2] = {4, 4};
   EXPECT_EQ(status({8, 0, 2, two, bounds}), Status::kInvalidArgument);  // a negative bound
   EXPECT_EQ(status({8, 3, 2, two, nullptr}), Status::kOk);
