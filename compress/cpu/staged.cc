@@ -119,6 +119,7 @@ struct EncodeScratch {
   std::vector<local::BlockStats> stats;
   std::vector<double> block_bound;     // local mode with table bounds: each block's
   std::vector<uint16_t> col_table;     // with a layout: each column's table
+  std::vector<uint32_t> table_end;     // with a layout: the column after each table
   std::vector<table::Stats> tstats;    // table mode: per table
   std::vector<table::Params> tparams;  // table mode: per table
   std::vector<float> unit_eb;          // table mode: per unit, the smallest check threshold
@@ -324,26 +325,44 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   if (local_mode || params.mode == BoundMode::kRel) sk.block_stats(src, g.n, s.stats.data());
   if (local_mode) {
     // Each block's bound: the smallest of its elements' tables' (with a layout that has bounds).
-    const bool per_block = lay != nullptr && lay->table_bounds != nullptr;
+    // Tables of one bound need none of this: the frame's bound is theirs.
+    bool per_block = lay != nullptr && lay->table_bounds != nullptr;
     double min_bound = params.bound;
     if (per_block) {
+      bool uniform = true;
+      for (uint32_t t = 1; t < n_tables; ++t)
+        uniform = uniform && lay->table_bounds[t] == lay->table_bounds[0];
+      if (uniform) {
+        per_block = false;
+        min_bound = lay->table_bounds[0];
+      }
+    }
+    if (per_block) {
+      // A block's columns walked table by table (a table's columns are contiguous).
+      s.table_end.resize(n_tables);
+      for (uint32_t t = 0, c = 0; t < n_tables; ++t) s.table_end[t] = c += lay->table_cols[t];
       s.block_bound.resize(g.n_blocks);
       min_bound = INFINITY;
       uint32_t col = lay->start_col;
       for (uint64_t b = 0; b < g.n_blocks; ++b) {
         double bb = INFINITY;
-        const uint64_t count = std::min<uint64_t>(kBlockElems, g.n - b * kBlockElems);
-        for (uint64_t i = 0; i < count; ++i) {
-          bb = std::min(bb, lay->table_bounds[s.col_table[col]]);
-          if (++col == lay->row_elems) col = 0;
+        uint64_t left = std::min<uint64_t>(kBlockElems, g.n - b * kBlockElems);
+        while (left > 0) {
+          const uint32_t t = s.col_table[col];
+          const uint64_t take = std::min<uint64_t>(left, s.table_end[t] - col);
+          bb = std::min(bb, lay->table_bounds[t]);
+          left -= take;
+          col += (uint32_t)take;
+          if (col == lay->row_elems) col = 0;
         }
         s.block_bound[b] = bb;
         min_bound = std::min(min_bound, bb);
       }
     }
+    const double uniform_bound = min_bound;
     auto record_stats = [&](uint64_t r, double* bound) {
       local::BlockStats st = s.stats[r << rlog];
-      *bound = per_block ? s.block_bound[r << rlog] : params.bound;
+      *bound = per_block ? s.block_bound[r << rlog] : uniform_bound;
       for (uint64_t b = (r << rlog) + 1; b < std::min(g.n_blocks, (r + 1) << rlog); ++b) {
         st = local::merge(st, s.stats[b]);
         if (per_block) *bound = std::min(*bound, s.block_bound[b]);

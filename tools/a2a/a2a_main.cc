@@ -71,6 +71,10 @@ void usage() {
       "  --mixed              an int64 index all-to-all before every payload all-to-all\n"
       "  --phases both|passthrough|compressed  (default both)\n"
       "  --mode rel|abs|local --bound B   error bound handed to the plugin (default rel 1e-2)\n"
+      "  --layout L           NCCL_SQUEEZE_LAYOUT for the plugin (e.g. 128*20); the check applies\n"
+      "                       the plugin's rule for it (docs/CONFIG.md, \"Row layouts\"); with\n"
+      "                       --payload file, each message starts on a row of the layout\n"
+      "  --file-row N         --payload file: each message starts at a multiple of N values\n"
       "  --classify auto|profiler|assume  how the plugin learns the datatype: the profiler\n"
       "                       chain (when exported) and/or NCCL_SQUEEZE_ASSUME_DTYPE; auto: both,\n"
       "                       but no ASSUME_DTYPE with --mixed (it would cover the int64 too)\n"
@@ -162,6 +166,7 @@ void set_env_phase(const Options& o, bool compressed, const std::string& ifname,
   char b[64];
   std::snprintf(b, sizeof(b), "%.17g", o.bound);
   setenv("NCCL_SQUEEZE_BOUND", b, 1);
+  if (!o.layout_text.empty()) setenv("NCCL_SQUEEZE_LAYOUT", o.layout_text.c_str(), 1);
   if (!ifname.empty()) setenv("NCCL_SQUEEZE_IFNAME", ifname.c_str(), 1);
   setenv("NCCL_SQUEEZE_STATS_FILE", stats.c_str(), 1);
   unlink(stats.c_str());
@@ -493,6 +498,17 @@ int main(int argc, char** argv) {
       o.local = m == "local";
     } else if (a == "--bound") {
       o.bound = std::atof(need(i));
+    } else if (a == "--file-row") {
+      o.payload.row_elems = std::strtoull(need(i), nullptr, 0);
+      if (o.payload.row_elems == 0) bad("--file-row", argv[i]);
+    } else if (a == "--layout") {
+      o.layout_text = need(i);
+      auto spec = std::make_shared<squeeze::plugin::LayoutSpec>();
+      std::string error;
+      if (!squeeze::plugin::parse_layout(o.layout_text, spec.get(), &error))
+        bad("--layout", error.c_str());
+      o.payload.row_elems = spec->row_elems;  // --payload file: messages start on a row
+      o.layout = std::move(spec);
     } else if (a == "--classify") {
       std::string c = need(i);
       if (c == "auto")

@@ -13,6 +13,7 @@
 #include <random>
 #include <vector>
 
+#include "plugin/classify/layout.h"
 #include "tools/a2a/ctl.h"
 #include "tools/a2a/netns.h"
 #include "tools/a2a/payload.h"
@@ -369,6 +370,37 @@ TEST(Verify, LocalBoundUsesEachBlockOfThirtyTwoOwnRange) {
   verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 256,
                ElemType::kF32, local, 0, &vs);
   EXPECT_EQ(vs.bad_elements, 0u);
+}
+
+TEST(Verify, LayoutBoundsFollowThePluginsRule) {
+  // Vectors of 64 (layout "64*2", local: one record per vector). Block 0 spans 1e-3, block 1
+  // 100: the vector's range is 100, so an error of 1e-4 in block 0 is within the record's bound
+  // (1e-2 x 100) though ten times its block's.
+  std::vector<float> e(128);
+  for (int i = 0; i < 32; ++i) e[i] = 1e-3f * (float)i / 31.0f;
+  for (int i = 32; i < 128; ++i) e[i] = 100.0f * (float)((i - 32) % 32) / 31.0f;
+  squeeze::plugin::LayoutSpec spec;
+  std::string error;
+  ASSERT_TRUE(squeeze::plugin::parse_layout("64*2", &spec, &error)) << error;
+  Tolerance with_layout{true, false, true, 1e-2};
+  with_layout.layout = &spec;
+  Tolerance blocks{true, false, true, 1e-2};
+  std::vector<float> g = e;
+  g[3] += 1e-4f;
+  VerifyStats vs;
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 512,
+               ElemType::kF32, with_layout, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 0u);
+  vs = VerifyStats{};
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 512,
+               ElemType::kF32, blocks, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 1u);
+  // Beyond the record's bound: caught with the layout too.
+  g[3] = e[3] + 2.0f;
+  vs = VerifyStats{};
+  verify_frame(reinterpret_cast<uint8_t*>(e.data()), reinterpret_cast<uint8_t*>(g.data()), 512,
+               ElemType::kF32, with_layout, 0, &vs);
+  EXPECT_EQ(vs.bad_elements, 1u);
 }
 
 TEST(Verify, NonFiniteValuesMustArriveExactly) {

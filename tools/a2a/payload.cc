@@ -1,11 +1,17 @@
 #include "tools/a2a/payload.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <vector>
 
+#include "compress/methods/local.h"
 #include "compress/quant.h"
+#include "plugin/classify/layout.h"
+#include "squeeze/codec.h"
 #ifdef SQUEEZE_A2A_BENCH_DATAGEN
 #include "tools/bench/datagen.h"
 #endif
@@ -165,9 +171,10 @@ void generate(const PayloadSpec& spec, int src, int dst, uint8_t* out, size_t by
   const size_t es = elem_size(spec.dtype);
   const uint64_t pair = (uint64_t)src << 32 | (uint32_t)dst;
   if (spec.kind == PayloadKind::kFile && spec.file != nullptr && !spec.file->empty()) {
-    // Each (src, dst) reads the file from its own element-aligned offset, wrapping around.
+    // Each (src, dst) reads the file from its own offset (a whole row), wrapping around.
     const std::vector<uint8_t>& f = *spec.file;
-    size_t start = (size_t)((mix(spec.seed, pair) % f.size()) / es * es);
+    const size_t row = std::max<size_t>(1, spec.row_elems) * es;
+    size_t start = (size_t)((mix(spec.seed, pair) % f.size()) / row * row);
     size_t pos = start % f.size();
     for (size_t i = 0; i < bytes;) {
       size_t n = std::min(bytes - i, f.size() - pos);
@@ -272,6 +279,23 @@ void verify_frame(const uint8_t* expected, const uint8_t* got, size_t bytes, Ele
   }
   const size_t es = elem_size(t);
   const size_t n = bytes / es;
+  std::vector<double> layout_eb;
+  if (tol.layout != nullptr) {
+    // What the plugin applies with its layout to this frame (a step: it starts at a 4 KiB
+    // multiple of the message), and the bounds that gives every element.
+    CodecParams p;
+    p.dtype = t == ElemType::kF32 ? DType::kF32 : t == ElemType::kF16 ? DType::kF16 : DType::kBF16;
+    p.mode = tol.local ? BoundMode::kLocal : tol.rel ? BoundMode::kRel : BoundMode::kAbs;
+    p.bound = tol.bound;
+    p.caps = kCapsAll;
+    plugin::TaskLayout storage;
+    const std::shared_ptr<const plugin::LayoutSpec> spec(tol.layout, [](const void*) {});
+    plugin::apply_layout(spec, &p, &storage);
+    layout_eb.resize(n);
+    element_bounds(p, expected, bytes,
+                   p.mode == BoundMode::kLocal ? local::record_log2(p.layout, p.caps) : 0,
+                   layout_eb.data());
+  }
   double eb = tol.bound;
   // The finite range of elements [first, last), as the codec defines rel and local bounds.
   auto range_bound = [&](size_t first, size_t last) {
@@ -301,10 +325,11 @@ void verify_frame(const uint8_t* expected, const uint8_t* got, size_t bytes, Ele
   }
   for (size_t e = 0; e < n; ++e) {
     if (tol.local && e % 32 == 0) eb = range_bound(e, std::min(n, e + 32));
+    if (!layout_eb.empty()) eb = layout_eb[e];
     const uint8_t* pe = expected + e * es;
     const uint8_t* pg = got + e * es;
     double x = element_as_double(pe, t);
-    if (!std::isfinite(x) || (tol.local && eb == 0.0)) {
+    if (!std::isfinite(x) || ((tol.local || !layout_eb.empty()) && eb == 0.0)) {
       // NaN / Inf travel exactly, and so does a constant local block.
       if (std::memcmp(pe, pg, es) != 0) bad(e * es);
       continue;

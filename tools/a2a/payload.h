@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+namespace squeeze::plugin {
+struct LayoutSpec;
+}  // namespace squeeze::plugin
+
 namespace squeeze::a2a {
 
 enum class ElemType { kF32, kF16, kBF16, kI32, kI64 };
@@ -27,6 +31,9 @@ struct PayloadSpec {
   uint64_t seed = 1;
   int emb_dim = 64;                            // dlrm: embedding dimension (row width in elements)
   const std::vector<uint8_t>* file = nullptr;  // kFile: the input file's bytes
+  // kFile: a message starts at a multiple of this many elements of the file (a row: a peer's
+  // slice of a pooled-embedding all-to-all starts on a sample's first value); 1 = any element.
+  size_t row_elems = 1;
 };
 
 // Fills out[0, bytes) with the message that rank src sends to rank dst. Float kinds follow
@@ -43,6 +50,9 @@ struct Tolerance {
   bool rel = true;     // true: bound * (max - min) over the frame's finite values
   bool local = false;  // true: bound * (max - min) of each block of 32 values of the frame
   double bound = 0.0;
+  // The plugin's NCCL_SQUEEZE_LAYOUT (--layout), parsed: the frame's bounds are what the plugin
+  // applies with it (plugin::apply_layout, squeeze::element_bounds). Null: none.
+  const plugin::LayoutSpec* layout = nullptr;
 };
 
 struct VerifyStats {

@@ -610,6 +610,7 @@ RunResult Rank::verify(std::string* detail) {
     tol.rel = o_.rel;
     tol.local = o_.local;
     tol.bound = o_.bound;
+    tol.layout = o_.layout.get();
     for (int p = 0; p < n_; ++p) {
       if (!ms.recv[p]) continue;
       const uint64_t bad_before = vs.bad_elements;

@@ -4,9 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "plugin/classify/layout.h"
 #include "tools/a2a/payload.h"
 
 namespace squeeze::a2a {
@@ -31,7 +33,9 @@ struct Options {
   bool rel = true;
   bool local = false;  // each value within bound x (max - min) of its block of 32 (rel unused)
   double bound = 1e-2;
-  std::string netns_rate;  // empty: loopback
+  std::string layout_text;  // --layout: NCCL_SQUEEZE_LAYOUT for the ranks, and the check's
+  std::shared_ptr<const plugin::LayoutSpec> layout;  // layout_text parsed (null: none)
+  std::string netns_rate;                            // empty: loopback
   std::string json;
   bool expect_compression = false;  // fail when a compressed phase compressed nothing
   std::string stats_dir;  // empty: the plugin's statistics go to a temporary folder, removed
