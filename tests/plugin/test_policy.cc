@@ -903,6 +903,21 @@ std::array<double, 3> table_error_over_bound(const uint8_t* sent, const uint8_t*
   return err;
 }
 
+// Sends one message of three_table_rows over the link; each table's largest error over rel 1e-2
+// of its range.
+std::array<double, 3> send_three_tables(Link& a2a, std::mt19937_64& rng) {
+  std::array<double, 3> worst{};
+  std::vector<Message> m;
+  m.push_back({"three tables", p2p_task("Send", "ncclFloat32", 65536), kAlltoAllOp, 0,
+               three_table_rows(rng, 256), true, Elem::kF32, 0, 0, 0, false});
+  const Check check = [&](const uint8_t* sent, const uint8_t* got, size_t bytes) {
+    worst = table_error_over_bound(sent, got, bytes, 1e-2);
+    return ::testing::AssertionSuccess();
+  };
+  a2a.run(m, getpid(), {check});
+  return worst;
+}
+
 // NCCL_SQUEEZE_LAYOUT with MODE=rel: each table within the bound of its own range, through the
 // exported tables; squeeze_set_layout switches it at run time ("" = none: the frame-wide bound
 // rounds the small table away).
@@ -919,16 +934,7 @@ TEST_F(Policy, LayoutBoundsEachTableOnItsOwn) {
       log_contains("layout: row layout \"64*2,128\": 3 tables, 256 columns; f32 "
                    "rel/abs: per table"));
   std::array<double, 3> worst{};
-  auto send = [&]() {
-    std::vector<Message> m;
-    m.push_back({"three tables", p2p_task("Send", "ncclFloat32", 65536), kAlltoAllOp, 0,
-                 three_table_rows(rng, 256), true, Elem::kF32, 0, 0, 0, false});
-    const Check check = [&](const uint8_t* sent, const uint8_t* got, size_t bytes) {
-      worst = table_error_over_bound(sent, got, bytes, 1e-2);
-      return ::testing::AssertionSuccess();
-    };
-    a2a.run(m, getpid(), {check});
-  };
+  auto send = [&]() { worst = send_three_tables(a2a, rng); };
   send();
   for (int t = 0; t < 3; ++t) EXPECT_LE(worst[t], 1.0) << "table " << t;
   EXPECT_GT(worst[1], 0.0) << "the small table came back exact: not compressed";
@@ -955,16 +961,7 @@ TEST_F(Policy, ScheduleLoosensTheBoundEarly) {
   Link a2a;
   ASSERT_TRUE(a2a.open(0x7C0, 1, 1 << 20, 3));
   std::array<double, 3> worst{};
-  auto send = [&]() {
-    std::vector<Message> m;
-    m.push_back({"three tables", p2p_task("Send", "ncclFloat32", 65536), kAlltoAllOp, 0,
-                 three_table_rows(rng, 256), true, Elem::kF32, 0, 0, 0, false});
-    const Check check = [&](const uint8_t* sent, const uint8_t* got, size_t bytes) {
-      worst = table_error_over_bound(sent, got, bytes, 1e-2);
-      return ::testing::AssertionSuccess();
-    };
-    a2a.run(m, getpid(), {check});
-  };
+  auto send = [&]() { worst = send_three_tables(a2a, rng); };
   control().set_iteration(0);
   uint64_t it = 1;
   double factor = 0;
