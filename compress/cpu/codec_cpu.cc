@@ -304,6 +304,7 @@ CodecParams resolve_layout(const CodecParams& params, const uint8_t* src, size_t
     std::vector<uint16_t> col_table;
     for (uint32_t t = 0; t < lay.n_tables; ++t)
       col_table.insert(col_table.end(), lay.table_cols[t], t);
+    col_table.push_back(0);  // TableGeometry's padding
     const cpu::TableGeometry tg{col_table.data(), lay.row_elems, lay.start_col};
     cpu::kTableScalar[(int)p.dtype].stats(src, src_bytes / dtype_size(p.dtype), tg, st.data());
   }

@@ -26,11 +26,16 @@ struct BlockKernels {
 struct StagedKernels;
 struct UnitKernels;
 
+struct StagedKernels;
+struct UnitKernels;
+struct TableKernels;
+
 struct Backend {
   const char* name;
   BlockKernels kernels[4];      // indexed by DType; the kBytes entry is unused
   const StagedKernels* staged;  // [4], by DType: the staged codec's loops (staged_kernels.h)
   const UnitKernels* units;
+  const TableKernels* table;  // [4], by DType: the table quantizer's loops (staged_table.h)
 };
 
 const Backend& scalar_backend();

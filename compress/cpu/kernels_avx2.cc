@@ -7,6 +7,7 @@
 // the scalar path could end up calling on an older CPU.
 #include "compress/cpu/kernels.h"
 #include "compress/cpu/staged_kernels.h"
+#include "compress/cpu/staged_table.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SQZ_HAVE_AVX2_KERNELS 1
@@ -162,7 +163,8 @@ const Backend kAvx2 = {"avx2",
                         avx2_kernels<DType::kF16>(),
                         avx2_kernels<DType::kBF16>()},
                        kStagedAvx2,
-                       &kUnitAvx2};
+                       &kUnitAvx2,
+                       kTableAvx2};
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
 #include "compress/cpu/staged_kernels.h"
+#include "compress/cpu/staged_table.h"
 #include "compress/quant.h"
 
 namespace squeeze::cpu {
@@ -74,7 +75,8 @@ const Backend kScalar = {"scalar",
                           scalar_kernels<DType::kF16>(),
                           scalar_kernels<DType::kBF16>()},
                          kStagedScalar,
-                         &kUnitScalar};
+                         &kUnitScalar,
+                         kTableScalar};
 
 }  // namespace
 

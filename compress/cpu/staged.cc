@@ -305,9 +305,10 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   const uint32_t n_tables = lay != nullptr ? lay->n_tables : 0;
   TableGeometry tg{};
   if (lay != nullptr) {
-    s.col_table.resize(lay->row_elems);
+    s.col_table.resize(lay->row_elems + 1);  // + padding for the AVX2 gathers
     for (uint32_t t = 0, c = 0; t < n_tables; ++t)
       for (uint32_t k = 0; k < lay->table_cols[t]; ++k) s.col_table[c++] = (uint16_t)t;
+    s.col_table[lay->row_elems] = 0;
     tg = TableGeometry{s.col_table.data(), lay->row_elems, lay->start_col};
   }
   auto table_bound = [&](uint32_t t) {
@@ -389,7 +390,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     }
     applied = min_bound;
   } else if (table_mode) {
-    const TableKernels& tk = kTableScalar[(int)kType];
+    const TableKernels& tk = be.table[(int)kType];
     s.tstats.assign(n_tables, table::Stats{INFINITY, -INFINITY, false});
     tk.stats(src, g.n, tg, s.tstats.data());
     s.tparams.resize(n_tables);
@@ -427,8 +428,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
                       s.unit_error.data());
   } else if (table_mode) {
     s.unit_eb.resize(g.n_units);
-    kTableScalar[(int)kType].quantize(src, g.n, tg, s.tparams.data(), s.codes.data(),
-                                      s.masks.data(), s.unit_error.data(), s.unit_eb.data());
+    be.table[(int)kType].quantize(src, g.n, tg, s.tparams.data(), s.codes.data(), s.masks.data(),
+                                  s.unit_error.data(), s.unit_eb.data());
   } else {
     sk.quantize_global(src, g.n, qp, s.codes.data(), s.masks.data(), s.unit_error.data());
   }
@@ -866,7 +867,8 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     if (!table::parse_header(p, (uint64_t)(end - p), &row_elems, &start_col, &n_tables))
       return Reject::kQuantParams;
     s.tparams.resize(n_tables);
-    s.col_table.resize(row_elems);
+    s.col_table.resize(row_elems + 1);
+    s.col_table[row_elems] = 0;
     uint64_t c = 0;
     for (uint32_t t = 0; t < n_tables; ++t) {
       uint32_t cols;
@@ -968,8 +970,8 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
         planes += 4 * widths[gi];
       }
     }
-    kTableScalar[(int)kType].write(tg, s.tparams.data(), s.coded_unit.data(), n_coded_units, g.n,
-                                   s.codes.data(), dst);
+    be.table[(int)kType].write(tg, s.tparams.data(), s.coded_unit.data(), n_coded_units, g.n,
+                               s.codes.data(), dst);
   } else if (fixed && local_mode) {
     sk.write_fixed_local(planes, w, s.params.data(), s.coded_unit.data(), n_coded_units, g.n, dst);
   } else if (fixed) {

@@ -22,37 +22,15 @@ namespace squeeze::cpu {
 namespace {
 
 using avx2::element_error8;
+using avx2::hmax_epi32;
+using avx2::hmax_ps;
+using avx2::hmin_epi32;
 using avx2::load8;
 using avx2::read_planes;
 using avx2::round_to_type;
 using avx2::store8;
+using avx2::total_order_key;
 using avx2::write_planes;
-
-// Sortable keys of float bits: signed order of the keys is the total order of the floats with
-// -0 < +0 (quant::min_total / max_total). The map is its own inverse.
-SQZ_AVX2 inline __m256i total_order_key(__m256i bits) {
-  return _mm256_xor_si256(
-      bits, _mm256_and_si256(_mm256_srai_epi32(bits, 31), _mm256_set1_epi32(0x7fffffff)));
-}
-
-SQZ_AVX2 inline int32_t hmin_epi32(__m256i v) {
-  __m128i m = _mm_min_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  m = _mm_min_epi32(m, _mm_shuffle_epi32(m, 0x4e));
-  m = _mm_min_epi32(m, _mm_shuffle_epi32(m, 0xb1));
-  return _mm_cvtsi128_si32(m);
-}
-SQZ_AVX2 inline int32_t hmax_epi32(__m256i v) {
-  __m128i m = _mm_max_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4e));
-  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xb1));
-  return _mm_cvtsi128_si32(m);
-}
-SQZ_AVX2 inline float hmax_ps(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0x4e));
-  m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0xb1));
-  return _mm_cvtss_f32(m);
-}
 
 template <DType kType>
 SQZ_AVX2 void block_stats_avx2(const uint8_t* src, uint64_t n, local::BlockStats* out) {

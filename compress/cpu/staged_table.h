@@ -10,7 +10,7 @@
 namespace squeeze::cpu {
 
 struct TableGeometry {
-  const uint16_t* col_table;  // row_elems entries
+  const uint16_t* col_table;  // row_elems entries and one of padding (gathers read 4 bytes)
   uint32_t row_elems;
   uint32_t start_col;
 };
@@ -31,5 +31,8 @@ struct TableKernels {
 };
 
 extern const TableKernels kTableScalar[4];  // indexed by DType; kBytes unused
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+extern const TableKernels kTableAvx2[4];  // AVX2 quantize; the same bytes as the scalar set
+#endif
 
 }  // namespace squeeze::cpu

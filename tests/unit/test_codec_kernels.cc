@@ -212,6 +212,22 @@ void compare_backend_to_scalar(const char* backend) {
       // Every frame format the receiver may decode: all stages, staged fixed, version 1.
       const uint32_t profiles[] = {kCapsAll, kCapV1 | kCapStaged, kCapV1};
       p.caps = profiles[rng() % 3];
+      // Odd rounds: a row layout (the table quantizer, row records, mixed bounds; rows narrower
+      // than 8 columns too).
+      static const uint32_t kShapes[4][4] = {
+          {64, 64, 128, 0}, {3, 5, 0, 0}, {16, 8, 40, 1}, {32, 32, 32, 32}};
+      static const uint32_t kCounts[4] = {3, 2, 4, 4};
+      const double table_bounds[4] = {p.bound, 3 * p.bound, p.bound / 2, 5 * p.bound};
+      RowLayout lay;
+      if (round % 2 == 1) {
+        const int k = (int)(rng() % 4);
+        lay.n_tables = kCounts[k];
+        lay.table_cols = kShapes[k];
+        for (uint32_t c = 0; c < lay.n_tables; ++c) lay.row_elems += kShapes[k][c];
+        lay.start_col = rng() % 2 ? 0 : (uint32_t)(rng() % lay.row_elems);
+        lay.table_bounds = rng() % 2 ? table_bounds : nullptr;
+        p.layout = &lay;
+      }
       const std::vector<uint8_t> a = frame_with("scalar", p, src);
       const std::vector<uint8_t> b = frame_with(backend, p, src);
       ASSERT_EQ(a, b) << backend << " frame differs from scalar: " << dtype_name(t) << " round "
