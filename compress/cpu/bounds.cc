@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "compress/block.h"
+#include "compress/cpu/staged_table.h"
 #include "compress/format/staged.h"
 #include "squeeze/codec.h"
 #include "squeeze/format.h"
@@ -51,15 +52,13 @@ void element_bounds(const CodecParams& p, const void* src_v, size_t src_bytes, u
   // Each element's table (0 without a layout) and each table's bound.
   const RowLayout* lay = p.layout;
   const uint32_t n_tables = lay != nullptr ? lay->n_tables : 1;
-  std::vector<uint32_t> col_table;
-  if (lay != nullptr)
-    for (uint32_t t = 0; t < n_tables; ++t)
-      col_table.insert(col_table.end(), lay->table_cols[t], t);
-  auto table_of = [&](size_t i) {
+  std::vector<uint16_t> col_table;
+  if (lay != nullptr) cpu::column_tables(lay->table_cols, n_tables, lay->row_elems, &col_table);
+  auto table_of = [&](size_t i) -> uint32_t {
     return lay != nullptr ? col_table[(lay->start_col + i) % lay->row_elems] : 0u;
   };
   auto bound_of = [&](uint32_t t) {
-    return lay != nullptr && lay->table_bounds != nullptr ? lay->table_bounds[t] : p.bound;
+    return lay != nullptr ? cpu::table_bound(*lay, p.bound, t) : p.bound;
   };
   if (p.mode != BoundMode::kLocal) {
     std::vector<double> mn(n_tables, INFINITY), mx(n_tables, -INFINITY);

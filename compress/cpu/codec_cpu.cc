@@ -296,24 +296,21 @@ CodecParams resolve_layout(const CodecParams& params, const uint8_t* src, size_t
     return p;
   }
   if (p.mode == BoundMode::kLocal || (p.caps & kCapTable) != 0) return p;
-  auto bound_of = [&](uint32_t t) {
-    return lay.table_bounds != nullptr ? lay.table_bounds[t] : params.bound;
-  };
   std::vector<table::Stats> st(lay.n_tables, table::Stats{INFINITY, -INFINITY, false});
   if (p.mode == BoundMode::kRel) {
     std::vector<uint16_t> col_table;
-    for (uint32_t t = 0; t < lay.n_tables; ++t)
-      col_table.insert(col_table.end(), lay.table_cols[t], t);
-    col_table.push_back(0);  // TableGeometry's padding
+    cpu::column_tables(lay.table_cols, lay.n_tables, lay.row_elems, &col_table);
     const cpu::TableGeometry tg{col_table.data(), lay.row_elems, lay.start_col};
-    cpu::kTableScalar[(int)p.dtype].stats(src, src_bytes / dtype_size(p.dtype), tg, st.data());
+    cpu::active_backend().table[(int)p.dtype].stats(src, src_bytes / dtype_size(p.dtype), tg,
+                                                    st.data());
   }
   double eb = INFINITY;
   for (uint32_t t = 0; t < lay.n_tables; ++t) {
+    const double b = cpu::table_bound(lay, params.bound, t);
     if (p.mode == BoundMode::kAbs) {
-      eb = std::min(eb, bound_of(t));
+      eb = std::min(eb, b);
     } else if (st[t].has_finite && st[t].mx > st[t].mn) {
-      eb = std::min(eb, quant::rel_to_abs_bound(bound_of(t), st[t].mn, st[t].mx));
+      eb = std::min(eb, quant::rel_to_abs_bound(b, st[t].mn, st[t].mx));
     } else if (st[t].has_finite) {
       eb = 0.0;  // a constant table: exact, so the whole frame is (raw)
     }

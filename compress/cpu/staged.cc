@@ -305,15 +305,9 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   const uint32_t n_tables = lay != nullptr ? lay->n_tables : 0;
   TableGeometry tg{};
   if (lay != nullptr) {
-    s.col_table.resize(lay->row_elems + 1);  // + padding for the AVX2 gathers
-    for (uint32_t t = 0, c = 0; t < n_tables; ++t)
-      for (uint32_t k = 0; k < lay->table_cols[t]; ++k) s.col_table[c++] = (uint16_t)t;
-    s.col_table[lay->row_elems] = 0;
+    column_tables(lay->table_cols, n_tables, lay->row_elems, &s.col_table);
     tg = TableGeometry{s.col_table.data(), lay->row_elems, lay->start_col};
   }
-  auto table_bound = [&](uint32_t t) {
-    return lay != nullptr && lay->table_bounds != nullptr ? lay->table_bounds[t] : params.bound;
-  };
 
   // Quantizer parameters.
   quant::QuantParams qp{};
@@ -361,14 +355,15 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       }
     }
     const double uniform_bound = min_bound;
+    // A record's stats and bound: its blocks' merged stats, the smallest of their bounds.
     auto record_stats = [&](uint64_t r, double* bound) {
-      local::BlockStats st = s.stats[r << rlog];
-      *bound = per_block ? s.block_bound[r << rlog] : uniform_bound;
-      for (uint64_t b = (r << rlog) + 1; b < std::min(g.n_blocks, (r + 1) << rlog); ++b) {
-        st = local::merge(st, s.stats[b]);
-        if (per_block) *bound = std::min(*bound, s.block_bound[b]);
+      *bound = uniform_bound;
+      if (per_block) {
+        *bound = INFINITY;
+        for (uint64_t b = r << rlog; b < std::min(g.n_blocks, (r + 1) << rlog); ++b)
+          *bound = std::min(*bound, s.block_bound[b]);
       }
-      return st;
+      return local::record_stats(s.stats.data(), g.n_blocks, r, rlog);
     };
     w = local::code_width(min_bound);
     if (w == 0) return 0;
@@ -397,7 +392,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     applied = INFINITY;
     for (uint32_t t = 0; t < n_tables; ++t) {
       const table::Stats& st = s.tstats[t];
-      const double b = table_bound(t);
+      const double b = table_bound(*lay, params.bound, t);
       const double eb = params.mode == BoundMode::kAbs ? b
                         : st.has_finite                ? quant::rel_to_abs_bound(b, st.mn, st.mx)
                                                        : 0.0;
@@ -723,6 +718,7 @@ struct DecodeScratch {
   std::vector<uint32_t> value_unit;        // literal units of zero and constant blocks
   std::vector<uint32_t> codes;             // the coded codes, kGroupCodes per group
   std::vector<uint8_t> sym;
+  std::vector<uint32_t> table_cols;    // table mode: each table's width
   std::vector<uint16_t> col_table;     // table mode: each column's table
   std::vector<table::Params> tparams;  // table mode: per table
   rans::Tables tables;
@@ -867,16 +863,16 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     if (!table::parse_header(p, (uint64_t)(end - p), &row_elems, &start_col, &n_tables))
       return Reject::kQuantParams;
     s.tparams.resize(n_tables);
-    s.col_table.resize(row_elems + 1);
-    s.col_table[row_elems] = 0;
+    s.table_cols.resize(n_tables);
     uint64_t c = 0;
     for (uint32_t t = 0; t < n_tables; ++t) {
-      uint32_t cols;
-      if (!table::parse_entry(p, t, &cols, &s.tparams[t]) || cols > row_elems - c)
+      if (!table::parse_entry(p, t, &s.table_cols[t], &s.tparams[t]) ||
+          s.table_cols[t] > row_elems - c)
         return Reject::kQuantParams;
-      for (uint32_t k = 0; k < cols; ++k) s.col_table[c++] = (uint16_t)t;
+      c += s.table_cols[t];
     }
     if (c != row_elems) return Reject::kQuantParams;
+    column_tables(s.table_cols.data(), n_tables, row_elems, &s.col_table);
     tg = TableGeometry{s.col_table.data(), row_elems, start_col};
   } else if (p != end) {
     return Reject::kQuantParams;

@@ -86,6 +86,14 @@ constexpr TableKernels scalar_set() {
 
 }  // namespace
 
+void column_tables(const uint32_t* cols, uint32_t n_tables, uint32_t row_elems,
+                   std::vector<uint16_t>* out) {
+  out->resize((size_t)row_elems + 1);
+  uint16_t* c = out->data();
+  for (uint32_t t = 0; t < n_tables; ++t) c = std::fill_n(c, cols[t], (uint16_t)t);
+  out->back() = 0;  // padding: AVX2 gathers read 4 bytes at a column
+}
+
 const TableKernels kTableScalar[4] = {{nullptr, nullptr, nullptr},
                                       scalar_set<DType::kF32>(),
                                       scalar_set<DType::kF16>(),

@@ -1,13 +1,26 @@
-// The table quantizer's CPU loops (compress/methods/table.h decides every byte): one scalar set
-// for both backends. Element i of a frame lies in column (start_col + i) mod row_elems, and
-// col_table maps a column to its table.
+// The table quantizer's CPU loops (compress/methods/table.h decides every byte): a scalar and an
+// AVX2 set. Element i of a frame lies in column (start_col + i) mod row_elems, and col_table maps
+// a column to its table.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "compress/methods/table.h"
+#include "squeeze/codec.h"
 
 namespace squeeze::cpu {
+
+// The column -> table map of tables of widths cols[0, n_tables) (summing to row_elems), with the
+// padding entry TableGeometry asks for. The one place it is built: both encoders' parameters,
+// the decoder, the fallback bound and element_bounds.
+void column_tables(const uint32_t* cols, uint32_t n_tables, uint32_t row_elems,
+                   std::vector<uint16_t>* out);
+
+// Table t's bound under a layout: its own, else the parameters' bound.
+inline double table_bound(const RowLayout& lay, double bound, uint32_t t) {
+  return lay.table_bounds != nullptr ? lay.table_bounds[t] : bound;
+}
 
 struct TableGeometry {
   const uint16_t* col_table;  // row_elems entries and one of padding (gathers read 4 bytes)

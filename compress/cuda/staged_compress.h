@@ -82,14 +82,6 @@ SQZ_HD bool record_has_literal(const StagedState& st, const StagedSlot& sl, uint
   return any;
 }
 
-// The stats of record r: its blocks' merged (the blocks themselves when rlog is 0).
-SQZ_HD local::BlockStats record_stats(const StagedState& st, const StagedSlot& sl, uint64_t r) {
-  local::BlockStats bs = sl.stats[r << st.rlog];
-  for (uint64_t b = (r << st.rlog) + 1; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
-    bs = local::merge(bs, sl.stats[b]);
-  return bs;
-}
-
 SQZ_HD bool block_coded(const StagedState& st, const StagedSlot& sl, uint64_t b) {
   return !st.local || local::has_codes(sl.params[b].kind);
 }
@@ -226,7 +218,10 @@ struct StagedAnalyzeKernel {
       }
       if (st.local) {
         for (uint64_t r = 0; st.rlog > 0 && r < st.n_records; ++r) {
-          const uint32_t e = local::wanted_step_bits(record_stats(st, sl, r), st.bound) >> 23;
+          const uint32_t e =
+              local::wanted_step_bits(local::record_stats(sl.stats, st.n_blocks, r, st.rlog),
+                                      st.bound) >>
+              23;
           e0 = e > e0 ? e : e0;
         }
         st.e0 = e0 == 0 ? 1 : e0;  // every block is special: the reference is never used
@@ -246,8 +241,8 @@ struct StagedAnalyzeKernel {
       if (!st.quantized || !st.local) return;
       for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {
         const uint64_t b0 = r << st.rlog;
-        local::decide(record_stats(st, sl, r), st.bound, st.e0, st.w, &sl.record[r],
-                      &sl.side[2 * r], &sl.params[b0]);
+        local::decide(local::record_stats(sl.stats, st.n_blocks, r, st.rlog), st.bound, st.e0, st.w,
+                      &sl.record[r], &sl.side[2 * r], &sl.params[b0]);
         for (uint64_t b = b0 + 1; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
           sl.params[b] = sl.params[b0];
       }

@@ -128,6 +128,16 @@ SQZ_HD BlockStats merge(const BlockStats& a, const BlockStats& b) {
   return r;
 }
 
+// The stats of record r (blocks [r << rlog, (r + 1) << rlog) of n_blocks): its blocks' merged,
+// the block itself when rlog is 0. Both encoders' records.
+SQZ_HD BlockStats record_stats(const BlockStats* stats, uint64_t n_blocks, uint64_t r,
+                               uint32_t rlog) {
+  BlockStats st = stats[r << rlog];
+  for (uint64_t b = (r << rlog) + 1; b < ((r + 1) << rlog) && b < n_blocks; ++b)
+    st = merge(st, stats[b]);
+  return st;
+}
+
 // Step bits a non-special block would like (0: none possible), from its range and the bound.
 SQZ_HD uint32_t wanted_step_bits(const BlockStats& st, double bound) {
   if (!st.has_finite || st.all_same) return 0;
