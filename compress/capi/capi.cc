@@ -153,6 +153,14 @@ double squeeze_schedule_factor(uint32_t kind, uint64_t iteration, uint64_t early
                                   start);
 }
 
+int squeeze_layout_placement(const uint32_t* table_cols, uint32_t n_tables, uint32_t elem_bytes,
+                             uint32_t mode) {
+  if (table_cols == nullptr || n_tables == 0 || elem_bytes == 0 || mode > SQUEEZE_C_MODE_LOSSLESS)
+    return -1;
+  return static_cast<int>(squeeze::layout_placement(table_cols, n_tables, elem_bytes,
+                                                    static_cast<squeeze::BoundMode>(mode)));
+}
+
 int squeeze_params_default(squeeze_c_params* params) {
   if (params == nullptr) return SQUEEZE_C_INVALID_ARGUMENT;
   const squeeze::CodecParams d;

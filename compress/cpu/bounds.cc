@@ -26,6 +26,24 @@ double schedule_factor(Schedule s, uint64_t iteration, uint64_t early_iters, dou
   return start - drop * (double)iteration / (double)early_iters;
 }
 
+LayoutPlacement layout_placement(const uint32_t* table_cols, uint32_t n_tables, size_t elem_bytes,
+                                 BoundMode mode) {
+  if (table_cols == nullptr || n_tables == 0 || elem_bytes == 0) return LayoutPlacement::kNone;
+  uint64_t row = 0;
+  bool one_width = true;
+  for (uint32_t t = 0; t < n_tables; ++t) {
+    row += table_cols[t];
+    one_width = one_width && table_cols[t] == table_cols[0];
+  }
+  if (row == 0) return LayoutPlacement::kNone;
+  if (4096 % (row * elem_bytes) == 0 && (n_tables > 1 || mode == BoundMode::kLocal))
+    return LayoutPlacement::kTables;
+  if (mode == BoundMode::kLocal && one_width && table_cols[0] != 0 &&
+      4096 % (table_cols[0] * elem_bytes) == 0)
+    return LayoutPlacement::kVectors;
+  return LayoutPlacement::kNone;
+}
+
 uint32_t frame_record_log2(const void* frame_v, size_t frame_bytes) {
   const auto* frame = static_cast<const uint8_t*>(frame_v);
   if (frame == nullptr || staged::check_envelope(frame, frame_bytes) != staged::Reject::kNone ||

@@ -126,6 +126,16 @@ void element_bounds(const CodecParams& params, const void* src, size_t src_bytes
 // Blocks per record (log2) of a local frame, 0 for any other frame or one that does not parse.
 uint32_t frame_record_log2(const void* frame, size_t frame_bytes);
 
+// Where a row layout can serve frames that start at unknown multiples of 4 KiB of a message whose
+// first element begins a row (NCCL cuts a peer's message into parts at 4 KiB multiples and steps
+// of multiples of 4 KiB): kTables when a row's bytes divide 4 KiB (every frame starts on a row;
+// rel and abs need two tables or more to gain anything), kVectors in local mode when every table
+// has one width whose bytes divide 4 KiB (every frame starts on a vector: that width as the
+// layout), else kNone. The plugin's rule (NCCL_SQUEEZE_LAYOUT), and squeeze.frames'.
+enum class LayoutPlacement : uint8_t { kNone = 0, kTables = 1, kVectors = 2 };
+LayoutPlacement layout_placement(const uint32_t* table_cols, uint32_t n_tables, size_t elem_bytes,
+                                 BoundMode mode);
+
 // Whether a layout is usable: sizes within the limits, widths >= 1 summing to row_elems,
 // start_col < row_elems, every bound > 0 and finite. compress() returns kInvalidArgument otherwise.
 bool valid_layout(const RowLayout& layout);

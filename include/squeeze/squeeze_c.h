@@ -155,6 +155,13 @@ double squeeze_class_bound(uint64_t rows, double bound);
 double squeeze_schedule_factor(uint32_t kind, uint64_t iteration, uint64_t early_iters,
                                double start);
 
+/* API version 2: where a row layout of n_tables widths can serve frames of elem_bytes elements
+ * in `mode` when frames start at unknown 4 KiB multiples of a row-aligned message
+ * (squeeze::layout_placement): 0 nowhere, 1 per table, 2 as vectors of the one width (local);
+ * -1 for invalid arguments. */
+int squeeze_layout_placement(const uint32_t* table_cols, uint32_t n_tables, uint32_t elem_bytes,
+                             uint32_t mode);
+
 /* Sets *params to the codec's defaults: f32, local mode, SQUEEZE_C_DEFAULT_LOCAL_BOUND, all
  * capabilities. Returns SQUEEZE_C_INVALID_ARGUMENT for a null pointer. */
 int squeeze_params_default(squeeze_c_params* params);

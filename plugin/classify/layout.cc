@@ -99,13 +99,7 @@ bool parse_layout(const std::string& text, LayoutSpec* out, std::string* error) 
 }
 
 LayoutUse layout_use(const LayoutSpec& spec, size_t es, BoundMode m) {
-  if (spec.cols.empty() || es == 0) return LayoutUse::kNone;
-  if (4096 % (spec.row_elems * es) == 0 && (spec.cols.size() > 1 || m == BoundMode::kLocal))
-    return LayoutUse::kTables;
-  if (m != BoundMode::kLocal) return LayoutUse::kNone;
-  for (uint32_t w : spec.cols)
-    if (w != spec.cols[0]) return LayoutUse::kNone;
-  return 4096 % (spec.cols[0] * es) == 0 ? LayoutUse::kVectors : LayoutUse::kNone;
+  return layout_placement(spec.cols.data(), static_cast<uint32_t>(spec.cols.size()), es, m);
 }
 
 const char* layout_use_name(LayoutUse u) {

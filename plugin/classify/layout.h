@@ -30,8 +30,8 @@ struct LayoutSpec {
 // that is not > 0).
 bool parse_layout(const std::string& text, LayoutSpec* out, std::string* error);
 
-// How a layout applies to frames of element size es in mode m.
-enum class LayoutUse : uint8_t { kNone, kTables, kVectors };
+// How a layout applies to frames of element size es in mode m (squeeze::layout_placement).
+using LayoutUse = LayoutPlacement;
 LayoutUse layout_use(const LayoutSpec& spec, size_t es, BoundMode m);
 const char* layout_use_name(LayoutUse u);
 

@@ -236,6 +236,8 @@ def _declare(lib) -> None:
         "squeeze_params_default": (c.c_int, [c.POINTER(_Params)]),
         "squeeze_class_bound": (c.c_double, [c.c_uint64, c.c_double]),
         "squeeze_schedule_factor": (c.c_double, [c.c_uint32, c.c_uint64, c.c_uint64, c.c_double]),
+        "squeeze_layout_placement": (c.c_int, [c.POINTER(c.c_uint32), c.c_uint32, c.c_uint32,
+                                               c.c_uint32]),
         "squeeze_max_frame_bytes": (sz, [sz]),
         "squeeze_compress": (c.c_int, [c.POINTER(_Params), vp, sz, vp, sz, psz,
                                        c.POINTER(_Stats)]),
@@ -369,6 +371,16 @@ def schedule_factor(kind: str, iteration: int, early_iters: int = 65536,
         raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}")
     return float(_load().squeeze_schedule_factor(SCHEDULES[kind], int(iteration),
                                                   int(early_iters), float(start)))
+
+
+def layout_placement(cols: Sequence[int], itemsize: int, mode: str) -> str:
+    """Where the plugin can use a layout of these widths for frames of ``itemsize``-byte
+    elements in ``mode`` (squeeze::layout_placement): "tables", "vectors" or "none"."""
+    arr = (ctypes.c_uint32 * len(cols))(*[int(c) for c in cols])
+    r = _load().squeeze_layout_placement(arr, len(cols), int(itemsize), MODES[mode])
+    if r < 0:
+        raise ValueError("invalid layout widths or element size")
+    return ("none", "tables", "vectors")[r]
 
 
 # ---- one frame ---------------------------------------------------------------------------------

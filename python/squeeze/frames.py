@@ -39,14 +39,14 @@ MIN_BYTES = 4096            # NCCL_SQUEEZE_MIN_BYTES default
 
 def plugin_layout(layout: "codec.Layout", itemsize: int, mode: str):
     """(layout or None, bound or None): what the plugin applies for ``layout`` to frames of
-    ``itemsize``-byte elements in ``mode`` (plugin/classify/layout.cc, ``layout_use``): the layout
+    ``itemsize``-byte elements in ``mode`` (codec.layout_placement, the plugin's rule): the layout
     itself, one table of the common width (local records per vector), or None with the smallest
     table bound (None: no bounds in the layout, the mode's bound stands)."""
-    row_bytes = layout.row_elems * itemsize
     smallest = min(layout.bounds) if layout.bounds is not None else None
-    if 4096 % row_bytes == 0 and (len(layout.cols) > 1 or mode == "local"):
+    where = codec.layout_placement(layout.cols, itemsize, mode)
+    if where == "tables":
         return layout, None
-    if mode == "local" and len(set(layout.cols)) == 1 and 4096 % (layout.cols[0] * itemsize) == 0:
+    if where == "vectors":
         return codec.Layout([layout.cols[0]], None if smallest is None else [smallest]), None
     return None, smallest
 

@@ -83,6 +83,9 @@ def test_link_applies_a_layout_as_the_plugin_does():
     wide = codec.Layout([64] * 26, [0.01] * 25 + [0.005])
     got, smallest = frames.plugin_layout(wide, 4, "rel")
     assert got is None and smallest == 0.005
+    assert codec.layout_placement(wide.cols, 4, "rel") == "none"  # the rule, from the library
+    assert codec.layout_placement(wide.cols, 4, "local") == "vectors"
+    assert codec.layout_placement([64, 64, 128], 4, "rel") == "tables"
     got, _ = frames.plugin_layout(wide, 4, "local")  # ... but local records per vector
     assert list(got.cols) == [64] and got.bounds == [0.005]
     # exact_columns: every step from its true column, so the table quantizer everywhere.
