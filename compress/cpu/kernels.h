@@ -25,10 +25,8 @@ struct BlockKernels {
 
 struct StagedKernels;
 struct UnitKernels;
-
-struct StagedKernels;
-struct UnitKernels;
 struct TableKernels;
+struct RansKernels;
 
 struct Backend {
   const char* name;
@@ -36,6 +34,7 @@ struct Backend {
   const StagedKernels* staged;  // [4], by DType: the staged codec's loops (staged_kernels.h)
   const UnitKernels* units;
   const TableKernels* table;  // [4], by DType: the table quantizer's loops (staged_table.h)
+  const RansKernels* rans;    // the rANS segment coder (rans_kernels.h)
 };
 
 const Backend& scalar_backend();

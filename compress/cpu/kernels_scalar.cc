@@ -4,6 +4,7 @@
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/rans_kernels.h"
 #include "compress/cpu/staged_kernels.h"
 #include "compress/cpu/staged_table.h"
 #include "compress/quant.h"
@@ -76,7 +77,8 @@ const Backend kScalar = {"scalar",
                           scalar_kernels<DType::kBF16>()},
                          kStagedScalar,
                          &kUnitScalar,
-                         kTableScalar};
+                         kTableScalar,
+                         &kRansScalar};
 
 }  // namespace
 

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "compress/cpu/kernels.h"
+#include "compress/cpu/rans_kernels.h"
 #include "compress/methods/planes.h"
 
 namespace squeeze::cpu {
@@ -205,11 +207,12 @@ uint64_t encode_rans_plane(const uint8_t* sym, uint64_t n, const uint32_t* hist,
   const uint32_t n_seg = rans::segments_for(n);
   uint8_t* counts = p;
   p += 4ull * n_seg;
-  words.resize(rans::kSegmentSymbols);
+  words.resize(rans::kSegmentSymbols + rans::kScratchSlack);
   for (uint32_t seg = 0; seg < n_seg; ++seg) {
     const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
     const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n - first);
-    const uint32_t n_words = rans::encode_segment(sym + first, count, freq, cum, words.data(), p);
+    const uint32_t n_words =
+        active_backend().rans->encode_segment(sym + first, count, freq, cum, words.data(), p);
     block::store_le32(counts + 4ull * seg, n_words);
     p += rans::kStateBytes + 2ull * n_words;
   }
@@ -313,7 +316,8 @@ staged::Reject decode_planes(const uint8_t* frame, size_t frame_bytes, uint8_t* 
       std::memcpy(sym, frame + l.offset[p], l.n);
     } else {
       const staged::Reject rr =
-          planes::decode_rans_plane(frame + l.offset[p], l.bytes[p], l.n, &s.tables, sym);
+          planes::decode_rans_plane(frame + l.offset[p], l.bytes[p], l.n, &s.tables, sym,
+                                    active_backend().rans->decode_segment);
       if (rr != staged::Reject::kNone) return rr;
     }
   }

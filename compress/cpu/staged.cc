@@ -12,6 +12,7 @@
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/rans_kernels.h"
 #include "compress/cpu/staged_kernels.h"
 #include "compress/cpu/staged_table.h"
 #include "compress/methods/dedup.h"
@@ -160,36 +161,52 @@ void load_group(const EncodeScratch& s, uint64_t n_coded_units, uint64_t g, uint
   }
 }
 
-// The fixed coder's bytes: global mode a width byte per group of 32 then the planes; local mode
-// W planes per group. Returns the OR of every code (global mode's widest code).
-uint32_t encode_fixed(EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units,
-                      uint64_t n_groups, bool local_mode, uint32_t w) {
-  s.fixed_out.resize(local_mode ? n_groups * 4 * w : n_groups + n_groups * 4 * kMaxCodeWidth);
-  uint8_t* widths = s.fixed_out.data();
-  uint8_t* planes = local_mode ? widths : widths + n_groups;
-  uint32_t group[kGroupCodes];
+// The fixed coder's size before its planes are packed (so that a frame the rANS coder takes never
+// packs them): global mode writes each group's width byte (the width of the OR of its codes) to
+// s.fixed_out and returns the OR of every code (global mode's widest code); local mode has W
+// planes per group.
+uint32_t fixed_widths(EncodeScratch& s, uint64_t n_coded_units, uint64_t n_groups, bool local_mode,
+                      uint32_t w, uint64_t* fixed_bytes) {
+  if (local_mode) {
+    *fixed_bytes = n_groups * 4 * w;
+    return 0;
+  }
+  s.fixed_out.resize(n_groups + n_groups * 4 * kMaxCodeWidth);
   uint32_t or_all = 0;
+  uint64_t planes = 0;
+  for (uint64_t g = 0; g < n_groups; ++g) {
+    uint32_t any = 0;
+    for (uint64_t cu = 2 * g; cu < std::min<uint64_t>(2 * g + 2, n_coded_units); ++cu) {
+      const uint32_t* c = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
+      for (uint32_t k = 0; k < kUnitElems; ++k) any |= c[k];
+    }
+    or_all |= any;
+    s.fixed_out[g] = (uint8_t)quant::code_width(any);
+    planes += s.fixed_out[g];
+  }
+  *fixed_bytes = n_groups + 4 * planes;
+  return or_all;
+}
+
+// The fixed coder's bytes: global mode the width bytes (fixed_widths) then the planes; local mode
+// W planes per group.
+void pack_fixed(EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units, uint64_t n_groups,
+                bool local_mode, uint32_t w, uint64_t fixed_bytes) {
+  s.fixed_out.resize(fixed_bytes);
+  uint8_t* planes = s.fixed_out.data() + (local_mode ? 0 : n_groups);
+  uint32_t group[kGroupCodes];
   for (uint64_t g = 0; g < n_groups; ++g) {
     load_group(s, n_coded_units, g, group);
-    uint32_t width = w;
-    if (!local_mode) {
-      uint32_t any = 0;
-      for (uint32_t k = 0; k < kGroupCodes; ++k) any |= group[k];
-      or_all |= any;
-      width = quant::code_width(any);
-      widths[g] = (uint8_t)width;
-    }
+    const uint32_t width = local_mode ? w : s.fixed_out[g];
     uk.pack_planes(group, width, planes);
     planes += 4 * width;
   }
-  s.fixed_out.resize((size_t)(planes - s.fixed_out.data()));
-  return or_all;
 }
 
 // The rANS coder's bytes: shift, table, per-segment word counts, segments, raw low bits. False
 // (nothing written) when the integer estimate says it would not beat fixed_bytes.
-bool encode_rans(EncodeScratch& s, uint64_t n_coded_units, uint64_t n_coded, uint32_t max_code,
-                 uint64_t fixed_bytes) {
+bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units, uint64_t n_coded,
+                 uint32_t max_code, uint64_t fixed_bytes) {
   const uint32_t bits = quant::code_width(max_code);
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
   // Whether to code at all, from the sampled groups' histogram (rans::in_sample: coded units
@@ -244,21 +261,21 @@ bool encode_rans(EncodeScratch& s, uint64_t n_coded_units, uint64_t n_coded, uin
     for (uint64_t j = 0; j < count; ++j, ++k) s.sym[k] = (uint8_t)(cc[j] >> shift);
   }
   const uint32_t n_seg = rans::segments_for(n_coded);
-  s.rans_out.assign(2 + rans::table_bytes(freq, n_sym) + 4 * (size_t)n_seg +
-                        (size_t)n_seg * rans::kStateBytes + 2 * n_coded +
-                        rans::packed_bytes(n_coded, shift),
-                    0);
+  // Every byte up to the section's end is written below (no zero fill needed).
+  s.rans_out.resize(2 + rans::table_bytes(freq, n_sym) + 4 * (size_t)n_seg +
+                    (size_t)n_seg * rans::kStateBytes + 2 * n_coded +
+                    rans::packed_bytes(n_coded, shift));
   uint8_t* p = s.rans_out.data();
   *p++ = (uint8_t)shift;
   p += rans::write_table(freq, n_sym, p);
   uint8_t* counts = p;
   p += 4 * (size_t)n_seg;
-  s.words.resize(rans::kSegmentSymbols);
+  s.words.resize(rans::kSegmentSymbols + rans::kScratchSlack);
   for (uint32_t seg = 0; seg < n_seg; ++seg) {
     const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
     const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n_coded - first);
     const uint32_t n_words =
-        rans::encode_segment(s.sym.data() + first, count, freq, cum, s.words.data(), p);
+        rk.encode_segment(s.sym.data() + first, count, freq, cum, s.words.data(), p);
     block::store_le32(counts + 4 * seg, n_words);
     p += rans::kStateBytes + 2 * (size_t)n_words;
   }
@@ -538,13 +555,15 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
 
   // The coder.
   const uint64_t n_groups = (n_coded + kGroupCodes - 1) / kGroupCodes;
-  const uint32_t or_all = encode_fixed(s, uk, n_coded_units, n_groups, local_mode, w);
+  uint64_t fixed_bytes = 0;
+  const uint32_t or_all = fixed_widths(s, n_coded_units, n_groups, local_mode, w, &fixed_bytes);
   bool use_rans = false;
   if ((params.caps & kCapRans) != 0 && n_coded > 0) {
     const uint32_t max_code = local_mode ? (1u << w) - 1u : or_all;
-    use_rans = encode_rans(s, n_coded_units, n_coded, max_code, s.fixed_out.size()) &&
-               s.rans_out.size() < s.fixed_out.size();
+    use_rans = encode_rans(s, *be.rans, n_coded_units, n_coded, max_code, fixed_bytes) &&
+               s.rans_out.size() < fixed_bytes;
   }
+  if (!use_rans) pack_fixed(s, uk, n_coded_units, n_groups, local_mode, w, fixed_bytes);
   const std::vector<uint8_t>& code_bytes = use_rans ? s.rans_out : s.fixed_out;
   // Section sizes.
   staged::Header h;
@@ -745,8 +764,8 @@ bool check_fixed(const uint8_t* p, uint64_t len, uint64_t n_groups, bool local_m
 }
 
 // The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
-bool decode_rans(const uint8_t* p, uint64_t len, uint64_t n_coded, bool local_mode, uint32_t w,
-                 DecodeScratch& s) {
+bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t n_coded,
+                 bool local_mode, uint32_t w, DecodeScratch& s) {
   s.codes.resize(n_coded);
   const uint8_t* end = p + len;
   if (p >= end) return false;
@@ -765,7 +784,7 @@ bool decode_rans(const uint8_t* p, uint64_t len, uint64_t n_coded, bool local_mo
     if (n_words > count) return false;
     const uint64_t seg_bytes = rans::kStateBytes + 2ull * n_words;
     if ((uint64_t)(end - p) < seg_bytes) return false;
-    if (!rans::decode_segment(p, n_words, count, s.tables, s.sym.data() + first)) return false;
+    if (!rk.decode_segment(p, n_words, count, s.tables, s.sym.data() + first)) return false;
     p += seg_bytes;
   }
   if ((uint64_t)(end - p) != rans::packed_bytes(n_coded, shift)) return false;
@@ -938,7 +957,7 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     if (!check_fixed(p, code_len, (n_coded + kGroupCodes - 1) / kGroupCodes, local_mode, w, &widths,
                      &planes))
       return Reject::kCodes;
-  } else if (!decode_rans(p, code_len, n_coded, local_mode, w, s)) {
+  } else if (!decode_rans(*be.rans, p, code_len, n_coded, local_mode, w, s)) {
     return Reject::kRansStream;
   }
 

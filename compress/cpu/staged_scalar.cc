@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "compress/block.h"
+#include "compress/cpu/rans_kernels.h"
 #include "compress/cpu/staged_kernels.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
@@ -177,5 +178,7 @@ const StagedKernels kStagedScalar[4] = {
     scalar_set<DType::kF16>(),
     scalar_set<DType::kBF16>()};
 const UnitKernels kUnitScalar = {&unit_keys_scalar, &block::pack_planes, &block::unpack_planes};
+
+const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment};
 
 }  // namespace squeeze::cpu

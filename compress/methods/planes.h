@@ -189,8 +189,11 @@ SQZ_HD staged::Reject parse(const uint8_t* frame, uint64_t frame_bytes, Layout* 
 
 // Decodes a rANS plane section into sym[0, n): table, word counts, segments; the check that failed
 // when any part is malformed (reads stay within [sec, sec + bytes)). tables: scratch of the caller.
+// decode_segment: rans::decode_segment's signature (a backend's SIMD version on the CPU).
+template <typename SegmentDecoder>
 SQZ_HD staged::Reject decode_rans_plane(const uint8_t* sec, uint64_t bytes, uint64_t n,
-                                        rans::Tables* tables, uint8_t* sym) {
+                                        rans::Tables* tables, uint8_t* sym,
+                                        SegmentDecoder decode_segment) {
   const uint8_t* p = sec;
   const uint8_t* end = sec + bytes;
   if (!rans::read_table(&p, end, tables)) return staged::Reject::kRansTable;
@@ -205,7 +208,7 @@ SQZ_HD staged::Reject decode_rans_plane(const uint8_t* sec, uint64_t bytes, uint
     const uint32_t n_words = block::load_le32(counts + 4ull * seg);
     const uint64_t seg_bytes = rans::kStateBytes + 2ull * n_words;
     if ((uint64_t)(end - p) < seg_bytes) return staged::Reject::kRansStream;
-    if (!rans::decode_segment(p, n_words, count, *tables, sym + first))
+    if (!decode_segment(p, n_words, count, *tables, sym + first))
       return staged::Reject::kRansStream;
     p += seg_bytes;
   }

@@ -28,6 +28,7 @@ constexpr uint32_t kSegmentSymbols = kLanes * kRounds;
 constexpr uint32_t kStateLow = 1u << 16;
 constexpr uint32_t kMaxSymbols = 256;
 constexpr uint32_t kStateBytes = 4 * kLanes;
+constexpr uint32_t kScratchSlack = 8;
 
 SQZ_HD uint32_t segments_for(uint64_t symbols) {
   return (uint32_t)((symbols + kSegmentSymbols - 1) / kSegmentSymbols);
@@ -176,15 +177,19 @@ SQZ_HD uint32_t write_table(const uint32_t* freq, uint32_t n_sym, uint8_t* out) 
   return n;
 }
 
-// Decoding tables of one frame. slot_fb packs what a decoded symbol needs besides its value,
-// freq | (slot - cum) << 13, so that decoding is one lookup per table and symbol.
+// Decoding tables of one frame. slot[] packs everything a decoded symbol needs into one word,
+// (freq - 1) | (slot - cum) << 12 | symbol << 24 (freq - 1 and slot - cum are below 2^12), so
+// that decoding is one lookup per symbol: one gather per 8 lanes for a SIMD decoder.
 struct Tables {
   uint32_t n_sym;
   uint16_t freq[kMaxSymbols];
   uint16_t cum[kMaxSymbols];
-  uint8_t sym_of_slot[kProbScale];
-  uint32_t slot_fb[kProbScale];
+  uint32_t slot[kProbScale];
 };
+
+SQZ_HD uint32_t slot_entry(uint32_t freq, uint32_t bias, uint32_t sym) {
+  return (freq - 1) | (bias << 12) | (sym << 24);
+}
 
 // Reads and validates a table at *p (bounded by end): frequencies must sum to kProbScale. Fills
 // the decoding tables and advances *p.
@@ -198,10 +203,7 @@ SQZ_HD bool read_table(const uint8_t** p, const uint8_t* end, Tables* t) {
     if (!varint::get(p, end, &f, 13) || f > kProbScale || cum + f > kProbScale) return false;
     t->freq[s] = (uint16_t)f;
     t->cum[s] = (uint16_t)cum;
-    for (uint32_t k = 0; k < f; ++k) {
-      t->sym_of_slot[cum + k] = (uint8_t)s;
-      t->slot_fb[cum + k] = (uint32_t)f | (k << 13);
-    }
+    for (uint32_t k = 0; k < f; ++k) t->slot[cum + k] = slot_entry((uint32_t)f, k, s);
     cum += (uint32_t)f;
   }
   return cum == kProbScale;
@@ -235,17 +237,42 @@ SQZ_HD uint32_t div_exact(uint32_t x, uint32_t f, double inv) {
 }
 
 // Decodes one symbol from a state; the caller then renormalises when *x < kStateLow.
+// x = freq * (x >> 12) + (slot - cum), computed as (freq - 1) * hi + hi + bias.
 SQZ_HD uint32_t decode_get(uint32_t* x, const Tables& t) {
-  const uint32_t slot = *x & (kProbScale - 1);
-  const uint32_t fb = t.slot_fb[slot];
-  *x = (fb & 0x1fffu) * (*x >> kProbBits) + (fb >> 13);
-  return t.sym_of_slot[slot];
+  const uint32_t e = t.slot[*x & (kProbScale - 1)];
+  const uint32_t hi = *x >> kProbBits;
+  *x = (e & 0xfffu) * hi + hi + ((e >> 12) & 0xfffu);
+  return e >> 24;
 }
 
 // ---- a segment, sequentially: the reference the SIMD and warp versions reproduce ----
 
-// Encodes count (<= kSegmentSymbols) symbols into out: states then words. scratch holds count
-// words. Returns the number of words.
+// One encoder lane step for a symbol of frequency f and start c (inv = 1.0 / f): renormalise,
+// then x = (x / f) * 2^12 + x % f + c (encode_put). Branch-free: whether a lane sheds a word is
+// data-dependent and unpredictable.
+SQZ_HD void encode_step(uint32_t* x, uint32_t f, uint32_t c, double inv, uint16_t* scratch,
+                        uint32_t* n_words) {
+  uint32_t v = *x;
+  const uint32_t shed = (uint64_t)v >= (uint64_t)((kStateLow >> kProbBits) << 16) * f;
+  scratch[*n_words] = (uint16_t)v;  // encode_renorm's word, kept only when it sheds
+  *n_words += shed;
+  v = shed ? v >> 16 : v;
+  const uint32_t q = div_exact(v, f, inv);
+  *x = (q << kProbBits) + (v - q * f) + c;
+}
+
+// The segment's bytes once every symbol is coded: the final states, then the words in the reverse
+// of the order they were emitted (the order the decoder reads them).
+SQZ_HD void finish_segment(const uint32_t* x, const uint16_t* scratch, uint32_t n_words,
+                           uint8_t* out) {
+  for (uint32_t l = 0; l < kLanes; ++l) block::store_le32(out + 4 * l, x[l]);
+  uint8_t* words = out + kStateBytes;
+  for (uint32_t i = 0; i < n_words; ++i) block::store_le16(words + 2 * i, scratch[n_words - 1 - i]);
+}
+
+// Encodes count (<= kSegmentSymbols) symbols into out: states then words. scratch holds
+// count + kScratchSlack words (a SIMD encoder stores 8 at a time). Returns the number of words.
+// Symbols go rounds last to first, lanes high to low: the partial last round first.
 SQZ_HD uint32_t encode_segment(const uint8_t* sym, uint32_t count, const uint32_t* freq,
                                const uint32_t* cum, uint16_t* scratch, uint8_t* out) {
   double inv[kMaxSymbols];
@@ -256,31 +283,44 @@ SQZ_HD uint32_t encode_segment(const uint8_t* sym, uint32_t count, const uint32_
   for (uint32_t l = 0; l < kLanes; ++l) x[l] = kStateLow;
   uint32_t n_words = 0;
   const uint32_t full = count / kLanes;
-  // One lane step: renormalise, then x = (x / f) * 2^12 + x % f + c (encode_put).
-  // Branch-free: whether a lane sheds a word is data-dependent and unpredictable.
-  auto step = [&](uint32_t l, uint32_t s) {
-    const uint32_t f = freq[s];
-    uint32_t v = x[l];
-    const uint32_t shed = (uint64_t)v >= (uint64_t)((kStateLow >> kProbBits) << 16) * f;
-    scratch[n_words] = (uint16_t)v;  // encode_renorm's word, kept only when it sheds
-    n_words += shed;
-    v = shed ? v >> 16 : v;
-    const uint32_t q = div_exact(v, f, inv[s]);
-    x[l] = (q << kProbBits) + (v - q * f) + cum[s];
-  };
-  // Rounds last to first, lanes high to low: the partial last round first.
-  for (uint32_t l = count - full * kLanes; l-- > 0;) step(l, sym[full * kLanes + l]);
-  for (uint32_t r = full; r-- > 0;)
-    for (uint32_t l = kLanes; l-- > 0;) step(l, sym[r * kLanes + l]);
-  for (uint32_t l = 0; l < kLanes; ++l) block::store_le32(out + 4 * l, x[l]);
-  // The decoder reads the words in the reverse of the order they were emitted.
-  uint8_t* words = out + kStateBytes;
-  for (uint32_t i = 0; i < n_words; ++i) block::store_le16(words + 2 * i, scratch[n_words - 1 - i]);
+  for (uint32_t l = count - full * kLanes; l-- > 0;) {
+    const uint32_t s = sym[full * kLanes + l];
+    encode_step(&x[l], freq[s], cum[s], inv[s], scratch, &n_words);
+  }
+  for (uint32_t r = full; r-- > 0;) {
+    for (uint32_t l = kLanes; l-- > 0;) {
+      const uint32_t s = sym[r * kLanes + l];
+      encode_step(&x[l], freq[s], cum[s], inv[s], scratch, &n_words);
+    }
+  }
+  finish_segment(x, scratch, n_words, out);
   return n_words;
 }
 
+// The decoder's renormalisation after decode_get: a state below 2^16 takes the next word. A word
+// past the end reads as 0 and sets *overrun, which fails the segment at the end. Branch-free:
+// whether a lane needs a word is unpredictable.
+SQZ_HD void decode_renorm(uint32_t* x, const uint8_t* words, uint32_t n_words, uint32_t* pos,
+                          bool* overrun) {
+  const uint32_t need = *x < kStateLow;
+  const uint32_t have = *pos < n_words;
+  *overrun |= need && !have;
+  const uint32_t w = have ? block::load_le16(words + 2 * *pos) : 0u;
+  *x = need ? (*x << 16) | w : *x;
+  *pos += need & have;
+}
+
+// Whether a decoded segment was well formed: no word read past the end, every word consumed, and
+// every state back at 2^16 (the encoder's initial state).
+SQZ_HD bool segment_ok(const uint32_t* x, uint32_t pos, uint32_t n_words, bool overrun) {
+  if (overrun || pos != n_words) return false;
+  for (uint32_t l = 0; l < kLanes; ++l)
+    if (x[l] != kStateLow) return false;
+  return true;
+}
+
 // Decodes count symbols from a segment of kStateBytes + 2 * n_words bytes. False when the stream
-// is malformed: a word read past the end, words left over, or a final state other than 2^16.
+// is malformed (segment_ok).
 SQZ_HD bool decode_segment(const uint8_t* seg, uint32_t n_words, uint32_t count, const Tables& t,
                            uint8_t* sym) {
   uint32_t x[kLanes];
@@ -288,26 +328,12 @@ SQZ_HD bool decode_segment(const uint8_t* seg, uint32_t n_words, uint32_t count,
   const uint8_t* words = seg + kStateBytes;
   uint32_t pos = 0;
   bool overrun = false;
-  // One lane step; a word past the end reads as 0 and fails the segment at the end.
-  // Branch-free renormalisation: whether a lane needs a word is unpredictable.
-  auto step = [&](uint32_t l) {
-    const uint32_t s = decode_get(&x[l], t);
-    const uint32_t need = x[l] < kStateLow;
-    const uint32_t have = pos < n_words;
-    overrun |= need && !have;
-    const uint32_t w = have ? block::load_le16(words + 2 * pos) : 0u;
-    x[l] = need ? (x[l] << 16) | w : x[l];
-    pos += need & have;
-    return (uint8_t)s;
-  };
-  const uint32_t full = count / kLanes;
-  for (uint32_t r = 0; r < full; ++r)
-    for (uint32_t l = 0; l < kLanes; ++l) sym[r * kLanes + l] = step(l);
-  for (uint32_t l = 0; l < count - full * kLanes; ++l) sym[full * kLanes + l] = step(l);
-  if (overrun || pos != n_words) return false;
-  for (uint32_t l = 0; l < kLanes; ++l)
-    if (x[l] != kStateLow) return false;
-  return true;
+  for (uint32_t k = 0; k < count; ++k) {
+    const uint32_t l = k % kLanes;
+    sym[k] = (uint8_t)decode_get(&x[l], t);
+    decode_renorm(&x[l], words, n_words, &pos, &overrun);
+  }
+  return segment_ok(x, pos, n_words, overrun);
 }
 
 // ---- raw low bits: element k's `bits` low bits at bit offset k * bits, little-endian ----

@@ -125,7 +125,7 @@ TEST(Rans, SegmentsRoundTripAndRejectTampering) {
       cum[s] = c;
       c += freq[s];
     }
-    std::vector<uint16_t> scratch(count);
+    std::vector<uint16_t> scratch(count + rans::kScratchSlack);
     std::vector<uint8_t> seg(rans::kStateBytes + 2 * (size_t)count);
     const uint32_t n_words =
         rans::encode_segment(sym.data(), count, freq, cum, scratch.data(), seg.data());

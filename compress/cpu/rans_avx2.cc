@@ -1,0 +1,200 @@
+// The AVX2 rANS segment coder: 8 of a segment's 32 lanes per vector, four vectors a round. It
+// gives rans.h's bytes and verdicts exactly (tests/unit/test_rans_kernels.cc):
+// - the decoder gathers one packed table entry per lane (rans::Tables::slot), computes the same
+//   integer state update, and hands the words to the lanes that need one in lane order with a
+//   byte shuffle;
+// - the encoder computes the exact quotient x / f (a 32-bit reciprocal's estimate, corrected by
+//   the remainder's sign), and writes the shed words of a vector high lane first, the order
+//   the scalar encoder emits them.
+// Partial rounds, and the last words of a segment (where a 16-byte load would pass the end), go
+// through rans.h's own lane steps.
+#include "compress/cpu/rans_kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#include <immintrin.h>
+
+#include "compress/block.h"
+#include "compress/cpu/avx2_common.h"
+
+namespace squeeze::cpu {
+
+namespace {
+
+using rans::kLanes;
+using rans::kStateLow;
+
+// pshufb controls for 8 lanes of 16-bit words, one per mask of the lanes concerned.
+struct WordShuffles {
+  // Decoder: words 0, 1, ... of the stream to the masked lanes' 16-bit slots, lowest lane first.
+  uint8_t expand[256][16];
+  // Encoder: the masked lanes' 16-bit slots to words 0, 1, ..., highest lane first.
+  uint8_t compact[256][16];
+};
+
+constexpr WordShuffles make_word_shuffles() {
+  WordShuffles t{};
+  for (uint32_t m = 0; m < 256; ++m) {
+    for (uint32_t b = 0; b < 16; ++b) t.expand[m][b] = t.compact[m][b] = 0x80;
+    uint32_t k = 0;
+    for (uint32_t lane = 0; lane < 8; ++lane) {
+      if ((m >> lane) & 1u) {
+        t.expand[m][2 * lane] = (uint8_t)(2 * k);
+        t.expand[m][2 * lane + 1] = (uint8_t)(2 * k + 1);
+        ++k;
+      }
+    }
+    k = 0;
+    for (uint32_t lane = 8; lane-- > 0;) {
+      if ((m >> lane) & 1u) {
+        t.compact[m][2 * k] = (uint8_t)(2 * lane);
+        t.compact[m][2 * k + 1] = (uint8_t)(2 * lane + 1);
+        ++k;
+      }
+    }
+  }
+  return t;
+}
+
+alignas(64) constexpr WordShuffles kShuffles = make_word_shuffles();
+
+SQZ_AVX2 inline __m128i shuffle_control(const uint8_t (*table)[16], uint32_t mask) {
+  return _mm_load_si128(reinterpret_cast<const __m128i*>(table[mask]));
+}
+
+// ---- decoder ----
+
+SQZ_AVX2 bool decode_segment_avx2(const uint8_t* seg, uint32_t n_words, uint32_t count,
+                                  const rans::Tables& t, uint8_t* sym) {
+  alignas(32) uint32_t x[kLanes];
+  for (uint32_t l = 0; l < kLanes; ++l) x[l] = block::load_le32(seg + 4 * l);
+  const uint8_t* words = seg + rans::kStateBytes;
+  uint32_t pos = 0;
+  bool overrun = false;
+  const uint32_t full = count / kLanes;
+  const int* slots = reinterpret_cast<const int*>(t.slot);
+  const __m256i m12 = _mm256_set1_epi32(0xfff);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i byte_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  __m256i xv[4];
+  for (int v = 0; v < 4; ++v)
+    xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 8 * v));
+  for (uint32_t r = 0; r < full; ++r) {
+    __m256i sv[4];
+    for (int v = 0; v < 4; ++v) {
+      __m256i xs = xv[v];
+      // decode_get: x = (freq - 1) * hi + hi + bias, symbol in the entry's top byte.
+      const __m256i e = _mm256_i32gather_epi32(slots, _mm256_and_si256(xs, m12), 4);
+      const __m256i hi = _mm256_srli_epi32(xs, rans::kProbBits);
+      xs = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(e, m12), hi), hi),
+                            _mm256_and_si256(_mm256_srli_epi32(e, 12), m12));
+      sv[v] = _mm256_srli_epi32(e, 24);
+      // decode_renorm: lanes below 2^16 take the next words, in lane order.
+      const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(xs, 16), zero);
+      const uint32_t mask = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(need));
+      if (pos + 8 <= n_words) {
+        const __m128i w16 =
+            _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(words + 2ull * pos)),
+                             shuffle_control(kShuffles.expand, mask));
+        const __m256i w = _mm256_cvtepu16_epi32(w16);
+        xs = _mm256_blendv_epi8(xs, _mm256_or_si256(_mm256_slli_epi32(xs, 16), w), need);
+        pos += (uint32_t)__builtin_popcount(mask);
+      } else if (mask != 0) {
+        alignas(32) uint32_t lane[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lane), xs);
+        for (int i = 0; i < 8; ++i) rans::decode_renorm(&lane[i], words, n_words, &pos, &overrun);
+        xs = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane));
+      }
+      xv[v] = xs;
+    }
+    // 32 symbols of 32-bit lanes to 32 bytes in lane order.
+    const __m256i a = _mm256_packus_epi32(sv[0], sv[1]);
+    const __m256i b = _mm256_packus_epi32(sv[2], sv[3]);
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), byte_order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(sym + 32ull * r), bytes);
+  }
+  for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8 * v), xv[v]);
+  for (uint32_t l = 0; l < count - full * kLanes; ++l) {
+    sym[full * kLanes + l] = (uint8_t)rans::decode_get(&x[l], t);
+    rans::decode_renorm(&x[l], words, n_words, &pos, &overrun);
+  }
+  return rans::segment_ok(x, pos, n_words, overrun);
+}
+
+// ---- encoder ----
+
+SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const uint32_t* freq,
+                                      const uint32_t* cum, uint16_t* scratch, uint8_t* out) {
+  // Per symbol: freq | cum << 16 and a 32-bit reciprocal (one gather each), and 1.0 / freq for
+  // the scalar steps of a partial round.
+  alignas(32) uint32_t fc[rans::kMaxSymbols];
+  alignas(32) uint32_t rcp[rans::kMaxSymbols];
+  double inv[rans::kMaxSymbols];
+  uint32_t max_sym = 0;
+  for (uint32_t k = 0; k < count; ++k) max_sym = sym[k] > max_sym ? sym[k] : max_sym;
+  for (uint32_t s = 0; s <= max_sym; ++s) {
+    fc[s] = freq[s] | (cum[s] << 16);
+    rcp[s] = freq[s] > 1 ? (uint32_t)((1ull << 32) / freq[s]) : 0xffffffffu;
+    inv[s] = freq[s] ? 1.0 / (double)freq[s] : 0.0;
+  }
+  alignas(32) uint32_t x[kLanes];
+  for (uint32_t l = 0; l < kLanes; ++l) x[l] = kStateLow;
+  uint32_t n_words = 0;
+  const uint32_t full = count / kLanes;
+  for (uint32_t l = count - full * kLanes; l-- > 0;) {
+    const uint32_t s = sym[full * kLanes + l];
+    rans::encode_step(&x[l], freq[s], cum[s], inv[s], scratch, &n_words);
+  }
+  const int* fc_tab = reinterpret_cast<const int*>(fc);
+  const int* rcp_tab = reinterpret_cast<const int*>(rcp);
+  const __m256i lo16 = _mm256_set1_epi32(0xffff);
+  const __m256i one = _mm256_set1_epi32(1);
+  __m256i xv[4];
+  for (int v = 0; v < 4; ++v)
+    xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 8 * v));
+  for (uint32_t r = full; r-- > 0;) {
+    for (int v = 4; v-- > 0;) {
+      __m256i xs = xv[v];
+      const __m128i s8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sym + 32ull * r + 8 * v));
+      const __m256i s = _mm256_cvtepu8_epi32(s8);
+      const __m256i e = _mm256_i32gather_epi32(fc_tab, s, 4);
+      const __m256i f = _mm256_and_si256(e, lo16);
+      const __m256i c = _mm256_srli_epi32(e, 16);
+      // Shed when x >= f * 2^20, i.e. x >> 20 >= f (f * 2^20 may not fit 32 bits).
+      const __m256i shed = _mm256_cmpgt_epi32(_mm256_srli_epi32(xs, 20), _mm256_sub_epi32(f, one));
+      const uint32_t mask = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(shed));
+      // The low 16 bits of the 8 lanes as 8 words, then the shedding lanes' high lane first.
+      const __m256i packed = _mm256_permute4x64_epi64(
+          _mm256_packus_epi32(_mm256_and_si256(xs, lo16), _mm256_and_si256(xs, lo16)), 0x08);
+      const __m128i w16 = _mm_shuffle_epi8(_mm256_castsi256_si128(packed),
+                                           shuffle_control(kShuffles.compact, mask));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(scratch + n_words), w16);
+      n_words += (uint32_t)__builtin_popcount(mask);
+      xs = _mm256_blendv_epi8(xs, _mm256_srli_epi32(xs, 16), shed);
+      // q = x / f: the high half of x * floor(2^32 / f) (2^32 - 1 for f = 1) is the quotient or
+      // one less; the remainder's sign corrects it. Even and odd lanes multiply separately.
+      const __m256i r32 = _mm256_i32gather_epi32(rcp_tab, s, 4);
+      const __m256i q_even = _mm256_srli_epi64(_mm256_mul_epu32(xs, r32), 32);
+      const __m256i q_odd = _mm256_mul_epu32(_mm256_srli_epi64(xs, 32), _mm256_srli_epi64(r32, 32));
+      __m256i q = _mm256_blend_epi32(q_even, q_odd, 0xaa);
+      // The estimate is never high (x * floor(2^32 / f) / 2^32 <= x / f): the remainder lies in
+      // [0, 2f), and one step corrects it.
+      __m256i rem = _mm256_sub_epi32(xs, _mm256_mullo_epi32(q, f));
+      const __m256i high = _mm256_cmpgt_epi32(rem, _mm256_sub_epi32(f, one));
+      q = _mm256_sub_epi32(q, high);
+      rem = _mm256_sub_epi32(rem, _mm256_and_si256(high, f));
+      xv[v] = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(q, rans::kProbBits), rem), c);
+    }
+  }
+  for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8 * v), xv[v]);
+  rans::finish_segment(x, scratch, n_words, out);
+  return n_words;
+}
+
+}  // namespace
+
+const RansKernels kRansAvx2 = {&encode_segment_avx2, &decode_segment_avx2};
+
+}  // namespace squeeze::cpu
+
+#endif

@@ -1,0 +1,144 @@
+// The rANS segment coder's kernel sets: every set gives the scalar reference's bytes (rans.h's
+// encode_segment) and its verdicts and symbols on well-formed and corrupted segments alike, for
+// every segment shape (partial rounds, segments shorter than one round, the last words of a
+// segment) and every kind of table (one symbol at 4096, extreme skews, all 256 symbols).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "codec_test_util.h"
+#include "compress/cpu/kernels.h"
+#include "compress/cpu/rans_kernels.h"
+#include "compress/methods/rans.h"
+
+namespace squeeze::test {
+namespace {
+
+struct Segment {
+  std::vector<uint8_t> sym;
+  uint32_t n_sym = 0;
+  uint32_t freq[rans::kMaxSymbols] = {};
+  uint32_t cum[rans::kMaxSymbols] = {};
+  rans::Tables tables;
+};
+
+// Symbols of one of several distributions, and the table made from their histogram the way the
+// codec makes it (normalize, write, read back).
+Segment make_segment(std::mt19937_64& rng, uint32_t count, int kind) {
+  Segment s;
+  s.sym.resize(count);
+  std::geometric_distribution<int> geo(0.01 + 0.9 * (double)(rng() % 1000) / 1000.0);
+  const uint8_t only = (uint8_t)(rng() % 256);
+  for (uint32_t k = 0; k < count; ++k) {
+    switch (kind) {
+      case 0:
+        s.sym[k] = only;
+        break;  // freq 4096
+      case 1:
+        s.sym[k] = (rng() % 5000 == 0) ? 255 : 0;
+        break;  // freq 1 vs 4095
+      case 2:
+        s.sym[k] = (uint8_t)std::min(geo(rng), 255);
+        break;  // skewed
+      case 3:
+        s.sym[k] = (uint8_t)rng();
+        break;  // uniform
+      default:
+        s.sym[k] = (uint8_t)(200 + rng() % 3 * 27);
+        break;  // few, high
+    }
+  }
+  uint32_t hist[rans::kMaxSymbols] = {};
+  for (uint8_t x : s.sym) {
+    ++hist[x];
+    s.n_sym = std::max<uint32_t>(s.n_sym, x + 1u);
+  }
+  rans::normalize(hist, s.n_sym, s.freq);
+  for (uint32_t k = 0, c = 0; k < s.n_sym; ++k) {
+    s.cum[k] = c;
+    c += s.freq[k];
+  }
+  std::vector<uint8_t> table(rans::table_bytes(s.freq, s.n_sym));
+  rans::write_table(s.freq, s.n_sym, table.data());
+  const uint8_t* p = table.data();
+  EXPECT_TRUE(rans::read_table(&p, table.data() + table.size(), &s.tables));
+  return s;
+}
+
+uint32_t pick_count(std::mt19937_64& rng) {
+  static const uint32_t kEdges[] = {1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 256, 1000, 16383, 16384};
+  if (rng() % 2 == 0) return kEdges[rng() % (sizeof(kEdges) / sizeof(kEdges[0]))];
+  return 1 + (uint32_t)(rng() % rans::kSegmentSymbols);
+}
+
+// Decodes with both sets: the same verdict and the same symbols (a rejected segment's too: both
+// read a missing word as 0).
+void expect_same_decode(const cpu::RansKernels& k, const std::vector<uint8_t>& seg,
+                        uint32_t n_words, uint32_t count, const rans::Tables& t, const char* what) {
+  std::vector<uint8_t> a(count, 0xee), b(count, 0xee);
+  const bool ok_a = cpu::kRansScalar.decode_segment(seg.data(), n_words, count, t, a.data());
+  const bool ok_b = k.decode_segment(seg.data(), n_words, count, t, b.data());
+  EXPECT_EQ(ok_a, ok_b) << what;
+  EXPECT_EQ(a, b) << what;
+}
+
+void compare_set(const cpu::RansKernels& k, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 400; ++round) {
+    const uint32_t count = pick_count(rng);
+    const int kind = (int)(rng() % 5);
+    SCOPED_TRACE(testing::Message() << "round " << round << " count " << count << " kind " << kind);
+    const Segment s = make_segment(rng, count, kind);
+    // Room for the words of a segment and a word or two more (the corruptions below).
+    const size_t cap = rans::kStateBytes + 2 * (size_t)count + 8;
+    std::vector<uint8_t> seg_a(cap, 0), seg_b(cap, 0);
+    std::vector<uint16_t> scratch_a(count + rans::kScratchSlack),
+        scratch_b(count + rans::kScratchSlack);
+    const uint32_t words_a = cpu::kRansScalar.encode_segment(s.sym.data(), count, s.freq, s.cum,
+                                                             scratch_a.data(), seg_a.data());
+    const uint32_t words_b =
+        k.encode_segment(s.sym.data(), count, s.freq, s.cum, scratch_b.data(), seg_b.data());
+    ASSERT_EQ(words_a, words_b);
+    ASSERT_EQ(seg_a, seg_b) << "encoded bytes differ";
+    // Well formed: both decode the symbols.
+    std::vector<uint8_t> out(count);
+    ASSERT_TRUE(k.decode_segment(seg_a.data(), words_a, count, s.tables, out.data()));
+    ASSERT_EQ(out, s.sym);
+    // Malformed: a word short, a word too many, a state or a word flipped, a symbol too many.
+    if (words_a > 0) expect_same_decode(k, seg_a, words_a - 1, count, s.tables, "word short");
+    expect_same_decode(k, seg_a, words_a + 1, count, s.tables, "word too many");
+    std::vector<uint8_t> bad = seg_a;
+    bad[rng() % rans::kStateBytes] ^= (uint8_t)(1u << (rng() % 8));
+    expect_same_decode(k, bad, words_a, count, s.tables, "state flipped");
+    if (words_a > 0) {
+      bad = seg_a;
+      bad[rans::kStateBytes + rng() % (2 * words_a)] ^= (uint8_t)(1u << (rng() % 8));
+      expect_same_decode(k, bad, words_a, count, s.tables, "word flipped");
+    }
+    if (count < rans::kSegmentSymbols)
+      expect_same_decode(k, seg_a, words_a, count + 1, s.tables, "symbol too many");
+    bad.assign(cap, 0);
+    for (uint8_t& x : bad) x = (uint8_t)rng();
+    expect_same_decode(k, bad, (uint32_t)(rng() % (count + 1)), count, s.tables, "random bytes");
+  }
+}
+
+TEST(RansKernels, Avx2MatchesScalarBytesAndVerdicts) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
+  ASSERT_EQ(cpu::avx2_backend()->rans, &cpu::kRansAvx2);
+  compare_set(cpu::kRansAvx2, test_seed());
+#else
+  GTEST_SKIP() << "no AVX2 set on this architecture";
+#endif
+}
+
+TEST(RansKernels, ScalarBackendUsesTheReference) {
+  EXPECT_EQ(cpu::scalar_backend().rans, &cpu::kRansScalar);
+}
+
+}  // namespace
+}  // namespace squeeze::test
