@@ -27,14 +27,16 @@ struct StagedKernels;
 struct UnitKernels;
 struct TableKernels;
 struct RansKernels;
+struct PlanesKernels;
 
 struct Backend {
   const char* name;
   BlockKernels kernels[4];      // indexed by DType; the kBytes entry is unused
   const StagedKernels* staged;  // [4], by DType: the staged codec's loops (staged_kernels.h)
   const UnitKernels* units;
-  const TableKernels* table;  // [4], by DType: the table quantizer's loops (staged_table.h)
-  const RansKernels* rans;    // the rANS segment coder (rans_kernels.h)
+  const TableKernels* table;    // [4], by DType: the table quantizer's loops (staged_table.h)
+  const RansKernels* rans;      // the rANS segment coder (rans_kernels.h)
+  const PlanesKernels* planes;  // the lossless byte-plane split and join (planes_kernels.h)
 };
 
 const Backend& scalar_backend();

@@ -6,6 +6,7 @@
 // no inline function from a shared header is ever emitted with AVX2 instructions into a symbol
 // the scalar path could end up calling on an older CPU.
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/planes_kernels.h"
 #include "compress/cpu/rans_kernels.h"
 #include "compress/cpu/staged_kernels.h"
 #include "compress/cpu/staged_table.h"
@@ -166,7 +167,8 @@ const Backend kAvx2 = {"avx2",
                        kStagedAvx2,
                        &kUnitAvx2,
                        kTableAvx2,
-                       &kRansAvx2};
+                       &kRansAvx2,
+                       &kPlanesAvx2};
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/planes_kernels.h"
 #include "compress/cpu/rans_kernels.h"
 #include "compress/cpu/staged_kernels.h"
 #include "compress/cpu/staged_table.h"
@@ -78,7 +79,8 @@ const Backend kScalar = {"scalar",
                          kStagedScalar,
                          &kUnitScalar,
                          kTableScalar,
-                         &kRansScalar};
+                         &kRansScalar,
+                         &kPlanesScalar};
 
 }  // namespace
 

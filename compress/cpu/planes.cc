@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/planes_kernels.h"
 #include "compress/cpu/rans_kernels.h"
 #include "compress/methods/planes.h"
 
@@ -142,6 +143,21 @@ void plane_pass_any(const uint8_t* src, uint64_t n, uint32_t es, Transform t,
   }
 }
 
+// The histogram of one plane's bytes (four partial tables: runs of one byte value do not wait on
+// each other's increment).
+void plane_histogram(const uint8_t* plane, uint64_t n, uint32_t* hist) {
+  uint32_t part[4][256] = {};
+  uint64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    ++part[0][plane[i]];
+    ++part[1][plane[i + 1]];
+    ++part[2][plane[i + 2]];
+    ++part[3][plane[i + 3]];
+  }
+  for (; i < n; ++i) ++part[0][plane[i]];
+  for (uint32_t k = 0; k < 256; ++k) hist[k] = part[0][k] + part[1][k] + part[2][k] + part[3][k];
+}
+
 // The decoder's last step: element i from byte i of every plane, through the inverse transform.
 template <uint32_t ES, Transform T>
 void join_planes(const uint8_t* pl, uint64_t n, uint8_t* dst) {
@@ -219,7 +235,13 @@ uint64_t encode_rans_plane(const uint8_t* sym, uint64_t n, const uint32_t* hist,
   return (uint64_t)(p - out);
 }
 
+void split_scalar(const uint8_t* src, uint64_t n, uint32_t es, Transform t, uint8_t* out) {
+  plane_pass_any(src, n, es, t, nullptr, out);
+}
+
 }  // namespace
+
+const PlanesKernels kPlanesScalar = {&split_scalar, &join_planes_any};
 
 size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst,
                      FrameStats* stats) {
@@ -231,11 +253,18 @@ size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_b
   PlanesScratch& s = scratch();
 
   // The transform: floats rotate their sign out of the exponent byte; integers keep the values
-  // or code their differences, whichever the plane estimates say is smaller.
+  // or code their differences, whichever the plane estimates say is smaller. Floats split their
+  // planes first and count each plane's bytes; integers count both transforms' planes in element
+  // passes and split the chosen one.
+  const PlanesKernels& pk = *active_backend().planes;
   uint32_t hist[planes::kMaxPlanes][rans::kMaxSymbols];
   Transform t = block::is_float_dtype(dtype) ? Transform::kRotl1 : Transform::kNone;
-  plane_pass_any(src, n, es, t, hist, nullptr);
-  if (!block::is_float_dtype(dtype)) {
+  s.planes.resize(es * n);
+  if (block::is_float_dtype(dtype)) {
+    pk.split(src, n, es, t, s.planes.data());
+    for (uint32_t p = 0; p < es; ++p) plane_histogram(s.planes.data() + p * n, n, hist[p]);
+  } else {
+    plane_pass_any(src, n, es, t, hist, nullptr);
     uint32_t delta_hist[planes::kMaxPlanes][rans::kMaxSymbols];
     plane_pass_any(src, n, es, Transform::kDeltaZigzag, delta_hist, nullptr);
     if (estimate_total(delta_hist, n, es) < estimate_total(hist, n, es)) {
@@ -247,9 +276,7 @@ size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_b
   uint64_t estimate = planes::kDirEntryBytes * (uint64_t)es + tail;
   for (uint32_t p = 0; p < es; ++p) estimate += planes::plane_estimate(hist[p], n, &mode[p]);
   if (kFrameHeaderBytes + estimate >= src_bytes) return 0;  // not worth a pass
-
-  s.planes.resize(es * n);
-  plane_pass_any(src, n, es, t, nullptr, s.planes.data());
+  if (!block::is_float_dtype(dtype)) pk.split(src, n, es, t, s.planes.data());
 
   const uint64_t limit = src_bytes;  // a frame must be smaller than the raw frame's payload
   uint8_t* dir = dst + kFrameHeaderBytes;
@@ -321,7 +348,7 @@ staged::Reject decode_planes(const uint8_t* frame, size_t frame_bytes, uint8_t* 
       if (rr != staged::Reject::kNone) return rr;
     }
   }
-  join_planes_any(s.planes.data(), l.n, l.es, l.transform, dst);
+  active_backend().planes->join(s.planes.data(), l.n, l.es, l.transform, dst);
   if (l.tail) std::memcpy(dst + l.n * l.es, frame + l.tail_offset, l.tail);
   *out_bytes = (size_t)original;
   return staged::Reject::kNone;

@@ -81,6 +81,7 @@ SQZ_AVX2 bool decode_segment_avx2(const uint8_t* seg, uint32_t n_words, uint32_t
     xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 8 * v));
   for (uint32_t r = 0; r < full; ++r) {
     __m256i sv[4];
+#pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) {
       __m256i xs = xv[v];
       // decode_get: x = (freq - 1) * hi + hi + bias, symbol in the entry's top byte.
@@ -130,8 +131,16 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
   alignas(32) uint32_t fc[rans::kMaxSymbols];
   alignas(32) uint32_t rcp[rans::kMaxSymbols];
   double inv[rans::kMaxSymbols];
+  // The largest symbol (the tables past it are not the caller's): 32 bytes at a time.
+  __m256i vmax = _mm256_setzero_si256();
+  uint32_t k = 0;
+  for (; k + 32 <= count; k += 32)
+    vmax = _mm256_max_epu8(vmax, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sym + k)));
+  alignas(32) uint8_t lanes[32];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), vmax);
   uint32_t max_sym = 0;
-  for (uint32_t k = 0; k < count; ++k) max_sym = sym[k] > max_sym ? sym[k] : max_sym;
+  for (uint8_t b : lanes) max_sym = b > max_sym ? b : max_sym;
+  for (; k < count; ++k) max_sym = sym[k] > max_sym ? sym[k] : max_sym;
   for (uint32_t s = 0; s <= max_sym; ++s) {
     fc[s] = freq[s] | (cum[s] << 16);
     rcp[s] = freq[s] > 1 ? (uint32_t)((1ull << 32) / freq[s]) : 0xffffffffu;
@@ -153,6 +162,7 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
   for (int v = 0; v < 4; ++v)
     xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 8 * v));
   for (uint32_t r = full; r-- > 0;) {
+#pragma GCC unroll 4
     for (int v = 4; v-- > 0;) {
       __m256i xs = xv[v];
       const __m128i s8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sym + 32ull * r + 8 * v));

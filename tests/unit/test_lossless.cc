@@ -3,9 +3,12 @@
 // structural corruption rejected with a named check; never a read or write out of bounds.
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <string>
 
 #include "codec_test_util.h"
+#include "compress/cpu/kernels.h"
+#include "compress/cpu/planes_kernels.h"
 #include "compress/methods/planes.h"
 
 namespace squeeze::test {
@@ -220,6 +223,43 @@ TEST(Lossless, FrameInfoDescribesPlanesFrames) {
   EXPECT_EQ(info.dtype, DType::kU32);
   EXPECT_EQ(info.original_bytes, v.size() * 4);
   EXPECT_EQ(info.frame_bytes, c.frame.size());
+}
+
+}  // namespace
+}  // namespace squeeze::test
+
+namespace squeeze::test {
+namespace {
+
+// The kernel sets of the plane split and join: the AVX2 set writes the scalar set's planes and
+// elements for every element size and transform (vectorised or not), whole vectors and tails.
+TEST(LosslessKernels, Avx2SplitAndJoinMatchScalar) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937_64 rng(test_seed());
+  const planes::Transform kTransforms[] = {
+      planes::Transform::kNone, planes::Transform::kDeltaZigzag, planes::Transform::kRotl1};
+  for (uint32_t es : {1u, 2u, 4u, 8u}) {
+    for (planes::Transform t : kTransforms) {
+      for (int round = 0; round < 20; ++round) {
+        const uint64_t n = round < 18 ? (uint64_t)round : 1 + rng() % 5000;
+        std::vector<uint8_t> src(n * es);
+        for (uint8_t& b : src) b = (uint8_t)rng();
+        std::vector<uint8_t> a(n * es, 0x11), b(n * es, 0x22);
+        cpu::kPlanesScalar.split(src.data(), n, es, t, a.data());
+        cpu::kPlanesAvx2.split(src.data(), n, es, t, b.data());
+        ASSERT_EQ(a, b) << "split es " << es << " transform " << (int)t << " n " << n;
+        std::vector<uint8_t> back_a(n * es, 0x33), back_b(n * es, 0x44);
+        cpu::kPlanesScalar.join(a.data(), n, es, t, back_a.data());
+        cpu::kPlanesAvx2.join(a.data(), n, es, t, back_b.data());
+        ASSERT_EQ(back_a, back_b) << "join es " << es << " transform " << (int)t << " n " << n;
+        ASSERT_EQ(back_b, src) << "round trip es " << es << " transform " << (int)t;
+      }
+    }
+  }
+#else
+  GTEST_SKIP() << "no AVX2 set on this architecture";
+#endif
 }
 
 }  // namespace
