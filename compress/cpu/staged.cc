@@ -125,10 +125,12 @@ struct EncodeScratch {
   std::vector<table::Params> tparams;  // table mode: per table
   std::vector<float> unit_eb;          // table mode: per unit, the smallest check threshold
   std::vector<local::BlockParams> params;
-  std::vector<uint32_t> record;  // local mode: per record (1 << rlog blocks)
-  std::vector<uint32_t> side;    // 2 per record
-  std::vector<uint32_t> codes;   // per element, zero past the last one to a whole unit
-  std::vector<uint32_t> masks;   // per block: its outliers
+  std::vector<uint32_t> record;                 // local mode: per record (1 << rlog blocks)
+  std::vector<local::BlockStats> record_stats;  // local mode with rlog > 0: per record
+  std::vector<double> record_bound;             // local mode: per record
+  std::vector<uint32_t> side;                   // 2 per record
+  std::vector<uint32_t> codes;  // per element, zero past the last one to a whole unit
+  std::vector<uint32_t> masks;  // per block: its outliers
   std::vector<float> unit_error;
   std::vector<uint64_t> unit_key;
   std::vector<int64_t> ref;  // per unit: stream position of its source, -1 literal
@@ -371,34 +373,37 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
         min_bound = std::min(min_bound, bb);
       }
     }
-    const double uniform_bound = min_bound;
     // A record's stats and bound: its blocks' merged stats, the smallest of their bounds.
-    auto record_stats = [&](uint64_t r, double* bound) {
-      *bound = uniform_bound;
-      if (per_block) {
-        *bound = INFINITY;
+    const local::BlockStats* rstats = s.stats.data();
+    if (rlog > 0) {
+      s.record_stats.resize(n_records);
+      for (uint64_t r = 0; r < n_records; ++r)
+        s.record_stats[r] = local::record_stats(s.stats.data(), g.n_blocks, r, rlog);
+      rstats = s.record_stats.data();
+    }
+    s.record_bound.assign(n_records, min_bound);
+    if (per_block) {
+      for (uint64_t r = 0; r < n_records; ++r) {
+        double bound = INFINITY;
         for (uint64_t b = r << rlog; b < std::min(g.n_blocks, (r + 1) << rlog); ++b)
-          *bound = std::min(*bound, s.block_bound[b]);
+          bound = std::min(bound, s.block_bound[b]);
+        s.record_bound[r] = bound;
       }
-      return local::record_stats(s.stats.data(), g.n_blocks, r, rlog);
-    };
+    }
     w = local::code_width(min_bound);
     if (w == 0) return 0;
-    for (uint64_t r = 0; r < n_records; ++r) {
-      double bound;
-      const local::BlockStats st = record_stats(r, &bound);
-      e0 = std::max(e0, local::wanted_step_bits(st, bound) >> 23);
-    }
+    e0 = uk.local_e0(rstats, s.record_bound.data(), n_records);
     if (e0 == 0) e0 = 1;  // every block is special: the reference is never used
     s.params.resize(g.n_blocks);
     s.record.resize(n_records);
     s.side.resize(2 * n_records);
-    for (uint64_t r = 0; r < n_records; ++r) {
-      double bound;
-      const local::BlockStats st = record_stats(r, &bound);
-      local::decide(st, bound, e0, w, &s.record[r], &s.side[2 * r], &s.params[r << rlog]);
-      for (uint64_t b = (r << rlog) + 1; b < std::min(g.n_blocks, (r + 1) << rlog); ++b)
-        s.params[b] = s.params[r << rlog];
+    uk.decide_local(rstats, s.record_bound.data(), n_records, e0, w, s.record.data(), s.side.data(),
+                    s.params.data());
+    // Record r's parameters (params[r]) to each of its blocks, last record first: a record's
+    // blocks start at r << rlog >= r, so no entry is overwritten before it is read.
+    for (uint64_t r = rlog > 0 ? n_records : 0; r-- > 0;) {
+      const local::BlockParams p = s.params[r];
+      for (uint64_t b = r << rlog; b < std::min(g.n_blocks, (r + 1) << rlog); ++b) s.params[b] = p;
     }
     applied = min_bound;
   } else if (table_mode) {

@@ -336,6 +336,141 @@ SQZ_AVX2 void unpack_planes_avx2(const uint8_t* in, uint32_t width, uint32_t* co
   for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + 8 * v), c[v]);
 }
 
+// ---- local mode decisions, four records at a time (local.h's decide, operation for operation in
+// double and single precision; records that are not plain quantized blocks go to it) ----
+
+// Four doubles' quant::float_round_down, as float bits (v >= 0, not NaN).
+SQZ_AVX2 inline __m128i round_down_bits4(__m256d v) {
+  const __m128 f = _mm256_cvtpd_ps(v);
+  const __m256d above = _mm256_cmp_pd(_mm256_cvtps_pd(f), v, _CMP_GT_OQ);
+  // The 64-bit lane masks narrowed to 32 bits: -1 where the float is above v.
+  const __m128i above32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+      _mm256_castpd_si256(above), _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+  return _mm_add_epi32(_mm_castps_si128(f), above32);
+}
+
+// local::step_bits_below of four values.
+SQZ_AVX2 inline __m128i step_bits_below4(__m256d v) {
+  const __m128i bits = _mm_and_si128(round_down_bits4(v),
+                                     _mm_set1_epi32((int)~((1u << (23 - local::kMantBits)) - 1u)));
+  const __m128i e = _mm_srli_epi32(bits, 23);
+  const __m128i bad = _mm_or_si128(_mm_cmpeq_epi32(e, _mm_setzero_si128()),
+                                   _mm_cmpgt_epi32(e, _mm_set1_epi32(254)));
+  return _mm_andnot_si128(bad, bits);
+}
+
+// Four records' mn and mx widened to double, and whether each is a plain block (finite elements,
+// not all equal): the only kind the vector path decides.
+struct Records4 {
+  __m256d mn, mx;
+  uint32_t plain;  // bit per record
+};
+
+SQZ_AVX2 inline Records4 load_records4(const local::BlockStats* st) {
+  alignas(16) float mn[4], mx[4];
+  uint32_t plain = 0;
+  for (int k = 0; k < 4; ++k) {
+    mn[k] = st[k].mn;
+    mx[k] = st[k].mx;
+    plain |= (uint32_t)(st[k].has_finite && !st[k].all_same) << k;
+  }
+  return {_mm256_cvtps_pd(_mm_load_ps(mn)), _mm256_cvtps_pd(_mm_load_ps(mx)), plain};
+}
+
+SQZ_AVX2 uint32_t local_e0_avx2(const local::BlockStats* st, const double* bound, uint64_t n) {
+  uint32_t e0 = 0;
+  uint64_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const Records4 rec = load_records4(st + r);
+    const __m256d range = _mm256_sub_pd(rec.mx, rec.mn);
+    // local::wanted_step_bits: 2 bound range, scaled by 2 first (exact either way).
+    const __m256d v =
+        _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(2.0), _mm256_loadu_pd(bound + r)), range);
+    alignas(16) uint32_t bits[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(bits), step_bits_below4(v));
+    for (int k = 0; k < 4; ++k) {
+      const uint32_t e = ((rec.plain >> k) & 1u) ? bits[k] >> 23 : 0u;
+      e0 = e > e0 ? e : e0;
+    }
+  }
+  const uint32_t rest = kUnitScalar.local_e0(st + r, bound + r, n - r);
+  return rest > e0 ? rest : e0;
+}
+
+SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound, uint64_t n,
+                                uint32_t e0, uint32_t w, uint32_t* record, uint32_t* side,
+                                local::BlockParams* params) {
+  const __m128i e0v = _mm_set1_epi32((int)e0);
+  const __m256d width = _mm256_set1_pd((double)(1u << w) - 0.125);
+  uint64_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const Records4 rec = load_records4(st + r);
+    const __m256d range = _mm256_sub_pd(rec.mx, rec.mn);
+    const __m256d eb = _mm256_mul_pd(_mm256_loadu_pd(bound + r), range);
+    const __m128i eb_check = round_down_bits4(eb);
+    const __m128i bits = step_bits_below4(_mm256_mul_pd(_mm256_set1_pd(2.0), eb));
+    const __m128i e = _mm_srli_epi32(bits, 23);
+    // bits != 0 (e >= 1), e <= e0 and e0 - e <= kMaxOctave.
+    const __m128i octave = _mm_sub_epi32(e0v, e);
+    const __m128i ok_step = _mm_andnot_si128(
+        _mm_or_si128(_mm_cmpeq_epi32(bits, _mm_setzero_si128()),
+                     _mm_or_si128(_mm_cmplt_epi32(octave, _mm_setzero_si128()),
+                                  _mm_cmpgt_epi32(octave, _mm_set1_epi32(local::kMaxOctave)))),
+        _mm_set1_epi32(-1));
+    const __m128 s = _mm_castsi128_ps(bits);
+    const __m256d sd = _mm256_cvtps_pd(s);
+    // z = -floor((mn + s / 2) * 8 / s)
+    const __m256d q =
+        _mm256_div_pd(_mm256_mul_pd(_mm256_add_pd(rec.mn, _mm256_mul_pd(sd, _mm256_set1_pd(0.5))),
+                                    _mm256_set1_pd(8.0)),
+                      sd);
+    const __m256d z = _mm256_xor_pd(_mm256_floor_pd(q), _mm256_set1_pd(-0.0));
+    const __m256d ok_z = _mm256_and_pd(
+        _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GE_OQ),
+                      _mm256_cmp_pd(z, _mm256_set1_pd((double)local::kMaxZ), _CMP_LE_OQ)),
+        _mm256_cmp_pd(_mm256_mul_pd(sd, width), range, _CMP_GE_OQ));
+    const uint32_t quant = rec.plain & (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(ok_step)) &
+                           (uint32_t)_mm256_movemask_pd(ok_z);
+    // Lanes that fail produce garbage below; they are decided by local::decide instead.
+    const __m128i zi = _mm256_cvttpd_epi32(_mm256_and_pd(z, ok_z));
+    const __m128i mant = _mm_and_si128(_mm_srli_epi32(bits, 23 - local::kMantBits),
+                                       _mm_set1_epi32((1 << local::kMantBits) - 1));
+    const __m128i rec_bits =
+        _mm_or_si128(_mm_or_si128(octave, _mm_slli_epi32(mant, 4)), _mm_slli_epi32(zi, 13));
+    const __m128 zf_f = _mm_cvtepi32_ps(zi);
+    const __m128 inv = _mm_div_ps(_mm_set1_ps(1.0f), s);
+    const __m128 zf = _mm_mul_ps(zf_f, _mm_set1_ps(0.125f));
+    const __m128 zs = _mm_mul_ps(zf_f, _mm_mul_ps(s, _mm_set1_ps(0.125f)));
+    alignas(16) uint32_t rec_out[4];
+    alignas(16) float step_out[4], inv_out[4], zf_out[4], zs_out[4], ebc_out[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(rec_out), rec_bits);
+    _mm_store_ps(step_out, s);
+    _mm_store_ps(inv_out, inv);
+    _mm_store_ps(zf_out, zf);
+    _mm_store_ps(zs_out, zs);
+    _mm_store_ps(ebc_out, _mm_castsi128_ps(eb_check));
+    for (uint32_t k = 0; k < 4; ++k) {
+      const uint64_t i = r + k;
+      if (!((quant >> k) & 1u)) {
+        local::decide(st[i], bound[i], e0, w, &record[i], &side[2 * i], &params[i]);
+        continue;
+      }
+      local::BlockParams p{};
+      p.kind = local::Kind::kQuant;
+      p.step = step_out[k];
+      p.inv_step = inv_out[k];
+      p.zf = zf_out[k];
+      p.zs = zs_out[k];
+      p.eb_check = ebc_out[k];
+      p.max_code = (1u << w) - 1u;
+      params[i] = p;
+      record[i] = rec_out[k];
+      side[2 * i] = side[2 * i + 1] = 0;
+    }
+  }
+  kUnitScalar.decide_local(st + r, bound + r, n - r, e0, w, record + r, side + 2 * r, params + r);
+}
+
 template <DType kType>
 constexpr StagedKernels avx2_set() {
   return {&block_stats_avx2<kType>,       &quantize_local_avx2<kType>,
@@ -351,7 +486,8 @@ const StagedKernels kStagedAvx2[4] = {
     avx2_set<DType::kF32>(),
     avx2_set<DType::kF16>(),
     avx2_set<DType::kBF16>()};
-const UnitKernels kUnitAvx2 = {&unit_keys_avx2, &pack_planes_avx2, &unpack_planes_avx2};
+const UnitKernels kUnitAvx2 = {&unit_keys_avx2, &pack_planes_avx2, &unpack_planes_avx2,
+                               &local_e0_avx2, &decide_local_avx2};
 
 }  // namespace squeeze::cpu
 

@@ -162,6 +162,21 @@ void unit_keys_scalar(const uint8_t* src, uint64_t n_units, uint32_t unit_bytes,
     keys[u] = dedup::table_key(dedup::unit_hash(src + u * unit_bytes, unit_bytes));
 }
 
+uint32_t local_e0_scalar(const local::BlockStats* st, const double* bound, uint64_t n) {
+  uint32_t e0 = 0;
+  for (uint64_t r = 0; r < n; ++r) {
+    const uint32_t e = local::wanted_step_bits(st[r], bound[r]) >> 23;
+    e0 = e > e0 ? e : e0;
+  }
+  return e0;
+}
+
+void decide_local_scalar(const local::BlockStats* st, const double* bound, uint64_t n, uint32_t e0,
+                         uint32_t w, uint32_t* record, uint32_t* side, local::BlockParams* params) {
+  for (uint64_t r = 0; r < n; ++r)
+    local::decide(st[r], bound[r], e0, w, &record[r], &side[2 * r], &params[r]);
+}
+
 template <DType kType>
 constexpr StagedKernels scalar_set() {
   return {&block_stats_scalar<kType>,       &quantize_local_scalar<kType>,
@@ -177,7 +192,8 @@ const StagedKernels kStagedScalar[4] = {
     scalar_set<DType::kF32>(),
     scalar_set<DType::kF16>(),
     scalar_set<DType::kBF16>()};
-const UnitKernels kUnitScalar = {&unit_keys_scalar, &block::pack_planes, &block::unpack_planes};
+const UnitKernels kUnitScalar = {&unit_keys_scalar, &block::pack_planes, &block::unpack_planes,
+                                 &local_e0_scalar, &decide_local_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment};
 

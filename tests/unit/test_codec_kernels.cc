@@ -17,6 +17,7 @@
 #include "codec_test_util.h"
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/staged_kernels.h"
 #include "compress/quant.h"
 #include "squeeze/codec.h"
 
@@ -241,6 +242,71 @@ void compare_backend_to_scalar(const char* backend) {
 TEST(CodecBackend, Avx2MatchesScalarByteForByte) {
   if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
   compare_backend_to_scalar("avx2");
+}
+
+// The local mode's decisions of each kernel set: the same reference exponent, records, side
+// entries and parameters as local::decide, for block ranges from the smallest floats to the
+// largest, offsets that put zero outside the code range, special blocks and mixed bounds.
+TEST(CodecBackend, Avx2LocalDecisionsMatchScalar) {
+  if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
+  const cpu::UnitKernels& avx2 = *cpu::avx2_backend()->units;
+  const cpu::UnitKernels& scalar = *cpu::scalar_backend().units;
+  std::mt19937_64 rng(test_seed());
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int round = 0; round < 200; ++round) {
+    const uint64_t n = 1 + rng() % 300;
+    std::vector<local::BlockStats> st(n);
+    std::vector<double> bound(n);
+    const double base_bound = std::pow(10.0, -1.0 - 4.0 * u(rng));
+    for (uint64_t r = 0; r < n; ++r) {
+      const float scale = (float)std::ldexp(1.0, (int)(rng() % 240) - 130);  // 2^-130 .. 2^110
+      float a = (float)(scale * (2.0 * u(rng) - 1.0));
+      float b = (float)(scale * (2.0 * u(rng) - 1.0));
+      if (rng() % 4 == 0) b = a + (float)(scale * 1e-6 * u(rng));  // ranges far from zero
+      local::BlockStats x{std::min(a, b), std::max(a, b), true, false, 0};
+      switch (rng() % 16) {
+        case 0:
+          x = {INFINITY, -INFINITY, false, false, 0};
+          break;  // no finite element
+        case 1:
+          x = {a, a, true, true, quant::float_to_bits(a)};
+          break;  // constant
+        case 2:
+          x = {0.0f, 0.0f, true, true, 0};
+          break;  // zero block
+        default:
+          break;
+      }
+      st[r] = x;
+      bound[r] = rng() % 3 == 0 ? base_bound * (1 + rng() % 5) : base_bound;
+    }
+    const uint32_t e0_scalar = scalar.local_e0(st.data(), bound.data(), n);
+    ASSERT_EQ(avx2.local_e0(st.data(), bound.data(), n), e0_scalar) << "round " << round;
+    const uint32_t w = local::code_width(base_bound);
+    ASSERT_GT(w, 0u);
+    // The frame's e0, and smaller ones that push blocks out of the octaves (escape records).
+    for (uint32_t e0 : {std::max(e0_scalar, 1u), std::max(e0_scalar, 20u) - 10, 1u}) {
+      std::vector<uint32_t> rec_a(n), rec_b(n), side_a(2 * n, 7), side_b(2 * n, 9);
+      std::vector<local::BlockParams> par_a(n), par_b(n);
+      scalar.decide_local(st.data(), bound.data(), n, e0, w, rec_a.data(), side_a.data(),
+                          par_a.data());
+      avx2.decide_local(st.data(), bound.data(), n, e0, w, rec_b.data(), side_b.data(),
+                        par_b.data());
+      ASSERT_EQ(rec_a, rec_b) << "round " << round << " e0 " << e0;
+      ASSERT_EQ(side_a, side_b) << "round " << round << " e0 " << e0;
+      for (uint64_t r = 0; r < n; ++r) {
+        const local::BlockParams& a = par_a[r];
+        const local::BlockParams& b = par_b[r];
+        ASSERT_EQ(a.kind, b.kind) << "record " << r;
+        for (auto f :
+             {&local::BlockParams::step, &local::BlockParams::inv_step, &local::BlockParams::zf,
+              &local::BlockParams::zs, &local::BlockParams::offset, &local::BlockParams::value,
+              &local::BlockParams::eb_check})
+          ASSERT_EQ(quant::float_to_bits(a.*f), quant::float_to_bits(b.*f)) << "record " << r;
+        ASSERT_EQ(a.max_code, b.max_code) << "record " << r;
+      }
+    }
+  }
 }
 
 #if defined(__x86_64__)
