@@ -1,6 +1,7 @@
 // libFuzzer target for the codec.
 //  1. The input as a frame: read_frame_info() and decompress() must return an error or a
-//     consistent result, never touch memory they do not own (ASan) and never hang.
+//     consistent result, never touch memory they do not own (ASan) and never hang; the scalar
+//     and the SIMD decoders must agree on the verdict and the bytes.
 //  2. The input as data: the first bytes pick dtype, mode, bound and what the receiver decodes,
 //     the rest is compressed with the scalar kernels and with the best SIMD set (frames must be
 //     identical), decoded, and every finite element checked against its bound in double;
@@ -53,6 +54,16 @@ void decode_as_frame(const uint8_t* data, size_t size) {
     if (si != Status::kOk) fail("decompress accepted a frame read_frame_info rejected");
     if (ob != info.original_bytes || ob > cap) fail("decompress size inconsistent");
   }
+  // The scalar decoder gives the same verdict and, on success, the same bytes as the SIMD one.
+  std::vector<uint8_t> out_scalar(cap);
+  size_t ob_scalar = 0;
+  cpu::select_backend("scalar");
+  const Status s_scalar = decompress(data, size, out_scalar.data(), cap, &ob_scalar);
+  cpu::select_backend("auto");
+  if (s_scalar != s) fail("scalar and SIMD decoders disagree on a frame");
+  if (s == Status::kOk &&
+      (ob_scalar != ob || (ob > 0 && std::memcmp(out.data(), out_scalar.data(), ob) != 0)))
+    fail("scalar and SIMD decoders wrote different bytes");
 }
 
 void round_trip(const uint8_t* data, size_t size) {
