@@ -64,88 +64,54 @@ inline void store(uint8_t* p, uint64_t v) {
   }
 }
 
-// One pass over the elements with transform T: the histogram of every byte plane (HIST) or the
-// planes themselves (out). planes::forward decides the values. The counts go to a local table
-// (no aliasing with the byte stores), two per plane so that a constant plane's increments do not
-// wait on each other.
-template <uint32_t ES, Transform T, bool HIST>
-void plane_pass(const uint8_t* src, uint64_t n, uint32_t hist[planes::kMaxPlanes][256],
-                uint8_t* out) {
-  uint64_t prev = 0;
-  if constexpr (HIST) {
-    uint32_t local[2][ES][256] = {};
-    uint64_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-      const uint64_t v0 = load<ES>(src + i * ES);
-      const uint64_t v1 = load<ES>(src + (i + 1) * ES);
-      const uint64_t x0 = planes::forward(T, v0, prev, ES);
-      const uint64_t x1 = planes::forward(T, v1, v0, ES);
-      prev = v1;
-      for (uint32_t p = 0; p < ES; ++p) {
-        ++local[0][p][(uint8_t)(x0 >> (8 * p))];
-        ++local[1][p][(uint8_t)(x1 >> (8 * p))];
-      }
-    }
-    for (; i < n; ++i) {
-      const uint64_t v = load<ES>(src + i * ES);
-      const uint64_t x = planes::forward(T, v, prev, ES);
-      prev = v;
-      for (uint32_t p = 0; p < ES; ++p) ++local[0][p][(uint8_t)(x >> (8 * p))];
-    }
-    for (uint32_t p = 0; p < ES; ++p)
-      for (uint32_t k = 0; k < 256; ++k) hist[p][k] = local[0][p][k] + local[1][p][k];
-  } else {
-    uint8_t* plane[ES];
-    for (uint32_t p = 0; p < ES; ++p) plane[p] = out + p * n;
-    for (uint64_t i = 0; i < n; ++i) {
-      const uint64_t v = load<ES>(src + i * ES);
-      const uint64_t x = planes::forward(T, v, prev, ES);
-      prev = v;
-      for (uint32_t p = 0; p < ES; ++p) plane[p][i] = (uint8_t)(x >> (8 * p));
-    }
-  }
-}
-
+// The scalar split: element i through planes::forward(T), its byte p to out[p * n + i].
 template <uint32_t ES, Transform T>
-void plane_pass_t(const uint8_t* src, uint64_t n, uint32_t hist[planes::kMaxPlanes][256],
-                  uint8_t* out) {
-  if (hist != nullptr) {
-    plane_pass<ES, T, true>(src, n, hist, nullptr);
-  } else {
-    plane_pass<ES, T, false>(src, n, nullptr, out);
+void split_planes(const uint8_t* src, uint64_t n, uint8_t* out) {
+  uint8_t* plane[ES];
+  for (uint32_t p = 0; p < ES; ++p) plane[p] = out + p * n;
+  uint64_t prev = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t v = load<ES>(src + i * ES);
+    const uint64_t x = planes::forward(T, v, prev, ES);
+    prev = v;
+    for (uint32_t p = 0; p < ES; ++p) plane[p][i] = (uint8_t)(x >> (8 * p));
   }
 }
 
 template <uint32_t ES>
-void plane_pass_es(const uint8_t* src, uint64_t n, Transform t,
-                   uint32_t hist[planes::kMaxPlanes][256], uint8_t* out) {
+void split_planes_es(const uint8_t* src, uint64_t n, Transform t, uint8_t* out) {
   switch (t) {
     case Transform::kDeltaZigzag:
-      return plane_pass_t<ES, Transform::kDeltaZigzag>(src, n, hist, out);
+      return split_planes<ES, Transform::kDeltaZigzag>(src, n, out);
     case Transform::kRotl1:
-      return plane_pass_t<ES, Transform::kRotl1>(src, n, hist, out);
+      return split_planes<ES, Transform::kRotl1>(src, n, out);
     default:
-      return plane_pass_t<ES, Transform::kNone>(src, n, hist, out);
+      return split_planes<ES, Transform::kNone>(src, n, out);
   }
 }
 
-void plane_pass_any(const uint8_t* src, uint64_t n, uint32_t es, Transform t,
-                    uint32_t hist[planes::kMaxPlanes][256], uint8_t* out) {
+void split_planes_any(const uint8_t* src, uint64_t n, uint32_t es, Transform t, uint8_t* out) {
   switch (es) {
     case 8:
-      return plane_pass_es<8>(src, n, t, hist, out);
+      return split_planes_es<8>(src, n, t, out);
     case 4:
-      return plane_pass_es<4>(src, n, t, hist, out);
+      return split_planes_es<4>(src, n, t, out);
     case 2:
-      return plane_pass_es<2>(src, n, t, hist, out);
+      return split_planes_es<2>(src, n, t, out);
     default:
-      return plane_pass_es<1>(src, n, t, hist, out);
+      return split_planes_es<1>(src, n, t, out);
   }
 }
 
 // The histogram of one plane's bytes (four partial tables: runs of one byte value do not wait on
-// each other's increment).
+// each other's increment). A constant plane (an integer's high bytes) is found by comparing the
+// plane with itself one byte on, at memcmp's speed.
 void plane_histogram(const uint8_t* plane, uint64_t n, uint32_t* hist) {
+  if (n > 1 && std::memcmp(plane, plane + 1, n - 1) == 0) {
+    for (uint32_t k = 0; k < 256; ++k) hist[k] = 0;
+    hist[plane[0]] = (uint32_t)n;
+    return;
+  }
   uint32_t part[4][256] = {};
   uint64_t i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -235,13 +201,9 @@ uint64_t encode_rans_plane(const uint8_t* sym, uint64_t n, const uint32_t* hist,
   return (uint64_t)(p - out);
 }
 
-void split_scalar(const uint8_t* src, uint64_t n, uint32_t es, Transform t, uint8_t* out) {
-  plane_pass_any(src, n, es, t, nullptr, out);
-}
-
 }  // namespace
 
-const PlanesKernels kPlanesScalar = {&split_scalar, &join_planes_any};
+const PlanesKernels kPlanesScalar = {&split_planes_any, &join_planes_any};
 
 size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst,
                      FrameStats* stats) {
@@ -253,30 +215,32 @@ size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_b
   PlanesScratch& s = scratch();
 
   // The transform: floats rotate their sign out of the exponent byte; integers keep the values
-  // or code their differences, whichever the plane estimates say is smaller. Floats split their
-  // planes first and count each plane's bytes; integers count both transforms' planes in element
-  // passes and split the chosen one.
+  // or code their differences, whichever the plane estimates say is smaller. The planes are split
+  // first (both transforms' for integers, side by side in scratch) and each plane's bytes
+  // counted.
   const PlanesKernels& pk = *active_backend().planes;
+  const bool is_float = block::is_float_dtype(dtype);
   uint32_t hist[planes::kMaxPlanes][rans::kMaxSymbols];
-  Transform t = block::is_float_dtype(dtype) ? Transform::kRotl1 : Transform::kNone;
-  s.planes.resize(es * n);
-  if (block::is_float_dtype(dtype)) {
-    pk.split(src, n, es, t, s.planes.data());
-    for (uint32_t p = 0; p < es; ++p) plane_histogram(s.planes.data() + p * n, n, hist[p]);
-  } else {
-    plane_pass_any(src, n, es, t, hist, nullptr);
+  Transform t = is_float ? Transform::kRotl1 : Transform::kNone;
+  s.planes.resize((is_float ? 1 : 2) * es * n);
+  pk.split(src, n, es, t, s.planes.data());
+  for (uint32_t p = 0; p < es; ++p) plane_histogram(s.planes.data() + p * n, n, hist[p]);
+  const uint8_t* split = s.planes.data();
+  if (!is_float) {
+    uint8_t* delta = s.planes.data() + es * n;
+    pk.split(src, n, es, Transform::kDeltaZigzag, delta);
     uint32_t delta_hist[planes::kMaxPlanes][rans::kMaxSymbols];
-    plane_pass_any(src, n, es, Transform::kDeltaZigzag, delta_hist, nullptr);
+    for (uint32_t p = 0; p < es; ++p) plane_histogram(delta + p * n, n, delta_hist[p]);
     if (estimate_total(delta_hist, n, es) < estimate_total(hist, n, es)) {
       t = Transform::kDeltaZigzag;
       std::memcpy(hist, delta_hist, sizeof(hist));
+      split = delta;
     }
   }
   PlaneMode mode[planes::kMaxPlanes];
   uint64_t estimate = planes::kDirEntryBytes * (uint64_t)es + tail;
   for (uint32_t p = 0; p < es; ++p) estimate += planes::plane_estimate(hist[p], n, &mode[p]);
   if (kFrameHeaderBytes + estimate >= src_bytes) return 0;  // not worth a pass
-  if (!block::is_float_dtype(dtype)) pk.split(src, n, es, t, s.planes.data());
 
   const uint64_t limit = src_bytes;  // a frame must be smaller than the raw frame's payload
   uint8_t* dir = dst + kFrameHeaderBytes;
@@ -285,7 +249,7 @@ size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_b
   for (uint32_t p = 0; p < es; ++p) {
     uint8_t* e = dir + planes::kDirEntryBytes * p;
     std::memset(e, 0, planes::kDirEntryBytes);
-    const uint8_t* sym = s.planes.data() + p * n;
+    const uint8_t* sym = split + p * n;
     uint64_t bytes = 0;
     if (mode[p] == PlaneMode::kRans) {
       // Coded into scratch first: a plane whose code turns out larger than it goes raw.
