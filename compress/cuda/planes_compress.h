@@ -17,6 +17,7 @@
 #include "compress/cuda/atomics.h"
 #include "compress/cuda/compress_kernels.h"
 #include "compress/cuda/kernel_model.h"
+#include "compress/cuda/rans_lanes.h"
 #include "compress/cuda/staged_slot.h"
 #include "compress/format/staged.h"
 #include "compress/methods/planes.h"
@@ -134,9 +135,8 @@ struct PlanesAnalyzeKernel {
         for (uint64_t r = th; r < ps.rounds; r += kCtaThreads) sl.pl_emit[p * ps.rounds + r] = 0;
       }
     } else if constexpr (P == 4) {
-      // rANS: a thread per (plane, segment, lane) codes the lane's symbols backwards (rans.h's
-      // encode_segment, lane by lane); the word a symbol emits stays at the symbol's index and
-      // the round's emit mask gets the lane's bit.
+      // rANS: a thread per (plane, segment, lane) codes the lane's symbols backwards
+      // (rans_lanes.h).
       if (!ps.encode) return;
       const uint64_t per_plane = ps.segs * rans::kLanes;
       for (uint64_t j = th; j < l.es * per_plane; j += kCtaThreads) {
@@ -144,40 +144,21 @@ struct PlanesAnalyzeKernel {
         if (l.mode[p] != PlaneMode::kRans) continue;
         const uint32_t seg = (uint32_t)((j % per_plane) / rans::kLanes);
         const uint32_t lane = (uint32_t)(j % rans::kLanes);
-        const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
-        const uint32_t count = planes::segment_symbols(l.n, seg);
-        const uint8_t* sym = sl.pl_sym + p * l.n + first;
-        const uint32_t* freq = ps.freq[p];
-        const uint32_t* cum = ps.cum[p];
-        uint32_t x = rans::kStateLow;
-        for (uint32_t r = (count + rans::kLanes - 1) / rans::kLanes; r-- > 0;) {
-          const uint32_t k = r * rans::kLanes + lane;
-          if (k >= count) continue;
-          uint16_t word;
-          if (rans::encode_renorm(&x, freq[sym[k]], &word)) {
-            sl.pl_words[p * l.n + first + k] = word;
-            atomic_or_u32(&sl.pl_emit[p * ps.rounds + (first + k) / rans::kLanes], 1u << lane);
-          }
-          x = rans::encode_put(x, freq[sym[k]], cum[sym[k]]);
-        }
-        sl.pl_seg_states[(p * ps.segs + seg) * rans::kLanes + lane] = x;
+        const uint64_t first = p * l.n + (uint64_t)seg * rans::kSegmentSymbols;
+        sl.pl_seg_states[(p * ps.segs + seg) * rans::kLanes + lane] = encode_lane(
+            sl.pl_sym + first, planes::segment_symbols(l.n, seg), lane, ps.freq[p], ps.cum[p],
+            sl.pl_words + first, sl.pl_emit + p * ps.rounds + (uint64_t)seg * rans::kRounds);
       }
     } else if constexpr (P == 5) {
-      // Per (plane, segment): its words, and the emission index of each round's first word
-      // (rounds are emitted last to first).
+      // Per (plane, segment): its words, and the emission index of each round's first word.
       if (!ps.encode) return;
       for (uint64_t j = th; j < l.es * ps.segs; j += kCtaThreads) {
         const uint32_t p = (uint32_t)(j / ps.segs);
         if (l.mode[p] != PlaneMode::kRans) continue;
-        const uint64_t seg = j % ps.segs;
-        const uint64_t r0 = seg * rans::kRounds;
-        const uint64_t r1 = r0 + rans::kRounds < ps.rounds ? r0 + rans::kRounds : ps.rounds;
-        uint32_t e = 0;
-        for (uint64_t r = r1; r-- > r0;) {
-          sl.pl_round_first[p * ps.rounds + r] = e;
-          e += popc(sl.pl_emit[p * ps.rounds + r]);
-        }
-        sl.pl_seg_words[j] = e;
+        const uint64_t r0 = p * ps.rounds + (j % ps.segs) * rans::kRounds;
+        const uint64_t left = ps.rounds - (j % ps.segs) * rans::kRounds;
+        sl.pl_seg_words[j] = number_rounds(
+            sl.pl_emit + r0, left < rans::kRounds ? left : rans::kRounds, sl.pl_round_first + r0);
       }
     } else {
       // The sections' sizes and places; the frame's size: planes, or the raw frame.
@@ -236,8 +217,7 @@ struct PlanesWriteKernel {
         continue;
       }
       if (l.mode[p] != PlaneMode::kRans) continue;
-      // States; each emitted word at its place in the decoder's order (the reverse of the
-      // emission order: rounds last to first, within a round lanes high to low).
+      // States; each emitted word at its place in the decoder's order (rans_lanes.h).
       const uint64_t* seg_off = sl.pl_seg_off + p * ps.segs;
       const uint32_t* seg_words = sl.pl_seg_words + p * ps.segs;
       for (uint64_t j = th; j < ps.segs * rans::kLanes; j += kCtaThreads) {
@@ -245,19 +225,14 @@ struct PlanesWriteKernel {
         block::store_le32(sec + seg_off[seg] + 4 * (j % rans::kLanes),
                           sl.pl_seg_states[p * ps.segs * rans::kLanes + j]);
       }
-      const uint32_t* emit = sl.pl_emit + p * ps.rounds;
-      const uint32_t* round_first = sl.pl_round_first + p * ps.rounds;
       for (uint64_t k = th; k < l.n; k += kCtaThreads) {
-        const uint64_t r = k / rans::kLanes;
-        const uint32_t lane = (uint32_t)(k % rans::kLanes);
-        const uint32_t mask = emit[r];
-        if (((mask >> lane) & 1u) == 0) continue;
         const uint64_t seg = k / rans::kSegmentSymbols;
-        const uint32_t above = lane + 1 < 32 ? mask >> (lane + 1) : 0u;
-        const uint64_t e = round_first[r] + popc(above);
-        const uint64_t pos = seg_words[seg] - 1 - e;
-        block::store_le16(sec + seg_off[seg] + rans::kStateBytes + 2 * pos,
-                          sl.pl_words[p * l.n + k]);
+        const uint64_t r0 = p * ps.rounds + seg * rans::kRounds;
+        uint32_t pos;
+        if (word_slot(sl.pl_emit + r0, sl.pl_round_first + r0, seg_words[seg],
+                      (uint32_t)(k - seg * rans::kSegmentSymbols), &pos))
+          block::store_le16(sec + seg_off[seg] + rans::kStateBytes + 2ull * pos,
+                            sl.pl_words[p * l.n + k]);
       }
     }
   }

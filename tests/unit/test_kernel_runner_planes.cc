@@ -225,8 +225,8 @@ TEST(KernelRunnerPlanes, EveryDtypeSizeAndDataKindMatchesCpuBackend) {
     SCOPED_TRACE(dtype_name(t));
     const size_t es = dtype_size(t);
     std::vector<TestChunk> batch;
-    // One byte, one element, an odd tail, a short frame, several rANS segments.
-    for (size_t n_bytes : {size_t{1}, es, es * 3 + 1, size_t{7}, size_t{4096 + 5},
+    // Nothing, one byte, one element, an odd tail, a short frame, several rANS segments.
+    for (size_t n_bytes : {size_t{0}, size_t{1}, es, es * 3 + 1, size_t{7}, size_t{4096 + 5},
                            (rans::kSegmentSymbols * 2 + 5) * es + (es > 1 ? es - 1 : 0)}) {
       for (int kind = 0; kind < 6; ++kind)
         batch.push_back(
