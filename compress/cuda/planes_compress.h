@@ -46,6 +46,28 @@ SQZ_HD uint64_t transformed(const uint8_t* src, uint64_t i, uint32_t es, planes:
   return planes::forward(t, v, prev, es);
 }
 
+// A thread's pending count of one plane's histogram: equal bytes of the thread's consecutive
+// elements add up before one atomic, so that a constant plane (every byte in one bin) costs an
+// atomic per thread and run rather than one per element, all on one address. Counts are sums:
+// the result does not depend on the order.
+struct BinRun {
+  uint32_t count;  // 0: no run yet (a histogram bin holds at most n < 2^32 counts)
+  uint32_t sym;
+  SQZ_HD void add(uint32_t* hist, uint32_t b) {
+    if (count != 0 && sym == b) {
+      ++count;
+      return;
+    }
+    flush(hist);
+    sym = b;
+    count = 1;
+  }
+  SQZ_HD void flush(uint32_t* hist) {
+    if (count != 0) atomic_add_u32(&hist[sym], count);
+    count = 0;
+  }
+};
+
 struct PlanesAnalyzeKernel {
   using Args = CompressArgs;
   static constexpr int kPhases = 7;
@@ -90,14 +112,17 @@ struct PlanesAnalyzeKernel {
       // Both transforms' histograms in one pass (integer values or their differences).
       if (!ps.encode) return;
       const bool delta = l.transform == Transform::kNone;
+      BinRun runs[2][planes::kMaxPlanes] = {};
       for (uint64_t i = th; i < l.n; i += kCtaThreads) {
         const uint64_t x = transformed(c.src, i, l.es, l.transform);
-        for (uint32_t p = 0; p < l.es; ++p)
-          atomic_add_u32(&s.hist[0][p][(uint8_t)(x >> (8 * p))], 1);
+        for (uint32_t p = 0; p < l.es; ++p) runs[0][p].add(s.hist[0][p], (uint8_t)(x >> (8 * p)));
         if (!delta) continue;
         const uint64_t d = transformed(c.src, i, l.es, Transform::kDeltaZigzag);
-        for (uint32_t p = 0; p < l.es; ++p)
-          atomic_add_u32(&s.hist[1][p][(uint8_t)(d >> (8 * p))], 1);
+        for (uint32_t p = 0; p < l.es; ++p) runs[1][p].add(s.hist[1][p], (uint8_t)(d >> (8 * p)));
+      }
+      for (uint32_t p = 0; p < l.es; ++p) {
+        runs[0][p].flush(s.hist[0][p]);
+        runs[1][p].flush(s.hist[1][p]);
       }
     } else if constexpr (P == 2) {
       // The transform, every plane's mode and the rANS planes' tables (the CPU encoder's
