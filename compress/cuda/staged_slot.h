@@ -240,7 +240,9 @@ struct StagedState {
   uint32_t flag;   // set by parallel checks, turned into `reject` by the next serial phase
   int32_t status;
   uint8_t dst_aligned;
-  PlanesState pl;  // planes frames (the staged fields but the decode result's are unused)
+  // Planes chunks and frames (planes_compress.h, planes_decode.h): of the fields above they use
+  // only the decode result's (active, status, reject, h.original_bytes, write).
+  PlanesState pl;
 };
 
 // Offsets of a staged frame's sections (from the frame start).
