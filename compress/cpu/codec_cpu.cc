@@ -150,7 +150,7 @@ size_t write_raw_frame(const CodecParams& params, const uint8_t* src, size_t src
   FrameHeader h;
   h.method = (uint8_t)FrameMethod::kRaw;
   h.dtype = (uint8_t)params.dtype;
-  h.flags = params.mode == BoundMode::kRel ? kFlagRelBound : 0;
+  h.flags = staged::raw_flags(params.mode, false);
   h.original_bytes = src_bytes;
   h.frame_bytes = kFrameHeaderBytes + src_bytes;
   block::write_header(h, dst);
@@ -328,11 +328,9 @@ size_t compress_v1(const CodecParams& params, const uint8_t* src, size_t src_byt
 // that declare kCapPlanes only; older ones get kBytes (the bytes are the same).
 size_t write_raw(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst) {
   CodecParams p = params;
-  if ((params.caps & kCapPlanes) == 0 && (uint8_t)params.dtype >= (uint8_t)DType::kI8)
-    p.dtype = DType::kBytes;
+  p.dtype = (DType)staged::raw_dtype((uint8_t)params.dtype, params.caps);
   if ((p.caps & kCapStaged) == 0) return write_raw_frame(p, src, src_bytes, dst);
-  const bool rel = p.mode == BoundMode::kRel || p.mode == BoundMode::kLocal;
-  staged::write_raw_header((uint8_t)p.dtype, rel ? kFlagRelBound : 0, src_bytes, dst);
+  staged::write_raw_header((uint8_t)p.dtype, staged::raw_flags(p.mode, true), src_bytes, dst);
   if (src_bytes) std::memcpy(dst + kFrameHeaderBytes, src, src_bytes);
   return kFrameHeaderBytes + src_bytes;
 }

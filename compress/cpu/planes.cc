@@ -162,28 +162,11 @@ void join_planes_any(const uint8_t* pl, uint64_t n, uint32_t es, Transform t, ui
   }
 }
 
-uint64_t estimate_total(const uint32_t hist[planes::kMaxPlanes][rans::kMaxSymbols], uint64_t n,
-                        uint32_t es) {
-  uint64_t total = 0;
-  for (uint32_t p = 0; p < es; ++p) {
-    PlaneMode m;
-    total += planes::plane_estimate(hist[p], n, &m);
-  }
-  return total;
-}
-
 // Writes plane sym[0, n) as a rANS section into out; returns its bytes.
 uint64_t encode_rans_plane(const uint8_t* sym, uint64_t n, const uint32_t* hist, uint8_t* out,
                            std::vector<uint16_t>& words) {
-  uint32_t n_sym = 0;
-  for (uint32_t s = 0; s < rans::kMaxSymbols; ++s)
-    if (hist[s] != 0) n_sym = s + 1;
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
-  rans::normalize(hist, n_sym, freq);
-  for (uint32_t k = 0, c = 0; k < n_sym; ++k) {
-    cum[k] = c;
-    c += freq[k];
-  }
+  const uint32_t n_sym = planes::rans_plane_table(hist, freq, cum);
   uint8_t* p = out;
   p += rans::write_table(freq, n_sym, p);
   const uint32_t n_seg = rans::segments_for(n);
@@ -196,7 +179,7 @@ uint64_t encode_rans_plane(const uint8_t* sym, uint64_t n, const uint32_t* hist,
     const uint32_t n_words =
         active_backend().rans->encode_segment(sym + first, count, freq, cum, words.data(), p);
     block::store_le32(counts + 4ull * seg, n_words);
-    p += rans::kStateBytes + 2ull * n_words;
+    p += planes::rans_segment_bytes(n_words);
   }
   return (uint64_t)(p - out);
 }
@@ -219,68 +202,53 @@ size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_b
   // first (both transforms' for integers, side by side in scratch) and each plane's bytes
   // counted.
   const PlanesKernels& pk = *active_backend().planes;
-  const bool is_float = block::is_float_dtype(dtype);
   uint32_t hist[planes::kMaxPlanes][rans::kMaxSymbols];
-  Transform t = is_float ? Transform::kRotl1 : Transform::kNone;
-  s.planes.resize((is_float ? 1 : 2) * es * n);
+  Transform t = planes::base_transform(dtype);
+  s.planes.resize((t == Transform::kNone ? 2 : 1) * es * n);
   pk.split(src, n, es, t, s.planes.data());
   for (uint32_t p = 0; p < es; ++p) plane_histogram(s.planes.data() + p * n, n, hist[p]);
   const uint8_t* split = s.planes.data();
-  if (!is_float) {
+  if (t == Transform::kNone) {
     uint8_t* delta = s.planes.data() + es * n;
     pk.split(src, n, es, Transform::kDeltaZigzag, delta);
     uint32_t delta_hist[planes::kMaxPlanes][rans::kMaxSymbols];
     for (uint32_t p = 0; p < es; ++p) plane_histogram(delta + p * n, n, delta_hist[p]);
-    if (estimate_total(delta_hist, n, es) < estimate_total(hist, n, es)) {
+    if (planes::prefer_delta(hist, delta_hist, n, es)) {
       t = Transform::kDeltaZigzag;
       std::memcpy(hist, delta_hist, sizeof(hist));
       split = delta;
     }
   }
   PlaneMode mode[planes::kMaxPlanes];
-  uint64_t estimate = planes::kDirEntryBytes * (uint64_t)es + tail;
-  for (uint32_t p = 0; p < es; ++p) estimate += planes::plane_estimate(hist[p], n, &mode[p]);
-  if (kFrameHeaderBytes + estimate >= src_bytes) return 0;  // not worth a pass
+  if (!planes::choose_modes(hist, n, es, tail, src_bytes, mode)) return 0;  // not worth a pass
 
-  const uint64_t limit = src_bytes;  // a frame must be smaller than the raw frame's payload
+  // Sections in plane order. Every size only grows the frame, so the encoder stops as soon as
+  // the frame can no longer beat the raw one (the final check alone decides the same).
   uint8_t* dir = dst + kFrameHeaderBytes;
-  uint64_t off = kFrameHeaderBytes + planes::kDirEntryBytes * (uint64_t)es;
-  if (off >= kFrameHeaderBytes + limit) return 0;
+  uint64_t off = planes::directory_end(es);
+  if (!planes::beats_raw(off, src_bytes)) return 0;
   for (uint32_t p = 0; p < es; ++p) {
-    uint8_t* e = dir + planes::kDirEntryBytes * p;
-    std::memset(e, 0, planes::kDirEntryBytes);
     const uint8_t* sym = split + p * n;
-    uint64_t bytes = 0;
+    uint64_t coded = 0;
     if (mode[p] == PlaneMode::kRans) {
       // Coded into scratch first: a plane whose code turns out larger than it goes raw.
       s.section.resize(planes::rans_section_capacity(n, rans::kMaxSymbols));
-      bytes = encode_rans_plane(sym, n, hist[p], s.section.data(), s.words);
-      if (bytes >= n) mode[p] = PlaneMode::kRaw;
+      coded = encode_rans_plane(sym, n, hist[p], s.section.data(), s.words);
     }
-    if (mode[p] == PlaneMode::kRaw) bytes = n;
-    if (off + bytes > kFrameHeaderBytes + limit) return 0;
-    e[0] = (uint8_t)mode[p];
-    if (mode[p] == PlaneMode::kConst) {
-      e[1] = sym[0];
-    } else if (mode[p] == PlaneMode::kRaw) {
+    const uint64_t bytes = planes::settle_plane(&mode[p], coded, n);
+    if (!planes::beats_raw(off + bytes, src_bytes)) return 0;
+    planes::write_dir_entry(dir + planes::kDirEntryBytes * p, mode[p], sym[0], bytes);
+    if (mode[p] == PlaneMode::kRaw) {
       std::memcpy(dst + off, sym, n);
-    } else {
+    } else if (mode[p] == PlaneMode::kRans) {
       std::memcpy(dst + off, s.section.data(), bytes);
     }
-    block::store_le32(e + 4, (uint32_t)bytes);
     off += bytes;
   }
-  if (off + tail >= kFrameHeaderBytes + src_bytes) return 0;
+  if (!planes::beats_raw(off + tail, src_bytes)) return 0;
   if (tail) std::memcpy(dst + off, src + n * es, tail);
   off += tail;
-
-  // The version 2 envelope as for a raw frame, then what differs (and the check again).
-  staged::write_raw_header(dtype, 0, src_bytes, dst);
-  dst[hdr::kMethod] = (uint8_t)FrameMethod::kPlanes;
-  block::store_le64(dst + hdr::kFrameBytes, off);
-  dst[planes::hdr3::kTransform] = (uint8_t)t;
-  dst[planes::hdr3::kPlanes] = (uint8_t)es;
-  block::store_le32(dst + hdr::kHeaderCheck, block::fnv1a32(dst, (uint32_t)hdr::kHeaderCheck));
+  planes::write_header(dtype, src_bytes, off, t, es, dst);
   if (stats != nullptr) {
     stats->method = (uint8_t)FrameMethod::kPlanes;
     stats->version = kFrameVersion2;

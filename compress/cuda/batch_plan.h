@@ -37,6 +37,7 @@ struct CompressPlan {
   uint64_t n_tiles = 0;
   bool any_rel = false;
   bool any_staged = false;
+  bool any_planes = false;
 };
 
 // Fills descs[0, n) from the chunks. kInvalidArgument for what the CPU compress() refuses, and
@@ -48,12 +49,15 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
   for (uint32_t i = 0; i < n; ++i) {
     const gpu::ChunkToCompress& in = chunks[i];
     const CodecParams& p = in.params;
-    if ((uint8_t)p.dtype > (uint8_t)DType::kBF16) return gpu::GpuStatus::kInvalidArgument;
-    if (p.mode != BoundMode::kAbs && p.mode != BoundMode::kRel && p.mode != BoundMode::kLocal)
+    if ((uint8_t)p.dtype > (uint8_t)DType::kU64) return gpu::GpuStatus::kInvalidArgument;
+    if (p.mode != BoundMode::kAbs && p.mode != BoundMode::kRel && p.mode != BoundMode::kLocal &&
+        p.mode != BoundMode::kLossless)
       return gpu::GpuStatus::kInvalidArgument;
     if ((p.caps & (kCapV1 | kCapStaged)) == 0) return gpu::GpuStatus::kInvalidArgument;
+    // The bound matters only for float data in a lossy mode (the CPU compress()'s check).
     const bool float_data = p.dtype != DType::kBytes;
-    if (float_data && !(p.bound > 0.0 && std::isfinite(p.bound)))
+    if (block::is_float_dtype((uint8_t)p.dtype) && p.mode != BoundMode::kLossless &&
+        !(p.bound > 0.0 && std::isfinite(p.bound)))
       return gpu::GpuStatus::kInvalidArgument;
     if (!in.src && in.src_bytes) return gpu::GpuStatus::kInvalidArgument;
     if (in.src_bytes > max_chunk_bytes) return gpu::GpuStatus::kInvalidArgument;
@@ -69,12 +73,19 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
     d.dtype = (uint8_t)p.dtype;
     d.mode = (uint8_t)p.mode;
     d.caps = p.caps;
+    d.unit_begin = plan->n_units;
+    d.tile_begin = plan->n_tiles;
+    // Lossless chunks, and integer ones (which no lossy method takes: their frame is raw), are
+    // the planes kernels' (planes_compress.h): the whole frame, no units of the other kernels.
+    d.planes = p.mode == BoundMode::kLossless || (uint8_t)p.dtype >= (uint8_t)DType::kI8;
+    if (d.planes) {
+      plan->any_planes = true;
+      continue;
+    }
     // A row layout's records (the CUDA encoder uses nothing else of a layout: one bound, p.bound,
     // for every block).
     d.rlog = p.mode == BoundMode::kLocal ? (uint8_t)local::record_log2(p.layout, p.caps) : 0;
     d.src_aligned = ((uintptr_t)d.src % d.elem_size) == 0;
-    d.unit_begin = plan->n_units;
-    d.tile_begin = plan->n_tiles;
     // A receiver that decodes version 2 gets staged frames (the CPU compress()'s choice): the
     // staged kernels make the whole frame, so the chunk has no units of the version 1 kernels.
     d.staged = (p.caps & kCapStaged) != 0;

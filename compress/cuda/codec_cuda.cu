@@ -245,7 +245,7 @@ struct Context {
       return fail("loading the scan: cudaStreamCreateWithFlags", e);
     Preloader loader{this, warm};
     kern::CompressPlan cplan;
-    cplan.any_rel = cplan.any_staged = true;
+    cplan.any_rel = cplan.any_staged = cplan.any_planes = true;
     GpuStatus s = kern::run_compress(loader, kern::CompressArgs{}, cplan);
     if (s == GpuStatus::kOk)
       s = kern::run_decompress(loader, kern::DecompressArgs{}, kern::DecodePlan{});

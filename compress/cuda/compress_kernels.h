@@ -39,6 +39,8 @@ struct CompressChunkDesc {
                             // makes it, and the chunk has no units of the version 1 kernels
   uint32_t caps;            // CodecParams::caps
   uint8_t rlog;             // local mode: blocks per record, log2 (local::record_log2)
+  uint8_t planes;           // lossless, or an integer dtype: planes_compress.h makes the frame
+                            // (a planes frame or a raw one), and the chunk has no units either
 };
 
 struct ChunkQuant {
@@ -294,7 +296,7 @@ struct FramesKernel {
       for (uint32_t i = 0; i < a.n_chunks; ++i) {
         const CompressChunkDesc& c = a.chunks[i];
         const ChunkQuant& cq = a.quant[i];
-        if (c.staged) {  // sized by StagedAnalyzeKernel
+        if (c.staged || c.planes) {  // sized by StagedAnalyzeKernel / PlanesAnalyzeKernel
           a.results[i].offset = offset;
           offset += a.results[i].bytes;
           continue;
@@ -321,7 +323,7 @@ struct FramesKernel {
     } else {
       for (uint32_t i = t.thread; i < a.n_chunks; i += kCtaThreads) {
         const CompressChunkDesc& c = a.chunks[i];
-        if (c.staged) continue;  // StagedWriteKernel writes the whole frame
+        if (c.staged || c.planes) continue;  // Staged/PlanesWriteKernel write the whole frame
         const gpu::FrameResult& fr = a.results[i];
         uint8_t* frame = a.dst + fr.offset;
         block::FrameHeader h;

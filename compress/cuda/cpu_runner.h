@@ -141,8 +141,8 @@ inline gpu::GpuStatus runner_compress_batch(const gpu::ChunkToCompress* chunks, 
   std::vector<uint64_t> scan(plan.n_units + 1);
   uint64_t largest = 0;
   for (uint32_t i = 0; i < n; ++i)
-    if (descs[i].staged && descs[i].bytes > largest) largest = descs[i].bytes;
-  HostArena arena(plan.any_staged ? n : 0, largest);
+    if ((descs[i].staged || descs[i].planes) && descs[i].bytes > largest) largest = descs[i].bytes;
+  HostArena arena(plan.any_staged || plan.any_planes ? n : 0, largest);
   std::vector<StagedState> staged(n);
   results->assign(n, gpu::FrameResult{});
   CompressArgs a{descs.data(), n,           plan.n_units, partials.data(),

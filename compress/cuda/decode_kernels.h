@@ -65,6 +65,9 @@ struct DecompressArgs {
 // DecodeState::method of a version 2 frame: the version 1 kernels leave it to
 // StagedDecodeKernel, which also writes its result.
 constexpr uint8_t kStagedFrame = 0xfe;
+// DecodeState::method of a version 2 planes frame (FrameMethod::kPlanes): planes_decode.h decodes
+// it, StagedResultKernel writes its result.
+constexpr uint8_t kPlanesFrame = 0xfd;
 
 // (1) One thread per frame: the header (block::parse_header, the CPU decoder's own checks).
 struct DecodeHeaderKernel {
@@ -88,7 +91,8 @@ struct DecodeHeaderKernel {
     st.status = c.host_status;
     if (st.status == (int32_t)Status::kOk && c.frame_bytes >= kFrameHeaderBytes &&
         c.frame[hdr::kVersion] == kFrameVersion2) {
-      st.method = kStagedFrame;
+      st.method =
+          c.frame[hdr::kMethod] == (uint8_t)FrameMethod::kPlanes ? kPlanesFrame : kStagedFrame;
     } else if (st.status == (int32_t)Status::kOk) {
       block::FrameHeader h;
       st.status = (int32_t)block::parse_header(c.frame, c.frame_bytes, &h);
@@ -335,7 +339,7 @@ struct DecodeResultKernel {
     const uint64_t i = t.tile * kCtaThreads + t.thread;
     if (i >= a.n_chunks) return;
     const DecodeState& st = a.state[i];
-    if (st.method == kStagedFrame) return;
+    if (st.method == kStagedFrame || st.method == kPlanesFrame) return;
     gpu::DecodeResult res{};
     res.status = st.status;
     if (res.status == (int32_t)Status::kOk && st.error) res.status = (int32_t)Status::kCorruptFrame;

@@ -2,7 +2,8 @@
 // written once as per-thread phase functions (SQZ_HD) so that the very same code runs on the GPU
 // (codec_cuda.cu) and, thread by thread, on the CPU (cpu_runner.h), where the unit tests compare
 // its bytes with the CPU backend's. Kernels: compress_kernels.h and decode_kernels.h (version 1
-// frames), staged_compress.h and staged_decode.h (version 2); their launch order: pipeline.h.
+// frames), staged_compress.h and staged_decode.h (version 2), planes_compress.h and
+// planes_decode.h (version 2 lossless); their launch order: pipeline.h.
 //
 // Execution model shared by both sides:
 //  - A grid is a range of tiles. A CTA of kCtaThreads threads (kCtaWarps warps) runs one tile

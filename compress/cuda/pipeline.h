@@ -11,6 +11,8 @@
 #include "compress/cuda/batch_plan.h"
 #include "compress/cuda/compress_kernels.h"
 #include "compress/cuda/decode_kernels.h"
+#include "compress/cuda/planes_compress.h"
+#include "compress/cuda/planes_decode.h"
 #include "compress/cuda/staged_compress.h"
 #include "compress/cuda/staged_decode.h"
 #include "squeeze/codec_cuda.h"
@@ -23,12 +25,15 @@ namespace squeeze::kern {
     if (sqz_status_ != gpu::GpuStatus::kOk) return sqz_status_; \
   } while (0)
 
-// Compress: staged chunks are sized before FramesKernel places every frame, and written after.
+// Compress: staged and planes chunks are sized before FramesKernel places every frame, and
+// written after.
 template <class L>
 gpu::GpuStatus run_compress(L& l, const CompressArgs& a, const CompressPlan& plan) {
   const uint64_t n = a.n_chunks;
   if (plan.any_staged)
     SQZ_PIPELINE_TRY(l.template run<StagedAnalyzeKernel>("staged analyze", a, n));
+  if (plan.any_planes)
+    SQZ_PIPELINE_TRY(l.template run<PlanesAnalyzeKernel>("planes analyze", a, n));
   if (plan.any_rel) SQZ_PIPELINE_TRY(l.template run<MinMaxKernel>("minmax", a, plan.n_tiles));
   SQZ_PIPELINE_TRY(l.template run<ParamsKernel>("params", a, n));
   SQZ_PIPELINE_TRY(l.template run<AnalyzeKernel>("analyze", a, plan.n_tiles));
@@ -36,11 +41,13 @@ gpu::GpuStatus run_compress(L& l, const CompressArgs& a, const CompressPlan& pla
   SQZ_PIPELINE_TRY(l.template run<FramesKernel>("frames", a, 1));
   SQZ_PIPELINE_TRY(l.template run<PackKernel>("pack", a, plan.n_tiles));
   if (plan.any_staged) SQZ_PIPELINE_TRY(l.template run<StagedWriteKernel>("staged write", a, n));
+  if (plan.any_planes) SQZ_PIPELINE_TRY(l.template run<PlanesWriteKernel>("planes write", a, n));
   return gpu::GpuStatus::kOk;
 }
 
-// Decompress: the header kernel sorts version 1 from version 2 frames; each kind's kernels
-// validate a frame entirely before they write its destination.
+// Decompress: the header kernel sorts version 1 frames from version 2 staged and planes frames
+// (the staged kernel resets every frame's StagedState before the planes kernel); each kind's
+// kernels validate a frame entirely before they write its destination.
 template <class L>
 gpu::GpuStatus run_decompress(L& l, const DecompressArgs& a, const DecodePlan& plan) {
   const uint64_t n = a.n_chunks;
@@ -55,6 +62,7 @@ gpu::GpuStatus run_decompress(L& l, const DecompressArgs& a, const DecodePlan& p
   SQZ_PIPELINE_TRY(l.template run<DecodeOutliersKernel>("decode outliers", a, plan.n_tiles));
   SQZ_PIPELINE_TRY(l.template run<DecodeResultKernel>("decode result", a, per_frame));
   SQZ_PIPELINE_TRY(l.template run<StagedDecodeKernel>("staged decode", a, n));
+  SQZ_PIPELINE_TRY(l.template run<PlanesDecodeKernel>("planes decode", a, n));
   SQZ_PIPELINE_TRY(l.template run<StagedResultKernel>("staged result", a, per_frame));
   return gpu::GpuStatus::kOk;
 }

@@ -19,6 +19,7 @@
 #include "compress/cuda/atomics.h"
 #include "compress/cuda/compress_kernels.h"
 #include "compress/cuda/kernel_model.h"
+#include "compress/cuda/rans_lanes.h"
 #include "compress/cuda/staged_slot.h"
 #include "compress/format/staged.h"
 #include "compress/methods/dedup.h"
@@ -551,9 +552,7 @@ struct StagedAnalyzeKernel {
         cum += st.freq[k];
       }
     } else if constexpr (P == 22) {
-      // rANS: a thread per (segment, lane) codes the lane's symbols backwards (rans.h's
-      // encode_segment, lane by lane); the word a symbol emits stays at the symbol's index and
-      // the round's emit mask gets the lane's bit.
+      // rANS: a thread per (segment, lane) codes the lane's symbols backwards (rans_lanes.h).
       if (!st.quantized || !st.try_rans) return;
       for (uint64_t j = th; j < st.n_seg * rans::kLanes; j += kCtaThreads) {
         const uint64_t seg = j / rans::kLanes;
@@ -562,34 +561,17 @@ struct StagedAnalyzeKernel {
         const uint64_t left = st.n_coded - first;
         const uint32_t count =
             (uint32_t)(left < rans::kSegmentSymbols ? left : rans::kSegmentSymbols);
-        const uint32_t rounds = (count + rans::kLanes - 1) / rans::kLanes;
-        uint32_t x = rans::kStateLow;
-        for (uint32_t r = rounds; r-- > 0;) {
-          const uint32_t k = r * rans::kLanes + lane;
-          if (k >= count) continue;
-          const uint32_t sym = sl.sym[first + k];
-          uint16_t word;
-          if (rans::encode_renorm(&x, st.freq[sym], &word)) {
-            sl.words[first + k] = word;
-            atomic_or_u32(&sl.emit[(first + k) / rans::kLanes], 1u << lane);
-          }
-          x = rans::encode_put(x, st.freq[sym], st.cum[sym]);
-        }
-        sl.seg_states[seg * rans::kLanes + lane] = x;
+        sl.seg_states[seg * rans::kLanes + lane] =
+            encode_lane(sl.sym + first, count, lane, st.freq, st.cum, sl.words + first,
+                        sl.emit + first / rans::kLanes);
       }
     } else if constexpr (P == 23) {
-      // Per segment: words, and the emission index of each round's first word (rounds are
-      // emitted last to first).
+      // Per segment: words, and the emission index of each round's first word.
       if (!st.quantized || !st.try_rans) return;
       for (uint64_t seg = th; seg < st.n_seg; seg += kCtaThreads) {
         const uint64_t r0 = seg * rans::kRounds;
         const uint64_t r1 = r0 + rans::kRounds < st.n_rounds ? r0 + rans::kRounds : st.n_rounds;
-        uint32_t e = 0;
-        for (uint64_t r = r1; r-- > r0;) {
-          sl.round_first[r] = e;
-          e += popc(sl.emit[r]);
-        }
-        sl.seg_words[seg] = e;
+        sl.seg_words[seg] = number_rounds(sl.emit + r0, r1 - r0, sl.round_first + r0);
       }
     } else {
       // The frame's size: the smaller coder, or the raw frame.
@@ -780,24 +762,20 @@ struct StagedWriteKernel {
       }
       return;
     }
-    // rANS: states; each emitted word at its place in the decoder's order (the reverse of the
-    // emission order: rounds last to first, within a round lanes high to low).
+    // rANS: states; each emitted word at its place in the decoder's order (rans_lanes.h).
     for (uint64_t j = th; j < st.n_seg * rans::kLanes; j += kCtaThreads) {
       const uint64_t seg = j / rans::kLanes;
       block::store_le32(frame + o.codes + sl.seg_off[seg] + 4 * (j % rans::kLanes),
                         sl.seg_states[j]);
     }
     for (uint64_t k = th; k < st.n_coded; k += kCtaThreads) {
-      const uint64_t r = k / rans::kLanes;
-      const uint32_t lane = (uint32_t)(k % rans::kLanes);
-      const uint32_t mask = sl.emit[r];
-      if (((mask >> lane) & 1u) == 0) continue;
       const uint64_t seg = k / rans::kSegmentSymbols;
-      const uint32_t above = lane + 1 < 32 ? mask >> (lane + 1) : 0u;
-      const uint64_t e = sl.round_first[r] + popc(above);
-      const uint64_t pos = sl.seg_words[seg] - 1 - e;
-      block::store_le16(frame + o.codes + sl.seg_off[seg] + rans::kStateBytes + 2 * pos,
-                        sl.words[k]);
+      const uint64_t r0 = seg * rans::kRounds;
+      uint32_t pos;
+      if (word_slot(sl.emit + r0, sl.round_first + r0, sl.seg_words[seg],
+                    (uint32_t)(k - seg * rans::kSegmentSymbols), &pos))
+        block::store_le16(frame + o.codes + sl.seg_off[seg] + rans::kStateBytes + 2ull * pos,
+                          sl.words[k]);
     }
     // The raw low bits, a byte per thread.
     if (st.shift > 0) {

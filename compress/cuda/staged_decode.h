@@ -1,9 +1,9 @@
 // The decompress kernel of version 2 frames (raw and staged). One CTA per frame (tile = frame
-// index; version 1 frames are left to decode_kernels.h). It runs the CPU decoder's checks in the
-// CPU decoder's order, each with the same stage code (compress/format/staged.h,
-// compress/methods/), so that a frame is rejected by the same check on both backends, and
-// writes the destination only once every section is valid: literal blocks, then outliers and the
-// tail, then the references (whose sources are literal units of the frame).
+// index; version 1 frames are left to decode_kernels.h, planes frames to planes_decode.h). It runs
+// the CPU decoder's checks in the CPU decoder's order, each with the same stage code
+// (compress/format/staged.h, compress/methods/), so that a frame is rejected by the same check on
+// both backends, and writes the destination only once every section is valid: literal blocks, then
+// outliers and the tail, then the references (whose sources are literal units of the frame).
 //
 // Serial steps (one thread) and parallel ones alternate; a parallel check raises
 // StagedState::flag and the next serial step turns it into the rejection. Every phase starts by

@@ -10,6 +10,7 @@
 #include "compress/format/staged.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
+#include "compress/methods/planes.h"
 #include "compress/methods/rans.h"
 #include "compress/quant.h"
 #include "squeeze/format.h"
@@ -28,6 +29,12 @@ struct SlotShape {
   uint64_t segments;
   uint64_t bitmap_words;
   uint64_t table_cap;  // power of two >= 2 * units
+  // The planes kernels (planes_compress.h, planes_decode.h): es planes of n bytes hold at most
+  // max_bytes symbols; each plane's rounds and segments are counted from its own start, so the
+  // planes together need up to kMaxPlanes more of each than max_bytes symbols in one stream.
+  uint64_t plane_bytes;
+  uint64_t plane_rounds;
+  uint64_t plane_segments;
 };
 
 SQZ_HD SlotShape slot_shape(uint64_t max_bytes) {
@@ -41,6 +48,9 @@ SQZ_HD SlotShape slot_shape(uint64_t max_bytes) {
   s.bitmap_words = ceil_div(s.units, 32) + 1;
   s.table_cap = 64;
   while (s.table_cap < 2 * s.units) s.table_cap <<= 1;
+  s.plane_bytes = max_bytes;
+  s.plane_rounds = ceil_div(max_bytes, rans::kLanes) + planes::kMaxPlanes;
+  s.plane_segments = rans::segments_for(max_bytes) + planes::kMaxPlanes;
   return s;
 }
 
@@ -83,6 +93,16 @@ struct StagedSlot {
   uint32_t* seg_states;     // [32 * segments] enc: final states
   uint64_t* seg_off;        // [segments] segment bytes from the codes section's start
   rans::Tables* tables;     // [1] dec
+  // Planes frames: plane p's entries start at p * n (symbols), p * PlanesState::rounds (rounds)
+  // and p * PlanesState::segs (segments).
+  uint8_t* pl_sym;           // [plane_bytes] the transformed planes (dec: of rANS planes)
+  uint16_t* pl_words;        // [plane_bytes] enc: the rANS word emitted while coding symbol k
+  uint32_t* pl_emit;         // [plane_rounds] enc: lanes that emitted a word in the round
+  uint32_t* pl_round_first;  // [plane_rounds] enc: emission index of the round's first word
+  uint32_t* pl_seg_words;    // [plane_segments] rANS words per segment
+  uint32_t* pl_seg_states;   // [32 * plane_segments] enc: final states
+  uint64_t* pl_seg_off;      // [plane_segments] segment bytes from the plane section's start
+  rans::Tables* pl_tables;   // [kMaxPlanes] dec
 };
 
 // Lays the slot's arrays out from `base` (16-byte aligned each); returns the slot's bytes. With
@@ -130,6 +150,14 @@ SQZ_HD uint64_t carve_slot(uintptr_t base, const SlotShape& s, StagedSlot* out) 
   sl.seg_states = (uint32_t*)take(4 * rans::kLanes * s.segments);
   sl.seg_off = (uint64_t*)take(8 * s.segments);
   sl.tables = (rans::Tables*)take(sizeof(rans::Tables));
+  sl.pl_sym = (uint8_t*)take(s.plane_bytes);
+  sl.pl_words = (uint16_t*)take(2 * s.plane_bytes);
+  sl.pl_emit = (uint32_t*)take(4 * s.plane_rounds);
+  sl.pl_round_first = (uint32_t*)take(4 * s.plane_rounds);
+  sl.pl_seg_words = (uint32_t*)take(4 * s.plane_segments);
+  sl.pl_seg_states = (uint32_t*)take(4 * rans::kLanes * s.plane_segments);
+  sl.pl_seg_off = (uint64_t*)take(8 * s.plane_segments);
+  sl.pl_tables = (rans::Tables*)take(sizeof(rans::Tables) * planes::kMaxPlanes);
   if (out) *out = sl;
   return (uint64_t)(p - base);
 }
@@ -154,6 +182,24 @@ SQZ_HD StagedSlot slot_at(const StagedArena& a, uint64_t i) {
   carve_slot((uintptr_t)(a.base + i * a.slot_bytes), a.shape, &sl);
   return sl;
 }
+
+// Per chunk, what the planes kernels decided (compress) or parsed (decode).
+struct PlanesState {
+  planes::Layout l;  // es, n, tail, transform; each plane's mode, value, section offset, bytes
+  uint8_t encode;    // compress: a planes frame is attempted (else the frame is raw)
+  uint8_t raw;       // compress: the frame is raw
+  uint64_t rounds;   // per plane: rANS rounds of 32 symbols
+  uint64_t segs;     // per plane: rANS segments
+  uint32_t n_sym[planes::kMaxPlanes];
+  uint32_t freq[planes::kMaxPlanes][rans::kMaxSymbols];  // compress: each rANS plane's table
+  uint32_t cum[planes::kMaxPlanes][rans::kMaxSymbols];
+  uint64_t head[planes::kMaxPlanes];  // bytes of a rANS section's table and word counts
+  // decode: per plane, how far its rANS section is well formed; decoding failures of segments
+  uint8_t table_ok[planes::kMaxPlanes];
+  uint8_t layout_ok[planes::kMaxPlanes];  // word counts, segment extents, no trailing bytes
+  uint32_t valid_segs[planes::kMaxPlanes];
+  uint32_t seg_failed[planes::kMaxPlanes];
+};
 
 // Per chunk: what the analysis decided and counted, read by the writer; or what the decoder
 // parsed.
@@ -194,6 +240,9 @@ struct StagedState {
   uint32_t flag;   // set by parallel checks, turned into `reject` by the next serial phase
   int32_t status;
   uint8_t dst_aligned;
+  // Planes chunks and frames (planes_compress.h, planes_decode.h): of the fields above they use
+  // only the decode result's (active, status, reject, h.original_bytes, write).
+  PlanesState pl;
 };
 
 // Offsets of a staged frame's sections (from the frame start).

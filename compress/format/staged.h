@@ -109,6 +109,19 @@ SQZ_HD void write_raw_header(uint8_t dtype, uint8_t flags, uint64_t original_byt
   block::store_le32(out + hdr::kHeaderCheck, block::fnv1a32(out, (uint32_t)hdr::kHeaderCheck));
 }
 
+// The dtype a raw frame carries: integer dtypes are known to decoders that declare kCapPlanes
+// only; older ones get kBytes (the bytes are the same).
+SQZ_HD uint8_t raw_dtype(uint8_t dtype, uint32_t caps) {
+  return (caps & kCapPlanes) == 0 && dtype >= (uint8_t)DType::kI8 ? (uint8_t)DType::kBytes : dtype;
+}
+
+// The flags of a raw frame: the relative-bound flag for the modes whose bound is relative (a
+// version 1 frame knows only kRel).
+SQZ_HD uint8_t raw_flags(BoundMode mode, bool version2) {
+  const bool rel = mode == BoundMode::kRel || (version2 && mode == BoundMode::kLocal);
+  return rel ? kFlagRelBound : 0;
+}
+
 // Which check rejected a frame: every failure of parse() and of the stage validators names one,
 // so that a rejected frame says why (last_reject_reason()).
 enum class Reject : uint8_t {

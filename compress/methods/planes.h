@@ -126,6 +126,101 @@ SQZ_HD uint64_t rans_section_capacity(uint64_t n, uint32_t n_sym) {
   return 1 + 3ull * n_sym + 4 * n_seg + n_seg * rans::kStateBytes + 2 * n;
 }
 
+// ---- the encoder's decisions (the CPU encoder and the CUDA kernels call these) ----
+
+// The transform a dtype starts from: floats rotate their sign out of the exponent byte; integers
+// keep their values unless prefer_delta() says their differences code smaller.
+SQZ_HD Transform base_transform(uint8_t dtype) {
+  return block::is_float_dtype(dtype) ? Transform::kRotl1 : Transform::kNone;
+}
+
+// The estimated bytes of every plane in its best mode.
+SQZ_HD uint64_t estimate_total(const uint32_t (*hist)[rans::kMaxSymbols], uint64_t n, uint32_t es) {
+  uint64_t total = 0;
+  for (uint32_t p = 0; p < es; ++p) {
+    PlaneMode m;
+    total += plane_estimate(hist[p], n, &m);
+  }
+  return total;
+}
+
+// Whether an integer frame codes its differences (kDeltaZigzag) rather than its values (kNone):
+// only when the planes' estimate is strictly smaller (a tie keeps the values).
+SQZ_HD bool prefer_delta(const uint32_t (*none)[rans::kMaxSymbols],
+                         const uint32_t (*delta)[rans::kMaxSymbols], uint64_t n, uint32_t es) {
+  return estimate_total(delta, n, es) < estimate_total(none, n, es);
+}
+
+// Every plane's mode from the chosen transform's histograms; false when even the estimate is
+// not below the raw frame (the encoder then skips the planes pass and writes the raw frame).
+SQZ_HD bool choose_modes(const uint32_t (*hist)[rans::kMaxSymbols], uint64_t n, uint32_t es,
+                         uint64_t tail, uint64_t src_bytes, PlaneMode* mode) {
+  uint64_t estimate = (uint64_t)kDirEntryBytes * es + tail;
+  for (uint32_t p = 0; p < es; ++p) estimate += plane_estimate(hist[p], n, &mode[p]);
+  return kFrameHeaderBytes + estimate < src_bytes;
+}
+
+// A rANS plane's table from its histogram: freq and cum of its n_sym symbols (returned).
+SQZ_HD uint32_t rans_plane_table(const uint32_t* hist, uint32_t* freq, uint32_t* cum) {
+  uint32_t n_sym = 0;
+  for (uint32_t s = 0; s < rans::kMaxSymbols; ++s)
+    if (hist[s] != 0) n_sym = s + 1;
+  rans::normalize(hist, n_sym, freq);
+  for (uint32_t k = 0, c = 0; k < n_sym; ++k) {
+    cum[k] = c;
+    c += freq[k];
+  }
+  return n_sym;
+}
+
+// Bytes of a rANS section before its first segment: the table, then a word count per segment.
+SQZ_HD uint64_t rans_section_head(const uint32_t* freq, uint32_t n_sym, uint64_t n) {
+  return rans::table_bytes(freq, n_sym) + 4ull * rans::segments_for(n);
+}
+
+// Bytes of a rANS segment of n_words words.
+SQZ_HD uint64_t rans_segment_bytes(uint32_t n_words) {
+  return rans::kStateBytes + 2ull * n_words;
+}
+
+// A plane's section bytes once its code is known (coded_bytes, for a rANS plane): a code that is
+// not smaller than the plane itself is dropped and the plane goes raw.
+SQZ_HD uint64_t settle_plane(PlaneMode* mode, uint64_t coded_bytes, uint64_t n) {
+  if (*mode == PlaneMode::kRans && coded_bytes >= n) *mode = PlaneMode::kRaw;
+  if (*mode == PlaneMode::kRans) return coded_bytes;
+  return *mode == PlaneMode::kRaw ? n : 0;
+}
+
+// Where the directory ends and the first section begins.
+SQZ_HD uint64_t directory_end(uint32_t es) {
+  return kFrameHeaderBytes + (uint64_t)kDirEntryBytes * es;
+}
+
+// Whether a planes frame of frame_bytes beats the raw frame of src_bytes (it must be smaller).
+SQZ_HD bool beats_raw(uint64_t frame_bytes, uint64_t src_bytes) {
+  return frame_bytes < kFrameHeaderBytes + src_bytes;
+}
+
+SQZ_HD void write_dir_entry(uint8_t* e, PlaneMode mode, uint8_t value, uint64_t bytes) {
+  e[0] = (uint8_t)mode;
+  e[1] = mode == PlaneMode::kConst ? value : 0;
+  e[2] = 0;
+  e[3] = 0;
+  block::store_le32(e + 4, (uint32_t)bytes);
+}
+
+// The header of a planes frame: the version 2 envelope as for a raw frame, then what differs
+// (and the check again).
+SQZ_HD void write_header(uint8_t dtype, uint64_t src_bytes, uint64_t frame_bytes, Transform t,
+                         uint32_t es, uint8_t* dst) {
+  staged::write_raw_header(dtype, 0, src_bytes, dst);
+  dst[hdr::kMethod] = (uint8_t)FrameMethod::kPlanes;
+  block::store_le64(dst + hdr::kFrameBytes, frame_bytes);
+  dst[hdr3::kTransform] = (uint8_t)t;
+  dst[hdr3::kPlanes] = (uint8_t)es;
+  block::store_le32(dst + hdr::kHeaderCheck, block::fnv1a32(dst, (uint32_t)hdr::kHeaderCheck));
+}
+
 // ---- the decoder's checks ----
 
 struct Layout {
@@ -187,30 +282,54 @@ SQZ_HD staged::Reject parse(const uint8_t* frame, uint64_t frame_bytes, Layout* 
   return staged::Reject::kNone;
 }
 
+// Symbols of segment seg of a plane of n symbols.
+SQZ_HD uint32_t segment_symbols(uint64_t n, uint32_t seg) {
+  const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
+  return (uint32_t)(n - first < rans::kSegmentSymbols ? n - first : rans::kSegmentSymbols);
+}
+
+// A rANS plane section's head at *p (bounded by end): the table (into tables) and the word
+// counts of its segments (*counts; *p then points at the first segment). The check that failed.
+SQZ_HD staged::Reject rans_plane_head(const uint8_t** p, const uint8_t* end, uint64_t n,
+                                      rans::Tables* tables, const uint8_t** counts) {
+  if (!rans::read_table(p, end, tables)) return staged::Reject::kRansTable;
+  const uint32_t n_seg = rans::segments_for(n);
+  if ((uint64_t)(end - *p) < 4ull * n_seg) return staged::Reject::kRansStream;
+  *counts = *p;
+  *p += 4ull * n_seg;
+  return staged::Reject::kNone;
+}
+
+// Whether segment seg (at p, its word count in counts) lies within [p, end); *n_words gets its
+// word count.
+SQZ_HD bool rans_segment_fits(const uint8_t* counts, uint32_t seg, const uint8_t* p,
+                              const uint8_t* end, uint32_t* n_words) {
+  *n_words = block::load_le32(counts + 4ull * seg);
+  return (uint64_t)(end - p) >= rans_segment_bytes(*n_words);
+}
+
 // Decodes a rANS plane section into sym[0, n): table, word counts, segments; the check that failed
 // when any part is malformed (reads stay within [sec, sec + bytes)). tables: scratch of the caller.
-// decode_segment: rans::decode_segment's signature (a backend's SIMD version on the CPU).
+// decode_segment: rans::decode_segment's signature (a backend's SIMD version on the CPU). The
+// CUDA decoder walks the same checks (planes_decode.h): a bad table is kRansTable, any other
+// fault of the section kRansStream.
 template <typename SegmentDecoder>
 SQZ_HD staged::Reject decode_rans_plane(const uint8_t* sec, uint64_t bytes, uint64_t n,
                                         rans::Tables* tables, uint8_t* sym,
                                         SegmentDecoder decode_segment) {
   const uint8_t* p = sec;
   const uint8_t* end = sec + bytes;
-  if (!rans::read_table(&p, end, tables)) return staged::Reject::kRansTable;
+  const uint8_t* counts = nullptr;
+  const staged::Reject r = rans_plane_head(&p, end, n, tables, &counts);
+  if (r != staged::Reject::kNone) return r;
   const uint32_t n_seg = rans::segments_for(n);
-  if ((uint64_t)(end - p) < 4ull * n_seg) return staged::Reject::kRansStream;
-  const uint8_t* counts = p;
-  p += 4ull * n_seg;
   for (uint32_t seg = 0; seg < n_seg; ++seg) {
-    const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
-    const uint32_t count =
-        (uint32_t)(n - first < rans::kSegmentSymbols ? n - first : rans::kSegmentSymbols);
-    const uint32_t n_words = block::load_le32(counts + 4ull * seg);
-    const uint64_t seg_bytes = rans::kStateBytes + 2ull * n_words;
-    if ((uint64_t)(end - p) < seg_bytes) return staged::Reject::kRansStream;
-    if (!decode_segment(p, n_words, count, *tables, sym + first))
+    uint32_t n_words;
+    if (!rans_segment_fits(counts, seg, p, end, &n_words)) return staged::Reject::kRansStream;
+    if (!decode_segment(p, n_words, segment_symbols(n, seg), *tables,
+                        sym + (uint64_t)seg * rans::kSegmentSymbols))
       return staged::Reject::kRansStream;
-    p += seg_bytes;
+    p += rans_segment_bytes(n_words);
   }
   if (p != end) return staged::Reject::kRansStream;
   // A symbol outside the table cannot come out of decode_get (every slot maps to a table symbol).

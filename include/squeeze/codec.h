@@ -49,8 +49,9 @@ enum Capability : uint32_t {
 };
 constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapHistory |
                               kCapPlanes | kCapTable | kCapRowRecords;
-// What only the CPU backend decodes: a GPU receiver declares kCapsAll & ~kCapsCpuOnly.
-constexpr uint32_t kCapsCpuOnly = kCapHistory | kCapPlanes | kCapTable;
+// What only the CPU backend decodes: a GPU receiver declares kCapsAll & ~kCapsCpuOnly. (The
+// CUDA backend decodes lossless planes frames too: compress/cuda/planes_decode.h.)
+constexpr uint32_t kCapsCpuOnly = kCapHistory | kCapTable;
 
 // The bound a TorchRec INT8 row-wise user has per value (range / 510 of the row), as a local
 // bound: each value within 1/510 of its block's range, a block never wider than a row.

@@ -251,7 +251,9 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     char* staging = nullptr;
     size_t capacity = 0;
     gpu_send = on_gpu(mr) && size > 0;
-    // The CUDA encoder has no lossless method: GPU buffers of lossless traffic pass through.
+    // GPU buffers of lossless traffic pass through: the CUDA backend has the lossless method
+    // (planes frames), but this send path does not hand such traffic to it yet (nor feed the
+    // "auto" rule's gauge from its batches).
     if (gpu_send && cr.decision == Decision::kLossless) cr.decision = Decision::kPassNoLossless;
     if (gpu_send) {
       SQZ_CHECK(gpu_->reserve_send(size, &cr, &staging));

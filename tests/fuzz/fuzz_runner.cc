@@ -1,9 +1,9 @@
 // libFuzzer target for the CUDA backend's kernels, run on the CPU by compress/cuda/cpu_runner.h.
-//  1. The input as a frame: the runner's decoder (version 1 and staged kernels) must give the
-//     CPU decoder's status, and for a version 2 frame the same rejection; a rejected frame must
-//     leave its destination untouched, an accepted one decode to the CPU decoder's bytes.
-//  2. The input as data: the first bytes pick dtype, mode, bound and what the receiver decodes;
-//     the runner's frame must be the CPU backend's byte for byte.
+//  1. The input as a frame: the runner's decoder (version 1, staged and planes kernels) must give
+//     the CPU decoder's status, and for a version 2 frame the same rejection; a rejected frame
+//     must leave its destination untouched, an accepted one decode to the CPU decoder's bytes.
+//  2. The input as data: the first bytes pick dtype (all ten), mode (the lossless one too), bound
+//     and what the receiver decodes; the runner's frame must be the CPU backend's byte for byte.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -69,13 +69,25 @@ void decode_as_frame(const uint8_t* data, size_t size) {
 void compress_as_data(const uint8_t* data, size_t size) {
   if (size < 3) return;
   CodecParams p;
-  p.dtype = (DType)(1 + data[0] % 3);
-  p.mode = (BoundMode)(data[0] / 3 % 3);
+  // Float dtypes in the lossy modes most often (they have the most stages); every dtype and the
+  // lossless mode (planes frames, or raw ones) otherwise.
+  if (data[0] < 128) {
+    p.dtype = (DType)(1 + data[0] % 3);
+    p.mode = (BoundMode)(data[0] / 3 % 3);
+  } else {
+    p.dtype = (DType)(data[0] % 10);
+    p.mode = (BoundMode)(data[0] / 10 % 4);
+  }
   const double bounds[] = {1e-4, 1.96e-3, 1e-2, 0.1, 0.5, 3.0};
   p.bound = bounds[data[1] % 6];
-  const uint32_t profiles[] = {kCapV1, kCapV1 | kCapStaged, kCapStaged | kCapRans,
-                               kCapStaged | kCapDedup, kCapsAll & ~kCapHistory};
-  p.caps = profiles[data[2] % 5];
+  const uint32_t profiles[] = {kCapV1,
+                               kCapV1 | kCapStaged,
+                               kCapStaged | kCapRans,
+                               kCapStaged | kCapDedup,
+                               kCapsAll & ~kCapHistory,
+                               kCapStaged | kCapPlanes,
+                               kCapsAll & ~(kCapHistory | kCapPlanes)};
+  p.caps = profiles[data[2] % 7];
   data += 3;
   size -= 3;
   std::vector<uint8_t> cpu(max_frame_bytes(size));

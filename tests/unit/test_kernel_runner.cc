@@ -631,11 +631,6 @@ TEST(KernelRunnerHostile, FramesGiveCpuStatusAndReason) {
         read_frame_info(f.data(), f.size(), &info) == Status::kOk && info.original_bytes > cap &&
         cpu == Status::kCorruptFrame)
       continue;
-    // Lossless planes frames have no CUDA phases (yet): the GPU decoder calls them unsupported,
-    // and the plugin never declares them for GPU receivers (core.cc).
-    if (f.size() >= kFrameHeaderBytes && f[hdr::kVersion] == kFrameVersion2 &&
-        f[hdr::kMethod] == (uint8_t)FrameMethod::kPlanes && got == Status::kUnsupportedFrame)
-      continue;
     ASSERT_EQ(got, cpu) << "iter " << iter << " kind " << kind << " (CPU: " << cpu_reason << ")";
     ++compared;
     const bool is_v2 = f.size() >= kFrameHeaderBytes && f[hdr::kVersion] == kFrameVersion2;
