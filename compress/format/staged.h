@@ -109,10 +109,12 @@ SQZ_HD void write_raw_header(uint8_t dtype, uint8_t flags, uint64_t original_byt
   block::store_le32(out + hdr::kHeaderCheck, block::fnv1a32(out, (uint32_t)hdr::kHeaderCheck));
 }
 
-// The dtype a raw frame carries: integer dtypes are known to decoders that declare kCapPlanes
-// only; older ones get kBytes (the bytes are the same).
+// The dtype a raw frame carries: integer dtypes exist in version 2 frames to decoders that
+// declare kCapPlanes only; every other receiver (a version 1 frame included, whatever the caps
+// say about planes) gets kBytes (the bytes are the same).
 SQZ_HD uint8_t raw_dtype(uint8_t dtype, uint32_t caps) {
-  return (caps & kCapPlanes) == 0 && dtype >= (uint8_t)DType::kI8 ? (uint8_t)DType::kBytes : dtype;
+  const bool knows_integers = (caps & kCapPlanes) != 0 && (caps & kCapStaged) != 0;
+  return !knows_integers && dtype >= (uint8_t)DType::kI8 ? (uint8_t)DType::kBytes : dtype;
 }
 
 // The flags of a raw frame: the relative-bound flag for the modes whose bound is relative (a

@@ -142,6 +142,14 @@ TEST(Lossless, IncompressibleDataAndOldReceiversGetRawFrames) {
   ASSERT_EQ(decompress(v1.frame.data(), v1.frame.size(), back.data(), back.size(), &out),
             Status::kOk);
   EXPECT_EQ(back, zero);
+  // Planes without version 2 is no planes: a version 1 raw frame, kBytes, that decodes.
+  const Coded v1_planes = lossless(DType::kI64, zero, kCapV1 | kCapPlanes);
+  EXPECT_EQ(v1_planes.frame[hdr::kVersion], kFrameVersion);
+  EXPECT_EQ(v1_planes.frame[hdr::kDType], (uint8_t)DType::kBytes);
+  ASSERT_EQ(decompress(v1_planes.frame.data(), v1_planes.frame.size(), back.data(), back.size(),
+                       &out),
+            Status::kOk);
+  EXPECT_EQ(back, zero);
 }
 
 TEST(Lossless, CorpusSampleMeetsTheRatiosOfTheClass) {
