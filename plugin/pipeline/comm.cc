@@ -251,10 +251,11 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     char* staging = nullptr;
     size_t capacity = 0;
     gpu_send = on_gpu(mr) && size > 0;
-    // GPU buffers of lossless traffic pass through: the CUDA backend has the lossless method
-    // (planes frames), but this send path does not hand such traffic to it yet (nor feed the
-    // "auto" rule's gauge from its batches).
-    if (gpu_send && cr.decision == Decision::kLossless) cr.decision = Decision::kPassNoLossless;
+    // GPU buffers of lossless traffic go to the CUDA encoder (planes frames) under the
+    // `lossless` rule. The `auto` rule's gauge measures the host coder only, so under `auto`
+    // they pass through.
+    if (gpu_send && cr.decision == Decision::kLossless && cr.auto_lossless)
+      cr.decision = Decision::kPassNoLossless;
     if (gpu_send) {
       SQZ_CHECK(gpu_->reserve_send(size, &cr, &staging));
     } else if (compresses(cr.decision)) {

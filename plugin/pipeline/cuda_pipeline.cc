@@ -56,11 +56,11 @@ ncclResult_t GpuPipeline::attach(Comm* comm, const void* data, int* device) {
 
 ncclResult_t GpuPipeline::reserve_send(uint64_t size, ClassifyResult* cr, char** staging) {
   *staging = nullptr;
-  if (cr->decision == Decision::kLossy &&
+  if (compresses(cr->decision) &&
       (size > kGpuMaxChunkBytes || max_frame_bytes(size) > comm_->frame_limit_)) {
     cr->decision = Decision::kPassTooLarge;
   }
-  const uint64_t need = cr->decision == Decision::kLossy ? max_frame_bytes(size) : size;
+  const uint64_t need = compresses(cr->decision) ? max_frame_bytes(size) : size;
   SQZ_REQUIRE(need <= staging_.capacity(), ncclInvalidUsage,
               "isend of %llu bytes from GPU memory to %s: above the GPU pipeline's staging of %llu "
               "bytes (raise NCCL_SQUEEZE_STAGING_MB, or set NCCL_LOCAL_REGISTER=0 and "

@@ -373,6 +373,32 @@ TEST_F(GpuPipeline, LossyWithinBoundAndBatched) {
   EXPECT_EQ(control().decompressed_frames.load(), 96u);
 }
 
+// The `lossless` rule on GPU buffers: the CUDA encoder writes planes frames (or raw ones), the
+// receiver's device decoder restores every byte. Under `auto` the rule's gauge has no device
+// measurement, and GPU buffers pass through.
+TEST_F(GpuPipeline, LosslessRuleCodesOnTheDeviceAutoPassesThrough) {
+  for (const char* rule : {"lossless", "auto"}) {
+    SCOPED_TRACE(rule);
+    env({{"NCCL_SQUEEZE_ASSUME_DTYPE", "f32"},
+         {"NCCL_SQUEEZE_POLICY", std::string("p2p.f32=") + rule}});
+    constexpr size_t kSlot = (128 << 10) + 4096;
+    open(16 * kSlot);
+    const uint64_t chunks_before = control().compressed_chunks.load();
+    const uint64_t frames_before = control().decompressed_frames.load();
+    uint64_t seed = test_seed();
+    std::mt19937_64 rng(seed);
+    std::vector<Msg> msgs;
+    // Floats in [-1, 1): their exponent plane codes smaller, so every frame is a planes frame
+    // smaller than the message, sent and decoded as a frame.
+    for (int k = 0; k < 40; ++k) msgs.push_back({4096 + static_cast<size_t>(rng() % (124 << 10))});
+    run_messages(this, msgs, kSlot, 8, 0.0, seed);
+    const bool coded = std::string(rule) == "lossless";
+    EXPECT_EQ(control().compressed_chunks.load() - chunks_before, coded ? 40u : 0u);
+    EXPECT_EQ(control().decompressed_frames.load() - frames_before, coded ? 40u : 0u);
+    close();
+  }
+}
+
 TEST_F(GpuPipeline, BatchesEveryQueuedSend) {
   env({{"NCCL_SQUEEZE_ASSUME_DTYPE", "f32"},
        {"NCCL_SQUEEZE_MODE", "abs"},

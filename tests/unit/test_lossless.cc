@@ -146,9 +146,9 @@ TEST(Lossless, IncompressibleDataAndOldReceiversGetRawFrames) {
   const Coded v1_planes = lossless(DType::kI64, zero, kCapV1 | kCapPlanes);
   EXPECT_EQ(v1_planes.frame[hdr::kVersion], kFrameVersion);
   EXPECT_EQ(v1_planes.frame[hdr::kDType], (uint8_t)DType::kBytes);
-  ASSERT_EQ(decompress(v1_planes.frame.data(), v1_planes.frame.size(), back.data(), back.size(),
-                       &out),
-            Status::kOk);
+  ASSERT_EQ(
+      decompress(v1_planes.frame.data(), v1_planes.frame.size(), back.data(), back.size(), &out),
+      Status::kOk);
   EXPECT_EQ(back, zero);
 }
 
