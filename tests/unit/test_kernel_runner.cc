@@ -20,6 +20,7 @@
 #include "compress/cuda/cpu_runner.h"
 #include "compress/format/staged.h"
 #include "compress/quant.h"
+#include "runner_test_util.h"
 #include "squeeze/codec.h"
 #include "squeeze/codec_cuda.h"
 #include "squeeze/format.h"
@@ -33,8 +34,8 @@ using test::same_bytes;
 using test::TestChunk;
 using test::to_bytes;
 
-constexpr uint8_t kCanary = 0xcd;
-constexpr size_t kGuard = 64;
+using test::kCanary;
+using test::kGuard;
 
 const char* mode_name(BoundMode m) {
   return m == BoundMode::kAbs ? "abs" : m == BoundMode::kRel ? "rel" : "local";
@@ -57,60 +58,22 @@ struct BatchUse {
 void check_batch_into(const std::vector<TestChunk>& chunks, uint64_t max_chunk_bytes,
                       BatchUse& use) {
   const uint32_t n = (uint32_t)chunks.size();
-  std::vector<std::vector<uint8_t>> inputs(n);
-  std::vector<gpu::ChunkToCompress> in(n);
+  test::BothWays both;
+  test::compress_both_ways(chunks, max_chunk_bytes, describe, &both);
+  if (::testing::Test::HasFatalFailure()) return;
+  const std::vector<std::vector<uint8_t>>& cpu_frames = both.cpu_frames;
+  const std::vector<uint8_t>& out = both.out;
+  const std::vector<gpu::FrameResult>& results = both.results;
   for (uint32_t i = 0; i < n; ++i) {
-    inputs[i].assign(chunks[i].misalign, 0x77);
-    inputs[i].insert(inputs[i].end(), chunks[i].bytes.begin(), chunks[i].bytes.end());
-    in[i].src = inputs[i].data() + chunks[i].misalign;
-    in[i].src_bytes = chunks[i].bytes.size();
-    in[i].params = chunks[i].params;
-  }
-  const uint64_t cap = kern::output_capacity(in.data(), n);
-  std::vector<uint8_t> out(cap + kGuard, kCanary);
-  std::vector<gpu::FrameResult> results;
-  ASSERT_EQ(kern::runner_compress_batch(in.data(), n, max_chunk_bytes, out.data(), cap, &results),
-            gpu::GpuStatus::kOk);
-  ASSERT_EQ(results.size(), n);
-
-  uint64_t expected_offset = 0;
-  std::vector<std::vector<uint8_t>> cpu_frames(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    SCOPED_TRACE(describe(chunks[i], i));
-    const TestChunk& c = chunks[i];
-    std::vector<uint8_t> frame(max_frame_bytes(c.bytes.size()));
-    size_t frame_bytes = 0;
-    FrameStats stats;
-    ASSERT_EQ(compress(c.params, in[i].src, c.bytes.size(), frame.data(), frame.size(),
-                       &frame_bytes, &stats),
-              Status::kOk);
-    frame.resize(frame_bytes);
-    cpu_frames[i] = frame;
     FrameInfo info;
-    ASSERT_EQ(read_frame_info(frame.data(), frame.size(), &info), Status::kOk);
+    ASSERT_EQ(read_frame_info(cpu_frames[i].data(), cpu_frames[i].size(), &info), Status::kOk);
     use.staged += info.method == (uint8_t)FrameMethod::kStaged;
     use.rans +=
         info.method == (uint8_t)FrameMethod::kStaged && info.coder == (uint8_t)StagedCoder::kRans;
     use.dedup +=
         info.method == (uint8_t)FrameMethod::kStaged && info.dedup != (uint8_t)StagedDedup::kNone;
     use.raw += info.method == (uint8_t)FrameMethod::kRaw;
-    const gpu::FrameResult& r = results[i];
-    EXPECT_EQ(r.offset, expected_offset);
-    ASSERT_EQ(r.bytes, frame_bytes);
-    EXPECT_EQ(r.method, stats.method);
-    EXPECT_EQ(r.outliers, stats.outliers);
-    EXPECT_EQ(r.applied_bound, stats.applied_bound);
-    ASSERT_LE(r.offset + r.bytes, cap);
-    if (!same_bytes(out.data() + r.offset, frame.data(), frame_bytes)) {
-      size_t first = 0;
-      while (out[r.offset + first] == frame[first]) ++first;
-      ADD_FAILURE() << "runner frame differs from the CPU backend's at byte " << first << " of "
-                    << frame_bytes << " (method " << (int)stats.method << ")";
-    }
-    expected_offset += r.bytes;
   }
-  for (uint64_t i = expected_offset; i < out.size(); ++i)
-    ASSERT_EQ(out[i], kCanary) << "compress wrote past the last frame at " << i;
 
   // Decode the CPU backend's frames through the runner (dst misaligned like the input).
   std::vector<std::vector<uint8_t>> dsts(n);
@@ -611,20 +574,15 @@ TEST(KernelRunnerHostile, FramesGiveCpuStatusAndReason) {
       f[off + (o.v2 ? 0 : rng() % 2)] ^= (uint8_t)(1u << (rng() % 8));
       block::store_le32(f.data() + hdr::kHeaderCheck, block::fnv1a32(f.data(), hdr::kHeaderCheck));
     }
-    std::vector<uint8_t> frame_copy(f);
-    std::vector<uint8_t> dst(cap + kGuard, kCanary);
-    gpu::FrameToDecompress d;
-    d.frame = frame_copy.data();
-    d.frame_bytes = frame_copy.size();
-    d.dst = dst.data();
-    d.dst_capacity = cap;
-    std::vector<gpu::DecodeResult> res;
-    ASSERT_EQ(kern::runner_decompress_batch(&d, 1, 1 << 20, &res), gpu::GpuStatus::kOk);
-    for (size_t k = cap; k < dst.size(); ++k) ASSERT_EQ(dst[k], kCanary) << "iter " << iter;
-    std::vector<uint8_t> cpu_dst(cap, kCanary);
-    size_t out_bytes = 0;
-    const Status cpu = decompress(f.data(), f.size(), cpu_dst.data(), cap, &out_bytes);
-    const std::string cpu_reason = last_reject_reason();
+    test::DecodedBothWays both;
+    test::decode_both_ways(f, cap, &both);
+    if (HasFatalFailure()) return;
+    const std::vector<uint8_t>& dst = both.runner_dst;
+    const std::vector<uint8_t>& cpu_dst = both.cpu_dst;
+    const Status cpu = both.cpu;
+    const size_t out_bytes = both.cpu_bytes;
+    const std::string& cpu_reason = both.cpu_reason;
+    const gpu::DecodeResult* res = &both.runner;
     const Status got = (Status)res[0].status;
     FrameInfo info;
     if (!o.v2 && got == Status::kOutputTooSmall &&
