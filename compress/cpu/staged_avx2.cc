@@ -367,14 +367,12 @@ struct Records4 {
 };
 
 SQZ_AVX2 inline Records4 load_records4(const local::BlockStats* st) {
-  alignas(16) float mn[4], mx[4];
   uint32_t plain = 0;
-  for (int k = 0; k < 4; ++k) {
-    mn[k] = st[k].mn;
-    mx[k] = st[k].mx;
-    plain |= (uint32_t)(st[k].has_finite && !st[k].all_same) << k;
-  }
-  return {_mm256_cvtps_pd(_mm_load_ps(mn)), _mm256_cvtps_pd(_mm_load_ps(mx)), plain};
+  for (int k = 0; k < 4; ++k) plain |= (uint32_t)(st[k].has_finite && !st[k].all_same) << k;
+  // Inserted lane by lane (a 16-byte load of four scalar stores would stall on forwarding).
+  const __m128 mn = _mm_setr_ps(st[0].mn, st[1].mn, st[2].mn, st[3].mn);
+  const __m128 mx = _mm_setr_ps(st[0].mx, st[1].mx, st[2].mx, st[3].mx);
+  return {_mm256_cvtps_pd(mn), _mm256_cvtps_pd(mx), plain};
 }
 
 SQZ_AVX2 uint32_t local_e0_avx2(const local::BlockStats* st, const double* bound, uint64_t n) {
