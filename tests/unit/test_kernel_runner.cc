@@ -577,34 +577,32 @@ TEST(KernelRunnerHostile, FramesGiveCpuStatusAndReason) {
     test::DecodedBothWays both;
     test::decode_both_ways(f, cap, &both);
     if (HasFatalFailure()) return;
-    const std::vector<uint8_t>& dst = both.runner_dst;
-    const std::vector<uint8_t>& cpu_dst = both.cpu_dst;
-    const Status cpu = both.cpu;
-    const size_t out_bytes = both.cpu_bytes;
-    const std::string& cpu_reason = both.cpu_reason;
-    const gpu::DecodeResult* res = &both.runner;
-    const Status got = (Status)res[0].status;
+    const Status got = (Status)both.runner.status;
     FrameInfo info;
     if (!o.v2 && got == Status::kOutputTooSmall &&
         read_frame_info(f.data(), f.size(), &info) == Status::kOk && info.original_bytes > cap &&
-        cpu == Status::kCorruptFrame)
+        both.cpu == Status::kCorruptFrame)
       continue;
-    ASSERT_EQ(got, cpu) << "iter " << iter << " kind " << kind << " (CPU: " << cpu_reason << ")";
+    ASSERT_EQ(got, both.cpu) << "iter " << iter << " kind " << kind << " (CPU: " << both.cpu_reason
+                             << ")";
     ++compared;
     const bool is_v2 = f.size() >= kFrameHeaderBytes && f[hdr::kVersion] == kFrameVersion2;
-    if (cpu == Status::kOk) {
-      ASSERT_EQ(res[0].out_bytes, out_bytes);
-      ASSERT_TRUE(same_bytes(dst.data(), cpu_dst.data(), out_bytes)) << "iter " << iter;
+    if (both.cpu == Status::kOk) {
+      ASSERT_EQ(both.runner.out_bytes, both.cpu_bytes);
+      ASSERT_TRUE(same_bytes(both.runner_dst.data(), both.cpu_dst.data(), both.cpu_bytes))
+          << "iter " << iter;
       continue;
     }
     if (is_v2) {
       ++rejected_v2;
-      EXPECT_EQ(staged::reject_name((staged::Reject)res[0].reject), cpu_reason)
+      EXPECT_EQ(staged::reject_name((staged::Reject)both.runner.reject), both.cpu_reason)
           << "iter " << iter << " kind " << kind;
       for (size_t k = 0; k < cap; ++k)
-        ASSERT_EQ(dst[k], kCanary) << "a rejected frame wrote its destination, iter " << iter;
+        ASSERT_EQ(both.runner_dst[k], kCanary)
+            << "a rejected frame wrote its destination, iter " << iter;
       for (size_t k = 0; k < cap; ++k)
-        ASSERT_EQ(cpu_dst[k], kCanary) << "the CPU decoder wrote before rejecting, iter " << iter;
+        ASSERT_EQ(both.cpu_dst[k], kCanary)
+            << "the CPU decoder wrote before rejecting, iter " << iter;
     }
   }
   EXPECT_GT(compared, 1200);

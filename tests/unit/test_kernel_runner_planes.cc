@@ -397,28 +397,24 @@ TEST(KernelRunnerPlanes, DamagedFramesGiveCpuStatusAndReason) {
     test::DecodedBothWays both;
     test::decode_both_ways(f, cap, &both);
     if (HasFatalFailure()) return;
-    const std::vector<uint8_t>& dst = both.runner_dst;
-    const std::vector<uint8_t>& cpu_dst = both.cpu_dst;
-    const Status cpu = both.cpu;
-    const size_t out_bytes = both.cpu_bytes;
-    const std::string& cpu_reason = both.cpu_reason;
-    const gpu::DecodeResult* res = &both.runner;
-    ASSERT_EQ(res[0].status, (int32_t)cpu)
-        << "iter " << iter << " kind " << kind << " (CPU: " << cpu_reason << ")";
-    if (cpu == Status::kOk) {
+    ASSERT_EQ(both.runner.status, (int32_t)both.cpu)
+        << "iter " << iter << " kind " << kind << " (CPU: " << both.cpu_reason << ")";
+    if (both.cpu == Status::kOk) {
       ++decoded_ok;
-      ASSERT_EQ(res[0].out_bytes, out_bytes);
-      ASSERT_TRUE(same_bytes(dst.data(), cpu_dst.data(), out_bytes)) << "iter " << iter;
+      ASSERT_EQ(both.runner.out_bytes, both.cpu_bytes);
+      ASSERT_TRUE(same_bytes(both.runner_dst.data(), both.cpu_dst.data(), both.cpu_bytes))
+          << "iter " << iter;
       continue;
     }
     ++rejected;
     // Shorter than a header: the version 1 path, which names no check (as for staged frames).
     if (f.size() >= kFrameHeaderBytes) {
-      EXPECT_EQ(staged::reject_name((staged::Reject)res[0].reject), cpu_reason)
+      EXPECT_EQ(staged::reject_name((staged::Reject)both.runner.reject), both.cpu_reason)
           << "iter " << iter << " kind " << kind;
     }
     for (size_t k = 0; k < cap; ++k)
-      ASSERT_EQ(dst[k], kCanary) << "a rejected frame wrote its destination, iter " << iter;
+      ASSERT_EQ(both.runner_dst[k], kCanary)
+          << "a rejected frame wrote its destination, iter " << iter;
   }
   std::printf("rejected %d, decoded %d\n", rejected, decoded_ok);
   EXPECT_GT(rejected, 600);
