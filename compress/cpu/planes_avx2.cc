@@ -19,24 +19,30 @@ namespace {
 
 using planes::Transform;
 
-// Elements [from, n) one by one (independent transforms only).
-void split_tail(const uint8_t* src, uint64_t from, uint64_t n, uint32_t es, Transform t,
-                uint8_t* out) {
-  for (uint64_t i = from; i < n; ++i) {
-    uint64_t v = 0;
-    for (uint32_t b = 0; b < es; ++b) v |= (uint64_t)src[i * es + b] << (8 * b);
-    const uint64_t x = planes::forward(t, v, 0, es);
+// The split of elements [from, to) of n, one by one (planes::forward; a delta reads the previous
+// element from src).
+void split_elements(const uint8_t* src, uint64_t from, uint64_t to, uint64_t n, uint32_t es,
+                    Transform t, uint8_t* out) {
+  for (uint64_t i = from; i < to; ++i) {
+    uint64_t v = 0, prev = 0;
+    for (uint32_t b = 0; b < es; ++b) {
+      v |= (uint64_t)src[i * es + b] << (8 * b);
+      if (i > 0) prev |= (uint64_t)src[(i - 1) * es + b] << (8 * b);
+    }
+    const uint64_t x = planes::forward(t, v, prev, es);
     for (uint32_t p = 0; p < es; ++p) out[p * n + i] = (uint8_t)(x >> (8 * p));
   }
 }
 
-void join_tail(const uint8_t* pl, uint64_t from, uint64_t n, uint32_t es, Transform t,
-               uint8_t* dst) {
+// The join of elements [from, n), one by one (planes::inverse; prev: element from - 1's value, for
+// a delta).
+void join_elements(const uint8_t* pl, uint64_t from, uint64_t n, uint32_t es, Transform t,
+                   uint64_t prev, uint8_t* dst) {
   for (uint64_t i = from; i < n; ++i) {
     uint64_t x = 0;
     for (uint32_t p = 0; p < es; ++p) x |= (uint64_t)pl[p * n + i] << (8 * p);
-    const uint64_t v = planes::inverse(t, x, 0, es);
-    for (uint32_t b = 0; b < es; ++b) dst[i * es + b] = (uint8_t)(v >> (8 * b));
+    prev = planes::inverse(t, x, prev, es);
+    for (uint32_t b = 0; b < es; ++b) dst[i * es + b] = (uint8_t)(prev >> (8 * b));
   }
 }
 
@@ -44,21 +50,6 @@ bool vectorized(uint32_t es, Transform t) {
   if (es == 2) return t == Transform::kNone || t == Transform::kRotl1;
   if (es == 4) return true;
   return es == 8 && t != Transform::kRotl1;
-}
-
-// The delta-zigzag split of elements [from, to) of n, one by one: planes::forward needs the
-// previous element.
-void split_delta(const uint8_t* src, uint64_t from, uint64_t to, uint64_t n, uint32_t es,
-                 uint8_t* out) {
-  for (uint64_t i = from; i < to; ++i) {
-    uint64_t v = 0, prev = 0;
-    for (uint32_t b = 0; b < es; ++b) {
-      v |= (uint64_t)src[i * es + b] << (8 * b);
-      if (i > 0) prev |= (uint64_t)src[(i - 1) * es + b] << (8 * b);
-    }
-    const uint64_t x = planes::forward(Transform::kDeltaZigzag, v, prev, es);
-    for (uint32_t p = 0; p < es; ++p) out[p * n + i] = (uint8_t)(x >> (8 * p));
-  }
 }
 
 // 8 rows of 8 bytes (element k's bytes in r[k]'s low half) to 8 columns of 8 bytes: plane p's
@@ -88,7 +79,7 @@ SQZ_AVX2 void split_avx2(const uint8_t* src, uint64_t n, uint32_t es, Transform 
   const bool delta = t == Transform::kDeltaZigzag;
   // A delta's first element has no previous one in the vector loop: it starts at element 1.
   uint64_t i = delta && n > 0 ? 1 : 0;
-  if (i == 1) split_delta(src, 0, 1, n, es, out);
+  if (i == 1) split_elements(src, 0, 1, n, es, t, out);
   if (es == 2) {
     // Per 128-bit lane: the 8 low bytes, then the 8 high bytes; the lanes' halves then joined.
     const __m256i deint = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0,
@@ -138,11 +129,7 @@ SQZ_AVX2 void split_avx2(const uint8_t* src, uint64_t n, uint32_t es, Transform 
       }
     }
   }
-  if (delta) {
-    split_delta(src, i, n, n, es, out);
-  } else {
-    split_tail(src, i, n, es, t, out);
-  }
+  split_elements(src, i, n, n, es, t, out);
 }
 
 SQZ_AVX2 void join_avx2(const uint8_t* pl, uint64_t n, uint32_t es, Transform t, uint8_t* dst) {
@@ -179,24 +166,15 @@ SQZ_AVX2 void join_avx2(const uint8_t* pl, uint64_t n, uint32_t es, Transform t,
         _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 8 * i + 16 * k), c[k]);
     }
   }
-  if (delta) {
-    // dst holds the zigzag differences of elements [0, i): sum them in order, then the rest.
-    uint64_t prev = 0;
-    for (uint64_t k = 0; k < i; ++k) {
-      uint64_t x = 0;
-      std::memcpy(&x, dst + k * es, es);  // little-endian host and frame
-      prev = planes::inverse(Transform::kDeltaZigzag, x, prev, es);
-      std::memcpy(dst + k * es, &prev, es);
-    }
-    for (uint64_t k = i; k < n; ++k) {
-      uint64_t x = 0;
-      for (uint32_t p = 0; p < es; ++p) x |= (uint64_t)pl[p * n + k] << (8 * p);
-      prev = planes::inverse(Transform::kDeltaZigzag, x, prev, es);
-      for (uint32_t b = 0; b < es; ++b) dst[k * es + b] = (uint8_t)(prev >> (8 * b));
-    }
-    return;
+  // A delta's dst holds the zigzag differences of elements [0, i): sum them in order.
+  uint64_t prev = 0;
+  for (uint64_t k = 0; delta && k < i; ++k) {
+    uint64_t x = 0;
+    std::memcpy(&x, dst + k * es, es);  // little-endian host and frame
+    prev = planes::inverse(Transform::kDeltaZigzag, x, prev, es);
+    std::memcpy(dst + k * es, &prev, es);
   }
-  join_tail(pl, i, n, es, t, dst);
+  join_elements(pl, i, n, es, t, prev, dst);
 }
 
 }  // namespace
