@@ -167,21 +167,7 @@ uint64_t encode_rans_plane(const uint8_t* sym, uint64_t n, const uint32_t* hist,
                            std::vector<uint16_t>& words) {
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
   const uint32_t n_sym = planes::rans_plane_table(hist, freq, cum);
-  uint8_t* p = out;
-  p += rans::write_table(freq, n_sym, p);
-  const uint32_t n_seg = rans::segments_for(n);
-  uint8_t* counts = p;
-  p += 4ull * n_seg;
-  words.resize(rans::kSegmentSymbols + rans::kScratchSlack);
-  for (uint32_t seg = 0; seg < n_seg; ++seg) {
-    const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
-    const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n - first);
-    const uint32_t n_words =
-        active_backend().rans->encode_segment(sym + first, count, freq, cum, words.data(), p);
-    block::store_le32(counts + 4ull * seg, n_words);
-    p += planes::rans_segment_bytes(n_words);
-  }
-  return (uint64_t)(p - out);
+  return write_rans_stream(*active_backend().rans, sym, n, freq, cum, n_sym, words, out);
 }
 
 }  // namespace

@@ -250,12 +250,7 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
   for (uint64_t cu = 0; cu < n_coded_units; ++cu) count_unit(cu, cu * kUnitElems);
   n_sym = merge(hist);
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
-  rans::normalize(hist, n_sym, freq);
-  uint32_t c = 0;
-  for (uint32_t k = 0; k < n_sym; ++k) {
-    cum[k] = c;
-    c += freq[k];
-  }
+  rans::make_table(hist, n_sym, freq, cum);
   s.sym.resize(n_coded);
   for (uint64_t cu = 0, k = 0; cu < n_coded_units; ++cu) {
     const uint32_t* cc = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
@@ -269,18 +264,7 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
                     rans::packed_bytes(n_coded, shift));
   uint8_t* p = s.rans_out.data();
   *p++ = (uint8_t)shift;
-  p += rans::write_table(freq, n_sym, p);
-  uint8_t* counts = p;
-  p += 4 * (size_t)n_seg;
-  s.words.resize(rans::kSegmentSymbols + rans::kScratchSlack);
-  for (uint32_t seg = 0; seg < n_seg; ++seg) {
-    const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
-    const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n_coded - first);
-    const uint32_t n_words =
-        rk.encode_segment(s.sym.data() + first, count, freq, cum, s.words.data(), p);
-    block::store_le32(counts + 4 * seg, n_words);
-    p += rans::kStateBytes + 2 * (size_t)n_words;
-  }
+  p += write_rans_stream(rk, s.sym.data(), n_coded, freq, cum, n_sym, s.words, p);
   if (shift > 0) {
     // The raw low bits, LSB first (rans::put_bits, streamed through a 64-bit accumulator).
     uint64_t acc = 0;
@@ -787,7 +771,7 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
     const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n_coded - first);
     const uint32_t n_words = block::load_le32(counts + 4 * seg);
     if (n_words > count) return false;
-    const uint64_t seg_bytes = rans::kStateBytes + 2ull * n_words;
+    const uint64_t seg_bytes = rans::segment_bytes(n_words);
     if ((uint64_t)(end - p) < seg_bytes) return false;
     if (!rk.decode_segment(p, n_words, count, s.tables, s.sym.data() + first)) return false;
     p += seg_bytes;

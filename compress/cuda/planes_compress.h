@@ -199,7 +199,7 @@ struct PlanesAnalyzeKernel {
             coded = ps.head[p];
             for (uint64_t seg = 0; seg < ps.segs; ++seg) {
               sl.pl_seg_off[p * ps.segs + seg] = coded;
-              coded += planes::rans_segment_bytes(sl.pl_seg_words[p * ps.segs + seg]);
+              coded += rans::segment_bytes(sl.pl_seg_words[p * ps.segs + seg]);
             }
           }
           l.bytes[p] = planes::settle_plane(&l.mode[p], coded, l.n);

@@ -108,7 +108,7 @@ struct PlanesDecodeKernel {
           if (!planes::rans_segment_fits(counts, seg, q, end, &n_words)) break;
           sl.pl_seg_words[p * ps.segs + seg] = n_words;
           sl.pl_seg_off[p * ps.segs + seg] = (uint64_t)(q - sec);
-          q += planes::rans_segment_bytes(n_words);
+          q += rans::segment_bytes(n_words);
           ++valid;
         }
         ps.valid_segs[p] = valid;

@@ -545,12 +545,7 @@ struct StagedAnalyzeKernel {
       if (th != 0 || !st.quantized || !st.try_rans) return;
       st.n_sym = s.max_sym + 1;
       for (uint32_t k = 0; k < st.n_sym; ++k) st.hist[k] = s.hist[k];
-      rans::normalize(st.hist, st.n_sym, st.freq);
-      uint32_t cum = 0;
-      for (uint32_t k = 0; k < st.n_sym; ++k) {
-        st.cum[k] = cum;
-        cum += st.freq[k];
-      }
+      rans::make_table(st.hist, st.n_sym, st.freq, st.cum);
     } else if constexpr (P == 22) {
       // rANS: a thread per (segment, lane) codes the lane's symbols backwards (rans_lanes.h).
       if (!st.quantized || !st.try_rans) return;
@@ -589,7 +584,7 @@ struct StagedAnalyzeKernel {
           uint64_t bytes = 1 + rans::table_bytes(st.freq, st.n_sym) + 4 * st.n_seg;
           for (uint64_t seg = 0; seg < st.n_seg; ++seg) {
             sl.seg_off[seg] = bytes;
-            bytes += rans::kStateBytes + 2ull * sl.seg_words[seg];
+            bytes += rans::segment_bytes(sl.seg_words[seg]);
           }
           bytes += rans::packed_bytes(st.n_coded, st.shift);
           st.rans_bytes = bytes;

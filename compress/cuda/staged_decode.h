@@ -304,7 +304,7 @@ struct StagedDecodeKernel {
         const uint32_t count =
             (uint32_t)(left < rans::kSegmentSymbols ? left : rans::kSegmentSymbols);
         const uint32_t n_words = block::load_le32(counts + 4 * seg);
-        const uint64_t bytes = rans::kStateBytes + 2ull * n_words;
+        const uint64_t bytes = rans::segment_bytes(n_words);
         ok = n_words <= count && len - off >= bytes;
         sl.seg_words[seg] = n_words;
         sl.seg_off[seg] = off;

@@ -165,22 +165,13 @@ SQZ_HD uint32_t rans_plane_table(const uint32_t* hist, uint32_t* freq, uint32_t*
   uint32_t n_sym = 0;
   for (uint32_t s = 0; s < rans::kMaxSymbols; ++s)
     if (hist[s] != 0) n_sym = s + 1;
-  rans::normalize(hist, n_sym, freq);
-  for (uint32_t k = 0, c = 0; k < n_sym; ++k) {
-    cum[k] = c;
-    c += freq[k];
-  }
+  rans::make_table(hist, n_sym, freq, cum);
   return n_sym;
 }
 
 // Bytes of a rANS section before its first segment: the table, then a word count per segment.
 SQZ_HD uint64_t rans_section_head(const uint32_t* freq, uint32_t n_sym, uint64_t n) {
   return rans::table_bytes(freq, n_sym) + 4ull * rans::segments_for(n);
-}
-
-// Bytes of a rANS segment of n_words words.
-SQZ_HD uint64_t rans_segment_bytes(uint32_t n_words) {
-  return rans::kStateBytes + 2ull * n_words;
 }
 
 // A plane's section bytes once its code is known (coded_bytes, for a rANS plane): a code that is
@@ -305,7 +296,7 @@ SQZ_HD staged::Reject rans_plane_head(const uint8_t** p, const uint8_t* end, uin
 SQZ_HD bool rans_segment_fits(const uint8_t* counts, uint32_t seg, const uint8_t* p,
                               const uint8_t* end, uint32_t* n_words) {
   *n_words = block::load_le32(counts + 4ull * seg);
-  return (uint64_t)(end - p) >= rans_segment_bytes(*n_words);
+  return (uint64_t)(end - p) >= rans::segment_bytes(*n_words);
 }
 
 // Decodes a rANS plane section into sym[0, n): table, word counts, segments; the check that failed
@@ -329,7 +320,7 @@ SQZ_HD staged::Reject decode_rans_plane(const uint8_t* sec, uint64_t bytes, uint
     if (!decode_segment(p, n_words, segment_symbols(n, seg), *tables,
                         sym + (uint64_t)seg * rans::kSegmentSymbols))
       return staged::Reject::kRansStream;
-    p += rans_segment_bytes(n_words);
+    p += rans::segment_bytes(n_words);
   }
   if (p != end) return staged::Reject::kRansStream;
   // A symbol outside the table cannot come out of decode_get (every slot maps to a table symbol).

@@ -34,6 +34,11 @@ SQZ_HD uint32_t segments_for(uint64_t symbols) {
   return (uint32_t)((symbols + kSegmentSymbols - 1) / kSegmentSymbols);
 }
 
+// Bytes of a segment of n_words renormalisation words: the states, then the words.
+SQZ_HD uint64_t segment_bytes(uint32_t n_words) {
+  return kStateBytes + 2ull * n_words;
+}
+
 // Frequencies summing to kProbScale from a histogram (hist[s] > 0 <=> freq[s] > 0), integer only:
 // f = max(1, floor(h * 4096 / total)); a deficit goes one by one to the symbols with the largest
 // remainders (ties: smallest symbol), an excess is taken one by one from the largest frequencies
@@ -94,6 +99,15 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     }
     --freq[best];
     --sum;
+  }
+}
+
+// The coding table of a histogram: its normalized frequencies and their running sums.
+SQZ_HD void make_table(const uint32_t* hist, uint32_t n_sym, uint32_t* freq, uint32_t* cum) {
+  normalize(hist, n_sym, freq);
+  for (uint32_t k = 0, c = 0; k < n_sym; ++k) {
+    cum[k] = c;
+    c += freq[k];
   }
 }
 
