@@ -126,11 +126,9 @@ SQZ_AVX2 bool decode_segment_avx2(const uint8_t* seg, uint32_t n_words, uint32_t
 
 SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const uint32_t* freq,
                                       const uint32_t* cum, uint16_t* scratch, uint8_t* out) {
-  // Per symbol: freq | cum << 16 and a 32-bit reciprocal (one gather each), and 1.0 / freq for
-  // the scalar steps of a partial round.
+  // Per symbol: freq | cum << 16 and a 32-bit reciprocal (one gather each).
   alignas(32) uint32_t fc[rans::kMaxSymbols];
   alignas(32) uint32_t rcp[rans::kMaxSymbols];
-  double inv[rans::kMaxSymbols];
   // The largest symbol (the tables past it are not the caller's): 32 bytes at a time.
   __m256i vmax = _mm256_setzero_si256();
   uint32_t k = 0;
@@ -144,15 +142,15 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
   for (uint32_t s = 0; s <= max_sym; ++s) {
     fc[s] = freq[s] | (cum[s] << 16);
     rcp[s] = freq[s] > 1 ? (uint32_t)((1ull << 32) / freq[s]) : 0xffffffffu;
-    inv[s] = freq[s] ? 1.0 / (double)freq[s] : 0.0;
   }
   alignas(32) uint32_t x[kLanes];
   for (uint32_t l = 0; l < kLanes; ++l) x[l] = kStateLow;
   uint32_t n_words = 0;
   const uint32_t full = count / kLanes;
+  // The partial last round, lane by lane (a coded symbol's frequency is at least 1).
   for (uint32_t l = count - full * kLanes; l-- > 0;) {
     const uint32_t s = sym[full * kLanes + l];
-    rans::encode_step(&x[l], freq[s], cum[s], inv[s], scratch, &n_words);
+    rans::encode_step(&x[l], freq[s], cum[s], 1.0 / (double)freq[s], scratch, &n_words);
   }
   const int* fc_tab = reinterpret_cast<const int*>(fc);
   const int* rcp_tab = reinterpret_cast<const int*>(rcp);
