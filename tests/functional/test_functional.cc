@@ -357,6 +357,10 @@ TEST_P(Functional, ListenCommReusedForSeveralConnections) {
           if (rank == 0 && l.send == nullptr) {
             RCHECK_NCCL(
                 net()->connect(ctx, 0, handles[static_cast<size_t>(k)].data(), &l.send, nullptr));
+            // One connect at a time: a listener accepts connections in the order they complete,
+            // and the ABI gives no pairing between concurrent connects to one listen comm, so
+            // link k is the k-th connection on both sides only if connection k completes first.
+            if (l.send == nullptr) break;
           }
           if (rank == 1 && l.recv == nullptr) {
             RCHECK_NCCL(net()->accept(listen, &l.recv, nullptr));
