@@ -232,12 +232,12 @@ SQZ_HD uint64_t block_fixed_frame_bytes(uint64_t n_elems, uint64_t elem_size, ui
 
 // Bits needed for the OR of a block's zigzag codes (0 when every code is 0).
 SQZ_HD uint32_t code_width(uint32_t or_of_codes) {
-  uint32_t w = 0;
-  while (or_of_codes) {
-    ++w;
-    or_of_codes >>= 1;
-  }
-  return w;
+  if (or_of_codes == 0) return 0;
+#if defined(__CUDA_ARCH__)
+  return 32u - (uint32_t)__clz(or_of_codes);
+#else
+  return 32u - (uint32_t)__builtin_clz(or_of_codes);
+#endif
 }
 
 }  // namespace squeeze::quant

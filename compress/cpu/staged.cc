@@ -138,6 +138,7 @@ struct EncodeScratch {
   std::vector<uint32_t> coded_unit;  // the units whose codes are coded, in order
   std::vector<uint32_t> coded;       // only for a CodeObserver: the coded codes, contiguous
   std::vector<uint32_t> outlier_index;
+  std::vector<uint32_t> lit_records;  // records holding a literal block (local mode: written)
   std::vector<uint8_t> sym;
   std::vector<uint16_t> words;
   std::vector<uint8_t> rans_out;
@@ -205,6 +206,13 @@ void pack_fixed(EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units,
   }
 }
 
+// A whole unit's rANS symbols (its codes' high bits). Restrict: a byte store could otherwise alias
+// the codes, and the loop would not be vectorized.
+inline void unit_symbols(const uint32_t* __restrict codes, uint32_t shift,
+                         uint8_t* __restrict out) {
+  for (uint32_t j = 0; j < kUnitElems; ++j) out[j] = (uint8_t)(codes[j] >> shift);
+}
+
 // The rANS coder's bytes: shift, table, per-segment word counts, segments, raw low bits. False
 // (nothing written) when the integer estimate says it would not beat fixed_bytes.
 bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units, uint64_t n_coded,
@@ -212,21 +220,19 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
   const uint32_t bits = quant::code_width(max_code);
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
   // Whether to code at all, from the sampled groups' histogram (rans::in_sample: coded units
-  // 8m and 8m + 1); then the full histogram the table is made of. Four partial histograms, so
-  // that consecutive equal symbols do not wait on each other's increment.
+  // 8m and 8m + 1); then the full histogram the table is made of: the sample's plus the other
+  // units', counted from their symbols. Four partial histograms, so that consecutive equal
+  // symbols do not wait on each other's increment.
   uint32_t part[4][rans::kMaxSymbols] = {};
-  auto count_unit = [&](uint64_t cu, uint64_t k) {
-    const uint32_t* c = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
-    if (n_coded - k >= kUnitElems) {
-      for (uint32_t j = 0; j < kUnitElems; j += 4) {
-        ++part[0][c[j] >> shift];
-        ++part[1][c[j + 1] >> shift];
-        ++part[2][c[j + 2] >> shift];
-        ++part[3][c[j + 3] >> shift];
-      }
-    } else {
-      for (; k < n_coded; ++k, ++c) ++part[0][*c >> shift];
+  auto count_codes = [&](const uint32_t* c, uint64_t count) {
+    uint64_t j = 0;
+    for (; j + 4 <= count; j += 4) {
+      ++part[0][c[j] >> shift];
+      ++part[1][c[j + 1] >> shift];
+      ++part[2][c[j + 2] >> shift];
+      ++part[3][c[j + 3] >> shift];
     }
+    for (; j < count; ++j) ++part[0][c[j] >> shift];
   };
   auto merge = [&](uint32_t* hist) {
     uint32_t n = 1;
@@ -238,25 +244,44 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
   };
   const uint64_t units_per_period = rans::kSampleGroup * rans::kSampleStride / kUnitElems;
   const uint64_t units_per_group = rans::kSampleGroup / kUnitElems;
+  auto unit_codes = [&](uint64_t cu) {
+    return s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
+  };
+  auto unit_count = [&](uint64_t cu) {
+    return std::min<uint64_t>(kUnitElems, n_coded - cu * kUnitElems);
+  };
   for (uint64_t cu = 0; cu < n_coded_units; ++cu)
-    if (cu % units_per_period < units_per_group) count_unit(cu, cu * kUnitElems);
+    if (cu % units_per_period < units_per_group) count_codes(unit_codes(cu), unit_count(cu));
   uint32_t hist[rans::kMaxSymbols];
   uint32_t n_sym = merge(hist);
   if (!rans::worth_coding(
           rans::estimated_bytes(hist, n_sym, rans::sample_size(n_coded), n_coded, shift),
           fixed_bytes))
     return false;
-  std::memset(part, 0, sizeof(part));
-  for (uint64_t cu = 0; cu < n_coded_units; ++cu) count_unit(cu, cu * kUnitElems);
+  // The symbols, in coded order; the units outside the sample counted from them.
+  s.sym.resize(n_coded);
+  for (uint64_t cu = 0; cu < n_coded_units; ++cu) {
+    const uint32_t* cc = unit_codes(cu);
+    uint8_t* out = s.sym.data() + cu * kUnitElems;
+    const uint64_t count = unit_count(cu);
+    if (count == kUnitElems) {
+      unit_symbols(cc, shift, out);
+    } else {
+      for (uint64_t j = 0; j < count; ++j) out[j] = (uint8_t)(cc[j] >> shift);
+    }
+    if (cu % units_per_period < units_per_group) continue;
+    uint64_t j = 0;
+    for (; j + 4 <= count; j += 4) {
+      ++part[0][out[j]];
+      ++part[1][out[j + 1]];
+      ++part[2][out[j + 2]];
+      ++part[3][out[j + 3]];
+    }
+    for (; j < count; ++j) ++part[0][out[j]];
+  }
   n_sym = merge(hist);
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
   rans::make_table(hist, n_sym, freq, cum);
-  s.sym.resize(n_coded);
-  for (uint64_t cu = 0, k = 0; cu < n_coded_units; ++cu) {
-    const uint32_t* cc = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
-    const uint64_t count = std::min<uint64_t>(kUnitElems, n_coded - k);
-    for (uint64_t j = 0; j < count; ++j, ++k) s.sym[k] = (uint8_t)(cc[j] >> shift);
-  }
   const uint32_t n_seg = rans::segments_for(n_coded);
   // Every byte up to the section's end is written below (no zero fill needed).
   s.rans_out.resize(2 + rans::table_bytes(freq, n_sym) + 4 * (size_t)n_seg +
@@ -505,33 +530,38 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   // Literal blocks, the coded units and the outliers.
   s.coded_unit.resize(g.n_units);
   s.outlier_index.clear();
-  uint64_t n_lit_records = 0, n_side = 0, n_coded_units = 0, n_coded = 0;
+  uint64_t n_side = 0, n_coded_units = 0, n_coded = 0;
   uint64_t last_record = ~0ull;
+  s.lit_records.clear();  // local mode: the records with a literal block, in order
   for (uint64_t b = 0; b < g.n_blocks; ++b) {
     const uint64_t u0 = 2 * b;
-    const bool lit0 = s.ref[u0] < 0;
-    const bool lit1 = u0 + 1 < g.n_units && s.ref[u0 + 1] < 0;
-    if (!lit0 && !lit1) continue;
+    // Bit k: unit u0 + k is literal.
+    const uint32_t lit =
+        (uint32_t)(s.ref[u0] < 0) | ((uint32_t)(u0 + 1 < g.n_units && s.ref[u0 + 1] < 0) << 1);
+    if (lit == 0) continue;
     if ((b >> rlog) != last_record) {  // the first literal block of its record
       last_record = b >> rlog;
-      ++n_lit_records;
+      s.lit_records.push_back((uint32_t)last_record);
       if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
     }
-    const bool coded_block = !local_mode || local::has_codes(s.params[b].kind);
-    for (uint64_t u = u0; u < u0 + 2; ++u) {
-      if (!(u == u0 ? lit0 : lit1)) continue;
-      if (coded_block) {
-        s.coded_unit[n_coded_units++] = (uint32_t)u;
-        n_coded += std::min<uint64_t>(kUnitElems, g.n - u * kUnitElems);
-      }
-      uint32_t m = (s.masks[b] >> (16 * (u - u0))) & 0xffffu;
-      while (m) {
-        s.outlier_index.push_back((uint32_t)(u * kUnitElems + (uint32_t)__builtin_ctz(m)));
-        m &= m - 1;
-      }
+    if (!local_mode || local::has_codes(s.params[b].kind)) {
+      s.coded_unit[n_coded_units] = (uint32_t)(lit & 1u ? u0 : u0 + 1);
+      n_coded_units += (lit & 1u) + (lit >> 1);
+      s.coded_unit[n_coded_units - 1] = (uint32_t)(lit & 2u ? u0 + 1 : u0);
+    }
+    // The literal units' outliers, element by element.
+    uint32_t m = s.masks[b] & ((lit & 1u ? 0xffffu : 0u) | (lit & 2u ? 0xffff0000u : 0u));
+    while (m) {
+      s.outlier_index.push_back((uint32_t)(b * kBlockElems + (uint32_t)__builtin_ctz(m)));
+      m &= m - 1;
     }
   }
+  // Every coded unit is whole but perhaps the frame's last.
+  n_coded = n_coded_units * kUnitElems;
+  if (n_coded_units > 0 && s.coded_unit[n_coded_units - 1] == g.n_units - 1)
+    n_coded -= g.n_units * kUnitElems - g.n;
   const uint64_t n_out = s.outlier_index.size();
+  const uint64_t n_lit_records = s.lit_records.size();
   if (t_observer != nullptr) {
     s.coded.clear();
     for (uint64_t cu = 0; cu < n_coded_units; ++cu) {
@@ -642,12 +672,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     p[3] = 0;
     p += local::kQuantHeaderBytes;
     uint8_t* side = p + n_lit_records * local::kRecordBytes;
-    for (uint64_t r = 0; r < n_records; ++r) {
-      const uint64_t first = (r << rlog) * kBlockElems;
-      const uint64_t last = std::min<uint64_t>(first + (kBlockElems << rlog), g.n);
-      bool any_literal = false;
-      for (uint64_t i = first; i < last; i += kUnitElems) any_literal |= s.ref[i / kUnitElems] < 0;
-      if (!any_literal) continue;
+    for (const uint32_t r : s.lit_records) {
       local::store_record(p, s.record[r]);
       p += local::kRecordBytes;
       if (local::has_side_entry(s.params[r << rlog].kind)) {

@@ -113,19 +113,17 @@ SQZ_HD void make_table(const uint32_t* hist, uint32_t n_sym, uint32_t* freq, uin
 
 // ---- whether to code at all: an integer estimate both backends compute alike ----
 
-// floor(256 * log2(f)) for f >= 1, in integers only (8 squarings of the mantissa).
+// floor(256 * log2(f)) for f >= 1, in integers only (8 squarings of the mantissa). Branch-free:
+// each fraction bit is as likely as not, and an estimate takes the logarithm of every symbol.
 SQZ_HD uint32_t log2_q8(uint32_t f) {
-  uint32_t e = 0;
-  while ((f >> (e + 1)) != 0) ++e;
+  const uint32_t e = quant::code_width(f) - 1;
   uint64_t x = (uint64_t)f << (31 - e);  // mantissa in [2^31, 2^32): 1.xxx in Q31
   uint32_t frac = 0;
   for (int i = 0; i < 8; ++i) {
     x = (x * x) >> 31;
-    frac <<= 1;
-    if (x >= (1ull << 32)) {
-      frac |= 1;
-      x >>= 1;
-    }
+    const uint32_t bit = (uint32_t)(x >> 32);  // x < 2^33: the square is >= 2
+    frac = (frac << 1) | bit;
+    x >>= bit;
   }
   return e * 256 + frac;
 }

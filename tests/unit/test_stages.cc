@@ -107,6 +107,45 @@ TEST(Rans, DivisionWithoutDividingIsExact) {
   }
 }
 
+// The estimate's logarithm and the coders' widths decide bytes on both backends: the branch-free
+// forms must give what their definitions give (the bit-serial forms below), for every input a
+// frame can hold and at the edges of every power of two.
+TEST(Rans, Log2AndWidthMatchTheirDefinitions) {
+  auto width_def = [](uint32_t v) {
+    uint32_t w = 0;
+    for (; v != 0; v >>= 1) ++w;
+    return w;
+  };
+  auto log2_def = [](uint32_t f) {
+    uint32_t e = 0;
+    while (e < 31 && (f >> (e + 1)) != 0) ++e;
+    uint64_t x = (uint64_t)f << (31 - e);
+    uint32_t frac = 0;
+    for (int i = 0; i < 8; ++i) {
+      x = (x * x) >> 31;
+      frac <<= 1;
+      if (x >= (1ull << 32)) {
+        frac |= 1;
+        x >>= 1;
+      }
+    }
+    return e * 256 + frac;
+  };
+  std::vector<uint32_t> xs;
+  for (uint32_t f = 1; f <= (1u << 20); ++f) xs.push_back(f);
+  for (uint32_t k = 20; k < 32; ++k)
+    for (uint32_t d : {0u, 1u, 2u}) xs.push_back((1u << k) + d), xs.push_back((1u << k) - d);
+  xs.push_back(0xffffffffu);
+  std::mt19937_64 rng(test::test_seed());
+  for (int k = 0; k < 100000; ++k) xs.push_back((uint32_t)rng() | 1u);
+  EXPECT_EQ(quant::code_width(0), 0u);
+  for (uint32_t f : xs) {
+    ASSERT_EQ(rans::log2_q8(f), log2_def(f)) << f;
+    ASSERT_EQ(quant::code_width(f), width_def(f)) << f;
+  }
+  for (uint32_t k = 0; k < 32; ++k) EXPECT_EQ(rans::log2_q8(1u << k), 256 * k);
+}
+
 TEST(Rans, SegmentsRoundTripAndRejectTampering) {
   std::mt19937_64 rng(test::test_seed());
   for (int round = 0; round < 200; ++round) {
