@@ -777,6 +777,12 @@ bool check_fixed(const uint8_t* p, uint64_t len, uint64_t n_groups, bool local_m
   return len - n_groups == 4 * sum;
 }
 
+// Symbols as codes (a shift of 0). Restrict: a code's store could otherwise alias the symbol bytes,
+// and the loop would not be vectorized.
+void widen_symbols(const uint8_t* __restrict sym, uint64_t n, uint32_t* __restrict codes) {
+  for (uint64_t k = 0; k < n; ++k) codes[k] = sym[k];
+}
+
 // The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
 bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t n_coded,
                  bool local_mode, uint32_t w, DecodeScratch& s) {
@@ -803,7 +809,7 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
   }
   if ((uint64_t)(end - p) != rans::packed_bytes(n_coded, shift)) return false;
   if (shift == 0) {
-    for (uint64_t k = 0; k < n_coded; ++k) s.codes[k] = s.sym[k];
+    widen_symbols(s.sym.data(), n_coded, s.codes.data());
   } else {
     // The raw low bits, LSB first (rans::get_bits, streamed through a 64-bit accumulator).
     uint64_t acc = 0;
@@ -820,10 +826,10 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
       n_acc -= shift;
     }
   }
-  if (local_mode)
-    for (uint64_t k = 0; k < n_coded; ++k)
-      if (s.codes[k] >= (1u << w)) return false;
-  return true;
+  if (!local_mode) return true;
+  uint32_t all = 0;  // every code within the frame's width: none has a bit at w or above
+  for (uint64_t k = 0; k < n_coded; ++k) all |= s.codes[k];
+  return (all >> w) == 0;
 }
 
 template <DType kType>
