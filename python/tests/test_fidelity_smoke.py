@@ -35,3 +35,8 @@ def test_study_smoke(tmp_path):
     errs = run["forward"]["table_error"]["late"]
     assert len(errs) == 26 and max(errs.values()) < 0.1
     assert (tmp_path / "runs.csv").read_text().count("\n") == 4
+    # A folder holds one scale: the same folder at another preset is refused before any training.
+    other = cmd[:2] + ["--preset", "quick"] + cmd[3:]
+    out = subprocess.run(other, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "holds runs of preset 'tiny', not 'quick'" in out.stderr
