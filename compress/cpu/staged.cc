@@ -206,6 +206,22 @@ void pack_fixed(EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units,
   }
 }
 
+// Appends a block's units whose bits are set in lit (bit k: unit u0 + k, lit != 0) to list[0, n),
+// in order, without a branch per unit. Returns the new count.
+inline uint64_t append_units(uint32_t lit, uint64_t u0, uint32_t* list, uint64_t n) {
+  list[n] = (uint32_t)(lit & 1u ? u0 : u0 + 1);
+  n += (lit & 1u) + (lit >> 1);
+  list[n - 1] = (uint32_t)(lit & 2u ? u0 + 1 : u0);
+  return n;
+}
+
+// Elements of the n listed units (in order): every unit is whole but perhaps the frame's last.
+inline uint64_t units_elems(const uint32_t* list, uint64_t n, const Geometry& g) {
+  uint64_t elems = n * kUnitElems;
+  if (n > 0 && list[n - 1] == g.n_units - 1) elems -= g.n_units * kUnitElems - g.n;
+  return elems;
+}
+
 // A whole unit's rANS symbols (its codes' high bits). Restrict: a byte store could otherwise alias
 // the codes, and the loop would not be vectorized.
 inline void unit_symbols(const uint32_t* __restrict codes, uint32_t shift,
@@ -544,11 +560,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       s.lit_records.push_back((uint32_t)last_record);
       if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
     }
-    if (!local_mode || local::has_codes(s.params[b].kind)) {
-      s.coded_unit[n_coded_units] = (uint32_t)(lit & 1u ? u0 : u0 + 1);
-      n_coded_units += (lit & 1u) + (lit >> 1);
-      s.coded_unit[n_coded_units - 1] = (uint32_t)(lit & 2u ? u0 + 1 : u0);
-    }
+    if (!local_mode || local::has_codes(s.params[b].kind))
+      n_coded_units = append_units(lit, u0, s.coded_unit.data(), n_coded_units);
     // The literal units' outliers, element by element.
     uint32_t m = s.masks[b] & ((lit & 1u ? 0xffffu : 0u) | (lit & 2u ? 0xffff0000u : 0u));
     while (m) {
@@ -556,10 +569,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       m &= m - 1;
     }
   }
-  // Every coded unit is whole but perhaps the frame's last.
-  n_coded = n_coded_units * kUnitElems;
-  if (n_coded_units > 0 && s.coded_unit[n_coded_units - 1] == g.n_units - 1)
-    n_coded -= g.n_units * kUnitElems - g.n;
+  n_coded = units_elems(s.coded_unit.data(), n_coded_units, g);
   const uint64_t n_out = s.outlier_index.size();
   const uint64_t n_lit_records = s.lit_records.size();
   if (t_observer != nullptr) {
@@ -934,9 +944,10 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   uint64_t n_coded_units = 0, n_coded = 0, record_block = 0;
   for (uint64_t b = 0, last = ~0ull; b < g.n_blocks; ++b) {
     const uint64_t u0 = 2 * b;
-    const bool lit0 = s.literal_unit[u0] != 0;
-    const bool lit1 = u0 + 1 < g.n_units && s.literal_unit[u0 + 1] != 0;
-    if (!lit0 && !lit1) continue;
+    // Bit k: unit u0 + k is literal.
+    const uint32_t lit = (uint32_t)(s.literal_unit[u0] != 0) |
+                         ((uint32_t)(u0 + 1 < g.n_units && s.literal_unit[u0 + 1] != 0) << 1);
+    if (lit == 0) continue;
     bool coded = true;
     if (local_mode && (b >> rlog) == last) {
       s.params[b] = s.params[record_block];  // its row record, read with an earlier block
@@ -955,17 +966,15 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       if (local::has_side_entry(s.params[b].kind)) side += local::kSideBytes;
       coded = local::has_codes(s.params[b].kind);
     }
-    for (uint64_t u = u0; u < u0 + 2; ++u) {
-      if (!(u == u0 ? lit0 : lit1)) continue;
-      if (coded) {
-        s.coded_unit[n_coded_units++] = (uint32_t)u;
-        n_coded += std::min<uint64_t>(kUnitElems, g.n - u * kUnitElems);
-      } else {
-        s.value_unit.push_back((uint32_t)u);
-      }
+    if (coded) {
+      n_coded_units = append_units(lit, u0, s.coded_unit.data(), n_coded_units);
+    } else {
+      if (lit & 1u) s.value_unit.push_back((uint32_t)u0);
+      if (lit & 2u) s.value_unit.push_back((uint32_t)(u0 + 1));
     }
   }
   if (local_mode && side != end) return Reject::kQuantParams;
+  n_coded = units_elems(s.coded_unit.data(), n_coded_units, g);
 
   // Codes: the fixed coder's are checked here and read while writing; rANS's decoded now.
   p = frame + staged::section_offset(h, StagedSection::kCodes);
