@@ -26,10 +26,11 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "frame (a 128 KiB step, or a message sent in one piece); local by BOUND x (max - min) of the " \
     "element's own block of 32 values (a table of "                                                \
     "small values keeps its precision beside one of large values).")                               \
-  X(kBound, "BOUND", kFloat, "1.96e-3", 0, 1e6, "",                                                \
+  X(kBound, "BOUND", kFloat, "1e-2", 0, 1e6, "",                                                   \
     "Error bound (absolute, or relative to a range with MODE=rel or local). Must be > 0. The "     \
-    "default, local 1.96e-3, is each value within 1/510 of its block's range: at least as "        \
-    "precise as TorchRec's INT8 row-wise quantized comms per vector.")                             \
+    "default, local 1e-2, is each value within 1/100 of its block's range, the fidelity study's "  \
+    "choice (docs/FIDELITY.md); local 1.96e-3 (1/510) is at least as precise as TorchRec's INT8 "  \
+    "row-wise quantized comms per vector.")                                                        \
   X(kMinBytes, "MIN_BYTES", kInt, "4096", 0, (int64_t{1} << 40), "",                               \
     "Messages smaller than this pass through.")                                                    \
   X(kAssumeDtype, "ASSUME_DTYPE", kEnum, "none", 0, 0, "none|f32|f16|bf16",                        \

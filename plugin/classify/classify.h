@@ -101,7 +101,7 @@ struct ClassifyPolicy {
   uint64_t min_bytes = 4096;
   DType assume_dtype = DType::kBytes;  // kBytes: none
   BoundMode mode = BoundMode::kLocal;
-  double bound = kInt8MatchingLocalBound;
+  double bound = kPluginDefaultBound;
 };
 
 struct ClassifyInput {

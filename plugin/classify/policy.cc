@@ -149,7 +149,7 @@ struct Store {
   PolicyTable configured;
   std::string configured_text;
   BoundMode mode = BoundMode::kLocal;
-  double bound = kInt8MatchingLocalBound;
+  double bound = kPluginDefaultBound;
   bool has_override = false;
   PolicyTable override_table;
   std::string override_text;

@@ -82,7 +82,7 @@ def test_check_loads_the_plugin_through_every_table(table):
         assert d["ptrSupport"] & sp.NCCL_PTR_HOST
         assert d["maxRecvs"] == 1
         assert d["name"]
-    assert any("NCCL_SQUEEZE_BOUND=1.96e-3 (default)" in s for s in res["settings"]), res
+    assert any("NCCL_SQUEEZE_BOUND=1e-2 (default)" in s for s in res["settings"]), res
     assert any("NCCL_SQUEEZE_MIN_BYTES=8192 (env)" in s for s in res["settings"]), res
 
 

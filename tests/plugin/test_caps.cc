@@ -147,9 +147,9 @@ void run_profile(const Profile& prof) {
         squeeze::Status::kOk)
         << "message " << k << ": " << squeeze::last_reject_reason();
     ASSERT_EQ(out_bytes, out.size());
-    // The configured default bound (local 1.96e-3) on every element; global frames (version 1)
-    // carry the receiver-side bound the sender fell back to: never beyond the local bound's
-    // loosest block (checked per block below for staged frames).
+    // The configured default bound (local kPluginDefaultBound) on every element; global frames
+    // (version 1) carry the receiver-side bound the sender fell back to: never beyond the local
+    // bound's loosest block (checked per block below for staged frames).
     for (size_t b = 0; b < kFloats; b += 32) {
       float mn = INFINITY, mx = -INFINITY;
       for (size_t i = b; i < b + 32; ++i) {
@@ -162,7 +162,7 @@ void run_profile(const Profile& prof) {
         float x, y;
         std::memcpy(&x, sent[k].data() + 4 * i, 4);
         std::memcpy(&y, out.data() + 4 * i, 4);
-        ASSERT_LE(std::fabs((double)x - (double)y), squeeze::kInt8MatchingLocalBound * (mx - mn))
+        ASSERT_LE(std::fabs((double)x - (double)y), squeeze::kPluginDefaultBound * (mx - mn))
             << "message " << k << " element " << i;
       }
     }

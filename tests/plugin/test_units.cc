@@ -393,7 +393,7 @@ TEST(Config, DefaultsAndTypedAccessors) {
   ASSERT_TRUE(load_settings(fake_env({}), &s, &err)) << err;
   EXPECT_TRUE(s.enable());
   EXPECT_EQ(s.mode(), BoundMode::kLocal);
-  EXPECT_EQ(s.bound(), kInt8MatchingLocalBound);
+  EXPECT_EQ(s.bound(), kPluginDefaultBound);  // config.h's default text, as the constant
   EXPECT_EQ(s.assume_dtype(), DType::kBytes);
   EXPECT_EQ(s.sockets(), 4);
   EXPECT_EQ(s.min_bytes(), 4096u);
