@@ -112,16 +112,9 @@ void plane_histogram(const uint8_t* plane, uint64_t n, uint32_t* hist) {
     hist[plane[0]] = (uint32_t)n;
     return;
   }
-  uint32_t part[4][256] = {};
-  uint64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    ++part[0][plane[i]];
-    ++part[1][plane[i + 1]];
-    ++part[2][plane[i + 2]];
-    ++part[3][plane[i + 3]];
-  }
-  for (; i < n; ++i) ++part[0][plane[i]];
-  for (uint32_t k = 0; k < 256; ++k) hist[k] = part[0][k] + part[1][k] + part[2][k] + part[3][k];
+  SymbolCounts counts;
+  counts.add(plane, n);
+  counts.merge(hist);
 }
 
 // The decoder's last step: element i from byte i of every plane, through the inverse transform.

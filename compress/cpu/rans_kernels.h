@@ -21,6 +21,42 @@ struct RansKernels {
                          const rans::Tables& t, uint8_t* sym);
 };
 
+// A histogram of rANS symbols in four partial tables, so that a run of one symbol does not wait
+// on its own increments; merge() sums them.
+struct SymbolCounts {
+  uint32_t part[4][rans::kMaxSymbols] = {};
+  void add(const uint8_t* sym, uint64_t n) {
+    uint64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      ++part[0][sym[i]];
+      ++part[1][sym[i + 1]];
+      ++part[2][sym[i + 2]];
+      ++part[3][sym[i + 3]];
+    }
+    for (; i < n; ++i) ++part[0][sym[i]];
+  }
+  // Codes whose symbols are their bits from `shift` on (every code below 256 << shift).
+  void add_codes(const uint32_t* codes, uint64_t n, uint32_t shift) {
+    uint64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      ++part[0][codes[i] >> shift];
+      ++part[1][codes[i + 1] >> shift];
+      ++part[2][codes[i + 2] >> shift];
+      ++part[3][codes[i + 3] >> shift];
+    }
+    for (; i < n; ++i) ++part[0][codes[i] >> shift];
+  }
+  // The sums into hist[0, kMaxSymbols); returns the symbols in use (one past the largest, >= 1).
+  uint32_t merge(uint32_t* hist) const {
+    uint32_t n_sym = 1;
+    for (uint32_t k = 0; k < rans::kMaxSymbols; ++k) {
+      hist[k] = part[0][k] + part[1][k] + part[2][k] + part[3][k];
+      if (hist[k] != 0) n_sym = k + 1;
+    }
+    return n_sym;
+  }
+};
+
 // A rANS stream of sym[0, n) with a table of n_sym symbols: the table, a u32 word count per
 // segment, then the segments (what a staged codes section holds after its shift byte, and a
 // planes section holds). words: scratch. Returns the bytes written to out.

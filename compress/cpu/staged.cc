@@ -237,27 +237,8 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
   // Whether to code at all, from the sampled groups' histogram (rans::in_sample: coded units
   // 8m and 8m + 1); then the full histogram the table is made of: the sample's plus the other
-  // units', counted from their symbols. Four partial histograms, so that consecutive equal
-  // symbols do not wait on each other's increment.
-  uint32_t part[4][rans::kMaxSymbols] = {};
-  auto count_codes = [&](const uint32_t* c, uint64_t count) {
-    uint64_t j = 0;
-    for (; j + 4 <= count; j += 4) {
-      ++part[0][c[j] >> shift];
-      ++part[1][c[j + 1] >> shift];
-      ++part[2][c[j + 2] >> shift];
-      ++part[3][c[j + 3] >> shift];
-    }
-    for (; j < count; ++j) ++part[0][c[j] >> shift];
-  };
-  auto merge = [&](uint32_t* hist) {
-    uint32_t n = 1;
-    for (uint32_t k = 0; k < rans::kMaxSymbols; ++k) {
-      hist[k] = part[0][k] + part[1][k] + part[2][k] + part[3][k];
-      if (hist[k] != 0) n = k + 1;
-    }
-    return n;
-  };
+  // units', counted from their symbols.
+  SymbolCounts counts;
   const uint64_t units_per_period = rans::kSampleGroup * rans::kSampleStride / kUnitElems;
   const uint64_t units_per_group = rans::kSampleGroup / kUnitElems;
   auto unit_codes = [&](uint64_t cu) {
@@ -267,9 +248,10 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
     return std::min<uint64_t>(kUnitElems, n_coded - cu * kUnitElems);
   };
   for (uint64_t cu = 0; cu < n_coded_units; ++cu)
-    if (cu % units_per_period < units_per_group) count_codes(unit_codes(cu), unit_count(cu));
+    if (cu % units_per_period < units_per_group)
+      counts.add_codes(unit_codes(cu), unit_count(cu), shift);
   uint32_t hist[rans::kMaxSymbols];
-  uint32_t n_sym = merge(hist);
+  uint32_t n_sym = counts.merge(hist);
   if (!rans::worth_coding(
           rans::estimated_bytes(hist, n_sym, rans::sample_size(n_coded), n_coded, shift),
           fixed_bytes))
@@ -285,17 +267,9 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
     } else {
       for (uint64_t j = 0; j < count; ++j) out[j] = (uint8_t)(cc[j] >> shift);
     }
-    if (cu % units_per_period < units_per_group) continue;
-    uint64_t j = 0;
-    for (; j + 4 <= count; j += 4) {
-      ++part[0][out[j]];
-      ++part[1][out[j + 1]];
-      ++part[2][out[j + 2]];
-      ++part[3][out[j + 3]];
-    }
-    for (; j < count; ++j) ++part[0][out[j]];
+    if (cu % units_per_period >= units_per_group) counts.add(out, count);
   }
-  n_sym = merge(hist);
+  n_sym = counts.merge(hist);
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
   rans::make_table(hist, n_sym, freq, cum);
   const uint32_t n_seg = rans::segments_for(n_coded);
