@@ -24,6 +24,13 @@ table the relative error rms(x' - x) / rms(x) of the forward blocks over the fir
     tools/fidelity/study.py --out tools/fidelity/results              # the sweep (README)
     tools/fidelity/study.py --smoke --out /tmp/fid                    # seconds: CI smoke
     tools/fidelity/study.py --summarize --out tools/fidelity/results  # tables and plot again
+    tools/fidelity/study.py --engine gloo --out tools/fidelity/results_gloo --configs ...
+    tools/fidelity/study.py --out tools/fidelity/results --compare tools/fidelity/results_gloo
+
+``--engine gloo`` runs each configuration as 4 processes joined by torch.distributed (gloo), the
+all-to-alls real and each block transformed on its sender (squeeze.dlrm.distributed), to confirm
+that the one-process emulation is what a multi-rank job computes; ``--compare`` sets the two
+folders' runs side by side.
 
 Each run's result is written as it finishes (runs/<config>_s<seed>.json) and reused on a rerun,
 so a sweep can be extended or resumed. Needs torch and numpy (the project's .venv) and the built
@@ -79,7 +86,7 @@ CONFIGS: Dict[str, Tuple[Optional[tuple], Optional[tuple]]] = {
                           ("squeeze", "rel", 1e-2,
                            {"tables": True, "classes": True, "schedule": "step"})),
 }
-DEFAULT_CONFIG = "local-1.96e-3"
+DEFAULT_CONFIG = "local-1e-2+bwd"  # the plugin's default: local 1e-2 on both directions
 
 # The study's scale (--preset): "quick" (dim 64, 26 tables capped at 10^5 rows, 4 ranks x 512,
 # 300k samples = 146 steps, 65,536 held-out samples) by default; "study" is the issue's reference
@@ -202,16 +209,34 @@ class Transform:
                     acc[1] += float(np.square(x[:, t.begin:t.end].astype(np.float64)).sum())
         return torch.from_numpy(np.ascontiguousarray(y))
 
-    def table_errors(self) -> Dict[str, Dict[str, float]]:
-        out = {}
-        for phase, tabs in self.err.items():
-            out[phase] = {name: (math.sqrt(e / s) if s > 0 else (0.0 if e == 0 else math.inf))
-                          for name, (e, s) in tabs.items()}
-        return out
+    def counts(self) -> Dict:
+        """What this transform counted (the gloo engine sums them over the ranks)."""
+        return {"input_bytes": self.input_bytes, "wire_bytes": self.wire_bytes,
+                "eval_input_bytes": self.eval_input_bytes,
+                "eval_wire_bytes": self.eval_wire_bytes, "err": self.err}
 
     def close(self):
         for link in self.links.values():
             link.close()
+
+
+def table_errors(err: Dict) -> Dict[str, Dict[str, float]]:
+    """rms(x' - x) / rms(x) per table and window, from Transform.counts()["err"]."""
+    out = {}
+    for phase, tabs in err.items():
+        out[phase] = {name: (math.sqrt(e / s) if s > 0 else (0.0 if e == 0 else math.inf))
+                      for name, (e, s) in tabs.items()}
+    return out
+
+
+def make_hooks(name: str, row_dim: int, window: int, steps: int, rank: Optional[int] = None):
+    """(forward transform, backward transform, step hook) of a configuration; ``rank`` (the
+    gloo engine's factory argument) does not change them: each rank's transforms see the blocks
+    that rank sends."""
+    fspec, bspec = CONFIGS[name]
+    fwd = Transform(fspec, "fwd", row_dim, window, steps) if fspec else None
+    bwd = Transform(bspec, "bwd", row_dim, window, steps) if bspec else None
+    return fwd, bwd, (StepHook(fwd, bwd) if (fwd or bwd) else None)
 
 
 class StepHook:
@@ -233,8 +258,15 @@ class StepHook:
 
 # ---- one run -----------------------------------------------------------------------------------
 
+ENGINES = ("process", "gloo")
+
+
 def run_one(name: str, seed: int, smoke: bool, int8_row_dim: int, window: int,
-            preset: str = STUDY_PRESET) -> Dict:
+            preset: str = STUDY_PRESET, engine: str = "process") -> Dict:
+    """One (configuration, seed) run. ``engine``: "process" emulates the ranks in this process
+    (train.py), "gloo" runs one process per rank with real all-to-alls (distributed.py)."""
+    import functools
+
     import torch  # noqa: F401  (the worker's own import)
     from squeeze.dlrm.train import PRESETS, train
     cfg = PRESETS["tiny" if smoke else preset]
@@ -242,11 +274,21 @@ def run_one(name: str, seed: int, smoke: bool, int8_row_dim: int, window: int,
         cfg = dataclasses.replace(cfg, **SMOKE_OVERRIDES)
     fspec, bspec = CONFIGS[name]
     row_dim = int8_row_dim or cfg.dim
-    fwd = Transform(fspec, "fwd", row_dim, window, cfg.steps) if fspec else None
-    bwd = Transform(bspec, "bwd", row_dim, window, cfg.steps) if bspec else None
-    hook = StepHook(fwd, bwd) if (fwd or bwd) else None
     t0 = time.perf_counter()
-    res = train(cfg, seed, fwd_transform=fwd, bwd_transform=bwd, dump=hook)
+    if engine == "gloo":
+        from squeeze.dlrm.distributed import train_distributed
+        res = train_distributed(cfg, seed, functools.partial(make_hooks, name, row_dim, window,
+                                                             cfg.steps))
+        counts = res["transform_counts"]
+    elif engine == "process":
+        fwd, bwd, hook = make_hooks(name, row_dim, window, cfg.steps)
+        res = train(cfg, seed, fwd_transform=fwd, bwd_transform=bwd, dump=hook)
+        counts = {"fwd": fwd.counts() if fwd else None, "bwd": bwd.counts() if bwd else None}
+        for t in (fwd, bwd):
+            if t is not None:
+                t.close()
+    else:
+        raise ValueError(f"engine must be one of {ENGINES}")
     wall = time.perf_counter() - t0
     out = {
         "config": name, "seed": seed, "auc": res["auc"], "logloss": res["logloss"],
@@ -254,22 +296,24 @@ def run_one(name: str, seed: int, smoke: bool, int8_row_dim: int, window: int,
         "train_samples": res["train_samples"], "eval_samples": res["eval_samples"],
         "wall_seconds": wall, "train_seconds": res["train_seconds"],
         "final_train_loss": res["loss_curve"][-1][1] if res["loss_curve"] else None,
-        "preset": cfg.name, "dlrm_config": res["config"], "rank_widths": res["rank_widths"],
+        "preset": cfg.name, "engine": engine, "dlrm_config": res["config"],
+        "rank_widths": res["rank_widths"], "loss_per_step": res["loss_per_step"],
         "forward": None, "backward": None,
     }
-    for key, t in (("forward", fwd), ("backward", bwd)):
-        if t is None:
+    for key, spec, c in (("forward", fspec, counts["fwd"]), ("backward", bspec, counts["bwd"])):
+        if spec is None:
             continue
+        kind, mode, bound = spec[:3]
         out[key] = {
-            "codec": t.kind, "mode": t.mode, "bound": t.bound, "options": t.options,
-            "int8_row_dim": row_dim if t.kind == "int8" else None,
-            "input_bytes": t.input_bytes, "wire_bytes": t.wire_bytes,
-            "ratio": t.input_bytes / t.wire_bytes if t.wire_bytes else None,
-            "eval_ratio": (t.eval_input_bytes / t.eval_wire_bytes
-                           if t.eval_wire_bytes else None),
-            "table_error": t.table_errors(),
+            "codec": kind, "mode": mode, "bound": bound,
+            "options": dict(spec[3]) if len(spec) > 3 else {},
+            "int8_row_dim": row_dim if kind == "int8" else None,
+            "input_bytes": c["input_bytes"], "wire_bytes": c["wire_bytes"],
+            "ratio": c["input_bytes"] / c["wire_bytes"] if c["wire_bytes"] else None,
+            "eval_ratio": (c["eval_input_bytes"] / c["eval_wire_bytes"]
+                           if c["eval_wire_bytes"] else None),
+            "table_error": table_errors(c["err"]),
         }
-        t.close()
     # The ratio over everything the run compressed (training steps).
     n_in = sum(out[k]["input_bytes"] for k in ("forward", "backward") if out[k])
     n_wire = sum(out[k]["wire_bytes"] for k in ("forward", "backward") if out[k])
@@ -291,6 +335,9 @@ def sweep(args) -> None:
         if r.get("preset") != want:
             raise SystemExit(f"{args.out} holds runs of preset {r.get('preset')!r}, not "
                              f"{want!r}: use another --out")
+        if r.get("engine", "process") != args.engine:
+            raise SystemExit(f"{args.out} holds runs of engine {r.get('engine', 'process')!r}, "
+                             f"not {args.engine!r}: use another --out")
     jobs = [(n, s) for s in args.seeds for n in args.configs
             if args.force or not os.path.exists(run_path(args.out, n, s))]
     print(f"{len(jobs)} runs to do ({len(args.configs)} configurations x seeds {args.seeds}), "
@@ -299,12 +346,12 @@ def sweep(args) -> None:
     if args.jobs <= 1:
         for n, s in jobs:
             _save(args, run_one(n, s, args.smoke, args.int8_row_dim, args.window,
-                                args.preset), t0)
+                                args.preset, args.engine), t0)
         return
     import multiprocessing as mp
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as ex:
-        futs = [ex.submit(run_one, n, s, args.smoke, args.int8_row_dim, args.window, args.preset)
-                for n, s in jobs]
+        futs = [ex.submit(run_one, n, s, args.smoke, args.int8_row_dim, args.window, args.preset,
+                          args.engine) for n, s in jobs]
         for f in as_completed(futs):
             _save(args, f.result(), t0)
 
@@ -325,6 +372,46 @@ def load_runs(out_dir: str) -> List[Dict]:
             with open(os.path.join(d, fn)) as f:
                 runs.append(json.load(f))
     return runs
+
+
+def compare(out_dir: str, other_dir: str, configs: List[str]) -> List[Dict]:
+    """The same (configuration, seed) runs of two folders (the emulated ranks against the gloo
+    processes): AUC, the same-seed AUC change, the ratio, and how far the training losses
+    drifted apart. Prints a table and returns its rows."""
+    a = {(r["config"], r["seed"]): r for r in load_runs(out_dir)}
+    b = {(r["config"], r["seed"]): r for r in load_runs(other_dir)}
+    rows = []
+    for key in sorted(set(a) & set(b), key=lambda k: (configs.index(k[0])
+                                                     if k[0] in configs else 99, k[1])):
+        ra, rb = a[key], b[key]
+        if ra.get("preset") != rb.get("preset"):
+            raise SystemExit(f"{key}: presets {ra.get('preset')} and {rb.get('preset')} differ")
+        row = {"config": key[0], "seed": key[1], "engines": [ra.get("engine", "process"),
+                                                             rb.get("engine", "process")],
+               "auc": [ra["auc"], rb["auc"]], "ratio": [ra["ratio"], rb["ratio"]]}
+        for name, r, base in (("a", ra, a.get(("none", key[1]))),
+                              ("b", rb, b.get(("none", key[1])))):
+            row["dauc_" + name] = r["auc"] - base["auc"] if base else None
+        la, lb = ra.get("loss_per_step"), rb.get("loss_per_step")
+        if la and lb and len(la) == len(lb):
+            d = [abs(x - y) / abs(x) for x, y in zip(la, lb)]
+            row["loss_rel_diff_first"] = d[0]
+            row["loss_rel_diff_max"] = max(d)
+            row["loss_rel_diff_last10"] = max(d[-10:])
+        rows.append(row)
+    print(f"| configuration | seed | AUC {os.path.basename(out_dir)} | AUC "
+          f"{os.path.basename(other_dir)} | AUC change (same seed) | ratio | training loss, "
+          "relative difference: step 1 / max / last 10 steps |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        dauc = ("-" if r["dauc_a"] is None or r["dauc_b"] is None else
+                f"{r['dauc_a']:+.5f} / {r['dauc_b']:+.5f}")
+        loss = ("-" if "loss_rel_diff_max" not in r else
+                f"{r['loss_rel_diff_first']:.1e} / {r['loss_rel_diff_max']:.1e} / "
+                f"{r['loss_rel_diff_last10']:.1e}")
+        print(f"| {r['config']} | {r['seed']} | {r['auc'][0]:.5f} | {r['auc'][1]:.5f} | {dauc} | "
+              f"{r['ratio'][0]:.3f} / {r['ratio'][1]:.3f} | {loss} |")
+    return rows
 
 
 def _mean_sd(v: List[float]) -> Tuple[float, float]:
@@ -504,6 +591,12 @@ def main(argv=None) -> int:
                     help="the training scale (see STUDY_PRESET); keep one --out per preset")
     ap.add_argument("--smoke", action="store_true",
                     help="the tiny preset, few steps (seconds per run; for CI)")
+    ap.add_argument("--engine", choices=ENGINES, default="process",
+                    help="process: the ranks emulated in one process (the sweep); gloo: one "
+                         "process per rank, real all-to-alls (torch.distributed); keep one --out "
+                         "per engine")
+    ap.add_argument("--compare", metavar="DIR",
+                    help="only compare the runs of --out with the same runs in DIR")
     ap.add_argument("--force", action="store_true", help="rerun runs already saved")
     ap.add_argument("--summarize", action="store_true", help="only summarize saved runs")
     args = ap.parse_args(argv)
@@ -515,6 +608,9 @@ def main(argv=None) -> int:
         args.configs.insert(0, "none")  # every configuration is paired with it
     args.seeds = [int(s) for s in args.seeds.split(",") if s]
     t0 = time.perf_counter()
+    if args.compare:
+        compare(args.out, args.compare, args.configs)
+        return 0
     if not args.summarize:
         from squeeze import codec
         if not codec.available():
@@ -522,10 +618,19 @@ def main(argv=None) -> int:
                   "or set SQUEEZE_C_LIB", file=sys.stderr)
             return 2
         sweep(args)
-        with open(os.path.join(args.out, "sweep.json"), "w") as f:
-            json.dump({"command": " ".join(sys.argv), "seconds": time.perf_counter() - t0,
-                       "jobs": args.jobs, "host": platform.node(), "cpus": os.cpu_count(),
-                       "python": platform.python_version()}, f, indent=1)
+        # Every sweep of the folder, oldest first (a folder is filled by several commands).
+        path = os.path.join(args.out, "sweep.json")
+        history = []
+        if os.path.exists(path):
+            with open(path) as f:
+                old = json.load(f)
+            history = old if isinstance(old, list) else [old]
+        history.append({"command": " ".join(sys.argv), "seconds": time.perf_counter() - t0,
+                        "engine": args.engine, "jobs": args.jobs, "host": platform.node(),
+                        "cpus": os.cpu_count(), "python": platform.python_version(),
+                        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        with open(path, "w") as f:
+            json.dump(history, f, indent=1)
     summarize(args.out, args.configs, args.threshold)
     print(f"done in {time.perf_counter() - t0:.0f}s")
     return 0

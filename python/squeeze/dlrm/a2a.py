@@ -164,6 +164,12 @@ class TablewiseAllToAll:
     def global_batch(self) -> int:
         return self.ranks * self.local_batch
 
+    @property
+    def to_table_order(self) -> torch.Tensor:
+        """Column permutation: received[:, to_table_order] puts rank-major columns (rank 0's
+        tables, then rank 1's, ...) in table order."""
+        return self._to_table_order
+
     def owner_of(self, table_index: int) -> int:
         for r, o in enumerate(self.owned):
             if table_index in o:
@@ -225,15 +231,26 @@ class TablewiseAllToAll:
 
     def _hook(self, direction: str, src: int, dst: int, block: torch.Tensor,
               transform: Optional[Transform]) -> torch.Tensor:
-        if self.dump is not None:
-            self.dump(direction, src, dst, block, self.layout(direction, src, dst))
-        if transform is None:
-            return block
-        out = transform(src, dst, block.clone())
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(block.shape):
-            raise ValueError(f"{direction}_transform({src}, {dst}) must return a tensor of shape "
-                             f"{tuple(block.shape)}")
-        return out.to(dtype=block.dtype)
+        return cross_network_block(block, self.layout(direction, src, dst), transform,
+                                   self.dump)
+
+
+def cross_network_block(block: torch.Tensor, layout: BlockLayout,
+                        transform: Optional[Transform],
+                        dump: Optional[DumpHook] = None) -> torch.Tensor:
+    """What the receiver gets of one cross-rank block: the dump hook sees it first, then the
+    transform replaces it (on a copy). The one definition of a block's trip over the network,
+    for the emulated ranks here and the real ones of distributed.py."""
+    direction, src, dst = layout.direction, layout.src, layout.dst
+    if dump is not None:
+        dump(direction, src, dst, block, layout)
+    if transform is None:
+        return block
+    out = transform(src, dst, block.clone())
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(block.shape):
+        raise ValueError(f"{direction}_transform({src}, {dst}) must return a tensor of shape "
+                         f"{tuple(block.shape)}")
+    return out.to(dtype=block.dtype)
 
 
 class _AllToAll(torch.autograd.Function):

@@ -129,6 +129,36 @@ def train(config: Config, seed: int, fwd_transform: Optional[Transform] = None,
         torch.set_num_threads(prev_threads)
 
 
+def make_data(config: Config, tables, seed: int) -> Tuple[SyntheticCriteo, List[Batch]]:
+    """The run's training stream (depends on the seed) and its held-out batches (the same for
+    every seed), global batches of ``config.global_batch`` samples."""
+    data_kw = dict(zipf_alpha=config.zipf_alpha, id_support=config.id_support,
+                   pooling_factor=config.pooling_factor, pooling_law=config.pooling_law)
+    train_data = SyntheticCriteo(tables, teacher_seed=config.teacher_seed, sample_seed=seed,
+                                 stream=1, **data_kw)
+    eval_data = SyntheticCriteo(tables, teacher_seed=config.teacher_seed, sample_seed=0,
+                                stream=2, teacher=train_data.teacher, **data_kw)
+    gb = config.global_batch
+    return train_data, [eval_data.batch(gb) for _ in range(max(1, config.eval_samples // gb))]
+
+
+def make_optimizers(config: Config, embedding_params, dense_params):
+    """(sparse optimizer of the tables given, dense optimizer of the MLPs) from the config."""
+    if config.sparse_optimizer == "rowwise_adagrad":
+        sparse_opt = SparseRowwiseAdagrad(embedding_params, lr=config.sparse_lr)
+    elif config.sparse_optimizer == "sgd":
+        sparse_opt = SparseSGD(embedding_params, lr=config.sparse_lr)
+    else:
+        raise ValueError("sparse_optimizer must be 'rowwise_adagrad' or 'sgd'")
+    if config.dense_optimizer == "adagrad":
+        dense_opt = torch.optim.Adagrad(dense_params, lr=config.dense_lr)
+    elif config.dense_optimizer == "adam":
+        dense_opt = torch.optim.Adam(dense_params, lr=config.dense_lr)
+    else:
+        raise ValueError("dense_optimizer must be 'adagrad' or 'adam'")
+    return sparse_opt, dense_opt
+
+
 def _train(config: Config, seed: int, fwd_transform, bwd_transform, dump, log, t0) -> Dict:
     say = log or (lambda _msg: None)
     torch.manual_seed(seed)
@@ -137,35 +167,18 @@ def _train(config: Config, seed: int, fwd_transform, bwd_transform, dump, log, t
                  interaction="cat" if config.mixed_dims else "dot", seed=seed)
     a2a = TablewiseAllToAll(tables, config.ranks, config.local_batch, config.assignment,
                             fwd_transform, bwd_transform, dump)
-    data_kw = dict(zipf_alpha=config.zipf_alpha, id_support=config.id_support,
-                   pooling_factor=config.pooling_factor, pooling_law=config.pooling_law)
-    train_data = SyntheticCriteo(tables, teacher_seed=config.teacher_seed, sample_seed=seed,
-                                 stream=1, **data_kw)
-    eval_data = SyntheticCriteo(tables, teacher_seed=config.teacher_seed, sample_seed=0,
-                                stream=2, teacher=train_data.teacher, **data_kw)
+    train_data, eval_batches = make_data(config, tables, seed)
     gb = config.global_batch
-    eval_batches = [eval_data.batch(gb) for _ in range(max(1, config.eval_samples // gb))]
-    if config.sparse_optimizer == "rowwise_adagrad":
-        sparse_opt = SparseRowwiseAdagrad(model.embedding_parameters(), lr=config.sparse_lr)
-    elif config.sparse_optimizer == "sgd":
-        sparse_opt = SparseSGD(model.embedding_parameters(), lr=config.sparse_lr)
-    else:
-        raise ValueError("sparse_optimizer must be 'rowwise_adagrad' or 'sgd'")
-    if config.dense_optimizer == "adagrad":
-        dense_opt = torch.optim.Adagrad(model.dense_parameters(), lr=config.dense_lr)
-    elif config.dense_optimizer == "adam":
-        dense_opt = torch.optim.Adam(model.dense_parameters(), lr=config.dense_lr)
-    else:
-        raise ValueError("dense_optimizer must be 'adagrad' or 'adam'")
+    sparse_opt, dense_opt = make_optimizers(config, model.embedding_parameters(),
+                                            model.dense_parameters())
     dense_params = model.dense_parameters()
     setup_s = time.perf_counter() - t0
     say(f"{config.name}: {len(tables)} tables, {sum(t.rows for t in tables):,} rows, dims "
         f"{sorted({t.dim for t in tables})}, {config.ranks} ranks x {config.local_batch}, "
         f"{config.steps} steps, widths D_r {a2a.width}, setup {setup_s:.1f}s")
 
-    loss_per_step: List[float] = []
-    loss_curve: List[Tuple[int, float]] = []
     t_train = time.perf_counter()
+    losses = LossLog(config, say)
     for step in range(1, config.steps + 1):
         if dump is not None and hasattr(dump, "begin_step"):
             dump.begin_step(step)
@@ -182,13 +195,7 @@ def _train(config: Config, seed: int, fwd_transform, bwd_transform, dump, log, t
         sparse_opt.step()
         dense_opt.zero_grad(set_to_none=True)
         sparse_opt.zero_grad()
-        loss_per_step.append(float(loss_sum.detach()) / gb)
-        if step % config.log_every == 0 or step == config.steps:
-            window = loss_per_step[-(step - (loss_curve[-1][0] if loss_curve else 0)):]
-            loss_curve.append((step, float(np.mean(window))))
-            el = time.perf_counter() - t_train
-            say(f"step {step}/{config.steps} loss {loss_curve[-1][1]:.5f} "
-                f"({1000 * el / step:.0f} ms/step, {el:.0f}s)")
+        losses.add(step, float(loss_sum.detach()) / gb)
     train_s = time.perf_counter() - t_train
 
     t_eval = time.perf_counter()
@@ -205,10 +212,39 @@ def _train(config: Config, seed: int, fwd_transform, bwd_transform, dump, log, t
             all_labels.append(b.labels)
             all_prob.append(b.prob)
     a2a.fwd_transform = saved
-    z = np.concatenate(all_logits).astype(np.float64)
-    y = np.concatenate(all_labels)
-    teacher_p = np.concatenate(all_prob).astype(np.float64)
     eval_s = time.perf_counter() - t_eval
+    return run_result(config, seed, np.concatenate(all_logits), np.concatenate(all_labels),
+                      np.concatenate(all_prob), losses, a2a,
+                      dict(setup_seconds=setup_s, train_seconds=train_s, eval_seconds=eval_s,
+                           wall_seconds=time.perf_counter() - t0), say)
+
+
+class LossLog:
+    """The training loss per step (global batch mean) and its mean every ``log_every`` steps."""
+
+    def __init__(self, config: Config, say: Callable[[str], None]):
+        self.config, self.say = config, say
+        self.per_step: List[float] = []
+        self.curve: List[Tuple[int, float]] = []
+        self.t0 = time.perf_counter()
+
+    def add(self, step: int, loss: float) -> None:
+        self.per_step.append(loss)
+        if step % self.config.log_every == 0 or step == self.config.steps:
+            window = self.per_step[-(step - (self.curve[-1][0] if self.curve else 0)):]
+            self.curve.append((step, float(np.mean(window))))
+            el = time.perf_counter() - self.t0
+            self.say(f"step {step}/{self.config.steps} loss {self.curve[-1][1]:.5f} "
+                     f"({1000 * el / step:.0f} ms/step, {el:.0f}s)")
+
+
+def run_result(config: Config, seed: int, logits, labels, teacher_prob, losses: LossLog,
+               plan: TablewiseAllToAll, seconds: Dict[str, float],
+               say: Callable[[str], None]) -> Dict:
+    """A run's result: held-out scores in the held-out set's order, the loss log, timings."""
+    z = np.asarray(logits).astype(np.float64)
+    y = np.asarray(labels)
+    teacher_p = np.asarray(teacher_prob).astype(np.float64)
     result = {
         "config": dataclasses.asdict(config),
         "seed": int(seed),
@@ -218,22 +254,20 @@ def _train(config: Config, seed: int, fwd_transform, bwd_transform, dump, log, t
         "eval_samples": int(y.shape[0]),
         "eval_positive_rate": float(y.mean()),
         "steps": config.steps,
-        "train_samples": config.steps * gb,
-        "loss_curve": loss_curve,
-        "loss_per_step": loss_per_step,
-        "setup_seconds": setup_s,
-        "train_seconds": train_s,
-        "eval_seconds": eval_s,
-        "wall_seconds": time.perf_counter() - t0,
-        "ms_per_step": 1000.0 * train_s / config.steps,
+        "train_samples": config.steps * config.global_batch,
+        "loss_curve": losses.curve,
+        "loss_per_step": losses.per_step,
+        **seconds,
+        "ms_per_step": 1000.0 * seconds["train_seconds"] / config.steps,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "numpy": np.__version__,
-        "rank_tables": a2a.owned,
-        "rank_widths": a2a.width,
+        "rank_tables": plan.owned,
+        "rank_widths": plan.width,
     }
     say(f"{config.name} seed {seed}: auc {result['auc']:.5f} logloss {result['logloss']:.5f} "
-        f"(teacher auc {result['teacher_auc']:.5f}), train {train_s:.0f}s, eval {eval_s:.0f}s")
+        f"(teacher auc {result['teacher_auc']:.5f}), train {seconds['train_seconds']:.0f}s, "
+        f"eval {seconds['eval_seconds']:.0f}s")
     return result
 
 
