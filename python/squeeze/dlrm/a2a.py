@@ -199,10 +199,10 @@ class TablewiseAllToAll:
         for s in sent:
             if s.shape[0] != self.global_batch:
                 raise ValueError(f"pooled batch {s.shape[0]} != global batch {self.global_batch}")
-        received = _AllToAll.apply(self, *sent)  # rank-major columns
+        received = ExchangeFunction.apply(self, *sent)  # rank-major columns
         return received.index_select(1, self._to_table_order)
 
-    # The exchanges proper; called by _AllToAll.
+    # The exchanges proper; called by ExchangeFunction.
     def _forward_exchange(self, sent: Sequence[torch.Tensor]) -> torch.Tensor:
         b = self.local_batch
         out = sent[0].new_empty((self.global_batch, self.total_width))
@@ -253,15 +253,19 @@ def cross_network_block(block: torch.Tensor, layout: BlockLayout,
     return out.to(dtype=block.dtype)
 
 
-class _AllToAll(torch.autograd.Function):
+class ExchangeFunction(torch.autograd.Function):
+    """An all-to-all as an autograd step: ``exchange._forward_exchange(sent)`` (the senders'
+    tensors, one per input) gives what is received, ``exchange._backward_exchange(grad)`` the
+    gradient of each input. Used by the emulated ranks here and a real rank in distributed.py."""
+
     @staticmethod
-    def forward(ctx, a2a: TablewiseAllToAll, *sent: torch.Tensor) -> torch.Tensor:
-        ctx.a2a = a2a
+    def forward(ctx, exchange, *sent: torch.Tensor) -> torch.Tensor:
+        ctx.exchange = exchange
         with torch.no_grad():
-            return a2a._forward_exchange(sent)
+            return exchange._forward_exchange(sent)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         with torch.no_grad():
-            grads = ctx.a2a._backward_exchange(grad.contiguous())
+            grads = ctx.exchange._backward_exchange(grad.contiguous())
         return (None, *grads)

@@ -48,7 +48,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .a2a import TablewiseAllToAll, cross_network_block
+from .a2a import ExchangeFunction, TablewiseAllToAll, cross_network_block
 from .data import make_tables
 from .model import DLRM
 from .train import Config, LossLog, _tensors, make_data, make_optimizers, run_result
@@ -99,30 +99,19 @@ def _rank_main(rank: int, config: Config, seed: int, make_hooks: Optional[HooksF
         dist.destroy_process_group()
 
 
-class RankAllToAll(torch.autograd.Function):
-    """The pooled-embedding all-to-all of one rank: [B, D_rank] of its tables in, [b, sum D]
-    (rank-major columns) out; the backward sends the gradient slices back to their owners."""
-
-    @staticmethod
-    def forward(ctx, ex: "_Exchange", sent: torch.Tensor) -> torch.Tensor:
-        ctx.ex = ex
-        with torch.no_grad():
-            return ex.forward(sent)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        with torch.no_grad():
-            return None, ctx.ex.backward(grad.contiguous())
-
-
 class _Exchange:
+    """The pooled-embedding all-to-all of one rank (through a2a.ExchangeFunction): [B, D_rank]
+    of its tables in, [b, sum D] (rank-major columns) out; the backward sends the gradient
+    slices back to their owners."""
+
     def __init__(self, plan: TablewiseAllToAll, rank: int, fwd, bwd, dump):
         self.plan, self.rank = plan, rank
         self.fwd, self.bwd, self.dump = fwd, bwd, dump
         self.b = plan.local_batch
         self.width = plan.width
 
-    def forward(self, sent: torch.Tensor) -> torch.Tensor:
+    def _forward_exchange(self, sent_by_input) -> torch.Tensor:
+        (sent,) = sent_by_input
         b, r, w = self.b, self.rank, self.width
         pieces = []
         for p in range(self.plan.ranks):             # the batch owner, receiver
@@ -137,7 +126,7 @@ class _Exchange:
         parts = torch.split(out, [b * d for d in w])
         return torch.cat([part.view(b, d) for part, d in zip(parts, w)], dim=1)
 
-    def backward(self, grad: torch.Tensor) -> torch.Tensor:
+    def _backward_exchange(self, grad: torch.Tensor) -> List[torch.Tensor]:
         b, r, w = self.b, self.rank, self.width
         pieces = []
         for s in range(self.plan.ranks):             # the table owner, receiver of gradients
@@ -151,7 +140,7 @@ class _Exchange:
         dist.all_to_all_single(out, torch.cat(pieces),
                                output_split_sizes=[b * w[r]] * self.plan.ranks,
                                input_split_sizes=[b * d for d in w])
-        return out.view(self.plan.global_batch, w[r])     # rows in batch order
+        return [out.view(self.plan.global_batch, w[r])]   # rows in batch order
 
 
 def _train_rank(rank: int, config: Config, seed: int, make_hooks: Optional[HooksFactory],
@@ -183,7 +172,7 @@ def _train_rank(rank: int, config: Config, seed: int, make_hooks: Optional[Hooks
 
     def exchanged(ids, offsets) -> torch.Tensor:
         sent = torch.cat([model.embs[i](ids[i], offsets[i]) for i in own], dim=1)
-        return RankAllToAll.apply(exchange, sent).index_select(1, order)
+        return ExchangeFunction.apply(exchange, sent).index_select(1, order)
 
     t_train = time.perf_counter()
     losses = LossLog(config, say)
