@@ -106,16 +106,16 @@ ncclResult_t start_process_locked() {
            s.test_device_api != nullptr ? "test device API" : s.cuda_why.c_str(),
            s.device_api != nullptr ? "HOST|CUDA" : "HOST");
   // The CUDA decoder decodes every frame but those that refer to a stream history (it keeps
-  // none) and table quantizers (no CUDA phases yet): a process that may receive into GPU buffers
-  // does not declare them. It does decode lossless planes frames.
+  // none): a process that may receive into GPU buffers does not declare kCapHistory. It does
+  // decode lossless planes frames and table quantizers.
   s.decoder_caps = s.device_api != nullptr ? (kCapsAll & ~kCapsCpuOnly) : kCapsAll;
   SQZ_INFO(NCCL_INIT | NCCL_NET, "decoder: %s",
            s.decoder_caps == kCapsAll
                ? "version 2 frames (local and global bounds, rANS, deduplication, stream "
                  "history, lossless planes, table quantizer, row records) and version 1"
                : "version 2 frames (local and global bounds, rANS, deduplication within a "
-                 "frame, lossless planes, row records) and version 1; no stream history or table "
-                 "quantizer (GPU buffers are decoded on the GPU)");
+                 "frame, lossless planes, table quantizer, row records) and version 1; no stream "
+                 "history (GPU buffers are decoded on the GPU)");
   const int helpers = resolve_thread_count(settings.threads(), cpus);
   s.helper_threads = helpers;
   std::string transport_error;

@@ -76,7 +76,7 @@ void element_bounds(const CodecParams& p, const void* src_v, size_t src_bytes, u
     return lay != nullptr ? col_table[(lay->start_col + i) % lay->row_elems] : 0u;
   };
   auto bound_of = [&](uint32_t t) {
-    return lay != nullptr ? cpu::table_bound(*lay, p.bound, t) : p.bound;
+    return lay != nullptr ? table::table_bound(*lay, p.bound, t) : p.bound;
   };
   if (p.mode != BoundMode::kLocal) {
     std::vector<double> mn(n_tables, INFINITY), mx(n_tables, -INFINITY);

@@ -304,17 +304,11 @@ CodecParams resolve_layout(const CodecParams& params, const uint8_t* src, size_t
     cpu::active_backend().table[(int)p.dtype].stats(src, src_bytes / dtype_size(p.dtype), tg,
                                                     st.data());
   }
+  // A constant table makes the bound 0: exact, so the whole frame is (raw).
   double eb = INFINITY;
-  for (uint32_t t = 0; t < lay.n_tables; ++t) {
-    const double b = cpu::table_bound(lay, params.bound, t);
-    if (p.mode == BoundMode::kAbs) {
-      eb = std::min(eb, b);
-    } else if (st[t].has_finite && st[t].mx > st[t].mn) {
-      eb = std::min(eb, quant::rel_to_abs_bound(b, st[t].mn, st[t].mx));
-    } else if (st[t].has_finite) {
-      eb = 0.0;  // a constant table: exact, so the whole frame is (raw)
-    }
-  }
+  for (uint32_t t = 0; t < lay.n_tables; ++t)
+    eb = table::min_bound(eb, table::frame_bound_of(st[t], table::table_bound(lay, params.bound, t),
+                                                    p.mode == BoundMode::kRel));
   p.mode = BoundMode::kAbs;
   p.bound = eb;  // +inf (no finite element) or 0 make no quantizer: the frame is raw
   p.layout = nullptr;
@@ -391,19 +385,7 @@ Status decompress_with(const void* frame_v, size_t frame_bytes, void* dst_v, siz
 }  // namespace
 
 bool valid_layout(const RowLayout& layout) {
-  if (layout.row_elems < 1 || layout.row_elems > kMaxRowElems ||
-      layout.start_col >= layout.row_elems || layout.n_tables < 1 || layout.n_tables > kMaxTables ||
-      layout.n_tables > layout.row_elems || layout.table_cols == nullptr)
-    return false;
-  uint64_t sum = 0;
-  for (uint32_t t = 0; t < layout.n_tables; ++t) {
-    if (layout.table_cols[t] < 1) return false;
-    sum += layout.table_cols[t];
-    if (layout.table_bounds != nullptr &&
-        !(layout.table_bounds[t] > 0.0 && std::isfinite(layout.table_bounds[t])))
-      return false;
-  }
-  return sum == layout.row_elems;
+  return table::layout_valid(layout);
 }
 
 Status compress(const CodecParams& params, const void* src_v, size_t src_bytes, void* dst_v,

@@ -413,11 +413,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     applied = INFINITY;
     for (uint32_t t = 0; t < n_tables; ++t) {
       const table::Stats& st = s.tstats[t];
-      const double b = table_bound(*lay, params.bound, t);
-      const double eb = params.mode == BoundMode::kAbs ? b
-                        : st.has_finite                ? quant::rel_to_abs_bound(b, st.mn, st.mx)
-                                                       : 0.0;
-      s.tparams[t] = table::decide(st, eb);
+      const double b = table::table_bound(*lay, params.bound, t);
+      s.tparams[t] = table::decide(st, table::abs_bound(st, b, params.mode == BoundMode::kRel));
       applied = std::min(applied, b);
     }
   } else {

@@ -17,11 +17,6 @@ namespace squeeze::cpu {
 void column_tables(const uint32_t* cols, uint32_t n_tables, uint32_t row_elems,
                    std::vector<uint16_t>* out);
 
-// Table t's bound under a layout: its own, else the parameters' bound.
-inline double table_bound(const RowLayout& lay, double bound, uint32_t t) {
-  return lay.table_bounds != nullptr ? lay.table_bounds[t] : bound;
-}
-
 struct TableGeometry {
   const uint16_t* col_table;  // row_elems entries and one of padding (gathers read 4 bytes)
   uint32_t row_elems;

@@ -10,6 +10,7 @@
 #include "compress/cuda/compress_kernels.h"
 #include "compress/cuda/decode_kernels.h"
 #include "compress/methods/local.h"
+#include "compress/methods/table.h"
 #include "squeeze/codec.h"
 #include "squeeze/codec_cuda.h"
 
@@ -32,6 +33,24 @@ inline bool limits_valid(const gpu::BatchLimits& l) {
          (uint64_t)l.max_chunks * max_units_per_chunk(l.max_chunk_bytes) < kMaxBatchUnits;
 }
 
+// Where plan_compress() puts the row layouts of a batch's table chunks (CompressChunkDesc::table):
+// per distinct layout, each table's bound (double) then each table's end column (u32), in `host`
+// (pinned staging, copied to `device` before the kernels; the same memory in the CPU runner).
+struct LayoutStaging {
+  uint8_t* host = nullptr;
+  const uint8_t* device = nullptr;
+  uint64_t capacity = 0;
+  uint64_t used = 0;  // bytes to copy
+};
+// Bytes one layout of n_tables tables takes in a LayoutStaging (8-byte aligned).
+SQZ_HD uint64_t staged_layout_bytes(uint32_t n_tables) {
+  return ((uint64_t)n_tables * 12 + 7) & ~(uint64_t)7;
+}
+// A capacity for any batch of max_chunks chunks (every chunk its own layout of kMaxTables).
+inline uint64_t layout_staging_capacity(uint32_t max_chunks) {
+  return (uint64_t)max_chunks * staged_layout_bytes(kMaxTables);
+}
+
 struct CompressPlan {
   uint64_t n_units = 0;
   uint64_t n_tiles = 0;
@@ -44,8 +63,9 @@ struct CompressPlan {
 // for chunks above max_chunk_bytes.
 inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t n,
                                     uint64_t max_chunk_bytes, CompressChunkDesc* descs,
-                                    CompressPlan* plan) {
+                                    CompressPlan* plan, LayoutStaging* layouts) {
   *plan = CompressPlan{};
+  layouts->used = 0;
   for (uint32_t i = 0; i < n; ++i) {
     const gpu::ChunkToCompress& in = chunks[i];
     const CodecParams& p = in.params;
@@ -61,6 +81,8 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
       return gpu::GpuStatus::kInvalidArgument;
     if (!in.src && in.src_bytes) return gpu::GpuStatus::kInvalidArgument;
     if (in.src_bytes > max_chunk_bytes) return gpu::GpuStatus::kInvalidArgument;
+    if (p.layout != nullptr && !table::layout_valid(*p.layout))
+      return gpu::GpuStatus::kInvalidArgument;
 
     CompressChunkDesc& d = descs[i];
     d = CompressChunkDesc{};
@@ -82,9 +104,56 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
       plan->any_planes = true;
       continue;
     }
-    // A row layout's records (the CUDA encoder uses nothing else of a layout: one bound, p.bound,
-    // for every block).
+    // A row layout: in local mode its records (the CUDA encoder uses nothing else of it there:
+    // one bound, p.bound, for every block); in rel and abs mode the table quantizer, or for a
+    // receiver without kCapTable one absolute bound (the CPU's resolve_layout).
     d.rlog = p.mode == BoundMode::kLocal ? (uint8_t)local::record_log2(p.layout, p.caps) : 0;
+    if (p.layout != nullptr && p.mode != BoundMode::kLocal && block::is_float_dtype(d.dtype)) {
+      const RowLayout& lay = *p.layout;
+      const bool rel = p.mode == BoundMode::kRel;
+      if ((p.caps & kCapTable) == 0 && !rel) {
+        // Abs: the smallest of the tables' bounds, known now.
+        double eb = INFINITY;
+        for (uint32_t t = 0; t < lay.n_tables; ++t)
+          eb = table::min_bound(eb, table::table_bound(lay, p.bound, t));
+        d.bound = eb;
+      } else if ((p.caps & kCapTable) == 0 || (p.caps & kCapStaged) != 0) {
+        // The tables' ends and bounds for the kernels, shared with an earlier chunk of the
+        // same layout.
+        d.table = (p.caps & kCapTable) != 0 ? kTableQuant : kTableFold;
+        d.table_rel = rel;
+        d.row_elems = lay.row_elems;
+        d.start_col = lay.start_col;
+        d.n_tables = lay.n_tables;
+        int64_t same = -1;
+        for (uint32_t j = 0; j < i && same < 0; ++j) {
+          const RowLayout* o = chunks[j].params.layout;
+          if (descs[j].table != kTableNone && o->table_cols == lay.table_cols &&
+              o->row_elems == lay.row_elems && o->n_tables == lay.n_tables &&
+              o->table_bounds == lay.table_bounds &&
+              (lay.table_bounds != nullptr || chunks[j].params.bound == p.bound))
+            same = j;
+        }
+        if (same >= 0) {
+          d.table_end = descs[same].table_end;
+          d.table_bounds = descs[same].table_bounds;
+        } else {
+          const uint64_t bytes = staged_layout_bytes(lay.n_tables);
+          if (layouts->capacity - layouts->used < bytes) return gpu::GpuStatus::kInvalidArgument;
+          double* bounds = reinterpret_cast<double*>(layouts->host + layouts->used);
+          uint32_t* ends = reinterpret_cast<uint32_t*>(bounds + lay.n_tables);
+          uint32_t col = 0;
+          for (uint32_t t = 0; t < lay.n_tables; ++t) {
+            bounds[t] = table::table_bound(lay, p.bound, t);
+            ends[t] = col += lay.table_cols[t];
+          }
+          d.table_bounds = reinterpret_cast<const double*>(layouts->device + layouts->used);
+          d.table_end = reinterpret_cast<const uint32_t*>(d.table_bounds + lay.n_tables);
+          layouts->used += bytes;
+        }
+      }
+      if ((p.caps & kCapTable) == 0) d.mode = (uint8_t)BoundMode::kAbs;
+    }
     d.src_aligned = ((uintptr_t)d.src % d.elem_size) == 0;
     // A receiver that decodes version 2 gets staged frames (the CPU compress()'s choice): the
     // staged kernels make the whole frame, so the chunk has no units of the version 1 kernels.
@@ -93,6 +162,8 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
       plan->any_staged = true;
       continue;
     }
+    // A version 1 chunk whose bound folds the tables' ranges: the staged analysis finds it.
+    if (d.table == kTableFold) plan->any_staged = true;
     d.unit_bytes = float_data ? kBlockElems * d.elem_size : kRawUnitBytes;
     d.n_units = ceil_div(d.bytes, d.unit_bytes);
     d.n_tiles = ceil_div(d.n_units, kTileUnits);
@@ -101,7 +172,7 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
                         d.n_elems <= block::kMaxBlockFixedElems;
     plan->n_units += d.n_units;
     plan->n_tiles += d.n_tiles;
-    if (d.lossy_candidate && p.mode == BoundMode::kRel) plan->any_rel = true;
+    if (d.lossy_candidate && d.mode == (uint8_t)BoundMode::kRel) plan->any_rel = true;
   }
   return gpu::GpuStatus::kOk;
 }

@@ -147,7 +147,11 @@ struct Context {
   void* d_scan_temp = nullptr;
   size_t scan_temp_bytes = 0;
 
+  uint8_t* d_layouts = nullptr;  // row layouts of table chunks (batch_plan.h's LayoutStaging)
+  uint64_t layout_bytes = 0;
+
   kern::CompressChunkDesc* h_cdesc = nullptr;
+  uint8_t* h_layouts = nullptr;
   kern::DecodeChunkDesc* h_ddesc = nullptr;
   FrameResult* h_results = nullptr;
   DecodeResult* h_dresults = nullptr;
@@ -167,7 +171,9 @@ struct Context {
     free_device(d_arena);
     free_device(d_staged);
     free_device(d_scan_temp);
+    free_device(d_layouts);
     free_host(h_cdesc);
+    free_host(h_layouts);
     free_host(h_ddesc);
     free_host(h_results);
     free_host(h_dresults);
@@ -374,7 +380,10 @@ GpuStatus create_context(const BatchLimits& limits, Context** out, std::string* 
   SQZ_ALLOC_D(d_arena, n * c->arena.slot_bytes);
   c->arena.base = c->d_arena;
   SQZ_ALLOC_D(d_staged, n);
+  c->layout_bytes = kern::layout_staging_capacity(limits.max_chunks);
+  SQZ_ALLOC_D(d_layouts, c->layout_bytes);
   SQZ_ALLOC_H(h_cdesc, n);
+  SQZ_ALLOC_H(h_layouts, c->layout_bytes);
   SQZ_ALLOC_H(h_ddesc, n);
   SQZ_ALLOC_H(h_results, n);
   SQZ_ALLOC_H(h_dresults, n);
@@ -416,8 +425,12 @@ GpuStatus compress_batch(Context* ctx, const ChunkToCompress* chunks, uint32_t n
   if (n_chunks && !chunks) return ctx->invalid("compress_batch: null chunk array");
   SQZ_TRY(ctx->check_idle());
   kern::CompressPlan plan;
-  if (kern::plan_compress(chunks, n_chunks, ctx->limits.max_chunk_bytes, ctx->h_cdesc, &plan) !=
-      GpuStatus::kOk)
+  kern::LayoutStaging layouts;
+  layouts.host = ctx->h_layouts;
+  layouts.device = ctx->d_layouts;
+  layouts.capacity = ctx->layout_bytes;
+  if (kern::plan_compress(chunks, n_chunks, ctx->limits.max_chunk_bytes, ctx->h_cdesc, &plan,
+                          &layouts) != GpuStatus::kOk)
     return ctx->invalid("compress_batch: invalid chunk (parameters, null source or too large)");
   if (dst_capacity < batch_output_capacity(chunks, n_chunks) || (!dst && n_chunks)) {
     ctx->error = "compress_batch: output below batch_output_capacity()";
@@ -425,9 +438,15 @@ GpuStatus compress_batch(Context* ctx, const ChunkToCompress* chunks, uint32_t n
   }
   cudaError_t e;
   if (n_chunks) {
+    if (layouts.used > 0 && (e = cudaMemcpyAsync(ctx->d_layouts, ctx->h_layouts, layouts.used,
+                                                 cudaMemcpyHostToDevice, stream)) != cudaSuccess)
+      return ctx->fail("compress_batch: layouts", e);
     if ((e = cudaMemcpyAsync(ctx->d_cdesc, ctx->h_cdesc, sizeof(kern::CompressChunkDesc) * n_chunks,
-                             cudaMemcpyHostToDevice, stream)) != cudaSuccess)
-      return ctx->fail("compress_batch: descriptors", e);
+                             cudaMemcpyHostToDevice, stream)) != cudaSuccess) {
+      ctx->fail("compress_batch: descriptors", e);
+      // The layouts' copy may be queued: it still reads the pinned staging.
+      return layouts.used > 0 ? ctx->abandon(GpuStatus::kCudaError, stream) : GpuStatus::kCudaError;
+    }
     const kern::CompressArgs a{ctx->d_cdesc,    n_chunks,       plan.n_units,
                                ctx->d_partials, ctx->d_quant,   ctx->d_rec,
                                ctx->d_scan,     ctx->d_results, static_cast<uint8_t*>(dst),

@@ -41,7 +41,18 @@ struct CompressChunkDesc {
   uint8_t rlog;             // local mode: blocks per record, log2 (local::record_log2)
   uint8_t planes;           // lossless, or an integer dtype: planes_compress.h makes the frame
                             // (a planes frame or a raw one), and the chunk has no units either
+  // A row layout in rel or abs mode (batch_plan.h): kTableQuant, the table quantizer (a kTable
+  // frame, the receiver declares kCapTable); kTableFold, one absolute bound for the frame, the
+  // smallest over the tables of bound_k x the table's range (mode is then kAbs; a receiver
+  // without kCapTable: the CPU's resolve_layout); else kTableNone.
+  uint8_t table;
+  uint8_t table_rel;  // the tables' bounds are relative to their ranges
+  uint32_t row_elems, start_col, n_tables;
+  const uint32_t* table_end;   // [n_tables] (device) the column after each table
+  const double* table_bounds;  // [n_tables] (device) each table's bound (its own, or bound)
 };
+
+enum : uint8_t { kTableNone = 0, kTableQuant = 1, kTableFold = 2 };
 
 struct ChunkQuant {
   quant::QuantParams qp;
@@ -205,7 +216,8 @@ struct ParamsKernel {
       ChunkQuant cq{};
       cq.lossy = 0;
       if (c.lossy_candidate) {
-        double eb = c.bound;
+        // A bound folded from the tables' ranges: the staged analysis's (staged_compress.h).
+        double eb = c.table == kTableFold ? a.staged[t.tile].bound : c.bound;
         if (rel) {
           float mn = s.mn[0], mx = s.mx[0];
           for (uint32_t i = 1; i < kCtaWarps; ++i) {

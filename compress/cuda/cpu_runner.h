@@ -132,7 +132,12 @@ inline gpu::GpuStatus runner_compress_batch(const gpu::ChunkToCompress* chunks, 
                                             std::vector<gpu::FrameResult>* results) {
   std::vector<CompressChunkDesc> descs(n);
   CompressPlan plan;
-  const gpu::GpuStatus s = plan_compress(chunks, n, max_chunk_bytes, descs.data(), &plan);
+  std::vector<uint64_t> layout_words(layout_staging_capacity(n) / 8 + 1);
+  LayoutStaging layouts;
+  layouts.host = reinterpret_cast<uint8_t*>(layout_words.data());
+  layouts.device = layouts.host;
+  layouts.capacity = layout_words.size() * 8;
+  const gpu::GpuStatus s = plan_compress(chunks, n, max_chunk_bytes, descs.data(), &plan, &layouts);
   if (s != gpu::GpuStatus::kOk) return s;
   if (dst_capacity < output_capacity(chunks, n)) return gpu::GpuStatus::kOutputTooSmall;
   std::vector<MinMax> partials(plan.n_tiles);
@@ -141,7 +146,9 @@ inline gpu::GpuStatus runner_compress_batch(const gpu::ChunkToCompress* chunks, 
   std::vector<uint64_t> scan(plan.n_units + 1);
   uint64_t largest = 0;
   for (uint32_t i = 0; i < n; ++i)
-    if ((descs[i].staged || descs[i].planes) && descs[i].bytes > largest) largest = descs[i].bytes;
+    if ((descs[i].staged || descs[i].planes || descs[i].table != kTableNone) &&
+        descs[i].bytes > largest)
+      largest = descs[i].bytes;
   HostArena arena(plan.any_staged || plan.any_planes ? n : 0, largest);
   std::vector<StagedState> staged(n);
   results->assign(n, gpu::FrameResult{});

@@ -11,6 +11,12 @@
 //
 // StagedAnalyzeKernel decides everything and sizes the frame, before FramesKernel places every
 // frame of the batch; StagedWriteKernel then writes the frame at its place.
+//
+// A row layout in rel or abs mode (CompressChunkDesc::table): each table's range in the frame is
+// folded from contiguous shares of the elements with atomics on ordered keys (table_key), which
+// gives the CPU backend's bits in any order; then the table quantizer's parameters per table
+// (compress/methods/table.h's decide, one thread per table), or for a receiver without kCapTable
+// the one bound they fold to (the CPU's resolve_layout, also for version 1 chunks).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +31,7 @@
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
 #include "compress/methods/rans.h"
+#include "compress/methods/table.h"
 #include "compress/methods/varint.h"
 #include "compress/quant.h"
 #include "squeeze/codec.h"
@@ -67,6 +74,79 @@ SQZ_HD bool code_of(const StagedState& st, const StagedSlot& sl, const uint8_t* 
   return true;
 }
 
+// The table quantizer's code and reconstruction error of element x with its table's parameters
+// (the CPU backend's table quantize loop): false for an outlier, whose code is 0.
+SQZ_HD bool table_code_of(uint8_t dtype, float x, const table::Params& p, uint32_t* code,
+                          float* err) {
+  *err = 0.0f;
+  bool ok;
+  if (dtype == (uint8_t)DType::kF32) {
+    ok = table::quantize_element<DType::kF32>(x, p, code);
+  } else if (dtype == (uint8_t)DType::kF16) {
+    ok = table::quantize_element<DType::kF16>(x, p, code);
+  } else {
+    ok = table::quantize_element<DType::kBF16>(x, p, code);
+  }
+  if (!ok) {
+    *code = 0;
+    return false;
+  }
+  float xr = table::reconstruct(p, *code);
+  if (dtype == (uint8_t)DType::kF16) xr = quant::half_to_float(quant::float_to_half_rn(xr));
+  if (dtype == (uint8_t)DType::kBF16) xr = quant::bf16_to_float(quant::float_to_bf16_rn(xr));
+  *err = quant::element_error(x, xr);
+  return true;
+}
+
+// A finite float as a key whose unsigned order is the total order of min_total / max_total
+// (-0 < +0), so that atomicMin / atomicMax of keys give the bits of the CPU's loop in any order.
+SQZ_HD uint32_t table_key(float x) {
+  const uint32_t b = quant::float_to_bits(x);
+  return (b >> 31) != 0 ? ~b : b | 0x80000000u;
+}
+SQZ_HD float key_float(uint32_t k) {
+  return quant::bits_to_float((k >> 31) != 0 ? k & 0x7fffffffu : ~k);
+}
+
+// Table t's stats in the frame, from the keys the analysis folded.
+SQZ_HD table::Stats table_stats(const StagedSlot& sl, uint32_t t) {
+  if (sl.tab_fin[t] == 0) return table::Stats{pos_inf(), neg_inf(), false};
+  return table::Stats{key_float(sl.tab_mn[t]), key_float(sl.tab_mx[t]), true};
+}
+
+// Folds the finite elements of thread th's contiguous share of the frame into their tables' keys:
+// one atomic update per table the share crosses.
+SQZ_HD void fold_table_stats(const StagedState& st, const CompressChunkDesc& c,
+                             const StagedSlot& sl, bool aligned, uint32_t th) {
+  const Span es = share(st.n, th);
+  if (es.begin >= es.end) return;
+  ColumnWalk cw(c.table_end, st.n_tables, st.row_elems, st.start_col, es.begin);
+  uint32_t t = cw.t, mn = 0xffffffffu, mx = 0;
+  bool fin = false;
+  auto flush = [&]() {
+    if (!fin) return;
+    atomic_min_u32(&sl.tab_mn[t], mn);
+    atomic_max_u32(&sl.tab_mx[t], mx);
+    atomic_or_u32(&sl.tab_fin[t], 1u);
+  };
+  for (uint64_t i = es.begin; i < es.end; ++i, cw.next()) {
+    if (cw.t != t) {
+      flush();
+      t = cw.t;
+      mn = 0xffffffffu;
+      mx = 0;
+      fin = false;
+    }
+    const float x = widen(st.dtype, load_elem_bits(c.src + i * st.es, st.es, aligned));
+    if (!is_finite(x)) continue;
+    const uint32_t k = table_key(x);
+    mn = k < mn ? k : mn;
+    mx = k > mx ? k : mx;
+    fin = true;
+  }
+  flush();
+}
+
 SQZ_HD bool block_has_literal(const StagedState& st, const StagedSlot& sl, uint64_t b) {
   const uint64_t u0 = b * (kBlockElems / kUnitElems);
   bool any = false;
@@ -104,6 +184,7 @@ struct StagedAnalyzeKernel {
     uint64_t base[kCtaThreads][kCounters];
     float mn[kCtaThreads];
     float mx[kCtaThreads];
+    double tb[kCtaThreads][2];  // table chunks: smallest table bound, smallest frame bound
     uint32_t e0[kCtaThreads];
     uint32_t max_gap[kCtaThreads];
     uint32_t max_len[kCtaThreads];
@@ -118,7 +199,9 @@ struct StagedAnalyzeKernel {
   template <int P, class W>
   SQZ_HD static void phase(const Args& a, const Thread& t, const W&, Regs&, Shared& s) {
     const CompressChunkDesc& c = a.chunks[t.tile];
-    if (!c.staged) return;  // uniform over the CTA
+    // Uniform over the CTA. A version 1 chunk whose bound folds its tables' ranges runs phases
+    // 0-4 (its bound, for ParamsKernel).
+    if (!c.staged && (c.table != kTableFold || P > 4)) return;
     StagedState& st = a.staged[t.tile];
     const StagedSlot sl = slot_at(a.arena, t.tile);
     const bool aligned = c.src_aligned != 0;
@@ -147,9 +230,24 @@ struct StagedAnalyzeKernel {
         if (st.w == 0) st.quantized = 0;
       }
       st.use_dedup = (c.caps & kCapDedup) != 0 && g.n_full_units >= 2;
+      st.table = c.table;
+      st.table_rel = c.table_rel;
+      st.row_elems = c.row_elems;
+      st.start_col = c.start_col;
+      st.n_tables = c.n_tables;
+      if (!c.staged) {  // version 1: its bound only
+        st.quantized = c.lossy_candidate;
+        st.use_dedup = 0;
+      }
     } else if constexpr (P == 1) {
-      // Clear the chunk's dedup table and source bitmap.
+      // Clear the chunk's dedup table and source bitmap, and its tables' stats.
       if (!st.quantized) return;
+      for (uint32_t k = th; st.table != kTableNone && k < st.n_tables; k += kCtaThreads) {
+        sl.tab_mn[k] = 0xffffffffu;
+        sl.tab_mx[k] = 0;
+        sl.tab_fin[k] = 0;
+      }
+      if (!c.staged) return;
       if (st.use_dedup) {
         const uint64_t cap = a.arena.shape.table_cap;
         for (uint64_t i = th; i < cap; i += kCtaThreads) {
@@ -165,7 +263,10 @@ struct StagedAnalyzeKernel {
       s.mx[th] = neg_inf();
       s.e0[th] = 0;
       if (!st.quantized) return;
-      if (st.local || st.mode == (uint8_t)BoundMode::kRel) {
+      if (st.table != kTableNone) {
+        // Each table's range in the frame (the table quantizer decides from it in either mode).
+        fold_table_stats(st, c, sl, aligned, th);
+      } else if (st.local || st.mode == (uint8_t)BoundMode::kRel) {
         float mn = pos_inf(), mx = neg_inf();
         uint32_t e0 = 0;
         for (uint64_t b = th; b < st.n_blocks; b += kCtaThreads) {
@@ -208,8 +309,27 @@ struct StagedAnalyzeKernel {
           sl.unit_key[u] = dedup::table_key(dedup::unit_hash(c.src + u * ub, ub));
       }
     } else if constexpr (P == 3) {
-      // The frame's quantizer parameters (the CPU backend's choice).
-      if (th != 0 || !st.quantized) return;
+      // The frame's quantizer parameters (the CPU backend's choice). With tables: each table's
+      // parameters (kTableQuant) or the frame's bound they fold to (kTableFold), in parallel,
+      // with the smallest bounds per thread.
+      if (!st.quantized) return;
+      if (st.table != kTableNone) {
+        double applied = pos_inf(), fold = pos_inf();
+        for (uint32_t k = th; k < st.n_tables; k += kCtaThreads) {
+          const table::Stats ts = table_stats(sl, k);
+          const double b = c.table_bounds[k];
+          if (st.table == kTableQuant) {
+            sl.tparams[k] = table::decide(ts, table::abs_bound(ts, b, st.table_rel != 0));
+            applied = table::min_bound(applied, b);
+          } else {
+            fold = table::min_bound(fold, table::frame_bound_of(ts, b, st.table_rel != 0));
+          }
+        }
+        s.tb[th][0] = applied;
+        s.tb[th][1] = fold;
+        return;
+      }
+      if (th != 0) return;
       float mn = pos_inf(), mx = neg_inf();
       uint32_t e0 = 0;
       for (uint32_t k = 0; k < kCtaThreads; ++k) {
@@ -238,8 +358,27 @@ struct StagedAnalyzeKernel {
         st.applied = eb;
       }
     } else if constexpr (P == 4) {
+      // Tables: the smallest bounds (the frame's applied bound; kTableFold: its bound and
+      // quantizer, as the global quantizer's of an abs frame).
+      if (!st.quantized) return;
+      if (st.table != kTableNone) {
+        if (th != 0) return;
+        double applied = pos_inf(), fold = pos_inf();
+        for (uint32_t k = 0; k < kCtaThreads; ++k) {
+          applied = table::min_bound(applied, s.tb[k][0]);
+          fold = table::min_bound(fold, s.tb[k][1]);
+        }
+        if (st.table == kTableQuant) {
+          st.applied = applied;
+          return;
+        }
+        st.bound = fold;
+        st.applied = fold;
+        if (c.staged && !quant::make_quant_params(fold, &st.qp)) st.quantized = 0;
+        return;
+      }
       // The local records (one per block, or per row record), their parameters in each block.
-      if (!st.quantized || !st.local) return;
+      if (!st.local) return;
       for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {
         const uint64_t b0 = r << st.rlog;
         local::decide(local::record_stats(sl.stats, st.n_blocks, r, st.rlog), st.bound, st.e0, st.w,
@@ -248,8 +387,36 @@ struct StagedAnalyzeKernel {
           sl.params[b] = sl.params[b0];
       }
     } else if constexpr (P == 5) {
-      // Every element quantized: codes, each unit's outliers and largest error.
+      // Every element quantized: codes, each unit's outliers and largest error (tables: and the
+      // smallest check threshold of its elements' tables).
       if (!st.quantized) return;
+      if (st.table == kTableQuant) {
+        for (uint64_t u = th; u < st.n_units; u += kCtaThreads) {
+          const uint64_t first = u * kUnitElems;
+          const uint64_t count = unit_elems(st.n, u);
+          ColumnWalk cw(c.table_end, st.n_tables, st.row_elems, st.start_col, first);
+          uint32_t outl = 0;
+          float emax = 0.0f, eb = pos_inf();
+          for (uint64_t j = 0; j < count; ++j, cw.next()) {
+            const table::Params& p = sl.tparams[cw.t];
+            eb = p.eb_check < eb ? p.eb_check : eb;  // std::min's choice
+            const float x =
+                widen(st.dtype, load_elem_bits(c.src + (first + j) * st.es, st.es, aligned));
+            uint32_t code;
+            float err;
+            if (table_code_of(st.dtype, x, p, &code, &err)) {
+              emax = err > emax ? err : emax;
+            } else {
+              outl |= 1u << j;
+            }
+            sl.codes[first + j] = code;
+          }
+          sl.unit_outliers[u] = outl;
+          sl.unit_error[u] = emax;
+          sl.unit_eb[u] = eb;
+        }
+        return;
+      }
       for (uint64_t u = th; u < st.n_units; u += kCtaThreads) {
         const uint64_t first = u * kUnitElems;
         const uint64_t count = unit_elems(st.n, u);
@@ -297,8 +464,9 @@ struct StagedAnalyzeKernel {
           while (sl.table_keys[i] != key) i = (i + 1) & mask;
           const uint64_t first = sl.table_vals[i];
           if (first < u) {
-            const float eb_check =
-                st.local ? sl.params[u * kUnitElems / kBlockElems].eb_check : st.qp.eb_check;
+            const float eb_check = st.local ? sl.params[u * kUnitElems / kBlockElems].eb_check
+                                   : st.table == kTableQuant ? sl.unit_eb[u]
+                                                             : st.qp.eb_check;
             if (dedup::same_bytes(c.src + first * ub, c.src + u * ub, ub) &&
                 dedup::error_fits(sl.unit_error[first], eb_check))
               ref = (int32_t)first;
@@ -461,7 +629,8 @@ struct StagedAnalyzeKernel {
       }
       st.quant_bytes = st.local ? local::kQuantHeaderBytes + st.n_lit_blocks * local::kRecordBytes +
                                       st.n_side * local::kSideBytes
-                                : 0;
+                       : st.table == kTableQuant ? table::section_bytes(st.n_tables)
+                                                 : 0;
       st.outlier_bytes = 4 + st.n_out * (4 + st.es);
       st.n_groups = ceil_div(st.n_coded, kGroupCodes);
       st.n_rounds = ceil_div(st.n_coded, rans::kLanes);
@@ -668,10 +837,13 @@ struct StagedWriteKernel {
       h.flags = c.mode != (uint8_t)BoundMode::kAbs ? kFlagRelBound : 0;
       h.original_bytes = c.bytes;
       h.frame_bytes = st.frame_bytes;
-      h.quant = (uint8_t)(st.local ? StagedQuant::kLocal : StagedQuant::kGlobal);
+      const bool tables = st.table == kTableQuant;
+      h.quant = (uint8_t)(st.local ? StagedQuant::kLocal
+                          : tables ? StagedQuant::kTable
+                                   : StagedQuant::kGlobal);
       h.coder = (uint8_t)(st.use_rans ? StagedCoder::kRans : StagedCoder::kFixed);
       h.dedup = (uint8_t)(st.n_runs > 0 ? StagedDedup::kFrame : StagedDedup::kNone);
-      h.step = st.local ? 0.0f : st.qp.step;
+      h.step = st.local || tables ? 0.0f : st.qp.step;
       h.applied_bound = st.applied;
       h.stream_unit = 0;
       h.section[(int)StagedSection::kDedup] = (uint32_t)st.dedup_bytes;
@@ -689,6 +861,7 @@ struct StagedWriteKernel {
         q[2] = st.rlog;
         q[3] = 0;
       }
+      if (tables) table::write_header(frame + o.quant, st.row_elems, st.start_col, st.n_tables);
       if (st.use_rans) {
         uint8_t* p = frame + o.codes;
         *p++ = (uint8_t)st.shift;
@@ -700,7 +873,12 @@ struct StagedWriteKernel {
       for (uint64_t i = 0; i < st.tail; ++i) frame[o.tail + i] = c.src[st.n * st.es + i];
       return;
     }
-    // P == 1: the sections' bulk, in parallel. Block records and side entries.
+    // P == 1: the sections' bulk, in parallel. Table entries; block records and side entries.
+    if (st.table == kTableQuant) {
+      for (uint32_t k = th; k < st.n_tables; k += kCtaThreads)
+        table::write_entry(frame + o.quant, k, c.table_end[k] - (k > 0 ? c.table_end[k - 1] : 0),
+                           sl.tparams[k]);
+    }
     if (st.local) {
       uint8_t* rec = frame + o.quant + local::kQuantHeaderBytes;
       uint8_t* side = rec + st.n_lit_blocks * local::kRecordBytes;

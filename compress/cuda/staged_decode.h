@@ -21,6 +21,7 @@
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
 #include "compress/methods/rans.h"
+#include "compress/methods/table.h"
 #include "compress/quant.h"
 #include "squeeze/codec.h"
 #include "squeeze/format.h"
@@ -110,10 +111,10 @@ struct StagedDecodeKernel {
       st.n_full_units = g.n_full_units;
       st.n_blocks = g.n_blocks;
       st.tail = g.tail;
-      // A table quantizer (no CUDA phases yet; a GPU receiver never declares kCapTable) takes
-      // the global path, whose quant section must be empty: rejected there (kQuantParams), as
-      // the CPU decoder rejects a table section it cannot parse.
+      // The table quantizer's section is parsed in phase 5; its frames take the global path
+      // otherwise (every literal unit coded), each element decoded with its column's table.
       st.local = st.h.quant == (uint8_t)StagedQuant::kLocal;
+      st.table = st.h.quant == (uint8_t)StagedQuant::kTable;
       // Row records: blocks per record from the quant section's third byte, validated in
       // phase 5 (after the dedup section, in the CPU decoder's order); counted as 1 until then
       // when out of range.
@@ -188,6 +189,30 @@ struct StagedDecodeKernel {
       st.n_lit_blocks = acc;
       const uint8_t* p = c.frame + staged::section_offset(st.h, StagedSection::kQuant);
       const uint64_t len = st.h.section[(int)StagedSection::kQuant];
+      if (st.table) {
+        // The table section, serially (the CPU decoder's checks in its order): each table's
+        // parameters and end column.
+        uint32_t row_elems, start_col, n_tables;
+        if (!table::parse_header(p, len, &row_elems, &start_col, &n_tables)) {
+          reject(st, Reject::kQuantParams);
+          return;
+        }
+        uint64_t col = 0;
+        for (uint32_t k = 0; k < n_tables; ++k) {
+          uint32_t cols;
+          if (!table::parse_entry(p, k, &cols, &sl.tparams[k]) || cols > row_elems - col) {
+            reject(st, Reject::kQuantParams);
+            return;
+          }
+          col += cols;
+          sl.tab_end[k] = (uint32_t)col;
+        }
+        if (col != row_elems) reject(st, Reject::kQuantParams);
+        st.row_elems = row_elems;
+        st.start_col = start_col;
+        st.n_tables = n_tables;
+        return;
+      }
       if (!st.local) {
         if (len != 0) reject(st, Reject::kQuantParams);
         return;
@@ -408,6 +433,14 @@ struct StagedDecodeKernel {
         const local::BlockParams& bp = sl.params[b];
         const uint64_t first = u * kUnitElems;
         const uint64_t count = unit_elems(st.n, u);
+        if (st.table) {  // every literal unit is coded
+          ColumnWalk cw(sl.tab_end, st.n_tables, st.row_elems, st.start_col, first);
+          for (uint64_t j = 0; j < count; ++j, cw.next()) {
+            const float v = table::reconstruct(sl.tparams[cw.t], sl.codes[sl.unit_coded[u] + j]);
+            store_elem_bits(c.dst + (first + j) * st.es, st.es, value_bits(st.dtype, v), aligned);
+          }
+          continue;
+        }
         for (uint64_t j = 0; j < count; ++j) {
           float v;
           if (sl.unit_coded[u] == ~0u) {

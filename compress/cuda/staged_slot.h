@@ -12,6 +12,7 @@
 #include "compress/methods/local.h"
 #include "compress/methods/planes.h"
 #include "compress/methods/rans.h"
+#include "compress/methods/table.h"
 #include "compress/quant.h"
 #include "squeeze/format.h"
 #include "squeeze/hd.h"
@@ -93,6 +94,14 @@ struct StagedSlot {
   uint32_t* seg_states;     // [32 * segments] enc: final states
   uint64_t* seg_off;        // [segments] segment bytes from the codes section's start
   rans::Tables* tables;     // [1] dec
+  // The table quantizer (kMaxTables entries each): each table's parameters; enc: its stats as
+  // ordered keys (table_key) and whether it has a finite element; dec: the column after it.
+  table::Params* tparams;
+  uint32_t* tab_mn;
+  uint32_t* tab_mx;
+  uint32_t* tab_fin;
+  uint32_t* tab_end;
+  float* unit_eb;  // [units] enc, table quantizer: the smallest check threshold of its tables
   // Planes frames: plane p's entries start at p * n (symbols), p * PlanesState::rounds (rounds)
   // and p * PlanesState::segs (segments).
   uint8_t* pl_sym;           // [plane_bytes] the transformed planes (dec: of rANS planes)
@@ -150,6 +159,12 @@ SQZ_HD uint64_t carve_slot(uintptr_t base, const SlotShape& s, StagedSlot* out) 
   sl.seg_states = (uint32_t*)take(4 * rans::kLanes * s.segments);
   sl.seg_off = (uint64_t*)take(8 * s.segments);
   sl.tables = (rans::Tables*)take(sizeof(rans::Tables));
+  sl.tparams = (table::Params*)take(sizeof(table::Params) * kMaxTables);
+  sl.tab_mn = (uint32_t*)take(4 * kMaxTables);
+  sl.tab_mx = (uint32_t*)take(4 * kMaxTables);
+  sl.tab_fin = (uint32_t*)take(4 * kMaxTables);
+  sl.tab_end = (uint32_t*)take(4 * kMaxTables);
+  sl.unit_eb = (float*)take(4 * s.units);
   sl.pl_sym = (uint8_t*)take(s.plane_bytes);
   sl.pl_words = (uint16_t*)take(2 * s.plane_bytes);
   sl.pl_emit = (uint32_t*)take(4 * s.plane_rounds);
@@ -216,6 +231,10 @@ struct StagedState {
   double applied;
   uint32_t e0, w;
   uint8_t quantized;  // 0: the frame is raw (no quantizer, or not a float type)
+  // A row layout's tables (CompressChunkDesc::table; dec: 1 for a kTable frame), their count and
+  // the frame's first column.
+  uint8_t table, table_rel;
+  uint32_t row_elems, start_col, n_tables;
   // counts
   // n_lit_blocks: literal records (the blocks with a literal unit when rlog is 0)
   uint64_t n_runs, n_sources, n_lit_blocks, n_side, n_coded_units, n_coded, n_out, ref_units;
@@ -295,6 +314,46 @@ SQZ_HD uint64_t unit_elems(uint64_t n, uint64_t u) {
 SQZ_HD uint64_t element_of_coded(const StagedSlot& sl, uint64_t k) {
   return (uint64_t)sl.coded_unit[k / kUnitElems] * kUnitElems + k % kUnitElems;
 }
+
+// The table of column col, from each table's end column (the first table whose end is above
+// col; col < end[n_tables - 1]).
+SQZ_HD uint32_t table_of(const uint32_t* end, uint32_t n_tables, uint32_t col) {
+  uint32_t lo = 0, hi = n_tables - 1;
+  while (lo < hi) {
+    const uint32_t mid = (lo + hi) / 2;
+    if (end[mid] > col) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+// Walks the columns of consecutive elements from element `first` of a frame: col, its table t,
+// and that table's end column.
+struct ColumnWalk {
+  const uint32_t* end;
+  uint32_t row_elems, col, t, t_end;
+  SQZ_HD ColumnWalk(const uint32_t* ends, uint32_t n_tables, uint32_t row, uint32_t start_col,
+                    uint64_t first)
+      : end(ends), row_elems(row) {
+    col = (uint32_t)((start_col + first) % row);
+    t = table_of(ends, n_tables, col);
+    t_end = ends[t];
+  }
+  SQZ_HD void next() {
+    if (++col == t_end) {
+      if (col == row_elems) {
+        col = 0;
+        t = 0;
+      } else {
+        ++t;
+      }
+      t_end = end[t];
+    }
+  }
+};
 
 // The element bits the decoder writes for value v (the CPU decoder's write_value).
 SQZ_HD uint32_t value_bits(uint8_t dtype, float v) {

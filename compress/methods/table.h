@@ -15,6 +15,7 @@
 // bound is too small for a normal step, is exact: its elements with other bits are outliers.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "compress/block.h"
@@ -60,6 +61,51 @@ SQZ_HD Params decide(const Stats& st, double eb) {
   // Exact: every element with the smallest finite element's bits (0 when none) costs a code of 0.
   p.value = st.has_finite ? st.mn : 0.0f;
   return p;
+}
+
+// Table t's bound under a layout: its own (table_bounds), else the parameters' bound.
+SQZ_HD double table_bound(const double* table_bounds, double bound, uint32_t t) {
+  return table_bounds != nullptr ? table_bounds[t] : bound;
+}
+inline double table_bound(const RowLayout& lay, double bound, uint32_t t) {
+  return table_bound(lay.table_bounds, bound, t);
+}
+
+// The absolute bound the table quantizer gives a table of bound b (kRel: b times the table's range
+// in stats; 0 when it has no finite element; kAbs: b). decide() takes it.
+SQZ_HD double abs_bound(const Stats& st, double b, bool rel) {
+  return !rel ? b : st.has_finite ? quant::rel_to_abs_bound(b, st.mn, st.mx) : 0.0;
+}
+
+// A receiver without kCapTable gets one absolute bound for the whole frame that keeps every
+// table's promise: the smallest, over the tables, of what this returns for each (b; b times the
+// table's range; 0 for a constant table, which makes the frame exact (raw); +inf for a table with
+// no finite element, which constrains nothing). The fold starts at +inf.
+SQZ_HD double frame_bound_of(const Stats& st, double b, bool rel) {
+  if (!rel) return b;
+  if (st.has_finite && st.mx > st.mn) return quant::rel_to_abs_bound(b, st.mn, st.mx);
+  return st.has_finite ? 0.0 : (double)INFINITY;
+}
+SQZ_HD double min_bound(double a, double b) {
+  return b < a ? b : a;  // std::min's choice
+}
+
+// Whether a layout is usable (squeeze::valid_layout): sizes within the limits, widths >= 1 summing
+// to row_elems, start_col < row_elems, every bound > 0 and finite.
+inline bool layout_valid(const RowLayout& layout) {
+  if (layout.row_elems < 1 || layout.row_elems > kMaxRowElems ||
+      layout.start_col >= layout.row_elems || layout.n_tables < 1 || layout.n_tables > kMaxTables ||
+      layout.n_tables > layout.row_elems || layout.table_cols == nullptr)
+    return false;
+  uint64_t sum = 0;
+  for (uint32_t t = 0; t < layout.n_tables; ++t) {
+    if (layout.table_cols[t] < 1) return false;
+    sum += layout.table_cols[t];
+    if (layout.table_bounds != nullptr &&
+        !(layout.table_bounds[t] > 0.0 && layout.table_bounds[t] <= 1.7976931348623157e308))
+      return false;
+  }
+  return sum == layout.row_elems;
 }
 
 // Validates the section header: false on a malformed field.

@@ -50,8 +50,8 @@ enum Capability : uint32_t {
 constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapHistory |
                               kCapPlanes | kCapTable | kCapRowRecords;
 // What only the CPU backend decodes: a GPU receiver declares kCapsAll & ~kCapsCpuOnly. (The
-// CUDA backend decodes lossless planes frames too: compress/cuda/planes_decode.h.)
-constexpr uint32_t kCapsCpuOnly = kCapHistory | kCapTable;
+// CUDA backend decodes lossless planes frames and table quantizers too: compress/cuda/.)
+constexpr uint32_t kCapsCpuOnly = kCapHistory;
 
 // The bound a TorchRec INT8 row-wise user has per value (range / 510 of the row), as a local
 // bound: each value within 1/510 of its block's range, a block never wider than a row.

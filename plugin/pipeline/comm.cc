@@ -286,9 +286,10 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       r->gpu.params = cr.params;
       // What the receiver decodes, less the stream history: the CUDA encoder keeps none.
       r->gpu.params.caps = options_.caps & ~kCapHistory;
-      // The CUDA encoder uses of a layout only its row records (local mode), with the smallest
-      // table bound for every block; rel and abs frames are bounded by the frame's range or the
-      // smallest bound (no table quantizer on the GPU yet).
+      // The layout as on the CPU path: rel and abs frames bound each table by its own range
+      // (the table quantizer) for a receiver that declares kCapTable, else by one bound that
+      // keeps every table's (the CPU backend's rule); local frames use its row records, with the
+      // smallest table bound for every block (the CUDA encoder has no per-block bounds).
       if (lossy && r->gpu.params.mode != BoundMode::kLossless) {
         apply_layout(classifier_.layout, &r->gpu.params, &r->gpu.layout);
         note_lossy_bytes(size);

@@ -2,8 +2,10 @@
 //  1. The input as a frame: the runner's decoder (version 1, staged and planes kernels) must give
 //     the CPU decoder's status, and for a version 2 frame the same rejection; a rejected frame
 //     must leave its destination untouched, an accepted one decode to the CPU decoder's bytes.
-//  2. The input as data: the first bytes pick dtype (all ten), mode (the lossless one too), bound
-//     and what the receiver decodes; the runner's frame must be the CPU backend's byte for byte.
+//  2. The input as data: the first bytes pick dtype (all ten), mode (the lossless one too), bound,
+//     what the receiver decodes and a row layout (none, or one of three: the table quantizer with
+//     kCapTable in rel and abs mode, one folded bound without it, row records in local mode); the
+//     runner's frame must be the CPU backend's byte for byte, and decode as in 1.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -88,6 +90,25 @@ void compress_as_data(const uint8_t* data, size_t size) {
                                kCapStaged | kCapPlanes,
                                kCapsAll & ~(kCapHistory | kCapPlanes)};
   p.caps = profiles[data[2] % 7];
+  // A row layout from the same byte: none, two tables, many narrow ones (per-table bounds), a row
+  // wider than most inputs; the frame starts at a column picked by the bound byte.
+  static const uint32_t kCols[3][12] = {
+      {16, 48}, {1, 2, 3, 5, 8, 13, 4, 7, 9, 11, 6, 10}, {1000, 24, 3}};
+  static const uint32_t kTables[3] = {2, 12, 3};
+  static const double kBounds[12] = {1e-2, 1e-3, 0.1, 1e-4, 0.5,  1e-2,
+                                     3e-3, 1e-5, 0.2, 1e-2, 1e-1, 2e-2};
+  RowLayout layout;
+  const uint32_t which = data[2] / 7 % 4;
+  if (which > 0) {
+    layout.n_tables = kTables[which - 1];
+    layout.table_cols = kCols[which - 1];
+    for (uint32_t t = 0; t < layout.n_tables; ++t) layout.row_elems += layout.table_cols[t];
+    layout.start_col = data[1] % layout.row_elems;
+    // Per-table bounds only in rel and abs mode: in local mode the CUDA encoder applies one
+    // bound to every block (the CPU backend each block's smallest), so their frames differ.
+    layout.table_bounds = which == 2 && p.mode != BoundMode::kLocal ? kBounds : nullptr;
+    p.layout = &layout;
+  }
   data += 3;
   size -= 3;
   std::vector<uint8_t> cpu(max_frame_bytes(size));
@@ -105,6 +126,8 @@ void compress_as_data(const uint8_t* data, size_t size) {
     fail("runner refused a chunk the CPU compressed");
   if (res[0].bytes != fb || std::memcmp(out.data(), cpu.data(), fb) != 0)
     fail("runner frame differs from the CPU backend's");
+  // The frame (a table quantizer's, say, which the seeds lack) through both decoders.
+  decode_as_frame(cpu.data(), fb);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -267,6 +268,67 @@ TEST_F(GpuCodec, AdversarialAndShortInputs) {
   check_batch(stream_, batch, 1 << 20);
 }
 
+// The table quantizer (a RowLayout in rel or abs mode, kCapTable) and, for a receiver without
+// kCapTable, one bound from the tables' ranges: GPU frames are the CPU backend's byte for byte, and
+// each side decodes the other's. The tables' bounds are at most the frame's, so the frame-wide
+// check of check_batch_as_given holds for every element.
+TEST_F(GpuCodec, TableQuantizerMatchesCpuBackend) {
+  std::mt19937_64 rng(test::test_seed());
+  static const std::vector<std::vector<uint32_t>> kShapes = {
+      {48}, {16, 64, 128, 8, 32}, {3, 5, 7, 1, 9, 2, 4, 6, 8, 10, 11, 13}, {300, 1000, 5}};
+  static std::vector<double> bounds[4];
+  static RowLayout layouts[4][2];
+  for (size_t s = 0; s < 4; ++s) {
+    bounds[s].clear();
+    uint32_t row = 0;
+    for (uint32_t c : kShapes[s]) {
+      row += c;
+      bounds[s].push_back(std::ldexp(1.0, -(int)(rng() % 8) - 7));  // <= 2^-7
+    }
+    for (int v = 0; v < 2; ++v) {
+      RowLayout& l = layouts[s][v];
+      l.row_elems = row;
+      l.start_col = v == 0 ? 0 : (uint32_t)(rng() % row);
+      l.n_tables = (uint32_t)kShapes[s].size();
+      l.table_cols = kShapes[s].data();
+      l.table_bounds = v == 0 ? nullptr : bounds[s].data();
+    }
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (uint32_t caps : {test::kGpuCaps, test::kGpuCaps & ~kCapTable, (uint32_t)kCapV1}) {
+    SCOPED_TRACE("caps " + std::to_string(caps));
+    std::vector<TestChunk> batch;
+    for (size_t s = 0; s < 4; ++s) {
+      for (int v = 0; v < 2; ++v) {
+        const RowLayout& l = layouts[s][v];
+        for (DType t : kFloatTypes) {
+          for (BoundMode m : {BoundMode::kRel, BoundMode::kAbs}) {
+            const size_t count = rng() % 3 == 0 ? 1 + rng() % 2000 : 1 + rng() % 30000;
+            std::vector<float> x(count);
+            std::normal_distribution<float> g(0.0f, 1.0f);
+            for (size_t i = 0; i < count; ++i) {
+              uint32_t col = (uint32_t)((l.start_col + i) % l.row_elems), tab = 0;
+              while (col >= l.table_cols[tab]) col -= l.table_cols[tab++];
+              x[i] = tab % 5 == 3   ? 0.75f  // constant
+                     : tab % 5 == 4 ? (i % 2 ? nan : 1.0f + 1.1920929e-7f * (float)(i % 3))
+                                    : g(rng) * std::pow(10.0f, (float)(tab % 4) - 3.0f);
+            }
+            for (size_t i = 2 * l.row_elems; i + l.row_elems <= count && i < 6 * l.row_elems;
+                 i += l.row_elems)
+              std::copy(x.begin(), x.begin() + l.row_elems, x.begin() + i);  // repeated rows
+            TestChunk c = make_chunk(t, m, 1.0 / 128, x, rng() % 3 == 0 ? 1 : 0, rng() % 3);
+            c.params.caps = caps;
+            c.params.layout = &l;
+            batch.push_back(c);
+          }
+        }
+      }
+    }
+    check_batch_as_given(stream_, batch, 1 << 20);
+    if (HasFatalFailure()) return;
+  }
+}
+
 TEST_F(GpuCodec, Batch64x128KiB) {
   std::mt19937_64 rng(test::test_seed());
   std::vector<TestChunk> batch;
@@ -293,7 +355,8 @@ TEST_F(GpuCodec, LargeSingleFrame) {
   std::vector<float> v(16 << 20 >> 2);  // 16 MiB
   std::normal_distribution<float> g(0.0f, 0.1f);
   for (float& x : v) x = g(rng);
-  check_batch(stream_, {make_chunk(DType::kF32, BoundMode::kRel, 1e-3, v, 3)}, 16 << 20);
+  // The chunk is 16 MiB and its 3 tail bytes: the context must take them too.
+  check_batch(stream_, {make_chunk(DType::kF32, BoundMode::kRel, 1e-3, v, 3)}, (16 << 20) + 3);
 }
 
 // The lossless method (planes frames) for every dtype: odd tails, several rANS segments, constant

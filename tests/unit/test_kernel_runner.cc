@@ -5,6 +5,7 @@
 // deduplication.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "compress/block.h"
 #include "compress/cuda/cpu_runner.h"
 #include "compress/format/staged.h"
+#include "compress/methods/table.h"
 #include "compress/quant.h"
 #include "runner_test_util.h"
 #include "squeeze/codec.h"
@@ -473,6 +475,447 @@ TEST_P(KernelRunner, RowRecordsMatchCpuBackend) {
                                                                 : 3;
     EXPECT_EQ(frame_record_log2(frame.data(), fb), want) << describe(c, i);
   }
+}
+
+// ---- the table quantizer (a RowLayout in rel or abs mode) ----
+
+// A layout with its own storage.
+struct TestLayout {
+  std::vector<uint32_t> cols;
+  std::vector<double> bounds;  // empty: none
+  RowLayout row;
+  std::string name;
+  void set(uint32_t start_col, bool with_bounds) {
+    row.row_elems = 0;
+    for (uint32_t c : cols) row.row_elems += c;
+    row.start_col = start_col;
+    row.n_tables = (uint32_t)cols.size();
+    row.table_cols = cols.data();
+    row.table_bounds = with_bounds ? bounds.data() : nullptr;
+  }
+};
+
+// The layouts the table tests use: one table; many narrow tables; tables of different dims; a row
+// longer than most frames; each with per-table bounds or without, from column 0 or mid-row.
+std::vector<TestLayout> table_layouts(std::mt19937_64& rng) {
+  std::vector<std::vector<uint32_t>> shapes = {{48}, {}, {16, 64, 128, 8, 32}, {300, 1000, 5}};
+  for (int k = 0; k < 40; ++k) shapes[1].push_back(1 + (uint32_t)(rng() % 9));
+  std::vector<TestLayout> out;
+  for (size_t s = 0; s < shapes.size(); ++s) {
+    for (int variant = 0; variant < 2; ++variant) {
+      TestLayout l;
+      l.cols = shapes[s];
+      for (size_t t = 0; t < l.cols.size(); ++t)
+        l.bounds.push_back(std::ldexp(1.0, -(int)(rng() % 12) - 2));  // 2^-2 .. 2^-13
+      l.name = "layout " + std::to_string(s) + (variant ? " bounds" : " no bounds");
+      out.push_back(std::move(l));
+    }
+  }
+  // Every layout's RowLayout points into its own vectors once they stop moving.
+  for (size_t k = 0; k < out.size(); ++k) {
+    const uint32_t row = [&] {
+      uint32_t r = 0;
+      for (uint32_t c : out[k].cols) r += c;
+      return r;
+    }();
+    out[k].set(k % 4 == 1 ? 0 : (uint32_t)(rng() % row), k % 2 == 1);
+  }
+  return out;
+}
+
+// Rows of tables whose scales differ by orders of magnitude; some tables constant, some with no
+// finite element, some of a range too small for any step (exact), some repeated rows (dedup).
+std::vector<float> table_values(const RowLayout& l, size_t count, std::mt19937_64& rng) {
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<uint32_t> col_table;
+  for (uint32_t t = 0; t < l.n_tables; ++t) col_table.insert(col_table.end(), l.table_cols[t], t);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> v(count);
+  for (size_t i = 0; i < count; ++i) {
+    const uint32_t t = col_table[(l.start_col + i) % l.row_elems];
+    switch (t % 7) {
+      case 3:  // constant in the frame
+        v[i] = 0.75f;
+        break;
+      case 5:  // nothing finite
+        v[i] = i % 3 == 0 ? nan : (i % 3 == 1 ? inf : -inf);
+        break;
+      case 6:  // a range too small for a normal step (rel): exact
+        v[i] = 1.0f + (float)(i % 2) * 1.1920929e-7f;
+        break;
+      default:
+        v[i] = g(rng) * std::pow(10.0f, (float)(t % 5) * 1.5f - 4.0f);
+        if (i % 97 == 0) v[i] = nan;
+        break;
+    }
+  }
+  // Repeated rows (the units of a row again, as a DLRM batch repeats ids).
+  if (count > 4 * (size_t)l.row_elems && l.row_elems % 16 == 0)
+    std::copy(v.begin(), v.begin() + l.row_elems, v.begin() + 2 * l.row_elems);
+  return v;
+}
+
+// Each element within its table's bound (rel: bound_k x the table's finite range in the frame;
+// abs: bound_k); exact where that is 0 or the element is not finite. What the table quantizer
+// promises, and what a frame-wide bound (a receiver without kCapTable) keeps too.
+void expect_table_bounds(const CodecParams& p, const uint8_t* src, const uint8_t* out, size_t n) {
+  const RowLayout& l = *p.layout;
+  std::vector<uint32_t> col_table;
+  for (uint32_t t = 0; t < l.n_tables; ++t) col_table.insert(col_table.end(), l.table_cols[t], t);
+  std::vector<double> mn(l.n_tables, INFINITY), mx(l.n_tables, -INFINITY);
+  for (size_t i = 0; i < n; ++i) {
+    const double x = elem_value(p.dtype, src, i);
+    const uint32_t t = col_table[(l.start_col + i) % l.row_elems];
+    if (!std::isfinite(x)) continue;
+    mn[t] = std::min(mn[t], x);
+    mx[t] = std::max(mx[t], x);
+  }
+  const size_t es = dtype_size(p.dtype);
+  size_t failures = 0;
+  for (size_t i = 0; i < n && failures < 5; ++i) {
+    const uint32_t t = col_table[(l.start_col + i) % l.row_elems];
+    const double b = l.table_bounds != nullptr ? l.table_bounds[t] : p.bound;
+    const double eb = p.mode == BoundMode::kAbs ? b : mn[t] <= mx[t] ? b * (mx[t] - mn[t]) : 0.0;
+    const double x = elem_value(p.dtype, src, i), y = elem_value(p.dtype, out, i);
+    const bool ok = std::isfinite(x) && eb > 0.0 ? std::fabs(x - y) <= eb
+                                                 : same_bytes(src + i * es, out + i * es, es);
+    if (!ok) {
+      ++failures;
+      ADD_FAILURE() << "element " << i << " (table " << t << "): x=" << x << " y=" << y
+                    << " eb=" << eb;
+    }
+  }
+}
+
+std::string describe_table(const TestChunk& c, size_t i) {
+  return describe(c, i) + " row " + std::to_string(c.params.layout->row_elems) + " start " +
+         std::to_string(c.params.layout->start_col) + " tables " +
+         std::to_string(c.params.layout->n_tables) +
+         (c.params.layout->table_bounds ? " (bounds)" : "");
+}
+
+// Compresses a batch of table chunks both ways (byte for byte, checked by compress_both_ways),
+// decodes each side's frames with the other, checks equal bytes and each table's bound. Counts
+// the frames of the table quantizer (with the rANS coder, with references) in use.
+BatchUse check_table_batch(const std::vector<TestChunk>& chunks) {
+  test::BothWays both;
+  test::compress_both_ways(chunks, 1 << 20, describe_table, &both);
+  BatchUse use;
+  if (::testing::Test::HasFatalFailure()) return use;
+  const uint32_t n = (uint32_t)chunks.size();
+  std::vector<std::vector<uint8_t>> dsts(n);
+  std::vector<gpu::FrameToDecompress> frames(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    dsts[i].assign(chunks[i].bytes.size() + kGuard, kCanary);
+    frames[i] = {both.cpu_frames[i].data(), both.cpu_frames[i].size(), dsts[i].data(),
+                 chunks[i].bytes.size()};
+  }
+  std::vector<gpu::DecodeResult> decoded;
+  EXPECT_EQ(kern::runner_decompress_batch(frames.data(), n, 1 << 20, &decoded),
+            gpu::GpuStatus::kOk);
+  for (uint32_t i = 0; i < n; ++i) {
+    SCOPED_TRACE(describe_table(chunks[i], i));
+    const TestChunk& c = chunks[i];
+    const size_t bytes = c.bytes.size();
+    FrameInfo info;
+    EXPECT_EQ(read_frame_info(both.cpu_frames[i].data(), both.cpu_frames[i].size(), &info),
+              Status::kOk);
+    if (info.method == (uint8_t)FrameMethod::kStaged &&
+        info.quant == (uint8_t)StagedQuant::kTable) {
+      ++use.staged;
+      use.rans += info.coder == (uint8_t)StagedCoder::kRans;
+      use.dedup += info.dedup != (uint8_t)StagedDedup::kNone;
+    }
+    if (info.quant == (uint8_t)StagedQuant::kTable) {
+      EXPECT_NE(c.params.caps & kCapTable, 0u);
+    }
+    EXPECT_EQ(decoded[i].status, (int32_t)Status::kOk);
+    EXPECT_EQ(decoded[i].out_bytes, bytes);
+    for (size_t k = bytes; k < dsts[i].size(); ++k)
+      EXPECT_EQ(dsts[i][k], kCanary) << "runner decode wrote past dst_capacity";
+    std::vector<uint8_t> cpu_out(bytes + 1);
+    size_t out_bytes = 0;
+    EXPECT_EQ(decompress(both.out.data() + both.results[i].offset, both.results[i].bytes,
+                         cpu_out.data(), bytes, &out_bytes),
+              Status::kOk);
+    EXPECT_EQ(out_bytes, bytes);
+    EXPECT_TRUE(same_bytes(cpu_out.data(), dsts[i].data(), bytes)) << "decoders disagree";
+    const size_t es = dtype_size(c.params.dtype);
+    // A version 1 receiver that declares kCapTable gets a frame-wide bound (the CPU backend uses
+    // the layout only in version 2 frames); the bytes are still the CPU's (checked above).
+    if ((c.params.caps & kCapTable) == 0 || (c.params.caps & kCapStaged) != 0)
+      expect_table_bounds(c.params, c.bytes.data(), dsts[i].data(), bytes / es);
+    EXPECT_TRUE(
+        same_bytes(c.bytes.data() + bytes / es * es, dsts[i].data() + bytes / es * es, bytes % es));
+  }
+  return use;
+}
+
+// The table quantizer (kCapTable) and, for a receiver without it, one absolute bound from the
+// tables' ranges (the CPU's resolve_layout): the runner's frames are the CPU backend's byte for
+// byte for every dtype, rel and abs, every layout, frame lengths that are and are not whole rows
+// (shorter than a row too), tails and misaligned sources; each side decodes the other's frames to
+// the same bytes, every element within its table's bound.
+TEST_P(KernelRunner, TableQuantizerMatchesCpuBackend) {
+  std::mt19937_64 rng(test::test_seed());
+  std::vector<TestLayout> layouts = table_layouts(rng);
+  BatchUse tables;
+  for (bool table_cap : {true, false}) {
+    std::vector<TestChunk> batch;
+    for (size_t li = 0; li < layouts.size(); ++li) {
+      const RowLayout& l = layouts[li].row;
+      for (DType t : kFloatTypes) {
+        for (BoundMode m : {BoundMode::kRel, BoundMode::kAbs}) {
+          const size_t rows = 1 + rng() % 6;
+          const size_t count = rng() % 4 == 0 ? 1 + rng() % l.row_elems
+                               : rng() % 2    ? rows * l.row_elems
+                                              : rows * l.row_elems + 1 + rng() % 40;
+          const double bound = m == BoundMode::kAbs ? std::ldexp(1.0, -(int)(rng() % 12) - 4)
+                                                    : std::ldexp(1.0, -(int)(rng() % 10) - 3);
+          TestChunk c =
+              chunk(t, m, bound, table_values(l, count, rng), rng() % 3 == 0 ? 1 : 0, rng() % 3);
+          c.params.caps = table_cap ? caps() | kCapTable : caps() & ~kCapTable;
+          c.params.layout = &l;
+          batch.push_back(c);
+        }
+      }
+    }
+    // Abs bounds too small for a step: exact tables (or a raw frame without kCapTable).
+    for (DType t : kFloatTypes) {
+      TestChunk c = chunk(t, BoundMode::kAbs, 1e-45, table_values(layouts[4].row, 2000, rng));
+      c.params.caps = table_cap ? caps() | kCapTable : caps() & ~kCapTable;
+      c.params.layout = &layouts[4].row;
+      batch.push_back(c);
+    }
+    const BatchUse use = check_table_batch(batch);
+    tables.staged += use.staged;
+    tables.rans += use.rans;
+    tables.dedup += use.dedup;
+    if (HasFatalFailure()) return;
+  }
+  if (staged()) {
+    EXPECT_GT(tables.staged, 20) << "the table quantizer was not exercised";
+  }
+  if (caps() & kCapRans) {
+    EXPECT_GT(tables.rans, 0) << "no table frame took the rANS coder";
+  }
+  if (caps() & kCapDedup) {
+    EXPECT_GT(tables.dedup, 0) << "no table frame has references";
+  }
+}
+
+// A batch of one layout shared by many chunks (staged once) beside chunks of other layouts and
+// none, and a version 1 receiver: same frames as the CPU backend.
+TEST_P(KernelRunner, TableLayoutsSharedAcrossChunks) {
+  std::mt19937_64 rng(test::test_seed());
+  std::vector<TestLayout> layouts = table_layouts(rng);
+  std::vector<TestChunk> batch;
+  for (int i = 0; i < 24; ++i) {
+    const RowLayout& l = layouts[i % 3 == 0 ? 2 : 5].row;
+    TestChunk c = chunk(kFloatTypes[i % 3], i % 2 ? BoundMode::kRel : BoundMode::kAbs, 1e-2,
+                        table_values(l, 500 + rng() % 3000, rng));
+    c.params.caps = i % 4 == 3 ? caps() & ~kCapTable : caps() | kCapTable;
+    c.params.layout = &l;
+    batch.push_back(c);
+  }
+  check_table_batch(batch);
+  std::vector<TestChunk> plain;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<float> v(1000);
+    for (size_t k = 0; k < v.size(); ++k) v[k] = (float)std::sin(0.01 * (double)k);
+    plain.push_back(chunk(kFloatTypes[i], BoundMode::kRel, 1e-3, v));
+  }
+  check_batch(plain);
+}
+
+// A layout the CPU compress() refuses (widths that do not sum to the row, a table of no column,
+// start_col past the row, a bound that is not positive and finite) is refused by the runner's
+// batch too; a valid one is taken.
+TEST(KernelRunnerArgs, InvalidLayoutsRefusedLikeTheCpu) {
+  std::vector<uint8_t> src(4000), dst(8000);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = (uint8_t)(i * 7);
+  uint32_t cols[3] = {4, 8, 4};
+  double bounds[3] = {1e-2, 1e-3, 1e-2};
+  for (int k = 0; k < 7; ++k) {
+    RowLayout l;
+    l.row_elems = 16;
+    l.n_tables = 3;
+    l.table_cols = cols;
+    l.table_bounds = bounds;
+    cols[1] = 8;
+    bounds[1] = 1e-3;
+    bool valid = false;
+    switch (k) {
+      case 0:
+        l.row_elems = 17;
+        break;
+      case 1:
+        cols[1] = 0;
+        break;
+      case 2:
+        l.start_col = 16;
+        break;
+      case 3:
+        bounds[1] = std::nan("");
+        break;
+      case 4:
+        bounds[1] = -1.0;
+        break;
+      case 5:
+        bounds[1] = std::numeric_limits<double>::infinity();
+        break;
+      default:
+        valid = true;
+        break;
+    }
+    for (BoundMode m : {BoundMode::kRel, BoundMode::kAbs, BoundMode::kLocal}) {
+      gpu::ChunkToCompress c;
+      c.params = test::gpu_params();
+      c.params.mode = m;
+      c.params.layout = &l;
+      c.src = src.data();
+      c.src_bytes = src.size();
+      std::vector<gpu::FrameResult> r;
+      size_t fb = 0;
+      const Status cpu = compress(c.params, src.data(), src.size(), dst.data(), dst.size(), &fb);
+      EXPECT_EQ(cpu, valid ? Status::kOk : Status::kInvalidArgument) << "case " << k;
+      EXPECT_EQ(kern::runner_compress_batch(&c, 1, 1 << 20, dst.data(), dst.size(), &r),
+                valid ? gpu::GpuStatus::kOk : gpu::GpuStatus::kInvalidArgument)
+          << "case " << k;
+    }
+  }
+}
+
+// Damaged table sections: the runner's decoder gives the CPU decoder's verdict (status and
+// rejecting check) and, when both accept, the same bytes; a rejected frame is never written.
+TEST(KernelRunnerHostile, TableSectionsGiveCpuVerdict) {
+  std::mt19937_64 rng(test::test_seed());
+  std::vector<TestLayout> layouts = table_layouts(rng);
+  std::vector<std::vector<uint8_t>> frames;
+  for (size_t li = 0; li < layouts.size(); ++li) {
+    for (DType t : kFloatTypes) {
+      CodecParams p;
+      p.dtype = t;
+      p.mode = li % 2 ? BoundMode::kAbs : BoundMode::kRel;
+      p.bound = 1e-2;
+      p.caps = li % 3 == 0 ? kCapStaged | kCapTable : kCapsAll;
+      p.layout = &layouts[li].row;
+      const auto bytes = to_bytes(t, table_values(layouts[li].row, 1500, rng), li % 2);
+      std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
+      size_t fb = 0;
+      ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
+                Status::kOk);
+      frame.resize(fb);
+      FrameInfo info;
+      ASSERT_EQ(read_frame_info(frame.data(), fb, &info), Status::kOk);
+      if (info.method == (uint8_t)FrameMethod::kStaged &&
+          info.quant == (uint8_t)StagedQuant::kTable)
+        frames.push_back(frame);
+    }
+  }
+  ASSERT_GT(frames.size(), 12u);
+  const uint32_t kNaN = 0x7fc00000u, kInf = 0x7f800000u, kSubnormal = 0x00000001u;
+  int compared = 0, rejected = 0, accepted = 0;
+  for (int iter = 0; iter < 1200; ++iter) {
+    std::vector<uint8_t> f = frames[iter % frames.size()];
+    staged::Header h;
+    ASSERT_EQ(staged::parse(f.data(), f.size(), &h), staged::Reject::kNone);
+    const uint64_t q = staged::section_offset(h, StagedSection::kQuant);
+    const uint32_t n_tables = block::load_le32(f.data() + q + 8);
+    const uint32_t row = block::load_le32(f.data() + q);
+    uint8_t* e = f.data() + q + table::kHeaderBytes + table::kEntryBytes * (rng() % n_tables);
+    const int kind = iter % 16;
+    switch (kind) {
+      case 0:
+        block::store_le32(f.data() + q, 0);  // row_elems 0
+        break;
+      case 1:
+        block::store_le32(f.data() + q, rng() % 2 ? kMaxRowElems + 1 : row + 1);  // too big
+        break;
+      case 2:
+        block::store_le32(f.data() + q + 4, row + (uint32_t)(rng() % 3));  // start_col >= row
+        break;
+      case 3:
+        block::store_le32(f.data() + q + 8, rng() % 2 ? 0 : n_tables + 1);  // n_tables
+        break;
+      case 4:
+        block::store_le32(e, block::load_le32(e) + 1 + (uint32_t)(rng() % 3));  // cols sum
+        break;
+      case 5:
+        block::store_le32(e, 0);  // a table of no column
+        break;
+      case 6:  // step subnormal, inf, NaN
+        block::store_le32(e + 4, kind == 6 && rng() % 3 == 0 ? kSubnormal
+                                 : rng() % 2                 ? kInf
+                                                             : kNaN);
+        break;
+      case 7:  // a value beside a step, or a step beside a value
+        if (block::load_le32(e + 4) != 0) {
+          block::store_le32(e + 8, quant::float_to_bits(1.5f));
+        } else {
+          block::store_le32(e + 4, quant::float_to_bits(0.25f));
+        }
+        break;
+      case 8:  // a non-finite exact value
+        block::store_le32(e + 4, 0);
+        block::store_le32(e + 8, rng() % 2 ? kInf : kNaN);
+        break;
+      case 9:  // a valid but different step or value: both decoders accept, same bytes
+        if (block::load_le32(e + 4) != 0) {
+          block::store_le32(
+              e + 4, quant::float_to_bits(0.5f * quant::bits_to_float(block::load_le32(e + 4))));
+        } else {
+          block::store_le32(e + 8, quant::float_to_bits(-2.5f));
+        }
+        break;
+      case 10:  // another valid start column: same bytes
+        block::store_le32(f.data() + q + 4, (uint32_t)(rng() % row));
+        break;
+      case 11: {  // two tables' widths exchanged (the sum stays): valid
+        if (n_tables < 2) break;
+        uint8_t* e2 = f.data() + q + table::kHeaderBytes + table::kEntryBytes * (rng() % n_tables);
+        const uint32_t a = block::load_le32(e), b = block::load_le32(e2);
+        block::store_le32(e, b);
+        block::store_le32(e2, a);
+        break;
+      }
+      case 12: {  // the section one byte shorter or longer (the codes section pays)
+        uint8_t* dq = f.data() + kFrameHeaderBytes + 4 * (int)StagedSection::kQuant;
+        uint8_t* dc = f.data() + kFrameHeaderBytes + 4 * (int)StagedSection::kCodes;
+        const uint32_t d = rng() % 2 ? 1u : 0xffffffffu;
+        block::store_le32(dq, block::load_le32(dq) + d);
+        block::store_le32(dc, block::load_le32(dc) - d);
+        break;
+      }
+      default:  // random byte flips in the section
+        for (int k = 0; k < 1 + (int)(rng() % 3); ++k)
+          f[q + rng() % (table::section_bytes(n_tables))] ^= (uint8_t)(1 + rng() % 255);
+        break;
+    }
+    const uint64_t cap = 1500 * 4 + 8;
+    test::DecodedBothWays both;
+    test::decode_both_ways(f, cap, &both);
+    if (HasFatalFailure()) return;
+    ASSERT_EQ((Status)both.runner.status, both.cpu)
+        << "iter " << iter << " kind " << kind << " (CPU: " << both.cpu_reason << ")";
+    ++compared;
+    if (both.cpu == Status::kOk) {
+      ++accepted;
+      ASSERT_EQ(both.runner.out_bytes, both.cpu_bytes);
+      ASSERT_TRUE(same_bytes(both.runner_dst.data(), both.cpu_dst.data(), both.cpu_bytes))
+          << "iter " << iter << " kind " << kind;
+      continue;
+    }
+    ++rejected;
+    EXPECT_EQ(staged::reject_name((staged::Reject)both.runner.reject), both.cpu_reason)
+        << "iter " << iter << " kind " << kind;
+    for (size_t k = 0; k < cap; ++k)
+      ASSERT_EQ(both.runner_dst[k], kCanary) << "a rejected frame was written, iter " << iter;
+  }
+  EXPECT_EQ(compared, 1200);
+  EXPECT_GT(rejected, 500);
+  EXPECT_GT(accepted, 100);
 }
 
 TEST(KernelRunnerArgs, BatchArgumentsChecked) {
