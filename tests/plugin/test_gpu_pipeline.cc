@@ -641,6 +641,17 @@ TEST_F(GpuPipeline, CudaErrorBecomesAnNcclError) {
   }
 }
 
+TEST_F(GpuPipeline, PassthroughAboveTheCodecChunkLimit) {
+  // The device test's sizes: one message above the GPU codec's 1 MiB chunk, 8 in flight.
+  env({{"NCCL_SQUEEZE_ENABLE", "0"}});
+  open(32 << 20);
+  uint64_t seed = test_seed();
+  std::vector<Msg> msgs;
+  const size_t sizes[] = {0, 3, 4096, 32 << 10, (128 << 10) + 6, 512 << 10, (1 << 20) + 4, 77777};
+  for (int k = 0; k < 200; ++k) msgs.push_back({sizes[k % 8]});
+  run_messages(this, msgs, (1 << 20) + 4, 8, 0.0, seed);
+}
+
 TEST_F(GpuPipeline, ReceiverRejectsAFrameAboveTheDeviceChunkLimit) {
   // A sender with host buffers may send frames above the GPU decoder's chunk limit; the GPU
   // receiver must fail cleanly with a message, not decode out of bounds.

@@ -203,8 +203,14 @@ inline int fill_slot(const RunConfig& cfg, Side* s, int i, std::vector<char>* ho
   char* slot = s->buffer + static_cast<size_t>(i % cfg.depth) * s->slot_bytes;
   if (cfg.device_buffers) {
     fill_message(cfg.seed, data_id(cfg, i), host->data(), n);
-    const cudaError_t e = cudaMemcpy(slot, host->data(), n, cudaMemcpyHostToDevice);
+    cudaError_t e = cudaMemcpy(slot, host->data(), n, cudaMemcpyHostToDevice);
     if (e != cudaSuccess) return fail(res, "cudaMemcpy to device: %s", cudaGetErrorString(e));
+    // From pageable memory cudaMemcpy may return before its DMA has reached the device, and the
+    // plugin copies on a stream of its own that does not wait for the default one: without this
+    // the plugin could send bytes the fill had not written yet (seen on an H200 as zeros). NCCL
+    // posts a send only once the data is in the buffer; so does this harness.
+    e = cudaDeviceSynchronize();
+    if (e != cudaSuccess) return fail(res, "cudaDeviceSynchronize: %s", cudaGetErrorString(e));
   } else {
     fill_message(cfg.seed, data_id(cfg, i), slot, n);
   }
@@ -236,7 +242,20 @@ inline int check_slot(const RunConfig& cfg, Side* s, int i, std::vector<char>* g
     }
   }
   for (; k < n; ++k) {
-    if (want->data()[k] != slot[k]) return fail(res, "message %d byte %zu differs", i, k);
+    if (want->data()[k] == slot[k]) continue;
+    // What differs, to tell a stale region from a shifted or a truncated one.
+    size_t n_diff = 0, last = k;
+    for (size_t j = k; j < n; ++j) {
+      if (want->data()[j] != slot[j]) {
+        ++n_diff;
+        last = j;
+      }
+    }
+    return fail(res,
+                "message %d (%zu bytes) byte %zu differs: sent 0x%02x received 0x%02x; %zu bytes "
+                "differ, the last at %zu",
+                i, n, k, static_cast<unsigned>(static_cast<unsigned char>(want->data()[k])),
+                static_cast<unsigned>(static_cast<unsigned char>(slot[k])), n_diff, last);
   }
   return 0;
 }
