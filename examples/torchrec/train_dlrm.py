@@ -6,8 +6,12 @@ pooled-embedding all-to-all that Squeeze compresses: forward (pooled embeddings,
 backward (their gradients, float32). The index and length all-to-alls of the input distribution
 carry integers and must arrive bit-exact.
 
-Nothing in this script knows about Squeeze: the plugin is switched on by the environment alone
-(see launch.sh). Run it twice, with and without Squeeze, and compare the RESULT lines.
+Nothing in this script knows about the plugin: it is switched on by the environment alone (see
+launch.sh). Run it twice, with and without Squeeze, and compare the RESULT lines. Where NCCL cannot
+run (gloo on CPU), `--qcomms squeeze` measures the accuracy cost instead: Squeeze's exact round trip
+(squeeze.torchrec.SqueezeQCommsCodec, the repository's python/ package and libsqueeze_c.so) is
+applied in TorchRec's QComms hook of the pooled all-to-all, cut per peer and per 128 KiB step as
+the plugin cuts it, so every rank receives the values the plugin's receivers would write.
 
 The data needs no download: 13 dense features and 26 categorical features whose table sizes follow
 the Criteo Kaggle cardinalities (capped by --max-table-rows), ids drawn from a Zipf distribution
@@ -112,10 +116,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "rank, pooled output by all-to-all)")
     p.add_argument("--sparse-lr", type=float, default=0.05, help="row-wise Adagrad, embeddings")
     p.add_argument("--dense-lr", type=float, default=0.01, help="Adagrad, MLPs")
-    p.add_argument("--qcomms", choices=["none", "fp16", "bf16", "fp16-bf16", "int8", "fp8"],
+    p.add_argument("--qcomms",
+                   choices=["none", "fp16", "bf16", "fp16-bf16", "int8", "fp8", "squeeze"],
                    default="none",
                    help="TorchRec's own quantized comms, for comparison with Squeeze "
-                        "(fp16-bf16 = FP16 forward, BF16 backward, TorchRec's recommendation)")
+                        "(fp16-bf16 = FP16 forward, BF16 backward, TorchRec's recommendation); "
+                        "squeeze = Squeeze's round trip in the same hook (--squeeze-*)")
+    p.add_argument("--squeeze-mode", choices=["local", "rel", "abs"], default="local",
+                   help="--qcomms squeeze: the bound's mode (default local, the plugin's)")
+    p.add_argument("--squeeze-bound", type=float, default=1e-2,
+                   help="--qcomms squeeze: the bound (default 1e-2, the plugin's)")
+    p.add_argument("--squeeze-directions", choices=["forward", "both"], default="both",
+                   help="--qcomms squeeze: the pooled embeddings only, or their gradients too "
+                        "(the plugin compresses both)")
+    p.add_argument("--squeeze-history", action="store_true",
+                   help="--qcomms squeeze: each (peer, direction) a stream whose frames may refer "
+                        "to earlier ones, as the plugin's host path sends them (default: "
+                        "self-contained frames, as its GPU path sends them)")
     p.add_argument("--one-host-per-rank", action="store_true",
                    help="give every rank its own NCCL_HOSTID so that NCCL sends even same-node "
                         "traffic over the network (through Squeeze): a test on one machine")
@@ -300,8 +317,48 @@ def qcomms_registry(kind: str, device: torch.device) -> Optional[Dict]:
         device=device)
 
 
-def describe_plan(plan, tables: List[Table], world_size: int, batch_size: int) -> None:
-    """Prints where each table went and, for table-wise shards, the pooled all-to-all volume."""
+@dataclass
+class SqueezeCodecs:
+    """--qcomms squeeze: the registry for the sharder and the two codecs (backward may be None)."""
+    registry: Dict
+    forward: object
+    backward: Optional[object]
+
+    def ratios(self, world_size: int) -> Dict[str, float]:
+        """Input over wire bytes of each direction, over every rank's sends."""
+        out = {}
+        for name, c in (("forward", self.forward), ("backward", self.backward)):
+            if c is None:
+                continue
+            t = torch.tensor([c.stats.input_bytes, c.stats.wire_bytes], dtype=torch.float64)
+            dist.all_reduce(t)
+            out[f"squeeze_{name}_ratio"] = float(t[0] / t[1]) if t[1] > 0 else 1.0
+        return out
+
+
+def squeeze_codecs(args, rank: int, world_size: int) -> SqueezeCodecs:
+    try:
+        import squeeze.torchrec as sqt
+    except ImportError:  # run from the repository: its python/ package
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                        "python"))
+        import squeeze.torchrec as sqt
+    from torchrec.distributed.types import CommOp
+    # The sender's own slice stays local, as in NCCL.
+    forward = sqt.SqueezeQCommsCodec(args.squeeze_mode, args.squeeze_bound, world_size=world_size,
+                                     rank=rank, history=args.squeeze_history)
+    backward = None
+    if args.squeeze_directions == "both":
+        # Its slices (B_local x each rank's pooled width) are set from the plan (main).
+        backward = sqt.SqueezeQCommsCodec(args.squeeze_mode, args.squeeze_bound, rank=rank,
+                                          history=args.squeeze_history)
+    return SqueezeCodecs({CommOp.POOLED_EMBEDDINGS_ALL_TO_ALL.name:
+                          sqt.qcomm_codecs(forward, backward)}, forward, backward)
+
+
+def describe_plan(plan, tables: List[Table], world_size: int, batch_size: int) -> List[int]:
+    """Prints where each table went and, for table-wise shards, the pooled all-to-all volume;
+    returns each rank's pooled width (its table-wise tables' dims summed)."""
     owned_width = [0] * world_size
     lines = []
     by_name = {t.name: t for t in tables}
@@ -319,6 +376,7 @@ def describe_plan(plan, tables: List[Table], world_size: int, batch_size: int) -
         log("pooled-embedding all-to-all, float32 bytes each rank sends to the others per step "
             "(forward; the backward sends the same amount of gradients back): "
             + ", ".join(f"rank {r}: {b / 2**20:.2f} MiB" for r, b in enumerate(per_rank)))
+    return owned_width
 
 
 def auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
@@ -415,8 +473,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     apply_optimizer_in_backward(RowWiseAdagrad,
                                 train_model.model.sparse_arch.parameters(),
                                 {"lr": args.sparse_lr})
+    sq = squeeze_codecs(args, rank, world_size) if args.qcomms == "squeeze" else None
     sharder = EmbeddingBagCollectionSharder(
-        qcomm_codecs_registry=qcomms_registry(args.qcomms, device))
+        qcomm_codecs_registry=sq.registry if sq else qcomms_registry(args.qcomms, device))
     constraints = {t.name: ParameterConstraints(
         sharding_types=[SHARDING_TYPES[args.sharding].value]) for t in tables}
     planner = EmbeddingShardingPlanner(
@@ -424,7 +483,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         batch_size=args.batch_size, constraints=constraints,
         storage_reservation=FixedPercentageStorageReservation(0.15))
     plan = planner.collective_plan(train_model, [sharder], dist.GroupMember.WORLD)
-    describe_plan(plan, tables, world_size, args.batch_size)
+    pooled_widths = describe_plan(plan, tables, world_size, args.batch_size)
+    if sq is not None:
+        if args.sharding != "table_wise":
+            raise SystemExit("--qcomms squeeze cuts the pooled all-to-all of table-wise shards")
+        if sq.backward is not None:
+            sq.backward.dim_sum_per_rank = pooled_widths
+        log(f"qcomms squeeze: {args.squeeze_mode} {args.squeeze_bound:g}, "
+            f"{args.squeeze_directions}, history {args.squeeze_history}; backward slices from "
+            f"the ranks' widths {pooled_widths}")
     model = DistributedModelParallel(module=train_model, device=device, plan=plan,
                                      sharders=[sharder])
     dense_optimizer = KeyedOptimizerWrapper(
@@ -475,6 +542,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "first_window_loss": first_window_loss, "last_window_loss": last_window_loss,
         "train_seconds": train_seconds,
         "samples_per_second": args.steps * args.batch_size * world_size / train_seconds,
+        **({"squeeze_mode": args.squeeze_mode, "squeeze_bound": args.squeeze_bound,
+            "squeeze_directions": args.squeeze_directions,
+            "squeeze_history": args.squeeze_history, **sq.ratios(world_size)}
+           if sq is not None else {}),
         "squeeze_env": {k: v for k, v in sorted(os.environ.items())
                         if k.startswith("NCCL_SQUEEZE_") or k in ("NCCL_NET_PLUGIN", "NCCL_NET")},
         **metrics,

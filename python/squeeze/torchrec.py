@@ -13,10 +13,11 @@ accuracy of the plugin's compression on any backend (gloo, CPU) without the plug
 
 The tensor ``encode`` sees is the sender's flat all-to-all input, the peers' slices one after the
 other. Where each peer's slice ends comes from the context (``split_sizes``, elements per peer,
-in rank order), else from ``world_size`` (equal slices: TorchRec's forward pooled all-to-all with
-equal batches per rank, ``[B_global, D_local]`` flattened), else the whole tensor is one slice.
-The backward gradients' slices are ``B_local * D_rank_sum`` per rank, which TorchRec does not
-hand the codec: set them in the context (``ctx.split_sizes``) for exact framing. The slice of the
+in rank order), else from ``dim_sum_per_rank`` (the backward gradients: ``[B_local,
+D_global_sum]`` regrouped by rank, so rank r's slice is ``B_local * dim_sum_per_rank[r]``; TorchRec
+does not hand the codec these sizes, so set them from the sharding plan), else from
+``world_size`` (equal slices: TorchRec's forward pooled all-to-all with equal batches per rank,
+``[B_global, D_local]`` flattened), else the whole tensor is one slice. The slice of the
 sender itself (``rank``) stays local in NCCL and is left untouched.
 
 Row layouts and the adaptive bound (docs/CONFIG.md, "Row layouts"): ``table_layout`` makes a
@@ -142,14 +143,17 @@ class SqueezeQCommsCodec:
     ``mode`` / ``bound`` / ``caps``: as codec.compress; ``rank``: the sender's rank (its own
     slice is not transformed), None for none; ``history``: each peer's slices form a stream across
     calls (the plugin's host path) when True, self-contained frames (its GPU path) when False.
-    ``layout``: the rows of every peer's slice (``layouts``: per peer, which wins), applied as
+    ``dim_sum_per_rank``: each rank's pooled width (its tables' dims summed), which cuts a
+    backward gradient into the ranks' slices (may be set after construction, once the sharding
+    plan is known). ``layout``: the rows of every peer's slice (``layouts``: per peer, which wins), applied as
     the plugin applies it (``exact_columns``: from every step's true column instead, see
     squeeze/frames.py); ``schedule`` ("constant", "step", "linear"), ``schedule_iters``,
     ``schedule_start``: the bound's factor at the iteration ``set_iteration`` gave."""
 
     def __init__(self, mode: str = codec.DEFAULT_MODE, bound: float = codec.DEFAULT_LOCAL_BOUND,
                  caps: int = codec.CAPS_ALL, world_size: Optional[int] = None,
-                 rank: Optional[int] = None, chunk_bytes: int = CHUNK_BYTES,
+                 rank: Optional[int] = None,
+                 dim_sum_per_rank: Optional[Sequence[int]] = None, chunk_bytes: int = CHUNK_BYTES,
                  min_bytes: int = MIN_BYTES, history: bool = False,
                  layout: Optional[codec.Layout] = None,
                  layouts: Optional[Dict[int, codec.Layout]] = None, exact_columns: bool = False,
@@ -160,6 +164,7 @@ class SqueezeQCommsCodec:
             raise ValueError(f"mode must be one of {sorted(codec.MODES)}")
         self.mode, self.bound, self.caps = mode, float(bound), int(caps)
         self.world_size, self.rank = world_size, rank
+        self.dim_sum_per_rank = list(dim_sum_per_rank) if dim_sum_per_rank is not None else None
         self.chunk_bytes, self.min_bytes, self.history = chunk_bytes, min_bytes, history
         self._links: Dict[int, Link] = {}
         self.stats = LinkStats()  # over every encode
@@ -231,6 +236,12 @@ class SqueezeQCommsCodec:
             if sum(ctx.split_sizes) != n:
                 raise ValueError(f"split_sizes sum to {sum(ctx.split_sizes)}, tensor has {n}")
             return list(ctx.split_sizes)
+        if self.dim_sum_per_rank:
+            d = sum(self.dim_sum_per_rank)
+            if d <= 0 or n % d:
+                raise ValueError(f"{n} elements are not rows of the ranks' widths "
+                                 f"{self.dim_sum_per_rank} (sum {d})")
+            return [n // d * w for w in self.dim_sum_per_rank]
         if self.world_size:
             if n % self.world_size:
                 raise ValueError(f"{n} elements do not split into {self.world_size} equal slices;"
@@ -259,10 +270,41 @@ class SqueezeQCommsCodec:
         self._links.clear()
 
 
+class PassThroughQCommsCodec:
+    """A direction Squeeze leaves alone: every method is the identity. TorchRec's own
+    ``NoOpQuantizedCommCodec`` cannot stand in for it: its ``quantized_dtype`` is a method, not a
+    property, and TorchRec 1.9's planner (``build_sharder_data``) passes it to ``torch.tensor(...,
+    dtype=...)``, which raises ``TypeError`` for a registry whose backward was left out."""
+
+    @property
+    def quantized_dtype(self):
+        import torch
+        return torch.float32
+
+    def create_context(self) -> None:
+        return None
+
+    def calc_quantized_size(self, input_len: int, ctx=None) -> int:
+        return int(input_len)
+
+    def padded_size(self, input_tensor, dim_per_rank: List[int], my_rank: int,
+                    qcomm_ctx=None) -> Tuple[int, int]:
+        dim_sum = input_tensor.shape[0] if input_tensor.dim() == 1 else input_tensor.shape[1]
+        return int(dim_sum), 0
+
+    def encode(self, input_tensor, ctx=None):
+        return input_tensor
+
+    def decode(self, input_grad, ctx=None):
+        return input_grad
+
+
 def qcomm_codecs(forward: Optional[SqueezeQCommsCodec] = None,
                  backward: Optional[SqueezeQCommsCodec] = None):
-    """A TorchRec ``QuantizedCommCodecs(forward, backward)`` when TorchRec is installed (missing
-    directions stay TorchRec's no-op), else a plain object with the same two attributes."""
+    """A TorchRec ``QuantizedCommCodecs(forward, backward)`` when TorchRec is installed, else a
+    plain object with the same two attributes; a missing direction is a PassThroughQCommsCodec."""
+    forward = forward if forward is not None else PassThroughQCommsCodec()
+    backward = backward if backward is not None else PassThroughQCommsCodec()
     try:
         from torchrec.distributed.types import QuantizedCommCodecs  # type: ignore
     except ImportError:
@@ -270,9 +312,4 @@ def qcomm_codecs(forward: Optional[SqueezeQCommsCodec] = None,
             def __init__(self, forward=None, backward=None):
                 self.forward, self.backward = forward, backward
         return QuantizedCommCodecs(forward, backward)
-    kw = {}
-    if forward is not None:
-        kw["forward"] = forward
-    if backward is not None:
-        kw["backward"] = backward
-    return QuantizedCommCodecs(**kw)
+    return QuantizedCommCodecs(forward=forward, backward=backward)

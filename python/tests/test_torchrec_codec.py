@@ -75,6 +75,24 @@ def test_backward_split_sizes_from_the_context():
         c.encode(g, SqueezeQCommsContext(split_sizes=[1, 2]))
 
 
+def test_backward_split_sizes_from_the_ranks_widths():
+    # TorchRec's backward: [B_local, D_global_sum] regrouped by rank, rank r's slice B_local x
+    # dim_sum_per_rank[r]; the codec cuts it as the context's split_sizes would.
+    rng = np.random.default_rng([seed(), 14])
+    dims, local_batch, rank = [96, 32, 160], 200, 1
+    g = torch.from_numpy((rng.standard_normal(local_batch * sum(dims)) * 1e-4).astype(np.float32))
+    c = SqueezeQCommsCodec("local", 1e-2, rank=rank, world_size=3, dim_sum_per_rank=dims)
+    ref = SqueezeQCommsCodec("local", 1e-2, rank=rank)
+    y = c.encode(g, c.create_context()).numpy()
+    want = ref.encode(g, SqueezeQCommsContext(split_sizes=[local_batch * d for d in dims])).numpy()
+    assert np.array_equal(y.view(np.uint32), want.view(np.uint32))
+    own = slice(local_batch * dims[0], local_batch * (dims[0] + dims[1]))
+    assert np.array_equal(y[own].view(np.uint32), g.numpy()[own].view(np.uint32))
+    assert not np.array_equal(y.view(np.uint32), g.numpy().view(np.uint32))
+    with pytest.raises(ValueError):   # not whole rows of the ranks' widths
+        c.encode(g[:-1], c.create_context())
+
+
 @pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.float64])
 def test_non_float_passes_bit_exact(dtype):
     t = (torch.arange(-3000, 3000) * 3).to(dtype)
@@ -100,3 +118,15 @@ def test_qcomm_codecs_container():
     fwd = SqueezeQCommsCodec()
     q = qcomm_codecs(forward=fwd)
     assert q.forward is fwd
+    # The missing direction passes through, with a dtype TorchRec's planner can size
+    # (torch.tensor([], dtype=codec.quantized_dtype) raises for TorchRec's own no-op codec).
+    bwd = q.backward
+    assert torch.tensor([], dtype=bwd.quantized_dtype).element_size() == 4
+    x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    ctx = bwd.create_context()
+    assert bwd.encode(x, ctx) is x and bwd.decode(x, ctx) is x
+    assert bwd.calc_quantized_size(12, ctx) == 12
+    assert bwd.padded_size(x, [4, 4, 4], 0, ctx) == (4, 0)
+    q2 = qcomm_codecs(backward=fwd)
+    assert q2.backward is fwd and torch.tensor([], dtype=q2.forward.quantized_dtype).dtype == \
+        torch.float32
