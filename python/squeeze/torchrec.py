@@ -145,9 +145,9 @@ class SqueezeQCommsCodec:
     calls (the plugin's host path) when True, self-contained frames (its GPU path) when False.
     ``dim_sum_per_rank``: each rank's pooled width (its tables' dims summed), which cuts a
     backward gradient into the ranks' slices (may be set after construction, once the sharding
-    plan is known). ``layout``: the rows of every peer's slice (``layouts``: per peer, which wins), applied as
-    the plugin applies it (``exact_columns``: from every step's true column instead, see
-    squeeze/frames.py); ``schedule`` ("constant", "step", "linear"), ``schedule_iters``,
+    plan is known). ``layout``: the rows of every peer's slice (``layouts``: per peer, which
+    wins), applied as the plugin applies it (``exact_columns``: from every step's true column
+    instead, see squeeze/frames.py); ``schedule`` ("constant", "step", "linear"), ``schedule_iters``,
     ``schedule_start``: the bound's factor at the iteration ``set_iteration`` gave."""
 
     def __init__(self, mode: str = codec.DEFAULT_MODE, bound: float = codec.DEFAULT_LOCAL_BOUND,

@@ -83,8 +83,9 @@ def summarize(out: Path) -> str:
         config, seed = p.stem.rsplit("_s", 1)
         runs[(config, int(seed))] = json.loads(p.read_text())
     seeds = sorted({s for c, s in runs if c == "none"})
-    lines = ["| configuration | seeds | same-seed AUC change, mean (sd) | logloss change, mean (sd) "
-             "| forward ratio | backward ratio |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| configuration | seeds | same-seed AUC change, mean (sd) "
+             "| logloss change, mean (sd) | forward ratio | backward ratio |",
+             "|---|---:|---:|---:|---:|---:|"]
     base = [runs[("none", s)]["eval_auc"] for s in seeds]
     lines.append(f"| none | {len(seeds)} | AUC {statistics.mean(base):.5f} "
                  f"(sd {statistics.stdev(base) if len(base) > 1 else 0:.5f}) | | | |")
