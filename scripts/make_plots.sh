@@ -4,7 +4,7 @@
 #                            with --mode abs at 7 bounds, FP16 / BF16 / INT8 row-wise / FP8 / MX4
 #                            on the same data;
 #   speedup_vs_link_rate.png squeeze-a2a, 2 ranks, DLRM f32 payload, the plugin's default bound
-#                            (local 1.96e-3), 2-8 MiB per peer, each rank in a network namespace
+#                            (local 1e-2), 2-8 MiB per peer, each rank in a network namespace
 #                            whose link tc limits to 100 Mbit/s .. 10 Gbit/s (needs root;
 #                            skipped otherwise).
 # Usage: scripts/make_plots.sh [BUILD_DIR] [OUT_DIR]   (defaults: build, docs/img)
@@ -30,7 +30,7 @@ if [ "$(id -u)" = 0 ]; then
     # Messages of 2 MiB and more per peer: squeeze-a2a sends the same payload every iteration,
     # and the plugin's stream history (a 1 MiB window) would turn smaller repeats into references.
     "$a2a" --ranks 2 --channels 1 -b 2M -e 8M -f 2 --payload dlrm --dtype f32 --mode local \
-      --bound 1.96e-3 --iters 4 --warmup 1 --runs 3 --netns "$rate" \
+      --bound 1e-2 --iters 4 --warmup 1 --runs 3 --netns "$rate" \
       --json "$data/a2a_$rate.json" >"$data/a2a_$rate.txt"
   done
   files+=("$data"/a2a_*.json)

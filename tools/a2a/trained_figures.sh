@@ -3,7 +3,8 @@
 # 1 Gbit/s links": the late forward payloads of the d64 trained corpus (data/corpus, made by
 # scripts/make_corpus.sh), 4 MiB per peer, one namespace per rank with 1 Gbit/s links (root),
 # passthrough and compressed in each invocation: rel 1e-2 with registered buffers and the FIFO
-# pool, and the default local bound with registered buffers, at 2 and 4 ranks.
+# pool, and the local bounds (the plugin's default 1e-2, and INT8 row-wise's precision 1.96e-3)
+# with registered buffers, at 2 and 4 ranks.
 # Usage: tools/a2a/trained_figures.sh BUILD_DIR OUT_DIR   (RUNS, default 3)
 set -euo pipefail
 build=${1:?build dir}
@@ -21,10 +22,11 @@ run() {  # ranks mode bound buffers(reg|fifo)
   "$build/tools/a2a/squeeze-a2a" --plugin "$build/plugin/libnccl-net-squeeze.so" --netns 1gbit \
     --ranks "$1" --channels 2 --size 4M --iters 5 --warmup 1 --runs "$runs" --payload file \
     --input "$out/d64_fwd_late.f32" --dtype f32 --mode "$2" --bound "$3" --idle-sleep-us 50 \
-    "${user[@]}" --json "$out/a2a_$1r_$2_$4.json" | tail -2
+    "${user[@]}" --json "$out/a2a_$1r_$2_$3_$4.json" | tail -2
 }
 for n in 2 4; do
   run "$n" rel 1e-2 reg
   run "$n" rel 1e-2 fifo
+  run "$n" local 1e-2 reg
   run "$n" local 1.96e-3 reg
 done
