@@ -40,6 +40,22 @@
 
 namespace squeeze::kern {
 
+// The error of x decoded as xr once xr is stored in the element's type (f16 and bf16 round it).
+SQZ_HD float error_as_stored(uint8_t dtype, float x, float xr) {
+  if (dtype == (uint8_t)DType::kF16) xr = quant::half_to_float(quant::float_to_half_rn(xr));
+  if (dtype == (uint8_t)DType::kBF16) xr = quant::bf16_to_float(quant::float_to_bf16_rn(xr));
+  return quant::element_error(x, xr);
+}
+
+// Element j of a unit into the unit's outlier mask (not quantized: ok false) or largest error.
+SQZ_HD void note_element(bool ok, float err, uint64_t j, uint32_t* outliers, float* largest) {
+  if (ok) {
+    *largest = err > *largest ? err : *largest;
+  } else {
+    *outliers |= 1u << j;
+  }
+}
+
 // Code and reconstruction error of element i (the CPU backend's quantize_all): false for an
 // outlier, whose code is 0.
 SQZ_HD bool code_of(const StagedState& st, const StagedSlot& sl, const uint8_t* src, bool aligned,
@@ -68,9 +84,7 @@ SQZ_HD bool code_of(const StagedState& st, const StagedSlot& sl, const uint8_t* 
     if (!ok) return false;
     xr = local::reconstruct(p, *code);
   }
-  if (st.dtype == (uint8_t)DType::kF16) xr = quant::half_to_float(quant::float_to_half_rn(xr));
-  if (st.dtype == (uint8_t)DType::kBF16) xr = quant::bf16_to_float(quant::float_to_bf16_rn(xr));
-  *err = quant::element_error(x, xr);
+  *err = error_as_stored(st.dtype, x, xr);
   return true;
 }
 
@@ -91,10 +105,7 @@ SQZ_HD bool table_code_of(uint8_t dtype, float x, const table::Params& p, uint32
     *code = 0;
     return false;
   }
-  float xr = table::reconstruct(p, *code);
-  if (dtype == (uint8_t)DType::kF16) xr = quant::half_to_float(quant::float_to_half_rn(xr));
-  if (dtype == (uint8_t)DType::kBF16) xr = quant::bf16_to_float(quant::float_to_bf16_rn(xr));
-  *err = quant::element_error(x, xr);
+  *err = error_as_stored(dtype, x, table::reconstruct(p, *code));
   return true;
 }
 
@@ -404,11 +415,8 @@ struct StagedAnalyzeKernel {
                 widen(st.dtype, load_elem_bits(c.src + (first + j) * st.es, st.es, aligned));
             uint32_t code;
             float err;
-            if (table_code_of(st.dtype, x, p, &code, &err)) {
-              emax = err > emax ? err : emax;
-            } else {
-              outl |= 1u << j;
-            }
+            const bool ok = table_code_of(st.dtype, x, p, &code, &err);
+            note_element(ok, err, j, &outl, &emax);
             sl.codes[first + j] = code;
           }
           sl.unit_outliers[u] = outl;
@@ -425,11 +433,8 @@ struct StagedAnalyzeKernel {
         for (uint64_t j = 0; j < count; ++j) {
           uint32_t code;
           float err;
-          if (code_of(st, sl, c.src, aligned, first + j, &code, &err)) {
-            emax = err > emax ? err : emax;
-          } else {
-            outl |= 1u << j;
-          }
+          const bool ok = code_of(st, sl, c.src, aligned, first + j, &code, &err);
+          note_element(ok, err, j, &outl, &emax);
           sl.codes[first + j] = code;
         }
         sl.unit_outliers[u] = outl;
