@@ -66,6 +66,10 @@ struct StagedDecodeKernel {
   struct Shared {
     uint64_t part[kCtaThreads][kCounters];
     uint64_t base[kCtaThreads][kCounters];
+    // The rANS table, copied from the slot (phase 10) for the segment decoders (phase 12): every
+    // symbol looks an entry up, and on a GPU a shared-memory load waits a fraction of a global
+    // one's latency.
+    rans::Tables tables;
   };
   struct Regs {
     uint32_t unused;
@@ -339,8 +343,18 @@ struct StagedDecodeKernel {
       st.rans_bytes = off;  // where the low bits start
       if (!ok) reject(st, Reject::kRansStream);
     } else if constexpr (P == 10) {
-      // Fixed coder, global: every width checked and summed over contiguous shares.
+      // Fixed coder, global: every width checked and summed over contiguous shares. rANS: the
+      // table to shared memory.
       s.part[th][0] = 0;
+      if (st.use_rans) {
+        for (uint32_t i = th; i < rans::kProbScale; i += kCtaThreads)
+          s.tables.slot[i] = sl.tables->slot[i];
+        for (uint32_t i = th; i < rans::kMaxSymbols; i += kCtaThreads) {
+          s.tables.freq[i] = sl.tables->freq[i];
+          s.tables.cum[i] = sl.tables->cum[i];
+        }
+        if (th == 0) s.tables.n_sym = sl.tables->n_sym;
+      }
       if (st.use_rans || st.local) return;
       const uint8_t* widths = c.frame + staged::section_offset(st.h, StagedSection::kCodes);
       const Span gs = share(st.n_groups, th);
@@ -383,7 +397,7 @@ struct StagedDecodeKernel {
         const uint64_t left = st.n_coded - first;
         const uint32_t count =
             (uint32_t)(left < rans::kSegmentSymbols ? left : rans::kSegmentSymbols);
-        if (!rans::decode_segment(p + sl.seg_off[seg], sl.seg_words[seg], count, *sl.tables,
+        if (!rans::decode_segment(p + sl.seg_off[seg], sl.seg_words[seg], count, s.tables,
                                   sl.sym + first))
           atomic_or_u32(&st.flag, 1);
       }
