@@ -104,10 +104,49 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
       plan->any_planes = true;
       continue;
     }
-    // A row layout: in local mode its records (the CUDA encoder uses nothing else of it there:
-    // one bound, p.bound, for every block); in rel and abs mode the table quantizer, or for a
-    // receiver without kCapTable one absolute bound (the CPU's resolve_layout).
+    // The tables' ends and bounds for the kernels, shared with an earlier chunk of the same
+    // layout.
+    auto stage_layout = [&](const RowLayout& lay) -> bool {
+      d.row_elems = lay.row_elems;
+      d.start_col = lay.start_col;
+      d.n_tables = lay.n_tables;
+      int64_t same = -1;
+      for (uint32_t j = 0; j < i && same < 0; ++j) {
+        const RowLayout* o = chunks[j].params.layout;
+        if ((descs[j].table != kTableNone || descs[j].local_bounds) &&
+            o->table_cols == lay.table_cols && o->row_elems == lay.row_elems &&
+            o->n_tables == lay.n_tables && o->table_bounds == lay.table_bounds &&
+            (lay.table_bounds != nullptr || chunks[j].params.bound == p.bound))
+          same = j;
+      }
+      if (same >= 0) {
+        d.table_end = descs[same].table_end;
+        d.table_bounds = descs[same].table_bounds;
+        return true;
+      }
+      const uint64_t bytes = staged_layout_bytes(lay.n_tables);
+      if (layouts->capacity - layouts->used < bytes) return false;
+      double* bounds = reinterpret_cast<double*>(layouts->host + layouts->used);
+      uint32_t* ends = reinterpret_cast<uint32_t*>(bounds + lay.n_tables);
+      uint32_t col = 0;
+      for (uint32_t t = 0; t < lay.n_tables; ++t) {
+        bounds[t] = table::table_bound(lay, p.bound, t);
+        ends[t] = col += lay.table_cols[t];
+      }
+      d.table_bounds = reinterpret_cast<const double*>(layouts->device + layouts->used);
+      d.table_end = reinterpret_cast<const uint32_t*>(d.table_bounds + lay.n_tables);
+      layouts->used += bytes;
+      return true;
+    };
+    // A row layout: in local mode its records, and with the tables' own bounds each block's bound
+    // (the smallest of its tables'); in rel and abs mode the table quantizer, or for a receiver
+    // without kCapTable one absolute bound (the CPU's resolve_layout).
     d.rlog = p.mode == BoundMode::kLocal ? (uint8_t)local::record_log2(p.layout, p.caps) : 0;
+    if (p.layout != nullptr && p.mode == BoundMode::kLocal && p.layout->table_bounds != nullptr &&
+        block::is_float_dtype(d.dtype)) {
+      d.local_bounds = 1;
+      if (!stage_layout(*p.layout)) return gpu::GpuStatus::kInvalidArgument;
+    }
     if (p.layout != nullptr && p.mode != BoundMode::kLocal && block::is_float_dtype(d.dtype)) {
       const RowLayout& lay = *p.layout;
       const bool rel = p.mode == BoundMode::kRel;
@@ -118,39 +157,9 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
           eb = table::min_bound(eb, table::table_bound(lay, p.bound, t));
         d.bound = eb;
       } else if ((p.caps & kCapTable) == 0 || (p.caps & kCapStaged) != 0) {
-        // The tables' ends and bounds for the kernels, shared with an earlier chunk of the
-        // same layout.
         d.table = (p.caps & kCapTable) != 0 ? kTableQuant : kTableFold;
         d.table_rel = rel;
-        d.row_elems = lay.row_elems;
-        d.start_col = lay.start_col;
-        d.n_tables = lay.n_tables;
-        int64_t same = -1;
-        for (uint32_t j = 0; j < i && same < 0; ++j) {
-          const RowLayout* o = chunks[j].params.layout;
-          if (descs[j].table != kTableNone && o->table_cols == lay.table_cols &&
-              o->row_elems == lay.row_elems && o->n_tables == lay.n_tables &&
-              o->table_bounds == lay.table_bounds &&
-              (lay.table_bounds != nullptr || chunks[j].params.bound == p.bound))
-            same = j;
-        }
-        if (same >= 0) {
-          d.table_end = descs[same].table_end;
-          d.table_bounds = descs[same].table_bounds;
-        } else {
-          const uint64_t bytes = staged_layout_bytes(lay.n_tables);
-          if (layouts->capacity - layouts->used < bytes) return gpu::GpuStatus::kInvalidArgument;
-          double* bounds = reinterpret_cast<double*>(layouts->host + layouts->used);
-          uint32_t* ends = reinterpret_cast<uint32_t*>(bounds + lay.n_tables);
-          uint32_t col = 0;
-          for (uint32_t t = 0; t < lay.n_tables; ++t) {
-            bounds[t] = table::table_bound(lay, p.bound, t);
-            ends[t] = col += lay.table_cols[t];
-          }
-          d.table_bounds = reinterpret_cast<const double*>(layouts->device + layouts->used);
-          d.table_end = reinterpret_cast<const uint32_t*>(d.table_bounds + lay.n_tables);
-          layouts->used += bytes;
-        }
+        if (!stage_layout(lay)) return gpu::GpuStatus::kInvalidArgument;
       }
       if ((p.caps & kCapTable) == 0) d.mode = (uint8_t)BoundMode::kAbs;
     }

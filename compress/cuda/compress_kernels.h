@@ -46,7 +46,9 @@ struct CompressChunkDesc {
   // smallest over the tables of bound_k x the table's range (mode is then kAbs; a receiver
   // without kCapTable: the CPU's resolve_layout); else kTableNone.
   uint8_t table;
-  uint8_t table_rel;  // the tables' bounds are relative to their ranges
+  uint8_t table_rel;     // the tables' bounds are relative to their ranges
+  uint8_t local_bounds;  // local mode with the tables' own bounds: each block bounded by the
+                         // smallest of its tables' (the CPU encoder's block bounds)
   uint32_t row_elems, start_col, n_tables;
   const uint32_t* table_end;   // [n_tables] (device) the column after each table
   const double* table_bounds;  // [n_tables] (device) each table's bound (its own, or bound)

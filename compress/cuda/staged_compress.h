@@ -236,7 +236,8 @@ struct StagedAnalyzeKernel {
       st.n_records = (g.n_blocks + (1u << st.rlog) - 1) >> st.rlog;
       st.tail = g.tail;
       st.quantized = block::is_float_dtype(c.dtype) && g.n > 0 && g.n <= staged::kMaxElems;
-      if (st.local && st.quantized) {
+      st.local_bounds = st.local ? c.local_bounds : 0;
+      if (st.local && st.quantized && !st.local_bounds) {  // else from the blocks' (phase 3)
         st.w = local::code_width(c.bound);
         if (st.w == 0) st.quantized = 0;
       }
@@ -280,6 +281,8 @@ struct StagedAnalyzeKernel {
       } else if (st.local || st.mode == (uint8_t)BoundMode::kRel) {
         float mn = pos_inf(), mx = neg_inf();
         uint32_t e0 = 0;
+        double min_bound = st.bound;
+        if (st.local_bounds) min_bound = (double)pos_inf();
         for (uint64_t b = th; b < st.n_blocks; b += kCtaThreads) {
           local::BlockStats bs{pos_inf(), neg_inf(), false, true, 0};
           const uint64_t first = b * kBlockElems;
@@ -305,14 +308,24 @@ struct StagedAnalyzeKernel {
             mn = quant::min_total(mn, bs.mn);
             mx = quant::max_total(mx, bs.mx);
           }
+          double bound = st.bound;
+          if (st.local_bounds) {  // the smallest of the block's tables' bounds
+            bound = (double)pos_inf();
+            ColumnWalk cw(c.table_end, st.n_tables, st.row_elems, st.start_col, first);
+            for (uint64_t i = first; i < last; ++i, cw.next())
+              bound = table::min_bound(bound, c.table_bounds[cw.t]);
+            sl.bound[b] = bound;
+            min_bound = table::min_bound(min_bound, bound);
+          }
           if (st.local && st.rlog == 0) {  // row records: their merged stats, phase 3
-            const uint32_t e = local::wanted_step_bits(bs, st.bound) >> 23;
+            const uint32_t e = local::wanted_step_bits(bs, bound) >> 23;
             e0 = e > e0 ? e : e0;
           }
         }
         s.mn[th] = mn;
         s.mx[th] = mx;
         s.e0[th] = e0;
+        s.tb[th][0] = min_bound;
       }
       if (st.use_dedup) {
         const uint32_t ub = kUnitElems * st.es;
@@ -349,15 +362,34 @@ struct StagedAnalyzeKernel {
         e0 = s.e0[k] > e0 ? s.e0[k] : e0;
       }
       if (st.local) {
+        // With the tables' bounds: the frame's width and applied bound from the smallest block
+        // bound, each record's bound the smallest of its blocks' (the CPU encoder's).
+        double applied = st.bound;
+        if (st.local_bounds) {
+          applied = (double)pos_inf();
+          for (uint32_t k = 0; k < kCtaThreads; ++k)
+            applied = table::min_bound(applied, s.tb[k][0]);
+          st.w = local::code_width(applied);
+          if (st.w == 0) {
+            st.quantized = 0;
+            return;
+          }
+        }
         for (uint64_t r = 0; st.rlog > 0 && r < st.n_records; ++r) {
-          const uint32_t e =
-              local::wanted_step_bits(local::record_stats(sl.stats, st.n_blocks, r, st.rlog),
-                                      st.bound) >>
-              23;
+          double bound = st.bound;
+          if (st.local_bounds) {
+            bound = (double)pos_inf();
+            for (uint64_t b = r << st.rlog; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
+              bound = table::min_bound(bound, sl.bound[b]);
+            sl.bound[r] = bound;  // r <= r << rlog: no block bound is read after it is overwritten
+          }
+          const uint32_t e = local::wanted_step_bits(
+                                 local::record_stats(sl.stats, st.n_blocks, r, st.rlog), bound) >>
+                             23;
           e0 = e > e0 ? e : e0;
         }
         st.e0 = e0 == 0 ? 1 : e0;  // every block is special: the reference is never used
-        st.applied = st.bound;
+        st.applied = applied;
       } else {
         double eb = st.bound;
         if (st.mode == (uint8_t)BoundMode::kRel)
@@ -392,8 +424,9 @@ struct StagedAnalyzeKernel {
       if (!st.local) return;
       for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {
         const uint64_t b0 = r << st.rlog;
-        local::decide(local::record_stats(sl.stats, st.n_blocks, r, st.rlog), st.bound, st.e0, st.w,
-                      &sl.record[r], &sl.side[2 * r], &sl.params[b0]);
+        local::decide(local::record_stats(sl.stats, st.n_blocks, r, st.rlog),
+                      st.local_bounds ? sl.bound[r] : st.bound, st.e0, st.w, &sl.record[r],
+                      &sl.side[2 * r], &sl.params[b0]);
         for (uint64_t b = b0 + 1; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
           sl.params[b] = sl.params[b0];
       }

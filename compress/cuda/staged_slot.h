@@ -64,10 +64,12 @@ struct StagedSlot {
   uint32_t* side;              // [2 * blocks] enc: its side entry
   uint32_t*
       block_rec;  // [blocks] record index of a literal record (indexed by record), ~0 otherwise
-  uint32_t* block_side;     // [blocks] side entry index of a record, ~0 when it has none
-  uint32_t* codes;          // [elems] enc: per element; dec: per coded index
-  uint8_t* sym;             // [elems] rANS symbol per coded index
-  uint16_t* words;          // [elems] enc: the rANS word emitted while coding symbol k
+  uint32_t* block_side;  // [blocks] side entry index of a record, ~0 when it has none
+  double* bound;    // [blocks] enc, local mode with the tables' bounds: each block's bound (phase
+                    // 2), then record r's at index r (phase 3; r <= its first block r << rlog)
+  uint32_t* codes;  // [elems] enc: per element; dec: per coded index
+  uint8_t* sym;     // [elems] rANS symbol per coded index
+  uint16_t* words;  // [elems] enc: the rANS word emitted while coding symbol k
   uint32_t* unit_outliers;  // [units] enc: bit j = element j of the unit is an outlier
   uint64_t* unit_key;       // [units] enc: dedup table key
   float* unit_error;        // [units] enc: largest reconstruction error of the unit
@@ -130,6 +132,7 @@ SQZ_HD uint64_t carve_slot(uintptr_t base, const SlotShape& s, StagedSlot* out) 
   sl.side = (uint32_t*)take(8 * s.blocks);
   sl.block_rec = (uint32_t*)take(4 * s.blocks);
   sl.block_side = (uint32_t*)take(4 * s.blocks);
+  sl.bound = (double*)take(8 * s.blocks);
   sl.codes = (uint32_t*)take(4 * s.elems);
   sl.sym = (uint8_t*)take(s.elems);
   sl.words = (uint16_t*)take(2 * s.elems);
@@ -234,6 +237,7 @@ struct StagedState {
   // A row layout's tables (CompressChunkDesc::table; dec: 1 for a kTable frame), their count and
   // the frame's first column.
   uint8_t table, table_rel;
+  uint8_t local_bounds;  // CompressChunkDesc::local_bounds
   uint32_t row_elems, start_col, n_tables;
   // counts
   // n_lit_blocks: literal records (the blocks with a literal unit when rlog is 0)

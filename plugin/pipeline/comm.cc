@@ -288,8 +288,8 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       r->gpu.params.caps = options_.caps & ~kCapHistory;
       // The layout as on the CPU path: rel and abs frames bound each table by its own range
       // (the table quantizer) for a receiver that declares kCapTable, else by one bound that
-      // keeps every table's (the CPU backend's rule); local frames use its row records, with the
-      // smallest table bound for every block (the CUDA encoder has no per-block bounds).
+      // keeps every table's (the CPU backend's rule); local frames use its row records, each
+      // block bounded by the smallest of its tables' bounds. The frames are the CPU's.
       if (lossy && r->gpu.params.mode != BoundMode::kLossless) {
         apply_layout(classifier_.layout, &r->gpu.params, &r->gpu.layout);
         note_lossy_bytes(size);

@@ -4,8 +4,9 @@
 //     must leave its destination untouched, an accepted one decode to the CPU decoder's bytes.
 //  2. The input as data: the first bytes pick dtype (all ten), mode (the lossless one too), bound,
 //     what the receiver decodes and a row layout (none, or one of three: the table quantizer with
-//     kCapTable in rel and abs mode, one folded bound without it, row records in local mode); the
-//     runner's frame must be the CPU backend's byte for byte, and decode as in 1.
+//     kCapTable in rel and abs mode, one folded bound without it, row records and the tables'
+//     bounds in local mode); the runner's frame must be the CPU backend's byte for byte, and
+//     decode as in 1.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -104,9 +105,9 @@ void compress_as_data(const uint8_t* data, size_t size) {
     layout.table_cols = kCols[which - 1];
     for (uint32_t t = 0; t < layout.n_tables; ++t) layout.row_elems += layout.table_cols[t];
     layout.start_col = data[1] % layout.row_elems;
-    // Per-table bounds only in rel and abs mode: in local mode the CUDA encoder applies one
-    // bound to every block (the CPU backend each block's smallest), so their frames differ.
-    layout.table_bounds = which == 2 && p.mode != BoundMode::kLocal ? kBounds : nullptr;
+    // Per-table bounds: in rel and abs mode the table quantizer's, in local mode each block's
+    // (the smallest of its tables').
+    layout.table_bounds = which == 2 ? kBounds : nullptr;
     p.layout = &layout;
   }
   data += 3;

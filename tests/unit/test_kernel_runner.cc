@@ -705,6 +705,45 @@ TEST_P(KernelRunner, TableQuantizerMatchesCpuBackend) {
   }
 }
 
+// Local mode with a layout: with the tables' own bounds each block is bounded by the smallest of
+// its tables' (and a row record by the smallest of its blocks'), the frame's width by the
+// smallest of all; without them (or with one bound for all) by the frame's. The runner's frames
+// are the CPU backend's byte for byte, with and without row records, and each decoder writes the
+// other's bytes.
+TEST_P(KernelRunner, LocalTableBoundsMatchCpuBackend) {
+  std::mt19937_64 rng(test::test_seed());
+  std::vector<TestLayout> layouts = table_layouts(rng);
+  std::vector<TestChunk> batch;
+  for (bool row_records : {true, false}) {
+    for (size_t li = 0; li < layouts.size(); ++li) {
+      const RowLayout& l = layouts[li].row;
+      for (DType t : kFloatTypes) {
+        const size_t rows = 1 + rng() % 6;
+        const size_t count = rng() % 4 == 0 ? 1 + rng() % l.row_elems
+                             : rng() % 2    ? rows * l.row_elems
+                                            : rows * l.row_elems + 1 + rng() % 40;
+        TestChunk c = chunk(t, BoundMode::kLocal, std::ldexp(1.0, -(int)(rng() % 8) - 4),
+                            table_values(l, count, rng), rng() % 3 == 0 ? 1 : 0, rng() % 3);
+        c.params.caps = row_records ? caps() | kCapRowRecords : caps() & ~kCapRowRecords;
+        c.params.layout = &l;
+        batch.push_back(c);
+      }
+    }
+  }
+  test::BothWays both;
+  test::compress_both_ways(batch, 1 << 20, describe_table, &both);
+  if (HasFatalFailure()) return;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    SCOPED_TRACE(describe_table(batch[i], i));
+    test::DecodedBothWays d;
+    test::decode_both_ways(both.cpu_frames[i], batch[i].bytes.size(), &d);
+    EXPECT_EQ(d.runner.status, (int32_t)Status::kOk);
+    EXPECT_EQ(d.cpu, Status::kOk);
+    EXPECT_TRUE(std::equal(d.cpu_dst.begin(), d.cpu_dst.end(), d.runner_dst.begin()))
+        << "decoders disagree";
+  }
+}
+
 // A batch of one layout shared by many chunks (staged once) beside chunks of other layouts and
 // none, and a version 1 receiver: same frames as the CPU backend.
 TEST_P(KernelRunner, TableLayoutsSharedAcrossChunks) {
