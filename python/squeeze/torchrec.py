@@ -126,6 +126,36 @@ def set_plugin_iteration(iteration: int, plugin_path: Optional[str] = None) -> N
     _plugin_lib(plugin_path).squeeze_set_iteration(int(iteration))
 
 
+class PassThroughQCommsCodec:
+    """A direction Squeeze leaves alone: every method is the identity (SqueezeQCommsCodec
+    overrides ``encode`` and ``create_context``). TorchRec's own
+    ``NoOpQuantizedCommCodec`` cannot stand in for it: its ``quantized_dtype`` is a method, not a
+    property, and TorchRec 1.9's planner (``build_sharder_data``) passes it to ``torch.tensor(...,
+    dtype=...)``, which raises ``TypeError`` for a registry whose backward was left out."""
+
+    @property
+    def quantized_dtype(self):
+        import torch
+        return torch.float32
+
+    def create_context(self) -> None:
+        return None
+
+    def calc_quantized_size(self, input_len: int, ctx=None) -> int:
+        return int(input_len)
+
+    def padded_size(self, input_tensor, dim_per_rank: List[int], my_rank: int,
+                    qcomm_ctx=None) -> Tuple[int, int]:
+        dim_sum = input_tensor.shape[0] if input_tensor.dim() == 1 else input_tensor.shape[1]
+        return int(dim_sum), 0
+
+    def encode(self, input_tensor, ctx=None):
+        return input_tensor
+
+    def decode(self, input_grad, ctx=None):
+        return input_grad
+
+
 @dataclass
 class SqueezeQCommsContext:
     """Carries the per-peer split of one encode (elements per peer, rank order) and, after it,
@@ -137,7 +167,7 @@ class SqueezeQCommsContext:
     padded_dim_sum_per_rank: Optional[List[int]] = None
 
 
-class SqueezeQCommsCodec:
+class SqueezeQCommsCodec(PassThroughQCommsCodec):
     """A TorchRec-shaped QComms codec applying Squeeze's round trip (see the module docstring).
 
     ``mode`` / ``bound`` / ``caps``: as codec.compress; ``rank``: the sender's rank (its own
@@ -187,22 +217,8 @@ class SqueezeQCommsCodec:
 
     # -- TorchRec's interface -------------------------------------------------------------------
 
-    @property
-    def quantized_dtype(self):
-        import torch
-        return torch.float32
-
     def create_context(self) -> SqueezeQCommsContext:
         return SqueezeQCommsContext()
-
-    def calc_quantized_size(self, input_len: int,
-                            ctx: Optional[SqueezeQCommsContext] = None) -> int:
-        return int(input_len)
-
-    def padded_size(self, input_tensor, dim_per_rank: List[int], my_rank: int,
-                    qcomm_ctx: Optional[SqueezeQCommsContext]) -> Tuple[int, int]:
-        dim_sum = input_tensor.shape[0] if input_tensor.dim() == 1 else input_tensor.shape[1]
-        return int(dim_sum), 0
 
     def encode(self, input_tensor, ctx: Optional[SqueezeQCommsContext] = None):
         import torch
@@ -225,9 +241,6 @@ class SqueezeQCommsCodec:
         if ctx is not None:
             ctx.stats.add(sums)
         return torch.from_numpy(out).reshape(input_tensor.shape).to(input_tensor.device)
-
-    def decode(self, input_grad, ctx: Optional[SqueezeQCommsContext] = None):
-        return input_grad
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -268,35 +281,6 @@ class SqueezeQCommsCodec:
         for link in self._links.values():
             link.close()
         self._links.clear()
-
-
-class PassThroughQCommsCodec:
-    """A direction Squeeze leaves alone: every method is the identity. TorchRec's own
-    ``NoOpQuantizedCommCodec`` cannot stand in for it: its ``quantized_dtype`` is a method, not a
-    property, and TorchRec 1.9's planner (``build_sharder_data``) passes it to ``torch.tensor(...,
-    dtype=...)``, which raises ``TypeError`` for a registry whose backward was left out."""
-
-    @property
-    def quantized_dtype(self):
-        import torch
-        return torch.float32
-
-    def create_context(self) -> None:
-        return None
-
-    def calc_quantized_size(self, input_len: int, ctx=None) -> int:
-        return int(input_len)
-
-    def padded_size(self, input_tensor, dim_per_rank: List[int], my_rank: int,
-                    qcomm_ctx=None) -> Tuple[int, int]:
-        dim_sum = input_tensor.shape[0] if input_tensor.dim() == 1 else input_tensor.shape[1]
-        return int(dim_sum), 0
-
-    def encode(self, input_tensor, ctx=None):
-        return input_tensor
-
-    def decode(self, input_grad, ctx=None):
-        return input_grad
 
 
 def qcomm_codecs(forward: Optional[SqueezeQCommsCodec] = None,

@@ -51,7 +51,8 @@ import torch.nn.functional as F
 from .a2a import ExchangeFunction, TablewiseAllToAll, cross_network_block
 from .data import make_tables
 from .model import DLRM
-from .train import Config, LossLog, _tensors, make_data, make_optimizers, run_result
+from .train import (Config, LossLog, _tensors, begin_dump_step, make_data, make_optimizers,
+                    run_result, step_optimizers, training_batches)
 
 HooksFactory = Callable[[int], tuple]
 
@@ -176,10 +177,7 @@ def _train_rank(rank: int, config: Config, seed: int, make_hooks: Optional[Hooks
 
     t_train = time.perf_counter()
     losses = LossLog(config, say)
-    for step in range(1, config.steps + 1):
-        if dump is not None and hasattr(dump, "begin_step"):
-            dump.begin_step(step)
-        dense, ids, offsets, labels = _tensors(train_data.batch(gb))
+    for step, (dense, ids, offsets, labels) in training_batches(config, train_data, dump):
         logits = model.head(dense[mine], exchanged(ids, offsets))
         loss_sum = F.binary_cross_entropy_with_logits(logits, labels[mine], reduction="sum")
         (loss_sum / b).backward()
@@ -187,18 +185,14 @@ def _train_rank(rank: int, config: Config, seed: int, make_hooks: Optional[Hooks
             for p in dense_params:                    # DDP: the mean over the ranks
                 dist.all_reduce(p.grad)
                 p.grad.div_(R)
-        dense_opt.step()
-        sparse_opt.step()
-        dense_opt.zero_grad(set_to_none=True)
-        sparse_opt.zero_grad()
+        step_optimizers(dense_opt, sparse_opt)
         total = loss_sum.detach().reshape(1).to(torch.float64)
         dist.all_reduce(total)
         losses.add(step, float(total) / gb)
     train_s = time.perf_counter() - t_train
 
     t_eval = time.perf_counter()
-    if dump is not None and hasattr(dump, "begin_step"):
-        dump.begin_step(None)
+    begin_dump_step(dump, None)
     if not config.eval_transform:
         exchange.fwd = None
     local = []

@@ -108,6 +108,29 @@ def _tensors(b: Batch):
             [torch.from_numpy(x) for x in b.offsets], torch.from_numpy(b.labels))
 
 
+def begin_dump_step(dump, step: Optional[int]) -> None:
+    """Tells a dump hook with ``begin_step`` (train's ``dump``) the step the next blocks belong
+    to: 1-based in training, None for the held-out evaluation."""
+    if dump is not None and hasattr(dump, "begin_step"):
+        dump.begin_step(step)
+
+
+def training_batches(config: Config, train_data, dump):
+    """Each training step's number and its global batch as tensors, the dump told the step
+    first: the steps of both engines (this module's and distributed.py's)."""
+    for step in range(1, config.steps + 1):
+        begin_dump_step(dump, step)
+        yield step, _tensors(train_data.batch(config.global_batch))
+
+
+def step_optimizers(dense_opt, sparse_opt) -> None:
+    """One optimizer step of both parameter sets, then their gradients cleared."""
+    dense_opt.step()
+    sparse_opt.step()
+    dense_opt.zero_grad(set_to_none=True)
+    sparse_opt.zero_grad()
+
+
 def train(config: Config, seed: int, fwd_transform: Optional[Transform] = None,
           bwd_transform: Optional[Transform] = None, dump=None,
           log: Optional[Callable[[str], None]] = None) -> Dict:
@@ -179,10 +202,7 @@ def _train(config: Config, seed: int, fwd_transform, bwd_transform, dump, log, t
 
     t_train = time.perf_counter()
     losses = LossLog(config, say)
-    for step in range(1, config.steps + 1):
-        if dump is not None and hasattr(dump, "begin_step"):
-            dump.begin_step(step)
-        dense, ids, offsets, labels = _tensors(train_data.batch(gb))
+    for step, (dense, ids, offsets, labels) in training_batches(config, train_data, dump):
         received = a2a(model.pooled(ids, offsets))
         logits = model.head(dense, received)
         loss_sum = F.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
@@ -191,16 +211,12 @@ def _train(config: Config, seed: int, fwd_transform, bwd_transform, dump, log, t
         with torch.no_grad():
             for p in dense_params:
                 p.grad.div_(config.ranks)
-        dense_opt.step()
-        sparse_opt.step()
-        dense_opt.zero_grad(set_to_none=True)
-        sparse_opt.zero_grad()
+        step_optimizers(dense_opt, sparse_opt)
         losses.add(step, float(loss_sum.detach()) / gb)
     train_s = time.perf_counter() - t_train
 
     t_eval = time.perf_counter()
-    if dump is not None and hasattr(dump, "begin_step"):
-        dump.begin_step(None)
+    begin_dump_step(dump, None)
     saved = a2a.fwd_transform
     if not config.eval_transform:
         a2a.fwd_transform = None
