@@ -351,23 +351,14 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       }
     }
     if (per_block) {
-      // A block's columns walked table by table (a table's columns are contiguous).
       s.table_end.resize(n_tables);
       for (uint32_t t = 0, c = 0; t < n_tables; ++t) s.table_end[t] = c += lay->table_cols[t];
       s.block_bound.resize(g.n_blocks);
       min_bound = INFINITY;
-      uint32_t col = lay->start_col;
       for (uint64_t b = 0; b < g.n_blocks; ++b) {
-        double bb = INFINITY;
-        uint64_t left = std::min<uint64_t>(kBlockElems, g.n - b * kBlockElems);
-        while (left > 0) {
-          const uint32_t t = s.col_table[col];
-          const uint64_t take = std::min<uint64_t>(left, s.table_end[t] - col);
-          bb = std::min(bb, lay->table_bounds[t]);
-          left -= take;
-          col += (uint32_t)take;
-          if (col == lay->row_elems) col = 0;
-        }
+        const double bb = table::span_bound(s.table_end.data(), lay->table_bounds, n_tables,
+                                            lay->row_elems, lay->start_col, b * kBlockElems,
+                                            std::min<uint64_t>(kBlockElems, g.n - b * kBlockElems));
         s.block_bound[b] = bb;
         min_bound = std::min(min_bound, bb);
       }

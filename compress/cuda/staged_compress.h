@@ -310,10 +310,8 @@ struct StagedAnalyzeKernel {
           }
           double bound = st.bound;
           if (st.local_bounds) {  // the smallest of the block's tables' bounds
-            bound = (double)pos_inf();
-            ColumnWalk cw(c.table_end, st.n_tables, st.row_elems, st.start_col, first);
-            for (uint64_t i = first; i < last; ++i, cw.next())
-              bound = table::min_bound(bound, c.table_bounds[cw.t]);
+            bound = table::span_bound(c.table_end, c.table_bounds, st.n_tables, st.row_elems,
+                                      st.start_col, first, last - first);
             sl.bound[b] = bound;
             min_bound = table::min_bound(min_bound, bound);
           }

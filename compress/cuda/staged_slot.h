@@ -319,21 +319,6 @@ SQZ_HD uint64_t element_of_coded(const StagedSlot& sl, uint64_t k) {
   return (uint64_t)sl.coded_unit[k / kUnitElems] * kUnitElems + k % kUnitElems;
 }
 
-// The table of column col, from each table's end column (the first table whose end is above
-// col; col < end[n_tables - 1]).
-SQZ_HD uint32_t table_of(const uint32_t* end, uint32_t n_tables, uint32_t col) {
-  uint32_t lo = 0, hi = n_tables - 1;
-  while (lo < hi) {
-    const uint32_t mid = (lo + hi) / 2;
-    if (end[mid] > col) {
-      hi = mid;
-    } else {
-      lo = mid + 1;
-    }
-  }
-  return lo;
-}
-
 // Walks the columns of consecutive elements from element `first` of a frame: col, its table t,
 // and that table's end column.
 struct ColumnWalk {
@@ -343,7 +328,7 @@ struct ColumnWalk {
                     uint64_t first)
       : end(ends), row_elems(row) {
     col = (uint32_t)((start_col + first) % row);
-    t = table_of(ends, n_tables, col);
+    t = table::table_of(ends, n_tables, col);
     t_end = ends[t];
   }
   SQZ_HD void next() {

@@ -90,6 +90,44 @@ SQZ_HD double min_bound(double a, double b) {
   return b < a ? b : a;  // std::min's choice
 }
 
+// The table of column col, from each table's end column (the first table whose end is above
+// col; col < end[n_tables - 1]).
+SQZ_HD uint32_t table_of(const uint32_t* end, uint32_t n_tables, uint32_t col) {
+  uint32_t lo = 0, hi = n_tables - 1;
+  while (lo < hi) {
+    const uint32_t mid = (lo + hi) / 2;
+    if (end[mid] > col) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+// The smallest of the bounds of the tables that elements [first, first + count) of a frame lie
+// in, element 0 in column start_col (local mode with the tables' bounds: a block's bound), walked
+// table by table (a table's columns are contiguous). +inf for no element.
+SQZ_HD double span_bound(const uint32_t* end, const double* bounds, uint32_t n_tables,
+                         uint32_t row_elems, uint32_t start_col, uint64_t first, uint64_t count) {
+  double b = (double)INFINITY;
+  uint32_t col = (uint32_t)((start_col + first) % row_elems);
+  uint32_t t = table_of(end, n_tables, col);
+  while (count > 0) {
+    b = min_bound(b, bounds[t]);
+    const uint64_t take = count < end[t] - col ? count : end[t] - col;
+    count -= take;
+    col += (uint32_t)take;
+    if (col == row_elems) {
+      col = 0;
+      t = 0;
+    } else {
+      ++t;
+    }
+  }
+  return b;
+}
+
 // Whether a layout is usable (squeeze::valid_layout): sizes within the limits, widths >= 1 summing
 // to row_elems, start_col < row_elems, every bound > 0 and finite.
 inline bool layout_valid(const RowLayout& layout) {
