@@ -20,14 +20,21 @@ class UnitTable {
   void reset(size_t min_capacity);
   // Position stored for hash, or kNone.
   uint64_t find(uint64_t hash) const;
+  // Starts loading hash's first slot (a frame's units are probed in order, their hashes known
+  // ahead: without it every probe of a table larger than L1 waits for memory).
+  void prefetch(uint64_t hash) const;
   // Sets hash -> pos when hash is absent or its position is below window_start.
   void offer(uint64_t hash, uint64_t pos, uint64_t window_start);
   static constexpr uint64_t kNone = ~0ull;
 
  private:
+  // A key and its position side by side: one cache line per probe.
+  struct Slot {
+    uint64_t key;
+    uint64_t val;
+  };
   void rebuild(uint64_t window_start);
-  std::vector<uint64_t> keys_;
-  std::vector<uint64_t> vals_;
+  std::vector<Slot> slots_;
   size_t used_ = 0;
 };
 
