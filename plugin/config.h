@@ -49,6 +49,12 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "throughput with: a message is compressed losslessly while the coder is at least as fast "     \
     "as the link (and the ratio >= 1.1). auto: the device's speed (the interface's, or the "       \
     "inner plugin's); an unknown speed means never.")                                              \
+  X(kEntropy, "ENTROPY", kEnum, "auto", 0, 0, "auto|on|off",                                       \
+    "The rANS entropy stage of lossy frames. auto: used where the bytes it saves reach the peer "  \
+    "sooner than it costs: it must save at least (link rate x its time a value) bits a value, "    \
+    "its time (encode plus decode) measured once per process on this CPU; an unknown link "        \
+    "rate means on. on: whenever it makes the frame smaller; off: never (the fixed-length coder "  \
+    "only). The decoded values are the same in every case.")                                       \
   X(kLayout, "LAYOUT", kString, "", 0, 0, "",                                                      \
     "The tables of a row of the all-to-all payloads, in row order: comma-separated "               \
     "WIDTH[*COUNT][@ROWS][=BOUND] (e.g. 128*8, or 64@1460,64@10000000=5e-3,32). Applied to a "     \
@@ -241,6 +247,11 @@ struct Settings {
   uint64_t min_bytes() const { return static_cast<uint64_t>(get<ParamId::kMinBytes>()); }
   // DType::kBytes when no datatype is assumed.
   DType assume_dtype() const;
+  enum class Entropy : uint8_t { kAuto, kOn, kOff };
+  Entropy entropy() const {
+    const std::string& v = get<ParamId::kEntropy>();
+    return v == "on" ? Entropy::kOn : v == "off" ? Entropy::kOff : Entropy::kAuto;
+  }
   // LINK_MBPS as configured: -1 for "auto" (the device's speed).
   int64_t link_mbps() const { return get<ParamId::kLinkMbps>(); }
   // THREADS as configured: -1 for "auto" (resolve_thread_count gives the effective value).

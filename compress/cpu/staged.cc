@@ -241,7 +241,7 @@ inline void unit_symbols(const uint32_t* __restrict codes, uint32_t shift,
 // The rANS coder's bytes: shift, table, per-segment word counts, segments, raw low bits. False
 // (nothing written) when the integer estimate says it would not beat fixed_bytes.
 bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units, uint64_t n_coded,
-                 uint32_t max_code, uint64_t fixed_bytes) {
+                 uint32_t max_code, uint64_t fixed_bytes, uint32_t min_gain_q8) {
   const uint32_t bits = quant::code_width(max_code);
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
   // Whether to code at all, from the sampled groups' histogram (rans::in_sample: coded units
@@ -261,9 +261,9 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
       counts.add_codes(unit_codes(cu), unit_count(cu), shift);
   uint32_t hist[rans::kMaxSymbols];
   uint32_t n_sym = counts.merge(hist);
-  if (!rans::worth_coding(
+  if (!rans::gain_pays(
           rans::estimated_bytes(hist, n_sym, rans::sample_size(n_coded), n_coded, shift),
-          fixed_bytes))
+          fixed_bytes, n_coded, min_gain_q8))
     return false;
   // The symbols, in coded order; the units outside the sample counted from them.
   s.sym.resize(n_coded);
@@ -562,7 +562,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   bool use_rans = false;
   if ((params.caps & kCapRans) != 0 && n_coded > 0) {
     const uint32_t max_code = local_mode ? (1u << w) - 1u : or_all;
-    use_rans = encode_rans(s, *be.rans, n_coded_units, n_coded, max_code, fixed_bytes) &&
+    use_rans = encode_rans(s, *be.rans, n_coded_units, n_coded, max_code, fixed_bytes,
+                           params.rans_min_gain) &&
                s.rans_out.size() < fixed_bytes;
   }
   if (!use_rans) pack_fixed(s, uk, n_coded_units, n_groups, local_mode, w, fixed_bytes);

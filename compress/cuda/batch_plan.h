@@ -95,6 +95,7 @@ inline gpu::GpuStatus plan_compress(const gpu::ChunkToCompress* chunks, uint32_t
     d.dtype = (uint8_t)p.dtype;
     d.mode = (uint8_t)p.mode;
     d.caps = p.caps;
+    d.rans_min_gain = p.rans_min_gain;
     d.unit_begin = plan->n_units;
     d.tile_begin = plan->n_tiles;
     // Lossless chunks, and integer ones (which no lossy method takes: their frame is raw), are

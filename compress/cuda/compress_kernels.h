@@ -38,6 +38,7 @@ struct CompressChunkDesc {
   uint8_t staged;           // a version 2 frame (the receiver decodes them): staged_compress.h
                             // makes it, and the chunk has no units of the version 1 kernels
   uint32_t caps;            // CodecParams::caps
+  uint32_t rans_min_gain;   // CodecParams::rans_min_gain
   uint8_t rlog;             // local mode: blocks per record, log2 (local::record_log2)
   uint8_t planes;           // lossless, or an integer dtype: planes_compress.h makes the frame
                             // (a planes frame or a raw one), and the chunk has no units either

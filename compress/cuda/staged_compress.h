@@ -226,6 +226,7 @@ struct StagedAnalyzeKernel {
       st.local = c.mode == (uint8_t)BoundMode::kLocal;
       st.rlog = st.local ? c.rlog : 0;
       st.caps = c.caps;
+      st.rans_min_gain = c.rans_min_gain;
       st.bound = c.bound;
       st.es = (uint32_t)block::dtype_bytes(c.dtype);
       const staged::Geometry g = staged::geometry(c.dtype, c.bytes);
@@ -729,10 +730,10 @@ struct StagedAnalyzeKernel {
     } else if constexpr (P == 19) {
       // Whether coding is worth it, estimated from the sample (the CPU backend's estimate).
       if (th != 0 || !st.quantized || !st.try_rans) return;
-      if (!rans::worth_coding(
+      if (!rans::gain_pays(
               rans::estimated_bytes(s.hist, rans::kMaxSymbols, rans::sample_size(st.n_coded),
                                     st.n_coded, st.shift),
-              st.fixed_bytes))
+              st.fixed_bytes, st.n_coded, st.rans_min_gain))
         st.try_rans = 0;
       for (uint32_t k = 0; k < rans::kMaxSymbols; ++k) s.hist[k] = 0;
     } else if constexpr (P == 20) {

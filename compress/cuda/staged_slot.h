@@ -229,6 +229,7 @@ struct StagedState {
   uint8_t rlog;        // local: blocks per record, log2
   uint64_t n_records;  // local: ceil(n_blocks / 2^rlog); records = blocks when rlog is 0
   uint32_t caps;
+  uint32_t rans_min_gain;  // enc: CodecParams::rans_min_gain
   double bound;
   quant::QuantParams qp;
   double applied;

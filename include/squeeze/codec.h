@@ -108,6 +108,12 @@ struct CodecParams {
   double bound = kInt8MatchingLocalBound;
   uint32_t caps = kCapsAll;           // what the receiver decodes (Capability bits)
   const RowLayout* layout = nullptr;  // optional: the rows the data is made of
+  // The rANS coder takes a lossy frame only when it saves at least rans_min_gain / 256 bits per
+  // coded value over the fixed-length coder (besides 1/32 of its bytes): its time (encode plus
+  // decode) costs about a nanosecond a value on a CPU core, which a link of a few Gbit/s sends
+  // faster than the saving. 0: whenever it is smaller; >= 2048 (8 bits): never. The decoded
+  // values are the same either way. The plugin sets it from the link's rate (ENTROPY).
+  uint32_t rans_min_gain = 0;
 };
 
 // The SC'24 paper's table classes (its artifact's choice, which follows cardinality): a table of

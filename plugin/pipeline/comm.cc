@@ -956,6 +956,7 @@ ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t 
   if (policy_generation() != rules_generation) policy_snapshot(&rules, &rules_generation);
   if (layout_generation() != layout_gen) layout = layout_snapshot(&layout_gen);
   ClassifyResult r = classify(options.policy, rules, in);
+  r.params.rans_min_gain = options.rans_min_gain;
   if (r.decision != Decision::kLossless) return r;
   if ((options.caps & kCapPlanes) == 0) {
     r.decision = Decision::kPassNoLossless;  // the receiver does not decode planes frames
@@ -973,7 +974,7 @@ ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t 
              static_cast<unsigned long long>(options.id), dtype_name(r.params.dtype),
              v.compress ? "pays" : "does not pay", rate / 1e9, ratio, LosslessGauge::kProbeMessages,
              options.link_bytes_per_s / 1e9,
-             options.link_bytes_per_s > 0 ? "" : " (unknown: set NCCL_SQUEEZE_LINK_GBPS)");
+             options.link_bytes_per_s > 0 ? "" : " (unknown: set NCCL_SQUEEZE_LINK_MBPS)");
   }
   if (!v.compress) r.decision = Decision::kPassNotPaying;
   return r;

@@ -35,9 +35,11 @@ struct CommOptions {
   // Send side: what the receiver decodes (Capability bits, negotiated at connect). Receive side:
   // what this side declared it decodes.
   uint32_t caps = kCapV1;
-  // The link's rate in bytes per second (NCCL_SQUEEZE_LINK_GBPS, else the device's speed); 0:
+  // The link's rate in bytes per second (NCCL_SQUEEZE_LINK_MBPS, else the device's speed); 0:
   // unknown. The lossless "auto" rule compares the coder with it.
   double link_bytes_per_s = 0;
+  // Send side: CodecParams::rans_min_gain of this connection's lossy frames (ENTROPY).
+  uint32_t rans_min_gain = 0;
 };
 
 // LINK_MBPS, else the device's speed (Mbit/s, <= 0: unknown), in bytes per second; 0: unknown.

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "plugin/classify/entropy.h"
 #include "plugin/config.h"
 #include "plugin/core.h"
 #include "plugin/log.h"
@@ -117,6 +118,7 @@ class TcpTransport final : public Transport {
     opts.caps = conn->peer_caps;
     const int speed = dev >= 0 && dev < device_count() ? devices_[dev].speed_mbps : 0;
     opts.link_bytes_per_s = link_bytes_per_s(settings_, speed);
+    opts.rans_min_gain = rans_min_gain(settings_.entropy(), opts.link_bytes_per_s);
     log_established(NetComm::Dir::kSend, opts, *conn);
     *out = std::make_unique<Comm>(NetComm::Dir::kSend, std::move(conn), opts);
     return ncclSuccess;
@@ -142,11 +144,15 @@ class TcpTransport final : public Transport {
 
  private:
   static void log_established(NetComm::Dir dir, const CommOptions& opts, const Connection& conn) {
-    SQZ_INFO(NCCL_NET, "%s connection %llu established with %s, %s traffic hint, protocol %u, %s",
-             dir == NetComm::Dir::kSend ? "send" : "recv", static_cast<unsigned long long>(opts.id),
+    const bool send = dir == NetComm::Dir::kSend;
+    SQZ_INFO(NCCL_NET,
+             "%s connection %llu established with %s, %s traffic hint, protocol %u, %s%s%s",
+             send ? "send" : "recv", static_cast<unsigned long long>(opts.id),
              sockaddr_to_string(conn.peer).c_str(), comm_kind_name(opts.connect_kind),
-             static_cast<unsigned>(conn.protocol),
-             caps_description(opts.caps, dir == NetComm::Dir::kSend).c_str());
+             static_cast<unsigned>(conn.protocol), caps_description(opts.caps, send).c_str(),
+             send && (opts.caps & kCapRans) != 0 ? ", " : "",
+             send && (opts.caps & kCapRans) != 0 ? rans_gain_description(opts.rans_min_gain).c_str()
+                                                 : "");
   }
 
   Settings settings_;

@@ -91,6 +91,7 @@ void compress_as_data(const uint8_t* data, size_t size) {
                                kCapStaged | kCapPlanes,
                                kCapsAll & ~(kCapHistory | kCapPlanes)};
   p.caps = profiles[data[2] % 7];
+  p.rans_min_gain = data[1] / 6 % 4 * 96;  // 0, 96, 192, 288: 0 to 1.1 bits a value
   // A row layout from the same byte: none, two tables, many narrow ones (per-table bounds), a row
   // wider than most inputs; the frame starts at a column picked by the bound byte.
   static const uint32_t kCols[3][12] = {

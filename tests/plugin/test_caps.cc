@@ -21,6 +21,11 @@ struct Profile {
   const char* name;
   uint16_t version;
   uint64_t caps;
+  // ENTROPY and LINK_MBPS for the sender (null: the defaults), and whether its frames must use
+  // rANS (some of them), must not, or either.
+  const char* entropy = nullptr;
+  const char* link_mbps = nullptr;
+  enum class Rans { kEither, kSome, kNone } rans = Rans::kEither;
 };
 
 // Float messages with repeated 64-value vectors, so deduplication would pay if allowed.
@@ -44,6 +49,8 @@ void run_profile(const Profile& prof) {
   SCOPED_TRACE(prof.name);
   ScopedEnv env;
   env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32");
+  if (prof.entropy != nullptr) env.set("NCCL_SQUEEZE_ENTROPY", prof.entropy);
+  if (prof.link_mbps != nullptr) env.set("NCCL_SQUEEZE_LINK_MBPS", prof.link_mbps);
   Pair p;
   ASSERT_TRUE(init_ctx(&p.ctx));
   ncclNet_v11_t* n = plugin().v11;
@@ -123,6 +130,7 @@ void run_profile(const Profile& prof) {
 
   squeeze::StreamDecoder dec;
   bool any_dedup = false;
+  int rans_frames = 0;
   for (int k = 0; k < kMessages; ++k) {
     FrameInfo info;
     ASSERT_EQ(squeeze::read_frame_info(frames[k].data(), frames[k].size(), &info),
@@ -140,6 +148,8 @@ void run_profile(const Profile& prof) {
       EXPECT_EQ(info.dedup, (uint8_t)squeeze::StagedDedup::kNone) << "message " << k;
     }
     any_dedup |= info.dedup != (uint8_t)squeeze::StagedDedup::kNone;
+    rans_frames += info.version == squeeze::kFrameVersion2 &&
+                   info.coder == (uint8_t)squeeze::StagedCoder::kRans;
     std::vector<uint8_t> out(kFloats * 4);
     size_t out_bytes = 0;
     ASSERT_EQ(
@@ -170,13 +180,26 @@ void run_profile(const Profile& prof) {
   if (prof.caps & (squeeze::kCapDedup | squeeze::kCapHistory)) {
     EXPECT_TRUE(any_dedup) << "repeated vectors, deduplication allowed, none used";
   }
+  if (prof.rans == Profile::Rans::kSome) {
+    EXPECT_GT(rans_frames, 0) << "no frame took rANS";
+  }
+  if (prof.rans == Profile::Rans::kNone) {
+    EXPECT_EQ(rans_frames, 0) << "rANS frames with ENTROPY=" << prof.entropy;
+  }
 }
 
 TEST(Caps, SenderUsesOnlyWhatTheReceiverDecodes) {
   for (const Profile& prof :
        {Profile{"protocol 2 receiver: version 1 frames", 2, 0},
         Profile{"staged frames, no rANS, no dedup", 3, squeeze::kCapV1 | squeeze::kCapStaged},
-        Profile{"everything", 3, squeeze::kCapsAll}}) {
+        Profile{"everything", 3, squeeze::kCapsAll},
+        // ENTROPY: the receiver decodes rANS; the sender uses it as configured.
+        Profile{"everything, ENTROPY=on", 3, squeeze::kCapsAll, "on", nullptr,
+                Profile::Rans::kSome},
+        Profile{"everything, ENTROPY=off", 3, squeeze::kCapsAll, "off", nullptr,
+                Profile::Rans::kNone},
+        Profile{"everything, ENTROPY=auto on a 1 Mbit/s link", 3, squeeze::kCapsAll, "auto", "1",
+                Profile::Rans::kSome}}) {
     run_profile(prof);
     if (HasFatalFailure()) return;
   }

@@ -16,6 +16,7 @@
 
 #include "compress/cpu/kernels.h"
 #include "plugin/classify/classify.h"
+#include "plugin/classify/entropy.h"
 #include "plugin/classify/layout.h"
 #include "plugin/config.h"
 #include "plugin/config_toml.h"
@@ -672,6 +673,51 @@ TEST(LosslessGauge, SendClassifierAppliesCapsAndTheGauge) {
   EXPECT_FALSE(forced.at(PolicyOp::kP2p, DType::kF32).on);
   EXPECT_FALSE(parse_policy_rules("p2p.u64=abs:1e-3", &forced, &error));
   EXPECT_NE(error.find("only losslessly"), std::string::npos) << error;
+}
+
+// ENTROPY: the gain is the link's bits in the stage's time a value, in 1/256 bit, rounded up;
+// 0 (whenever smaller) for an unknown link or a free stage; 4096 (never) at most. on and off do
+// not depend on the link; the classifier hands the connection's gain to every lossy send.
+TEST(Entropy, MinGainIsTheLinksBitsInTheStagesTime) {
+  EXPECT_EQ(rans_min_gain_for(1.0, 125e6), 256u);   // 1 Gbit/s x 1 ns = 1 bit
+  EXPECT_EQ(rans_min_gain_for(2.0, 12.5e6), 52u);   // 100 Mbit/s x 2 ns = 0.2 bit: 51.2 up
+  EXPECT_EQ(rans_min_gain_for(1.0, 125e9), 4096u);  // 1 Tbit/s: 1000 bits, capped (never)
+  EXPECT_EQ(rans_min_gain_for(1.0, 0.0), 0u);       // unknown link
+  EXPECT_EQ(rans_min_gain_for(0.0, 125e6), 0u);     // a free stage
+  EXPECT_EQ(rans_min_gain_for(1e-9, 1.0), 1u);      // any cost at all: at least 1/256 bit
+  EXPECT_EQ(rans_min_gain(Settings::Entropy::kOn, 125e9), 0u);
+  EXPECT_EQ(rans_min_gain(Settings::Entropy::kOff, 0.0), 4096u);
+  EXPECT_EQ(rans_min_gain(Settings::Entropy::kAuto, 0.0), 0u);  // unknown link: whenever smaller
+  // auto on a known link: the measured cost's gain (the calibration runs the codec here).
+  const EntropyCost& cost = entropy_cost();
+  EXPECT_TRUE(cost.measured) << "the calibration frame should take rANS";
+  EXPECT_GE(cost.ns_per_value, 0.0);
+  EXPECT_EQ(rans_min_gain(Settings::Entropy::kAuto, 125e6),
+            rans_min_gain_for(cost.ns_per_value, 125e6));
+  EXPECT_EQ(rans_gain_description(0), "rANS whenever smaller");
+  EXPECT_EQ(rans_gain_description(4096), "no rANS");
+  EXPECT_EQ(rans_gain_description(384), "rANS where it saves >= 1.50 bits a value");
+
+  Settings s;
+  std::string err;
+  ASSERT_TRUE(load_settings(fake_env({}), &s, &err)) << err;
+  EXPECT_EQ(s.entropy(), Settings::Entropy::kAuto);
+  ASSERT_TRUE(load_settings(fake_env({{"NCCL_SQUEEZE_ENTROPY", "off"}}), &s, &err)) << err;
+  EXPECT_EQ(s.entropy(), Settings::Entropy::kOff);
+  EXPECT_FALSE(load_settings(fake_env({{"NCCL_SQUEEZE_ENTROPY", "sometimes"}}), &s, &err));
+  EXPECT_NE(err.find("NCCL_SQUEEZE_ENTROPY"), std::string::npos) << err;
+
+  TrafficRecord floats{OpKind::kP2p, 6, NcclDType::kFloat32, -1};
+  SendTraffic traffic;
+  traffic.path = TrafficPath::kProfiler;
+  traffic.record = floats;
+  CommOptions o;
+  o.caps = kCapsAll;
+  o.rans_min_gain = 300;
+  SendClassifier c;
+  const ClassifyResult r = c.classify_send(o, 1 << 20, BufferProto::kSimple, traffic);
+  EXPECT_EQ(r.decision, Decision::kLossy);
+  EXPECT_EQ(r.params.rans_min_gain, 300u);
 }
 
 TEST(Hints, PerThreadConnectAndTransfer) {

@@ -356,6 +356,34 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
   }
 }
 
+// CodecParams::rans_min_gain reaches the kernels' decision (rans::gain_pays) as it reaches the
+// CPU encoder's: the same frames at each gain, on the trained payloads at the bounds users run;
+// rANS at gain 0 and never at 4096.
+TEST_P(KernelRunner, RansMinGainMatchesCpuBackend) {
+  if (!staged() || (caps() & kCapRans) == 0) GTEST_SKIP() << "no rANS in this profile";
+  const std::vector<float> v = read_corpus("d64_late_fwd_r3_to_r0.f32");
+  ASSERT_GT(v.size(), 65536u);
+  for (uint32_t gain : {0u, 64u, 200u, 400u, 4096u}) {
+    SCOPED_TRACE("gain " + std::to_string(gain));
+    std::vector<TestChunk> batch;
+    for (BoundMode m : {BoundMode::kLocal, BoundMode::kRel})
+      for (size_t first = 0; first + 32768 <= 65536; first += 32768) {
+        TestChunk c = chunk(DType::kF32, m, 1e-2,
+                            std::vector<float>(v.begin() + first, v.begin() + first + 32768));
+        c.params.rans_min_gain = gain;
+        batch.push_back(c);
+      }
+    const BatchUse use = check_batch(batch);
+    if (HasFatalFailure()) return;
+    if (gain == 0) {
+      EXPECT_GT(use.rans, 0);
+    }
+    if (gain == 4096) {
+      EXPECT_EQ(use.rans, 0);
+    }
+  }
+}
+
 // Repeats the deduplication stage must handle: runs, a source used many times, repeats of
 // outlier-holding units, near-repeats (one bit apart), references across block boundaries, and a
 // unit whose repeat is too coarse for a later block's tighter local bound, and signed zeros: a

@@ -230,6 +230,93 @@ TEST(Rans, SampledEstimateIsClose) {
   }
 }
 
+// rans::gain_pays against its definition in exact rationals (long double holds these products
+// exactly: below 2^64): at least 1/32 smaller, and the saving in bits at least n_coded x
+// min(gain, 4096) / 256.
+TEST(Rans, GainPaysIsItsDefinition) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 200000; ++round) {
+    const uint64_t fixed = 1 + rng() % (uint64_t{1} << (rng() % 40));
+    const uint64_t estimate = rng() % (fixed + fixed / 8 + 1);
+    const uint64_t n = 1 + rng() % (uint64_t{1} << (rng() % 33));
+    const uint32_t gain = round % 5 == 0 ? (uint32_t)rng() : (uint32_t)(rng() % 5000);
+    const bool smaller = (long double)estimate * 32 < (long double)fixed * 31;
+    const long double g = gain < 4096 ? gain : 4096;
+    const bool pays =
+        smaller && ((long double)fixed - (long double)estimate) * 8 * 256 >= (long double)n * g;
+    ASSERT_EQ(rans::gain_pays(estimate, fixed, n, gain), pays)
+        << "seed " << seed << " fixed " << fixed << " estimate " << estimate << " n " << n
+        << " gain " << gain;
+    if (gain == 0) {
+      ASSERT_EQ(rans::gain_pays(estimate, fixed, n, gain), rans::worth_coding(estimate, fixed));
+    }
+  }
+  // At the edge: 1024 values, 128 bytes saved = 1 bit a value = gain 256.
+  EXPECT_TRUE(rans::gain_pays(1000 - 128, 1000, 1024, 256));
+  EXPECT_FALSE(rans::gain_pays(1000 - 127, 1000, 1024, 256));
+  EXPECT_FALSE(rans::gain_pays(0, 1024, 1024, 0xffffffffu));  // 8 bits saved, never enough
+}
+
+// CodecParams::rans_min_gain: the frame takes rANS up to a gain and the fixed coder above it
+// (monotone), 0 is the rule without it, 4096 never takes rANS, and the decoded values are the
+// same at every gain (the coder is lossless on the codes). Embedding-like rows of 64 values.
+TEST(Rans, MinGainChoosesTheCoderNotTheValues) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  for (BoundMode mode : {BoundMode::kLocal, BoundMode::kRel}) {
+    std::vector<float> v(32768);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    float scale = 1.0f;
+    for (size_t i = 0; i < v.size(); ++i) {
+      // Rows on their own scales in local mode (its bound follows them); one scale in rel mode,
+      // whose fixed coder gives all-zero groups of small rows almost nothing to code.
+      if (i % 64 == 0 && mode == BoundMode::kLocal)
+        scale = std::pow(10.0f, -2.0f * (float)(rng() % 1000) / 1000.0f);
+      v[i] = scale * g(rng);
+    }
+    CodecParams p;
+    p.mode = mode;
+    p.bound = 1e-2;
+    std::vector<uint8_t> frame(max_frame_bytes(v.size() * 4)), first_out, out(v.size() * 4);
+    size_t prev_bytes = 0;
+    bool was_rans = true;
+    int rans_frames = 0;
+    for (uint32_t gain : {0u, 1u, 8u, 32u, 64u, 128u, 256u, 512u, 1024u, 2048u, 4096u, ~0u}) {
+      SCOPED_TRACE("seed " + std::to_string(seed) + " mode " + std::to_string((int)mode) +
+                   " gain " + std::to_string(gain));
+      p.rans_min_gain = gain;
+      size_t bytes = 0, out_bytes = 0;
+      FrameStats st;
+      ASSERT_EQ(compress(p, v.data(), v.size() * 4, frame.data(), frame.size(), &bytes, &st),
+                Status::kOk);
+      ASSERT_EQ(st.method, (uint8_t)FrameMethod::kStaged);
+      const bool rans = st.coder == (uint8_t)StagedCoder::kRans;
+      if (gain == 0) {
+        EXPECT_TRUE(rans) << "skewed codes should take rANS without a gain";
+      }
+      if (gain >= 2048) {
+        EXPECT_FALSE(rans);
+      }
+      EXPECT_TRUE(was_rans || !rans) << "rANS again above a gain that refused it";
+      if (!rans && was_rans && gain > 0) {
+        EXPECT_GT(bytes, prev_bytes);
+      }
+      if (rans) {
+        EXPECT_EQ(bytes, prev_bytes == 0 ? bytes : prev_bytes);
+      }
+      was_rans = rans;
+      prev_bytes = bytes;
+      rans_frames += rans;
+      ASSERT_EQ(decompress(frame.data(), bytes, out.data(), out.size(), &out_bytes), Status::kOk);
+      if (first_out.empty()) first_out = out;
+      ASSERT_EQ(std::memcmp(out.data(), first_out.data(), out.size()), 0)
+          << "decoded values depend on the coder";
+    }
+    EXPECT_GE(rans_frames, 2) << "no gain between 0 and the refusal took rANS";
+  }
+}
+
 std::vector<const cpu::Backend*> backends() {
   std::vector<const cpu::Backend*> v{&cpu::scalar_backend()};
   if (cpu::avx2_backend()) v.push_back(cpu::avx2_backend());

@@ -10,6 +10,7 @@
 // its applied bound (non-finite values bit-exact), the baselines against their format's error
 // allowance (baselines.h). Any violation prints the element and exits with status 1.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
@@ -42,11 +43,12 @@ struct Options {
   uint64_t seed = 1;
   BoundMode mode = BoundMode::kLocal;
   double bound = kInt8MatchingLocalBound;
-  std::string match;     // baseline whose max error squeeze's abs bound is set to
-  bool stages = false;   // one row per stage combination, not only the full codec
-  bool stream = false;   // frames of one stream: references into earlier frames (kCapHistory)
-  bool layout = false;   // --layout: the codec is given the --tables row layout
-  bool classes = false;  // --classes: each table's bound from its cardinality (class_bound)
+  std::string match;           // baseline whose max error squeeze's abs bound is set to
+  bool stages = false;         // one row per stage combination, not only the full codec
+  bool stream = false;         // frames of one stream: references into earlier frames (kCapHistory)
+  uint32_t rans_min_gain = 0;  // --entropy: CodecParams::rans_min_gain
+  bool layout = false;         // --layout: the codec is given the --tables row layout
+  bool classes = false;        // --classes: each table's bound from its cardinality (class_bound)
   // The codec's row layout (--layout): the tables tile the row (gaps are tables of their own).
   std::vector<uint32_t> codec_cols;
   std::vector<double> codec_bounds;
@@ -67,6 +69,7 @@ void usage() {
       "                      --generate gaussian|dlrm|init [--size BYTES] [--seed N])\n"
       "                     [--mode abs|rel|local|lossless] [--bound X]\n"
       "                     [--match int8|fp16|bf16|fp8|mx4] [--stages] [--stream]\n"
+      "                     [--entropy on|off|GAIN]\n"
       "                     [--row-dim D] [--chunk BYTES] [--reps N] [--threads N]\n"
       "                     [--json FILE] [--dump DIR] [--save-input FILE]\n"
       "                     [--tables W/D | W:B-E[@ROWS],...] [--layout [--classes]]\n"
@@ -74,6 +77,9 @@ void usage() {
       "              bound x the range of each block of 32 (default bound 1.96e-3 = 1/510,\n"
       "              TorchRec INT8 row-wise's precision); lossless: bit for bit, any dtype,\n"
       "              against zstd -1 and lz4 and the byte planes' order-0 entropy\n"
+      "  --entropy   the rANS stage: on (default: whenever 1/32 smaller), off (never), or\n"
+      "              GAIN in 1/256 bit a value it must save (CodecParams::rans_min_gain;\n"
+      "              the plugin's ENTROPY sets it from the link)\n"
       "  --stages    also run each stage combination alone: fixed-length only, + rANS,\n"
       "              + dedup (and + history with --stream)\n"
       "  --stream    the chunks are one connection's frames in order: deduplication may refer\n"
@@ -173,6 +179,18 @@ bool parse_args(int argc, char** argv, Options* o) {
         return false;
     } else if (a == "--stages") {
       o->stages = true;
+    } else if (a == "--entropy") {
+      if (!value(&v)) return false;
+      char* end = nullptr;
+      const unsigned long g = std::strtoul(v.c_str(), &end, 10);
+      if (v == "on")
+        o->rans_min_gain = 0;
+      else if (v == "off")
+        o->rans_min_gain = 4096;
+      else if (!v.empty() && *end == '\0' && std::isdigit((unsigned char)v[0]) && g <= 4096)
+        o->rans_min_gain = (uint32_t)g;
+      else
+        return false;
     } else if (a == "--stream") {
       o->stream = true;
     } else if (a == "--bound") {
@@ -857,6 +875,7 @@ int run(int argc, char** argv) {
   params.bound = opt.bound;
   params.caps = kCapsAll & ~kCapHistory;
   if (opt.stream) params.caps |= kCapHistory;
+  params.rans_min_gain = opt.rans_min_gain;
   char label[128];
   if (!opt.match.empty())
     std::snprintf(label, sizeof label, "squeeze abs %.3g (=%s max err)", opt.bound,

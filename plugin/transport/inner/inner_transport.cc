@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "plugin/classify/entropy.h"
 #include "plugin/config.h"
 #include "plugin/core.h"
 #include "plugin/log.h"
@@ -217,6 +218,7 @@ class InnerTransport final : public Transport {
     ncclNetProperties_v11_t props{};
     const int speed = net_->get_properties(dev, &props) == ncclSuccess ? props.speed : 0;
     opts.link_bytes_per_s = link_bytes_per_s(settings_, speed);
+    opts.rans_min_gain = rans_min_gain(settings_.entropy(), opts.link_bytes_per_s);
     *out = std::make_unique<InnerComm>(NetComm::Dir::kSend, net_, send, dev, ptr_types_, opts);
     return ncclSuccess;
   }
