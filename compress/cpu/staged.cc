@@ -31,10 +31,6 @@ using staged::Reject;
 
 // ---- UnitTable ----
 
-uint64_t mix_slot(uint64_t hash) {
-  return hash ^ (hash >> 31);
-}
-
 }  // namespace
 
 void UnitTable::reset(size_t min_capacity) {
@@ -44,33 +40,29 @@ void UnitTable::reset(size_t min_capacity) {
   used_ = 0;
 }
 
-uint64_t UnitTable::find(uint64_t hash) const {
-  if (slots_.empty()) return kNone;
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = mix_slot(hash) & mask;; i = (i + 1) & mask) {
-    if (slots_[i].val == kNone) return kNone;
-    if (slots_[i].key == hash) return slots_[i].val;
-  }
-}
-
-void UnitTable::prefetch(uint64_t hash) const {
-  if (!slots_.empty()) __builtin_prefetch(&slots_[mix_slot(hash) & (slots_.size() - 1)]);
-}
-
 void UnitTable::offer(uint64_t hash, uint64_t pos, uint64_t window_start) {
   if (2 * (used_ + 1) > slots_.size()) rebuild(window_start);
   const size_t mask = slots_.size() - 1;
+  // A new key takes the chain's first stale slot, found on the way to the chain's end (which
+  // proves the key absent): the chain stays whole, and the table fills (and is rebuilt) more
+  // slowly than the stream passes positions.
+  Slot* stale = nullptr;
   for (size_t i = mix_slot(hash) & mask;; i = (i + 1) & mask) {
     Slot& e = slots_[i];
     if (e.val == kNone) {
-      e = Slot{hash, pos};
-      ++used_;
+      if (stale != nullptr) {
+        *stale = Slot{hash, pos};
+      } else {
+        e = Slot{hash, pos};
+        ++used_;
+      }
       return;
     }
     if (e.key == hash) {
       if (e.val < window_start) e.val = pos;
       return;
     }
+    if (stale == nullptr && e.val < window_start) stale = &e;
   }
 }
 
@@ -149,6 +141,7 @@ struct EncodeScratch {
   uint32_t frame_gen = 0;
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
+  std::vector<uint32_t> source_rank;  // per unit of the frame: 1 + its index among the sources
 };
 thread_local EncodeScratch t_enc;
 
@@ -489,7 +482,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
         const uint64_t pos = hist->table.find(h);
         if (pos != UnitTable::kNone && pos >= hist->window_start && pos < hist->stream_pos) {
           const uint64_t slot = pos % hist->window_units;
-          if (dedup::same_bytes(hist->ring.data() + slot * unit_bytes, bytes, unit_bytes) &&
+          if (std::memcmp(hist->ring.data() + slot * unit_bytes, bytes, unit_bytes) == 0 &&
               dedup::error_fits(hist->error[slot], eb_check)) {
             s.ref[u] = (int64_t)pos;
             s.ref_history[u] = 1;
@@ -518,10 +511,12 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
 
   // Literal blocks, the coded units and the outliers.
   s.coded_unit.resize(g.n_units);
-  s.outlier_index.clear();
-  uint64_t n_side = 0, n_coded_units = 0, n_coded = 0;
-  uint64_t last_record = ~0ull;
-  s.lit_records.clear();  // local mode: the records with a literal block, in order
+  // Written by index, not push_back (a size check a block): sized for the most they can hold
+  // once, never shrunk, so the steady state neither allocates nor clears.
+  if (s.outlier_index.size() < g.n) s.outlier_index.resize(g.n);
+  if (s.lit_records.size() < n_records) s.lit_records.resize(n_records);
+  uint64_t n_side = 0, n_coded_units = 0, n_coded = 0, n_out = 0, n_lit_records = 0;
+  uint64_t last_record = ~0ull;  // lit_records: local mode's records with a literal block
   for (uint64_t b = 0; b < g.n_blocks; ++b) {
     const uint64_t u0 = 2 * b;
     // Bit k: unit u0 + k is literal.
@@ -530,7 +525,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     if (lit == 0) continue;
     if ((b >> rlog) != last_record) {  // the first literal block of its record
       last_record = b >> rlog;
-      s.lit_records.push_back((uint32_t)last_record);
+      s.lit_records[n_lit_records++] = (uint32_t)last_record;
       if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
     }
     if (!local_mode || local::has_codes(s.params[b].kind))
@@ -538,13 +533,11 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     // The literal units' outliers, element by element.
     uint32_t m = s.masks[b] & ((lit & 1u ? 0xffffu : 0u) | (lit & 2u ? 0xffff0000u : 0u));
     while (m) {
-      s.outlier_index.push_back((uint32_t)(b * kBlockElems + (uint32_t)__builtin_ctz(m)));
+      s.outlier_index[n_out++] = (uint32_t)(b * kBlockElems + (uint32_t)__builtin_ctz(m));
       m &= m - 1;
     }
   }
   n_coded = units_elems(s.coded_unit.data(), n_coded_units, g);
-  const uint64_t n_out = s.outlier_index.size();
-  const uint64_t n_lit_records = s.lit_records.size();
   if (t_observer != nullptr) {
     s.coded.clear();
     for (uint64_t cu = 0; cu < n_coded_units; ++cu) {
@@ -609,9 +602,21 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       max_gap = std::max(max_gap, u - prev_end);
       runs.push_back(dedup::Run{u, from, 1});
     }
-    for (const dedup::Run& r : runs) sources.push_back(r.src);
+    // The distinct sources in increasing order: history positions (negative, few) sorted, then
+    // the frame's units marked in a table of the frame's units (no sort of the many), which
+    // also gives each its index for the records below.
+    for (const dedup::Run& r : runs)
+      if (r.src < 0) sources.push_back(r.src);
     std::sort(sources.begin(), sources.end());
     sources.erase(std::unique(sources.begin(), sources.end()), sources.end());
+    s.source_rank.assign(g.n_full_units, 0);
+    for (const dedup::Run& r : runs)
+      if (r.src >= 0) s.source_rank[(uint64_t)r.src] = 1;
+    for (uint64_t u = 0; u < g.n_full_units; ++u) {
+      if (s.source_rank[u] == 0) continue;
+      sources.push_back((int64_t)u);
+      s.source_rank[u] = (uint32_t)sources.size();
+    }
     layout = dedup::layout_for(max_gap, sources.size(), max_len);
     dedup_bytes = dedup::section_bytes(runs.size(), sources.data(), sources.size(), layout);
   }
@@ -643,7 +648,9 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     for (uint64_t k = 0; k < runs.size(); ++k) {
       const dedup::Run& r = runs[k];
       const uint64_t idx =
-          (uint64_t)(std::lower_bound(sources.begin(), sources.end(), r.src) - sources.begin());
+          r.src >= 0 ? s.source_rank[(uint64_t)r.src] - 1
+                     : (uint64_t)(std::lower_bound(sources.begin(), sources.end(), r.src) -
+                                  sources.begin());
       dedup::write_run(records, k, layout, r.dst - prev_end, idx, r.len);
       prev_end = r.dst + r.len;
     }
@@ -656,7 +663,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     p[3] = 0;
     p += local::kQuantHeaderBytes;
     uint8_t* side = p + n_lit_records * local::kRecordBytes;
-    for (const uint32_t r : s.lit_records) {
+    for (uint64_t k = 0; k < n_lit_records; ++k) {
+      const uint32_t r = s.lit_records[k];
       local::store_record(p, s.record[r]);
       p += local::kRecordBytes;
       if (local::has_side_entry(s.params[r << rlog].kind)) {
@@ -703,7 +711,9 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
                          ? std::max(H.window_start, H.stream_pos - H.window_units)
                          : H.window_start;
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      if (u + 8 < g.n_full_units) H.table.prefetch(s.unit_key[u + 8]);
+      // Further ahead than the probe loop: this loop's body is a few nanoseconds, a miss in
+      // the history's table tens.
+      if (u + 32 < g.n_full_units) H.table.prefetch(s.unit_key[u + 32]);
       H.table.offer(s.unit_key[u], base + u, H.window_start);
     }
   }

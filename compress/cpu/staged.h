@@ -12,17 +12,33 @@
 
 namespace squeeze::cpu {
 
-// Open-addressing map from a unit's 64-bit hash to a stream position (the history's first unit
-// with that hash still in the window). Stale entries (positions that left the window) stay as
-// obstacles until the table is rebuilt, which keeps every live mapping.
+// A hash's first slot in the encoders' open-addressing tables.
+inline uint64_t mix_slot(uint64_t hash) {
+  return hash ^ (hash >> 31);
+}
+
+// Open-addressing map (linear probing) from a unit's 64-bit hash to a stream position (the
+// history's first unit with that hash still in the window). Stale entries (positions that left
+// the window) stay as obstacles, keeping every probe chain whole, until a new key takes one's
+// slot or the table is rebuilt; every live mapping is kept either way. (Erasing each position
+// as it leaves the window, by backward shift, was tried: it cost more than the rebuilds.)
 class UnitTable {
  public:
   void reset(size_t min_capacity);
-  // Position stored for hash, or kNone.
-  uint64_t find(uint64_t hash) const;
+  // Position stored for hash, or kNone (or a stale position: callers check the window).
+  uint64_t find(uint64_t hash) const {
+    if (slots_.empty()) return kNone;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = mix_slot(hash) & mask;; i = (i + 1) & mask) {
+      if (slots_[i].val == kNone) return kNone;
+      if (slots_[i].key == hash) return slots_[i].val;
+    }
+  }
   // Starts loading hash's first slot (a frame's units are probed in order, their hashes known
   // ahead: without it every probe of a table larger than L1 waits for memory).
-  void prefetch(uint64_t hash) const;
+  void prefetch(uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[mix_slot(hash) & (slots_.size() - 1)]);
+  }
   // Sets hash -> pos when hash is absent or its position is below window_start.
   void offer(uint64_t hash, uint64_t pos, uint64_t window_start);
   static constexpr uint64_t kNone = ~0ull;
@@ -35,7 +51,7 @@ class UnitTable {
   };
   void rebuild(uint64_t window_start);
   std::vector<Slot> slots_;
-  size_t used_ = 0;
+  size_t used_ = 0;  // slots filled since the last rebuild (live or stale)
 };
 
 // The sender's history: the originals of its last window of units, each unit's largest

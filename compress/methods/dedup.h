@@ -123,15 +123,28 @@ SQZ_HD Layout layout_for(uint64_t max_gap, uint64_t n_sources, uint64_t max_len)
   return l;
 }
 
-// Bit-packed little-endian fields (the record stream): writes into a zeroed buffer.
+// Bit-packed little-endian fields (the record stream): bit i of a field at bit_pos + i, bit k of
+// the stream in byte k / 8 at bit k % 8. Byte by byte (a field's bits within one byte at once):
+// put_field writes into a zeroed buffer, and neither touches a byte the field does not cover.
 SQZ_HD void put_field(uint8_t* p, uint64_t bit_pos, uint32_t bits, uint64_t v) {
-  for (uint32_t i = 0; i < bits; ++i, ++bit_pos)
-    if ((v >> i) & 1u) p[bit_pos >> 3] |= (uint8_t)(1u << (bit_pos & 7));
+  while (bits > 0) {
+    const uint32_t off = (uint32_t)(bit_pos & 7);
+    const uint32_t take = bits < 8 - off ? bits : 8 - off;
+    p[bit_pos >> 3] |= (uint8_t)((v & ((1u << take) - 1u)) << off);
+    v >>= take;
+    bit_pos += take;
+    bits -= take;
+  }
 }
 SQZ_HD uint64_t get_field(const uint8_t* p, uint64_t bit_pos, uint32_t bits) {
   uint64_t v = 0;
-  for (uint32_t i = 0; i < bits; ++i, ++bit_pos)
-    v |= (uint64_t)((p[bit_pos >> 3] >> (bit_pos & 7)) & 1u) << i;
+  for (uint32_t got = 0; got < bits;) {
+    const uint32_t off = (uint32_t)(bit_pos & 7);
+    const uint32_t take = bits - got < 8 - off ? bits - got : 8 - off;
+    v |= (uint64_t)((p[bit_pos >> 3] >> off) & ((1u << take) - 1u)) << got;
+    bit_pos += take;
+    got += take;
+  }
   return v;
 }
 

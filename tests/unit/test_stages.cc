@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <random>
 #include <vector>
 
 #include "codec_test_util.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/staged.h"
 #include "compress/cpu/staged_kernels.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
@@ -314,6 +316,68 @@ TEST(Rans, MinGainChoosesTheCoderNotTheValues) {
           << "decoded values depend on the coder";
     }
     EXPECT_GE(rans_frames, 2) << "no gain between 0 and the refusal took rANS";
+  }
+}
+
+// dedup::put_field / get_field against their definition, bit by bit: a field of 0-64 bits at
+// any position, written into a zeroed buffer, reads back, sets exactly its own bits, and leaves
+// every other bit (set ones too: fields are ORed in) as it was.
+TEST(Dedup, FieldsAreTheirBitByBitDefinition) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 20000; ++round) {
+    std::vector<uint8_t> buf(24), want(24);
+    for (size_t k = 0; k < buf.size(); ++k) buf[k] = want[k] = (uint8_t)(rng() & rng());
+    const uint64_t pos = rng() % 120;
+    const uint32_t bits = (uint32_t)(rng() % 65);
+    const uint64_t v = rng();
+    // The field's own bits cleared first (put_field writes into zeros), then ORed.
+    for (uint32_t i = 0; i < bits; ++i) {
+      const uint64_t b = pos + i;
+      buf[b >> 3] &= (uint8_t) ~(1u << (b & 7));
+      want[b >> 3] &= (uint8_t) ~(1u << (b & 7));
+      if ((v >> i) & 1u) want[b >> 3] |= (uint8_t)(1u << (b & 7));
+    }
+    dedup::put_field(buf.data(), pos, bits, v);
+    ASSERT_EQ(buf, want) << "seed " << seed << " pos " << pos << " bits " << bits;
+    const uint64_t mask = bits == 64 ? ~0ull : (1ull << bits) - 1;
+    ASSERT_EQ(dedup::get_field(buf.data(), pos, bits), v & mask)
+        << "seed " << seed << " pos " << pos << " bits " << bits;
+  }
+}
+
+// The stream history's table against a map with its contract: offer sets hash -> pos when the
+// hash is absent or its position left the window (is below window_start); find gives a live
+// key's position exactly, and for any other key nothing or a position outside the window. A
+// window slides over positions as the encoder's does, over a small universe of keys in a small
+// table (long probe chains that wrap around the table's end, stale slots taken over, rebuilds).
+TEST(UnitTable, SlidingWindowMatchesAMap) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 40; ++round) {
+    std::vector<uint64_t> universe(24 + rng() % 100);
+    for (uint64_t& k : universe) k = rng();
+    const uint64_t window = 4 + rng() % 28;
+    cpu::UnitTable table;
+    table.reset(window);
+    std::map<uint64_t, uint64_t> model;
+    for (uint64_t pos = 0; pos < 3000; ++pos) {
+      const uint64_t window_start = pos + 1 > window ? pos + 1 - window : 0;
+      const uint64_t k = universe[rng() % universe.size()];
+      table.offer(k, pos, window_start);
+      auto it = model.find(k);
+      if (it == model.end() || it->second < window_start) model[k] = pos;
+      for (uint64_t q : universe) {
+        auto m = model.find(q);
+        const uint64_t got = table.find(q);
+        if (m != model.end() && m->second >= window_start) {
+          ASSERT_EQ(got, m->second) << "seed " << seed << " round " << round << " position " << pos;
+        } else {
+          ASSERT_TRUE(got == cpu::UnitTable::kNone || got < window_start)
+              << "seed " << seed << " round " << round << " position " << pos << ": " << got;
+        }
+      }
+    }
   }
 }
 
