@@ -34,48 +34,31 @@ using staged::Reject;
 }  // namespace
 
 void UnitTable::reset(size_t min_capacity) {
-  size_t cap = 64;
-  while (cap < 2 * min_capacity) cap <<= 1;
-  slots_.assign(cap, Slot{0, kNone});
-  used_ = 0;
+  size_t n = 16;
+  while (n < min_capacity) n <<= 1;
+  buckets_.assign(n, Bucket{{Slot{0, kNone}, Slot{0, kNone}, Slot{0, kNone}, Slot{0, kNone}}});
+  mask_ = n - 1;
 }
 
 void UnitTable::offer(uint64_t hash, uint64_t pos, uint64_t window_start) {
-  if (2 * (used_ + 1) > slots_.size()) rebuild(window_start);
-  const size_t mask = slots_.size() - 1;
-  // A new key takes the chain's first stale slot, found on the way to the chain's end (which
-  // proves the key absent): the chain stays whole, and the table fills (and is rebuilt) more
-  // slowly than the stream passes positions.
-  Slot* stale = nullptr;
-  for (size_t i = mix_slot(hash) & mask;; i = (i + 1) & mask) {
-    Slot& e = slots_[i];
-    if (e.val == kNone) {
-      if (stale != nullptr) {
-        *stale = Slot{hash, pos};
-      } else {
-        e = Slot{hash, pos};
-        ++used_;
-      }
-      return;
-    }
-    if (e.key == hash) {
+  if (buckets_.empty()) return;
+  Bucket& b = buckets_[mix_slot(hash) & mask_];
+  for (Slot& e : b.slot) {
+    if (e.key == hash && e.val != kNone) {
       if (e.val < window_start) e.val = pos;
       return;
     }
-    if (stale == nullptr && e.val < window_start) stale = &e;
   }
-}
-
-void UnitTable::rebuild(uint64_t window_start) {
-  std::vector<Slot> old = std::move(slots_);
-  size_t live = 0;
-  for (const Slot& e : old) live += e.val != kNone && e.val >= window_start;
-  size_t cap = std::max<size_t>(64, old.size());
-  while (cap < 4 * (live + 1)) cap <<= 1;
-  slots_.assign(cap, Slot{0, kNone});
-  used_ = 0;
-  for (const Slot& e : old)
-    if (e.val != kNone && e.val >= window_start) offer(e.key, e.val, window_start);
+  // Absent: the first empty slot or one whose position left the window, else the oldest.
+  Slot* victim = &b.slot[0];
+  for (Slot& e : b.slot) {
+    if (e.val == kNone || e.val < window_start) {
+      victim = &e;
+      break;
+    }
+    if (e.val < victim->val) victim = &e;
+  }
+  *victim = Slot{hash, pos};
 }
 
 void EncoderHistory::restart(uint8_t t) {

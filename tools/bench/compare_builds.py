@@ -5,7 +5,8 @@ build, the median of its runs' squeeze GB/s and fraction of memcpy, and the medi
 per-pair speed ratios B / A (pairs are adjacent in time, so a shared machine's load changes
 cancel as far as they can). The frames' sizes must agree (the same bytes are expected).
 
-Usage: compare_builds.py BENCH_A BENCH_B [--runs N] [--label-a A] [--label-b B] -- BENCH_ARGS...
+Usage: compare_builds.py BENCH_A BENCH_B [--runs N] [--label-a A] [--label-b B]
+                         [--allow-size-change] -- BENCH_ARGS...
 Example (the session's baseline against the tree):
   compare_builds.py /tmp/build-base/tools/bench/squeeze-bench build/tools/bench/squeeze-bench \
       --runs 3 -- --input data/bench64.f32 --row-dim 64 --mode local --bound 1.96e-3 --reps 5
@@ -42,16 +43,21 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--label-a", default="A")
     ap.add_argument("--label-b", default="B")
+    ap.add_argument("--allow-size-change", action="store_true",
+                    help="builds whose frames differ (an encoder change): report both ratios")
     a = ap.parse_args(argv[:split])
     bench_args = argv[split + 1:]
     ra, rb = [], []
     for _ in range(a.runs):
         ra.append(run(a.bench_a, bench_args))
         rb.append(run(a.bench_b, bench_args))
-    if {r["bytes"] for r in ra} != {r["bytes"] for r in rb}:
+    same = {r["bytes"] for r in ra} == {r["bytes"] for r in rb}
+    if not same and not a.allow_size_change:
         sys.exit(f"frame bytes differ: {ra[0]['bytes']} against {rb[0]['bytes']}")
     med = statistics.median
-    print(f"args: {' '.join(bench_args)}; {a.runs} alternating runs each; ratio {ra[0]['ratio']:.3f}")
+    ratio = (f"ratio {ra[0]['ratio']:.3f}" if same else
+             f"ratio {a.label_a} {ra[0]['ratio']:.4f}, {a.label_b} {rb[0]['ratio']:.4f}")
+    print(f"args: {' '.join(bench_args)}; {a.runs} alternating runs each; {ratio}")
     for label, rs in ((a.label_a, ra), (a.label_b, rb)):
         print(f"  {label}: compress {med(r['c'] for r in rs):.3f} GB/s "
               f"({med(r['cf'] for r in rs):.3f}x memcpy), decompress "
