@@ -83,6 +83,32 @@ void DecoderHistory::restart(uint8_t t) {
 
 namespace {
 
+// ---- the history's ring: position p at slot p % window_units ----
+
+// Units [0, n) of src to the ring's positions pos, pos + 1, ...: in the contiguous pieces they
+// are (a piece ends where the ring wraps), not a call per unit. With n above window_units the
+// later units overwrite the earlier ones, as one at a time would.
+void ring_write(uint8_t* ring, uint64_t window_units, uint64_t unit_bytes, uint64_t pos,
+                const uint8_t* src, uint64_t n) {
+  for (uint64_t u = 0; u < n;) {
+    const uint64_t slot = (pos + u) % window_units;
+    const uint64_t piece = std::min(n - u, window_units - slot);
+    std::memcpy(ring + slot * unit_bytes, src + u * unit_bytes, piece * unit_bytes);
+    u += piece;
+  }
+}
+
+// The ring's positions pos .. pos + n - 1 (n <= window_units) to units [0, n) of dst.
+void ring_read(const uint8_t* ring, uint64_t window_units, uint64_t unit_bytes, uint64_t pos,
+               uint8_t* dst, uint64_t n) {
+  for (uint64_t u = 0; u < n;) {
+    const uint64_t slot = (pos + u) % window_units;
+    const uint64_t piece = std::min(n - u, window_units - slot);
+    std::memcpy(dst + u * unit_bytes, ring + slot * unit_bytes, piece * unit_bytes);
+    u += piece;
+  }
+}
+
 // ---- encoder scratch (per thread, reused: the steady state allocates nothing) ----
 
 // The frame's dedup table: the first unit of each key. Slots of an older generation are empty,
@@ -684,11 +710,9 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       const uint64_t sp = (uint64_t)s.ref[u];
       s.unit_error[u] = s.ref_history[u] ? H.error[sp % H.window_units] : s.unit_error[sp - base];
     }
-    for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      const uint64_t slot = (H.stream_pos + u) % H.window_units;
-      std::memcpy(H.ring.data() + slot * unit_bytes, src + u * unit_bytes, unit_bytes);
-      H.error[slot] = s.unit_error[u];
-    }
+    ring_write(H.ring.data(), H.window_units, unit_bytes, H.stream_pos, src, g.n_full_units);
+    ring_write(reinterpret_cast<uint8_t*>(H.error.data()), H.window_units, sizeof(float),
+               H.stream_pos, reinterpret_cast<const uint8_t*>(s.unit_error.data()), g.n_full_units);
     H.stream_pos += g.n_full_units;
     H.window_start = H.stream_pos > H.window_units
                          ? std::max(H.window_start, H.stream_pos - H.window_units)
@@ -1032,12 +1056,8 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     if (r.src >= 0) {
       std::memcpy(dst + r.dst * unit_bytes, dst + (uint64_t)r.src * unit_bytes, r.len * unit_bytes);
     } else {
-      const uint64_t src_pos = hist->stream_pos - (uint64_t)(-r.src);
-      for (uint64_t u = 0; u < r.len; ++u) {
-        const uint64_t slot = (src_pos + u) % hist->window_units;
-        std::memcpy(dst + (r.dst + u) * unit_bytes, hist->ring.data() + slot * unit_bytes,
-                    unit_bytes);
-      }
+      ring_read(hist->ring.data(), hist->window_units, unit_bytes,
+                hist->stream_pos - (uint64_t)(-r.src), dst + r.dst * unit_bytes, r.len);
     }
   }
   if (g.tail) {
@@ -1098,10 +1118,7 @@ Reject decode_staged(const uint8_t* frame, size_t frame_bytes, uint8_t* dst, siz
     if (!H.has_dtype || H.dtype != h.dtype) H.restart(h.dtype);
     // The history learns the frame's full units, as decoded.
     const Geometry g = staged::geometry(h.dtype, h.original_bytes);
-    for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      const uint64_t slot = (H.stream_pos + u) % H.window_units;
-      std::memcpy(H.ring.data() + slot * H.unit_bytes, dst + u * H.unit_bytes, H.unit_bytes);
-    }
+    ring_write(H.ring.data(), H.window_units, H.unit_bytes, H.stream_pos, dst, g.n_full_units);
     H.stream_pos += g.n_full_units;
     if (H.stream_pos - H.window_start > H.window_units)
       H.window_start = H.stream_pos - H.window_units;
