@@ -29,9 +29,9 @@ namespace {
 using staged::Geometry;
 using staged::Reject;
 
-// ---- UnitTable ----
-
 }  // namespace
+
+// ---- UnitTable ----
 
 void UnitTable::reset(size_t min_capacity) {
   size_t n = 16;
