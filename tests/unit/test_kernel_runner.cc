@@ -709,6 +709,15 @@ TEST_P(KernelRunner, TableQuantizerMatchesCpuBackend) {
         }
       }
     }
+    // A frame with repeated rows whatever the draws above gave (their counts may have none):
+    // six rows of the 48-wide layout, row 0 again as row 2.
+    {
+      TestChunk c =
+          chunk(DType::kF32, BoundMode::kRel, 1.0 / 64, table_values(layouts[0].row, 6 * 48, rng));
+      c.params.caps = table_cap ? caps() | kCapTable : caps() & ~kCapTable;
+      c.params.layout = &layouts[0].row;
+      batch.push_back(c);
+    }
     // Abs bounds too small for a step: exact tables (or a raw frame without kCapTable).
     for (DType t : kFloatTypes) {
       TestChunk c = chunk(t, BoundMode::kAbs, 1e-45, table_values(layouts[4].row, 2000, rng));
