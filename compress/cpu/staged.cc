@@ -210,9 +210,15 @@ void pack_fixed(EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units,
   uint8_t* planes = s.fixed_out.data() + (local_mode ? 0 : n_groups);
   uint32_t group[kGroupCodes];
   for (uint64_t g = 0; g < n_groups; ++g) {
-    load_group(s, n_coded_units, g, group);
     const uint32_t width = local_mode ? w : s.fixed_out[g];
-    uk.pack_planes(group, width, planes);
+    // A group's two units are usually adjacent in the codes (both literal): packed in place.
+    const uint64_t a = 2 * g;
+    if (a + 1 < n_coded_units && s.coded_unit[a + 1] == s.coded_unit[a] + 1) {
+      uk.pack_planes(s.codes.data() + (uint64_t)s.coded_unit[a] * kUnitElems, width, planes);
+    } else {
+      load_group(s, n_coded_units, g, group);
+      uk.pack_planes(group, width, planes);
+    }
     planes += 4 * width;
   }
 }
