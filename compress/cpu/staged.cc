@@ -122,7 +122,7 @@ struct FrameSlot {
 struct EncodeScratch {
   std::vector<local::BlockStats> stats;
   std::vector<double> block_bound;     // local mode with table bounds: each block's
-  std::vector<uint16_t> col_table;     // with a layout: each column's table
+  std::vector<uint16_t> col_table;     // table mode: each column's table
   std::vector<uint32_t> table_end;     // with a layout: the column after each table
   std::vector<table::Stats> tstats;    // table mode: per table
   std::vector<table::Params> tparams;  // table mode: per table
@@ -334,12 +334,13 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   const bool local_mode = params.mode == BoundMode::kLocal;
   const uint64_t raw_size = kFrameHeaderBytes + src_bytes;
 
-  // The row layout (resolved by the caller: usable in this mode): each column's table.
+  // The row layout (resolved by the caller: usable in this mode). The table quantizer reads each
+  // column's table (local mode walks the tables' end columns instead: table::span_bound).
   const RowLayout* lay = params.layout;
   const bool table_mode = lay != nullptr && !local_mode;
   const uint32_t n_tables = lay != nullptr ? lay->n_tables : 0;
   TableGeometry tg{};
-  if (lay != nullptr) {
+  if (table_mode) {
     column_tables(lay->table_cols, n_tables, lay->row_elems, &s.col_table);
     tg = TableGeometry{s.col_table.data(), lay->row_elems, lay->start_col};
   }
@@ -935,14 +936,9 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       return Reject::kQuantParams;
     s.tparams.resize(n_tables);
     s.table_cols.resize(n_tables);
-    uint64_t c = 0;
-    for (uint32_t t = 0; t < n_tables; ++t) {
-      if (!table::parse_entry(p, t, &s.table_cols[t], &s.tparams[t]) ||
-          s.table_cols[t] > row_elems - c)
-        return Reject::kQuantParams;
-      c += s.table_cols[t];
-    }
-    if (c != row_elems) return Reject::kQuantParams;
+    if (!table::parse_entries(p, row_elems, n_tables, s.tparams.data(), s.table_cols.data(),
+                              nullptr))
+      return Reject::kQuantParams;
     column_tables(s.table_cols.data(), n_tables, row_elems, &s.col_table);
     tg = TableGeometry{s.col_table.data(), row_elems, start_col};
   } else if (p != end) {

@@ -194,24 +194,17 @@ struct StagedDecodeKernel {
       const uint8_t* p = c.frame + staged::section_offset(st.h, StagedSection::kQuant);
       const uint64_t len = st.h.section[(int)StagedSection::kQuant];
       if (st.table) {
-        // The table section, serially (the CPU decoder's checks in its order): each table's
-        // parameters and end column.
+        // The table section, serially: table.h's checks of the header and every entry, in the
+        // CPU decoder's order; each table's parameters and end column.
         uint32_t row_elems, start_col, n_tables;
         if (!table::parse_header(p, len, &row_elems, &start_col, &n_tables)) {
           reject(st, Reject::kQuantParams);
           return;
         }
-        uint64_t col = 0;
-        for (uint32_t k = 0; k < n_tables; ++k) {
-          uint32_t cols;
-          if (!table::parse_entry(p, k, &cols, &sl.tparams[k]) || cols > row_elems - col) {
-            reject(st, Reject::kQuantParams);
-            return;
-          }
-          col += cols;
-          sl.tab_end[k] = (uint32_t)col;
+        if (!table::parse_entries(p, row_elems, n_tables, sl.tparams, nullptr, sl.tab_end)) {
+          reject(st, Reject::kQuantParams);
+          return;
         }
-        if (col != row_elems) reject(st, Reject::kQuantParams);
         st.row_elems = row_elems;
         st.start_col = start_col;
         st.n_tables = n_tables;

@@ -177,12 +177,12 @@ SQZ_HD bool worth_coding(uint64_t estimate, uint64_t fixed_bytes) {
 // A staged frame's rule (both backends' encoders): worth_coding, and the bytes saved pay for
 // the coder's time: at least min_gain_q8 / 256 bits saved per coded symbol (CodecParams::
 // rans_min_gain; 0: any worth_coding saving). A symbol saves at most 8 bits, so gains above
-// 4096 mean never as 4096 does; exact in 64 bits (a frame's fixed_bytes and n_coded are below
-// 2^40).
+// kRansGainNever mean never as it does; exact in 64 bits (a frame's fixed_bytes and n_coded are
+// below 2^40).
 SQZ_HD bool gain_pays(uint64_t estimate, uint64_t fixed_bytes, uint64_t n_coded,
                       uint32_t min_gain_q8) {
   if (!worth_coding(estimate, fixed_bytes)) return false;
-  const uint64_t gain = min_gain_q8 < 4096u ? min_gain_q8 : 4096u;
+  const uint64_t gain = min_gain_q8 < kRansGainNever ? min_gain_q8 : kRansGainNever;
   return (fixed_bytes - estimate) * 2048 >= n_coded * gain;
 }
 

@@ -178,6 +178,23 @@ SQZ_HD bool parse_entry(const uint8_t* section, uint32_t k, uint32_t* cols, Para
   return true;
 }
 
+// Validates every entry of a section whose header parsed, in order (parse_entry's checks, each
+// width within the columns left), and that the widths fill the row exactly: each table's
+// parameters and its width (cols) or the column after it (end), either of which may be null.
+// Both decoders' check of the entries.
+SQZ_HD bool parse_entries(const uint8_t* section, uint32_t row_elems, uint32_t n_tables,
+                          Params* params, uint32_t* cols, uint32_t* end) {
+  uint64_t col = 0;
+  for (uint32_t k = 0; k < n_tables; ++k) {
+    uint32_t width;
+    if (!parse_entry(section, k, &width, &params[k]) || width > row_elems - col) return false;
+    col += width;
+    if (cols != nullptr) cols[k] = width;
+    if (end != nullptr) end[k] = (uint32_t)col;
+  }
+  return col == row_elems;
+}
+
 SQZ_HD void write_header(uint8_t* p, uint32_t row_elems, uint32_t start_col, uint32_t n_tables) {
   block::store_le32(p, row_elems);
   block::store_le32(p + 4, start_col);

@@ -115,6 +115,8 @@ struct CodecParams {
   // values are the same either way. The plugin sets it from the link's rate (ENTROPY).
   uint32_t rans_min_gain = 0;
 };
+// The rans_min_gain that asks for no rANS (gains above it mean the same).
+constexpr uint32_t kRansGainNever = 4096;
 
 // The SC'24 paper's table classes (its artifact's choice, which follows cardinality): a table of
 // at least 10^5 rows keeps `bound` (tight), one of at most 10^3 rows gets 5x (loose), any other or

@@ -46,7 +46,7 @@ EntropyCost measure() {
   CodecParams with;
   with.dtype = DType::kF32;
   with.mode = BoundMode::kLocal;
-  with.bound = 1e-2;
+  with.bound = kPluginDefaultBound;
   with.caps = kCapsAll & ~kCapHistory;
   CodecParams without = with;
   without.caps &= ~kCapRans;
@@ -83,7 +83,7 @@ const EntropyCost& entropy_cost() {
 uint32_t rans_min_gain_for(double ns_per_value, double link_bytes_per_s) {
   if (!(link_bytes_per_s > 0) || !(ns_per_value > 0)) return 0;
   const double q8 = std::ceil(link_bytes_per_s * 8.0 * ns_per_value * 1e-9 * 256.0);
-  return q8 >= 4096.0 ? 4096u : static_cast<uint32_t>(q8);
+  return q8 >= kRansGainNever ? kRansGainNever : static_cast<uint32_t>(q8);
 }
 
 uint32_t rans_min_gain(Settings::Entropy setting, double link_bytes_per_s) {
@@ -91,7 +91,7 @@ uint32_t rans_min_gain(Settings::Entropy setting, double link_bytes_per_s) {
     case Settings::Entropy::kOn:
       return 0;
     case Settings::Entropy::kOff:
-      return 4096;
+      return kRansGainNever;
     case Settings::Entropy::kAuto:
       break;
   }

@@ -26,10 +26,10 @@ const EntropyCost& entropy_cost();
 
 // CodecParams::rans_min_gain (1/256 bits per value) for a stage of cost ns_per_value over a link
 // of link_bytes_per_s: 0 for an unknown link (<= 0), else the bits the link sends in that time,
-// rounded up, at most 4096 (never: a value saves at most 8 bits).
+// rounded up, at most kRansGainNever (never: a value saves at most 8 bits).
 uint32_t rans_min_gain_for(double ns_per_value, double link_bytes_per_s);
 
-// A connection's CodecParams::rans_min_gain: on 0, off 4096 (never), auto rans_min_gain_for
+// A connection's CodecParams::rans_min_gain: on 0, off kRansGainNever, auto rans_min_gain_for
 // with entropy_cost() (0 when the calibration did not measure it).
 uint32_t rans_min_gain(Settings::Entropy setting, double link_bytes_per_s);
 

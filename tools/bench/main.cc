@@ -186,8 +186,9 @@ bool parse_args(int argc, char** argv, Options* o) {
       if (v == "on")
         o->rans_min_gain = 0;
       else if (v == "off")
-        o->rans_min_gain = 4096;
-      else if (!v.empty() && *end == '\0' && std::isdigit((unsigned char)v[0]) && g <= 4096)
+        o->rans_min_gain = kRansGainNever;
+      else if (!v.empty() && *end == '\0' && std::isdigit((unsigned char)v[0]) &&
+               g <= kRansGainNever)
         o->rans_min_gain = (uint32_t)g;
       else
         return false;
