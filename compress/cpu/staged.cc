@@ -111,14 +111,6 @@ void ring_read(const uint8_t* ring, uint64_t window_units, uint64_t unit_bytes, 
 
 // ---- encoder scratch (per thread, reused: the steady state allocates nothing) ----
 
-// The frame's dedup table: the first unit of each key. Slots of an older generation are empty,
-// so a frame never clears the table.
-struct FrameSlot {
-  uint64_t key;
-  uint32_t unit;
-  uint32_t gen;
-};
-
 struct EncodeScratch {
   std::vector<local::BlockStats> stats;
   std::vector<double> block_bound;     // local mode with table bounds: each block's
@@ -135,8 +127,8 @@ struct EncodeScratch {
   std::vector<uint32_t> codes;  // per element, zero past the last one to a whole unit
   std::vector<uint32_t> masks;  // per block: its outliers
   std::vector<float> unit_error;
-  std::vector<uint64_t> unit_key;
-  std::vector<int64_t> ref;  // per unit: stream position of its source, -1 literal
+  std::vector<uint64_t> unit_key;  // [0] the dedup probe's, then one per full unit (u at u + 1)
+  std::vector<int64_t> ref;        // per unit: stream position of its source, -1 literal
   std::vector<uint8_t> ref_history;
   std::vector<uint32_t> coded_unit;  // the units whose codes are coded, in order
   std::vector<uint32_t> coded;       // only for a CodeObserver: the coded codes, contiguous
@@ -146,8 +138,12 @@ struct EncodeScratch {
   std::vector<uint16_t> words;
   std::vector<uint8_t> rans_out;
   std::vector<uint8_t> fixed_out;
-  std::vector<FrameSlot> frame_table;
-  uint32_t frame_gen = 0;
+  // The frame's dedup table, open addressing: 1 + the first unit of a key (its key is that unit's
+  // unit_key), 0 empty. Four bytes a slot, so that for a 128 KiB frame the table and the keys
+  // (16 KiB each) fit in L1 together; cleared per frame with one memset.
+  std::vector<uint32_t> frame_table;
+  std::vector<uint32_t> first_unit;   // per full unit: the frame's first unit with its key
+  std::vector<uint32_t> repeat_unit;  // the full units that are not their key's first, in order
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
   std::vector<uint32_t> source_rank;  // per unit of the frame: 1 + its index among the sources
@@ -202,12 +198,12 @@ uint32_t fixed_widths(EncodeScratch& s, uint64_t n_coded_units, uint64_t n_group
   return or_all;
 }
 
-// The fixed coder's bytes: global mode the width bytes (fixed_widths) then the planes; local mode
-// W planes per group.
-void pack_fixed(EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units, uint64_t n_groups,
-                bool local_mode, uint32_t w, uint64_t fixed_bytes) {
-  s.fixed_out.resize(fixed_bytes);
-  uint8_t* planes = s.fixed_out.data() + (local_mode ? 0 : n_groups);
+// The fixed coder's bytes, to out (straight into the frame): global mode the width bytes
+// (fixed_widths) then the planes; local mode W planes per group.
+void pack_fixed(const EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units,
+                uint64_t n_groups, bool local_mode, uint32_t w, uint8_t* out) {
+  if (!local_mode) std::memcpy(out, s.fixed_out.data(), n_groups);
+  uint8_t* planes = out + (local_mode ? 0 : n_groups);
   uint32_t group[kGroupCodes];
   for (uint64_t g = 0; g < n_groups; ++g) {
     const uint32_t width = local_mode ? w : s.fixed_out[g];
@@ -469,37 +465,46 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   uint64_t ref_units = 0, history_refs = 0;
   const uint64_t base = use_history ? hist->stream_pos : 0;
   if (use_dedup) {
-    s.unit_key.resize(g.n_full_units);
-    uk.unit_keys(src, g.n_full_units, unit_bytes, s.unit_key.data());
+    s.unit_key.resize(g.n_full_units + 1);
+    uk.unit_keys(src, g.n_full_units, unit_bytes, s.unit_key.data() + 1);
+    if (s.repeat_unit.size() < g.n_full_units) s.repeat_unit.resize(g.n_full_units);
     size_t cap = 64;
     while (cap < 2 * g.n_full_units) cap <<= 1;
-    if (s.frame_table.size() < cap || ++s.frame_gen == 0) {
-      s.frame_table.assign(std::max(cap, s.frame_table.size()), FrameSlot{0, 0, 0});
-      s.frame_gen = 1;
-    }
+    if (s.frame_table.size() < cap) s.frame_table.resize(cap);
     // The table may be larger than this frame needs (a bigger frame came before): probe within
     // the first `cap` slots only, so that a small frame stays in cache.
-    FrameSlot* table = s.frame_table.data();
+    uint32_t* table = s.frame_table.data();
+    std::memset(table, 0, cap * sizeof(uint32_t));
+    // key[u]: unit u's; slot_key[t]: the key of the unit a slot value t names, t = 0 (empty) the
+    // probing unit's own.
+    uint64_t* slot_key = s.unit_key.data();
+    const uint64_t* key = slot_key + 1;
     const uint64_t mask = cap - 1;
-    const uint32_t gen = s.frame_gen;
     constexpr uint64_t kAhead = 8;
+    // This unit's own bound: its block's check threshold (global: the frame's).
+    auto eb_check_of = [&](uint64_t u) {
+      return local_mode   ? s.params[u * kUnitElems / kBlockElems].eb_check
+             : table_mode ? s.unit_eb[u]
+                          : qp.eb_check;
+    };
+    // Pass 1: each unit's first unit with its key (itself when it is the first). The slot is
+    // written whether the key is new or not (with the unit it already held), and the repeats are
+    // listed for pass 2, without a branch on which: about half the units of an embedding frame
+    // repeat a key, in no pattern a predictor could learn.
+    s.first_unit.resize(g.n_full_units);
+    uint32_t* first = s.first_unit.data();
+    uint32_t* repeats = s.repeat_unit.data();
+    uint64_t n_repeats = 0;
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      if (u + kAhead < g.n_full_units) {
-        __builtin_prefetch(&table[mix_slot(s.unit_key[u + kAhead]) & mask]);
-        if (use_history) hist->table.prefetch(s.unit_key[u + kAhead]);
-      }
-      const uint64_t h = s.unit_key[u];
-      const uint8_t* bytes = src + u * unit_bytes;
-      // This unit's own bound: its block's check threshold (global: the frame's).
-      const float eb_check = local_mode   ? s.params[u * kUnitElems / kBlockElems].eb_check
-                             : table_mode ? s.unit_eb[u]
-                                          : qp.eb_check;
+      if (use_history && u + kAhead < g.n_full_units) hist->table.prefetch(key[u + kAhead]);
+      const uint64_t h = key[u];
       if (use_history) {
         const uint64_t pos = hist->table.find(h);
         if (pos != UnitTable::kNone && pos >= hist->window_start && pos < hist->stream_pos) {
           const uint64_t slot = pos % hist->window_units;
-          if (std::memcmp(hist->ring.data() + slot * unit_bytes, bytes, unit_bytes) == 0 &&
-              dedup::error_fits(hist->error[slot], eb_check)) {
+          if (std::memcmp(hist->ring.data() + slot * unit_bytes, src + u * unit_bytes,
+                          unit_bytes) == 0 &&
+              dedup::error_fits(hist->error[slot], eb_check_of(u))) {
             s.ref[u] = (int64_t)pos;
             s.ref_history[u] = 1;
             ++ref_units;
@@ -507,18 +512,28 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
           }
         }
       }
+      // The empty slot's key is this unit's: the probe stops at an empty slot or at the key with
+      // one branch, which almost always leaves at the first slot whether the key is new or seen.
+      slot_key[0] = h;
       uint64_t i = mix_slot(h) & mask;
-      while (table[i].gen == gen && table[i].key != h) i = (i + 1) & mask;
-      if (table[i].gen != gen) {
-        table[i] = FrameSlot{h, (uint32_t)u, gen};
-        continue;
-      }
-      if (s.ref[u] >= 0) continue;  // already a history reference
-      // The frame's first unit with this key, unless it is itself a (history) reference:
-      // sources in the frame are literal, so that a decoder copies references in any order.
-      const uint64_t c = table[i].unit;
-      if (s.ref[c] < 0 && std::memcmp(src + c * unit_bytes, bytes, unit_bytes) == 0 &&
-          dedup::error_fits(s.unit_error[c], eb_check)) {
+      while (slot_key[table[i]] != h) i = (i + 1) & mask;
+      const uint32_t t = table[i];
+      const uint32_t empty = 0u - (uint32_t)(t == 0);  // all ones for a new key
+      const uint32_t f = ((t - 1) & ~empty) | ((uint32_t)u & empty);
+      table[i] = f + 1;
+      first[u] = f;
+      repeats[n_repeats] = (uint32_t)u;
+      n_repeats += t != 0;
+    }
+    // Pass 2: a repeat refers to its key's first unit unless it is already a history reference,
+    // or that unit is one (sources in the frame are literal, so that a decoder copies references
+    // in any order), or the bytes differ, or the source's error does not fit this unit's bound.
+    // A first unit is never a frame reference, so its ref is final after pass 1.
+    for (uint64_t k = 0; k < n_repeats; ++k) {
+      const uint64_t u = repeats[k], c = first[u];
+      if (s.ref[u] >= 0 || s.ref[c] >= 0) continue;
+      if (std::memcmp(src + c * unit_bytes, src + u * unit_bytes, unit_bytes) == 0 &&
+          dedup::error_fits(s.unit_error[c], eb_check_of(u))) {
         s.ref[u] = (int64_t)(base + c);
         ++ref_units;
       }
@@ -575,8 +590,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
                            params.rans_min_gain) &&
                s.rans_out.size() < fixed_bytes;
   }
-  if (!use_rans) pack_fixed(s, uk, n_coded_units, n_groups, local_mode, w, fixed_bytes);
-  const std::vector<uint8_t>& code_bytes = use_rans ? s.rans_out : s.fixed_out;
+  const uint64_t code_bytes = use_rans ? s.rans_out.size() : fixed_bytes;
   // Section sizes.
   staged::Header h;
   h.dtype = (uint8_t)kType;
@@ -642,14 +656,14 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
                                : table_mode ? table::section_bytes(n_tables)
                                             : 0;
   const uint64_t outlier_bytes = 4 + n_out * (4 + g.es);
-  const uint64_t total = staged::kPayloadOffset + dedup_bytes + quant_bytes + code_bytes.size() +
-                         outlier_bytes + g.tail;
+  const uint64_t total =
+      staged::kPayloadOffset + dedup_bytes + quant_bytes + code_bytes + outlier_bytes + g.tail;
   if (total >= raw_size || dedup_bytes > 0xffffffffull || quant_bytes > 0xffffffffull ||
-      code_bytes.size() > 0xffffffffull || outlier_bytes > 0xffffffffull)
+      code_bytes > 0xffffffffull || outlier_bytes > 0xffffffffull)
     return 0;
   h.section[(int)StagedSection::kDedup] = (uint32_t)dedup_bytes;
   h.section[(int)StagedSection::kQuant] = (uint32_t)quant_bytes;
-  h.section[(int)StagedSection::kCodes] = (uint32_t)code_bytes.size();
+  h.section[(int)StagedSection::kCodes] = (uint32_t)code_bytes;
   h.section[(int)StagedSection::kOutliers] = (uint32_t)outlier_bytes;
   h.section[(int)StagedSection::kTail] = (uint32_t)g.tail;
   h.frame_bytes = total;
@@ -696,8 +710,11 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       table::write_entry(p, t, lay->table_cols[t], s.tparams[t]);
     p += quant_bytes;
   }
-  if (!code_bytes.empty()) std::memcpy(p, code_bytes.data(), code_bytes.size());
-  p += code_bytes.size();
+  if (use_rans)
+    std::memcpy(p, s.rans_out.data(), code_bytes);
+  else
+    pack_fixed(s, uk, n_coded_units, n_groups, local_mode, w, p);
+  p += code_bytes;
   block::store_le32(p, (uint32_t)n_out);
   p += 4;
   for (uint64_t k = 0; k < n_out; ++k) block::store_le32(p + 4 * k, s.outlier_index[k]);
@@ -727,8 +744,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
       // Further ahead than the probe loop: this loop's body is a few nanoseconds, a miss in
       // the history's table tens.
-      if (u + 32 < g.n_full_units) H.table.prefetch(s.unit_key[u + 32]);
-      H.table.offer(s.unit_key[u], base + u, H.window_start);
+      if (u + 32 < g.n_full_units) H.table.prefetch(s.unit_key[u + 33]);
+      H.table.offer(s.unit_key[u + 1], base + u, H.window_start);
     }
   }
 
@@ -742,7 +759,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     stats->ref_units = ref_units;
     stats->history_ref_units = history_refs;
     stats->units = g.n_units;
-    stats->code_bytes = code_bytes.size();
+    stats->code_bytes = code_bytes;
     stats->quant_bytes = quant_bytes;
     stats->dedup_bytes = dedup_bytes;
     stats->outlier_bytes = outlier_bytes;

@@ -73,44 +73,66 @@ SQZ_AVX2 void block_stats_avx2(const uint8_t* src, uint64_t n, local::BlockStats
                                           out + full);
 }
 
-// One block of 32 with codes (kQuant or kEscape).
-template <DType kType>
+// A block's two unit errors (quant::element_error's largest) from the largest |x - xr| of each
+// unit's quantized lanes (e[k]) and the quantized lanes whose bits differ from their decoded
+// value (bit i: element i): a unit whose largest difference is 0 but has such a lane (a signed
+// zero) has error 2^-149, the smallest positive float.
+SQZ_AVX2 inline void unit_errors_with_signed_zeros(const __m256 (&e)[2], uint32_t signed_zero,
+                                                   float* err2) {
+  for (int k = 0; k < 2; ++k) {
+    const float m = hmax_ps(e[k]);
+    err2[k] = m == 0.0f && ((signed_zero >> (16 * k)) & 0xffffu) != 0 ? 1.40129846e-45f : m;
+  }
+}
+
+// One block of 32 with codes (kQuant or kEscape), the kind a template argument so that the loop
+// has no test of it. Two shortcuts, each exactly local::quantize_element's result:
+//  - the range test on the integer code: cvttps gives 0x80000000 for NaN, infinities and
+//    anything beyond 2^31, and a negative value for a negative qf, so qf is in [0, max_code]
+//    exactly when the code, unsigned, is at most max_code (-0.0 gives code 0, in range, as the
+//    float test says);
+//  - quant::element_error's signed-zero case (|x - xr| = 0 but the bits differ: error 2^-149)
+//    never changes the bound test, since a block with codes has eb_check >= 2^-127; it only
+//    makes a unit's error 2^-149 instead of 0, which is applied per unit after the loop.
+template <DType kType, bool kEscape>
 SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::BlockParams& p,
                                           uint32_t* codes, uint32_t* mask_out, float* err2) {
   constexpr uint64_t es = dtype_size(kType);
-  const bool escape = p.kind == local::Kind::kEscape;
   const __m256 inv = _mm256_set1_ps(p.inv_step);
   const __m256 step = _mm256_set1_ps(p.step);
   const __m256 zf = _mm256_set1_ps(p.zf);
   const __m256 zs = _mm256_set1_ps(p.zs);
   const __m256 off = _mm256_set1_ps(p.offset);
   const __m256 ebc = _mm256_set1_ps(p.eb_check);
-  const __m256 maxc = _mm256_set1_ps((float)p.max_code);
-  const __m256 zero = _mm256_setzero_ps();
-  uint32_t mask = 0;
-  __m256 e[2] = {zero, zero};
+  const __m256i maxc = _mm256_set1_epi32((int)p.max_code);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  uint32_t ok_bits = 0, differ_bits = 0;
+  __m256 e[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
 #pragma GCC unroll 4
   for (int v = 0; v < 4; ++v) {
     const __m256 x = load8<kType>(blk + 8 * v * es);
-    const __m256 t = escape ? _mm256_mul_ps(_mm256_sub_ps(x, off), inv)
-                            : _mm256_add_ps(_mm256_mul_ps(x, inv), zf);
-    const __m256 qf = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256 in_range =
-        _mm256_and_ps(_mm256_cmp_ps(qf, zero, _CMP_GE_OQ), _mm256_cmp_ps(qf, maxc, _CMP_LE_OQ));
-    __m256i q = _mm256_cvttps_epi32(qf);  // out-of-range lanes are masked off below
+    const __m256 t = kEscape ? _mm256_mul_ps(_mm256_sub_ps(x, off), inv)
+                             : _mm256_add_ps(_mm256_mul_ps(x, inv), zf);
+    __m256i q =
+        _mm256_cvttps_epi32(_mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i in_range = _mm256_cmpeq_epi32(_mm256_min_epu32(q, maxc), q);
     const __m256 qv = _mm256_cvtepi32_ps(q);
-    const __m256 xr = round_to_type<kType>(escape ? _mm256_add_ps(off, _mm256_mul_ps(qv, step))
-                                                  : _mm256_sub_ps(_mm256_mul_ps(qv, step), zs));
-    const __m256 d = element_error8(x, xr);
-    const __m256 ok = _mm256_and_ps(in_range, _mm256_cmp_ps(d, ebc, _CMP_LT_OQ));
+    const __m256 xr = round_to_type<kType>(kEscape ? _mm256_add_ps(off, _mm256_mul_ps(qv, step))
+                                                   : _mm256_sub_ps(_mm256_mul_ps(qv, step), zs));
+    const __m256 d = _mm256_and_ps(_mm256_sub_ps(x, xr), abs_mask);
+    const __m256 ok =
+        _mm256_and_ps(_mm256_castsi256_ps(in_range), _mm256_cmp_ps(d, ebc, _CMP_LT_OQ));
     q = _mm256_and_si256(q, _mm256_castps_si256(ok));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + 8 * v), q);
     e[v / 2] = _mm256_max_ps(e[v / 2], _mm256_and_ps(d, ok));
-    mask |= (uint32_t)(~_mm256_movemask_ps(ok) & 0xff) << (8 * v);
+    ok_bits |= (uint32_t)_mm256_movemask_ps(ok) << (8 * v);
+    differ_bits |= (uint32_t)(~_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(
+                                  _mm256_castps_si256(x), _mm256_castps_si256(xr)))) &
+                              0xff)
+                   << (8 * v);
   }
-  *mask_out = mask;
-  err2[0] = hmax_ps(e[0]);
-  err2[1] = hmax_ps(e[1]);
+  *mask_out = ~ok_bits;
+  unit_errors_with_signed_zeros(e, ok_bits & differ_bits, err2);
 }
 
 template <DType kType>
@@ -121,9 +143,12 @@ SQZ_AVX2 void quantize_local_avx2(const uint8_t* src, uint64_t n, const local::B
   const uint64_t full = n / kBlockElems;
   for (uint64_t b = 0; b < full; ++b) {
     const uint64_t first = b * kBlockElems;
-    if (local::has_codes(params[b].kind)) {
-      quantize_block_local<kType>(src + first * es, params[b], codes + first, outlier_masks + b,
-                                  unit_error + 2 * b);
+    if (params[b].kind == local::Kind::kQuant) {
+      quantize_block_local<kType, false>(src + first * es, params[b], codes + first,
+                                         outlier_masks + b, unit_error + 2 * b);
+    } else if (params[b].kind == local::Kind::kEscape) {
+      quantize_block_local<kType, true>(src + first * es, params[b], codes + first,
+                                        outlier_masks + b, unit_error + 2 * b);
     } else {
       scalar.quantize_local(src + first * es, kBlockElems, params + b, codes + first,
                             outlier_masks + b, unit_error + 2 * b);
@@ -147,7 +172,9 @@ SQZ_AVX2 void quantize_global_avx2(const uint8_t* src, uint64_t n, const quant::
   for (uint64_t b = 0; b < full; ++b) {
     const uint8_t* blk = src + b * kBlockElems * es;
     uint32_t* c = codes + b * kBlockElems;
-    uint32_t mask = 0;
+    // The signed-zero case of quant::element_error per unit after the loop, as in
+    // quantize_block_local (eb_check >= 2^-127: make_quant_params' step is a normal float).
+    uint32_t ok_bits = 0, differ_bits = 0;
     __m256 e[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
 #pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) {
@@ -157,17 +184,20 @@ SQZ_AVX2 void quantize_global_avx2(const uint8_t* src, uint64_t n, const quant::
       const __m256 in_range = _mm256_cmp_ps(_mm256_and_ps(qf, abs_mask), max_q, _CMP_LE_OQ);
       __m256i q = _mm256_cvtps_epi32(qf);
       const __m256 xr = round_to_type<kType>(_mm256_mul_ps(_mm256_cvtepi32_ps(q), step));
-      const __m256 d = element_error8(x, xr);
+      const __m256 d = _mm256_and_ps(_mm256_sub_ps(x, xr), abs_mask);
       const __m256 ok = _mm256_and_ps(in_range, _mm256_cmp_ps(d, ebc, _CMP_LT_OQ));
       q = _mm256_and_si256(q, _mm256_castps_si256(ok));
       const __m256i z = _mm256_xor_si256(_mm256_slli_epi32(q, 1), _mm256_srai_epi32(q, 31));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + 8 * v), z);
       e[v / 2] = _mm256_max_ps(e[v / 2], _mm256_and_ps(d, ok));
-      mask |= (uint32_t)(~_mm256_movemask_ps(ok) & 0xff) << (8 * v);
+      ok_bits |= (uint32_t)_mm256_movemask_ps(ok) << (8 * v);
+      differ_bits |= (uint32_t)(~_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(
+                                    _mm256_castps_si256(x), _mm256_castps_si256(xr)))) &
+                                0xff)
+                     << (8 * v);
     }
-    outlier_masks[b] = mask;
-    unit_error[2 * b] = hmax_ps(e[0]);
-    unit_error[2 * b + 1] = hmax_ps(e[1]);
+    outlier_masks[b] = ~ok_bits;
+    unit_errors_with_signed_zeros(e, ok_bits & differ_bits, unit_error + 2 * b);
   }
   if (full * kBlockElems < n)
     kStagedScalar[(int)kType].quantize_global(src + full * kBlockElems * es, n - full * kBlockElems,
