@@ -159,18 +159,6 @@ thread_local EncodeScratch t_enc;
 
 thread_local CodeObserver* t_observer = nullptr;
 
-// Group g of the coded stream: the codes of coded units 2g and 2g + 1 (zero past the end).
-void load_group(const EncodeScratch& s, uint64_t n_coded_units, uint64_t g, uint32_t* group) {
-  const uint64_t a = 2 * g, b = 2 * g + 1;
-  std::memcpy(group, s.codes.data() + (uint64_t)s.coded_unit[a] * kUnitElems, 4 * kUnitElems);
-  if (b < n_coded_units) {
-    std::memcpy(group + kUnitElems, s.codes.data() + (uint64_t)s.coded_unit[b] * kUnitElems,
-                4 * kUnitElems);
-  } else {
-    std::memset(group + kUnitElems, 0, 4 * kUnitElems);
-  }
-}
-
 // The fixed coder's size before its planes are packed (so that a frame the rANS coder takes never
 // packs them): global mode writes each group's width byte (the width of the OR of its codes) to
 // s.fixed_out and returns the OR of every code (global mode's widest code); local mode has W
@@ -203,20 +191,8 @@ uint32_t fixed_widths(EncodeScratch& s, uint64_t n_coded_units, uint64_t n_group
 void pack_fixed(const EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units,
                 uint64_t n_groups, bool local_mode, uint32_t w, uint8_t* out) {
   if (!local_mode) std::memcpy(out, s.fixed_out.data(), n_groups);
-  uint8_t* planes = out + (local_mode ? 0 : n_groups);
-  uint32_t group[kGroupCodes];
-  for (uint64_t g = 0; g < n_groups; ++g) {
-    const uint32_t width = local_mode ? w : s.fixed_out[g];
-    // A group's two units are usually adjacent in the codes (both literal): packed in place.
-    const uint64_t a = 2 * g;
-    if (a + 1 < n_coded_units && s.coded_unit[a + 1] == s.coded_unit[a] + 1) {
-      uk.pack_planes(s.codes.data() + (uint64_t)s.coded_unit[a] * kUnitElems, width, planes);
-    } else {
-      load_group(s, n_coded_units, g, group);
-      uk.pack_planes(group, width, planes);
-    }
-    planes += 4 * width;
-  }
+  uk.pack_groups(s.codes.data(), s.coded_unit.data(), n_coded_units,
+                 local_mode ? nullptr : s.fixed_out.data(), w, out + (local_mode ? 0 : n_groups));
 }
 
 // Appends a block's units whose bits are set in lit (bit k: unit u0 + k, lit != 0) to list[0, n),

@@ -360,6 +360,25 @@ SQZ_AVX2 void pack_planes_avx2(const uint32_t* codes, uint32_t width, uint8_t* o
   write_planes(z, width, out);
 }
 
+// A group's two units are loaded wherever they are in the codes: no copy into a group buffer
+// and no test of whether they are adjacent.
+SQZ_AVX2 void pack_groups_avx2(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
+                               const uint8_t* widths, uint32_t w, uint8_t* out) {
+  for (uint64_t g = 0; 2 * g < n_units; ++g) {
+    const uint32_t* a = codes + (uint64_t)units[2 * g] * kUnitElems;
+    __m256i z[4] = {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a)),
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 8)),
+                    _mm256_setzero_si256(), _mm256_setzero_si256()};
+    if (2 * g + 1 < n_units) {
+      const uint32_t* b = codes + (uint64_t)units[2 * g + 1] * kUnitElems;
+      z[2] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+      z[3] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 8));
+    }
+    const uint32_t width = widths != nullptr ? widths[g] : w;
+    write_planes(z, width, out);
+    out += 4 * width;
+  }
+}
 SQZ_AVX2 void unpack_planes_avx2(const uint8_t* in, uint32_t width, uint32_t* codes) {
   __m256i c[4];
   read_planes(in, width, c);
@@ -514,8 +533,8 @@ const StagedKernels kStagedAvx2[4] = {
     avx2_set<DType::kF32>(),
     avx2_set<DType::kF16>(),
     avx2_set<DType::kBF16>()};
-const UnitKernels kUnitAvx2 = {&unit_keys_avx2, &pack_planes_avx2, &unpack_planes_avx2,
-                               &local_e0_avx2, &decide_local_avx2};
+const UnitKernels kUnitAvx2 = {&unit_keys_avx2,     &pack_planes_avx2, &pack_groups_avx2,
+                               &unpack_planes_avx2, &local_e0_avx2,    &decide_local_avx2};
 
 }  // namespace squeeze::cpu
 

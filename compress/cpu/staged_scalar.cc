@@ -1,6 +1,7 @@
 // The reference set of the staged codec's CPU loops: the shared SQZ_HD stage code, element by
 // element. See staged_kernels.h.
 #include <algorithm>
+#include <cstring>
 
 #include "compress/block.h"
 #include "compress/cpu/rans_kernels.h"
@@ -185,6 +186,22 @@ constexpr StagedKernels scalar_set() {
           &write_fixed_global_scalar<kType>};
 }
 
+void pack_groups_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
+                        const uint8_t* widths, uint32_t w, uint8_t* out) {
+  uint32_t group[kGroupCodes];
+  for (uint64_t g = 0; 2 * g < n_units; ++g) {
+    std::memcpy(group, codes + (uint64_t)units[2 * g] * kUnitElems, 4 * kUnitElems);
+    if (2 * g + 1 < n_units)
+      std::memcpy(group + kUnitElems, codes + (uint64_t)units[2 * g + 1] * kUnitElems,
+                  4 * kUnitElems);
+    else
+      std::memset(group + kUnitElems, 0, 4 * kUnitElems);
+    const uint32_t width = widths != nullptr ? widths[g] : w;
+    block::pack_planes(group, width, out);
+    out += 4 * width;
+  }
+}
+
 }  // namespace
 
 const StagedKernels kStagedScalar[4] = {
@@ -192,8 +209,8 @@ const StagedKernels kStagedScalar[4] = {
     scalar_set<DType::kF32>(),
     scalar_set<DType::kF16>(),
     scalar_set<DType::kBF16>()};
-const UnitKernels kUnitScalar = {&unit_keys_scalar, &block::pack_planes, &block::unpack_planes,
-                                 &local_e0_scalar, &decide_local_scalar};
+const UnitKernels kUnitScalar = {&unit_keys_scalar,     &block::pack_planes, &pack_groups_scalar,
+                                 &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment};
 

@@ -435,6 +435,52 @@ TEST(Kernels, PlanesAgreeWithBlockPackPlanesEveryWidth) {
   }
 }
 
+// The fixed coder's groups from a list of units, against their definition: group g is listed
+// units 2g and 2g + 1 (zeros past the last), packed by block::pack_planes. Lists of adjacent and
+// scattered units, odd and even counts, one width or a width per group.
+TEST(Kernels, PackGroupsAreTheListedUnitsPlanes) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  for (const cpu::Backend* be : backends()) {
+    for (int round = 0; round < 200; ++round) {
+      const uint32_t n_codes_units = 1 + (uint32_t)(rng() % 64);
+      const uint32_t w = (uint32_t)(rng() % (kMaxCodeWidth + 1));
+      std::vector<uint32_t> codes(n_codes_units * kUnitElems);
+      for (uint32_t& c : codes) c = (uint32_t)(rng() & ((1ull << kMaxCodeWidth) - 1));
+      std::vector<uint32_t> units;
+      for (uint32_t u = 0; u < n_codes_units; ++u)
+        if (rng() % 3 != 0) units.push_back(u);
+      if (units.empty()) units.push_back(0);
+      const uint64_t n_units = units.size(), n_groups = (n_units + 1) / 2;
+      std::vector<uint8_t> widths(n_groups);
+      const bool per_group = rng() % 2 == 0;
+      uint64_t bytes = 0;
+      for (uint8_t& g : widths) {
+        g = per_group ? (uint8_t)(rng() % (kMaxCodeWidth + 1)) : (uint8_t)w;
+        bytes += 4 * g;
+      }
+      // Codes within each group's width, as the encoder gives them.
+      for (uint64_t g = 0; g < n_groups; ++g)
+        for (uint64_t k = 2 * g; k < std::min<uint64_t>(2 * g + 2, n_units); ++k)
+          for (uint32_t e = 0; e < kUnitElems; ++e)
+            codes[units[k] * kUnitElems + e] &= (uint32_t)((1ull << widths[g]) - 1);
+      std::vector<uint8_t> want(bytes + 1, 0xa5), got(bytes + 1, 0xa5);
+      uint8_t* o = want.data();
+      for (uint64_t g = 0; g < n_groups; ++g) {
+        uint32_t group[kGroupCodes] = {};
+        for (uint64_t k = 2 * g; k < std::min<uint64_t>(2 * g + 2, n_units); ++k)
+          std::memcpy(group + (k - 2 * g) * kUnitElems, codes.data() + units[k] * kUnitElems,
+                      4 * kUnitElems);
+        block::pack_planes(group, widths[g], o);
+        o += 4 * widths[g];
+      }
+      be->units->pack_groups(codes.data(), units.data(), n_units,
+                             per_group ? widths.data() : nullptr, w, got.data());
+      ASSERT_EQ(want, got) << be->name << " round " << round << " seed " << seed;
+    }
+  }
+}
+
 TEST(Local, RecordsParseToTheParametersTheEncoderUsed) {
   std::mt19937_64 rng(test::test_seed());
   for (int round = 0; round < 20000; ++round) {
