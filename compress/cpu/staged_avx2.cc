@@ -352,14 +352,6 @@ SQZ_AVX2 void unit_keys_avx2(const uint8_t* src, uint64_t n_units, uint32_t unit
   }
 }
 
-SQZ_AVX2 void pack_planes_avx2(const uint32_t* codes, uint32_t width, uint8_t* out) {
-  const __m256i z[4] = {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes)),
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 8)),
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 16)),
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 24))};
-  write_planes(z, width, out);
-}
-
 // A group's two units are loaded wherever they are in the codes: no copy into a group buffer
 // and no test of whether they are adjacent.
 SQZ_AVX2 void pack_groups_avx2(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
@@ -533,8 +525,8 @@ const StagedKernels kStagedAvx2[4] = {
     avx2_set<DType::kF32>(),
     avx2_set<DType::kF16>(),
     avx2_set<DType::kBF16>()};
-const UnitKernels kUnitAvx2 = {&unit_keys_avx2,     &pack_planes_avx2, &pack_groups_avx2,
-                               &unpack_planes_avx2, &local_e0_avx2,    &decide_local_avx2};
+const UnitKernels kUnitAvx2 = {&unit_keys_avx2, &pack_groups_avx2, &unpack_planes_avx2,
+                               &local_e0_avx2, &decide_local_avx2};
 
 }  // namespace squeeze::cpu
 

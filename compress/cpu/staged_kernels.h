@@ -43,13 +43,12 @@ struct StagedKernels {
 struct UnitKernels {
   // Dedup table keys (dedup::table_key of dedup::unit_hash) of n_units units of unit_bytes.
   void (*unit_keys)(const uint8_t* src, uint64_t n_units, uint32_t unit_bytes, uint64_t* keys);
-  // Bit planes of `width` planes of 32 codes (block::pack_planes) / their inverse.
-  void (*pack_planes)(const uint32_t* codes, uint32_t width, uint8_t* out);
   // The fixed coder's groups, back to back to out: group g is the codes of listed units 2g and
   // 2g + 1 (unit u's kUnitElems codes at codes + u * kUnitElems; zeros past the n_units-th), in
   // widths[g] planes, or w planes each when widths is null (local mode).
   void (*pack_groups)(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
                       const uint8_t* widths, uint32_t w, uint8_t* out);
+  // The bit planes of one group of 32 codes in `width` planes: block::unpack_planes.
   void (*unpack_planes)(const uint8_t* in, uint32_t width, uint32_t* codes);
   // Local mode, records [0, n) with stats st[r] and bound[r]: the frame's reference exponent
   // (the largest exponent field of local::wanted_step_bits, 0 when there is none), and each

@@ -209,8 +209,8 @@ const StagedKernels kStagedScalar[4] = {
     scalar_set<DType::kF32>(),
     scalar_set<DType::kF16>(),
     scalar_set<DType::kBF16>()};
-const UnitKernels kUnitScalar = {&unit_keys_scalar,     &block::pack_planes, &pack_groups_scalar,
-                                 &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar};
+const UnitKernels kUnitScalar = {&unit_keys_scalar, &pack_groups_scalar, &block::unpack_planes,
+                                 &local_e0_scalar, &decide_local_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment};
 

@@ -425,7 +425,8 @@ TEST(Kernels, PlanesAgreeWithBlockPackPlanesEveryWidth) {
         for (uint32_t& c : codes) c = w == 0 ? 0 : (uint32_t)(rng() & ((1ull << w) - 1));
         uint8_t a[4 * kMaxCodeWidth] = {}, b[4 * kMaxCodeWidth] = {};
         block::pack_planes(codes, w, a);
-        be->units->pack_planes(codes, w, b);
+        const uint32_t both_units[2] = {0, 1};  // one group: the 32 codes
+        be->units->pack_groups(codes, both_units, 2, nullptr, w, b);
         ASSERT_EQ(0, std::memcmp(a, b, 4 * w)) << be->name << " width " << w;
         uint32_t back[32];
         be->units->unpack_planes(b, w, back);
