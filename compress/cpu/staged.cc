@@ -372,7 +372,10 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     }
     w = local::code_width(min_bound);
     if (w == 0) return 0;
-    e0 = uk.local_e0(rstats, s.record_bound.data(), n_records);
+    // One bound for every record (no table bounds): the widest record's exponent, a pass over
+    // the ranges instead of every record's step.
+    e0 = per_block ? uk.local_e0(rstats, s.record_bound.data(), n_records)
+                   : local::e0_for_one_bound(rstats, n_records, min_bound);
     if (e0 == 0) e0 = 1;  // every block is special: the reference is never used
     s.params.resize(g.n_blocks);
     s.record.resize(n_records);

@@ -145,6 +145,21 @@ SQZ_HD uint32_t wanted_step_bits(const BlockStats& st, double bound) {
   return step_bits_below(2.0 * bound * range);
 }
 
+// The frame's reference exponent when every record has the same bound: the largest exponent
+// field of wanted_step_bits over records [0, n), 0 when none has one. For one bound that is the
+// widest record's: wanted_step_bits never decreases as the range grows (a product with a
+// positive constant, float_round_down, then masked mantissa bits; float_round_down of a finite
+// value is at most FLT_MAX, so the exponent field stays <= 254 and never wraps to "none").
+SQZ_HD uint32_t e0_for_one_bound(const BlockStats* st, uint64_t n, double bound) {
+  double widest = -1.0;
+  for (uint64_t r = 0; r < n; ++r) {
+    const double range = (double)st[r].mx - (double)st[r].mn;
+    if (st[r].has_finite && !st[r].all_same && range > widest) widest = range;
+  }
+  if (widest < 0.0) return 0;
+  return step_bits_below(2.0 * bound * widest) >> 23;
+}
+
 // Decides a block's record. e0: the frame's reference exponent (the largest exponent field of
 // wanted_step_bits over the frame's blocks), w: the frame's code width.
 SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, uint32_t* record,

@@ -482,6 +482,47 @@ TEST(Kernels, PackGroupsAreTheListedUnitsPlanes) {
   }
 }
 
+// The reference exponent of records that share one bound, from the widest record alone, against
+// its definition (the scalar set's local_e0: every record's wanted step): ranges from the
+// smallest floats to the largest (wanted steps that are not normal floats, and products beyond
+// FLT_MAX), special records, bounds from 1e-7 to 1e3.
+TEST(Local, ReferenceExponentOfOneBoundIsTheWidestRecords) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const cpu::UnitKernels& scalar = *cpu::scalar_backend().units;
+  for (int round = 0; round < 3000; ++round) {
+    const uint64_t n = rng() % 40;
+    std::vector<local::BlockStats> st(n);
+    const int span = 1 + (int)(rng() % 250);  // how many octaves the records' scales cover
+    const int top = (int)(rng() % 256) - 128;
+    for (local::BlockStats& x : st) {
+      const float scale = (float)std::ldexp(1.0, std::max(-149, top - (int)(rng() % span)));
+      const float a = (float)(scale * (2.0 * u(rng) - 1.0));
+      const float b = (float)(scale * (2.0 * u(rng) - 1.0));
+      x = {std::min(a, b), std::max(a, b), true, false, 0};
+      switch (rng() % 8) {
+        case 0:
+          x = {INFINITY, -INFINITY, false, false, 0};
+          break;
+        case 1:
+          x = {a, a, true, true, quant::float_to_bits(a)};
+          break;
+        case 2:
+          x = {-0.0f, 0.0f, true, false, 0};  // signed zeros: plain, range 0
+          break;
+        default:
+          break;
+      }
+    }
+    const double bound = std::pow(10.0, -7.0 + 10.0 * u(rng));
+    const std::vector<double> bounds(n, bound);
+    ASSERT_EQ(local::e0_for_one_bound(st.data(), n, bound),
+              scalar.local_e0(st.data(), bounds.data(), n))
+        << "round " << round << " seed " << seed;
+  }
+}
+
 TEST(Local, RecordsParseToTheParametersTheEncoderUsed) {
   std::mt19937_64 rng(test::test_seed());
   for (int round = 0; round < 20000; ++round) {
