@@ -147,6 +147,8 @@ struct EncodeScratch {
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
   std::vector<uint32_t> source_rank;  // per unit of the frame: 1 + its index among the sources
+  std::vector<uint64_t> hist_marks;   // history sources: a bit per position of the window
+  std::vector<uint32_t> hist_rank;    // per word of hist_marks: the sources before it
 };
 thread_local EncodeScratch t_enc;
 
@@ -614,13 +616,28 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       max_gap = std::max(max_gap, u - prev_end);
       runs.push_back(dedup::Run{u, from, 1});
     }
-    // The distinct sources in increasing order: history positions (negative, few) sorted, then
-    // the frame's units marked in a table of the frame's units (no sort of the many), which
-    // also gives each its index for the records below.
-    for (const dedup::Run& r : runs)
-      if (r.src < 0) sources.push_back(r.src);
-    std::sort(sources.begin(), sources.end());
-    sources.erase(std::unique(sources.begin(), sources.end()), sources.end());
+    // The distinct sources in increasing order, each with its index for the records below, and
+    // no sort: history positions (negative: -window_units .. -1 from the frame's first unit; a
+    // frame that repeats the last message has one per run) marked in a bitmap of the window,
+    // then the frame's units marked in a table of the frame's units.
+    if (use_history) {
+      const uint64_t words = (hist->window_units + 63) / 64;
+      s.hist_marks.assign(words, 0);
+      s.hist_rank.resize(words);
+      bool any = false;
+      for (const dedup::Run& r : runs) {
+        if (r.src >= 0) continue;
+        const uint64_t o = (uint64_t)(r.src + (int64_t)hist->window_units);
+        s.hist_marks[o / 64] |= uint64_t{1} << (o % 64);
+        any = true;
+      }
+      for (uint64_t wd = 0; any && wd < words; ++wd) {
+        s.hist_rank[wd] = (uint32_t)sources.size();
+        for (uint64_t m = s.hist_marks[wd]; m != 0; m &= m - 1)
+          sources.push_back((int64_t)(wd * 64 + (uint64_t)__builtin_ctzll(m)) -
+                            (int64_t)hist->window_units);
+      }
+    }
     s.source_rank.assign(g.n_full_units, 0);
     for (const dedup::Run& r : runs)
       if (r.src >= 0) s.source_rank[(uint64_t)r.src] = 1;
@@ -659,10 +676,14 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     uint64_t prev_end = 0;
     for (uint64_t k = 0; k < runs.size(); ++k) {
       const dedup::Run& r = runs[k];
-      const uint64_t idx =
-          r.src >= 0 ? s.source_rank[(uint64_t)r.src] - 1
-                     : (uint64_t)(std::lower_bound(sources.begin(), sources.end(), r.src) -
-                                  sources.begin());
+      uint64_t idx;
+      if (r.src >= 0) {
+        idx = s.source_rank[(uint64_t)r.src] - 1;
+      } else {  // the history sources marked before it in the window's bitmap
+        const uint64_t o = (uint64_t)(r.src + (int64_t)hist->window_units);
+        idx = s.hist_rank[o / 64] + (uint64_t)__builtin_popcountll(s.hist_marks[o / 64] &
+                                                                   ((uint64_t{1} << (o % 64)) - 1));
+      }
       dedup::write_run(records, k, layout, r.dst - prev_end, idx, r.len);
       prev_end = r.dst + r.len;
     }

@@ -373,4 +373,54 @@ TEST(CodecApi, CapacityTooSmall) {
 }
 
 }  // namespace
+// A stream whose frames repeat earlier frames' units in shuffled order (runs of 1-6 units, with
+// new units between them): each frame refers to many history positions, out of order, which the
+// encoder lists as distinct sources in increasing order and indexes. Every element within the
+// bound, most units history references, every frame of the stream decoded in order.
+TEST(Stream, ShuffledRepeatsOfEarlierFramesRoundTrip) {
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  constexpr size_t kUnit = 16, kUnits = 2048;  // 128 KiB frames of f32
+  CodecParams p;
+  p.mode = BoundMode::kAbs;
+  p.bound = 1e-3;
+  p.caps = kCapsAll & ~kCapRans;
+  StreamEncoder enc;
+  StreamDecoder dec;
+  std::vector<float> prev(kUnits * kUnit);
+  for (float& x : prev) x = g(rng);
+  uint64_t history_refs = 0, units = 0;
+  for (int f = 0; f < 6; ++f) {
+    std::vector<float> v(kUnits * kUnit);
+    for (size_t u = 0; u < kUnits;) {
+      const size_t len = 1 + rng() % 6;
+      const size_t from = rng() % (kUnits - len);
+      const bool repeat = f > 0 && rng() % 4 != 0;
+      for (size_t k = 0; k < len && u < kUnits; ++k, ++u)
+        for (size_t e = 0; e < kUnit; ++e)
+          v[u * kUnit + e] = repeat ? prev[(from + k) * kUnit + e] : g(rng);
+    }
+    std::vector<uint8_t> frame(max_frame_bytes(v.size() * 4)), out(v.size() * 4);
+    size_t fb = 0, ob = 0;
+    FrameStats st;
+    ASSERT_EQ(enc.compress(p, v.data(), v.size() * 4, frame.data(), frame.size(), &fb, &st),
+              Status::kOk);
+    ASSERT_EQ(dec.decompress(frame.data(), fb, out.data(), out.size(), &ob), Status::kOk)
+        << "frame " << f << " seed " << seed;
+    ASSERT_EQ(ob, v.size() * 4);
+    for (size_t i = 0; i < v.size(); ++i) {
+      float y;
+      std::memcpy(&y, out.data() + 4 * i, 4);
+      ASSERT_LE(std::fabs((double)y - (double)v[i]), p.bound)
+          << "frame " << f << " element " << i << " seed " << seed;
+    }
+    history_refs += st.history_ref_units;
+    units += st.units;
+    prev = v;
+  }
+  // Five of the six frames are about three quarters repeats of the one before.
+  EXPECT_GT(history_refs, units / 2) << "seed " << seed;
+}
+
 }  // namespace squeeze::test
