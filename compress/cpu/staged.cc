@@ -224,6 +224,7 @@ inline void unit_symbols(const uint32_t* __restrict codes, uint32_t shift,
 // (nothing written) when the integer estimate says it would not beat fixed_bytes.
 bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units, uint64_t n_coded,
                  uint32_t max_code, uint64_t fixed_bytes, uint32_t min_gain_q8) {
+  if (!rans::gain_can_pay(fixed_bytes, n_coded, min_gain_q8)) return false;  // no sample needed
   const uint32_t bits = quant::code_width(max_code);
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
   // Whether to code at all, from the sampled groups' histogram (rans::in_sample: coded units

@@ -186,6 +186,13 @@ SQZ_HD bool gain_pays(uint64_t estimate, uint64_t fixed_bytes, uint64_t n_coded,
   return (fixed_bytes - estimate) * 2048 >= n_coded * gain;
 }
 
+// Whether gain_pays can hold for any estimate: saving every fixed byte would pay. False lets an
+// encoder skip the estimate itself (a frame whose codes are 8 bits wide or less on a link whose
+// gain asks more than 8 bits a symbol).
+SQZ_HD bool gain_can_pay(uint64_t fixed_bytes, uint64_t n_coded, uint32_t min_gain_q8) {
+  return gain_pays(0, fixed_bytes, n_coded, min_gain_q8);
+}
+
 // ---- the table in the frame: u8 (n_sym - 1), then n_sym varint frequencies ----
 
 SQZ_HD uint32_t table_bytes(const uint32_t* freq, uint32_t n_sym) {

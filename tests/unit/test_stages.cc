@@ -253,6 +253,13 @@ TEST(Rans, GainPaysIsItsDefinition) {
     if (gain == 0) {
       ASSERT_EQ(rans::gain_pays(estimate, fixed, n, gain), rans::worth_coding(estimate, fixed));
     }
+    // gain_can_pay: some estimate pays exactly when the smallest one does.
+    if (!rans::gain_can_pay(fixed, n, gain)) {
+      ASSERT_FALSE(pays) << "seed " << seed;
+    }
+    ASSERT_EQ(rans::gain_can_pay(fixed, n, gain),
+              (long double)fixed * 8 * 256 >= (long double)n * g)
+        << "seed " << seed << " fixed " << fixed << " n " << n << " gain " << gain;
   }
   // At the edge: 1024 values, 128 bytes saved = 1 bit a value = gain 256.
   EXPECT_TRUE(rans::gain_pays(1000 - 128, 1000, 1024, 256));
