@@ -709,7 +709,10 @@ struct StagedAnalyzeKernel {
       st.max_code = st.local ? (1u << st.w) - 1u : or_all;
       const uint32_t bits = quant::code_width(st.max_code);
       st.shift = bits > 8 ? bits - 8 : 0;
-      st.try_rans = (st.caps & kCapRans) != 0 && st.n_coded > 0;
+      // No symbols nor sample when even saving every fixed byte would not pay on this link
+      // (rans::gain_can_pay, as the CPU encoder).
+      st.try_rans = (st.caps & kCapRans) != 0 && st.n_coded > 0 &&
+                    rans::gain_can_pay(st.fixed_bytes, st.n_coded, st.rans_min_gain);
     } else if constexpr (P == 18) {
       // Plane words before each group; the symbols and the sample's histogram (rans.h's
       // in_sample); cleared emit masks.
