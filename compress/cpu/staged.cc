@@ -450,9 +450,9 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     s.unit_key.resize(g.n_full_units + 1);
     uk.unit_keys(src, g.n_full_units, unit_bytes, s.unit_key.data() + 1);
     if (s.repeat_unit.size() < g.n_full_units) s.repeat_unit.resize(g.n_full_units);
-    // At least four slots a unit: with about half an embedding frame's units distinct, half
-    // the load of two slots a unit, and far fewer probes that go on past the first slot (each a
-    // mispredicted branch): 1.07x compress against two, on data/bench64.f32's 128 KiB frames.
+    // At least four slots a unit: half the probes that go on past the first slot (each a
+    // mispredicted branch) of two slots a unit. On data/bench64.f32's 128 KiB frames (83% of
+    // the units distinct) 9.5% against 19%, and 1.07x compress.
     size_t cap = 64;
     while (cap < 4 * g.n_full_units) cap <<= 1;
     if (s.frame_table.size() < cap) s.frame_table.resize(cap);
@@ -474,8 +474,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     };
     // Pass 1: each unit's first unit with its key (itself when it is the first). The slot is
     // written whether the key is new or not (with the unit it already held), and the repeats are
-    // listed for pass 2, without a branch on which: about half the units of an embedding frame
-    // repeat a key, in no pattern a predictor could learn.
+    // listed for pass 2, without a branch on which: a frame's repeats (17% of data/bench64.f32's
+    // units, about half in other trained payloads) come in no pattern a predictor could learn.
     s.first_unit.resize(g.n_full_units);
     uint32_t* first = s.first_unit.data();
     uint32_t* repeats = s.repeat_unit.data();
