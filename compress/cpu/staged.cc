@@ -146,9 +146,8 @@ struct EncodeScratch {
   std::vector<uint32_t> repeat_unit;  // the full units that are not their key's first, in order
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
-  std::vector<uint32_t> source_rank;  // per unit of the frame: 1 + its index among the sources
-  std::vector<uint64_t> hist_marks;   // history sources: a bit per position of the window
-  std::vector<uint32_t> hist_rank;    // per word of hist_marks: the sources before it
+  std::vector<uint64_t> source_marks;  // dedup sources: a bit per position (see encode_typed)
+  std::vector<uint32_t> source_rank;   // per word of source_marks: the sources before it
 };
 thread_local EncodeScratch t_enc;
 
@@ -600,6 +599,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   runs.clear();
   sources.clear();
   dedup::Layout layout{};
+  const uint64_t back = use_history ? hist->window_units : 0;  // history positions a run may use
   if (h.dedup != (uint8_t)StagedDedup::kNone) {
     uint64_t max_gap = 0, max_len = 1, prev_end = 0;
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
@@ -618,34 +618,20 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       runs.push_back(dedup::Run{u, from, 1});
     }
     // The distinct sources in increasing order, each with its index for the records below, and
-    // no sort: history positions (negative: -window_units .. -1 from the frame's first unit; a
-    // frame that repeats the last message has one per run) marked in a bitmap of the window,
-    // then the frame's units marked in a table of the frame's units.
-    if (use_history) {
-      const uint64_t words = (hist->window_units + 63) / 64;
-      s.hist_marks.assign(words, 0);
-      s.hist_rank.resize(words);
-      bool any = false;
-      for (const dedup::Run& r : runs) {
-        if (r.src >= 0) continue;
-        const uint64_t o = (uint64_t)(r.src + (int64_t)hist->window_units);
-        s.hist_marks[o / 64] |= uint64_t{1} << (o % 64);
-        any = true;
-      }
-      for (uint64_t wd = 0; any && wd < words; ++wd) {
-        s.hist_rank[wd] = (uint32_t)sources.size();
-        for (uint64_t m = s.hist_marks[wd]; m != 0; m &= m - 1)
-          sources.push_back((int64_t)(wd * 64 + (uint64_t)__builtin_ctzll(m)) -
-                            (int64_t)hist->window_units);
-      }
+    // no sort: a bit per position a source may take, the history window's (-window_units .. -1
+    // from the frame's first unit; a frame that repeats the last message has one per run) then
+    // the frame's units, and per 64 positions the sources before them.
+    const uint64_t words = (back + g.n_full_units + 63) / 64;
+    s.source_marks.assign(words, 0);
+    s.source_rank.resize(words);
+    for (const dedup::Run& r : runs) {
+      const uint64_t o = (uint64_t)(r.src + (int64_t)back);
+      s.source_marks[o / 64] |= uint64_t{1} << (o % 64);
     }
-    s.source_rank.assign(g.n_full_units, 0);
-    for (const dedup::Run& r : runs)
-      if (r.src >= 0) s.source_rank[(uint64_t)r.src] = 1;
-    for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      if (s.source_rank[u] == 0) continue;
-      sources.push_back((int64_t)u);
-      s.source_rank[u] = (uint32_t)sources.size();
+    for (uint64_t wd = 0; wd < words; ++wd) {
+      s.source_rank[wd] = (uint32_t)sources.size();
+      for (uint64_t m = s.source_marks[wd]; m != 0; m &= m - 1)
+        sources.push_back((int64_t)(wd * 64 + (uint64_t)__builtin_ctzll(m)) - (int64_t)back);
     }
     layout = dedup::layout_for(max_gap, sources.size(), max_len);
     dedup_bytes = dedup::section_bytes(runs.size(), sources.data(), sources.size(), layout);
@@ -677,14 +663,11 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     uint64_t prev_end = 0;
     for (uint64_t k = 0; k < runs.size(); ++k) {
       const dedup::Run& r = runs[k];
-      uint64_t idx;
-      if (r.src >= 0) {
-        idx = s.source_rank[(uint64_t)r.src] - 1;
-      } else {  // the history sources marked before it in the window's bitmap
-        const uint64_t o = (uint64_t)(r.src + (int64_t)hist->window_units);
-        idx = s.hist_rank[o / 64] + (uint64_t)__builtin_popcountll(s.hist_marks[o / 64] &
-                                                                   ((uint64_t{1} << (o % 64)) - 1));
-      }
+      // The sources marked before it.
+      const uint64_t o = (uint64_t)(r.src + (int64_t)back);
+      const uint64_t idx =
+          s.source_rank[o / 64] +
+          (uint64_t)__builtin_popcountll(s.source_marks[o / 64] & ((uint64_t{1} << (o % 64)) - 1));
       dedup::write_run(records, k, layout, r.dst - prev_end, idx, r.len);
       prev_end = r.dst + r.len;
     }

@@ -187,8 +187,8 @@ SQZ_HD bool gain_pays(uint64_t estimate, uint64_t fixed_bytes, uint64_t n_coded,
 }
 
 // Whether gain_pays can hold for any estimate: saving every fixed byte would pay. False lets an
-// encoder skip the estimate itself (a frame whose codes are 8 bits wide or less on a link whose
-// gain asks more than 8 bits a symbol).
+// encoder skip the estimate itself (a frame whose fixed coder spends fewer bits a symbol than the
+// link's gain asks to be saved: 6-bit codes at local 1e-2 against about 14 bits at 10 Gbit/s).
 SQZ_HD bool gain_can_pay(uint64_t fixed_bytes, uint64_t n_coded, uint32_t min_gain_q8) {
   return gain_pays(0, fixed_bytes, n_coded, min_gain_q8);
 }
