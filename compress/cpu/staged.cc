@@ -85,28 +85,43 @@ namespace {
 
 // ---- the history's ring: position p at slot p % window_units ----
 
-// Units [0, n) of src to the ring's positions pos, pos + 1, ...: in the contiguous pieces they
-// are (a piece ends where the ring wraps), not a call per unit. With n above window_units the
+// The ring's positions pos, pos + 1, ..., pos + n - 1 as the contiguous pieces they are (a piece
+// ends where the ring wraps): piece(slot, u, count) for units [u, u + count) at slots
+// [slot, slot + count). One call per piece, not per unit.
+template <class Piece>
+void for_ring_pieces(uint64_t window_units, uint64_t pos, uint64_t n, Piece piece) {
+  for (uint64_t u = 0; u < n;) {
+    const uint64_t slot = (pos + u) % window_units;
+    const uint64_t count = std::min(n - u, window_units - slot);
+    piece(slot, u, count);
+    u += count;
+  }
+}
+
+// Units [0, n) of src to the ring's positions pos .. pos + n - 1. With n above window_units the
 // later units overwrite the earlier ones, as one at a time would.
 void ring_write(uint8_t* ring, uint64_t window_units, uint64_t unit_bytes, uint64_t pos,
                 const uint8_t* src, uint64_t n) {
-  for (uint64_t u = 0; u < n;) {
-    const uint64_t slot = (pos + u) % window_units;
-    const uint64_t piece = std::min(n - u, window_units - slot);
-    std::memcpy(ring + slot * unit_bytes, src + u * unit_bytes, piece * unit_bytes);
-    u += piece;
-  }
+  for_ring_pieces(window_units, pos, n, [&](uint64_t slot, uint64_t u, uint64_t count) {
+    std::memcpy(ring + slot * unit_bytes, src + u * unit_bytes, count * unit_bytes);
+  });
 }
 
 // The ring's positions pos .. pos + n - 1 (n <= window_units) to units [0, n) of dst.
 void ring_read(const uint8_t* ring, uint64_t window_units, uint64_t unit_bytes, uint64_t pos,
                uint8_t* dst, uint64_t n) {
-  for (uint64_t u = 0; u < n;) {
-    const uint64_t slot = (pos + u) % window_units;
-    const uint64_t piece = std::min(n - u, window_units - slot);
-    std::memcpy(dst + u * unit_bytes, ring + slot * unit_bytes, piece * unit_bytes);
-    u += piece;
-  }
+  for_ring_pieces(window_units, pos, n, [&](uint64_t slot, uint64_t u, uint64_t count) {
+    std::memcpy(dst + u * unit_bytes, ring + slot * unit_bytes, count * unit_bytes);
+  });
+}
+
+// The slot of position pos in [stream_pos - window_units, stream_pos) (the window), given
+// next_slot = stream_pos % window_units: a subtraction instead of a 64-bit division for each
+// unit the history finds.
+inline uint64_t ring_slot_before(uint64_t pos, uint64_t stream_pos, uint64_t next_slot,
+                                 uint64_t window_units) {
+  const uint64_t back = stream_pos - pos;  // 1 .. window_units
+  return next_slot >= back ? next_slot - back : next_slot + window_units - back;
 }
 
 // ---- encoder scratch (per thread, reused: the steady state allocates nothing) ----
@@ -479,13 +494,15 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     uint32_t* first = s.first_unit.data();
     uint32_t* repeats = s.repeat_unit.data();
     uint64_t n_repeats = 0;
+    const uint64_t next_slot = use_history ? hist->stream_pos % hist->window_units : 0;
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
       if (use_history && u + kAhead < g.n_full_units) hist->table.prefetch(key[u + kAhead]);
       const uint64_t h = key[u];
       if (use_history) {
         const uint64_t pos = hist->table.find(h);
         if (pos != UnitTable::kNone && pos >= hist->window_start && pos < hist->stream_pos) {
-          const uint64_t slot = pos % hist->window_units;
+          const uint64_t slot =
+              ring_slot_before(pos, hist->stream_pos, next_slot, hist->window_units);
           if (std::memcmp(hist->ring.data() + slot * unit_bytes, src + u * unit_bytes,
                           unit_bytes) == 0 &&
               dedup::error_fits(hist->error[slot], eb_check_of(u))) {
@@ -716,10 +733,13 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   if (use_history) {
     EncoderHistory& H = *hist;
     // Errors first: a unit of this frame may overwrite the ring slot of another's source.
+    const uint64_t next_slot = H.stream_pos % H.window_units;
     for (uint64_t u = 0; u < g.n_full_units; ++u) {
       if (s.ref[u] < 0) continue;
       const uint64_t sp = (uint64_t)s.ref[u];
-      s.unit_error[u] = s.ref_history[u] ? H.error[sp % H.window_units] : s.unit_error[sp - base];
+      s.unit_error[u] = s.ref_history[u]
+                            ? H.error[ring_slot_before(sp, H.stream_pos, next_slot, H.window_units)]
+                            : s.unit_error[sp - base];
     }
     ring_write(H.ring.data(), H.window_units, unit_bytes, H.stream_pos, src, g.n_full_units);
     ring_write(reinterpret_cast<uint8_t*>(H.error.data()), H.window_units, sizeof(float),
