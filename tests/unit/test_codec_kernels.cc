@@ -3,6 +3,7 @@
 // independence from the caller's floating-point control word.
 #include <gtest/gtest.h>
 
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -242,6 +243,77 @@ void compare_backend_to_scalar(const char* backend) {
 TEST(CodecBackend, Avx2MatchesScalarByteForByte) {
   if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
   compare_backend_to_scalar("avx2");
+}
+
+// Each kernel set's block statistics against scalar's, field by field, on blocks drawn from the
+// values at the edges of the finite range: signed zeros, the largest finite floats of both signs
+// beside the infinities, NaNs of both signs, denormals, blocks of one value, blocks with no
+// finite element, every element type and partial last blocks.
+TEST(CodecBackend, Avx2BlockStatsMatchScalar) {
+  if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  const float kEdges[] = {
+      0.0f,      -0.0f,    FLT_MAX, -FLT_MAX,     INFINITY,
+      -INFINITY, NAN,      -NAN,    FLT_TRUE_MIN, -FLT_TRUE_MIN,
+      FLT_MIN,   -FLT_MIN, 1.0f,    -1.0f,        quant::bits_to_float(0xffc00001u)};
+  constexpr size_t kEdgeCount = sizeof(kEdges) / sizeof(kEdges[0]);
+  size_t non_finite_blocks = 0, finite_blocks = 0;
+  for (int round = 0; round < 400; ++round) {
+    const DType t = (DType)(1 + rng() % 3);
+    const uint64_t n = 32 * (1 + rng() % 8) + rng() % 32;
+    std::vector<float> v(n);
+    for (uint64_t b = 0; b < n; b += 32) {
+      // A block of one value, of edge values, or of random bits, each now and then.
+      const int style = (int)(rng() % 4);
+      const float one = kEdges[rng() % kEdgeCount];
+      for (uint64_t i = b; i < std::min<uint64_t>(n, b + 32); ++i) {
+        switch (style) {
+          case 0:
+            v[i] = one;
+            break;
+          case 1:
+            v[i] = kEdges[rng() % kEdgeCount];
+            break;
+          case 2:
+            v[i] =
+                rng() % 8 == 0 ? kEdges[rng() % kEdgeCount] : quant::bits_to_float((uint32_t)rng());
+            break;
+          default:
+            v[i] = rng() % 16 == 0 ? kEdges[rng() % 6] : (float)(int)(rng() % 200) - 100.0f;
+            break;
+        }
+      }
+    }
+    const std::vector<uint8_t> src = to_bytes(t, v);
+    const uint64_t n_blocks = (n + 31) / 32;
+    std::vector<local::BlockStats> a(n_blocks), b(n_blocks);
+    cpu::scalar_backend().staged[(int)t].block_stats(src.data(), n, a.data());
+    cpu::avx2_backend()->staged[(int)t].block_stats(src.data(), n, b.data());
+    for (uint64_t k = 0; k < n_blocks; ++k) {
+      const std::string where = "round " + std::to_string(round) + " block " + std::to_string(k) +
+                                " " + dtype_name(t) + " seed " + std::to_string(seed);
+      ASSERT_EQ(a[k].has_finite, b[k].has_finite) << where;
+      ASSERT_EQ(a[k].all_same, b[k].all_same) << where;
+      if (!a[k].has_finite) continue;
+      ASSERT_EQ(quant::float_to_bits(a[k].mn), quant::float_to_bits(b[k].mn)) << where;
+      ASSERT_EQ(quant::float_to_bits(a[k].mx), quant::float_to_bits(b[k].mx)) << where;
+      if (a[k].all_same) {
+        ASSERT_EQ(a[k].same_bits, b[k].same_bits) << where;
+      }
+    }
+    // (Counted on f32 rounds, whose elements are v's exactly.)
+    for (uint64_t i = 0; t == DType::kF32 && i < n; ++i) {
+      const uint64_t k = i / 32;
+      bool finite = true;
+      for (uint64_t j = k * 32; j < std::min<uint64_t>(n, k * 32 + 32); ++j)
+        finite = finite && std::isfinite(v[j]);
+      (finite ? finite_blocks : non_finite_blocks) += i % 32 == 0;
+    }
+  }
+  // Both of the AVX2 set's paths must be reached, or this test proves nothing about one.
+  EXPECT_GT(non_finite_blocks, 100u) << "seed " << seed;
+  EXPECT_GT(finite_blocks, 100u) << "seed " << seed;
 }
 
 // The quantizer loops of each kernel set against scalar's, output by output: codes, outlier masks
