@@ -157,8 +157,8 @@ struct EncodeScratch {
   // unit_key), 0 empty. Four bytes a slot, so that for a 128 KiB frame the table (32 KiB) and
   // the keys (16 KiB) stay in L1 and L2; cleared per frame with one memset.
   std::vector<uint32_t> frame_table;
-  std::vector<uint32_t> first_unit;   // per full unit: the frame's first unit with its key
-  std::vector<uint32_t> repeat_unit;  // the full units that are not their key's first, in order
+  std::vector<uint32_t> repeat_unit;   // the full units that are not their key's first, in order
+  std::vector<uint32_t> repeat_first;  // per repeat: the frame's first unit with its key
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
   std::vector<uint64_t> source_marks;  // dedup sources: a bit per position (see encode_typed)
@@ -459,11 +459,15 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   s.ref.assign(g.n_units, -1);
   if (use_history) s.ref_history.assign(g.n_units, 0);
   uint64_t ref_units = 0, history_refs = 0;
+  uint64_t n_repeats = 0;  // units listed in s.repeat_unit
   const uint64_t base = use_history ? hist->stream_pos : 0;
   if (use_dedup) {
     s.unit_key.resize(g.n_full_units + 1);
     uk.unit_keys(src, g.n_full_units, unit_bytes, s.unit_key.data() + 1);
-    if (s.repeat_unit.size() < g.n_full_units) s.repeat_unit.resize(g.n_full_units);
+    if (s.repeat_unit.size() < g.n_full_units) {
+      s.repeat_unit.resize(g.n_full_units);
+      s.repeat_first.resize(g.n_full_units);
+    }
     // At least four slots a unit: half the probes that go on past the first slot (each a
     // mispredicted branch) of two slots a unit. On data/bench64.f32's 128 KiB frames (83% of
     // the units distinct) 9.5% against 19%, and 1.07x compress.
@@ -486,20 +490,12 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
              : table_mode ? s.unit_eb[u]
                           : qp.eb_check;
     };
-    // Pass 1: each unit's first unit with its key (itself when it is the first). The slot is
-    // written whether the key is new or not (with the unit it already held), and the repeats are
-    // listed for pass 2, without a branch on which: a frame's repeats (17% of data/bench64.f32's
-    // units, about half in other trained payloads) come in no pattern a predictor could learn.
-    s.first_unit.resize(g.n_full_units);
-    uint32_t* first = s.first_unit.data();
-    uint32_t* repeats = s.repeat_unit.data();
-    uint64_t n_repeats = 0;
-    const uint64_t next_slot = use_history ? hist->stream_pos % hist->window_units : 0;
-    for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      if (use_history && u + kAhead < g.n_full_units) hist->table.prefetch(key[u + kAhead]);
-      const uint64_t h = key[u];
-      if (use_history) {
-        const uint64_t pos = hist->table.find(h);
+    // The history's candidates first, in a loop of their own.
+    if (use_history) {
+      const uint64_t next_slot = hist->stream_pos % hist->window_units;
+      for (uint64_t u = 0; u < g.n_full_units; ++u) {
+        if (u + kAhead < g.n_full_units) hist->table.prefetch(key[u + kAhead]);
+        const uint64_t pos = hist->table.find(key[u]);
         if (pos != UnitTable::kNone && pos >= hist->window_start && pos < hist->stream_pos) {
           const uint64_t slot =
               ring_slot_before(pos, hist->stream_pos, next_slot, hist->window_units);
@@ -513,16 +509,24 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
           }
         }
       }
+    }
+    // Pass 1: the repeats (full units that are not their key's first) and, for each, its key's
+    // first unit, listed without a branch on whether a unit is one: a frame's repeats (17% of
+    // data/bench64.f32's units, about half in other trained payloads) come in no pattern a
+    // predictor could learn. The slot is the key's low bits (keys are fmix64 outputs); where a
+    // key sits does not change which unit is found first.
+    uint32_t* first = s.repeat_first.data();
+    uint32_t* repeats = s.repeat_unit.data();
+    for (uint64_t u = 0; u < g.n_full_units; ++u) {
+      const uint64_t h = key[u];
       // The empty slot's key is this unit's: the probe stops at an empty slot or at the key with
       // one branch, which almost always leaves at the first slot whether the key is new or seen.
       slot_key[0] = h;
-      uint64_t i = mix_slot(h) & mask;
+      uint64_t i = h & mask;
       while (slot_key[table[i]] != h) i = (i + 1) & mask;
-      const uint32_t t = table[i];
-      const uint32_t empty = 0u - (uint32_t)(t == 0);  // all ones for a new key
-      const uint32_t f = ((t - 1) & ~empty) | ((uint32_t)u & empty);
-      table[i] = f + 1;
-      first[u] = f;
+      const uint32_t t = table[i];  // 1 + the key's first unit, 0 for a new key
+      table[i] = t != 0 ? t : (uint32_t)u + 1;
+      first[n_repeats] = t - 1;
       repeats[n_repeats] = (uint32_t)u;
       n_repeats += t != 0;
     }
@@ -531,7 +535,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     // in any order), or the bytes differ, or the source's error does not fit this unit's bound.
     // A first unit is never a frame reference, so its ref is final after pass 1.
     for (uint64_t k = 0; k < n_repeats; ++k) {
-      const uint64_t u = repeats[k], c = first[u];
+      const uint64_t u = repeats[k], c = first[k];
       if (s.ref[u] >= 0 || s.ref[c] >= 0) continue;
       if (std::memcmp(src + c * unit_bytes, src + u * unit_bytes, unit_bytes) == 0 &&
           dedup::error_fits(s.unit_error[c], eb_check_of(u))) {
