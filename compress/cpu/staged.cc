@@ -623,20 +623,28 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   const uint64_t back = use_history ? hist->window_units : 0;  // history positions a run may use
   if (h.dedup != (uint8_t)StagedDedup::kNone) {
     uint64_t max_gap = 0, max_len = 1, prev_end = 0;
-    for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      if (s.ref[u] < 0) continue;
+    auto add_ref = [&](uint64_t u) {  // the next reference, u increasing
       const int64_t from = s.ref[u] - (int64_t)base;
       if (!runs.empty()) {
         dedup::Run& r = runs.back();
         if (r.dst + r.len == u && r.src + (int64_t)r.len == from && (r.src < 0) == (from < 0)) {
           ++r.len;
           max_len = std::max(max_len, r.len);
-          continue;
+          return;
         }
         prev_end = r.dst + r.len;
       }
       max_gap = std::max(max_gap, u - prev_end);
       runs.push_back(dedup::Run{u, from, 1});
+    };
+    if (use_history) {
+      for (uint64_t u = 0; u < g.n_full_units; ++u)
+        if (s.ref[u] >= 0) add_ref(u);
+    } else {
+      // Without a history every reference is a repeat, and the repeats are listed in increasing
+      // order: a pass over them, not a test of every unit (whose outcome no predictor learns).
+      for (uint64_t k = 0; k < n_repeats; ++k)
+        if (s.ref[s.repeat_unit[k]] >= 0) add_ref(s.repeat_unit[k]);
     }
     // The distinct sources in increasing order, each with its index for the records below, and
     // no sort: a bit per position a source may take, the history window's (-window_units .. -1
