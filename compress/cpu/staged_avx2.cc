@@ -120,8 +120,11 @@ SQZ_AVX2 inline void unit_errors_with_signed_zeros(const __m256 (&e)[2], uint32_
 //  - quant::element_error's signed-zero case (|x - xr| = 0 but the bits differ: error 2^-149)
 //    never changes the bound test, since a block with codes has eb_check >= 2^-127; it only
 //    makes a unit's error 2^-149 instead of 0, so it is looked for only in a unit whose largest
-//    error is 0 (rare), by decoding that block's codes again, not in every vector.
-template <DType kType, bool kEscape>
+//    error is 0 (rare), by decoding that block's codes again, not in every vector;
+//  - kInRange (a kQuant block whose codes_in_range is set): no range test, since every finite
+//    element's code is in range and a non-finite one fails the bound test (its difference is
+//    NaN or infinite).
+template <DType kType, bool kEscape, bool kInRange>
 SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::BlockParams& p,
                                           uint32_t* codes, uint32_t* mask_out, float* err2) {
   constexpr uint64_t es = dtype_size(kType);
@@ -150,10 +153,13 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
     __m256i q;
     __m256 xr;
     quantize8(x, &q, &xr);
-    const __m256i in_range = _mm256_cmpeq_epi32(_mm256_min_epu32(q, maxc), q);
     const __m256 d = _mm256_and_ps(_mm256_sub_ps(x, xr), abs_mask);
+    const __m256 within = _mm256_cmp_ps(d, ebc, _CMP_LT_OQ);
     const __m256 ok =
-        _mm256_and_ps(_mm256_castsi256_ps(in_range), _mm256_cmp_ps(d, ebc, _CMP_LT_OQ));
+        kInRange
+            ? within
+            : _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_min_epu32(q, maxc), q)),
+                            within);
     q = _mm256_and_si256(q, _mm256_castps_si256(ok));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + 8 * v), q);
     e[v / 2] = _mm256_max_ps(e[v / 2], _mm256_and_ps(d, ok));
@@ -185,12 +191,15 @@ SQZ_AVX2 void quantize_local_avx2(const uint8_t* src, uint64_t n, const local::B
   const uint64_t full = n / kBlockElems;
   for (uint64_t b = 0; b < full; ++b) {
     const uint64_t first = b * kBlockElems;
-    if (params[b].kind == local::Kind::kQuant) {
-      quantize_block_local<kType, false>(src + first * es, params[b], codes + first,
-                                         outlier_masks + b, unit_error + 2 * b);
+    if (params[b].kind == local::Kind::kQuant && params[b].codes_in_range) {
+      quantize_block_local<kType, false, true>(src + first * es, params[b], codes + first,
+                                               outlier_masks + b, unit_error + 2 * b);
+    } else if (params[b].kind == local::Kind::kQuant) {
+      quantize_block_local<kType, false, false>(src + first * es, params[b], codes + first,
+                                                outlier_masks + b, unit_error + 2 * b);
     } else if (params[b].kind == local::Kind::kEscape) {
-      quantize_block_local<kType, true>(src + first * es, params[b], codes + first,
-                                        outlier_masks + b, unit_error + 2 * b);
+      quantize_block_local<kType, true, false>(src + first * es, params[b], codes + first,
+                                               outlier_masks + b, unit_error + 2 * b);
     } else {
       scalar.quantize_local(src + first * es, kBlockElems, params + b, codes + first,
                             outlier_masks + b, unit_error + 2 * b);
@@ -447,7 +456,8 @@ SQZ_AVX2 inline __m128i step_bits_below4(__m256d v) {
 // not all equal): the only kind the vector path decides.
 struct Records4 {
   __m256d mn, mx;
-  uint32_t plain;  // bit per record
+  __m128 mn_f, mx_f;  // the same as floats
+  uint32_t plain;     // bit per record
 };
 
 SQZ_AVX2 inline Records4 load_records4(const local::BlockStats* st) {
@@ -456,7 +466,7 @@ SQZ_AVX2 inline Records4 load_records4(const local::BlockStats* st) {
   // Inserted lane by lane (a 16-byte load of four scalar stores would stall on forwarding).
   const __m128 mn = _mm_setr_ps(st[0].mn, st[1].mn, st[2].mn, st[3].mn);
   const __m128 mx = _mm_setr_ps(st[0].mx, st[1].mx, st[2].mx, st[3].mx);
-  return {_mm256_cvtps_pd(mn), _mm256_cvtps_pd(mx), plain};
+  return {_mm256_cvtps_pd(mn), _mm256_cvtps_pd(mx), mn, mx, plain};
 }
 
 SQZ_AVX2 uint32_t local_e0_avx2(const local::BlockStats* st, const double* bound, uint64_t n) {
@@ -488,12 +498,13 @@ static_assert(offsetof(local::BlockParams, inv_step) == offsetof(local::BlockPar
                   offsetof(local::BlockParams, zs) == offsetof(local::BlockParams, step) + 12 &&
                   offsetof(local::BlockParams, value) == offsetof(local::BlockParams, offset) + 4,
               "step .. zs and offset, value are consecutive floats");
-static_assert(offsetof(local::BlockParams, step) == 4 && (int)local::Kind::kQuant == 0,
-              "the kind and its padding are the first word, zero for kQuant");
-SQZ_AVX2 inline void store_plain_params(__m128 row, uint32_t eb_check_bits, uint32_t max_code,
-                                        local::BlockParams* p) {
+static_assert(offsetof(local::BlockParams, codes_in_range) == 1 &&
+                  offsetof(local::BlockParams, step) == 4 && (int)local::Kind::kQuant == 0,
+              "the first word: the kind (0 for kQuant), codes_in_range, then padding");
+SQZ_AVX2 inline void store_plain_params(__m128 row, bool codes_in_range, uint32_t eb_check_bits,
+                                        uint32_t max_code, local::BlockParams* p) {
   uint8_t* bytes = reinterpret_cast<uint8_t*>(p);
-  const uint32_t kind_word = 0;
+  const uint32_t kind_word = (uint32_t)codes_in_range << 8;
   const uint64_t zeros = 0;
   std::memcpy(bytes, &kind_word, 4);
   _mm_storeu_ps(reinterpret_cast<float*>(bytes + offsetof(local::BlockParams, step)), row);
@@ -547,6 +558,13 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
     const __m128 inv = _mm_div_ps(_mm_set1_ps(1.0f), s);
     const __m128 zf = _mm_mul_ps(zf_f, _mm_set1_ps(0.125f));
     const __m128 zs = _mm_mul_ps(zf_f, _mm_mul_ps(s, _mm_set1_ps(0.125f)));
+    // local::decide's codes_in_range: the rounded quotients of the extremes within the codes.
+    const __m128 q_lo = _mm_round_ps(_mm_add_ps(_mm_mul_ps(rec.mn_f, inv), zf),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m128 q_hi = _mm_round_ps(_mm_add_ps(_mm_mul_ps(rec.mx_f, inv), zf),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const uint32_t in_range = (uint32_t)_mm_movemask_ps(_mm_and_ps(
+        _mm_cmpge_ps(q_lo, _mm_setzero_ps()), _mm_cmple_ps(q_hi, _mm_set1_ps((float)max_code))));
     // Every lane's record and zero side entries; the lanes local::decide takes rewrite theirs.
     _mm_storeu_si128(reinterpret_cast<__m128i*>(record + r), rec_bits);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(side + 2 * r), _mm256_setzero_si256());
@@ -561,7 +579,7 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
         local::decide(st[i], bound[i], e0, w, &record[i], &side[2 * i], &params[i]);
         continue;
       }
-      store_plain_params(rows[k], ebc_out[k], max_code, &params[i]);
+      store_plain_params(rows[k], (in_range >> k) & 1u, ebc_out[k], max_code, &params[i]);
     }
   }
   kUnitScalar.decide_local(st + r, bound + r, n - r, e0, w, record + r, side + 2 * r, params + r);

@@ -71,6 +71,11 @@ SQZ_HD uint32_t step_bits_below(double v) {
 // Everything the quantizer and the decoder need for one block.
 struct BlockParams {
   Kind kind = Kind::kZero;
+  // Encoder, kQuant: the block's least and greatest finite elements have codes in [0, max_code],
+  // so every finite element has (x * inv_step + zf and its rounding never decrease as x grows):
+  // a quantizer may skip the range test and still reject only what quantize_element rejects
+  // (a non-finite element fails the bound test). Only a hint: false always gives the same codes.
+  bool codes_in_range = false;
   float step = 0.0f;      // kQuant, kEscape
   float inv_step = 0.0f;  // 1 / step
   float zf = 0.0f;        // kQuant: z / 8
@@ -198,6 +203,10 @@ SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, 
       p->inv_step = 1.0f / s;
       p->zf = (float)zi * 0.125f;
       p->zs = (float)zi * (s * 0.125f);
+      // quantize_element's quotient, rounded, at the block's extremes.
+      const float q_lo = quant::round_even(st.mn * p->inv_step + p->zf);
+      const float q_hi = quant::round_even(st.mx * p->inv_step + p->zf);
+      p->codes_in_range = q_lo >= 0.0f && q_hi <= (float)p->max_code;
       return p->kind;
     }
   }

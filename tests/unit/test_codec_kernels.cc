@@ -395,6 +395,77 @@ TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
   EXPECT_GT(signed_zero_units, 0u) << "seed " << seed;
 }
 
+// A quantized block's codes_in_range, the hint that lets the AVX2 quantizer skip its range test,
+// on blocks made to sit at the edge: the least element half a step below the zero point's grid,
+// where the rounded quotient of the least element is -1 for some steps (the flag false) and 0
+// for others. The AVX2 decisions give the scalar flag; where it is set no finite element's code
+// is out of range; and both quantizers give the same codes, outlier masks and unit errors, with
+// non-finite elements among them.
+TEST(CodecBackend, Avx2QuantizerSkipsTheRangeTestOnlyWhereTheExtremesFit) {
+  if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const cpu::StagedKernels& sa = cpu::scalar_backend().staged[(int)DType::kF32];
+  const cpu::StagedKernels& sb = cpu::avx2_backend()->staged[(int)DType::kF32];
+  uint64_t flag_set = 0, flag_clear = 0;
+  for (int round = 0; round < 200; ++round) {
+    const uint64_t n_blocks = 64, n = n_blocks * 32;
+    const double bound = std::ldexp(1.0, -(int)(1 + rng() % 10)) * (0.5 + u(rng));
+    const uint32_t w = local::code_width(bound);
+    // One scale a round, so that every block's step is within the octaves of the reference.
+    const double scale = std::ldexp(1.0, (int)(rng() % 40) - 20);
+    std::vector<float> v(n);
+    for (uint64_t b = 0; b < n_blocks; ++b) {
+      const double range = scale * (0.5 + u(rng));
+      const float s = quant::bits_to_float(local::step_bits_below(2.0 * bound * range));
+      const float mn = s * (float)((int64_t)(rng() % 4096) - 2052) * 0.125f;
+      const float mx = (float)((double)mn + range);
+      for (uint64_t i = 0; i < 32; ++i) v[b * 32 + i] = mn + (mx - mn) * (float)u(rng);
+      v[b * 32 + rng() % 32] = mn;
+      v[b * 32 + rng() % 32] = mx;
+      if (rng() % 8 == 0) v[b * 32 + rng() % 32] = rng() % 2 ? NAN : -INFINITY;
+    }
+    const std::vector<uint8_t> src = to_bytes(DType::kF32, v);
+    std::vector<local::BlockStats> st(n_blocks);
+    sa.block_stats(src.data(), n, st.data());
+    const std::vector<double> bounds(n_blocks, bound);
+    const uint32_t e0 = cpu::scalar_backend().units->local_e0(st.data(), bounds.data(), n_blocks);
+    std::vector<local::BlockParams> pa(n_blocks), pb(n_blocks);
+    std::vector<uint32_t> ra(n_blocks), rb(n_blocks), side_a(2 * n_blocks), side_b(2 * n_blocks);
+    cpu::scalar_backend().units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, ra.data(),
+                                              side_a.data(), pa.data());
+    cpu::avx2_backend()->units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, rb.data(),
+                                             side_b.data(), pb.data());
+    for (uint64_t b = 0; b < n_blocks; ++b) {
+      ASSERT_EQ(pa[b].kind, pb[b].kind) << "block " << b << " round " << round << " seed " << seed;
+      ASSERT_EQ(pa[b].codes_in_range, pb[b].codes_in_range)
+          << "block " << b << " round " << round << " seed " << seed;
+      if (pa[b].kind != local::Kind::kQuant) continue;
+      (pa[b].codes_in_range ? flag_set : flag_clear) += 1;
+      if (!pa[b].codes_in_range) continue;
+      for (uint64_t i = b * 32; i < b * 32 + 32; ++i) {
+        if (!std::isfinite(v[i])) continue;
+        const float q = quant::round_even(v[i] * pa[b].inv_step + pa[b].zf);
+        ASSERT_TRUE(q >= 0.0f && q <= (float)pa[b].max_code)
+            << "element " << i << " round " << round << " seed " << seed;
+      }
+    }
+    std::vector<uint32_t> ca(n), cb(n), ma(n_blocks), mb(n_blocks);
+    std::vector<float> ea(2 * n_blocks), eb(2 * n_blocks);
+    sa.quantize_local(src.data(), n, pa.data(), ca.data(), ma.data(), ea.data());
+    sb.quantize_local(src.data(), n, pa.data(), cb.data(), mb.data(), eb.data());
+    ASSERT_EQ(ca, cb) << "round " << round << " seed " << seed;
+    ASSERT_EQ(ma, mb) << "round " << round << " seed " << seed;
+    for (uint64_t k = 0; k < 2 * n_blocks; ++k)
+      ASSERT_EQ(quant::float_to_bits(ea[k]), quant::float_to_bits(eb[k]))
+          << "unit " << k << " round " << round << " seed " << seed;
+  }
+  // Both of the AVX2 quantizer's paths, or this test proves nothing about one.
+  EXPECT_GT(flag_clear, 100u) << "seed " << seed;
+  EXPECT_GT(flag_set, 1000u) << "seed " << seed;
+}
+
 // The local mode's decisions of each kernel set: the same reference exponent, records, side
 // entries and parameters as local::decide, for block ranges from the smallest floats to the
 // largest, offsets that put zero outside the code range, special blocks and mixed bounds.
@@ -449,6 +520,7 @@ TEST(CodecBackend, Avx2LocalDecisionsMatchScalar) {
         const local::BlockParams& a = par_a[r];
         const local::BlockParams& b = par_b[r];
         ASSERT_EQ(a.kind, b.kind) << "record " << r;
+        ASSERT_EQ(a.codes_in_range, b.codes_in_range) << "record " << r;
         for (auto f :
              {&local::BlockParams::step, &local::BlockParams::inv_step, &local::BlockParams::zf,
               &local::BlockParams::zs, &local::BlockParams::offset, &local::BlockParams::value,
