@@ -407,11 +407,26 @@ SQZ_AVX2 void unit_keys_avx2(const uint8_t* src, uint64_t n_units, uint32_t unit
   const __m256i k0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k));
   const __m256i k1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + 8));
   if (unit_bytes == 64) {
-    for (uint64_t u = 0; u < n_units; ++u) {
+    auto terms = [&](uint64_t u) SQZ_AVX2 {
       const uint8_t* p = src + u * 64;
-      const uint64_t sum = hsum_epi64(_mm256_add_epi64(hash_terms(p, k0), hash_terms(p + 32, k1)));
-      keys[u] = dedup::table_key(dedup::fmix64(sum ^ 64u));
+      return _mm256_add_epi64(hash_terms(p, k0), hash_terms(p + 32, k1));
+    };
+    uint64_t u = 0;
+    // Four units' lane sums together (two pairings and a cross-half add), not a horizontal sum
+    // each.
+    for (; u + 4 <= n_units; u += 4) {
+      const __m256i s0 = terms(u), s1 = terms(u + 1), s2 = terms(u + 2), s3 = terms(u + 3);
+      const __m256i t01 =
+          _mm256_add_epi64(_mm256_unpacklo_epi64(s0, s1), _mm256_unpackhi_epi64(s0, s1));
+      const __m256i t23 =
+          _mm256_add_epi64(_mm256_unpacklo_epi64(s2, s3), _mm256_unpackhi_epi64(s2, s3));
+      alignas(32) uint64_t sum[4];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sum),
+                         _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20),
+                                          _mm256_permute2x128_si256(t01, t23, 0x31)));
+      for (int j = 0; j < 4; ++j) keys[u + j] = dedup::table_key(dedup::fmix64(sum[j] ^ 64u));
     }
+    for (; u < n_units; ++u) keys[u] = dedup::table_key(dedup::fmix64(hsum_epi64(terms(u)) ^ 64u));
   } else if (unit_bytes == 32) {
     for (uint64_t u = 0; u < n_units; ++u) {
       const uint64_t sum = hsum_epi64(hash_terms(src + u * 32, k0));
