@@ -493,12 +493,23 @@ struct Records4 {
   uint32_t plain;     // bit per record
 };
 
+// The four records as four 16-byte rows, transposed: mn, mx, the flags word (has_finite in its
+// low byte, all_same in the next) and same_bits. The statistics were stored a pass earlier, so
+// the wide loads do not wait on store forwarding.
+static_assert(sizeof(local::BlockStats) == 16 && offsetof(local::BlockStats, mn) == 0 &&
+                  offsetof(local::BlockStats, mx) == 4 &&
+                  offsetof(local::BlockStats, has_finite) == 8 &&
+                  offsetof(local::BlockStats, all_same) == 9,
+              "BlockStats rows: mn, mx, flags, same_bits");
 SQZ_AVX2 inline Records4 load_records4(const local::BlockStats* st) {
-  uint32_t plain = 0;
-  for (int k = 0; k < 4; ++k) plain |= (uint32_t)(st[k].has_finite && !st[k].all_same) << k;
-  // Inserted lane by lane (a 16-byte load of four scalar stores would stall on forwarding).
-  const __m128 mn = _mm_setr_ps(st[0].mn, st[1].mn, st[2].mn, st[3].mn);
-  const __m128 mx = _mm_setr_ps(st[0].mx, st[1].mx, st[2].mx, st[3].mx);
+  const float* f = reinterpret_cast<const float*>(st);
+  __m128 mn = _mm_loadu_ps(f), mx = _mm_loadu_ps(f + 4), flags = _mm_loadu_ps(f + 8),
+         same = _mm_loadu_ps(f + 12);
+  _MM_TRANSPOSE4_PS(mn, mx, flags, same);
+  // Plain: has_finite and not all_same, i.e. the flags' two low bytes are 1 then 0 (bools).
+  const __m128i two_bytes = _mm_and_si128(_mm_castps_si128(flags), _mm_set1_epi32(0xffff));
+  const uint32_t plain =
+      (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(two_bytes, _mm_set1_epi32(1))));
   return {_mm256_cvtps_pd(mn), _mm256_cvtps_pd(mx), mn, mx, plain};
 }
 
