@@ -121,23 +121,33 @@ SQZ_AVX2 inline void store8(uint8_t* p, __m256 v) {
 
 // Writes the w planes of 32 codes (four vectors of 8, in element order; every code below 2^w)
 // as w little-endian words at out: word j holds bit j of code i at bit i (block::pack_planes).
+// Codes below 2^w (w <= 8) narrowed to bytes in element order, shifted left by 8 - w within each
+// 16-bit lane, so that a byte movemask yields plane w - 1 and each doubling the next plane down.
+// The packs interleave 4-element groups; the dword permute restores element order. A 16-bit
+// shift moves bits of the low byte into the high byte's low bits, below the w bits read out.
+SQZ_AVX2 inline __m256i byte_planes_top(const __m256i (&z)[4], uint32_t w) {
+  const __m256i p01 = _mm256_packus_epi32(z[0], z[1]);
+  const __m256i p23 = _mm256_packus_epi32(z[2], z[3]);
+  const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23),
+                                                    _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  return _mm256_sll_epi16(bytes, _mm_cvtsi32_si128((int)(8u - w)));
+}
+
+// The planes of byte_planes_top's vector, W of them (a template argument, so the loop unrolls),
+// or w when W is 0.
+template <uint32_t W = 0>
+SQZ_AVX2 inline void store_byte_planes(__m256i sbytes, uint32_t w, uint8_t* out) {
+  const int n = W != 0 ? (int)W : (int)w;
+  for (int j = n - 1; j >= 0; --j) {
+    const uint32_t word = (uint32_t)_mm256_movemask_epi8(sbytes);
+    std::memcpy(out + 4 * j, &word, 4);  // x86 is little-endian
+    sbytes = _mm256_add_epi8(sbytes, sbytes);
+  }
+}
+
 SQZ_AVX2 inline void write_planes(const __m256i (&z)[4], uint32_t w, uint8_t* out) {
   if (w && w <= 8) {
-    // Codes fit 8 bits: narrow them to bytes in element order, so one byte movemask yields a
-    // whole plane word. The packs interleave 4-element groups; the dword permute restores
-    // element order.
-    const __m256i p01 = _mm256_packus_epi32(z[0], z[1]);
-    const __m256i p23 = _mm256_packus_epi32(z[2], z[3]);
-    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23),
-                                                      _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    // A 16-bit shift moves bits of the low byte into the high byte's low bits, below the w
-    // bits that are read out, so those bits are never extracted.
-    __m256i sbytes = _mm256_sll_epi16(bytes, _mm_cvtsi32_si128((int)(8u - w)));
-    for (int j = (int)w - 1; j >= 0; --j) {
-      const uint32_t word = (uint32_t)_mm256_movemask_epi8(sbytes);
-      std::memcpy(out + 4 * j, &word, 4);  // x86 is little-endian
-      sbytes = _mm256_add_epi8(sbytes, sbytes);
-    }
+    store_byte_planes(byte_planes_top(z, w), w, out);
   } else if (w && w <= 16) {
     // Codes fit 16 bits: narrow them so one signed pack + one byte movemask yields a whole
     // plane word. packs_epi16 interleaves per 128-bit lane (a.lo, b.lo | a.hi, b.hi), so a
