@@ -470,29 +470,13 @@ SQZ_AVX2 void pack_groups_w(const uint32_t* codes, const uint32_t* units, uint64
 // precision and looser) has its own loop with the planes unrolled: 1.25x packing.
 SQZ_AVX2 void pack_groups_avx2(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
                                const uint8_t* widths, uint32_t w, uint8_t* out) {
-  if (widths == nullptr) {
-    switch (w) {
-      case 1:
-        return pack_groups_w<1>(codes, units, n_units, widths, w, out);
-      case 2:
-        return pack_groups_w<2>(codes, units, n_units, widths, w, out);
-      case 3:
-        return pack_groups_w<3>(codes, units, n_units, widths, w, out);
-      case 4:
-        return pack_groups_w<4>(codes, units, n_units, widths, w, out);
-      case 5:
-        return pack_groups_w<5>(codes, units, n_units, widths, w, out);
-      case 6:
-        return pack_groups_w<6>(codes, units, n_units, widths, w, out);
-      case 7:
-        return pack_groups_w<7>(codes, units, n_units, widths, w, out);
-      case 8:
-        return pack_groups_w<8>(codes, units, n_units, widths, w, out);
-      default:
-        break;
-    }
-  }
-  pack_groups_w<0>(codes, units, n_units, widths, w, out);
+  using Pack =
+      void (*)(const uint32_t*, const uint32_t*, uint64_t, const uint8_t*, uint32_t, uint8_t*);
+  static constexpr Pack kOneWidth[9] = {&pack_groups_w<0>, &pack_groups_w<1>, &pack_groups_w<2>,
+                                        &pack_groups_w<3>, &pack_groups_w<4>, &pack_groups_w<5>,
+                                        &pack_groups_w<6>, &pack_groups_w<7>, &pack_groups_w<8>};
+  const Pack pack = widths == nullptr && w <= 8 ? kOneWidth[w] : &pack_groups_w<0>;
+  pack(codes, units, n_units, widths, w, out);
 }
 SQZ_AVX2 void unpack_planes_avx2(const uint8_t* in, uint32_t width, uint32_t* codes) {
   __m256i c[4];
