@@ -499,8 +499,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
         if (pos != UnitTable::kNone && pos >= hist->window_start && pos < hist->stream_pos) {
           const uint64_t slot =
               ring_slot_before(pos, hist->stream_pos, next_slot, hist->window_units);
-          if (std::memcmp(hist->ring.data() + slot * unit_bytes, src + u * unit_bytes,
-                          unit_bytes) == 0 &&
+          if (dedup::same_bytes(hist->ring.data() + slot * unit_bytes, src + u * unit_bytes,
+                                unit_bytes) &&
               dedup::error_fits(hist->error[slot], eb_check_of(u))) {
             s.ref[u] = (int64_t)pos;
             s.ref_history[u] = 1;
@@ -537,7 +537,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     for (uint64_t k = 0; k < n_repeats; ++k) {
       const uint64_t u = repeats[k], c = first[k];
       if (s.ref[u] >= 0 || s.ref[c] >= 0) continue;
-      if (std::memcmp(src + c * unit_bytes, src + u * unit_bytes, unit_bytes) == 0 &&
+      if (dedup::same_bytes(src + c * unit_bytes, src + u * unit_bytes, unit_bytes) &&
           dedup::error_fits(s.unit_error[c], eb_check_of(u))) {
         s.ref[u] = (int64_t)(base + c);
         ++ref_units;

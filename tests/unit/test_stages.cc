@@ -358,6 +358,25 @@ TEST(Dedup, FieldsAreTheirBitByBitDefinition) {
 // that hash (never another hash's); it gives the map's position exactly unless the hash's bucket
 // overflowed (always with at most four hashes, and for most lookups otherwise). A window slides
 // over positions as the encoder's does, over a small universe of keys in a small table.
+// The unit byte check: equal units of 32 and 64 bytes (and lengths that are not a multiple of
+// 8) match, and a unit that differs in any one bit of any one byte does not.
+TEST(Dedup, SameBytesFindsEveryDifferingByte) {
+  std::mt19937_64 rng(test::test_seed());
+  for (uint32_t bytes : {32u, 64u, 13u, 1u}) {
+    std::vector<uint8_t> a(bytes), b(bytes);
+    for (auto& x : a) x = (uint8_t)rng();
+    b = a;
+    ASSERT_TRUE(dedup::same_bytes(a.data(), b.data(), bytes)) << bytes;
+    for (uint32_t i = 0; i < bytes; ++i)
+      for (int bit = 0; bit < 8; ++bit) {
+        b = a;
+        b[i] ^= (uint8_t)(1u << bit);
+        ASSERT_FALSE(dedup::same_bytes(a.data(), b.data(), bytes))
+            << bytes << " bytes, byte " << i << " bit " << bit;
+      }
+  }
+}
+
 TEST(UnitTable, SlidingWindowMatchesAMap) {
   const uint64_t seed = test::test_seed();
   std::mt19937_64 rng(seed);
