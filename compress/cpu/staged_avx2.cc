@@ -125,8 +125,8 @@ SQZ_AVX2 inline void unit_errors_with_signed_zeros(const __m256 (&e)[2], uint32_
 //    error is 0 (rare), by decoding that block's codes again, not in every vector;
 //  - kInRange (a kQuant block whose codes_in_range is set): no range test, since every finite
 //    element's code is in range and a non-finite one fails the bound test (its difference is
-//    NaN or infinite); and the codes and differences are stored and maximized unmasked, then
-//    masked in a second pass only when the block has an outlier.
+//    NaN or infinite); and the codes and differences are stored and maximized unmasked, the
+//    block quantized again by the masked variant only when it has an outlier.
 template <DType kType, bool kEscape, bool kInRange>
 SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::BlockParams& p,
                                           uint32_t* codes, uint32_t* mask_out, float* err2) {
@@ -170,20 +170,10 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
     ok_bits |= (uint32_t)_mm256_movemask_ps(ok) << (8 * v);
   }
   if (kInRange && ok_bits != ~0u) {
-    // An outlier (rare in a block whose codes are in range): its code 0 and its difference out
-    // of the unit's error, element by element as above.
-    e[0] = e[1] = _mm256_setzero_ps();
-    for (int v = 0; v < 4; ++v) {
-      const __m256 x = load8<kType>(blk + 8 * v * es);
-      __m256i q;
-      __m256 xr;
-      quantize8(x, &q, &xr);
-      const __m256 d = _mm256_and_ps(_mm256_sub_ps(x, xr), abs_mask);
-      const __m256 ok = _mm256_cmp_ps(d, ebc, _CMP_LT_OQ);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + 8 * v),
-                          _mm256_and_si256(q, _mm256_castps_si256(ok)));
-      e[v / 2] = _mm256_max_ps(e[v / 2], _mm256_and_ps(d, ok));
-    }
+    // An outlier (rare in a block whose codes are in range): the block again with every code
+    // and difference masked (its range test passes everywhere).
+    quantize_block_local<kType, kEscape, false>(blk, p, codes, mask_out, err2);
+    return;
   }
   *mask_out = ~ok_bits;
   err2[0] = hmax_ps(e[0]);
