@@ -182,14 +182,11 @@ SQZ_AVX2 inline void write_planes(const __m256i (&z)[4], uint32_t w, uint8_t* ou
   }
 }
 
-// Reads w plane words into 32 codes (four vectors of 8, in element order; block::unpack_planes).
-SQZ_AVX2 inline void read_planes(const uint8_t* planes, uint32_t w, __m256i (&codes)[4]) {
-  // Lane i of vector v selects bit 8v + i of a plane word.
-  const __m256i lane_bit0 =
-      _mm256_setr_epi32(1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7);
-  const __m256i lane_bit1 = _mm256_slli_epi32(lane_bit0, 8);
-  const __m256i lane_bit2 = _mm256_slli_epi32(lane_bit0, 16);
-  const __m256i lane_bit3 = _mm256_slli_epi32(lane_bit0, 24);
+// Reads the planes of 32 codes below 2^8, W of them (a template argument, so the loop unrolls)
+// or w when W is 0, into four vectors of 8 in element order: all 32 are decoded in byte lanes,
+// byte k of the broadcast plane word spread to bytes 8k..8k+7, each tested against its own bit.
+template <uint32_t W = 0>
+SQZ_AVX2 inline void read_byte_planes(const uint8_t* planes, uint32_t w, __m256i (&codes)[4]) {
   // Within each 128-bit half, bytes 0-7 take the word's byte 0 (or 2) and bytes 8-15 its byte
   // 1 (or 3); byte_bit selects bit (k mod 8) in byte k.
   const __m256i byte_spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
@@ -197,25 +194,32 @@ SQZ_AVX2 inline void read_planes(const uint8_t* planes, uint32_t w, __m256i (&co
   const __m256i byte_bit =
       _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16,
                        32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
-  if (w <= 8) {
-    // Codes fit 8 bits: decode all 32 in byte lanes. Byte k of the broadcast plane word is
-    // spread to bytes 8k..8k+7, each tested against its own bit.
-    __m256i c = _mm256_setzero_si256();
-    for (int j = (int)w - 1; j >= 0; --j) {
-      uint32_t word;
-      std::memcpy(&word, planes + 4 * j, 4);
-      const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)word), byte_spread);
-      c = _mm256_sub_epi8(_mm256_add_epi8(c, c),
-                          _mm256_cmpeq_epi8(_mm256_and_si256(spread, byte_bit), byte_bit));
-    }
-    const __m128i lo = _mm256_castsi256_si128(c);
-    const __m128i hi = _mm256_extracti128_si256(c, 1);
-    codes[0] = _mm256_cvtepu8_epi32(lo);
-    codes[1] = _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8));
-    codes[2] = _mm256_cvtepu8_epi32(hi);
-    codes[3] = _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8));
-    return;
+  const int n = W != 0 ? (int)W : (int)w;
+  __m256i c = _mm256_setzero_si256();
+  for (int j = n - 1; j >= 0; --j) {
+    uint32_t word;
+    std::memcpy(&word, planes + 4 * j, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)word), byte_spread);
+    c = _mm256_sub_epi8(_mm256_add_epi8(c, c),
+                        _mm256_cmpeq_epi8(_mm256_and_si256(spread, byte_bit), byte_bit));
   }
+  const __m128i lo = _mm256_castsi256_si128(c);
+  const __m128i hi = _mm256_extracti128_si256(c, 1);
+  codes[0] = _mm256_cvtepu8_epi32(lo);
+  codes[1] = _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8));
+  codes[2] = _mm256_cvtepu8_epi32(hi);
+  codes[3] = _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8));
+}
+
+// Reads w plane words into 32 codes (four vectors of 8, in element order; block::unpack_planes).
+SQZ_AVX2 inline void read_planes(const uint8_t* planes, uint32_t w, __m256i (&codes)[4]) {
+  if (w <= 8) return read_byte_planes(planes, w, codes);
+  // Lane i of vector v selects bit 8v + i of a plane word.
+  const __m256i lane_bit0 =
+      _mm256_setr_epi32(1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7);
+  const __m256i lane_bit1 = _mm256_slli_epi32(lane_bit0, 8);
+  const __m256i lane_bit2 = _mm256_slli_epi32(lane_bit0, 16);
+  const __m256i lane_bit3 = _mm256_slli_epi32(lane_bit0, 24);
   __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
   // From the top plane down: code = 2 * code + bit (a set bit compares to -1).
   for (int j = (int)w - 1; j >= 0; --j) {

@@ -28,6 +28,7 @@ using avx2::hmax_epi32;
 using avx2::hmax_ps;
 using avx2::hmin_epi32;
 using avx2::load8;
+using avx2::read_byte_planes;
 using avx2::read_planes;
 using avx2::round_to_type;
 using avx2::store8;
@@ -331,14 +332,18 @@ SQZ_AVX2 void write_global_avx2(float step_f, const uint32_t* units, uint64_t n_
   }
 }
 
-template <DType kType>
-SQZ_AVX2 void write_fixed_local_avx2(const uint8_t* planes, uint32_t w,
-                                     const local::BlockParams* params, const uint32_t* units,
-                                     uint64_t n_units, uint64_t n, uint8_t* dst) {
+// W != 0: every group has W <= 8 planes, read unrolled; W = 0: w planes.
+template <DType kType, uint32_t W>
+SQZ_AVX2 void write_fixed_local_w(const uint8_t* planes, uint32_t w,
+                                  const local::BlockParams* params, const uint32_t* units,
+                                  uint64_t n_units, uint64_t n, uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
   for (uint64_t k = 0; k < n_units; k += 2, planes += 4 * w) {
     __m256i c[4];
-    read_planes(planes, w, c);
+    if constexpr (W != 0)
+      read_byte_planes<W>(planes, W, c);
+    else
+      read_planes(planes, w, c);
     for (uint64_t h = 0; h < 2 && k + h < n_units; ++h) {
       const uint64_t first = (uint64_t)units[k + h] * kUnitElems;
       if (first + kUnitElems <= n) {
@@ -352,6 +357,23 @@ SQZ_AVX2 void write_fixed_local_avx2(const uint8_t* planes, uint32_t w,
       }
     }
   }
+}
+
+// One width of at most 8 (local mode below INT8's precision and looser): the planes unrolled.
+template <DType kType>
+SQZ_AVX2 void write_fixed_local_avx2(const uint8_t* planes, uint32_t w,
+                                     const local::BlockParams* params, const uint32_t* units,
+                                     uint64_t n_units, uint64_t n, uint8_t* dst) {
+  using Write = void (*)(const uint8_t*, uint32_t, const local::BlockParams*, const uint32_t*,
+                         uint64_t, uint64_t, uint8_t*);
+  static constexpr Write kOneWidth[9] = {
+      &write_fixed_local_w<kType, 0>, &write_fixed_local_w<kType, 1>,
+      &write_fixed_local_w<kType, 2>, &write_fixed_local_w<kType, 3>,
+      &write_fixed_local_w<kType, 4>, &write_fixed_local_w<kType, 5>,
+      &write_fixed_local_w<kType, 6>, &write_fixed_local_w<kType, 7>,
+      &write_fixed_local_w<kType, 8>};
+  (w <= 8 ? kOneWidth[w] : &write_fixed_local_w<kType, 0>)(planes, w, params, units, n_units, n,
+                                                           dst);
 }
 
 template <DType kType>
