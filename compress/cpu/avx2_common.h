@@ -119,8 +119,6 @@ SQZ_AVX2 inline void store8(uint8_t* p, __m256 v) {
 
 // ---- bit planes of 32 codes ----
 
-// Writes the w planes of 32 codes (four vectors of 8, in element order; every code below 2^w)
-// as w little-endian words at out: word j holds bit j of code i at bit i (block::pack_planes).
 // Codes below 2^w (w <= 8) narrowed to bytes in element order, shifted left by 8 - w within each
 // 16-bit lane, so that a byte movemask yields plane w - 1 and each doubling the next plane down.
 // The packs interleave 4-element groups; the dword permute restores element order. A 16-bit
@@ -145,6 +143,8 @@ SQZ_AVX2 inline void store_byte_planes(__m256i sbytes, uint32_t w, uint8_t* out)
   }
 }
 
+// Writes the w planes of 32 codes (four vectors of 8, in element order; every code below 2^w)
+// as w little-endian words at out: word j holds bit j of code i at bit i (block::pack_planes).
 SQZ_AVX2 inline void write_planes(const __m256i (&z)[4], uint32_t w, uint8_t* out) {
   if (w && w <= 8) {
     store_byte_planes(byte_planes_top(z, w), w, out);

@@ -86,6 +86,13 @@ struct BlockParams {
   uint32_t max_code = 0;  // 2^W - 1
 };
 
+// The quotient a block with codes (kQuant or kEscape) quantizes x to, rounded to the nearest
+// integer: the code when it lies in [0, max_code].
+SQZ_HD float rounded_quotient(float x, const BlockParams& p) {
+  if (p.kind == Kind::kEscape) return quant::round_even((x - p.offset) * p.inv_step);
+  return quant::round_even(x * p.inv_step + p.zf);
+}
+
 // The block's bound and range, as the encoder decides them (min/max over the finite elements;
 // has_finite false when there is none; all_same when every finite element has the same bits).
 struct BlockStats {
@@ -203,10 +210,9 @@ SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, 
       p->inv_step = 1.0f / s;
       p->zf = (float)zi * 0.125f;
       p->zs = (float)zi * (s * 0.125f);
-      // quantize_element's quotient, rounded, at the block's extremes.
-      const float q_lo = quant::round_even(st.mn * p->inv_step + p->zf);
-      const float q_hi = quant::round_even(st.mx * p->inv_step + p->zf);
-      p->codes_in_range = q_lo >= 0.0f && q_hi <= (float)p->max_code;
+      // quantize_element's quotients at the block's extremes.
+      p->codes_in_range =
+          rounded_quotient(st.mn, *p) >= 0.0f && rounded_quotient(st.mx, *p) <= (float)p->max_code;
       return p->kind;
     }
   }
@@ -284,12 +290,7 @@ SQZ_HD float reconstruct(const BlockParams& p, uint32_t q) {
 // provably within the block's bound; false means "store exactly" (outlier).
 template <DType kType>
 SQZ_HD bool quantize_element(float x, const BlockParams& p, uint32_t* code) {
-  float qf;
-  if (p.kind == Kind::kEscape) {
-    qf = quant::round_even((x - p.offset) * p.inv_step);
-  } else {
-    qf = quant::round_even(x * p.inv_step + p.zf);
-  }
+  const float qf = rounded_quotient(x, p);
   *code = 0;
   if (!(qf >= 0.0f && qf <= (float)p.max_code)) return false;  // NaN and Inf fail here too
   const uint32_t q = (uint32_t)qf;

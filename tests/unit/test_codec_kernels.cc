@@ -446,7 +446,7 @@ TEST(CodecBackend, Avx2QuantizerSkipsTheRangeTestOnlyWhereTheExtremesFit) {
       if (!pa[b].codes_in_range) continue;
       for (uint64_t i = b * 32; i < b * 32 + 32; ++i) {
         if (!std::isfinite(v[i])) continue;
-        const float q = quant::round_even(v[i] * pa[b].inv_step + pa[b].zf);
+        const float q = local::rounded_quotient(v[i], pa[b]);
         ASSERT_TRUE(q >= 0.0f && q <= (float)pa[b].max_code)
             << "element " << i << " round " << round << " seed " << seed;
       }
