@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <initializer_list>
 
 #include "compress/block.h"
 #include "compress/cpu/avx2_common.h"
@@ -59,41 +60,52 @@ SQZ_AVX2 inline local::BlockStats stats_of_keys(int32_t lo_key, int32_t hi_key) 
 // deciding the side), so a block whose extremes are inside holds only finite elements and its
 // stats are those of its keys. Only a block with a non-finite element (rare) is read again with
 // the finite lanes masked, which would otherwise cost every block five more operations a vector.
-template <DType kType>
-SQZ_AVX2 void block_stats_avx2(const uint8_t* src, uint64_t n, local::BlockStats* out) {
-  constexpr uint64_t es = dtype_size(kType);
-  constexpr int32_t kLeastFiniteKey = (int32_t)0x80800000u;  // -FLT_MAX
-  constexpr int32_t kGreatestFiniteKey = 0x7f7fffff;         // FLT_MAX
-  const uint64_t full = n / kBlockElems;
+// The least and greatest total-order keys of a block's finite elements (lo > hi: none), from the
+// bits of its 32 elements as four vectors of eight (f16 and bf16 widened to f32): the rare path of
+// a block with a non-finite element, out of line.
+[[gnu::noinline]] SQZ_AVX2 void finite_key_range(__m256i b0, __m256i b1, __m256i b2, __m256i b3,
+                                                 int32_t* lo, int32_t* hi) {
   const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
   const __m256i inf_bits = _mm256_set1_epi32(0x7f800000);
   const __m256i key_max = _mm256_set1_epi32(0x7fffffff);
   const __m256i key_min = _mm256_set1_epi32((int)0x80000000u);
+  __m256i mn = key_max, mx = key_min;
+  for (const __m256i bits : {b0, b1, b2, b3}) {
+    const __m256i fin = _mm256_cmpgt_epi32(inf_bits, _mm256_and_si256(bits, abs_mask));
+    const __m256i key = total_order_key(bits);
+    mn = _mm256_min_epi32(mn, _mm256_blendv_epi8(key_max, key, fin));
+    mx = _mm256_max_epi32(mx, _mm256_blendv_epi8(key_min, key, fin));
+  }
+  *lo = hmin_epi32(mn);
+  *hi = hmax_epi32(mx);
+}
+
+// A block's stats from the bits of its 32 elements, four vectors of eight.
+SQZ_AVX2 __attribute__((always_inline)) inline local::BlockStats stats_of_block(__m256i b0,
+                                                                                __m256i b1,
+                                                                                __m256i b2,
+                                                                                __m256i b3) {
+  constexpr int32_t kLeastFiniteKey = (int32_t)0x80800000u;  // -FLT_MAX
+  constexpr int32_t kGreatestFiniteKey = 0x7f7fffff;         // FLT_MAX
+  const __m256i q0 = total_order_key(b0), q1 = total_order_key(b1);
+  const __m256i q2 = total_order_key(b2), q3 = total_order_key(b3);
+  int32_t lo = hmin_epi32(_mm256_min_epi32(_mm256_min_epi32(q0, q1), _mm256_min_epi32(q2, q3)));
+  int32_t hi = hmax_epi32(_mm256_max_epi32(_mm256_max_epi32(q0, q1), _mm256_max_epi32(q2, q3)));
+  if (lo < kLeastFiniteKey || hi > kGreatestFiniteKey) finite_key_range(b0, b1, b2, b3, &lo, &hi);
+  return stats_of_keys(lo, hi);
+}
+
+template <DType kType>
+SQZ_AVX2 void block_stats_avx2(const uint8_t* src, uint64_t n, local::BlockStats* out) {
+  constexpr uint64_t es = dtype_size(kType);
+  const uint64_t full = n / kBlockElems;
+  auto bits = [&](const uint8_t* p) SQZ_AVX2 __attribute__((always_inline)) {
+    return _mm256_castps_si256(load8<kType>(p));
+  };
   for (uint64_t b = 0; b < full; ++b) {
     const uint8_t* blk = src + b * kBlockElems * es;
-    __m256i mn = key_max, mx = key_min;
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) {
-      const __m256i key = total_order_key(_mm256_castps_si256(load8<kType>(blk + 8 * v * es)));
-      mn = _mm256_min_epi32(mn, key);
-      mx = _mm256_max_epi32(mx, key);
-    }
-    int32_t lo = hmin_epi32(mn), hi = hmax_epi32(mx);
-    if (lo < kLeastFiniteKey || hi > kGreatestFiniteKey) {
-      mn = key_max;
-      mx = key_min;
-#pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) {
-        const __m256i bits = _mm256_castps_si256(load8<kType>(blk + 8 * v * es));
-        const __m256i fin = _mm256_cmpgt_epi32(inf_bits, _mm256_and_si256(bits, abs_mask));
-        const __m256i key = total_order_key(bits);
-        mn = _mm256_min_epi32(mn, _mm256_blendv_epi8(key_max, key, fin));
-        mx = _mm256_max_epi32(mx, _mm256_blendv_epi8(key_min, key, fin));
-      }
-      lo = hmin_epi32(mn);
-      hi = hmax_epi32(mx);
-    }
-    out[b] = stats_of_keys(lo, hi);
+    out[b] =
+        stats_of_block(bits(blk), bits(blk + 8 * es), bits(blk + 16 * es), bits(blk + 24 * es));
   }
   if (full * kBlockElems < n)
     kStagedScalar[(int)kType].block_stats(src + full * kBlockElems * es, n - full * kBlockElems,
@@ -403,10 +415,13 @@ SQZ_AVX2 void write_fixed_global_avx2(const uint8_t* widths, const uint8_t* plan
 
 // dedup::unit_hash, four pairs per instruction: the low dword of each 64-bit lane is a pair's
 // keyed low word, the high dword its keyed high word.
-SQZ_AVX2 inline __m256i hash_terms(const uint8_t* p, __m256i keys) {
-  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+SQZ_AVX2 __attribute__((always_inline)) inline __m256i hash_terms(__m256i raw, __m256i keys) {
   const __m256i x = _mm256_xor_si256(raw, keys);
   return _mm256_add_epi64(_mm256_mul_epu32(x, _mm256_srli_epi64(x, 32)), raw);
+}
+
+SQZ_AVX2 inline __m256i hash_terms(const uint8_t* p, __m256i keys) {
+  return hash_terms(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), keys);
 }
 
 SQZ_AVX2 inline uint64_t hsum_epi64(__m256i v) {
@@ -414,40 +429,108 @@ SQZ_AVX2 inline uint64_t hsum_epi64(__m256i v) {
   return (uint64_t)_mm_cvtsi128_si64(s) + (uint64_t)_mm_extract_epi64(s, 1);
 }
 
-SQZ_AVX2 void unit_keys_avx2(const uint8_t* src, uint64_t n_units, uint32_t unit_bytes,
-                             uint64_t* keys) {
+// dedup::hash_key of words 0-7 (lo) and 8-15 (hi): a 64-byte unit's two halves.
+struct UnitHashKeys {
+  __m256i lo, hi;
+};
+SQZ_AVX2 inline UnitHashKeys unit_hash_keys() {
   uint32_t k[16];
   for (uint32_t i = 0; i < 16; ++i) k[i] = dedup::hash_key(i);
-  const __m256i k0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k));
-  const __m256i k1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + 8));
+  return UnitHashKeys{_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k)),
+                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + 8))};
+}
+
+// A unit's table key from its lane sums.
+SQZ_AVX2 inline uint64_t key_of_sums(__m256i sums, uint32_t unit_bytes) {
+  return dedup::table_key(dedup::fmix64(hsum_epi64(sums) ^ unit_bytes));
+}
+
+// Four 64-byte units' table keys from their lane sums, reduced together (two pairings and a
+// cross-half add), not a horizontal sum each.
+SQZ_AVX2 __attribute__((always_inline)) inline void keys_of_four(__m256i s0, __m256i s1, __m256i s2,
+                                                                 __m256i s3, uint64_t* keys) {
+  const __m256i t01 =
+      _mm256_add_epi64(_mm256_unpacklo_epi64(s0, s1), _mm256_unpackhi_epi64(s0, s1));
+  const __m256i t23 =
+      _mm256_add_epi64(_mm256_unpacklo_epi64(s2, s3), _mm256_unpackhi_epi64(s2, s3));
+  alignas(32) uint64_t sum[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(sum),
+                     _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20),
+                                      _mm256_permute2x128_si256(t01, t23, 0x31)));
+  for (int j = 0; j < 4; ++j) keys[j] = dedup::table_key(dedup::fmix64(sum[j] ^ 64u));
+}
+
+SQZ_AVX2 void unit_keys_avx2(const uint8_t* src, uint64_t n_units, uint32_t unit_bytes,
+                             uint64_t* keys) {
+  const UnitHashKeys hk = unit_hash_keys();
   if (unit_bytes == 64) {
     auto terms = [&](uint64_t u) SQZ_AVX2 {
       const uint8_t* p = src + u * 64;
-      return _mm256_add_epi64(hash_terms(p, k0), hash_terms(p + 32, k1));
+      return _mm256_add_epi64(hash_terms(p, hk.lo), hash_terms(p + 32, hk.hi));
     };
     uint64_t u = 0;
-    // Four units' lane sums together (two pairings and a cross-half add), not a horizontal sum
-    // each.
-    for (; u + 4 <= n_units; u += 4) {
-      const __m256i s0 = terms(u), s1 = terms(u + 1), s2 = terms(u + 2), s3 = terms(u + 3);
-      const __m256i t01 =
-          _mm256_add_epi64(_mm256_unpacklo_epi64(s0, s1), _mm256_unpackhi_epi64(s0, s1));
-      const __m256i t23 =
-          _mm256_add_epi64(_mm256_unpacklo_epi64(s2, s3), _mm256_unpackhi_epi64(s2, s3));
-      alignas(32) uint64_t sum[4];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(sum),
-                         _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20),
-                                          _mm256_permute2x128_si256(t01, t23, 0x31)));
-      for (int j = 0; j < 4; ++j) keys[u + j] = dedup::table_key(dedup::fmix64(sum[j] ^ 64u));
-    }
-    for (; u < n_units; ++u) keys[u] = dedup::table_key(dedup::fmix64(hsum_epi64(terms(u)) ^ 64u));
+    for (; u + 4 <= n_units; u += 4)
+      keys_of_four(terms(u), terms(u + 1), terms(u + 2), terms(u + 3), keys + u);
+    for (; u < n_units; ++u) keys[u] = key_of_sums(terms(u), 64);
   } else if (unit_bytes == 32) {
-    for (uint64_t u = 0; u < n_units; ++u) {
-      const uint64_t sum = hsum_epi64(hash_terms(src + u * 32, k0));
-      keys[u] = dedup::table_key(dedup::fmix64(sum ^ 32u));
-    }
+    for (uint64_t u = 0; u < n_units; ++u)
+      keys[u] = key_of_sums(hash_terms(src + u * 32, hk.lo), 32);
   } else {
     kUnitScalar.unit_keys(src, n_units, unit_bytes, keys);
+  }
+}
+
+// block_stats and unit_keys in one pass: the statistics pass reads the frame from memory and
+// waits for it, so the units' hashes (f32: a block is two 64-byte units) are computed on the
+// vectors it has loaded, instead of in a pass of their own over the frame. Other element types
+// (32-byte units) run the two kernels.
+template <DType kType>
+SQZ_AVX2 void block_stats_keys_avx2(const uint8_t* src, uint64_t n, local::BlockStats* out,
+                                    uint64_t n_full_units, uint64_t* keys) {
+  if constexpr (kType != DType::kF32) {
+    block_stats_avx2<kType>(src, n, out);
+    unit_keys_avx2(src, n_full_units, (uint32_t)(kUnitElems * dtype_size(kType)), keys);
+  } else {
+    const UnitHashKeys hk = unit_hash_keys();
+    // One block's stats, and its two units' hash lane sums.
+    auto block = [&](uint64_t b, __m256i * sums) SQZ_AVX2 __attribute__((always_inline)) {
+      const uint8_t* blk = src + b * 128;
+      const __m256i r0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk));
+      const __m256i r1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32));
+      const __m256i r2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64));
+      const __m256i r3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 96));
+      out[b] = stats_of_block(r0, r1, r2, r3);
+      sums[0] = _mm256_add_epi64(hash_terms(r0, hk.lo), hash_terms(r1, hk.hi));
+      sums[1] = _mm256_add_epi64(hash_terms(r2, hk.lo), hash_terms(r3, hk.hi));
+    };
+    const uint64_t full = n / kBlockElems;
+    // The frame is read from memory 4 KiB ahead: alone, the statistics loop keeps enough loads
+    // in flight; with the hashes between them it does not (32K ticks a 128 KiB frame without
+    // the prefetch, 24K with it, 31K for the two passes; 2 and 8 KiB ahead: 25K and 27K).
+    constexpr uint64_t kAheadBlocks = 32;
+    uint64_t b = 0;
+    // Two blocks (four units) at a time, their keys reduced together.
+    for (; b + 2 <= full; b += 2) {
+      __m256i s[4];
+      if (b + kAheadBlocks + 2 <= full) {
+        const char* ahead = reinterpret_cast<const char*>(src + (b + kAheadBlocks) * 128);
+        for (int line = 0; line < 4; ++line) _mm_prefetch(ahead + 64 * line, _MM_HINT_T0);
+      }
+      block(b, s);
+      block(b + 1, s + 2);
+      keys_of_four(s[0], s[1], s[2], s[3], keys + 2 * b);
+    }
+    for (; b < full; ++b) {
+      __m256i s[2];
+      block(b, s);
+      keys[2 * b] = key_of_sums(s[0], 64);
+      keys[2 * b + 1] = key_of_sums(s[1], 64);
+    }
+    if (full * kBlockElems < n)
+      kStagedScalar[(int)kType].block_stats(src + full * kBlockElems * 4, n - full * kBlockElems,
+                                            out + full);
+    if (2 * full < n_full_units)
+      unit_keys_avx2(src + 2 * full * 64, n_full_units - 2 * full, 64, keys + 2 * full);
   }
 }
 
@@ -665,16 +748,16 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
 
 template <DType kType>
 constexpr StagedKernels avx2_set() {
-  return {&block_stats_avx2<kType>,       &quantize_local_avx2<kType>,
-          &quantize_global_avx2<kType>,   &write_local_avx2<kType>,
-          &write_global_avx2<kType>,      &write_fixed_local_avx2<kType>,
-          &write_fixed_global_avx2<kType>};
+  return {&block_stats_avx2<kType>,       &block_stats_keys_avx2<kType>,
+          &quantize_local_avx2<kType>,    &quantize_global_avx2<kType>,
+          &write_local_avx2<kType>,       &write_global_avx2<kType>,
+          &write_fixed_local_avx2<kType>, &write_fixed_global_avx2<kType>};
 }
 
 }  // namespace
 
 const StagedKernels kStagedAvx2[4] = {
-    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
     avx2_set<DType::kF32>(),
     avx2_set<DType::kF16>(),
     avx2_set<DType::kBF16>()};

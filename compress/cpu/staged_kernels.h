@@ -16,6 +16,10 @@ namespace squeeze::cpu {
 struct StagedKernels {
   // Statistics of every block of 32 of src[0, n) (the last block may be partial).
   void (*block_stats)(const uint8_t* src, uint64_t n, local::BlockStats* out);
+  // block_stats, and UnitKernels::unit_keys of the first n_full_units units (n_full_units <=
+  // n / kUnitElems), in one pass where that is faster.
+  void (*block_stats_keys)(const uint8_t* src, uint64_t n, local::BlockStats* out,
+                           uint64_t n_full_units, uint64_t* keys);
   // Quantizes src[0, n) with each block's local parameters: codes[i] (0 for an outlier), per
   // block a mask of its outliers, per unit of 16 the largest reconstruction error of its
   // quantized elements (0 when none).

@@ -178,12 +178,20 @@ void decide_local_scalar(const local::BlockStats* st, const double* bound, uint6
     local::decide(st[r], bound[r], e0, w, &record[r], &side[2 * r], &params[r]);
 }
 
+// The two passes, one after the other: the reference the fused kernels are compared with.
+template <DType kType>
+void block_stats_keys_scalar(const uint8_t* src, uint64_t n, local::BlockStats* out,
+                             uint64_t n_full_units, uint64_t* keys) {
+  block_stats_scalar<kType>(src, n, out);
+  unit_keys_scalar(src, n_full_units, (uint32_t)(kUnitElems * dtype_size(kType)), keys);
+}
+
 template <DType kType>
 constexpr StagedKernels scalar_set() {
-  return {&block_stats_scalar<kType>,       &quantize_local_scalar<kType>,
-          &quantize_global_scalar<kType>,   &write_local_scalar<kType>,
-          &write_global_scalar<kType>,      &write_fixed_local_scalar<kType>,
-          &write_fixed_global_scalar<kType>};
+  return {&block_stats_scalar<kType>,       &block_stats_keys_scalar<kType>,
+          &quantize_local_scalar<kType>,    &quantize_global_scalar<kType>,
+          &write_local_scalar<kType>,       &write_global_scalar<kType>,
+          &write_fixed_local_scalar<kType>, &write_fixed_global_scalar<kType>};
 }
 
 void pack_groups_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
@@ -205,7 +213,7 @@ void pack_groups_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n
 }  // namespace
 
 const StagedKernels kStagedScalar[4] = {
-    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
     scalar_set<DType::kF32>(),
     scalar_set<DType::kF16>(),
     scalar_set<DType::kBF16>()};

@@ -248,7 +248,9 @@ TEST(CodecBackend, Avx2MatchesScalarByteForByte) {
 // Each kernel set's block statistics against scalar's, field by field, on blocks drawn from the
 // values at the edges of the finite range: signed zeros, the largest finite floats of both signs
 // beside the infinities, NaNs of both signs, denormals, blocks of one value, blocks with no
-// finite element, every element type and partial last blocks.
+// finite element, every element type and partial last blocks (with and without a full unit).
+// Both of its kernels: block_stats, and block_stats_keys with its unit keys against scalar's
+// unit_keys (odd and even numbers of full blocks: f32's takes two at a time).
 TEST(CodecBackend, Avx2BlockStatsMatchScalar) {
   if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
   const uint64_t seed = test_seed();
@@ -286,20 +288,33 @@ TEST(CodecBackend, Avx2BlockStatsMatchScalar) {
       }
     }
     const std::vector<uint8_t> src = to_bytes(t, v);
-    const uint64_t n_blocks = (n + 31) / 32;
-    std::vector<local::BlockStats> a(n_blocks), b(n_blocks);
+    const uint64_t n_blocks = (n + 31) / 32, n_full_units = n / kUnitElems;
+    const uint32_t unit_bytes = (uint32_t)(kUnitElems * dtype_size(t));
+    std::vector<local::BlockStats> a(n_blocks), b(n_blocks), c(n_blocks);
+    std::vector<uint64_t> want_keys(n_full_units), got_keys(n_full_units);
     cpu::scalar_backend().staged[(int)t].block_stats(src.data(), n, a.data());
     cpu::avx2_backend()->staged[(int)t].block_stats(src.data(), n, b.data());
-    for (uint64_t k = 0; k < n_blocks; ++k) {
-      const std::string where = "round " + std::to_string(round) + " block " + std::to_string(k) +
-                                " " + dtype_name(t) + " seed " + std::to_string(seed);
-      ASSERT_EQ(a[k].has_finite, b[k].has_finite) << where;
-      ASSERT_EQ(a[k].all_same, b[k].all_same) << where;
-      if (!a[k].has_finite) continue;
-      ASSERT_EQ(quant::float_to_bits(a[k].mn), quant::float_to_bits(b[k].mn)) << where;
-      ASSERT_EQ(quant::float_to_bits(a[k].mx), quant::float_to_bits(b[k].mx)) << where;
-      if (a[k].all_same) {
-        ASSERT_EQ(a[k].same_bits, b[k].same_bits) << where;
+    cpu::scalar_backend().units->unit_keys(src.data(), n_full_units, unit_bytes, want_keys.data());
+    cpu::avx2_backend()->staged[(int)t].block_stats_keys(src.data(), n, c.data(), n_full_units,
+                                                         got_keys.data());
+    for (uint64_t u = 0; u < n_full_units; ++u)
+      ASSERT_EQ(want_keys[u], got_keys[u])
+          << "round " << round << " unit " << u << " of " << n_full_units << " " << dtype_name(t)
+          << " seed " << seed;
+    for (uint64_t k = 0; k < 2 * n_blocks; ++k) {
+      // Blocks [0, n_blocks) from block_stats, then the same from block_stats_keys.
+      const std::vector<local::BlockStats>& b_or_c = k < n_blocks ? b : c;
+      const uint64_t kb = k % n_blocks;
+      const std::string where = "round " + std::to_string(round) + " block " + std::to_string(kb) +
+                                (k < n_blocks ? " (block_stats) " : " (block_stats_keys) ") +
+                                dtype_name(t) + " seed " + std::to_string(seed);
+      ASSERT_EQ(a[kb].has_finite, b_or_c[kb].has_finite) << where;
+      ASSERT_EQ(a[kb].all_same, b_or_c[kb].all_same) << where;
+      if (!a[kb].has_finite) continue;
+      ASSERT_EQ(quant::float_to_bits(a[kb].mn), quant::float_to_bits(b_or_c[kb].mn)) << where;
+      ASSERT_EQ(quant::float_to_bits(a[kb].mx), quant::float_to_bits(b_or_c[kb].mx)) << where;
+      if (a[kb].all_same) {
+        ASSERT_EQ(a[kb].same_bits, b_or_c[kb].same_bits) << where;
       }
     }
     // (Counted on f32 rounds, whose elements are v's exactly.)
