@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
@@ -40,15 +41,18 @@ void UnitTable::reset(size_t min_capacity) {
   mask_ = n - 1;
 }
 
-void UnitTable::offer(uint64_t hash, uint64_t pos, uint64_t window_start) {
-  if (buckets_.empty()) return;
+bool UnitTable::move_up(Slot& e, uint64_t pos, uint64_t window_start, Change* change) {
+  if (e.val >= window_start) return false;
+  *change = Change{&e, e};
+  e.val = pos;
+  return true;
+}
+
+bool UnitTable::offer(uint64_t hash, uint64_t pos, uint64_t window_start, Change* change) {
+  if (buckets_.empty()) return false;
   Bucket& b = buckets_[mix_slot(hash) & mask_];
-  for (Slot& e : b.slot) {
-    if (e.key == hash && e.val != kNone) {
-      if (e.val < window_start) e.val = pos;
-      return;
-    }
-  }
+  for (Slot& e : b.slot)
+    if (e.key == hash && e.val != kNone) return move_up(e, pos, window_start, change);
   // Absent: the first empty slot or one whose position left the window, else the oldest.
   Slot* victim = &b.slot[0];
   for (Slot& e : b.slot) {
@@ -58,7 +62,25 @@ void UnitTable::offer(uint64_t hash, uint64_t pos, uint64_t window_start) {
     }
     if (e.val < victim->val) victim = &e;
   }
+  *change = Change{victim, *victim};
   *victim = Slot{hash, pos};
+  return true;
+}
+
+bool UnitTable::offer_found(uint64_t hash, uint64_t pos, uint64_t window_start, int slot,
+                            uint64_t found, Change* change) {
+  if (slot >= 0 && !buckets_.empty()) {
+    Slot& e = buckets_[mix_slot(hash) & mask_].slot[slot];
+    if (e.key == hash && e.val == found) return move_up(e, pos, window_start, change);
+  }
+  return offer(hash, pos, window_start, change);
+}
+
+void UnitTable::undo(const Change* changes, size_t n) {
+  while (n > 0) {
+    --n;
+    *changes[n].slot = changes[n].before;
+  }
 }
 
 void EncoderHistory::restart(uint8_t t) {
@@ -124,6 +146,49 @@ inline uint64_t ring_slot_before(uint64_t pos, uint64_t stream_pos, uint64_t nex
   return next_slot >= back ? next_slot - back : next_slot + window_units - back;
 }
 
+// A history's oldest referable position once stream_pos units have gone into it: the window is
+// the last window_units of them, and never reaches back before window_start (a restart). The
+// one rule of both sides' windows.
+inline uint64_t window_start_after(uint64_t window_start, uint64_t stream_pos,
+                                   uint64_t window_units) {
+  return stream_pos - window_start > window_units ? stream_pos - window_units : window_start;
+}
+
+// The bits set in x. This file is built for any x86-64, where GCC's __builtin_popcountll is a
+// call into libgcc (0.5% of a plugin rank's time in squeeze-a2a): a few operations inline.
+inline uint64_t popcount64(uint64_t x) {
+#if defined(__POPCNT__)
+  return (uint64_t)__builtin_popcountll(x);
+#else
+  x = x - ((x >> 1) & 0x5555555555555555ull);
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+  return (x * 0x0101010101010101ull) >> 56;
+#endif
+}
+
+// The history table's changes by one frame's offers, in order: taken back, the last first,
+// unless the frame goes out as the staged frame they were made for (a raw frame instead, or an
+// exception, leaves the decoder's history as it was, so the encoder's must stay so too).
+class PendingTableChanges {
+ public:
+  explicit PendingTableChanges(UnitTable::Change* log) : log_(log) {}
+  PendingTableChanges(const PendingTableChanges&) = delete;
+  PendingTableChanges& operator=(const PendingTableChanges&) = delete;
+  ~PendingTableChanges() {
+    if (!kept_) UnitTable::undo(log_, n_);
+  }
+  // Where an offer records its change; add(true) keeps it.
+  UnitTable::Change* next() { return log_ + n_; }
+  void add(bool changed) { n_ += changed; }
+  void keep() { kept_ = true; }
+
+ private:
+  UnitTable::Change* log_;
+  uint64_t n_ = 0;
+  bool kept_ = false;
+};
+
 // ---- encoder scratch (per thread, reused: the steady state allocates nothing) ----
 
 struct EncodeScratch {
@@ -145,6 +210,9 @@ struct EncodeScratch {
   std::vector<uint64_t> unit_key;  // [0] the dedup probe's, then one per full unit (u at u + 1)
   std::vector<int64_t> ref;        // per unit: stream position of its source, -1 literal
   std::vector<uint8_t> ref_history;
+  std::vector<uint32_t> ref_list;  // with a history: the units that are references, in order
+  // The history table's changes by this frame's offers, until the frame is final.
+  std::vector<UnitTable::Change> table_changes;
   std::vector<uint32_t> coded_unit;  // the units whose codes are coded, in order
   std::vector<uint32_t> coded;       // only for a CodeObserver: the coded codes, contiguous
   std::vector<uint32_t> outlier_index;
@@ -157,8 +225,13 @@ struct EncodeScratch {
   // unit_key), 0 empty. Four bytes a slot, so that for a 128 KiB frame the table (32 KiB) and
   // the keys (16 KiB) stay in L1 and L2; cleared per frame with one memset.
   std::vector<uint32_t> frame_table;
-  std::vector<uint32_t> repeat_unit;   // the full units that are not their key's first, in order
-  std::vector<uint32_t> repeat_first;  // per repeat: the frame's first unit with its key
+  std::vector<uint32_t> repeat_unit;    // the full units that are not their key's first, in order
+  std::vector<uint32_t> repeat_first;   // per repeat: the frame's first unit with its key
+  std::vector<uint32_t> distinct_unit;  // each key's first unit, in order
+  std::vector<uint64_t> history_pos;    // per unit: the history table's position for its key
+  std::vector<int8_t> history_slot;     // per distinct unit: the table's slot of that position
+  std::vector<uint32_t> history_units;  // units with a position in the window
+  std::vector<uint32_t> offer_units;    // units offered to the history's table
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
   std::vector<uint64_t> source_marks;  // dedup sources: a bit per position (see encode_typed)
@@ -342,7 +415,21 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   const uint64_t rblocks = uint64_t{1} << rlog;
   const uint64_t n_records = (g.n_blocks + rblocks - 1) >> rlog;
   s.stats.resize(g.n_blocks);
-  if (local_mode || params.mode == BoundMode::kRel) sk.block_stats(src, g.n, s.stats.data());
+  // Deduplication's unit keys are computed in the statistics pass where there is one (f32: on
+  // the vectors it loaded; that pass waits on memory).
+  const uint32_t unit_bytes = (uint32_t)(kUnitElems * g.es);
+  const bool use_history = hist != nullptr && (params.caps & kCapHistory) != 0;
+  const bool use_dedup = use_history || ((params.caps & kCapDedup) != 0 && g.n_full_units >= 2);
+  if (use_dedup) s.unit_key.resize(g.n_full_units + 1);
+  bool have_keys = false;
+  if (local_mode || params.mode == BoundMode::kRel) {
+    if (use_dedup) {
+      sk.block_stats_keys(src, g.n, s.stats.data(), g.n_full_units, s.unit_key.data() + 1);
+      have_keys = true;
+    } else {
+      sk.block_stats(src, g.n, s.stats.data());
+    }
+  }
   if (local_mode) {
     // Each block's bound: the smallest of its elements' tables' (with a layout that has bounds).
     // Tables of one bound need none of this: the frame's bound is theirs.
@@ -451,9 +538,6 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
 
   // Deduplication: a unit's candidate is the history's entry for its key (when it fits), else
   // the frame's first unit with that key.
-  const uint32_t unit_bytes = (uint32_t)(kUnitElems * g.es);
-  const bool use_history = hist != nullptr && (params.caps & kCapHistory) != 0;
-  const bool use_dedup = use_history || ((params.caps & kCapDedup) != 0 && g.n_full_units >= 2);
   if (use_history && (!hist->has_dtype || hist->dtype != (uint8_t)kType))
     hist->restart((uint8_t)kType);
   s.ref.assign(g.n_units, -1);
@@ -461,12 +545,22 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   uint64_t ref_units = 0, history_refs = 0;
   uint64_t n_repeats = 0;  // units listed in s.repeat_unit
   const uint64_t base = use_history ? hist->stream_pos : 0;
+  // The window once this frame is in the history (its oldest position), and the history
+  // table's changes by this frame, kept only if the frame is sent as a staged frame.
+  uint64_t next_window_start = 0, next_slot = 0;  // next_slot: the ring slot of the first unit
+  if (use_history) {
+    next_window_start = window_start_after(hist->window_start, hist->stream_pos + g.n_full_units,
+                                           hist->window_units);
+    next_slot = hist->stream_pos % hist->window_units;
+    if (s.table_changes.size() < g.n_full_units) s.table_changes.resize(g.n_full_units);
+  }
+  PendingTableChanges table_changes(s.table_changes.data());
   if (use_dedup) {
-    s.unit_key.resize(g.n_full_units + 1);
-    uk.unit_keys(src, g.n_full_units, unit_bytes, s.unit_key.data() + 1);
+    if (!have_keys) uk.unit_keys(src, g.n_full_units, unit_bytes, s.unit_key.data() + 1);
     if (s.repeat_unit.size() < g.n_full_units) {
       s.repeat_unit.resize(g.n_full_units);
       s.repeat_first.resize(g.n_full_units);
+      s.distinct_unit.resize(g.n_full_units);
     }
     // At least four slots a unit: half the probes that go on past the first slot (each a
     // mispredicted branch) of two slots a unit. On data/bench64.f32's 128 KiB frames (83% of
@@ -484,51 +578,119 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     const uint64_t* key = slot_key + 1;
     const uint64_t mask = cap - 1;
     constexpr uint64_t kAhead = 8;
+    constexpr uint64_t kTableAhead = 16;  // the history table's lookups: 8 to 32 alike
     // This unit's own bound: its block's check threshold (global: the frame's).
     auto eb_check_of = [&](uint64_t u) {
       return local_mode   ? s.params[u * kUnitElems / kBlockElems].eb_check
              : table_mode ? s.unit_eb[u]
                           : qp.eb_check;
     };
-    // The history's candidates first, in a loop of their own.
-    if (use_history) {
-      const uint64_t next_slot = hist->stream_pos % hist->window_units;
-      for (uint64_t u = 0; u < g.n_full_units; ++u) {
-        if (u + kAhead < g.n_full_units) hist->table.prefetch(key[u + kAhead]);
-        const uint64_t pos = hist->table.find(key[u]);
-        if (pos != UnitTable::kNone && pos >= hist->window_start && pos < hist->stream_pos) {
-          const uint64_t slot =
-              ring_slot_before(pos, hist->stream_pos, next_slot, hist->window_units);
-          if (dedup::same_bytes(hist->ring.data() + slot * unit_bytes, src + u * unit_bytes,
-                                unit_bytes) &&
-              dedup::error_fits(hist->error[slot], eb_check_of(u))) {
-            s.ref[u] = (int64_t)pos;
-            s.ref_history[u] = 1;
-            ++ref_units;
-            ++history_refs;
-          }
-        }
-      }
-    }
     // Pass 1: the repeats (full units that are not their key's first) and, for each, its key's
     // first unit, listed without a branch on whether a unit is one: a frame's repeats (17% of
     // data/bench64.f32's units, about half in other trained payloads) come in no pattern a
     // predictor could learn. The slot is the key's low bits (keys are fmix64 outputs); where a
     // key sits does not change which unit is found first.
+    // With a history, the distinct units (each key's first) are listed too.
     uint32_t* first = s.repeat_first.data();
     uint32_t* repeats = s.repeat_unit.data();
-    for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      const uint64_t h = key[u];
-      // The empty slot's key is this unit's: the probe stops at an empty slot or at the key with
-      // one branch, which almost always leaves at the first slot whether the key is new or seen.
-      slot_key[0] = h;
-      uint64_t i = h & mask;
-      while (slot_key[table[i]] != h) i = (i + 1) & mask;
-      const uint32_t t = table[i];  // 1 + the key's first unit, 0 for a new key
-      table[i] = t != 0 ? t : (uint32_t)u + 1;
-      first[n_repeats] = t - 1;
-      repeats[n_repeats] = (uint32_t)u;
-      n_repeats += t != 0;
+    uint32_t* distinct = s.distinct_unit.data();
+    uint64_t n_distinct = 0;
+    auto pass1 = [&](auto list_distinct) {
+      for (uint64_t u = 0; u < g.n_full_units; ++u) {
+        const uint64_t h = key[u];
+        // The empty slot's key is this unit's: the probe stops at an empty slot or at the key
+        // with one branch, which almost always leaves at the first slot whether the key is new
+        // or seen.
+        slot_key[0] = h;
+        uint64_t i = h & mask;
+        while (slot_key[table[i]] != h) i = (i + 1) & mask;
+        const uint32_t t = table[i];  // 1 + the key's first unit, 0 for a new key
+        table[i] = t != 0 ? t : (uint32_t)u + 1;
+        first[n_repeats] = t - 1;
+        repeats[n_repeats] = (uint32_t)u;
+        n_repeats += t != 0;
+        if constexpr (decltype(list_distinct)::value) {
+          distinct[n_distinct] = (uint32_t)u;
+          n_distinct += t == 0;
+        }
+      }
+    };
+    if (use_history)
+      pass1(std::true_type{});
+    else
+      pass1(std::false_type{});
+    // The history: a key's lookup is the same for every unit with it (the table does not change
+    // until the offers), so only each key's first unit looks it up, and the repeats take its
+    // answer. Each unit that has a candidate then checks its own bytes and bound. A lookup or an
+    // offer costs about 30 ticks on this project's 2-core machine, prefetched or not, and a
+    // trained payload's 128 KiB frame repeats a third to a half of its units.
+    if (use_history) {
+      const uint64_t window_start = hist->window_start, stream_pos = hist->stream_pos;
+      if (s.history_pos.size() < g.n_full_units) {
+        s.history_pos.resize(g.n_full_units);
+        s.history_slot.resize(g.n_full_units);
+        s.history_units.resize(g.n_full_units);
+        s.offer_units.resize(g.n_full_units);
+      }
+      uint64_t* hpos = s.history_pos.data();     // per unit: its key's position in the table
+      int8_t* hslot = s.history_slot.data();     // per distinct unit: the slot that holds it
+      uint32_t* cand = s.history_units.data();   // units whose key has a position in the window
+      uint32_t* offered = s.offer_units.data();  // units whose offer may change the table
+      uint64_t n_cand = 0, n_offered = 0;
+      // In the window: window_start <= pos < stream_pos (kNone is not).
+      auto in_window = [&](uint64_t pos) { return pos - window_start < stream_pos - window_start; };
+      for (uint64_t k = 0; k < n_distinct; ++k) {
+        if (k + kTableAhead < n_distinct) hist->table.prefetch(key[distinct[k + kTableAhead]]);
+        const uint32_t u = distinct[k];
+        int slot;
+        const uint64_t pos = hist->table.find(key[u], &slot);
+        hpos[u] = pos;
+        hslot[u] = (int8_t)slot;
+        cand[n_cand] = u;
+        n_cand += in_window(pos);
+        // A key the next window still holds is offered in vain: the table keeps its position.
+        offered[n_offered] = u;
+        n_offered += pos == UnitTable::kNone || pos < next_window_start;
+      }
+      for (uint64_t k = 0; k < n_repeats; ++k) {
+        const uint64_t pos = hpos[first[k]];
+        hpos[repeats[k]] = pos;
+        cand[n_cand] = repeats[k];
+        n_cand += in_window(pos);
+      }
+      for (uint64_t k = 0; k < n_cand; ++k) {
+        const uint32_t u = cand[k];
+        const uint64_t pos = hpos[u];
+        const uint64_t slot = ring_slot_before(pos, stream_pos, next_slot, hist->window_units);
+        if (dedup::same_bytes(hist->ring.data() + slot * unit_bytes, src + u * unit_bytes,
+                              unit_bytes) &&
+            dedup::error_fits(hist->error[slot], eb_check_of(u))) {
+          s.ref[u] = (int64_t)pos;
+          s.ref_history[u] = 1;
+          ++ref_units;
+          ++history_refs;
+        }
+      }
+      // The table learns this frame's units (the window the one after it, as the decoder's
+      // will be): only the keys' first units, and of those only the ones whose key the next
+      // window does not hold already. A repeat's offer would find its key's first unit's
+      // position, which the next window holds, and change nothing; unless a full bucket gave
+      // that position up in between (rarely: then the table misses a key a later frame could
+      // have referred to, never makes a wrong reference). A frame longer than the window offers
+      // every unit, as its first units' positions may leave the window before the frame ends.
+      // Taken back if the frame is not sent.
+      if (g.n_full_units > hist->window_units) {
+        for (uint64_t u = 0; u < g.n_full_units; ++u)
+          table_changes.add(
+              hist->table.offer(key[u], base + u, next_window_start, table_changes.next()));
+      } else {
+        for (uint64_t k = 0; k < n_offered; ++k) {
+          if (k + kAhead < n_offered) hist->table.prefetch(key[offered[k + kAhead]]);
+          const uint32_t u = offered[k];
+          table_changes.add(hist->table.offer_found(key[u], base + u, next_window_start, hslot[u],
+                                                    hpos[u], table_changes.next()));
+        }
+      }
     }
     // Pass 2: a repeat refers to its key's first unit unless it is already a history reference,
     // or that unit is one (sources in the frame are literal, so that a decoder copies references
@@ -621,6 +783,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   sources.clear();
   dedup::Layout layout{};
   const uint64_t back = use_history ? hist->window_units : 0;  // history positions a run may use
+  uint64_t n_ref_list = 0;  // with a history: the references, listed in s.ref_list
   if (h.dedup != (uint8_t)StagedDedup::kNone) {
     uint64_t max_gap = 0, max_len = 1, prev_end = 0;
     auto add_ref = [&](uint64_t u) {  // the next reference, u increasing
@@ -638,8 +801,14 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       runs.push_back(dedup::Run{u, from, 1});
     };
     if (use_history) {
+      // The references come in runs (an embedding vector's units together), which the branch
+      // predictor follows; they are listed for the history's errors below.
+      if (s.ref_list.size() < g.n_full_units) s.ref_list.resize(g.n_full_units);
       for (uint64_t u = 0; u < g.n_full_units; ++u)
-        if (s.ref[u] >= 0) add_ref(u);
+        if (s.ref[u] >= 0) {
+          add_ref(u);
+          s.ref_list[n_ref_list++] = (uint32_t)u;
+        }
     } else {
       // Without a history every reference is a repeat, and the repeats are listed in increasing
       // order: a pass over them, not a test of every unit (whose outcome no predictor learns).
@@ -694,9 +863,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       const dedup::Run& r = runs[k];
       // The sources marked before it.
       const uint64_t o = (uint64_t)(r.src + (int64_t)back);
-      const uint64_t idx =
-          s.source_rank[o / 64] +
-          (uint64_t)__builtin_popcountll(s.source_marks[o / 64] & ((uint64_t{1} << (o % 64)) - 1));
+      const uint64_t idx = s.source_rank[o / 64] +
+                           popcount64(s.source_marks[o / 64] & ((uint64_t{1} << (o % 64)) - 1));
       dedup::write_run(records, k, layout, r.dst - prev_end, idx, r.len);
       prev_end = r.dst + r.len;
     }
@@ -745,9 +913,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   if (use_history) {
     EncoderHistory& H = *hist;
     // Errors first: a unit of this frame may overwrite the ring slot of another's source.
-    const uint64_t next_slot = H.stream_pos % H.window_units;
-    for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      if (s.ref[u] < 0) continue;
+    for (uint64_t k = 0; k < n_ref_list; ++k) {
+      const uint64_t u = s.ref_list[k];
       const uint64_t sp = (uint64_t)s.ref[u];
       s.unit_error[u] = s.ref_history[u]
                             ? H.error[ring_slot_before(sp, H.stream_pos, next_slot, H.window_units)]
@@ -757,15 +924,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     ring_write(reinterpret_cast<uint8_t*>(H.error.data()), H.window_units, sizeof(float),
                H.stream_pos, reinterpret_cast<const uint8_t*>(s.unit_error.data()), g.n_full_units);
     H.stream_pos += g.n_full_units;
-    H.window_start = H.stream_pos > H.window_units
-                         ? std::max(H.window_start, H.stream_pos - H.window_units)
-                         : H.window_start;
-    for (uint64_t u = 0; u < g.n_full_units; ++u) {
-      // Further ahead than the probe loop: this loop's body is a few nanoseconds, a miss in
-      // the history's table tens.
-      if (u + 32 < g.n_full_units) H.table.prefetch(s.unit_key[u + 33]);
-      H.table.offer(s.unit_key[u + 1], base + u, H.window_start);
-    }
+    H.window_start = next_window_start;
+    table_changes.keep();  // the table learnt this frame's units in the dedup pass
   }
 
   if (stats) {
@@ -1158,8 +1318,7 @@ Reject decode_staged(const uint8_t* frame, size_t frame_bytes, uint8_t* dst, siz
     const Geometry g = staged::geometry(h.dtype, h.original_bytes);
     ring_write(H.ring.data(), H.window_units, H.unit_bytes, H.stream_pos, dst, g.n_full_units);
     H.stream_pos += g.n_full_units;
-    if (H.stream_pos - H.window_start > H.window_units)
-      H.window_start = H.stream_pos - H.window_units;
+    H.window_start = window_start_after(H.window_start, H.stream_pos, H.window_units);
   }
   *out_bytes = h.original_bytes;
   return Reject::kNone;

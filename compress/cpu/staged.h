@@ -31,25 +31,61 @@ class UnitTable {
   void reset(size_t min_capacity);
   // Position stored for hash (possibly one outside the window: callers check), or kNone.
   uint64_t find(uint64_t hash) const {
+    int slot;
+    return find(hash, &slot);
+  }
+  // The same, and the slot that holds it (-1 with kNone).
+  uint64_t find(uint64_t hash, int* slot) const {
+    *slot = -1;
     if (buckets_.empty()) return kNone;
     const Bucket& b = buckets_[mix_slot(hash) & mask_];
-    for (const Slot& e : b.slot)
-      if (e.key == hash && e.val != kNone) return e.val;
+    for (int i = 0; i < 4; ++i)
+      if (b.slot[i].key == hash && b.slot[i].val != kNone) {
+        *slot = i;
+        return b.slot[i].val;
+      }
     return kNone;
   }
   // Starts loading hash's bucket (a frame's units are probed in order, their hashes known ahead:
   // without it every probe of a table larger than L1 waits for memory).
   void prefetch(uint64_t hash) const {
-    if (!buckets_.empty()) __builtin_prefetch(&buckets_[mix_slot(hash) & mask_]);
+    if (buckets_.empty()) return;
+    const Bucket& b = buckets_[mix_slot(hash) & mask_];
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    // GCC 12 compiles a __builtin_prefetch (or _mm_prefetch) under this condition to nothing at
+    // -O1 and above: its dead-code elimination drops the prefetch and the test (-fno-tree-dce
+    // keeps them, clang keeps them, GCC keeps an unconditional one). The encoder had no prefetch
+    // of this table until this asm statement: the lookups cost 47K ticks a 128 KiB frame of the
+    // trained payload repeated, 35K with it.
+    asm volatile("prefetcht0 %0" : : "m"(b));
+#else
+    __builtin_prefetch(&b);
+#endif
   }
-  // Sets hash -> pos when hash is absent or its position is below window_start.
-  void offer(uint64_t hash, uint64_t pos, uint64_t window_start);
-
- private:
   struct Slot {
     uint64_t key;
     uint64_t val;  // kNone: empty
   };
+  // A slot as it was before an offer changed it (undo puts it back).
+  struct Change {
+    Slot* slot;
+    Slot before;
+  };
+  // Sets hash -> pos when hash is absent or its position is below window_start. Returns whether
+  // a slot changed, and then what it held in *change.
+  bool offer(uint64_t hash, uint64_t pos, uint64_t window_start, Change* change);
+  // offer(), for a hash that find(hash, &slot) gave position found (not kNone) before this
+  // frame's offers of other hashes: while that slot still holds it, the offer is decided there,
+  // without searching the bucket again (which slot holds a hash has no pattern: the search's
+  // branches were mispredicted); otherwise (another hash's offer took the slot) offer().
+  bool offer_found(uint64_t hash, uint64_t pos, uint64_t window_start, int slot, uint64_t found,
+                   Change* change);
+  // Takes back the changes [0, n) of offers, the last one first.
+  static void undo(const Change* changes, size_t n);
+
+ private:
+  // Moves the position of e (which holds the offered hash) up to pos once it left the window.
+  static bool move_up(Slot& e, uint64_t pos, uint64_t window_start, Change* change);
   struct alignas(64) Bucket {
     Slot slot[4];
   };

@@ -373,6 +373,15 @@ TEST(CodecApi, CapacityTooSmall) {
 }
 
 }  // namespace
+// The stream tests' settings: an absolute bound of 1e-3, without rANS.
+CodecParams stream_test_params() {
+  CodecParams p;
+  p.mode = BoundMode::kAbs;
+  p.bound = 1e-3;
+  p.caps = kCapsAll & ~kCapRans;
+  return p;
+}
+
 // Decodes frame f of a stream and checks every element of it against v within an absolute bound.
 void decode_within_bound(StreamDecoder& dec, const uint8_t* frame, size_t frame_bytes,
                          const std::vector<float>& v, double bound, int f, uint64_t seed) {
@@ -398,10 +407,7 @@ TEST(Stream, ShuffledRepeatsOfEarlierFramesRoundTrip) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> g(0.0f, 1.0f);
   constexpr size_t kUnit = 16, kUnits = 2048;  // 128 KiB frames of f32
-  CodecParams p;
-  p.mode = BoundMode::kAbs;
-  p.bound = 1e-3;
-  p.caps = kCapsAll & ~kCapRans;
+  const CodecParams p = stream_test_params();
   StreamEncoder enc;
   StreamDecoder dec;
   std::vector<float> prev(kUnits * kUnit);
@@ -432,6 +438,25 @@ TEST(Stream, ShuffledRepeatsOfEarlierFramesRoundTrip) {
   EXPECT_GT(history_refs, units / 2) << "seed " << seed;
 }
 
+// Sends v as the same frame `frames` times through a stream: every frame after the first must
+// refer to at least min_history_refs units of the history, and every one decodes within the bound.
+void send_again_and_again(StreamEncoder& enc, StreamDecoder& dec, const CodecParams& p,
+                          const std::vector<float>& v, int frames, uint64_t min_history_refs,
+                          uint64_t seed) {
+  std::vector<uint8_t> frame(max_frame_bytes(v.size() * 4));
+  for (int f = 0; f < frames; ++f) {
+    size_t fb = 0;
+    FrameStats st;
+    ASSERT_EQ(enc.compress(p, v.data(), v.size() * 4, frame.data(), frame.size(), &fb, &st),
+              Status::kOk);
+    if (f > 0) {
+      EXPECT_GE(st.history_ref_units, min_history_refs) << "frame " << f << " seed " << seed;
+    }
+    decode_within_bound(dec, frame.data(), fb, v, p.bound, f, seed);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
 // Each frame repeats the one before, unit for unit, through a 64 KiB window (1024 units) with
 // frames of 640 units, so the ring wraps inside frames at a different offset each time: the
 // units of every later frame are history references whichever side of the wrap their source's
@@ -443,24 +468,83 @@ TEST(Stream, EveryRepeatOfTheLastFrameFoundAcrossTheRingWrap) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> g(0.0f, 1.0f);
   constexpr size_t kUnit = 16, kUnits = 640, kWindowBytes = 64 * 1024;
-  CodecParams p;
-  p.mode = BoundMode::kAbs;
-  p.bound = 1e-3;
-  p.caps = kCapsAll & ~kCapRans;
+  const CodecParams p = stream_test_params();
   StreamEncoder enc(kWindowBytes);
   StreamDecoder dec(kWindowBytes);
   std::vector<float> v(kUnits * kUnit);
   for (float& x : v) x = g(rng);
-  std::vector<uint8_t> frame(max_frame_bytes(v.size() * 4));
-  for (int f = 0; f < 8; ++f) {
+  send_again_and_again(enc, dec, p, v, 8, kUnits * 95 / 100, seed);
+}
+
+// Frames of 1536 units through a 1024-unit window, each two copies of the same 768 units and
+// each the same as the one before: a unit's latest copy in the history is in the frame's second
+// half for the first 512 units (their first half's positions have left the window by the next
+// frame) and in its first half for the rest. So every unit of a later frame is a history
+// reference only if the table moved the first 512 keys to their second copies: a frame longer
+// than the window offers every unit, repeats too (offering only each key's first unit, as
+// shorter frames do, finds 512 units of each later frame).
+TEST(Stream, FramesLongerThanTheWindowReferToTheLatestCopies) {
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  constexpr size_t kUnit = 16, kHalf = 768, kWindowBytes = 1024 * kUnit * 4;
+  const CodecParams p = stream_test_params();
+  StreamEncoder enc(kWindowBytes);
+  StreamDecoder dec(kWindowBytes);
+  std::vector<float> v(2 * kHalf * kUnit);
+  for (size_t i = 0; i < kHalf * kUnit; ++i) v[i] = v[i + kHalf * kUnit] = g(rng);
+  send_again_and_again(enc, dec, p, v, 4, 2 * kHalf * 95 / 100, seed);
+}
+
+// A frame that goes out raw teaches the history nothing, on either side: the encoder takes back
+// what its lookups' pass told the history's table. Unit X first appears in frame 1, sent raw
+// (its other units are outliers of the bound), then in frame 2 at another index, then in frame
+// 3, which must refer to frame 2's copy. Had the table kept frame 1's entry for X (the position
+// frame 2's unit 0 takes, as a raw frame moves no position), frame 2 would have left it there
+// and frame 3 would have found frame 2's unit 0 instead of X.
+TEST(Stream, AFrameSentRawLeavesTheHistoryAsItWas) {
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  constexpr size_t kUnit = 16, kUnits = 256;
+  const CodecParams p = stream_test_params();
+  StreamEncoder enc;
+  StreamDecoder dec;
+  std::vector<float> x(kUnit);
+  for (float& e : x) e = g(rng);
+  auto fresh = [&](std::vector<float>& v, size_t u) {
+    for (size_t e = 0; e < kUnit; ++e) v[u * kUnit + e] = g(rng);
+  };
+  auto put_x = [&](std::vector<float>& v, size_t u) {
+    std::copy(x.begin(), x.end(), v.begin() + (ptrdiff_t)(u * kUnit));
+  };
+  std::vector<uint8_t> frame(max_frame_bytes(kUnits * kUnit * 4));
+  for (int f = 0; f < 4; ++f) {
+    std::vector<float> v(kUnits * kUnit);
+    for (size_t u = 0; u < kUnits; ++u) fresh(v, u);
+    if (f == 1) {
+      // Far outside any code of a 2e-3 step: every element an outlier, so raw is smaller.
+      for (float& e : v) e *= 1e30f;
+      put_x(v, 0);
+    }
+    if (f == 2) put_x(v, 1);
+    if (f == 3) put_x(v, 5);
     size_t fb = 0;
     FrameStats st;
     ASSERT_EQ(enc.compress(p, v.data(), v.size() * 4, frame.data(), frame.size(), &fb, &st),
               Status::kOk);
-    if (f > 0) {
-      EXPECT_GE(st.history_ref_units, kUnits * 95 / 100) << "frame " << f << " seed " << seed;
+    if (f == 1) {
+      ASSERT_EQ(st.method, (uint8_t)FrameMethod::kRaw) << "seed " << seed;
+    } else {
+      ASSERT_EQ(st.method, (uint8_t)FrameMethod::kStaged) << "frame " << f << " seed " << seed;
     }
-    decode_within_bound(dec, frame.data(), fb, v, p.bound, f, seed);
+    if (f == 2) {
+      EXPECT_EQ(st.history_ref_units, 0u) << "seed " << seed;
+    }
+    if (f == 3) {
+      EXPECT_EQ(st.history_ref_units, 1u) << "seed " << seed;
+    }
+    decode_within_bound(dec, frame.data(), fb, v, f == 1 ? 0.0 : p.bound, f, seed);
     if (HasFatalFailure()) return;
   }
 }

@@ -2,6 +2,7 @@
 // against its definition, and each encoder against its decoder.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -394,7 +395,8 @@ TEST(UnitTable, SlidingWindowMatchesAMap) {
       const uint64_t window_start = pos + 1 > window ? pos + 1 - window : 0;
       const uint64_t k = universe[rng() % universe.size()];
       key_at.push_back(k);
-      table.offer(k, pos, window_start);
+      cpu::UnitTable::Change change;
+      table.offer(k, pos, window_start, &change);
       auto it = model.find(k);
       if (it == model.end() || it->second < window_start) model[k] = pos;
       for (uint64_t q : universe) {
@@ -415,6 +417,93 @@ TEST(UnitTable, SlidingWindowMatchesAMap) {
     }
   }
   EXPECT_GT(exact, lookups * 9 / 10) << "seed " << seed << ": " << exact << " of " << lookups;
+}
+
+// n random 64-bit keys (a table test's hashes).
+std::vector<uint64_t> random_keys(std::mt19937_64& rng, size_t n) {
+  std::vector<uint64_t> keys(n);
+  for (uint64_t& k : keys) k = rng();
+  return keys;
+}
+
+// offer_found, as the encoder uses it (every key of a batch looked up first, then the keys
+// offered in order, each with the slot and position its lookup gave), changes a table exactly as
+// offer does: two tables in step, one with each, every key finding the same after each batch.
+// A small table, so that other keys' offers in a batch often take the slot a lookup gave (then
+// offer_found must search as offer does); that case is counted so that it is known to happen.
+TEST(UnitTable, OfferFoundChangesTheTableAsOfferDoes) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  const std::vector<uint64_t> universe = random_keys(rng, 300);
+  const uint64_t window = 32;
+  cpu::UnitTable by_offer, by_found;
+  by_offer.reset(window);
+  by_found.reset(window);
+  uint64_t pos = 0, offers = 0, moved = 0;
+  cpu::UnitTable::Change change;
+  for (int batch = 0; batch < 400; ++batch) {
+    // Distinct keys, as the encoder offers each key once a frame.
+    std::vector<uint64_t> keys;
+    for (uint64_t n = 1 + rng() % 24; keys.size() < n;) {
+      const uint64_t k = universe[rng() % universe.size()];
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    }
+    const uint64_t window_start = pos + keys.size() > window ? pos + keys.size() - window : 0;
+    std::vector<int> slot(keys.size());
+    std::vector<uint64_t> found(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) found[i] = by_found.find(keys[i], &slot[i]);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (found[i] != cpu::UnitTable::kNone) {
+        int now = -1;
+        moved += by_found.find(keys[i], &now) != found[i] || now != slot[i];
+      }
+      by_offer.offer(keys[i], pos + i, window_start, &change);
+      by_found.offer_found(keys[i], pos + i, window_start, slot[i], found[i], &change);
+      ++offers;
+    }
+    pos += keys.size();
+    for (uint64_t q : universe) {
+      int a = 0, b = 0;
+      const uint64_t want = by_offer.find(q, &a), got = by_found.find(q, &b);
+      ASSERT_EQ(want, got) << "seed " << seed << " batch " << batch;
+      ASSERT_EQ(a, b) << "seed " << seed << " batch " << batch;
+    }
+  }
+  EXPECT_GT(moved, 20u) << "seed " << seed << ": the lookups' slots were never taken (" << offers
+                        << " offers)";
+}
+
+// A frame's offers taken back (the encoder does so when the frame goes out raw): every hash
+// finds what it found before them, after batches of 1-300 offers that insert, move positions
+// up and evict (a small table: buckets fill), the changes undone last first.
+TEST(UnitTable, UndoPutsBackWhatOffersChanged) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  const std::vector<uint64_t> universe = random_keys(rng, 200);
+  const uint64_t window = 64;
+  cpu::UnitTable table;
+  table.reset(window);
+  uint64_t pos = 0, changed = 0;
+  std::vector<cpu::UnitTable::Change> log(300);
+  for (int batch = 0; batch < 200; ++batch) {
+    const uint64_t n = 1 + rng() % 300;
+    const uint64_t window_start = pos + n > window ? pos + n - window : 0;
+    std::vector<uint64_t> before;
+    for (uint64_t q : universe) before.push_back(table.find(q));
+    uint64_t n_changes = 0;
+    for (uint64_t i = 0; i < n; ++i)
+      n_changes +=
+          table.offer(universe[rng() % universe.size()], pos + i, window_start, &log[n_changes]);
+    changed += n_changes;
+    if (batch % 2 == 0) {
+      cpu::UnitTable::undo(log.data(), n_changes);
+      for (size_t q = 0; q < universe.size(); ++q)
+        ASSERT_EQ(table.find(universe[q]), before[q]) << "seed " << seed << " batch " << batch;
+    } else {
+      pos += n;  // kept: the next batch starts from it
+    }
+  }
+  EXPECT_GT(changed, 1000u) << "seed " << seed;
 }
 
 std::vector<const cpu::Backend*> backends() {
