@@ -207,8 +207,9 @@ struct EncodeScratch {
   std::vector<uint32_t> codes;  // per element, zero past the last one to a whole unit
   std::vector<uint32_t> masks;  // per block: its outliers
   std::vector<float> unit_error;
-  std::vector<uint64_t> unit_key;  // [0] the dedup probe's, then one per full unit (u at u + 1)
-  std::vector<int64_t> ref;        // per unit: stream position of its source, -1 literal
+  std::vector<uint32_t> quant_blocks;  // the blocks quantized after deduplication, in order
+  std::vector<uint64_t> unit_key;      // [0] the dedup probe's, then one per full unit (u at u + 1)
+  std::vector<int64_t> ref;            // per unit: stream position of its source, -1 literal
   std::vector<uint8_t> ref_history;
   std::vector<uint32_t> ref_list;  // with a history: the units that are references, in order
   // The history table's changes by this frame's offers, until the frame is final.
@@ -520,21 +521,30 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     applied = eb;
   }
 
-  // Every element quantized (codes padded with zeros to whole units).
+  // Quantization (codes padded with zeros to whole units): every block, or the listed ones.
+  // With deduplication the local and global quantizers run after the references are known, on
+  // the blocks that keep a literal unit (a forward payload's 128 KiB frame repeats a third to
+  // a half of its blocks whole); a reference needs only its source's error. The table quantizer
+  // runs first: it also gives each unit's bound (unit_eb), which deduplication checks.
   s.codes.resize(g.n_units * kUnitElems);
   s.masks.resize(g.n_blocks);
   s.unit_error.resize(g.n_units);
-  if (local_mode) {
-    sk.quantize_local(src, g.n, s.params.data(), s.codes.data(), s.masks.data(),
-                      s.unit_error.data());
-  } else if (table_mode) {
-    s.unit_eb.resize(g.n_units);
-    be.table[(int)kType].quantize(src, g.n, tg, s.tparams.data(), s.codes.data(), s.masks.data(),
-                                  s.unit_error.data(), s.unit_eb.data());
-  } else {
-    sk.quantize_global(src, g.n, qp, s.codes.data(), s.masks.data(), s.unit_error.data());
-  }
   for (uint64_t i = g.n; i < g.n_units * kUnitElems; ++i) s.codes[i] = 0;
+  auto quantize = [&](const uint32_t* blocks, uint64_t n_listed) {
+    if (local_mode) {
+      sk.quantize_local(src, g.n, s.params.data(), blocks, n_listed, s.codes.data(), s.masks.data(),
+                        s.unit_error.data());
+    } else if (table_mode) {
+      s.unit_eb.resize(g.n_units);
+      be.table[(int)kType].quantize(src, g.n, tg, s.tparams.data(), s.codes.data(), s.masks.data(),
+                                    s.unit_error.data(), s.unit_eb.data());
+    } else {
+      sk.quantize_global(src, g.n, qp, blocks, n_listed, s.codes.data(), s.masks.data(),
+                         s.unit_error.data());
+    }
+  };
+  const bool quantize_after_dedup = use_dedup && !table_mode;
+  if (!quantize_after_dedup) quantize(nullptr, 0);
 
   // Deduplication: a unit's candidate is the history's entry for its key (when it fits), else
   // the frame's first unit with that key.
@@ -695,14 +705,55 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     // Pass 2: a repeat refers to its key's first unit unless it is already a history reference,
     // or that unit is one (sources in the frame are literal, so that a decoder copies references
     // in any order), or the bytes differ, or the source's error does not fit this unit's bound.
-    // A first unit is never a frame reference, so its ref is final after pass 1.
+    // A first unit is never a frame reference, so its ref is final after pass 1. First every
+    // repeat that may refer to its first unit is taken as a reference (without a branch: ref is
+    // negative for a literal), so that only blocks with a literal unit are quantized; then the
+    // bytes and the error, which needs the source quantized, decide.
+    int64_t* ref = s.ref.data();
+    uint64_t n_taken = 0;
     for (uint64_t k = 0; k < n_repeats; ++k) {
       const uint64_t u = repeats[k], c = first[k];
-      if (s.ref[u] >= 0 || s.ref[c] >= 0) continue;
+      const bool take = (ref[u] & ref[c]) < 0;  // both literal
+      ref[u] = take ? (int64_t)(base + c) : ref[u];
+      n_taken += take;
+    }
+    // The blocks with a literal unit (a source is one), listed without a branch on whether a
+    // block is one; every block when few units are references (the list would cost more than
+    // the blocks it spares).
+    const bool listed = quantize_after_dedup && 8 * (history_refs + n_taken) >= g.n_full_units;
+    if (quantize_after_dedup) {
+      if (!listed) {
+        quantize(nullptr, 0);
+      } else {
+        if (s.quant_blocks.size() < g.n_blocks) s.quant_blocks.resize(g.n_blocks);
+        uint32_t* list = s.quant_blocks.data();
+        uint64_t n_listed = 0;
+        const uint64_t pairs = g.n_units / 2;  // blocks of two units
+        for (uint64_t b = 0; b < pairs; ++b) {
+          list[n_listed] = (uint32_t)b;
+          n_listed += (ref[2 * b] | ref[2 * b + 1]) < 0;
+        }
+        if (pairs < g.n_blocks && ref[2 * pairs] < 0) list[n_listed++] = (uint32_t)pairs;
+        quantize(list, n_listed);
+      }
+    }
+    // The bytes and errors of the repeats taken (a history reference's position is below base).
+    // One that fails is literal after all, and its block is quantized now if the list left it
+    // out (its other unit, if any, still a reference: one that was literal had the block
+    // listed, one that became literal here had it quantized then).
+    for (uint64_t k = 0; k < n_repeats; ++k) {
+      const uint64_t u = repeats[k], c = first[k];
+      if (ref[u] != (int64_t)(base + c)) continue;
       if (dedup::same_bytes(src + c * unit_bytes, src + u * unit_bytes, unit_bytes) &&
           dedup::error_fits(s.unit_error[c], eb_check_of(u))) {
-        s.ref[u] = (int64_t)(base + c);
         ++ref_units;
+        continue;
+      }
+      ref[u] = -1;
+      const uint64_t other = u ^ 1;
+      if (listed && (other >= g.n_units || ref[other] >= 0)) {
+        const uint32_t b = (uint32_t)(u / 2);
+        quantize(&b, 1);
       }
     }
   }

@@ -208,34 +208,37 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
 
 template <DType kType>
 SQZ_AVX2 void quantize_local_avx2(const uint8_t* src, uint64_t n, const local::BlockParams* params,
-                                  uint32_t* codes, uint32_t* outlier_masks, float* unit_error) {
+                                  const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
+                                  uint32_t* outlier_masks, float* unit_error) {
   constexpr uint64_t es = dtype_size(kType);
   const StagedKernels& scalar = kStagedScalar[(int)kType];
   const uint64_t full = n / kBlockElems;
-  for (uint64_t b = 0; b < full; ++b) {
-    const uint64_t first = b * kBlockElems;
-    if (params[b].kind == local::Kind::kQuant && params[b].codes_in_range) {
-      quantize_block_local<kType, false, true>(src + first * es, params[b], codes + first,
-                                               outlier_masks + b, unit_error + 2 * b);
-    } else if (params[b].kind == local::Kind::kQuant) {
-      quantize_block_local<kType, false, false>(src + first * es, params[b], codes + first,
-                                                outlier_masks + b, unit_error + 2 * b);
-    } else if (params[b].kind == local::Kind::kEscape) {
-      quantize_block_local<kType, true, false>(src + first * es, params[b], codes + first,
-                                               outlier_masks + b, unit_error + 2 * b);
-    } else {
-      scalar.quantize_local(src + first * es, kBlockElems, params + b, codes + first,
-                            outlier_masks + b, unit_error + 2 * b);
+  const uint64_t count = blocks != nullptr ? n_listed : (n + kBlockElems - 1) / kBlockElems;
+  for (uint64_t k = 0; k < count; ++k) {
+    const uint32_t b = blocks != nullptr ? blocks[k] : (uint32_t)k;
+    const local::BlockParams& p = params[b];
+    if (b == full || !local::has_codes(p.kind)) {  // the partial last block, or no codes
+      scalar.quantize_local(src, n, params, &b, 1, codes, outlier_masks, unit_error);
+      continue;
     }
+    const uint64_t first = (uint64_t)b * kBlockElems;
+    const uint8_t* blk = src + first * es;
+    if (p.kind == local::Kind::kEscape)
+      quantize_block_local<kType, true, false>(blk, p, codes + first, outlier_masks + b,
+                                               unit_error + 2 * (uint64_t)b);
+    else if (p.codes_in_range)
+      quantize_block_local<kType, false, true>(blk, p, codes + first, outlier_masks + b,
+                                               unit_error + 2 * (uint64_t)b);
+    else
+      quantize_block_local<kType, false, false>(blk, p, codes + first, outlier_masks + b,
+                                                unit_error + 2 * (uint64_t)b);
   }
-  if (full * kBlockElems < n)
-    scalar.quantize_local(src + full * kBlockElems * es, n - full * kBlockElems, params + full,
-                          codes + full * kBlockElems, outlier_masks + full, unit_error + 2 * full);
 }
 
 template <DType kType>
 SQZ_AVX2 void quantize_global_avx2(const uint8_t* src, uint64_t n, const quant::QuantParams& p,
-                                   uint32_t* codes, uint32_t* outlier_masks, float* unit_error) {
+                                   const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
+                                   uint32_t* outlier_masks, float* unit_error) {
   constexpr uint64_t es = dtype_size(kType);
   const uint64_t full = n / kBlockElems;
   const __m256 inv = _mm256_set1_ps(p.inv_step);
@@ -243,9 +246,15 @@ SQZ_AVX2 void quantize_global_avx2(const uint8_t* src, uint64_t n, const quant::
   const __m256 ebc = _mm256_set1_ps(p.eb_check);
   const __m256 max_q = _mm256_set1_ps((float)kMaxQuant);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  for (uint64_t b = 0; b < full; ++b) {
-    const uint8_t* blk = src + b * kBlockElems * es;
-    uint32_t* c = codes + b * kBlockElems;
+  const uint64_t count = blocks != nullptr ? n_listed : (n + kBlockElems - 1) / kBlockElems;
+  for (uint64_t k = 0; k < count; ++k) {
+    const uint32_t b = blocks != nullptr ? blocks[k] : (uint32_t)k;
+    if (b == full) {  // the partial last block
+      kStagedScalar[(int)kType].quantize_global(src, n, p, &b, 1, codes, outlier_masks, unit_error);
+      continue;
+    }
+    const uint8_t* blk = src + (uint64_t)b * kBlockElems * es;
+    uint32_t* c = codes + (uint64_t)b * kBlockElems;
     // quant::element_error's signed-zero case per unit after the loop (eb_check >= 2^-127:
     // make_quant_params' step is a normal float). Looked for in every vector here: unlike the
     // local quantizer's, doing it only for units of error 0 measured no faster (rel 1e-2).
@@ -272,12 +281,8 @@ SQZ_AVX2 void quantize_global_avx2(const uint8_t* src, uint64_t n, const quant::
                      << (8 * v);
     }
     outlier_masks[b] = ~ok_bits;
-    unit_errors_with_signed_zeros(e, ok_bits & differ_bits, unit_error + 2 * b);
+    unit_errors_with_signed_zeros(e, ok_bits & differ_bits, unit_error + 2 * (uint64_t)b);
   }
-  if (full * kBlockElems < n)
-    kStagedScalar[(int)kType].quantize_global(src + full * kBlockElems * es, n - full * kBlockElems,
-                                              p, codes + full * kBlockElems, outlier_masks + full,
-                                              unit_error + 2 * full);
 }
 
 // The values of one full unit from two vectors of its codes.

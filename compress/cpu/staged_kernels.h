@@ -22,12 +22,16 @@ struct StagedKernels {
                            uint64_t n_full_units, uint64_t* keys);
   // Quantizes src[0, n) with each block's local parameters: codes[i] (0 for an outlier), per
   // block a mask of its outliers, per unit of 16 the largest reconstruction error of its
-  // quantized elements (0 when none).
+  // quantized elements (0 when none). Every block when blocks is null, else only the n_listed
+  // blocks blocks[0, n_listed) (none when n_listed is 0; the others' outputs are left as they
+  // were): the encoder skips the blocks whose units are all references.
   void (*quantize_local)(const uint8_t* src, uint64_t n, const local::BlockParams* params,
-                         uint32_t* codes, uint32_t* outlier_masks, float* unit_error);
+                         const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
+                         uint32_t* outlier_masks, float* unit_error);
   // The same with one global quantizer (codes zigzag-coded).
   void (*quantize_global)(const uint8_t* src, uint64_t n, const quant::QuantParams& qp,
-                          uint32_t* codes, uint32_t* outlier_masks, float* unit_error);
+                          const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
+                          uint32_t* outlier_masks, float* unit_error);
   // Decoder: the values of the listed units (each kUnitElems elements, fewer for the unit that
   // ends at element n) from their codes, kUnitElems per unit in list order.
   void (*write_local)(const local::BlockParams* params, const uint32_t* units, uint64_t n_units,

@@ -43,10 +43,12 @@ void block_stats_scalar(const uint8_t* src, uint64_t n, local::BlockStats* out) 
 
 template <DType kType>
 void quantize_local_scalar(const uint8_t* src, uint64_t n, const local::BlockParams* params,
-                           uint32_t* codes, uint32_t* outlier_masks, float* unit_error) {
+                           const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
+                           uint32_t* outlier_masks, float* unit_error) {
   constexpr uint64_t es = dtype_size(kType);
-  const uint64_t n_blocks = (n + kBlockElems - 1) / kBlockElems;
-  for (uint64_t b = 0; b < n_blocks; ++b) {
+  const uint64_t count = blocks != nullptr ? n_listed : (n + kBlockElems - 1) / kBlockElems;
+  for (uint64_t k = 0; k < count; ++k) {
+    const uint64_t b = blocks != nullptr ? blocks[k] : k;
     const local::BlockParams& p = params[b];
     const uint64_t first = b * kBlockElems;
     const uint64_t last = std::min<uint64_t>(first + kBlockElems, n);
@@ -80,10 +82,12 @@ void quantize_local_scalar(const uint8_t* src, uint64_t n, const local::BlockPar
 
 template <DType kType>
 void quantize_global_scalar(const uint8_t* src, uint64_t n, const quant::QuantParams& qp,
-                            uint32_t* codes, uint32_t* outlier_masks, float* unit_error) {
+                            const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
+                            uint32_t* outlier_masks, float* unit_error) {
   constexpr uint64_t es = dtype_size(kType);
-  const uint64_t n_blocks = (n + kBlockElems - 1) / kBlockElems;
-  for (uint64_t b = 0; b < n_blocks; ++b) {
+  const uint64_t count = blocks != nullptr ? n_listed : (n + kBlockElems - 1) / kBlockElems;
+  for (uint64_t k = 0; k < count; ++k) {
+    const uint64_t b = blocks != nullptr ? blocks[k] : k;
     const uint64_t first = b * kBlockElems;
     const uint64_t last = std::min<uint64_t>(first + kBlockElems, n);
     uint32_t mask = 0;

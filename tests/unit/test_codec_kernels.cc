@@ -335,7 +335,8 @@ TEST(CodecBackend, Avx2BlockStatsMatchScalar) {
 // and the bits of every unit's error (which the dedup decisions read: a unit of a zero or
 // constant block may only copy a unit of error exactly 0). Blocks on exact grid points with
 // signed zeros among them (error 2^-149, not 0), values beyond the code range, non-finite
-// values, every element type.
+// values, every element type. Each set's listed form (a subset of the blocks) gives those
+// blocks the same outputs and leaves the others untouched.
 TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
   if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
   const uint64_t seed = test_seed();
@@ -370,16 +371,23 @@ TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
     struct Out {
       std::vector<uint32_t> codes, masks, err_bits;
     };
+    // Every block (list null), or the listed ones.
     auto run = [&](const cpu::StagedKernels& k, bool local_mode,
-                   const std::vector<local::BlockParams>& params, const quant::QuantParams& qp) {
+                   const std::vector<local::BlockParams>& params, const quant::QuantParams& qp,
+                   const std::vector<uint32_t>* list = nullptr) {
       Out o;
       o.codes.assign(n_units * 16, 0xdeadbeef);
       o.masks.assign(n_blocks, 0xdeadbeef);
       std::vector<float> err(n_units, -1.0f);
+      const uint32_t none = 0;  // an empty list is a non-null pointer (null: every block)
+      const uint32_t* blocks = list == nullptr ? nullptr : list->empty() ? &none : list->data();
+      const uint64_t n_listed = list != nullptr ? list->size() : 0;
       if (local_mode)
-        k.quantize_local(src.data(), n, params.data(), o.codes.data(), o.masks.data(), err.data());
+        k.quantize_local(src.data(), n, params.data(), blocks, n_listed, o.codes.data(),
+                         o.masks.data(), err.data());
       else
-        k.quantize_global(src.data(), n, qp, o.codes.data(), o.masks.data(), err.data());
+        k.quantize_global(src.data(), n, qp, blocks, n_listed, o.codes.data(), o.masks.data(),
+                          err.data());
       for (float e : err) o.err_bits.push_back(quant::float_to_bits(e));
       return o;
     };
@@ -404,6 +412,30 @@ TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
       ASSERT_EQ(a.masks, b.masks) << "round " << round << " local " << local_mode;
       ASSERT_EQ(a.err_bits, b.err_bits) << "round " << round << " local " << local_mode;
       for (uint32_t e : a.err_bits) signed_zero_units += e == 1u;
+      // The listed form (the encoder's, which skips blocks of references): a random half of the
+      // blocks, the partial last one among them at times, gets every block's outputs, and the
+      // others keep what they held.
+      std::vector<uint32_t> list;
+      std::vector<bool> listed(n_blocks);
+      for (uint32_t blk = 0; blk < n_blocks; ++blk)
+        if (rng() % 2) {
+          list.push_back(blk);
+          listed[blk] = true;
+        }
+      for (const cpu::StagedKernels* k : {&sa, &sb}) {
+        const Out l = run(*k, local_mode, params, qp, &list);
+        const std::string where = "round " + std::to_string(round) + " local " +
+                                  std::to_string(local_mode) + (k == &sa ? " scalar" : " avx2") +
+                                  " seed " + std::to_string(seed);
+        for (uint64_t blk = 0; blk < n_blocks; ++blk) {
+          ASSERT_EQ(l.masks[blk], listed[blk] ? a.masks[blk] : 0xdeadbeefu) << where;
+          for (uint64_t i = 32 * blk; i < std::min<uint64_t>(32 * blk + 32, n_units * 16); ++i)
+            ASSERT_EQ(l.codes[i], listed[blk] ? a.codes[i] : 0xdeadbeefu) << where << " " << i;
+          for (uint64_t u = 2 * blk; u < std::min<uint64_t>(2 * blk + 2, n_units); ++u)
+            ASSERT_EQ(l.err_bits[u], listed[blk] ? a.err_bits[u] : quant::float_to_bits(-1.0f))
+                << where << " unit " << u;
+        }
+      }
     }
   }
   // The data must reach the signed-zero case, or this test proves nothing about it.
@@ -468,8 +500,8 @@ TEST(CodecBackend, Avx2QuantizerSkipsTheRangeTestOnlyWhereTheExtremesFit) {
     }
     std::vector<uint32_t> ca(n), cb(n), ma(n_blocks), mb(n_blocks);
     std::vector<float> ea(2 * n_blocks), eb(2 * n_blocks);
-    sa.quantize_local(src.data(), n, pa.data(), ca.data(), ma.data(), ea.data());
-    sb.quantize_local(src.data(), n, pa.data(), cb.data(), mb.data(), eb.data());
+    sa.quantize_local(src.data(), n, pa.data(), nullptr, 0, ca.data(), ma.data(), ea.data());
+    sb.quantize_local(src.data(), n, pa.data(), nullptr, 0, cb.data(), mb.data(), eb.data());
     ASSERT_EQ(ca, cb) << "round " << round << " seed " << seed;
     ASSERT_EQ(ma, mb) << "round " << round << " seed " << seed;
     for (uint64_t k = 0; k < 2 * n_blocks; ++k)
