@@ -545,6 +545,12 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   };
   const bool quantize_after_dedup = use_dedup && !table_mode;
   if (!quantize_after_dedup) quantize(nullptr, 0);
+  // The blocks quantized after deduplication, while they are exactly the blocks with a literal
+  // unit (no reference failed into a block the list left out): the literal pass walks them
+  // instead of testing every block, whose outcome (a third to a half of a forward payload's
+  // blocks are references) no predictor learns.
+  const uint32_t* literal_blocks = nullptr;
+  uint64_t n_literal_blocks = 0;
 
   // Deduplication: a unit's candidate is the history's entry for its key (when it fits), else
   // the frame's first unit with that key.
@@ -735,6 +741,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
         }
         if (pairs < g.n_blocks && ref[2 * pairs] < 0) list[n_listed++] = (uint32_t)pairs;
         quantize(list, n_listed);
+        literal_blocks = list;
+        n_literal_blocks = n_listed;
       }
     }
     // The bytes and errors of the repeats taken (a history reference's position is below base).
@@ -754,6 +762,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       if (listed && (other >= g.n_units || ref[other] >= 0)) {
         const uint32_t b = (uint32_t)(u / 2);
         quantize(&b, 1);
+        literal_blocks = nullptr;  // a literal block outside the list
       }
     }
   }
@@ -766,7 +775,9 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   if (s.lit_records.size() < n_records) s.lit_records.resize(n_records);
   uint64_t n_side = 0, n_coded_units = 0, n_coded = 0, n_out = 0, n_lit_records = 0;
   uint64_t last_record = ~0ull;  // lit_records: local mode's records with a literal block
-  for (uint64_t b = 0; b < g.n_blocks; ++b) {
+  const uint64_t n_scan = literal_blocks != nullptr ? n_literal_blocks : g.n_blocks;
+  for (uint64_t j = 0; j < n_scan; ++j) {
+    const uint64_t b = literal_blocks != nullptr ? literal_blocks[j] : j;
     const uint64_t u0 = 2 * b;
     // Bit k: unit u0 + k is literal.
     const uint32_t lit =
