@@ -1014,6 +1014,7 @@ struct DecodeScratch {
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
   std::vector<uint8_t> literal_unit;
+  std::vector<uint32_t> literal_blocks;    // the blocks with a literal unit, in order
   std::vector<local::BlockParams> params;  // per block (literal blocks only are set)
   std::vector<uint32_t> coded_unit;        // the units with codes, in order
   std::vector<uint32_t> value_unit;        // literal units of zero and constant blocks
@@ -1202,13 +1203,29 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   } else if (p != end) {
     return Reject::kQuantParams;
   }
-  uint64_t n_lit_records = 0;
-  for (uint64_t b = 0, last = ~0ull; b < g.n_blocks; ++b) {
-    if ((s.literal_unit[2 * b] | (2 * b + 1 < g.n_units ? s.literal_unit[2 * b + 1] : 0)) &&
-        (b >> rlog) != last) {
-      last = b >> rlog;
-      ++n_lit_records;
+  // The blocks with a literal unit: with references, listed without a branch on whether a
+  // block is one (a forward payload's frame refers to a third to a half of its blocks whole, in
+  // no pattern a predictor learns); without, every block (null). Then the records they are in.
+  const uint32_t* lit_blocks = nullptr;
+  uint64_t n_lit_blocks = g.n_blocks;
+  if (!s.runs.empty()) {
+    if (s.literal_blocks.size() < g.n_blocks) s.literal_blocks.resize(g.n_blocks);
+    uint32_t* list = s.literal_blocks.data();
+    const uint8_t* lu = s.literal_unit.data();
+    const uint64_t pairs = g.n_units / 2;  // blocks of two units
+    n_lit_blocks = 0;
+    for (uint64_t b = 0; b < pairs; ++b) {
+      list[n_lit_blocks] = (uint32_t)b;
+      n_lit_blocks += (lu[2 * b] | lu[2 * b + 1]) != 0;
     }
+    if (pairs < g.n_blocks && lu[2 * pairs] != 0) list[n_lit_blocks++] = (uint32_t)pairs;
+    lit_blocks = list;
+  }
+  uint64_t n_lit_records = 0;
+  for (uint64_t k = 0, last = ~0ull; k < n_lit_blocks; ++k) {
+    const uint64_t r = (lit_blocks != nullptr ? lit_blocks[k] : k) >> rlog;
+    n_lit_records += r != last;
+    last = r;
   }
   if (local_mode) {
     if ((uint64_t)(end - rec) < n_lit_records * local::kRecordBytes) return Reject::kQuantParams;
@@ -1218,12 +1235,12 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   s.coded_unit.resize(g.n_units);
   s.value_unit.clear();
   uint64_t n_coded_units = 0, n_coded = 0, record_block = 0;
-  for (uint64_t b = 0, last = ~0ull; b < g.n_blocks; ++b) {
+  for (uint64_t j = 0, last = ~0ull; j < n_lit_blocks; ++j) {
+    const uint64_t b = lit_blocks != nullptr ? lit_blocks[j] : j;
     const uint64_t u0 = 2 * b;
-    // Bit k: unit u0 + k is literal.
+    // Bit k: unit u0 + k is literal (one of them is).
     const uint32_t lit = (uint32_t)(s.literal_unit[u0] != 0) |
                          ((uint32_t)(u0 + 1 < g.n_units && s.literal_unit[u0 + 1] != 0) << 1);
-    if (lit == 0) continue;
     bool coded = true;
     if (local_mode && (b >> rlog) == last) {
       s.params[b] = s.params[record_block];  // its row record, read with an earlier block
