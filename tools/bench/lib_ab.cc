@@ -24,7 +24,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -287,9 +286,9 @@ int main(int argc, char** argv) {
     }
   }
   if (input.empty() || st.chunk == 0 || rounds < 1 || !(st.bound > 0)) return usage();
-  std::ifstream f(input, std::ios::binary);
-  std::vector<uint8_t> in((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (!f.good() && !f.eof()) {
+  std::ifstream f(input, std::ios::binary | std::ios::ate);
+  std::vector<uint8_t> in(f ? (size_t)f.tellg() : 0);
+  if (!f || !f.seekg(0).read(reinterpret_cast<char*>(in.data()), (std::streamsize)in.size())) {
     std::fprintf(stderr, "squeeze-lib-ab: cannot read %s\n", input.c_str());
     return 2;
   }
