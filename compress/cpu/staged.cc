@@ -167,6 +167,22 @@ inline uint64_t popcount64(uint64_t x) {
 #endif
 }
 
+// The blocks (two units each, the last perhaps one) with a literal unit, literal(u) for units
+// [0, n_units), listed in order without a branch on whether a block is one: a forward payload's
+// frame refers to a third to a half of its blocks whole, in no pattern a predictor learns. The
+// encoder lists the blocks it quantizes, the decoder the blocks it reads. Returns the count.
+template <class Literal>
+inline uint64_t list_literal_blocks(uint64_t n_units, Literal literal, uint32_t* list) {
+  const uint64_t pairs = n_units / 2;
+  uint64_t n = 0;
+  for (uint64_t b = 0; b < pairs; ++b) {
+    list[n] = (uint32_t)b;
+    n += literal(2 * b) | literal(2 * b + 1);
+  }
+  if (2 * pairs < n_units && literal(2 * pairs)) list[n++] = (uint32_t)pairs;
+  return n;
+}
+
 // The history table's changes by one frame's offers, in order: taken back, the last first,
 // unless the frame goes out as the staged frame they were made for (a raw frame instead, or an
 // exception, leaves the decoder's history as it was, so the encoder's must stay so too).
@@ -733,13 +749,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       } else {
         if (s.quant_blocks.size() < g.n_blocks) s.quant_blocks.resize(g.n_blocks);
         uint32_t* list = s.quant_blocks.data();
-        uint64_t n_listed = 0;
-        const uint64_t pairs = g.n_units / 2;  // blocks of two units
-        for (uint64_t b = 0; b < pairs; ++b) {
-          list[n_listed] = (uint32_t)b;
-          n_listed += (ref[2 * b] | ref[2 * b + 1]) < 0;
-        }
-        if (pairs < g.n_blocks && ref[2 * pairs] < 0) list[n_listed++] = (uint32_t)pairs;
+        const uint64_t n_listed = list_literal_blocks(
+            g.n_units, [&](uint64_t u) { return ref[u] < 0; }, list);
         quantize(list, n_listed);
         literal_blocks = list;
         n_literal_blocks = n_listed;
@@ -1203,23 +1214,16 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   } else if (p != end) {
     return Reject::kQuantParams;
   }
-  // The blocks with a literal unit: with references, listed without a branch on whether a
-  // block is one (a forward payload's frame refers to a third to a half of its blocks whole, in
-  // no pattern a predictor learns); without, every block (null). Then the records they are in.
+  // The blocks with a literal unit: with references, listed (list_literal_blocks); without,
+  // every block (null). Then the records they are in.
   const uint32_t* lit_blocks = nullptr;
   uint64_t n_lit_blocks = g.n_blocks;
   if (!s.runs.empty()) {
     if (s.literal_blocks.size() < g.n_blocks) s.literal_blocks.resize(g.n_blocks);
-    uint32_t* list = s.literal_blocks.data();
     const uint8_t* lu = s.literal_unit.data();
-    const uint64_t pairs = g.n_units / 2;  // blocks of two units
-    n_lit_blocks = 0;
-    for (uint64_t b = 0; b < pairs; ++b) {
-      list[n_lit_blocks] = (uint32_t)b;
-      n_lit_blocks += (lu[2 * b] | lu[2 * b + 1]) != 0;
-    }
-    if (pairs < g.n_blocks && lu[2 * pairs] != 0) list[n_lit_blocks++] = (uint32_t)pairs;
-    lit_blocks = list;
+    n_lit_blocks = list_literal_blocks(
+        g.n_units, [&](uint64_t u) { return lu[u] != 0; }, s.literal_blocks.data());
+    lit_blocks = s.literal_blocks.data();
   }
   uint64_t n_lit_records = 0;
   for (uint64_t k = 0, last = ~0ull; k < n_lit_blocks; ++k) {
