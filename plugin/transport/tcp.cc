@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "plugin/log.h"
@@ -66,7 +67,7 @@ bool Listener::may_warn() {
   // A flood of bad connections must not flood the log: the first few of each minute are named,
   // the rest counted in the next minute's first line.
   const uint64_t now = monotonic_ns();
-  if (now - warnings_since_ns_ > 60ull * 1000000000ull) {
+  if (now - warnings_since_ns_ > kMinuteNs) {
     if (warnings_quiet_ > 0)
       SQZ_WARN("listener %s: %llu more connection(s) refused or dropped in the last minute",
                address().c_str(), static_cast<unsigned long long>(warnings_quiet_));
@@ -141,12 +142,27 @@ void Listener::accept_waiting(uint64_t now) {
       // warn once per episode, and try again on the next call; a listener that has nothing to
       // drop waits for descriptors to come back.
       if (!fd_exhausted_) {
-        SQZ_WARN(
-            "listener %s: accept failed: %s; dropping the oldest incomplete handshakes to "
-            "make room (%zu pending sockets, %zu incomplete connections)",
-            address().c_str(), std::strerror(e), pending_.size(), groups_.size());
         fd_exhausted_ = true;
         shed_in_episode_ = 0;
+        episode_warned_ = !any_episode_warned_ || now - episode_warned_ns_ >= kMinuteNs;
+        if (episode_warned_) {
+          char quiet[128] = "";
+          if (quiet_episodes_ > 0)
+            std::snprintf(quiet, sizeof(quiet),
+                          "; %llu more such episode(s) since the last warning dropped %llu",
+                          static_cast<unsigned long long>(quiet_episodes_),
+                          static_cast<unsigned long long>(quiet_shed_));
+          SQZ_WARN(
+              "listener %s: accept failed: %s; dropping the oldest incomplete handshakes to "
+              "make room (%zu pending sockets, %zu incomplete connections%s)",
+              address().c_str(), std::strerror(e), pending_.size(), groups_.size(), quiet);
+          any_episode_warned_ = true;
+          episode_warned_ns_ = now;
+          quiet_episodes_ = 0;
+          quiet_shed_ = 0;
+        } else {
+          ++quiet_episodes_;
+        }
       }
       if (shed_oldest("out of descriptors")) continue;
       return;
@@ -155,10 +171,13 @@ void Listener::accept_waiting(uint64_t now) {
       SQZ_WARN("listener %s: accept failed: %s (will retry)", address().c_str(), std::strerror(e));
     } else if (fd_exhausted_) {
       // The backlog is empty: the episode is over.
-      SQZ_WARN(
-          "listener %s: the backlog is drained after running out of descriptors (%llu "
-          "incomplete handshake(s) dropped meanwhile)",
-          address().c_str(), static_cast<unsigned long long>(shed_in_episode_));
+      if (episode_warned_)
+        SQZ_WARN(
+            "listener %s: the backlog is drained after running out of descriptors (%llu "
+            "incomplete handshake(s) dropped meanwhile)",
+            address().c_str(), static_cast<unsigned long long>(shed_in_episode_));
+      else
+        quiet_shed_ += shed_in_episode_;
       fd_exhausted_ = false;
     }
     return;

@@ -27,6 +27,7 @@ constexpr int kHandshakeTimeoutS = 2;
 constexpr int kVictimFdRoom = 40;  // descriptors left to the victim for the idle flood
 constexpr size_t kLegitMessages = 8;
 constexpr size_t kLegitBytes = 100000;
+constexpr size_t kMaxWarningsPerRound = 2 * (10 + 1 + 2);
 
 int open_descriptors() {
   int n = 0;
@@ -196,6 +197,7 @@ TEST(Hostile, ListenerSurvivesAndLegitimateConnectionsStillWork) {
           ch[0].send(handle, sizeof(handle));
           int baseline_fds = -1;
           size_t baseline_heap = 0;
+          size_t warnings_before = 0;
           std::vector<char> want, buf(kLegitBytes);
           // Round 0 is a warm-up legitimate connection; rounds 1..kAttacks follow an attack each.
           for (int round = 0; round <= kAttacks; ++round) {
@@ -299,10 +301,17 @@ TEST(Hostile, ListenerSurvivesAndLegitimateConnectionsStillWork) {
               fds = open_descriptors();
             }
             const size_t heap = heap_in_use();
+            const size_t warnings = rank_log().warnings.size();
             std::printf("round %d (%s): %d descriptors, %zu heap bytes in use, %zu warnings\n",
-                        round, round ? kAttackNames[round - 1] : "warm-up", fds, heap,
-                        rank_log().warnings.size());
+                        round, round ? kAttackNames[round - 1] : "warm-up", fds, heap, warnings);
             std::fflush(stdout);
+            // A flood does not flood the log: refusals and drops are named at most
+            // kWarningsPerMinute (10) a minute plus a line counting the rest, descriptor
+            // exhaustion once a minute at its start and its end. A round may straddle a minute.
+            RCHECK(warnings - warnings_before <= kMaxWarningsPerRound,
+                   "round %d: %zu warnings logged (at most %zu)", round, warnings - warnings_before,
+                   kMaxWarningsPerRound);
+            warnings_before = warnings;
             if (round == 0) {
               baseline_fds = fds;
               baseline_heap = heap;
