@@ -69,8 +69,10 @@ bool Listener::may_warn() {
   const uint64_t now = monotonic_ns();
   if (now - warnings_since_ns_ > kMinuteNs) {
     if (warnings_quiet_ > 0)
-      SQZ_WARN("listener %s: %llu more connection(s) refused or dropped in the last minute",
-               address().c_str(), static_cast<unsigned long long>(warnings_quiet_));
+      SQZ_WARN(
+          "listener %s: %llu more connection(s) refused or dropped, or accepts failed, in the last "
+          "minute",
+          address().c_str(), static_cast<unsigned long long>(warnings_quiet_));
     warnings_since_ns_ = now;
     warnings_logged_ = 0;
     warnings_quiet_ = 0;
@@ -139,8 +141,9 @@ void Listener::accept_waiting(uint64_t now) {
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
       // Out of descriptors (or kernel memory): the connection stays in the kernel's backlog.
       // Make room by dropping the oldest incomplete handshake (an idle or half-open connection),
-      // warn once per episode, and try again on the next call; a listener that has nothing to
-      // drop waits for descriptors to come back.
+      // warn at the episode's start and end (the first episode of a minute; see fd_exhausted_),
+      // and try again on the next call; a listener that has nothing to drop waits for
+      // descriptors to come back.
       if (!fd_exhausted_) {
         fd_exhausted_ = true;
         shed_in_episode_ = 0;
@@ -168,7 +171,10 @@ void Listener::accept_waiting(uint64_t now) {
       return;
     }
     if (e != EAGAIN && e != EWOULDBLOCK) {
-      SQZ_WARN("listener %s: accept failed: %s (will retry)", address().c_str(), std::strerror(e));
+      // Rate-limited like refusals: an error that persists would otherwise be logged every poll.
+      if (may_warn())
+        SQZ_WARN("listener %s: accept failed: %s (will retry)", address().c_str(),
+                 std::strerror(e));
     } else if (fd_exhausted_) {
       // The backlog is empty: the episode is over.
       if (episode_warned_)

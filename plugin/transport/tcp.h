@@ -77,7 +77,8 @@ class Listener {
   // Makes room for one more descriptor or pending socket: drops the oldest pending socket, else
   // the oldest incomplete group. False when there is nothing to drop.
   bool shed_oldest(const char* why);
-  // True when one more refusal or drop may be logged by name now (at most kWarningsPerMinute).
+  // True when one more refusal, drop or failed accept may be logged by name now (at most
+  // kWarningsPerMinute).
   bool may_warn();
   void refuse(Pending* p, const char* why);
   void drop_group(size_t k, const char* why);
@@ -105,7 +106,7 @@ class Listener {
   uint64_t episode_warned_ns_ = 0;
   uint64_t quiet_episodes_ = 0;  // episodes since the last one logged, and the handshakes they
   uint64_t quiet_shed_ = 0;      // dropped
-  // Warnings about refused and dropped connections, rate-limited (may_warn()).
+  // Warnings about refused and dropped connections and failed accepts, rate-limited (may_warn()).
   static constexpr int kWarningsPerMinute = 10;
   static constexpr uint64_t kMinuteNs = 60ull * 1000000000ull;
   uint64_t warnings_since_ns_ = 0;
