@@ -66,23 +66,14 @@ ncclResult_t Listener::create(const NetDevice& dev, int n_sockets, int n_threads
 bool Listener::may_warn() {
   // A flood of bad connections must not flood the log: the first few of each minute are named,
   // the rest counted in the next minute's first line.
-  const uint64_t now = monotonic_ns();
-  if (now - warnings_since_ns_ > kMinuteNs) {
-    if (warnings_quiet_ > 0)
-      SQZ_WARN(
-          "listener %s: %llu more connection(s) refused or dropped, or accepts failed, in the last "
-          "minute",
-          address().c_str(), static_cast<unsigned long long>(warnings_quiet_));
-    warnings_since_ns_ = now;
-    warnings_logged_ = 0;
-    warnings_quiet_ = 0;
-  }
-  if (warnings_logged_ < kWarningsPerMinute) {
-    ++warnings_logged_;
-    return true;
-  }
-  ++warnings_quiet_;
-  return false;
+  uint64_t held_back = 0;
+  const bool allowed = warn_limit_.allow(monotonic_ns(), &held_back);
+  if (held_back > 0)
+    SQZ_WARN(
+        "listener %s: %llu more connection(s) refused or dropped, or accepts failed, in the last "
+        "minute",
+        address().c_str(), static_cast<unsigned long long>(held_back));
+  return allowed;
 }
 
 void Listener::refuse(Pending* p, const char* why) {
@@ -147,24 +138,18 @@ void Listener::accept_waiting(uint64_t now) {
       if (!fd_exhausted_) {
         fd_exhausted_ = true;
         shed_in_episode_ = 0;
-        episode_warned_ = !any_episode_warned_ || now - episode_warned_ns_ >= kMinuteNs;
-        if (episode_warned_) {
+        const EpisodeLog::Start st = exhaustion_log_.start(now);
+        if (st.log) {
           char quiet[128] = "";
-          if (quiet_episodes_ > 0)
+          if (st.quiet_episodes > 0)
             std::snprintf(quiet, sizeof(quiet),
                           "; %llu more such episode(s) since the last warning dropped %llu",
-                          static_cast<unsigned long long>(quiet_episodes_),
-                          static_cast<unsigned long long>(quiet_shed_));
+                          static_cast<unsigned long long>(st.quiet_episodes),
+                          static_cast<unsigned long long>(st.quiet_shed));
           SQZ_WARN(
               "listener %s: accept failed: %s; dropping the oldest incomplete handshakes to "
               "make room (%zu pending sockets, %zu incomplete connections%s)",
               address().c_str(), std::strerror(e), pending_.size(), groups_.size(), quiet);
-          any_episode_warned_ = true;
-          episode_warned_ns_ = now;
-          quiet_episodes_ = 0;
-          quiet_shed_ = 0;
-        } else {
-          ++quiet_episodes_;
         }
       }
       if (shed_oldest("out of descriptors")) continue;
@@ -177,13 +162,11 @@ void Listener::accept_waiting(uint64_t now) {
                  std::strerror(e));
     } else if (fd_exhausted_) {
       // The backlog is empty: the episode is over.
-      if (episode_warned_)
+      if (exhaustion_log_.end(shed_in_episode_))
         SQZ_WARN(
             "listener %s: the backlog is drained after running out of descriptors (%llu "
             "incomplete handshake(s) dropped meanwhile)",
             address().c_str(), static_cast<unsigned long long>(shed_in_episode_));
-      else
-        quiet_shed_ += shed_in_episode_;
       fd_exhausted_ = false;
     }
     return;

@@ -11,6 +11,7 @@
 #include "nccl_abi/net.h"
 #include "plugin/transport/interfaces.h"
 #include "plugin/transport/socket.h"
+#include "plugin/transport/warn_limit.h"
 #include "plugin/transport/wire.h"
 
 namespace squeeze::plugin {
@@ -95,23 +96,13 @@ class Listener {
   std::vector<Pending> pending_;
   std::vector<Group> groups_;  // in order of their first socket's arrival
   // A descriptor-exhaustion episode (accept failed with EMFILE / ENFILE): it ends once the
-  // backlog is empty. Under a connection flood episodes come one per poll (the backlog refills
-  // as soon as it drains), so only the first of each minute is warned about, at its start and
-  // its end with how many handshakes it cost; the others are counted and reported with the next
-  // one warned about.
+  // backlog is empty. Its warnings go through exhaustion_log_ (the first episode of a minute).
   bool fd_exhausted_ = false;
   uint64_t shed_in_episode_ = 0;
-  bool episode_warned_ = false;      // this episode's start was logged
-  bool any_episode_warned_ = false;  // episode_warned_ns_ holds a time
-  uint64_t episode_warned_ns_ = 0;
-  uint64_t quiet_episodes_ = 0;  // episodes since the last one logged, and the handshakes they
-  uint64_t quiet_shed_ = 0;      // dropped
+  EpisodeLog exhaustion_log_;
   // Warnings about refused and dropped connections and failed accepts, rate-limited (may_warn()).
   static constexpr int kWarningsPerMinute = 10;
-  static constexpr uint64_t kMinuteNs = 60ull * 1000000000ull;
-  uint64_t warnings_since_ns_ = 0;
-  int warnings_logged_ = 0;
-  uint64_t warnings_quiet_ = 0;
+  WarnLimiter warn_limit_{kWarningsPerMinute};
   // A complete group waiting for its Ack to be written.
   std::unique_ptr<Connection> group_;
   wire::Ack ack_{};
