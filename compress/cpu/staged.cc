@@ -1332,8 +1332,18 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     const uint64_t i = block::load_le32(idx + 4 * k);
     std::memcpy(dst + i * g.es, val + k * g.es, g.es);
   }
-  // References: literal sources in this frame, or the history.
-  for (const dedup::Run& r : s.runs) {
+  // References: literal sources in this frame, or the history. The destination of the run
+  // kRunsAhead places ahead is fetched for writing: runs lie among literal units, in no order a
+  // hardware prefetcher follows.
+  constexpr size_t kRunsAhead = 4;
+  for (size_t k = 0; k < s.runs.size(); ++k) {
+    const dedup::Run& r = s.runs[k];
+    if (k + kRunsAhead < s.runs.size()) {
+      const dedup::Run& a = s.runs[k + kRunsAhead];
+      const uint8_t* ahead = dst + a.dst * unit_bytes;
+      prefetch_line(ahead, true);
+      prefetch_line(ahead + unit_bytes - 1, true);
+    }
     if (r.src >= 0) {
       std::memcpy(dst + r.dst * unit_bytes, dst + (uint64_t)r.src * unit_bytes, r.len * unit_bytes);
     } else {

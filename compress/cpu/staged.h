@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "compress/cpu/prefetch.h"
 #include "compress/format/staged.h"
 #include "squeeze/codec.h"
 
@@ -50,17 +51,7 @@ class UnitTable {
   // without it every probe of a table larger than L1 waits for memory).
   void prefetch(uint64_t hash) const {
     if (buckets_.empty()) return;
-    const Bucket& b = buckets_[mix_slot(hash) & mask_];
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    // GCC 12 compiles a __builtin_prefetch (or _mm_prefetch) under this condition to nothing at
-    // -O1 and above: its dead-code elimination drops the prefetch and the test (-fno-tree-dce
-    // keeps them, clang keeps them, GCC keeps an unconditional one). The encoder had no prefetch
-    // of this table until this asm statement: the lookups cost 47K ticks a 128 KiB frame of the
-    // trained payload repeated, 35K with it.
-    asm volatile("prefetcht0 %0" : : "m"(b));
-#else
-    __builtin_prefetch(&b);
-#endif
+    prefetch_line(&buckets_[mix_slot(hash) & mask_]);
   }
   struct Slot {
     uint64_t key;
