@@ -132,7 +132,7 @@ void Listener::accept_waiting(uint64_t now) {
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
       // Out of descriptors (or kernel memory): the connection stays in the kernel's backlog.
       // Make room by dropping the oldest incomplete handshake (an idle or half-open connection),
-      // warn at the episode's start and end (the first episode of a minute; see fd_exhausted_),
+      // warn at the episode's start and end (the first episode of a minute: EpisodeLog),
       // and try again on the next call; a listener that has nothing to drop waits for
       // descriptors to come back.
       if (!fd_exhausted_) {

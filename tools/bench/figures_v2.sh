@@ -95,7 +95,7 @@ fi
 
 if [ "$what" = speed ] || [ "$what" = all ]; then
   # 64 MiB: the whole corpus concatenated, or (without data/corpus) the committed samples
-  # repeated, 4 MiB of them, so that the input is as large as the figure says and not cached.
+  # (3.6 MiB) repeated, so that the input is as large as the figure says and not cached.
   big="$root/data/bench64.f32"
   if [ ! -f "$big" ]; then
     mkdir -p "$root/data"
