@@ -289,8 +289,10 @@ ncclResult_t Listener::poll(std::unique_ptr<Connection>* out) {
       st = send_step(group_->control.get(), &ack_, sizeof(ack_), &ack_sent_, &err);
     }
     if (st == IoStep::kEof || st == IoStep::kError) {
-      SQZ_WARN("connection from %s to %s lost during the handshake: %s",
-               sockaddr_to_string(group_->peer).c_str(), address().c_str(), std::strerror(err));
+      // Limited like refusals: a peer that knows the nonce could otherwise repeat this at will.
+      if (may_warn())
+        SQZ_WARN("connection from %s to %s lost during the handshake: %s",
+                 sockaddr_to_string(group_->peer).c_str(), address().c_str(), std::strerror(err));
       group_.reset();
       continue;  // a later, valid connection may still come
     }
