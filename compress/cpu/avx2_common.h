@@ -196,6 +196,7 @@ SQZ_AVX2 inline void read_byte_planes(const uint8_t* planes, uint32_t w, __m256i
                        32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
   const int n = W != 0 ? (int)W : (int)w;
   __m256i c = _mm256_setzero_si256();
+#pragma GCC unroll 8
   for (int j = n - 1; j >= 0; --j) {
     uint32_t word;
     std::memcpy(&word, planes + 4 * j, 4);

@@ -301,8 +301,9 @@ SQZ_AVX2 inline void prefetch_unit_ahead(const uint8_t* dst, const uint32_t* uni
 
 // The values of one full unit from two vectors of its codes.
 template <DType kType>
-SQZ_AVX2 inline void store_unit_local(const local::BlockParams& p, __m256i c0, __m256i c1,
-                                      uint8_t* out) {
+SQZ_AVX2 __attribute__((always_inline)) inline void store_unit_local(const local::BlockParams& p,
+                                                                     __m256i c0, __m256i c1,
+                                                                     uint8_t* out) {
   constexpr uint64_t es = dtype_size(kType);
   const __m256 step = _mm256_set1_ps(p.step);
   const __m256i c[2] = {c0, c1};
@@ -316,7 +317,8 @@ SQZ_AVX2 inline void store_unit_local(const local::BlockParams& p, __m256i c0, _
 }
 
 template <DType kType>
-SQZ_AVX2 inline void store_unit_global(__m256 step, __m256i c0, __m256i c1, uint8_t* out) {
+SQZ_AVX2 __attribute__((always_inline)) inline void store_unit_global(__m256 step, __m256i c0,
+                                                                      __m256i c1, uint8_t* out) {
   constexpr uint64_t es = dtype_size(kType);
   const __m256i one = _mm256_set1_epi32(1);
   const __m256i c[2] = {c0, c1};
@@ -365,6 +367,54 @@ SQZ_AVX2 void write_global_avx2(float step_f, const uint32_t* units, uint64_t n_
   }
 }
 
+// The whole unit at element first from its codes: local mode (its block's params) or global.
+template <DType kType, bool kLocal>
+SQZ_AVX2 __attribute__((always_inline)) inline void store_unit(const local::BlockParams* params,
+                                                               float step_f, uint64_t first,
+                                                               __m256i c0, __m256i c1,
+                                                               uint8_t* dst) {
+  constexpr uint64_t es = dtype_size(kType);
+  if constexpr (kLocal)
+    store_unit_local<kType>(params[first / kBlockElems], c0, c1, dst + first * es);
+  else
+    store_unit_global<kType>(_mm256_set1_ps(step_f), c0, c1, dst + first * es);
+}
+
+// The two units k and k + 1 of a list (the second perhaps past its end) from one group's codes
+// c, local mode (params) or global (step). Two whole units, all groups but perhaps the last, go
+// straight-line with the codes in registers (a loop over the two spilled them to the stack:
+// 1.08-1.11x decompress, local 1e-2); the frame's partial last unit goes to the scalar set.
+template <DType kType, bool kLocal>
+SQZ_AVX2 __attribute__((always_inline)) inline void store_group(const __m256i (&c)[4],
+                                                                const uint32_t* units, uint64_t k,
+                                                                uint64_t n_units, uint64_t n,
+                                                                const local::BlockParams* params,
+                                                                float step_f, uint8_t* dst) {
+  if (k + 1 < n_units) {
+    const uint64_t first0 = (uint64_t)units[k] * kUnitElems;
+    const uint64_t first1 = (uint64_t)units[k + 1] * kUnitElems;
+    if (first0 + kUnitElems <= n && first1 + kUnitElems <= n) {
+      store_unit<kType, kLocal>(params, step_f, first0, c[0], c[1], dst);
+      store_unit<kType, kLocal>(params, step_f, first1, c[2], c[3], dst);
+      return;
+    }
+  }
+  for (uint64_t h = 0; h < 2 && k + h < n_units; ++h) {
+    const uint64_t first = (uint64_t)units[k + h] * kUnitElems;
+    if (first + kUnitElems <= n) {
+      store_unit<kType, kLocal>(params, step_f, first, c[2 * h], c[2 * h + 1], dst);
+      continue;
+    }
+    alignas(32) uint32_t codes[kUnitElems];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes), c[2 * h]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes + 8), c[2 * h + 1]);
+    if constexpr (kLocal)
+      kStagedScalar[(int)kType].write_local(params, units + k + h, 1, n, codes, dst);
+    else
+      kStagedScalar[(int)kType].write_global(step_f, units + k + h, 1, n, codes, dst);
+  }
+}
+
 // W != 0: every group has W <= 8 planes, read unrolled; W = 0: w planes.
 template <DType kType, uint32_t W>
 SQZ_AVX2 void write_fixed_local_w(const uint8_t* planes, uint32_t w,
@@ -379,18 +429,7 @@ SQZ_AVX2 void write_fixed_local_w(const uint8_t* planes, uint32_t w,
       read_byte_planes<W>(planes, W, c);
     else
       read_planes(planes, w, c);
-    for (uint64_t h = 0; h < 2 && k + h < n_units; ++h) {
-      const uint64_t first = (uint64_t)units[k + h] * kUnitElems;
-      if (first + kUnitElems <= n) {
-        store_unit_local<kType>(params[first / kBlockElems], c[2 * h], c[2 * h + 1],
-                                dst + first * es);
-      } else {
-        alignas(32) uint32_t codes[kUnitElems];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(codes), c[2 * h]);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(codes + 8), c[2 * h + 1]);
-        kStagedScalar[(int)kType].write_local(params, units + k + h, 1, n, codes, dst);
-      }
-    }
+    store_group<kType, true>(c, units, k, n_units, n, params, 0.0f, dst);
   }
 }
 
@@ -416,7 +455,6 @@ SQZ_AVX2 void write_fixed_global_avx2(const uint8_t* widths, const uint8_t* plan
                                       const uint32_t* units, uint64_t n_units, uint64_t n,
                                       uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
-  const __m256 step = _mm256_set1_ps(step_f);
   for (uint64_t k = 0; k < n_units; k += 2) {
     prefetch_unit_ahead<es>(dst, units, k, n_units);
     prefetch_unit_ahead<es>(dst, units, k + 1, n_units);
@@ -424,17 +462,7 @@ SQZ_AVX2 void write_fixed_global_avx2(const uint8_t* widths, const uint8_t* plan
     __m256i c[4];
     read_planes(planes, w, c);
     planes += 4 * w;
-    for (uint64_t h = 0; h < 2 && k + h < n_units; ++h) {
-      const uint64_t first = (uint64_t)units[k + h] * kUnitElems;
-      if (first + kUnitElems <= n) {
-        store_unit_global<kType>(step, c[2 * h], c[2 * h + 1], dst + first * es);
-      } else {
-        alignas(32) uint32_t codes[kUnitElems];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(codes), c[2 * h]);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(codes + 8), c[2 * h + 1]);
-        kStagedScalar[(int)kType].write_global(step_f, units + k + h, 1, n, codes, dst);
-      }
-    }
+    store_group<kType, false>(c, units, k, n_units, n, nullptr, step_f, dst);
   }
 }
 
