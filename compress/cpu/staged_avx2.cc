@@ -380,25 +380,18 @@ SQZ_AVX2 __attribute__((always_inline)) inline void store_unit(const local::Bloc
     store_unit_global<kType>(_mm256_set1_ps(step_f), c0, c1, dst + first * es);
 }
 
-// The two units k and k + 1 of a list (the second perhaps past its end) from one group's codes
-// c, local mode (params) or global (step). Two whole units, all groups but perhaps the last, go
-// straight-line with the codes in registers (a loop over the two spilled them to the stack:
-// 1.08-1.11x decompress, local 1e-2); the frame's partial last unit goes to the scalar set.
+// The units k and k + 1 of a list (the second perhaps past its end) one at a time, the frame's
+// partial last unit by the scalar set, from the group's w planes read again: apart, and not
+// inlined, so that the common case keeps the codes in registers (a loop over the pair, or codes
+// passed here, put them on the stack for every group).
 template <DType kType, bool kLocal>
-SQZ_AVX2 __attribute__((always_inline)) inline void store_group(const __m256i (&c)[4],
-                                                                const uint32_t* units, uint64_t k,
-                                                                uint64_t n_units, uint64_t n,
-                                                                const local::BlockParams* params,
-                                                                float step_f, uint8_t* dst) {
-  if (k + 1 < n_units) {
-    const uint64_t first0 = (uint64_t)units[k] * kUnitElems;
-    const uint64_t first1 = (uint64_t)units[k + 1] * kUnitElems;
-    if (first0 + kUnitElems <= n && first1 + kUnitElems <= n) {
-      store_unit<kType, kLocal>(params, step_f, first0, c[0], c[1], dst);
-      store_unit<kType, kLocal>(params, step_f, first1, c[2], c[3], dst);
-      return;
-    }
-  }
+SQZ_AVX2 [[gnu::noinline, gnu::cold]] void store_group_slow(const uint8_t* planes, uint32_t w,
+                                                            const uint32_t* units, uint64_t k,
+                                                            uint64_t n_units, uint64_t n,
+                                                            const local::BlockParams* params,
+                                                            float step_f, uint8_t* dst) {
+  __m256i c[4];
+  read_planes(planes, w, c);
   for (uint64_t h = 0; h < 2 && k + h < n_units; ++h) {
     const uint64_t first = (uint64_t)units[k + h] * kUnitElems;
     if (first + kUnitElems <= n) {
@@ -415,6 +408,26 @@ SQZ_AVX2 __attribute__((always_inline)) inline void store_group(const __m256i (&
   }
 }
 
+// The two units k and k + 1 of a list from one group's codes c (read from its w planes), local
+// mode (params) or global (step). Two whole units, all groups but perhaps the last, go
+// straight-line (1.06-1.12x decompress, local 1e-2).
+template <DType kType, bool kLocal>
+SQZ_AVX2 __attribute__((always_inline)) inline void store_group(
+    __m256i c0, __m256i c1, __m256i c2, __m256i c3, const uint8_t* planes, uint32_t w,
+    const uint32_t* units, uint64_t k, uint64_t n_units, uint64_t n,
+    const local::BlockParams* params, float step_f, uint8_t* dst) {
+  if (k + 1 < n_units) {
+    const uint64_t first0 = (uint64_t)units[k] * kUnitElems;
+    const uint64_t first1 = (uint64_t)units[k + 1] * kUnitElems;
+    if (first0 + kUnitElems <= n && first1 + kUnitElems <= n) {
+      store_unit<kType, kLocal>(params, step_f, first0, c0, c1, dst);
+      store_unit<kType, kLocal>(params, step_f, first1, c2, c3, dst);
+      return;
+    }
+  }
+  store_group_slow<kType, kLocal>(planes, w, units, k, n_units, n, params, step_f, dst);
+}
+
 // W != 0: every group has W <= 8 planes, read unrolled; W = 0: w planes.
 template <DType kType, uint32_t W>
 SQZ_AVX2 void write_fixed_local_w(const uint8_t* planes, uint32_t w,
@@ -429,7 +442,8 @@ SQZ_AVX2 void write_fixed_local_w(const uint8_t* planes, uint32_t w,
       read_byte_planes<W>(planes, W, c);
     else
       read_planes(planes, w, c);
-    store_group<kType, true>(c, units, k, n_units, n, params, 0.0f, dst);
+    store_group<kType, true>(c[0], c[1], c[2], c[3], planes, w, units, k, n_units, n, params, 0.0f,
+                             dst);
   }
 }
 
@@ -461,8 +475,9 @@ SQZ_AVX2 void write_fixed_global_avx2(const uint8_t* widths, const uint8_t* plan
     const uint32_t w = *widths++;
     __m256i c[4];
     read_planes(planes, w, c);
+    store_group<kType, false>(c[0], c[1], c[2], c[3], planes, w, units, k, n_units, n, nullptr,
+                              step_f, dst);
     planes += 4 * w;
-    store_group<kType, false>(c, units, k, n_units, n, nullptr, step_f, dst);
   }
 }
 
