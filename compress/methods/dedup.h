@@ -225,13 +225,25 @@ SQZ_HD bool read_sources(const Section& s, const uint8_t* end, uint64_t n_full_u
 // Record k: gap, source index, length. Validates the run against the frame given where the
 // previous run ended: it lies in the frame's full units, and its source is before it in the
 // frame, or entirely in the history (never straddling the frame's start).
-SQZ_HD bool read_run(const Section& s, const int64_t* sources, uint64_t k, uint64_t prev_end,
-                     uint64_t n_full_units, Run* r) {
+SQZ_HD_ALWAYS bool read_run(const Section& s, const int64_t* sources, uint64_t k, uint64_t prev_end,
+                            uint64_t n_full_units, Run* r) {
   const uint64_t bit = k * s.layout.record_bits;
-  const uint64_t gap = get_field(s.records, bit, s.layout.gap_bits);
-  const uint64_t idx = get_field(s.records, bit + s.layout.gap_bits, s.layout.idx_bits);
-  const uint64_t len =
-      get_field(s.records, bit + s.layout.gap_bits + s.layout.idx_bits, s.layout.len_bits) + 1;
+  uint64_t gap, idx, len;
+  if (s.layout.record_bits <= 56 && (bit >> 3) + 8 <= s.records_bytes) {
+    // The whole record in one little-endian word (the usual case: records are 10-30 bits), read
+    // at its first byte; the same fields get_field reads byte by byte.
+    uint64_t word = 0;
+    for (uint32_t i = 0; i < 8; ++i) word |= (uint64_t)s.records[(bit >> 3) + i] << (8 * i);
+    word >>= bit & 7;
+    const uint32_t gb = s.layout.gap_bits, ib = s.layout.idx_bits, lb = s.layout.len_bits;
+    gap = word & ((uint64_t{1} << gb) - 1);
+    idx = (word >> gb) & ((uint64_t{1} << ib) - 1);
+    len = ((word >> (gb + ib)) & ((uint64_t{1} << lb) - 1)) + 1;
+  } else {
+    gap = get_field(s.records, bit, s.layout.gap_bits);
+    idx = get_field(s.records, bit + s.layout.gap_bits, s.layout.idx_bits);
+    len = get_field(s.records, bit + s.layout.gap_bits + s.layout.idx_bits, s.layout.len_bits) + 1;
+  }
   if (idx >= s.n_sources) return false;
   r->dst = prev_end + gap;
   r->src = sources[idx];

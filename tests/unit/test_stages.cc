@@ -354,11 +354,6 @@ TEST(Dedup, FieldsAreTheirBitByBitDefinition) {
   }
 }
 
-// The stream history's table against a map of the first position of each hash in the window:
-// find gives nothing, a position outside the window, or a position in the window that holds
-// that hash (never another hash's); it gives the map's position exactly unless the hash's bucket
-// overflowed (always with at most four hashes, and for most lookups otherwise). A window slides
-// over positions as the encoder's does, over a small universe of keys in a small table.
 // The unit byte check: equal units of 32 and 64 bytes (and lengths that are not a multiple of
 // 8) match, and a unit that differs in any one bit of any one byte does not.
 TEST(Dedup, SameBytesFindsEveryDifferingByte) {
@@ -378,6 +373,70 @@ TEST(Dedup, SameBytesFindsEveryDifferingByte) {
   }
 }
 
+// dedup::read_run against the records as write_run wrote them: every field width from 0 to 32
+// bits (so records of up to 96 bits, past the one-word read's 56), every record of the stream
+// (the last ones within 8 bytes of its end, where the word read would pass it), and the
+// validation of each run against its frame.
+TEST(Dedup, RunRecordsReadBackAsWritten) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 3000; ++round) {
+    const uint64_t n_runs = 1 + rng() % 40;
+    dedup::Layout l;
+    l.gap_bits = (uint32_t)(rng() % 33);
+    l.idx_bits = (uint32_t)(rng() % 33);
+    l.len_bits = (uint32_t)(rng() % 33);
+    l.record_bits = (uint64_t)l.gap_bits + l.idx_bits + l.len_bits;
+    auto field = [&](uint32_t bits) { return bits == 0 ? 0 : rng() & ((1ull << bits) - 1); };
+    std::vector<uint64_t> gap(n_runs), idx(n_runs), len(n_runs);
+    std::vector<uint8_t> records((n_runs * l.record_bits + 7) / 8);
+    for (uint64_t k = 0; k < n_runs; ++k) {
+      gap[k] = field(l.gap_bits);
+      idx[k] = field(l.idx_bits);
+      len[k] = field(l.len_bits) + 1;
+      dedup::write_run(records.data(), k, l, gap[k], idx[k], len[k]);
+    }
+    // Sources: every index a record may hold resolves to one, some in the history.
+    const uint64_t n_sources = l.idx_bits >= 6 ? 64 : (1ull << l.idx_bits);
+    std::vector<int64_t> sources(n_sources);
+    for (auto& v : sources) v = (int64_t)(rng() % 2000) - 1000;
+    dedup::Section sec{};
+    sec.n_runs = n_runs;
+    sec.n_sources = n_sources;
+    sec.layout = l;
+    sec.records = records.data();
+    sec.records_bytes = records.size();
+    const uint64_t n_full_units = 1 + rng() % 5000;
+    uint64_t prev_end = 0;
+    for (uint64_t k = 0; k < n_runs; ++k) {
+      dedup::Run r{};
+      const bool ok = dedup::read_run(sec, sources.data(), k, prev_end, n_full_units, &r);
+      // The definition: fields as written, then the checks.
+      bool want = idx[k] < n_sources;
+      if (want) {
+        const uint64_t dst = prev_end + gap[k];
+        const int64_t src = sources[idx[k]];
+        want = dst < n_full_units && len[k] <= n_full_units - dst &&
+               (src >= 0 ? (uint64_t)src + len[k] <= dst : (uint64_t)(-src) >= len[k]);
+        if (want) {
+          ASSERT_EQ(r.dst, dst) << "seed " << seed << " round " << round << " run " << k;
+          ASSERT_EQ(r.src, src) << "seed " << seed << " round " << round << " run " << k;
+          ASSERT_EQ(r.len, len[k]) << "seed " << seed << " round " << round << " run " << k;
+        }
+      }
+      ASSERT_EQ(ok, want) << "seed " << seed << " round " << round << " run " << k << " of "
+                          << n_runs << ", record bits " << l.record_bits;
+      if (!ok) break;
+      prev_end = r.dst + r.len;
+    }
+  }
+}
+
+// The stream history's table against a map of the first position of each hash in the window:
+// find gives nothing, a position outside the window, or a position in the window that holds
+// that hash (never another hash's); it gives the map's position exactly unless the hash's bucket
+// overflowed (always with at most four hashes, and for most lookups otherwise). A window slides
+// over positions as the encoder's does, over a small universe of keys in a small table.
 TEST(UnitTable, SlidingWindowMatchesAMap) {
   const uint64_t seed = test::test_seed();
   std::mt19937_64 rng(seed);
