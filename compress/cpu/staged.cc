@@ -1169,6 +1169,11 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       return Reject::kDedupRuns;
     s.runs.resize(sec.n_runs);
     uint8_t* lu = s.literal_unit.data();
+    // The low n bytes of a word (n <= 8), where the marks of n units from its first lie.
+    auto first_bytes = [](uint64_t n) {
+      return n == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * n)) - 1;
+    };
+    uint64_t word;
     uint64_t prev_end = 0;
     for (uint64_t k = 0; k < sec.n_runs; ++k) {
       dedup::Run& r = s.runs[k];
@@ -1177,19 +1182,23 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       // A run is a few units (a vector of 64 floats is 4): up to 8 cleared in one word (the
       // vector has 8 bytes to spare), not by a memset call.
       if (r.len <= 8) {
-        uint64_t word;
         std::memcpy(&word, lu + r.dst, 8);
-        word &= r.len == 8 ? 0 : ~uint64_t{0} << (8 * r.len);
+        word &= ~first_bytes(r.len);
         std::memcpy(lu + r.dst, &word, 8);
       } else {
         std::memset(lu + r.dst, 0, r.len);
       }
       prev_end = r.dst + r.len;
     }
+    // Every in-frame source unit literal (a mark is 0 or 1: all 1 when the word has every byte).
     for (const dedup::Run& r : s.runs) {
       if (r.src < 0) continue;  // a history source
-      for (uint64_t u = (uint64_t)r.src; u < (uint64_t)r.src + r.len; ++u)
-        if (!s.literal_unit[u]) return Reject::kDedupSource;
+      for (uint64_t u = (uint64_t)r.src; u < (uint64_t)r.src + r.len; u += 8) {
+        const uint64_t n = std::min<uint64_t>(8, (uint64_t)r.src + r.len - u);
+        std::memcpy(&word, lu + u, 8);
+        if ((word & first_bytes(n)) != (0x0101010101010101ull & first_bytes(n)))
+          return Reject::kDedupSource;
+      }
     }
   }
 
@@ -1235,11 +1244,14 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
         g.n_units, [&](uint64_t u) { return lu[u] != 0; }, s.literal_blocks.data());
     lit_blocks = s.literal_blocks.data();
   }
-  uint64_t n_lit_records = 0;
-  for (uint64_t k = 0, last = ~0ull; k < n_lit_blocks; ++k) {
-    const uint64_t r = (lit_blocks != nullptr ? lit_blocks[k] : k) >> rlog;
-    n_lit_records += r != last;
-    last = r;
+  uint64_t n_lit_records = n_lit_blocks;  // local mode: a record per block, unless rows share
+  if (local_mode && rlog > 0) {
+    n_lit_records = 0;
+    for (uint64_t k = 0, last = ~0ull; k < n_lit_blocks; ++k) {
+      const uint64_t r = (lit_blocks != nullptr ? lit_blocks[k] : k) >> rlog;
+      n_lit_records += r != last;
+      last = r;
+    }
   }
   if (local_mode) {
     if ((uint64_t)(end - rec) < n_lit_records * local::kRecordBytes) return Reject::kQuantParams;

@@ -432,6 +432,62 @@ TEST(Dedup, RunRecordsReadBackAsWritten) {
   }
 }
 
+// A reference's source must be literal units of the frame. Units 12-23 repeat 0-11 and units
+// 36-47 repeat 24-35, so the encoder writes two runs with the sources 0 and 24; the second
+// source moved to each of 1..23 (a 12-unit range that reaches into the first run's references
+// at every one of its byte positions, in the check's first or second word) is rejected as
+// kDedupSource, and put back at 24 the frame decodes to the input.
+TEST(Dedup, SourceRangesMustBeLiteral) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 0.1f);
+  constexpr uint64_t kUnits = 48;
+  std::vector<float> v(kUnits * kUnitElems);
+  for (float& x : v) x = g(rng);
+  std::copy(v.begin(), v.begin() + 12 * kUnitElems, v.begin() + 12 * kUnitElems);
+  std::copy(v.begin() + 24 * kUnitElems, v.begin() + 36 * kUnitElems, v.begin() + 36 * kUnitElems);
+  CodecParams p;
+  p.bound = 1e-2;
+  p.caps = kCapsAll & ~kCapHistory;
+  const size_t bytes = v.size() * 4;
+  std::vector<uint8_t> frame(max_frame_bytes(bytes));
+  const size_t fb = cpu::encode_staged(p, reinterpret_cast<const uint8_t*>(v.data()), bytes,
+                                       frame.data(), nullptr, nullptr);
+  ASSERT_GT(fb, 0u);
+  frame.resize(fb);
+  staged::Header h;
+  ASSERT_EQ(staged::parse(frame.data(), frame.size(), &h), staged::Reject::kNone);
+  const uint8_t* sec_p = frame.data() + staged::section_offset(h, StagedSection::kDedup);
+  const uint8_t* sec_end = sec_p + h.section[(int)StagedSection::kDedup];
+  dedup::Section sec;
+  ASSERT_TRUE(dedup::parse_section(sec_p, sec_end, kUnits, &sec));
+  ASSERT_EQ(sec.n_runs, 2u) << "seed " << seed;
+  ASSERT_EQ(sec.n_sources, 2u) << "seed " << seed;
+  // The second source: varint (24 - 0 - 1) = 23, one byte after the first's (zigzag 0).
+  const size_t second = (size_t)(sec.sources - frame.data()) + 1;
+  ASSERT_EQ(frame[second], 23u);
+  std::vector<uint8_t> original(bytes), out(bytes);
+  size_t out_bytes = 0;
+  ASSERT_EQ(cpu::decode_staged(frame.data(), frame.size(), original.data(), original.size(),
+                               nullptr, &out_bytes),
+            staged::Reject::kNone);
+  // The repeats are their sources' decoded bytes.
+  ASSERT_EQ(std::memcmp(original.data() + 12 * 64, original.data(), 12 * 64), 0);
+  ASSERT_EQ(std::memcmp(original.data() + 36 * 64, original.data() + 24 * 64, 12 * 64), 0);
+  for (uint8_t src = 1; src < 24; ++src) {
+    frame[second] = (uint8_t)(src - 1);
+    EXPECT_EQ(
+        cpu::decode_staged(frame.data(), frame.size(), out.data(), out.size(), nullptr, &out_bytes),
+        staged::Reject::kDedupSource)
+        << "source " << (int)src << ", seed " << seed;
+  }
+  frame[second] = 23;
+  ASSERT_EQ(
+      cpu::decode_staged(frame.data(), frame.size(), out.data(), out.size(), nullptr, &out_bytes),
+      staged::Reject::kNone);
+  EXPECT_EQ(out, original);
+}
+
 // The stream history's table against a map of the first position of each hash in the window:
 // find gives nothing, a position outside the window, or a position in the window that holds
 // that hash (never another hash's); it gives the map's position exactly unless the hash's bucket
