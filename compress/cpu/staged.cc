@@ -938,7 +938,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       const uint64_t o = (uint64_t)(r.src + (int64_t)back);
       const uint64_t idx = s.source_rank[o / 64] +
                            popcount64(s.source_marks[o / 64] & ((uint64_t{1} << (o % 64)) - 1));
-      dedup::write_run(records, k, layout, r.dst - prev_end, idx, r.len);
+      dedup::write_run(records, dedup_bytes - head, k, layout, r.dst - prev_end, idx, r.len);
       prev_end = r.dst + r.len;
     }
     p += dedup_bytes;

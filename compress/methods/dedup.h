@@ -276,10 +276,17 @@ SQZ_HD uint64_t write_head(uint8_t* p, uint64_t n_runs, const int64_t* sources, 
   return n;
 }
 
-// Writes record k into the (zeroed) record stream.
-SQZ_HD void write_run(uint8_t* records, uint64_t k, const Layout& l, uint64_t gap, uint64_t idx,
-                      uint64_t len) {
+// Writes record k into the (zeroed) record stream of records_bytes bytes: in one little-endian
+// word where the record fits one (read_run's fast case), else field by field.
+SQZ_HD_ALWAYS void write_run(uint8_t* records, uint64_t records_bytes, uint64_t k, const Layout& l,
+                             uint64_t gap, uint64_t idx, uint64_t len) {
   const uint64_t bit = k * l.record_bits;
+  if (l.record_bits <= 56 && (bit >> 3) + 8 <= records_bytes) {
+    const uint64_t v = (gap | (idx << l.gap_bits) | ((len - 1) << (l.gap_bits + l.idx_bits)))
+                       << (bit & 7);
+    for (uint32_t i = 0; i < 8; ++i) records[(bit >> 3) + i] |= (uint8_t)(v >> (8 * i));
+    return;
+  }
   put_field(records, bit, l.gap_bits, gap);
   put_field(records, bit + l.gap_bits, l.idx_bits, idx);
   put_field(records, bit + l.gap_bits + l.idx_bits, l.len_bits, len - 1);

@@ -373,10 +373,10 @@ TEST(Dedup, SameBytesFindsEveryDifferingByte) {
   }
 }
 
-// dedup::read_run against the records as write_run wrote them: every field width from 0 to 32
-// bits (so records of up to 96 bits, past the one-word read's 56), every record of the stream
-// (the last ones within 8 bytes of its end, where the word read would pass it), and the
-// validation of each run against its frame.
+// dedup::write_run against the fields put one by one, and read_run against the records as
+// written: every field width from 0 to 32 bits (so records of up to 96 bits, past the one-word
+// path's 56), every record of the stream (the last ones within 8 bytes of its end, where a word
+// would pass it), and the validation of each run against its frame.
 TEST(Dedup, RunRecordsReadBackAsWritten) {
   const uint64_t seed = test::test_seed();
   std::mt19937_64 rng(seed);
@@ -389,13 +389,20 @@ TEST(Dedup, RunRecordsReadBackAsWritten) {
     l.record_bits = (uint64_t)l.gap_bits + l.idx_bits + l.len_bits;
     auto field = [&](uint32_t bits) { return bits == 0 ? 0 : rng() & ((1ull << bits) - 1); };
     std::vector<uint64_t> gap(n_runs), idx(n_runs), len(n_runs);
-    std::vector<uint8_t> records((n_runs * l.record_bits + 7) / 8);
+    std::vector<uint8_t> records((n_runs * l.record_bits + 7) / 8), defined(records.size());
     for (uint64_t k = 0; k < n_runs; ++k) {
       gap[k] = field(l.gap_bits);
       idx[k] = field(l.idx_bits);
       len[k] = field(l.len_bits) + 1;
-      dedup::write_run(records.data(), k, l, gap[k], idx[k], len[k]);
+      dedup::write_run(records.data(), records.size(), k, l, gap[k], idx[k], len[k]);
+      // The format's definition: the three fields one after another, LSB first.
+      const uint64_t bit = k * l.record_bits;
+      dedup::put_field(defined.data(), bit, l.gap_bits, gap[k]);
+      dedup::put_field(defined.data(), bit + l.gap_bits, l.idx_bits, idx[k]);
+      dedup::put_field(defined.data(), bit + l.gap_bits + l.idx_bits, l.len_bits, len[k] - 1);
     }
+    ASSERT_EQ(records, defined) << "seed " << seed << " round " << round << ", record bits "
+                                << l.record_bits;
     // Sources: every index a record may hold resolves to one, some in the history.
     const uint64_t n_sources = l.idx_bits >= 6 ? 64 : (1ull << l.idx_bits);
     std::vector<int64_t> sources(n_sources);
