@@ -1025,11 +1025,15 @@ struct DecodeScratch {
   std::vector<dedup::Run> runs;
   std::vector<int64_t> sources;
   std::vector<uint8_t> literal_unit;
-  std::vector<uint32_t> literal_blocks;    // the blocks with a literal unit, in order
-  std::vector<local::BlockParams> params;  // per block (literal blocks only are set)
-  std::vector<uint32_t> coded_unit;        // the units with codes, in order
-  std::vector<uint32_t> value_unit;        // literal units of zero and constant blocks
-  std::vector<uint32_t> codes;             // the coded codes, kGroupCodes per group
+  std::vector<uint32_t> literal_blocks;  // the blocks with a literal unit, in order
+  std::vector<local::Dequant> dequant;   // per block (literal blocks with codes only are set)
+  std::vector<uint32_t> coded_unit;      // the units with codes, in order
+  struct ValueUnit {
+    uint32_t unit;
+    float value;
+  };
+  std::vector<ValueUnit> value_unit;  // literal units of zero and constant blocks
+  std::vector<uint32_t> codes;        // the coded codes, kGroupCodes per group
   std::vector<uint8_t> sym;
   std::vector<uint32_t> table_cols;    // table mode: each table's width
   std::vector<uint16_t> col_table;     // table mode: each column's table
@@ -1257,10 +1261,13 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     if ((uint64_t)(end - rec) < n_lit_records * local::kRecordBytes) return Reject::kQuantParams;
     side = rec + n_lit_records * local::kRecordBytes;
   }
-  s.params.resize(g.n_blocks);
+  if (local_mode) s.dequant.resize(g.n_blocks);
   s.coded_unit.resize(g.n_units);
   s.value_unit.clear();
   uint64_t n_coded_units = 0, n_coded = 0, record_block = 0;
+  // The last record read: its kind and (zero and constant blocks) value.
+  local::Kind record_kind = local::Kind::kQuant;
+  float record_value = 0.0f;
   for (uint64_t j = 0, last = ~0ull; j < n_lit_blocks; ++j) {
     const uint64_t b = lit_blocks != nullptr ? lit_blocks[j] : j;
     const uint64_t u0 = 2 * b;
@@ -1269,8 +1276,8 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
                          ((uint32_t)(u0 + 1 < g.n_units && s.literal_unit[u0 + 1] != 0) << 1);
     bool coded = true;
     if (local_mode && (b >> rlog) == last) {
-      s.params[b] = s.params[record_block];  // its row record, read with an earlier block
-      coded = local::has_codes(s.params[b].kind);
+      s.dequant[b] = s.dequant[record_block];  // its row record, read with an earlier block
+      coded = local::has_codes(record_kind);
     } else if (local_mode) {
       record_block = b;
       last = b >> rlog;
@@ -1281,15 +1288,21 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       const local::Kind kind = special ? (local::Kind)((record >> 4) & 3u) : local::Kind::kQuant;
       if (special && local::has_side_entry(kind) && (uint64_t)(end - side) < local::kSideBytes)
         return Reject::kQuantParams;
-      if (!local::parse(record, side, e0, w, &s.params[b])) return Reject::kQuantParams;
-      if (local::has_side_entry(s.params[b].kind)) side += local::kSideBytes;
-      coded = local::has_codes(s.params[b].kind);
+      local::BlockParams bp;
+      if (!local::parse(record, side, e0, w, &bp)) return Reject::kQuantParams;
+      if (local::has_side_entry(bp.kind)) side += local::kSideBytes;
+      record_kind = bp.kind;
+      record_value = bp.value;
+      // The write kernels' 8 bytes a block, not the 36 of the parameters (a 128 KiB frame's
+      // 1024 blocks then fit in L1 beside its codes).
+      s.dequant[b] = local::dequant_of(bp);
+      coded = local::has_codes(bp.kind);
     }
     if (coded) {
       n_coded_units = append_units(lit, u0, s.coded_unit.data(), n_coded_units);
     } else {
-      if (lit & 1u) s.value_unit.push_back((uint32_t)u0);
-      if (lit & 2u) s.value_unit.push_back((uint32_t)(u0 + 1));
+      if (lit & 1u) s.value_unit.push_back({(uint32_t)u0, record_value});
+      if (lit & 2u) s.value_unit.push_back({(uint32_t)(u0 + 1), record_value});
     }
   }
   if (local_mode && side != end) return Reject::kQuantParams;
@@ -1336,19 +1349,18 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     be.table[(int)kType].write(tg, s.tparams.data(), s.coded_unit.data(), n_coded_units, g.n,
                                s.codes.data(), dst);
   } else if (fixed && local_mode) {
-    sk.write_fixed_local(planes, w, s.params.data(), s.coded_unit.data(), n_coded_units, g.n, dst);
+    sk.write_fixed_local(planes, w, s.dequant.data(), s.coded_unit.data(), n_coded_units, g.n, dst);
   } else if (fixed) {
     sk.write_fixed_global(widths, planes, h.step, s.coded_unit.data(), n_coded_units, g.n, dst);
   } else if (local_mode) {
-    sk.write_local(s.params.data(), s.coded_unit.data(), n_coded_units, g.n, s.codes.data(), dst);
+    sk.write_local(s.dequant.data(), s.coded_unit.data(), n_coded_units, g.n, s.codes.data(), dst);
   } else {
     sk.write_global(h.step, s.coded_unit.data(), n_coded_units, g.n, s.codes.data(), dst);
   }
-  for (uint32_t u : s.value_unit) {
-    const float v = s.params[u * kUnitElems / kBlockElems].value;
-    const uint64_t first = (uint64_t)u * kUnitElems;
+  for (const DecodeScratch::ValueUnit& vu : s.value_unit) {
+    const uint64_t first = (uint64_t)vu.unit * kUnitElems;
     const uint64_t last = std::min<uint64_t>(first + kUnitElems, g.n);
-    for (uint64_t i = first; i < last; ++i) block::store_element<kType>(dst + i * g.es, v);
+    for (uint64_t i = first; i < last; ++i) block::store_element<kType>(dst + i * g.es, vu.value);
   }
   for (uint64_t k = 0; k < n_out; ++k) {
     const uint64_t i = block::load_le32(idx + 4 * k);

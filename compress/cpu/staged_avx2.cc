@@ -299,21 +299,17 @@ SQZ_AVX2 inline void prefetch_unit_ahead(const uint8_t* dst, const uint32_t* uni
   prefetch_line(unit + kUnitElems * es - 1, true);
 }
 
-// The values of one full unit from two vectors of its codes.
+// The values of one full unit from two vectors of its codes: q * step + add
+// (local::reconstruct).
 template <DType kType>
-SQZ_AVX2 __attribute__((always_inline)) inline void store_unit_local(const local::BlockParams& p,
+SQZ_AVX2 __attribute__((always_inline)) inline void store_unit_local(const local::Dequant& d,
                                                                      __m256i c0, __m256i c1,
                                                                      uint8_t* out) {
   constexpr uint64_t es = dtype_size(kType);
-  const __m256 step = _mm256_set1_ps(p.step);
-  const __m256i c[2] = {c0, c1};
-  for (int v = 0; v < 2; ++v) {
-    const __m256 qv = _mm256_cvtepi32_ps(c[v]);
-    const __m256 x = p.kind == local::Kind::kEscape
-                         ? _mm256_add_ps(_mm256_set1_ps(p.offset), _mm256_mul_ps(qv, step))
-                         : _mm256_sub_ps(_mm256_mul_ps(qv, step), _mm256_set1_ps(p.zs));
-    store8<kType>(out + 8 * v * es, x);
-  }
+  const __m256 step = _mm256_set1_ps(d.step);
+  const __m256 add = _mm256_set1_ps(d.add);
+  store8<kType>(out, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(c0), step), add));
+  store8<kType>(out + 8 * es, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(c1), step), add));
 }
 
 template <DType kType>
@@ -331,19 +327,19 @@ SQZ_AVX2 __attribute__((always_inline)) inline void store_unit_global(__m256 ste
 }
 
 template <DType kType>
-SQZ_AVX2 void write_local_avx2(const local::BlockParams* params, const uint32_t* units,
-                               uint64_t n_units, uint64_t n, const uint32_t* codes, uint8_t* dst) {
+SQZ_AVX2 void write_local_avx2(const local::Dequant* dq, const uint32_t* units, uint64_t n_units,
+                               uint64_t n, const uint32_t* codes, uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
   for (uint64_t k = 0; k < n_units; ++k) {
     prefetch_unit_ahead<es>(dst, units, k, n_units);
     const uint64_t first = (uint64_t)units[k] * kUnitElems;
     const uint32_t* c = codes + k * kUnitElems;
     if (first + kUnitElems > n) {
-      kStagedScalar[(int)kType].write_local(params, units + k, 1, n, c, dst);
+      kStagedScalar[(int)kType].write_local(dq, units + k, 1, n, c, dst);
       continue;
     }
     store_unit_local<kType>(
-        params[first / kBlockElems], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)),
+        dq[first / kBlockElems], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)),
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 8)), dst + first * es);
   }
 }
@@ -367,15 +363,15 @@ SQZ_AVX2 void write_global_avx2(float step_f, const uint32_t* units, uint64_t n_
   }
 }
 
-// The whole unit at element first from its codes: local mode (its block's params) or global.
+// The whole unit at element first from its codes: local mode (its block's dq) or global.
 template <DType kType, bool kLocal>
-SQZ_AVX2 __attribute__((always_inline)) inline void store_unit(const local::BlockParams* params,
+SQZ_AVX2 __attribute__((always_inline)) inline void store_unit(const local::Dequant* dq,
                                                                float step_f, uint64_t first,
                                                                __m256i c0, __m256i c1,
                                                                uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
   if constexpr (kLocal)
-    store_unit_local<kType>(params[first / kBlockElems], c0, c1, dst + first * es);
+    store_unit_local<kType>(dq[first / kBlockElems], c0, c1, dst + first * es);
   else
     store_unit_global<kType>(_mm256_set1_ps(step_f), c0, c1, dst + first * es);
 }
@@ -388,51 +384,51 @@ template <DType kType, bool kLocal>
 SQZ_AVX2 [[gnu::noinline, gnu::cold]] void store_group_slow(const uint8_t* planes, uint32_t w,
                                                             const uint32_t* units, uint64_t k,
                                                             uint64_t n_units, uint64_t n,
-                                                            const local::BlockParams* params,
-                                                            float step_f, uint8_t* dst) {
+                                                            const local::Dequant* dq, float step_f,
+                                                            uint8_t* dst) {
   __m256i c[4];
   read_planes(planes, w, c);
   for (uint64_t h = 0; h < 2 && k + h < n_units; ++h) {
     const uint64_t first = (uint64_t)units[k + h] * kUnitElems;
     if (first + kUnitElems <= n) {
-      store_unit<kType, kLocal>(params, step_f, first, c[2 * h], c[2 * h + 1], dst);
+      store_unit<kType, kLocal>(dq, step_f, first, c[2 * h], c[2 * h + 1], dst);
       continue;
     }
     alignas(32) uint32_t codes[kUnitElems];
     _mm256_store_si256(reinterpret_cast<__m256i*>(codes), c[2 * h]);
     _mm256_store_si256(reinterpret_cast<__m256i*>(codes + 8), c[2 * h + 1]);
     if constexpr (kLocal)
-      kStagedScalar[(int)kType].write_local(params, units + k + h, 1, n, codes, dst);
+      kStagedScalar[(int)kType].write_local(dq, units + k + h, 1, n, codes, dst);
     else
       kStagedScalar[(int)kType].write_global(step_f, units + k + h, 1, n, codes, dst);
   }
 }
 
 // The two units k and k + 1 of a list from one group's codes c (read from its w planes), local
-// mode (params) or global (step). Two whole units, all groups but perhaps the last, go
+// mode (dq) or global (step). Two whole units, all groups but perhaps the last, go
 // straight-line (1.06-1.12x decompress, local 1e-2).
 template <DType kType, bool kLocal>
 SQZ_AVX2 __attribute__((always_inline)) inline void store_group(
     __m256i c0, __m256i c1, __m256i c2, __m256i c3, const uint8_t* planes, uint32_t w,
-    const uint32_t* units, uint64_t k, uint64_t n_units, uint64_t n,
-    const local::BlockParams* params, float step_f, uint8_t* dst) {
+    const uint32_t* units, uint64_t k, uint64_t n_units, uint64_t n, const local::Dequant* dq,
+    float step_f, uint8_t* dst) {
   if (k + 1 < n_units) {
     const uint64_t first0 = (uint64_t)units[k] * kUnitElems;
     const uint64_t first1 = (uint64_t)units[k + 1] * kUnitElems;
     if (first0 + kUnitElems <= n && first1 + kUnitElems <= n) {
-      store_unit<kType, kLocal>(params, step_f, first0, c0, c1, dst);
-      store_unit<kType, kLocal>(params, step_f, first1, c2, c3, dst);
+      store_unit<kType, kLocal>(dq, step_f, first0, c0, c1, dst);
+      store_unit<kType, kLocal>(dq, step_f, first1, c2, c3, dst);
       return;
     }
   }
-  store_group_slow<kType, kLocal>(planes, w, units, k, n_units, n, params, step_f, dst);
+  store_group_slow<kType, kLocal>(planes, w, units, k, n_units, n, dq, step_f, dst);
 }
 
 // W != 0: every group has W <= 8 planes, read unrolled; W = 0: w planes.
 template <DType kType, uint32_t W>
-SQZ_AVX2 void write_fixed_local_w(const uint8_t* planes, uint32_t w,
-                                  const local::BlockParams* params, const uint32_t* units,
-                                  uint64_t n_units, uint64_t n, uint8_t* dst) {
+SQZ_AVX2 void write_fixed_local_w(const uint8_t* planes, uint32_t w, const local::Dequant* dq,
+                                  const uint32_t* units, uint64_t n_units, uint64_t n,
+                                  uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
   for (uint64_t k = 0; k < n_units; k += 2, planes += 4 * w) {
     prefetch_unit_ahead<es>(dst, units, k, n_units);
@@ -442,26 +438,25 @@ SQZ_AVX2 void write_fixed_local_w(const uint8_t* planes, uint32_t w,
       read_byte_planes<W>(planes, W, c);
     else
       read_planes(planes, w, c);
-    store_group<kType, true>(c[0], c[1], c[2], c[3], planes, w, units, k, n_units, n, params, 0.0f,
+    store_group<kType, true>(c[0], c[1], c[2], c[3], planes, w, units, k, n_units, n, dq, 0.0f,
                              dst);
   }
 }
 
 // One width of at most 8 (local mode below INT8's precision and looser): the planes unrolled.
 template <DType kType>
-SQZ_AVX2 void write_fixed_local_avx2(const uint8_t* planes, uint32_t w,
-                                     const local::BlockParams* params, const uint32_t* units,
-                                     uint64_t n_units, uint64_t n, uint8_t* dst) {
-  using Write = void (*)(const uint8_t*, uint32_t, const local::BlockParams*, const uint32_t*,
-                         uint64_t, uint64_t, uint8_t*);
+SQZ_AVX2 void write_fixed_local_avx2(const uint8_t* planes, uint32_t w, const local::Dequant* dq,
+                                     const uint32_t* units, uint64_t n_units, uint64_t n,
+                                     uint8_t* dst) {
+  using Write = void (*)(const uint8_t*, uint32_t, const local::Dequant*, const uint32_t*, uint64_t,
+                         uint64_t, uint8_t*);
   static constexpr Write kOneWidth[9] = {
       &write_fixed_local_w<kType, 0>, &write_fixed_local_w<kType, 1>,
       &write_fixed_local_w<kType, 2>, &write_fixed_local_w<kType, 3>,
       &write_fixed_local_w<kType, 4>, &write_fixed_local_w<kType, 5>,
       &write_fixed_local_w<kType, 6>, &write_fixed_local_w<kType, 7>,
       &write_fixed_local_w<kType, 8>};
-  (w <= 8 ? kOneWidth[w] : &write_fixed_local_w<kType, 0>)(planes, w, params, units, n_units, n,
-                                                           dst);
+  (w <= 8 ? kOneWidth[w] : &write_fixed_local_w<kType, 0>)(planes, w, dq, units, n_units, n, dst);
 }
 
 template <DType kType>

@@ -33,15 +33,16 @@ struct StagedKernels {
                           const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
                           uint32_t* outlier_masks, float* unit_error);
   // Decoder: the values of the listed units (each kUnitElems elements, fewer for the unit that
-  // ends at element n) from their codes, kUnitElems per unit in list order.
-  void (*write_local)(const local::BlockParams* params, const uint32_t* units, uint64_t n_units,
-                      uint64_t n, const uint32_t* codes, uint8_t* dst);
+  // ends at element n) from their codes, kUnitElems per unit in list order; local mode with
+  // each block's local::Dequant (set for the blocks of the listed units).
+  void (*write_local)(const local::Dequant* dq, const uint32_t* units, uint64_t n_units, uint64_t n,
+                      const uint32_t* codes, uint8_t* dst);
   void (*write_global)(float step, const uint32_t* units, uint64_t n_units, uint64_t n,
                        const uint32_t* codes, uint8_t* dst);
   // Decoder, fixed coder: the same straight from the bit planes of the coded stream's groups
   // (group g holds the codes of listed units 2g and 2g + 1), validated before: w planes per group
   // (local), or widths[g] (global).
-  void (*write_fixed_local)(const uint8_t* planes, uint32_t w, const local::BlockParams* params,
+  void (*write_fixed_local)(const uint8_t* planes, uint32_t w, const local::Dequant* dq,
                             const uint32_t* units, uint64_t n_units, uint64_t n, uint8_t* dst);
   void (*write_fixed_global)(const uint8_t* widths, const uint8_t* planes, float step,
                              const uint32_t* units, uint64_t n_units, uint64_t n, uint8_t* dst);

@@ -113,16 +113,16 @@ void quantize_global_scalar(const uint8_t* src, uint64_t n, const quant::QuantPa
 }
 
 template <DType kType>
-void write_local_scalar(const local::BlockParams* params, const uint32_t* units, uint64_t n_units,
+void write_local_scalar(const local::Dequant* dq, const uint32_t* units, uint64_t n_units,
                         uint64_t n, const uint32_t* codes, uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
   for (uint64_t k = 0; k < n_units; ++k) {
     const uint64_t first = (uint64_t)units[k] * kUnitElems;
     const uint64_t count = std::min<uint64_t>(kUnitElems, n - first);
-    const local::BlockParams& p = params[first / kBlockElems];
+    const local::Dequant& d = dq[first / kBlockElems];
     for (uint64_t j = 0; j < count; ++j)
       block::store_element<kType>(dst + (first + j) * es,
-                                  local::reconstruct(p, codes[k * kUnitElems + j]));
+                                  local::reconstruct(d, codes[k * kUnitElems + j]));
   }
 }
 
@@ -141,12 +141,12 @@ void write_global_scalar(float step, const uint32_t* units, uint64_t n_units, ui
 }
 
 template <DType kType>
-void write_fixed_local_scalar(const uint8_t* planes, uint32_t w, const local::BlockParams* params,
+void write_fixed_local_scalar(const uint8_t* planes, uint32_t w, const local::Dequant* dq,
                               const uint32_t* units, uint64_t n_units, uint64_t n, uint8_t* dst) {
   uint32_t codes[kGroupCodes];
   for (uint64_t k = 0; k < n_units; k += 2, planes += 4 * w) {
     block::unpack_planes(planes, w, codes);
-    write_local_scalar<kType>(params, units + k, std::min<uint64_t>(2, n_units - k), n, codes, dst);
+    write_local_scalar<kType>(dq, units + k, std::min<uint64_t>(2, n_units - k), n, codes, dst);
   }
 }
 

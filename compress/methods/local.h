@@ -279,11 +279,28 @@ SQZ_HD bool parse(uint32_t record, const uint8_t* side_entry, uint32_t e0, uint3
   return true;
 }
 
+// What a decoder keeps of a block with codes (8 bytes, where BlockParams is 36): code q stands
+// for q * step + add. kQuant's value q * step - zs is q * step + (-zs), since IEEE subtraction
+// is the addition of the negation, and kEscape's offset + q * step is the same sum in the other
+// order, since IEEE addition commutes: both exactly.
+struct Dequant {
+  float step = 0.0f;
+  float add = 0.0f;
+};
+SQZ_HD Dequant dequant_of(const BlockParams& p) {
+  Dequant d;
+  d.step = p.step;
+  d.add = p.kind == Kind::kEscape ? p.offset : -p.zs;
+  return d;
+}
+
 // The value the decoder writes for code q of a block with codes, widened to float (before the
 // element type's rounding).
+SQZ_HD float reconstruct(const Dequant& d, uint32_t q) {
+  return (float)q * d.step + d.add;
+}
 SQZ_HD float reconstruct(const BlockParams& p, uint32_t q) {
-  if (p.kind == Kind::kEscape) return p.offset + (float)q * p.step;
-  return (float)q * p.step - p.zs;
+  return reconstruct(dequant_of(p), q);
 }
 
 // Quantizes one element of a block with codes. True and the code when the decoded value is

@@ -796,6 +796,41 @@ TEST(Local, RecordsParseToTheParametersTheEncoderUsed) {
   }
 }
 
+// The decoder's 8-byte form of a block (local::Dequant, q * step + add) gives the bits of the
+// format's definitions: offset + q * step for an escape block, q * step - zs for a quantized one,
+// over random and edge values (signed zeros, zs 0, huge and tiny steps, every code width's
+// extremes).
+TEST(Local, DequantIsTheDefinitionBitForBit) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  auto any_float = [&]() {
+    switch (rng() % 4) {
+      case 0:
+        return quant::bits_to_float((uint32_t)rng() & 0xff7fffffu);  // finite, any exponent
+      case 1:
+        return rng() % 2 ? 0.0f : -0.0f;
+      case 2:
+        return std::ldexp(1.0f + (float)(rng() % 512) / 512.0f, (int)(rng() % 40) - 30);
+      default:
+        return (float)((int)(rng() % 2001) - 1000) * 0.125f;
+    }
+  };
+  for (int round = 0; round < 200000; ++round) {
+    local::BlockParams p;
+    p.kind = rng() % 2 ? local::Kind::kEscape : local::Kind::kQuant;
+    p.step = std::fabs(any_float());
+    p.offset = any_float();
+    p.zs = rng() % 4 == 0 ? 0.0f : std::fabs(any_float());
+    const uint32_t q = rng() % 3 == 0 ? (uint32_t)(rng() % 2) * ((1u << (rng() % 25)) - 1)
+                                      : (uint32_t)(rng() & 0xffffff);
+    const float want =
+        p.kind == local::Kind::kEscape ? p.offset + (float)q * p.step : (float)q * p.step - p.zs;
+    const float got = local::reconstruct(local::dequant_of(p), q);
+    ASSERT_EQ(quant::float_to_bits(got), quant::float_to_bits(want))
+        << "seed " << seed << " round " << round << " q " << q << " step " << p.step;
+  }
+}
+
 TEST(Local, FloorIsStdFloorBitForBit) {
   std::mt19937_64 rng(test::test_seed());
   std::vector<double> v = {0.0,
