@@ -177,7 +177,7 @@ inline uint64_t list_literal_blocks(uint64_t n_units, Literal literal, uint32_t*
   uint64_t n = 0;
   for (uint64_t b = 0; b < pairs; ++b) {
     list[n] = (uint32_t)b;
-    n += literal(2 * b) | literal(2 * b + 1);
+    n += (uint32_t)literal(2 * b) | (uint32_t)literal(2 * b + 1);  // both evaluated, no branch
   }
   if (2 * pairs < n_units && literal(2 * pairs)) list[n++] = (uint32_t)pairs;
   return n;

@@ -381,7 +381,7 @@ SQZ_AVX2 __attribute__((always_inline)) inline void store_unit(const local::Dequ
 // inlined, so that the common case keeps the codes in registers (a loop over the pair, or codes
 // passed here, put them on the stack for every group).
 template <DType kType, bool kLocal>
-SQZ_AVX2 [[gnu::noinline, gnu::cold]] void store_group_slow(const uint8_t* planes, uint32_t w,
+[[gnu::noinline, gnu::cold]] SQZ_AVX2 void store_group_slow(const uint8_t* planes, uint32_t w,
                                                             const uint32_t* units, uint64_t k,
                                                             uint64_t n_units, uint64_t n,
                                                             const local::Dequant* dq, float step_f,
