@@ -1284,9 +1284,8 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       const uint32_t record = local::load_record(rec);
       rec += local::kRecordBytes;
       // The record's kind says whether a side entry follows; check it is there first.
-      const bool special = (record & 15u) == local::kSpecialOctave;
-      const local::Kind kind = special ? (local::Kind)((record >> 4) & 3u) : local::Kind::kQuant;
-      if (special && local::has_side_entry(kind) && (uint64_t)(end - side) < local::kSideBytes)
+      if (!local::is_quant_record(record) && local::has_side_entry(local::special_kind(record)) &&
+          (uint64_t)(end - side) < local::kSideBytes)
         return Reject::kQuantParams;
       local::BlockParams bp;
       if (!local::parse(record, side, e0, w, &bp)) return Reject::kQuantParams;

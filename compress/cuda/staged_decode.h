@@ -32,12 +32,12 @@ namespace squeeze::kern {
 // What a local record says without its side entry: whether one follows, whether the block has
 // codes. A malformed record is rejected when it is parsed.
 SQZ_HD void record_kind(uint32_t record, bool* side, bool* codes) {
-  if ((record & 15u) != local::kSpecialOctave) {
+  if (local::is_quant_record(record)) {
     *side = false;
     *codes = true;
     return;
   }
-  const local::Kind kind = (local::Kind)((record >> 4) & 3u);
+  const local::Kind kind = local::special_kind(record);
   *side = local::has_side_entry(kind);
   *codes = kind == local::Kind::kEscape;
 }

@@ -236,6 +236,16 @@ SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, 
   return p->kind;
 }
 
+// Whether a record is a kQuant block's (any other octave is kSpecialOctave's kinds).
+SQZ_HD bool is_quant_record(uint32_t record) {
+  return (record & 15u) != kSpecialOctave;
+}
+
+// The kind a record of kSpecialOctave names (parse() rejects kQuant and the bits above it).
+SQZ_HD Kind special_kind(uint32_t record) {
+  return (Kind)((record >> 4) & 3u);
+}
+
 // Parses a record (and, for kinds that have one, its side entry), validating every field: the
 // decoder's side of decide(). False on a malformed record.
 SQZ_HD bool parse(uint32_t record, const uint8_t* side_entry, uint32_t e0, uint32_t w,
@@ -243,7 +253,7 @@ SQZ_HD bool parse(uint32_t record, const uint8_t* side_entry, uint32_t e0, uint3
   *p = BlockParams{};
   p->max_code = (1u << w) - 1u;
   const uint32_t octave = record & 15u;
-  if (octave != kSpecialOctave) {
+  if (is_quant_record(record)) {
     if (octave > kMaxOctave || octave >= e0) return false;  // exponent field stays >= 1
     const uint32_t mant = (record >> 4) & ((1u << kMantBits) - 1u);
     const uint32_t zi = record >> 13;  // 11 bits
@@ -254,9 +264,8 @@ SQZ_HD bool parse(uint32_t record, const uint8_t* side_entry, uint32_t e0, uint3
     p->zs = (float)zi * (s * 0.125f);
     return true;
   }
-  const uint32_t kind = (record >> 4) & 3u;
   if ((record >> 6) != 0) return false;
-  p->kind = (Kind)kind;
+  p->kind = special_kind(record);
   if (p->kind == Kind::kZero) {
     p->value = 0.0f;
     return true;
