@@ -1284,9 +1284,9 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       const uint32_t record = local::load_record(rec);
       rec += local::kRecordBytes;
       // The record's kind says whether a side entry follows; check it is there first.
-      if (!local::is_quant_record(record) && local::has_side_entry(local::special_kind(record)) &&
-          (uint64_t)(end - side) < local::kSideBytes)
-        return Reject::kQuantParams;
+      bool has_side, has_codes;
+      local::classify_record(record, &has_side, &has_codes);
+      if (has_side && (uint64_t)(end - side) < local::kSideBytes) return Reject::kQuantParams;
       local::BlockParams bp;
       if (!local::parse(record, side, e0, w, &bp)) return Reject::kQuantParams;
       if (local::has_side_entry(bp.kind)) side += local::kSideBytes;

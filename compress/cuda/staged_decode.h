@@ -29,19 +29,6 @@
 
 namespace squeeze::kern {
 
-// What a local record says without its side entry: whether one follows, whether the block has
-// codes. A malformed record is rejected when it is parsed.
-SQZ_HD void record_kind(uint32_t record, bool* side, bool* codes) {
-  if (local::is_quant_record(record)) {
-    *side = false;
-    *codes = true;
-    return;
-  }
-  const local::Kind kind = local::special_kind(record);
-  *side = local::has_side_entry(kind);
-  *codes = kind == local::Kind::kEscape;
-}
-
 SQZ_HD bool block_literal(const StagedState& st, const StagedSlot& sl, uint64_t b) {
   const uint64_t u0 = b * (kBlockElems / kUnitElems);
   bool any = false;
@@ -235,7 +222,8 @@ struct StagedDecodeKernel {
         sl.block_rec[r] = (uint32_t)idx;
         bool side = false, codes = true;
         if (st.local)
-          record_kind(local::load_record(rec + idx * local::kRecordBytes), &side, &codes);
+          local::classify_record(local::load_record(rec + idx * local::kRecordBytes), &side,
+                                 &codes);
         ++idx;
         sides += side;
         if (!codes) continue;
@@ -279,7 +267,7 @@ struct StagedDecodeKernel {
           const uint64_t b0 = r << st.rlog;
           const uint32_t record = local::load_record(rec + (uint64_t)sl.block_rec[r] * 3);
           bool has_side;
-          record_kind(record, &has_side, &coded);
+          local::classify_record(record, &has_side, &coded);
           if (!local::parse(record, side0 + side * local::kSideBytes, st.e0, st.w, &sl.params[b0]))
             atomic_or_u32(&st.flag, 1);
           for (uint64_t b = b0 + 1; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)

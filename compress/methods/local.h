@@ -246,6 +246,20 @@ SQZ_HD Kind special_kind(uint32_t record) {
   return (Kind)((record >> 4) & 3u);
 }
 
+// What a record says without its side entry: whether one follows, whether the block has codes.
+// A malformed record is rejected when it is parsed (both decoders check the side entry is there
+// before parse() reads it).
+SQZ_HD void classify_record(uint32_t record, bool* side, bool* codes) {
+  if (is_quant_record(record)) {
+    *side = false;
+    *codes = true;
+    return;
+  }
+  const Kind kind = special_kind(record);
+  *side = has_side_entry(kind);
+  *codes = kind == Kind::kEscape;
+}
+
 // Parses a record (and, for kinds that have one, its side entry), validating every field: the
 // decoder's side of decide(). False on a malformed record.
 SQZ_HD bool parse(uint32_t record, const uint8_t* side_entry, uint32_t e0, uint32_t w,
