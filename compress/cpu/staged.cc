@@ -333,38 +333,40 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
   // Whether to code at all, from the sampled groups' histogram (rans::in_sample: coded units
   // 8m and 8m + 1); then the full histogram the table is made of: the sample's plus the other
-  // units', counted from their symbols.
+  // units'. Each part's symbols are written first, then counted from the bytes.
   SymbolCounts counts;
   const uint64_t units_per_period = rans::kSampleGroup * rans::kSampleStride / kUnitElems;
   const uint64_t units_per_group = rans::kSampleGroup / kUnitElems;
-  auto unit_codes = [&](uint64_t cu) {
-    return s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
+  s.sym.resize(n_coded);
+  auto write_symbols = [&](uint64_t cu) {
+    const uint32_t* cc = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
+    uint8_t* out = s.sym.data() + cu * kUnitElems;
+    const uint64_t count = std::min<uint64_t>(kUnitElems, n_coded - cu * kUnitElems);
+    if (count == kUnitElems) {
+      unit_symbols(cc, shift, out);
+    } else {
+      for (uint64_t j = 0; j < count; ++j) out[j] = (uint8_t)(cc[j] >> shift);
+    }
   };
-  auto unit_count = [&](uint64_t cu) {
-    return std::min<uint64_t>(kUnitElems, n_coded - cu * kUnitElems);
+  // Symbols [first, first + len) of each period, every period of the n_coded symbols.
+  constexpr uint64_t kPeriodSyms = rans::kSampleGroup * rans::kSampleStride;
+  auto count_in_periods = [&](uint64_t first, uint64_t len) {
+    for (uint64_t k = first; k < n_coded; k += kPeriodSyms)
+      counts.add(s.sym.data() + k, std::min<uint64_t>(len, n_coded - k));
   };
-  for (uint64_t cu = 0; cu < n_coded_units; ++cu)
-    if (cu % units_per_period < units_per_group)
-      counts.add_codes(unit_codes(cu), unit_count(cu), shift);
+  for (uint64_t cu = 0; cu < n_coded_units; cu += units_per_period)
+    for (uint64_t u = cu; u < std::min(cu + units_per_group, n_coded_units); ++u) write_symbols(u);
+  count_in_periods(0, rans::kSampleGroup);
   uint32_t hist[rans::kMaxSymbols];
   uint32_t n_sym = counts.merge(hist);
   if (!rans::gain_pays(
           rans::estimated_bytes(hist, n_sym, rans::sample_size(n_coded), n_coded, shift),
           fixed_bytes, n_coded, min_gain_q8))
     return false;
-  // The symbols, in coded order; the units outside the sample counted from them.
-  s.sym.resize(n_coded);
-  for (uint64_t cu = 0; cu < n_coded_units; ++cu) {
-    const uint32_t* cc = unit_codes(cu);
-    uint8_t* out = s.sym.data() + cu * kUnitElems;
-    const uint64_t count = unit_count(cu);
-    if (count == kUnitElems) {
-      unit_symbols(cc, shift, out);
-    } else {
-      for (uint64_t j = 0; j < count; ++j) out[j] = (uint8_t)(cc[j] >> shift);
-    }
-    if (cu % units_per_period >= units_per_group) counts.add(out, count);
-  }
+  // The other units' symbols.
+  for (uint64_t cu = 0; cu < n_coded_units; ++cu)
+    if (cu % units_per_period >= units_per_group) write_symbols(cu);
+  count_in_periods(rans::kSampleGroup, kPeriodSyms - rans::kSampleGroup);
   n_sym = counts.merge(hist);
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
   rans::make_table(hist, n_sym, freq, cum);
