@@ -612,6 +612,10 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     const uint64_t* key = slot_key + 1;
     const uint64_t mask = cap - 1;
     constexpr uint64_t kAhead = 8;
+    // Pass 1's probes load each unit's slot kProbeAhead units ahead: in a frame whose table
+    // outgrows the caches (a 64 MiB frame's is 16 MiB) every probe otherwise waits on memory (one
+    // 64 MiB frame compressed 1.28-1.41x faster with it; 128 KiB frames the same).
+    constexpr uint64_t kProbeAhead = 16;
     constexpr uint64_t kTableAhead = 16;  // the history table's lookups: 8 to 32 alike
     // This unit's own bound: its block's check threshold (global: the frame's).
     auto eb_check_of = [&](uint64_t u) {
@@ -631,6 +635,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     uint64_t n_distinct = 0;
     auto pass1 = [&](auto list_distinct) {
       for (uint64_t u = 0; u < g.n_full_units; ++u) {
+        if (u + kProbeAhead < g.n_full_units) prefetch_line(&table[key[u + kProbeAhead] & mask]);
         const uint64_t h = key[u];
         // The empty slot's key is this unit's: the probe stops at an empty slot or at the key
         // with one branch, which almost always leaves at the first slot whether the key is new
