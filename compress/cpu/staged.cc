@@ -16,6 +16,7 @@
 #include "compress/cpu/rans_kernels.h"
 #include "compress/cpu/staged_kernels.h"
 #include "compress/cpu/staged_table.h"
+#include "compress/cpu/stream_copy.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
 #include "compress/methods/rans.h"
@@ -1374,23 +1375,31 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   }
   // References: literal sources in this frame, or the history. The destination of the run
   // kRunsAhead places ahead is fetched for writing: runs lie among literal units, in no order a
-  // hardware prefetcher follows.
+  // hardware prefetcher follows. An output larger than the caches instead takes the runs' copies
+  // around them (and fetches nothing).
   constexpr size_t kRunsAhead = 4;
+  const bool bypass_cache = g.n * g.es >= kBypassCacheBytes;
   for (size_t k = 0; k < s.runs.size(); ++k) {
     const dedup::Run& r = s.runs[k];
-    if (k + kRunsAhead < s.runs.size()) {
+    if (!bypass_cache && k + kRunsAhead < s.runs.size()) {
       const dedup::Run& a = s.runs[k + kRunsAhead];
       const uint8_t* ahead = dst + a.dst * unit_bytes;
       prefetch_line(ahead, true);
       prefetch_line(ahead + unit_bytes - 1, true);
     }
     if (r.src >= 0) {
-      std::memcpy(dst + r.dst * unit_bytes, dst + (uint64_t)r.src * unit_bytes, r.len * unit_bytes);
+      uint8_t* to = dst + r.dst * unit_bytes;
+      const uint8_t* from = dst + (uint64_t)r.src * unit_bytes;
+      if (bypass_cache)
+        copy_bypassing_cache(to, from, r.len * unit_bytes);
+      else
+        std::memcpy(to, from, r.len * unit_bytes);
     } else {
       ring_read(hist->ring.data(), hist->window_units, unit_bytes,
                 hist->stream_pos - (uint64_t)(-r.src), dst + r.dst * unit_bytes, r.len);
     }
   }
+  if (bypass_cache) store_fence();
   if (g.tail) {
     p = frame + staged::section_offset(h, StagedSection::kTail);
     std::memcpy(dst + g.n * g.es, p, g.tail);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "codec_test_util.h"
+#include "compress/cpu/stream_copy.h"
 #include "squeeze/codec.h"
 #include "squeeze/format.h"
 
@@ -254,6 +255,46 @@ TEST(CodecRoundTrip, LongUnalignedBuffers) {
         expect_valid_round_trip(p, storage.data() + off, bytes.size(), r);
       }
     }
+}
+
+// A frame whose output is larger than the caches (cpu::kBypassCacheBytes: the decoder copies its
+// references around them, whole 16-byte pieces with non-temporal stores and the ends with
+// memcpy): mostly repeated vectors, so that most of the output is references of 1 to 6 units,
+// decoded at output offsets that put the units at every 4-byte phase of 16 bytes. Every element
+// within its bound, nothing written past the output, and the same bytes at every offset; the tail
+// (a partial unit and a byte) exact.
+TEST(CodecRoundTrip, LargeFrameReferencesAtEveryOutputAlignment) {
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  constexpr size_t kPool = 512;  // distinct vectors of 1 to 6 units
+  const size_t n = cpu::kBypassCacheBytes / 4 + 3 * kUnitElems + 5;
+  std::vector<float> pool = random_values(Dist::kGaussian, kPool * 6 * kUnitElems, rng);
+  std::vector<float> v;
+  v.reserve(n);
+  while (v.size() < n) {
+    const size_t units = 1 + rng() % 6;
+    const size_t from = (rng() % kPool) * 6 * kUnitElems;
+    for (size_t i = 0; i < units * kUnitElems && v.size() < n; ++i) v.push_back(pool[from + i]);
+  }
+  {
+    const DType t = DType::kF32;  // 16 MiB of 2-byte elements would be 32 MiB of f32 to make
+    const std::vector<uint8_t> bytes = to_bytes(t, v, 1);
+    for (BoundMode m : {BoundMode::kLocal, BoundMode::kRel}) {
+      const CodecParams p = params_of(t, m, 1e-2, kCapsAll & ~kCapHistory);
+      std::vector<uint8_t> first;
+      for (size_t off : {0, 4, 8, 12, 40}) {
+        SCOPED_TRACE(testing::Message()
+                     << "dtype " << (int)t << mode_name(m) << "offset " << off << " seed " << seed);
+        const RoundTrip r = round_trip(p, bytes.data(), bytes.size(), 0, off);
+        expect_valid_round_trip(p, bytes.data(), bytes.size(), r);
+        ASSERT_GT(r.stats.ref_units, r.stats.units / 2);
+        if (first.empty())
+          first = r.output;
+        else
+          ASSERT_TRUE(r.output == first) << "output differs with the offset";
+      }
+    }
+  }
 }
 
 TEST(CodecRoundTrip, BytesAreExact) {
