@@ -133,8 +133,9 @@ SQZ_AVX2 inline __m128d entry_pair(const uint64_t* table, uint32_t i0, uint32_t 
 }
 
 // The entries of 8 symbols sp[0, 8) as two vectors in lane order: freq | cum << 16, and the
-// reciprocal. Eight 64-bit loads, not gathers: on this project's CPUs (AMD family 17h) a
-// gather is microcoded, and the encoder's two gathers a vector took 1.7-2.1x its time.
+// reciprocal. Eight 64-bit loads in place of two 8-lane gathers (16 element loads): on the AMD
+// family 17h CPU it was measured on, whose gathers are microcoded, the encoder ran 1.7-2.1x as
+// fast (docs/PERFORMANCE.md, session 18).
 // Entries 0 1 4 5 and 2 3 6 7 go into two vectors, whose even and odd words are then the two
 // lookups of lanes 0 .. 7.
 SQZ_AVX2 inline void encoder_entries(const uint64_t* table, const uint8_t* sp, __m256i* fc,
