@@ -336,8 +336,9 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
   // 8m and 8m + 1); then the full histogram the table is made of: the sample's plus the other
   // units'. Each part's symbols are written first, then counted from the bytes.
   SymbolCounts counts;
-  const uint64_t units_per_period = rans::kSampleGroup * rans::kSampleStride / kUnitElems;
-  const uint64_t units_per_group = rans::kSampleGroup / kUnitElems;
+  constexpr uint64_t kPeriodSyms = rans::kSampleGroup * rans::kSampleStride;
+  constexpr uint64_t kUnitsPerPeriod = kPeriodSyms / kUnitElems;
+  constexpr uint64_t kUnitsPerGroup = rans::kSampleGroup / kUnitElems;
   s.sym.resize(n_coded);
   auto write_symbols = [&](uint64_t cu) {
     const uint32_t* cc = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
@@ -349,25 +350,23 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
       for (uint64_t j = 0; j < count; ++j) out[j] = (uint8_t)(cc[j] >> shift);
     }
   };
-  // Symbols [first, first + len) of each period, every period of the n_coded symbols.
-  constexpr uint64_t kPeriodSyms = rans::kSampleGroup * rans::kSampleStride;
-  auto count_in_periods = [&](uint64_t first, uint64_t len) {
-    for (uint64_t k = first; k < n_coded; k += kPeriodSyms)
-      counts.add(s.sym.data() + k, std::min<uint64_t>(len, n_coded - k));
+  // Units [first, first + len) of each period of kUnitsPerPeriod coded units: their symbols, then
+  // their histogram.
+  auto symbols_in_periods = [&](uint64_t first, uint64_t len) {
+    for (uint64_t p0 = 0; p0 < n_coded_units; p0 += kUnitsPerPeriod)
+      for (uint64_t cu = p0 + first; cu < std::min(p0 + first + len, n_coded_units); ++cu)
+        write_symbols(cu);
+    for (uint64_t k = first * kUnitElems; k < n_coded; k += kPeriodSyms)
+      counts.add(s.sym.data() + k, std::min<uint64_t>(len * kUnitElems, n_coded - k));
   };
-  for (uint64_t cu = 0; cu < n_coded_units; cu += units_per_period)
-    for (uint64_t u = cu; u < std::min(cu + units_per_group, n_coded_units); ++u) write_symbols(u);
-  count_in_periods(0, rans::kSampleGroup);
+  symbols_in_periods(0, kUnitsPerGroup);
   uint32_t hist[rans::kMaxSymbols];
   uint32_t n_sym = counts.merge(hist);
   if (!rans::gain_pays(
           rans::estimated_bytes(hist, n_sym, rans::sample_size(n_coded), n_coded, shift),
           fixed_bytes, n_coded, min_gain_q8))
     return false;
-  // The other units' symbols.
-  for (uint64_t cu = 0; cu < n_coded_units; ++cu)
-    if (cu % units_per_period >= units_per_group) write_symbols(cu);
-  count_in_periods(rans::kSampleGroup, kPeriodSyms - rans::kSampleGroup);
+  symbols_in_periods(kUnitsPerGroup, kUnitsPerPeriod - kUnitsPerGroup);  // the other units
   n_sym = counts.merge(hist);
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
   rans::make_table(hist, n_sym, freq, cum);
@@ -1297,7 +1296,7 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       if (has_side && (uint64_t)(end - side) < local::kSideBytes) return Reject::kQuantParams;
       local::BlockParams bp;
       if (!local::parse(record, side, e0, w, &bp)) return Reject::kQuantParams;
-      if (local::has_side_entry(bp.kind)) side += local::kSideBytes;
+      if (has_side) side += local::kSideBytes;
       record_kind = bp.kind;
       record_value = bp.value;
       // The write kernels' 8 bytes a block, not the 36 of the parameters (a 128 KiB frame's
