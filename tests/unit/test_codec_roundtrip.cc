@@ -276,23 +276,22 @@ TEST(CodecRoundTrip, LargeFrameReferencesAtEveryOutputAlignment) {
     const size_t from = (rng() % kPool) * 6 * kUnitElems;
     for (size_t i = 0; i < units * kUnitElems && v.size() < n; ++i) v.push_back(pool[from + i]);
   }
-  {
-    const DType t = DType::kF32;  // 16 MiB of 2-byte elements would be 32 MiB of f32 to make
-    const std::vector<uint8_t> bytes = to_bytes(t, v, 1);
-    for (BoundMode m : {BoundMode::kLocal, BoundMode::kRel}) {
-      const CodecParams p = params_of(t, m, 1e-2, kCapsAll & ~kCapHistory);
-      std::vector<uint8_t> first;
-      for (size_t off : {0, 4, 8, 12, 40}) {
-        SCOPED_TRACE(testing::Message()
-                     << "dtype " << (int)t << mode_name(m) << "offset " << off << " seed " << seed);
-        const RoundTrip r = round_trip(p, bytes.data(), bytes.size(), 0, off);
-        expect_valid_round_trip(p, bytes.data(), bytes.size(), r);
-        ASSERT_GT(r.stats.ref_units, r.stats.units / 2);
-        if (first.empty())
-          first = r.output;
-        else
-          ASSERT_TRUE(r.output == first) << "output differs with the offset";
-      }
+  // f32 only: 2-byte elements would need twice the values to reach the threshold.
+  const DType t = DType::kF32;
+  const std::vector<uint8_t> bytes = to_bytes(t, v, 1);
+  for (BoundMode m : {BoundMode::kLocal, BoundMode::kRel}) {
+    const CodecParams p = params_of(t, m, 1e-2, kCapsAll & ~kCapHistory);
+    std::vector<uint8_t> first;
+    for (size_t off : {0, 4, 8, 12, 40}) {
+      SCOPED_TRACE(testing::Message()
+                   << "dtype " << (int)t << mode_name(m) << "offset " << off << " seed " << seed);
+      const RoundTrip r = round_trip(p, bytes.data(), bytes.size(), 0, off);
+      expect_valid_round_trip(p, bytes.data(), bytes.size(), r);
+      ASSERT_GT(r.stats.ref_units, r.stats.units / 2);
+      if (first.empty())
+        first = r.output;
+      else
+        ASSERT_TRUE(r.output == first) << "output differs with the offset";
     }
   }
 }
