@@ -503,8 +503,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     s.params.resize(g.n_blocks);
     s.record.resize(n_records);
     s.side.resize(2 * n_records);
-    uk.decide_local(rstats, s.record_bound.data(), n_records, e0, w, s.record.data(), s.side.data(),
-                    s.params.data());
+    uk.decide_local(rstats, s.record_bound.data(), n_records, e0, w, (uint8_t)kType,
+                    s.record.data(), s.side.data(), s.params.data());
     // Record r's parameters (params[r]) to each of its blocks, last record first: a record's
     // blocks start at r << rlog >= r, so no entry is overwritten before it is read.
     for (uint64_t r = rlog > 0 ? n_records : 0; r-- > 0;) {

@@ -738,8 +738,11 @@ SQZ_AVX2 inline void store_plain_params(__m128 row, bool codes_in_range, uint32_
 }
 
 SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound, uint64_t n,
-                                uint32_t e0, uint32_t w, uint32_t* record, uint32_t* side,
-                                local::BlockParams* params) {
+                                uint32_t e0, uint32_t w, uint8_t dtype, uint32_t* record,
+                                uint32_t* side, local::BlockParams* params) {
+  // f16 and bf16 want steps below 2 eb (local::wanted_step): the scalar set decides them.
+  if (dtype != (uint8_t)DType::kF32)
+    return kUnitScalar.decide_local(st, bound, n, e0, w, dtype, record, side, params);
   const __m128i e0v = _mm_set1_epi32((int)e0);
   const __m256d width = _mm256_set1_pd((double)(1u << w) - 0.125);
   const uint32_t max_code = (1u << w) - 1u;
@@ -800,13 +803,14 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
     for (uint32_t k = 0; k < 4; ++k) {
       const uint64_t i = r + k;
       if (!((quant >> k) & 1u)) {
-        local::decide(st[i], bound[i], e0, w, &record[i], &side[2 * i], &params[i]);
+        local::decide(st[i], bound[i], e0, w, dtype, &record[i], &side[2 * i], &params[i]);
         continue;
       }
       store_plain_params(rows[k], (in_range >> k) & 1u, ebc_out[k], max_code, &params[i]);
     }
   }
-  kUnitScalar.decide_local(st + r, bound + r, n - r, e0, w, record + r, side + 2 * r, params + r);
+  kUnitScalar.decide_local(st + r, bound + r, n - r, e0, w, dtype, record + r, side + 2 * r,
+                           params + r);
 }
 
 template <DType kType>

@@ -424,8 +424,8 @@ struct StagedAnalyzeKernel {
       for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {
         const uint64_t b0 = r << st.rlog;
         local::decide(local::record_stats(sl.stats, st.n_blocks, r, st.rlog),
-                      st.local_bounds ? sl.bound[r] : st.bound, st.e0, st.w, &sl.record[r],
-                      &sl.side[2 * r], &sl.params[b0]);
+                      st.local_bounds ? sl.bound[r] : st.bound, st.e0, st.w, st.dtype,
+                      &sl.record[r], &sl.side[2 * r], &sl.params[b0]);
         for (uint64_t b = b0 + 1; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
           sl.params[b] = sl.params[b0];
       }

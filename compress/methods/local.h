@@ -172,10 +172,70 @@ SQZ_HD uint32_t e0_for_one_bound(const BlockStats* st, uint64_t n, double bound)
   return step_bits_below(2.0 * bound * widest) >> 23;
 }
 
+// The gap between consecutive values of an element type at magnitude a (finite, >= 0), which is
+// how far the decoder's rounding of a decoded value to the type can move it (twice as far): 0
+// for f32, whose decoded values are not rounded; f16 2^(e - 10) for a in [2^e, 2^(e + 1)), and
+// 2^-24 among its subnormals; bf16 2^(e - 7), and 2^-133 among its subnormals.
+SQZ_HD double type_spacing(uint8_t dtype, double a) {
+  if (dtype == (uint8_t)DType::kF32) return 0.0;
+  const bool f16 = dtype == (uint8_t)DType::kF16;
+  const int64_t e = (int64_t)((block::double_to_bits(a) >> 52) & 0x7ff) - 1023;  // a's binade
+  const int64_t least = f16 ? -24 : -133;
+  const int64_t k = e - (f16 ? 10 : 7);
+  return block::bits_to_double((uint64_t)((k > least ? k : least) + 1023) << 52);
+}
+
+// The step a block with bound eb wants: 2 eb, except for f16 and bf16, whose decoded values the
+// decoder rounds to the type. A value within s/2 of x then lands up to half a gap of the type
+// further, so with the nearest code at s = 2 eb an element misses the bound wherever the gap is
+// not small against eb (bf16's 8 significant bits against 1/100 of a block's range: 1-2% of
+// the elements of trained payloads, each then stored whole as an outlier). Smaller steps that
+// keep every element within eb, with t the type's gap at the block's largest magnitude:
+//  - s < 2 eb - t': x - x' is at most s/2 plus half the gap t' at x' (t' the gap at the largest
+//    magnitude plus eb, where the decoded values of the block lie);
+//  - s < t and s < 2 eb - t/2: the elements of the largest magnitudes' binade decode to
+//    themselves (x' within s/2 < t/2 of x rounds to x), the others within s/2 + t/4.
+// The larger of the two, or 2 eb when neither is positive (the type cannot hold the bound there:
+// the outliers keep it).
+SQZ_HD double wanted_step(uint8_t dtype, const BlockStats& st, double eb) {
+  const double amax = -(double)st.mn > (double)st.mx ? -(double)st.mn : (double)st.mx;
+  const double t = type_spacing(dtype, amax);
+  if (t == 0.0) return 2.0 * eb;
+  const double additive = 2.0 * eb - type_spacing(dtype, amax + eb);
+  const double top_exact = t < 2.0 * eb - 0.5 * t ? t : 2.0 * eb - 0.5 * t;
+  // 2^-12 to spare: the strict test against eb_check (eb rounded down to a float) and the f32
+  // rounding of the decoded value, 2^-24 of the largest magnitude (below 2^-12 of an eb that a
+  // positive wanted step implies).
+  const double s = (additive > top_exact ? additive : top_exact) * (1.0 - 1.0 / 4096.0);
+  return s > 0.0 ? s : 2.0 * eb;
+}
+
+// A kQuant record with the step of bits for a block of stats st (range max - min): false when
+// the step is out of the frame's octaves or zero cannot be put on its grid within the codes.
+SQZ_HD bool quant_record(const BlockStats& st, double range, uint32_t bits, uint32_t e0, uint32_t w,
+                         uint32_t* record, BlockParams* p) {
+  const uint32_t e = bits >> 23;
+  if (bits == 0 || e > e0 || e0 - e > kMaxOctave) return false;
+  const float s = quant::bits_to_float(bits);
+  const double sd = (double)s;
+  const double z = -quant::floor_d(((double)st.mn + sd * 0.5) * 8.0 / sd);
+  if (!(z >= 0.0 && z <= (double)kMaxZ && sd * ((double)(1u << w) - 0.125) >= range)) return false;
+  const uint32_t zi = (uint32_t)z;
+  const uint32_t mant = (bits >> (23 - kMantBits)) & ((1u << kMantBits) - 1u);
+  *record = (e0 - e) | (mant << 4) | (zi << 13);
+  p->kind = Kind::kQuant;
+  p->step = s;
+  p->inv_step = 1.0f / s;
+  p->zf = (float)zi * 0.125f;
+  p->zs = (float)zi * (s * 0.125f);
+  return true;
+}
+
 // Decides a block's record. e0: the frame's reference exponent (the largest exponent field of
-// wanted_step_bits over the frame's blocks), w: the frame's code width.
-SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, uint32_t* record,
-                   uint32_t side[2], BlockParams* p) {
+// wanted_step_bits over the frame's blocks), w: the frame's code width, dtype: the element type
+// (wanted_step).
+SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, uint8_t dtype,
+                   uint32_t* record, uint32_t side[2], BlockParams* p) {
   *p = BlockParams{};  // eb_check stays 0 for zero and constant blocks: they are exact
   p->max_code = (1u << w) - 1u;
   side[0] = side[1] = 0;
@@ -195,29 +255,21 @@ SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, 
   const double range = (double)st.mx - (double)st.mn;
   const double eb = bound * range;
   p->eb_check = quant::float_round_down(eb);
-  const uint32_t bits = step_bits_below(2.0 * eb);
-  const uint32_t e = bits >> 23;
-  if (bits != 0 && e <= e0 && e0 - e <= kMaxOctave) {
-    const float s = quant::bits_to_float(bits);
-    const double sd = (double)s;
-    const double z = -quant::floor_d(((double)st.mn + sd * 0.5) * 8.0 / sd);
-    if (z >= 0.0 && z <= (double)kMaxZ && sd * ((double)(1u << w) - 0.125) >= range) {
-      const uint32_t zi = (uint32_t)z;
-      const uint32_t mant = (bits >> (23 - kMantBits)) & ((1u << kMantBits) - 1u);
-      *record = (e0 - e) | (mant << 4) | (zi << 13);
-      p->kind = Kind::kQuant;
-      p->step = s;
-      p->inv_step = 1.0f / s;
-      p->zf = (float)zi * 0.125f;
-      p->zs = (float)zi * (s * 0.125f);
-      // quantize_element's quotients at the block's extremes.
-      p->codes_in_range =
-          rounded_quotient(st.mn, *p) >= 0.0f && rounded_quotient(st.mx, *p) <= (float)p->max_code;
-      return p->kind;
-    }
+  // The wanted step, else 2 eb (a smaller step may leave the octaves or the codes).
+  const double wanted = wanted_step(dtype, st, eb);
+  if (quant_record(st, range, step_bits_below(wanted), e0, w, record, p) ||
+      (wanted != 2.0 * eb &&
+       quant_record(st, range, step_bits_below(2.0 * eb), e0, w, record, p))) {
+    // quantize_element's quotients at the block's extremes.
+    p->codes_in_range =
+        rounded_quotient(st.mn, *p) >= 0.0f && rounded_quotient(st.mx, *p) <= (float)p->max_code;
+    return p->kind;
   }
-  // Escape: offset = min, step = the largest float <= 2 eb (full precision).
-  const float s = quant::float_round_down(2.0 * eb);
+  // Escape: offset = min, step = the largest float <= the wanted step (full precision), or
+  // <= 2 eb when the wanted one would not cover the range with the codes.
+  float s = quant::float_round_down(wanted);
+  if (wanted != 2.0 * eb && !((double)s * (double)p->max_code >= range))
+    s = quant::float_round_down(2.0 * eb);
   if (!(s >= 1.17549435e-38f) || !(s <= 3.0e38f) || !(1.0f / s <= 3.0e38f)) {
     // No usable step (a range near the smallest floats): every element is stored exactly.
     *record = kSpecialOctave | ((uint32_t)Kind::kZero << 4);

@@ -403,7 +403,7 @@ TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
     std::vector<uint32_t> rec(n_blocks), side(2 * n_blocks);
     for (uint64_t b = 0; b < n_blocks; ++b)
       local::decide(st[b], bound, rng() % 5 == 0 ? std::max(e0, 20u) - 16 : std::max(e0, 1u), w,
-                    &rec[b], &side[2 * b], &params[b]);
+                    (uint8_t)t, &rec[b], &side[2 * b], &params[b]);
     quant::QuantParams qp{};
     ASSERT_TRUE(quant::make_quant_params(step * 0.5, &qp));
     for (bool local_mode : {true, false}) {
@@ -480,10 +480,11 @@ TEST(CodecBackend, Avx2QuantizerSkipsTheRangeTestOnlyWhereTheExtremesFit) {
     const uint32_t e0 = cpu::scalar_backend().units->local_e0(st.data(), bounds.data(), n_blocks);
     std::vector<local::BlockParams> pa(n_blocks), pb(n_blocks);
     std::vector<uint32_t> ra(n_blocks), rb(n_blocks), side_a(2 * n_blocks), side_b(2 * n_blocks);
-    cpu::scalar_backend().units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, ra.data(),
-                                              side_a.data(), pa.data());
-    cpu::avx2_backend()->units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, rb.data(),
-                                             side_b.data(), pb.data());
+    const uint8_t f32 = (uint8_t)DType::kF32;
+    cpu::scalar_backend().units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, f32,
+                                              ra.data(), side_a.data(), pa.data());
+    cpu::avx2_backend()->units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, f32,
+                                             rb.data(), side_b.data(), pb.data());
     for (uint64_t b = 0; b < n_blocks; ++b) {
       ASSERT_EQ(pa[b].kind, pb[b].kind) << "block " << b << " round " << round << " seed " << seed;
       ASSERT_EQ(pa[b].codes_in_range, pb[b].codes_in_range)
@@ -557,9 +558,10 @@ TEST(CodecBackend, Avx2LocalDecisionsMatchScalar) {
     for (uint32_t e0 : {std::max(e0_scalar, 1u), std::max(e0_scalar, 20u) - 10, 1u}) {
       std::vector<uint32_t> rec_a(n), rec_b(n), side_a(2 * n, 7), side_b(2 * n, 9);
       std::vector<local::BlockParams> par_a(n), par_b(n);
-      scalar.decide_local(st.data(), bound.data(), n, e0, w, rec_a.data(), side_a.data(),
+      const uint8_t f32 = (uint8_t)DType::kF32;
+      scalar.decide_local(st.data(), bound.data(), n, e0, w, f32, rec_a.data(), side_a.data(),
                           par_a.data());
-      avx2.decide_local(st.data(), bound.data(), n, e0, w, rec_b.data(), side_b.data(),
+      avx2.decide_local(st.data(), bound.data(), n, e0, w, f32, rec_b.data(), side_b.data(),
                         par_b.data());
       ASSERT_EQ(rec_a, rec_b) << "round " << round << " e0 " << e0;
       ASSERT_EQ(side_a, side_b) << "round " << round << " e0 " << e0;
