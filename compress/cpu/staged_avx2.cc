@@ -673,6 +673,31 @@ struct Records4 {
   uint32_t plain;     // bit per record
 };
 
+// local::type_spacing of four magnitudes a >= 0 for f16 or bf16: 2 to the power of a's exponent
+// less the type's fraction bits, and at least 2^least. The exponent fields stay in the low dword
+// of each lane (a negative difference's high dword is -1, which the dword max clears with 0).
+SQZ_AVX2 inline __m256d type_spacing4(__m256d a, uint8_t dtype) {
+  const bool f16 = dtype == (uint8_t)DType::kF16;
+  const __m256i e = _mm256_srli_epi64(_mm256_castpd_si256(a), 52);
+  const __m256i k = _mm256_max_epi32(_mm256_sub_epi64(e, _mm256_set1_epi64x(f16 ? 10 : 7)),
+                                     _mm256_set1_epi64x((f16 ? -24 : -133) + 1023));
+  return _mm256_castsi256_pd(_mm256_slli_epi64(k, 52));
+}
+
+// local::wanted_step of four plain records with bounds eb, operation for operation.
+SQZ_AVX2 inline __m256d wanted_step4(uint8_t dtype, const Records4& rec, __m256d eb) {
+  const __m256d two_eb = _mm256_mul_pd(_mm256_set1_pd(2.0), eb);
+  if (dtype == (uint8_t)DType::kF32) return two_eb;
+  const __m256d amax = _mm256_max_pd(_mm256_xor_pd(rec.mn, _mm256_set1_pd(-0.0)), rec.mx);
+  const __m256d t = type_spacing4(amax, dtype);
+  const __m256d additive = _mm256_sub_pd(two_eb, type_spacing4(_mm256_add_pd(amax, eb), dtype));
+  const __m256d top_exact =
+      _mm256_min_pd(t, _mm256_sub_pd(two_eb, _mm256_mul_pd(_mm256_set1_pd(0.5), t)));
+  const __m256d s =
+      _mm256_mul_pd(_mm256_max_pd(additive, top_exact), _mm256_set1_pd(1.0 - 1.0 / 4096.0));
+  return _mm256_blendv_pd(two_eb, s, _mm256_cmp_pd(s, _mm256_setzero_pd(), _CMP_GT_OQ));
+}
+
 // The four records as four 16-byte rows, transposed: mn, mx, the flags word (has_finite in its
 // low byte, all_same in the next) and same_bits. The statistics were stored a pass earlier, so
 // the wide loads do not wait on store forwarding.
@@ -740,9 +765,6 @@ SQZ_AVX2 inline void store_plain_params(__m128 row, bool codes_in_range, uint32_
 SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound, uint64_t n,
                                 uint32_t e0, uint32_t w, uint8_t dtype, uint32_t* record,
                                 uint32_t* side, local::BlockParams* params) {
-  // f16 and bf16 want steps below 2 eb (local::wanted_step): the scalar set decides them.
-  if (dtype != (uint8_t)DType::kF32)
-    return kUnitScalar.decide_local(st, bound, n, e0, w, dtype, record, side, params);
   const __m128i e0v = _mm_set1_epi32((int)e0);
   const __m256d width = _mm256_set1_pd((double)(1u << w) - 0.125);
   const uint32_t max_code = (1u << w) - 1u;
@@ -752,7 +774,7 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
     const __m256d range = _mm256_sub_pd(rec.mx, rec.mn);
     const __m256d eb = _mm256_mul_pd(_mm256_loadu_pd(bound + r), range);
     const __m128i eb_check = round_down_bits4(eb);
-    const __m128i bits = step_bits_below4(_mm256_mul_pd(_mm256_set1_pd(2.0), eb));
+    const __m128i bits = step_bits_below4(wanted_step4(dtype, rec, eb));
     const __m128i e = _mm_srli_epi32(bits, 23);
     // bits != 0 (e >= 1), e <= e0 and e0 - e <= kMaxOctave.
     const __m128i octave = _mm_sub_epi32(e0v, e);

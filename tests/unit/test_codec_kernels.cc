@@ -555,29 +555,30 @@ TEST(CodecBackend, Avx2LocalDecisionsMatchScalar) {
     const uint32_t w = local::code_width(base_bound);
     ASSERT_GT(w, 0u);
     // The frame's e0, and smaller ones that push blocks out of the octaves (escape records).
-    for (uint32_t e0 : {std::max(e0_scalar, 1u), std::max(e0_scalar, 20u) - 10, 1u}) {
-      std::vector<uint32_t> rec_a(n), rec_b(n), side_a(2 * n, 7), side_b(2 * n, 9);
-      std::vector<local::BlockParams> par_a(n), par_b(n);
-      const uint8_t f32 = (uint8_t)DType::kF32;
-      scalar.decide_local(st.data(), bound.data(), n, e0, w, f32, rec_a.data(), side_a.data(),
-                          par_a.data());
-      avx2.decide_local(st.data(), bound.data(), n, e0, w, f32, rec_b.data(), side_b.data(),
-                        par_b.data());
-      ASSERT_EQ(rec_a, rec_b) << "round " << round << " e0 " << e0;
-      ASSERT_EQ(side_a, side_b) << "round " << round << " e0 " << e0;
-      for (uint64_t r = 0; r < n; ++r) {
-        const local::BlockParams& a = par_a[r];
-        const local::BlockParams& b = par_b[r];
-        ASSERT_EQ(a.kind, b.kind) << "record " << r;
-        ASSERT_EQ(a.codes_in_range, b.codes_in_range) << "record " << r;
-        for (auto f :
-             {&local::BlockParams::step, &local::BlockParams::inv_step, &local::BlockParams::zf,
-              &local::BlockParams::zs, &local::BlockParams::offset, &local::BlockParams::value,
-              &local::BlockParams::eb_check})
-          ASSERT_EQ(quant::float_to_bits(a.*f), quant::float_to_bits(b.*f)) << "record " << r;
-        ASSERT_EQ(a.max_code, b.max_code) << "record " << r;
+    // Every element type: f16 and bf16 want smaller steps (local::wanted_step).
+    for (uint32_t e0 : {std::max(e0_scalar, 1u), std::max(e0_scalar, 20u) - 10, 1u})
+      for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+        std::vector<uint32_t> rec_a(n), rec_b(n), side_a(2 * n, 7), side_b(2 * n, 9);
+        std::vector<local::BlockParams> par_a(n), par_b(n);
+        scalar.decide_local(st.data(), bound.data(), n, e0, w, (uint8_t)t, rec_a.data(),
+                            side_a.data(), par_a.data());
+        avx2.decide_local(st.data(), bound.data(), n, e0, w, (uint8_t)t, rec_b.data(),
+                          side_b.data(), par_b.data());
+        ASSERT_EQ(rec_a, rec_b) << "round " << round << " e0 " << e0 << " dtype " << (int)t;
+        ASSERT_EQ(side_a, side_b) << "round " << round << " e0 " << e0 << " dtype " << (int)t;
+        for (uint64_t r = 0; r < n; ++r) {
+          const local::BlockParams& a = par_a[r];
+          const local::BlockParams& b = par_b[r];
+          ASSERT_EQ(a.kind, b.kind) << "record " << r << " dtype " << (int)t;
+          ASSERT_EQ(a.codes_in_range, b.codes_in_range) << "record " << r;
+          for (auto f :
+               {&local::BlockParams::step, &local::BlockParams::inv_step, &local::BlockParams::zf,
+                &local::BlockParams::zs, &local::BlockParams::offset, &local::BlockParams::value,
+                &local::BlockParams::eb_check})
+            ASSERT_EQ(quant::float_to_bits(a.*f), quant::float_to_bits(b.*f)) << "record " << r;
+          ASSERT_EQ(a.max_code, b.max_code) << "record " << r;
+        }
       }
-    }
   }
 }
 
