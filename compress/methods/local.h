@@ -172,10 +172,10 @@ SQZ_HD uint32_t e0_for_one_bound(const BlockStats* st, uint64_t n, double bound)
   return step_bits_below(2.0 * bound * widest) >> 23;
 }
 
-// The gap between consecutive values of an element type at magnitude a (finite, >= 0), which is
-// how far the decoder's rounding of a decoded value to the type can move it (twice as far): 0
-// for f32, whose decoded values are not rounded; f16 2^(e - 10) for a in [2^e, 2^(e + 1)), and
-// 2^-24 among its subnormals; bf16 2^(e - 7), and 2^-133 among its subnormals.
+// The gap between consecutive values of an element type at magnitude a (finite, >= 0): the
+// decoder's rounding of a decoded value to the type moves it by up to half of it. 0 for f32,
+// whose decoded values are not rounded; f16 2^(e - 10) for a in [2^e, 2^(e + 1)), and 2^-24
+// among its subnormals; bf16 2^(e - 7), and 2^-133 among its subnormals.
 SQZ_HD double type_spacing(uint8_t dtype, double a) {
   if (dtype == (uint8_t)DType::kF32) return 0.0;
   const bool f16 = dtype == (uint8_t)DType::kF16;
