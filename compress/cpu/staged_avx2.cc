@@ -674,13 +674,13 @@ struct Records4 {
 };
 
 // local::type_spacing of four magnitudes a >= 0 for f16 or bf16: 2 to the power of a's exponent
-// less the type's fraction bits, and at least 2^least. The exponent fields stay in the low dword
-// of each lane (a negative difference's high dword is -1, which the dword max clears with 0).
+// less the type's fraction bits, and at least its least gap. The exponent fields stay in the low
+// dword of each lane (a negative difference's high dword is -1, which the dword max clears with 0).
 SQZ_AVX2 inline __m256d type_spacing4(__m256d a, uint8_t dtype) {
-  const bool f16 = dtype == (uint8_t)DType::kF16;
   const __m256i e = _mm256_srli_epi64(_mm256_castpd_si256(a), 52);
-  const __m256i k = _mm256_max_epi32(_mm256_sub_epi64(e, _mm256_set1_epi64x(f16 ? 10 : 7)),
-                                     _mm256_set1_epi64x((f16 ? -24 : -133) + 1023));
+  const __m256i k =
+      _mm256_max_epi32(_mm256_sub_epi64(e, _mm256_set1_epi64x(local::type_fraction_bits(dtype))),
+                       _mm256_set1_epi64x(local::type_least_gap_log2(dtype) + 1023));
   return _mm256_castsi256_pd(_mm256_slli_epi64(k, 52));
 }
 

@@ -150,7 +150,9 @@ SQZ_HD BlockStats record_stats(const BlockStats* stats, uint64_t n_blocks, uint6
   return st;
 }
 
-// Step bits a non-special block would like (0: none possible), from its range and the bound.
+// Step bits a non-special block would like (0: none possible), from its range and the bound: the
+// 2 eb step that sets E0. An f16 or bf16 block may take a smaller step (wanted_step), whose
+// exponent is no larger, so E0 covers it too.
 SQZ_HD uint32_t wanted_step_bits(const BlockStats& st, double bound) {
   if (!st.has_finite || st.all_same) return 0;
   const double range = (double)st.mx - (double)st.mn;
@@ -172,16 +174,23 @@ SQZ_HD uint32_t e0_for_one_bound(const BlockStats* st, uint64_t n, double bound)
   return step_bits_below(2.0 * bound * widest) >> 23;
 }
 
+// f16 and bf16 (type_spacing): their fraction bits, and log2 of their least gap (subnormals).
+SQZ_HD int32_t type_fraction_bits(uint8_t dtype) {
+  return dtype == (uint8_t)DType::kF16 ? 10 : 7;
+}
+SQZ_HD int32_t type_least_gap_log2(uint8_t dtype) {
+  return dtype == (uint8_t)DType::kF16 ? -24 : -133;
+}
+
 // The gap between consecutive values of an element type at magnitude a (finite, >= 0): the
 // decoder's rounding of a decoded value to the type moves it by up to half of it. 0 for f32,
 // whose decoded values are not rounded; f16 2^(e - 10) for a in [2^e, 2^(e + 1)), and 2^-24
 // among its subnormals; bf16 2^(e - 7), and 2^-133 among its subnormals.
 SQZ_HD double type_spacing(uint8_t dtype, double a) {
   if (dtype == (uint8_t)DType::kF32) return 0.0;
-  const bool f16 = dtype == (uint8_t)DType::kF16;
   const int64_t e = (int64_t)((block::double_to_bits(a) >> 52) & 0x7ff) - 1023;  // a's binade
-  const int64_t least = f16 ? -24 : -133;
-  const int64_t k = e - (f16 ? 10 : 7);
+  const int64_t least = type_least_gap_log2(dtype);
+  const int64_t k = e - type_fraction_bits(dtype);
   return block::bits_to_double((uint64_t)((k > least ? k : least) + 1023) << 52);
 }
 
