@@ -1375,8 +1375,11 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   // References: literal sources in this frame, or the history. The destination of the run
   // kRunsAhead places ahead is fetched for writing: runs lie among literal units, in no order a
   // hardware prefetcher follows. An output larger than the caches instead takes the runs' copies
-  // around them (and fetches nothing).
+  // around them, and fetches the source of the run kSourcesAhead places ahead for reading: a
+  // source is a literal unit written long before, no longer in any cache (16 and 64 MiB frames
+  // decoded 1.11-1.16x and 1.03-1.09x as fast with it; 8 ahead 1.02-1.05x, 64 no better than 24).
   constexpr size_t kRunsAhead = 4;
+  constexpr size_t kSourcesAhead = 24;
   const bool bypass_cache = g.n * g.es >= kBypassCacheBytes;
   for (size_t k = 0; k < s.runs.size(); ++k) {
     const dedup::Run& r = s.runs[k];
@@ -1385,6 +1388,11 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       const uint8_t* ahead = dst + a.dst * unit_bytes;
       prefetch_line(ahead, true);
       prefetch_line(ahead + unit_bytes - 1, true);
+    }
+    if (bypass_cache && k + kSourcesAhead < s.runs.size() && s.runs[k + kSourcesAhead].src >= 0) {
+      const uint8_t* ahead = dst + (uint64_t)s.runs[k + kSourcesAhead].src * unit_bytes;
+      prefetch_line(ahead);
+      prefetch_line(ahead + unit_bytes - 1);
     }
     if (r.src >= 0) {
       uint8_t* to = dst + r.dst * unit_bytes;
