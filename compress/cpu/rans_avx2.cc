@@ -64,23 +64,26 @@ SQZ_AVX2 inline __m128i shuffle_control(const uint8_t (*table)[16], uint32_t mas
 
 // ---- decoder ----
 
-// The table entries of 8 lanes' slots (idx, each below kProbScale), in lane order: eight scalar
+// The table entries of 8 lanes' states' slots (x mod kProbScale), in lane order: eight scalar
 // loads in place of one 8-lane gather, whose microcode on the AMD family 17h CPU it was measured
-// on costs more: the segment decoder ran about 1.09x as fast (docs/PERFORMANCE.md, session 20).
-// The indices leave the vector as four 64-bit pairs (storing them and loading them back was
-// slower: the loads wait on the store).
-SQZ_AVX2 inline __m256i table_entries(const uint32_t* table, __m256i idx) {
-  const __m128i lo = _mm256_castsi256_si128(idx);
-  const __m128i hi = _mm256_extracti128_si256(idx, 1);
+// on costs more: with the masking below, the segment decoder ran 1.12x as fast (573 -> 645 Msym/s
+// in squeeze-rans-speed; docs/PERFORMANCE.md, session 20).
+// The states leave the vector as four 64-bit pairs and are masked there, where integer units are
+// idle while the vector units are the loop's bound (storing them and loading them back was slower:
+// the loads wait on the store).
+SQZ_AVX2 inline __m256i table_entries(const uint32_t* table, __m256i x) {
+  const __m128i lo = _mm256_castsi256_si128(x);
+  const __m128i hi = _mm256_extracti128_si256(x, 1);
   const uint64_t p0 = (uint64_t)_mm_cvtsi128_si64(lo);
   const uint64_t p1 = (uint64_t)_mm_extract_epi64(lo, 1);
   const uint64_t p2 = (uint64_t)_mm_cvtsi128_si64(hi);
   const uint64_t p3 = (uint64_t)_mm_extract_epi64(hi, 1);
-  const auto entry = [table](uint64_t i) { return _mm_cvtsi32_si128((int)table[i]); };
-  const __m128i a = _mm_unpacklo_epi64(_mm_unpacklo_epi32(entry((uint32_t)p0), entry(p0 >> 32)),
-                                       _mm_unpacklo_epi32(entry((uint32_t)p1), entry(p1 >> 32)));
-  const __m128i b = _mm_unpacklo_epi64(_mm_unpacklo_epi32(entry((uint32_t)p2), entry(p2 >> 32)),
-                                       _mm_unpacklo_epi32(entry((uint32_t)p3), entry(p3 >> 32)));
+  constexpr uint64_t kSlot = rans::kProbScale - 1;
+  const auto entry = [table](uint64_t i) { return _mm_cvtsi32_si128((int)table[i & kSlot]); };
+  const __m128i a = _mm_unpacklo_epi64(_mm_unpacklo_epi32(entry(p0), entry(p0 >> 32)),
+                                       _mm_unpacklo_epi32(entry(p1), entry(p1 >> 32)));
+  const __m128i b = _mm_unpacklo_epi64(_mm_unpacklo_epi32(entry(p2), entry(p2 >> 32)),
+                                       _mm_unpacklo_epi32(entry(p3), entry(p3 >> 32)));
   return _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
 }
 
@@ -104,7 +107,7 @@ SQZ_AVX2 bool decode_segment_avx2(const uint8_t* seg, uint32_t n_words, uint32_t
     for (int v = 0; v < 4; ++v) {
       __m256i xs = xv[v];
       // decode_get: x = (freq - 1) * hi + hi + bias, symbol in the entry's top byte.
-      const __m256i e = table_entries(t.slot, _mm256_and_si256(xs, m12));
+      const __m256i e = table_entries(t.slot, xs);
       const __m256i hi = _mm256_srli_epi32(xs, rans::kProbBits);
       xs = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(e, m12), hi), hi),
                             _mm256_and_si256(_mm256_srli_epi32(e, 12), m12));
