@@ -835,6 +835,50 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
                            params + r);
 }
 
+// Eight records a round: their 24 bytes as two loads (nothing read past them), each record's
+// three bytes widened to a lane, then local::quant_dequant's arithmetic in the same IEEE
+// operations and order. A round with a record that is not a valid kQuant one (a special kind,
+// rare) goes to the scalar reader from its first record.
+SQZ_AVX2 uint64_t local_dequants_avx2(const uint8_t* records, uint64_t n, uint32_t e0,
+                                      local::Dequant* dq) {
+  static_assert(local::kRecordBytes == 3 && sizeof(local::Dequant) == 8, "the layout below");
+  const __m256i spread = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1, 0,
+                                          1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
+  // Valid: octave < min(e0, kSpecialOctave) (octave <= kMaxOctave and octave < e0).
+  const __m256i limit =
+      _mm256_set1_epi32((int)(e0 < local::kSpecialOctave ? e0 : (uint32_t)local::kSpecialOctave));
+  const __m256i e0v = _mm256_set1_epi32((int)e0);
+  const __m256i low4 = _mm256_set1_epi32(15);
+  const __m256i mant_mask = _mm256_set1_epi32((1 << local::kMantBits) - 1);
+  const __m256 eighth = _mm256_set1_ps(0.125f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  uint64_t r = 0;
+  for (; r + 8 <= n; r += 8) {
+    const uint8_t* p = records + local::kRecordBytes * r;
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));         // records 0-4
+    const __m128i tail = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 16));  // bytes 16-23
+    const __m128i hi = _mm_alignr_epi8(tail, lo, 12);  // bytes 12-27: records 4-7 first
+    const __m256i rec =
+        _mm256_shuffle_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1), spread);
+    const __m256i octave = _mm256_and_si256(rec, low4);
+    if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(limit, octave))) != 0xff) break;
+    const __m256i mant = _mm256_and_si256(_mm256_srli_epi32(rec, 4), mant_mask);
+    const __m256i zi = _mm256_srli_epi32(rec, 13);
+    const __m256 step =
+        _mm256_castsi256_ps(_mm256_or_si256(_mm256_slli_epi32(_mm256_sub_epi32(e0v, octave), 23),
+                                            _mm256_slli_epi32(mant, 23 - local::kMantBits)));
+    const __m256 zs = _mm256_mul_ps(_mm256_cvtepi32_ps(zi), _mm256_mul_ps(step, eighth));
+    const __m256 add = _mm256_xor_ps(zs, sign);
+    // (step, add) pairs in record order: lanes 0-1 and 4-5, then 2-3 and 6-7.
+    const __m256 a = _mm256_unpacklo_ps(step, add);
+    const __m256 b = _mm256_unpackhi_ps(step, add);
+    float* out = reinterpret_cast<float*>(dq + r);
+    _mm256_storeu_ps(out, _mm256_permute2f128_ps(a, b, 0x20));
+    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(a, b, 0x31));
+  }
+  return r + kUnitScalar.local_dequants(records + local::kRecordBytes * r, n - r, e0, dq + r);
+}
+
 template <DType kType>
 constexpr StagedKernels avx2_set() {
   return {&block_stats_avx2<kType>,       &block_stats_keys_avx2<kType>,
@@ -850,8 +894,8 @@ const StagedKernels kStagedAvx2[4] = {
     avx2_set<DType::kF32>(),
     avx2_set<DType::kF16>(),
     avx2_set<DType::kBF16>()};
-const UnitKernels kUnitAvx2 = {&unit_keys_avx2, &pack_groups_avx2, &unpack_planes_avx2,
-                               &local_e0_avx2, &decide_local_avx2};
+const UnitKernels kUnitAvx2 = {&unit_keys_avx2, &pack_groups_avx2,  &unpack_planes_avx2,
+                               &local_e0_avx2,  &decide_local_avx2, &local_dequants_avx2};
 
 }  // namespace squeeze::cpu
 

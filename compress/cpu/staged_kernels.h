@@ -66,6 +66,10 @@ struct UnitKernels {
   void (*decide_local)(const local::BlockStats* st, const double* bound, uint64_t n, uint32_t e0,
                        uint32_t w, uint8_t dtype, uint32_t* record, uint32_t* side,
                        local::BlockParams* params);
+  // Local mode's decoder: records [0, n) (local::kRecordBytes each, nothing read past them) as
+  // dq[r] (local::quant_dequant) for as long as each is a valid kQuant record. Returns how many:
+  // the index of the first that is not, else n.
+  uint64_t (*local_dequants)(const uint8_t* records, uint64_t n, uint32_t e0, local::Dequant* dq);
 };
 
 extern const StagedKernels kStagedScalar[4];  // indexed by DType; kBytes unused

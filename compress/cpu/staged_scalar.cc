@@ -215,6 +215,14 @@ void pack_groups_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n
   }
 }
 
+uint64_t local_dequants_scalar(const uint8_t* records, uint64_t n, uint32_t e0,
+                               local::Dequant* dq) {
+  for (uint64_t r = 0; r < n; ++r)
+    if (!local::quant_dequant(local::load_record(records + local::kRecordBytes * r), e0, &dq[r]))
+      return r;
+  return n;
+}
+
 }  // namespace
 
 const StagedKernels kStagedScalar[4] = {
@@ -222,8 +230,9 @@ const StagedKernels kStagedScalar[4] = {
     scalar_set<DType::kF32>(),
     scalar_set<DType::kF16>(),
     scalar_set<DType::kBF16>()};
-const UnitKernels kUnitScalar = {&unit_keys_scalar, &pack_groups_scalar, &block::unpack_planes,
-                                 &local_e0_scalar, &decide_local_scalar};
+
+const UnitKernels kUnitScalar = {&unit_keys_scalar, &pack_groups_scalar,  &block::unpack_planes,
+                                 &local_e0_scalar,  &decide_local_scalar, &local_dequants_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment};
 

@@ -321,23 +321,30 @@ SQZ_HD void classify_record(uint32_t record, bool* side, bool* codes) {
   *codes = kind == Kind::kEscape;
 }
 
+// A kQuant record's step and zs (z * step / 8), given the frame's E0: false when the record is
+// not a valid kQuant one (a special octave, or a step exponent that would not stay >= 1). parse()
+// and the decoders' SIMD record readers compute exactly this.
+SQZ_HD bool quant_step(uint32_t record, uint32_t e0, float* step, float* zs) {
+  const uint32_t octave = record & 15u;
+  if (!is_quant_record(record) || octave > kMaxOctave || octave >= e0) return false;
+  const uint32_t mant = (record >> 4) & ((1u << kMantBits) - 1u);
+  const uint32_t zi = record >> 13;  // 11 bits
+  const uint32_t bits = ((e0 - octave) << 23) | (mant << (23 - kMantBits));
+  const float s = quant::bits_to_float(bits);
+  *step = s;
+  *zs = (float)zi * (s * 0.125f);
+  return true;
+}
+
 // Parses a record (and, for kinds that have one, its side entry), validating every field: the
 // decoder's side of decide(). False on a malformed record.
 SQZ_HD bool parse(uint32_t record, const uint8_t* side_entry, uint32_t e0, uint32_t w,
                   BlockParams* p) {
   *p = BlockParams{};
   p->max_code = (1u << w) - 1u;
-  const uint32_t octave = record & 15u;
   if (is_quant_record(record)) {
-    if (octave > kMaxOctave || octave >= e0) return false;  // exponent field stays >= 1
-    const uint32_t mant = (record >> 4) & ((1u << kMantBits) - 1u);
-    const uint32_t zi = record >> 13;  // 11 bits
-    const uint32_t bits = ((e0 - octave) << 23) | (mant << (23 - kMantBits));
-    const float s = quant::bits_to_float(bits);
     p->kind = Kind::kQuant;
-    p->step = s;
-    p->zs = (float)zi * (s * 0.125f);
-    return true;
+    return quant_step(record, e0, &p->step, &p->zs);
   }
   if ((record >> 6) != 0) return false;
   p->kind = special_kind(record);
@@ -376,6 +383,16 @@ SQZ_HD Dequant dequant_of(const BlockParams& p) {
   d.step = p.step;
   d.add = p.kind == Kind::kEscape ? p.offset : -p.zs;
   return d;
+}
+
+// A kQuant record's Dequant (dequant_of of the parameters parse() gives it): false when it is not
+// a valid kQuant record.
+SQZ_HD bool quant_dequant(uint32_t record, uint32_t e0, Dequant* d) {
+  float step, zs;
+  if (!quant_step(record, e0, &step, &zs)) return false;
+  d->step = step;
+  d->add = -zs;
+  return true;
 }
 
 // The value the decoder writes for code q of a block with codes, widened to float (before the

@@ -582,6 +582,51 @@ TEST(CodecBackend, Avx2LocalDecisionsMatchScalar) {
   }
 }
 
+// The decoder's record reader: every backend reads the same leading run of valid kQuant records,
+// each as local::parse and local::dequant_of make it, bit for bit, and stops at the first other
+// record (special kinds, and octaves at or above E0, which parse rejects); it reads no byte past
+// the n records (the buffer ends there, so ASan would see one).
+TEST(CodecBackend, LocalRecordReadersMatchParse) {
+  std::vector<const cpu::UnitKernels*> sets = {cpu::scalar_backend().units};
+  if (cpu::avx2_backend()) sets.push_back(cpu::avx2_backend()->units);
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 2000; ++round) {
+    const uint64_t n = rng() % 40;
+    const uint32_t e0 = 1 + (uint32_t)(rng() % 254);
+    std::vector<uint8_t> bytes(n * local::kRecordBytes);
+    for (uint64_t r = 0; r < n; ++r) {
+      uint32_t record = (uint32_t)rng() & 0xffffffu;
+      // Mostly valid kQuant records (octave below E0 and 15), some special or invalid ones.
+      const uint32_t limit = std::min<uint32_t>(e0, local::kSpecialOctave);
+      if (rng() % 8 != 0) record = (record & ~15u) | (uint32_t)(rng() % limit);
+      local::store_record(bytes.data() + local::kRecordBytes * r, record);
+    }
+    // The expected run, from parse.
+    uint64_t expect = 0;
+    std::vector<local::Dequant> want(n);
+    for (; expect < n; ++expect) {
+      const uint32_t record = local::load_record(bytes.data() + local::kRecordBytes * expect);
+      local::BlockParams p;
+      if (!local::is_quant_record(record) || !local::parse(record, nullptr, e0, 8, &p)) break;
+      want[expect] = local::dequant_of(p);
+    }
+    for (const cpu::UnitKernels* k : sets) {
+      std::vector<uint8_t> exact(bytes);  // its own allocation of exactly n records
+      std::vector<local::Dequant> got(n, local::Dequant{-1.0f, -1.0f});
+      const uint64_t read = k->local_dequants(exact.data(), n, e0, got.data());
+      ASSERT_EQ(read, expect) << "round " << round << " n " << n << " e0 " << e0 << " seed "
+                              << seed;
+      for (uint64_t r = 0; r < read; ++r) {
+        ASSERT_EQ(quant::float_to_bits(got[r].step), quant::float_to_bits(want[r].step))
+            << "record " << r << " round " << round << " seed " << seed;
+        ASSERT_EQ(quant::float_to_bits(got[r].add), quant::float_to_bits(want[r].add))
+            << "record " << r << " round " << round << " seed " << seed;
+      }
+    }
+  }
+}
+
 #if defined(__x86_64__)
 TEST(CodecBackend, IgnoresCallersFlushToZeroMode) {
   std::vector<float> v(256);
