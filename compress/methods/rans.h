@@ -225,10 +225,17 @@ SQZ_HD uint32_t slot_entry(uint32_t freq, uint32_t bias, uint32_t sym) {
 
 // A symbol's f slots, slot[k] = slot_entry(f, k, sym): two entries a 64-bit store (half the
 // stores of one at a time; the decoder builds the table for every frame it reads, 4096 entries).
-// Adding 2 to both halves' slot - cum fields never carries out of them: they stay below f.
+// The pair's first four bytes are entry k's on either byte order. Adding 2 to both halves'
+// slot - cum fields never carries out of a stored one: they stay below f.
 SQZ_HD void fill_slots(uint32_t* slot, uint32_t f, uint32_t sym) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  constexpr uint32_t kFirst = 32, kSecond = 0;
+#else
+  constexpr uint32_t kFirst = 0, kSecond = 32;
+#endif
   uint32_t k = 0;
-  uint64_t pair = slot_entry(f, 0, sym) | (uint64_t)slot_entry(f, 1, sym) << 32;
+  const uint64_t first = slot_entry(f, 0, sym), second = slot_entry(f, 1, sym);
+  uint64_t pair = first << kFirst | second << kSecond;
   constexpr uint64_t kStep = (uint64_t{2} << 12) | (uint64_t{2} << 44);
   for (; k + 2 <= f; k += 2, pair += kStep) memcpy(slot + k, &pair, 8);
   if (k < f) slot[k] = slot_entry(f, k, sym);
