@@ -719,6 +719,18 @@ TEST_P(KernelRunner, TableQuantizerMatchesCpuBackend) {
       c.params.layout = &layouts[0].row;
       batch.push_back(c);
     }
+    // A frame that takes the rANS coder whatever the draws above gave (their frames, of at most
+    // six rows, may all decline it: seed 7441605679903884676): 256 rows of the 48-wide layout's
+    // one table at rel 1/64, whose codes' entropy is well below their widths. It took the coder
+    // with every seed of 1-150 under the table quantizer (not without it, where the frame's one
+    // bound comes from the tables' ranges).
+    if (table_cap) {
+      TestChunk c = chunk(DType::kF32, BoundMode::kRel, 1.0 / 64,
+                          table_values(layouts[0].row, 256 * 48, rng));
+      c.params.caps = caps() | kCapTable;
+      c.params.layout = &layouts[0].row;
+      batch.push_back(c);
+    }
     // Abs bounds too small for a step: exact tables (or a raw frame without kCapTable).
     for (DType t : kFloatTypes) {
       TestChunk c = chunk(t, BoundMode::kAbs, 1e-45, table_values(layouts[4].row, 2000, rng));
