@@ -55,6 +55,13 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "its time (encode plus decode) measured once per process on this CPU; an unknown link "        \
     "rate means on. on: whenever it makes the frame smaller; off: never (the fixed-length coder "  \
     "only). The decoded values are the same in every case.")                                       \
+  X(kHistory, "HISTORY", kEnum, "auto", 0, 0, "auto|on|off",                                       \
+    "The stream history of lossy frames: a frame's units may refer to units of the last MiB the "  \
+    "connection sent (when the receiver decodes such frames). auto: kept unless it makes the "     \
+    "longer of the connection's CPU time (coding, and this process's receivers' decoding) and "    \
+    "its wire time longer, measured on its own frames with and without it every 1024 frames; an "  \
+    "unknown link rate means on. on: always; off: never (deduplication within a frame only). The " \
+    "decoded values are the same in every case.")                                                  \
   X(kLayout, "LAYOUT", kString, "", 0, 0, "",                                                      \
     "The tables of a row of the all-to-all payloads, in row order: comma-separated "               \
     "WIDTH[*COUNT][@ROWS][=BOUND] (e.g. 128*8, or 64@1460,64@10000000=5e-3,32). Applied to a "     \
@@ -251,6 +258,11 @@ struct Settings {
   Entropy entropy() const {
     const std::string& v = get<ParamId::kEntropy>();
     return v == "on" ? Entropy::kOn : v == "off" ? Entropy::kOff : Entropy::kAuto;
+  }
+  enum class History : uint8_t { kAuto, kOn, kOff };
+  History history() const {
+    const std::string& v = get<ParamId::kHistory>();
+    return v == "on" ? History::kOn : v == "off" ? History::kOff : History::kAuto;
   }
   // LINK_MBPS as configured: -1 for "auto" (the device's speed).
   int64_t link_mbps() const { return get<ParamId::kLinkMbps>(); }

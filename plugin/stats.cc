@@ -166,6 +166,13 @@ std::string stats_json(const ConnLabel& label, const ConnStats& s) {
                   static_cast<unsigned long long>(v), s.max_err_over_bound());
     out += buf;
   }
+  // HISTORY: the frames of a connection with a stream history, with it and without it.
+  const uint64_t with = s.history_frames.load(), without = s.history_off_frames.load();
+  if (with + without > 0) {
+    std::snprintf(buf, sizeof(buf), ",\"history\":{\"with\":%llu,\"without\":%llu}",
+                  static_cast<unsigned long long>(with), static_cast<unsigned long long>(without));
+    out += buf;
+  }
   out += "}";
   return out;
 }

@@ -56,6 +56,10 @@ struct ConnStats {
   // the largest error found against its bound (bit pattern of a double).
   std::atomic<uint64_t> verified{0};
   std::atomic<uint64_t> max_err_over_bound_bits{0};
+  // Send side, a connection with a stream history (HISTORY): its lossy frames that could refer
+  // to it, and those sent without it.
+  std::atomic<uint64_t> history_frames{0};
+  std::atomic<uint64_t> history_off_frames{0};
 
   void note_bound(double bound);
   double max_bound() const;

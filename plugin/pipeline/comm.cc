@@ -2,11 +2,14 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 
 #include "plugin/log.h"
+#include "squeeze/format.h"
 
 namespace squeeze::plugin {
 namespace {
@@ -37,6 +40,9 @@ Comm::Comm(Dir dir, std::unique_ptr<Connection> conn, const CommOptions& options
     r.comm = this;
     r.owner = this;
   }
+  // HISTORY=off: the sender's frames refer to nothing outside themselves.
+  if (dir_ == Dir::kSend && options_.history == Settings::History::kOff)
+    options_.caps &= ~kCapHistory;
   if ((options_.caps & kCapHistory) != 0) {
     if (dir_ == Dir::kSend) {
       encoder_ = std::make_unique<StreamEncoder>();
@@ -304,6 +310,7 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
       if (t.params.mode != BoundMode::kLossless) {
         apply_layout(classifier_.layout, &t.params, &t.layout);
         note_lossy_bytes(size);
+        if (encoder_ != nullptr) choose_history_locked(r);
       }
       t.encoder = encoder_.get();
       t.decoder = nullptr;
@@ -373,6 +380,8 @@ void Comm::on_compressed(CodecTask* task) {
     if (task->params.mode == BoundMode::kLossless) {
       c->classifier_.gauge.record(static_cast<int>(task->params.dtype) - 1, task->src_bytes,
                                   task->out_bytes, task->elapsed_ns);
+    } else if (c->encoder_ != nullptr) {
+      c->history_gauge_.record(r->history, task->src_bytes, task->out_bytes, task->elapsed_ns);
     }
     r->kind = wire::PayloadKind::kFramed;
     r->payload = r->staging;
@@ -380,6 +389,38 @@ void Comm::on_compressed(CodecTask* task) {
     c->send_ready_locked(r, /*nccl_buffer_free=*/true);  // the frame is in staging
   }
   c->cv_.notify_all();
+}
+
+void Comm::choose_history_locked(Request* r) {
+  CodecTask& t = r->task;
+  r->history = HistoryGauge::Ticket{};  // on, measuring nothing
+  if (options_.history == Settings::History::kAuto && options_.link_bytes_per_s > 0) {
+    HistoryGauge::DecodeCost decode;
+    decode.known = history_decode_board().per_byte(&decode.with_ns, &decode.without_ns);
+    bool decided_now = false;
+    r->history = history_gauge_.next(options_.link_bytes_per_s, decode, &decided_now);
+    if (decided_now) {
+      const HistoryGauge::Verdict& v = history_gauge_.last();
+      char receivers[96] = "not measured by this process's receivers";
+      if (v.decode.known)
+        std::snprintf(receivers, sizeof receivers, "%.3f and %.3f ns by this process's receivers",
+                      v.decode.with_ns, v.decode.without_ns);
+      SQZ_INFO(NCCL_NET,
+               "send connection %llu to %s: the stream history %s: per input byte, with it and "
+               "without it, %.3f and %.3f ns of coding, decoding %s, %.4f and %.4f wire bytes "
+               "(%.3f and %.3f ns at %.3f GB/s): %.3f against %.3f ns (%d frames each); measured "
+               "again in %llu frames",
+               static_cast<unsigned long long>(options_.id), peer_.c_str(),
+               v.pays ? "pays" : "does not pay", v.ns_with, v.ns_without, receivers, v.wire_with,
+               v.wire_without, v.link_with, v.link_without, options_.link_bytes_per_s / 1e9,
+               std::max(v.cpu_with, v.link_with), std::max(v.cpu_without, v.link_without),
+               HistoryGauge::kProbeFrames,
+               static_cast<unsigned long long>(HistoryGauge::kRecheckFrames));
+    }
+  }
+  if (!r->history.history) t.params.caps &= ~kCapHistory;
+  (r->history.history ? stats_.history_frames : stats_.history_off_frames)
+      .fetch_add(1, std::memory_order_relaxed);
 }
 
 void Comm::send_ready_locked(Request* r, bool nccl_buffer_free) {
@@ -561,6 +602,15 @@ void Comm::on_decompressed(CodecTask* task) {
   std::lock_guard<std::mutex> lock(c->mu_);
   --c->outstanding_tasks_;
   c->stats_.codec_ns.fetch_add(task->elapsed_ns, std::memory_order_relaxed);
+  // A history connection's lossy frames: what decoding costs with the history and without, for
+  // this process's senders (HISTORY=auto).
+  FrameInfo info;
+  if (c->decoder_ != nullptr && task->status == Status::kOk &&
+      read_frame_info(task->src, task->src_bytes, &info) == Status::kOk &&
+      info.method == static_cast<uint8_t>(FrameMethod::kStaged)) {
+    history_decode_board().note(info.dedup == static_cast<uint8_t>(StagedDedup::kHistory),
+                                task->out_bytes, task->elapsed_ns);
+  }
   c->staging_.release(r->staging);
   r->staging = nullptr;
   if (task->status != Status::kOk || task->out_bytes != r->original_bytes) {

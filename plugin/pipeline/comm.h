@@ -27,6 +27,7 @@
 
 #include "nccl_abi/net.h"
 #include "plugin/classify/classify.h"
+#include "plugin/classify/history.h"
 #include "plugin/pipeline/codec_engine.h"
 #include "plugin/pipeline/cuda_pipeline.h"
 #include "plugin/pipeline/net_comm.h"
@@ -70,6 +71,9 @@ struct Request : RequestBase {
   bool transmitted = false;
   bool tested = false;
   bool decode_submitted = false;  // receive side: its frame went to the codec engine
+  // Send side, a lossy frame of a connection with a stream history: whether it may refer to
+  // the history, and the measurement it belongs to (HistoryGauge).
+  HistoryGauge::Ticket history;
   CodecTask task;
   GpuRequestState gpu;  // NCCL_PTR_CUDA buffers (cuda_pipeline.h)
 
@@ -140,6 +144,9 @@ class Comm final : public NetComm {
   // A send's wire payload is ready for the sockets. nccl_buffer_free: NCCL's buffer was already
   // copied (frame in staging), so with helper threads the request completes now.
   void send_ready_locked(Request* r, bool nccl_buffer_free);
+  // A lossy host frame of a connection with a stream history: whether it may refer to it
+  // (HISTORY), into r->history and the task's caps.
+  void choose_history_locked(Request* r);
   // One more part of r's transfer finished; when it was the last, settles the request. Receive
   // side: frames are handed to the codec in message order (a stream's frames may refer to the
   // frames before them), so completing one may release several decompress tasks, appended to
@@ -195,6 +202,8 @@ class Comm final : public NetComm {
   // sender's and the receiver's stream codecs, each used by one codec task at a time.
   std::unique_ptr<StreamEncoder> encoder_;
   std::unique_ptr<StreamDecoder> decoder_;
+  // Send side with HISTORY=auto over a link of known rate: whether the history pays.
+  HistoryGauge history_gauge_;
   // Send side with NCCL_SQUEEZE_VERIFY and a stream history: the receiver's decoder, shadowed.
   std::unique_ptr<StreamDecoder> verifier_;
   uint32_t next_decode_seq_ = 0;  // receive side: the next message to hand to the codec

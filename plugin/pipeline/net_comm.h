@@ -40,6 +40,9 @@ struct CommOptions {
   double link_bytes_per_s = 0;
   // Send side: CodecParams::rans_min_gain of this connection's lossy frames (ENTROPY).
   uint32_t rans_min_gain = 0;
+  // Send side: whether its lossy frames refer to the stream history, when the receiver decodes
+  // such frames (HISTORY; auto: HistoryGauge over link_bytes_per_s).
+  Settings::History history = Settings::History::kAuto;
 };
 
 // LINK_MBPS, else the device's speed (Mbit/s, <= 0: unknown), in bytes per second; 0: unknown.

@@ -119,6 +119,7 @@ class TcpTransport final : public Transport {
     const int speed = dev >= 0 && dev < device_count() ? devices_[dev].speed_mbps : 0;
     opts.link_bytes_per_s = link_bytes_per_s(settings_, speed);
     opts.rans_min_gain = rans_min_gain(settings_.entropy(), opts.link_bytes_per_s);
+    opts.history = settings_.history();
     log_established(NetComm::Dir::kSend, opts, *conn);
     *out = std::make_unique<Comm>(NetComm::Dir::kSend, std::move(conn), opts);
     return ncclSuccess;
@@ -145,14 +146,20 @@ class TcpTransport final : public Transport {
  private:
   static void log_established(NetComm::Dir dir, const CommOptions& opts, const Connection& conn) {
     const bool send = dir == NetComm::Dir::kSend;
+    const bool history = send && (opts.caps & kCapHistory) != 0;
     SQZ_INFO(NCCL_NET,
-             "%s connection %llu established with %s, %s traffic hint, protocol %u, %s%s%s",
+             "%s connection %llu established with %s, %s traffic hint, protocol %u, %s%s%s%s",
              send ? "send" : "recv", static_cast<unsigned long long>(opts.id),
              sockaddr_to_string(conn.peer).c_str(), comm_kind_name(opts.connect_kind),
              static_cast<unsigned>(conn.protocol), caps_description(opts.caps, send).c_str(),
              send && (opts.caps & kCapRans) != 0 ? ", " : "",
              send && (opts.caps & kCapRans) != 0 ? rans_gain_description(opts.rans_min_gain).c_str()
-                                                 : "");
+                                                 : "",
+             !history                                  ? ""
+             : opts.history == Settings::History::kOn  ? ", stream history always"
+             : opts.history == Settings::History::kOff ? ", no stream history (HISTORY=off)"
+             : opts.link_bytes_per_s > 0               ? ", stream history while it pays"
+                                         : ", stream history always (link rate unknown)");
   }
 
   Settings settings_;

@@ -2,12 +2,14 @@
 // Ack. A raw receiver (raw_peer.h) plays a protocol 2 plugin (version 1 frames only), a protocol
 // 3 one that decodes staged frames but neither rANS nor deduplication, and a full one; the frames
 // the plugin sends are read off the wire, checked for what they use, and decoded.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <thread>
 
 #include "harness.h"
+#include "plugin/classify/history.h"
 #include "raw_peer.h"
 #include "squeeze/codec.h"
 #include "squeeze/format.h"
@@ -16,6 +18,7 @@ namespace sqtest {
 namespace {
 
 using squeeze::FrameInfo;
+using squeeze::plugin::HistoryGauge;
 
 struct Profile {
   const char* name;
@@ -26,6 +29,12 @@ struct Profile {
   const char* entropy = nullptr;
   const char* link_mbps = nullptr;
   enum class Rans { kEither, kSome, kNone } rans = Rans::kEither;
+  // HISTORY for the sender (null: the default), how many messages, and which frames must refer
+  // to the stream history: some, none, or (HISTORY=auto) some before HistoryGauge's frames
+  // measured without it, and none of those.
+  const char* history = nullptr;
+  int messages = 6;
+  enum class History { kEither, kSome, kNone, kProbes } uses_history = History::kEither;
 };
 
 // Float messages with repeated 64-value vectors, so deduplication would pay if allowed.
@@ -51,6 +60,7 @@ void run_profile(const Profile& prof) {
   env.set("NCCL_SQUEEZE_ASSUME_DTYPE", "f32");
   if (prof.entropy != nullptr) env.set("NCCL_SQUEEZE_ENTROPY", prof.entropy);
   if (prof.link_mbps != nullptr) env.set("NCCL_SQUEEZE_LINK_MBPS", prof.link_mbps);
+  if (prof.history != nullptr) env.set("NCCL_SQUEEZE_HISTORY", prof.history);
   Pair p;
   ASSERT_TRUE(init_ctx(&p.ctx));
   ncclNet_v11_t* n = plugin().v11;
@@ -80,7 +90,7 @@ void run_profile(const Profile& prof) {
   ASSERT_TRUE(accepted);
   ASSERT_NE(p.send, nullptr);
 
-  constexpr int kMessages = 6;
+  const int kMessages = prof.messages;
   constexpr size_t kFloats = 32768;  // 128 KiB, NCCL's step
   std::vector<std::vector<uint8_t>> sent(kMessages);
   for (int k = 0; k < kMessages; ++k) sent[k] = payload(100 + k % 2, kFloats);  // repeats too
@@ -93,7 +103,7 @@ void run_profile(const Profile& prof) {
   std::vector<std::vector<uint8_t>> frames(kMessages);
   std::string reader_error;
   std::thread reader([&] {
-    for (uint32_t seq = 0; seq < kMessages; ++seq) {
+    for (uint32_t seq = 0; seq < static_cast<uint32_t>(kMessages); ++seq) {
       wire::MsgHeader h{};
       const int hs = static_cast<int>(seq % kSockets);
       if (!read_all(rx.data[static_cast<size_t>(hs)], &h, sizeof(h)) ||
@@ -131,6 +141,7 @@ void run_profile(const Profile& prof) {
   squeeze::StreamDecoder dec;
   bool any_dedup = false;
   int rans_frames = 0;
+  std::vector<bool> history_frame(static_cast<size_t>(kMessages));
   for (int k = 0; k < kMessages; ++k) {
     FrameInfo info;
     ASSERT_EQ(squeeze::read_frame_info(frames[k].data(), frames[k].size(), &info),
@@ -148,6 +159,8 @@ void run_profile(const Profile& prof) {
       EXPECT_EQ(info.dedup, (uint8_t)squeeze::StagedDedup::kNone) << "message " << k;
     }
     any_dedup |= info.dedup != (uint8_t)squeeze::StagedDedup::kNone;
+    history_frame[static_cast<size_t>(k)] = info.version == squeeze::kFrameVersion2 &&
+                                            info.dedup == (uint8_t)squeeze::StagedDedup::kHistory;
     rans_frames += info.version == squeeze::kFrameVersion2 &&
                    info.coder == (uint8_t)squeeze::StagedCoder::kRans;
     std::vector<uint8_t> out(kFloats * 4);
@@ -186,6 +199,29 @@ void run_profile(const Profile& prof) {
   if (prof.rans == Profile::Rans::kNone) {
     EXPECT_EQ(rans_frames, 0) << "rANS frames with ENTROPY=" << prof.entropy;
   }
+  // Every frame went through one stream decoder above, in order, whichever way it went.
+  const auto history_frames = std::count(history_frame.begin(), history_frame.end(), true);
+  switch (prof.uses_history) {
+    case Profile::History::kEither:
+      break;
+    case Profile::History::kSome:
+      EXPECT_GT(history_frames, 0) << "messages repeat earlier ones, no frame used the history";
+      break;
+    case Profile::History::kNone:
+      EXPECT_EQ(history_frames, 0)
+          << "frames referred to the history with HISTORY=" << prof.history;
+      break;
+    case Profile::History::kProbes: {
+      constexpr int kWithout = HistoryGauge::kWarmFrames + HistoryGauge::kProbeFrames;
+      ASSERT_GE(kMessages, kWithout + HistoryGauge::kProbeFrames);
+      EXPECT_GT(std::count(history_frame.begin(), history_frame.begin() + kWithout, true), 0)
+          << "no warm-up or measured frame used the history";
+      for (int k = kWithout; k < kWithout + HistoryGauge::kProbeFrames; ++k)
+        EXPECT_FALSE(history_frame[static_cast<size_t>(k)])
+            << "message " << k << " is measured without the history";
+      break;
+    }
+  }
 }
 
 TEST(Caps, SenderUsesOnlyWhatTheReceiverDecodes) {
@@ -199,7 +235,17 @@ TEST(Caps, SenderUsesOnlyWhatTheReceiverDecodes) {
         Profile{"everything, ENTROPY=off", 3, squeeze::kCapsAll, "off", nullptr,
                 Profile::Rans::kNone},
         Profile{"everything, ENTROPY=auto on a 1 Mbit/s link", 3, squeeze::kCapsAll, "auto", "1",
-                Profile::Rans::kSome}}) {
+                Profile::Rans::kSome},
+        // HISTORY: the receiver decodes history frames; the sender refers to it as configured
+        // (messages 2, 4, ... repeat message 0, 3, 5, ... message 1).
+        Profile{"everything, HISTORY=on", 3, squeeze::kCapsAll, nullptr, nullptr,
+                Profile::Rans::kEither, "on", 6, Profile::History::kSome},
+        Profile{"everything, HISTORY=off", 3, squeeze::kCapsAll, nullptr, nullptr,
+                Profile::Rans::kEither, "off", 6, Profile::History::kNone},
+        Profile{"everything, HISTORY=auto, measuring", 3, squeeze::kCapsAll, nullptr, "1000",
+                Profile::Rans::kEither, "auto",
+                HistoryGauge::kWarmFrames + 2 * HistoryGauge::kProbeFrames + 4,
+                Profile::History::kProbes}}) {
     run_profile(prof);
     if (HasFatalFailure()) return;
   }

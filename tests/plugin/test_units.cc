@@ -17,6 +17,7 @@
 #include "compress/cpu/kernels.h"
 #include "plugin/classify/classify.h"
 #include "plugin/classify/entropy.h"
+#include "plugin/classify/history.h"
 #include "plugin/classify/layout.h"
 #include "plugin/config.h"
 #include "plugin/config_toml.h"
@@ -673,6 +674,153 @@ TEST(LosslessGauge, SendClassifierAppliesCapsAndTheGauge) {
   EXPECT_FALSE(forced.at(PolicyOp::kP2p, DType::kF32).on);
   EXPECT_FALSE(parse_policy_rules("p2p.u64=abs:1e-3", &forced, &error));
   EXPECT_NE(error.find("only losslessly"), std::string::npos) << error;
+}
+
+// HISTORY=auto's rule: a pipeline's time per input byte, max(CPU, wire), with and without.
+TEST(HistoryGauge, ComparesThePipelinesTimeWithAndWithout) {
+  using Gauge = HistoryGauge;
+  const Gauge::DecodeCost none;
+  // 1 MB each way. With the history: 100 KB on the wire, 2 ms of coding (2 ns a byte); without:
+  // 150 KB, 1 ms.
+  const Gauge::Sums with{1000000, 100000, 2000000, 8}, without{1000000, 150000, 1000000, 8};
+  // 100 Mbit/s: the wire takes 8 and 12 ns a byte, more than the coding either way: kept.
+  Gauge::Verdict v = Gauge::decide(with, without, 12.5e6, none);
+  EXPECT_TRUE(v.pays);
+  EXPECT_DOUBLE_EQ(v.ns_with, 2.0);
+  EXPECT_DOUBLE_EQ(v.ns_without, 1.0);
+  EXPECT_DOUBLE_EQ(v.wire_with, 0.1);
+  EXPECT_DOUBLE_EQ(v.wire_without, 0.15);
+  EXPECT_NEAR(v.link_with, 8.0, 1e-9);
+  EXPECT_NEAR(v.link_without, 12.0, 1e-9);
+  // 1 Gbit/s: 0.8 and 1.2 ns of wire; the coding's 2 ns with the history is the longer stage.
+  EXPECT_FALSE(Gauge::decide(with, without, 125e6, none).pays);
+  // Even where the wire without the history takes as long as the coding with it (75 MB/s).
+  EXPECT_TRUE(Gauge::decide(with, without, 74e6, none).pays);
+  EXPECT_FALSE(Gauge::decide(with, without, 76e6, none).pays);
+  // The receivers' decoding counts beside the coding: 1 ns a byte with the history, 0.2
+  // without, and 52 MB/s no longer pays (3 ns against 2.9 ns of wire without).
+  const Gauge::DecodeCost decode{true, 1.0, 0.2};
+  EXPECT_TRUE(Gauge::decide(with, without, 52e6, none).pays);
+  v = Gauge::decide(with, without, 52e6, decode);
+  EXPECT_FALSE(v.pays);
+  EXPECT_DOUBLE_EQ(v.cpu_with, 3.0);
+  EXPECT_DOUBLE_EQ(v.cpu_without, 1.2);
+  EXPECT_TRUE(Gauge::decide(with, without, 48e6, decode).pays);
+  // A history that also makes the coding faster pays on any link; one that saves no bytes and
+  // costs time pays on none where the coding is the longer stage.
+  EXPECT_TRUE(Gauge::decide({1000, 100, 500, 8}, {1000, 150, 1000, 8}, 1e15, none).pays);
+  EXPECT_FALSE(Gauge::decide({1000, 150, 2000, 8}, {1000, 150, 1000, 8}, 1e15, none).pays);
+  // Nothing measured (or no link): the history stays.
+  EXPECT_TRUE(Gauge::decide({}, without, 125e6, none).pays);
+  EXPECT_TRUE(Gauge::decide(with, without, 0.0, none).pays);
+}
+
+// The receivers' decode costs: nothing until both kinds have kMinFrames frames, then the time
+// per byte of each; old frames weigh half once one kind passes kDecayFrames.
+TEST(HistoryGauge, DecodeBoardAveragesTheReceiversFrames) {
+  HistoryDecodeBoard b;
+  double with = 0, without = 0;
+  for (uint64_t k = 0; k < HistoryDecodeBoard::kMinFrames; ++k) b.note(true, 1000, 3000);
+  EXPECT_FALSE(b.per_byte(&with, &without));
+  for (uint64_t k = 1; k < HistoryDecodeBoard::kMinFrames; ++k) b.note(false, 1000, 1000);
+  EXPECT_FALSE(b.per_byte(&with, &without));
+  b.note(false, 1000, 1000);
+  ASSERT_TRUE(b.per_byte(&with, &without));
+  EXPECT_DOUBLE_EQ(with, 3.0);
+  EXPECT_DOUBLE_EQ(without, 1.0);
+  // Frames twice as fast without the history from now on: the average follows, and after the
+  // halving the new frames count twice as much as the old ones.
+  for (uint64_t k = HistoryDecodeBoard::kMinFrames; k < HistoryDecodeBoard::kDecayFrames; ++k)
+    b.note(false, 1000, 500);
+  ASSERT_TRUE(b.per_byte(&with, &without));
+  EXPECT_NEAR(without, (8 * 1.0 + 4088 * 0.5) / 4096, 1e-9);
+  b.note(false, 1000, 500);  // the 4097th: every sum halved
+  ASSERT_TRUE(b.per_byte(&with, &without));
+  EXPECT_DOUBLE_EQ(with, 3.0);
+  for (int k = 0; k < 2048; ++k) b.note(false, 1000, 0);
+  ASSERT_TRUE(b.per_byte(&with, &without));
+  EXPECT_LT(without, 0.26);  // the old half-nanosecond frames weigh half of the new free ones
+  // The process's board is one object.
+  EXPECT_EQ(&history_decode_board(), &history_decode_board());
+}
+
+// The sequence: warm-up and measured frames with the history, measured frames without it, a
+// verdict once every measurement is in, which holds for kRecheckFrames frames; then again.
+TEST(HistoryGauge, MeasuresWithThenWithoutThenHoldsItsVerdict) {
+  using Phase = HistoryGauge::Phase;
+  const double link = 1.25e9;  // 10 Gbit/s
+  HistoryGauge g;
+  const HistoryGauge::DecodeCost none;
+  std::vector<HistoryGauge::Ticket> with, without;
+  bool decided = true;
+  for (int k = 0; k < HistoryGauge::kWarmFrames; ++k) {
+    const HistoryGauge::Ticket t = g.next(link, none, &decided);
+    EXPECT_TRUE(t.history);
+    EXPECT_EQ(t.phase, Phase::kWarm);
+    EXPECT_FALSE(decided);
+    g.record(t, 1000, 10, 1000000);  // unmeasured: ignored
+  }
+  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) with.push_back(g.next(link, none));
+  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) without.push_back(g.next(link, none));
+  for (const auto& t : with) EXPECT_TRUE(t.history && t.phase == Phase::kWith);
+  for (const auto& t : without) EXPECT_TRUE(!t.history && t.phase == Phase::kWithout);
+  // The measurements come in late (codec threads): frames meanwhile go without the history.
+  for (const auto& t : with) g.record(t, 1 << 17, 1 << 13, 200000);  // 1.53 ns a byte
+  HistoryGauge::Ticket t = g.next(link, none, &decided);
+  EXPECT_FALSE(t.history);
+  EXPECT_EQ(t.phase, Phase::kWaiting);
+  EXPECT_FALSE(decided);
+  g.record(t, 1 << 17, 1, 1);                                           // not a probe: ignored
+  for (const auto& w : without) g.record(w, 1 << 17, 1 << 14, 100000);  // 0.76 ns a byte
+  // At 10 Gbit/s the coding is the longer stage: 1.53 ns a byte with the history, 0.76 without.
+  t = g.next(link, none, &decided);
+  EXPECT_TRUE(decided);
+  EXPECT_FALSE(t.history);
+  EXPECT_EQ(t.phase, Phase::kSettled);
+  EXPECT_FALSE(g.last().pays);
+  EXPECT_NEAR(g.last().wire_with, 1.0 / 16, 1e-12);
+  EXPECT_NEAR(g.last().wire_without, 1.0 / 8, 1e-12);
+  // The verdict holds (a probe's late record changes nothing) ...
+  g.record(with[0], 1 << 17, 0, 0);
+  for (uint64_t k = 1; k < HistoryGauge::kRecheckFrames; ++k) {
+    t = g.next(link, none, &decided);
+    ASSERT_FALSE(t.history) << k;
+    ASSERT_FALSE(decided) << k;
+  }
+  // ... then the history is measured again from a warm-up, and the old measurement's records
+  // do not count in the new one.
+  t = g.next(link, none, &decided);
+  EXPECT_TRUE(t.history);
+  EXPECT_EQ(t.phase, Phase::kWarm);
+  for (int k = 1; k < HistoryGauge::kWarmFrames; ++k) g.next(link, none);
+  with.clear();
+  without.clear();
+  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) with.push_back(g.next(link, none));
+  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) without.push_back(g.next(link, none));
+  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) {
+    g.record(with[static_cast<size_t>(k)], 1 << 17, 1 << 13, 200000);
+    g.record(without[static_cast<size_t>(k)], 1 << 17, 1 << 14, 100000);
+  }
+  // This time over a 100 Mbit/s link, the longer stage: 5 ns a byte with it, 10 without.
+  t = g.next(12.5e6, none, &decided);
+  EXPECT_TRUE(decided);
+  EXPECT_TRUE(t.history);
+  EXPECT_TRUE(g.last().pays);
+  EXPECT_TRUE(g.next(12.5e6, none).history);
+}
+
+// HISTORY: auto by default, on and off, anything else refused with the variable named.
+TEST(HistoryGauge, SettingParses) {
+  Settings s;
+  std::string err;
+  ASSERT_TRUE(load_settings(fake_env({}), &s, &err)) << err;
+  EXPECT_EQ(s.history(), Settings::History::kAuto);
+  ASSERT_TRUE(load_settings(fake_env({{"NCCL_SQUEEZE_HISTORY", "off"}}), &s, &err)) << err;
+  EXPECT_EQ(s.history(), Settings::History::kOff);
+  ASSERT_TRUE(load_settings(fake_env({{"NCCL_SQUEEZE_HISTORY", "ON"}}), &s, &err)) << err;
+  EXPECT_EQ(s.history(), Settings::History::kOn);
+  EXPECT_FALSE(load_settings(fake_env({{"NCCL_SQUEEZE_HISTORY", "sometimes"}}), &s, &err));
+  EXPECT_NE(err.find("NCCL_SQUEEZE_HISTORY"), std::string::npos) << err;
 }
 
 // ENTROPY: the gain is the link's bits in the stage's time a value, in 1/256 bit, rounded up;

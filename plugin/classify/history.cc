@@ -1,0 +1,110 @@
+#include "plugin/classify/history.h"
+
+#include <algorithm>
+
+namespace squeeze::plugin {
+
+void HistoryDecodeBoard::note(bool history, uint64_t out_bytes, uint64_t ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int k = history ? 1 : 0;
+  bytes_[k] += out_bytes;
+  ns_[k] += ns;
+  ++seen_[k];
+  if (++frames_[k] > kDecayFrames) {
+    for (int j = 0; j < 2; ++j) {
+      bytes_[j] /= 2;
+      ns_[j] /= 2;
+      frames_[j] /= 2;
+    }
+  }
+}
+
+bool HistoryDecodeBoard::per_byte(double* with_ns, double* without_ns) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (seen_[0] < kMinFrames || seen_[1] < kMinFrames || bytes_[0] == 0 || bytes_[1] == 0)
+    return false;
+  *with_ns = static_cast<double>(ns_[1]) / static_cast<double>(bytes_[1]);
+  *without_ns = static_cast<double>(ns_[0]) / static_cast<double>(bytes_[0]);
+  return true;
+}
+
+HistoryDecodeBoard& history_decode_board() {
+  static HistoryDecodeBoard board;
+  return board;
+}
+
+HistoryGauge::Verdict HistoryGauge::decide(const Sums& with, const Sums& without,
+                                           double link_bytes_per_s, const DecodeCost& decode) {
+  Verdict v;
+  if (with.in == 0 || without.in == 0 || !(link_bytes_per_s > 0)) return v;  // nothing to weigh
+  v.ns_with = static_cast<double>(with.ns) / static_cast<double>(with.in);
+  v.ns_without = static_cast<double>(without.ns) / static_cast<double>(without.in);
+  v.wire_with = static_cast<double>(with.out) / static_cast<double>(with.in);
+  v.wire_without = static_cast<double>(without.out) / static_cast<double>(without.in);
+  v.decode = decode;
+  v.cpu_with = v.ns_with + (decode.known ? decode.with_ns : 0.0);
+  v.cpu_without = v.ns_without + (decode.known ? decode.without_ns : 0.0);
+  v.link_with = v.wire_with / link_bytes_per_s * 1e9;
+  v.link_without = v.wire_without / link_bytes_per_s * 1e9;
+  v.pays = std::max(v.cpu_with, v.link_with) <= std::max(v.cpu_without, v.link_without);
+  return v;
+}
+
+HistoryGauge::Ticket HistoryGauge::next(double link_bytes_per_s, const DecodeCost& decode,
+                                        bool* decided_now) {
+  if (decided_now != nullptr) *decided_now = false;
+  switch (phase_) {
+    case Phase::kSettled:
+      if (++settled_ <= kRecheckFrames) return Ticket{verdict_.pays, Phase::kSettled, cycle_};
+      phase_ = Phase::kWarm;  // measure again
+      issued_ = 0;
+      [[fallthrough]];
+    case Phase::kWarm:
+      if (issued_ < kWarmFrames) {
+        ++issued_;
+        return Ticket{true, Phase::kWarm, cycle_};
+      }
+      phase_ = Phase::kWith;
+      issued_ = 0;
+      ++cycle_;
+      with_ = Sums{};
+      without_ = Sums{};
+      [[fallthrough]];
+    case Phase::kWith:
+      if (issued_ < kProbeFrames) {
+        ++issued_;
+        return Ticket{true, Phase::kWith, cycle_};
+      }
+      phase_ = Phase::kWithout;
+      issued_ = 0;
+      [[fallthrough]];
+    case Phase::kWithout:
+      if (issued_ < kProbeFrames) {
+        ++issued_;
+        return Ticket{false, Phase::kWithout, cycle_};
+      }
+      phase_ = Phase::kWaiting;
+      [[fallthrough]];
+    case Phase::kWaiting:
+      break;
+  }
+  if (with_.frames < kProbeFrames || without_.frames < kProbeFrames)
+    return Ticket{false, Phase::kWaiting, cycle_};
+  verdict_ = decide(with_, without_, link_bytes_per_s, decode);
+  phase_ = Phase::kSettled;
+  settled_ = 1;
+  if (decided_now != nullptr) *decided_now = true;
+  return Ticket{verdict_.pays, Phase::kSettled, cycle_};
+}
+
+void HistoryGauge::record(const Ticket& t, uint64_t in_bytes, uint64_t out_bytes, uint64_t ns) {
+  if (t.cycle != cycle_ || (t.phase != Phase::kWith && t.phase != Phase::kWithout)) return;
+  Sums& s = t.phase == Phase::kWith ? with_ : without_;
+  if (s.frames >= kProbeFrames) return;
+  s.in += in_bytes;
+  s.out += out_bytes;
+  s.ns += ns;
+  ++s.frames;
+}
+
+}  // namespace squeeze::plugin
