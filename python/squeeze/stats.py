@@ -13,6 +13,10 @@ each frame again): its send records then carry "verified" (messages checked) and
 "max_err_over_bound" (the largest |x' - x| over that element's bound, <= 1), shown as the
 "max err/bound" column. Without it every element is still within the bound by construction, and
 "max bound" is the largest bound applied.
+
+A send connection with a stream history (NCCL_SQUEEZE_HISTORY) also carries
+"history": {"with": N, "without": M}, its lossy frames sent with the history and without it (auto
+measures it and drops it where it does not pay), shown as the "history with/without" column.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ class Group:
     decisions: dict = field(default_factory=dict)
     dtypes: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)  # {"with": N, "without": M}, history senders
 
     @property
     def ratio(self) -> float:
@@ -72,9 +77,15 @@ class Group:
             self.max_err = max(self.max_err or 0.0, float(err))
             self.verified += int(rec.get("verified", 0))
         for key, dst in (("decisions", self.decisions), ("dtypes", self.dtypes),
-                         ("traffic_info", self.paths)):
+                         ("traffic_info", self.paths), ("history", self.history)):
             for k, v in (rec.get(key) or {}).items():
                 dst[k] = dst.get(k, 0) + int(v)
+
+    def history_text(self) -> str:
+        """'with/without' frames of the stream history, or '-' for no history connection."""
+        if not self.history:
+            return "-"
+        return f"{self.history.get('with', 0)}/{self.history.get('without', 0)}"
 
 
 def read_records(lines: Iterable[str]) -> tuple[list[dict], list[str]]:
@@ -138,7 +149,8 @@ def total(groups: list[Group]) -> Group:
         if g.max_err is not None:
             t.max_err = max(t.max_err or 0.0, g.max_err)
             t.verified += g.verified
-        for src, dst in ((g.decisions, t.decisions), (g.dtypes, t.dtypes), (g.paths, t.paths)):
+        for src, dst in ((g.decisions, t.decisions), (g.dtypes, t.dtypes), (g.paths, t.paths),
+                         (g.history, t.history)):
             for k, v in src.items():
                 dst[k] = dst.get(k, 0) + v
     return t
@@ -154,9 +166,12 @@ def human_bytes(n: float) -> str:
 
 def format_table(groups: list[Group], show_total: bool = True) -> str:
     has_err = any(g.max_err is not None for g in groups)
+    has_history = any(g.history for g in groups)
     head = ["dir", "peer", "conns", "msgs", "bytes in", "on the wire", "ratio", "max bound"]
     if has_err:
         head.append("max err/bound")
+    if has_history:
+        head.append("history with/without")
     head += ["codec ms", "lossy", "pass", "why passed through", "datatypes"]
     rows = []
     for g in groups + ([total(groups)] if show_total and len(groups) > 1 else []):
@@ -165,6 +180,8 @@ def format_table(groups: list[Group], show_total: bool = True) -> str:
                f"{g.max_bound:.3g}" if g.max_bound > 0 else "-"]
         if has_err:
             row.append("-" if g.max_err is None else f"{g.max_err:.3f}")
+        if has_history:
+            row.append(g.history_text())
         dtypes = ", ".join(f"{k} {v}" for k, v in sorted(g.dtypes.items(), key=lambda kv: -kv[1]))
         row += [f"{g.codec_ms:.3f}", str(g.lossy), str(g.passthrough), g.reasons(), dtypes or "-"]
         rows.append(row)
@@ -222,7 +239,8 @@ def main(argv: Optional[list] = None, out: TextIO = sys.stdout) -> int:
                     max_bound=g.max_bound, max_err_over_bound=g.max_err, verified=g.verified,
                     codec_ms=g.codec_ms,
                     outliers=g.outliers, lossy=g.lossy, passthrough=g.passthrough,
-                    decisions=g.decisions, dtypes=g.dtypes, traffic_info=g.paths)
+                    decisions=g.decisions, dtypes=g.dtypes, traffic_info=g.paths,
+                    history=g.history or None)
                for g in groups + [t]]
         json.dump(doc, out, indent=1)
         out.write("\n")

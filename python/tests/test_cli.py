@@ -135,6 +135,22 @@ def test_measured_error_is_shown_against_the_bound():
     assert "max err/bound" in table and "0.750" in table
 
 
+def test_history_frames_are_summed_and_shown():
+    recs = [_rec("send", "h:1", 0, 100, 50, 30, history={"with": 16, "without": 14}),
+            _rec("send", "h:2", 0, 100, 50, 20, history={"with": 20, "without": 0}),
+            _rec("send", "g:1", 0, 100, 50, 5),
+            _rec("recv", "h:3", 0, 100, 50, 5)]
+    g = stats.summarise(recs)
+    h = next(x for x in g if x.peer == "h")
+    assert h.history == {"with": 36, "without": 14} and h.history_text() == "36/14"
+    assert next(x for x in g if x.peer == "g").history_text() == "-"
+    assert stats.total(g).history == {"with": 36, "without": 14}
+    table = stats.format_table(g)
+    assert "history with/without" in table and "36/14" in table
+    # No history connection at all: no column.
+    assert "history" not in stats.format_table(stats.summarise(recs[2:]))
+
+
 def test_lines_that_are_not_records_are_skipped_and_named():
     recs, skipped = stats.read_records(["{\"conn\": 1}", "not json", "",
                                         json.dumps(_rec("send", "p", 0, 1, 1, 1))])
