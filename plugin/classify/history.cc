@@ -50,8 +50,8 @@ HistoryGauge::Verdict HistoryGauge::decide(const Sums& with, const Sums& without
   return v;
 }
 
-HistoryGauge::Ticket HistoryGauge::next(double link_bytes_per_s, const DecodeCost& decode,
-                                        bool* decided_now) {
+HistoryGauge::Ticket HistoryGauge::next(double link_bytes_per_s,
+                                        const HistoryDecodeBoard& receivers, bool* decided_now) {
   if (decided_now != nullptr) *decided_now = false;
   switch (phase_) {
     case Phase::kSettled:
@@ -90,6 +90,8 @@ HistoryGauge::Ticket HistoryGauge::next(double link_bytes_per_s, const DecodeCos
   }
   if (with_.frames < kProbeFrames || without_.frames < kProbeFrames)
     return Ticket{false, Phase::kWaiting, cycle_};
+  DecodeCost decode;
+  decode.known = receivers.per_byte(&decode.with_ns, &decode.without_ns);
   verdict_ = decide(with_, without_, link_bytes_per_s, decode);
   phase_ = Phase::kSettled;
   settled_ = 1;

@@ -91,9 +91,10 @@ class HistoryGauge {
   };
 
   // The next lossy frame; link_bytes_per_s > 0 (an unknown rate keeps the history: the caller
-  // does not ask). decode: the receivers' costs at this moment. *decided_now (may be null): this
-  // call settled a measurement, last() has it.
-  Ticket next(double link_bytes_per_s, const DecodeCost& decode, bool* decided_now = nullptr);
+  // does not ask). receivers: read for their decode costs only when a measurement is settled.
+  // *decided_now (may be null): this call settled a measurement, last() has it.
+  Ticket next(double link_bytes_per_s, const HistoryDecodeBoard& receivers,
+              bool* decided_now = nullptr);
   // A frame next() decided, compressed: its input and frame bytes and codec time.
   void record(const Ticket& t, uint64_t in_bytes, uint64_t out_bytes, uint64_t ns);
   const Verdict& last() const { return verdict_; }

@@ -395,10 +395,9 @@ void Comm::choose_history_locked(Request* r) {
   CodecTask& t = r->task;
   r->history = HistoryGauge::Ticket{};  // on, measuring nothing
   if (options_.history == Settings::History::kAuto && options_.link_bytes_per_s > 0) {
-    HistoryGauge::DecodeCost decode;
-    decode.known = history_decode_board().per_byte(&decode.with_ns, &decode.without_ns);
     bool decided_now = false;
-    r->history = history_gauge_.next(options_.link_bytes_per_s, decode, &decided_now);
+    r->history =
+        history_gauge_.next(options_.link_bytes_per_s, history_decode_board(), &decided_now);
     if (decided_now) {
       const HistoryGauge::Verdict& v = history_gauge_.last();
       char receivers[96] = "not measured by this process's receivers";

@@ -750,7 +750,7 @@ TEST(HistoryGauge, MeasuresWithThenWithoutThenHoldsItsVerdict) {
   using Phase = HistoryGauge::Phase;
   const double link = 1.25e9;  // 10 Gbit/s
   HistoryGauge g;
-  const HistoryGauge::DecodeCost none;
+  const HistoryDecodeBoard none;  // no receiver has measured anything
   std::vector<HistoryGauge::Ticket> with, without;
   bool decided = true;
   for (int k = 0; k < HistoryGauge::kWarmFrames; ++k) {
@@ -807,6 +807,27 @@ TEST(HistoryGauge, MeasuresWithThenWithoutThenHoldsItsVerdict) {
   EXPECT_TRUE(t.history);
   EXPECT_TRUE(g.last().pays);
   EXPECT_TRUE(g.next(12.5e6, none).history);
+  EXPECT_FALSE(g.last().decode.known);
+
+  // The same frames, where this process's receivers decode a history frame at 10 ns a byte and
+  // the others at nothing: the CPU side with the history (11.5 ns) outlasts the wire without it.
+  HistoryDecodeBoard slow_receivers;
+  for (uint64_t k = 0; k < HistoryDecodeBoard::kMinFrames; ++k) {
+    slow_receivers.note(true, 1000, 10000);
+    slow_receivers.note(false, 1000, 0);
+  }
+  HistoryGauge h;
+  for (int k = 0; k < HistoryGauge::kWarmFrames; ++k) h.next(12.5e6, slow_receivers);
+  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k)
+    h.record(h.next(12.5e6, slow_receivers), 1 << 17, 1 << 13, 200000);
+  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k)
+    h.record(h.next(12.5e6, slow_receivers), 1 << 17, 1 << 14, 100000);
+  t = h.next(12.5e6, slow_receivers, &decided);
+  EXPECT_TRUE(decided);
+  EXPECT_FALSE(t.history);
+  EXPECT_TRUE(h.last().decode.known);
+  EXPECT_DOUBLE_EQ(h.last().decode.with_ns, 10.0);
+  EXPECT_FALSE(h.last().pays);
 }
 
 // HISTORY: auto by default, on and off, anything else refused with the variable named.
