@@ -270,25 +270,16 @@ thread_local CodeObserver* t_observer = nullptr;
 // packs them): global mode writes each group's width byte (the width of the OR of its codes) to
 // s.fixed_out and returns the OR of every code (global mode's widest code); local mode has W
 // planes per group.
-uint32_t fixed_widths(EncodeScratch& s, uint64_t n_coded_units, uint64_t n_groups, bool local_mode,
-                      uint32_t w, uint64_t* fixed_bytes) {
+uint32_t fixed_widths(EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units,
+                      uint64_t n_groups, bool local_mode, uint32_t w, uint64_t* fixed_bytes) {
   if (local_mode) {
     *fixed_bytes = n_groups * 4 * w;
     return 0;
   }
-  s.fixed_out.resize(n_groups + n_groups * 4 * kMaxCodeWidth);
-  uint32_t or_all = 0;
+  s.fixed_out.resize(n_groups);
   uint64_t planes = 0;
-  for (uint64_t g = 0; g < n_groups; ++g) {
-    uint32_t any = 0;
-    for (uint64_t cu = 2 * g; cu < std::min<uint64_t>(2 * g + 2, n_coded_units); ++cu) {
-      const uint32_t* c = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
-      for (uint32_t k = 0; k < kUnitElems; ++k) any |= c[k];
-    }
-    or_all |= any;
-    s.fixed_out[g] = (uint8_t)quant::code_width(any);
-    planes += s.fixed_out[g];
-  }
+  const uint32_t or_all = uk.group_widths(s.codes.data(), s.coded_unit.data(), n_coded_units,
+                                          s.fixed_out.data(), &planes);
   *fixed_bytes = n_groups + 4 * planes;
   return or_all;
 }
@@ -842,7 +833,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   // The coder.
   const uint64_t n_groups = (n_coded + kGroupCodes - 1) / kGroupCodes;
   uint64_t fixed_bytes = 0;
-  const uint32_t or_all = fixed_widths(s, n_coded_units, n_groups, local_mode, w, &fixed_bytes);
+  const uint32_t or_all = fixed_widths(s, uk, n_coded_units, n_groups, local_mode, w, &fixed_bytes);
   bool use_rans = false;
   if ((params.caps & kCapRans) != 0 && n_coded > 0) {
     const uint32_t max_code = local_mode ? (1u << w) - 1u : or_all;

@@ -636,6 +636,44 @@ SQZ_AVX2 void pack_groups_avx2(const uint32_t* codes, const uint32_t* units, uin
   const Pack pack = widths == nullptr && w <= 8 ? kOneWidth[w] : &pack_groups_w<0>;
   pack(codes, units, n_units, widths, w, out);
 }
+// The OR of a vector's eight lanes.
+SQZ_AVX2 inline uint32_t or_lanes(__m256i v) {
+  __m128i x = _mm_or_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  x = _mm_or_si128(x, _mm_shuffle_epi32(x, 0x4e));
+  x = _mm_or_si128(x, _mm_shuffle_epi32(x, 0xb1));
+  return (uint32_t)_mm_cvtsi128_si32(x);
+}
+
+// The OR of a listed unit's codes, lane by lane.
+SQZ_AVX2 inline __m256i unit_or(const uint32_t* codes, const uint32_t* units, uint64_t k) {
+  const uint32_t* c = codes + (uint64_t)units[k] * kUnitElems;
+  return _mm256_or_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)),
+                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 8)));
+}
+
+// A group's two units as four vectors ORed together, wherever the units are (as pack_groups).
+SQZ_AVX2 uint32_t group_widths_avx2(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
+                                    uint8_t* widths, uint64_t* planes) {
+  __m256i all = _mm256_setzero_si256();
+  uint64_t sum = 0, g = 0;
+  for (; 2 * g + 1 < n_units; ++g) {
+    const __m256i any =
+        _mm256_or_si256(unit_or(codes, units, 2 * g), unit_or(codes, units, 2 * g + 1));
+    all = _mm256_or_si256(all, any);
+    const uint32_t width = quant::code_width(or_lanes(any));
+    widths[g] = (uint8_t)width;
+    sum += width;
+  }
+  if (2 * g < n_units) {
+    const __m256i any = unit_or(codes, units, 2 * g);
+    all = _mm256_or_si256(all, any);
+    widths[g] = (uint8_t)quant::code_width(or_lanes(any));
+    sum += widths[g];
+  }
+  *planes = sum;
+  return or_lanes(all);
+}
+
 SQZ_AVX2 void unpack_planes_avx2(const uint8_t* in, uint32_t width, uint32_t* codes) {
   __m256i c[4];
   read_planes(in, width, c);
@@ -894,8 +932,9 @@ const StagedKernels kStagedAvx2[4] = {
     avx2_set<DType::kF32>(),
     avx2_set<DType::kF16>(),
     avx2_set<DType::kBF16>()};
-const UnitKernels kUnitAvx2 = {&unit_keys_avx2, &pack_groups_avx2,  &unpack_planes_avx2,
-                               &local_e0_avx2,  &decide_local_avx2, &local_dequants_avx2};
+const UnitKernels kUnitAvx2 = {&unit_keys_avx2,     &pack_groups_avx2, &group_widths_avx2,
+                               &unpack_planes_avx2, &local_e0_avx2,    &decide_local_avx2,
+                               &local_dequants_avx2};
 
 }  // namespace squeeze::cpu
 

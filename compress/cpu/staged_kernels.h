@@ -57,6 +57,11 @@ struct UnitKernels {
   // widths[g] planes, or w planes each when widths is null (local mode).
   void (*pack_groups)(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
                       const uint8_t* widths, uint32_t w, uint8_t* out);
+  // The global mode fixed coder's widths: widths[g] = quant::code_width of the OR of group g's
+  // codes (listed units 2g and 2g + 1, read as pack_groups reads them, whole units), for the
+  // (n_units + 1) / 2 groups. Returns the OR of every code; *planes is the sum of the widths.
+  uint32_t (*group_widths)(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
+                           uint8_t* widths, uint64_t* planes);
   // The bit planes of one group of 32 codes in `width` planes: block::unpack_planes.
   void (*unpack_planes)(const uint8_t* in, uint32_t width, uint32_t* codes);
   // Local mode, records [0, n) with stats st[r] and bound[r]: the frame's reference exponent

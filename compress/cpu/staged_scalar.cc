@@ -215,6 +215,24 @@ void pack_groups_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n
   }
 }
 
+uint32_t group_widths_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
+                             uint8_t* widths, uint64_t* planes) {
+  uint32_t all = 0;
+  uint64_t sum = 0;
+  for (uint64_t g = 0; 2 * g < n_units; ++g) {
+    uint32_t any = 0;
+    for (uint64_t k = 2 * g; k < std::min<uint64_t>(2 * g + 2, n_units); ++k) {
+      const uint32_t* c = codes + (uint64_t)units[k] * kUnitElems;
+      for (uint32_t e = 0; e < kUnitElems; ++e) any |= c[e];
+    }
+    all |= any;
+    widths[g] = (uint8_t)quant::code_width(any);
+    sum += widths[g];
+  }
+  *planes = sum;
+  return all;
+}
+
 uint64_t local_dequants_scalar(const uint8_t* records, uint64_t n, uint32_t e0,
                                local::Dequant* dq) {
   for (uint64_t r = 0; r < n; ++r)
@@ -231,8 +249,9 @@ const StagedKernels kStagedScalar[4] = {
     scalar_set<DType::kF16>(),
     scalar_set<DType::kBF16>()};
 
-const UnitKernels kUnitScalar = {&unit_keys_scalar, &pack_groups_scalar,  &block::unpack_planes,
-                                 &local_e0_scalar,  &decide_local_scalar, &local_dequants_scalar};
+const UnitKernels kUnitScalar = {&unit_keys_scalar,     &pack_groups_scalar, &group_widths_scalar,
+                                 &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar,
+                                 &local_dequants_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment};
 

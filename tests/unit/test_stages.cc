@@ -721,6 +721,52 @@ TEST(Kernels, PackGroupsAreTheListedUnitsPlanes) {
   }
 }
 
+// The global fixed coder's widths from a list of units, against their definition: group g's
+// width is quant::code_width of the OR of listed units 2g and 2g + 1 (the last group may have one
+// unit), the return value the OR of every listed code and *planes the widths' sum. Codes of every
+// width up to kMaxCodeWidth, zero groups, scattered lists of odd and even length.
+TEST(Kernels, GroupWidthsAreEachGroupsWidestCode) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  for (const cpu::Backend* be : backends()) {
+    for (int round = 0; round < 300; ++round) {
+      const uint32_t n_code_units = 1 + (uint32_t)(rng() % 80);
+      std::vector<uint32_t> codes(n_code_units * kUnitElems);
+      for (uint32_t u = 0; u < n_code_units; ++u) {
+        // Each unit its own width, one unit in eight all zeros; one code may reach the width.
+        const uint32_t width = rng() % 8 == 0 ? 0 : 1 + (uint32_t)(rng() % kMaxCodeWidth);
+        for (uint32_t e = 0; e < kUnitElems; ++e)
+          codes[u * kUnitElems + e] =
+              width == 0 ? 0 : (uint32_t)(rng() & ((1ull << (rng() % width + 1)) - 1));
+      }
+      std::vector<uint32_t> units;
+      for (uint32_t u = 0; u < n_code_units; ++u)
+        if (rng() % 3 != 0) units.push_back(u);
+      if (units.empty()) units.push_back(n_code_units - 1);
+      const uint64_t n_units = units.size(), n_groups = (n_units + 1) / 2;
+      std::vector<uint8_t> want(n_groups), got(n_groups + 1, 0xa5);
+      uint32_t want_all = 0;
+      uint64_t want_planes = 0;
+      for (uint64_t g = 0; g < n_groups; ++g) {
+        uint32_t any = 0;
+        for (uint64_t k = 2 * g; k < std::min<uint64_t>(2 * g + 2, n_units); ++k)
+          for (uint32_t e = 0; e < kUnitElems; ++e) any |= codes[units[k] * kUnitElems + e];
+        want[g] = (uint8_t)quant::code_width(any);
+        want_all |= any;
+        want_planes += want[g];
+      }
+      uint64_t planes = ~0ull;
+      const uint32_t all =
+          be->units->group_widths(codes.data(), units.data(), n_units, got.data(), &planes);
+      ASSERT_EQ(all, want_all) << be->name << " round " << round << " seed " << seed;
+      ASSERT_EQ(planes, want_planes) << be->name << " round " << round << " seed " << seed;
+      ASSERT_EQ(got[n_groups], 0xa5) << be->name << ": wrote past the last group";
+      got.resize(n_groups);
+      ASSERT_EQ(got, want) << be->name << " round " << round << " seed " << seed;
+    }
+  }
+}
+
 // The reference exponent of records that share one bound, from the widest record alone, against
 // its definition (the scalar set's local_e0: every record's wanted step): ranges from the
 // smallest floats to the largest (wanted steps that are not normal floats, and products beyond

@@ -692,6 +692,10 @@ bool Rank::run() {
     }
     if (!o_.check_all) {
       us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+      // Every rank stops its clock before any verifies: on a host with fewer cores than ranks, a
+      // rank that finished first would otherwise check its buffers on the cores the others'
+      // last iteration still runs on.
+      if (!ctl.barrier(barrier++, deadline(), &err_)) return false;
       rr = verify();
     }
     long long tx1 = tx0 < 0 ? -1 : read_if_counter(t_.ifname, "tx_bytes");
