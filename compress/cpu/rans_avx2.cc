@@ -87,8 +87,10 @@ SQZ_AVX2 inline __m256i table_entries(const uint32_t* table, __m256i x) {
   return _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
 }
 
+// Sym: uint8_t (the 32 symbols of a round packed to bytes) or uint32_t (stored as they are).
+template <class Sym>
 SQZ_AVX2 bool decode_segment_avx2(const uint8_t* seg, uint32_t n_words, uint32_t count,
-                                  const rans::Tables& t, uint8_t* sym) {
+                                  const rans::Tables& t, Sym* sym) {
   alignas(32) uint32_t x[kLanes];
   for (uint32_t l = 0; l < kLanes; ++l) x[l] = block::load_le32(seg + 4 * l);
   const uint8_t* words = seg + rans::kStateBytes;
@@ -141,15 +143,20 @@ SQZ_AVX2 bool decode_segment_avx2(const uint8_t* seg, uint32_t n_words, uint32_t
         xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane));
       }
     }
-    // 32 symbols of 32-bit lanes to 32 bytes in lane order.
-    const __m256i a = _mm256_packus_epi32(sv[0], sv[1]);
-    const __m256i b = _mm256_packus_epi32(sv[2], sv[3]);
-    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), byte_order);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(sym + 32ull * r), bytes);
+    if constexpr (sizeof(Sym) == 4) {
+      for (int v = 0; v < 4; ++v)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(sym + 32ull * r + 8 * v), sv[v]);
+    } else {
+      // 32 symbols of 32-bit lanes to 32 bytes in lane order.
+      const __m256i a = _mm256_packus_epi32(sv[0], sv[1]);
+      const __m256i b = _mm256_packus_epi32(sv[2], sv[3]);
+      const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), byte_order);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(sym + 32ull * r), bytes);
+    }
   }
   for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8 * v), xv[v]);
   for (uint32_t l = 0; l < count - full * kLanes; ++l) {
-    sym[full * kLanes + l] = (uint8_t)rans::decode_get(&x[l], t);
+    sym[full * kLanes + l] = (Sym)rans::decode_get(&x[l], t);
     rans::decode_renorm(&x[l], words, n_words, &pos, &overrun);
   }
   return rans::segment_ok(x, pos, n_words, overrun);
@@ -254,7 +261,8 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
 
 }  // namespace
 
-const RansKernels kRansAvx2 = {&encode_segment_avx2, &decode_segment_avx2};
+const RansKernels kRansAvx2 = {&encode_segment_avx2, &decode_segment_avx2<uint8_t>,
+                               &decode_segment_avx2<uint32_t>};
 
 }  // namespace squeeze::cpu
 

@@ -17,9 +17,11 @@ struct RansKernels {
   // rans::encode_segment: scratch holds count + rans::kScratchSlack words.
   uint32_t (*encode_segment)(const uint8_t* sym, uint32_t count, const uint32_t* freq,
                              const uint32_t* cum, uint16_t* scratch, uint8_t* out);
-  // rans::decode_segment.
+  // rans::decode_segment: symbols as bytes, or (wide) each as a 32-bit word.
   bool (*decode_segment)(const uint8_t* seg, uint32_t n_words, uint32_t count,
                          const rans::Tables& t, uint8_t* sym);
+  bool (*decode_segment_wide)(const uint8_t* seg, uint32_t n_words, uint32_t count,
+                              const rans::Tables& t, uint32_t* sym);
 };
 
 // A histogram of rANS symbols in four partial tables, so that a run of one symbol does not wait

@@ -1046,9 +1046,8 @@ struct DecodeScratch {
     uint32_t unit;
     float value;
   };
-  std::vector<ValueUnit> value_unit;  // literal units of zero and constant blocks
-  std::vector<uint32_t> codes;        // the coded codes, kGroupCodes per group
-  std::vector<uint8_t> sym;
+  std::vector<ValueUnit> value_unit;   // literal units of zero and constant blocks
+  std::vector<uint32_t> codes;         // the coded codes, kGroupCodes per group
   std::vector<uint32_t> table_cols;    // table mode: each table's width
   std::vector<uint16_t> col_table;     // table mode: each column's table
   std::vector<table::Params> tparams;  // table mode: per table
@@ -1083,24 +1082,9 @@ bool check_fixed(const uint8_t* p, uint64_t len, uint64_t n_groups, bool local_m
 // Symbols as codes (a shift of 0). Restrict: a code's store could otherwise alias the symbol bytes,
 // and the loop would not be vectorized; 32 at a time, because at -O2 the compiler vectorizes only
 // loops of a known trip count.
-void widen_symbols(const uint8_t* __restrict sym, uint64_t n, uint32_t* __restrict codes) {
-  uint64_t k = 0;
-  for (; k + 32 <= n; k += 32)
-    for (uint32_t j = 0; j < 32; ++j) codes[k + j] = sym[k + j];
-  for (; k < n; ++k) codes[k] = sym[k];
-}
-
-// The OR of n symbols, eight bytes at a time.
-uint32_t or_symbols(const uint8_t* sym, uint64_t n) {
-  uint64_t wide = 0, k = 0;
-  for (; k + 8 <= n; k += 8) wide |= block::load_le64(sym + k);
-  uint32_t all = 0;
-  for (; k < n; ++k) all |= sym[k];
-  for (uint32_t b = 0; b < 64; b += 8) all |= (uint32_t)(wide >> b) & 0xffu;
-  return all;
-}
-
 // The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
+// The segments decode straight into the 32-bit codes (no byte symbols widened after them), and
+// the raw low bits, where there are any, are merged into them in place.
 bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t n_coded,
                  bool local_mode, uint32_t w, DecodeScratch& s) {
   s.codes.resize(n_coded);
@@ -1113,7 +1097,7 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
   if ((uint64_t)(end - p) < 4ull * n_seg) return false;
   const uint8_t* counts = p;
   p += 4ull * n_seg;
-  s.sym.resize(n_coded);
+  uint32_t* codes = s.codes.data();
   for (uint32_t seg = 0; seg < n_seg; ++seg) {
     const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
     const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n_coded - first);
@@ -1121,13 +1105,11 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
     if (n_words > count) return false;
     const uint64_t seg_bytes = rans::segment_bytes(n_words);
     if ((uint64_t)(end - p) < seg_bytes) return false;
-    if (!rk.decode_segment(p, n_words, count, s.tables, s.sym.data() + first)) return false;
+    if (!rk.decode_segment_wide(p, n_words, count, s.tables, codes + first)) return false;
     p += seg_bytes;
   }
   if ((uint64_t)(end - p) != rans::packed_bytes(n_coded, shift)) return false;
-  if (shift == 0) {
-    widen_symbols(s.sym.data(), n_coded, s.codes.data());
-  } else {
+  if (shift > 0) {
     // The raw low bits, LSB first (rans::get_bits, streamed through a 64-bit accumulator).
     uint64_t acc = 0;
     uint32_t n_acc = 0;
@@ -1138,18 +1120,23 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
         acc |= (uint64_t)*q++ << n_acc;
         n_acc += 8;
       }
-      s.codes[k] = ((uint32_t)s.sym[k] << shift) | ((uint32_t)acc & mask);
+      codes[k] = (codes[k] << shift) | ((uint32_t)acc & mask);
       acc >>= shift;
       n_acc -= shift;
     }
   }
   if (!local_mode) return true;
   // Every code within the frame's width: none has a bit at w or above. A code is sym << shift
-  // plus low bits below 1 << shift, so with shift <= w that holds exactly when no symbol has a
-  // bit at w - shift or above: a pass over the bytes instead of the codes.
-  if (shift <= w) return w - shift >= 8 || (or_symbols(s.sym.data(), n_coded) >> (w - shift)) == 0;
+  // plus low bits below 1 << shift, and a decoded symbol is one the table gives a frequency, so
+  // with shift <= w that holds when the table's largest such symbol has no bit at w - shift or
+  // above (always, from this encoder); otherwise the codes themselves decide.
+  if (shift <= w) {
+    uint32_t top = s.tables.n_sym;
+    while (top > 0 && s.tables.freq[top - 1] == 0) --top;
+    if (w - shift >= 8 || top <= (1u << (w - shift))) return true;
+  }
   uint32_t all = 0;
-  for (uint64_t k = 0; k < n_coded; ++k) all |= s.codes[k];
+  for (uint64_t k = 0; k < n_coded; ++k) all |= codes[k];
   return (all >> w) == 0;
 }
 

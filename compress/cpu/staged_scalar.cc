@@ -253,6 +253,7 @@ const UnitKernels kUnitScalar = {&unit_keys_scalar,     &pack_groups_scalar, &gr
                                  &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar,
                                  &local_dequants_scalar};
 
-const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment};
+const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment<uint8_t>,
+                                 &rans::decode_segment<uint32_t>};
 
 }  // namespace squeeze::cpu

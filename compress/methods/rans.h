@@ -370,9 +370,11 @@ SQZ_HD bool segment_ok(const uint32_t* x, uint32_t pos, uint32_t n_words, bool o
 }
 
 // Decodes count symbols from a segment of kStateBytes + 2 * n_words bytes. False when the stream
-// is malformed (segment_ok).
+// is malformed (segment_ok). Sym: uint8_t, or uint32_t for a decoder that wants each symbol as a
+// 32-bit code (the staged codec's, whose codes are 32-bit words: no widening pass after it).
+template <class Sym>
 SQZ_HD bool decode_segment(const uint8_t* seg, uint32_t n_words, uint32_t count, const Tables& t,
-                           uint8_t* sym) {
+                           Sym* sym) {
   uint32_t x[kLanes];
   for (uint32_t l = 0; l < kLanes; ++l) x[l] = block::load_le32(seg + 4 * l);
   const uint8_t* words = seg + kStateBytes;
@@ -380,7 +382,7 @@ SQZ_HD bool decode_segment(const uint8_t* seg, uint32_t n_words, uint32_t count,
   bool overrun = false;
   for (uint32_t k = 0; k < count; ++k) {
     const uint32_t l = k % kLanes;
-    sym[k] = (uint8_t)decode_get(&x[l], t);
+    sym[k] = (Sym)decode_get(&x[l], t);
     decode_renorm(&x[l], words, n_words, &pos, &overrun);
   }
   return segment_ok(x, pos, n_words, overrun);

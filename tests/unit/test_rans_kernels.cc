@@ -74,8 +74,8 @@ uint32_t pick_count(std::mt19937_64& rng) {
   return 1 + (uint32_t)(rng() % rans::kSegmentSymbols);
 }
 
-// Decodes with both sets: the same verdict and the same symbols (a rejected segment's too: both
-// read a missing word as 0).
+// Decodes with both sets, to bytes and to 32-bit words: the same verdict and the same symbols
+// from all four (a rejected segment's too: every decoder reads a missing word as 0).
 void expect_same_decode(const cpu::RansKernels& k, const std::vector<uint8_t>& seg,
                         uint32_t n_words, uint32_t count, const rans::Tables& t, const char* what) {
   std::vector<uint8_t> a(count, 0xee), b(count, 0xee);
@@ -83,6 +83,13 @@ void expect_same_decode(const cpu::RansKernels& k, const std::vector<uint8_t>& s
   const bool ok_b = k.decode_segment(seg.data(), n_words, count, t, b.data());
   EXPECT_EQ(ok_a, ok_b) << what;
   EXPECT_EQ(a, b) << what;
+  const std::vector<uint32_t> want(a.begin(), a.end());
+  for (const cpu::RansKernels* set : {&cpu::kRansScalar, &k}) {
+    std::vector<uint32_t> wide(count, 0xeeeeeeeeu);
+    EXPECT_EQ(set->decode_segment_wide(seg.data(), n_words, count, t, wide.data()), ok_a)
+        << what << (set == &k ? ", wide" : ", scalar wide");
+    EXPECT_EQ(wide, want) << what << (set == &k ? ", wide" : ", scalar wide");
+  }
 }
 
 void compare_set(const cpu::RansKernels& k, uint64_t seed) {
@@ -103,10 +110,13 @@ void compare_set(const cpu::RansKernels& k, uint64_t seed) {
         k.encode_segment(s.sym.data(), count, s.freq, s.cum, scratch_b.data(), seg_b.data());
     ASSERT_EQ(words_a, words_b);
     ASSERT_EQ(seg_a, seg_b) << "encoded bytes differ";
-    // Well formed: both decode the symbols.
+    // Well formed: both decode the symbols, as bytes and as words.
     std::vector<uint8_t> out(count);
     ASSERT_TRUE(k.decode_segment(seg_a.data(), words_a, count, s.tables, out.data()));
     ASSERT_EQ(out, s.sym);
+    std::vector<uint32_t> wide(count);
+    ASSERT_TRUE(k.decode_segment_wide(seg_a.data(), words_a, count, s.tables, wide.data()));
+    ASSERT_EQ(wide, std::vector<uint32_t>(s.sym.begin(), s.sym.end()));
     // Malformed: a word short, a word too many, a state or a word flipped, a symbol too many.
     if (words_a > 0) expect_same_decode(k, seg_a, words_a - 1, count, s.tables, "word short");
     expect_same_decode(k, seg_a, words_a + 1, count, s.tables, "word too many");

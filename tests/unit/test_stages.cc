@@ -767,6 +767,119 @@ TEST(Kernels, GroupWidthsAreEachGroupsWidestCode) {
   }
 }
 
+// A local frame's rANS codes must stay below 2^W; the decoders skip checking every code when the
+// table gives no symbol at or above 2^(W - shift) a frequency. The codes section of an encoder's
+// frame is rebuilt with a table that does (one more symbol, 2^(W - shift), of frequency 1): with
+// the same symbols the frame still decodes to the same values; with one of them changed to the new
+// symbol it is rejected as kRansStream, on every backend.
+TEST(Rans, LocalCodesAtTheWidthAreRejected) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> v(16384);
+  for (float& x : v) {
+    const float y = g(rng);
+    x = y * y * y;  // peaked codes: the rANS stage pays
+  }
+  CodecParams p;
+  p.mode = BoundMode::kLocal;
+  p.bound = 1e-2;
+  p.caps = kCapsAll & ~kCapHistory;
+  p.rans_min_gain = 0;
+  const size_t bytes = v.size() * 4;
+  std::vector<uint8_t> frame(max_frame_bytes(bytes));
+  const size_t fb = cpu::encode_staged(p, reinterpret_cast<const uint8_t*>(v.data()), bytes,
+                                       frame.data(), nullptr, nullptr);
+  ASSERT_GT(fb, 0u);
+  frame.resize(fb);
+  staged::Header h;
+  ASSERT_EQ(staged::parse(frame.data(), frame.size(), &h), staged::Reject::kNone);
+  ASSERT_EQ(h.coder, (uint8_t)StagedCoder::kRans) << "seed " << seed;
+  ASSERT_EQ(h.quant, (uint8_t)StagedQuant::kLocal);
+  const uint32_t w = frame[staged::section_offset(h, StagedSection::kQuant) + 1];
+  // The codes section: shift, table, word counts, segments, raw low bits.
+  const size_t code_off = staged::section_offset(h, StagedSection::kCodes);
+  const uint8_t* q = frame.data() + code_off;
+  const uint8_t* end = q + h.section[(int)StagedSection::kCodes];
+  const uint32_t shift = *q++;
+  ASSERT_LT(shift, w);
+  rans::Tables t;
+  ASSERT_TRUE(rans::read_table(&q, end, &t));
+  const uint32_t top = 1u << (w - shift);  // the first symbol past the width
+  ASSERT_LE(t.n_sym, top);
+  // Random data: no repeats, every block quantized, so every element is coded.
+  const uint64_t n_coded = v.size();
+  const uint32_t n_seg = rans::segments_for(n_coded);
+  std::vector<uint8_t> sym(n_coded);
+  const uint8_t* seg = q + 4 * n_seg;
+  for (uint32_t k = 0; k < n_seg; ++k) {
+    const uint64_t first = (uint64_t)k * rans::kSegmentSymbols;
+    const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n_coded - first);
+    const uint32_t n_words = block::load_le32(q + 4 * k);
+    ASSERT_TRUE(rans::decode_segment(seg, n_words, count, t, sym.data() + first));
+    seg += rans::segment_bytes(n_words);
+  }
+  const std::vector<uint8_t> low(seg, end);
+  ASSERT_EQ(low.size(), rans::packed_bytes(n_coded, shift));
+
+  // The table with symbol `top` at frequency 1, taken from the most frequent symbol.
+  uint32_t freq[rans::kMaxSymbols] = {}, cum[rans::kMaxSymbols] = {};
+  for (uint32_t k = 0; k < t.n_sym; ++k) freq[k] = t.freq[k];
+  const uint32_t n_sym = top + 1;
+  --*std::max_element(freq, freq + t.n_sym);
+  freq[top] = 1;
+  for (uint32_t k = 0, c = 0; k < n_sym; ++k, c += freq[k - 1]) cum[k] = c;
+  auto rebuilt = [&](const std::vector<uint8_t>& symbols) {
+    std::vector<uint8_t> section(1 + rans::table_bytes(freq, n_sym) + 4 * n_seg);
+    section[0] = (uint8_t)shift;
+    rans::write_table(freq, n_sym, section.data() + 1);
+    std::vector<uint16_t> scratch(rans::kSegmentSymbols + rans::kScratchSlack);
+    for (uint32_t k = 0; k < n_seg; ++k) {
+      const uint64_t first = (uint64_t)k * rans::kSegmentSymbols;
+      const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n_coded - first);
+      std::vector<uint8_t> out(rans::kStateBytes + 2 * (size_t)count);
+      const uint32_t n_words = rans::encode_segment(symbols.data() + first, count, freq, cum,
+                                                    scratch.data(), out.data());
+      block::store_le32(section.data() + 1 + rans::table_bytes(freq, n_sym) + 4 * k, n_words);
+      section.insert(section.end(), out.begin(), out.begin() + rans::segment_bytes(n_words));
+    }
+    section.insert(section.end(), low.begin(), low.end());
+    staged::Header nh = h;
+    nh.section[(int)StagedSection::kCodes] = (uint32_t)section.size();
+    std::vector<uint8_t> f(frame.begin(), frame.begin() + code_off);
+    f.insert(f.end(), section.begin(), section.end());
+    f.insert(f.end(), frame.begin() + code_off + h.section[(int)StagedSection::kCodes],
+             frame.end());
+    nh.frame_bytes = f.size();
+    staged::write(nh, f.data());
+    return f;
+  };
+  const std::vector<uint8_t> same = rebuilt(sym);
+  std::vector<uint8_t> past = sym;
+  past[rng() % past.size()] = (uint8_t)top;
+  const std::vector<uint8_t> wide = rebuilt(past);
+
+  std::vector<uint8_t> want(bytes), out(bytes);
+  size_t out_bytes = 0;
+  ASSERT_EQ(
+      cpu::decode_staged(frame.data(), frame.size(), want.data(), want.size(), nullptr, &out_bytes),
+      staged::Reject::kNone);
+  for (const cpu::Backend* be : backends()) {
+    ASSERT_TRUE(cpu::select_backend(be->name));
+    std::fill(out.begin(), out.end(), 0);
+    EXPECT_EQ(
+        cpu::decode_staged(same.data(), same.size(), out.data(), out.size(), nullptr, &out_bytes),
+        staged::Reject::kNone)
+        << be->name << ", seed " << seed;
+    EXPECT_EQ(out, want) << be->name << ", seed " << seed;
+    EXPECT_EQ(
+        cpu::decode_staged(wide.data(), wide.size(), out.data(), out.size(), nullptr, &out_bytes),
+        staged::Reject::kRansStream)
+        << be->name << ", seed " << seed;
+  }
+  ASSERT_TRUE(cpu::select_backend("auto"));
+}
+
 // The reference exponent of records that share one bound, from the widest record alone, against
 // its definition (the scalar set's local_e0: every record's wanted step): ranges from the
 // smallest floats to the largest (wanted steps that are not normal floats, and products beyond
