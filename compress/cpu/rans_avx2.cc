@@ -14,6 +14,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "compress/block.h"
 #include "compress/cpu/avx2_common.h"
 
@@ -87,79 +89,126 @@ SQZ_AVX2 inline __m256i table_entries(const uint32_t* table, __m256i x) {
   return _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
 }
 
+// One segment's decoder state between rounds: its 32 lanes' states, its words and how many of
+// them the lanes have taken.
+struct SegmentDecoder {
+  __m256i xv[4];
+  const uint8_t* words;
+  uint32_t n_words, pos;
+  bool overrun;
+};
+
+SQZ_AVX2 inline void start_segment(const uint8_t* seg, uint32_t n_words, SegmentDecoder* d) {
+  alignas(32) uint32_t x[kLanes];
+  for (uint32_t l = 0; l < kLanes; ++l) x[l] = block::load_le32(seg + 4 * l);
+  for (int v = 0; v < 4; ++v)
+    d->xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 8 * v));
+  d->words = seg + rans::kStateBytes;
+  d->n_words = n_words;
+  d->pos = 0;
+  d->overrun = false;
+}
+
+// One round of 32 symbols to out. The four vectors' steps phase by phase (every state's update,
+// then every renormalisation) rather than vector by vector, so that independent work sits close
+// in the instruction stream: only the renormalisations are chained (by the stream position), and
+// a round's instructions outnumber what the CPU reorders across. 645 -> 860-900 Msym/s in
+// squeeze-rans-speed (docs/PERFORMANCE.md, session 20). The encoder written the same way was
+// slower (610-630 -> 540-570).
+template <class Sym>
+SQZ_AVX2 __attribute__((always_inline)) inline void decode_round(SegmentDecoder& d,
+                                                                 const rans::Tables& t, Sym* out) {
+  const __m256i m12 = _mm256_set1_epi32(0xfff);
+  const __m256i zero = _mm256_setzero_si256();
+  __m256i sv[4], need[4];
+  uint32_t mask[4];
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) {
+    const __m256i xs = d.xv[v];
+    // decode_get: x = (freq - 1) * hi + hi + bias, symbol in the entry's top byte.
+    const __m256i e = table_entries(t.slot, xs);
+    const __m256i hi = _mm256_srli_epi32(xs, rans::kProbBits);
+    d.xv[v] =
+        _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(e, m12), hi), hi),
+                         _mm256_and_si256(_mm256_srli_epi32(e, 12), m12));
+    sv[v] = _mm256_srli_epi32(e, 24);
+    // decode_renorm: lanes below 2^16 take the next words, in lane order.
+    need[v] = _mm256_cmpeq_epi32(_mm256_srli_epi32(d.xv[v], 16), zero);
+    mask[v] = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(need[v]));
+  }
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) {
+    if (d.pos + 8 <= d.n_words) {
+      const __m128i w16 = _mm_shuffle_epi8(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(d.words + 2ull * d.pos)),
+          shuffle_control(kShuffles.expand, mask[v]));
+      const __m256i w = _mm256_cvtepu16_epi32(w16);
+      d.xv[v] =
+          _mm256_blendv_epi8(d.xv[v], _mm256_or_si256(_mm256_slli_epi32(d.xv[v], 16), w), need[v]);
+      d.pos += (uint32_t)__builtin_popcount(mask[v]);
+    } else if (mask[v] != 0) {
+      alignas(32) uint32_t lane[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lane), d.xv[v]);
+      for (int i = 0; i < 8; ++i)
+        rans::decode_renorm(&lane[i], d.words, d.n_words, &d.pos, &d.overrun);
+      d.xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane));
+    }
+  }
+  if constexpr (sizeof(Sym) == 4) {
+    for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * v), sv[v]);
+  } else {
+    // 32 symbols of 32-bit lanes to 32 bytes in lane order.
+    const __m256i a = _mm256_packus_epi32(sv[0], sv[1]);
+    const __m256i b = _mm256_packus_epi32(sv[2], sv[3]);
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b),
+                                                      _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), bytes);
+  }
+}
+
+// The rounds from `from` on, then the partial last round lane by lane; the segment's verdict.
+template <class Sym>
+SQZ_AVX2 __attribute__((always_inline)) inline bool finish_segment(SegmentDecoder d, uint32_t from,
+                                                                   uint32_t count,
+                                                                   const rans::Tables& t,
+                                                                   Sym* sym) {
+  const uint32_t full = count / kLanes;
+  for (uint32_t r = from; r < full; ++r) decode_round(d, t, sym + 32ull * r);
+  alignas(32) uint32_t x[kLanes];
+  for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8 * v), d.xv[v]);
+  for (uint32_t l = 0; l < count - full * kLanes; ++l) {
+    sym[full * kLanes + l] = (Sym)rans::decode_get(&x[l], t);
+    rans::decode_renorm(&x[l], d.words, d.n_words, &d.pos, &d.overrun);
+  }
+  return rans::segment_ok(x, d.pos, d.n_words, d.overrun);
+}
+
 // Sym: uint8_t (the 32 symbols of a round packed to bytes) or uint32_t (stored as they are).
 template <class Sym>
 SQZ_AVX2 bool decode_segment_avx2(const uint8_t* seg, uint32_t n_words, uint32_t count,
                                   const rans::Tables& t, Sym* sym) {
-  alignas(32) uint32_t x[kLanes];
-  for (uint32_t l = 0; l < kLanes; ++l) x[l] = block::load_le32(seg + 4 * l);
-  const uint8_t* words = seg + rans::kStateBytes;
-  uint32_t pos = 0;
-  bool overrun = false;
-  const uint32_t full = count / kLanes;
-  const __m256i m12 = _mm256_set1_epi32(0xfff);
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i byte_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  __m256i xv[4];
-  for (int v = 0; v < 4; ++v)
-    xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 8 * v));
-  for (uint32_t r = 0; r < full; ++r) {
-    // The four vectors' steps phase by phase (every state's update, then every renormalisation)
-    // rather than vector by vector, so that independent work sits close in the instruction
-    // stream: only the renormalisations are chained (by the stream position), and a round's
-    // instructions outnumber what the CPU reorders across. 645 -> 860-900 Msym/s in
-    // squeeze-rans-speed (docs/PERFORMANCE.md, session 20). The encoder written the same way was
-    // slower (610-630 -> 540-570).
-    __m256i sv[4], need[4];
-    uint32_t mask[4];
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) {
-      const __m256i xs = xv[v];
-      // decode_get: x = (freq - 1) * hi + hi + bias, symbol in the entry's top byte.
-      const __m256i e = table_entries(t.slot, xs);
-      const __m256i hi = _mm256_srli_epi32(xs, rans::kProbBits);
-      xv[v] =
-          _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_and_si256(e, m12), hi), hi),
-                           _mm256_and_si256(_mm256_srli_epi32(e, 12), m12));
-      sv[v] = _mm256_srli_epi32(e, 24);
-      // decode_renorm: lanes below 2^16 take the next words, in lane order.
-      need[v] = _mm256_cmpeq_epi32(_mm256_srli_epi32(xv[v], 16), zero);
-      mask[v] = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(need[v]));
-    }
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) {
-      if (pos + 8 <= n_words) {
-        const __m128i w16 =
-            _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(words + 2ull * pos)),
-                             shuffle_control(kShuffles.expand, mask[v]));
-        const __m256i w = _mm256_cvtepu16_epi32(w16);
-        xv[v] =
-            _mm256_blendv_epi8(xv[v], _mm256_or_si256(_mm256_slli_epi32(xv[v], 16), w), need[v]);
-        pos += (uint32_t)__builtin_popcount(mask[v]);
-      } else if (mask[v] != 0) {
-        alignas(32) uint32_t lane[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(lane), xv[v]);
-        for (int i = 0; i < 8; ++i) rans::decode_renorm(&lane[i], words, n_words, &pos, &overrun);
-        xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane));
-      }
-    }
-    if constexpr (sizeof(Sym) == 4) {
-      for (int v = 0; v < 4; ++v)
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(sym + 32ull * r + 8 * v), sv[v]);
-    } else {
-      // 32 symbols of 32-bit lanes to 32 bytes in lane order.
-      const __m256i a = _mm256_packus_epi32(sv[0], sv[1]);
-      const __m256i b = _mm256_packus_epi32(sv[2], sv[3]);
-      const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), byte_order);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(sym + 32ull * r), bytes);
-    }
+  SegmentDecoder d;
+  start_segment(seg, n_words, &d);
+  return finish_segment(d, 0, count, t, sym);
+}
+
+// Two segments at once, round by round while both have whole rounds: one segment's rounds form
+// a chain (each round's table reads wait on the round before), and two chains side by side keep
+// the CPU busier.
+SQZ_AVX2 void decode_two_wide_avx2(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
+                                   const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
+                                   const rans::Tables& t, uint32_t* sym_a, uint32_t* sym_b,
+                                   bool* ok_a, bool* ok_b) {
+  SegmentDecoder a, b;
+  start_segment(seg_a, words_a, &a);
+  start_segment(seg_b, words_b, &b);
+  const uint32_t both = std::min(count_a, count_b) / kLanes;
+  for (uint32_t r = 0; r < both; ++r) {
+    decode_round(a, t, sym_a + 32ull * r);
+    decode_round(b, t, sym_b + 32ull * r);
   }
-  for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8 * v), xv[v]);
-  for (uint32_t l = 0; l < count - full * kLanes; ++l) {
-    sym[full * kLanes + l] = (Sym)rans::decode_get(&x[l], t);
-    rans::decode_renorm(&x[l], words, n_words, &pos, &overrun);
-  }
-  return rans::segment_ok(x, pos, n_words, overrun);
+  *ok_a = finish_segment(a, both, count_a, t, sym_a);
+  *ok_b = finish_segment(b, both, count_b, t, sym_b);
 }
 
 // ---- encoder ----
@@ -262,7 +311,7 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
 }  // namespace
 
 const RansKernels kRansAvx2 = {&encode_segment_avx2, &decode_segment_avx2<uint8_t>,
-                               &decode_segment_avx2<uint32_t>};
+                               &decode_segment_avx2<uint32_t>, &decode_two_wide_avx2};
 
 }  // namespace squeeze::cpu
 

@@ -22,6 +22,10 @@ struct RansKernels {
                          const rans::Tables& t, uint8_t* sym);
   bool (*decode_segment_wide)(const uint8_t* seg, uint32_t n_words, uint32_t count,
                               const rans::Tables& t, uint32_t* sym);
+  void (*decode_two_wide)(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
+                          const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
+                          const rans::Tables& t, uint32_t* sym_a, uint32_t* sym_b, bool* ok_a,
+                          bool* ok_b);
 };
 
 // A histogram of rANS symbols in four partial tables, so that a run of one symbol does not wait

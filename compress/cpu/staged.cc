@@ -1098,15 +1098,32 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
   const uint8_t* counts = p;
   p += 4ull * n_seg;
   uint32_t* codes = s.codes.data();
-  for (uint32_t seg = 0; seg < n_seg; ++seg) {
-    const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
-    const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n_coded - first);
-    const uint32_t n_words = block::load_le32(counts + 4 * seg);
-    if (n_words > count) return false;
-    const uint64_t seg_bytes = rans::segment_bytes(n_words);
-    if ((uint64_t)(end - p) < seg_bytes) return false;
-    if (!rk.decode_segment_wide(p, n_words, count, s.tables, codes + first)) return false;
-    p += seg_bytes;
+  // Segments two at a time where there are two (each segment's rounds are a chain of dependent
+  // table reads; two chains side by side keep the CPU busier), checked before either is read.
+  for (uint32_t seg = 0; seg < n_seg;) {
+    const uint32_t take = seg + 1 < n_seg ? 2 : 1;
+    const uint8_t* at[2];
+    uint32_t n_words[2], count[2];
+    for (uint32_t k = 0; k < take; ++k) {
+      const uint64_t first = (uint64_t)(seg + k) * rans::kSegmentSymbols;
+      count[k] = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n_coded - first);
+      n_words[k] = block::load_le32(counts + 4 * (seg + k));
+      if (n_words[k] > count[k]) return false;
+      const uint64_t seg_bytes = rans::segment_bytes(n_words[k]);
+      if ((uint64_t)(end - p) < seg_bytes) return false;
+      at[k] = p;
+      p += seg_bytes;
+    }
+    uint32_t* out = codes + (uint64_t)seg * rans::kSegmentSymbols;
+    if (take == 1) {
+      if (!rk.decode_segment_wide(at[0], n_words[0], count[0], s.tables, out)) return false;
+    } else {
+      bool ok[2];
+      rk.decode_two_wide(at[0], n_words[0], count[0], at[1], n_words[1], count[1], s.tables, out,
+                         out + rans::kSegmentSymbols, &ok[0], &ok[1]);
+      if (!ok[0] || !ok[1]) return false;
+    }
+    seg += take;
   }
   if ((uint64_t)(end - p) != rans::packed_bytes(n_coded, shift)) return false;
   if (shift > 0) {

@@ -92,6 +92,30 @@ void expect_same_decode(const cpu::RansKernels& k, const std::vector<uint8_t>& s
   }
 }
 
+// Two segments of one table decoded together (decode_two_wide): each with the verdict and the
+// symbols the scalar decoder gives it alone, whichever of them is malformed and whichever is
+// longer.
+void expect_same_pair(const cpu::RansKernels& k, const std::vector<uint8_t>& seg_a,
+                      uint32_t words_a, uint32_t count_a, const std::vector<uint8_t>& seg_b,
+                      uint32_t words_b, uint32_t count_b, const rans::Tables& t, const char* what) {
+  std::vector<uint32_t> want_a(count_a, 0xeeeeeeeeu), want_b(count_b, 0xeeeeeeeeu);
+  const bool ok_a =
+      cpu::kRansScalar.decode_segment_wide(seg_a.data(), words_a, count_a, t, want_a.data());
+  const bool ok_b =
+      cpu::kRansScalar.decode_segment_wide(seg_b.data(), words_b, count_b, t, want_b.data());
+  for (const cpu::RansKernels* set : {&cpu::kRansScalar, &k}) {
+    std::vector<uint32_t> a(count_a, 0xeeeeeeeeu), b(count_b, 0xeeeeeeeeu);
+    bool got_a = !ok_a, got_b = !ok_b;
+    set->decode_two_wide(seg_a.data(), words_a, count_a, seg_b.data(), words_b, count_b, t,
+                         a.data(), b.data(), &got_a, &got_b);
+    const char* which = set == &k ? ", pair" : ", scalar pair";
+    EXPECT_EQ(got_a, ok_a) << what << which;
+    EXPECT_EQ(got_b, ok_b) << what << which;
+    EXPECT_EQ(a, want_a) << what << which;
+    EXPECT_EQ(b, want_b) << what << which;
+  }
+}
+
 void compare_set(const cpu::RansKernels& k, uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (int round = 0; round < 400; ++round) {
@@ -133,6 +157,24 @@ void compare_set(const cpu::RansKernels& k, uint64_t seed) {
     bad.assign(cap, 0);
     for (uint8_t& x : bad) x = (uint8_t)rng();
     expect_same_decode(k, bad, (uint32_t)(rng() % (count + 1)), count, s.tables, "random bytes");
+    // A second segment of the same table (the symbols rotated and cut to another length), decoded
+    // beside the first: both well formed, then either one damaged.
+    const uint32_t count2 = pick_count(rng);
+    std::vector<uint8_t> sym2(count2);
+    const uint32_t turn = (uint32_t)(rng() % count);
+    for (uint32_t i = 0; i < count2; ++i) sym2[i] = s.sym[(turn + i) % count];
+    std::vector<uint8_t> seg2(rans::kStateBytes + 2 * (size_t)count2 + 8, 0);
+    std::vector<uint16_t> scratch2(count2 + rans::kScratchSlack);
+    const uint32_t words2 = cpu::kRansScalar.encode_segment(sym2.data(), count2, s.freq, s.cum,
+                                                            scratch2.data(), seg2.data());
+    expect_same_pair(k, seg_a, words_a, count, seg2, words2, count2, s.tables, "pair");
+    expect_same_pair(k, seg2, words2, count2, seg_a, words_a, count, s.tables, "pair swapped");
+    bad = seg2;
+    bad[rng() % rans::kStateBytes] ^= (uint8_t)(1u << (rng() % 8));
+    expect_same_pair(k, seg_a, words_a, count, bad, words2, count2, s.tables, "second flipped");
+    if (words_a > 0)
+      expect_same_pair(k, seg_a, words_a - 1, count, seg2, words2, count2, s.tables,
+                       "first a word short");
   }
 }
 

@@ -1,8 +1,9 @@
 // squeeze-rans-speed: the entropy stage alone. Encodes and decodes whole segments (16,384 symbols,
 // 32 lanes) with every rANS kernel set this CPU runs, on symbol streams of three entropies, and
 // prints millions of symbols per second (median of the repetitions) and each set's speed-up over
-// the scalar reference, measured in the same run. Every set's segments are checked byte for byte
-// against the scalar set's, and every decode against the input.
+// the scalar reference, measured in the same run; then the staged decoder's forms of decoding
+// (dec32: 32-bit symbols a segment at a time; pairs: two segments at once). Every set's segments
+// are checked byte for byte against the scalar set's, and every decode against the input.
 //
 //   squeeze-rans-speed [--segments N] [--reps N]
 #include <cmath>
@@ -60,7 +61,7 @@ Stream make_stream(const char* name, double p, uint64_t count, uint64_t seed) {
 }
 
 struct Result {
-  double enc_msym, dec_msym;
+  double enc_msym, dec_msym, wide_msym, pair_msym;
 };
 
 // Encodes and decodes every segment of s with set k; false when a segment differs from ref_out
@@ -85,6 +86,32 @@ bool run_set(const cpu::RansKernels& k, const Stream& s, int reps, std::vector<u
                              back.data() + g * rans::kSegmentSymbols);
   });
   ok = ok && back == s.sym && (ref_out == nullptr || *ref_out == *out);
+  // The staged decoder's forms: 32-bit symbols, a segment at a time and two at once.
+  std::vector<uint32_t> wide(s.sym.size());
+  const double dec_wide = bench::median_seconds(reps, [&] {
+    for (uint64_t g = 0; g < n_seg; ++g)
+      ok &= k.decode_segment_wide(out->data() + g * seg_cap, words[g], rans::kSegmentSymbols,
+                                  s.tables, wide.data() + g * rans::kSegmentSymbols);
+  });
+  for (size_t i = 0; i < s.sym.size(); ++i) ok &= wide[i] == s.sym[i];
+  std::fill(wide.begin(), wide.end(), 0u);
+  const double dec_pair = bench::median_seconds(reps, [&] {
+    uint64_t g = 0;
+    for (; g + 1 < n_seg; g += 2) {
+      bool a = false, b = false;
+      k.decode_two_wide(out->data() + g * seg_cap, words[g], rans::kSegmentSymbols,
+                        out->data() + (g + 1) * seg_cap, words[g + 1], rans::kSegmentSymbols,
+                        s.tables, wide.data() + g * rans::kSegmentSymbols,
+                        wide.data() + (g + 1) * rans::kSegmentSymbols, &a, &b);
+      ok &= a && b;
+    }
+    if (g < n_seg)
+      ok &= k.decode_segment_wide(out->data() + g * seg_cap, words[g], rans::kSegmentSymbols,
+                                  s.tables, wide.data() + g * rans::kSegmentSymbols);
+  });
+  for (size_t i = 0; i < s.sym.size(); ++i) ok &= wide[i] == s.sym[i];
+  r->wide_msym = (double)s.sym.size() / dec_wide / 1e6;
+  r->pair_msym = (double)s.sym.size() / dec_pair / 1e6;
   r->enc_msym = (double)s.sym.size() / enc / 1e6;
   r->dec_msym = (double)s.sym.size() / dec / 1e6;
   return ok;
@@ -122,8 +149,8 @@ int main(int argc, char** argv) {
                             make_stream("near-uniform", 0.01, count, 3)};
   std::printf("rANS segments of %u symbols, %llu segments, median of %d repetitions\n",
               rans::kSegmentSymbols, (unsigned long long)segments, reps);
-  std::printf("%-14s %6s %-8s %12s %12s %10s %10s\n", "stream", "bits", "set", "enc Msym/s",
-              "dec Msym/s", "enc x", "dec x");
+  std::printf("%-14s %6s %-8s %12s %12s %10s %10s %12s %12s\n", "stream", "bits", "set",
+              "enc Msym/s", "dec Msym/s", "enc x", "dec x", "dec32 Msym/s", "pairs Msym/s");
   int status = 0;
   for (const Stream& s : streams) {
     std::vector<uint8_t> ref_out, out;
@@ -138,8 +165,9 @@ int main(int argc, char** argv) {
                      sets[i].name, s.name);
         status = 1;
       }
-      std::printf("%-14s %6.2f %-8s %12.0f %12.0f %10.2f %10.2f\n", s.name, s.bits, sets[i].name,
-                  r.enc_msym, r.dec_msym, r.enc_msym / ref.enc_msym, r.dec_msym / ref.dec_msym);
+      std::printf("%-14s %6.2f %-8s %12.0f %12.0f %10.2f %10.2f %12.0f %12.0f\n", s.name, s.bits,
+                  sets[i].name, r.enc_msym, r.dec_msym, r.enc_msym / ref.enc_msym,
+                  r.dec_msym / ref.dec_msym, r.wide_msym, r.pair_msym);
     }
   }
   return status;
