@@ -101,12 +101,21 @@ HistoryGauge::Ticket HistoryGauge::next(double link_bytes_per_s,
 
 void HistoryGauge::record(const Ticket& t, uint64_t in_bytes, uint64_t out_bytes, uint64_t ns) {
   if (t.cycle != cycle_ || (t.phase != Phase::kWith && t.phase != Phase::kWithout)) return;
-  Sums& s = t.phase == Phase::kWith ? with_ : without_;
+  const bool with = t.phase == Phase::kWith;
+  Sums& s = with ? with_ : without_;
+  double* rate = with ? with_rate_ : without_rate_;
   if (s.frames >= kProbeFrames) return;
   s.in += in_bytes;
   s.out += out_bytes;
   s.ns += ns;
-  ++s.frames;
+  rate[s.frames] = in_bytes > 0 ? static_cast<double>(ns) / static_cast<double>(in_bytes) : 0.0;
+  if (++s.frames < kProbeFrames) return;
+  // The median frame's rate (the mean of the middle two) over the state's bytes.
+  double sorted[kProbeFrames];
+  std::copy(rate, rate + kProbeFrames, sorted);
+  std::sort(sorted, sorted + kProbeFrames);
+  const double median = (sorted[kProbeFrames / 2 - 1] + sorted[kProbeFrames / 2]) / 2;
+  s.ns = static_cast<uint64_t>(median * static_cast<double>(s.in) + 0.5);
 }
 
 }  // namespace squeeze::plugin

@@ -95,7 +95,10 @@ class HistoryGauge {
   // *decided_now (may be null): this call settled a measurement, last() has it.
   Ticket next(double link_bytes_per_s, const HistoryDecodeBoard& receivers,
               bool* decided_now = nullptr);
-  // A frame next() decided, compressed: its input and frame bytes and codec time.
+  // A frame next() decided, compressed: its input and frame bytes and codec time. Once a state's
+  // kProbeFrames are in, its codec time is that of its median frame (per input byte) over all
+  // its bytes: a frame whose thread lost its core mid-coding (a time slice of milliseconds, where
+  // a host runs more busy threads than it has cores) does not decide the verdict.
   void record(const Ticket& t, uint64_t in_bytes, uint64_t out_bytes, uint64_t ns);
   const Verdict& last() const { return verdict_; }
 
@@ -109,6 +112,7 @@ class HistoryGauge {
   int issued_ = 0;        // frames issued in the current phase
   uint64_t settled_ = 0;  // frames issued since the verdict
   Sums with_, without_;
+  double with_rate_[kProbeFrames] = {}, without_rate_[kProbeFrames] = {};  // ns per input byte
   Verdict verdict_;
 };
 
