@@ -838,36 +838,41 @@ TEST(HistoryGauge, MeasuresWithThenWithoutThenHoldsItsVerdict) {
 TEST(HistoryGauge, OneFrameThatLostItsCoreDoesNotDecide) {
   const double link = 1.25e9;
   const HistoryDecodeBoard none;
-  for (int late : {0, 3, 7}) {  // where among the probes the slow frame falls
+  // A gauge past its warm-up, and its probe frames with and without the history.
+  struct Probed {
     HistoryGauge g;
-    for (int k = 0; k < HistoryGauge::kWarmFrames; ++k) g.next(link, none);
     std::vector<HistoryGauge::Ticket> with, without;
-    for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) with.push_back(g.next(link, none));
-    for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) without.push_back(g.next(link, none));
-    for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) {
-      g.record(with[static_cast<size_t>(k)], 1 << 17, 1 << 13, 200000);  // 1.53 ns a byte
-      g.record(without[static_cast<size_t>(k)], 1 << 17, 1 << 14, k == late ? 4000000 : 100000);
+  };
+  auto probed = [&](Probed* p) {
+    for (int k = 0; k < HistoryGauge::kWarmFrames; ++k) p->g.next(link, none);
+    for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) p->with.push_back(p->g.next(link, none));
+    for (int k = 0; k < HistoryGauge::kProbeFrames; ++k)
+      p->without.push_back(p->g.next(link, none));
+  };
+  for (int late : {0, 3, 7}) {  // where among the probes the slow frame falls
+    Probed p;
+    probed(&p);
+    for (size_t k = 0; k < p.with.size(); ++k) {
+      p.g.record(p.with[k], 1 << 17, 1 << 13, 200000);  // 1.53 ns a byte
+      p.g.record(p.without[k], 1 << 17, 1 << 14, (int)k == late ? 4000000 : 100000);
     }
     bool decided = false;
-    g.next(link, none, &decided);
+    p.g.next(link, none, &decided);
     ASSERT_TRUE(decided);
-    EXPECT_FALSE(g.last().pays) << "slow frame " << late;
-    EXPECT_NEAR(g.last().ns_without, 100000.0 / (1 << 17), 1e-6) << "slow frame " << late;
-    EXPECT_NEAR(g.last().ns_with, 200000.0 / (1 << 17), 1e-6);
+    EXPECT_FALSE(p.g.last().pays) << "slow frame " << late;
+    EXPECT_NEAR(p.g.last().ns_without, 100000.0 / (1 << 17), 1e-6) << "slow frame " << late;
+    EXPECT_NEAR(p.g.last().ns_with, 200000.0 / (1 << 17), 1e-6);
   }
   // Frames that differ in earnest: the median of eight is the mean of the middle two.
-  HistoryGauge g;
-  for (int k = 0; k < HistoryGauge::kWarmFrames; ++k) g.next(link, none);
-  std::vector<HistoryGauge::Ticket> with, without;
-  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) with.push_back(g.next(link, none));
-  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) without.push_back(g.next(link, none));
-  for (int k = 0; k < HistoryGauge::kProbeFrames; ++k) {
-    g.record(with[static_cast<size_t>(k)], 1000, 100, 1000 * (uint64_t)(k + 1));  // 1 .. 8 ns
-    g.record(without[static_cast<size_t>(k)], 1000, 100, 1000);
+  Probed p;
+  probed(&p);
+  for (size_t k = 0; k < p.with.size(); ++k) {
+    p.g.record(p.with[k], 1000, 100, 1000 * (k + 1));  // 1 .. 8 ns a byte
+    p.g.record(p.without[k], 1000, 100, 1000);
   }
-  g.next(link, none);
-  EXPECT_DOUBLE_EQ(g.last().ns_with, 4.5);
-  EXPECT_DOUBLE_EQ(g.last().ns_without, 1.0);
+  p.g.next(link, none);
+  EXPECT_DOUBLE_EQ(p.g.last().ns_with, 4.5);
+  EXPECT_DOUBLE_EQ(p.g.last().ns_without, 1.0);
 }
 
 TEST(HistoryGauge, SettingParses) {

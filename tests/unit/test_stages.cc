@@ -439,6 +439,18 @@ TEST(Dedup, RunRecordsReadBackAsWritten) {
   }
 }
 
+// A frame of v encoded with p (which must give one) and its parsed header.
+void encode_frame(const CodecParams& p, const std::vector<float>& v, std::vector<uint8_t>* frame,
+                  staged::Header* h) {
+  const size_t bytes = v.size() * 4;
+  frame->assign(max_frame_bytes(bytes), 0);
+  const size_t fb = cpu::encode_staged(p, reinterpret_cast<const uint8_t*>(v.data()), bytes,
+                                       frame->data(), nullptr, nullptr);
+  ASSERT_GT(fb, 0u);
+  frame->resize(fb);
+  ASSERT_EQ(staged::parse(frame->data(), frame->size(), h), staged::Reject::kNone);
+}
+
 // A reference's source must be literal units of the frame. Units 12-23 repeat 0-11 and units
 // 36-47 repeat 24-35, so the encoder writes two runs with the sources 0 and 24; the second
 // source moved to each of 1..23 (a 12-unit range that reaches into the first run's references
@@ -457,13 +469,9 @@ TEST(Dedup, SourceRangesMustBeLiteral) {
   p.bound = 1e-2;
   p.caps = kCapsAll & ~kCapHistory;
   const size_t bytes = v.size() * 4;
-  std::vector<uint8_t> frame(max_frame_bytes(bytes));
-  const size_t fb = cpu::encode_staged(p, reinterpret_cast<const uint8_t*>(v.data()), bytes,
-                                       frame.data(), nullptr, nullptr);
-  ASSERT_GT(fb, 0u);
-  frame.resize(fb);
+  std::vector<uint8_t> frame;
   staged::Header h;
-  ASSERT_EQ(staged::parse(frame.data(), frame.size(), &h), staged::Reject::kNone);
+  ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &frame, &h));
   const uint8_t* sec_p = frame.data() + staged::section_offset(h, StagedSection::kDedup);
   const uint8_t* sec_end = sec_p + h.section[(int)StagedSection::kDedup];
   dedup::Section sec;
@@ -787,13 +795,9 @@ TEST(Rans, LocalCodesAtTheWidthAreRejected) {
   p.caps = kCapsAll & ~kCapHistory;
   p.rans_min_gain = 0;
   const size_t bytes = v.size() * 4;
-  std::vector<uint8_t> frame(max_frame_bytes(bytes));
-  const size_t fb = cpu::encode_staged(p, reinterpret_cast<const uint8_t*>(v.data()), bytes,
-                                       frame.data(), nullptr, nullptr);
-  ASSERT_GT(fb, 0u);
-  frame.resize(fb);
+  std::vector<uint8_t> frame;
   staged::Header h;
-  ASSERT_EQ(staged::parse(frame.data(), frame.size(), &h), staged::Reject::kNone);
+  ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &frame, &h));
   ASSERT_EQ(h.coder, (uint8_t)StagedCoder::kRans) << "seed " << seed;
   ASSERT_EQ(h.quant, (uint8_t)StagedQuant::kLocal);
   const uint32_t w = frame[staged::section_offset(h, StagedSection::kQuant) + 1];
