@@ -5,26 +5,26 @@
 namespace squeeze::plugin {
 
 void HistoryDecodeBoard::note(bool history, uint64_t out_bytes, uint64_t ns) {
+  if (out_bytes == 0) return;
   std::lock_guard<std::mutex> lock(mu_);
   const int k = history ? 1 : 0;
-  bytes_[k] += out_bytes;
-  ns_[k] += ns;
+  rate_[k][seen_[k] % kWindow] = static_cast<double>(ns) / static_cast<double>(out_bytes);
   ++seen_[k];
-  if (++frames_[k] > kDecayFrames) {
-    for (int j = 0; j < 2; ++j) {
-      bytes_[j] /= 2;
-      ns_[j] /= 2;
-      frames_[j] /= 2;
-    }
-  }
 }
 
 bool HistoryDecodeBoard::per_byte(double* with_ns, double* without_ns) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (seen_[0] < kMinFrames || seen_[1] < kMinFrames || bytes_[0] == 0 || bytes_[1] == 0)
-    return false;
-  *with_ns = static_cast<double>(ns_[1]) / static_cast<double>(bytes_[1]);
-  *without_ns = static_cast<double>(ns_[0]) / static_cast<double>(bytes_[0]);
+  if (seen_[0] < kMinFrames || seen_[1] < kMinFrames) return false;
+  // The lower quartile of the frames kept: the element a quarter of the way up, rounded down.
+  auto quartile = [this](int k) {
+    const int n = static_cast<int>(std::min<uint64_t>(seen_[k], kWindow));
+    double sorted[kWindow];
+    std::copy(rate_[k], rate_[k] + n, sorted);
+    std::sort(sorted, sorted + n);
+    return sorted[(n - 1) / 4];
+  };
+  *with_ns = quartile(1);
+  *without_ns = quartile(0);
   return true;
 }
 

@@ -715,9 +715,10 @@ TEST(HistoryGauge, ComparesThePipelinesTimeWithAndWithout) {
   EXPECT_TRUE(Gauge::decide(with, without, 0.0, none).pays);
 }
 
-// The receivers' decode costs: nothing until both kinds have kMinFrames frames, then the time
-// per byte of each; old frames weigh half once one kind passes kDecayFrames.
-TEST(HistoryGauge, DecodeBoardAveragesTheReceiversFrames) {
+// The receivers' decode costs: nothing until both kinds have kMinFrames frames, then the lower
+// quartile of each kind's last kWindow frames' times per byte; frames that waited for a core (far
+// slower) do not move it, and old frames leave the window.
+TEST(HistoryGauge, DecodeBoardTakesTheQuickerFramesOfEachKind) {
   HistoryDecodeBoard b;
   double with = 0, without = 0;
   for (uint64_t k = 0; k < HistoryDecodeBoard::kMinFrames; ++k) b.note(true, 1000, 3000);
@@ -728,18 +729,24 @@ TEST(HistoryGauge, DecodeBoardAveragesTheReceiversFrames) {
   ASSERT_TRUE(b.per_byte(&with, &without));
   EXPECT_DOUBLE_EQ(with, 3.0);
   EXPECT_DOUBLE_EQ(without, 1.0);
-  // Frames twice as fast without the history from now on: the average follows, and after the
-  // halving the new frames count twice as much as the old ones.
-  for (uint64_t k = HistoryDecodeBoard::kMinFrames; k < HistoryDecodeBoard::kDecayFrames; ++k)
-    b.note(false, 1000, 500);
+  // Eight more frames without the history, 0.1 .. 0.8 ns a byte (16 in all): the lower quartile
+  // is the fourth smallest, 0.4.
+  for (int k = 1; k <= 8; ++k) b.note(false, 1000, 100 * (uint64_t)k);
   ASSERT_TRUE(b.per_byte(&with, &without));
-  EXPECT_NEAR(without, (8 * 1.0 + 4088 * 0.5) / 4096, 1e-9);
-  b.note(false, 1000, 500);  // the 4097th: every sum halved
+  EXPECT_DOUBLE_EQ(without, 0.4);
+  // A third of the frames waited for a core (100 ns a byte): the figure stays among the quick
+  // frames (the sixth smallest of 24, 0.6), where the mean would read 33.8.
+  for (int k = 0; k < 8; ++k) b.note(false, 1000, 100000);
+  ASSERT_TRUE(b.per_byte(&with, &without));
+  EXPECT_DOUBLE_EQ(without, 0.6);
+  EXPECT_DOUBLE_EQ(with, 3.0);
+  // A window of newer frames replaces the old ones: 64 at 2 ns a byte.
+  for (int k = 0; k < HistoryDecodeBoard::kWindow; ++k) b.note(false, 1000, 2000);
+  ASSERT_TRUE(b.per_byte(&with, &without));
+  EXPECT_DOUBLE_EQ(without, 2.0);
+  b.note(true, 0, 5);  // no output: nothing to weigh
   ASSERT_TRUE(b.per_byte(&with, &without));
   EXPECT_DOUBLE_EQ(with, 3.0);
-  for (int k = 0; k < 2048; ++k) b.note(false, 1000, 0);
-  ASSERT_TRUE(b.per_byte(&with, &without));
-  EXPECT_LT(without, 0.26);  // the old half-nanosecond frames weigh half of the new free ones
   // The process's board is one object.
   EXPECT_EQ(&history_decode_board(), &history_decode_board());
 }
