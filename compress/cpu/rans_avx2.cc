@@ -2,7 +2,8 @@
 // gives rans.h's bytes and verdicts exactly (tests/unit/test_rans_kernels.cc):
 // - the decoder loads one packed table entry per lane (rans::Tables::slot), computes the same
 //   integer state update, and hands the words to the lanes that need one in lane order with a
-//   byte shuffle;
+//   byte shuffle; it writes the symbols as bytes, or as 32-bit codes for the staged decoder, and
+//   decodes one segment or two side by side (decode_two_wide);
 // - the encoder loads each lane's frequency, start and reciprocal as one 64-bit entry, computes
 //   the exact quotient x / f (the reciprocal's estimate, corrected by the remainder's sign), and
 //   writes the shed words of a vector high lane first, the order the scalar encoder emits them.
@@ -167,6 +168,8 @@ SQZ_AVX2 __attribute__((always_inline)) inline void decode_round(SegmentDecoder&
 }
 
 // The rounds from `from` on, then the partial last round lane by lane; the segment's verdict.
+// The state comes by value and the function is inlined, so that it stays in registers: held
+// through a reference, a segment alone decoded at 1.66 Gsym/s against 1.93.
 template <class Sym>
 SQZ_AVX2 __attribute__((always_inline)) inline bool finish_segment(SegmentDecoder d, uint32_t from,
                                                                    uint32_t count,

@@ -1079,9 +1079,6 @@ bool check_fixed(const uint8_t* p, uint64_t len, uint64_t n_groups, bool local_m
   return len - n_groups == 4 * sum;
 }
 
-// Symbols as codes (a shift of 0). Restrict: a code's store could otherwise alias the symbol bytes,
-// and the loop would not be vectorized; 32 at a time, because at -O2 the compiler vectorizes only
-// loops of a known trip count.
 // The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
 // The segments decode straight into the 32-bit codes (no byte symbols widened after them), and
 // the raw low bits, where there are any, are merged into them in place.
