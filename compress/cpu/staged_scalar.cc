@@ -241,6 +241,15 @@ uint64_t local_dequants_scalar(const uint8_t* records, uint64_t n, uint32_t e0,
   return n;
 }
 
+// rans::decode_segment on each: the reference of decode_two_wide.
+void decode_two_wide_scalar(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
+                            const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
+                            const rans::Tables& t, uint32_t* sym_a, uint32_t* sym_b, bool* ok_a,
+                            bool* ok_b) {
+  *ok_a = rans::decode_segment(seg_a, words_a, count_a, t, sym_a);
+  *ok_b = rans::decode_segment(seg_b, words_b, count_b, t, sym_b);
+}
+
 }  // namespace
 
 const StagedKernels kStagedScalar[4] = {
@@ -252,16 +261,6 @@ const StagedKernels kStagedScalar[4] = {
 const UnitKernels kUnitScalar = {&unit_keys_scalar,     &pack_groups_scalar, &group_widths_scalar,
                                  &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar,
                                  &local_dequants_scalar};
-
-namespace {
-void decode_two_wide_scalar(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
-                            const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
-                            const rans::Tables& t, uint32_t* sym_a, uint32_t* sym_b, bool* ok_a,
-                            bool* ok_b) {
-  *ok_a = rans::decode_segment(seg_a, words_a, count_a, t, sym_a);
-  *ok_b = rans::decode_segment(seg_b, words_b, count_b, t, sym_b);
-}
-}  // namespace
 
 const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment<uint8_t>,
                                  &rans::decode_segment<uint32_t>, &decode_two_wide_scalar};
