@@ -6,6 +6,7 @@
 import glob
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -39,25 +40,97 @@ def fmt(x, d=2):
     return "-" if x is None else ("%.*f" % (d, x))
 
 
+# A corpus file's base name: CONFIG_STEP_DIRECTION_rSRC_to_rDST (configurations may hold "_",
+# e.g. d64_rr); the committed sample's are sample_NAME.
+BASE = re.compile(r"^(?P<cfg>.+)_(?P<step>s\d+)_(?P<dir>fwd|bwd)_r(?P<src>\d+)_to_r(?P<dst>\d+)$")
+# The block each configuration's figures showed before every block was measured (figures_v2.sh
+# without BLOCKS=all): rank 3's forward block and its gradient.
+WIDEST = {"fwd": ("3", "0"), "bwd": ("0", "3")}
+
+
 def corpus_bases(out):
     bases = set()
     for p in glob.glob(os.path.join(out, "*_local_one.json")):
         b = os.path.basename(p)[: -len("_local_one.json")]
         if not b.startswith("gen_") and not b.startswith("w2v"):
             bases.add(b)
-    order = {"d64": 0, "d32": 1, "d128": 2, "mixed": 3, "sample": 4}
-    return sorted(bases, key=lambda b: (order.get(b.split("_")[0], 9), "bwd" in b, b))
+    order = {"d64": 0, "d32": 1, "d128": 2, "mixed": 3, "sample": 9}
+
+    def key(b):
+        m = BASE.match(b)
+        if not m:
+            return (order.get(b.split("_")[0], 8), b, "", "", 0)
+        return (order.get(m["cfg"], 8), m["cfg"], m["dir"] == "bwd", m["step"], int(m["src"]))
+    return sorted(bases, key=key)
 
 
-def label(b):
-    cfg, step, direction = b.split("_")[:3]
-    when = {"s00050": "early", "s01464": "late"}.get(step, step)
-    return "%s %s %s" % (cfg, direction, when)
+def label(b, every_block=False):
+    m = BASE.match(b)
+    if not m:
+        return b.replace("_", " ")
+    when = {"s00050": "early", "s01464": "late"}.get(m["step"], m["step"])
+    text = "%s %s %s" % (m["cfg"], m["dir"], when)
+    if every_block:
+        text += " r%s->r%s" % (m["src"], m["dst"])
+    return text
+
+
+def block_summary(out, bases):
+    """Per configuration and direction: the least, median and greatest of each figure's ratio over
+    every block measured, so that a row met on one block shows what the others give."""
+    groups = {}
+    for b in bases:
+        m = BASE.match(b)
+        if m:
+            groups.setdefault((m["cfg"], m["dir"]), []).append(b)
+    if not groups or all(len(v) <= 2 for v in groups.values()):
+        return
+    print("\n#### Every block: least / median / greatest over the blocks of each configuration\n")
+    print("| configuration | blocks | local 1.96e-3 x INT8 (one frame) | its dedup + order-0 limit "
+          "x INT8 | (128 KiB) | (one stream) "
+          "| INT8 max err x INT8, row = dim (one frame) | (128 KiB) | rel 1e-2 (one frame) "
+          "| (128 KiB) | (one stream) | rel 1e-2 % of order-0 (one frame) "
+          "| worst table rms err at local 1.96e-3 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def spread(v, d=2):
+        v = [x for x in v if x is not None]
+        if not v:
+            return "-"
+        return "%.*f / %.*f / %.*f" % (d, min(v), d, statistics.median(v), d, max(v))
+
+    for (cfg, direction), bs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "bwd")):
+        cols = {k: [] for k in ("l1", "lim", "l2", "l3", "i1", "i2", "r1", "r2", "r3", "o", "e")}
+        for b in bs:
+            one = load(out, b + "_local_one")
+            if one is None:
+                continue
+            i8 = row(one, "int8")["ratio"] if "mixed" not in cfg else None
+            cols["lim"].append(one["dedup_order0_ratio_limit"] / i8 if i8 else None)
+            for k, s in (("l1", "_local_one"), ("l2", "_local_128k"), ("l3", "_local_128k_stream")):
+                j = load(out, b + s)
+                cols[k].append(squeeze(j)["ratio"] / i8 if (j and i8) else None)
+            for k, s in (("i1", "_int8dim_one"), ("i2", "_int8dim_128k")):
+                j = load(out, b + s)
+                cols[k].append(squeeze(j)["ratio"] / row(j, "int8")["ratio"] if j else None)
+            for k, s in (("r1", "_rel_one"), ("r2", "_rel_128k"), ("r3", "_rel_128k_stream")):
+                j = load(out, b + s)
+                cols[k].append(squeeze(j)["ratio"] if j else None)
+            rel = load(out, b + "_rel_one")
+            if rel:
+                cols["o"].append(100 * squeeze(rel)["ratio"] / rel["entropy_ratio_limit"])
+            cols["e"].append(worst_table(one))
+        print("| %s %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            cfg, direction, len(bs), spread(cols["l1"]), spread(cols["lim"]), spread(cols["l2"]),
+            spread(cols["l3"]), spread(cols["i1"]), spread(cols["i2"]), spread(cols["r1"], 1), spread(cols["r2"], 1),
+            spread(cols["r3"], 1), spread(cols["o"], 0), spread(cols["e"], 4)))
 
 
 def main():
     out = sys.argv[1]
     bases = corpus_bases(out)
+    every = any((m := BASE.match(b)) and (m["src"], m["dst"]) != WIDEST[m["dir"]] for b in bases)
+    block_summary(out, bases)
     print("#### Local 1.96e-3 (INT8 row-wise's per-vector precision) against INT8 row-wise, row = "
           "the embedding dim\n")
     print("| payload | INT8 | one frame | x INT8 | 128 KiB steps | x INT8 | 128 KiB, one stream "
@@ -71,7 +144,7 @@ def main():
         r1, r2, r3 = (squeeze(x)["ratio"] if x else None for x in (one, k128, st))
         x = (lambda r: None if (r is None or i8 is None) else r / i8)
         print("| %s | %s | %s | %s | %s | %s | %s | %s | %.4f |" % (
-            label(b), fmt(i8), fmt(r1), fmt(x(r1)), fmt(r2), fmt(x(r2)), fmt(r3), fmt(x(r3)),
+            label(b, every), fmt(i8), fmt(r1), fmt(x(r1)), fmt(r2), fmt(x(r2)), fmt(r3), fmt(x(r3)),
             worst_table(one)))
     print("\n#### At INT8 row-wise's max error (`--match int8`), INT8's row = the dim and = the "
           "whole row\n")
@@ -89,7 +162,7 @@ def main():
             r1, r2 = squeeze(one)["ratio"], squeeze(k128)["ratio"]
             cells += [fmt(i8), fmt(r1), fmt(r1 / i8), fmt(r2), fmt(r2 / i8)]
         if cells:
-            print("| %s | %s |" % (label(b), " | ".join(cells)))
+            print("| %s | %s |" % (label(b, every), " | ".join(cells)))
     print("\n#### rel 1e-2 (frame-relative, as the SC'24 paper)\n")
     print("| payload | one frame | 128 KiB steps | 128 KiB, one stream | order-0 limit | "
           "% of it (one frame) | dedup + order-0 limit (one frame) | worst table rms err |")
@@ -101,7 +174,7 @@ def main():
         r1, r2, r3 = (squeeze(x)["ratio"] if x else None for x in (one, k128, st))
         lim = one["entropy_ratio_limit"]
         print("| %s | %s | %s | %s | %s | %.0f%% | %s | %.3f |" % (
-            label(b), fmt(r1), fmt(r2), fmt(r3), fmt(lim), 100 * r1 / lim,
+            label(b, every), fmt(r1), fmt(r2), fmt(r3), fmt(lim), 100 * r1 / lim,
             fmt(one["dedup_order0_ratio_limit"]), worst_table(one)))
     print("\n#### Generators and w2v (16 MiB, 128 KiB frames; stages alone and together)\n")
     print("| data | setting | INT8 (row = dim) | fixed | + rANS | + dedup | order-0 limit | "

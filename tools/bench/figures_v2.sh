@@ -6,7 +6,11 @@
 #
 #   tools/bench/figures_v2.sh BUILD_DIR OUT_DIR [ratios|speed|all]
 #
-# ratios: every setting of the figures on every corpus file (exact, repeatable; --reps 1).
+# ratios: every setting of the figures on the corpus files (exact, repeatable; --reps 1): by
+#         default each configuration's widest forward block (rank 3 -> 0: the 20 small tables,
+#         the most repeated vectors) and its gradient block (0 -> 3); BLOCKS=all takes every
+#         dumped block, so that a figure is not one block's. CORPUS=DIR reads another corpus
+#         (e.g. one made with --seed 2) and CONFIGS="d64 d64_rr ..." its configurations.
 # speed:  64 MiB single-thread runs, 3 runs of --reps 5 each (noisy machines: the summary takes
 #         medians of the within-run fractions of memcpy).
 set -euo pipefail
@@ -23,8 +27,12 @@ mkdir -p "$out"
   echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$out/machine.txt"
 
-corpus="$root/data/corpus"
-[ -d "$corpus/d64" ] || corpus=""
+corpus="${CORPUS:-$root/data/corpus}"
+configs="${CONFIGS:-d64 d32 d128 mixed}"
+first_config="${configs%% *}"
+[ -d "$corpus/$first_config" ] || corpus=""
+echo "corpus ${corpus:-tests/data/corpus (the sample)}; configs $configs; blocks ${BLOCKS:-widest}" \
+  >> "$out/machine.txt"
 spec() { python3 "$root/tools/corpus/table_spec.py" "$1"; }
 
 run() {  # name, then squeeze-bench arguments
@@ -37,9 +45,13 @@ run() {  # name, then squeeze-bench arguments
 if [ "$what" = ratios ] || [ "$what" = all ]; then
   files=()
   if [ -n "$corpus" ]; then
-    for cfg in d64 d32 d128 mixed; do
+    for cfg in $configs; do
       for step in s00050 s01464; do
-        files+=("$corpus/$cfg/${step}_fwd_r3_to_r0.f32" "$corpus/$cfg/${step}_bwd_r0_to_r3.f32")
+        if [ "${BLOCKS:-}" = all ]; then
+          files+=("$corpus/$cfg/${step}"_fwd_*.f32 "$corpus/$cfg/${step}"_bwd_*.f32)
+        else
+          files+=("$corpus/$cfg/${step}_fwd_r3_to_r0.f32" "$corpus/$cfg/${step}_bwd_r0_to_r3.f32")
+        fi
       done
     done
   else
