@@ -99,7 +99,8 @@ def block_summary(out, bases):
             return "-"
         return "%.*f / %.*f / %.*f" % (d, min(v), d, statistics.median(v), d, max(v))
 
-    for (cfg, direction), bs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "bwd")):
+    order = sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] == "bwd"))
+    for (cfg, direction), bs in order:
         cols = {k: [] for k in ("l1", "lim", "l2", "l3", "i1", "i2", "r1", "r2", "r3", "o", "e")}
         for b in bs:
             one = load(out, b + "_local_one")
@@ -122,8 +123,8 @@ def block_summary(out, bases):
             cols["e"].append(worst_table(one))
         print("| %s %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             cfg, direction, len(bs), spread(cols["l1"]), spread(cols["lim"]), spread(cols["l2"]),
-            spread(cols["l3"]), spread(cols["i1"]), spread(cols["i2"]), spread(cols["r1"], 1), spread(cols["r2"], 1),
-            spread(cols["r3"], 1), spread(cols["o"], 0), spread(cols["e"], 4)))
+            spread(cols["l3"]), spread(cols["i1"]), spread(cols["i2"]), spread(cols["r1"], 1),
+            spread(cols["r2"], 1), spread(cols["r3"], 1), spread(cols["o"], 0), spread(cols["e"], 4)))
 
 
 def main():
