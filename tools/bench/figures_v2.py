@@ -59,7 +59,7 @@ def corpus_bases(out):
     def key(b):
         m = BASE.match(b)
         if not m:
-            return (order.get(b.split("_")[0], 8), b, "", "", 0)
+            return (order.get(b.split("_")[0], 8), b, False, "", 0)
         return (order.get(m["cfg"], 8), m["cfg"], m["dir"] == "bwd", m["step"], int(m["src"]))
     return sorted(bases, key=key)
 
