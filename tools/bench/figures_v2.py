@@ -43,9 +43,8 @@ def fmt(x, d=2):
 # A corpus file's base name: CONFIG_STEP_DIRECTION_rSRC_to_rDST (configurations may hold "_",
 # e.g. d64_rr); the committed sample's are sample_NAME.
 BASE = re.compile(r"^(?P<cfg>.+)_(?P<step>s\d+)_(?P<dir>fwd|bwd)_r(?P<src>\d+)_to_r(?P<dst>\d+)$")
-# The block each configuration's figures showed before every block was measured (figures_v2.sh
-# without BLOCKS=all): rank 3's forward block and its gradient.
-WIDEST = {"fwd": ("3", "0"), "bwd": ("0", "3")}
+# The blocks figures_v2.sh measures without BLOCKS=all: rank 3's forward block and its gradient.
+DEFAULT_PAIR = {"fwd": ("3", "0"), "bwd": ("0", "3")}
 
 
 def corpus_bases(out):
@@ -83,8 +82,6 @@ def block_summary(out, bases):
         m = BASE.match(b)
         if m:
             groups.setdefault((m["cfg"], m["dir"]), []).append(b)
-    if not groups or all(len(v) <= 2 for v in groups.values()):
-        return
     print("\n#### Every block: least / median / greatest over the blocks of each configuration\n")
     print("| configuration | blocks | local 1.96e-3 x INT8 (one frame) | its dedup + order-0 limit "
           "x INT8 | (128 KiB) | (one stream) "
@@ -117,9 +114,8 @@ def block_summary(out, bases):
             for k, s in (("r1", "_rel_one"), ("r2", "_rel_128k"), ("r3", "_rel_128k_stream")):
                 j = load(out, b + s)
                 cols[k].append(squeeze(j)["ratio"] if j else None)
-            rel = load(out, b + "_rel_one")
-            if rel:
-                cols["o"].append(100 * squeeze(rel)["ratio"] / rel["entropy_ratio_limit"])
+                if j and k == "r1":
+                    cols["o"].append(100 * squeeze(j)["ratio"] / j["entropy_ratio_limit"])
             cols["e"].append(worst_table(one))
         print("| %s %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             cfg, direction, len(bs), spread(cols["l1"]), spread(cols["lim"]), spread(cols["l2"]),
@@ -130,8 +126,10 @@ def block_summary(out, bases):
 def main():
     out = sys.argv[1]
     bases = corpus_bases(out)
-    every = any((m := BASE.match(b)) and (m["src"], m["dst"]) != WIDEST[m["dir"]] for b in bases)
-    block_summary(out, bases)
+    every = any((m := BASE.match(b)) and (m["src"], m["dst"]) != DEFAULT_PAIR[m["dir"]]
+                for b in bases)
+    if every:
+        block_summary(out, bases)
     print("#### Local 1.96e-3 (INT8 row-wise's per-vector precision) against INT8 row-wise, row = "
           "the embedding dim\n")
     print("| payload | INT8 | one frame | x INT8 | 128 KiB steps | x INT8 | 128 KiB, one stream "

@@ -7,8 +7,8 @@
 #   tools/bench/figures_v2.sh BUILD_DIR OUT_DIR [ratios|speed|all]
 #
 # ratios: every setting of the figures on the corpus files (exact, repeatable; --reps 1): by
-#         default each configuration's widest forward block (rank 3 -> 0: the 20 small tables,
-#         the most repeated vectors) and its gradient block (0 -> 3); BLOCKS=all takes every
+#         default each configuration's rank 3 -> 0 forward block (in the size split: the 20
+#         small tables, the most repeated vectors) and its gradient block (0 -> 3); BLOCKS=all takes every
 #         dumped block, so that a figure is not one block's. CORPUS=DIR reads another corpus
 #         (e.g. one made with --seed 2) and CONFIGS="d64 d64_rr ..." its configurations.
 # speed:  64 MiB single-thread runs, 3 runs of --reps 5 each (noisy machines: the summary takes
@@ -31,7 +31,7 @@ corpus="${CORPUS:-$root/data/corpus}"
 configs="${CONFIGS:-d64 d32 d128 mixed}"
 first_config="${configs%% *}"
 [ -d "$corpus/$first_config" ] || corpus=""
-echo "corpus ${corpus:-tests/data/corpus (the sample)}; configs $configs; blocks ${BLOCKS:-widest}" \
+echo "corpus ${corpus:-tests/data/corpus (the sample)}; configs $configs; blocks ${BLOCKS:-rank 3 -> 0}" \
   >> "$out/machine.txt"
 spec() { python3 "$root/tools/corpus/table_spec.py" "$1"; }
 
