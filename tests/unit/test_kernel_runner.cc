@@ -8,7 +8,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -303,10 +306,27 @@ TEST_P(KernelRunner, LargeSingleFrameUsesManyTiles) {
   if (staged()) check_batch({chunk(DType::kF32, BoundMode::kLocal, 1.96e-3, v, 2)}, 2 << 20);
 }
 
-// The project's trained-model payloads (tests/data/corpus), cut as NCCL cuts a message: 128 KiB
-// steps, plus one frame per file. Staged profiles must reach the stages they declare.
-std::vector<float> read_corpus(const char* name) {
-  const std::string path = std::string(SQUEEZE_TEST_CORPUS_DIR) + "/" + name;
+// Trained-model payloads cut as NCCL cuts a message: 128 KiB steps, plus one frame per file.
+// Every .f32 file of the project's corpus (tests/data/corpus), or of the directory
+// SQUEEZE_RUNNER_CORPUS names (payloads the project never saw: another seed's corpus, a user's
+// dumps), so that "the GPU phases give the CPU backend's bytes" is checked on any data set
+// without a GPU. Staged profiles must reach the stages they declare.
+std::string corpus_dir() {
+  const char* env = std::getenv("SQUEEZE_RUNNER_CORPUS");
+  return env != nullptr && *env != '\0' ? env : SQUEEZE_TEST_CORPUS_DIR;
+}
+
+// The .f32 files below dir (sorted, so that a failure names the same file every run).
+std::vector<std::string> corpus_files(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec))
+    if (e.is_regular_file() && e.path().extension() == ".f32") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<float> read_corpus_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   std::vector<float> v(bytes.size() / 4);
@@ -314,33 +334,49 @@ std::vector<float> read_corpus(const char* name) {
   return v;
 }
 
+std::vector<float> read_corpus(const char* name) {
+  return read_corpus_file(std::string(SQUEEZE_TEST_CORPUS_DIR) + "/" + name);
+}
+
 TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
-  const char* files[] = {"d64_late_fwd_r3_to_r0.f32", "d64_early_bwd_r0_to_r3.f32",
-                         "d32_late_fwd_r3_to_r0.f32", "mixed_late_fwd_r3_to_r0.f32"};
+  const std::string dir = corpus_dir();
+  const std::vector<std::string> files = corpus_files(dir);
+  std::printf("corpus %s: %zu .f32 files\n", dir.c_str(), files.size());
+  ASSERT_FALSE(files.empty()) << "no .f32 file below " << dir;
   BatchUse total;
-  for (const char* name : files) {
-    SCOPED_TRACE(name);
-    const std::vector<float> v = read_corpus(name);
-    ASSERT_GT(v.size(), 32768u) << "corpus file missing: " << name;
+  for (const std::string& path : files) {
+    SCOPED_TRACE(path);
+    const std::vector<float> v = read_corpus_file(path);
+    ASSERT_FALSE(v.empty()) << "empty corpus file: " << path;
     for (BoundMode m : modes()) {
-      const double bound = m == BoundMode::kLocal ? kInt8MatchingLocalBound
-                           : m == BoundMode::kRel ? 1e-2
-                                                  : 1e-3;
-      std::vector<TestChunk> batch;
-      for (size_t first = 0; first < v.size(); first += 32768) {  // 128 KiB of f32
-        const size_t last = std::min(v.size(), first + 32768);
-        batch.push_back(
-            chunk(DType::kF32, m, bound, std::vector<float>(v.begin() + first, v.begin() + last)));
+      // The bounds users run: INT8's precision and the default (local), the paper's and a
+      // tighter one (rel), and an absolute one near the payloads' step sizes.
+      const std::vector<double> bounds = m == BoundMode::kLocal
+                                             ? std::vector<double>{kInt8MatchingLocalBound, 1e-2}
+                                         : m == BoundMode::kRel ? std::vector<double>{1e-2, 1e-3}
+                                                                : std::vector<double>{1e-3};
+      for (double bound : bounds) {
+        SCOPED_TRACE(std::string(mode_name(m)) + " " + std::to_string(bound));
+        std::vector<TestChunk> batch;
+        for (size_t first = 0; first < v.size(); first += 32768) {  // 128 KiB of f32
+          const size_t last = std::min(v.size(), first + 32768);
+          batch.push_back(chunk(DType::kF32, m, bound,
+                                std::vector<float>(v.begin() + first, v.begin() + last)));
+        }
+        // The 16-bit types, whose decoded values are rounded to the type (local::wanted_step).
+        for (DType t : {DType::kF16, DType::kBF16})
+          batch.push_back(
+              chunk(t, m, bound,
+                    std::vector<float>(v.begin(), v.begin() + std::min<size_t>(v.size(), 40000))));
+        const BatchUse use = check_batch(batch);
+        if (HasFatalFailure()) return;
+        total.staged += use.staged;
+        total.rans += use.rans;
+        total.dedup += use.dedup;
       }
-      batch.push_back(
-          chunk(DType::kBF16, m, bound, std::vector<float>(v.begin(), v.begin() + 40000)));
-      const BatchUse use = check_batch(batch);
-      if (HasFatalFailure()) return;
-      total.staged += use.staged;
-      total.rans += use.rans;
-      total.dedup += use.dedup;
     }
-    const BatchUse one = check_batch({chunk(DType::kF32, BoundMode::kRel, 1e-2, v)}, 4 << 20);
+    const BatchUse one = check_batch({chunk(DType::kF32, BoundMode::kRel, 1e-2, v)},
+                                     std::max<uint64_t>(4 << 20, 4 * (uint64_t)v.size()));
     if (HasFatalFailure()) return;
     total.rans += one.rans;
     total.dedup += one.dedup;
