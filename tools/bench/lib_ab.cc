@@ -1,7 +1,7 @@
 // squeeze-lib-ab: two builds of libsqueeze_c.so in one process, on the same input.
 //
 //   squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs] [--bound B] [--stream]
-//                  [--chunk BYTES] [--rounds R] [--rans] [--decode]
+//                  [--chunk BYTES] [--chunk-b BYTES] [--rounds R] [--rans] [--decode]
 //     Speed: the two libraries alternate round by round (A B, then B A), each round also timing
 //     a memcpy of the input; prints each library's median GB/s, the memcpy's, and the median,
 //     least and greatest of the per-round ratios B / A (a round's two runs are adjacent in time,
@@ -9,6 +9,9 @@
 //     runs of one squeeze-bench invocation against another's moved +-15% with no change to the
 //     code). The frames of both must be byte for byte the same unless --allow-change.
 //     --decode times decompression of A's frames instead (both outputs must agree).
+//     --chunk-b BYTES gives B frames of another size (LIB_B may be LIB_A): whether a frame size
+//     costs speed, measured as two builds are; B then decodes its own frames, and the frames
+//     may differ.
 //
 //   squeeze-lib-ab LIB_A LIB_B --input F --same-frames
 //     Whether both libraries make the same frames: a digest (FNV-1a) of every frame in each of
@@ -248,7 +251,8 @@ int same_frames(const Lib (&libs)[2], const std::vector<uint8_t>& in) {
 int usage() {
   std::fprintf(stderr,
                "usage: squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs] [--bound B]\n"
-               "       [--stream] [--chunk BYTES] [--rounds R] [--rans] [--decode]\n"
+               "       [--stream] [--chunk BYTES] [--chunk-b BYTES] [--rounds R] [--rans]\n"
+               "       [--decode]\n"
                "       [--allow-change] | --same-frames\n");
   return 2;
 }
@@ -259,6 +263,7 @@ int main(int argc, char** argv) {
   if (argc < 3) return usage();
   std::string input;
   Setting st;
+  size_t chunk_b = 0;  // 0: B's frames are A's size
   int rounds = 21;
   bool decode = false, allow_change = false, check_frames = false;
   for (int i = 3; i < argc; ++i) {
@@ -277,6 +282,9 @@ int main(int argc, char** argv) {
       st.bound = std::atof(v);
     } else if (a == "--chunk" && (v = value())) {
       st.chunk = (size_t)std::atoll(v);
+    } else if (a == "--chunk-b" && (v = value())) {
+      chunk_b = (size_t)std::atoll(v);
+      if (chunk_b == 0) return usage();
     } else if (a == "--rounds" && (v = value())) {
       rounds = std::atoi(v);
     } else if (a == "--stream") {
@@ -308,11 +316,13 @@ int main(int argc, char** argv) {
   if (!load(argv[1], &libs[0]) || !load(argv[2], &libs[1])) return 2;
   if (check_frames) return same_frames(libs, in);
 
+  Setting st_of[2] = {st, st};
+  if (chunk_b != 0) st_of[1].chunk = chunk_b;
   Frames frames[2];
   for (int i = 0; i < 2; ++i)
-    if (!compress_all(libs[i], st, in, &frames[i])) return 2;
+    if (!compress_all(libs[i], st_of[i], in, &frames[i])) return 2;
   const bool same = frames[0] == frames[1];
-  if (!same && !allow_change) {
+  if (!same && !allow_change && chunk_b == 0) {
     std::fprintf(stderr,
                  "squeeze-lib-ab: the libraries' frames differ (--allow-change to time "
                  "them anyway)\n");
@@ -330,8 +340,10 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 2; ++k) {
       const int i = (r % 2 == 0) ? k : 1 - k;  // A B, then B A
       t0 = std::chrono::steady_clock::now();
-      const bool ok = decode ? decompress_all(libs[i], st.stream, frames[0], &out[i])
-                             : compress_all(libs[i], st, in, &frames[i]);
+      // Both decode A's frames, unless B makes frames of its own size.
+      const Frames& to_decode = chunk_b != 0 ? frames[i] : frames[0];
+      const bool ok = decode ? decompress_all(libs[i], st.stream, to_decode, &out[i])
+                             : compress_all(libs[i], st_of[i], in, &frames[i]);
       round_t[i] = seconds_since(t0);
       if (!ok) return 2;
     }
@@ -339,7 +351,7 @@ int main(int argc, char** argv) {
     t[1].push_back(round_t[1]);
     ratio.push_back(round_t[0] / round_t[1]);
   }
-  if (decode && out[0] != out[1]) {
+  if (decode && chunk_b == 0 && out[0] != out[1]) {
     std::fprintf(stderr, "squeeze-lib-ab: the libraries decode A's frames differently\n");
     return 1;
   }
@@ -348,6 +360,9 @@ int main(int argc, char** argv) {
   std::printf("%s %s, %s, %d rounds: ratio %.3f, frames %s\n", decode ? "decompress" : "compress",
               describe(st).c_str(), input.c_str(), rounds,
               (double)in.size() / (double)frames[0].used, same ? "the same" : "DIFFER");
+  if (chunk_b != 0)
+    std::printf("  B: chunk %zu, ratio %.3f\n", chunk_b,
+                (double)in.size() / (double)frames[1].used);
   std::printf("  A %.3f GB/s, B %.3f GB/s, memcpy %.2f GB/s (medians; A %.3fx, B %.3fx memcpy)\n",
               gb / median(t[0]), gb / median(t[1]), gb / median(t_copy),
               median(t_copy) / median(t[0]), median(t_copy) / median(t[1]));
