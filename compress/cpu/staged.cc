@@ -221,7 +221,9 @@ struct EncodeScratch {
   std::vector<local::BlockStats> record_stats;  // local mode with rlog > 0: per record
   std::vector<double> record_bound;             // local mode: per record
   std::vector<uint32_t> side;                   // 2 per record
-  std::vector<uint32_t> codes;  // per element, zero past the last one to a whole unit
+  // Per element, zero past the last one to a whole unit; a narrow frame's (encode_typed) as
+  // bytes, in the same storage.
+  std::vector<uint32_t> codes;
   std::vector<uint32_t> masks;  // per block: its outliers
   std::vector<float> unit_error;
   std::vector<uint32_t> quant_blocks;  // the blocks quantized after deduplication, in order
@@ -264,6 +266,27 @@ thread_local EncodeScratch t_enc;
   return t_enc;
 }
 
+// A narrow frame's codes, a byte each, in the storage of s.codes (encode_typed).
+inline uint8_t* narrow_codes(EncodeScratch& s) {
+  return reinterpret_cast<uint8_t*>(s.codes.data());
+}
+inline const uint8_t* narrow_codes(const EncodeScratch& s) {
+  return reinterpret_cast<const uint8_t*>(s.codes.data());
+}
+
+// quantize_local_narrow with quantize_local's signature, its codes' storage given as s.codes',
+// of the active backend (encode_typed's): encode_typed's quantize step then makes one kernel call
+// whichever the codes are. A second call there, inlined into the repeat checks' loop, made frames
+// that did not take it 2-4% slower to compress.
+template <DType kType>
+void quantize_local_into_bytes(const uint8_t* src, uint64_t n, const local::BlockParams* params,
+                               const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
+                               uint32_t* outlier_masks, float* unit_error) {
+  active_backend().staged[(int)kType].quantize_local_narrow(src, n, params, blocks, n_listed,
+                                                            reinterpret_cast<uint8_t*>(codes),
+                                                            outlier_masks, unit_error);
+}
+
 thread_local CodeObserver* t_observer = nullptr;
 
 // The fixed coder's size before its planes are packed (so that a frame the rANS coder takes never
@@ -287,7 +310,11 @@ uint32_t fixed_widths(EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_
 // The fixed coder's bytes, to out (straight into the frame): global mode the width bytes
 // (fixed_widths) then the planes; local mode W planes per group.
 void pack_fixed(const EncodeScratch& s, const UnitKernels& uk, uint64_t n_coded_units,
-                uint64_t n_groups, bool local_mode, uint32_t w, uint8_t* out) {
+                uint64_t n_groups, bool local_mode, bool narrow, uint32_t w, uint8_t* out) {
+  if (narrow) {
+    uk.pack_groups_narrow(narrow_codes(s), s.coded_unit.data(), n_coded_units, w, out);
+    return;
+  }
   if (!local_mode) std::memcpy(out, s.fixed_out.data(), n_groups);
   uk.pack_groups(s.codes.data(), s.coded_unit.data(), n_coded_units,
                  local_mode ? nullptr : s.fixed_out.data(), w, out + (local_mode ? 0 : n_groups));
@@ -331,8 +358,9 @@ inline void unit_symbols(const uint32_t* __restrict codes, uint32_t shift,
 
 // The rANS coder's bytes: shift, table, per-segment word counts, segments, raw low bits. False
 // (nothing written) when the integer estimate says it would not beat fixed_bytes.
+// narrow: the codes are bytes (narrow_codes; max_code < 256, so no low bits).
 bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units, uint64_t n_coded,
-                 uint32_t max_code, uint64_t fixed_bytes, uint32_t min_gain_q8) {
+                 uint32_t max_code, bool narrow, uint64_t fixed_bytes, uint32_t min_gain_q8) {
   if (!rans::gain_can_pay(fixed_bytes, n_coded, min_gain_q8)) return false;  // no sample needed
   const uint32_t bits = quant::code_width(max_code);
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
@@ -345,9 +373,13 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
   constexpr uint64_t kUnitsPerGroup = rans::kSampleGroup / kUnitElems;
   s.sym.resize(n_coded);
   auto write_symbols = [&](uint64_t cu) {
-    const uint32_t* cc = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
     uint8_t* out = s.sym.data() + cu * kUnitElems;
     const uint64_t count = std::min<uint64_t>(kUnitElems, n_coded - cu * kUnitElems);
+    if (narrow) {  // the symbols are the codes (shift 0)
+      std::memcpy(out, narrow_codes(s) + (uint64_t)s.coded_unit[cu] * kUnitElems, count);
+      return;
+    }
+    const uint32_t* cc = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
     if (count == kUnitElems) {
       unit_symbols(cc, shift, out);
     } else {
@@ -548,14 +580,26 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   // the blocks that keep a literal unit (a forward payload's 128 KiB frame repeats a third to
   // a half of its blocks whole); a reference needs only its source's error. The table quantizer
   // runs first: it also gives each unit's bound (unit_eb), which deduplication checks.
-  s.codes.resize(g.n_units * kUnitElems);
+  // Local frames of W <= 8 (the default bound and INT8's precision) keep their codes in bytes
+  // (narrow), a quarter of the memory the quantizer writes and the packer reads: a 3 MiB frame's
+  // then stay in the L2 (1.07-1.12x compress; one 21 MiB frame 1.09-1.14x; 128 KiB frames the
+  // same speed: docs/PERFORMANCE.md, session 24).
+  const bool narrow = local_mode && w <= 8;
+  const uint64_t n_codes = g.n_units * kUnitElems;
+  if (narrow) {
+    s.codes.resize((n_codes + 3) / 4);
+    for (uint64_t i = g.n; i < n_codes; ++i) narrow_codes(s)[i] = 0;
+  } else {
+    s.codes.resize(n_codes);
+    for (uint64_t i = g.n; i < n_codes; ++i) s.codes[i] = 0;
+  }
   s.masks.resize(g.n_blocks);
   s.unit_error.resize(g.n_units);
-  for (uint64_t i = g.n; i < g.n_units * kUnitElems; ++i) s.codes[i] = 0;
+  const auto quantize_local = narrow ? &quantize_local_into_bytes<kType> : sk.quantize_local;
   auto quantize = [&](const uint32_t* blocks, uint64_t n_listed) {
     if (local_mode) {
-      sk.quantize_local(src, g.n, s.params.data(), blocks, n_listed, s.codes.data(), s.masks.data(),
-                        s.unit_error.data());
+      quantize_local(src, g.n, s.params.data(), blocks, n_listed, s.codes.data(), s.masks.data(),
+                     s.unit_error.data());
     } else if (table_mode) {
       s.unit_eb.resize(g.n_units);
       be.table[(int)kType].quantize(src, g.n, tg, s.tparams.data(), s.codes.data(), s.masks.data(),
@@ -823,9 +867,12 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   if (t_observer != nullptr) {
     s.coded.clear();
     for (uint64_t cu = 0; cu < n_coded_units; ++cu) {
-      const uint32_t* c = s.codes.data() + (uint64_t)s.coded_unit[cu] * kUnitElems;
-      s.coded.insert(s.coded.end(), c,
-                     c + std::min<uint64_t>(kUnitElems, n_coded - s.coded.size()));
+      const uint64_t first = (uint64_t)s.coded_unit[cu] * kUnitElems;
+      const uint64_t count = std::min<uint64_t>(kUnitElems, n_coded - s.coded.size());
+      if (narrow)
+        s.coded.insert(s.coded.end(), narrow_codes(s) + first, narrow_codes(s) + first + count);
+      else
+        s.coded.insert(s.coded.end(), s.codes.data() + first, s.codes.data() + first + count);
     }
     t_observer->codes(s.coded.data(), n_coded, local_mode, w);
   }
@@ -837,7 +884,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   bool use_rans = false;
   if ((params.caps & kCapRans) != 0 && n_coded > 0) {
     const uint32_t max_code = local_mode ? (1u << w) - 1u : or_all;
-    use_rans = encode_rans(s, *be.rans, n_coded_units, n_coded, max_code, fixed_bytes,
+    use_rans = encode_rans(s, *be.rans, n_coded_units, n_coded, max_code, narrow, fixed_bytes,
                            params.rans_min_gain) &&
                s.rans_out.size() < fixed_bytes;
   }
@@ -981,7 +1028,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   if (use_rans)
     std::memcpy(p, s.rans_out.data(), code_bytes);
   else
-    pack_fixed(s, uk, n_coded_units, n_groups, local_mode, w, p);
+    pack_fixed(s, uk, n_coded_units, n_groups, local_mode, narrow, w, p);
   p += code_bytes;
   block::store_le32(p, (uint32_t)n_out);
   p += 4;

@@ -141,9 +141,10 @@ SQZ_AVX2 inline void unit_errors_with_signed_zeros(const __m256 (&e)[2], uint32_
 //    element's code is in range and a non-finite one fails the bound test (its difference is
 //    NaN or infinite); and the codes and differences are stored and maximized unmasked, the
 //    block quantized again by the masked variant only when it has an outlier.
-template <DType kType, bool kEscape, bool kInRange>
+// Code: uint32_t, or uint8_t (quantize_local_narrow: the 32 codes, below 256, stored as bytes).
+template <DType kType, bool kEscape, bool kInRange, class Code>
 SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::BlockParams& p,
-                                          uint32_t* codes, uint32_t* mask_out, float* err2) {
+                                          Code* codes, uint32_t* mask_out, float* err2) {
   constexpr uint64_t es = dtype_size(kType);
   const __m256 inv = _mm256_set1_ps(p.inv_step);
   const __m256 step = _mm256_set1_ps(p.step);
@@ -164,6 +165,7 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
   };
   uint32_t ok_bits = 0;
   __m256 e[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256i qs[4];  // narrow codes: stored together once the four vectors are done
 #pragma GCC unroll 4
   for (int v = 0; v < 4; ++v) {
     const __m256 x = load8<kType>(blk + 8 * v * es);
@@ -179,15 +181,27 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
                             within);
     // In range, codes and differences are masked only if the block has an outlier (below).
     if (!kInRange) q = _mm256_and_si256(q, _mm256_castps_si256(ok));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + 8 * v), q);
+    if constexpr (sizeof(Code) == 4)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + 8 * v), q);
+    else
+      qs[v] = q;
     e[v / 2] = _mm256_max_ps(e[v / 2], kInRange ? d : _mm256_and_ps(d, ok));
     ok_bits |= (uint32_t)_mm256_movemask_ps(ok) << (8 * v);
   }
   if (kInRange && ok_bits != ~0u) {
     // An outlier (rare in a block whose codes are in range): the block again with every code
     // and difference masked (its range test passes everywhere).
-    quantize_block_local<kType, kEscape, false>(blk, p, codes, mask_out, err2);
+    quantize_block_local<kType, kEscape, false, Code>(blk, p, codes, mask_out, err2);
     return;
+  }
+  if constexpr (sizeof(Code) == 1) {
+    // 32 codes in [0, 255] (kInRange: every code in range; else masked to 0 where not) to
+    // bytes in element order.
+    const __m256i first16 = _mm256_packus_epi32(qs[0], qs[1]);
+    const __m256i last16 = _mm256_packus_epi32(qs[2], qs[3]);
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(first16, last16),
+                                                      _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes), bytes);
   }
   *mask_out = ~ok_bits;
   err2[0] = hmax_ps(e[0]);
@@ -207,32 +221,38 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
   unit_errors_with_signed_zeros(e, ok_bits & differ_bits, err2);
 }
 
-template <DType kType>
+template <DType kType, class Code>
 SQZ_AVX2 void quantize_local_avx2(const uint8_t* src, uint64_t n, const local::BlockParams* params,
-                                  const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
+                                  const uint32_t* blocks, uint64_t n_listed, Code* codes,
                                   uint32_t* outlier_masks, float* unit_error) {
   constexpr uint64_t es = dtype_size(kType);
   const StagedKernels& scalar = kStagedScalar[(int)kType];
+  const auto scalar_quantize = [&](uint32_t b) {
+    if constexpr (sizeof(Code) == 4)
+      scalar.quantize_local(src, n, params, &b, 1, codes, outlier_masks, unit_error);
+    else
+      scalar.quantize_local_narrow(src, n, params, &b, 1, codes, outlier_masks, unit_error);
+  };
   const uint64_t full = n / kBlockElems;
   const uint64_t count = blocks != nullptr ? n_listed : (n + kBlockElems - 1) / kBlockElems;
   for (uint64_t k = 0; k < count; ++k) {
     const uint32_t b = blocks != nullptr ? blocks[k] : (uint32_t)k;
     const local::BlockParams& p = params[b];
     if (b == full || !local::has_codes(p.kind)) {  // the partial last block, or no codes
-      scalar.quantize_local(src, n, params, &b, 1, codes, outlier_masks, unit_error);
+      scalar_quantize(b);
       continue;
     }
     const uint64_t first = (uint64_t)b * kBlockElems;
     const uint8_t* blk = src + first * es;
     if (p.kind == local::Kind::kEscape)
-      quantize_block_local<kType, true, false>(blk, p, codes + first, outlier_masks + b,
-                                               unit_error + 2 * (uint64_t)b);
+      quantize_block_local<kType, true, false, Code>(blk, p, codes + first, outlier_masks + b,
+                                                     unit_error + 2 * (uint64_t)b);
     else if (p.codes_in_range)
-      quantize_block_local<kType, false, true>(blk, p, codes + first, outlier_masks + b,
-                                               unit_error + 2 * (uint64_t)b);
+      quantize_block_local<kType, false, true, Code>(blk, p, codes + first, outlier_masks + b,
+                                                     unit_error + 2 * (uint64_t)b);
     else
-      quantize_block_local<kType, false, false>(blk, p, codes + first, outlier_masks + b,
-                                                unit_error + 2 * (uint64_t)b);
+      quantize_block_local<kType, false, false, Code>(blk, p, codes + first, outlier_masks + b,
+                                                      unit_error + 2 * (uint64_t)b);
   }
 }
 
@@ -623,6 +643,33 @@ SQZ_AVX2 void pack_groups_w(const uint32_t* codes, const uint32_t* units, uint64
   }
 }
 
+// pack_groups_w<W> from codes of a byte each: a group's two units (16 bytes each) are one vector,
+// shifted as byte_planes_top shifts the bytes it narrows.
+template <uint32_t W>
+SQZ_AVX2 void pack_groups_narrow_w(const uint8_t* codes, const uint32_t* units, uint64_t n_units,
+                                   uint8_t* out) {
+  for (uint64_t g = 0; 2 * g < n_units; ++g) {
+    const __m128i a = _mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(codes + (uint64_t)units[2 * g] * kUnitElems));
+    const __m128i b = 2 * g + 1 < n_units ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(
+                                                codes + (uint64_t)units[2 * g + 1] * kUnitElems))
+                                          : _mm_setzero_si128();
+    const __m256i bytes = _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
+    store_byte_planes<W>(_mm256_slli_epi16(bytes, 8 - W), W, out);
+    out += 4 * W;
+  }
+}
+
+SQZ_AVX2 void pack_groups_narrow_avx2(const uint8_t* codes, const uint32_t* units, uint64_t n_units,
+                                      uint32_t w, uint8_t* out) {
+  using Pack = void (*)(const uint8_t*, const uint32_t*, uint64_t, uint8_t*);
+  static constexpr Pack kOneWidth[9] = {
+      &pack_groups_narrow_w<0>, &pack_groups_narrow_w<1>, &pack_groups_narrow_w<2>,
+      &pack_groups_narrow_w<3>, &pack_groups_narrow_w<4>, &pack_groups_narrow_w<5>,
+      &pack_groups_narrow_w<6>, &pack_groups_narrow_w<7>, &pack_groups_narrow_w<8>};
+  kOneWidth[w](codes, units, n_units, out);
+}
+
 // A group's two units are loaded wherever they are in the codes: no copy into a group buffer
 // and no test of whether they are adjacent. One width of at most 8 (local mode below INT8's
 // precision and looser) has its own loop with the planes unrolled: 1.25x packing.
@@ -919,22 +966,27 @@ SQZ_AVX2 uint64_t local_dequants_avx2(const uint8_t* records, uint64_t n, uint32
 
 template <DType kType>
 constexpr StagedKernels avx2_set() {
-  return {&block_stats_avx2<kType>,       &block_stats_keys_avx2<kType>,
-          &quantize_local_avx2<kType>,    &quantize_global_avx2<kType>,
-          &write_local_avx2<kType>,       &write_global_avx2<kType>,
-          &write_fixed_local_avx2<kType>, &write_fixed_global_avx2<kType>};
+  return {&block_stats_avx2<kType>,
+          &block_stats_keys_avx2<kType>,
+          &quantize_local_avx2<kType, uint32_t>,
+          &quantize_local_avx2<kType, uint8_t>,
+          &quantize_global_avx2<kType>,
+          &write_local_avx2<kType>,
+          &write_global_avx2<kType>,
+          &write_fixed_local_avx2<kType>,
+          &write_fixed_global_avx2<kType>};
 }
 
 }  // namespace
 
 const StagedKernels kStagedAvx2[4] = {
-    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
     avx2_set<DType::kF32>(),
     avx2_set<DType::kF16>(),
     avx2_set<DType::kBF16>()};
-const UnitKernels kUnitAvx2 = {&unit_keys_avx2,     &pack_groups_avx2, &group_widths_avx2,
-                               &unpack_planes_avx2, &local_e0_avx2,    &decide_local_avx2,
-                               &local_dequants_avx2};
+const UnitKernels kUnitAvx2 = {&unit_keys_avx2,    &pack_groups_avx2,   &pack_groups_narrow_avx2,
+                               &group_widths_avx2, &unpack_planes_avx2, &local_e0_avx2,
+                               &decide_local_avx2, &local_dequants_avx2};
 
 }  // namespace squeeze::cpu
 

@@ -28,6 +28,12 @@ struct StagedKernels {
   void (*quantize_local)(const uint8_t* src, uint64_t n, const local::BlockParams* params,
                          const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
                          uint32_t* outlier_masks, float* unit_error);
+  // quantize_local with each code in a byte, for frames of local::code_width W <= 8, whose codes
+  // are below 256: the codes of a large frame then stay in the L2 between the quantizer and the
+  // packer (pack_groups_narrow). The same codes, masks and errors.
+  void (*quantize_local_narrow)(const uint8_t* src, uint64_t n, const local::BlockParams* params,
+                                const uint32_t* blocks, uint64_t n_listed, uint8_t* codes,
+                                uint32_t* outlier_masks, float* unit_error);
   // The same with one global quantizer (codes zigzag-coded).
   void (*quantize_global)(const uint8_t* src, uint64_t n, const quant::QuantParams& qp,
                           const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
@@ -57,6 +63,10 @@ struct UnitKernels {
   // widths[g] planes, or w planes each when widths is null (local mode).
   void (*pack_groups)(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
                       const uint8_t* widths, uint32_t w, uint8_t* out);
+  // pack_groups of local mode (w <= 8 planes a group) from codes of a byte each
+  // (StagedKernels::quantize_local_narrow): the same bytes.
+  void (*pack_groups_narrow)(const uint8_t* codes, const uint32_t* units, uint64_t n_units,
+                             uint32_t w, uint8_t* out);
   // The global mode fixed coder's widths: widths[g] = quant::code_width of the OR of group g's
   // codes (listed units 2g and 2g + 1, read as pack_groups reads them, whole units), for the
   // (n_units + 1) / 2 groups. Returns the OR of every code; *planes is the sum of the widths.

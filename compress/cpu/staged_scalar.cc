@@ -41,9 +41,10 @@ void block_stats_scalar(const uint8_t* src, uint64_t n, local::BlockStats* out) 
   }
 }
 
-template <DType kType>
+// Code: uint32_t, or uint8_t for quantize_local_narrow (codes below 2^W <= 256).
+template <DType kType, class Code>
 void quantize_local_scalar(const uint8_t* src, uint64_t n, const local::BlockParams* params,
-                           const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
+                           const uint32_t* blocks, uint64_t n_listed, Code* codes,
                            uint32_t* outlier_masks, float* unit_error) {
   constexpr uint64_t es = dtype_size(kType);
   const uint64_t count = blocks != nullptr ? n_listed : (n + kBlockElems - 1) / kBlockElems;
@@ -71,7 +72,7 @@ void quantize_local_scalar(const uint8_t* src, uint64_t n, const local::BlockPar
         // (non-finite) one is an outlier.
         ok = std::isfinite(x) && quant::float_to_bits(x) == quant::float_to_bits(p.value);
       }
-      codes[i] = ok ? code : 0u;
+      codes[i] = (Code)(ok ? code : 0u);
       if (!ok) mask |= 1u << (i - first);
     }
     outlier_masks[b] = mask;
@@ -193,10 +194,15 @@ void block_stats_keys_scalar(const uint8_t* src, uint64_t n, local::BlockStats* 
 
 template <DType kType>
 constexpr StagedKernels scalar_set() {
-  return {&block_stats_scalar<kType>,       &block_stats_keys_scalar<kType>,
-          &quantize_local_scalar<kType>,    &quantize_global_scalar<kType>,
-          &write_local_scalar<kType>,       &write_global_scalar<kType>,
-          &write_fixed_local_scalar<kType>, &write_fixed_global_scalar<kType>};
+  return {&block_stats_scalar<kType>,
+          &block_stats_keys_scalar<kType>,
+          &quantize_local_scalar<kType, uint32_t>,
+          &quantize_local_scalar<kType, uint8_t>,
+          &quantize_global_scalar<kType>,
+          &write_local_scalar<kType>,
+          &write_global_scalar<kType>,
+          &write_fixed_local_scalar<kType>,
+          &write_fixed_global_scalar<kType>};
 }
 
 void pack_groups_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
@@ -212,6 +218,23 @@ void pack_groups_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n
     const uint32_t width = widths != nullptr ? widths[g] : w;
     block::pack_planes(group, width, out);
     out += 4 * width;
+  }
+}
+
+void pack_groups_narrow_scalar(const uint8_t* codes, const uint32_t* units, uint64_t n_units,
+                               uint32_t w, uint8_t* out) {
+  uint32_t group[kGroupCodes];
+  for (uint64_t g = 0; 2 * g < n_units; ++g) {
+    const uint8_t* a = codes + (uint64_t)units[2 * g] * kUnitElems;
+    for (uint32_t e = 0; e < kUnitElems; ++e) group[e] = a[e];
+    if (2 * g + 1 < n_units) {
+      const uint8_t* b = codes + (uint64_t)units[2 * g + 1] * kUnitElems;
+      for (uint32_t e = 0; e < kUnitElems; ++e) group[kUnitElems + e] = b[e];
+    } else {
+      std::memset(group + kUnitElems, 0, 4 * kUnitElems);
+    }
+    block::pack_planes(group, w, out);
+    out += 4 * w;
   }
 }
 
@@ -253,14 +276,14 @@ void decode_two_wide_scalar(const uint8_t* seg_a, uint32_t words_a, uint32_t cou
 }  // namespace
 
 const StagedKernels kStagedScalar[4] = {
-    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
     scalar_set<DType::kF32>(),
     scalar_set<DType::kF16>(),
     scalar_set<DType::kBF16>()};
 
-const UnitKernels kUnitScalar = {&unit_keys_scalar,     &pack_groups_scalar, &group_widths_scalar,
-                                 &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar,
-                                 &local_dequants_scalar};
+const UnitKernels kUnitScalar = {
+    &unit_keys_scalar,     &pack_groups_scalar, &pack_groups_narrow_scalar, &group_widths_scalar,
+    &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar,       &local_dequants_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment<uint8_t>,
                                  &rans::decode_segment<uint32_t>, &decode_two_wide_scalar};

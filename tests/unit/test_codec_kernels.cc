@@ -336,13 +336,15 @@ TEST(CodecBackend, Avx2BlockStatsMatchScalar) {
 // constant block may only copy a unit of error exactly 0). Blocks on exact grid points with
 // signed zeros among them (error 2^-149, not 0), values beyond the code range, non-finite
 // values, every element type. Each set's listed form (a subset of the blocks) gives those
-// blocks the same outputs and leaves the others untouched.
+// blocks the same outputs and leaves the others untouched; so does each set's quantizer of codes
+// in bytes (frames of W <= 8).
 TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
   if (!cpu::avx2_backend()) GTEST_SKIP() << "no AVX2 on this CPU";
   const uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> g(0.0f, 1.0f);
   size_t signed_zero_units = 0;
+  int narrow_rounds = 0;
   for (int round = 0; round < 300; ++round) {
     const DType t = (DType)(1 + rng() % 3);
     const uint64_t n = 32 * (1 + rng() % 40) + rng() % 32;
@@ -412,6 +414,40 @@ TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
       ASSERT_EQ(a.masks, b.masks) << "round " << round << " local " << local_mode;
       ASSERT_EQ(a.err_bits, b.err_bits) << "round " << round << " local " << local_mode;
       for (uint32_t e : a.err_bits) signed_zero_units += e == 1u;
+      // Frames of W <= 8 keep their codes in bytes (quantize_local_narrow): the same codes,
+      // masks and errors from both sets, every block and a listed half (the others' bytes kept).
+      if (local_mode && w <= 8) {
+        std::vector<uint32_t> list;
+        for (uint32_t blk = 0; blk < n_blocks; ++blk)
+          if (rng() % 2) list.push_back(blk);
+        for (const cpu::StagedKernels* k : {&sa, &sb}) {
+          for (bool listed : {false, true}) {
+            std::vector<uint8_t> codes8(n_units * 16, 0xab);
+            std::vector<uint32_t> masks(n_blocks, 0xdeadbeef);
+            std::vector<float> err(n_units, -1.0f);
+            const uint32_t none = 0;
+            const uint32_t* blocks = !listed ? nullptr : list.empty() ? &none : list.data();
+            k->quantize_local_narrow(src.data(), n, params.data(), blocks, listed ? list.size() : 0,
+                                     codes8.data(), masks.data(), err.data());
+            std::vector<bool> in_list(n_blocks, !listed);
+            for (uint32_t blk : list) in_list[blk] = in_list[blk] || listed;
+            const std::string where = "round " + std::to_string(round) + " narrow" +
+                                      (k == &sa ? " scalar" : " avx2") + (listed ? " listed" : "") +
+                                      " seed " + std::to_string(seed);
+            for (uint64_t blk = 0; blk < n_blocks; ++blk) {
+              ASSERT_EQ(masks[blk], in_list[blk] ? a.masks[blk] : 0xdeadbeefu) << where;
+              for (uint64_t i = 32 * blk; i < std::min<uint64_t>(32 * blk + 32, n); ++i)
+                ASSERT_EQ((uint32_t)codes8[i], in_list[blk] ? a.codes[i] : 0xabu)
+                    << where << " element " << i;
+              for (uint64_t u = 2 * blk; u < std::min<uint64_t>(2 * blk + 2, n_units); ++u)
+                ASSERT_EQ(quant::float_to_bits(err[u]),
+                          in_list[blk] ? a.err_bits[u] : quant::float_to_bits(-1.0f))
+                    << where << " unit " << u;
+            }
+          }
+        }
+        ++narrow_rounds;
+      }
       // The listed form (the encoder's, which skips blocks of references): a random half of the
       // blocks, the partial last one among them at times, gets every block's outputs, and the
       // others keep what they held.
@@ -440,6 +476,7 @@ TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
   }
   // The data must reach the signed-zero case, or this test proves nothing about it.
   EXPECT_GT(signed_zero_units, 0u) << "seed " << seed;
+  EXPECT_GT(narrow_rounds, 0) << "seed " << seed;
 }
 
 // A quantized block's codes_in_range, the hint that lets the AVX2 quantizer skip its range test,

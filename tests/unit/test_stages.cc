@@ -685,10 +685,12 @@ TEST(Kernels, PlanesAgreeWithBlockPackPlanesEveryWidth) {
 
 // The fixed coder's groups from a list of units, against their definition: group g is listed
 // units 2g and 2g + 1 (zeros past the last), packed by block::pack_planes. Lists of adjacent and
-// scattered units, odd and even counts, one width or a width per group.
+// scattered units, odd and even counts, one width or a width per group; and local mode's packer
+// of codes of a byte each (pack_groups_narrow) on the same lists at widths up to 8.
 TEST(Kernels, PackGroupsAreTheListedUnitsPlanes) {
   const uint64_t seed = test::test_seed();
   std::mt19937_64 rng(seed);
+  int narrow_rounds = 0;
   for (const cpu::Backend* be : backends()) {
     for (int round = 0; round < 200; ++round) {
       const uint32_t n_codes_units = 1 + (uint32_t)(rng() % 64);
@@ -725,8 +727,18 @@ TEST(Kernels, PackGroupsAreTheListedUnitsPlanes) {
       be->units->pack_groups(codes.data(), units.data(), n_units,
                              per_group ? widths.data() : nullptr, w, got.data());
       ASSERT_EQ(want, got) << be->name << " round " << round << " seed " << seed;
+      // Local mode's one width up to 8, from codes of a byte each: the same bytes.
+      if (!per_group && w <= 8) {
+        std::vector<uint8_t> codes8(codes.size());
+        for (size_t i = 0; i < codes.size(); ++i) codes8[i] = (uint8_t)codes[i];
+        std::vector<uint8_t> narrow(bytes + 1, 0xa5);
+        be->units->pack_groups_narrow(codes8.data(), units.data(), n_units, w, narrow.data());
+        ASSERT_EQ(want, narrow) << be->name << " narrow, round " << round << " seed " << seed;
+        ++narrow_rounds;
+      }
     }
   }
+  EXPECT_GT(narrow_rounds, 0) << "seed " << seed;
 }
 
 // The global fixed coder's widths from a list of units, against their definition: group g's
