@@ -582,7 +582,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   // runs first: it also gives each unit's bound (unit_eb), which deduplication checks.
   // Local frames of W <= 8 (the default bound and INT8's precision) keep their codes in bytes
   // (narrow), a quarter of the memory the quantizer writes and the packer reads: a 3 MiB frame's
-  // then stay in the L2 (1.07-1.12x compress; one 21 MiB frame 1.09-1.14x; 128 KiB frames the
+  // then stay in the L2 (1.06-1.12x compress; one 21 MiB frame 1.07-1.15x; 128 KiB frames the
   // same speed: docs/PERFORMANCE.md, session 24).
   const bool narrow = local_mode && w <= 8;
   const uint64_t n_codes = g.n_units * kUnitElems;
