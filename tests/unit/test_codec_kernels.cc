@@ -429,8 +429,9 @@ TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
             const uint32_t* blocks = !listed ? nullptr : list.empty() ? &none : list.data();
             k->quantize_local_narrow(src.data(), n, params.data(), blocks, listed ? list.size() : 0,
                                      codes8.data(), masks.data(), err.data());
-            std::vector<bool> in_list(n_blocks, !listed);
-            for (uint32_t blk : list) in_list[blk] = in_list[blk] || listed;
+            std::vector<bool> in_list(n_blocks, !listed);  // every block when not listed
+            if (listed)
+              for (uint32_t blk : list) in_list[blk] = true;
             const std::string where = "round " + std::to_string(round) + " narrow" +
                                       (k == &sa ? " scalar" : " avx2") + (listed ? " listed" : "") +
                                       " seed " + std::to_string(seed);
