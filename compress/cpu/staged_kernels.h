@@ -34,7 +34,7 @@ struct StagedKernels {
   void (*quantize_local_narrow)(const uint8_t* src, uint64_t n, const local::BlockParams* params,
                                 const uint32_t* blocks, uint64_t n_listed, uint8_t* codes,
                                 uint32_t* outlier_masks, float* unit_error);
-  // The same with one global quantizer (codes zigzag-coded).
+  // quantize_local with one global quantizer (codes zigzag-coded).
   void (*quantize_global)(const uint8_t* src, uint64_t n, const quant::QuantParams& qp,
                           const uint32_t* blocks, uint64_t n_listed, uint32_t* codes,
                           uint32_t* outlier_masks, float* unit_error);
