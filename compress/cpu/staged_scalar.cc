@@ -205,37 +205,32 @@ constexpr StagedKernels scalar_set() {
           &write_fixed_global_scalar<kType>};
 }
 
-void pack_groups_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
-                        const uint8_t* widths, uint32_t w, uint8_t* out) {
+// The groups of listed units from codes of any width (Code: uint32_t, or uint8_t for local
+// mode's byte codes), each widened into a group of 32-bit codes for block::pack_planes.
+template <class Code>
+void pack_groups_of(const Code* codes, const uint32_t* units, uint64_t n_units,
+                    const uint8_t* widths, uint32_t w, uint8_t* out) {
   uint32_t group[kGroupCodes];
   for (uint64_t g = 0; 2 * g < n_units; ++g) {
-    std::memcpy(group, codes + (uint64_t)units[2 * g] * kUnitElems, 4 * kUnitElems);
-    if (2 * g + 1 < n_units)
-      std::memcpy(group + kUnitElems, codes + (uint64_t)units[2 * g + 1] * kUnitElems,
-                  4 * kUnitElems);
-    else
-      std::memset(group + kUnitElems, 0, 4 * kUnitElems);
+    for (uint64_t k = 0; k < 2; ++k) {
+      const bool listed = 2 * g + k < n_units;
+      const Code* c = listed ? codes + (uint64_t)units[2 * g + k] * kUnitElems : nullptr;
+      for (uint32_t e = 0; e < kUnitElems; ++e) group[k * kUnitElems + e] = listed ? c[e] : 0u;
+    }
     const uint32_t width = widths != nullptr ? widths[g] : w;
     block::pack_planes(group, width, out);
     out += 4 * width;
   }
 }
 
+void pack_groups_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
+                        const uint8_t* widths, uint32_t w, uint8_t* out) {
+  pack_groups_of(codes, units, n_units, widths, w, out);
+}
+
 void pack_groups_narrow_scalar(const uint8_t* codes, const uint32_t* units, uint64_t n_units,
                                uint32_t w, uint8_t* out) {
-  uint32_t group[kGroupCodes];
-  for (uint64_t g = 0; 2 * g < n_units; ++g) {
-    const uint8_t* a = codes + (uint64_t)units[2 * g] * kUnitElems;
-    for (uint32_t e = 0; e < kUnitElems; ++e) group[e] = a[e];
-    if (2 * g + 1 < n_units) {
-      const uint8_t* b = codes + (uint64_t)units[2 * g + 1] * kUnitElems;
-      for (uint32_t e = 0; e < kUnitElems; ++e) group[kUnitElems + e] = b[e];
-    } else {
-      std::memset(group + kUnitElems, 0, 4 * kUnitElems);
-    }
-    block::pack_planes(group, w, out);
-    out += 4 * w;
-  }
+  pack_groups_of(codes, units, n_units, nullptr, w, out);
 }
 
 uint32_t group_widths_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n_units,
