@@ -3,7 +3,7 @@
 // - the decoder loads one packed table entry per lane (rans::Tables::slot), computes the same
 //   integer state update, and hands the words to the lanes that need one in lane order with a
 //   byte shuffle; it writes the symbols as bytes, or as 32-bit codes for the staged decoder, and
-//   decodes one segment or two side by side (decode_two_wide);
+//   decodes one segment or two side by side (decode_two, decode_two_wide);
 // - the encoder loads each lane's frequency, start and reciprocal as one 64-bit entry, computes
 //   the exact quotient x / f (the reciprocal's estimate, corrected by the remainder's sign), and
 //   writes the shed words of a vector high lane first, the order the scalar encoder emits them.
@@ -198,10 +198,11 @@ SQZ_AVX2 bool decode_segment_avx2(const uint8_t* seg, uint32_t n_words, uint32_t
 // Two segments at once, round by round while both have whole rounds: one segment's rounds form
 // a chain (each round's table reads wait on the round before), and two chains side by side keep
 // the CPU busier.
-SQZ_AVX2 void decode_two_wide_avx2(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
-                                   const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
-                                   const rans::Tables& t, uint32_t* sym_a, uint32_t* sym_b,
-                                   bool* ok_a, bool* ok_b) {
+template <class Sym>
+SQZ_AVX2 void decode_two_avx2(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
+                              const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
+                              const rans::Tables& t, Sym* sym_a, Sym* sym_b, bool* ok_a,
+                              bool* ok_b) {
   SegmentDecoder a, b;
   start_segment(seg_a, words_a, &a);
   start_segment(seg_b, words_b, &b);
@@ -314,7 +315,8 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
 }  // namespace
 
 const RansKernels kRansAvx2 = {&encode_segment_avx2, &decode_segment_avx2<uint8_t>,
-                               &decode_segment_avx2<uint32_t>, &decode_two_wide_avx2};
+                               &decode_segment_avx2<uint32_t>, &decode_two_avx2<uint8_t>,
+                               &decode_two_avx2<uint32_t>};
 
 }  // namespace squeeze::cpu
 

@@ -22,6 +22,11 @@ struct RansKernels {
                          const rans::Tables& t, uint8_t* sym);
   bool (*decode_segment_wide)(const uint8_t* seg, uint32_t n_words, uint32_t count,
                               const rans::Tables& t, uint32_t* sym);
+  // Two segments side by side (each segment's rounds are a chain of dependent table reads):
+  // decode_segment (bytes) or decode_segment_wide on each, the same symbols and verdicts.
+  void (*decode_two)(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a, const uint8_t* seg_b,
+                     uint32_t words_b, uint32_t count_b, const rans::Tables& t, uint8_t* sym_a,
+                     uint8_t* sym_b, bool* ok_a, bool* ok_b);
   void (*decode_two_wide)(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
                           const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
                           const rans::Tables& t, uint32_t* sym_a, uint32_t* sym_b, bool* ok_a,

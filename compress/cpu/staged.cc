@@ -1126,24 +1126,14 @@ bool check_fixed(const uint8_t* p, uint64_t len, uint64_t n_groups, bool local_m
   return len - n_groups == 4 * sum;
 }
 
-// The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
-// The segments decode straight into the 32-bit codes (no byte symbols widened after them), and
-// the raw low bits, where there are any, are merged into them in place.
-bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t n_coded,
-                 bool local_mode, uint32_t w, DecodeScratch& s) {
-  s.codes.resize(n_coded);
-  const uint8_t* end = p + len;
-  if (p >= end) return false;
-  const uint32_t shift = *p++;
-  if (shift > 16) return false;
-  if (!rans::read_table(&p, end, &s.tables)) return false;
-  const uint32_t n_seg = rans::segments_for(n_coded);
-  if ((uint64_t)(end - p) < 4ull * n_seg) return false;
-  const uint8_t* counts = p;
-  p += 4ull * n_seg;
-  uint32_t* codes = s.codes.data();
-  // Segments two at a time where there are two (each segment's rounds are a chain of dependent
-  // table reads; two chains side by side keep the CPU busier), checked before either is read.
+// The segments of a rANS stream, two at a time where there are two (each segment's rounds are a
+// chain of dependent table reads; two chains side by side keep the CPU busier), each checked
+// before it is read, to sym[0, n_coded). *p: the first segment, then past the last. Sym: uint8_t
+// (the rANS kernels' decode_segment and decode_two) or uint32_t (their _wide forms).
+template <class Sym, class DecodeOne, class DecodeTwo>
+bool decode_segments(DecodeOne decode_one, DecodeTwo decode_two, const uint8_t* counts,
+                     uint32_t n_seg, uint64_t n_coded, const uint8_t** p, const uint8_t* end,
+                     const rans::Tables& tables, Sym* sym) {
   for (uint32_t seg = 0; seg < n_seg;) {
     const uint32_t take = seg + 1 < n_seg ? 2 : 1;
     const uint8_t* at[2];
@@ -1154,21 +1144,59 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
       n_words[k] = block::load_le32(counts + 4 * (seg + k));
       if (n_words[k] > count[k]) return false;
       const uint64_t seg_bytes = rans::segment_bytes(n_words[k]);
-      if ((uint64_t)(end - p) < seg_bytes) return false;
-      at[k] = p;
-      p += seg_bytes;
+      if ((uint64_t)(end - *p) < seg_bytes) return false;
+      at[k] = *p;
+      *p += seg_bytes;
     }
-    uint32_t* out = codes + (uint64_t)seg * rans::kSegmentSymbols;
+    Sym* out = sym + (uint64_t)seg * rans::kSegmentSymbols;
     if (take == 1) {
-      if (!rk.decode_segment_wide(at[0], n_words[0], count[0], s.tables, out)) return false;
+      if (!decode_one(at[0], n_words[0], count[0], tables, out)) return false;
     } else {
       bool ok[2];
-      rk.decode_two_wide(at[0], n_words[0], count[0], at[1], n_words[1], count[1], s.tables, out,
-                         out + rans::kSegmentSymbols, &ok[0], &ok[1]);
+      decode_two(at[0], n_words[0], count[0], at[1], n_words[1], count[1], tables, out,
+                 out + rans::kSegmentSymbols, &ok[0], &ok[1]);
       if (!ok[0] || !ok[1]) return false;
     }
     seg += take;
   }
+  return true;
+}
+
+// A narrow frame's codes, a byte each, in the storage of s.codes (decode_rans).
+inline uint8_t* narrow_codes(DecodeScratch& s) {
+  return reinterpret_cast<uint8_t*>(s.codes.data());
+}
+
+// The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
+// The segments decode straight into the 32-bit codes (no byte symbols widened after them), and
+// the raw low bits, where there are any, are merged into them in place. A local frame of W <= 8
+// without low bits (the default bound's and INT8's precision; every such frame of this encoder)
+// keeps its codes in bytes, the symbols themselves (narrow_codes; *narrow set): the codes of a
+// 128 KiB frame then stay in the L1 until the dequantizer reads them.
+bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t n_coded,
+                 bool local_mode, uint32_t w, DecodeScratch& s, bool* narrow) {
+  const uint8_t* end = p + len;
+  if (p >= end) return false;
+  const uint32_t shift = *p++;
+  if (shift > 16) return false;
+  if (!rans::read_table(&p, end, &s.tables)) return false;
+  const uint32_t n_seg = rans::segments_for(n_coded);
+  if ((uint64_t)(end - p) < 4ull * n_seg) return false;
+  const uint8_t* counts = p;
+  p += 4ull * n_seg;
+  *narrow = local_mode && w <= 8 && shift == 0;
+  if (*narrow) {
+    s.codes.resize((n_coded + 3) / 4);
+    if (!decode_segments(rk.decode_segment, rk.decode_two, counts, n_seg, n_coded, &p, end,
+                         s.tables, narrow_codes(s)))
+      return false;
+  } else {
+    s.codes.resize(n_coded);
+    if (!decode_segments(rk.decode_segment_wide, rk.decode_two_wide, counts, n_seg, n_coded, &p,
+                         end, s.tables, s.codes.data()))
+      return false;
+  }
+  uint32_t* codes = s.codes.data();
   if ((uint64_t)(end - p) != rans::packed_bytes(n_coded, shift)) return false;
   if (shift > 0) {
     // The raw low bits, LSB first (rans::get_bits, streamed through a 64-bit accumulator).
@@ -1197,7 +1225,12 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
     if (w - shift >= 8 || top <= (1u << (w - shift))) return true;
   }
   uint32_t all = 0;
-  for (uint64_t k = 0; k < n_coded; ++k) all |= codes[k];
+  if (*narrow) {
+    const uint8_t* bytes = narrow_codes(s);
+    for (uint64_t k = 0; k < n_coded; ++k) all |= bytes[k];
+  } else {
+    for (uint64_t k = 0; k < n_coded; ++k) all |= codes[k];
+  }
   return (all >> w) == 0;
 }
 
@@ -1403,11 +1436,12 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   const bool fixed = h.coder == (uint8_t)StagedCoder::kFixed;
   const uint8_t* widths = nullptr;
   const uint8_t* planes = nullptr;
+  bool narrow = false;  // rANS codes in bytes (decode_rans)
   if (fixed) {
     if (!check_fixed(p, code_len, (n_coded + kGroupCodes - 1) / kGroupCodes, local_mode, w, &widths,
                      &planes))
       return Reject::kCodes;
-  } else if (!decode_rans(*be.rans, p, code_len, n_coded, local_mode, w, s)) {
+  } else if (!decode_rans(*be.rans, p, code_len, n_coded, local_mode, w, s, &narrow)) {
     return Reject::kRansStream;
   }
 
@@ -1441,6 +1475,9 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     sk.write_fixed_local(planes, w, s.dequant.data(), s.coded_unit.data(), n_coded_units, g.n, dst);
   } else if (fixed) {
     sk.write_fixed_global(widths, planes, h.step, s.coded_unit.data(), n_coded_units, g.n, dst);
+  } else if (local_mode && narrow) {
+    sk.write_local_narrow(s.dequant.data(), s.coded_unit.data(), n_coded_units, g.n,
+                          narrow_codes(s), dst);
   } else if (local_mode) {
     sk.write_local(s.dequant.data(), s.coded_unit.data(), n_coded_units, g.n, s.codes.data(), dst);
   } else {

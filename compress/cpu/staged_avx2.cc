@@ -346,21 +346,36 @@ SQZ_AVX2 __attribute__((always_inline)) inline void store_unit_global(__m256 ste
   }
 }
 
-template <DType kType>
+// A unit's 16 codes as two vectors of 8: 32-bit codes as they are, byte codes widened.
+SQZ_AVX2 inline void load_unit_codes(const uint32_t* c, __m256i* c0, __m256i* c1) {
+  *c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
+  *c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 8));
+}
+SQZ_AVX2 inline void load_unit_codes(const uint8_t* c, __m256i* c0, __m256i* c1) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c));
+  *c0 = _mm256_cvtepu8_epi32(b);
+  *c1 = _mm256_cvtepu8_epi32(_mm_srli_si128(b, 8));
+}
+
+// Code: uint32_t (write_local) or uint8_t (write_local_narrow).
+template <DType kType, class Code>
 SQZ_AVX2 void write_local_avx2(const local::Dequant* dq, const uint32_t* units, uint64_t n_units,
-                               uint64_t n, const uint32_t* codes, uint8_t* dst) {
+                               uint64_t n, const Code* codes, uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
   for (uint64_t k = 0; k < n_units; ++k) {
     prefetch_unit_ahead<es>(dst, units, k, n_units);
     const uint64_t first = (uint64_t)units[k] * kUnitElems;
-    const uint32_t* c = codes + k * kUnitElems;
+    const Code* c = codes + k * kUnitElems;
     if (first + kUnitElems > n) {
-      kStagedScalar[(int)kType].write_local(dq, units + k, 1, n, c, dst);
+      if constexpr (sizeof(Code) == 1)
+        kStagedScalar[(int)kType].write_local_narrow(dq, units + k, 1, n, c, dst);
+      else
+        kStagedScalar[(int)kType].write_local(dq, units + k, 1, n, c, dst);
       continue;
     }
-    store_unit_local<kType>(
-        dq[first / kBlockElems], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 8)), dst + first * es);
+    __m256i c0, c1;
+    load_unit_codes(c, &c0, &c1);
+    store_unit_local<kType>(dq[first / kBlockElems], c0, c1, dst + first * es);
   }
 }
 
@@ -971,7 +986,8 @@ constexpr StagedKernels avx2_set() {
           &quantize_local_avx2<kType, uint32_t>,
           &quantize_local_avx2<kType, uint8_t>,
           &quantize_global_avx2<kType>,
-          &write_local_avx2<kType>,
+          &write_local_avx2<kType, uint32_t>,
+          &write_local_avx2<kType, uint8_t>,
           &write_global_avx2<kType>,
           &write_fixed_local_avx2<kType>,
           &write_fixed_global_avx2<kType>};
@@ -980,7 +996,7 @@ constexpr StagedKernels avx2_set() {
 }  // namespace
 
 const StagedKernels kStagedAvx2[4] = {
-    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
     avx2_set<DType::kF32>(),
     avx2_set<DType::kF16>(),
     avx2_set<DType::kBF16>()};

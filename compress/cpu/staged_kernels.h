@@ -43,6 +43,10 @@ struct StagedKernels {
   // each block's local::Dequant (set for the blocks of the listed units).
   void (*write_local)(const local::Dequant* dq, const uint32_t* units, uint64_t n_units, uint64_t n,
                       const uint32_t* codes, uint8_t* dst);
+  // write_local from codes of a byte each (frames of local::code_width W <= 8 whose rANS stream
+  // the decoder writes as bytes): the codes of a 128 KiB frame then stay in the L1.
+  void (*write_local_narrow)(const local::Dequant* dq, const uint32_t* units, uint64_t n_units,
+                             uint64_t n, const uint8_t* codes, uint8_t* dst);
   void (*write_global)(float step, const uint32_t* units, uint64_t n_units, uint64_t n,
                        const uint32_t* codes, uint8_t* dst);
   // Decoder, fixed coder: the same straight from the bit planes of the coded stream's groups

@@ -113,9 +113,10 @@ void quantize_global_scalar(const uint8_t* src, uint64_t n, const quant::QuantPa
   }
 }
 
-template <DType kType>
+// Code: uint32_t, or uint8_t for the byte codes of a narrow frame.
+template <DType kType, class Code>
 void write_local_scalar(const local::Dequant* dq, const uint32_t* units, uint64_t n_units,
-                        uint64_t n, const uint32_t* codes, uint8_t* dst) {
+                        uint64_t n, const Code* codes, uint8_t* dst) {
   constexpr uint64_t es = dtype_size(kType);
   for (uint64_t k = 0; k < n_units; ++k) {
     const uint64_t first = (uint64_t)units[k] * kUnitElems;
@@ -147,7 +148,8 @@ void write_fixed_local_scalar(const uint8_t* planes, uint32_t w, const local::De
   uint32_t codes[kGroupCodes];
   for (uint64_t k = 0; k < n_units; k += 2, planes += 4 * w) {
     block::unpack_planes(planes, w, codes);
-    write_local_scalar<kType>(dq, units + k, std::min<uint64_t>(2, n_units - k), n, codes, dst);
+    write_local_scalar<kType, uint32_t>(dq, units + k, std::min<uint64_t>(2, n_units - k), n, codes,
+                                        dst);
   }
 }
 
@@ -199,7 +201,8 @@ constexpr StagedKernels scalar_set() {
           &quantize_local_scalar<kType, uint32_t>,
           &quantize_local_scalar<kType, uint8_t>,
           &quantize_global_scalar<kType>,
-          &write_local_scalar<kType>,
+          &write_local_scalar<kType, uint32_t>,
+          &write_local_scalar<kType, uint8_t>,
           &write_global_scalar<kType>,
           &write_fixed_local_scalar<kType>,
           &write_fixed_global_scalar<kType>};
@@ -259,11 +262,11 @@ uint64_t local_dequants_scalar(const uint8_t* records, uint64_t n, uint32_t e0,
   return n;
 }
 
-// rans::decode_segment on each: the reference of decode_two_wide.
-void decode_two_wide_scalar(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
-                            const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
-                            const rans::Tables& t, uint32_t* sym_a, uint32_t* sym_b, bool* ok_a,
-                            bool* ok_b) {
+// rans::decode_segment on each: the reference of decode_two and decode_two_wide.
+template <class Sym>
+void decode_two_scalar(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
+                       const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
+                       const rans::Tables& t, Sym* sym_a, Sym* sym_b, bool* ok_a, bool* ok_b) {
   *ok_a = rans::decode_segment(seg_a, words_a, count_a, t, sym_a);
   *ok_b = rans::decode_segment(seg_b, words_b, count_b, t, sym_b);
 }
@@ -271,7 +274,7 @@ void decode_two_wide_scalar(const uint8_t* seg_a, uint32_t words_a, uint32_t cou
 }  // namespace
 
 const StagedKernels kStagedScalar[4] = {
-    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr},
     scalar_set<DType::kF32>(),
     scalar_set<DType::kF16>(),
     scalar_set<DType::kBF16>()};
@@ -281,6 +284,7 @@ const UnitKernels kUnitScalar = {
     &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar,       &local_dequants_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment<uint8_t>,
-                                 &rans::decode_segment<uint32_t>, &decode_two_wide_scalar};
+                                 &rans::decode_segment<uint32_t>, &decode_two_scalar<uint8_t>,
+                                 &decode_two_scalar<uint32_t>};
 
 }  // namespace squeeze::cpu

@@ -665,6 +665,51 @@ TEST(CodecBackend, LocalRecordReadersMatchParse) {
   }
 }
 
+// The decoder's local writer from byte codes (write_local_narrow, the rANS codes of frames of
+// W <= 8) against its writer of 32-bit codes, in both sets and for every element type: the same
+// bytes at the listed units (increasing, the frame's partial last unit among them at times),
+// nothing written elsewhere.
+TEST(CodecBackend, LocalWritersOfByteCodesMatchWide) {
+  std::vector<const cpu::StagedKernels*> sets = {cpu::scalar_backend().staged};
+  if (cpu::avx2_backend()) sets.push_back(cpu::avx2_backend()->staged);
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 300; ++round) {
+    const uint64_t n = 1 + rng() % 2000;
+    const uint64_t n_units = (n + 15) / 16, n_blocks = (n + 31) / 32;
+    std::vector<local::Dequant> dq(n_blocks);
+    for (local::Dequant& d : dq) {
+      d.step = std::ldexp(1.0f + (float)(rng() % 512) / 512.0f, (int)(rng() % 40) - 30);
+      d.add = (float)((int)(rng() % 4001) - 2000) * d.step / 8.0f;
+    }
+    std::vector<uint32_t> units;
+    for (uint32_t u = 0; u < n_units; ++u)
+      if (rng() % 3 != 0) units.push_back(u);
+    std::vector<uint32_t> wide(units.size() * 16);
+    std::vector<uint8_t> bytes(wide.size());
+    for (size_t k = 0; k < wide.size(); ++k)
+      bytes[k] = (uint8_t)(wide[k] = (uint32_t)(rng() % 256));
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+      const size_t es = dtype_size(t);
+      std::vector<uint8_t> want(n * es, 0x5a);
+      sets[0][(int)t].write_local(dq.data(), units.data(), units.size(), n, wide.data(),
+                                  want.data());
+      for (const cpu::StagedKernels* k : sets) {
+        std::vector<uint8_t> from_wide(n * es, 0x5a), from_bytes(n * es, 0x5a);
+        k[(int)t].write_local(dq.data(), units.data(), units.size(), n, wide.data(),
+                              from_wide.data());
+        k[(int)t].write_local_narrow(dq.data(), units.data(), units.size(), n, bytes.data(),
+                                     from_bytes.data());
+        const std::string where = std::string(k == sets[0] ? "scalar " : "avx2 ") + dtype_name(t) +
+                                  " round " + std::to_string(round) + " seed " +
+                                  std::to_string(seed);
+        ASSERT_EQ(from_wide, want) << where;
+        ASSERT_EQ(from_bytes, want) << where;
+      }
+    }
+  }
+}
+
 #if defined(__x86_64__)
 TEST(CodecBackend, IgnoresCallersFlushToZeroMode) {
   std::vector<float> v(256);

@@ -92,9 +92,9 @@ void expect_same_decode(const cpu::RansKernels& k, const std::vector<uint8_t>& s
   }
 }
 
-// Two segments of one table decoded together (decode_two_wide): each with the verdict and the
-// symbols the scalar decoder gives it alone, whichever of them is malformed and whichever is
-// longer.
+// Two segments of one table decoded together (decode_two_wide, and decode_two to bytes): each
+// with the verdict and the symbols the scalar decoder gives it alone, whichever of them is
+// malformed and whichever is longer.
 void expect_same_pair(const cpu::RansKernels& k, const std::vector<uint8_t>& seg_a,
                       uint32_t words_a, uint32_t count_a, const std::vector<uint8_t>& seg_b,
                       uint32_t words_b, uint32_t count_b, const rans::Tables& t, const char* what) {
@@ -113,6 +113,16 @@ void expect_same_pair(const cpu::RansKernels& k, const std::vector<uint8_t>& seg
     EXPECT_EQ(got_b, ok_b) << what << which;
     EXPECT_EQ(a, want_a) << what << which;
     EXPECT_EQ(b, want_b) << what << which;
+    std::vector<uint8_t> byte_a(count_a, 0xee), byte_b(count_b, 0xee);
+    got_a = !ok_a;
+    got_b = !ok_b;
+    set->decode_two(seg_a.data(), words_a, count_a, seg_b.data(), words_b, count_b, t,
+                    byte_a.data(), byte_b.data(), &got_a, &got_b);
+    const char* bytes = set == &k ? ", pair to bytes" : ", scalar pair to bytes";
+    EXPECT_EQ(got_a, ok_a) << what << bytes;
+    EXPECT_EQ(got_b, ok_b) << what << bytes;
+    EXPECT_EQ(std::vector<uint32_t>(byte_a.begin(), byte_a.end()), want_a) << what << bytes;
+    EXPECT_EQ(std::vector<uint32_t>(byte_b.begin(), byte_b.end()), want_b) << what << bytes;
   }
 }
 
