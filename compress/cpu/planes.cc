@@ -253,9 +253,13 @@ staged::Reject decode_planes(const uint8_t* frame, size_t frame_bytes, uint8_t* 
     } else if (l.mode[p] == PlaneMode::kRaw) {
       std::memcpy(sym, frame + l.offset[p], l.n);
     } else {
-      const staged::Reject rr =
-          planes::decode_rans_plane(frame + l.offset[p], l.bytes[p], l.n, &s.tables, sym,
-                                    active_backend().rans->decode_segment);
+      const RansKernels& rk = *active_backend().rans;
+      const auto decode_segment = [&rk](const uint8_t* seg, uint32_t n_words, uint32_t count,
+                                        const rans::Tables& t, uint8_t* out) {
+        return rk.decode_segment(seg, n_words, count, t, out, WarmLines{});
+      };
+      const staged::Reject rr = planes::decode_rans_plane(frame + l.offset[p], l.bytes[p], l.n,
+                                                          &s.tables, sym, decode_segment);
       if (rr != staged::Reject::kNone) return rr;
     }
   }

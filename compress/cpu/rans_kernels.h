@@ -13,24 +13,34 @@
 
 namespace squeeze::cpu {
 
+// Cache lines of the staged decoder's destination to fetch for writing (PREFETCHW) while the
+// segments decode, spread over their rounds: the segment decoder waits on its table reads and
+// leaves memory idle, and the writer that follows then finds its lines in the cache instead of
+// waiting on memory for each (decompress with rANS 1.1x at 128 KiB frames, docs/PERFORMANCE.md,
+// session 25). A hint, which changes no byte; the scalar set ignores it.
+struct WarmLines {
+  const uint8_t* first = nullptr;  // the first line's start
+  uint64_t count = 0;              // lines of 64 bytes from first on
+};
+
 struct RansKernels {
   // rans::encode_segment: scratch holds count + rans::kScratchSlack words.
   uint32_t (*encode_segment)(const uint8_t* sym, uint32_t count, const uint32_t* freq,
                              const uint32_t* cum, uint16_t* scratch, uint8_t* out);
-  // rans::decode_segment: symbols as bytes, or (wide) each as a 32-bit word.
+  // rans::decode_segment: symbols as bytes, or (wide) each as a 32-bit word; warm: WarmLines.
   bool (*decode_segment)(const uint8_t* seg, uint32_t n_words, uint32_t count,
-                         const rans::Tables& t, uint8_t* sym);
+                         const rans::Tables& t, uint8_t* sym, WarmLines warm);
   bool (*decode_segment_wide)(const uint8_t* seg, uint32_t n_words, uint32_t count,
-                              const rans::Tables& t, uint32_t* sym);
+                              const rans::Tables& t, uint32_t* sym, WarmLines warm);
   // Two segments side by side (each segment's rounds are a chain of dependent table reads):
   // decode_segment (bytes) or decode_segment_wide on each, the same symbols and verdicts.
   void (*decode_two)(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a, const uint8_t* seg_b,
                      uint32_t words_b, uint32_t count_b, const rans::Tables& t, uint8_t* sym_a,
-                     uint8_t* sym_b, bool* ok_a, bool* ok_b);
+                     uint8_t* sym_b, bool* ok_a, bool* ok_b, WarmLines warm);
   void (*decode_two_wide)(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
                           const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
                           const rans::Tables& t, uint32_t* sym_a, uint32_t* sym_b, bool* ok_a,
-                          bool* ok_b);
+                          bool* ok_b, WarmLines warm);
 };
 
 // A histogram of rANS symbols in four partial tables, so that a run of one symbol does not wait

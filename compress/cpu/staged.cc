@@ -1129,11 +1129,17 @@ bool check_fixed(const uint8_t* p, uint64_t len, uint64_t n_groups, bool local_m
 // The segments of a rANS stream, two at a time where there are two (each segment's rounds are a
 // chain of dependent table reads; two chains side by side keep the CPU busier), each checked
 // before it is read, to sym[0, n_coded). *p: the first segment, then past the last. Sym: uint8_t
-// (the rANS kernels' decode_segment and decode_two) or uint32_t (their _wide forms).
+// (the rANS kernels' decode_segment and decode_two) or uint32_t (their _wide forms). The warm
+// lines are shared out among the segments in proportion.
 template <class Sym, class DecodeOne, class DecodeTwo>
 bool decode_segments(DecodeOne decode_one, DecodeTwo decode_two, const uint8_t* counts,
                      uint32_t n_seg, uint64_t n_coded, const uint8_t** p, const uint8_t* end,
-                     const rans::Tables& tables, Sym* sym) {
+                     const rans::Tables& tables, Sym* sym, WarmLines warm) {
+  // Segments [seg, seg + take)'s share of the warm lines.
+  const auto share = [&](uint32_t seg, uint32_t take) {
+    const uint64_t from = warm.count * seg / n_seg, to = warm.count * (seg + take) / n_seg;
+    return WarmLines{warm.first + 64 * from, to - from};
+  };
   for (uint32_t seg = 0; seg < n_seg;) {
     const uint32_t take = seg + 1 < n_seg ? 2 : 1;
     const uint8_t* at[2];
@@ -1150,11 +1156,11 @@ bool decode_segments(DecodeOne decode_one, DecodeTwo decode_two, const uint8_t* 
     }
     Sym* out = sym + (uint64_t)seg * rans::kSegmentSymbols;
     if (take == 1) {
-      if (!decode_one(at[0], n_words[0], count[0], tables, out)) return false;
+      if (!decode_one(at[0], n_words[0], count[0], tables, out, share(seg, 1))) return false;
     } else {
       bool ok[2];
       decode_two(at[0], n_words[0], count[0], at[1], n_words[1], count[1], tables, out,
-                 out + rans::kSegmentSymbols, &ok[0], &ok[1]);
+                 out + rans::kSegmentSymbols, &ok[0], &ok[1], share(seg, 2));
       if (!ok[0] || !ok[1]) return false;
     }
     seg += take;
@@ -1167,6 +1173,16 @@ inline uint8_t* narrow_codes(DecodeScratch& s) {
   return reinterpret_cast<uint8_t*>(s.codes.data());
 }
 
+// The destination's lines that the rANS decoder warms (WarmLines): its first kWarmBytes (the
+// lines of dst, dst + 64, ..., all within it), which the writers fill first. Half the L2 of the
+// CPU measured (1 MiB), beside the codes and the frame: a 128 KiB frame's output whole (decompress
+// with rANS 1.08-1.12x), a large frame's start (1 MiB frames 1.065x against a 256 KiB cap, 3 MiB
+// 1.01x; 1 MiB of warm lines 1.03x and 1.045x; docs/PERFORMANCE.md, session 25).
+constexpr uint64_t kWarmBytes = 512 << 10;
+inline WarmLines warm_lines(const uint8_t* dst, uint64_t bytes) {
+  return WarmLines{dst, std::min(bytes, kWarmBytes) / 64};
+}
+
 // The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
 // The segments decode straight into the 32-bit codes (no byte symbols widened after them), and
 // the raw low bits, where there are any, are merged into them in place. A local frame of W <= 8
@@ -1174,7 +1190,7 @@ inline uint8_t* narrow_codes(DecodeScratch& s) {
 // keeps its codes in bytes, the symbols themselves (narrow_codes; *narrow set): the codes of a
 // 128 KiB frame then stay in the L1 until the dequantizer reads them.
 bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t n_coded,
-                 bool local_mode, uint32_t w, DecodeScratch& s, bool* narrow) {
+                 bool local_mode, uint32_t w, WarmLines warm, DecodeScratch& s, bool* narrow) {
   const uint8_t* end = p + len;
   if (p >= end) return false;
   const uint32_t shift = *p++;
@@ -1188,12 +1204,12 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
   if (*narrow) {
     s.codes.resize((n_coded + 3) / 4);
     if (!decode_segments(rk.decode_segment, rk.decode_two, counts, n_seg, n_coded, &p, end,
-                         s.tables, narrow_codes(s)))
+                         s.tables, narrow_codes(s), warm))
       return false;
   } else {
     s.codes.resize(n_coded);
     if (!decode_segments(rk.decode_segment_wide, rk.decode_two_wide, counts, n_seg, n_coded, &p,
-                         end, s.tables, s.codes.data()))
+                         end, s.tables, s.codes.data(), warm))
       return false;
   }
   uint32_t* codes = s.codes.data();
@@ -1441,7 +1457,8 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     if (!check_fixed(p, code_len, (n_coded + kGroupCodes - 1) / kGroupCodes, local_mode, w, &widths,
                      &planes))
       return Reject::kCodes;
-  } else if (!decode_rans(*be.rans, p, code_len, n_coded, local_mode, w, s, &narrow)) {
+  } else if (!decode_rans(*be.rans, p, code_len, n_coded, local_mode, w,
+                          warm_lines(dst, g.n * g.es), s, &narrow)) {
     return Reject::kRansStream;
   }
 

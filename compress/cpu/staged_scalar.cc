@@ -262,11 +262,20 @@ uint64_t local_dequants_scalar(const uint8_t* records, uint64_t n, uint32_t e0,
   return n;
 }
 
+// rans::decode_segment, the reference of the other sets' segment decoders (no warming: the
+// WarmLines hint is for them).
+template <class Sym>
+bool decode_segment_scalar(const uint8_t* seg, uint32_t n_words, uint32_t count,
+                           const rans::Tables& t, Sym* sym, WarmLines) {
+  return rans::decode_segment(seg, n_words, count, t, sym);
+}
+
 // rans::decode_segment on each: the reference of decode_two and decode_two_wide.
 template <class Sym>
 void decode_two_scalar(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
                        const uint8_t* seg_b, uint32_t words_b, uint32_t count_b,
-                       const rans::Tables& t, Sym* sym_a, Sym* sym_b, bool* ok_a, bool* ok_b) {
+                       const rans::Tables& t, Sym* sym_a, Sym* sym_b, bool* ok_a, bool* ok_b,
+                       WarmLines) {
   *ok_a = rans::decode_segment(seg_a, words_a, count_a, t, sym_a);
   *ok_b = rans::decode_segment(seg_b, words_b, count_b, t, sym_b);
 }
@@ -283,8 +292,8 @@ const UnitKernels kUnitScalar = {
     &unit_keys_scalar,     &pack_groups_scalar, &pack_groups_narrow_scalar, &group_widths_scalar,
     &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar,       &local_dequants_scalar};
 
-const RansKernels kRansScalar = {&rans::encode_segment, &rans::decode_segment<uint8_t>,
-                                 &rans::decode_segment<uint32_t>, &decode_two_scalar<uint8_t>,
+const RansKernels kRansScalar = {&rans::encode_segment, &decode_segment_scalar<uint8_t>,
+                                 &decode_segment_scalar<uint32_t>, &decode_two_scalar<uint8_t>,
                                  &decode_two_scalar<uint32_t>};
 
 }  // namespace squeeze::cpu

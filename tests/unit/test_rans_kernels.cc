@@ -74,19 +74,31 @@ uint32_t pick_count(std::mt19937_64& rng) {
   return 1 + (uint32_t)(rng() % rans::kSegmentSymbols);
 }
 
+// The destination lines the decoders warm while they decode (cpu::WarmLines): a hint that must
+// change no symbol, no verdict and no byte of the lines (kWarmFill, checked by compare_set).
+constexpr uint8_t kWarmFill = 0x77;
+std::vector<uint8_t>& warm_buffer() {
+  static std::vector<uint8_t> buf(256 << 10, kWarmFill);
+  return buf;
+}
+cpu::WarmLines warm() {
+  return cpu::WarmLines{warm_buffer().data(), warm_buffer().size() / 64};
+}
+
 // Decodes with both sets, to bytes and to 32-bit words: the same verdict and the same symbols
 // from all four (a rejected segment's too: every decoder reads a missing word as 0).
 void expect_same_decode(const cpu::RansKernels& k, const std::vector<uint8_t>& seg,
                         uint32_t n_words, uint32_t count, const rans::Tables& t, const char* what) {
   std::vector<uint8_t> a(count, 0xee), b(count, 0xee);
-  const bool ok_a = cpu::kRansScalar.decode_segment(seg.data(), n_words, count, t, a.data());
-  const bool ok_b = k.decode_segment(seg.data(), n_words, count, t, b.data());
+  const bool ok_a =
+      cpu::kRansScalar.decode_segment(seg.data(), n_words, count, t, a.data(), warm());
+  const bool ok_b = k.decode_segment(seg.data(), n_words, count, t, b.data(), warm());
   EXPECT_EQ(ok_a, ok_b) << what;
   EXPECT_EQ(a, b) << what;
   const std::vector<uint32_t> want(a.begin(), a.end());
   for (const cpu::RansKernels* set : {&cpu::kRansScalar, &k}) {
     std::vector<uint32_t> wide(count, 0xeeeeeeeeu);
-    EXPECT_EQ(set->decode_segment_wide(seg.data(), n_words, count, t, wide.data()), ok_a)
+    EXPECT_EQ(set->decode_segment_wide(seg.data(), n_words, count, t, wide.data(), warm()), ok_a)
         << what << (set == &k ? ", wide" : ", scalar wide");
     EXPECT_EQ(wide, want) << what << (set == &k ? ", wide" : ", scalar wide");
   }
@@ -99,15 +111,15 @@ void expect_same_pair(const cpu::RansKernels& k, const std::vector<uint8_t>& seg
                       uint32_t words_a, uint32_t count_a, const std::vector<uint8_t>& seg_b,
                       uint32_t words_b, uint32_t count_b, const rans::Tables& t, const char* what) {
   std::vector<uint32_t> want_a(count_a, 0xeeeeeeeeu), want_b(count_b, 0xeeeeeeeeu);
-  const bool ok_a =
-      cpu::kRansScalar.decode_segment_wide(seg_a.data(), words_a, count_a, t, want_a.data());
-  const bool ok_b =
-      cpu::kRansScalar.decode_segment_wide(seg_b.data(), words_b, count_b, t, want_b.data());
+  const bool ok_a = cpu::kRansScalar.decode_segment_wide(seg_a.data(), words_a, count_a, t,
+                                                         want_a.data(), warm());
+  const bool ok_b = cpu::kRansScalar.decode_segment_wide(seg_b.data(), words_b, count_b, t,
+                                                         want_b.data(), warm());
   for (const cpu::RansKernels* set : {&cpu::kRansScalar, &k}) {
     std::vector<uint32_t> a(count_a, 0xeeeeeeeeu), b(count_b, 0xeeeeeeeeu);
     bool got_a = !ok_a, got_b = !ok_b;
     set->decode_two_wide(seg_a.data(), words_a, count_a, seg_b.data(), words_b, count_b, t,
-                         a.data(), b.data(), &got_a, &got_b);
+                         a.data(), b.data(), &got_a, &got_b, warm());
     const char* which = set == &k ? ", pair" : ", scalar pair";
     EXPECT_EQ(got_a, ok_a) << what << which;
     EXPECT_EQ(got_b, ok_b) << what << which;
@@ -117,7 +129,7 @@ void expect_same_pair(const cpu::RansKernels& k, const std::vector<uint8_t>& seg
     got_a = !ok_a;
     got_b = !ok_b;
     set->decode_two(seg_a.data(), words_a, count_a, seg_b.data(), words_b, count_b, t,
-                    byte_a.data(), byte_b.data(), &got_a, &got_b);
+                    byte_a.data(), byte_b.data(), &got_a, &got_b, warm());
     const char* bytes = set == &k ? ", pair to bytes" : ", scalar pair to bytes";
     EXPECT_EQ(got_a, ok_a) << what << bytes;
     EXPECT_EQ(got_b, ok_b) << what << bytes;
@@ -146,10 +158,10 @@ void compare_set(const cpu::RansKernels& k, uint64_t seed) {
     ASSERT_EQ(seg_a, seg_b) << "encoded bytes differ";
     // Well formed: both decode the symbols, as bytes and as words.
     std::vector<uint8_t> out(count);
-    ASSERT_TRUE(k.decode_segment(seg_a.data(), words_a, count, s.tables, out.data()));
+    ASSERT_TRUE(k.decode_segment(seg_a.data(), words_a, count, s.tables, out.data(), warm()));
     ASSERT_EQ(out, s.sym);
     std::vector<uint32_t> wide(count);
-    ASSERT_TRUE(k.decode_segment_wide(seg_a.data(), words_a, count, s.tables, wide.data()));
+    ASSERT_TRUE(k.decode_segment_wide(seg_a.data(), words_a, count, s.tables, wide.data(), warm()));
     ASSERT_EQ(wide, std::vector<uint32_t>(s.sym.begin(), s.sym.end()));
     // Malformed: a word short, a word too many, a state or a word flipped, a symbol too many.
     if (words_a > 0) expect_same_decode(k, seg_a, words_a - 1, count, s.tables, "word short");
@@ -186,6 +198,7 @@ void compare_set(const cpu::RansKernels& k, uint64_t seed) {
       expect_same_pair(k, seg_a, words_a - 1, count, seg2, words2, count2, s.tables,
                        "first a word short");
   }
+  for (uint8_t b : warm_buffer()) ASSERT_EQ(b, kWarmFill) << "a warmed line was written";
 }
 
 TEST(RansKernels, Avx2MatchesScalarBytesAndVerdicts) {

@@ -83,7 +83,7 @@ bool run_set(const cpu::RansKernels& k, const Stream& s, int reps, std::vector<u
   const double dec = bench::median_seconds(reps, [&] {
     for (uint64_t g = 0; g < n_seg; ++g)
       ok &= k.decode_segment(out->data() + g * seg_cap, words[g], rans::kSegmentSymbols, s.tables,
-                             back.data() + g * rans::kSegmentSymbols);
+                             back.data() + g * rans::kSegmentSymbols, cpu::WarmLines{});
   });
   ok = ok && back == s.sym && (ref_out == nullptr || *ref_out == *out);
   // The staged decoder's forms: 32-bit symbols, a segment at a time and two at once.
@@ -91,7 +91,8 @@ bool run_set(const cpu::RansKernels& k, const Stream& s, int reps, std::vector<u
   const double dec_wide = bench::median_seconds(reps, [&] {
     for (uint64_t g = 0; g < n_seg; ++g)
       ok &= k.decode_segment_wide(out->data() + g * seg_cap, words[g], rans::kSegmentSymbols,
-                                  s.tables, wide.data() + g * rans::kSegmentSymbols);
+                                  s.tables, wide.data() + g * rans::kSegmentSymbols,
+                                  cpu::WarmLines{});
   });
   for (size_t i = 0; i < s.sym.size(); ++i) ok &= wide[i] == s.sym[i];
   std::fill(wide.begin(), wide.end(), 0u);
@@ -102,12 +103,13 @@ bool run_set(const cpu::RansKernels& k, const Stream& s, int reps, std::vector<u
       k.decode_two_wide(out->data() + g * seg_cap, words[g], rans::kSegmentSymbols,
                         out->data() + (g + 1) * seg_cap, words[g + 1], rans::kSegmentSymbols,
                         s.tables, wide.data() + g * rans::kSegmentSymbols,
-                        wide.data() + (g + 1) * rans::kSegmentSymbols, &a, &b);
+                        wide.data() + (g + 1) * rans::kSegmentSymbols, &a, &b, cpu::WarmLines{});
       ok &= a && b;
     }
     if (g < n_seg)
       ok &= k.decode_segment_wide(out->data() + g * seg_cap, words[g], rans::kSegmentSymbols,
-                                  s.tables, wide.data() + g * rans::kSegmentSymbols);
+                                  s.tables, wide.data() + g * rans::kSegmentSymbols,
+                                  cpu::WarmLines{});
   });
   for (size_t i = 0; i < s.sym.size(); ++i) ok &= wide[i] == s.sym[i];
   r->wide_msym = (double)s.sym.size() / dec_wide / 1e6;
