@@ -1,7 +1,8 @@
 // squeeze-lib-ab: two builds of libsqueeze_c.so in one process, on the same input.
 //
-//   squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs] [--bound B] [--stream]
-//                  [--chunk BYTES] [--chunk-b BYTES] [--rounds R] [--rans] [--decode]
+//   squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs|lossless] [--bound B]
+//                  [--dtype f32|f16|bf16|i8|u8|i32|u32|i64|u64] [--stream] [--chunk BYTES]
+//                  [--chunk-b BYTES] [--rounds R] [--rans] [--decode]
 //     Speed: the two libraries alternate round by round (A B, then B A), each round also timing
 //     a memcpy of the input; prints each library's median GB/s, the memcpy's, and the median,
 //     least and greatest of the per-round ratios B / A (a round's two runs are adjacent in time,
@@ -250,7 +251,8 @@ int same_frames(const Lib (&libs)[2], const std::vector<uint8_t>& in) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs] [--bound B]\n"
+               "usage: squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs|lossless]\n"
+               "       [--bound B] [--dtype f32|f16|bf16|i8|u8|i32|u32|i64|u64]\n"
                "       [--stream] [--chunk BYTES] [--chunk-b BYTES] [--rounds R] [--rans]\n"
                "       [--decode]\n"
                "       [--allow-change] | --same-frames\n");
@@ -274,10 +276,18 @@ int main(int argc, char** argv) {
       input = v;
     } else if (a == "--mode" && (v = value())) {
       const std::string m = v;
-      if (m != "local" && m != "rel" && m != "abs") return usage();
-      st.mode = m == "local" ? SQUEEZE_C_MODE_LOCAL
-                : m == "rel" ? SQUEEZE_C_MODE_REL
-                             : SQUEEZE_C_MODE_ABS;
+      if (m != "local" && m != "rel" && m != "abs" && m != "lossless") return usage();
+      st.mode = m == "local"      ? SQUEEZE_C_MODE_LOCAL
+                : m == "rel"      ? SQUEEZE_C_MODE_REL
+                : m == "lossless" ? SQUEEZE_C_MODE_LOSSLESS
+                                  : SQUEEZE_C_MODE_ABS;
+    } else if (a == "--dtype" && (v = value())) {
+      static const char* const kNames[] = {"f32", "f16", "bf16", "i8", "u8",
+                                           "i32", "u32", "i64",  "u64"};
+      uint32_t d = 0;
+      while (d < 9 && std::strcmp(v, kNames[d]) != 0) ++d;
+      if (d == 9) return usage();
+      st.dtype = SQUEEZE_C_DTYPE_F32 + d;
     } else if (a == "--bound" && (v = value())) {
       st.bound = std::atof(v);
     } else if (a == "--chunk" && (v = value())) {
