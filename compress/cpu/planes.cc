@@ -244,8 +244,16 @@ staged::Reject decode_planes(const uint8_t* frame, size_t frame_bytes, uint8_t* 
   const uint64_t original = l.n * l.es + l.tail;
   if (original > dst_capacity) return staged::Reject::kOutputTooSmall;
   PlanesScratch& s = scratch();
-  // Every plane is decoded (and so validated) into scratch before the output is written.
+  // Every plane is decoded (and so validated) into scratch before the output is written. The
+  // rANS planes' segments warm the destination's first lines for the join (WarmLines), shared out
+  // among them in the order they decode.
   s.planes.resize(l.es * l.n);
+  const RansKernels& rk = *active_backend().rans;
+  const WarmLines warm = warm_lines(dst, l.n * l.es);
+  const uint64_t seg_per_plane = rans::segments_for(l.n);
+  uint64_t n_rans_seg = 0, next_seg = 0;
+  for (uint32_t p = 0; p < l.es; ++p)
+    n_rans_seg += l.mode[p] == PlaneMode::kRans ? seg_per_plane : 0;
   for (uint32_t p = 0; p < l.es; ++p) {
     uint8_t* sym = s.planes.data() + p * l.n;
     if (l.mode[p] == PlaneMode::kConst) {
@@ -253,10 +261,10 @@ staged::Reject decode_planes(const uint8_t* frame, size_t frame_bytes, uint8_t* 
     } else if (l.mode[p] == PlaneMode::kRaw) {
       std::memcpy(sym, frame + l.offset[p], l.n);
     } else {
-      const RansKernels& rk = *active_backend().rans;
-      const auto decode_segment = [&rk](const uint8_t* seg, uint32_t n_words, uint32_t count,
-                                        const rans::Tables& t, uint8_t* out) {
-        return rk.decode_segment(seg, n_words, count, t, out, WarmLines{});
+      const auto decode_segment = [&](const uint8_t* seg, uint32_t n_words, uint32_t count,
+                                      const rans::Tables& t, uint8_t* out) {
+        return rk.decode_segment(seg, n_words, count, t, out,
+                                 warm.share(next_seg++, 1, n_rans_seg));
       };
       const staged::Reject rr = planes::decode_rans_plane(frame + l.offset[p], l.bytes[p], l.n,
                                                           &s.tables, sym, decode_segment);

@@ -21,7 +21,24 @@ namespace squeeze::cpu {
 struct WarmLines {
   const uint8_t* first = nullptr;  // the first line's start
   uint64_t count = 0;              // lines of 64 bytes from first on
+  // The share of parts [k, k + take) of n (segments, in the order they decode) in proportion;
+  // none past the n-th part.
+  WarmLines share(uint64_t k, uint64_t take, uint64_t n) const {
+    if (k >= n) return WarmLines{};
+    const uint64_t from = count * k / n, to = count * std::min(k + take, n) / n;
+    return WarmLines{first + 64 * from, to - from};
+  }
 };
+
+// The lines a decoder warms: the first kWarmBytes of its destination of `bytes` (the lines of
+// dst, dst + 64, ..., all within it), which its writers fill first. Half the L2 of the CPU
+// measured (1 MiB), beside the codes and the frame: a 128 KiB frame's output whole (staged
+// decompress with rANS 1.08-1.18x), a large frame's start (1 MiB frames 1.065x against a 256 KiB
+// cap, 3 MiB 1.01x; 1 MiB of warm lines 1.03x and 1.045x; docs/PERFORMANCE.md, session 25).
+constexpr uint64_t kWarmBytes = 512 << 10;
+inline WarmLines warm_lines(const uint8_t* dst, uint64_t bytes) {
+  return WarmLines{dst, std::min(bytes, kWarmBytes) / 64};
+}
 
 struct RansKernels {
   // rans::encode_segment: scratch holds count + rans::kScratchSlack words.

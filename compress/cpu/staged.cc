@@ -1135,11 +1135,6 @@ template <class Sym, class DecodeOne, class DecodeTwo>
 bool decode_segments(DecodeOne decode_one, DecodeTwo decode_two, const uint8_t* counts,
                      uint32_t n_seg, uint64_t n_coded, const uint8_t** p, const uint8_t* end,
                      const rans::Tables& tables, Sym* sym, WarmLines warm) {
-  // Segments [seg, seg + take)'s share of the warm lines.
-  const auto share = [&](uint32_t seg, uint32_t take) {
-    const uint64_t from = warm.count * seg / n_seg, to = warm.count * (seg + take) / n_seg;
-    return WarmLines{warm.first + 64 * from, to - from};
-  };
   for (uint32_t seg = 0; seg < n_seg;) {
     const uint32_t take = seg + 1 < n_seg ? 2 : 1;
     const uint8_t* at[2];
@@ -1156,11 +1151,12 @@ bool decode_segments(DecodeOne decode_one, DecodeTwo decode_two, const uint8_t* 
     }
     Sym* out = sym + (uint64_t)seg * rans::kSegmentSymbols;
     if (take == 1) {
-      if (!decode_one(at[0], n_words[0], count[0], tables, out, share(seg, 1))) return false;
+      if (!decode_one(at[0], n_words[0], count[0], tables, out, warm.share(seg, 1, n_seg)))
+        return false;
     } else {
       bool ok[2];
       decode_two(at[0], n_words[0], count[0], at[1], n_words[1], count[1], tables, out,
-                 out + rans::kSegmentSymbols, &ok[0], &ok[1], share(seg, 2));
+                 out + rans::kSegmentSymbols, &ok[0], &ok[1], warm.share(seg, 2, n_seg));
       if (!ok[0] || !ok[1]) return false;
     }
     seg += take;
@@ -1171,16 +1167,6 @@ bool decode_segments(DecodeOne decode_one, DecodeTwo decode_two, const uint8_t* 
 // A narrow frame's codes, a byte each, in the storage of s.codes (decode_rans).
 inline uint8_t* narrow_codes(DecodeScratch& s) {
   return reinterpret_cast<uint8_t*>(s.codes.data());
-}
-
-// The destination's lines that the rANS decoder warms (WarmLines): its first kWarmBytes (the
-// lines of dst, dst + 64, ..., all within it), which the writers fill first. Half the L2 of the
-// CPU measured (1 MiB), beside the codes and the frame: a 128 KiB frame's output whole (decompress
-// with rANS 1.08-1.12x), a large frame's start (1 MiB frames 1.065x against a 256 KiB cap, 3 MiB
-// 1.01x; 1 MiB of warm lines 1.03x and 1.045x; docs/PERFORMANCE.md, session 25).
-constexpr uint64_t kWarmBytes = 512 << 10;
-inline WarmLines warm_lines(const uint8_t* dst, uint64_t bytes) {
-  return WarmLines{dst, std::min(bytes, kWarmBytes) / 64};
 }
 
 // The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
