@@ -260,6 +260,26 @@ SQZ_AVX2 inline void encoder_entries(const uint64_t* table, const uint8_t* sp, _
   *rcp = _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xdd));
 }
 
+// rans::finish_segment: the states, then the words in the order the decoder reads them (the
+// reverse of the encoder's), 16 at a time: a word at a time was a fifth of the segment encoder's
+// time.
+SQZ_AVX2 void write_segment_avx2(const uint32_t* x, const uint16_t* scratch, uint32_t n_words,
+                                 uint8_t* out) {
+  for (uint32_t l = 0; l < kLanes; ++l) block::store_le32(out + 4 * l, x[l]);
+  uint8_t* words = out + rans::kStateBytes;
+  // The 8 words of each 128-bit half in reverse; the halves are then swapped.
+  const __m256i reverse = _mm256_setr_epi8(14, 15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1, 14,
+                                           15, 12, 13, 10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1);
+  uint32_t i = 0;
+  for (; i + 16 <= n_words; i += 16) {
+    const __m256i v =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scratch + n_words - 16 - i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(words + 2 * i),
+                        _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, reverse), 0x4e));
+  }
+  for (; i < n_words; ++i) block::store_le16(words + 2 * i, scratch[n_words - 1 - i]);
+}
+
 SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const uint32_t* freq,
                                       const uint32_t* cum, uint16_t* scratch, uint8_t* out) {
   // Per symbol: freq | cum << 16 and a 32-bit reciprocal (encoder_entries).
@@ -327,7 +347,7 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
     }
   }
   for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8 * v), xv[v]);
-  rans::finish_segment(x, scratch, n_words, out);
+  write_segment_avx2(x, scratch, n_words, out);
   return n_words;
 }
 
