@@ -13,11 +13,12 @@
 
 namespace squeeze::cpu {
 
-// Cache lines of the staged decoder's destination to fetch for writing (PREFETCHW) while the
-// segments decode, spread over their rounds: the segment decoder waits on its table reads and
-// leaves memory idle, and the writer that follows then finds its lines in the cache instead of
-// waiting on memory for each (decompress with rANS 1.1x at 128 KiB frames, docs/PERFORMANCE.md,
-// session 25). A hint, which changes no byte; the scalar set ignores it.
+// Cache lines of a decoder's destination (the staged decoder's, the lossless planes decoder's) to
+// fetch for writing (PREFETCHW) while its rANS segments decode, spread over their rounds: the
+// segment decoder waits on its table reads and leaves memory idle, and the writer that follows
+// then finds its lines in the cache instead of waiting on memory for each (staged decompress with
+// rANS 1.1x at 128 KiB frames, lossless 1.1-1.3x; docs/PERFORMANCE.md, session 25). A hint, which
+// writes nothing; the scalar set ignores it.
 struct WarmLines {
   const uint8_t* first = nullptr;  // the first line's start
   uint64_t count = 0;              // lines of 64 bytes from first on
