@@ -266,12 +266,12 @@ thread_local EncodeScratch t_enc;
   return t_enc;
 }
 
-// A narrow frame's codes, a byte each, in the storage of s.codes (encode_typed).
-inline uint8_t* narrow_codes(EncodeScratch& s) {
-  return reinterpret_cast<uint8_t*>(s.codes.data());
-}
-inline const uint8_t* narrow_codes(const EncodeScratch& s) {
-  return reinterpret_cast<const uint8_t*>(s.codes.data());
+// A narrow frame's codes, a byte each, in the storage of a scratch's 32-bit codes (s.codes of
+// EncodeScratch, encode_typed, and of DecodeScratch, decode_rans).
+template <class Scratch>
+inline auto* narrow_codes(Scratch& s) {
+  using Byte = std::conditional_t<std::is_const_v<Scratch>, const uint8_t, uint8_t>;
+  return reinterpret_cast<Byte*>(s.codes.data());
 }
 
 // quantize_local_narrow with quantize_local's signature, its codes' storage given as s.codes',
@@ -875,10 +875,13 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     for (uint64_t cu = 0; cu < n_coded_units; ++cu) {
       const uint64_t first = (uint64_t)s.coded_unit[cu] * kUnitElems;
       const uint64_t count = std::min<uint64_t>(kUnitElems, n_coded - s.coded.size());
+      const auto append = [&](const auto* c) {
+        s.coded.insert(s.coded.end(), c + first, c + first + count);
+      };
       if (narrow)
-        s.coded.insert(s.coded.end(), narrow_codes(s) + first, narrow_codes(s) + first + count);
+        append(narrow_codes(s));
       else
-        s.coded.insert(s.coded.end(), s.codes.data() + first, s.codes.data() + first + count);
+        append(s.codes.data());
     }
     t_observer->codes(s.coded.data(), n_coded, local_mode, w);
   }
@@ -1170,11 +1173,6 @@ bool decode_segments(DecodeOne decode_one, DecodeTwo decode_two, const uint8_t* 
   return true;
 }
 
-// A narrow frame's codes, a byte each, in the storage of s.codes (decode_rans).
-inline uint8_t* narrow_codes(DecodeScratch& s) {
-  return reinterpret_cast<uint8_t*>(s.codes.data());
-}
-
 // The rANS coder's section: its n_coded codes into s.codes. False when it is malformed.
 // The segments decode straight into the 32-bit codes (no byte symbols widened after them), and
 // the raw low bits, where there are any, are merged into them in place. A local frame of W <= 8
@@ -1232,14 +1230,12 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
     while (top > 0 && s.tables.freq[top - 1] == 0) --top;
     if (w - shift >= 8 || top <= (1u << (w - shift))) return true;
   }
-  uint32_t all = 0;
-  if (*narrow) {
-    const uint8_t* bytes = narrow_codes(s);
-    for (uint64_t k = 0; k < n_coded; ++k) all |= bytes[k];
-  } else {
-    for (uint64_t k = 0; k < n_coded; ++k) all |= codes[k];
-  }
-  return (all >> w) == 0;
+  const auto or_of = [n_coded](const auto* c) {
+    uint32_t all = 0;
+    for (uint64_t k = 0; k < n_coded; ++k) all |= c[k];
+    return all;
+  };
+  return ((*narrow ? or_of(narrow_codes(s)) : or_of(codes)) >> w) == 0;
 }
 
 template <DType kType>

@@ -282,6 +282,8 @@ int main(int argc, char** argv) {
                 : m == "lossless" ? SQUEEZE_C_MODE_LOSSLESS
                                   : SQUEEZE_C_MODE_ABS;
     } else if (a == "--dtype" && (v = value())) {
+      // squeeze::dtype_name's names, in SQUEEZE_C_DTYPE order from f32. Written out here because
+      // this tool links no codec of its own: the two libraries it loads are the only ones.
       static const char* const kNames[] = {"f32", "f16", "bf16", "i8", "u8",
                                            "i32", "u32", "i64",  "u64"};
       uint32_t d = 0;
