@@ -119,16 +119,23 @@ SQZ_AVX2 inline void store8(uint8_t* p, __m256 v) {
 
 // ---- bit planes of 32 codes ----
 
-// Codes below 2^w (w <= 8) narrowed to bytes in element order, shifted left by 8 - w within each
-// 16-bit lane, so that a byte movemask yields plane w - 1 and each doubling the next plane down.
-// The packs interleave 4-element groups; the dword permute restores element order. A 16-bit
-// shift moves bits of the low byte into the high byte's low bits, below the w bits read out.
-SQZ_AVX2 inline __m256i byte_planes_top(const __m256i (&z)[4], uint32_t w) {
+// 32 values below 256 (four vectors of 8 32-bit lanes, in element order) as 32 bytes in element
+// order: the packs interleave 4-element groups; the dword permute restores element order. Used
+// by the plane writers below, the byte quantizer (staged_avx2.cc) and the rANS decoder's byte
+// symbols (rans_avx2.cc).
+SQZ_AVX2 inline __m256i narrow_to_bytes(const __m256i (&z)[4]) {
   const __m256i p01 = _mm256_packus_epi32(z[0], z[1]);
   const __m256i p23 = _mm256_packus_epi32(z[2], z[3]);
-  const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23),
-                                                    _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-  return _mm256_sll_epi16(bytes, _mm_cvtsi32_si128((int)(8u - w)));
+  return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(p01, p23),
+                                     _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// Codes below 2^w (w <= 8) narrowed to bytes in element order, shifted left by 8 - w within each
+// 16-bit lane, so that a byte movemask yields plane w - 1 and each doubling the next plane down.
+// A 16-bit shift moves bits of the low byte into the high byte's low bits, below the w bits read
+// out.
+SQZ_AVX2 inline __m256i byte_planes_top(const __m256i (&z)[4], uint32_t w) {
+  return _mm256_sll_epi16(narrow_to_bytes(z), _mm_cvtsi32_si128((int)(8u - w)));
 }
 
 // The planes of byte_planes_top's vector, W of them (a template argument, so the loop unrolls),

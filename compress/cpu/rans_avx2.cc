@@ -160,11 +160,7 @@ SQZ_AVX2 __attribute__((always_inline)) inline void decode_round(SegmentDecoder&
     for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 8 * v), sv[v]);
   } else {
     // 32 symbols of 32-bit lanes to 32 bytes in lane order.
-    const __m256i a = _mm256_packus_epi32(sv[0], sv[1]);
-    const __m256i b = _mm256_packus_epi32(sv[2], sv[3]);
-    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b),
-                                                      _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), bytes);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), avx2::narrow_to_bytes(sv));
   }
 }
 

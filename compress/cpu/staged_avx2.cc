@@ -197,11 +197,7 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
   if constexpr (sizeof(Code) == 1) {
     // 32 codes in [0, 255] (kInRange: every code in range; else masked to 0 where not) to
     // bytes in element order.
-    const __m256i first16 = _mm256_packus_epi32(qs[0], qs[1]);
-    const __m256i last16 = _mm256_packus_epi32(qs[2], qs[3]);
-    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(first16, last16),
-                                                      _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes), bytes);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes), avx2::narrow_to_bytes(qs));
   }
   *mask_out = ~ok_bits;
   err2[0] = hmax_ps(e[0]);
