@@ -698,13 +698,16 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
         uint64_t i = h & mask;
         while (slot_key[table[i]] != h) i = (i + 1) & mask;
         const uint32_t t = table[i];  // 1 + the key's first unit, 0 for a new key
-        table[i] = t != 0 ? t : (uint32_t)u + 1;
+        // Masks, not a choice: GCC compiled `t != 0 ? t : u + 1` to a branch on whether the unit
+        // repeats, mispredicted on every other unit of a forward payload.
+        const uint32_t is_new = (uint32_t)(t == 0);
+        table[i] = t | (((uint32_t)u + 1) & (0u - is_new));
         first[n_repeats] = t - 1;
         repeats[n_repeats] = (uint32_t)u;
-        n_repeats += t != 0;
+        n_repeats += is_new ^ 1u;
         if constexpr (decltype(list_distinct)::value) {
           distinct[n_distinct] = (uint32_t)u;
-          n_distinct += t == 0;
+          n_distinct += is_new;
         }
       }
     };
@@ -917,43 +920,61 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   // Dedup runs: consecutive references with consecutive sources, never straddling the frame's
   // start; the distinct source starts form the section's source table.
   uint64_t dedup_bytes = 0;
-  std::vector<dedup::Run>& runs = s.runs;
   std::vector<int64_t>& sources = s.sources;
-  runs.clear();
   sources.clear();
   dedup::Layout layout{};
   const uint64_t back = use_history ? hist->window_units : 0;  // history positions a run may use
   uint64_t n_ref_list = 0;  // with a history: the references, listed in s.ref_list
+  uint64_t n_runs = 0;
+  dedup::Run* runs = nullptr;
   if (h.dedup != (uint8_t)StagedDedup::kNone) {
-    uint64_t max_gap = 0, max_len = 1, prev_end = 0;
-    auto add_ref = [&](uint64_t u) {  // the next reference, u increasing
-      const int64_t from = s.ref[u] - (int64_t)base;
-      if (!runs.empty()) {
-        dedup::Run& r = runs.back();
-        if (r.dst + r.len == u && r.src + (int64_t)r.len == from && (r.src < 0) == (from < 0)) {
-          ++r.len;
-          max_len = std::max(max_len, r.len);
-          return;
+    // The candidates in increasing order: with a history every full unit; without one every
+    // reference is a repeat, and the repeats are listed in order. Runs are found without a
+    // branch on the data: each candidate is written as the start of a run at runs[n_runs], which
+    // only a reference that does not continue the previous reference keeps (a run breaks every
+    // few units, an embedding vector's, in no pattern a predictor learns; extending runs.back()
+    // in place also made each reference wait on the one before through memory). A start's len
+    // holds the number of references before it until the lengths are taken below.
+    const uint64_t n_cand = use_history ? g.n_full_units : n_repeats;
+    if (s.runs.size() < n_cand) s.runs.resize(n_cand);
+    runs = s.runs.data();
+    if (use_history && s.ref_list.size() < g.n_full_units) s.ref_list.resize(g.n_full_units);
+    uint32_t* ref_list = s.ref_list.data();
+    const uint32_t* cand = s.repeat_unit.data();
+    const int64_t* ref = s.ref.data();
+    uint64_t n_refs = 0, prev_u = ~1ull;  // prev_u + 1 matches no unit before the first reference
+    int64_t prev_from = 0;
+    auto scan = [&](auto with_history) {
+      for (uint64_t k = 0; k < n_cand; ++k) {
+        const uint64_t u = decltype(with_history)::value ? k : cand[k];
+        const int64_t r = ref[u];
+        const bool is_ref = r >= 0;
+        const int64_t from = r - (int64_t)base;
+        const bool cont =
+            (u == prev_u + 1) & (from == prev_from + 1) & ((from < 0) == (prev_from < 0));
+        runs[n_runs] = dedup::Run{u, from, n_refs};
+        n_runs += is_ref & !cont;
+        if constexpr (decltype(with_history)::value) {
+          // The references, for the history's errors below.
+          ref_list[n_ref_list] = (uint32_t)u;
+          n_ref_list += is_ref;
         }
-        prev_end = r.dst + r.len;
+        n_refs += is_ref;
+        prev_u = is_ref ? u : prev_u;
+        prev_from = is_ref ? from : prev_from;
       }
-      max_gap = std::max(max_gap, u - prev_end);
-      runs.push_back(dedup::Run{u, from, 1});
     };
-    if (use_history) {
-      // The references come in runs (an embedding vector's units together), which the branch
-      // predictor follows; they are listed for the history's errors below.
-      if (s.ref_list.size() < g.n_full_units) s.ref_list.resize(g.n_full_units);
-      for (uint64_t u = 0; u < g.n_full_units; ++u)
-        if (s.ref[u] >= 0) {
-          add_ref(u);
-          s.ref_list[n_ref_list++] = (uint32_t)u;
-        }
-    } else {
-      // Without a history every reference is a repeat, and the repeats are listed in increasing
-      // order: a pass over them, not a test of every unit (whose outcome no predictor learns).
-      for (uint64_t k = 0; k < n_repeats; ++k)
-        if (s.ref[s.repeat_unit[k]] >= 0) add_ref(s.repeat_unit[k]);
+    if (use_history)
+      scan(std::true_type{});
+    else
+      scan(std::false_type{});
+    uint64_t max_gap = 0, max_len = 1, prev_end = 0;
+    for (uint64_t k = 0; k < n_runs; ++k) {
+      dedup::Run& r = runs[k];
+      r.len = (k + 1 < n_runs ? runs[k + 1].len : n_refs) - r.len;
+      max_gap = std::max(max_gap, r.dst - prev_end);
+      max_len = std::max(max_len, r.len);
+      prev_end = r.dst + r.len;
     }
     // The distinct sources in increasing order, each with its index for the records below, and
     // no sort: a bit per position a source may take, the history window's (-window_units .. -1
@@ -962,7 +983,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     const uint64_t words = (back + g.n_full_units + 63) / 64;
     s.source_marks.assign(words, 0);
     s.source_rank.resize(words);
-    for (const dedup::Run& r : runs) {
+    for (uint64_t k = 0; k < n_runs; ++k) {
+      const dedup::Run& r = runs[k];
       const uint64_t o = (uint64_t)(r.src + (int64_t)back);
       s.source_marks[o / 64] |= uint64_t{1} << (o % 64);
     }
@@ -972,7 +994,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
         sources.push_back((int64_t)(wd * 64 + (uint64_t)__builtin_ctzll(m)) - (int64_t)back);
     }
     layout = dedup::layout_for(max_gap, sources.size(), max_len);
-    dedup_bytes = dedup::section_bytes(runs.size(), sources.data(), sources.size(), layout);
+    dedup_bytes = dedup::section_bytes(n_runs, sources.data(), sources.size(), layout);
   }
   const uint64_t quant_bytes = local_mode ? local::kQuantHeaderBytes +
                                                 n_lit_records * local::kRecordBytes +
@@ -995,11 +1017,11 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
 
   uint8_t* p = dst + staged::kPayloadOffset;
   if (dedup_bytes) {
-    const uint64_t head = dedup::write_head(p, runs.size(), sources.data(), sources.size(), layout);
+    const uint64_t head = dedup::write_head(p, n_runs, sources.data(), sources.size(), layout);
     uint8_t* records = p + head;
     std::memset(records, 0, dedup_bytes - head);
     uint64_t prev_end = 0;
-    for (uint64_t k = 0; k < runs.size(); ++k) {
+    for (uint64_t k = 0; k < n_runs; ++k) {
       const dedup::Run& r = runs[k];
       // The sources marked before it.
       const uint64_t o = (uint64_t)(r.src + (int64_t)back);
