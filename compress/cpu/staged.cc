@@ -931,46 +931,44 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   uint64_t n_runs = 0;
   dedup::Run* runs = nullptr;
   if (h.dedup != (uint8_t)StagedDedup::kNone) {
-    // The candidates in increasing order: with a history every full unit; without one every
-    // reference is a repeat, and the repeats are listed in order. Runs are found without a
-    // branch on the data: each candidate is written as the start of a run at runs[n_runs], which
-    // only a reference that does not continue the previous reference keeps (a run breaks every
-    // few units, an embedding vector's, in no pattern a predictor learns; extending runs.back()
-    // in place also made each reference wait on the one before through memory). A start's len
-    // holds the number of references before it until the lengths are taken below.
-    const uint64_t n_cand = use_history ? g.n_full_units : n_repeats;
+    // The candidates, in increasing order: without a history every reference is a repeat, and
+    // the repeats are listed; with one, the references are listed first (s.ref_list, which the
+    // history's errors below also read). Runs are then found without a branch on the data: each
+    // candidate is written as the start of a run at runs[n_runs], which only a reference that
+    // does not continue the previous reference keeps (a run breaks every few units, an
+    // embedding vector's, in no pattern a predictor learns; extending runs.back() in place also
+    // made each reference wait on the one before through memory). A start's len holds the
+    // number of references before it until the lengths are taken below.
+    const int64_t* ref = s.ref.data();
+    const uint32_t* cand = s.repeat_unit.data();
+    uint64_t n_cand = n_repeats;
+    if (use_history) {
+      if (s.ref_list.size() < g.n_full_units) s.ref_list.resize(g.n_full_units);
+      uint32_t* ref_list = s.ref_list.data();
+      for (uint64_t u = 0; u < g.n_full_units; ++u) {
+        ref_list[n_ref_list] = (uint32_t)u;
+        n_ref_list += ref[u] >= 0;
+      }
+      cand = ref_list;
+      n_cand = n_ref_list;
+    }
     if (s.runs.size() < n_cand) s.runs.resize(n_cand);
     runs = s.runs.data();
-    if (use_history && s.ref_list.size() < g.n_full_units) s.ref_list.resize(g.n_full_units);
-    uint32_t* ref_list = s.ref_list.data();
-    const uint32_t* cand = s.repeat_unit.data();
-    const int64_t* ref = s.ref.data();
     uint64_t n_refs = 0, prev_u = ~1ull;  // prev_u + 1 matches no unit before the first reference
     int64_t prev_from = 0;
-    auto scan = [&](auto with_history) {
-      for (uint64_t k = 0; k < n_cand; ++k) {
-        const uint64_t u = decltype(with_history)::value ? k : cand[k];
-        const int64_t r = ref[u];
-        const bool is_ref = r >= 0;
-        const int64_t from = r - (int64_t)base;
-        const bool cont =
-            (u == prev_u + 1) & (from == prev_from + 1) & ((from < 0) == (prev_from < 0));
-        runs[n_runs] = dedup::Run{u, from, n_refs};
-        n_runs += is_ref & !cont;
-        if constexpr (decltype(with_history)::value) {
-          // The references, for the history's errors below.
-          ref_list[n_ref_list] = (uint32_t)u;
-          n_ref_list += is_ref;
-        }
-        n_refs += is_ref;
-        prev_u = is_ref ? u : prev_u;
-        prev_from = is_ref ? from : prev_from;
-      }
-    };
-    if (use_history)
-      scan(std::true_type{});
-    else
-      scan(std::false_type{});
+    for (uint64_t k = 0; k < n_cand; ++k) {
+      const uint64_t u = cand[k];
+      const int64_t r = ref[u];
+      const bool is_ref = r >= 0;
+      const int64_t from = r - (int64_t)base;
+      const bool cont =
+          (u == prev_u + 1) & (from == prev_from + 1) & ((from < 0) == (prev_from < 0));
+      runs[n_runs] = dedup::Run{u, from, n_refs};
+      n_runs += is_ref & !cont;
+      n_refs += is_ref;
+      prev_u = is_ref ? u : prev_u;
+      prev_from = is_ref ? from : prev_from;
+    }
     uint64_t max_gap = 0, max_len = 1, prev_end = 0;
     for (uint64_t k = 0; k < n_runs; ++k) {
       dedup::Run& r = runs[k];
