@@ -89,6 +89,9 @@ struct UnitKernels {
   // dq[r] (local::quant_dequant) for as long as each is a valid kQuant record. Returns how many:
   // the index of the first that is not, else n.
   uint64_t (*local_dequants)(const uint8_t* records, uint64_t n, uint32_t e0, local::Dequant* dq);
+  // The indices u in [0, n) with flags[u] != 0, in order, to list[0, count); returns count. list
+  // has room for n entries (a SIMD set writes 8 at a time, never past list[n - 1]).
+  uint64_t (*list_nonzero)(const uint8_t* flags, uint64_t n, uint32_t* list);
 };
 
 extern const StagedKernels kStagedScalar[4];  // indexed by DType; kBytes unused

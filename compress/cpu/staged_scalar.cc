@@ -280,6 +280,17 @@ void decode_two_scalar(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
   *ok_b = rans::decode_segment(seg_b, words_b, count_b, t, sym_b);
 }
 
+// Without a branch per index: whether a unit is literal follows no pattern a predictor learns
+// (a forward payload's frame refers to a third to a half of its units).
+uint64_t list_nonzero_scalar(const uint8_t* flags, uint64_t n, uint32_t* list) {
+  uint64_t count = 0;
+  for (uint64_t u = 0; u < n; ++u) {
+    list[count] = (uint32_t)u;
+    count += flags[u] != 0;
+  }
+  return count;
+}
+
 }  // namespace
 
 const StagedKernels kStagedScalar[4] = {
@@ -289,8 +300,9 @@ const StagedKernels kStagedScalar[4] = {
     scalar_set<DType::kBF16>()};
 
 const UnitKernels kUnitScalar = {
-    &unit_keys_scalar,     &pack_groups_scalar, &pack_groups_narrow_scalar, &group_widths_scalar,
-    &block::unpack_planes, &local_e0_scalar,    &decide_local_scalar,       &local_dequants_scalar};
+    &unit_keys_scalar,    &pack_groups_scalar,    &pack_groups_narrow_scalar,
+    &group_widths_scalar, &block::unpack_planes,  &local_e0_scalar,
+    &decide_local_scalar, &local_dequants_scalar, &list_nonzero_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &decode_segment_scalar<uint8_t>,
                                  &decode_segment_scalar<uint32_t>, &decode_two_scalar<uint8_t>,

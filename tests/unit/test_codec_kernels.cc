@@ -710,6 +710,38 @@ TEST(CodecBackend, LocalWritersOfByteCodesMatchWide) {
   }
 }
 
+// list_nonzero of every set against the definition (the indices of the nonzero flags, in order),
+// at every length from 0 to 100 and a few long ones, at densities from none to all, flag values
+// other than 1 included; and the entries past the count may hold anything, but nothing past
+// list[n - 1] is written.
+TEST(CodecBackend, ListNonzeroMatchesDefinition) {
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::vector<const cpu::UnitKernels*> sets = {cpu::scalar_backend().units};
+  if (cpu::avx2_backend()) sets.push_back(cpu::avx2_backend()->units);
+  for (int round = 0; round < 300; ++round) {
+    const uint64_t n = round <= 100 ? (uint64_t)round : 100 + rng() % 5000;
+    const uint32_t per_mille = (uint32_t)(rng() % 1001);
+    std::vector<uint8_t> flags(n);
+    std::vector<uint32_t> want;
+    for (uint64_t u = 0; u < n; ++u) {
+      flags[u] = rng() % 1000 < per_mille ? (uint8_t)(1 + rng() % 255) : 0;
+      if (flags[u] != 0) want.push_back((uint32_t)u);
+    }
+    for (const cpu::UnitKernels* k : sets) {
+      constexpr uint32_t kGuard = 0xdeadbeefu;
+      std::vector<uint32_t> list(n + 8, kGuard);
+      const uint64_t count = k->list_nonzero(flags.data(), n, list.data());
+      const std::string where = std::string(k == sets[0] ? "scalar" : "avx2") + " n " +
+                                std::to_string(n) + " round " + std::to_string(round) + " seed " +
+                                std::to_string(seed);
+      ASSERT_EQ(count, want.size()) << where;
+      ASSERT_TRUE(std::equal(want.begin(), want.end(), list.begin())) << where;
+      for (uint64_t i = n; i < n + 8; ++i) ASSERT_EQ(list[i], kGuard) << where << " index " << i;
+    }
+  }
+}
+
 #if defined(__x86_64__)
 TEST(CodecBackend, IgnoresCallersFlushToZeroMode) {
   std::vector<float> v(256);
