@@ -689,7 +689,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
         while (slot_key[table[i]] != h) i = (i + 1) & mask;
         const uint32_t t = table[i];  // 1 + the key's first unit, 0 for a new key
         // Masks, not a choice: GCC compiled `t != 0 ? t : u + 1` to a branch on whether the unit
-        // repeats, mispredicted on every other unit of a forward payload.
+        // repeats, which a forward payload's units follow in no pattern (1.02-1.03x without).
         const uint32_t is_new = (uint32_t)(t == 0);
         table[i] = t | (((uint32_t)u + 1) & (0u - is_new));
         first[n_repeats] = t - 1;
