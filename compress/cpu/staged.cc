@@ -939,22 +939,29 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       cand = ref_list;
       n_cand = n_ref_list;
     }
-    if (s.runs.size() < n_cand) s.runs.resize(n_cand);
-    runs = s.runs.data();
+    // A slice of candidates at a time, with room for each to start a run: the scratch grows with
+    // the runs, not with the candidates (a frame of long runs needs a few, and a run is 24 bytes
+    // against a unit's 64).
+    constexpr uint64_t kSlice = 1024;
     uint64_t n_refs = 0, prev_u = ~1ull;  // prev_u + 1 matches no unit before the first reference
     int64_t prev_from = 0;
-    for (uint64_t k = 0; k < n_cand; ++k) {
-      const uint64_t u = cand[k];
-      const int64_t r = ref[u];
-      const bool is_ref = r >= 0;
-      const int64_t from = r - (int64_t)base;
-      const bool cont =
-          (u == prev_u + 1) & (from == prev_from + 1) & ((from < 0) == (prev_from < 0));
-      runs[n_runs] = dedup::Run{u, from, n_refs};
-      n_runs += is_ref & !cont;
-      n_refs += is_ref;
-      prev_u = is_ref ? u : prev_u;
-      prev_from = is_ref ? from : prev_from;
+    for (uint64_t k0 = 0; k0 < n_cand; k0 += kSlice) {
+      const uint64_t k1 = std::min(n_cand, k0 + kSlice);
+      if (s.runs.size() < n_runs + (k1 - k0)) s.runs.resize(n_runs + kSlice);
+      runs = s.runs.data();
+      for (uint64_t k = k0; k < k1; ++k) {
+        const uint64_t u = cand[k];
+        const int64_t r = ref[u];
+        const bool is_ref = r >= 0;
+        const int64_t from = r - (int64_t)base;
+        const bool cont =
+            (u == prev_u + 1) & (from == prev_from + 1) & ((from < 0) == (prev_from < 0));
+        runs[n_runs] = dedup::Run{u, from, n_refs};
+        n_runs += is_ref & !cont;
+        n_refs += is_ref;
+        prev_u = is_ref ? u : prev_u;
+        prev_from = is_ref ? from : prev_from;
+      }
     }
     uint64_t max_gap = 0, max_len = 1, prev_end = 0;
     for (uint64_t k = 0; k < n_runs; ++k) {
