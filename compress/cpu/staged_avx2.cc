@@ -217,6 +217,22 @@ SQZ_AVX2 inline void quantize_block_local(const uint8_t* blk, const local::Block
   unit_errors_with_signed_zeros(e, ok_bits & differ_bits, err2);
 }
 
+// The quantizers' listed blocks (the blocks with a literal unit) skip the references between
+// them, a stride the hardware prefetcher does not follow once a frame's input has left the L2:
+// the block kQuantAhead listed blocks ahead is fetched (3 MiB frames compressed 1.01-1.12x at
+// local 1e-2, 1.07-1.12x at rel 1e-2; 128 KiB frames, whose input is in the L2, the same).
+// True when it was (blocks[k + kQuantAhead] exists).
+constexpr uint64_t kQuantAhead = 8;
+SQZ_AVX2 inline bool prefetch_listed(const uint8_t* src, uint64_t es, const uint32_t* blocks,
+                                     uint64_t k, uint64_t count) {
+  if (blocks == nullptr || k + kQuantAhead >= count) return false;
+  const char* p =
+      reinterpret_cast<const char*>(src + (uint64_t)blocks[k + kQuantAhead] * kBlockElems * es);
+  _mm_prefetch(p, _MM_HINT_T0);
+  if (es * kBlockElems > 64) _mm_prefetch(p + 64, _MM_HINT_T0);
+  return true;
+}
+
 template <DType kType, class Code>
 SQZ_AVX2 void quantize_local_avx2(const uint8_t* src, uint64_t n, const local::BlockParams* params,
                                   const uint32_t* blocks, uint64_t n_listed, Code* codes,
@@ -233,6 +249,8 @@ SQZ_AVX2 void quantize_local_avx2(const uint8_t* src, uint64_t n, const local::B
   const uint64_t count = blocks != nullptr ? n_listed : (n + kBlockElems - 1) / kBlockElems;
   for (uint64_t k = 0; k < count; ++k) {
     const uint32_t b = blocks != nullptr ? blocks[k] : (uint32_t)k;
+    if (prefetch_listed(src, es, blocks, k, count))
+      _mm_prefetch(reinterpret_cast<const char*>(params + blocks[k + kQuantAhead]), _MM_HINT_T0);
     const local::BlockParams& p = params[b];
     if (b == full || !local::has_codes(p.kind)) {  // the partial last block, or no codes
       scalar_quantize(b);
@@ -266,6 +284,7 @@ SQZ_AVX2 void quantize_global_avx2(const uint8_t* src, uint64_t n, const quant::
   const uint64_t count = blocks != nullptr ? n_listed : (n + kBlockElems - 1) / kBlockElems;
   for (uint64_t k = 0; k < count; ++k) {
     const uint32_t b = blocks != nullptr ? blocks[k] : (uint32_t)k;
+    prefetch_listed(src, es, blocks, k, count);
     if (b == full) {  // the partial last block
       kStagedScalar[(int)kType].quantize_global(src, n, p, &b, 1, codes, outlier_masks, unit_error);
       continue;
