@@ -226,10 +226,9 @@ constexpr uint64_t kQuantAhead = 8;
 SQZ_AVX2 inline bool prefetch_listed(const uint8_t* src, uint64_t es, const uint32_t* blocks,
                                      uint64_t k, uint64_t count) {
   if (blocks == nullptr || k + kQuantAhead >= count) return false;
-  const char* p =
-      reinterpret_cast<const char*>(src + (uint64_t)blocks[k + kQuantAhead] * kBlockElems * es);
-  _mm_prefetch(p, _MM_HINT_T0);
-  if (es * kBlockElems > 64) _mm_prefetch(p + 64, _MM_HINT_T0);
+  const uint8_t* p = src + (uint64_t)blocks[k + kQuantAhead] * kBlockElems * es;
+  prefetch_line(p);
+  if (es * kBlockElems > 64) prefetch_line(p + 64);
   return true;
 }
 
@@ -249,8 +248,7 @@ SQZ_AVX2 void quantize_local_avx2(const uint8_t* src, uint64_t n, const local::B
   const uint64_t count = blocks != nullptr ? n_listed : (n + kBlockElems - 1) / kBlockElems;
   for (uint64_t k = 0; k < count; ++k) {
     const uint32_t b = blocks != nullptr ? blocks[k] : (uint32_t)k;
-    if (prefetch_listed(src, es, blocks, k, count))
-      _mm_prefetch(reinterpret_cast<const char*>(params + blocks[k + kQuantAhead]), _MM_HINT_T0);
+    if (prefetch_listed(src, es, blocks, k, count)) prefetch_line(params + blocks[k + kQuantAhead]);
     const local::BlockParams& p = params[b];
     if (b == full || !local::has_codes(p.kind)) {  // the partial last block, or no codes
       scalar_quantize(b);
@@ -1043,11 +1041,7 @@ SQZ_AVX2 uint64_t list_nonzero_avx2(const uint8_t* flags, uint64_t n, uint32_t* 
       count += (uint64_t)__builtin_popcount(m);
     }
   }
-  for (; u < n; ++u) {
-    list[count] = (uint32_t)u;
-    count += flags[u] != 0;
-  }
-  return count;
+  return append_nonzero(flags, u, n, list, count);
 }
 
 }  // namespace

@@ -280,15 +280,8 @@ void decode_two_scalar(const uint8_t* seg_a, uint32_t words_a, uint32_t count_a,
   *ok_b = rans::decode_segment(seg_b, words_b, count_b, t, sym_b);
 }
 
-// Without a branch per index: whether a unit is literal follows no pattern a predictor learns
-// (a forward payload's frame refers to a third to a half of its units).
 uint64_t list_nonzero_scalar(const uint8_t* flags, uint64_t n, uint32_t* list) {
-  uint64_t count = 0;
-  for (uint64_t u = 0; u < n; ++u) {
-    list[count] = (uint32_t)u;
-    count += flags[u] != 0;
-  }
-  return count;
+  return append_nonzero(flags, 0, n, list, 0);
 }
 
 }  // namespace
