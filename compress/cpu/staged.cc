@@ -343,6 +343,19 @@ inline void unit_symbols(const uint32_t* __restrict codes, uint32_t shift,
   for (uint32_t j = 0; j < kUnitElems; ++j) out[j] = (uint8_t)(codes[j] >> shift);
 }
 
+// The largest of p[0, n) (0 when n = 0): 16 running maxima, which the compiler keeps in one
+// vector register, then the rest.
+inline uint32_t largest_byte(const uint8_t* p, uint64_t n) {
+  uint8_t m[16] = {};
+  uint64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (uint32_t j = 0; j < 16; ++j) m[j] = p[i + j] > m[j] ? p[i + j] : m[j];
+  uint8_t r = 0;
+  for (uint32_t j = 0; j < 16; ++j) r = m[j] > r ? m[j] : r;
+  for (; i < n; ++i) r = p[i] > r ? p[i] : r;
+  return r;
+}
+
 // The rANS coder's bytes: shift, table, per-segment word counts, segments, raw low bits. False
 // (nothing written) when the integer estimate says it would not beat fixed_bytes.
 // narrow: the codes are bytes (narrow_codes; max_code < 256, so no low bits).
@@ -351,9 +364,9 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
   if (!rans::gain_can_pay(fixed_bytes, n_coded, min_gain_q8)) return false;  // no sample needed
   const uint32_t bits = quant::code_width(max_code);
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
-  // Whether to code at all, from the sampled groups' histogram (rans::in_sample: coded units
-  // 8m and 8m + 1); then the full histogram the table is made of: the sample's plus the other
-  // units'. Each part's symbols are written first, then counted from the bytes.
+  // Whether to code at all, and the table, from the sampled groups' histogram (rans::in_sample:
+  // coded units 8m and 8m + 1; rans::table_from_sample). The sample's symbols are written first
+  // and counted from the bytes, then the other units' symbols.
   SymbolCounts counts;
   constexpr uint64_t kPeriodSyms = rans::kSampleGroup * rans::kSampleStride;
   constexpr uint64_t kUnitsPerPeriod = kPeriodSyms / kUnitElems;
@@ -379,16 +392,15 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
       for (uint64_t j = 0; j < count; ++j) out[j] = (uint8_t)(cc[j] >> shift);
     }
   };
-  // Units [first, first + len) of each period of kUnitsPerPeriod coded units: their symbols, then
-  // their histogram.
+  // The symbols of units [first, first + len) of each period of kUnitsPerPeriod coded units.
   auto symbols_in_periods = [&](uint64_t first, uint64_t len) {
     for (uint64_t p0 = 0; p0 < n_coded_units; p0 += kUnitsPerPeriod)
       for (uint64_t cu = p0 + first; cu < std::min(p0 + first + len, n_coded_units); ++cu)
         write_symbols(cu);
-    for (uint64_t k = first * kUnitElems; k < n_coded; k += kPeriodSyms)
-      counts.add(s.sym.data() + k, std::min<uint64_t>(len * kUnitElems, n_coded - k));
   };
   symbols_in_periods(0, kUnitsPerGroup);
+  for (uint64_t k = 0; k < n_coded; k += kPeriodSyms)
+    counts.add(s.sym.data() + k, std::min<uint64_t>(rans::kSampleGroup, n_coded - k));
   uint32_t hist[rans::kMaxSymbols];
   uint32_t n_sym = counts.merge(hist);
   if (!rans::gain_pays(
@@ -396,9 +408,8 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
           fixed_bytes, n_coded, min_gain_q8))
     return false;
   symbols_in_periods(kUnitsPerGroup, kUnitsPerPeriod - kUnitsPerGroup);  // the other units
-  n_sym = counts.merge(hist);
-  uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
-  rans::make_table(hist, n_sym, freq, cum);
+  uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols], smoothed[rans::kMaxSymbols];
+  n_sym = rans::table_from_sample(hist, largest_byte(s.sym.data(), n_coded), smoothed, freq, cum);
   const uint32_t n_seg = rans::segments_for(n_coded);
   // Every byte up to the section's end is written below (no zero fill needed).
   s.rans_out.resize(2 + rans::table_bytes(freq, n_sym) + 4 * (size_t)n_seg +

@@ -185,7 +185,7 @@ SQZ_HD bool continues_run(const StagedSlot& sl, uint64_t u) {
 
 struct StagedAnalyzeKernel {
   using Args = CompressArgs;
-  static constexpr int kPhases = 25;
+  static constexpr int kPhases = 23;
   static constexpr bool kBarriers = true;
   // Per-thread partial counts: runs, coded units, coded elements, outliers, literal blocks,
   // side entries (scanned by thread 0); later reused for other sums.
@@ -714,8 +714,8 @@ struct StagedAnalyzeKernel {
       st.try_rans = (st.caps & kCapRans) != 0 && st.n_coded > 0 &&
                     rans::gain_can_pay(st.fixed_bytes, st.n_coded, st.rans_min_gain);
     } else if constexpr (P == 18) {
-      // Plane words before each group; the symbols and the sample's histogram (rans.h's
-      // in_sample); cleared emit masks.
+      // Plane words before each group; the symbols, the sample's histogram (rans.h's in_sample)
+      // and the largest symbol; cleared emit masks.
       if (!st.quantized) return;
       const Span gs = share(st.n_groups, th);
       uint64_t words = s.base[th][0];
@@ -724,38 +724,28 @@ struct StagedAnalyzeKernel {
         words += sl.group_width[gi];
       }
       if (!st.try_rans) return;
+      uint32_t max_sym = 0;
       for (uint64_t k = th; k < st.n_coded; k += kCtaThreads) {
         const uint32_t sym = sl.codes[element_of_coded(sl, k)] >> st.shift;
         sl.sym[k] = (uint8_t)sym;
         if (rans::in_sample(k)) atomic_add_u32(&s.hist[sym], 1);
+        max_sym = sym > max_sym ? sym : max_sym;
       }
+      atomic_max_u32(&s.max_sym, max_sym);
       for (uint64_t r = th; r < st.n_rounds; r += kCtaThreads) sl.emit[r] = 0;
     } else if constexpr (P == 19) {
-      // Whether coding is worth it, estimated from the sample (the CPU backend's estimate).
+      // Whether coding is worth it, estimated from the sample (the CPU backend's estimate), and
+      // the table from the same sample (rans::table_from_sample).
       if (th != 0 || !st.quantized || !st.try_rans) return;
       if (!rans::gain_pays(
               rans::estimated_bytes(s.hist, rans::kMaxSymbols, rans::sample_size(st.n_coded),
                                     st.n_coded, st.shift),
-              st.fixed_bytes, st.n_coded, st.rans_min_gain))
+              st.fixed_bytes, st.n_coded, st.rans_min_gain)) {
         st.try_rans = 0;
-      for (uint32_t k = 0; k < rans::kMaxSymbols; ++k) s.hist[k] = 0;
-    } else if constexpr (P == 20) {
-      // The full histogram.
-      if (!st.quantized || !st.try_rans) return;
-      uint32_t max_sym = 0;
-      for (uint64_t k = th; k < st.n_coded; k += kCtaThreads) {
-        const uint32_t sym = sl.sym[k];
-        atomic_add_u32(&s.hist[sym], 1);
-        max_sym = sym > max_sym ? sym : max_sym;
+        return;
       }
-      atomic_max_u32(&s.max_sym, max_sym);
-    } else if constexpr (P == 21) {
-      // The table.
-      if (th != 0 || !st.quantized || !st.try_rans) return;
-      st.n_sym = s.max_sym + 1;
-      for (uint32_t k = 0; k < st.n_sym; ++k) st.hist[k] = s.hist[k];
-      rans::make_table(st.hist, st.n_sym, st.freq, st.cum);
-    } else if constexpr (P == 22) {
+      st.n_sym = rans::table_from_sample(s.hist, s.max_sym, st.hist, st.freq, st.cum);
+    } else if constexpr (P == 20) {
       // rANS: a thread per (segment, lane) codes the lane's symbols backwards (rans_lanes.h).
       if (!st.quantized || !st.try_rans) return;
       for (uint64_t j = th; j < st.n_seg * rans::kLanes; j += kCtaThreads) {
@@ -769,7 +759,7 @@ struct StagedAnalyzeKernel {
             encode_lane(sl.sym + first, count, lane, st.freq, st.cum, sl.words + first,
                         sl.emit + first / rans::kLanes);
       }
-    } else if constexpr (P == 23) {
+    } else if constexpr (P == 21) {
       // Per segment: words, and the emission index of each round's first word.
       if (!st.quantized || !st.try_rans) return;
       for (uint64_t seg = th; seg < st.n_seg; seg += kCtaThreads) {

@@ -169,6 +169,23 @@ SQZ_HD uint64_t estimated_bytes(const uint32_t* sample_hist, uint32_t n_sym, uin
   return bits_q8 / 2048 + 2 + 2 * used + n_seg * (4 + kStateBytes) + (n_codes * shift + 7) / 8;
 }
 
+// The coding table of a staged frame's stream, from the sample that decided to code it
+// (in_sample): every symbol up to the stream's largest, max_sym, counts kSampleStride times its
+// sampled count plus one, so that a symbol the sample missed still has a slot (saturated where a
+// frame of 2^32 codes would overflow). Counting every symbol instead made the CPU encoder about
+// 10% slower with the coder, for codes 0.1-0.3% smaller on trained payloads. hist: scratch of
+// max_sym + 1 entries. Returns n_sym = max_sym + 1.
+SQZ_HD uint32_t table_from_sample(const uint32_t* sample_hist, uint32_t max_sym, uint32_t* hist,
+                                  uint32_t* freq, uint32_t* cum) {
+  const uint32_t n_sym = max_sym + 1;
+  for (uint32_t k = 0; k < n_sym; ++k) {
+    const uint64_t h = (uint64_t)sample_hist[k] * kSampleStride + 1;
+    hist[k] = h < 0xffffffffull ? (uint32_t)h : 0xffffffffu;
+  }
+  make_table(hist, n_sym, freq, cum);
+  return n_sym;
+}
+
 // Whether an estimate is worth coding against a fixed-coder section of fixed_bytes: at least
 // 1/32 smaller.
 SQZ_HD bool worth_coding(uint64_t estimate, uint64_t fixed_bytes) {

@@ -233,6 +233,86 @@ TEST(Rans, SampledEstimateIsClose) {
   }
 }
 
+// rans::table_from_sample against its definition: the table of kSampleStride x the sampled count
+// + 1 for every symbol up to the largest (saturated at 2^32 - 1), so that every one of them has a
+// slot, whether the sample saw it or not.
+TEST(Rans, TableFromSampleGivesEverySymbolUpToTheLargestASlot) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 2000; ++round) {
+    uint32_t sample[rans::kMaxSymbols] = {};
+    const uint32_t max_sym = (uint32_t)(rng() % rans::kMaxSymbols);
+    const uint32_t seen = (uint32_t)(rng() % (max_sym + 1));  // the sample's largest
+    for (uint32_t k = 0; k <= seen; ++k) {
+      const uint32_t kind = (uint32_t)(rng() % 8);
+      sample[k] = kind == 0   ? 0u
+                  : kind == 1 ? 0xffffffffu
+                              : (uint32_t)(rng() % (1u << (rng() % 20)));
+    }
+    uint32_t hist[rans::kMaxSymbols], freq[rans::kMaxSymbols], cum[rans::kMaxSymbols];
+    const uint32_t n_sym = rans::table_from_sample(sample, max_sym, hist, freq, cum);
+    ASSERT_EQ(n_sym, max_sym + 1) << "seed " << seed;
+    uint32_t want_hist[rans::kMaxSymbols], want_freq[rans::kMaxSymbols],
+        want_cum[rans::kMaxSymbols];
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < n_sym; ++k) {
+      const uint64_t h = (uint64_t)sample[k] * rans::kSampleStride + 1;
+      want_hist[k] = (uint32_t)std::min<uint64_t>(h, 0xffffffffu);
+      ASSERT_EQ(hist[k], want_hist[k]) << "seed " << seed << " symbol " << k;
+      ASSERT_GE(freq[k], 1u) << "seed " << seed << " symbol " << k << " has no slot";
+      total += freq[k];
+    }
+    ASSERT_EQ(total, rans::kProbScale) << "seed " << seed;
+    rans::make_table(want_hist, n_sym, want_freq, want_cum);
+    for (uint32_t k = 0; k < n_sym; ++k) {
+      ASSERT_EQ(freq[k], want_freq[k]) << "seed " << seed << " symbol " << k;
+      ASSERT_EQ(cum[k], want_cum[k]) << "seed " << seed << " symbol " << k;
+    }
+  }
+}
+
+// A frame whose largest codes lie only in groups the sample skips (rans::in_sample): the rANS
+// coder still takes them (their slots come from table_from_sample's +1), and every element
+// decodes within the bound.
+TEST(Rans, CodesTheSampleMissedAreCoded) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> v(32768);
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i] = 0.2f * g(rng);
+    // Group i / 32 is sampled when it is a multiple of 4; the extremes go to groups 2 mod 4.
+    if ((i / 32) % 4 == 2 && rng() % 64 == 0) v[i] = (rng() & 1) ? 20.0f : -20.0f;
+  }
+  v[64] = 20.0f;  // the range is the same whichever extremes were drawn (group 2)
+  v[65] = -20.0f;
+  const auto placed =
+      std::count_if(v.begin(), v.end(), [](float x) { return std::fabs(x) == 20.0f; });
+  CodecParams p;
+  p.mode = BoundMode::kRel;
+  p.bound = 1e-2;
+  p.rans_min_gain = 0;
+  const size_t n = v.size() * 4;
+  std::vector<uint8_t> frame(max_frame_bytes(n)), out(n);
+  size_t bytes = 0, out_bytes = 0;
+  FrameStats st;
+  ASSERT_EQ(compress(p, v.data(), n, frame.data(), frame.size(), &bytes, &st), Status::kOk);
+  ASSERT_EQ(st.coder, (uint8_t)StagedCoder::kRans) << "seed " << seed;
+  ASSERT_EQ(decompress(frame.data(), bytes, out.data(), out.size(), &out_bytes), Status::kOk)
+      << "seed " << seed;
+  ASSERT_EQ(out_bytes, n);
+  const double eb =
+      test::requested_abs_bound(p, reinterpret_cast<const uint8_t*>(v.data()), v.size());
+  uint32_t extremes_back = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    float y;
+    std::memcpy(&y, out.data() + 4 * i, 4);
+    ASSERT_LE(std::fabs((double)y - (double)v[i]), eb) << "seed " << seed << " element " << i;
+    extremes_back += std::fabs(v[i]) == 20.0f && std::fabs(y) > 19.0f;
+  }
+  EXPECT_EQ(extremes_back, (uint32_t)placed) << "seed " << seed;
+}
+
 // rans::gain_pays against its definition in exact rationals (long double holds these products
 // exactly: below 2^64): at least 1/32 smaller, and the saving in bits at least n_coded x
 // min(gain, 4096) / 256.
