@@ -287,6 +287,7 @@ std::string caps_description(uint32_t caps, bool send) {
   if (caps & kCapPlanes) d += ", lossless planes";
   if (caps & kCapTable) d += ", table quantizer";
   if (caps & kCapRowRecords) d += ", row records";
+  if (caps & kCapDedupStep) d += ", dedup steps";
   return d;
 }
 

@@ -974,12 +974,13 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
         prev_from = is_ref ? from : prev_from;
       }
     }
-    uint64_t max_gap = 0, max_len = 1, prev_end = 0;
+    uint64_t max_gap = 0, max_len = 1, prev_end = 0, steps_or = 0;
     for (uint64_t k = 0; k < n_runs; ++k) {
       dedup::Run& r = runs[k];
       r.len = (k + 1 < n_runs ? runs[k + 1].len : n_refs) - r.len;
       max_gap = std::max(max_gap, r.dst - prev_end);
       max_len = std::max(max_len, r.len);
+      steps_or |= (r.dst - prev_end) | r.len;
       prev_end = r.dst + r.len;
     }
     // The distinct sources in increasing order, each with its index for the records below, and
@@ -999,7 +1000,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       for (uint64_t m = s.source_marks[wd]; m != 0; m &= m - 1)
         sources.push_back((int64_t)(wd * 64 + (uint64_t)__builtin_ctzll(m)) - (int64_t)back);
     }
-    layout = dedup::layout_for(max_gap, sources.size(), max_len);
+    layout = dedup::layout_for(max_gap, sources.size(), max_len,
+                               dedup::step_for(steps_or, (params.caps & kCapDedupStep) != 0));
     dedup_bytes = dedup::section_bytes(n_runs, sources.data(), sources.size(), layout);
   }
   const uint64_t quant_bytes = local_mode ? local::kQuantHeaderBytes +

@@ -199,6 +199,7 @@ struct StagedAnalyzeKernel {
     uint32_t e0[kCtaThreads];
     uint32_t max_gap[kCtaThreads];
     uint32_t max_len[kCtaThreads];
+    uint32_t steps_or[kCtaThreads];  // of the thread's runs' gaps and lengths (dedup::step_for)
     uint32_t or_codes[kCtaThreads];
     uint32_t hist[rans::kMaxSymbols];
     uint32_t max_sym;
@@ -609,9 +610,10 @@ struct StagedAnalyzeKernel {
       }
       st.n_sources = acc;
     } else if constexpr (P == 13) {
-      // Source ranks and the increasing source list; gaps and the widest fields.
+      // Source ranks and the increasing source list; gaps, the widest fields and their OR.
       s.max_gap[th] = 0;
       s.max_len[th] = 1;
+      s.steps_or[th] = 0;
       if (!st.quantized) return;
       const Span ws = share(ceil_div(st.n_units, 32) + 1, th);
       uint64_t rank = s.base[th][0];
@@ -624,15 +626,17 @@ struct StagedAnalyzeKernel {
           sl.sources[rank++] = (int64_t)(i * 32 + j);
         }
       }
-      uint32_t mg = 0, ml = 1;
+      uint32_t mg = 0, ml = 1, so = 0;
       for (uint64_t k = th; k < st.n_runs; k += kCtaThreads) {
         const uint32_t prev_end = k > 0 ? sl.run_dst[k - 1] + sl.run_len[k - 1] : 0;
         sl.run_gap[k] = sl.run_dst[k] - prev_end;
         mg = sl.run_gap[k] > mg ? sl.run_gap[k] : mg;
         ml = sl.run_len[k] > ml ? sl.run_len[k] : ml;
+        so |= sl.run_gap[k] | sl.run_len[k];
       }
       s.max_gap[th] = mg;
       s.max_len[th] = ml;
+      s.steps_or[th] = so;
     } else if constexpr (P == 14) {
       // Source index of each run; varint bytes of the source list.
       s.part[th][1] = 0;
@@ -650,19 +654,21 @@ struct StagedAnalyzeKernel {
     } else if constexpr (P == 15) {
       // Section sizes that do not depend on the coder.
       if (th != 0 || !st.quantized) return;
-      uint32_t mg = 0, ml = 1;
+      uint32_t mg = 0, ml = 1, so = 0;
       uint64_t src_bytes = 0;
       for (uint32_t k = 0; k < kCtaThreads; ++k) {
         mg = s.max_gap[k] > mg ? s.max_gap[k] : mg;
         ml = s.max_len[k] > ml ? s.max_len[k] : ml;
+        so |= s.steps_or[k];
         src_bytes += s.part[k][1];
       }
       st.dedup_bytes = 0;
       if (st.n_runs > 0) {
-        st.layout = dedup::layout_for(mg, st.n_sources, ml);
+        st.layout = dedup::layout_for(mg, st.n_sources, ml,
+                                      dedup::step_for(so, (st.caps & kCapDedupStep) != 0));
         st.sources_bytes = src_bytes;
-        st.dedup_bytes = varint::size(st.n_runs) + varint::size(st.n_sources) + dedup::kHeadFields +
-                         src_bytes + (st.n_runs * st.layout.record_bits + 7) / 8;
+        st.dedup_bytes = dedup::head_bytes(st.n_runs, st.n_sources, st.layout) + src_bytes +
+                         (st.n_runs * st.layout.record_bits + 7) / 8;
       }
       st.quant_bytes = st.local ? local::kQuantHeaderBytes + st.n_lit_blocks * local::kRecordBytes +
                                       st.n_side * local::kSideBytes
@@ -815,15 +821,17 @@ SQZ_HD uint32_t record_bit(const StagedState& st, const StagedSlot& sl, uint64_t
   const dedup::Layout& l = st.layout;
   const uint64_t k = bit / l.record_bits;
   uint32_t f = (uint32_t)(bit % l.record_bits);
+  uint64_t fields[3];
+  dedup::record_fields(l, sl.run_gap[k], sl.run_idx[k], sl.run_len[k], fields);
   uint64_t v;
   if (f < l.gap_bits) {
-    v = sl.run_gap[k];
+    v = fields[0];
   } else if (f < l.gap_bits + l.idx_bits) {
     f -= l.gap_bits;
-    v = sl.run_idx[k];
+    v = fields[1];
   } else {
     f -= l.gap_bits + l.idx_bits;
-    v = sl.run_len[k] - 1;
+    v = fields[2];
   }
   return (uint32_t)(v >> f) & 1u;
 }

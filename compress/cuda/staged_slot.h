@@ -277,8 +277,8 @@ struct StagedOffsets {
 SQZ_HD StagedOffsets offsets_of(const StagedState& st) {
   StagedOffsets o;
   o.dedup = staged::kPayloadOffset;
-  o.dedup_records = o.dedup + varint::size(st.n_runs) + varint::size(st.n_sources) +
-                    dedup::kHeadFields + st.sources_bytes;
+  o.dedup_records =
+      o.dedup + dedup::head_bytes(st.n_runs, st.n_sources, st.layout) + st.sources_bytes;
   o.quant = o.dedup + st.dedup_bytes;
   o.codes = o.quant + st.quant_bytes;
   o.outliers = o.codes + st.code_bytes;

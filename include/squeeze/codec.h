@@ -46,9 +46,10 @@ enum Capability : uint32_t {
   kCapPlanes = 1u << 5,      // version 2 lossless byte-plane frames (BoundMode::kLossless)
   kCapTable = 1u << 6,       // the table quantizer: a bound per table of a row layout (RowLayout)
   kCapRowRecords = 1u << 7,  // local records shared by the blocks of a row's table vector
+  kCapDedupStep = 1u << 8,   // dedup records counted in steps of several units (dedup.h)
 };
 constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapHistory |
-                              kCapPlanes | kCapTable | kCapRowRecords;
+                              kCapPlanes | kCapTable | kCapRowRecords | kCapDedupStep;
 // What only the CPU backend decodes: a GPU receiver declares kCapsAll & ~kCapsCpuOnly. (The
 // CUDA backend decodes lossless planes frames and table quantizers too: compress/cuda/.)
 constexpr uint32_t kCapsCpuOnly = kCapHistory;

@@ -72,7 +72,8 @@ enum squeeze_c_mode {
 #define SQUEEZE_C_CAP_PLANES (1u << 5)
 #define SQUEEZE_C_CAP_TABLE (1u << 6)
 #define SQUEEZE_C_CAP_ROW_RECORDS (1u << 7)
-#define SQUEEZE_C_CAPS_ALL 0xffu
+#define SQUEEZE_C_CAP_DEDUP_STEP (1u << 8)
+#define SQUEEZE_C_CAPS_ALL 0x1ffu
 
 /* The default bound of the local mode (squeeze::kInt8MatchingLocalBound). */
 #define SQUEEZE_C_DEFAULT_LOCAL_BOUND 1.96e-3

@@ -56,7 +56,8 @@ CAP_HISTORY = 1 << 4
 CAP_PLANES = 1 << 5
 CAP_TABLE = 1 << 6        # a bound per table of a row layout (rel, abs)
 CAP_ROW_RECORDS = 1 << 7  # local records shared by a row's table vector
-CAPS_ALL = 0xFF
+CAP_DEDUP_STEP = 1 << 8   # dedup records counted in steps of several units
+CAPS_ALL = 0x1FF
 
 DEFAULT_MODE = "local"
 DEFAULT_LOCAL_BOUND = 1.96e-3   # squeeze::kInt8MatchingLocalBound

@@ -8,6 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "compress/format/staged.h"
+#include "compress/methods/dedup.h"
 #include "harness.h"
 #include "plugin/classify/history.h"
 #include "raw_peer.h"
@@ -140,6 +142,7 @@ void run_profile(const Profile& prof) {
 
   squeeze::StreamDecoder dec;
   bool any_dedup = false;
+  int stepped_frames = 0;
   int rans_frames = 0;
   std::vector<bool> history_frame(static_cast<size_t>(kMessages));
   for (int k = 0; k < kMessages; ++k) {
@@ -159,6 +162,24 @@ void run_profile(const Profile& prof) {
       EXPECT_EQ(info.dedup, (uint8_t)squeeze::StagedDedup::kNone) << "message " << k;
     }
     any_dedup |= info.dedup != (uint8_t)squeeze::StagedDedup::kNone;
+    if (info.version == squeeze::kFrameVersion2 && info.dedup != 0 &&
+        info.method == (uint8_t)squeeze::FrameMethod::kStaged) {
+      // The dedup section's step (dedup.h): more than 1 only for a receiver with kCapDedupStep.
+      squeeze::staged::Header h;
+      ASSERT_EQ(squeeze::staged::parse(frames[k].data(), frames[k].size(), &h),
+                squeeze::staged::Reject::kNone);
+      const uint8_t* sec =
+          frames[k].data() + squeeze::staged::section_offset(h, squeeze::StagedSection::kDedup);
+      squeeze::dedup::Section ds;
+      ASSERT_TRUE(squeeze::dedup::parse_section(
+          sec, sec + h.section[(int)squeeze::StagedSection::kDedup],
+          squeeze::staged::geometry(h.dtype, h.original_bytes).n_full_units, &ds))
+          << "message " << k;
+      if ((prof.caps & squeeze::kCapDedupStep) == 0) {
+        EXPECT_EQ(ds.layout.step, 1u) << "message " << k;
+      }
+      stepped_frames += ds.layout.step > 1;
+    }
     history_frame[static_cast<size_t>(k)] = info.version == squeeze::kFrameVersion2 &&
                                             info.dedup == (uint8_t)squeeze::StagedDedup::kHistory;
     rans_frames += info.version == squeeze::kFrameVersion2 &&
@@ -192,6 +213,10 @@ void run_profile(const Profile& prof) {
   }
   if (prof.caps & (squeeze::kCapDedup | squeeze::kCapHistory)) {
     EXPECT_TRUE(any_dedup) << "repeated vectors, deduplication allowed, none used";
+  }
+  if ((prof.caps & squeeze::kCapDedupStep) != 0 && any_dedup) {
+    // Every repeat is a whole 64-value vector: 4 units a step.
+    EXPECT_GT(stepped_frames, 0) << "vector repeats, steps allowed, none used";
   }
   if (prof.rans == Profile::Rans::kSome) {
     EXPECT_GT(rans_frames, 0) << "no frame took rANS";
@@ -229,6 +254,7 @@ TEST(Caps, SenderUsesOnlyWhatTheReceiverDecodes) {
        {Profile{"protocol 2 receiver: version 1 frames", 2, 0},
         Profile{"staged frames, no rANS, no dedup", 3, squeeze::kCapV1 | squeeze::kCapStaged},
         Profile{"everything", 3, squeeze::kCapsAll},
+        Profile{"everything but dedup steps", 3, squeeze::kCapsAll & ~squeeze::kCapDedupStep},
         // ENTROPY: the receiver decodes rANS; the sender uses it as configured.
         Profile{"everything, ENTROPY=on", 3, squeeze::kCapsAll, "on", nullptr,
                 Profile::Rans::kSome},

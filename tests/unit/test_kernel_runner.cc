@@ -435,10 +435,20 @@ TEST_P(KernelRunner, DedupPatterns) {
   std::mt19937_64 rng(test::test_seed());
   std::normal_distribution<float> g(0.0f, 1.0f);
   std::vector<TestChunk> batch;
-  for (int pattern = 0; pattern < 7; ++pattern) {
+  for (int pattern = 0; pattern < 9; ++pattern) {
     std::vector<float> v(16 * 600);
     for (float& x : v) x = g(rng);
-    for (size_t u = 1; u < 600; ++u) {
+    if (pattern >= 7) {
+      // Whole vectors repeat (4 units, dim 64; 3 units, dim 48): runs and gaps in steps
+      // (kCapDedupStep).
+      const size_t w = 16 * (pattern == 7 ? 4 : 3);
+      for (size_t j = 1; j < v.size() / w; ++j)
+        if (rng() % 2 == 0) {
+          const size_t i = rng() % j;
+          std::copy(v.begin() + i * w, v.begin() + (i + 1) * w, v.begin() + j * w);
+        }
+    }
+    for (size_t u = 1; u < 600 && pattern < 7; ++u) {
       size_t src = u;
       switch (pattern) {
         case 0:

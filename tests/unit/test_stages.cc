@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "codec_test_util.h"
@@ -455,8 +456,9 @@ TEST(Dedup, SameBytesFindsEveryDifferingByte) {
 
 // dedup::write_run against the fields put one by one, and read_run against the records as
 // written: every field width from 0 to 32 bits (so records of up to 96 bits, past the one-word
-// path's 56), every record of the stream (the last ones within 8 bytes of its end, where a word
-// would pass it), and the validation of each run against its frame.
+// path's 56), steps of 1 and more units, every record of the stream (the last ones within 8
+// bytes of its end, where a word would pass it), and the validation of each run against its
+// frame.
 TEST(Dedup, RunRecordsReadBackAsWritten) {
   const uint64_t seed = test::test_seed();
   std::mt19937_64 rng(seed);
@@ -467,19 +469,22 @@ TEST(Dedup, RunRecordsReadBackAsWritten) {
     l.idx_bits = (uint32_t)(rng() % 33);
     l.len_bits = (uint32_t)(rng() % 33);
     l.record_bits = (uint64_t)l.gap_bits + l.idx_bits + l.len_bits;
+    l.step_log2 = round % 3 == 0 ? 0 : 1 + (uint32_t)(rng() % 4);  // encoders' steps: powers of two
+    l.step = uint64_t{1} << l.step_log2;
     auto field = [&](uint32_t bits) { return bits == 0 ? 0 : rng() & ((1ull << bits) - 1); };
     std::vector<uint64_t> gap(n_runs), idx(n_runs), len(n_runs);
     std::vector<uint8_t> records((n_runs * l.record_bits + 7) / 8), defined(records.size());
     for (uint64_t k = 0; k < n_runs; ++k) {
-      gap[k] = field(l.gap_bits);
+      const uint64_t gap_steps = field(l.gap_bits), len_steps = field(l.len_bits) + 1;
+      gap[k] = gap_steps * l.step;  // in units, as the encoder hands them over
       idx[k] = field(l.idx_bits);
-      len[k] = field(l.len_bits) + 1;
+      len[k] = len_steps * l.step;
       dedup::write_run(records.data(), records.size(), k, l, gap[k], idx[k], len[k]);
-      // The format's definition: the three fields one after another, LSB first.
+      // The format's definition: the three fields one after another, LSB first, in steps.
       const uint64_t bit = k * l.record_bits;
-      dedup::put_field(defined.data(), bit, l.gap_bits, gap[k]);
+      dedup::put_field(defined.data(), bit, l.gap_bits, gap_steps);
       dedup::put_field(defined.data(), bit + l.gap_bits, l.idx_bits, idx[k]);
-      dedup::put_field(defined.data(), bit + l.gap_bits + l.idx_bits, l.len_bits, len[k] - 1);
+      dedup::put_field(defined.data(), bit + l.gap_bits + l.idx_bits, l.len_bits, len_steps - 1);
     }
     ASSERT_EQ(records, defined) << "seed " << seed << " round " << round << ", record bits "
                                 << l.record_bits;
@@ -493,7 +498,7 @@ TEST(Dedup, RunRecordsReadBackAsWritten) {
     sec.layout = l;
     sec.records = records.data();
     sec.records_bytes = records.size();
-    const uint64_t n_full_units = 1 + rng() % 5000;
+    const uint64_t n_full_units = 1 + rng() % (5000 * l.step);
     uint64_t prev_end = 0;
     for (uint64_t k = 0; k < n_runs; ++k) {
       dedup::Run r{};
@@ -529,6 +534,128 @@ void encode_frame(const CodecParams& p, const std::vector<float>& v, std::vector
   ASSERT_GT(fb, 0u);
   frame->resize(fb);
   ASSERT_EQ(staged::parse(frame->data(), frame->size(), h), staged::Reject::kNone);
+}
+
+// The head of a dedup section with a step: parsed back as written (dedup::write_head,
+// head_bytes), and refused (parse_section false) with a step below 2, above the frame's full
+// units, cut short, or with a width above 32 beside the flag.
+TEST(Dedup, StepInTheHeadIsValidated) {
+  const int64_t sources[] = {0, 3};
+  for (uint64_t step : {1ull, 2ull, 4ull, 128ull, 256ull}) {
+    const dedup::Layout l = dedup::layout_for(40, 2, 24 * step, step);
+    ASSERT_EQ(l.step, step);
+    std::vector<uint8_t> sec(64, 0);
+    const uint64_t head = dedup::write_head(sec.data(), 2, sources, 2, l);
+    ASSERT_EQ(head, dedup::head_bytes(2, 2, l) + 2) << "step " << step;  // + the two sources
+    ASSERT_EQ((sec[4] & dedup::kStepFlag) != 0, step > 1) << "step " << step;
+    const uint64_t records = (2 * l.record_bits + 7) / 8;
+    const uint8_t* end = sec.data() + head + records;
+    dedup::Section parsed;
+    ASSERT_TRUE(dedup::parse_section(sec.data(), end, 1000, &parsed)) << "step " << step;
+    EXPECT_EQ(parsed.layout.step, step);
+    EXPECT_EQ(parsed.layout.len_bits, l.len_bits);
+    EXPECT_EQ(parsed.records, sec.data() + head);
+    // The step must fit the frame.
+    if (step > 2) {
+      EXPECT_FALSE(dedup::parse_section(sec.data(), end, step - 1, &parsed)) << "step " << step;
+      EXPECT_TRUE(dedup::parse_section(sec.data(), end, step, &parsed)) << "step " << step;
+    }
+  }
+  // Hand-made heads: one run, one source (0), widths 0 / 0 / 0, a flag and the step's varint.
+  auto head_with = [](std::vector<uint8_t> step_bytes, uint8_t len_byte) {
+    std::vector<uint8_t> h = {1, 1, 0, 0, len_byte};
+    h.insert(h.end(), step_bytes.begin(), step_bytes.end());
+    h.push_back(0);  // the source, zigzag 0; no record bytes (0 bits)
+    return h;
+  };
+  dedup::Section parsed;
+  for (const auto& [bytes, len_byte, ok] :
+       std::vector<std::tuple<std::vector<uint8_t>, uint8_t, bool>>{
+           {{2}, 0x80, true},           // step 2
+           {{3}, 0x80, true},           // any step: this encoder writes powers of two only
+           {{0x80, 0x01}, 0x80, true},  // step 128 (two varint bytes)
+           {{1}, 0x80, false},          // step 1 is the form without the flag
+           {{0}, 0x80, false},          // step 0
+           {{0x80}, 0x80, false},       // a varint cut short (the source byte ends it as 0)
+           {{2}, 0x80 | 33, false},     // a width of 33 beside the flag
+           {{2}, 0x80 | 32, true},      // 32 is the widest
+       }) {
+    std::vector<uint8_t> h = head_with(bytes, len_byte);
+    // Records of 0 or 32 bits for one run.
+    h.resize(h.size() + ((len_byte & 0x7f) <= 32 ? (len_byte & 0x7f) / 8 : 0), 0);
+    EXPECT_EQ(dedup::parse_section(h.data(), h.data() + h.size(), 1000, &parsed), ok)
+        << "len byte " << (int)len_byte << ", step bytes " << bytes.size();
+    if (ok) {
+      EXPECT_GE(parsed.layout.step, 2u);
+    }
+  }
+}
+
+// Repeats of whole vectors (runs of 4 units at dim 64, 8 at dim 128, 6 at dim 96) are written with
+// the step when the receiver declares kCapDedupStep: the frame is smaller, decodes to the same
+// bytes as the frame without the step, within the bound, and without the capability the section is
+// the form without a step.
+TEST(Dedup, StepShortensVectorRepeats) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 0.1f);
+  for (uint32_t vec_units : {4u, 8u, 6u}) {
+    for (BoundMode m : {BoundMode::kLocal, BoundMode::kRel}) {
+      const uint64_t n_vec = 2048 / vec_units;
+      std::vector<float> v(n_vec * vec_units * kUnitElems);
+      for (float& x : v) x = g(rng);
+      for (uint64_t j = 1; j < n_vec; ++j)
+        if (rng() % 2 == 0) {
+          const uint64_t i = rng() % j, w = vec_units * kUnitElems;
+          std::copy(v.begin() + i * w, v.begin() + (i + 1) * w, v.begin() + j * w);
+        }
+      CodecParams p;
+      p.mode = m;
+      p.bound = 1e-2;
+      p.caps = kCapsAll & ~kCapHistory;
+      std::vector<uint8_t> with, without;
+      staged::Header hw, ho;
+      ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &with, &hw));
+      p.caps &= ~kCapDedupStep;
+      ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &without, &ho));
+      const uint64_t n_units = v.size() / kUnitElems;
+      dedup::Section sw, so;
+      const uint8_t* pw = with.data() + staged::section_offset(hw, StagedSection::kDedup);
+      const uint8_t* po = without.data() + staged::section_offset(ho, StagedSection::kDedup);
+      ASSERT_TRUE(
+          dedup::parse_section(pw, pw + hw.section[(int)StagedSection::kDedup], n_units, &sw));
+      ASSERT_TRUE(
+          dedup::parse_section(po, po + ho.section[(int)StagedSection::kDedup], n_units, &so));
+      SCOPED_TRACE("seed " + std::to_string(seed) + ", vectors of " + std::to_string(vec_units) +
+                   " units, mode " + std::to_string((int)m));
+      ASSERT_GT(sw.n_runs, 10u);
+      // The largest power of two dividing the vector's units (2 for 6) divides the step.
+      const uint64_t pow2 = vec_units & (0u - vec_units);
+      EXPECT_EQ(sw.layout.step % pow2, 0u);
+      EXPECT_EQ(sw.layout.step & (sw.layout.step - 1), 0u) << "not a power of two";
+      EXPECT_EQ(so.layout.step, 1u);
+      EXPECT_EQ(sw.n_runs, so.n_runs);
+      EXPECT_LT(with.size(), without.size());
+      // Only the dedup section differs in size.
+      for (uint32_t k = 1; k < kStagedSections; ++k) EXPECT_EQ(hw.section[k], ho.section[k]);
+      std::vector<uint8_t> out_w(v.size() * 4), out_o(v.size() * 4);
+      size_t bw = 0, bo = 0;
+      ASSERT_EQ(
+          cpu::decode_staged(with.data(), with.size(), out_w.data(), out_w.size(), nullptr, &bw),
+          staged::Reject::kNone);
+      ASSERT_EQ(cpu::decode_staged(without.data(), without.size(), out_o.data(), out_o.size(),
+                                   nullptr, &bo),
+                staged::Reject::kNone);
+      ASSERT_EQ(out_w, out_o);
+      const std::vector<double> eb =
+          test::element_bounds(p, reinterpret_cast<const uint8_t*>(v.data()), v.size());
+      for (size_t i = 0; i < v.size(); ++i) {
+        float y;
+        std::memcpy(&y, out_w.data() + 4 * i, 4);
+        ASSERT_LE(std::fabs((double)y - (double)v[i]), eb[i]) << "element " << i;
+      }
+    }
+  }
 }
 
 // A reference's source must be literal units of the frame. Units 12-23 repeat 0-11 and units

@@ -2,7 +2,7 @@
 //
 //   squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs|lossless] [--bound B]
 //                  [--dtype f32|f16|bf16|i8|u8|i32|u32|i64|u64] [--stream] [--chunk BYTES]
-//                  [--chunk-b BYTES] [--rounds R] [--rans] [--decode]
+//                  [--chunk-b BYTES] [--rounds R] [--rans] [--decode] [--caps-mask HEX]
 //     Speed: the two libraries alternate round by round (A B, then B A), each round also timing
 //     a memcpy of the input; prints each library's median GB/s, the memcpy's, and the median,
 //     least and greatest of the per-round ratios B / A (a round's two runs are adjacent in time,
@@ -13,8 +13,10 @@
 //     --chunk-b BYTES gives B frames of another size (LIB_B may be LIB_A): whether a frame size
 //     costs speed, measured as two builds are; B then decodes its own frames, and the frames
 //     may differ.
+//     --caps-mask HEX keeps only these capability bits: a library older than this tool's header
+//     refuses bits it does not know (--caps-mask 0xff for one before kCapDedupStep).
 //
-//   squeeze-lib-ab LIB_A LIB_B --input F --same-frames
+//   squeeze-lib-ab LIB_A LIB_B --input F [--caps-mask HEX] --same-frames
 //     Whether both libraries make the same frames: a digest (FNV-1a) of every frame in each of
 //     a matrix of settings (frame sizes, bound modes, element types, coders, history, row
 //     layouts), one line per setting; exit status 1 if any differs.
@@ -194,7 +196,7 @@ std::string describe(const Setting& st) {
 }
 
 // Every setting of the matrix: both libraries' frames compared by digest.
-int same_frames(const Lib (&libs)[2], const std::vector<uint8_t>& in) {
+int same_frames(const Lib (&libs)[2], const std::vector<uint8_t>& in, uint32_t caps_mask) {
   std::vector<Setting> settings;
   const struct {
     uint32_t mode;
@@ -217,7 +219,7 @@ int same_frames(const Lib (&libs)[2], const std::vector<uint8_t>& in) {
             st.dtype = dtype;
             st.mode = b.mode;
             st.bound = b.bound;
-            st.caps = c;
+            st.caps = c & caps_mask;
             st.stream = stream;
             st.chunk = chunk;
             settings.push_back(st);
@@ -227,7 +229,7 @@ int same_frames(const Lib (&libs)[2], const std::vector<uint8_t>& in) {
       Setting st;
       st.mode = mode;
       st.bound = mode == SQUEEZE_C_MODE_ABS ? 1e-3 : 1e-2;
-      st.caps = SQUEEZE_C_CAPS_ALL;
+      st.caps = SQUEEZE_C_CAPS_ALL & caps_mask;
       st.stream = stream;
       st.layout = true;
       settings.push_back(st);
@@ -254,7 +256,7 @@ int usage() {
                "usage: squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs|lossless]\n"
                "       [--bound B] [--dtype f32|f16|bf16|i8|u8|i32|u32|i64|u64]\n"
                "       [--stream] [--chunk BYTES] [--chunk-b BYTES] [--rounds R] [--rans]\n"
-               "       [--decode]\n"
+               "       [--decode] [--caps-mask HEX]\n"
                "       [--allow-change] | --same-frames\n");
   return 2;
 }
@@ -268,6 +270,7 @@ int main(int argc, char** argv) {
   size_t chunk_b = 0;  // 0: B's frames are A's size
   int rounds = 21;
   bool decode = false, allow_change = false, check_frames = false;
+  uint32_t caps_mask = ~0u;
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -303,6 +306,10 @@ int main(int argc, char** argv) {
       st.stream = true;
     } else if (a == "--rans") {
       st.caps = SQUEEZE_C_CAPS_ALL;
+    } else if (a == "--caps-mask" && (v = value())) {
+      char* end = nullptr;
+      caps_mask = (uint32_t)std::strtoul(v, &end, 0);
+      if (end == v || *end != '\0') return usage();
     } else if (a == "--decode") {
       decode = true;
     } else if (a == "--allow-change") {
@@ -326,7 +333,8 @@ int main(int argc, char** argv) {
   }
   Lib libs[2];
   if (!load(argv[1], &libs[0]) || !load(argv[2], &libs[1])) return 2;
-  if (check_frames) return same_frames(libs, in);
+  st.caps &= caps_mask;
+  if (check_frames) return same_frames(libs, in, caps_mask);
 
   Setting st_of[2] = {st, st};
   if (chunk_b != 0) st_of[1].chunk = chunk_b;
