@@ -53,6 +53,10 @@ constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapH
 // What only the CPU backend decodes: a GPU receiver declares kCapsAll & ~kCapsCpuOnly. (The
 // CUDA backend decodes lossless planes frames and table quantizers too: compress/cuda/.)
 constexpr uint32_t kCapsCpuOnly = kCapHistory;
+// What a sender assumes of a receiver it cannot ask (Squeeze over an inner net plugin: no
+// handshake): no stream history, and nothing a receiver of an earlier release would refuse
+// (kCapDedupStep came after the inner transport).
+constexpr uint32_t kCapsWithoutHandshake = kCapsAll & ~(kCapHistory | kCapDedupStep);
 
 // The bound a TorchRec INT8 row-wise user has per value (range / 510 of the row), as a local
 // bound: each value within 1/510 of its block's range, a block never wider than a row.

@@ -252,9 +252,9 @@ class InnerTransport final : public Transport {
 
  private:
   CommOptions comm_options(CommOptions o) const {
-    // No handshake over an inner plugin: frames use what every Squeeze receiver decodes (no
-    // stream history, which a GPU receiver does not keep).
-    o.caps = kCapsAll & ~kCapHistory;
+    // No handshake over an inner plugin: frames use what every Squeeze receiver decodes
+    // (kCapsWithoutHandshake).
+    o.caps = kCapsWithoutHandshake;
     // GPU buffers forwarded: everything passes through (frames are decoded on the host only).
     if ((ptr_types_ & NCCL_PTR_CUDA) != 0) o.policy.enable = false;
     return o;
