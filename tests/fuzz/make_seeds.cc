@@ -76,6 +76,26 @@ int main(int argc, char** argv) {
         if (!write_file(dir + "/data_" + std::to_string(count++), rt)) return 1;
         if (!write_file(dir + "/data_" + std::to_string(count++), rt_v1)) return 1;
       }
+  // Repeated 64-value vectors (4 units), out of order so that each is a run of its own: frames
+  // whose dedup records count steps of 4 units (kCapDedupStep).
+  for (int mode = 0; mode < 3; ++mode) {
+    constexpr int kVec = 64, kDistinct = 8;
+    const int order[kDistinct] = {3, 0, 5, 1, 7, 2, 6, 4};
+    std::vector<float> v(2 * kDistinct * kVec);
+    for (int i = 0; i < kDistinct * kVec; ++i) v[i] = std::sin(0.7f * (float)i + (float)mode);
+    for (int j = 0; j < kDistinct; ++j)
+      for (int k = 0; k < kVec; ++k) v[(kDistinct + j) * kVec + k] = v[order[j] * kVec + k];
+    CodecParams p;
+    p.dtype = DType::kF32;
+    p.mode = (BoundMode)mode;
+    p.bound = 1e-2;
+    const size_t bytes = v.size() * 4;
+    std::vector<uint8_t> frame(max_frame_bytes(bytes));
+    size_t fb = 0;
+    if (compress(p, v.data(), bytes, frame.data(), frame.size(), &fb) != Status::kOk) return 1;
+    frame.resize(fb);
+    if (!write_file(dir + "/frame_" + std::to_string(count++), frame)) return 1;
+  }
   std::printf("wrote %d seeds to %s\n", count, dir.c_str());
   return 0;
 }
