@@ -21,8 +21,10 @@
 extern "C" {
 #endif
 
-/* Version of this C API; grows when functions or fields are added (existing ones never change). */
-#define SQUEEZE_C_API_VERSION 2
+/* Version of this C API; grows when functions, fields or capability bits are added (existing ones
+ * never change). 2: the row layout in squeeze_c_params; 3: SQUEEZE_C_CAP_DEDUP_STEP (a library
+ * refuses capability bits it does not know: SQUEEZE_C_CAPS_ALL of a newer header included). */
+#define SQUEEZE_C_API_VERSION 3
 
 /* Status codes: the codec's (squeeze::Status) then the C API's own. */
 enum squeeze_c_status {

@@ -325,7 +325,9 @@ def _params(mode: str, bound: float, caps: int, dtype: str,
     p.size = ctypes.sizeof(_Params)
     p.dtype = DTYPES[dtype]
     p.mode = MODES[mode]
-    p.caps = int(caps)
+    # Only the bits the loaded library knows (it refuses others): a library of C API version 2
+    # predates CAP_DEDUP_STEP. A receiver's bits say what it decodes, so fewer is always valid.
+    p.caps = int(caps) & (CAPS_ALL if _load().squeeze_api_version() >= 3 else 0xFF)
     p.bound = float(bound)
     if layout is not None:
         cols = (ctypes.c_uint32 * len(layout.cols))(*[int(c) for c in layout.cols])
