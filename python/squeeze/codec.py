@@ -175,6 +175,9 @@ class FrameInfo:
 
 _lib = None
 _lib_path: Optional[str] = None
+# The capability bits the loaded library knows (it refuses others): a library of C API version 2
+# predates CAP_DEDUP_STEP. Set once by _load().
+_lib_caps = CAPS_ALL
 _lib_lock = threading.Lock()
 
 
@@ -199,7 +202,7 @@ def library_candidates():
 
 
 def _load():
-    global _lib, _lib_path
+    global _lib, _lib_path, _lib_caps
     if _lib is not None:
         return _lib
     with _lib_lock:
@@ -220,6 +223,7 @@ def _load():
                 errors.append(f"{path}: C API version {lib.squeeze_api_version()} < {API_VERSION}")
                 continue
             _lib, _lib_path = lib, path
+            _lib_caps = CAPS_ALL if lib.squeeze_api_version() >= 3 else CAPS_ALL & ~CAP_DEDUP_STEP
             return lib
         raise LibraryNotFound("libsqueeze_c.so not found (build it: cmake --build build --target "
                               "squeeze_c, or set SQUEEZE_C_LIB)" +
@@ -325,9 +329,10 @@ def _params(mode: str, bound: float, caps: int, dtype: str,
     p.size = ctypes.sizeof(_Params)
     p.dtype = DTYPES[dtype]
     p.mode = MODES[mode]
-    # Only the bits the loaded library knows (it refuses others): a library of C API version 2
-    # predates CAP_DEDUP_STEP. A receiver's bits say what it decodes, so fewer is always valid.
-    p.caps = int(caps) & (CAPS_ALL if _load().squeeze_api_version() >= 3 else 0xFF)
+    # Only the bits the loaded library knows (_lib_caps): a receiver's bits say what it decodes,
+    # so fewer is always valid.
+    _load()
+    p.caps = int(caps) & _lib_caps
     p.bound = float(bound)
     if layout is not None:
         cols = (ctypes.c_uint32 * len(layout.cols))(*[int(c) for c in layout.cols])
