@@ -288,6 +288,7 @@ std::string caps_description(uint32_t caps, bool send) {
   if (caps & kCapTable) d += ", table quantizer";
   if (caps & kCapRowRecords) d += ", row records";
   if (caps & kCapDedupStep) d += ", dedup steps";
+  if (caps & kCapRansLongSegments) d += ", long rANS segments";
   return d;
 }
 

@@ -96,19 +96,20 @@ struct SymbolCounts {
 };
 
 // A rANS stream of sym[0, n) with a table of n_sym symbols: the table, a u32 word count per
-// segment, then the segments (what a staged codes section holds after its shift byte, and a
-// planes section holds). words: scratch. Returns the bytes written to out.
+// segment of seg_symbols, then the segments (what a staged codes section holds after its shift
+// byte, and a planes section holds). words: scratch. Returns the bytes written to out.
 inline uint64_t write_rans_stream(const RansKernels& k, const uint8_t* sym, uint64_t n,
                                   const uint32_t* freq, const uint32_t* cum, uint32_t n_sym,
-                                  std::vector<uint16_t>& words, uint8_t* out) {
+                                  std::vector<uint16_t>& words, uint8_t* out,
+                                  uint32_t seg_symbols = rans::kSegmentSymbols) {
   uint8_t* p = out + rans::write_table(freq, n_sym, out);
-  const uint32_t n_seg = rans::segments_for(n);
+  const uint32_t n_seg = rans::segments_for(n, seg_symbols);
   uint8_t* counts = p;
   p += 4ull * n_seg;
-  words.resize(rans::kSegmentSymbols + rans::kScratchSlack);
+  words.resize(seg_symbols + rans::kScratchSlack);
   for (uint32_t seg = 0; seg < n_seg; ++seg) {
-    const uint64_t first = (uint64_t)seg * rans::kSegmentSymbols;
-    const uint32_t count = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n - first);
+    const uint64_t first = (uint64_t)seg * seg_symbols;
+    const uint32_t count = rans::segment_count(n, seg_symbols, seg);
     const uint32_t n_words = k.encode_segment(sym + first, count, freq, cum, words.data(), p);
     block::store_le32(counts + 4ull * seg, n_words);
     p += rans::segment_bytes(n_words);

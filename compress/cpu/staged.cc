@@ -359,11 +359,14 @@ inline uint32_t largest_byte(const uint8_t* p, uint64_t n) {
 // The rANS coder's bytes: shift, table, per-segment word counts, segments, raw low bits. False
 // (nothing written) when the integer estimate says it would not beat fixed_bytes.
 // narrow: the codes are bytes (narrow_codes; max_code < 256, so no low bits).
+// long_ok: the receiver decodes long segments (kCapRansLongSegments).
 bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units, uint64_t n_coded,
-                 uint32_t max_code, bool narrow, uint64_t fixed_bytes, uint32_t min_gain_q8) {
+                 uint32_t max_code, bool narrow, uint64_t fixed_bytes, uint32_t min_gain_q8,
+                 bool long_ok) {
   if (!rans::gain_can_pay(fixed_bytes, n_coded, min_gain_q8)) return false;  // no sample needed
   const uint32_t bits = quant::code_width(max_code);
   const uint32_t shift = bits > 8 ? bits - 8 : 0;
+  const uint32_t seg_symbols = rans::segment_symbols(n_coded, long_ok);
   // Whether to code at all, and the table, from the sampled groups' histogram (rans::in_sample:
   // coded units 8m and 8m + 1; rans::table_from_sample). The sample's symbols are written first
   // and counted from the bytes, then the other units' symbols.
@@ -403,21 +406,21 @@ bool encode_rans(EncodeScratch& s, const RansKernels& rk, uint64_t n_coded_units
     counts.add(s.sym.data() + k, std::min<uint64_t>(rans::kSampleGroup, n_coded - k));
   uint32_t hist[rans::kMaxSymbols];
   uint32_t n_sym = counts.merge(hist);
-  if (!rans::gain_pays(
-          rans::estimated_bytes(hist, n_sym, rans::sample_size(n_coded), n_coded, shift),
-          fixed_bytes, n_coded, min_gain_q8))
+  if (!rans::gain_pays(rans::estimated_bytes(hist, n_sym, rans::sample_size(n_coded), n_coded,
+                                             shift, seg_symbols),
+                       fixed_bytes, n_coded, min_gain_q8))
     return false;
   symbols_in_periods(kUnitsPerGroup, kUnitsPerPeriod - kUnitsPerGroup);  // the other units
   uint32_t freq[rans::kMaxSymbols], cum[rans::kMaxSymbols], smoothed[rans::kMaxSymbols];
   n_sym = rans::table_from_sample(hist, largest_byte(s.sym.data(), n_coded), smoothed, freq, cum);
-  const uint32_t n_seg = rans::segments_for(n_coded);
+  const uint32_t n_seg = rans::segments_for(n_coded, seg_symbols);
   // Every byte up to the section's end is written below (no zero fill needed).
   s.rans_out.resize(2 + rans::table_bytes(freq, n_sym) + 4 * (size_t)n_seg +
                     (size_t)n_seg * rans::kStateBytes + 2 * n_coded +
                     rans::packed_bytes(n_coded, shift));
   uint8_t* p = s.rans_out.data();
-  *p++ = (uint8_t)shift;
-  p += write_rans_stream(rk, s.sym.data(), n_coded, freq, cum, n_sym, s.words, p);
+  *p++ = rans::shift_byte(shift, seg_symbols);
+  p += write_rans_stream(rk, s.sym.data(), n_coded, freq, cum, n_sym, s.words, p, seg_symbols);
   if (shift > 0) {
     // The raw low bits, LSB first (rans::put_bits, streamed through a 64-bit accumulator).
     uint64_t acc = 0;
@@ -898,7 +901,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   if ((params.caps & kCapRans) != 0 && n_coded > 0) {
     const uint32_t max_code = local_mode ? (1u << w) - 1u : or_all;
     use_rans = encode_rans(s, *be.rans, n_coded_units, n_coded, max_code, narrow, fixed_bytes,
-                           params.rans_min_gain) &&
+                           params.rans_min_gain, (params.caps & kCapRansLongSegments) != 0) &&
                s.rans_out.size() < fixed_bytes;
   }
   const uint64_t code_bytes = use_rans ? s.rans_out.size() : fixed_bytes;
@@ -1172,15 +1175,14 @@ bool check_fixed(const uint8_t* p, uint64_t len, uint64_t n_groups, bool local_m
 // lines are shared out among the segments in proportion.
 template <class Sym, class DecodeOne, class DecodeTwo>
 bool decode_segments(DecodeOne decode_one, DecodeTwo decode_two, const uint8_t* counts,
-                     uint32_t n_seg, uint64_t n_coded, const uint8_t** p, const uint8_t* end,
-                     const rans::Tables& tables, Sym* sym, WarmLines warm) {
+                     uint32_t n_seg, uint32_t seg_symbols, uint64_t n_coded, const uint8_t** p,
+                     const uint8_t* end, const rans::Tables& tables, Sym* sym, WarmLines warm) {
   for (uint32_t seg = 0; seg < n_seg;) {
     const uint32_t take = seg + 1 < n_seg ? 2 : 1;
     const uint8_t* at[2];
     uint32_t n_words[2], count[2];
     for (uint32_t k = 0; k < take; ++k) {
-      const uint64_t first = (uint64_t)(seg + k) * rans::kSegmentSymbols;
-      count[k] = (uint32_t)std::min<uint64_t>(rans::kSegmentSymbols, n_coded - first);
+      count[k] = rans::segment_count(n_coded, seg_symbols, seg + k);
       n_words[k] = block::load_le32(counts + 4 * (seg + k));
       if (n_words[k] > count[k]) return false;
       const uint64_t seg_bytes = rans::segment_bytes(n_words[k]);
@@ -1188,14 +1190,14 @@ bool decode_segments(DecodeOne decode_one, DecodeTwo decode_two, const uint8_t* 
       at[k] = *p;
       *p += seg_bytes;
     }
-    Sym* out = sym + (uint64_t)seg * rans::kSegmentSymbols;
+    Sym* out = sym + (uint64_t)seg * seg_symbols;
     if (take == 1) {
       if (!decode_one(at[0], n_words[0], count[0], tables, out, warm.share(seg, 1, n_seg)))
         return false;
     } else {
       bool ok[2];
       decode_two(at[0], n_words[0], count[0], at[1], n_words[1], count[1], tables, out,
-                 out + rans::kSegmentSymbols, &ok[0], &ok[1], warm.share(seg, 2, n_seg));
+                 out + seg_symbols, &ok[0], &ok[1], warm.share(seg, 2, n_seg));
       if (!ok[0] || !ok[1]) return false;
     }
     seg += take;
@@ -1213,23 +1215,23 @@ bool decode_rans(const RansKernels& rk, const uint8_t* p, uint64_t len, uint64_t
                  bool local_mode, uint32_t w, WarmLines warm, DecodeScratch& s, bool* narrow) {
   const uint8_t* end = p + len;
   if (p >= end) return false;
-  const uint32_t shift = *p++;
-  if (shift > 16) return false;
+  uint32_t shift, seg_symbols;
+  if (!rans::parse_shift_byte(*p++, &shift, &seg_symbols)) return false;
   if (!rans::read_table(&p, end, &s.tables)) return false;
-  const uint32_t n_seg = rans::segments_for(n_coded);
+  const uint32_t n_seg = rans::segments_for(n_coded, seg_symbols);
   if ((uint64_t)(end - p) < 4ull * n_seg) return false;
   const uint8_t* counts = p;
   p += 4ull * n_seg;
   *narrow = local_mode && w <= 8 && shift == 0;
   if (*narrow) {
     s.codes.resize((n_coded + 3) / 4);
-    if (!decode_segments(rk.decode_segment, rk.decode_two, counts, n_seg, n_coded, &p, end,
-                         s.tables, narrow_codes(s), warm))
+    if (!decode_segments(rk.decode_segment, rk.decode_two, counts, n_seg, seg_symbols, n_coded, &p,
+                         end, s.tables, narrow_codes(s), warm))
       return false;
   } else {
     s.codes.resize(n_coded);
-    if (!decode_segments(rk.decode_segment_wide, rk.decode_two_wide, counts, n_seg, n_coded, &p,
-                         end, s.tables, s.codes.data(), warm))
+    if (!decode_segments(rk.decode_segment_wide, rk.decode_two_wide, counts, n_seg, seg_symbols,
+                         n_coded, &p, end, s.tables, s.codes.data(), warm))
       return false;
   }
   uint32_t* codes = s.codes.data();

@@ -677,7 +677,8 @@ struct StagedAnalyzeKernel {
       st.outlier_bytes = 4 + st.n_out * (4 + st.es);
       st.n_groups = ceil_div(st.n_coded, kGroupCodes);
       st.n_rounds = ceil_div(st.n_coded, rans::kLanes);
-      st.n_seg = rans::segments_for(st.n_coded);
+      st.seg_symbols = rans::segment_symbols(st.n_coded, (st.caps & kCapRansLongSegments) != 0);
+      st.n_seg = rans::segments_for(st.n_coded, st.seg_symbols);
     } else if constexpr (P == 16) {
       // The fixed coder's widths (global: of the OR of each group of 32 codes), over
       // contiguous shares of the groups.
@@ -745,7 +746,7 @@ struct StagedAnalyzeKernel {
       if (th != 0 || !st.quantized || !st.try_rans) return;
       if (!rans::gain_pays(
               rans::estimated_bytes(s.hist, rans::kMaxSymbols, rans::sample_size(st.n_coded),
-                                    st.n_coded, st.shift),
+                                    st.n_coded, st.shift, st.seg_symbols),
               st.fixed_bytes, st.n_coded, st.rans_min_gain)) {
         st.try_rans = 0;
         return;
@@ -757,10 +758,8 @@ struct StagedAnalyzeKernel {
       for (uint64_t j = th; j < st.n_seg * rans::kLanes; j += kCtaThreads) {
         const uint64_t seg = j / rans::kLanes;
         const uint32_t lane = (uint32_t)(j % rans::kLanes);
-        const uint64_t first = seg * rans::kSegmentSymbols;
-        const uint64_t left = st.n_coded - first;
-        const uint32_t count =
-            (uint32_t)(left < rans::kSegmentSymbols ? left : rans::kSegmentSymbols);
+        const uint64_t first = seg * st.seg_symbols;
+        const uint32_t count = rans::segment_count(st.n_coded, st.seg_symbols, seg);
         sl.seg_states[seg * rans::kLanes + lane] =
             encode_lane(sl.sym + first, count, lane, st.freq, st.cum, sl.words + first,
                         sl.emit + first / rans::kLanes);
@@ -769,8 +768,9 @@ struct StagedAnalyzeKernel {
       // Per segment: words, and the emission index of each round's first word.
       if (!st.quantized || !st.try_rans) return;
       for (uint64_t seg = th; seg < st.n_seg; seg += kCtaThreads) {
-        const uint64_t r0 = seg * rans::kRounds;
-        const uint64_t r1 = r0 + rans::kRounds < st.n_rounds ? r0 + rans::kRounds : st.n_rounds;
+        const uint64_t seg_rounds = st.seg_symbols / rans::kLanes;
+        const uint64_t r0 = seg * seg_rounds;
+        const uint64_t r1 = r0 + seg_rounds < st.n_rounds ? r0 + seg_rounds : st.n_rounds;
         sl.seg_words[seg] = number_rounds(sl.emit + r0, r1 - r0, sl.round_first + r0);
       }
     } else {
@@ -902,7 +902,7 @@ struct StagedWriteKernel {
       if (tables) table::write_header(frame + o.quant, st.row_elems, st.start_col, st.n_tables);
       if (st.use_rans) {
         uint8_t* p = frame + o.codes;
-        *p++ = (uint8_t)st.shift;
+        *p++ = rans::shift_byte(st.shift, st.seg_symbols);
         p += rans::write_table(st.freq, st.n_sym, p);
         for (uint64_t seg = 0; seg < st.n_seg; ++seg)
           block::store_le32(p + 4 * seg, sl.seg_words[seg]);
@@ -980,11 +980,11 @@ struct StagedWriteKernel {
                         sl.seg_states[j]);
     }
     for (uint64_t k = th; k < st.n_coded; k += kCtaThreads) {
-      const uint64_t seg = k / rans::kSegmentSymbols;
-      const uint64_t r0 = seg * rans::kRounds;
+      const uint64_t seg = k / st.seg_symbols;
+      const uint64_t r0 = seg * (st.seg_symbols / rans::kLanes);
       uint32_t pos;
       if (word_slot(sl.emit + r0, sl.round_first + r0, sl.seg_words[seg],
-                    (uint32_t)(k - seg * rans::kSegmentSymbols), &pos))
+                    (uint32_t)(k - seg * st.seg_symbols), &pos))
         block::store_le16(frame + o.codes + sl.seg_off[seg] + rans::kStateBytes + 2ull * pos,
                           sl.words[k]);
     }

@@ -300,19 +300,18 @@ struct StagedDecodeKernel {
       }
       st.use_rans = 1;
       bool ok = p < end;
+      st.seg_symbols = rans::kSegmentSymbols;
       if (ok) {
-        st.shift = *p++;
-        ok = st.shift <= 16 && rans::read_table(&p, end, sl.tables);
+        ok = rans::parse_shift_byte(*p++, &st.shift, &st.seg_symbols) &&
+             rans::read_table(&p, end, sl.tables);
       }
-      st.n_seg = rans::segments_for(st.n_coded);
+      st.n_seg = rans::segments_for(st.n_coded, st.seg_symbols);
       ok = ok && (uint64_t)(end - p) >= 4 * st.n_seg;
       const uint8_t* counts = p;
       const uint64_t head = ok ? (uint64_t)(p - (end - len)) + 4 * st.n_seg : 0;
       uint64_t off = head;
       for (uint64_t seg = 0; ok && seg < st.n_seg; ++seg) {
-        const uint64_t left = st.n_coded - seg * rans::kSegmentSymbols;
-        const uint32_t count =
-            (uint32_t)(left < rans::kSegmentSymbols ? left : rans::kSegmentSymbols);
+        const uint32_t count = rans::segment_count(st.n_coded, st.seg_symbols, seg);
         const uint32_t n_words = block::load_le32(counts + 4 * seg);
         const uint64_t bytes = rans::segment_bytes(n_words);
         ok = n_words <= count && len - off >= bytes;
@@ -374,10 +373,8 @@ struct StagedDecodeKernel {
         return;
       }
       for (uint64_t seg = th; seg < st.n_seg; seg += kCtaThreads) {
-        const uint64_t first = seg * rans::kSegmentSymbols;
-        const uint64_t left = st.n_coded - first;
-        const uint32_t count =
-            (uint32_t)(left < rans::kSegmentSymbols ? left : rans::kSegmentSymbols);
+        const uint64_t first = seg * st.seg_symbols;
+        const uint32_t count = rans::segment_count(st.n_coded, st.seg_symbols, seg);
         if (!rans::decode_segment(p + sl.seg_off[seg], sl.seg_words[seg], count, s.tables,
                                   sl.sym + first))
           atomic_or_u32(&st.flag, 1);

@@ -252,6 +252,7 @@ struct StagedState {
   uint32_t cum[rans::kMaxSymbols];
   uint64_t fixed_bytes, rans_bytes, code_bytes;
   uint64_t n_groups, n_seg, n_rounds;
+  uint32_t seg_symbols;  // rANS: symbols a segment (rans::segment_symbols)
   uint8_t try_rans, use_rans;
   // sections and the frame
   uint64_t dedup_bytes, quant_bytes, outlier_bytes, frame_bytes;

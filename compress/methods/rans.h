@@ -1,5 +1,6 @@
 // The entropy stage: static-table rANS over byte symbols, 32 interleaved lanes per segment of up
-// to 16,384 symbols (a GPU warp decodes a segment, lane l taking symbols l, l + 32, ...), 12-bit
+// to 16,384 symbols, or 32,768 in long segments (a GPU warp decodes a segment, lane l taking
+// symbols l, l + 32, ...), 12-bit
 // probabilities normalised with integer arithmetic only, 32-bit states renormalised 16 bits at a
 // time. Everything that decides bytes is here, SQZ_HD, for the CPU backend, the CUDA kernels and
 // the CPU runner alike (DietGPU's scheme, ../shared/docs/anchors.md section 5.1, with an
@@ -31,8 +32,40 @@ constexpr uint32_t kMaxSymbols = 256;
 constexpr uint32_t kStateBytes = 4 * kLanes;
 constexpr uint32_t kScratchSlack = 8;
 
-SQZ_HD uint32_t segments_for(uint64_t symbols) {
-  return (uint32_t)((symbols + kSegmentSymbols - 1) / kSegmentSymbols);
+// Long segments (kCapRansLongSegments): twice the rounds, so that a 128 KiB f32 frame's codes are
+// one segment. A segment's 32 states cost 128 bytes whatever it holds, about 1.5% of a full
+// segment at rel 1e-2 (4 bits a symbol), and a 128 KiB frame of 16,385 to 32,768 coded symbols
+// paid them twice. Flagged in a staged frame's shift byte (kLongSegmentFlag); the lossless planes
+// frames keep kSegmentSymbols.
+constexpr uint32_t kLongSegmentSymbols = 2 * kSegmentSymbols;
+constexpr uint8_t kLongSegmentFlag = 0x80;
+
+// A stream's segment size: long segments where the receiver decodes them (long_ok) and they save
+// a segment, that is past kSegmentSymbols symbols (a stream of one segment keeps the frame of a
+// receiver without them).
+SQZ_HD uint32_t segment_symbols(uint64_t symbols, bool long_ok) {
+  return long_ok && symbols > kSegmentSymbols ? kLongSegmentSymbols : kSegmentSymbols;
+}
+
+SQZ_HD uint32_t segments_for(uint64_t symbols, uint32_t seg_symbols = kSegmentSymbols) {
+  return (uint32_t)((symbols + seg_symbols - 1) / seg_symbols);
+}
+
+// A staged rANS section's first byte: the raw low bits a code (at most 16), with kLongSegmentFlag
+// when the segments are long. A decoder takes either segment size for any stream.
+SQZ_HD uint8_t shift_byte(uint32_t shift, uint32_t seg_symbols) {
+  return (uint8_t)(shift | (seg_symbols == kLongSegmentSymbols ? kLongSegmentFlag : 0u));
+}
+SQZ_HD bool parse_shift_byte(uint8_t b, uint32_t* shift, uint32_t* seg_symbols) {
+  *shift = b & (uint32_t)~kLongSegmentFlag & 0xffu;
+  *seg_symbols = (b & kLongSegmentFlag) != 0 ? kLongSegmentSymbols : kSegmentSymbols;
+  return *shift <= 16;
+}
+
+// Symbols in segment seg of a stream of n symbols in segments of seg_symbols.
+SQZ_HD uint32_t segment_count(uint64_t n, uint32_t seg_symbols, uint64_t seg) {
+  const uint64_t first = seg * seg_symbols;
+  return (uint32_t)(n - first < seg_symbols ? n - first : seg_symbols);
 }
 
 // Bytes of a segment of n_words renormalisation words: the states, then the words.
@@ -151,7 +184,8 @@ SQZ_HD uint64_t sample_size(uint64_t n_codes) {
 // sampled codes: the sample's order-0 information content (integer logarithms) scaled to the
 // whole stream, plus the table (2 bytes a symbol), word counts, states and raw low bits.
 SQZ_HD uint64_t estimated_bytes(const uint32_t* sample_hist, uint32_t n_sym, uint64_t n_sample,
-                                uint64_t n_codes, uint32_t shift) {
+                                uint64_t n_codes, uint32_t shift,
+                                uint32_t seg_symbols = kSegmentSymbols) {
   if (n_sample == 0) return ~0ull;
   const uint32_t log_total =
       log2_q8((uint32_t)(n_sample < 0xffffffffull ? n_sample : 0xffffffffull));
@@ -165,7 +199,7 @@ SQZ_HD uint64_t estimated_bytes(const uint32_t* sample_hist, uint32_t n_sym, uin
   // info_q8 * n_codes / n_sample without overflow (the remainder's product stays below 2^62).
   const uint64_t bits_q8 =
       (info_q8 / n_sample) * n_codes + ((info_q8 % n_sample) * n_codes) / n_sample;
-  const uint64_t n_seg = (n_codes + kSegmentSymbols - 1) / kSegmentSymbols;
+  const uint64_t n_seg = segments_for(n_codes, seg_symbols);
   return bits_q8 / 2048 + 2 + 2 * used + n_seg * (4 + kStateBytes) + (n_codes * shift + 7) / 8;
 }
 
@@ -337,7 +371,7 @@ SQZ_HD void finish_segment(const uint32_t* x, const uint16_t* scratch, uint32_t 
   for (uint32_t i = 0; i < n_words; ++i) block::store_le16(words + 2 * i, scratch[n_words - 1 - i]);
 }
 
-// Encodes count (<= kSegmentSymbols) symbols into out: states then words. scratch holds
+// Encodes count (<= kLongSegmentSymbols) symbols into out: states then words. scratch holds
 // count + kScratchSlack words (a SIMD encoder stores 8 at a time). Returns the number of words.
 // Symbols go rounds last to first, lanes high to low: the partial last round first.
 SQZ_HD uint32_t encode_segment(const uint8_t* sym, uint32_t count, const uint32_t* freq,

@@ -57,7 +57,8 @@ CAP_PLANES = 1 << 5
 CAP_TABLE = 1 << 6        # a bound per table of a row layout (rel, abs)
 CAP_ROW_RECORDS = 1 << 7  # local records shared by a row's table vector
 CAP_DEDUP_STEP = 1 << 8   # dedup records counted in steps of several units
-CAPS_ALL = 0x1FF
+CAP_RANS_LONG_SEGMENTS = 1 << 9  # rANS segments of 32,768 symbols
+CAPS_ALL = 0x3FF
 
 DEFAULT_MODE = "local"
 DEFAULT_LOCAL_BOUND = 1.96e-3   # squeeze::kInt8MatchingLocalBound
@@ -176,7 +177,7 @@ class FrameInfo:
 _lib = None
 _lib_path: Optional[str] = None
 # The capability bits the loaded library knows (it refuses others): a library of C API version 2
-# predates CAP_DEDUP_STEP. Set once by _load().
+# predates CAP_DEDUP_STEP, one of version 3 CAP_RANS_LONG_SEGMENTS. Set once by _load().
 _lib_caps = CAPS_ALL
 _lib_lock = threading.Lock()
 
@@ -201,6 +202,16 @@ def library_candidates():
     return found
 
 
+def _caps_known(api_version: int) -> int:
+    """The capability bits a library of C API version api_version knows."""
+    caps = CAPS_ALL
+    if api_version < 4:
+        caps &= ~CAP_RANS_LONG_SEGMENTS
+    if api_version < 3:
+        caps &= ~CAP_DEDUP_STEP
+    return caps
+
+
 def _load():
     global _lib, _lib_path, _lib_caps
     if _lib is not None:
@@ -223,7 +234,7 @@ def _load():
                 errors.append(f"{path}: C API version {lib.squeeze_api_version()} < {API_VERSION}")
                 continue
             _lib, _lib_path = lib, path
-            _lib_caps = CAPS_ALL if lib.squeeze_api_version() >= 3 else CAPS_ALL & ~CAP_DEDUP_STEP
+            _lib_caps = _caps_known(lib.squeeze_api_version())
             return lib
         raise LibraryNotFound("libsqueeze_c.so not found (build it: cmake --build build --target "
                               "squeeze_c, or set SQUEEZE_C_LIB)" +

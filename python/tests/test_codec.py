@@ -38,6 +38,22 @@ def test_library():
     assert codec.status_string(12345) == "unknown status"
 
 
+def test_caps_passed_are_those_the_library_knows():
+    """A library refuses capability bits it does not know: the binding passes a library of C API
+    version v only the bits of version v (3: no long rANS segments; 2: no dedup steps either)."""
+    assert codec._caps_known(4) == codec.CAPS_ALL
+    assert codec._caps_known(3) == codec.CAPS_ALL & ~codec.CAP_RANS_LONG_SEGMENTS
+    assert codec._caps_known(2) == codec.CAPS_ALL & ~codec.CAP_RANS_LONG_SEGMENTS & \
+        ~codec.CAP_DEDUP_STEP
+    assert codec.CAPS_ALL == (1 << 10) - 1
+    # This build's library knows them all: a frame of more than 16,384 codes made with all of
+    # them (one long rANS segment) decodes within the bound.
+    x = np.random.default_rng(seed()).normal(0, 0.2, size=40000).astype(np.float32)
+    f = codec.compress(x, mode="rel", bound=1e-2, caps=codec.CAPS_ALL)
+    assert codec._lib_caps == codec.CAPS_ALL
+    assert_within_bound(x, codec.decompress_array(f), "rel", 1e-2)
+
+
 @pytest.mark.parametrize("mode,bound", MODES)
 def test_round_trip_f32_bound_on_every_element(mode, bound):
     rng = np.random.default_rng([seed(), 1])

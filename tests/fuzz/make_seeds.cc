@@ -96,6 +96,26 @@ int main(int argc, char** argv) {
     frame.resize(fb);
     if (!write_file(dir + "/frame_" + std::to_string(count++), frame)) return 1;
   }
+  // 20,000 coded values (more than one short rANS segment, at most one long one): frames of one
+  // long segment (kCapRansLongSegments, rans::kLongSegmentFlag), rel and local.
+  for (int mode = 1; mode < 3; ++mode) {
+    std::vector<float> v(20000);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const float s = std::sin(0.37f * (float)i) * std::cos(0.011f * (float)i);
+      v[i] = s * s * s;  // peaked codes: the rANS stage pays
+    }
+    CodecParams p;
+    p.dtype = DType::kF32;
+    p.mode = (BoundMode)mode;
+    p.bound = 1e-2;
+    p.rans_min_gain = 0;
+    const size_t bytes = v.size() * 4;
+    std::vector<uint8_t> frame(max_frame_bytes(bytes));
+    size_t fb = 0;
+    if (compress(p, v.data(), bytes, frame.data(), frame.size(), &fb) != Status::kOk) return 1;
+    frame.resize(fb);
+    if (!write_file(dir + "/frame_" + std::to_string(count++), frame)) return 1;
+  }
   std::printf("wrote %d seeds to %s\n", count, dir.c_str());
   return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "compress/format/staged.h"
 #include "compress/methods/dedup.h"
+#include "compress/methods/rans.h"
 #include "harness.h"
 #include "plugin/classify/history.h"
 #include "raw_peer.h"
@@ -144,6 +145,7 @@ void run_profile(const Profile& prof) {
   bool any_dedup = false;
   int stepped_frames = 0;
   int rans_frames = 0;
+  int long_segment_frames = 0;
   std::vector<bool> history_frame(static_cast<size_t>(kMessages));
   for (int k = 0; k < kMessages; ++k) {
     FrameInfo info;
@@ -182,8 +184,23 @@ void run_profile(const Profile& prof) {
     }
     history_frame[static_cast<size_t>(k)] = info.version == squeeze::kFrameVersion2 &&
                                             info.dedup == (uint8_t)squeeze::StagedDedup::kHistory;
-    rans_frames += info.version == squeeze::kFrameVersion2 &&
-                   info.coder == (uint8_t)squeeze::StagedCoder::kRans;
+    if (info.version == squeeze::kFrameVersion2 &&
+        info.coder == (uint8_t)squeeze::StagedCoder::kRans) {
+      ++rans_frames;
+      // The segment size (rans.h): long only for a receiver with kCapRansLongSegments.
+      squeeze::staged::Header h;
+      ASSERT_EQ(squeeze::staged::parse(frames[k].data(), frames[k].size(), &h),
+                squeeze::staged::Reject::kNone);
+      uint32_t shift = 0, seg_symbols = 0;
+      ASSERT_TRUE(squeeze::rans::parse_shift_byte(
+          frames[k][squeeze::staged::section_offset(h, squeeze::StagedSection::kCodes)], &shift,
+          &seg_symbols))
+          << "message " << k;
+      if ((prof.caps & squeeze::kCapRansLongSegments) == 0) {
+        EXPECT_EQ(seg_symbols, squeeze::rans::kSegmentSymbols) << "message " << k;
+      }
+      long_segment_frames += seg_symbols == squeeze::rans::kLongSegmentSymbols;
+    }
     std::vector<uint8_t> out(kFloats * 4);
     size_t out_bytes = 0;
     ASSERT_EQ(
@@ -220,6 +237,10 @@ void run_profile(const Profile& prof) {
   }
   if (prof.rans == Profile::Rans::kSome) {
     EXPECT_GT(rans_frames, 0) << "no frame took rANS";
+    if ((prof.caps & squeeze::kCapRansLongSegments) != 0) {
+      // A message codes about 2/3 of its 32,768 values: more than one short segment.
+      EXPECT_GT(long_segment_frames, 0) << "long rANS segments allowed, none used";
+    }
   }
   if (prof.rans == Profile::Rans::kNone) {
     EXPECT_EQ(rans_frames, 0) << "rANS frames with ENTROPY=" << prof.entropy;
@@ -260,6 +281,9 @@ TEST(Caps, SenderUsesOnlyWhatTheReceiverDecodes) {
                 Profile::Rans::kSome},
         Profile{"everything, ENTROPY=off", 3, squeeze::kCapsAll, "off", nullptr,
                 Profile::Rans::kNone},
+        Profile{"everything but long rANS segments, ENTROPY=on", 3,
+                squeeze::kCapsAll & ~squeeze::kCapRansLongSegments, "on", nullptr,
+                Profile::Rans::kSome},
         Profile{"everything, ENTROPY=auto on a 1 Mbit/s link", 3, squeeze::kCapsAll, "auto", "1",
                 Profile::Rans::kSome},
         // HISTORY: the receiver decodes history frames; the sender refers to it as configured

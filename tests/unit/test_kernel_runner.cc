@@ -23,6 +23,7 @@
 #include "compress/block.h"
 #include "compress/cuda/cpu_runner.h"
 #include "compress/format/staged.h"
+#include "compress/methods/rans.h"
 #include "compress/methods/table.h"
 #include "compress/quant.h"
 #include "runner_test_util.h"
@@ -55,7 +56,17 @@ std::string describe(const TestChunk& c, size_t i) {
 // What the frames of a batch used (to check that a test reaches the stages it means to).
 struct BatchUse {
   int staged = 0, rans = 0, dedup = 0, raw = 0;
+  int long_segments = 0;  // rANS frames whose segments are long (rans::kLongSegmentFlag)
 };
+
+// Whether a staged rANS frame's segments are long: its shift byte's flag.
+bool has_long_segments(const std::vector<uint8_t>& frame) {
+  staged::Header h;
+  if (staged::parse(frame.data(), frame.size(), &h) != staged::Reject::kNone ||
+      h.coder != (uint8_t)StagedCoder::kRans)
+    return false;
+  return (frame[staged::section_offset(h, StagedSection::kCodes)] & rans::kLongSegmentFlag) != 0;
+}
 
 // Compresses the chunks as one batch through the runner and one by one through the CPU backend,
 // checks byte equality, frame placement and stats; decodes each side's frames with the other
@@ -78,6 +89,8 @@ void check_batch_into(const std::vector<TestChunk>& chunks, uint64_t max_chunk_b
     use.dedup +=
         info.method == (uint8_t)FrameMethod::kStaged && info.dedup != (uint8_t)StagedDedup::kNone;
     use.raw += info.method == (uint8_t)FrameMethod::kRaw;
+    use.long_segments += info.method == (uint8_t)FrameMethod::kStaged &&
+                         info.version == kFrameVersion2 && has_long_segments(cpu_frames[i]);
   }
 
   // Decode the CPU backend's frames through the runner (dst misaligned like the input).
@@ -373,6 +386,7 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
         total.staged += use.staged;
         total.rans += use.rans;
         total.dedup += use.dedup;
+        total.long_segments += use.long_segments;
       }
     }
     // The file as one frame (a message of registered buffers): rel 1e-2, and the default
@@ -383,6 +397,7 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
       if (HasFatalFailure()) return;
       total.rans += one.rans;
       total.dedup += one.dedup;
+      total.long_segments += one.long_segments;
     }
   }
   if (staged()) {
@@ -393,6 +408,12 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
   }
   if (staged() && (caps() & kCapDedup)) {
     EXPECT_GT(total.dedup, 0) << "no frame used dedup";
+  }
+  // Long rANS segments (kCapRansLongSegments) on both backends, and only where declared.
+  if (staged() && (caps() & kCapRansLongSegments)) {
+    EXPECT_GT(total.long_segments, 0) << "no frame used long rANS segments";
+  } else {
+    EXPECT_EQ(total.long_segments, 0);
   }
 }
 
@@ -1189,6 +1210,63 @@ TEST(KernelRunnerHostile, FramesGiveCpuStatusAndReason) {
   }
   EXPECT_GT(compared, 1200);
   EXPECT_GT(rejected_v2, 300);
+}
+
+// Frames of long and short rANS segments with the segment size flag flipped or beside an
+// invalid shift: the runner's decoder gives the CPU decoder's verdict (accepting a flag that
+// describes the same single segment, with the same bytes) and writes nothing when it rejects.
+TEST(KernelRunnerHostile, SegmentSizeFlagGivesCpuVerdict) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  int long_frames = 0, accepted = 0, rejected = 0;
+  for (uint32_t n : {12000u, 16384u, 24000u, 40000u}) {
+    std::vector<float> v(n);
+    for (float& x : v) x = 0.2f * g(rng);
+    const auto bytes = to_bytes(DType::kF32, v);
+    CodecParams p;
+    p.mode = BoundMode::kRel;
+    p.bound = 1e-2;
+    p.rans_min_gain = 0;
+    p.caps = kCapsAll & ~kCapHistory;
+    std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
+    size_t fb = 0;
+    ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
+              Status::kOk);
+    frame.resize(fb);
+    staged::Header h;
+    ASSERT_EQ(staged::parse(frame.data(), frame.size(), &h), staged::Reject::kNone);
+    ASSERT_EQ(h.coder, (uint8_t)StagedCoder::kRans) << "seed " << seed;
+    long_frames += has_long_segments(frame);
+    const size_t at = staged::section_offset(h, StagedSection::kCodes);
+    for (int kind = 0; kind < 3; ++kind) {
+      std::vector<uint8_t> f = frame;
+      if (kind == 1) f[at] ^= rans::kLongSegmentFlag;
+      if (kind == 2) f[at] = (uint8_t)(f[at] | 17u);
+      const uint64_t cap = bytes.size();
+      test::DecodedBothWays both;
+      test::decode_both_ways(f, cap, &both);
+      if (HasFatalFailure()) return;
+      SCOPED_TRACE("seed " + std::to_string(seed) + ", n " + std::to_string(n) + ", kind " +
+                   std::to_string(kind));
+      ASSERT_EQ((Status)both.runner.status, both.cpu) << both.cpu_reason;
+      if (both.cpu == Status::kOk) {
+        ++accepted;
+        ASSERT_EQ(both.runner.out_bytes, both.cpu_bytes);
+        ASSERT_TRUE(same_bytes(both.runner_dst.data(), both.cpu_dst.data(), both.cpu_bytes));
+      } else {
+        ++rejected;
+        EXPECT_EQ(staged::reject_name((staged::Reject)both.runner.reject), both.cpu_reason);
+        EXPECT_STREQ(both.cpu_reason.c_str(), "rANS stream");
+        for (size_t k = 0; k < cap; ++k) ASSERT_EQ(both.runner_dst[k], kCanary);
+      }
+    }
+  }
+  // Accepted: the 4 frames as encoded, and the 2 short ones flagged long. Rejected: the 2 long
+  // ones flagged short, and all 4 with a shift of 17.
+  EXPECT_EQ(long_frames, 2);
+  EXPECT_EQ(accepted, 4 + 2);
+  EXPECT_EQ(rejected, 2 + 4);
 }
 
 TEST(KernelRunnerArgs, DecodeArgumentsAndCapacity) {

@@ -1103,6 +1103,153 @@ TEST(Rans, LocalCodesAtTheWidthAreRejected) {
   ASSERT_TRUE(cpu::select_backend("auto"));
 }
 
+// A frame's rANS segments: long (rans::kLongSegmentSymbols) for a receiver that declares
+// kCapRansLongSegments when the stream is longer than one short segment, else short. Walks the
+// codes section of a staged rANS frame: its segment size, segment count and each segment decoded
+// by the reference decoder; false when any of that fails.
+bool walk_rans_segments(const std::vector<uint8_t>& frame, const staged::Header& h,
+                        uint64_t n_coded, uint32_t* seg_symbols, uint32_t* n_seg) {
+  const uint8_t* q = frame.data() + staged::section_offset(h, StagedSection::kCodes);
+  const uint8_t* end = q + h.section[(int)StagedSection::kCodes];
+  uint32_t shift = 0;
+  if (!rans::parse_shift_byte(*q++, &shift, seg_symbols) || shift != 0) return false;
+  rans::Tables t;
+  if (!rans::read_table(&q, end, &t)) return false;
+  *n_seg = rans::segments_for(n_coded, *seg_symbols);
+  const uint8_t* seg = q + 4ull * *n_seg;
+  std::vector<uint8_t> sym(*seg_symbols);
+  for (uint32_t k = 0; k < *n_seg; ++k) {
+    const uint32_t n_words = block::load_le32(q + 4 * k);
+    if (!rans::decode_segment(seg, n_words, rans::segment_count(n_coded, *seg_symbols, k), t,
+                              sym.data()))
+      return false;
+    seg += rans::segment_bytes(n_words);
+  }
+  return seg == end;
+}
+
+// Long rANS segments where the receiver decodes them (kCapRansLongSegments) and they save a
+// segment: 16,384 codes keep one short segment (the frame is the one without the capability,
+// byte for byte), 20,000 and 32,768 take one long segment instead of two short ones, 50,000 two
+// instead of four. Each long frame is smaller by more than a segment's start-up cost (its states
+// begin at 2^16: 64 bytes at least), and decodes to the same bytes within the bound.
+TEST(Rans, LongSegmentsWhereTheReceiverDecodesThem) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (uint32_t n : {16384u, 20000u, 32768u, 50000u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", " + std::to_string(n) + " values");
+    std::vector<float> v(n);  // random: no repeats, every value coded
+    for (float& x : v) x = 0.2f * g(rng);
+    CodecParams p;
+    p.mode = BoundMode::kRel;
+    p.bound = 1e-2;
+    p.rans_min_gain = 0;
+    p.caps = kCapsAll & ~kCapHistory;
+    std::vector<uint8_t> with, without;
+    staged::Header hw, ho;
+    ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &with, &hw));
+    p.caps &= ~kCapRansLongSegments;
+    ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &without, &ho));
+    ASSERT_EQ(hw.coder, (uint8_t)StagedCoder::kRans);
+    ASSERT_EQ(ho.coder, (uint8_t)StagedCoder::kRans);
+    uint32_t seg_w = 0, n_w = 0, seg_o = 0, n_o = 0;
+    ASSERT_TRUE(walk_rans_segments(with, hw, n, &seg_w, &n_w));
+    ASSERT_TRUE(walk_rans_segments(without, ho, n, &seg_o, &n_o));
+    EXPECT_EQ(seg_o, rans::kSegmentSymbols);
+    EXPECT_EQ(n_o, (n + rans::kSegmentSymbols - 1) / rans::kSegmentSymbols);
+    if (n <= rans::kSegmentSymbols) {
+      EXPECT_EQ(seg_w, rans::kSegmentSymbols);
+      EXPECT_EQ(with, without);
+    } else {
+      EXPECT_EQ(seg_w, rans::kLongSegmentSymbols);
+      EXPECT_EQ(n_w, (n + rans::kLongSegmentSymbols - 1) / rans::kLongSegmentSymbols);
+      EXPECT_LT(with.size() + 64 * (n_o - n_w), without.size())
+          << with.size() << " against " << without.size();
+      // Only the codes section differs in size.
+      for (uint32_t k = 0; k < kStagedSections; ++k) {
+        if (k != (uint32_t)StagedSection::kCodes) {
+          EXPECT_EQ(hw.section[k], ho.section[k]);
+        }
+      }
+    }
+    std::vector<uint8_t> out_w(n * 4), out_o(n * 4);
+    size_t bw = 0, bo = 0;
+    for (const cpu::Backend* be : backends()) {
+      ASSERT_TRUE(cpu::select_backend(be->name));
+      ASSERT_EQ(
+          cpu::decode_staged(with.data(), with.size(), out_w.data(), out_w.size(), nullptr, &bw),
+          staged::Reject::kNone)
+          << be->name;
+      ASSERT_EQ(cpu::decode_staged(without.data(), without.size(), out_o.data(), out_o.size(),
+                                   nullptr, &bo),
+                staged::Reject::kNone)
+          << be->name;
+      ASSERT_EQ(out_w, out_o) << be->name;
+    }
+    ASSERT_TRUE(cpu::select_backend("auto"));
+    const double eb =
+        test::requested_abs_bound(p, reinterpret_cast<const uint8_t*>(v.data()), v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      float y;
+      std::memcpy(&y, out_w.data() + 4 * i, 4);
+      ASSERT_LE(std::fabs((double)y - (double)v[i]), eb) << "element " << i;
+    }
+  }
+}
+
+// The segment size flag (rans::kLongSegmentFlag in the shift byte) is read by every decoder: set
+// on a stream of one short segment it describes the same segment, and the frame decodes to the
+// same bytes; cleared on a stream of long segments the word counts and segments no longer match
+// (kRansStream); beside a shift above 16 it does not make that shift valid (kRansStream).
+TEST(Rans, SegmentSizeFlagIsValidated) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (uint32_t n : {16384u, 20000u, 50000u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", " + std::to_string(n) + " values");
+    std::vector<float> v(n);
+    for (float& x : v) x = 0.2f * g(rng);
+    CodecParams p;
+    p.mode = BoundMode::kRel;
+    p.bound = 1e-2;
+    p.rans_min_gain = 0;
+    p.caps = kCapsAll & ~kCapHistory;
+    std::vector<uint8_t> frame;
+    staged::Header h;
+    ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &frame, &h));
+    ASSERT_EQ(h.coder, (uint8_t)StagedCoder::kRans);
+    const size_t shift_at = staged::section_offset(h, StagedSection::kCodes);
+    const bool long_segments = (frame[shift_at] & rans::kLongSegmentFlag) != 0;
+    ASSERT_EQ(long_segments, n > rans::kSegmentSymbols);
+    std::vector<uint8_t> want(n * 4), out(n * 4);
+    size_t out_bytes = 0;
+    ASSERT_EQ(cpu::decode_staged(frame.data(), frame.size(), want.data(), want.size(), nullptr,
+                                 &out_bytes),
+              staged::Reject::kNone);
+    std::vector<uint8_t> flipped = frame, wide_shift = frame;
+    flipped[shift_at] ^= rans::kLongSegmentFlag;
+    wide_shift[shift_at] = (uint8_t)(rans::kLongSegmentFlag | 17u);
+    for (const cpu::Backend* be : backends()) {
+      ASSERT_TRUE(cpu::select_backend(be->name));
+      std::fill(out.begin(), out.end(), 0);
+      const staged::Reject got = cpu::decode_staged(flipped.data(), flipped.size(), out.data(),
+                                                    out.size(), nullptr, &out_bytes);
+      if (long_segments) {
+        EXPECT_EQ(got, staged::Reject::kRansStream) << be->name;
+      } else {
+        EXPECT_EQ(got, staged::Reject::kNone) << be->name;
+        EXPECT_EQ(out, want) << be->name;
+      }
+      EXPECT_EQ(cpu::decode_staged(wide_shift.data(), wide_shift.size(), out.data(), out.size(),
+                                   nullptr, &out_bytes),
+                staged::Reject::kRansStream)
+          << be->name;
+    }
+    ASSERT_TRUE(cpu::select_backend("auto"));
+  }
+}
+
 // The reference exponent of records that share one bound, from the widest record alone, against
 // its definition (the scalar set's local_e0: every record's wanted step): ranges from the
 // smallest floats to the largest (wanted steps that are not normal floats, and products beyond

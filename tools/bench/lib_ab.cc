@@ -3,6 +3,7 @@
 //   squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs|lossless] [--bound B]
 //                  [--dtype f32|f16|bf16|i8|u8|i32|u32|i64|u64] [--stream] [--chunk BYTES]
 //                  [--chunk-b BYTES] [--rounds R] [--rans] [--decode] [--caps-mask HEX]
+//                  [--caps-mask-a HEX]
 //     Speed: the two libraries alternate round by round (A B, then B A), each round also timing
 //     a memcpy of the input; prints each library's median GB/s, the memcpy's, and the median,
 //     least and greatest of the per-round ratios B / A (a round's two runs are adjacent in time,
@@ -14,7 +15,11 @@
 //     costs speed, measured as two builds are; B then decodes its own frames, and the frames
 //     may differ.
 //     --caps-mask HEX keeps only these capability bits: a library older than this tool's header
-//     refuses bits it does not know (--caps-mask 0xff for one before kCapDedupStep).
+//     refuses bits it does not know (--caps-mask 0xff for one before kCapDedupStep, 0x1ff for
+//     one before kCapRansLongSegments).
+//     --caps-mask-a HEX also masks A's bits alone: what a capability costs or gains, with
+//     LIB_B = LIB_A (--caps-mask-a 0x1ff: A without long rANS segments, B with). Each library
+//     then decodes its own frames, and the frames may differ.
 //
 //   squeeze-lib-ab LIB_A LIB_B --input F [--caps-mask HEX] --same-frames
 //     Whether both libraries make the same frames: a digest (FNV-1a) of every frame in each of
@@ -256,7 +261,7 @@ int usage() {
                "usage: squeeze-lib-ab LIB_A LIB_B --input F [--mode local|rel|abs|lossless]\n"
                "       [--bound B] [--dtype f32|f16|bf16|i8|u8|i32|u32|i64|u64]\n"
                "       [--stream] [--chunk BYTES] [--chunk-b BYTES] [--rounds R] [--rans]\n"
-               "       [--decode] [--caps-mask HEX]\n"
+               "       [--decode] [--caps-mask HEX] [--caps-mask-a HEX]\n"
                "       [--allow-change] | --same-frames\n");
   return 2;
 }
@@ -270,7 +275,7 @@ int main(int argc, char** argv) {
   size_t chunk_b = 0;  // 0: B's frames are A's size
   int rounds = 21;
   bool decode = false, allow_change = false, check_frames = false;
-  uint32_t caps_mask = ~0u;
+  uint32_t caps_mask = ~0u, caps_mask_a = ~0u;
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
@@ -310,6 +315,10 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       caps_mask = (uint32_t)std::strtoul(v, &end, 0);
       if (end == v || *end != '\0') return usage();
+    } else if (a == "--caps-mask-a" && (v = value())) {
+      char* end = nullptr;
+      caps_mask_a = (uint32_t)std::strtoul(v, &end, 0);
+      if (end == v || *end != '\0') return usage();
     } else if (a == "--decode") {
       decode = true;
     } else if (a == "--allow-change") {
@@ -338,11 +347,14 @@ int main(int argc, char** argv) {
 
   Setting st_of[2] = {st, st};
   if (chunk_b != 0) st_of[1].chunk = chunk_b;
+  st_of[0].caps &= caps_mask_a;
+  // B decodes its own frames when it makes them differently by design.
+  const bool own_frames = chunk_b != 0 || st_of[0].caps != st_of[1].caps;
   Frames frames[2];
   for (int i = 0; i < 2; ++i)
     if (!compress_all(libs[i], st_of[i], in, &frames[i])) return 2;
   const bool same = frames[0] == frames[1];
-  if (!same && !allow_change && chunk_b == 0) {
+  if (!same && !allow_change && !own_frames) {
     std::fprintf(stderr,
                  "squeeze-lib-ab: the libraries' frames differ (--allow-change to time "
                  "them anyway)\n");
@@ -360,8 +372,8 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 2; ++k) {
       const int i = (r % 2 == 0) ? k : 1 - k;  // A B, then B A
       t0 = std::chrono::steady_clock::now();
-      // Both decode A's frames, unless B makes frames of its own size.
-      const Frames& to_decode = chunk_b != 0 ? frames[i] : frames[0];
+      // Both decode A's frames, unless B makes frames of its own (size or capabilities).
+      const Frames& to_decode = own_frames ? frames[i] : frames[0];
       const bool ok = decode ? decompress_all(libs[i], st.stream, to_decode, &out[i])
                              : compress_all(libs[i], st_of[i], in, &frames[i]);
       round_t[i] = seconds_since(t0);
@@ -371,7 +383,7 @@ int main(int argc, char** argv) {
     t[1].push_back(round_t[1]);
     ratio.push_back(round_t[0] / round_t[1]);
   }
-  if (decode && chunk_b == 0 && out[0] != out[1]) {
+  if (decode && chunk_b == 0 && out[0] != out[1]) {  // (the same values, however coded)
     std::fprintf(stderr, "squeeze-lib-ab: the libraries decode A's frames differently\n");
     return 1;
   }
@@ -380,8 +392,8 @@ int main(int argc, char** argv) {
   std::printf("%s %s, %s, %d rounds: ratio %.3f, frames %s\n", decode ? "decompress" : "compress",
               describe(st).c_str(), input.c_str(), rounds,
               (double)in.size() / (double)frames[0].used, same ? "the same" : "DIFFER");
-  if (chunk_b != 0)
-    std::printf("  B: chunk %zu, ratio %.3f\n", chunk_b,
+  if (own_frames)
+    std::printf("  B: chunk %zu, caps 0x%x, ratio %.3f\n", st_of[1].chunk, st_of[1].caps,
                 (double)in.size() / (double)frames[1].used);
   std::printf("  A %.3f GB/s, B %.3f GB/s, memcpy %.2f GB/s (medians; A %.3fx, B %.3fx memcpy)\n",
               gb / median(t[0]), gb / median(t[1]), gb / median(t_copy),
