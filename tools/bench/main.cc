@@ -889,13 +889,24 @@ int run(int argc, char** argv) {
     uint32_t caps;
   };
   std::vector<Variant> variants;
-  // A layout's quantizers are not stages: every variant may use them.
+  // A layout's quantizers (and the lossless planes method) are not stages: every variant may use
+  // them. Each stage comes with the capabilities that refine it (long rANS segments, dedup
+  // steps), so that the last row is the full codec (params.caps).
   const uint32_t layout_caps = kCapTable | kCapRowRecords;
   if (opt.stages) {
-    variants.push_back({" fixed", kCapV1 | kCapStaged | layout_caps});
-    variants.push_back({" +rans", kCapV1 | kCapStaged | kCapRans | layout_caps});
-    variants.push_back({" +dedup", kCapV1 | kCapStaged | kCapRans | kCapDedup | layout_caps});
-    if (opt.stream) variants.push_back({" +history", kCapsAll});
+    const uint32_t fixed = kCapV1 | kCapStaged | kCapPlanes | layout_caps;
+    const uint32_t rans = fixed | kCapRans | kCapRansLongSegments;
+    const uint32_t dedup = rans | kCapDedup | kCapDedupStep;
+    variants.push_back({" fixed", fixed});
+    variants.push_back({" +rans", rans});
+    variants.push_back({" +dedup", dedup});
+    if (opt.stream) variants.push_back({" +history", dedup | kCapHistory});
+    if (variants.back().caps != params.caps) {
+      std::fprintf(stderr,
+                   "squeeze-bench: the stages' last row is not the full codec (0x%x, 0x%x)\n",
+                   variants.back().caps, params.caps);
+      return 1;
+    }
   } else {
     variants.push_back({"", params.caps});
   }
