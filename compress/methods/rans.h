@@ -1,10 +1,10 @@
 // The entropy stage: static-table rANS over byte symbols, 32 interleaved lanes per segment of up
 // to 16,384 symbols, or 32,768 in long segments (a GPU warp decodes a segment, lane l taking
-// symbols l, l + 32, ...), 12-bit
-// probabilities normalised with integer arithmetic only, 32-bit states renormalised 16 bits at a
-// time. Everything that decides bytes is here, SQZ_HD, for the CPU backend, the CUDA kernels and
-// the CPU runner alike (DietGPU's scheme, ../shared/docs/anchors.md section 5.1, with an
-// integer-only normalisation so that both sides agree).
+// symbols l, l + 32, ...), 12-bit probabilities normalised with integer arithmetic only, 32-bit
+// states renormalised 16 bits at a time. Everything that decides bytes is here, SQZ_HD, for the
+// CPU backend, the CUDA kernels and the CPU runner alike (DietGPU's scheme,
+// ../shared/docs/anchors.md section 5.1, with an integer-only normalisation so that both sides
+// agree).
 //
 // Segment bytes: 32 little-endian u32 final encoder states (lane 0 first), then the 16-bit
 // renormalisation words in the order the decoder reads them: round by round (round r holds
@@ -33,10 +33,11 @@ constexpr uint32_t kStateBytes = 4 * kLanes;
 constexpr uint32_t kScratchSlack = 8;
 
 // Long segments (kCapRansLongSegments): twice the rounds, so that a 128 KiB f32 frame's codes are
-// one segment. A segment's 32 states cost 128 bytes whatever it holds, about 1.5% of a full
-// segment at rel 1e-2 (4 bits a symbol), and a 128 KiB frame of 16,385 to 32,768 coded symbols
-// paid them twice. Flagged in a staged frame's shift byte (kLongSegmentFlag); the lossless planes
-// frames keep kSegmentSymbols.
+// one segment. A segment costs about 100 bytes beyond its symbols whatever it holds (its lanes
+// start at 2^16, which carries nothing, and end as 32 u32 states, about 8 bits a lane more than
+// they carry): about 1.2% of a full segment at rel 1e-2 (4 bits a symbol), and a 128 KiB frame of
+// 16,385 to 32,768 coded symbols paid it twice. Flagged in a staged frame's shift byte
+// (kLongSegmentFlag); the lossless planes frames keep kSegmentSymbols.
 constexpr uint32_t kLongSegmentSymbols = 2 * kSegmentSymbols;
 constexpr uint8_t kLongSegmentFlag = 0x80;
 
