@@ -289,6 +289,7 @@ std::string caps_description(uint32_t caps, bool send) {
   if (caps & kCapRowRecords) d += ", row records";
   if (caps & kCapDedupStep) d += ", dedup steps";
   if (caps & kCapRansLongSegments) d += ", long rANS segments";
+  if (caps & kCapDedupGolomb) d += ", Exp-Golomb dedup records";
   return d;
 }
 

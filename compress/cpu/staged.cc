@@ -1005,6 +1005,18 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     }
     layout = dedup::layout_for(max_gap, sources.size(), max_len,
                                dedup::step_for(steps_or, (params.caps & kCapDedupStep) != 0));
+    if ((params.caps & kCapDedupGolomb) != 0) {
+      // What Exp-Golomb gap and length fields would cost at each order (dedup::choose_layout).
+      uint64_t cost[2 * dedup::kGolombOrders] = {};
+      uint64_t end = 0;
+      for (uint64_t k = 0; k < n_runs; ++k) {
+        const dedup::Run& r = runs[k];
+        dedup::add_golomb_costs((r.dst - end) >> layout.step_log2, (r.len >> layout.step_log2) - 1,
+                                cost);
+        end = r.dst + r.len;
+      }
+      layout = dedup::choose_layout(layout, n_runs, cost, true);
+    }
     dedup_bytes = dedup::section_bytes(n_runs, sources.data(), sources.size(), layout);
   }
   const uint64_t quant_bytes = local_mode ? local::kQuantHeaderBytes +
@@ -1031,14 +1043,14 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     const uint64_t head = dedup::write_head(p, n_runs, sources.data(), sources.size(), layout);
     uint8_t* records = p + head;
     std::memset(records, 0, dedup_bytes - head);
-    uint64_t prev_end = 0;
+    uint64_t prev_end = 0, bit = 0;
     for (uint64_t k = 0; k < n_runs; ++k) {
       const dedup::Run& r = runs[k];
       // The sources marked before it.
       const uint64_t o = (uint64_t)(r.src + (int64_t)back);
       const uint64_t idx = s.source_rank[o / 64] +
                            popcount64(s.source_marks[o / 64] & ((uint64_t{1} << (o % 64)) - 1));
-      dedup::write_run(records, dedup_bytes - head, k, layout, r.dst - prev_end, idx, r.len);
+      dedup::write_run(records, dedup_bytes - head, &bit, layout, r.dst - prev_end, idx, r.len);
       prev_end = r.dst + r.len;
     }
     p += dedup_bytes;
@@ -1309,10 +1321,10 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       return n == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * n)) - 1;
     };
     uint64_t word;
-    uint64_t prev_end = 0;
+    uint64_t prev_end = 0, bit = 0;
     for (uint64_t k = 0; k < sec.n_runs; ++k) {
       dedup::Run& r = s.runs[k];
-      if (!dedup::read_run(sec, s.sources.data(), k, prev_end, g.n_full_units, &r))
+      if (!dedup::read_run(sec, s.sources.data(), &bit, prev_end, g.n_full_units, &r))
         return Reject::kDedupRuns;
       // A run is a few units (a vector of 64 floats is 4): up to 8 cleared in one word (the
       // vector has 8 bytes to spare), not by a memset call.
@@ -1325,6 +1337,7 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       }
       prev_end = r.dst + r.len;
     }
+    if (!dedup::records_end_ok(sec, bit)) return Reject::kDedupRuns;
     // Every in-frame source unit literal (a mark is 0 or 1: all 1 when the word has every byte).
     for (const dedup::Run& r : s.runs) {
       if (r.src < 0) continue;  // a history source

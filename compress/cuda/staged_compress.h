@@ -638,14 +638,30 @@ struct StagedAnalyzeKernel {
       s.max_len[th] = ml;
       s.steps_or[th] = so;
     } else if constexpr (P == 14) {
-      // Source index of each run; varint bytes of the source list.
+      // Source index of each run; varint bytes of the source list; with kCapDedupGolomb, the
+      // thread's runs' Exp-Golomb costs at each order (dedup::add_golomb_costs, in steps of the
+      // frame's step: every thread ORs the threads' steps_or), two 32-bit sums in each of
+      // part[th][2 .. 5] (a thread's runs' codes take fewer than 2^27 bits).
       s.part[th][1] = 0;
       if (!st.quantized) return;
+      uint64_t cost[2 * dedup::kGolombOrders] = {};
+      const bool golomb = (st.caps & kCapDedupGolomb) != 0 && st.n_runs > 0;
+      uint32_t step_log2 = 0;
+      if (golomb) {
+        uint32_t so = 0;
+        for (uint32_t k = 0; k < kCtaThreads; ++k) so |= s.steps_or[k];
+        step_log2 = dedup::bits_for(dedup::step_for(so, (st.caps & kCapDedupStep) != 0)) - 1;
+      }
       for (uint64_t k = th; k < st.n_runs; k += kCtaThreads) {
         const uint32_t src = (uint32_t)sl.run_src[k];
         sl.run_idx[k] =
             sl.src_rank[src / 32] + popc(sl.src_bitmap[src / 32] & ((1u << (src % 32)) - 1u));
+        if (golomb)
+          dedup::add_golomb_costs(sl.run_gap[k] >> step_log2, (sl.run_len[k] >> step_log2) - 1,
+                                  cost);
       }
+      for (uint32_t k = 0; k < dedup::kGolombOrders; ++k)
+        s.part[th][2 + k] = cost[k] | cost[dedup::kGolombOrders + k] << 32;
       uint64_t bytes = 0;
       for (uint64_t k = th; k < st.n_sources; k += kCtaThreads)
         bytes += varint::size(k == 0 ? dedup::zigzag64(sl.sources[0])
@@ -666,9 +682,17 @@ struct StagedAnalyzeKernel {
       if (st.n_runs > 0) {
         st.layout = dedup::layout_for(mg, st.n_sources, ml,
                                       dedup::step_for(so, (st.caps & kCapDedupStep) != 0));
+        uint64_t cost[2 * dedup::kGolombOrders] = {};
+        for (uint32_t j = 0; j < kCtaThreads; ++j)
+          for (uint32_t k = 0; k < dedup::kGolombOrders; ++k) {
+            cost[k] += s.part[j][2 + k] & 0xffffffffu;
+            cost[dedup::kGolombOrders + k] += s.part[j][2 + k] >> 32;
+          }
+        st.layout =
+            dedup::choose_layout(st.layout, st.n_runs, cost, (st.caps & kCapDedupGolomb) != 0);
         st.sources_bytes = src_bytes;
         st.dedup_bytes = dedup::head_bytes(st.n_runs, st.n_sources, st.layout) + src_bytes +
-                         (st.n_runs * st.layout.record_bits + 7) / 8;
+                         dedup::record_stream_bytes(st.layout, st.n_runs);
       }
       st.quant_bytes = st.local ? local::kQuantHeaderBytes + st.n_lit_blocks * local::kRecordBytes +
                                       st.n_side * local::kSideBytes
@@ -930,8 +954,19 @@ struct StagedWriteKernel {
         }
       }
     }
-    // Dedup records, a byte per thread (neighbouring records share bytes).
-    if (st.n_runs > 0) {
+    // Dedup records: Exp-Golomb records in order by one thread (each starts where the previous
+    // one ends), fixed ones a byte per thread (neighbouring records share bytes).
+    if (st.n_runs > 0 && st.layout.golomb) {
+      if (th == 0) {
+        const uint64_t bytes = dedup::record_stream_bytes(st.layout, st.n_runs);
+        uint8_t* records = frame + o.dedup_records;
+        for (uint64_t i = 0; i < bytes; ++i) records[i] = 0;
+        uint64_t bit = 0;
+        for (uint64_t k = 0; k < st.n_runs; ++k)
+          dedup::write_run(records, bytes, &bit, st.layout, sl.run_gap[k], sl.run_idx[k],
+                           sl.run_len[k]);
+      }
+    } else if (st.n_runs > 0) {
       const uint64_t bits = st.n_runs * st.layout.record_bits;
       for (uint64_t j = th; j < (bits + 7) / 8; j += kCtaThreads) {
         uint32_t v = 0;

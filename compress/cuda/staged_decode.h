@@ -139,10 +139,10 @@ struct StagedDecodeKernel {
         reject(st, Reject::kDedupRuns);
         return;
       }
-      uint64_t prev_end = 0;
+      uint64_t prev_end = 0, bit = 0;
       for (uint64_t k = 0; k < sec.n_runs; ++k) {
         dedup::Run r;
-        if (!dedup::read_run(sec, sl.sources, k, prev_end, st.n_full_units, &r)) {
+        if (!dedup::read_run(sec, sl.sources, &bit, prev_end, st.n_full_units, &r)) {
           reject(st, Reject::kDedupRuns);
           return;
         }
@@ -150,6 +150,10 @@ struct StagedDecodeKernel {
         sl.run_src[k] = r.src;
         sl.run_len[k] = (uint32_t)r.len;
         prev_end = r.dst + r.len;
+      }
+      if (!dedup::records_end_ok(sec, bit)) {
+        reject(st, Reject::kDedupRuns);
+        return;
       }
       st.n_runs = sec.n_runs;
     } else if constexpr (P == 3) {

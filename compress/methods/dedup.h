@@ -108,10 +108,23 @@ struct Run {
 // between runs are whole vectors too, so with a step that divides every gap and length (4 at dim
 // 64) both fields lose log2(step) bits: 0.2-2% of a trained forward payload's 128 KiB frames at
 // rel 1e-2 and the default bound, up to 3.4% with one frame per message.
+//
+// Exp-Golomb records (kCapDedupGolomb): a trained forward payload's runs are nearly all one vector
+// long and follow each other closely (one frame of d64's late rank 3 block: len / step - 1 is 0 for
+// 97% of 6,989 runs, gap / step 0-2 for 98%), yet a fixed width must hold the largest (2 and 5
+// bits there). With kGolombFlag in the gap_bits byte, gap / step and len / step - 1 are
+// Exp-Golomb codes of the orders in the gap_bits and len_bits bytes (idx keeps its width): about
+// 1.7 and 1.1 bits there, so records of 12.7 bits on average against 17. Records are then read in
+// order only; both decoders walk the runs in order anyway (each run's position is the previous
+// one's end plus its gap).
 
 constexpr uint32_t kHeadFields = 3;
 constexpr uint32_t kMaxFieldBits = 32;
-constexpr uint8_t kStepFlag = 0x80;  // in the len_bits byte: a step follows
+constexpr uint8_t kStepFlag = 0x80;        // in the len_bits byte: a step follows
+constexpr uint8_t kGolombFlag = 0x80;      // in the gap_bits byte: Exp-Golomb gap and length fields
+constexpr uint32_t kMaxGolombOrder = 16;   // the largest order a decoder takes
+constexpr uint32_t kGolombOrders = 4;      // the orders an encoder tries: 0 .. 3
+constexpr uint32_t kMaxGolombPrefix = 40;  // the most zeros before a code's one bit
 
 SQZ_HD uint64_t zigzag64(int64_t v) {
   return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
@@ -130,11 +143,16 @@ SQZ_HD uint32_t bits_for(uint64_t max_value) {
 // lengths count steps of this many units (1: units, the form without kStepFlag).
 struct Layout {
   uint32_t gap_bits, idx_bits, len_bits;
-  uint64_t record_bits;
+  uint64_t record_bits;  // fixed records: gap_bits + idx_bits + len_bits; Exp-Golomb records: 0
   uint64_t step;
   // log2(step) in a layout an encoder made (layout_for: a power of two), so that writing a record
   // shifts rather than divides; a parsed layout's step may be any, and only read_run reads it.
   uint32_t step_log2;
+  // Exp-Golomb records (kGolombFlag): the gap and length fields' orders (gap_bits and len_bits
+  // are then unused), and, in a layout an encoder made, the records' total bits.
+  bool golomb;
+  uint32_t gap_order, len_order;
+  uint64_t golomb_bits;
 };
 
 // The step an encoder writes, where the receiver declared kCapDedupStep (else 1): the largest
@@ -154,7 +172,87 @@ SQZ_HD Layout layout_for(uint64_t max_gap, uint64_t n_sources, uint64_t max_len,
   l.idx_bits = n_sources > 1 ? bits_for(n_sources - 1) : 0;
   l.len_bits = bits_for((max_len >> l.step_log2) - 1);
   l.record_bits = (uint64_t)l.gap_bits + l.idx_bits + l.len_bits;
+  l.golomb = false;
+  l.gap_order = l.len_order = 0;
+  l.golomb_bits = 0;
   return l;
+}
+
+// ---- Exp-Golomb codes (kCapDedupGolomb) ----
+// The code of v at order k, in the LSB-first record stream: with n = (v >> k) + 1 of z + 1 bits,
+// z zero bits, a one bit, n's low z bits, then v's low k bits: 2z + 1 + k bits. Codes of up to
+// kWindowBits bits are read and written as one word (a frame's are a few bits); longer ones bit
+// by bit, with the same result.
+
+constexpr uint32_t kWindowBits = 57;  // the stream bits a 64-bit load at any bit offset holds
+
+// z for n >= 1: the index of n's highest set bit.
+SQZ_HD uint32_t high_bit(uint64_t n) {
+#if defined(__CUDA_ARCH__)
+  return 63u - (uint32_t)__clzll((long long)n);
+#else
+  return 63u - (uint32_t)__builtin_clzll(n);
+#endif
+}
+
+// The index of the lowest set bit of w != 0.
+SQZ_HD uint32_t low_bit(uint64_t w) {
+#if defined(__CUDA_ARCH__)
+  return (uint32_t)__ffsll((long long)w) - 1u;
+#else
+  return (uint32_t)__builtin_ctzll(w);
+#endif
+}
+
+SQZ_HD uint32_t golomb_bits(uint64_t v, uint32_t k) {
+  return 2 * high_bit((v >> k) + 1) + 1 + k;
+}
+
+// The code of v at order k as the low *bits bits of the result (*bits <= kWindowBits only).
+SQZ_HD uint64_t golomb_code(uint64_t v, uint32_t k, uint32_t* bits) {
+  const uint64_t n = (v >> k) + 1;
+  const uint32_t z = high_bit(n);
+  *bits = 2 * z + 1 + k;
+  const uint64_t low_k = k == 0 ? 0 : v & ((uint64_t{1} << k) - 1);
+  return (uint64_t{1} << z) | ((n ^ (uint64_t{1} << z)) << (z + 1)) | (low_k << (2 * z + 1));
+}
+
+// The record stream's bits for a run's gap and length fields (in steps) at each order an encoder
+// tries: cost[k] += the two codes' bits at order k, gap in [0, 4), length in [4, 8). As
+// golomb_bits(v, k) = 2 high_bit(v + 2^k) + 1 - k (v >> k plus one is (v + 2^k) >> k): one add and
+// one bit scan an order (the encoders run this for every run of every frame).
+SQZ_HD void add_golomb_costs(uint64_t gap_steps, uint64_t len_steps_minus_1, uint64_t cost[8]) {
+  for (uint32_t k = 0; k < kGolombOrders; ++k) {
+    cost[k] += 2 * high_bit(gap_steps + (uint64_t{1} << k)) + 1 - k;
+    cost[kGolombOrders + k] += 2 * high_bit(len_steps_minus_1 + (uint64_t{1} << k)) + 1 - k;
+  }
+}
+
+// The layout an encoder writes, from the fixed one (layout_for) of n_runs runs: Exp-Golomb
+// records where the receiver declared kCapDedupGolomb (golomb_ok) and they take fewer bits, each
+// field at its cheapest order (add_golomb_costs over every run; ties: the lower order).
+SQZ_HD Layout choose_layout(const Layout& fixed, uint64_t n_runs, const uint64_t cost[8],
+                            bool golomb_ok) {
+  if (!golomb_ok || n_runs == 0) return fixed;
+  uint32_t kg = 0, kl = 0;
+  for (uint32_t k = 1; k < kGolombOrders; ++k) {
+    kg = cost[k] < cost[kg] ? k : kg;
+    kl = cost[kGolombOrders + k] < cost[kGolombOrders + kl] ? k : kl;
+  }
+  const uint64_t bits = cost[kg] + n_runs * fixed.idx_bits + cost[kGolombOrders + kl];
+  if (bits >= n_runs * fixed.record_bits) return fixed;
+  Layout l = fixed;
+  l.golomb = true;
+  l.gap_order = kg;
+  l.len_order = kl;
+  l.record_bits = 0;
+  l.golomb_bits = bits;
+  return l;
+}
+
+// Bytes of the records of n_runs runs in a layout an encoder made.
+SQZ_HD uint64_t record_stream_bytes(const Layout& l, uint64_t n_runs) {
+  return ((l.golomb ? l.golomb_bits : n_runs * l.record_bits) + 7) / 8;
 }
 
 // The three fields of a run's record: gap and len - 1 in steps, idx as it is.
@@ -196,6 +294,61 @@ SQZ_HD uint64_t get_field(const uint8_t* p, uint64_t bit_pos, uint32_t bits) {
   return v;
 }
 
+// Writes v's code of order k at *bit of a zeroed stream of `bytes` bytes and advances *bit.
+SQZ_HD void put_golomb(uint8_t* p, uint64_t bytes, uint64_t* bit, uint64_t v, uint32_t k) {
+  const uint64_t n = (v >> k) + 1;
+  const uint32_t z = high_bit(n);
+  if (2 * z + 1 + k <= kWindowBits && (*bit >> 3) + 8 <= bytes) {
+    uint32_t len;
+    const uint64_t c = golomb_code(v, k, &len) << (*bit & 7);
+    for (uint32_t i = 0; i < 8; ++i) p[(*bit >> 3) + i] |= (uint8_t)(c >> (8 * i));
+    *bit += len;
+    return;
+  }
+  *bit += z;  // the zeros: the stream is zeroed
+  put_field(p, *bit, 1, 1);
+  put_field(p, *bit + 1, z, n);
+  put_field(p, *bit + 1 + z, k, v);
+  *bit += 1 + z + k;
+}
+
+// Reads a code of order k (<= kMaxGolombOrder) at *bit of a stream of total_bits and advances
+// *bit; false when it runs past the stream or has more than kMaxGolombPrefix zeros (the value
+// then stays below 2^56).
+SQZ_HD bool get_golomb(const uint8_t* p, uint64_t total_bits, uint64_t* bit, uint32_t k,
+                       uint64_t* v) {
+  if ((*bit >> 3) + 8 <= total_bits / 8) {
+    // The window of the next kWindowBits bits or more, in one load.
+    const uint64_t w = block::load_le64(p + (*bit >> 3)) >> (*bit & 7);
+    const uint64_t lit = w & ((uint64_t{1} << kWindowBits) - 1);
+    if (lit != 0) {
+      const uint32_t z = low_bit(lit);
+      if (z > kMaxGolombPrefix) return false;
+      if (2 * z + 1 + k <= kWindowBits) {
+        const uint64_t n = (uint64_t{1} << z) | ((w >> (z + 1)) & ((uint64_t{1} << z) - 1));
+        const uint64_t low = k == 0 ? 0 : (w >> (2 * z + 1)) & ((uint64_t{1} << k) - 1);
+        *v = ((n - 1) << k) | low;
+        *bit += 2 * z + 1 + k;
+        return true;
+      }
+    }
+  }
+  uint32_t z = 0;
+  for (;;) {
+    if (*bit >= total_bits) return false;
+    const uint32_t b = (p[*bit >> 3] >> (*bit & 7)) & 1u;
+    ++*bit;
+    if (b != 0) break;
+    if (++z > kMaxGolombPrefix) return false;
+  }
+  if (total_bits - *bit < (uint64_t)z + k) return false;
+  const uint64_t n = (uint64_t{1} << z) | get_field(p, *bit, z);
+  const uint64_t low = get_field(p, *bit + z, k);
+  *bit += z + k;
+  *v = ((n - 1) << k) | low;
+  return true;
+}
+
 // The parsed head of a dedup section; sources and records are read on demand.
 struct Section {
   uint64_t n_runs;
@@ -214,7 +367,8 @@ SQZ_HD bool parse_section(const uint8_t* p, const uint8_t* end, uint64_t n_full_
   if (s->n_runs > n_full_units || s->n_sources > s->n_runs || (s->n_runs > 0) != (s->n_sources > 0))
     return false;
   if ((uint64_t)(end - p) < kHeadFields) return false;
-  s->layout.gap_bits = p[0];
+  s->layout.golomb = (p[0] & kGolombFlag) != 0;
+  s->layout.gap_bits = p[0] & (uint8_t)~kGolombFlag;
   s->layout.idx_bits = p[1];
   s->layout.len_bits = p[2] & (uint8_t)~kStepFlag;
   const bool stepped = (p[2] & kStepFlag) != 0;
@@ -222,6 +376,11 @@ SQZ_HD bool parse_section(const uint8_t* p, const uint8_t* end, uint64_t n_full_
   if (s->layout.gap_bits > kMaxFieldBits || s->layout.idx_bits > kMaxFieldBits ||
       s->layout.len_bits > kMaxFieldBits)
     return false;
+  // Exp-Golomb records: the two bytes' low bits are the fields' orders.
+  s->layout.gap_order = s->layout.golomb ? s->layout.gap_bits : 0;
+  s->layout.len_order = s->layout.golomb ? s->layout.len_bits : 0;
+  s->layout.golomb_bits = 0;
+  if (s->layout.gap_order > kMaxGolombOrder || s->layout.len_order > kMaxGolombOrder) return false;
   // A step is at least 2 (1 is the form without the flag) and no longer than the frame: a run is
   // at least one step long.
   s->layout.step = 1;
@@ -231,7 +390,8 @@ SQZ_HD bool parse_section(const uint8_t* p, const uint8_t* end, uint64_t n_full_
     return false;
   if (s->n_sources > 0 && s->layout.idx_bits != (s->n_sources > 1 ? bits_for(s->n_sources - 1) : 0))
     return false;
-  s->layout.record_bits = (uint64_t)s->layout.gap_bits + s->layout.idx_bits + s->layout.len_bits;
+  s->layout.record_bits =
+      s->layout.golomb ? 0 : (uint64_t)s->layout.gap_bits + s->layout.idx_bits + s->layout.len_bits;
   s->sources = p;
   // Skip the sources' varints to find the records.
   for (uint64_t k = 0; k < s->n_sources; ++k) {
@@ -240,7 +400,18 @@ SQZ_HD bool parse_section(const uint8_t* p, const uint8_t* end, uint64_t n_full_
   }
   s->records = p;
   s->records_bytes = (uint64_t)(end - p);
+  // Exp-Golomb records end where their last run does (records_end_ok); each takes at least its
+  // idx and the two codes' one bits.
+  if (s->layout.golomb)
+    return s->records_bytes >= (s->n_runs * (s->layout.idx_bits + 2) + 7) / 8 &&
+           (s->n_runs > 0 || s->records_bytes == 0);
   return s->records_bytes == (s->n_runs * s->layout.record_bits + 7) / 8;
+}
+
+// Whether the records end where the last run read (read_run's cursor at end_bit) ends: exactly
+// the section's last byte (fixed records fill it by construction).
+SQZ_HD bool records_end_ok(const Section& s, uint64_t end_bit) {
+  return (end_bit + 7) / 8 == s.records_bytes;
 }
 
 // Decodes the sources (strictly increasing starts, from the frame's first unit) into out[0,
@@ -267,27 +438,74 @@ SQZ_HD bool read_sources(const Section& s, const uint8_t* end, uint64_t n_full_u
   return true;
 }
 
-// Record k: gap, source index, length. Validates the run against the frame given where the
-// previous run ended: it lies in the frame's full units, and its source is before it in the
-// frame, or entirely in the history (never straddling the frame's start).
-SQZ_HD_ALWAYS bool read_run(const Section& s, const int64_t* sources, uint64_t k, uint64_t prev_end,
-                            uint64_t n_full_units, Run* r) {
-  const uint64_t bit = k * s.layout.record_bits;
+// The record at *bit (the stream's start for the first run), advancing *bit past it: gap, source
+// index, length. Validates the run against the frame given where the previous run ended: it lies
+// in the frame's full units, and its source is before it in the frame, or entirely in the history
+// (never straddling the frame's start).
+SQZ_HD_ALWAYS bool read_run(const Section& s, const int64_t* sources, uint64_t* bit_pos,
+                            uint64_t prev_end, uint64_t n_full_units, Run* r) {
   uint64_t gap, idx, len;
-  if (s.layout.record_bits <= 56 && (bit >> 3) + 8 <= s.records_bytes) {
-    // The whole record in one little-endian word (the usual case: records are 10-30 bits), read
-    // at its first byte; the same fields get_field reads byte by byte.
-    uint64_t word = 0;
-    for (uint32_t i = 0; i < 8; ++i) word |= (uint64_t)s.records[(bit >> 3) + i] << (8 * i);
-    word >>= bit & 7;
-    const uint32_t gb = s.layout.gap_bits, ib = s.layout.idx_bits, lb = s.layout.len_bits;
-    gap = word & ((uint64_t{1} << gb) - 1);
-    idx = (word >> gb) & ((uint64_t{1} << ib) - 1);
-    len = ((word >> (gb + ib)) & ((uint64_t{1} << lb) - 1)) + 1;
+  if (s.layout.golomb) {
+    const uint64_t total = s.records_bytes * 8;
+    const uint32_t kg = s.layout.gap_order, ib = s.layout.idx_bits, kl = s.layout.len_order;
+    bool whole = false;
+    if ((*bit_pos >> 3) + 8 <= s.records_bytes) {
+      // The whole record from one window where it fits (a run's record is 6-20 bits): the same
+      // fields as the code by code path below.
+      const uint64_t w = block::load_le64(s.records + (*bit_pos >> 3)) >> (*bit_pos & 7);
+      const uint64_t window = w & ((uint64_t{1} << kWindowBits) - 1);
+      if (window != 0) {
+        const uint32_t z1 = low_bit(window);
+        const uint32_t idx_at = 2 * z1 + 1 + kg;
+        const uint32_t len_at = idx_at + ib;
+        const uint64_t rest = len_at < kWindowBits ? window >> len_at : 0;
+        if (z1 <= kMaxGolombPrefix && rest != 0) {
+          const uint32_t z2 = low_bit(rest);
+          const uint32_t end = len_at + 2 * z2 + 1 + kl;
+          if (z2 <= kMaxGolombPrefix && end <= kWindowBits) {
+            const uint64_t n1 = (uint64_t{1} << z1) | ((w >> (z1 + 1)) & ((uint64_t{1} << z1) - 1));
+            const uint64_t g1 = kg == 0 ? 0 : (w >> (2 * z1 + 1)) & ((uint64_t{1} << kg) - 1);
+            gap = ((n1 - 1) << kg) | g1;
+            idx = ib == 0 ? 0 : (w >> idx_at) & ((uint64_t{1} << ib) - 1);
+            const uint64_t n2 =
+                (uint64_t{1} << z2) | ((rest >> (z2 + 1)) & ((uint64_t{1} << z2) - 1));
+            const uint64_t l2 = kl == 0 ? 0 : (rest >> (2 * z2 + 1)) & ((uint64_t{1} << kl) - 1);
+            len = ((n2 - 1) << kl) | l2;
+            *bit_pos += end;
+            whole = true;
+          }
+        }
+      }
+    }
+    if (!whole) {
+      if (!get_golomb(s.records, total, bit_pos, kg, &gap) || total - *bit_pos < ib) return false;
+      idx = get_field(s.records, *bit_pos, ib);
+      *bit_pos += ib;
+      if (!get_golomb(s.records, total, bit_pos, kl, &len)) return false;
+    }
+    // Below 2^56 (get_golomb); a gap or length past the frame fails below once scaled, and is
+    // refused here so that the scaling cannot wrap.
+    if (gap >= n_full_units || len >= n_full_units) return false;
+    ++len;
   } else {
-    gap = get_field(s.records, bit, s.layout.gap_bits);
-    idx = get_field(s.records, bit + s.layout.gap_bits, s.layout.idx_bits);
-    len = get_field(s.records, bit + s.layout.gap_bits + s.layout.idx_bits, s.layout.len_bits) + 1;
+    const uint64_t bit = *bit_pos;
+    *bit_pos += s.layout.record_bits;
+    if (s.layout.record_bits <= 56 && (bit >> 3) + 8 <= s.records_bytes) {
+      // The whole record in one little-endian word (the usual case: records are 10-30 bits), read
+      // at its first byte; the same fields get_field reads byte by byte.
+      uint64_t word = 0;
+      for (uint32_t i = 0; i < 8; ++i) word |= (uint64_t)s.records[(bit >> 3) + i] << (8 * i);
+      word >>= bit & 7;
+      const uint32_t gb = s.layout.gap_bits, ib = s.layout.idx_bits, lb = s.layout.len_bits;
+      gap = word & ((uint64_t{1} << gb) - 1);
+      idx = (word >> gb) & ((uint64_t{1} << ib) - 1);
+      len = ((word >> (gb + ib)) & ((uint64_t{1} << lb) - 1)) + 1;
+    } else {
+      gap = get_field(s.records, bit, s.layout.gap_bits);
+      idx = get_field(s.records, bit + s.layout.gap_bits, s.layout.idx_bits);
+      len =
+          get_field(s.records, bit + s.layout.gap_bits + s.layout.idx_bits, s.layout.len_bits) + 1;
+    }
   }
   if (idx >= s.n_sources) return false;
   gap *= s.layout.step;  // below 2^32 * 2^28: a step is at most n_full_units
@@ -306,7 +524,7 @@ SQZ_HD uint64_t section_bytes(uint64_t n_runs, const int64_t* sources, uint64_t 
   uint64_t n = head_bytes(n_runs, n_sources, l);
   for (uint64_t k = 0; k < n_sources; ++k)
     n += varint::size(k == 0 ? zigzag64(sources[0]) : (uint64_t)(sources[k] - sources[k - 1] - 1));
-  return n + (n_runs * l.record_bits + 7) / 8;
+  return n + record_stream_bytes(l, n_runs);
 }
 
 // Writes the head and the sources; returns the bytes written (the records follow).
@@ -314,9 +532,9 @@ SQZ_HD uint64_t write_head(uint8_t* p, uint64_t n_runs, const int64_t* sources, 
                            const Layout& l) {
   uint64_t n = varint::put(p, n_runs);
   n += varint::put(p + n, n_sources);
-  p[n++] = (uint8_t)l.gap_bits;
+  p[n++] = (uint8_t)(l.golomb ? kGolombFlag | l.gap_order : l.gap_bits);
   p[n++] = (uint8_t)l.idx_bits;
-  p[n++] = (uint8_t)(l.len_bits | (l.step > 1 ? kStepFlag : 0));
+  p[n++] = (uint8_t)((l.golomb ? l.len_order : l.len_bits) | (l.step > 1 ? kStepFlag : 0));
   if (l.step > 1) n += varint::put(p + n, l.step);
   for (uint64_t k = 0; k < n_sources; ++k)
     n += varint::put(p + n,
@@ -324,14 +542,34 @@ SQZ_HD uint64_t write_head(uint8_t* p, uint64_t n_runs, const int64_t* sources, 
   return n;
 }
 
-// Writes record k of a run (gap and len in units) into the (zeroed) record stream of
-// records_bytes bytes: in one little-endian word where the record fits one (read_run's fast
-// case), else field by field.
-SQZ_HD_ALWAYS void write_run(uint8_t* records, uint64_t records_bytes, uint64_t k, const Layout& l,
-                             uint64_t gap, uint64_t idx, uint64_t len) {
+// Writes a run's record (gap and len in units) at *bit_pos of the (zeroed) record stream of
+// records_bytes bytes and advances *bit_pos: a fixed record in one little-endian word where it
+// fits one (read_run's fast case), else field by field.
+SQZ_HD_ALWAYS void write_run(uint8_t* records, uint64_t records_bytes, uint64_t* bit_pos,
+                             const Layout& l, uint64_t gap, uint64_t idx, uint64_t len) {
   uint64_t f[3];
   record_fields(l, gap, idx, len, f);
-  const uint64_t bit = k * l.record_bits;
+  const uint64_t bit = *bit_pos;
+  if (l.golomb) {
+    if (golomb_bits(f[0], l.gap_order) + l.idx_bits + golomb_bits(f[2], l.len_order) <=
+            kWindowBits &&
+        (bit >> 3) + 8 <= records_bytes) {
+      // The whole record as one word (read_run's window).
+      uint32_t b1, b2;
+      const uint64_t c1 = golomb_code(f[0], l.gap_order, &b1);
+      const uint64_t c2 = golomb_code(f[2], l.len_order, &b2);
+      const uint64_t v = (c1 | f[1] << b1 | c2 << (b1 + l.idx_bits)) << (bit & 7);
+      for (uint32_t i = 0; i < 8; ++i) records[(bit >> 3) + i] |= (uint8_t)(v >> (8 * i));
+      *bit_pos += b1 + l.idx_bits + b2;
+      return;
+    }
+    put_golomb(records, records_bytes, bit_pos, f[0], l.gap_order);
+    put_field(records, *bit_pos, l.idx_bits, f[1]);
+    *bit_pos += l.idx_bits;
+    put_golomb(records, records_bytes, bit_pos, f[2], l.len_order);
+    return;
+  }
+  *bit_pos += l.record_bits;
   if (l.record_bits <= 56 && (bit >> 3) + 8 <= records_bytes) {
     const uint64_t v = (f[0] | (f[1] << l.gap_bits) | (f[2] << (l.gap_bits + l.idx_bits)))
                        << (bit & 7);

@@ -58,7 +58,8 @@ CAP_TABLE = 1 << 6        # a bound per table of a row layout (rel, abs)
 CAP_ROW_RECORDS = 1 << 7  # local records shared by a row's table vector
 CAP_DEDUP_STEP = 1 << 8   # dedup records counted in steps of several units
 CAP_RANS_LONG_SEGMENTS = 1 << 9  # rANS segments of 32,768 symbols
-CAPS_ALL = 0x3FF
+CAP_DEDUP_GOLOMB = 1 << 10       # dedup records' gap and length as Exp-Golomb codes
+CAPS_ALL = 0x7FF
 
 DEFAULT_MODE = "local"
 DEFAULT_LOCAL_BOUND = 1.96e-3   # squeeze::kInt8MatchingLocalBound
@@ -177,7 +178,8 @@ class FrameInfo:
 _lib = None
 _lib_path: Optional[str] = None
 # The capability bits the loaded library knows (it refuses others): a library of C API version 2
-# predates CAP_DEDUP_STEP, one of version 3 CAP_RANS_LONG_SEGMENTS. Set once by _load().
+# predates CAP_DEDUP_STEP, one of version 3 CAP_RANS_LONG_SEGMENTS, one of version 4
+# CAP_DEDUP_GOLOMB. Set once by _load().
 _lib_caps = CAPS_ALL
 _lib_lock = threading.Lock()
 
@@ -205,6 +207,8 @@ def library_candidates():
 def _caps_known(api_version: int) -> int:
     """The capability bits a library of C API version api_version knows."""
     caps = CAPS_ALL
+    if api_version < 5:
+        caps &= ~CAP_DEDUP_GOLOMB
     if api_version < 4:
         caps &= ~CAP_RANS_LONG_SEGMENTS
     if api_version < 3:

@@ -77,18 +77,24 @@ int main(int argc, char** argv) {
         if (!write_file(dir + "/data_" + std::to_string(count++), rt_v1)) return 1;
       }
   // Repeated 64-value vectors (4 units), out of order so that each is a run of its own: frames
-  // whose dedup records count steps of 4 units (kCapDedupStep).
-  for (int mode = 0; mode < 3; ++mode) {
+  // whose dedup records count steps of 4 units (kCapDedupStep), fixed records (modes 0-2) and
+  // Exp-Golomb ones (kCapDedupGolomb; modes 3-5 repeat modes 0-2 after 40 distinct vectors, so
+  // that a fixed record's gap would need 6 bits).
+  for (int variant = 0; variant < 6; ++variant) {
+    const int mode = variant % 3;
     constexpr int kVec = 64, kDistinct = 8;
     const int order[kDistinct] = {3, 0, 5, 1, 7, 2, 6, 4};
-    std::vector<float> v(2 * kDistinct * kVec);
-    for (int i = 0; i < kDistinct * kVec; ++i) v[i] = std::sin(0.7f * (float)i + (float)mode);
+    const int lead = variant < 3 ? 0 : 40;  // distinct vectors before the repeats
+    std::vector<float> v((2 * kDistinct + lead) * kVec);
+    for (int i = 0; i < (kDistinct + lead) * kVec; ++i)
+      v[i] = std::sin(0.7f * (float)i + (float)mode);
     for (int j = 0; j < kDistinct; ++j)
-      for (int k = 0; k < kVec; ++k) v[(kDistinct + j) * kVec + k] = v[order[j] * kVec + k];
+      for (int k = 0; k < kVec; ++k) v[(kDistinct + lead + j) * kVec + k] = v[order[j] * kVec + k];
     CodecParams p;
     p.dtype = DType::kF32;
     p.mode = (BoundMode)mode;
     p.bound = 1e-2;
+    if (variant < 3) p.caps &= ~kCapDedupGolomb;
     const size_t bytes = v.size() * 4;
     std::vector<uint8_t> frame(max_frame_bytes(bytes));
     size_t fb = 0;

@@ -180,6 +180,10 @@ void run_profile(const Profile& prof) {
       if ((prof.caps & squeeze::kCapDedupStep) == 0) {
         EXPECT_EQ(ds.layout.step, 1u) << "message " << k;
       }
+      // Exp-Golomb records (dedup.h) only for a receiver with kCapDedupGolomb.
+      if ((prof.caps & squeeze::kCapDedupGolomb) == 0) {
+        EXPECT_FALSE(ds.layout.golomb) << "message " << k;
+      }
       stepped_frames += ds.layout.step > 1;
     }
     history_frame[static_cast<size_t>(k)] = info.version == squeeze::kFrameVersion2 &&
@@ -276,6 +280,8 @@ TEST(Caps, SenderUsesOnlyWhatTheReceiverDecodes) {
         Profile{"staged frames, no rANS, no dedup", 3, squeeze::kCapV1 | squeeze::kCapStaged},
         Profile{"everything", 3, squeeze::kCapsAll},
         Profile{"everything but dedup steps", 3, squeeze::kCapsAll & ~squeeze::kCapDedupStep},
+        Profile{"everything but Exp-Golomb dedup records", 3,
+                squeeze::kCapsAll & ~squeeze::kCapDedupGolomb},
         // ENTROPY: the receiver decodes rANS; the sender uses it as configured.
         Profile{"everything, ENTROPY=on", 3, squeeze::kCapsAll, "on", nullptr,
                 Profile::Rans::kSome},

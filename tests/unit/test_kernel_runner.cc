@@ -23,6 +23,7 @@
 #include "compress/block.h"
 #include "compress/cuda/cpu_runner.h"
 #include "compress/format/staged.h"
+#include "compress/methods/dedup.h"
 #include "compress/methods/rans.h"
 #include "compress/methods/table.h"
 #include "compress/quant.h"
@@ -57,7 +58,21 @@ std::string describe(const TestChunk& c, size_t i) {
 struct BatchUse {
   int staged = 0, rans = 0, dedup = 0, raw = 0;
   int long_segments = 0;  // rANS frames whose segments are long (rans::kLongSegmentFlag)
+  int golomb = 0;         // frames whose dedup records are Exp-Golomb codes (dedup::kGolombFlag)
 };
+
+// Whether a staged frame's dedup records are Exp-Golomb codes: its gap_bits byte's flag.
+bool has_golomb_records(const std::vector<uint8_t>& frame) {
+  staged::Header h;
+  if (staged::parse(frame.data(), frame.size(), &h) != staged::Reject::kNone ||
+      h.dedup == (uint8_t)StagedDedup::kNone)
+    return false;
+  const uint8_t* p = frame.data() + staged::section_offset(h, StagedSection::kDedup);
+  dedup::Section sec;
+  return dedup::parse_section(p, p + h.section[(int)StagedSection::kDedup],
+                              staged::geometry(h.dtype, h.original_bytes).n_full_units, &sec) &&
+         sec.layout.golomb;
+}
 
 // Whether a staged rANS frame's segments are long: its shift byte's flag.
 bool has_long_segments(const std::vector<uint8_t>& frame) {
@@ -91,6 +106,8 @@ void check_batch_into(const std::vector<TestChunk>& chunks, uint64_t max_chunk_b
     use.raw += info.method == (uint8_t)FrameMethod::kRaw;
     use.long_segments += info.method == (uint8_t)FrameMethod::kStaged &&
                          info.version == kFrameVersion2 && has_long_segments(cpu_frames[i]);
+    use.golomb += info.method == (uint8_t)FrameMethod::kStaged && info.version == kFrameVersion2 &&
+                  has_golomb_records(cpu_frames[i]);
   }
 
   // Decode the CPU backend's frames through the runner (dst misaligned like the input).
@@ -387,6 +404,7 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
         total.rans += use.rans;
         total.dedup += use.dedup;
         total.long_segments += use.long_segments;
+        total.golomb += use.golomb;
       }
     }
     // The file as one frame (a message of registered buffers): rel 1e-2, and the default
@@ -398,6 +416,7 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
       total.rans += one.rans;
       total.dedup += one.dedup;
       total.long_segments += one.long_segments;
+      total.golomb += one.golomb;
     }
   }
   if (staged()) {
@@ -414,6 +433,12 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
     EXPECT_GT(total.long_segments, 0) << "no frame used long rANS segments";
   } else {
     EXPECT_EQ(total.long_segments, 0);
+  }
+  // Exp-Golomb dedup records (kCapDedupGolomb) likewise.
+  if (staged() && (caps() & kCapDedupGolomb) && (caps() & kCapDedup)) {
+    EXPECT_GT(total.golomb, 0) << "no frame used Exp-Golomb dedup records";
+  } else {
+    EXPECT_EQ(total.golomb, 0);
   }
 }
 
@@ -1267,6 +1292,68 @@ TEST(KernelRunnerHostile, SegmentSizeFlagGivesCpuVerdict) {
   EXPECT_EQ(long_frames, 2);
   EXPECT_EQ(accepted, 4 + 2);
   EXPECT_EQ(rejected, 2 + 4);
+}
+
+// Frames with Exp-Golomb dedup records (repeats of 64-value vectors, close together but for the
+// first) with bits of their dedup section flipped: the runner's decoder gives the CPU decoder's
+// verdict and reason, the same bytes when both accept, and writes nothing when it rejects.
+TEST(KernelRunnerHostile, GolombRecordsGiveCpuVerdict) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<std::vector<uint8_t>> frames;
+  for (BoundMode m : {BoundMode::kLocal, BoundMode::kRel}) {
+    for (int f = 0; f < 3; ++f) {
+      // The first 40 vectors distinct (the first run's gap needs 6 bits in a fixed record), then
+      // half the vectors repeat an earlier one.
+      std::vector<float> v(64 * 128);
+      for (float& x : v) x = g(rng);
+      for (size_t j = 40; j < 128; ++j)
+        if (rng() % 2 == 0) {
+          const size_t i = rng() % j;
+          std::copy(v.begin() + 64 * i, v.begin() + 64 * (i + 1), v.begin() + 64 * j);
+        }
+      const auto bytes = to_bytes(DType::kF32, v);
+      CodecParams p;
+      p.mode = m;
+      p.bound = 1e-2;
+      p.caps = kCapsAll & ~kCapHistory;
+      std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
+      size_t fb = 0;
+      ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
+                Status::kOk);
+      frame.resize(fb);
+      ASSERT_TRUE(has_golomb_records(frame)) << "seed " << seed;
+      frames.push_back(frame);
+    }
+  }
+  const uint64_t cap = 64 * 128 * 4;
+  int accepted = 0, rejected = 0;
+  for (int iter = 0; iter < 600; ++iter) {
+    std::vector<uint8_t> f = frames[iter % frames.size()];
+    staged::Header h;
+    ASSERT_EQ(staged::parse(f.data(), f.size(), &h), staged::Reject::kNone);
+    const uint64_t at = staged::section_offset(h, StagedSection::kDedup);
+    const uint32_t len = h.section[(int)StagedSection::kDedup];
+    for (int k = 0; k < 1 + (int)(rng() % 3); ++k)
+      f[at + rng() % len] ^= (uint8_t)(1u << (rng() % 8));
+    test::DecodedBothWays both;
+    test::decode_both_ways(f, cap, &both);
+    if (HasFatalFailure()) return;
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", iter " + std::to_string(iter));
+    ASSERT_EQ((Status)both.runner.status, both.cpu) << both.cpu_reason;
+    if (both.cpu == Status::kOk) {
+      ++accepted;
+      ASSERT_EQ(both.runner.out_bytes, both.cpu_bytes);
+      ASSERT_TRUE(same_bytes(both.runner_dst.data(), both.cpu_dst.data(), both.cpu_bytes));
+    } else {
+      ++rejected;
+      EXPECT_EQ(staged::reject_name((staged::Reject)both.runner.reject), both.cpu_reason);
+      for (size_t k = 0; k < cap; ++k) ASSERT_EQ(both.runner_dst[k], kCanary);
+    }
+  }
+  EXPECT_GT(rejected, 300) << "seed " << seed;
+  EXPECT_GT(accepted, 0) << "seed " << seed;
 }
 
 TEST(KernelRunnerArgs, DecodeArgumentsAndCapacity) {

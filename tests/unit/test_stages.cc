@@ -454,40 +454,82 @@ TEST(Dedup, SameBytesFindsEveryDifferingByte) {
   }
 }
 
-// dedup::write_run against the fields put one by one, and read_run against the records as
-// written: every field width from 0 to 32 bits (so records of up to 96 bits, past the one-word
-// path's 56), steps of 1 and more units, every record of the stream (the last ones within 8
+// The record stream by the format's definition, bit by bit: a field's bits LSB first, and the
+// Exp-Golomb code of v at order k (n = (v >> k) + 1 of z + 1 bits: z zeros, a one, n's low z
+// bits, v's low k bits).
+void put_bits_defined(std::vector<bool>* bits, uint64_t v, uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i) bits->push_back(((v >> i) & 1u) != 0);
+}
+void put_golomb_defined(std::vector<bool>* bits, uint64_t v, uint32_t k) {
+  const uint64_t n = (v >> k) + 1;
+  uint32_t z = 0;
+  while ((n >> (z + 1)) != 0) ++z;
+  for (uint32_t i = 0; i < z; ++i) bits->push_back(false);
+  bits->push_back(true);
+  put_bits_defined(bits, n, z);
+  put_bits_defined(bits, v, k);
+}
+std::vector<uint8_t> packed(const std::vector<bool>& bits) {
+  std::vector<uint8_t> out((bits.size() + 7) / 8, 0);
+  for (size_t i = 0; i < bits.size(); ++i)
+    if (bits[i]) out[i / 8] |= (uint8_t)(1u << (i % 8));
+  return out;
+}
+
+// dedup::write_run against the records by their definition, and read_run against the records as
+// written: fixed records of every field width from 0 to 32 bits (so records of up to 96 bits,
+// past the one-word path's 56), Exp-Golomb records of every order from 0 to 16 with small and
+// large values, steps of 1 and more units, every record of the stream (the last ones within 8
 // bytes of its end, where a word would pass it), and the validation of each run against its
-// frame.
+// frame; the cursor ends at the stream's end (records_end_ok).
 TEST(Dedup, RunRecordsReadBackAsWritten) {
   const uint64_t seed = test::test_seed();
   std::mt19937_64 rng(seed);
   for (int round = 0; round < 3000; ++round) {
     const uint64_t n_runs = 1 + rng() % 40;
-    dedup::Layout l;
+    dedup::Layout l{};
+    l.golomb = round % 2 == 1;
     l.gap_bits = (uint32_t)(rng() % 33);
     l.idx_bits = (uint32_t)(rng() % 33);
     l.len_bits = (uint32_t)(rng() % 33);
-    l.record_bits = (uint64_t)l.gap_bits + l.idx_bits + l.len_bits;
+    l.gap_order = (uint32_t)(rng() % (dedup::kMaxGolombOrder + 1));
+    l.len_order = (uint32_t)(rng() % (dedup::kMaxGolombOrder + 1));
+    l.record_bits = l.golomb ? 0 : (uint64_t)l.gap_bits + l.idx_bits + l.len_bits;
     l.step_log2 = round % 3 == 0 ? 0 : 1 + (uint32_t)(rng() % 4);  // encoders' steps: powers of two
     l.step = uint64_t{1} << l.step_log2;
     auto field = [&](uint32_t bits) { return bits == 0 ? 0 : rng() & ((1ull << bits) - 1); };
+    // Exp-Golomb values: mostly small (the runs of a trained payload), some up to 24 bits.
+    auto golomb_value = [&]() { return rng() % 4 == 0 ? field(1 + rng() % 24) : rng() % 3; };
     std::vector<uint64_t> gap(n_runs), idx(n_runs), len(n_runs);
-    std::vector<uint8_t> records((n_runs * l.record_bits + 7) / 8), defined(records.size());
+    std::vector<bool> def_bits;
     for (uint64_t k = 0; k < n_runs; ++k) {
-      const uint64_t gap_steps = field(l.gap_bits), len_steps = field(l.len_bits) + 1;
+      const uint64_t gap_steps = l.golomb ? golomb_value() : field(l.gap_bits);
+      const uint64_t len_steps = (l.golomb ? golomb_value() : field(l.len_bits)) + 1;
       gap[k] = gap_steps * l.step;  // in units, as the encoder hands them over
       idx[k] = field(l.idx_bits);
       len[k] = len_steps * l.step;
-      dedup::write_run(records.data(), records.size(), k, l, gap[k], idx[k], len[k]);
-      // The format's definition: the three fields one after another, LSB first, in steps.
-      const uint64_t bit = k * l.record_bits;
-      dedup::put_field(defined.data(), bit, l.gap_bits, gap_steps);
-      dedup::put_field(defined.data(), bit + l.gap_bits, l.idx_bits, idx[k]);
-      dedup::put_field(defined.data(), bit + l.gap_bits + l.idx_bits, l.len_bits, len_steps - 1);
+      if (l.golomb) {
+        put_golomb_defined(&def_bits, gap_steps, l.gap_order);
+        put_bits_defined(&def_bits, idx[k], l.idx_bits);
+        put_golomb_defined(&def_bits, len_steps - 1, l.len_order);
+        l.golomb_bits += dedup::golomb_bits(gap_steps, l.gap_order) + l.idx_bits +
+                         dedup::golomb_bits(len_steps - 1, l.len_order);
+      } else {
+        put_bits_defined(&def_bits, gap_steps, l.gap_bits);
+        put_bits_defined(&def_bits, idx[k], l.idx_bits);
+        put_bits_defined(&def_bits, len_steps - 1, l.len_bits);
+      }
     }
-    ASSERT_EQ(records, defined) << "seed " << seed << " round " << round << ", record bits "
-                                << l.record_bits;
+    const std::vector<uint8_t> defined = packed(def_bits);
+    ASSERT_EQ(dedup::record_stream_bytes(l, n_runs), defined.size())
+        << "seed " << seed << " round " << round;
+    std::vector<uint8_t> records(defined.size());
+    uint64_t bit = 0;
+    for (uint64_t k = 0; k < n_runs; ++k)
+      dedup::write_run(records.data(), records.size(), &bit, l, gap[k], idx[k], len[k]);
+    ASSERT_EQ(bit, def_bits.size()) << "seed " << seed << " round " << round;
+    ASSERT_EQ(records, defined) << "seed " << seed << " round " << round << ", golomb " << l.golomb
+                                << ", record bits " << l.record_bits;
     // Sources: every index a record may hold resolves to one, some in the history.
     const uint64_t n_sources = l.idx_bits >= 6 ? 64 : (1ull << l.idx_bits);
     std::vector<int64_t> sources(n_sources);
@@ -500,9 +542,11 @@ TEST(Dedup, RunRecordsReadBackAsWritten) {
     sec.records_bytes = records.size();
     const uint64_t n_full_units = 1 + rng() % (5000 * l.step);
     uint64_t prev_end = 0;
+    bit = 0;
+    bool all_ok = true;
     for (uint64_t k = 0; k < n_runs; ++k) {
       dedup::Run r{};
-      const bool ok = dedup::read_run(sec, sources.data(), k, prev_end, n_full_units, &r);
+      const bool ok = dedup::read_run(sec, sources.data(), &bit, prev_end, n_full_units, &r);
       // The definition: fields as written, then the checks.
       bool want = idx[k] < n_sources;
       if (want) {
@@ -517,9 +561,13 @@ TEST(Dedup, RunRecordsReadBackAsWritten) {
         }
       }
       ASSERT_EQ(ok, want) << "seed " << seed << " round " << round << " run " << k << " of "
-                          << n_runs << ", record bits " << l.record_bits;
+                          << n_runs << ", golomb " << l.golomb << ", record bits " << l.record_bits;
+      all_ok = ok;
       if (!ok) break;
       prev_end = r.dst + r.len;
+    }
+    if (all_ok) {
+      EXPECT_TRUE(dedup::records_end_ok(sec, bit)) << "seed " << seed << " round " << round;
     }
   }
 }
@@ -655,6 +703,178 @@ TEST(Dedup, StepShortensVectorRepeats) {
         ASSERT_LE(std::fabs((double)y - (double)v[i]), eb[i]) << "element " << i;
       }
     }
+  }
+}
+
+// Repeats of whole vectors close together (most runs one vector, most gaps 0-2 vectors) take
+// Exp-Golomb records (kGolombFlag) when the receiver declares kCapDedupGolomb and they are
+// smaller: the frame is smaller, decodes to the same bytes as the frame of fixed records, within
+// the bound; without the capability the section has fixed records. Runs of one vector every 8
+// vectors (every gap 7 vectors: 3 bits in a fixed record, at least 4 as a code) keep fixed
+// records.
+TEST(Dedup, GolombRecordsWhereTheyAreSmaller) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 0.1f);
+  for (int spread : {0, 1}) {
+    for (BoundMode m : {BoundMode::kLocal, BoundMode::kRel}) {
+      constexpr uint64_t kVecUnits = 4, kVecs = 2048;
+      const uint64_t w = kVecUnits * kUnitElems;
+      std::vector<float> v(kVecs * w);
+      for (float& x : v) x = g(rng);
+      // spread 0: a vector repeats an earlier one with probability 1/2 (runs mostly one vector,
+      // gaps of a few); spread 1: every vector 8k + 7 repeats one (runs of one vector, every gap
+      // 7 vectors).
+      for (uint64_t j = 1; j < kVecs; ++j)
+        if (spread == 0 ? rng() % 2 == 0 : j % 8 == 7) {
+          const uint64_t i = rng() % j;
+          std::copy(v.begin() + i * w, v.begin() + (i + 1) * w, v.begin() + j * w);
+        }
+      CodecParams p;
+      p.mode = m;
+      p.bound = 1e-2;
+      p.caps = kCapsAll & ~kCapHistory;
+      std::vector<uint8_t> with, without;
+      staged::Header hw, ho;
+      ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &with, &hw));
+      p.caps &= ~kCapDedupGolomb;
+      ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &without, &ho));
+      const uint64_t n_units = v.size() / kUnitElems;
+      dedup::Section sw, so;
+      const uint8_t* pw = with.data() + staged::section_offset(hw, StagedSection::kDedup);
+      const uint8_t* po = without.data() + staged::section_offset(ho, StagedSection::kDedup);
+      ASSERT_TRUE(
+          dedup::parse_section(pw, pw + hw.section[(int)StagedSection::kDedup], n_units, &sw));
+      ASSERT_TRUE(
+          dedup::parse_section(po, po + ho.section[(int)StagedSection::kDedup], n_units, &so));
+      SCOPED_TRACE("seed " + std::to_string(seed) + ", spread " + std::to_string(spread) +
+                   ", mode " + std::to_string((int)m));
+      ASSERT_GT(sw.n_runs, 10u);
+      EXPECT_FALSE(so.layout.golomb);
+      EXPECT_EQ(sw.n_runs, so.n_runs);
+      EXPECT_EQ(sw.layout.step, so.layout.step);
+      if (spread == 0) {
+        EXPECT_TRUE(sw.layout.golomb);
+        EXPECT_LT(with.size(), without.size());
+      } else {
+        EXPECT_FALSE(sw.layout.golomb);
+        EXPECT_EQ(with, without);
+      }
+      // Only the dedup section differs in size.
+      for (uint32_t k = 1; k < kStagedSections; ++k) EXPECT_EQ(hw.section[k], ho.section[k]);
+      std::vector<uint8_t> out_w(v.size() * 4), out_o(v.size() * 4);
+      size_t bw = 0, bo = 0;
+      ASSERT_EQ(
+          cpu::decode_staged(with.data(), with.size(), out_w.data(), out_w.size(), nullptr, &bw),
+          staged::Reject::kNone);
+      ASSERT_EQ(cpu::decode_staged(without.data(), without.size(), out_o.data(), out_o.size(),
+                                   nullptr, &bo),
+                staged::Reject::kNone);
+      ASSERT_EQ(out_w, out_o);
+      const std::vector<double> eb =
+          test::element_bounds(p, reinterpret_cast<const uint8_t*>(v.data()), v.size());
+      for (size_t i = 0; i < v.size(); ++i) {
+        float y;
+        std::memcpy(&y, out_w.data() + 4 * i, 4);
+        ASSERT_LE(std::fabs((double)y - (double)v[i]), eb[i]) << "element " << i;
+      }
+    }
+  }
+}
+
+// An Exp-Golomb code's length three ways: golomb_bits, add_golomb_costs (the encoders' sums at
+// orders 0-3) and the code by its definition, for values from 0 to 2^40 at every order tried.
+TEST(Dedup, GolombLengthsAgree) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < 20000; ++i) {
+    const uint64_t gap = i < 300 ? (uint64_t)i : rng() & ((uint64_t{1} << (rng() % 41)) - 1);
+    const uint64_t len =
+        i < 300 ? (uint64_t)(299 - i) : rng() & ((uint64_t{1} << (rng() % 41)) - 1);
+    uint64_t cost[2 * dedup::kGolombOrders] = {};
+    dedup::add_golomb_costs(gap, len, cost);
+    for (uint32_t k = 0; k < dedup::kGolombOrders; ++k) {
+      std::vector<bool> g, l;
+      put_golomb_defined(&g, gap, k);
+      put_golomb_defined(&l, len, k);
+      ASSERT_EQ(dedup::golomb_bits(gap, k), g.size()) << "seed " << seed << ", " << gap;
+      ASSERT_EQ(cost[k], g.size()) << "seed " << seed << ", gap " << gap << ", order " << k;
+      ASSERT_EQ(cost[dedup::kGolombOrders + k], l.size())
+          << "seed " << seed << ", len " << len << ", order " << k;
+    }
+  }
+}
+
+// The Exp-Golomb records' head and stream are validated: an order above 16, a code of more than
+// 40 zeros before its one bit, a code cut short by the section's end, and a byte left after the
+// last run are each refused (kDedupRuns); the frame as written decodes, and with its last byte
+// removed (the section one shorter) does not.
+TEST(Dedup, GolombRecordsAreValidated) {
+  const int64_t sources[] = {0};
+  // Two runs of one unit from source 0 at units 1 and 3: gaps 1 and 1 (after the first run's end),
+  // idx 0 (0 bits: one source), len - 1 = 0. The cheapest orders: gap 1 at order 1 -> "11" (z = 0:
+  // the one bit, then v's low bit), 3 bits at order 0; len 0 at order 0 -> "1". Fixed records
+  // of a largest gap of 40 would take 6 bits each.
+  uint64_t cost[2 * dedup::kGolombOrders] = {};
+  dedup::add_golomb_costs(1, 0, cost);
+  dedup::add_golomb_costs(1, 0, cost);
+  const dedup::Layout l = dedup::choose_layout(dedup::layout_for(40, 1, 1, 1), 2, cost, true);
+  ASSERT_TRUE(l.golomb);
+  ASSERT_EQ(l.gap_order, 1u);
+  ASSERT_EQ(l.len_order, 0u);
+  ASSERT_EQ(l.golomb_bits, 6u);  // 2 x (2 + 0 + 1)
+  EXPECT_FALSE(dedup::choose_layout(dedup::layout_for(40, 1, 1, 1), 2, cost, false).golomb);
+  // Not smaller than fixed records of a largest gap of 1 (1 bit each): fixed.
+  EXPECT_FALSE(dedup::choose_layout(dedup::layout_for(1, 1, 1, 1), 2, cost, true).golomb);
+  std::vector<uint8_t> sec(64, 0);
+  const uint64_t head = dedup::write_head(sec.data(), 2, sources, 1, l);
+  ASSERT_EQ(sec[2], dedup::kGolombFlag | 1);
+  ASSERT_EQ(sec[4], 0);  // len order 0, no step
+  uint64_t bit = 0;
+  dedup::write_run(sec.data() + head, 1, &bit, l, 1, 0, 1);
+  dedup::write_run(sec.data() + head, 1, &bit, l, 1, 0, 1);
+  ASSERT_EQ(bit, 6u);
+  // Bits LSB first: 1 1 1 | 1 1 1 | 0 0 (padding).
+  ASSERT_EQ(sec[head], 0x3f);
+  auto decodes = [](const std::vector<uint8_t>& s, size_t n) {
+    dedup::Section parsed;
+    if (!dedup::parse_section(s.data(), s.data() + n, 8, &parsed)) return false;
+    int64_t src[1];
+    if (!dedup::read_sources(parsed, s.data() + n, 8, 0, src)) return false;
+    uint64_t b = 0, prev_end = 0;
+    for (uint64_t k = 0; k < parsed.n_runs; ++k) {
+      dedup::Run r;
+      if (!dedup::read_run(parsed, src, &b, prev_end, 8, &r)) return false;
+      prev_end = r.dst + r.len;
+    }
+    return dedup::records_end_ok(parsed, b);
+  };
+  const size_t n = head + 1;
+  EXPECT_TRUE(decodes(sec, n));
+  EXPECT_FALSE(decodes(sec, n - 1));  // the records cut off
+  EXPECT_FALSE(decodes(sec, n + 1));  // a byte after the last run
+  std::vector<uint8_t> bad = sec;
+  bad[2] = dedup::kGolombFlag | 17;  // an order above 16
+  EXPECT_FALSE(decodes(bad, n));
+  bad = sec;
+  bad[2] = dedup::kGolombFlag | 16;  // order 16: the codes read differently, and run past the end
+  EXPECT_FALSE(decodes(bad, n));
+  bad = sec;
+  bad[head] = 0x00;  // the first code's one bit gone: its zeros run into the next code
+  EXPECT_FALSE(decodes(bad, n));
+  // A code of 41 zeros before its one bit, in a section long enough to hold it: refused, where
+  // 40 zeros would be read (and then fail the frame's bounds).
+  for (uint32_t zeros : {40u, 41u}) {
+    std::vector<uint8_t> z = sec;
+    z.resize(head + 16, 0);
+    std::fill(z.begin() + (long)head, z.end(), 0);
+    dedup::put_field(z.data() + head, zeros, 1, 1);
+    dedup::Section parsed;
+    ASSERT_TRUE(dedup::parse_section(z.data(), z.data() + z.size(), 1ull << 40, &parsed));
+    uint64_t b = 0, v = 0;
+    EXPECT_EQ(dedup::get_golomb(parsed.records, parsed.records_bytes * 8, &b, 0, &v),
+              zeros <= dedup::kMaxGolombPrefix)
+        << zeros << " zeros";
   }
 }
 

@@ -890,13 +890,13 @@ int run(int argc, char** argv) {
   };
   std::vector<Variant> variants;
   // A layout's quantizers (and the lossless planes method) are not stages: every variant may use
-  // them. Each stage comes with the capabilities that refine it (long rANS segments, dedup
-  // steps), so that the last row is the full codec (params.caps).
+  // them. Each stage comes with the capabilities that refine it (long rANS segments, dedup steps
+  // and Exp-Golomb records), so that the last row is the full codec (params.caps).
   const uint32_t layout_caps = kCapTable | kCapRowRecords;
   if (opt.stages) {
     const uint32_t fixed = kCapV1 | kCapStaged | kCapPlanes | layout_caps;
     const uint32_t rans = fixed | kCapRans | kCapRansLongSegments;
-    const uint32_t dedup = rans | kCapDedup | kCapDedupStep;
+    const uint32_t dedup = rans | kCapDedup | kCapDedupStep | kCapDedupGolomb;
     variants.push_back({" fixed", fixed});
     variants.push_back({" +rans", rans});
     variants.push_back({" +dedup", dedup});
