@@ -312,6 +312,14 @@ SQZ_HD void put_golomb(uint8_t* p, uint64_t bytes, uint64_t* bit, uint64_t v, ui
   *bit += 1 + z + k;
 }
 
+// The value of a code of order k whose z zeros and one bit start a window w (the code's bits from
+// bit 0 on, 2z + 1 + k <= 64 of them in w): golomb_code's inverse.
+SQZ_HD uint64_t golomb_value(uint64_t w, uint32_t z, uint32_t k) {
+  const uint64_t n = (uint64_t{1} << z) | ((w >> (z + 1)) & ((uint64_t{1} << z) - 1));
+  const uint64_t low = k == 0 ? 0 : (w >> (2 * z + 1)) & ((uint64_t{1} << k) - 1);
+  return ((n - 1) << k) | low;
+}
+
 // Reads a code of order k (<= kMaxGolombOrder) at *bit of a stream of total_bits and advances
 // *bit; false when it runs past the stream or has more than kMaxGolombPrefix zeros (the value
 // then stays below 2^56).
@@ -325,9 +333,7 @@ SQZ_HD bool get_golomb(const uint8_t* p, uint64_t total_bits, uint64_t* bit, uin
       const uint32_t z = low_bit(lit);
       if (z > kMaxGolombPrefix) return false;
       if (2 * z + 1 + k <= kWindowBits) {
-        const uint64_t n = (uint64_t{1} << z) | ((w >> (z + 1)) & ((uint64_t{1} << z) - 1));
-        const uint64_t low = k == 0 ? 0 : (w >> (2 * z + 1)) & ((uint64_t{1} << k) - 1);
-        *v = ((n - 1) << k) | low;
+        *v = golomb_value(w, z, k);
         *bit += 2 * z + 1 + k;
         return true;
       }
@@ -463,14 +469,9 @@ SQZ_HD_ALWAYS bool read_run(const Section& s, const int64_t* sources, uint64_t* 
           const uint32_t z2 = low_bit(rest);
           const uint32_t end = len_at + 2 * z2 + 1 + kl;
           if (z2 <= kMaxGolombPrefix && end <= kWindowBits) {
-            const uint64_t n1 = (uint64_t{1} << z1) | ((w >> (z1 + 1)) & ((uint64_t{1} << z1) - 1));
-            const uint64_t g1 = kg == 0 ? 0 : (w >> (2 * z1 + 1)) & ((uint64_t{1} << kg) - 1);
-            gap = ((n1 - 1) << kg) | g1;
+            gap = golomb_value(w, z1, kg);
             idx = ib == 0 ? 0 : (w >> idx_at) & ((uint64_t{1} << ib) - 1);
-            const uint64_t n2 =
-                (uint64_t{1} << z2) | ((rest >> (z2 + 1)) & ((uint64_t{1} << z2) - 1));
-            const uint64_t l2 = kl == 0 ? 0 : (rest >> (2 * z2 + 1)) & ((uint64_t{1} << kl) - 1);
-            len = ((n2 - 1) << kl) | l2;
+            len = golomb_value(rest, z2, kl);
             *bit_pos += end;
             whole = true;
           }

@@ -23,6 +23,17 @@ bool write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   return std::fclose(f) == 0 && ok;
 }
 
+// v's f32 frame under p, written to dir/frame_<*count> (*count then advances).
+bool write_frame(const std::string& dir, int* count, const CodecParams& p,
+                 const std::vector<float>& v) {
+  const size_t bytes = v.size() * 4;
+  std::vector<uint8_t> frame(max_frame_bytes(bytes));
+  size_t fb = 0;
+  if (compress(p, v.data(), bytes, frame.data(), frame.size(), &fb) != Status::kOk) return false;
+  frame.resize(fb);
+  return write_file(dir + "/frame_" + std::to_string((*count)++), frame);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,12 +106,7 @@ int main(int argc, char** argv) {
     p.mode = (BoundMode)mode;
     p.bound = 1e-2;
     if (variant < 3) p.caps &= ~kCapDedupGolomb;
-    const size_t bytes = v.size() * 4;
-    std::vector<uint8_t> frame(max_frame_bytes(bytes));
-    size_t fb = 0;
-    if (compress(p, v.data(), bytes, frame.data(), frame.size(), &fb) != Status::kOk) return 1;
-    frame.resize(fb);
-    if (!write_file(dir + "/frame_" + std::to_string(count++), frame)) return 1;
+    if (!write_frame(dir, &count, p, v)) return 1;
   }
   // 20,000 coded values (more than one short rANS segment, at most one long one): frames of one
   // long segment (kCapRansLongSegments, rans::kLongSegmentFlag), rel and local.
@@ -115,12 +121,7 @@ int main(int argc, char** argv) {
     p.mode = (BoundMode)mode;
     p.bound = 1e-2;
     p.rans_min_gain = 0;
-    const size_t bytes = v.size() * 4;
-    std::vector<uint8_t> frame(max_frame_bytes(bytes));
-    size_t fb = 0;
-    if (compress(p, v.data(), bytes, frame.data(), frame.size(), &fb) != Status::kOk) return 1;
-    frame.resize(fb);
-    if (!write_file(dir + "/frame_" + std::to_string(count++), frame)) return 1;
+    if (!write_frame(dir, &count, p, v)) return 1;
   }
   std::printf("wrote %d seeds to %s\n", count, dir.c_str());
   return 0;

@@ -584,6 +584,49 @@ void encode_frame(const CodecParams& p, const std::vector<float>& v, std::vector
   ASSERT_EQ(staged::parse(frame->data(), frame->size(), h), staged::Reject::kNone);
 }
 
+// The dedup section of a frame encode_frame made, parsed.
+void parse_dedup(const std::vector<uint8_t>& frame, const staged::Header& h, dedup::Section* sec) {
+  const uint8_t* p = frame.data() + staged::section_offset(h, StagedSection::kDedup);
+  ASSERT_TRUE(dedup::parse_section(p, p + h.section[(int)StagedSection::kDedup],
+                                   staged::geometry(h.dtype, h.original_bytes).n_full_units, sec));
+}
+
+// Whole vectors of vec_units units repeated: vector j >= 1 copies a random earlier one where
+// repeats(j) says so.
+template <class Repeats>
+void repeat_vectors(std::vector<float>* v, uint64_t vec_units, std::mt19937_64& rng,
+                    Repeats repeats) {
+  const uint64_t w = vec_units * kUnitElems;
+  for (uint64_t j = 1; j < v->size() / w; ++j)
+    if (repeats(j)) {
+      const uint64_t i = rng() % j;
+      std::copy(v->begin() + i * w, v->begin() + (i + 1) * w, v->begin() + j * w);
+    }
+}
+
+// Two frames of v that differ only in how they code the same values (with and without a
+// capability): both decode on the active backend, to the same bytes, every element within its
+// bound.
+void expect_same_values_within_bound(const CodecParams& p, const std::vector<float>& v,
+                                     const std::vector<uint8_t>& with,
+                                     const std::vector<uint8_t>& without) {
+  std::vector<uint8_t> out_w(v.size() * 4), out_o(v.size() * 4);
+  size_t bw = 0, bo = 0;
+  ASSERT_EQ(cpu::decode_staged(with.data(), with.size(), out_w.data(), out_w.size(), nullptr, &bw),
+            staged::Reject::kNone);
+  ASSERT_EQ(
+      cpu::decode_staged(without.data(), without.size(), out_o.data(), out_o.size(), nullptr, &bo),
+      staged::Reject::kNone);
+  ASSERT_EQ(out_w, out_o);
+  const std::vector<double> eb =
+      test::element_bounds(p, reinterpret_cast<const uint8_t*>(v.data()), v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    float y;
+    std::memcpy(&y, out_w.data() + 4 * i, 4);
+    ASSERT_LE(std::fabs((double)y - (double)v[i]), eb[i]) << "element " << i;
+  }
+}
+
 // The head of a dedup section with a step: parsed back as written (dedup::write_head,
 // head_bytes), and refused (parse_section false) with a step below 2, above the frame's full
 // units, cut short, or with a width above 32 beside the flag.
@@ -652,11 +695,7 @@ TEST(Dedup, StepShortensVectorRepeats) {
       const uint64_t n_vec = 2048 / vec_units;
       std::vector<float> v(n_vec * vec_units * kUnitElems);
       for (float& x : v) x = g(rng);
-      for (uint64_t j = 1; j < n_vec; ++j)
-        if (rng() % 2 == 0) {
-          const uint64_t i = rng() % j, w = vec_units * kUnitElems;
-          std::copy(v.begin() + i * w, v.begin() + (i + 1) * w, v.begin() + j * w);
-        }
+      repeat_vectors(&v, vec_units, rng, [&](uint64_t) { return rng() % 2 == 0; });
       CodecParams p;
       p.mode = m;
       p.bound = 1e-2;
@@ -666,14 +705,9 @@ TEST(Dedup, StepShortensVectorRepeats) {
       ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &with, &hw));
       p.caps &= ~kCapDedupStep;
       ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &without, &ho));
-      const uint64_t n_units = v.size() / kUnitElems;
       dedup::Section sw, so;
-      const uint8_t* pw = with.data() + staged::section_offset(hw, StagedSection::kDedup);
-      const uint8_t* po = without.data() + staged::section_offset(ho, StagedSection::kDedup);
-      ASSERT_TRUE(
-          dedup::parse_section(pw, pw + hw.section[(int)StagedSection::kDedup], n_units, &sw));
-      ASSERT_TRUE(
-          dedup::parse_section(po, po + ho.section[(int)StagedSection::kDedup], n_units, &so));
+      ASSERT_NO_FATAL_FAILURE(parse_dedup(with, hw, &sw));
+      ASSERT_NO_FATAL_FAILURE(parse_dedup(without, ho, &so));
       SCOPED_TRACE("seed " + std::to_string(seed) + ", vectors of " + std::to_string(vec_units) +
                    " units, mode " + std::to_string((int)m));
       ASSERT_GT(sw.n_runs, 10u);
@@ -686,22 +720,7 @@ TEST(Dedup, StepShortensVectorRepeats) {
       EXPECT_LT(with.size(), without.size());
       // Only the dedup section differs in size.
       for (uint32_t k = 1; k < kStagedSections; ++k) EXPECT_EQ(hw.section[k], ho.section[k]);
-      std::vector<uint8_t> out_w(v.size() * 4), out_o(v.size() * 4);
-      size_t bw = 0, bo = 0;
-      ASSERT_EQ(
-          cpu::decode_staged(with.data(), with.size(), out_w.data(), out_w.size(), nullptr, &bw),
-          staged::Reject::kNone);
-      ASSERT_EQ(cpu::decode_staged(without.data(), without.size(), out_o.data(), out_o.size(),
-                                   nullptr, &bo),
-                staged::Reject::kNone);
-      ASSERT_EQ(out_w, out_o);
-      const std::vector<double> eb =
-          test::element_bounds(p, reinterpret_cast<const uint8_t*>(v.data()), v.size());
-      for (size_t i = 0; i < v.size(); ++i) {
-        float y;
-        std::memcpy(&y, out_w.data() + 4 * i, 4);
-        ASSERT_LE(std::fabs((double)y - (double)v[i]), eb[i]) << "element " << i;
-      }
+      ASSERT_NO_FATAL_FAILURE(expect_same_values_within_bound(p, v, with, without));
     }
   }
 }
@@ -718,18 +737,13 @@ TEST(Dedup, GolombRecordsWhereTheyAreSmaller) {
   std::normal_distribution<float> g(0.0f, 0.1f);
   for (int spread : {0, 1}) {
     for (BoundMode m : {BoundMode::kLocal, BoundMode::kRel}) {
-      constexpr uint64_t kVecUnits = 4, kVecs = 2048;
-      const uint64_t w = kVecUnits * kUnitElems;
-      std::vector<float> v(kVecs * w);
+      std::vector<float> v(2048 * 4 * kUnitElems);  // 2048 vectors of 4 units
       for (float& x : v) x = g(rng);
       // spread 0: a vector repeats an earlier one with probability 1/2 (runs mostly one vector,
       // gaps of a few); spread 1: every vector 8k + 7 repeats one (runs of one vector, every gap
       // 7 vectors).
-      for (uint64_t j = 1; j < kVecs; ++j)
-        if (spread == 0 ? rng() % 2 == 0 : j % 8 == 7) {
-          const uint64_t i = rng() % j;
-          std::copy(v.begin() + i * w, v.begin() + (i + 1) * w, v.begin() + j * w);
-        }
+      repeat_vectors(&v, 4, rng,
+                     [&](uint64_t j) { return spread == 0 ? rng() % 2 == 0 : j % 8 == 7; });
       CodecParams p;
       p.mode = m;
       p.bound = 1e-2;
@@ -739,14 +753,9 @@ TEST(Dedup, GolombRecordsWhereTheyAreSmaller) {
       ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &with, &hw));
       p.caps &= ~kCapDedupGolomb;
       ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &without, &ho));
-      const uint64_t n_units = v.size() / kUnitElems;
       dedup::Section sw, so;
-      const uint8_t* pw = with.data() + staged::section_offset(hw, StagedSection::kDedup);
-      const uint8_t* po = without.data() + staged::section_offset(ho, StagedSection::kDedup);
-      ASSERT_TRUE(
-          dedup::parse_section(pw, pw + hw.section[(int)StagedSection::kDedup], n_units, &sw));
-      ASSERT_TRUE(
-          dedup::parse_section(po, po + ho.section[(int)StagedSection::kDedup], n_units, &so));
+      ASSERT_NO_FATAL_FAILURE(parse_dedup(with, hw, &sw));
+      ASSERT_NO_FATAL_FAILURE(parse_dedup(without, ho, &so));
       SCOPED_TRACE("seed " + std::to_string(seed) + ", spread " + std::to_string(spread) +
                    ", mode " + std::to_string((int)m));
       ASSERT_GT(sw.n_runs, 10u);
@@ -762,22 +771,7 @@ TEST(Dedup, GolombRecordsWhereTheyAreSmaller) {
       }
       // Only the dedup section differs in size.
       for (uint32_t k = 1; k < kStagedSections; ++k) EXPECT_EQ(hw.section[k], ho.section[k]);
-      std::vector<uint8_t> out_w(v.size() * 4), out_o(v.size() * 4);
-      size_t bw = 0, bo = 0;
-      ASSERT_EQ(
-          cpu::decode_staged(with.data(), with.size(), out_w.data(), out_w.size(), nullptr, &bw),
-          staged::Reject::kNone);
-      ASSERT_EQ(cpu::decode_staged(without.data(), without.size(), out_o.data(), out_o.size(),
-                                   nullptr, &bo),
-                staged::Reject::kNone);
-      ASSERT_EQ(out_w, out_o);
-      const std::vector<double> eb =
-          test::element_bounds(p, reinterpret_cast<const uint8_t*>(v.data()), v.size());
-      for (size_t i = 0; i < v.size(); ++i) {
-        float y;
-        std::memcpy(&y, out_w.data() + 4 * i, 4);
-        ASSERT_LE(std::fabs((double)y - (double)v[i]), eb[i]) << "element " << i;
-      }
+      ASSERT_NO_FATAL_FAILURE(expect_same_values_within_bound(p, v, with, without));
     }
   }
 }
@@ -1393,28 +1387,12 @@ TEST(Rans, LongSegmentsWhereTheReceiverDecodesThem) {
         }
       }
     }
-    std::vector<uint8_t> out_w(n * 4), out_o(n * 4);
-    size_t bw = 0, bo = 0;
     for (const cpu::Backend* be : backends()) {
       ASSERT_TRUE(cpu::select_backend(be->name));
-      ASSERT_EQ(
-          cpu::decode_staged(with.data(), with.size(), out_w.data(), out_w.size(), nullptr, &bw),
-          staged::Reject::kNone)
-          << be->name;
-      ASSERT_EQ(cpu::decode_staged(without.data(), without.size(), out_o.data(), out_o.size(),
-                                   nullptr, &bo),
-                staged::Reject::kNone)
-          << be->name;
-      ASSERT_EQ(out_w, out_o) << be->name;
+      SCOPED_TRACE(be->name);
+      ASSERT_NO_FATAL_FAILURE(expect_same_values_within_bound(p, v, with, without));
     }
     ASSERT_TRUE(cpu::select_backend("auto"));
-    const double eb =
-        test::requested_abs_bound(p, reinterpret_cast<const uint8_t*>(v.data()), v.size());
-    for (size_t i = 0; i < v.size(); ++i) {
-      float y;
-      std::memcpy(&y, out_w.data() + 4 * i, 4);
-      ASSERT_LE(std::fabs((double)y - (double)v[i]), eb) << "element " << i;
-    }
   }
 }
 
