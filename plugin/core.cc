@@ -290,6 +290,7 @@ std::string caps_description(uint32_t caps, bool send) {
   if (caps & kCapDedupStep) d += ", dedup steps";
   if (caps & kCapRansLongSegments) d += ", long rANS segments";
   if (caps & kCapDedupGolomb) d += ", Exp-Golomb dedup records";
+  if (caps & kCapPackedRecords) d += ", packed local records";
   return d;
 }
 

@@ -42,6 +42,7 @@ static_assert(squeeze::kCapHistory == SQUEEZE_C_CAP_HISTORY, "");
 static_assert(squeeze::kCapDedupStep == SQUEEZE_C_CAP_DEDUP_STEP, "");
 static_assert(squeeze::kCapRansLongSegments == SQUEEZE_C_CAP_RANS_LONG_SEGMENTS, "");
 static_assert(squeeze::kCapDedupGolomb == SQUEEZE_C_CAP_DEDUP_GOLOMB, "");
+static_assert(squeeze::kCapPackedRecords == SQUEEZE_C_CAP_PACKED_RECORDS, "");
 static_assert(squeeze::kFrameHeaderBytes == SQUEEZE_C_FRAME_HEADER_BYTES, "header size");
 
 // Version 1 of squeeze_c_params ended after `bound`; version 2 appends the row layout.

@@ -19,6 +19,7 @@
 #include "compress/cpu/stream_copy.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
+#include "compress/methods/local_packed.h"
 #include "compress/methods/rans.h"
 #include "compress/methods/table.h"
 #include "compress/methods/varint.h"
@@ -473,6 +474,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   quant::QuantParams qp{};
   double applied = 0.0;
   uint32_t w = 0, e0 = 0;
+  local::RecordPrecision prec;  // local mode: the records' (record_precision)
   const uint32_t rlog = local_mode && lay != nullptr ? local::record_log2(lay, params.caps) : 0;
   const uint64_t rblocks = uint64_t{1} << rlog;
   const uint64_t n_records = (g.n_blocks + rblocks - 1) >> rlog;
@@ -543,10 +545,11 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     e0 = per_block ? uk.local_e0(rstats, s.record_bound.data(), n_records)
                    : local::e0_for_one_bound(rstats, n_records, min_bound);
     if (e0 == 0) e0 = 1;  // every block is special: the reference is never used
+    prec = local::record_precision(min_bound, w, (params.caps & kCapPackedRecords) != 0);
     s.params.resize(g.n_blocks);
     s.record.resize(n_records);
     s.side.resize(2 * n_records);
-    uk.decide_local(rstats, s.record_bound.data(), n_records, e0, w, (uint8_t)kType,
+    uk.decide_local(rstats, s.record_bound.data(), n_records, e0, w, (uint8_t)kType, prec,
                     s.record.data(), s.side.data(), s.params.data());
     // Record r's parameters (params[r]) to each of its blocks, last record first: a record's
     // blocks start at r << rlog >= r, so no entry is overwritten before it is read.
@@ -1019,9 +1022,21 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     }
     dedup_bytes = dedup::section_bytes(n_runs, sources.data(), sources.size(), layout);
   }
-  const uint64_t quant_bytes = local_mode ? local::kQuantHeaderBytes +
-                                                n_lit_records * local::kRecordBytes +
-                                                n_side * local::kSideBytes
+  // Local records: packed (local_packed.h) where the receiver reads them and they are smaller.
+  local::PackedLayout packed_layout;
+  bool packed = false;
+  if (local_mode && (params.caps & kCapPackedRecords) != 0) {
+    local::RecordRange range;
+    for (uint64_t k = 0; k < n_lit_records; ++k)
+      local::add_record(&range, s.record[s.lit_records[k]]);
+    packed_layout = local::packed_layout(range, prec);
+    packed = local::use_packed(packed_layout, n_lit_records, true);
+  }
+  const uint64_t quant_bytes = local_mode
+                                   ? local::kQuantHeaderBytes +
+                                         (packed ? local::packed_bytes(packed_layout, n_lit_records)
+                                                 : local::fixed_bytes(n_lit_records)) +
+                                         n_side * local::kSideBytes
                                : table_mode ? table::section_bytes(n_tables)
                                             : 0;
   const uint64_t outlier_bytes = 4 + n_out * (4 + g.es);
@@ -1059,13 +1074,26 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     p[0] = (uint8_t)e0;
     p[1] = (uint8_t)w;
     p[2] = (uint8_t)rlog;
-    p[3] = 0;
+    p[3] = packed ? local::kRecordsPacked : local::kRecordsFixed;
     p += local::kQuantHeaderBytes;
-    uint8_t* side = p + n_lit_records * local::kRecordBytes;
+    uint8_t* records = p;
+    if (packed) {
+      local::write_packed_head(packed_layout, p);
+      records = p + local::kPackedHeadBytes;
+      const uint64_t bytes = local::packed_bytes(packed_layout, n_lit_records);
+      std::memset(records, 0, bytes - local::kPackedHeadBytes);
+      p += bytes;
+    } else {
+      p += local::fixed_bytes(n_lit_records);
+    }
+    uint8_t* side = p;
     for (uint64_t k = 0; k < n_lit_records; ++k) {
       const uint32_t r = s.lit_records[k];
-      local::store_record(p, s.record[r]);
-      p += local::kRecordBytes;
+      if (packed) {
+        local::put_packed_record(records, packed_layout, k, s.record[r]);
+      } else {
+        local::store_record(records + k * local::kRecordBytes, s.record[r]);
+      }
       if (local::has_side_entry(s.params[r << rlog].kind)) {
         block::store_le32(side, s.side[2 * r]);
         block::store_le32(side + 4, s.side[2 * r + 1]);
@@ -1140,6 +1168,7 @@ struct DecodeScratch {
   std::vector<uint32_t> literal_blocks;     // the blocks with a literal unit, in order
   std::vector<local::Dequant> dequant;      // per block (literal blocks with codes only are set)
   std::vector<local::Dequant> rec_dequant;  // local mode, per record of a literal block
+  std::vector<uint8_t> rec_expanded;        // packed records as 3-byte ones (local_packed.h)
   std::vector<uint8_t> rec_kind;            // its local::Kind
   std::vector<float> rec_value;             // its value (zero and constant kinds only)
   std::vector<uint32_t> coded_unit;         // the units with codes, in order
@@ -1357,6 +1386,8 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
   uint32_t w = 0, e0 = 0, rlog = 0;
   const uint8_t* rec = nullptr;
   const uint8_t* side = nullptr;
+  bool packed = false;  // local records packed (local_packed.h)
+  local::PackedLayout packed_layout;
   TableGeometry tg{};
   if (local_mode) {
     if ((uint64_t)(end - p) < local::kQuantHeaderBytes) return Reject::kQuantParams;
@@ -1364,9 +1395,16 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     w = p[1];
     rlog = p[2];
     if (e0 < 1 || e0 > 254 || w < 1 || w > local::kMaxWidth || rlog > local::kMaxRecordLog2 ||
-        p[3] != 0)
+        p[3] > local::kRecordsPacked)
       return Reject::kQuantParams;
     rec = p + local::kQuantHeaderBytes;
+    if (p[3] == local::kRecordsPacked) {
+      if ((uint64_t)(end - rec) < local::kPackedHeadBytes ||
+          !local::read_packed_head(rec, &packed_layout))
+        return Reject::kQuantParams;
+      packed = true;
+      rec += local::kPackedHeadBytes;
+    }
   } else if (table_mode) {
     uint32_t row_elems, start_col, n_tables;
     if (!table::parse_header(p, (uint64_t)(end - p), &row_elems, &start_col, &n_tables))
@@ -1402,9 +1440,25 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       last = r;
     }
   }
-  if (local_mode) {
-    if ((uint64_t)(end - rec) < n_lit_records * local::kRecordBytes) return Reject::kQuantParams;
-    side = rec + n_lit_records * local::kRecordBytes;
+  if (local_mode && packed) {
+    // Each packed record expanded into the 3-byte record it stands for (kInvalidRecord where its
+    // fields name none: parse() rejects it below), so that the readers below see one form.
+    const uint64_t bytes =
+        local::packed_bytes(packed_layout, n_lit_records) - local::kPackedHeadBytes;
+    if ((uint64_t)(end - rec) < bytes ||
+        !local::packed_tail_zero(rec, bytes, packed_layout, n_lit_records))
+      return Reject::kQuantParams;
+    side = rec + bytes;
+    if (s.rec_expanded.size() < local::fixed_bytes(n_lit_records))
+      s.rec_expanded.resize(local::fixed_bytes(n_lit_records));
+    uint8_t* x = s.rec_expanded.data();
+    for (uint64_t k = 0; k < n_lit_records; ++k)
+      local::store_record(x + k * local::kRecordBytes,
+                          local::packed_record(rec, bytes, packed_layout, k));
+    rec = x;
+  } else if (local_mode) {
+    if ((uint64_t)(end - rec) < local::fixed_bytes(n_lit_records)) return Reject::kQuantParams;
+    side = rec + local::fixed_bytes(n_lit_records);
   }
   if (local_mode) s.dequant.resize(g.n_blocks);
   s.coded_unit.resize(g.n_units);

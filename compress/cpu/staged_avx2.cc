@@ -769,9 +769,10 @@ SQZ_AVX2 inline __m128i round_down_bits4(__m256d v) {
 }
 
 // local::step_bits_below of four values.
-SQZ_AVX2 inline __m128i step_bits_below4(__m256d v) {
-  const __m128i bits = _mm_and_si128(round_down_bits4(v),
-                                     _mm_set1_epi32((int)~((1u << (23 - local::kMantBits)) - 1u)));
+SQZ_AVX2 inline __m128i step_bits_below4(__m256d v, uint32_t mant_shift) {
+  const __m128i bits =
+      _mm_and_si128(round_down_bits4(v),
+                    _mm_set1_epi32((int)~((1u << (23 - local::kMantBits + mant_shift)) - 1u)));
   const __m128i e = _mm_srli_epi32(bits, 23);
   const __m128i bad = _mm_or_si128(_mm_cmpeq_epi32(e, _mm_setzero_si128()),
                                    _mm_cmpgt_epi32(e, _mm_set1_epi32(254)));
@@ -841,7 +842,7 @@ SQZ_AVX2 uint32_t local_e0_avx2(const local::BlockStats* st, const double* bound
     const __m256d v =
         _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(2.0), _mm256_loadu_pd(bound + r)), range);
     alignas(16) uint32_t bits[4];
-    _mm_store_si128(reinterpret_cast<__m128i*>(bits), step_bits_below4(v));
+    _mm_store_si128(reinterpret_cast<__m128i*>(bits), step_bits_below4(v, 0));
     for (int k = 0; k < 4; ++k) {
       const uint32_t e = ((rec.plain >> k) & 1u) ? bits[k] >> 23 : 0u;
       e0 = e > e0 ? e : e0;
@@ -876,10 +877,11 @@ SQZ_AVX2 inline void store_plain_params(__m128 row, bool codes_in_range, uint32_
 }
 
 SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound, uint64_t n,
-                                uint32_t e0, uint32_t w, uint8_t dtype, uint32_t* record,
-                                uint32_t* side, local::BlockParams* params) {
+                                uint32_t e0, uint32_t w, uint8_t dtype, local::RecordPrecision prec,
+                                uint32_t* record, uint32_t* side, local::BlockParams* params) {
   const __m128i e0v = _mm_set1_epi32((int)e0);
-  const __m256d width = _mm256_set1_pd((double)(1u << w) - 0.125);
+  const double z_unit = (double)(1u << prec.z_shift);
+  const __m256d width = _mm256_set1_pd((double)(1u << w) - 0.125 * z_unit);
   const uint32_t max_code = (1u << w) - 1u;
   uint64_t r = 0;
   for (; r + 4 <= n; r += 4) {
@@ -887,7 +889,7 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
     const __m256d range = _mm256_sub_pd(rec.mx, rec.mn);
     const __m256d eb = _mm256_mul_pd(_mm256_loadu_pd(bound + r), range);
     const __m128i eb_check = round_down_bits4(eb);
-    const __m128i bits = step_bits_below4(wanted_step4(dtype, rec, eb));
+    const __m128i bits = step_bits_below4(wanted_step4(dtype, rec, eb), prec.mant_shift);
     const __m128i e = _mm_srli_epi32(bits, 23);
     // bits != 0 (e >= 1), e <= e0 and e0 - e <= kMaxOctave.
     const __m128i octave = _mm_sub_epi32(e0v, e);
@@ -898,12 +900,14 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
         _mm_set1_epi32(-1));
     const __m128 s = _mm_castsi128_ps(bits);
     const __m256d sd = _mm256_cvtps_pd(s);
-    // z = -floor((mn + s / 2) * 8 / s)
-    const __m256d q =
+    // z = -floor((mn + s / 2) * 8 / s * 2^-z_shift) * 2^z_shift (local::quant_record)
+    const __m256d q = _mm256_mul_pd(
         _mm256_div_pd(_mm256_mul_pd(_mm256_add_pd(rec.mn, _mm256_mul_pd(sd, _mm256_set1_pd(0.5))),
                                     _mm256_set1_pd(8.0)),
-                      sd);
-    const __m256d z = _mm256_xor_pd(_mm256_floor_pd(q), _mm256_set1_pd(-0.0));
+                      sd),
+        _mm256_set1_pd(1.0 / z_unit));
+    const __m256d z = _mm256_mul_pd(_mm256_xor_pd(_mm256_floor_pd(q), _mm256_set1_pd(-0.0)),
+                                    _mm256_set1_pd(z_unit));
     const __m256d ok_z = _mm256_and_pd(
         _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GE_OQ),
                       _mm256_cmp_pd(z, _mm256_set1_pd((double)local::kMaxZ), _CMP_LE_OQ)),
@@ -938,13 +942,13 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
     for (uint32_t k = 0; k < 4; ++k) {
       const uint64_t i = r + k;
       if (!((quant >> k) & 1u)) {
-        local::decide(st[i], bound[i], e0, w, dtype, &record[i], &side[2 * i], &params[i]);
+        local::decide(st[i], bound[i], e0, w, dtype, prec, &record[i], &side[2 * i], &params[i]);
         continue;
       }
       store_plain_params(rows[k], (in_range >> k) & 1u, ebc_out[k], max_code, &params[i]);
     }
   }
-  kUnitScalar.decide_local(st + r, bound + r, n - r, e0, w, dtype, record + r, side + 2 * r,
+  kUnitScalar.decide_local(st + r, bound + r, n - r, e0, w, dtype, prec, record + r, side + 2 * r,
                            params + r);
 }
 

@@ -80,11 +80,12 @@ struct UnitKernels {
   void (*unpack_planes)(const uint8_t* in, uint32_t width, uint32_t* codes);
   // Local mode, records [0, n) with stats st[r] and bound[r]: the frame's reference exponent
   // (the largest exponent field of local::wanted_step_bits, 0 when there is none), and each
-  // record's local::decide (record[r], side[2r..2r+1], params[r]) for elements of type dtype.
+  // record's local::decide (record[r], side[2r..2r+1], params[r]) for elements of type dtype
+  // at the frame's record precision.
   uint32_t (*local_e0)(const local::BlockStats* st, const double* bound, uint64_t n);
   void (*decide_local)(const local::BlockStats* st, const double* bound, uint64_t n, uint32_t e0,
-                       uint32_t w, uint8_t dtype, uint32_t* record, uint32_t* side,
-                       local::BlockParams* params);
+                       uint32_t w, uint8_t dtype, local::RecordPrecision prec, uint32_t* record,
+                       uint32_t* side, local::BlockParams* params);
   // Local mode's decoder: records [0, n) (local::kRecordBytes each, nothing read past them) as
   // dq[r] (local::quant_dequant) for as long as each is a valid kQuant record. Returns how many:
   // the index of the first that is not, else n.

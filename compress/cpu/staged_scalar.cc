@@ -180,10 +180,10 @@ uint32_t local_e0_scalar(const local::BlockStats* st, const double* bound, uint6
 }
 
 void decide_local_scalar(const local::BlockStats* st, const double* bound, uint64_t n, uint32_t e0,
-                         uint32_t w, uint8_t dtype, uint32_t* record, uint32_t* side,
-                         local::BlockParams* params) {
+                         uint32_t w, uint8_t dtype, local::RecordPrecision prec, uint32_t* record,
+                         uint32_t* side, local::BlockParams* params) {
   for (uint64_t r = 0; r < n; ++r)
-    local::decide(st[r], bound[r], e0, w, dtype, &record[r], &side[2 * r], &params[r]);
+    local::decide(st[r], bound[r], e0, w, dtype, prec, &record[r], &side[2 * r], &params[r]);
 }
 
 // The two passes, one after the other: the reference the fused kernels are compared with.

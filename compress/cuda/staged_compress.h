@@ -30,6 +30,7 @@
 #include "compress/format/staged.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
+#include "compress/methods/local_packed.h"
 #include "compress/methods/rans.h"
 #include "compress/methods/table.h"
 #include "compress/methods/varint.h"
@@ -242,6 +243,7 @@ struct StagedAnalyzeKernel {
       if (st.local && st.quantized && !st.local_bounds) {  // else from the blocks' (phase 3)
         st.w = local::code_width(c.bound);
         if (st.w == 0) st.quantized = 0;
+        st.prec = local::record_precision(c.bound, st.w, (c.caps & kCapPackedRecords) != 0);
       }
       st.use_dedup = (c.caps & kCapDedup) != 0 && g.n_full_units >= 2;
       st.table = c.table;
@@ -374,6 +376,7 @@ struct StagedAnalyzeKernel {
             st.quantized = 0;
             return;
           }
+          st.prec = local::record_precision(applied, st.w, (st.caps & kCapPackedRecords) != 0);
         }
         for (uint64_t r = 0; st.rlog > 0 && r < st.n_records; ++r) {
           double bound = st.bound;
@@ -425,7 +428,7 @@ struct StagedAnalyzeKernel {
       for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {
         const uint64_t b0 = r << st.rlog;
         local::decide(local::record_stats(sl.stats, st.n_blocks, r, st.rlog),
-                      st.local_bounds ? sl.bound[r] : st.bound, st.e0, st.w, st.dtype,
+                      st.local_bounds ? sl.bound[r] : st.bound, st.e0, st.w, st.dtype, st.prec,
                       &sl.record[r], &sl.side[2 * r], &sl.params[b0]);
         for (uint64_t b = b0 + 1; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
           sl.params[b] = sl.params[b0];
@@ -554,7 +557,8 @@ struct StagedAnalyzeKernel {
       st.n_lit_blocks = acc[4];
       st.n_side = acc[5];
     } else if constexpr (P == 10) {
-      // Offsets: runs, coded units and their codes, outliers; records and side entries.
+      // Offsets: runs, coded units and their codes, outliers; records and side entries, and the
+      // range of the thread's literal records (part[th][3], for packed records: phase 12).
       if (!st.quantized) return;
       uint64_t run = s.base[th][0], cu = s.base[th][1], ce = s.base[th][2], out = s.base[th][3];
       const Span us = share(st.n_units, th);
@@ -578,15 +582,18 @@ struct StagedAnalyzeKernel {
         out += popc(sl.unit_outliers[u]);
       }
       uint64_t rec = s.base[th][4], side = s.base[th][5];
+      local::RecordRange range;
       const Span rs = share(st.local ? st.n_records : st.n_blocks, th);
       for (uint64_t r = rs.begin; r < rs.end; ++r) {
         sl.block_rec[r] = 0xffffffffu;
         sl.block_side[r] = 0xffffffffu;
         if (!record_has_literal(st, sl, r)) continue;
         sl.block_rec[r] = (uint32_t)rec++;
+        if (st.local) local::add_record(&range, sl.record[r]);
         if (st.local && local::has_side_entry(sl.params[r << st.rlog].kind))
           sl.block_side[r] = (uint32_t)side++;
       }
+      s.part[th][3] = local::range_word(range);
     } else if constexpr (P == 11) {
       // Run lengths; per-thread counts of the source bitmap.
       s.part[th][0] = 0;
@@ -609,6 +616,15 @@ struct StagedAnalyzeKernel {
         acc += s.part[k][0];
       }
       st.n_sources = acc;
+      // Packed local records (local_packed.h): the layout of the literal records' range.
+      st.packed = 0;
+      if (st.local && (st.caps & kCapPackedRecords) != 0) {
+        local::RecordRange range;
+        for (uint32_t k = 0; k < kCtaThreads; ++k)
+          range = local::merge(range, local::range_of_word(s.part[k][3]));
+        st.packed_layout = local::packed_layout(range, st.prec);
+        st.packed = local::use_packed(st.packed_layout, st.n_lit_blocks, true);
+      }
     } else if constexpr (P == 13) {
       // Source ranks and the increasing source list; gaps, the widest fields and their OR.
       s.max_gap[th] = 0;
@@ -694,8 +710,11 @@ struct StagedAnalyzeKernel {
         st.dedup_bytes = dedup::head_bytes(st.n_runs, st.n_sources, st.layout) + src_bytes +
                          dedup::record_stream_bytes(st.layout, st.n_runs);
       }
-      st.quant_bytes = st.local ? local::kQuantHeaderBytes + st.n_lit_blocks * local::kRecordBytes +
-                                      st.n_side * local::kSideBytes
+      st.quant_bytes = st.local
+                           ? local::kQuantHeaderBytes +
+                                 (st.packed ? local::packed_bytes(st.packed_layout, st.n_lit_blocks)
+                                            : local::fixed_bytes(st.n_lit_blocks)) +
+                                 st.n_side * local::kSideBytes
                        : st.table == kTableQuant ? table::section_bytes(st.n_tables)
                                                  : 0;
       st.outlier_bytes = 4 + st.n_out * (4 + st.es);
@@ -921,7 +940,8 @@ struct StagedWriteKernel {
         q[0] = (uint8_t)st.e0;
         q[1] = (uint8_t)st.w;
         q[2] = st.rlog;
-        q[3] = 0;
+        q[3] = st.packed ? local::kRecordsPacked : local::kRecordsFixed;
+        if (st.packed) local::write_packed_head(st.packed_layout, q + local::kQuantHeaderBytes);
       }
       if (tables) table::write_header(frame + o.quant, st.row_elems, st.start_col, st.n_tables);
       if (st.use_rans) {
@@ -942,11 +962,25 @@ struct StagedWriteKernel {
                            sl.tparams[k]);
     }
     if (st.local) {
+      // Packed records in order by one thread (neighbouring records share bytes), 3-byte ones
+      // a record per thread.
       uint8_t* rec = frame + o.quant + local::kQuantHeaderBytes;
-      uint8_t* side = rec + st.n_lit_blocks * local::kRecordBytes;
+      uint8_t* side = rec + local::fixed_bytes(st.n_lit_blocks);
+      if (st.packed) {
+        const uint64_t bytes = local::packed_bytes(st.packed_layout, st.n_lit_blocks);
+        rec += local::kPackedHeadBytes;
+        side = rec + (bytes - local::kPackedHeadBytes);
+        if (th == 0) {
+          for (uint64_t i = 0; i < bytes - local::kPackedHeadBytes; ++i) rec[i] = 0;
+          for (uint64_t r = 0; r < st.n_records; ++r)
+            if (sl.block_rec[r] != 0xffffffffu)
+              local::put_packed_record(rec, st.packed_layout, sl.block_rec[r], sl.record[r]);
+        }
+      }
       for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {
         if (sl.block_rec[r] == 0xffffffffu) continue;
-        local::store_record(rec + (uint64_t)sl.block_rec[r] * local::kRecordBytes, sl.record[r]);
+        if (!st.packed)
+          local::store_record(rec + (uint64_t)sl.block_rec[r] * local::kRecordBytes, sl.record[r]);
         if (sl.block_side[r] != 0xffffffffu) {
           uint8_t* e = side + (uint64_t)sl.block_side[r] * local::kSideBytes;
           block::store_le32(e, sl.side[2 * r]);

@@ -20,6 +20,7 @@
 #include "compress/format/staged.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
+#include "compress/methods/local_packed.h"
 #include "compress/methods/rans.h"
 #include "compress/methods/table.h"
 #include "compress/quant.h"
@@ -43,6 +44,22 @@ SQZ_HD bool record_literal(const StagedState& st, const StagedSlot& sl, uint64_t
   for (uint64_t b = r << st.rlog; b < ((r + 1) << st.rlog) && b < st.n_blocks; ++b)
     any |= block_literal(st, sl, b);
   return any;
+}
+
+// A local frame's records after the quant section's 4-byte head: the packed head and records
+// (local_packed.h), or 3-byte records; the side entries follow.
+SQZ_HD uint64_t records_bytes(const StagedState& st) {
+  return st.packed ? local::packed_bytes(st.packed_layout, st.n_lit_blocks)
+                   : local::fixed_bytes(st.n_lit_blocks);
+}
+
+// Literal record idx of a local frame whose quant section starts at quant: the 24-bit record
+// (local::kInvalidRecord for packed fields that name none; parse() rejects it).
+SQZ_HD uint32_t literal_record(const StagedState& st, const uint8_t* quant, uint64_t idx) {
+  const uint8_t* rec = quant + local::kQuantHeaderBytes;
+  if (!st.packed) return local::load_record(rec + idx * local::kRecordBytes);
+  return local::packed_record(rec + local::kPackedHeadBytes,
+                              records_bytes(st) - local::kPackedHeadBytes, st.packed_layout, idx);
 }
 
 struct StagedDecodeKernel {
@@ -212,12 +229,26 @@ struct StagedDecodeKernel {
       st.e0 = p[0];
       st.w = p[1];
       if (st.e0 < 1 || st.e0 > 254 || st.w < 1 || st.w > local::kMaxWidth || p[2] != st.rlog ||
-          p[3] != 0 || len - local::kQuantHeaderBytes < st.n_lit_blocks * local::kRecordBytes)
+          p[3] > local::kRecordsPacked) {
+        reject(st, Reject::kQuantParams);
+        return;
+      }
+      st.packed = p[3] == local::kRecordsPacked;
+      const uint8_t* rec = p + local::kQuantHeaderBytes;
+      if (st.packed && (len - local::kQuantHeaderBytes < local::kPackedHeadBytes ||
+                        !local::read_packed_head(rec, &st.packed_layout))) {
+        reject(st, Reject::kQuantParams);
+        return;
+      }
+      const uint64_t bytes = records_bytes(st);
+      if (len - local::kQuantHeaderBytes < bytes ||
+          (st.packed &&
+           !local::packed_tail_zero(rec + local::kPackedHeadBytes, bytes - local::kPackedHeadBytes,
+                                    st.packed_layout, st.n_lit_blocks)))
         reject(st, Reject::kQuantParams);
     } else if constexpr (P == 6) {
       // Per literal record: its index; side entries and coded units counted.
-      const uint8_t* rec =
-          c.frame + staged::section_offset(st.h, StagedSection::kQuant) + local::kQuantHeaderBytes;
+      const uint8_t* quant = c.frame + staged::section_offset(st.h, StagedSection::kQuant);
       const Span rs = share(st.n_records, th);
       uint64_t idx = s.base[th][0], sides = 0, cu = 0, ce = 0;
       for (uint64_t r = rs.begin; r < rs.end; ++r) {
@@ -225,9 +256,7 @@ struct StagedDecodeKernel {
         if (!record_literal(st, sl, r)) continue;
         sl.block_rec[r] = (uint32_t)idx;
         bool side = false, codes = true;
-        if (st.local)
-          local::classify_record(local::load_record(rec + idx * local::kRecordBytes), &side,
-                                 &codes);
+        if (st.local) local::classify_record(literal_record(st, quant, idx), &side, &codes);
         ++idx;
         sides += side;
         if (!codes) continue;
@@ -251,15 +280,14 @@ struct StagedDecodeKernel {
       st.n_side = acc[1];
       st.n_coded_units = acc[2];
       st.n_coded = acc[3];
-      if (st.local && st.h.section[(int)StagedSection::kQuant] !=
-                          local::kQuantHeaderBytes + st.n_lit_blocks * local::kRecordBytes +
-                              st.n_side * local::kSideBytes)
+      if (st.local && st.h.section[(int)StagedSection::kQuant] != local::kQuantHeaderBytes +
+                                                                      records_bytes(st) +
+                                                                      st.n_side * local::kSideBytes)
         reject(st, Reject::kQuantParams);
     } else if constexpr (P == 8) {
       // Records parsed (with their side entries); each unit's first coded index.
-      const uint8_t* rec =
-          c.frame + staged::section_offset(st.h, StagedSection::kQuant) + local::kQuantHeaderBytes;
-      const uint8_t* side0 = rec + st.n_lit_blocks * local::kRecordBytes;
+      const uint8_t* quant = c.frame + staged::section_offset(st.h, StagedSection::kQuant);
+      const uint8_t* side0 = quant + local::kQuantHeaderBytes + records_bytes(st);
       const Span rs = share(st.n_records, th);
       uint64_t side = s.base[th][1], cu = s.base[th][2], ce = s.base[th][3];
       for (uint64_t r = rs.begin; r < rs.end; ++r) {
@@ -269,7 +297,7 @@ struct StagedDecodeKernel {
         bool coded = true;
         if (st.local) {
           const uint64_t b0 = r << st.rlog;
-          const uint32_t record = local::load_record(rec + (uint64_t)sl.block_rec[r] * 3);
+          const uint32_t record = literal_record(st, quant, sl.block_rec[r]);
           bool has_side;
           local::classify_record(record, &has_side, &coded);
           if (!local::parse(record, side0 + side * local::kSideBytes, st.e0, st.w, &sl.params[b0]))

@@ -10,6 +10,7 @@
 #include "compress/format/staged.h"
 #include "compress/methods/dedup.h"
 #include "compress/methods/local.h"
+#include "compress/methods/local_packed.h"
 #include "compress/methods/planes.h"
 #include "compress/methods/rans.h"
 #include "compress/methods/table.h"
@@ -234,6 +235,11 @@ struct StagedState {
   quant::QuantParams qp;
   double applied;
   uint32_t e0, w;
+  // local: the records' precision (enc: local::record_precision), whether they are packed and
+  // how (local_packed.h)
+  local::RecordPrecision prec;
+  uint8_t packed;
+  local::PackedLayout packed_layout;
   uint8_t quantized;  // 0: the frame is raw (no quantizer, or not a float type)
   // A row layout's tables (CompressChunkDesc::table; dec: 1 for a kTable frame), their count and
   // the frame's first column.

@@ -15,6 +15,8 @@
 //   escape       offset and step as full f32 in an 8-byte side entry, x' = o + q * s (blocks
 //                whose range does not contain 0 on the grid, or whose step is out of octaves).
 // Non-finite elements, and any element whose reconstruction misses the bound, are outliers.
+// A receiver that declares kCapPackedRecords gets the records packed at the frame's own field
+// widths, and steps and zero points of the precision the bound needs (local_packed.h).
 #pragma once
 
 #include <cstdint>
@@ -59,11 +61,56 @@ SQZ_HD uint32_t code_width(double bound) {
   return 0;
 }
 
-// Float bits of the largest float with a 9-bit mantissa that is <= v (v > 0 finite); 0 when that
-// is not a normal float.
-SQZ_HD uint32_t step_bits_below(double v) {
+// How finely a frame's quant records give their steps and zero points. The format's record holds
+// a 9-bit mantissa and z in eighths of a step; a frame whose receiver reads packed records
+// (kCapPackedRecords, local_packed.h) may keep fewer: the mantissa's low mant_shift bits zero and
+// z a multiple of 2^z_shift, so that packing drops those bits. {0, 0} is the full precision.
+struct RecordPrecision {
+  uint32_t mant_shift = 0;  // 0..kMaxMantShift
+  uint32_t z_shift = 0;     // 0..kMaxZShift
+};
+constexpr uint32_t kMaxMantShift = 7;  // at least 2 mantissa bits (a special record's kind)
+constexpr uint32_t kMaxZShift = 3;     // z in whole steps
+// The fewest mantissa bits record_precision keeps. With m bits a step is up to 2^-m (on average
+// 2^-(m+1)) smaller than the bound allows, so the codes spread over more values: about
+// 1.44 x 2^-(m+1) bits a code more for the rANS coder, 32 codes a record, against the bit a
+// record that dropping a mantissa bit saves. Going from 5 bits to 4 saves more than it costs;
+// from 4 to 3 it costs more (1.44 bits a record).
+constexpr uint32_t kLeastMantBits = 4;
+
+// Whether steps of m mantissa bits and zero points on a grid of 2^z_shift / 8 steps always cover
+// a block's range with 2^W codes at relative bound b: 2b (1 - 2^-m) (2^W - 2^z_shift / 8) >= 1
+// (code_width's rule, which is m = 9 and z_shift = 0).
+SQZ_HD bool precision_covers(double bound, uint32_t w, uint32_t m, uint32_t z_shift) {
+  const double lost = 1.0 / (double)(1u << m);
+  return 2.0 * bound * (1.0 - lost) * ((double)(1u << w) - (double)(1u << z_shift) * 0.125) >= 1.0;
+}
+
+// The precision of a frame's records at relative bound b and width W (b the smallest bound of
+// the frame's records): full without packing; with it, the coarsest z grid and then the fewest
+// mantissa bits (no fewer than kLeastMantBits) that still cover every block, so that no block
+// becomes an escape for it. At local 1e-2 (W = 6) that is 4 mantissa bits and z in whole steps;
+// at INT8's 1.96e-3 (W = 8, 0.3% to spare) 9 bits and z in quarter steps.
+SQZ_HD RecordPrecision record_precision(double bound, uint32_t w, bool packed) {
+  RecordPrecision p;
+  if (!packed || w == 0) return p;
+  for (uint32_t zs = kMaxZShift + 1; zs-- > 0;) {
+    for (uint32_t m = kLeastMantBits; m <= kMantBits; ++m) {
+      if (precision_covers(bound, w, m, zs)) {
+        p.mant_shift = kMantBits - m;
+        p.z_shift = zs;
+        return p;
+      }
+    }
+  }
+  return p;
+}
+
+// Float bits of the largest float with a (9 - mant_shift)-bit mantissa that is <= v (v > 0
+// finite); 0 when that is not a normal float.
+SQZ_HD uint32_t step_bits_below(double v, uint32_t mant_shift = 0) {
   const float f = quant::float_round_down(v);
-  uint32_t bits = quant::float_to_bits(f) & ~((1u << (23 - kMantBits)) - 1u);
+  uint32_t bits = quant::float_to_bits(f) & ~((1u << (23 - kMantBits + mant_shift)) - 1u);
   if ((bits >> 23) == 0 || (bits >> 23) >= 255) return 0;
   return bits;
 }
@@ -221,14 +268,18 @@ SQZ_HD double wanted_step(uint8_t dtype, const BlockStats& st, double eb) {
 
 // A kQuant record with the step of bits for a block of stats st (range max - min): false when
 // the step is out of the frame's octaves or zero cannot be put on its grid within the codes.
+// z is the least multiple of 2^z_shift that keeps the block's least element at code 0 or above
+// (the multiplications by powers of two are exact: z_shift 0 is the plain floor).
 SQZ_HD bool quant_record(const BlockStats& st, double range, uint32_t bits, uint32_t e0, uint32_t w,
-                         uint32_t* record, BlockParams* p) {
+                         uint32_t z_shift, uint32_t* record, BlockParams* p) {
   const uint32_t e = bits >> 23;
   if (bits == 0 || e > e0 || e0 - e > kMaxOctave) return false;
   const float s = quant::bits_to_float(bits);
   const double sd = (double)s;
-  const double z = -quant::floor_d(((double)st.mn + sd * 0.5) * 8.0 / sd);
-  if (!(z >= 0.0 && z <= (double)kMaxZ && sd * ((double)(1u << w) - 0.125) >= range)) return false;
+  const double unit = (double)(1u << z_shift);
+  const double z = -quant::floor_d(((double)st.mn + sd * 0.5) * 8.0 / sd * (1.0 / unit)) * unit;
+  if (!(z >= 0.0 && z <= (double)kMaxZ && sd * ((double)(1u << w) - 0.125 * unit) >= range))
+    return false;
   const uint32_t zi = (uint32_t)z;
   const uint32_t mant = (bits >> (23 - kMantBits)) & ((1u << kMantBits) - 1u);
   *record = (e0 - e) | (mant << 4) | (zi << 13);
@@ -242,9 +293,9 @@ SQZ_HD bool quant_record(const BlockStats& st, double range, uint32_t bits, uint
 
 // Decides a block's record. e0: the frame's reference exponent (the largest exponent field of
 // wanted_step_bits over the frame's blocks), w: the frame's code width, dtype: the element type
-// (wanted_step).
+// (wanted_step), prec: the frame's record precision (record_precision).
 SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, uint8_t dtype,
-                   uint32_t* record, uint32_t side[2], BlockParams* p) {
+                   RecordPrecision prec, uint32_t* record, uint32_t side[2], BlockParams* p) {
   *p = BlockParams{};  // eb_check stays 0 for zero and constant blocks: they are exact
   p->max_code = (1u << w) - 1u;
   side[0] = side[1] = 0;
@@ -266,9 +317,10 @@ SQZ_HD Kind decide(const BlockStats& st, double bound, uint32_t e0, uint32_t w, 
   p->eb_check = quant::float_round_down(eb);
   // The wanted step, else 2 eb (a smaller step may leave the octaves or the codes).
   const double wanted = wanted_step(dtype, st, eb);
-  if (quant_record(st, range, step_bits_below(wanted), e0, w, record, p) ||
-      (wanted != 2.0 * eb &&
-       quant_record(st, range, step_bits_below(2.0 * eb), e0, w, record, p))) {
+  if (quant_record(st, range, step_bits_below(wanted, prec.mant_shift), e0, w, prec.z_shift, record,
+                   p) ||
+      (wanted != 2.0 * eb && quant_record(st, range, step_bits_below(2.0 * eb, prec.mant_shift), e0,
+                                          w, prec.z_shift, record, p))) {
     // quantize_element's quotients at the block's extremes.
     p->codes_in_range =
         rounded_quotient(st.mn, *p) >= 0.0f && rounded_quotient(st.mx, *p) <= (float)p->max_code;

@@ -49,18 +49,21 @@ enum Capability : uint32_t {
   kCapDedupStep = 1u << 8,   // dedup records counted in steps of several units (dedup.h)
   kCapRansLongSegments = 1u << 9,  // rANS segments of 32,768 symbols in staged frames (rans.h)
   kCapDedupGolomb = 1u << 10,      // dedup records' gap and length as Exp-Golomb codes (dedup.h)
+  kCapPackedRecords = 1u << 11,    // local records at the frame's field widths (local_packed.h)
 };
 constexpr uint32_t kCapsAll = kCapV1 | kCapStaged | kCapRans | kCapDedup | kCapHistory |
                               kCapPlanes | kCapTable | kCapRowRecords | kCapDedupStep |
-                              kCapRansLongSegments | kCapDedupGolomb;
+                              kCapRansLongSegments | kCapDedupGolomb | kCapPackedRecords;
 // What only the CPU backend decodes: a GPU receiver declares kCapsAll & ~kCapsCpuOnly. (The
 // CUDA backend decodes lossless planes frames and table quantizers too: compress/cuda/.)
 constexpr uint32_t kCapsCpuOnly = kCapHistory;
 // What a sender assumes of a receiver it cannot ask (Squeeze over an inner net plugin: no
 // handshake): no stream history, and nothing a receiver of an earlier release would refuse
-// (kCapDedupStep, kCapRansLongSegments and kCapDedupGolomb came after the inner transport).
+// (kCapDedupStep, kCapRansLongSegments, kCapDedupGolomb and kCapPackedRecords came after the
+// inner transport).
 constexpr uint32_t kCapsWithoutHandshake =
-    kCapsAll & ~(kCapHistory | kCapDedupStep | kCapRansLongSegments | kCapDedupGolomb);
+    kCapsAll &
+    ~(kCapHistory | kCapDedupStep | kCapRansLongSegments | kCapDedupGolomb | kCapPackedRecords);
 
 // The bound a TorchRec INT8 row-wise user has per value (range / 510 of the row), as a local
 // bound: each value within 1/510 of its block's range, a block never wider than a row.

@@ -24,8 +24,9 @@ extern "C" {
 /* Version of this C API; grows when functions, fields or capability bits are added (existing ones
  * never change). 2: the row layout in squeeze_c_params; 3: SQUEEZE_C_CAP_DEDUP_STEP (a library
  * refuses capability bits it does not know: SQUEEZE_C_CAPS_ALL of a newer header included);
- * 4: SQUEEZE_C_CAP_RANS_LONG_SEGMENTS; 5: SQUEEZE_C_CAP_DEDUP_GOLOMB. */
-#define SQUEEZE_C_API_VERSION 5
+ * 4: SQUEEZE_C_CAP_RANS_LONG_SEGMENTS; 5: SQUEEZE_C_CAP_DEDUP_GOLOMB;
+ * 6: SQUEEZE_C_CAP_PACKED_RECORDS. */
+#define SQUEEZE_C_API_VERSION 6
 
 /* Status codes: the codec's (squeeze::Status) then the C API's own. */
 enum squeeze_c_status {
@@ -78,7 +79,8 @@ enum squeeze_c_mode {
 #define SQUEEZE_C_CAP_DEDUP_STEP (1u << 8)
 #define SQUEEZE_C_CAP_RANS_LONG_SEGMENTS (1u << 9)
 #define SQUEEZE_C_CAP_DEDUP_GOLOMB (1u << 10)
-#define SQUEEZE_C_CAPS_ALL 0x7ffu
+#define SQUEEZE_C_CAP_PACKED_RECORDS (1u << 11)
+#define SQUEEZE_C_CAPS_ALL 0xfffu
 
 /* The default bound of the local mode (squeeze::kInt8MatchingLocalBound). */
 #define SQUEEZE_C_DEFAULT_LOCAL_BOUND 1.96e-3

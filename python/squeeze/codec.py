@@ -59,7 +59,8 @@ CAP_ROW_RECORDS = 1 << 7  # local records shared by a row's table vector
 CAP_DEDUP_STEP = 1 << 8   # dedup records counted in steps of several units
 CAP_RANS_LONG_SEGMENTS = 1 << 9  # rANS segments of 32,768 symbols
 CAP_DEDUP_GOLOMB = 1 << 10       # dedup records' gap and length as Exp-Golomb codes
-CAPS_ALL = 0x7FF
+CAP_PACKED_RECORDS = 1 << 11     # local records at the frame's own field widths
+CAPS_ALL = 0xFFF
 
 DEFAULT_MODE = "local"
 DEFAULT_LOCAL_BOUND = 1.96e-3   # squeeze::kInt8MatchingLocalBound
@@ -179,7 +180,7 @@ _lib = None
 _lib_path: Optional[str] = None
 # The capability bits the loaded library knows (it refuses others): a library of C API version 2
 # predates CAP_DEDUP_STEP, one of version 3 CAP_RANS_LONG_SEGMENTS, one of version 4
-# CAP_DEDUP_GOLOMB. Set once by _load().
+# CAP_DEDUP_GOLOMB, one of version 5 CAP_PACKED_RECORDS. Set once by _load().
 _lib_caps = CAPS_ALL
 _lib_lock = threading.Lock()
 
@@ -207,6 +208,8 @@ def library_candidates():
 def _caps_known(api_version: int) -> int:
     """The capability bits a library of C API version api_version knows."""
     caps = CAPS_ALL
+    if api_version < 6:
+        caps &= ~CAP_PACKED_RECORDS
     if api_version < 5:
         caps &= ~CAP_DEDUP_GOLOMB
     if api_version < 4:

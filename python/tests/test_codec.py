@@ -40,15 +40,17 @@ def test_library():
 
 def test_caps_passed_are_those_the_library_knows():
     """A library refuses capability bits it does not know: the binding passes a library of C API
-    version v only the bits of version v (4: no Exp-Golomb dedup records; 3: no long rANS segments
-    either; 2: no dedup steps either)."""
-    assert codec._caps_known(5) == codec.CAPS_ALL
-    assert codec._caps_known(4) == codec.CAPS_ALL & ~codec.CAP_DEDUP_GOLOMB
-    assert codec._caps_known(3) == codec.CAPS_ALL & ~codec.CAP_DEDUP_GOLOMB & \
-        ~codec.CAP_RANS_LONG_SEGMENTS
-    assert codec._caps_known(2) == codec.CAPS_ALL & ~codec.CAP_DEDUP_GOLOMB & \
-        ~codec.CAP_RANS_LONG_SEGMENTS & ~codec.CAP_DEDUP_STEP
-    assert codec.CAPS_ALL == (1 << 11) - 1
+    version v only the bits of version v (5: no packed local records; 4: no Exp-Golomb dedup
+    records either; 3: no long rANS segments either; 2: no dedup steps either)."""
+    assert codec._caps_known(6) == codec.CAPS_ALL
+    assert codec._caps_known(5) == codec.CAPS_ALL & ~codec.CAP_PACKED_RECORDS
+    assert codec._caps_known(4) == codec.CAPS_ALL & ~codec.CAP_PACKED_RECORDS & \
+        ~codec.CAP_DEDUP_GOLOMB
+    assert codec._caps_known(3) == codec.CAPS_ALL & ~codec.CAP_PACKED_RECORDS & \
+        ~codec.CAP_DEDUP_GOLOMB & ~codec.CAP_RANS_LONG_SEGMENTS
+    assert codec._caps_known(2) == codec.CAPS_ALL & ~codec.CAP_PACKED_RECORDS & \
+        ~codec.CAP_DEDUP_GOLOMB & ~codec.CAP_RANS_LONG_SEGMENTS & ~codec.CAP_DEDUP_STEP
+    assert codec.CAPS_ALL == (1 << 12) - 1
     # This build's library knows them all: a frame of more than 16,384 codes made with all of
     # them (one long rANS segment) decodes within the bound.
     x = np.random.default_rng(seed()).normal(0, 0.2, size=40000).astype(np.float32)

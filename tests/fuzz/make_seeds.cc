@@ -123,6 +123,23 @@ int main(int argc, char** argv) {
     p.rans_min_gain = 0;
     if (!write_frame(dir, &count, p, v)) return 1;
   }
+  // Local frames whose blocks span several octaves, with zero and constant blocks: packed records
+  // (kCapPackedRecords, at the default bound and INT8's) and 3-byte ones.
+  for (int variant = 0; variant < 4; ++variant) {
+    std::vector<float> v(32 * 64 + 5);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const size_t b = i / 32;
+      v[i] = b % 9 == 4   ? 0.0f
+             : b % 9 == 7 ? 0.5f
+                          : std::ldexp(std::sin(0.61f * (float)i), -(int)(b % 5));
+    }
+    CodecParams p;
+    p.dtype = DType::kF32;
+    p.mode = BoundMode::kLocal;
+    p.bound = variant % 2 == 0 ? 1e-2 : kInt8MatchingLocalBound;
+    if (variant >= 2) p.caps &= ~kCapPackedRecords;
+    if (!write_frame(dir, &count, p, v)) return 1;
+  }
   std::printf("wrote %d seeds to %s\n", count, dir.c_str());
   return 0;
 }

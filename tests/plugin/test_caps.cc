@@ -10,6 +10,7 @@
 
 #include "compress/format/staged.h"
 #include "compress/methods/dedup.h"
+#include "compress/methods/local_packed.h"
 #include "compress/methods/rans.h"
 #include "harness.h"
 #include "plugin/classify/history.h"
@@ -145,6 +146,7 @@ void run_profile(const Profile& prof) {
   bool any_dedup = false;
   int stepped_frames = 0;
   int rans_frames = 0;
+  int packed_frames = 0;
   int long_segment_frames = 0;
   std::vector<bool> history_frame(static_cast<size_t>(kMessages));
   for (int k = 0; k < kMessages; ++k) {
@@ -185,6 +187,20 @@ void run_profile(const Profile& prof) {
         EXPECT_FALSE(ds.layout.golomb) << "message " << k;
       }
       stepped_frames += ds.layout.step > 1;
+    }
+    if (info.version == squeeze::kFrameVersion2 &&
+        info.method == (uint8_t)squeeze::FrameMethod::kStaged &&
+        info.quant == (uint8_t)squeeze::StagedQuant::kLocal) {
+      // Packed local records (local_packed.h) only for a receiver with kCapPackedRecords.
+      squeeze::staged::Header h;
+      ASSERT_EQ(squeeze::staged::parse(frames[k].data(), frames[k].size(), &h),
+                squeeze::staged::Reject::kNone);
+      const uint8_t records =
+          frames[k][squeeze::staged::section_offset(h, squeeze::StagedSection::kQuant) + 3];
+      if ((prof.caps & squeeze::kCapPackedRecords) == 0) {
+        EXPECT_EQ(records, squeeze::local::kRecordsFixed) << "message " << k;
+      }
+      packed_frames += records == squeeze::local::kRecordsPacked;
     }
     history_frame[static_cast<size_t>(k)] = info.version == squeeze::kFrameVersion2 &&
                                             info.dedup == (uint8_t)squeeze::StagedDedup::kHistory;
@@ -239,6 +255,9 @@ void run_profile(const Profile& prof) {
     // Every repeat is a whole 64-value vector: 4 units a step.
     EXPECT_GT(stepped_frames, 0) << "vector repeats, steps allowed, none used";
   }
+  if ((prof.caps & squeeze::kCapPackedRecords) != 0) {
+    EXPECT_GT(packed_frames, 0) << "packed local records allowed, none used";
+  }
   if (prof.rans == Profile::Rans::kSome) {
     EXPECT_GT(rans_frames, 0) << "no frame took rANS";
     if ((prof.caps & squeeze::kCapRansLongSegments) != 0) {
@@ -282,6 +301,8 @@ TEST(Caps, SenderUsesOnlyWhatTheReceiverDecodes) {
         Profile{"everything but dedup steps", 3, squeeze::kCapsAll & ~squeeze::kCapDedupStep},
         Profile{"everything but Exp-Golomb dedup records", 3,
                 squeeze::kCapsAll & ~squeeze::kCapDedupGolomb},
+        Profile{"everything but packed local records", 3,
+                squeeze::kCapsAll & ~squeeze::kCapPackedRecords},
         // ENTROPY: the receiver decodes rANS; the sender uses it as configured.
         Profile{"everything, ENTROPY=on", 3, squeeze::kCapsAll, "on", nullptr,
                 Profile::Rans::kSome},

@@ -403,9 +403,11 @@ TEST(CodecBackend, Avx2QuantizersMatchScalarOutputByOutput) {
     const uint32_t e0 = cpu::scalar_backend().units->local_e0(st.data(), bounds.data(), n_blocks);
     std::vector<local::BlockParams> params(n_blocks);
     std::vector<uint32_t> rec(n_blocks), side(2 * n_blocks);
+    // Full precision, or a packed frame's (steps of fewer mantissa bits, z on a coarser grid).
+    const local::RecordPrecision prec = local::record_precision(bound, w, round % 2 == 1);
     for (uint64_t b = 0; b < n_blocks; ++b)
       local::decide(st[b], bound, rng() % 5 == 0 ? std::max(e0, 20u) - 16 : std::max(e0, 1u), w,
-                    (uint8_t)t, &rec[b], &side[2 * b], &params[b]);
+                    (uint8_t)t, prec, &rec[b], &side[2 * b], &params[b]);
     quant::QuantParams qp{};
     ASSERT_TRUE(quant::make_quant_params(step * 0.5, &qp));
     for (bool local_mode : {true, false}) {
@@ -519,9 +521,10 @@ TEST(CodecBackend, Avx2QuantizerSkipsTheRangeTestOnlyWhereTheExtremesFit) {
     std::vector<local::BlockParams> pa(n_blocks), pb(n_blocks);
     std::vector<uint32_t> ra(n_blocks), rb(n_blocks), side_a(2 * n_blocks), side_b(2 * n_blocks);
     const uint8_t f32 = (uint8_t)DType::kF32;
-    cpu::scalar_backend().units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, f32,
+    const local::RecordPrecision prec = local::record_precision(bound, w, round % 2 == 1);
+    cpu::scalar_backend().units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, f32, prec,
                                               ra.data(), side_a.data(), pa.data());
-    cpu::avx2_backend()->units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, f32,
+    cpu::avx2_backend()->units->decide_local(st.data(), bounds.data(), n_blocks, e0, w, f32, prec,
                                              rb.data(), side_b.data(), pb.data());
     for (uint64_t b = 0; b < n_blocks; ++b) {
       ASSERT_EQ(pa[b].kind, pb[b].kind) << "block " << b << " round " << round << " seed " << seed;
@@ -594,29 +597,36 @@ TEST(CodecBackend, Avx2LocalDecisionsMatchScalar) {
     ASSERT_GT(w, 0u);
     // The frame's e0, and smaller ones that push blocks out of the octaves (escape records).
     // Every element type: f16 and bf16 want smaller steps (local::wanted_step).
+    // Full precision, a packed frame's, and the coarsest (which sends many blocks to escapes).
+    const local::RecordPrecision precs[] = {
+        local::RecordPrecision{}, local::record_precision(base_bound, w, true),
+        local::RecordPrecision{local::kMaxMantShift, local::kMaxZShift}};
     for (uint32_t e0 : {std::max(e0_scalar, 1u), std::max(e0_scalar, 20u) - 10, 1u})
-      for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
-        std::vector<uint32_t> rec_a(n), rec_b(n), side_a(2 * n, 7), side_b(2 * n, 9);
-        std::vector<local::BlockParams> par_a(n), par_b(n);
-        scalar.decide_local(st.data(), bound.data(), n, e0, w, (uint8_t)t, rec_a.data(),
-                            side_a.data(), par_a.data());
-        avx2.decide_local(st.data(), bound.data(), n, e0, w, (uint8_t)t, rec_b.data(),
-                          side_b.data(), par_b.data());
-        ASSERT_EQ(rec_a, rec_b) << "round " << round << " e0 " << e0 << " dtype " << (int)t;
-        ASSERT_EQ(side_a, side_b) << "round " << round << " e0 " << e0 << " dtype " << (int)t;
-        for (uint64_t r = 0; r < n; ++r) {
-          const local::BlockParams& a = par_a[r];
-          const local::BlockParams& b = par_b[r];
-          ASSERT_EQ(a.kind, b.kind) << "record " << r << " dtype " << (int)t;
-          ASSERT_EQ(a.codes_in_range, b.codes_in_range) << "record " << r;
-          for (auto f :
-               {&local::BlockParams::step, &local::BlockParams::inv_step, &local::BlockParams::zf,
-                &local::BlockParams::zs, &local::BlockParams::offset, &local::BlockParams::value,
-                &local::BlockParams::eb_check})
-            ASSERT_EQ(quant::float_to_bits(a.*f), quant::float_to_bits(b.*f)) << "record " << r;
-          ASSERT_EQ(a.max_code, b.max_code) << "record " << r;
+      for (DType t : {DType::kF32, DType::kF16, DType::kBF16})
+        for (const local::RecordPrecision& prec : precs) {
+          std::vector<uint32_t> rec_a(n), rec_b(n), side_a(2 * n, 7), side_b(2 * n, 9);
+          std::vector<local::BlockParams> par_a(n), par_b(n);
+          scalar.decide_local(st.data(), bound.data(), n, e0, w, (uint8_t)t, prec, rec_a.data(),
+                              side_a.data(), par_a.data());
+          avx2.decide_local(st.data(), bound.data(), n, e0, w, (uint8_t)t, prec, rec_b.data(),
+                            side_b.data(), par_b.data());
+          ASSERT_EQ(rec_a, rec_b) << "round " << round << " e0 " << e0 << " dtype " << (int)t
+                                  << " mant_shift " << prec.mant_shift << " z_shift "
+                                  << prec.z_shift;
+          ASSERT_EQ(side_a, side_b) << "round " << round << " e0 " << e0 << " dtype " << (int)t;
+          for (uint64_t r = 0; r < n; ++r) {
+            const local::BlockParams& a = par_a[r];
+            const local::BlockParams& b = par_b[r];
+            ASSERT_EQ(a.kind, b.kind) << "record " << r << " dtype " << (int)t;
+            ASSERT_EQ(a.codes_in_range, b.codes_in_range) << "record " << r;
+            for (auto f :
+                 {&local::BlockParams::step, &local::BlockParams::inv_step, &local::BlockParams::zf,
+                  &local::BlockParams::zs, &local::BlockParams::offset, &local::BlockParams::value,
+                  &local::BlockParams::eb_check})
+              ASSERT_EQ(quant::float_to_bits(a.*f), quant::float_to_bits(b.*f)) << "record " << r;
+            ASSERT_EQ(a.max_code, b.max_code) << "record " << r;
+          }
         }
-      }
   }
 }
 

@@ -24,6 +24,7 @@
 #include "compress/cuda/cpu_runner.h"
 #include "compress/format/staged.h"
 #include "compress/methods/dedup.h"
+#include "compress/methods/local_packed.h"
 #include "compress/methods/rans.h"
 #include "compress/methods/table.h"
 #include "compress/quant.h"
@@ -59,6 +60,7 @@ struct BatchUse {
   int staged = 0, rans = 0, dedup = 0, raw = 0;
   int long_segments = 0;  // rANS frames whose segments are long (rans::kLongSegmentFlag)
   int golomb = 0;         // frames whose dedup records are Exp-Golomb codes (dedup::kGolombFlag)
+  int packed = 0;         // local frames whose records are packed (local::kRecordsPacked)
 };
 
 // Whether a staged frame's dedup records are Exp-Golomb codes: its gap_bits byte's flag.
@@ -72,6 +74,15 @@ bool has_golomb_records(const std::vector<uint8_t>& frame) {
   return dedup::parse_section(p, p + h.section[(int)StagedSection::kDedup],
                               staged::geometry(h.dtype, h.original_bytes).n_full_units, &sec) &&
          sec.layout.golomb;
+}
+
+// Whether a staged local frame's records are packed: its quant section's byte 3.
+bool has_packed_records(const std::vector<uint8_t>& frame) {
+  staged::Header h;
+  if (staged::parse(frame.data(), frame.size(), &h) != staged::Reject::kNone ||
+      h.quant != (uint8_t)StagedQuant::kLocal)
+    return false;
+  return frame[staged::section_offset(h, StagedSection::kQuant) + 3] == local::kRecordsPacked;
 }
 
 // Whether a staged rANS frame's segments are long: its shift byte's flag.
@@ -108,6 +119,8 @@ void check_batch_into(const std::vector<TestChunk>& chunks, uint64_t max_chunk_b
                          info.version == kFrameVersion2 && has_long_segments(cpu_frames[i]);
     use.golomb += info.method == (uint8_t)FrameMethod::kStaged && info.version == kFrameVersion2 &&
                   has_golomb_records(cpu_frames[i]);
+    use.packed += info.method == (uint8_t)FrameMethod::kStaged && info.version == kFrameVersion2 &&
+                  has_packed_records(cpu_frames[i]);
   }
 
   // Decode the CPU backend's frames through the runner (dst misaligned like the input).
@@ -405,6 +418,7 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
         total.dedup += use.dedup;
         total.long_segments += use.long_segments;
         total.golomb += use.golomb;
+        total.packed += use.packed;
       }
     }
     // The file as one frame (a message of registered buffers): rel 1e-2, and the default
@@ -417,6 +431,7 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
       total.dedup += one.dedup;
       total.long_segments += one.long_segments;
       total.golomb += one.golomb;
+      total.packed += one.packed;
     }
   }
   if (staged()) {
@@ -439,6 +454,12 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
     EXPECT_GT(total.golomb, 0) << "no frame used Exp-Golomb dedup records";
   } else {
     EXPECT_EQ(total.golomb, 0);
+  }
+  // Packed local records (kCapPackedRecords) likewise.
+  if (staged() && (caps() & kCapPackedRecords)) {
+    EXPECT_GT(total.packed, 0) << "no frame used packed local records";
+  } else {
+    EXPECT_EQ(total.packed, 0);
   }
 }
 
@@ -1364,6 +1385,63 @@ TEST(KernelRunnerHostile, GolombRecordsGiveCpuVerdict) {
     if (HasFailure()) return;
   }
   EXPECT_GT(rejected, 300) << "seed " << seed;
+  EXPECT_GT(accepted, 0) << "seed " << seed;
+}
+
+// Local frames with packed records (Gaussian blocks of several scales, a zero block now and then,
+// at the default bound and INT8's) with bits of their quant section flipped: the runner's decoder
+// gives the CPU decoder's verdict and reason, the same bytes when both accept, and writes nothing
+// when it rejects.
+TEST(KernelRunnerHostile, PackedRecordsGiveCpuVerdict) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<std::vector<uint8_t>> frames;
+  for (double bound : {1e-2, kInt8MatchingLocalBound}) {
+    for (int f = 0; f < 3; ++f) {
+      std::vector<float> v(32 * 300);
+      for (size_t b = 0; b < 300; ++b) {
+        const float scale = b % 37 == 5 ? 0.0f : std::ldexp(1.0f, (int)(rng() % 6));
+        for (size_t i = 0; i < 32; ++i) v[32 * b + i] = scale * g(rng);
+      }
+      const auto bytes = to_bytes(DType::kF32, v);
+      CodecParams p;
+      p.mode = BoundMode::kLocal;
+      p.bound = bound;
+      p.caps = kCapsAll & ~kCapHistory;
+      std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
+      size_t fb = 0;
+      ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
+                Status::kOk);
+      frame.resize(fb);
+      ASSERT_TRUE(has_packed_records(frame)) << "seed " << seed;
+      frames.push_back(frame);
+    }
+  }
+  const uint64_t cap = 32 * 300 * 4;
+  int accepted = 0, rejected = 0;
+  for (int iter = 0; iter < 600; ++iter) {
+    std::vector<uint8_t> f = frames[iter % frames.size()];
+    staged::Header h;
+    ASSERT_EQ(staged::parse(f.data(), f.size(), &h), staged::Reject::kNone);
+    const uint64_t at = staged::section_offset(h, StagedSection::kQuant);
+    // The head and the packed head half the time (their few bytes decide every record).
+    const uint32_t len = iter % 2 == 0 ? local::kQuantHeaderBytes + local::kPackedHeadBytes
+                                       : h.section[(int)StagedSection::kQuant];
+    for (int k = 0; k < 1 + (int)(rng() % 3); ++k)
+      f[at + rng() % len] ^= (uint8_t)(1u << (rng() % 8));
+    test::DecodedBothWays both;
+    test::decode_both_ways(f, cap, &both);
+    if (HasFatalFailure()) return;
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", iter " + std::to_string(iter));
+    if (expect_cpu_verdict(both, cap)) {
+      ++accepted;
+    } else {
+      ++rejected;
+    }
+    if (HasFailure()) return;
+  }
+  EXPECT_GT(rejected, 100) << "seed " << seed;
   EXPECT_GT(accepted, 0) << "seed " << seed;
 }
 

@@ -233,8 +233,9 @@ TEST(RowLayout, LocalRecordsSharedByARowVector) {
         to_bytes(DType::kF32, make_values(rng, r, dim, 3 * dim * 200 + 5));
     CodecParams p;
     p.mode = BoundMode::kLocal;
-    p.caps = kCapsAll & ~(kCapRans | kCapDedup | kCapHistory);  // the fixed-length stage alone
-    const RowLayout lay = r.layout(dim);                        // starts at table 1
+    // The fixed-length stage alone, with 3-byte records (packed ones below).
+    p.caps = kCapsAll & ~(kCapRans | kCapDedup | kCapHistory | kCapPackedRecords);
+    const RowLayout lay = r.layout(dim);  // starts at table 1
     p.layout = &lay;
     SCOPED_TRACE(::testing::Message() << "dim " << dim);
     const Checked c = check_layout_round_trip(p, r, dim, src);
@@ -249,6 +250,12 @@ TEST(RowLayout, LocalRecordsSharedByARowVector) {
       const uint64_t records = 4 + 3 * ((src.size() / 4 + 127) / 128);
       EXPECT_GE(c.stats.quant_bytes, records);
       EXPECT_LE(c.stats.quant_bytes, records + 8);
+      // Packed records (local_packed.h) serve the row vectors alike, in fewer bytes.
+      p.caps |= kCapPackedRecords;
+      const Checked packed = check_layout_round_trip(p, r, dim, src);
+      EXPECT_EQ(packed.rlog, want);
+      EXPECT_LT(packed.stats.quant_bytes, c.stats.quant_bytes);
+      p.caps &= ~kCapPackedRecords;
     }
     // A frame that does not begin at a table boundary, and a receiver without the capability,
     // get one record per block.

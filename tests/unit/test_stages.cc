@@ -1508,7 +1508,17 @@ TEST(Local, RecordsParseToTheParametersTheEncoderUsed) {
     const uint8_t dtype = (uint8_t)(round % 3 == 0   ? DType::kF32
                                     : round % 3 == 1 ? DType::kF16
                                                      : DType::kBF16);
-    local::decide(st, bound, e0, w, dtype, &record, side, &enc);
+    // Every other round at a reduced precision (packed frames' steps and zero points): the
+    // records it gives have the low bits it drops clear.
+    const local::RecordPrecision prec =
+        round % 2 == 0 ? local::RecordPrecision{}
+                       : local::RecordPrecision{(uint32_t)(rng() % (local::kMaxMantShift + 1)),
+                                                (uint32_t)(rng() % (local::kMaxZShift + 1))};
+    local::decide(st, bound, e0, w, dtype, prec, &record, side, &enc);
+    if (local::is_quant_record(record)) {
+      ASSERT_EQ((record >> 4) & ((1u << prec.mant_shift) - 1u), 0u) << "round " << round;
+      ASSERT_EQ((record >> 13) & ((1u << prec.z_shift) - 1u), 0u) << "round " << round;
+    }
     uint8_t side_bytes[8];
     block::store_le32(side_bytes, side[0]);
     block::store_le32(side_bytes + 4, side[1]);
@@ -1568,7 +1578,7 @@ TEST(Local, NarrowTypesWantedStepsLeaveNoOutliers) {
         const uint32_t e0 = (local::step_bits_below(2.0 * bound * range) >> 23) + 1;
         uint32_t record, side[2];
         local::BlockParams p;
-        local::decide(st, bound, e0, w, (uint8_t)t, &record, side, &p);
+        local::decide(st, bound, e0, w, (uint8_t)t, local::RecordPrecision{}, &record, side, &p);
         ++blocks;
         const double wanted = local::wanted_step((uint8_t)t, st, bound * range);
         const bool took_wanted =
@@ -1580,7 +1590,8 @@ TEST(Local, NarrowTypesWantedStepsLeaveNoOutliers) {
         ++wanted_blocks;
         // The same block decided as if nothing rounded its decoded values (f32's 2 eb step).
         local::BlockParams p32;
-        local::decide(st, bound, e0, w, (uint8_t)DType::kF32, &record, side, &p32);
+        local::decide(st, bound, e0, w, (uint8_t)DType::kF32, local::RecordPrecision{}, &record,
+                      side, &p32);
         for (float x : v) {
           ++elements;
           uint32_t code = 0;

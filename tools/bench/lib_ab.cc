@@ -16,7 +16,8 @@
 //     may differ.
 //     --caps-mask HEX keeps only these capability bits: a library older than this tool's header
 //     refuses bits it does not know (--caps-mask 0xff for one before kCapDedupStep, 0x1ff for
-//     one before kCapRansLongSegments, 0x3ff for one before kCapDedupGolomb).
+//     one before kCapRansLongSegments, 0x3ff for one before kCapDedupGolomb, 0x7ff for one
+//     before kCapPackedRecords).
 //     --caps-mask-a HEX also masks A's bits alone: what a capability costs or gains, with
 //     LIB_B = LIB_A (--caps-mask-a 0x1ff: A without long rANS segments, B with). Each library
 //     then decodes its own frames, and the frames may differ.

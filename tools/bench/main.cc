@@ -889,10 +889,11 @@ int run(int argc, char** argv) {
     uint32_t caps;
   };
   std::vector<Variant> variants;
-  // A layout's quantizers (and the lossless planes method) are not stages: every variant may use
-  // them. Each stage comes with the capabilities that refine it (long rANS segments, dedup steps
-  // and Exp-Golomb records), so that the last row is the full codec (params.caps).
-  const uint32_t layout_caps = kCapTable | kCapRowRecords;
+  // A layout's quantizers, packed local records (and the lossless planes method) are not stages:
+  // every variant may use them. Each stage comes with the capabilities that refine it (long rANS
+  // segments, dedup steps and Exp-Golomb records), so that the last row is the full codec
+  // (params.caps).
+  const uint32_t layout_caps = kCapTable | kCapRowRecords | kCapPackedRecords;
   if (opt.stages) {
     const uint32_t fixed = kCapV1 | kCapStaged | kCapPlanes | layout_caps;
     const uint32_t rans = fixed | kCapRans | kCapRansLongSegments;
