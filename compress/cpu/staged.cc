@@ -858,6 +858,9 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   uint64_t n_side = 0, n_coded_units = 0, n_coded = 0, n_out = 0, n_lit_records = 0;
   uint64_t last_record = ~0ull;  // lit_records: local mode's records with a literal block
   const uint64_t n_scan = literal_blocks != nullptr ? n_literal_blocks : g.n_blocks;
+  // Packed records' layout comes from the literal records' range (local_packed.h).
+  const bool packing = local_mode && (params.caps & kCapPackedRecords) != 0;
+  local::RecordRange record_range;
   for (uint64_t j = 0; j < n_scan; ++j) {
     const uint64_t b = literal_blocks != nullptr ? literal_blocks[j] : j;
     const uint64_t u0 = 2 * b;
@@ -868,6 +871,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     if ((b >> rlog) != last_record) {  // the first literal block of its record
       last_record = b >> rlog;
       s.lit_records[n_lit_records++] = (uint32_t)last_record;
+      if (packing) local::add_record(&record_range, s.record[last_record]);
       if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
     }
     if (!local_mode || local::has_codes(s.params[b].kind))
@@ -1025,11 +1029,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   // Local records: packed (local_packed.h) where the receiver reads them and they are smaller.
   local::PackedLayout packed_layout;
   bool packed = false;
-  if (local_mode && (params.caps & kCapPackedRecords) != 0) {
-    local::RecordRange range;
-    for (uint64_t k = 0; k < n_lit_records; ++k)
-      local::add_record(&range, s.record[s.lit_records[k]]);
-    packed_layout = local::packed_layout(range, prec);
+  if (packing) {
+    packed_layout = local::packed_layout(record_range, prec);
     packed = local::use_packed(packed_layout, n_lit_records, true);
   }
   const uint64_t quant_bytes = local_mode
@@ -1080,17 +1081,16 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     if (packed) {
       local::write_packed_head(packed_layout, p);
       records = p + local::kPackedHeadBytes;
-      const uint64_t bytes = local::packed_bytes(packed_layout, n_lit_records);
-      std::memset(records, 0, bytes - local::kPackedHeadBytes);
-      p += bytes;
+      p += local::packed_bytes(packed_layout, n_lit_records);
     } else {
       p += local::fixed_bytes(n_lit_records);
     }
     uint8_t* side = p;
+    local::PackedWriter writer(records);
     for (uint64_t k = 0; k < n_lit_records; ++k) {
       const uint32_t r = s.lit_records[k];
       if (packed) {
-        local::put_packed_record(records, packed_layout, k, s.record[r]);
+        writer.put(packed_layout, s.record[r]);
       } else {
         local::store_record(records + k * local::kRecordBytes, s.record[r]);
       }
@@ -1100,6 +1100,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
         side += local::kSideBytes;
       }
     }
+    if (packed) writer.finish();
     p = side;
   } else if (table_mode) {
     table::write_header(p, lay->row_elems, lay->start_col, n_tables);
@@ -1168,7 +1169,6 @@ struct DecodeScratch {
   std::vector<uint32_t> literal_blocks;     // the blocks with a literal unit, in order
   std::vector<local::Dequant> dequant;      // per block (literal blocks with codes only are set)
   std::vector<local::Dequant> rec_dequant;  // local mode, per record of a literal block
-  std::vector<uint8_t> rec_expanded;        // packed records as 3-byte ones (local_packed.h)
   std::vector<uint8_t> rec_kind;            // its local::Kind
   std::vector<float> rec_value;             // its value (zero and constant kinds only)
   std::vector<uint32_t> coded_unit;         // the units with codes, in order
@@ -1440,22 +1440,14 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
       last = r;
     }
   }
+  uint64_t packed_record_bytes = 0;  // packed: the records' bytes, after the packed head
   if (local_mode && packed) {
-    // Each packed record expanded into the 3-byte record it stands for (kInvalidRecord where its
-    // fields name none: parse() rejects it below), so that the readers below see one form.
-    const uint64_t bytes =
+    packed_record_bytes =
         local::packed_bytes(packed_layout, n_lit_records) - local::kPackedHeadBytes;
-    if ((uint64_t)(end - rec) < bytes ||
-        !local::packed_tail_zero(rec, bytes, packed_layout, n_lit_records))
+    if ((uint64_t)(end - rec) < packed_record_bytes ||
+        !local::packed_tail_zero(rec, packed_record_bytes, packed_layout, n_lit_records))
       return Reject::kQuantParams;
-    side = rec + bytes;
-    if (s.rec_expanded.size() < local::fixed_bytes(n_lit_records))
-      s.rec_expanded.resize(local::fixed_bytes(n_lit_records));
-    uint8_t* x = s.rec_expanded.data();
-    for (uint64_t k = 0; k < n_lit_records; ++k)
-      local::store_record(x + k * local::kRecordBytes,
-                          local::packed_record(rec, bytes, packed_layout, k));
-    rec = x;
+    side = rec + packed_record_bytes;
   } else if (local_mode) {
     if ((uint64_t)(end - rec) < local::fixed_bytes(n_lit_records)) return Reject::kQuantParams;
     side = rec + local::fixed_bytes(n_lit_records);
@@ -1475,14 +1467,18 @@ Reject decode_typed(const staged::Header& h, const uint8_t* frame, uint8_t* dst,
     }
     for (uint64_t r = 0; r < n_lit_records;) {
       const uint64_t k =
-          be.units->local_dequants(rec, n_lit_records - r, e0, s.rec_dequant.data() + r);
+          packed ? be.units->local_dequants_packed(rec, packed_record_bytes, packed_layout, r,
+                                                   n_lit_records - r, e0, s.rec_dequant.data() + r)
+                 : be.units->local_dequants(rec + local::kRecordBytes * r, n_lit_records - r, e0,
+                                            s.rec_dequant.data() + r);
       std::memset(s.rec_kind.data() + r, (int)local::Kind::kQuant, k);
       n_quant_records += k;
       r += k;
-      rec += k * local::kRecordBytes;
       if (r == n_lit_records) break;
-      const uint32_t record = local::load_record(rec);
-      rec += local::kRecordBytes;
+      // A packed record's fields that name no record give kInvalidRecord, which parse() refuses.
+      const uint32_t record = packed
+                                  ? local::packed_record(rec, packed_record_bytes, packed_layout, r)
+                                  : local::load_record(rec + local::kRecordBytes * r);
       // The record's kind says whether a side entry follows; check it is there first.
       bool has_side, has_codes;
       local::classify_record(record, &has_side, &has_codes);

@@ -952,23 +952,43 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
                            params + r);
 }
 
+// local::quant_dequant of eight valid kQuant records, given as their octaves, 9-bit mantissas
+// and z values a lane each, in the same IEEE operations and order, to dq[0, 8).
+SQZ_AVX2 inline void dequants8(__m256i octave, __m256i mant, __m256i zi, uint32_t e0,
+                               local::Dequant* dq) {
+  static_assert(sizeof(local::Dequant) == 8, "(step, add) pairs");
+  const __m256 step = _mm256_castsi256_ps(
+      _mm256_or_si256(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32((int)e0), octave), 23),
+                      _mm256_slli_epi32(mant, 23 - local::kMantBits)));
+  const __m256 zs =
+      _mm256_mul_ps(_mm256_cvtepi32_ps(zi), _mm256_mul_ps(step, _mm256_set1_ps(0.125f)));
+  const __m256 add = _mm256_xor_ps(zs, _mm256_set1_ps(-0.0f));
+  // (step, add) pairs in record order: lanes 0-1 and 4-5, then 2-3 and 6-7.
+  const __m256 a = _mm256_unpacklo_ps(step, add);
+  const __m256 b = _mm256_unpackhi_ps(step, add);
+  float* out = reinterpret_cast<float*>(dq);
+  _mm256_storeu_ps(out, _mm256_permute2f128_ps(a, b, 0x20));
+  _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+// Valid kQuant octaves: below min(e0, kSpecialOctave) (octave <= kMaxOctave and octave < e0).
+SQZ_AVX2 inline __m256i octave_limit(uint32_t e0) {
+  return _mm256_set1_epi32(
+      (int)(e0 < local::kSpecialOctave ? e0 : (uint32_t)local::kSpecialOctave));
+}
+
 // Eight records a round: their 24 bytes as two loads (nothing read past them), each record's
-// three bytes widened to a lane, then local::quant_dequant's arithmetic in the same IEEE
-// operations and order. A round with a record that is not a valid kQuant one (a special kind,
-// rare) goes to the scalar reader from its first record.
+// three bytes widened to a lane, then local::quant_dequant's arithmetic (dequants8). A round
+// with a record that is not a valid kQuant one (a special kind, rare) goes to the scalar reader
+// from its first record.
 SQZ_AVX2 uint64_t local_dequants_avx2(const uint8_t* records, uint64_t n, uint32_t e0,
                                       local::Dequant* dq) {
-  static_assert(local::kRecordBytes == 3 && sizeof(local::Dequant) == 8, "the layout below");
+  static_assert(local::kRecordBytes == 3, "the layout below");
   const __m256i spread = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1, 0,
                                           1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
-  // Valid: octave < min(e0, kSpecialOctave) (octave <= kMaxOctave and octave < e0).
-  const __m256i limit =
-      _mm256_set1_epi32((int)(e0 < local::kSpecialOctave ? e0 : (uint32_t)local::kSpecialOctave));
-  const __m256i e0v = _mm256_set1_epi32((int)e0);
+  const __m256i limit = octave_limit(e0);
   const __m256i low4 = _mm256_set1_epi32(15);
   const __m256i mant_mask = _mm256_set1_epi32((1 << local::kMantBits) - 1);
-  const __m256 eighth = _mm256_set1_ps(0.125f);
-  const __m256 sign = _mm256_set1_ps(-0.0f);
   uint64_t r = 0;
   for (; r + 8 <= n; r += 8) {
     const uint8_t* p = records + local::kRecordBytes * r;
@@ -979,21 +999,70 @@ SQZ_AVX2 uint64_t local_dequants_avx2(const uint8_t* records, uint64_t n, uint32
         _mm256_shuffle_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1), spread);
     const __m256i octave = _mm256_and_si256(rec, low4);
     if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(limit, octave))) != 0xff) break;
-    const __m256i mant = _mm256_and_si256(_mm256_srli_epi32(rec, 4), mant_mask);
-    const __m256i zi = _mm256_srli_epi32(rec, 13);
-    const __m256 step =
-        _mm256_castsi256_ps(_mm256_or_si256(_mm256_slli_epi32(_mm256_sub_epi32(e0v, octave), 23),
-                                            _mm256_slli_epi32(mant, 23 - local::kMantBits)));
-    const __m256 zs = _mm256_mul_ps(_mm256_cvtepi32_ps(zi), _mm256_mul_ps(step, eighth));
-    const __m256 add = _mm256_xor_ps(zs, sign);
-    // (step, add) pairs in record order: lanes 0-1 and 4-5, then 2-3 and 6-7.
-    const __m256 a = _mm256_unpacklo_ps(step, add);
-    const __m256 b = _mm256_unpackhi_ps(step, add);
-    float* out = reinterpret_cast<float*>(dq + r);
-    _mm256_storeu_ps(out, _mm256_permute2f128_ps(a, b, 0x20));
-    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(a, b, 0x31));
+    dequants8(octave, _mm256_and_si256(_mm256_srli_epi32(rec, 4), mant_mask),
+              _mm256_srli_epi32(rec, 13), e0, dq + r);
   }
   return r + kUnitScalar.local_dequants(records + local::kRecordBytes * r, n - r, e0, dq + r);
+}
+
+// Packed records (local_packed.h), eight a round from a record index that is a multiple of 8:
+// those eight take exactly record_bits bytes, from byte (index / 8) * record_bits. Records 0-3
+// lie in the round's first 16 bytes and 4-7 in the 16 from byte (4 record_bits) / 8 (no record
+// starts past byte 9 of its half and ends past byte 12); a byte shuffle gives each lane the 4
+// bytes its record starts in, a shift per lane and a mask its fields, which expand as
+// local::record_of_fields does. A round with a record that is not a valid kQuant one, or whose
+// loads would pass the records' end, goes to the scalar reader from its first record.
+SQZ_AVX2 uint64_t local_dequants_packed_avx2(const uint8_t* records, uint64_t bytes,
+                                             const local::PackedLayout& l, uint64_t first,
+                                             uint64_t n, uint32_t e0, local::Dequant* dq) {
+  const uint64_t lead = std::min<uint64_t>(n, (8 - first % 8) % 8);
+  uint64_t r = kUnitScalar.local_dequants_packed(records, bytes, l, first, lead, e0, dq);
+  if (r < lead) return r;
+  const uint32_t rb = l.record_bits;
+  const uint32_t half = (4 * rb) / 8;
+  alignas(32) uint8_t control[32];
+  alignas(32) uint32_t shift[8];
+  for (uint32_t j = 0; j < 8; ++j) {
+    const uint32_t bit = j * rb - (j < 4 ? 0 : 8 * half);
+    for (uint32_t b = 0; b < 4; ++b) control[4 * j + b] = (uint8_t)((bit >> 3) + b);
+    shift[j] = bit & 7;
+  }
+  const __m256i ctl = _mm256_load_si256(reinterpret_cast<const __m256i*>(control));
+  const __m256i shv = _mm256_load_si256(reinterpret_cast<const __m256i*>(shift));
+  const __m256i field_mask = _mm256_set1_epi32((int)((1u << rb) - 1u));
+  const uint32_t mant_bits = local::kMantBits - l.mant_shift;
+  const __m128i oct_bits = _mm_cvtsi32_si128((int)l.oct_bits);
+  const __m128i z_at = _mm_cvtsi32_si128((int)(l.oct_bits + mant_bits));
+  const __m128i mant_shift = _mm_cvtsi32_si128((int)l.mant_shift);
+  const __m128i z_shift = _mm_cvtsi32_si128((int)l.z_shift);
+  const __m256i oct_min = _mm256_set1_epi32((int)l.oct_min);
+  const __m256i oct_mask = _mm256_set1_epi32((int)((1u << l.oct_bits) - 1u));
+  const __m256i mant_mask = _mm256_set1_epi32((int)((1u << mant_bits) - 1u));
+  const __m256i z_min = _mm256_set1_epi32((int)l.z_min);
+  const __m256i z_max = _mm256_set1_epi32((int)local::kMaxZ);
+  const __m256i limit = octave_limit(e0);
+  for (; r + 8 <= n; r += 8) {
+    const uint64_t at = (first + r) / 8 * rb;
+    if (at + half + 16 > bytes) break;
+    const uint8_t* p = records + at;
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + half));
+    const __m256i f = _mm256_and_si256(
+        _mm256_srlv_epi32(
+            _mm256_shuffle_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1), ctl),
+            shv),
+        field_mask);
+    const __m256i octave = _mm256_add_epi32(oct_min, _mm256_and_si256(f, oct_mask));
+    const __m256i z = _mm256_add_epi32(z_min, _mm256_sll_epi32(_mm256_srl_epi32(f, z_at), z_shift));
+    const __m256i bad =
+        _mm256_or_si256(_mm256_cmpgt_epi32(octave, _mm256_sub_epi32(limit, _mm256_set1_epi32(1))),
+                        _mm256_cmpgt_epi32(z, z_max));
+    if (!_mm256_testz_si256(bad, bad)) break;
+    const __m256i mant =
+        _mm256_sll_epi32(_mm256_and_si256(_mm256_srl_epi32(f, oct_bits), mant_mask), mant_shift);
+    dequants8(octave, mant, z, e0, dq + r);
+  }
+  return r + kUnitScalar.local_dequants_packed(records, bytes, l, first + r, n - r, e0, dq + r);
 }
 
 template <DType kType>
@@ -1055,9 +1124,11 @@ const StagedKernels kStagedAvx2[4] = {
     avx2_set<DType::kF32>(),
     avx2_set<DType::kF16>(),
     avx2_set<DType::kBF16>()};
-const UnitKernels kUnitAvx2 = {&unit_keys_avx2,    &pack_groups_avx2,    &pack_groups_narrow_avx2,
-                               &group_widths_avx2, &unpack_planes_avx2,  &local_e0_avx2,
-                               &decide_local_avx2, &local_dequants_avx2, &list_nonzero_avx2};
+const UnitKernels kUnitAvx2 = {
+    &unit_keys_avx2,    &pack_groups_avx2,    &pack_groups_narrow_avx2,
+    &group_widths_avx2, &unpack_planes_avx2,  &local_e0_avx2,
+    &decide_local_avx2, &local_dequants_avx2, &local_dequants_packed_avx2,
+    &list_nonzero_avx2};
 
 }  // namespace squeeze::cpu
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "compress/methods/local.h"
+#include "compress/methods/local_packed.h"
 #include "compress/quant.h"
 
 namespace squeeze::cpu {
@@ -90,6 +91,11 @@ struct UnitKernels {
   // dq[r] (local::quant_dequant) for as long as each is a valid kQuant record. Returns how many:
   // the index of the first that is not, else n.
   uint64_t (*local_dequants)(const uint8_t* records, uint64_t n, uint32_t e0, local::Dequant* dq);
+  // The same of packed records (local_packed.h): records [first, first + n) of layout l, whose
+  // bits are records[0, bytes), as dq[0, count) (local::packed_record, then quant_dequant).
+  uint64_t (*local_dequants_packed)(const uint8_t* records, uint64_t bytes,
+                                    const local::PackedLayout& l, uint64_t first, uint64_t n,
+                                    uint32_t e0, local::Dequant* dq);
   // The indices u in [0, n) with flags[u] != 0, in order, to list[0, count); returns count. list
   // has room for n entries (a SIMD set writes 8 at a time, never past list[n - 1]).
   uint64_t (*list_nonzero)(const uint8_t* flags, uint64_t n, uint32_t* list);

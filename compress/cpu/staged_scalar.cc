@@ -262,6 +262,15 @@ uint64_t local_dequants_scalar(const uint8_t* records, uint64_t n, uint32_t e0,
   return n;
 }
 
+uint64_t local_dequants_packed_scalar(const uint8_t* records, uint64_t bytes,
+                                      const local::PackedLayout& l, uint64_t first, uint64_t n,
+                                      uint32_t e0, local::Dequant* dq) {
+  for (uint64_t r = 0; r < n; ++r)
+    if (!local::quant_dequant(local::packed_record(records, bytes, l, first + r), e0, &dq[r]))
+      return r;
+  return n;
+}
+
 // rans::decode_segment, the reference of the other sets' segment decoders (no warming: the
 // WarmLines hint is for them).
 template <class Sym>
@@ -295,7 +304,8 @@ const StagedKernels kStagedScalar[4] = {
 const UnitKernels kUnitScalar = {
     &unit_keys_scalar,    &pack_groups_scalar,    &pack_groups_narrow_scalar,
     &group_widths_scalar, &block::unpack_planes,  &local_e0_scalar,
-    &decide_local_scalar, &local_dequants_scalar, &list_nonzero_scalar};
+    &decide_local_scalar, &local_dequants_scalar, &local_dequants_packed_scalar,
+    &list_nonzero_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &decode_segment_scalar<uint8_t>,
                                  &decode_segment_scalar<uint32_t>, &decode_two_scalar<uint8_t>,

@@ -971,10 +971,10 @@ struct StagedWriteKernel {
         rec += local::kPackedHeadBytes;
         side = rec + (bytes - local::kPackedHeadBytes);
         if (th == 0) {
-          for (uint64_t i = 0; i < bytes - local::kPackedHeadBytes; ++i) rec[i] = 0;
+          local::PackedWriter writer(rec);
           for (uint64_t r = 0; r < st.n_records; ++r)
-            if (sl.block_rec[r] != 0xffffffffu)
-              local::put_packed_record(rec, st.packed_layout, sl.block_rec[r], sl.record[r]);
+            if (sl.block_rec[r] != 0xffffffffu) writer.put(st.packed_layout, sl.record[r]);
+          writer.finish();
         }
       }
       for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {

@@ -49,13 +49,15 @@ struct RecordRange {
   uint32_t oct_min = kSpecialOctave, oct_max = 0;
   uint32_t z_min = kMaxZ, z_max = 0;
 };
+// A special record's z bits are 0: they leave z_max as it is, and z_min is kept from them by a
+// select rather than a branch.
 SQZ_HD void add_record(RecordRange* r, uint32_t record) {
   const uint32_t oct = record & 15u;
   r->oct_min = oct < r->oct_min ? oct : r->oct_min;
   r->oct_max = oct > r->oct_max ? oct : r->oct_max;
-  if (!is_quant_record(record)) return;
   const uint32_t z = record >> 13;
-  r->z_min = z < r->z_min ? z : r->z_min;
+  const uint32_t z_low = is_quant_record(record) ? z : kMaxZ;
+  r->z_min = z_low < r->z_min ? z_low : r->z_min;
   r->z_max = z > r->z_max ? z : r->z_max;
 }
 SQZ_HD RecordRange merge(const RecordRange& a, const RecordRange& b) {
@@ -218,12 +220,35 @@ SQZ_HD bool packed_tail_zero(const uint8_t* p, uint64_t bytes, const PackedLayou
   return (used & 7) == 0 || (p[bytes - 1] >> (used & 7)) == 0;
 }
 
-// Writes record k of layout l into out (zeroed beforehand: the records' bits are ORed in).
-SQZ_HD void put_packed_record(uint8_t* out, const PackedLayout& l, uint64_t k, uint32_t record) {
-  const uint64_t bit = k * l.record_bits;
-  const uint64_t v = (uint64_t)packed_fields(l, record) << (bit & 7);
-  const uint32_t bytes = (uint32_t)(((bit & 7) + l.record_bits + 7) / 8);
-  for (uint32_t i = 0; i < bytes; ++i) out[(bit >> 3) + i] |= (uint8_t)(v >> (8 * i));
-}
+// Writes records of layout l in order, each at k * record_bits, through a 64-bit accumulator:
+// every byte is stored once (no zeroing first, no byte shared by two stores), 32 bits at a time.
+// finish() writes the last bits, the unused ones of the last byte zero. (OR-ing each record into
+// its bytes cost the CPU encoder 7% of its time: each store waited on the one before.)
+struct PackedWriter {
+  uint8_t* out;
+  uint64_t acc = 0;
+  uint32_t n = 0;  // bits in acc
+  SQZ_HD explicit PackedWriter(uint8_t* records) : out(records) {}
+  SQZ_HD void put(const PackedLayout& l, uint32_t record) {
+    put_fields(l, packed_fields(l, record));
+  }
+  // The fields f of one record as they are (a test writes fields that name no record).
+  SQZ_HD void put_fields(const PackedLayout& l, uint32_t f) {
+    acc |= (uint64_t)f << n;
+    n += l.record_bits;
+    if (n >= 32) {
+      block::store_le32(out, (uint32_t)acc);
+      out += 4;
+      acc >>= 32;
+      n -= 32;
+    }
+  }
+  SQZ_HD void finish() {
+    for (; n > 0; n = n > 8 ? n - 8 : 0) {
+      *out++ = (uint8_t)acc;
+      acc >>= 8;
+    }
+  }
+};
 
 }  // namespace squeeze::local

@@ -675,6 +675,72 @@ TEST(CodecBackend, LocalRecordReadersMatchParse) {
   }
 }
 
+// The packed records' reader (local_dequants_packed): every backend reads, from any first record,
+// the same leading run of records that expand (local::packed_record) to valid kQuant ones, each
+// as local::parse and local::dequant_of make it, bit for bit, and stops at the first other; it
+// reads no byte past the records (the buffer ends there, so ASan would see one).
+TEST(CodecBackend, PackedRecordReadersMatchParse) {
+  std::vector<const cpu::UnitKernels*> sets = {cpu::scalar_backend().units};
+  if (cpu::avx2_backend()) sets.push_back(cpu::avx2_backend()->units);
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  uint64_t long_runs = 0;
+  for (int round = 0; round < 3000; ++round) {
+    local::PackedLayout l;
+    l.oct_min = (uint32_t)(rng() % 16);
+    l.oct_bits = (uint32_t)(rng() % 5);
+    l.mant_shift = (uint32_t)(rng() % (local::kMaxMantShift + 1));
+    l.z_shift = (uint32_t)(rng() % (local::kMaxZShift + 1));
+    l.z_min = (uint32_t)(rng() % 2048) >> l.z_shift << l.z_shift;
+    l.z_bits = (uint32_t)(rng() % 12);
+    l.record_bits = local::packed_record_bits(l);
+    const uint64_t n = rng() % 90;
+    const uint32_t e0 = 1 + (uint32_t)(rng() % 254);
+    std::vector<uint8_t> bytes((n * l.record_bits + 7) / 8);
+    // Mostly fields of valid kQuant records (an octave below E0 and 15, z at most 2047), some
+    // that name special or no records.
+    const uint32_t limit = std::min<uint32_t>(e0, local::kSpecialOctave);
+    local::PackedWriter w(bytes.data());
+    for (uint64_t r = 0; r < n; ++r) {
+      uint32_t f = (uint32_t)rng() & ((1u << l.record_bits) - 1u);
+      if (rng() % 16 != 0 && l.oct_min < limit) {
+        const uint32_t span = std::min<uint32_t>(limit - l.oct_min, 1u << l.oct_bits);
+        const uint32_t room = (local::kMaxZ - l.z_min) >> l.z_shift;
+        const uint32_t zf = std::min<uint32_t>(f >> (l.record_bits - l.z_bits), room);
+        f = (uint32_t)(rng() % span) | (f & ~((1u << l.oct_bits) - 1u));
+        f = (f & ((1u << (l.record_bits - l.z_bits)) - 1u)) | zf << (l.record_bits - l.z_bits);
+      }
+      w.put_fields(l, f);  // the fields as they are, valid or not
+    }
+    w.finish();
+    const uint64_t first = n > 0 ? rng() % (n + 1) : 0;
+    uint64_t expect = 0;
+    std::vector<local::Dequant> want(n);
+    for (; first + expect < n; ++expect) {
+      const uint32_t record = local::packed_record(bytes.data(), bytes.size(), l, first + expect);
+      local::BlockParams p;
+      if (!local::is_quant_record(record) || !local::parse(record, nullptr, e0, 8, &p)) break;
+      want[expect] = local::dequant_of(p);
+    }
+    long_runs += expect >= 16;
+    for (const cpu::UnitKernels* k : sets) {
+      std::vector<uint8_t> exact(bytes);  // its own allocation of exactly the records' bytes
+      std::vector<local::Dequant> got(n, local::Dequant{-1.0f, -1.0f});
+      const uint64_t read =
+          k->local_dequants_packed(exact.data(), exact.size(), l, first, n - first, e0, got.data());
+      ASSERT_EQ(read, expect) << "round " << round << " n " << n << " first " << first << " bits "
+                              << l.record_bits << " seed " << seed;
+      for (uint64_t r = 0; r < read; ++r) {
+        ASSERT_EQ(quant::float_to_bits(got[r].step), quant::float_to_bits(want[r].step))
+            << "record " << r << " round " << round << " seed " << seed;
+        ASSERT_EQ(quant::float_to_bits(got[r].add), quant::float_to_bits(want[r].add))
+            << "record " << r << " round " << round << " seed " << seed;
+      }
+    }
+  }
+  EXPECT_GT(long_runs, 100u) << "seed " << seed;
+}
+
 // The decoder's local writer from byte codes (write_local_narrow, the rANS codes of frames of
 // W <= 8) against its writer of 32-bit codes, in both sets and for every element type: the same
 // bytes at the listed units (increasing, the frame's partial last unit among them at times),

@@ -80,10 +80,24 @@ TEST(PackedRecords, FieldsRoundTrip) {
     const local::PackedLayout l = local::packed_layout(range, prec);
     ASSERT_LE(l.record_bits, 24u);
     const uint64_t bytes = local::packed_bytes(l, n) - local::kPackedHeadBytes;
-    std::vector<uint8_t> packed(bytes, 0);
+    // Guard bytes past the records: the writer stores exactly the records' bytes.
+    std::vector<uint8_t> packed(bytes + 8, 0xa5);
+    local::PackedWriter writer(packed.data());
     for (uint64_t k = 0; k < n; ++k) {
       ASSERT_TRUE(local::fits_layout(l, records[k])) << "round " << round << " seed " << seed;
-      local::put_packed_record(packed.data(), l, k, records[k]);
+      writer.put(l, records[k]);
+    }
+    writer.finish();
+    ASSERT_EQ(writer.out, packed.data() + bytes);
+    for (uint64_t i = bytes; i < packed.size(); ++i) ASSERT_EQ(packed[i], 0xa5);
+    // Each record at its bit offset k * record_bits, as packed_fields gives it.
+    for (uint64_t k = 0; k < n; ++k) {
+      uint64_t f = 0;
+      for (uint32_t b = 0; b < l.record_bits; ++b) {
+        const uint64_t bit = k * l.record_bits + b;
+        f |= (uint64_t)((packed[bit / 8] >> (bit % 8)) & 1u) << b;
+      }
+      ASSERT_EQ(f, local::packed_fields(l, records[k])) << "record " << k << " seed " << seed;
     }
     for (uint64_t k = 0; k < n; ++k)
       ASSERT_EQ(local::packed_record(packed.data(), bytes, l, k), records[k])
