@@ -475,6 +475,8 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   double applied = 0.0;
   uint32_t w = 0, e0 = 0;
   local::RecordPrecision prec;  // local mode: the records' (record_precision)
+  const bool packing = local_mode && (params.caps & kCapPackedRecords) != 0;
+  local::RecordRange record_range;  // packing: every record's
   const uint32_t rlog = local_mode && lay != nullptr ? local::record_log2(lay, params.caps) : 0;
   const uint64_t rblocks = uint64_t{1} << rlog;
   const uint64_t n_records = (g.n_blocks + rblocks - 1) >> rlog;
@@ -551,6 +553,9 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     s.side.resize(2 * n_records);
     uk.decide_local(rstats, s.record_bound.data(), n_records, e0, w, (uint8_t)kType, prec,
                     s.record.data(), s.side.data(), s.params.data());
+    // Packed records' layout comes from the range of every record of the frame (literal or not:
+    // one pass over contiguous records, which the compiler vectorizes; local_packed.h).
+    if (packing) record_range = local::range_of(s.record.data(), n_records);
     // Record r's parameters (params[r]) to each of its blocks, last record first: a record's
     // blocks start at r << rlog >= r, so no entry is overwritten before it is read.
     for (uint64_t r = rlog > 0 ? n_records : 0; r-- > 0;) {
@@ -858,9 +863,6 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   uint64_t n_side = 0, n_coded_units = 0, n_coded = 0, n_out = 0, n_lit_records = 0;
   uint64_t last_record = ~0ull;  // lit_records: local mode's records with a literal block
   const uint64_t n_scan = literal_blocks != nullptr ? n_literal_blocks : g.n_blocks;
-  // Packed records' layout comes from the literal records' range (local_packed.h).
-  const bool packing = local_mode && (params.caps & kCapPackedRecords) != 0;
-  local::RecordRange record_range;
   for (uint64_t j = 0; j < n_scan; ++j) {
     const uint64_t b = literal_blocks != nullptr ? literal_blocks[j] : j;
     const uint64_t u0 = 2 * b;
@@ -871,7 +873,6 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     if ((b >> rlog) != last_record) {  // the first literal block of its record
       last_record = b >> rlog;
       s.lit_records[n_lit_records++] = (uint32_t)last_record;
-      if (packing) local::add_record(&record_range, s.record[last_record]);
       if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
     }
     if (!local_mode || local::has_codes(s.params[b].kind))

@@ -558,7 +558,7 @@ struct StagedAnalyzeKernel {
       st.n_side = acc[5];
     } else if constexpr (P == 10) {
       // Offsets: runs, coded units and their codes, outliers; records and side entries, and the
-      // range of the thread's literal records (part[th][3], for packed records: phase 12).
+      // range of the thread's records (part[th][3], for packed records: phase 12).
       if (!st.quantized) return;
       uint64_t run = s.base[th][0], cu = s.base[th][1], ce = s.base[th][2], out = s.base[th][3];
       const Span us = share(st.n_units, th);
@@ -587,9 +587,9 @@ struct StagedAnalyzeKernel {
       for (uint64_t r = rs.begin; r < rs.end; ++r) {
         sl.block_rec[r] = 0xffffffffu;
         sl.block_side[r] = 0xffffffffu;
+        if (st.local) local::add_record(&range, sl.record[r]);
         if (!record_has_literal(st, sl, r)) continue;
         sl.block_rec[r] = (uint32_t)rec++;
-        if (st.local) local::add_record(&range, sl.record[r]);
         if (st.local && local::has_side_entry(sl.params[r << st.rlog].kind))
           sl.block_side[r] = (uint32_t)side++;
       }
@@ -616,7 +616,7 @@ struct StagedAnalyzeKernel {
         acc += s.part[k][0];
       }
       st.n_sources = acc;
-      // Packed local records (local_packed.h): the layout of the literal records' range.
+      // Packed local records (local_packed.h): the layout of the records' range.
       st.packed = 0;
       if (st.local && (st.caps & kCapPackedRecords) != 0) {
         local::RecordRange range;

@@ -43,8 +43,9 @@ struct PackedLayout {
   uint32_t record_bits = 0;  // oct_bits + (9 - mant_shift) + z_bits
 };
 
-// The extremes of a frame's literal records, folded record by record (either order, any split:
-// the encoders fold per thread and merge).
+// The extremes of a frame's records, literal or not (references' records too: the CPU encoder
+// then reads them in one pass over contiguous records), folded record by record in any order and
+// split (the CUDA encoder folds per thread and merges).
 struct RecordRange {
   uint32_t oct_min = kSpecialOctave, oct_max = 0;
   uint32_t z_min = kMaxZ, z_max = 0;
@@ -60,6 +61,28 @@ SQZ_HD void add_record(RecordRange* r, uint32_t record) {
   r->z_min = z_low < r->z_min ? z_low : r->z_min;
   r->z_max = z > r->z_max ? z : r->z_max;
 }
+// The range of records [0, n) (the CPU encoder's: a frame's every record, contiguous), with the
+// extremes in locals so that the loop keeps them in registers.
+SQZ_HD RecordRange range_of(const uint32_t* records, uint64_t n) {
+  uint32_t oct_min = kSpecialOctave, oct_max = 0, z_min = kMaxZ, z_max = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint32_t record = records[i];
+    const uint32_t oct = record & 15u;
+    const uint32_t z = record >> 13;
+    const uint32_t z_low = oct != kSpecialOctave ? z : kMaxZ;
+    oct_min = oct < oct_min ? oct : oct_min;
+    oct_max = oct > oct_max ? oct : oct_max;
+    z_min = z_low < z_min ? z_low : z_min;
+    z_max = z > z_max ? z : z_max;
+  }
+  RecordRange r;
+  r.oct_min = oct_min;
+  r.oct_max = oct_max;
+  r.z_min = z_min;
+  r.z_max = z_max;
+  return r;
+}
+
 SQZ_HD RecordRange merge(const RecordRange& a, const RecordRange& b) {
   RecordRange r;
   r.oct_min = a.oct_min < b.oct_min ? a.oct_min : b.oct_min;
