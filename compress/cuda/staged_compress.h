@@ -962,19 +962,25 @@ struct StagedWriteKernel {
                            sl.tparams[k]);
     }
     if (st.local) {
-      // Packed records in order by one thread (neighbouring records share bytes), 3-byte ones
-      // a record per thread.
+      // Packed records: each thread the bytes that begin in its share of the records (whose
+      // literal indices phase 10 numbered in a row); 3-byte ones a record per thread.
       uint8_t* rec = frame + o.quant + local::kQuantHeaderBytes;
       uint8_t* side = rec + local::fixed_bytes(st.n_lit_blocks);
       if (st.packed) {
         const uint64_t bytes = local::packed_bytes(st.packed_layout, st.n_lit_blocks);
         rec += local::kPackedHeadBytes;
         side = rec + (bytes - local::kPackedHeadBytes);
-        if (th == 0) {
-          local::PackedWriter writer(rec);
-          for (uint64_t r = 0; r < st.n_records; ++r)
-            if (sl.block_rec[r] != 0xffffffffu) writer.put(st.packed_layout, sl.record[r]);
-          writer.finish();
+        const Span rs = share(st.n_records, th);
+        uint64_t r0 = rs.begin, r1 = rs.end;
+        while (r0 < r1 && sl.block_rec[r0] == 0xffffffffu) ++r0;
+        while (r1 > r0 && sl.block_rec[r1 - 1] == 0xffffffffu) --r1;
+        if (r0 < r1) {
+          uint64_t r = r0;  // the next record's, past the share for the last byte's bits
+          local::write_packed_bytes(rec, st.packed_layout.record_bits, sl.block_rec[r0],
+                                    (uint64_t)sl.block_rec[r1 - 1] + 1, st.n_lit_blocks, [&]() {
+                                      while (sl.block_rec[r] == 0xffffffffu) ++r;
+                                      return local::packed_fields(st.packed_layout, sl.record[r++]);
+                                    });
         }
       }
       for (uint64_t r = th; r < st.n_records; r += kCtaThreads) {

@@ -4,6 +4,7 @@
 // it never gets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -80,16 +81,43 @@ TEST(PackedRecords, FieldsRoundTrip) {
     const local::PackedLayout l = local::packed_layout(range, prec);
     ASSERT_LE(l.record_bits, 24u);
     const uint64_t bytes = local::packed_bytes(l, n) - local::kPackedHeadBytes;
+    for (uint64_t k = 0; k < n; ++k)
+      ASSERT_TRUE(local::fits_layout(l, records[k])) << "round " << round << " seed " << seed;
     // Guard bytes past the records: the writer stores exactly the records' bytes.
     std::vector<uint8_t> packed(bytes + 8, 0xa5);
-    local::PackedWriter writer(packed.data());
-    for (uint64_t k = 0; k < n; ++k) {
-      ASSERT_TRUE(local::fits_layout(l, records[k])) << "round " << round << " seed " << seed;
-      writer.put(l, records[k]);
-    }
-    writer.finish();
-    ASSERT_EQ(writer.out, packed.data() + bytes);
+    uint64_t next = 0;
+    local::write_packed_bytes(packed.data(), l.record_bits, 0, n, n, [&]() {
+      EXPECT_LT(next, n);  // never a record past the last
+      return local::packed_fields(l, records[next++]);
+    });
     for (uint64_t i = bytes; i < packed.size(); ++i) ASSERT_EQ(packed[i], 0xa5);
+    // The same bytes from the sequential writer (the CPU encoder's).
+    std::vector<uint8_t> sequential(bytes + 8, 0x3c);
+    local::PackedWriter writer(sequential.data());
+    for (uint64_t k = 0; k < n; ++k) writer.put(l, records[k]);
+    writer.finish();
+    ASSERT_EQ(writer.out, sequential.data() + bytes);
+    for (uint64_t i = 0; i < bytes; ++i) ASSERT_EQ(sequential[i], packed[i]) << "byte " << i;
+    for (uint64_t i = bytes; i < sequential.size(); ++i) ASSERT_EQ(sequential[i], 0x3c);
+    // The same bytes from writers of shares [k0, k1) of the records, written in a random order
+    // over a buffer of another pattern (the CUDA encoder's threads): every byte once.
+    std::vector<uint8_t> shared(bytes + 8, 0x5a);
+    std::vector<uint64_t> cuts = {0, n};
+    for (int c = 0; c < 6; ++c) cuts.push_back(rng() % (n + 1));
+    std::sort(cuts.begin(), cuts.end());
+    std::vector<size_t> order(cuts.size() - 1);
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t i : order) {
+      uint64_t at = cuts[i];
+      local::write_packed_bytes(shared.data(), l.record_bits, cuts[i], cuts[i + 1], n, [&]() {
+        EXPECT_LT(at, n);
+        return local::packed_fields(l, records[at++]);
+      });
+    }
+    for (uint64_t i = 0; i < bytes; ++i)
+      ASSERT_EQ(shared[i], packed[i]) << "byte " << i << " round " << round << " seed " << seed;
+    for (uint64_t i = bytes; i < shared.size(); ++i) ASSERT_EQ(shared[i], 0x5a);
     // Each record at its bit offset k * record_bits, as packed_fields gives it.
     for (uint64_t k = 0; k < n; ++k) {
       uint64_t f = 0;
