@@ -554,7 +554,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     uk.decide_local(rstats, s.record_bound.data(), n_records, e0, w, (uint8_t)kType, prec,
                     s.record.data(), s.side.data(), s.params.data());
     // Packed records' layout comes from the range of every record of the frame (literal or not:
-    // one pass over contiguous records, which the compiler vectorizes; local_packed.h).
+    // one pass over the contiguous records; local_packed.h).
     if (packing) record_range = local::range_of(s.record.data(), n_records);
     // Record r's parameters (params[r]) to each of its blocks, last record first: a record's
     // blocks start at r << rlog >= r, so no entry is overwritten before it is read.
@@ -1032,7 +1032,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   bool packed = false;
   if (packing) {
     packed_layout = local::packed_layout(record_range, prec);
-    packed = local::use_packed(packed_layout, n_lit_records, true);
+    packed = local::use_packed(packed_layout, n_lit_records);
   }
   const uint64_t quant_bytes = local_mode
                                    ? local::kQuantHeaderBytes +

@@ -623,7 +623,7 @@ struct StagedAnalyzeKernel {
         for (uint32_t k = 0; k < kCtaThreads; ++k)
           range = local::merge(range, local::range_of_word(s.part[k][3]));
         st.packed_layout = local::packed_layout(range, st.prec);
-        st.packed = local::use_packed(st.packed_layout, st.n_lit_blocks, true);
+        st.packed = local::use_packed(st.packed_layout, st.n_lit_blocks);
       }
     } else if constexpr (P == 13) {
       // Source ranks and the increasing source list; gaps, the widest fields and their OR.

@@ -61,25 +61,10 @@ SQZ_HD void add_record(RecordRange* r, uint32_t record) {
   r->z_min = z_low < r->z_min ? z_low : r->z_min;
   r->z_max = z > r->z_max ? z : r->z_max;
 }
-// The range of records [0, n) (the CPU encoder's: a frame's every record, contiguous), with the
-// extremes in locals so that the loop keeps them in registers.
+// The range of records [0, n) (the CPU encoder's: a frame's every record, contiguous).
 SQZ_HD RecordRange range_of(const uint32_t* records, uint64_t n) {
-  uint32_t oct_min = kSpecialOctave, oct_max = 0, z_min = kMaxZ, z_max = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint32_t record = records[i];
-    const uint32_t oct = record & 15u;
-    const uint32_t z = record >> 13;
-    const uint32_t z_low = oct != kSpecialOctave ? z : kMaxZ;
-    oct_min = oct < oct_min ? oct : oct_min;
-    oct_max = oct > oct_max ? oct : oct_max;
-    z_min = z_low < z_min ? z_low : z_min;
-    z_max = z > z_max ? z : z_max;
-  }
   RecordRange r;
-  r.oct_min = oct_min;
-  r.oct_max = oct_max;
-  r.z_min = z_min;
-  r.z_max = z_max;
+  for (uint64_t i = 0; i < n; ++i) add_record(&r, records[i]);
   return r;
 }
 
@@ -143,11 +128,11 @@ SQZ_HD uint64_t fixed_bytes(uint64_t n) {
   return n * kRecordBytes;
 }
 
-// Whether a frame's n literal records go packed (layout l): where the receiver reads them
-// (allowed) and they come out smaller than 3-byte records (a frame of very few records keeps
-// those). Both encoders' rule.
-SQZ_HD bool use_packed(const PackedLayout& l, uint64_t n, bool allowed) {
-  return allowed && packed_bytes(l, n) < fixed_bytes(n);
+// Whether a frame's n literal records go packed (layout l), for a receiver that reads them: when
+// they come out smaller than 3-byte records (a frame of very few records keeps those). Both
+// encoders' rule.
+SQZ_HD bool use_packed(const PackedLayout& l, uint64_t n) {
+  return packed_bytes(l, n) < fixed_bytes(n);
 }
 
 SQZ_HD void write_packed_head(const PackedLayout& l, uint8_t* p) {

@@ -1277,6 +1277,47 @@ bool expect_cpu_verdict(const test::DecodedBothWays& both, uint64_t cap) {
   return false;
 }
 
+// The CPU backend's frame of the f32 values v with parameters p.
+void cpu_frame(const CodecParams& p, const std::vector<float>& v, std::vector<uint8_t>* frame) {
+  const auto bytes = to_bytes(DType::kF32, v);
+  frame->resize(max_frame_bytes(bytes.size()));
+  size_t fb = 0;
+  ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame->data(), frame->size(), &fb),
+            Status::kOk);
+  frame->resize(fb);
+}
+
+struct Verdicts {
+  int accepted = 0, rejected = 0;
+};
+
+// iters damaged frames, frames in turn, each with 1-3 bits flipped in its section `section`
+// (every other one within the section's first head_bytes only, when head_bytes > 0): the runner's
+// decoder gives the CPU decoder's verdict on each (expect_cpu_verdict), counted in *v.
+void flip_section_bits(const std::vector<std::vector<uint8_t>>& frames, StagedSection section,
+                       uint32_t head_bytes, int iters, uint64_t cap, uint64_t seed,
+                       std::mt19937_64& rng, Verdicts* v) {
+  for (int iter = 0; iter < iters; ++iter) {
+    std::vector<uint8_t> f = frames[iter % frames.size()];
+    staged::Header h;
+    ASSERT_EQ(staged::parse(f.data(), f.size(), &h), staged::Reject::kNone);
+    const uint64_t at = staged::section_offset(h, section);
+    const uint32_t len = head_bytes > 0 && iter % 2 == 0 ? head_bytes : h.section[(int)section];
+    for (int k = 0; k < 1 + (int)(rng() % 3); ++k)
+      f[at + rng() % len] ^= (uint8_t)(1u << (rng() % 8));
+    test::DecodedBothWays both;
+    test::decode_both_ways(f, cap, &both);
+    if (::testing::Test::HasFatalFailure()) return;
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", iter " + std::to_string(iter));
+    if (expect_cpu_verdict(both, cap)) {
+      ++v->accepted;
+    } else {
+      ++v->rejected;
+    }
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
 // Frames of long and short rANS segments with the segment size flag flipped or beside an
 // invalid shift: the runner's decoder gives the CPU decoder's verdict (accepting a flag that
 // describes the same single segment, with the same bytes) and writes nothing when it rejects.
@@ -1349,43 +1390,21 @@ TEST(KernelRunnerHostile, GolombRecordsGiveCpuVerdict) {
           const size_t i = rng() % j;
           std::copy(v.begin() + 64 * i, v.begin() + 64 * (i + 1), v.begin() + 64 * j);
         }
-      const auto bytes = to_bytes(DType::kF32, v);
       CodecParams p;
       p.mode = m;
       p.bound = 1e-2;
       p.caps = kCapsAll & ~kCapHistory;
-      std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
-      size_t fb = 0;
-      ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
-                Status::kOk);
-      frame.resize(fb);
+      std::vector<uint8_t> frame;
+      ASSERT_NO_FATAL_FAILURE(cpu_frame(p, v, &frame));
       ASSERT_TRUE(has_golomb_records(frame)) << "seed " << seed;
       frames.push_back(frame);
     }
   }
-  const uint64_t cap = 64 * 128 * 4;
-  int accepted = 0, rejected = 0;
-  for (int iter = 0; iter < 600; ++iter) {
-    std::vector<uint8_t> f = frames[iter % frames.size()];
-    staged::Header h;
-    ASSERT_EQ(staged::parse(f.data(), f.size(), &h), staged::Reject::kNone);
-    const uint64_t at = staged::section_offset(h, StagedSection::kDedup);
-    const uint32_t len = h.section[(int)StagedSection::kDedup];
-    for (int k = 0; k < 1 + (int)(rng() % 3); ++k)
-      f[at + rng() % len] ^= (uint8_t)(1u << (rng() % 8));
-    test::DecodedBothWays both;
-    test::decode_both_ways(f, cap, &both);
-    if (HasFatalFailure()) return;
-    SCOPED_TRACE("seed " + std::to_string(seed) + ", iter " + std::to_string(iter));
-    if (expect_cpu_verdict(both, cap)) {
-      ++accepted;
-    } else {
-      ++rejected;
-    }
-    if (HasFailure()) return;
-  }
-  EXPECT_GT(rejected, 300) << "seed " << seed;
-  EXPECT_GT(accepted, 0) << "seed " << seed;
+  Verdicts verdicts;
+  flip_section_bits(frames, StagedSection::kDedup, 0, 600, 64 * 128 * 4, seed, rng, &verdicts);
+  if (HasFailure()) return;
+  EXPECT_GT(verdicts.rejected, 300) << "seed " << seed;
+  EXPECT_GT(verdicts.accepted, 0) << "seed " << seed;
 }
 
 // Local frames with packed records (Gaussian blocks of several scales, a zero block now and then,
@@ -1404,45 +1423,24 @@ TEST(KernelRunnerHostile, PackedRecordsGiveCpuVerdict) {
         const float scale = b % 37 == 5 ? 0.0f : std::ldexp(1.0f, (int)(rng() % 6));
         for (size_t i = 0; i < 32; ++i) v[32 * b + i] = scale * g(rng);
       }
-      const auto bytes = to_bytes(DType::kF32, v);
       CodecParams p;
       p.mode = BoundMode::kLocal;
       p.bound = bound;
       p.caps = kCapsAll & ~kCapHistory;
-      std::vector<uint8_t> frame(max_frame_bytes(bytes.size()));
-      size_t fb = 0;
-      ASSERT_EQ(compress(p, bytes.data(), bytes.size(), frame.data(), frame.size(), &fb),
-                Status::kOk);
-      frame.resize(fb);
+      std::vector<uint8_t> frame;
+      ASSERT_NO_FATAL_FAILURE(cpu_frame(p, v, &frame));
       ASSERT_TRUE(has_packed_records(frame)) << "seed " << seed;
       frames.push_back(frame);
     }
   }
-  const uint64_t cap = 32 * 300 * 4;
-  int accepted = 0, rejected = 0;
-  for (int iter = 0; iter < 600; ++iter) {
-    std::vector<uint8_t> f = frames[iter % frames.size()];
-    staged::Header h;
-    ASSERT_EQ(staged::parse(f.data(), f.size(), &h), staged::Reject::kNone);
-    const uint64_t at = staged::section_offset(h, StagedSection::kQuant);
-    // The head and the packed head half the time (their few bytes decide every record).
-    const uint32_t len = iter % 2 == 0 ? local::kQuantHeaderBytes + local::kPackedHeadBytes
-                                       : h.section[(int)StagedSection::kQuant];
-    for (int k = 0; k < 1 + (int)(rng() % 3); ++k)
-      f[at + rng() % len] ^= (uint8_t)(1u << (rng() % 8));
-    test::DecodedBothWays both;
-    test::decode_both_ways(f, cap, &both);
-    if (HasFatalFailure()) return;
-    SCOPED_TRACE("seed " + std::to_string(seed) + ", iter " + std::to_string(iter));
-    if (expect_cpu_verdict(both, cap)) {
-      ++accepted;
-    } else {
-      ++rejected;
-    }
-    if (HasFailure()) return;
-  }
-  EXPECT_GT(rejected, 100) << "seed " << seed;
-  EXPECT_GT(accepted, 0) << "seed " << seed;
+  // The head and the packed head half the time (their few bytes decide every record).
+  Verdicts verdicts;
+  flip_section_bits(frames, StagedSection::kQuant,
+                    local::kQuantHeaderBytes + local::kPackedHeadBytes, 600, 32 * 300 * 4, seed,
+                    rng, &verdicts);
+  if (HasFailure()) return;
+  EXPECT_GT(verdicts.rejected, 100) << "seed " << seed;
+  EXPECT_GT(verdicts.accepted, 0) << "seed " << seed;
 }
 
 TEST(KernelRunnerArgs, DecodeArgumentsAndCapacity) {

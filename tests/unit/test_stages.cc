@@ -584,6 +584,16 @@ void encode_frame(const CodecParams& p, const std::vector<float>& v, std::vector
   ASSERT_EQ(staged::parse(frame->data(), frame->size(), h), staged::Reject::kNone);
 }
 
+// Frames of v with p's capabilities (*with, *hw) and without cap (*without, *ho).
+void encode_with_and_without(const CodecParams& p, const std::vector<float>& v, uint32_t cap,
+                             std::vector<uint8_t>* with, staged::Header* hw,
+                             std::vector<uint8_t>* without, staged::Header* ho) {
+  ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, with, hw));
+  CodecParams q = p;
+  q.caps &= ~cap;
+  ASSERT_NO_FATAL_FAILURE(encode_frame(q, v, without, ho));
+}
+
 // The dedup section of a frame encode_frame made, parsed.
 void parse_dedup(const std::vector<uint8_t>& frame, const staged::Header& h, dedup::Section* sec) {
   const uint8_t* p = frame.data() + staged::section_offset(h, StagedSection::kDedup);
@@ -702,9 +712,8 @@ TEST(Dedup, StepShortensVectorRepeats) {
       p.caps = kCapsAll & ~kCapHistory;
       std::vector<uint8_t> with, without;
       staged::Header hw, ho;
-      ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &with, &hw));
-      p.caps &= ~kCapDedupStep;
-      ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &without, &ho));
+      ASSERT_NO_FATAL_FAILURE(
+          encode_with_and_without(p, v, kCapDedupStep, &with, &hw, &without, &ho));
       dedup::Section sw, so;
       ASSERT_NO_FATAL_FAILURE(parse_dedup(with, hw, &sw));
       ASSERT_NO_FATAL_FAILURE(parse_dedup(without, ho, &so));
@@ -750,9 +759,8 @@ TEST(Dedup, GolombRecordsWhereTheyAreSmaller) {
       p.caps = kCapsAll & ~kCapHistory;
       std::vector<uint8_t> with, without;
       staged::Header hw, ho;
-      ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &with, &hw));
-      p.caps &= ~kCapDedupGolomb;
-      ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &without, &ho));
+      ASSERT_NO_FATAL_FAILURE(
+          encode_with_and_without(p, v, kCapDedupGolomb, &with, &hw, &without, &ho));
       dedup::Section sw, so;
       ASSERT_NO_FATAL_FAILURE(parse_dedup(with, hw, &sw));
       ASSERT_NO_FATAL_FAILURE(parse_dedup(without, ho, &so));
@@ -1362,9 +1370,8 @@ TEST(Rans, LongSegmentsWhereTheReceiverDecodesThem) {
     p.caps = kCapsAll & ~kCapHistory;
     std::vector<uint8_t> with, without;
     staged::Header hw, ho;
-    ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &with, &hw));
-    p.caps &= ~kCapRansLongSegments;
-    ASSERT_NO_FATAL_FAILURE(encode_frame(p, v, &without, &ho));
+    ASSERT_NO_FATAL_FAILURE(
+        encode_with_and_without(p, v, kCapRansLongSegments, &with, &hw, &without, &ho));
     ASSERT_EQ(hw.coder, (uint8_t)StagedCoder::kRans);
     ASSERT_EQ(ho.coder, (uint8_t)StagedCoder::kRans);
     uint32_t seg_w = 0, n_w = 0, seg_o = 0, n_o = 0;
