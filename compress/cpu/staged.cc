@@ -169,15 +169,25 @@ inline uint64_t popcount64(uint64_t x) {
 #endif
 }
 
+// Blocks of a tile of the encoder's passes after deduplication (quantization, repeat checks,
+// the literal scan): 256 KiB of f32 input, whose codes, masks, errors and parameters stay in the
+// L2 beside it.
+constexpr uint64_t kTileBlocks = 2048;
+// Units of a frame past which the repeat checks prefetch their sources (4 MiB of f32): in a
+// smaller frame they are in the caches, and the prefetches only cost.
+constexpr uint64_t kFarUnits = 1 << 16;
+
 // The blocks (two units each, the last perhaps one) with a literal unit, literal(u) for units
 // [0, n_units), listed in order without a branch on whether a block is one: a forward payload's
 // frame refers to a third to a half of its blocks whole, in no pattern a predictor learns. The
 // encoder lists the blocks it quantizes, the decoder the blocks it reads. Returns the count.
+// first_block: list blocks from this one on only (units [2 * first_block, n_units)).
 template <class Literal>
-inline uint64_t list_literal_blocks(uint64_t n_units, Literal literal, uint32_t* list) {
+inline uint64_t list_literal_blocks(uint64_t n_units, Literal literal, uint32_t* list,
+                                    uint64_t first_block = 0) {
   const uint64_t pairs = n_units / 2;
   uint64_t n = 0;
-  for (uint64_t b = 0; b < pairs; ++b) {
+  for (uint64_t b = first_block; b < pairs; ++b) {
     list[n] = (uint32_t)b;
     n += (uint32_t)literal(2 * b) | (uint32_t)literal(2 * b + 1);  // both evaluated, no branch
   }
@@ -626,12 +636,43 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
   };
   const bool quantize_after_dedup = use_dedup && !table_mode;
   if (!quantize_after_dedup) quantize(nullptr, 0);
-  // The blocks quantized after deduplication, while they are exactly the blocks with a literal
-  // unit (no reference failed into a block the list left out): the literal pass walks them
-  // instead of testing every block, whose outcome (a third to a half of a forward payload's
-  // blocks are references) no predictor learns.
-  const uint32_t* literal_blocks = nullptr;
-  uint64_t n_literal_blocks = 0;
+
+  // Literal blocks, the coded units and the outliers: scan_blocks walks blocks [b_from, b_to)
+  // in order, or the listed ones among them (list: the blocks quantized after deduplication,
+  // while they are exactly the blocks with a literal unit, no reference having failed into a
+  // block the list left out; walking them instead of testing every block, whose outcome no
+  // predictor learns: a third to a half of a forward payload's blocks are references).
+  s.coded_unit.resize(g.n_units);
+  // Written by index, not push_back (a size check a block): sized for the most they can hold
+  // once, never shrunk, so the steady state neither allocates nor clears.
+  if (s.outlier_index.size() < g.n) s.outlier_index.resize(g.n);
+  if (s.lit_records.size() < n_records) s.lit_records.resize(n_records);
+  uint64_t n_side = 0, n_coded_units = 0, n_coded = 0, n_out = 0, n_lit_records = 0;
+  uint64_t last_record = ~0ull;  // lit_records: local mode's records with a literal block
+  auto scan_blocks = [&](uint64_t b_from, uint64_t b_to, const uint32_t* list, uint64_t n_list) {
+    const uint64_t n_scan = list != nullptr ? n_list : b_to - b_from;
+    for (uint64_t j = 0; j < n_scan; ++j) {
+      const uint64_t b = list != nullptr ? list[j] : b_from + j;
+      const uint64_t u0 = 2 * b;
+      // Bit k: unit u0 + k is literal.
+      const uint32_t lit =
+          (uint32_t)(s.ref[u0] < 0) | ((uint32_t)(u0 + 1 < g.n_units && s.ref[u0 + 1] < 0) << 1);
+      if (lit == 0) continue;
+      if ((b >> rlog) != last_record) {  // the first literal block of its record
+        last_record = b >> rlog;
+        s.lit_records[n_lit_records++] = (uint32_t)last_record;
+        if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
+      }
+      if (!local_mode || local::has_codes(s.params[b].kind))
+        n_coded_units = append_units(lit, u0, s.coded_unit.data(), n_coded_units);
+      // The literal units' outliers, element by element.
+      uint32_t m = s.masks[b] & ((lit & 1u ? 0xffffu : 0u) | (lit & 2u ? 0xffff0000u : 0u));
+      while (m) {
+        s.outlier_index[n_out++] = (uint32_t)(b * kBlockElems + (uint32_t)__builtin_ctz(m));
+        m &= m - 1;
+      }
+    }
+  };
 
   // Deduplication: a unit's candidate is the history's entry for its key (when it fits), else
   // the frame's first unit with that key.
@@ -663,8 +704,12 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     // mispredicted branch) of two slots a unit. On data/bench64.f32's 128 KiB frames (83% of
     // the units distinct) 9.5% against 19%, and 1.07x compress. Eight where the table stays
     // within 64 KiB (frames up to 128 KiB): 1.02-1.03x more; a larger frame's table would
-    // leave the caches sooner.
-    const uint64_t slots_per_unit = g.n_full_units <= 2048 ? 8 : 4;
+    // leave the caches sooner. Two past kFarUnits, whose table is out of the caches anyway: the
+    // table's clearing and probes then wait on memory, not on mispredictions (one 21 MiB frame
+    // 1.035-1.05x; docs/PERFORMANCE.md, session 30).
+    const uint64_t slots_per_unit = g.n_full_units <= 2048        ? 8
+                                    : g.n_full_units <= kFarUnits ? 4
+                                                                  : 2;
     size_t cap = 64;
     while (cap < slots_per_unit * g.n_full_units) cap <<= 1;
     if (s.frame_table.size() < cap) s.frame_table.resize(cap);
@@ -683,6 +728,10 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     // 64 MiB frame compressed 1.28-1.41x faster with it; 128 KiB frames the same).
     constexpr uint64_t kProbeAhead = 16;
     constexpr uint64_t kTableAhead = 16;  // the history table's lookups: 8 to 32 alike
+    // The repeat checks' reads of their sources (and pass 2's of their refs), which lie anywhere
+    // before them in a large frame.
+    constexpr uint64_t kRepeatAhead = 16;
+    const bool far = g.n_full_units > kFarUnits;
     // This unit's own bound: its block's check threshold (global: the frame's).
     auto eb_check_of = [&](uint64_t u) {
       return local_mode   ? s.params[u * kUnitElems / kBlockElems].eb_check
@@ -810,6 +859,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     int64_t* ref = s.ref.data();
     uint64_t n_taken = 0;
     for (uint64_t k = 0; k < n_repeats; ++k) {
+      if (far && k + kRepeatAhead < n_repeats) prefetch_line(&ref[first[k + kRepeatAhead]]);
       const uint64_t u = repeats[k], c = first[k];
       const bool take = (ref[u] & ref[c]) < 0;  // both literal
       ref[u] = take ? (int64_t)(base + c) : ref[u];
@@ -819,71 +869,62 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     // block is one; every block when few units are references (the list would cost more than
     // the blocks it spares).
     const bool listed = quantize_after_dedup && 8 * (history_refs + n_taken) >= g.n_full_units;
-    if (quantize_after_dedup) {
-      if (!listed) {
+    // Then tile by tile, in order: the tile's blocks quantized (the listed ones), its repeats'
+    // bytes and errors checked, its blocks scanned, so that a large frame's codes, masks, errors,
+    // parameters and input stay in the L2 across the three passes instead of each pass reading
+    // them from memory again (a repeat's source lies in this tile or an earlier one, already
+    // quantized). The frame is the same as with one tile. Unlisted, one tile: few references.
+    const uint64_t tile_blocks = listed ? kTileBlocks : g.n_blocks;
+    if (listed && s.quant_blocks.size() < std::min(g.n_blocks, tile_blocks))
+      s.quant_blocks.resize(std::min(g.n_blocks, tile_blocks));
+    uint64_t k = 0;  // the next repeat to check
+    for (uint64_t b_from = 0; b_from < g.n_blocks; b_from += tile_blocks) {
+      const uint64_t b_to = std::min(g.n_blocks, b_from + tile_blocks);
+      const uint64_t u_to = std::min(g.n_units, 2 * b_to);
+      const uint32_t* list = nullptr;
+      uint64_t n_listed = 0;
+      if (listed) {
+        uint32_t* tile_list = s.quant_blocks.data();
+        n_listed = list_literal_blocks(
+            u_to, [&](uint64_t u) { return ref[u] < 0; }, tile_list, b_from);
+        quantize(tile_list, n_listed);
+        list = tile_list;
+      } else if (quantize_after_dedup) {
         quantize(nullptr, 0);
-      } else {
-        if (s.quant_blocks.size() < g.n_blocks) s.quant_blocks.resize(g.n_blocks);
-        uint32_t* list = s.quant_blocks.data();
-        const uint64_t n_listed = list_literal_blocks(
-            g.n_units, [&](uint64_t u) { return ref[u] < 0; }, list);
-        quantize(list, n_listed);
-        literal_blocks = list;
-        n_literal_blocks = n_listed;
       }
+      // The bytes and errors of the tile's repeats taken (a history reference's position is
+      // below base). One that fails is literal after all, and its block is quantized now if
+      // the list left it out (its other unit, if any, still a reference: one that was literal
+      // had the block listed, one that became literal here had it quantized then). The source
+      // is read kRepeatAhead repeats ahead: in a large frame it lies anywhere before.
+      for (; k < n_repeats && repeats[k] < u_to; ++k) {
+        if (far && k + kRepeatAhead < n_repeats) {
+          const uint64_t ahead = first[k + kRepeatAhead];
+          prefetch_line(src + ahead * unit_bytes);
+          prefetch_line(src + ahead * unit_bytes + unit_bytes - 1);
+          prefetch_line(&s.unit_error[ahead]);
+        }
+        const uint64_t u = repeats[k], c = first[k];
+        if (ref[u] != (int64_t)(base + c)) continue;
+        if (dedup::same_bytes(src + c * unit_bytes, src + u * unit_bytes, unit_bytes) &&
+            dedup::error_fits(s.unit_error[c], eb_check_of(u))) {
+          ++ref_units;
+          continue;
+        }
+        ref[u] = -1;
+        const uint64_t other = u ^ 1;
+        if (listed && (other >= g.n_units || ref[other] >= 0)) {
+          const uint32_t b = (uint32_t)(u / 2);
+          quantize(&b, 1);
+          list = nullptr;  // a literal block outside the list: the tile's blocks are scanned
+        }
+      }
+      scan_blocks(b_from, b_to, list, n_listed);
     }
-    // The bytes and errors of the repeats taken (a history reference's position is below base).
-    // One that fails is literal after all, and its block is quantized now if the list left it
-    // out (its other unit, if any, still a reference: one that was literal had the block
-    // listed, one that became literal here had it quantized then).
-    for (uint64_t k = 0; k < n_repeats; ++k) {
-      const uint64_t u = repeats[k], c = first[k];
-      if (ref[u] != (int64_t)(base + c)) continue;
-      if (dedup::same_bytes(src + c * unit_bytes, src + u * unit_bytes, unit_bytes) &&
-          dedup::error_fits(s.unit_error[c], eb_check_of(u))) {
-        ++ref_units;
-        continue;
-      }
-      ref[u] = -1;
-      const uint64_t other = u ^ 1;
-      if (listed && (other >= g.n_units || ref[other] >= 0)) {
-        const uint32_t b = (uint32_t)(u / 2);
-        quantize(&b, 1);
-        literal_blocks = nullptr;  // a literal block outside the list
-      }
-    }
+  } else {
+    scan_blocks(0, g.n_blocks, nullptr, 0);
   }
 
-  // Literal blocks, the coded units and the outliers.
-  s.coded_unit.resize(g.n_units);
-  // Written by index, not push_back (a size check a block): sized for the most they can hold
-  // once, never shrunk, so the steady state neither allocates nor clears.
-  if (s.outlier_index.size() < g.n) s.outlier_index.resize(g.n);
-  if (s.lit_records.size() < n_records) s.lit_records.resize(n_records);
-  uint64_t n_side = 0, n_coded_units = 0, n_coded = 0, n_out = 0, n_lit_records = 0;
-  uint64_t last_record = ~0ull;  // lit_records: local mode's records with a literal block
-  const uint64_t n_scan = literal_blocks != nullptr ? n_literal_blocks : g.n_blocks;
-  for (uint64_t j = 0; j < n_scan; ++j) {
-    const uint64_t b = literal_blocks != nullptr ? literal_blocks[j] : j;
-    const uint64_t u0 = 2 * b;
-    // Bit k: unit u0 + k is literal.
-    const uint32_t lit =
-        (uint32_t)(s.ref[u0] < 0) | ((uint32_t)(u0 + 1 < g.n_units && s.ref[u0 + 1] < 0) << 1);
-    if (lit == 0) continue;
-    if ((b >> rlog) != last_record) {  // the first literal block of its record
-      last_record = b >> rlog;
-      s.lit_records[n_lit_records++] = (uint32_t)last_record;
-      if (local_mode && local::has_side_entry(s.params[b].kind)) ++n_side;
-    }
-    if (!local_mode || local::has_codes(s.params[b].kind))
-      n_coded_units = append_units(lit, u0, s.coded_unit.data(), n_coded_units);
-    // The literal units' outliers, element by element.
-    uint32_t m = s.masks[b] & ((lit & 1u ? 0xffffu : 0u) | (lit & 2u ? 0xffff0000u : 0u));
-    while (m) {
-      s.outlier_index[n_out++] = (uint32_t)(b * kBlockElems + (uint32_t)__builtin_ctz(m));
-      m &= m - 1;
-    }
-  }
   n_coded = units_elems(s.coded_unit.data(), n_coded_units, g);
   if (t_observer != nullptr) {
     s.coded.clear();

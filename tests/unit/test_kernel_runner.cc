@@ -568,6 +568,55 @@ TEST_P(KernelRunner, DedupPatterns) {
   }
 }
 
+// Repeats across the CPU encoder's tiles (staged.cc's kTileBlocks: in a large frame it
+// quantizes, checks the repeats and scans the literal blocks 2,048 blocks at a time, 256 KiB of
+// f32): sources in earlier tiles and in the same tile, at and across tile edges, and repeats
+// whose source's error does not fit their own block (a wide block's unit copied into a tight
+// block), one unit of a block or both. The runner's frames, whose phases know no such tiles,
+// must be the CPU encoder's.
+TEST_P(KernelRunner, DedupAcrossEncoderTiles) {
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  constexpr size_t kTileUnits = 4096;  // 2,048 blocks of two units
+  const size_t n_units = 5 * kTileUnits + 37;
+  std::vector<float> v(16 * n_units);
+  for (float& x : v) x = g(rng);
+  const auto copy_unit = [&](size_t from, size_t to) {
+    std::copy(v.begin() + 16 * from, v.begin() + 16 * from + 16, v.begin() + 16 * to);
+  };
+  // Vectors of dim 64 (4 units) repeating one from anywhere before.
+  for (size_t j = 1; j < n_units / 4; ++j)
+    if (rng() % 3 == 0) {
+      const size_t i = rng() % j;
+      for (size_t k = 0; k < 4; ++k) copy_unit(4 * i + k, 4 * j + k);
+    }
+  for (size_t t = 1; t <= 5; ++t) {
+    const size_t edge = t * kTileUnits;
+    // Units just after the edge repeat units just before it and units of the first tile.
+    for (size_t k = 0; k < 8; ++k) {
+      copy_unit(edge - 1 - k, edge + k);
+      copy_unit(k + 64 * t, edge + 16 + k);
+    }
+    // A wide block (unit w, and 1000x values beside it) whose unit is copied into a tight block
+    // on each side of the edge: one unit of block edge / 2 - 3, both units of block edge / 2 + 20
+    // (the two units copies of wide blocks' units; their own range is theirs, not the wide one).
+    const size_t w = 2 * (rng() % (edge / 2 - 64));
+    for (size_t k = 0; k < 16; ++k) v[16 * (w + 1) + k] = 1000.0f * g(rng);
+    for (size_t k = 0; k < 16; ++k) v[16 * (edge - 5) + k] = 1e-3f * g(rng);
+    copy_unit(w, edge - 6);
+    copy_unit(w, edge + 40);
+    copy_unit(w, edge + 41);
+  }
+  std::vector<TestChunk> batch;
+  for (BoundMode m : modes())
+    batch.push_back(chunk(DType::kF32, m, m == BoundMode::kAbs ? 1e-2 : 1e-3, v, 3));
+  if (staged()) batch.push_back(chunk(DType::kBF16, BoundMode::kLocal, 1e-2, v, 1));
+  const BatchUse use = check_batch(batch, 2 << 20);
+  if (staged() && (caps() & kCapDedup)) {
+    EXPECT_GT(use.dedup, 0);
+  }
+}
+
 // Local records shared by a row vector's blocks (a RowLayout, kCapRowRecords): the runner's
 // frames are the CPU backend's, record spans of 2, 4 and 8 blocks, repeats across vectors, and
 // frames that begin mid-row (one record per block).
