@@ -577,7 +577,7 @@ TEST_P(KernelRunner, DedupPatterns) {
 TEST_P(KernelRunner, DedupAcrossEncoderTiles) {
   std::mt19937_64 rng(test::test_seed());
   std::normal_distribution<float> g(0.0f, 1.0f);
-  constexpr size_t kTileUnits = 4096;  // 2,048 blocks of two units
+  constexpr size_t kTileUnits = 4096;          // 2,048 blocks of two units
   const size_t n_units = 5 * kTileUnits + 77;  // the last edge's copies (up to edge + 41) inside
   std::vector<float> v(16 * n_units);
   for (float& x : v) x = g(rng);
