@@ -44,7 +44,8 @@ const Backend& scalar_backend();
 const Backend* avx2_backend();
 // There is no AVX-512 kernel set. An AVX-512 rANS segment decoder (16 lanes a vector, words handed
 // out by vpexpandd) was built and tested byte for byte on a CPU that reports AVX-512 (2026-12-04)
-// and decoded frames only 1.02-1.08x faster than AVX2's (docs/PERFORMANCE.md): not kept.
+// and decoded frames only 1.02-1.08x faster than AVX2's (docs/PERFORMANCE.md): not kept; nor an
+// AVX-512 segment encoder (tables in registers, vpcompressw), 1.08-1.12x AVX2's (session 30).
 
 // The backend compress() and decompress() use: the best the CPU supports, unless the
 // environment variable SQUEEZE_CPU_BACKEND=scalar|avx2 names another one.
