@@ -876,7 +876,71 @@ SQZ_AVX2 inline void store_plain_params(__m128 row, bool codes_in_range, uint32_
   std::memcpy(bytes + offsetof(local::BlockParams, max_code), &max_code, 4);
 }
 
-SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound, uint64_t n,
+// local::quant_record of four plain records for the step bits of each lane: the lanes whose
+// record it makes (ok, a bit each), and for those their records, steps and the params'
+// floats. The other lanes' values are garbage.
+struct StepTry4 {
+  uint32_t ok;
+  uint32_t in_range;  // local::decide's codes_in_range, a bit per lane
+  __m128i rec_bits;
+  __m128 s, inv, zf, zs;
+};
+
+SQZ_AVX2 inline StepTry4 try_step4(const Records4& rec, __m256d range, __m128i bits, __m128i e0v,
+                                   double z_unit, __m256d width, uint32_t max_code) {
+  StepTry4 t;
+  const __m128i e = _mm_srli_epi32(bits, 23);
+  // bits != 0 (e >= 1), e <= e0 and e0 - e <= kMaxOctave.
+  const __m128i octave = _mm_sub_epi32(e0v, e);
+  const __m128i ok_step = _mm_andnot_si128(
+      _mm_or_si128(_mm_cmpeq_epi32(bits, _mm_setzero_si128()),
+                   _mm_or_si128(_mm_cmplt_epi32(octave, _mm_setzero_si128()),
+                                _mm_cmpgt_epi32(octave, _mm_set1_epi32(local::kMaxOctave)))),
+      _mm_set1_epi32(-1));
+  const __m128 s = _mm_castsi128_ps(bits);
+  const __m256d sd = _mm256_cvtps_pd(s);
+  // z = -floor((mn + s / 2) * 8 / s * 2^-z_shift) * 2^z_shift (local::quant_record)
+  const __m256d q = _mm256_mul_pd(
+      _mm256_div_pd(_mm256_mul_pd(_mm256_add_pd(rec.mn, _mm256_mul_pd(sd, _mm256_set1_pd(0.5))),
+                                  _mm256_set1_pd(8.0)),
+                    sd),
+      _mm256_set1_pd(1.0 / z_unit));
+  const __m256d z = _mm256_mul_pd(_mm256_xor_pd(_mm256_floor_pd(q), _mm256_set1_pd(-0.0)),
+                                  _mm256_set1_pd(z_unit));
+  const __m256d ok_z = _mm256_and_pd(
+      _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GE_OQ),
+                    _mm256_cmp_pd(z, _mm256_set1_pd((double)local::kMaxZ), _CMP_LE_OQ)),
+      _mm256_cmp_pd(_mm256_mul_pd(sd, width), range, _CMP_GE_OQ));
+  t.ok = rec.plain & (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(ok_step)) &
+         (uint32_t)_mm256_movemask_pd(ok_z);
+  const __m128i zi = _mm256_cvttpd_epi32(_mm256_and_pd(z, ok_z));
+  const __m128i mant = _mm_and_si128(_mm_srli_epi32(bits, 23 - local::kMantBits),
+                                     _mm_set1_epi32((1 << local::kMantBits) - 1));
+  t.rec_bits = _mm_or_si128(_mm_or_si128(octave, _mm_slli_epi32(mant, 4)), _mm_slli_epi32(zi, 13));
+  const __m128 zf_f = _mm_cvtepi32_ps(zi);
+  t.s = s;
+  t.inv = _mm_div_ps(_mm_set1_ps(1.0f), s);
+  t.zf = _mm_mul_ps(zf_f, _mm_set1_ps(0.125f));
+  t.zs = _mm_mul_ps(zf_f, _mm_mul_ps(s, _mm_set1_ps(0.125f)));
+  // local::decide's codes_in_range: the rounded quotients of the extremes within the codes.
+  const __m128 q_lo = _mm_round_ps(_mm_add_ps(_mm_mul_ps(rec.mn_f, t.inv), t.zf),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m128 q_hi = _mm_round_ps(_mm_add_ps(_mm_mul_ps(rec.mx_f, t.inv), t.zf),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  t.in_range = (uint32_t)_mm_movemask_ps(_mm_and_ps(
+      _mm_cmpge_ps(q_lo, _mm_setzero_ps()), _mm_cmple_ps(q_hi, _mm_set1_ps((float)max_code))));
+  return t;
+}
+
+// The lanes of mask (a bit each) from b, the others from a.
+SQZ_AVX2 inline __m128 pick_lanes(__m128 a, __m128 b, __m128i lanes) {
+  return _mm_blendv_ps(a, b, _mm_castsi128_ps(lanes));
+}
+
+// kNarrowType: f16 or bf16, whose records may take local::decide's second try (f32's loop has
+// none of its code).
+template <bool kNarrowType>
+SQZ_AVX2 void decide_local_loop(const local::BlockStats* st, const double* bound, uint64_t n,
                                 uint32_t e0, uint32_t w, uint8_t dtype, local::RecordPrecision prec,
                                 uint32_t* record, uint32_t* side, local::BlockParams* params) {
   const __m128i e0v = _mm_set1_epi32((int)e0);
@@ -889,52 +953,39 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
     const __m256d range = _mm256_sub_pd(rec.mx, rec.mn);
     const __m256d eb = _mm256_mul_pd(_mm256_loadu_pd(bound + r), range);
     const __m128i eb_check = round_down_bits4(eb);
-    const __m128i bits = step_bits_below4(wanted_step4(dtype, rec, eb), prec.mant_shift);
-    const __m128i e = _mm_srli_epi32(bits, 23);
-    // bits != 0 (e >= 1), e <= e0 and e0 - e <= kMaxOctave.
-    const __m128i octave = _mm_sub_epi32(e0v, e);
-    const __m128i ok_step = _mm_andnot_si128(
-        _mm_or_si128(_mm_cmpeq_epi32(bits, _mm_setzero_si128()),
-                     _mm_or_si128(_mm_cmplt_epi32(octave, _mm_setzero_si128()),
-                                  _mm_cmpgt_epi32(octave, _mm_set1_epi32(local::kMaxOctave)))),
-        _mm_set1_epi32(-1));
-    const __m128 s = _mm_castsi128_ps(bits);
-    const __m256d sd = _mm256_cvtps_pd(s);
-    // z = -floor((mn + s / 2) * 8 / s * 2^-z_shift) * 2^z_shift (local::quant_record)
-    const __m256d q = _mm256_mul_pd(
-        _mm256_div_pd(_mm256_mul_pd(_mm256_add_pd(rec.mn, _mm256_mul_pd(sd, _mm256_set1_pd(0.5))),
-                                    _mm256_set1_pd(8.0)),
-                      sd),
-        _mm256_set1_pd(1.0 / z_unit));
-    const __m256d z = _mm256_mul_pd(_mm256_xor_pd(_mm256_floor_pd(q), _mm256_set1_pd(-0.0)),
-                                    _mm256_set1_pd(z_unit));
-    const __m256d ok_z = _mm256_and_pd(
-        _mm256_and_pd(_mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GE_OQ),
-                      _mm256_cmp_pd(z, _mm256_set1_pd((double)local::kMaxZ), _CMP_LE_OQ)),
-        _mm256_cmp_pd(_mm256_mul_pd(sd, width), range, _CMP_GE_OQ));
-    const uint32_t quant = rec.plain & (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(ok_step)) &
-                           (uint32_t)_mm256_movemask_pd(ok_z);
+    StepTry4 t =
+        try_step4(rec, range, step_bits_below4(wanted_step4(dtype, rec, eb), prec.mant_shift), e0v,
+                  z_unit, width, max_code);
+    // local::decide's second try, 2 eb, for the plain lanes whose wanted step failed (f16 and
+    // bf16 only: f32's wanted step is 2 eb). The first try's lanes keep theirs. A quarter to a
+    // half of a trained payload's bf16 blocks at the default bound come here (the step for the
+    // decoder's rounding, less its packed precision, no longer covers the range with the codes):
+    // their scalar decisions were the codec's largest cost on bf16 payloads.
+    const uint32_t retry = kNarrowType ? rec.plain & ~t.ok : 0u;
+    if (kNarrowType && retry != 0) {
+      const StepTry4 t2 = try_step4(
+          rec, range, step_bits_below4(_mm256_mul_pd(_mm256_set1_pd(2.0), eb), prec.mant_shift),
+          e0v, z_unit, width, max_code);
+      const uint32_t take = retry & t2.ok;
+      if (take != 0) {
+        const __m128i lanes =
+            _mm_cmpeq_epi32(_mm_and_si128(_mm_set1_epi32((int)take), _mm_setr_epi32(1, 2, 4, 8)),
+                            _mm_setr_epi32(1, 2, 4, 8));
+        t.rec_bits = _mm_blendv_epi8(t.rec_bits, t2.rec_bits, lanes);
+        t.s = pick_lanes(t.s, t2.s, lanes);
+        t.inv = pick_lanes(t.inv, t2.inv, lanes);
+        t.zf = pick_lanes(t.zf, t2.zf, lanes);
+        t.zs = pick_lanes(t.zs, t2.zs, lanes);
+        t.in_range = (t.in_range & ~take) | (t2.in_range & take);
+        t.ok |= take;
+      }
+    }
+    const uint32_t quant = t.ok;
     // Lanes that fail produce garbage below; they are decided by local::decide instead.
-    const __m128i zi = _mm256_cvttpd_epi32(_mm256_and_pd(z, ok_z));
-    const __m128i mant = _mm_and_si128(_mm_srli_epi32(bits, 23 - local::kMantBits),
-                                       _mm_set1_epi32((1 << local::kMantBits) - 1));
-    const __m128i rec_bits =
-        _mm_or_si128(_mm_or_si128(octave, _mm_slli_epi32(mant, 4)), _mm_slli_epi32(zi, 13));
-    const __m128 zf_f = _mm_cvtepi32_ps(zi);
-    const __m128 inv = _mm_div_ps(_mm_set1_ps(1.0f), s);
-    const __m128 zf = _mm_mul_ps(zf_f, _mm_set1_ps(0.125f));
-    const __m128 zs = _mm_mul_ps(zf_f, _mm_mul_ps(s, _mm_set1_ps(0.125f)));
-    // local::decide's codes_in_range: the rounded quotients of the extremes within the codes.
-    const __m128 q_lo = _mm_round_ps(_mm_add_ps(_mm_mul_ps(rec.mn_f, inv), zf),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m128 q_hi = _mm_round_ps(_mm_add_ps(_mm_mul_ps(rec.mx_f, inv), zf),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const uint32_t in_range = (uint32_t)_mm_movemask_ps(_mm_and_ps(
-        _mm_cmpge_ps(q_lo, _mm_setzero_ps()), _mm_cmple_ps(q_hi, _mm_set1_ps((float)max_code))));
     // Every lane's record and zero side entries; the lanes local::decide takes rewrite theirs.
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(record + r), rec_bits);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(record + r), t.rec_bits);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(side + 2 * r), _mm256_setzero_si256());
-    __m128 row0 = s, row1 = inv, row2 = zf, row3 = zs;
+    __m128 row0 = t.s, row1 = t.inv, row2 = t.zf, row3 = t.zs;
     _MM_TRANSPOSE4_PS(row0, row1, row2, row3);  // row k: record k's step, inv_step, zf, zs
     const __m128 rows[4] = {row0, row1, row2, row3};
     alignas(16) uint32_t ebc_out[4];
@@ -945,11 +996,20 @@ SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound
         local::decide(st[i], bound[i], e0, w, dtype, prec, &record[i], &side[2 * i], &params[i]);
         continue;
       }
-      store_plain_params(rows[k], (in_range >> k) & 1u, ebc_out[k], max_code, &params[i]);
+      store_plain_params(rows[k], (t.in_range >> k) & 1u, ebc_out[k], max_code, &params[i]);
     }
   }
   kUnitScalar.decide_local(st + r, bound + r, n - r, e0, w, dtype, prec, record + r, side + 2 * r,
                            params + r);
+}
+
+SQZ_AVX2 void decide_local_avx2(const local::BlockStats* st, const double* bound, uint64_t n,
+                                uint32_t e0, uint32_t w, uint8_t dtype, local::RecordPrecision prec,
+                                uint32_t* record, uint32_t* side, local::BlockParams* params) {
+  if (dtype == (uint8_t)DType::kF32)
+    decide_local_loop<false>(st, bound, n, e0, w, dtype, prec, record, side, params);
+  else
+    decide_local_loop<true>(st, bound, n, e0, w, dtype, prec, record, side, params);
 }
 
 // local::quant_dequant of eight valid kQuant records, given as their octaves, 9-bit mantissas
