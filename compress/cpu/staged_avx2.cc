@@ -556,10 +556,11 @@ SQZ_AVX2 inline uint64_t key_of_sums(__m256i sums, uint32_t unit_bytes) {
   return dedup::table_key(dedup::fmix64(hsum_epi64(sums) ^ unit_bytes));
 }
 
-// Four 64-byte units' table keys from their lane sums, reduced together (two pairings and a
-// cross-half add), not a horizontal sum each.
+// Four units' table keys from their lane sums, reduced together (two pairings and a cross-half
+// add), not a horizontal sum each; units of unit_bytes (64: f32, 32: f16 and bf16).
 SQZ_AVX2 __attribute__((always_inline)) inline void keys_of_four(__m256i s0, __m256i s1, __m256i s2,
-                                                                 __m256i s3, uint64_t* keys) {
+                                                                 __m256i s3, uint64_t* keys,
+                                                                 uint32_t unit_bytes = 64) {
   const __m256i t01 =
       _mm256_add_epi64(_mm256_unpacklo_epi64(s0, s1), _mm256_unpackhi_epi64(s0, s1));
   const __m256i t23 =
@@ -568,7 +569,7 @@ SQZ_AVX2 __attribute__((always_inline)) inline void keys_of_four(__m256i s0, __m
   _mm256_store_si256(reinterpret_cast<__m256i*>(sum),
                      _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20),
                                       _mm256_permute2x128_si256(t01, t23, 0x31)));
-  for (int j = 0; j < 4; ++j) keys[j] = dedup::table_key(dedup::fmix64(sum[j] ^ 64u));
+  for (int j = 0; j < 4; ++j) keys[j] = dedup::table_key(dedup::fmix64(sum[j] ^ unit_bytes));
 }
 
 SQZ_AVX2 void unit_keys_avx2(const uint8_t* src, uint64_t n_units, uint32_t unit_bytes,
@@ -584,23 +585,62 @@ SQZ_AVX2 void unit_keys_avx2(const uint8_t* src, uint64_t n_units, uint32_t unit
       keys_of_four(terms(u), terms(u + 1), terms(u + 2), terms(u + 3), keys + u);
     for (; u < n_units; ++u) keys[u] = key_of_sums(terms(u), 64);
   } else if (unit_bytes == 32) {
-    for (uint64_t u = 0; u < n_units; ++u)
-      keys[u] = key_of_sums(hash_terms(src + u * 32, hk.lo), 32);
+    uint64_t u = 0;
+    for (; u + 4 <= n_units; u += 4)
+      keys_of_four(hash_terms(src + u * 32, hk.lo), hash_terms(src + u * 32 + 32, hk.lo),
+                   hash_terms(src + u * 32 + 64, hk.lo), hash_terms(src + u * 32 + 96, hk.lo),
+                   keys + u, 32);
+    for (; u < n_units; ++u) keys[u] = key_of_sums(hash_terms(src + u * 32, hk.lo), 32);
   } else {
     kUnitScalar.unit_keys(src, n_units, unit_bytes, keys);
   }
 }
 
 // block_stats and unit_keys in one pass: the statistics pass reads the frame from memory and
-// waits for it, so the units' hashes (f32: a block is two 64-byte units) are computed on the
-// vectors it has loaded, instead of in a pass of their own over the frame. Other element types
-// (32-byte units) run the two kernels.
+// waits for it, so the units' hashes (a block is two units: 64 bytes each in f32, 32 in f16 and
+// bf16) are computed on the vectors it has loaded, instead of in a pass of their own over the
+// frame.
 template <DType kType>
 SQZ_AVX2 void block_stats_keys_avx2(const uint8_t* src, uint64_t n, local::BlockStats* out,
                                     uint64_t n_full_units, uint64_t* keys) {
   if constexpr (kType != DType::kF32) {
-    block_stats_avx2<kType>(src, n, out);
-    unit_keys_avx2(src, n_full_units, (uint32_t)(kUnitElems * dtype_size(kType)), keys);
+    // A block is 64 bytes: its two units' raw words hashed, its elements widened to f32 from the
+    // same lines (in L1 by then) for the statistics: f16 and bf16 compress 1.01-1.06x against
+    // the two passes (docs/PERFORMANCE.md, session 30).
+    const UnitHashKeys hk = unit_hash_keys();
+    auto bits = [&](const uint8_t* p) SQZ_AVX2 __attribute__((always_inline)) {
+      return _mm256_castps_si256(load8<kType>(p));
+    };
+    auto block = [&](uint64_t b, __m256i * sums) SQZ_AVX2 __attribute__((always_inline)) {
+      const uint8_t* blk = src + b * 64;
+      sums[0] = hash_terms(blk, hk.lo);
+      sums[1] = hash_terms(blk + 32, hk.lo);
+      out[b] = stats_of_block(bits(blk), bits(blk + 16), bits(blk + 32), bits(blk + 48));
+    };
+    const uint64_t full = n / kBlockElems;
+    constexpr uint64_t kAheadBlocks = 64;  // 4 KiB ahead, as f32's
+    uint64_t b = 0;
+    for (; b + 2 <= full; b += 2) {
+      __m256i s[4];
+      if (b + kAheadBlocks + 2 <= full) {
+        const char* ahead = reinterpret_cast<const char*>(src + (b + kAheadBlocks) * 64);
+        _mm_prefetch(ahead, _MM_HINT_T0);
+        _mm_prefetch(ahead + 64, _MM_HINT_T0);
+      }
+      block(b, s);
+      block(b + 1, s + 2);
+      keys_of_four(s[0], s[1], s[2], s[3], keys + 2 * b, 32);
+    }
+    for (; b < full; ++b) {
+      __m256i s[2];
+      block(b, s);
+      keys[2 * b] = key_of_sums(s[0], 32);
+      keys[2 * b + 1] = key_of_sums(s[1], 32);
+    }
+    if (full * kBlockElems < n)
+      kStagedScalar[(int)kType].block_stats(src + full * 64, n - full * kBlockElems, out + full);
+    if (2 * full < n_full_units)
+      unit_keys_avx2(src + 2 * full * 32, n_full_units - 2 * full, 32, keys + 2 * full);
   } else {
     const UnitHashKeys hk = unit_hash_keys();
     // One block's stats, and its two units' hash lane sums.
