@@ -173,8 +173,9 @@ inline uint64_t popcount64(uint64_t x) {
 // the literal scan): 256 KiB of f32 input, whose codes, masks, errors and parameters stay in the
 // L2 beside it.
 constexpr uint64_t kTileBlocks = 2048;
-// Units of a frame past which the repeat checks prefetch their sources (4 MiB of f32): in a
-// smaller frame they are in the caches, and the prefetches only cost.
+// Units of a frame past which its deduplication works out of the caches (4 MiB of f32): the
+// repeat checks then prefetch their sources (in a smaller frame those are in the caches, and
+// the prefetches only cost), and the dedup table has two slots a unit (slots_per_unit).
 constexpr uint64_t kFarUnits = 1 << 16;
 
 // The blocks (two units each, the last perhaps one) with a literal unit, literal(u) for units
