@@ -96,13 +96,17 @@ SQZ_AVX2 __attribute__((always_inline)) inline local::BlockStats stats_of_block(
   return stats_of_keys(lo, hi);
 }
 
+// The bits of eight elements at p as f32 (f16 and bf16 widened), for stats_of_block.
+template <DType kType>
+SQZ_AVX2 __attribute__((always_inline)) inline __m256i element_bits8(const uint8_t* p) {
+  return _mm256_castps_si256(load8<kType>(p));
+}
+
 template <DType kType>
 SQZ_AVX2 void block_stats_avx2(const uint8_t* src, uint64_t n, local::BlockStats* out) {
   constexpr uint64_t es = dtype_size(kType);
   const uint64_t full = n / kBlockElems;
-  auto bits = [&](const uint8_t* p) SQZ_AVX2 __attribute__((always_inline)) {
-    return _mm256_castps_si256(load8<kType>(p));
-  };
+  constexpr auto bits = element_bits8<kType>;
   for (uint64_t b = 0; b < full; ++b) {
     const uint8_t* blk = src + b * kBlockElems * es;
     out[b] =
@@ -603,49 +607,13 @@ SQZ_AVX2 void unit_keys_avx2(const uint8_t* src, uint64_t n_units, uint32_t unit
 template <DType kType>
 SQZ_AVX2 void block_stats_keys_avx2(const uint8_t* src, uint64_t n, local::BlockStats* out,
                                     uint64_t n_full_units, uint64_t* keys) {
-  if constexpr (kType != DType::kF32) {
-    // A block is 64 bytes: its two units' raw words hashed, its elements widened to f32 from the
-    // same lines (in L1 by then) for the statistics: f16 and bf16 compress 1.01-1.06x against
-    // the two passes (docs/PERFORMANCE.md, session 30).
-    const UnitHashKeys hk = unit_hash_keys();
-    auto bits = [&](const uint8_t* p) SQZ_AVX2 __attribute__((always_inline)) {
-      return _mm256_castps_si256(load8<kType>(p));
-    };
-    auto block = [&](uint64_t b, __m256i * sums) SQZ_AVX2 __attribute__((always_inline)) {
-      const uint8_t* blk = src + b * 64;
-      sums[0] = hash_terms(blk, hk.lo);
-      sums[1] = hash_terms(blk + 32, hk.lo);
-      out[b] = stats_of_block(bits(blk), bits(blk + 16), bits(blk + 32), bits(blk + 48));
-    };
-    const uint64_t full = n / kBlockElems;
-    constexpr uint64_t kAheadBlocks = 64;  // 4 KiB ahead, as f32's
-    uint64_t b = 0;
-    for (; b + 2 <= full; b += 2) {
-      __m256i s[4];
-      if (b + kAheadBlocks + 2 <= full) {
-        const char* ahead = reinterpret_cast<const char*>(src + (b + kAheadBlocks) * 64);
-        _mm_prefetch(ahead, _MM_HINT_T0);
-        _mm_prefetch(ahead + 64, _MM_HINT_T0);
-      }
-      block(b, s);
-      block(b + 1, s + 2);
-      keys_of_four(s[0], s[1], s[2], s[3], keys + 2 * b, 32);
-    }
-    for (; b < full; ++b) {
-      __m256i s[2];
-      block(b, s);
-      keys[2 * b] = key_of_sums(s[0], 32);
-      keys[2 * b + 1] = key_of_sums(s[1], 32);
-    }
-    if (full * kBlockElems < n)
-      kStagedScalar[(int)kType].block_stats(src + full * 64, n - full * kBlockElems, out + full);
-    if (2 * full < n_full_units)
-      unit_keys_avx2(src + 2 * full * 32, n_full_units - 2 * full, 32, keys + 2 * full);
-  } else {
-    const UnitHashKeys hk = unit_hash_keys();
-    // One block's stats, and its two units' hash lane sums.
-    auto block = [&](uint64_t b, __m256i * sums) SQZ_AVX2 __attribute__((always_inline)) {
-      const uint8_t* blk = src + b * 128;
+  constexpr uint32_t kUnitBytes = (uint32_t)(kUnitElems * dtype_size(kType));
+  constexpr uint64_t kBlockBytes = 2 * kUnitBytes;
+  const UnitHashKeys hk = unit_hash_keys();
+  // One block's stats, and its two units' hash lane sums.
+  auto block = [&](uint64_t b, __m256i * sums) SQZ_AVX2 __attribute__((always_inline)) {
+    const uint8_t* blk = src + b * kBlockBytes;
+    if constexpr (kType == DType::kF32) {
       const __m256i r0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk));
       const __m256i r1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32));
       const __m256i r2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64));
@@ -653,36 +621,46 @@ SQZ_AVX2 void block_stats_keys_avx2(const uint8_t* src, uint64_t n, local::Block
       out[b] = stats_of_block(r0, r1, r2, r3);
       sums[0] = _mm256_add_epi64(hash_terms(r0, hk.lo), hash_terms(r1, hk.hi));
       sums[1] = _mm256_add_epi64(hash_terms(r2, hk.lo), hash_terms(r3, hk.hi));
-    };
-    const uint64_t full = n / kBlockElems;
-    // The frame is read from memory 4 KiB ahead: alone, the statistics loop keeps enough loads
-    // in flight; with the hashes between them it does not (32K ticks a 128 KiB frame without
-    // the prefetch, 24K with it, 31K for the two passes; 2 and 8 KiB ahead: 25K and 27K).
-    constexpr uint64_t kAheadBlocks = 32;
-    uint64_t b = 0;
-    // Two blocks (four units) at a time, their keys reduced together.
-    for (; b + 2 <= full; b += 2) {
-      __m256i s[4];
-      if (b + kAheadBlocks + 2 <= full) {
-        const char* ahead = reinterpret_cast<const char*>(src + (b + kAheadBlocks) * 128);
-        for (int line = 0; line < 4; ++line) _mm_prefetch(ahead + 64 * line, _MM_HINT_T0);
-      }
-      block(b, s);
-      block(b + 1, s + 2);
-      keys_of_four(s[0], s[1], s[2], s[3], keys + 2 * b);
+    } else {
+      // f16 and bf16: the units' raw words hashed, the elements widened to f32 from the same
+      // lines (in L1 by then) for the statistics: 1.01-1.06x against a pass of each
+      // (docs/PERFORMANCE.md, session 30).
+      constexpr auto bits = element_bits8<kType>;
+      sums[0] = hash_terms(blk, hk.lo);
+      sums[1] = hash_terms(blk + 32, hk.lo);
+      out[b] = stats_of_block(bits(blk), bits(blk + 16), bits(blk + 32), bits(blk + 48));
     }
-    for (; b < full; ++b) {
-      __m256i s[2];
-      block(b, s);
-      keys[2 * b] = key_of_sums(s[0], 64);
-      keys[2 * b + 1] = key_of_sums(s[1], 64);
+  };
+  const uint64_t full = n / kBlockElems;
+  // The frame is read from memory 4 KiB ahead: alone, the statistics loop keeps enough loads
+  // in flight; with the hashes between them it does not (f32: 32K ticks a 128 KiB frame without
+  // the prefetch, 24K with it, 31K for the two passes; 2 and 8 KiB ahead: 25K and 27K).
+  constexpr uint64_t kAheadBlocks = 4096 / kBlockBytes;
+  uint64_t b = 0;
+  // Two blocks (four units) at a time, their keys reduced together.
+  for (; b + 2 <= full; b += 2) {
+    __m256i s[4];
+    if (b + kAheadBlocks + 2 <= full) {
+      const char* ahead = reinterpret_cast<const char*>(src + (b + kAheadBlocks) * kBlockBytes);
+      for (uint64_t line = 0; line < 2 * kBlockBytes / 64; ++line)
+        _mm_prefetch(ahead + 64 * line, _MM_HINT_T0);
     }
-    if (full * kBlockElems < n)
-      kStagedScalar[(int)kType].block_stats(src + full * kBlockElems * 4, n - full * kBlockElems,
-                                            out + full);
-    if (2 * full < n_full_units)
-      unit_keys_avx2(src + 2 * full * 64, n_full_units - 2 * full, 64, keys + 2 * full);
+    block(b, s);
+    block(b + 1, s + 2);
+    keys_of_four(s[0], s[1], s[2], s[3], keys + 2 * b, kUnitBytes);
   }
+  for (; b < full; ++b) {
+    __m256i s[2];
+    block(b, s);
+    keys[2 * b] = key_of_sums(s[0], kUnitBytes);
+    keys[2 * b + 1] = key_of_sums(s[1], kUnitBytes);
+  }
+  if (full * kBlockElems < n)
+    kStagedScalar[(int)kType].block_stats(src + full * kBlockBytes, n - full * kBlockElems,
+                                          out + full);
+  if (2 * full < n_full_units)
+    unit_keys_avx2(src + 2 * full * kUnitBytes, n_full_units - 2 * full, kUnitBytes,
+                   keys + 2 * full);
 }
 
 // W != 0: every group has W <= 8 planes (local mode), unrolled; W = 0: widths[g] planes, or w
@@ -972,7 +950,7 @@ SQZ_AVX2 inline StepTry4 try_step4(const Records4& rec, __m256d range, __m128i b
   return t;
 }
 
-// The lanes of mask (a bit each) from b, the others from a.
+// The lanes that are all ones in `lanes` from b, the others from a.
 SQZ_AVX2 inline __m128 pick_lanes(__m128 a, __m128 b, __m128i lanes) {
   return _mm_blendv_ps(a, b, _mm_castsi128_ps(lanes));
 }
@@ -997,10 +975,11 @@ SQZ_AVX2 void decide_local_loop(const local::BlockStats* st, const double* bound
         try_step4(rec, range, step_bits_below4(wanted_step4(dtype, rec, eb), prec.mant_shift), e0v,
                   z_unit, width, max_code);
     // local::decide's second try, 2 eb, for the plain lanes whose wanted step failed (f16 and
-    // bf16 only: f32's wanted step is 2 eb). The first try's lanes keep theirs. A quarter to a
-    // half of a trained payload's bf16 blocks at the default bound come here (the step for the
-    // decoder's rounding, less its packed precision, no longer covers the range with the codes):
-    // their scalar decisions were the codec's largest cost on bf16 payloads.
+    // bf16 only: f32's wanted step is 2 eb). The first try's lanes keep theirs. On the seed-2
+    // payloads rounded to the type, 37% of bf16's plain records come here at the default bound
+    // (the step for the decoder's rounding, less its packed precision, no longer covers the range
+    // with the codes), 3% of f16's, and nearly all of both at local 1.96e-3: their scalar
+    // decisions were the codec's largest cost on bf16 payloads.
     const uint32_t retry = kNarrowType ? rec.plain & ~t.ok : 0u;
     if (kNarrowType && retry != 0) {
       const StepTry4 t2 = try_step4(
@@ -1020,7 +999,6 @@ SQZ_AVX2 void decide_local_loop(const local::BlockStats* st, const double* bound
         t.ok |= take;
       }
     }
-    const uint32_t quant = t.ok;
     // Lanes that fail produce garbage below; they are decided by local::decide instead.
     // Every lane's record and zero side entries; the lanes local::decide takes rewrite theirs.
     _mm_storeu_si128(reinterpret_cast<__m128i*>(record + r), t.rec_bits);
@@ -1032,7 +1010,7 @@ SQZ_AVX2 void decide_local_loop(const local::BlockStats* st, const double* bound
     _mm_store_si128(reinterpret_cast<__m128i*>(ebc_out), eb_check);
     for (uint32_t k = 0; k < 4; ++k) {
       const uint64_t i = r + k;
-      if (!((quant >> k) & 1u)) {
+      if (!((t.ok >> k) & 1u)) {
         local::decide(st[i], bound[i], e0, w, dtype, prec, &record[i], &side[2 * i], &params[i]);
         continue;
       }
