@@ -1132,12 +1132,18 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
     local::PackedWriter writer(records);
     for (uint64_t k = 0; k < n_lit_records; ++k) {
       const uint32_t r = s.lit_records[k];
+      const uint32_t record = s.record[r];
       if (packed) {
-        writer.put(packed_layout, s.record[r]);
+        writer.put(packed_layout, record);
       } else {
-        local::store_record(records + k * local::kRecordBytes, s.record[r]);
+        local::store_record(records + k * local::kRecordBytes, record);
       }
-      if (local::has_side_entry(s.params[r << rlog].kind)) {
+      // Whether a side entry follows, from the record: a large frame's block parameters (36
+      // bytes a block) are out of the caches by now, and reading each record's first block's
+      // kind waited on memory (a tenth of the encoder's own time on one 21 MiB frame).
+      bool side_entry = false, has_codes = false;
+      local::classify_record(record, &side_entry, &has_codes);
+      if (side_entry) {
         block::store_le32(side, s.side[2 * r]);
         block::store_le32(side + 4, s.side[2 * r + 1]);
         side += local::kSideBytes;
