@@ -1141,9 +1141,7 @@ size_t encode_typed(const CodecParams& params, const uint8_t* src, size_t src_by
       // Whether a side entry follows, from the record: a large frame's block parameters (36
       // bytes a block) are out of the caches by now, and reading each record's first block's
       // kind waited on memory (a tenth of the encoder's own time on one 21 MiB frame).
-      bool side_entry = false, has_codes = false;
-      local::classify_record(record, &side_entry, &has_codes);
-      if (side_entry) {
+      if (local::record_has_side_entry(record)) {
         block::store_le32(side, s.side[2 * r]);
         block::store_le32(side + 4, s.side[2 * r + 1]);
         side += local::kSideBytes;

@@ -359,18 +359,17 @@ SQZ_HD Kind special_kind(uint32_t record) {
   return (Kind)((record >> 4) & 3u);
 }
 
+// Whether a side entry follows a record (a constant or escape block's).
+SQZ_HD bool record_has_side_entry(uint32_t record) {
+  return !is_quant_record(record) && has_side_entry(special_kind(record));
+}
+
 // What a record says without its side entry: whether one follows, whether the block has codes.
 // A malformed record is rejected when it is parsed (both decoders check the side entry is there
 // before parse() reads it).
 SQZ_HD void classify_record(uint32_t record, bool* side, bool* codes) {
-  if (is_quant_record(record)) {
-    *side = false;
-    *codes = true;
-    return;
-  }
-  const Kind kind = special_kind(record);
-  *side = has_side_entry(kind);
-  *codes = kind == Kind::kEscape;
+  *side = record_has_side_entry(record);
+  *codes = is_quant_record(record) || special_kind(record) == Kind::kEscape;
 }
 
 // A kQuant record's step and zs (z * step / 8), given the frame's E0: false when the record is
