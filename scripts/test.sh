@@ -13,7 +13,7 @@ jobs=$(nproc)
 
 echo "== format (clang-format, .clang-format at the root) =="
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  git ls-files -z '*.cc' '*.h' '*.cu' '*.c' | xargs -0 clang-format --dry-run --Werror
+  git ls-files -z '*.cc' '*.h' '*.inc' '*.cu' '*.c' | xargs -0 clang-format --dry-run --Werror
   echo "format: clean"
 fi
 

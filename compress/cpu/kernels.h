@@ -28,6 +28,7 @@ struct UnitKernels;
 struct TableKernels;
 struct RansKernels;
 struct PlanesKernels;
+struct StagedDriver;
 
 struct Backend {
   const char* name;
@@ -37,6 +38,8 @@ struct Backend {
   const TableKernels* table;    // [4], by DType: the table quantizer's loops (staged_table.h)
   const RansKernels* rans;      // the rANS segment coder (rans_kernels.h)
   const PlanesKernels* planes;  // the lossless byte-plane split and join (planes_kernels.h)
+  // The staged codec's frame-level loops, built for this backend's CPU (staged.h).
+  const StagedDriver* staged_driver;
 };
 
 const Backend& scalar_backend();

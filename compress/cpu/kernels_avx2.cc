@@ -8,6 +8,7 @@
 #include "compress/cpu/kernels.h"
 #include "compress/cpu/planes_kernels.h"
 #include "compress/cpu/rans_kernels.h"
+#include "compress/cpu/staged.h"
 #include "compress/cpu/staged_kernels.h"
 #include "compress/cpu/staged_table.h"
 
@@ -168,7 +169,8 @@ const Backend kAvx2 = {"avx2",
                        &kUnitAvx2,
                        kTableAvx2,
                        &kRansAvx2,
-                       &kPlanesAvx2};
+                       &kPlanesAvx2,
+                       &kStagedDriverAvx2};
 
 }  // namespace
 
@@ -177,10 +179,22 @@ bool cpu_has_f16c() {
   return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
 }
 
+namespace {
+// LZCNT (CPUID 0x80000001, ECX bit 5), which clang's __builtin_cpu_supports does not name.
+bool cpu_has_lzcnt() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx) && (ecx & bit_LZCNT);
+}
+}  // namespace
+
 const Backend* avx2_backend() {
   // __builtin_cpu_supports("avx2") includes the OS check for saving YMM registers, which F16C
-  // (VEX-encoded) needs as well.
-  static const bool supported = __builtin_cpu_supports("avx2") && cpu_has_f16c();
+  // (VEX-encoded) needs as well. The backend's driver (staged_driver_avx2.cc) is also built for
+  // BMI1, BMI2, LZCNT and POPCNT, which every AVX2 CPU of Intel (Haswell on) and AMD (Excavator
+  // on) has; checked all the same.
+  static const bool supported = __builtin_cpu_supports("avx2") && cpu_has_f16c() &&
+                                __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+                                __builtin_cpu_supports("popcnt") && cpu_has_lzcnt();
   return supported ? &kAvx2 : nullptr;
 }
 

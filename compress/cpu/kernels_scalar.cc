@@ -6,6 +6,7 @@
 #include "compress/cpu/kernels.h"
 #include "compress/cpu/planes_kernels.h"
 #include "compress/cpu/rans_kernels.h"
+#include "compress/cpu/staged.h"
 #include "compress/cpu/staged_kernels.h"
 #include "compress/cpu/staged_table.h"
 #include "compress/quant.h"
@@ -80,7 +81,8 @@ const Backend kScalar = {"scalar",
                          &kUnitScalar,
                          kTableScalar,
                          &kRansScalar,
-                         &kPlanesScalar};
+                         &kPlanesScalar,
+                         &kStagedDriverGeneric};
 
 }  // namespace
 

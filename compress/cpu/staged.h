@@ -123,6 +123,20 @@ class CodeObserver {
 };
 void set_code_observer(CodeObserver* observer);
 
+// The encoder's CodeObserver on this thread (null when none is set).
+CodeObserver* code_observer();
+
+// The frame-level loops of the staged codec (staged_driver.inc), as built for one CPU level:
+// encode_staged and decode_staged call the active backend's (Backend::staged_driver).
+struct StagedDriver {
+  size_t (*encode)(const CodecParams& params, const uint8_t* src, size_t src_bytes, uint8_t* dst,
+                   EncoderHistory* hist, FrameStats* stats);
+  staged::Reject (*decode)(const uint8_t* frame, size_t frame_bytes, uint8_t* dst,
+                           size_t dst_capacity, DecoderHistory* hist, size_t* out_bytes);
+};
+extern const StagedDriver kStagedDriverGeneric;  // staged.cc: any CPU
+extern const StagedDriver kStagedDriverAvx2;     // staged_driver_avx2.cc: the AVX2 backend's
+
 // Encodes a staged frame (or a version 2 raw frame when that is not smaller). Parameters are
 // already validated; dst holds max_frame_bytes(src_bytes). hist: the stream's history, used and
 // updated when params.caps has kCapHistory; may be null.
