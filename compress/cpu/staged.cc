@@ -3,24 +3,7 @@
 // frame-level loops; built here for any CPU, and for AVX2 in staged_driver_avx2.cc).
 #include "compress/cpu/staged.h"
 
-#include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <type_traits>
-
-#include "compress/block.h"
-#include "compress/cpu/kernels.h"
-#include "compress/cpu/rans_kernels.h"
-#include "compress/cpu/staged_kernels.h"
-#include "compress/cpu/staged_table.h"
-#include "compress/cpu/stream_copy.h"
-#include "compress/methods/dedup.h"
-#include "compress/methods/local.h"
-#include "compress/methods/local_packed.h"
-#include "compress/methods/rans.h"
-#include "compress/methods/table.h"
-#include "compress/methods/varint.h"
-#include "compress/quant.h"
+#include "compress/cpu/staged_driver_deps.h"
 
 namespace squeeze::cpu {
 

@@ -5,27 +5,9 @@
 // namespace, and what the compiler inlines into it. Every header is included before the pragma,
 // so a header's inline function or template that is emitted out of line here is built for any
 // x86-64, like the copy other files emit, and the linker may keep either. The test
-// staged_driver_isa (tests/unit/check_driver_isa.sh) disassembles this file's object and fails
+// staged_driver_isa (compress/cpu/check_driver_isa.sh) disassembles this file's object and fails
 // if a symbol the linker may share holds an instruction of the target.
-#include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <type_traits>
-
-#include "compress/block.h"
-#include "compress/cpu/kernels.h"
-#include "compress/cpu/rans_kernels.h"
-#include "compress/cpu/staged.h"
-#include "compress/cpu/staged_kernels.h"
-#include "compress/cpu/staged_table.h"
-#include "compress/cpu/stream_copy.h"
-#include "compress/methods/dedup.h"
-#include "compress/methods/local.h"
-#include "compress/methods/local_packed.h"
-#include "compress/methods/rans.h"
-#include "compress/methods/table.h"
-#include "compress/methods/varint.h"
-#include "compress/quant.h"
+#include "compress/cpu/staged_driver_deps.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
