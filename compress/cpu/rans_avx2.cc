@@ -16,6 +16,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "compress/block.h"
 #include "compress/cpu/avx2_common.h"
@@ -248,10 +249,15 @@ SQZ_AVX2 inline __m128d entry_pair(const uint64_t* table, uint32_t i0, uint32_t 
 // lookups of lanes 0 .. 7.
 SQZ_AVX2 inline void encoder_entries(const uint64_t* table, const uint8_t* sp, __m256i* fc,
                                      __m256i* rcp) {
-  const __m256 a = _mm256_castpd_ps(_mm256_insertf128_pd(
-      _mm256_castpd128_pd256(entry_pair(table, sp[0], sp[1])), entry_pair(table, sp[4], sp[5]), 1));
-  const __m256 b = _mm256_castpd_ps(_mm256_insertf128_pd(
-      _mm256_castpd128_pd256(entry_pair(table, sp[2], sp[3])), entry_pair(table, sp[6], sp[7]), 1));
+  uint64_t s8;
+  std::memcpy(&s8, sp, 8);
+  const auto sym = [s8](int k) { return (uint32_t)(s8 >> (8 * k)) & 0xffu; };
+  const __m256 a = _mm256_castpd_ps(
+      _mm256_insertf128_pd(_mm256_castpd128_pd256(entry_pair(table, sym(0), sym(1))),
+                           entry_pair(table, sym(4), sym(5)), 1));
+  const __m256 b = _mm256_castpd_ps(
+      _mm256_insertf128_pd(_mm256_castpd128_pd256(entry_pair(table, sym(2), sym(3))),
+                           entry_pair(table, sym(6), sym(7)), 1));
   *fc = _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0x88));
   *rcp = _mm256_castps_si256(_mm256_shuffle_ps(a, b, 0xdd));
 }

@@ -81,7 +81,46 @@ SQZ_HD uint64_t segment_bytes(uint32_t n_words) {
 //
 // The deficit is below the number of symbols with a positive remainder (the remainders' fractions
 // sum to more than it), so each gets at most one: the deficit's worth of symbols first in
-// (remainder descending, symbol ascending) order, found with a merge sort of at most 256 entries.
+// (remainder descending, symbol ascending) order. Only which symbols those are matters, so they
+// are found by bucket: the remainder's top 8 bits below total's width (a bucket order that never
+// contradicts the remainders'), every symbol of the buckets above the one where the deficit runs
+// out, then that bucket's best by a merge sort of its few entries. A merge sort of every candidate
+// was a fifth of the CPU encoder's table-making time per frame (docs/PERFORMANCE.md, session 33).
+
+// Bits of v > 0.
+SQZ_HD uint32_t bit_width64(uint64_t v) {
+#if defined(__CUDA_ARCH__)
+  return 64u - (uint32_t)__clzll((long long)v);
+#else
+  return 64u - (uint32_t)__builtin_clzll(v);
+#endif
+}
+
+// Sorts order[0, n) by (rem descending, symbol ascending), bottom-up; tmp: scratch of n entries.
+// Returns the sorted array (order or tmp).
+SQZ_HD uint16_t* sort_by_remainder(const uint64_t* rem, uint16_t* order, uint16_t* tmp,
+                                   uint32_t n) {
+  uint16_t* a = order;
+  uint16_t* b = tmp;
+  for (uint32_t width = 1; width < n; width *= 2) {
+    for (uint32_t lo = 0; lo < n; lo += 2 * width) {
+      const uint32_t mid = lo + width < n ? lo + width : n;
+      const uint32_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+      uint32_t i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) {
+        const bool take_j = rem[a[j]] > rem[a[i]] || (rem[a[j]] == rem[a[i]] && a[j] < a[i]);
+        b[k++] = take_j ? a[j++] : a[i++];
+      }
+      while (i < mid) b[k++] = a[i++];
+      while (j < hi) b[k++] = a[j++];
+    }
+    uint16_t* t = a;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
 SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
   uint64_t total = 0;
   for (uint32_t s = 0; s < n_sym; ++s) total += hist[s];
@@ -89,8 +128,12 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     for (uint32_t s = 0; s < n_sym; ++s) freq[s] = 0;
     return;
   }
+  // total < 2^40 (256 counts below 2^32), so a remainder shifted left by 8 fits 64 bits, and its
+  // bucket, (rem << 8) >> width(total), lies in [0, 256).
+  const uint32_t width = bit_width64(total);
   uint64_t rem[kMaxSymbols];
-  uint16_t order[kMaxSymbols], tmp[kMaxSymbols];
+  uint16_t bucket[kMaxSymbols];
+  uint32_t in_bucket[256] = {};
   uint32_t n_pos = 0;
   int64_t sum = 0;
   for (uint32_t s = 0; s < n_sym; ++s) {
@@ -103,29 +146,29 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     }
     freq[s] = f;
     sum += f;
-    if (rem[s] > 0) order[n_pos++] = (uint16_t)s;
-  }
-  if (sum < (int64_t)kProbScale) {
-    // Bottom-up merge sort of the candidates by (remainder descending, symbol ascending).
-    uint16_t* a = order;
-    uint16_t* b = tmp;
-    for (uint32_t width = 1; width < n_pos; width *= 2) {
-      for (uint32_t lo = 0; lo < n_pos; lo += 2 * width) {
-        const uint32_t mid = lo + width < n_pos ? lo + width : n_pos;
-        const uint32_t hi = lo + 2 * width < n_pos ? lo + 2 * width : n_pos;
-        uint32_t i = lo, j = mid, k = lo;
-        while (i < mid && j < hi) {
-          const bool take_j = rem[a[j]] > rem[a[i]] || (rem[a[j]] == rem[a[i]] && a[j] < a[i]);
-          b[k++] = take_j ? a[j++] : a[i++];
-        }
-        while (i < mid) b[k++] = a[i++];
-        while (j < hi) b[k++] = a[j++];
-      }
-      uint16_t* t = a;
-      a = b;
-      b = t;
+    bucket[s] = (uint16_t)((rem[s] << 8) >> width);
+    if (rem[s] > 0) {
+      ++in_bucket[bucket[s]];
+      ++n_pos;
     }
-    for (uint32_t k = 0; sum < (int64_t)kProbScale && k < n_pos; ++k, ++sum) ++freq[a[k]];
+  }
+  if (sum < (int64_t)kProbScale && n_pos > 0) {
+    const uint32_t take = kProbScale - (uint32_t)sum < n_pos ? kProbScale - (uint32_t)sum : n_pos;
+    // The bucket where the deficit runs out (edge), and how many of it are taken (1 <= take <=
+    // n_pos, the buckets' sum).
+    uint32_t edge = 256, above = 0;
+    while (above < take) above += in_bucket[--edge];
+    const uint32_t from_edge = take - (above - in_bucket[edge]);
+    uint16_t order[kMaxSymbols], tmp[kMaxSymbols];
+    uint32_t n_edge = 0;
+    for (uint32_t s = 0; s < n_sym; ++s) {
+      if (rem[s] == 0) continue;
+      if (bucket[s] > edge) ++freq[s];
+      if (bucket[s] == edge) order[n_edge++] = (uint16_t)s;
+    }
+    const uint16_t* best = sort_by_remainder(rem, order, tmp, n_edge);
+    for (uint32_t k = 0; k < from_edge; ++k) ++freq[best[k]];
+    sum += take;
   }
   while (sum > (int64_t)kProbScale) {
     uint32_t best = n_sym;

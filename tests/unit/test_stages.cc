@@ -64,12 +64,17 @@ TEST(Rans, NormalizeMatchesItsDefinition) {
   for (int round = 0; round < 3000; ++round) {
     const uint32_t n_sym = 1 + (uint32_t)(rng() % rans::kMaxSymbols);
     uint32_t hist[rans::kMaxSymbols] = {};
-    const int kind = round % 4;
+    const int kind = round % 7;
     for (uint32_t s = 0; s < n_sym; ++s) {
       if (kind == 0) hist[s] = (uint32_t)(rng() % 1000);
       if (kind == 1) hist[s] = rng() % 3 == 0 ? (uint32_t)(rng() % 5) : 0;          // sparse, tiny
       if (kind == 2) hist[s] = (uint32_t)(100000.0 / (1.0 + s * s)) + (rng() % 2);  // skewed
-      if (kind == 3) hist[s] = 7;  // uniform: equal remainders everywhere
+      if (kind == 3) hist[s] = 7;                // uniform: equal remainders everywhere
+      if (kind == 4) hist[s] = (uint32_t)rng();  // counts up to 2^32 - 1 (total up to 2^40)
+      // table_from_sample's counts (4 x sampled + 1), of a narrow peak: remainders in few values
+      if (kind == 5) hist[s] = 4 * (uint32_t)(rng() % (1 + 64 / (1 + s))) + 1;
+      // two values only: every remainder in one bucket, most tied
+      if (kind == 6) hist[s] = rng() % 2 == 0 ? 3 : 1000003;
     }
     hist[rng() % n_sym] += 1;  // at least one symbol
     uint32_t a[rans::kMaxSymbols], b[rans::kMaxSymbols];
