@@ -85,7 +85,8 @@ SQZ_HD uint64_t segment_bytes(uint32_t n_words) {
 // are found by bucket: the remainder's top 8 bits below total's width (a bucket order that never
 // contradicts the remainders'), every symbol of the buckets above the one where the deficit runs
 // out, then that bucket's best by a merge sort of its few entries. A merge sort of every candidate
-// was a fifth of the CPU encoder's table-making time per frame (docs/PERFORMANCE.md, session 33).
+// (up to 256 a frame) was 17% of the CPU encoder's work around its segment coder (encode_rans;
+// docs/PERFORMANCE.md, session 33).
 
 // Bits of v > 0.
 SQZ_HD uint32_t bit_width64(uint64_t v) {
