@@ -95,6 +95,25 @@ struct SymbolCounts {
   }
 };
 
+// rans::log2_q8 by table for the counts of a 128 KiB frame's sample (below 2^13), computed once
+// from log2_q8 itself; computed for larger counts. The staged encoder's estimate takes the
+// logarithm of every symbol's sampled count each frame, and the integer squarings were a third of
+// its time around the segment coder where the estimate declines the stage (local 1.96e-3;
+// docs/PERFORMANCE.md, session 33).
+struct Log2Table {
+  static constexpr uint32_t kSize = 1u << 13;
+  uint16_t value[kSize];
+  Log2Table() {
+    value[0] = 0;  // never asked: log2_q8 takes f >= 1
+    for (uint32_t f = 1; f < kSize; ++f) value[f] = (uint16_t)rans::log2_q8(f);
+  }
+  uint32_t operator()(uint32_t f) const { return f < kSize ? value[f] : rans::log2_q8(f); }
+};
+inline const Log2Table& log2_table() {
+  static const Log2Table table;
+  return table;
+}
+
 // A rANS stream of sym[0, n) with a table of n_sym symbols: the table, a u32 word count per
 // segment of seg_symbols, then the segments (what a staged codes section holds after its shift
 // byte, and a planes section holds). words: scratch. Returns the bytes written to out.

@@ -225,20 +225,29 @@ SQZ_HD uint64_t sample_size(uint64_t n_codes) {
   return full * kSampleGroup + (rest < kSampleGroup ? rest : kSampleGroup);
 }
 
+// log2_q8 as a callable: estimated_bytes' default. A CPU encoder passes a table of the same values
+// (cpu::Log2Table), which decides alike.
+struct Log2Q8 {
+  SQZ_HD uint32_t operator()(uint32_t f) const { return log2_q8(f); }
+};
+
 // Estimated bytes of a rANS codes section of n_codes codes, from the histogram of the n_sample
 // sampled codes: the sample's order-0 information content (integer logarithms) scaled to the
 // whole stream, plus the table (2 bytes a symbol), word counts, states and raw low bits.
+// log2_of(f) must equal log2_q8(f) for every f >= 1.
+template <class Log2 = Log2Q8>
 SQZ_HD uint64_t estimated_bytes(const uint32_t* sample_hist, uint32_t n_sym, uint64_t n_sample,
                                 uint64_t n_codes, uint32_t shift,
-                                uint32_t seg_symbols = kSegmentSymbols) {
+                                uint32_t seg_symbols = kSegmentSymbols,
+                                const Log2& log2_of = Log2{}) {
   if (n_sample == 0) return ~0ull;
   const uint32_t log_total =
-      log2_q8((uint32_t)(n_sample < 0xffffffffull ? n_sample : 0xffffffffull));
+      log2_of((uint32_t)(n_sample < 0xffffffffull ? n_sample : 0xffffffffull));
   uint64_t info_q8 = 0, used = 0;
   for (uint32_t s = 0; s < n_sym; ++s) {
     if (sample_hist[s] == 0) continue;
     ++used;
-    const uint32_t l = log2_q8(sample_hist[s]);
+    const uint32_t l = log2_of(sample_hist[s]);
     info_q8 += (uint64_t)sample_hist[s] * (log_total > l ? log_total - l : 0);
   }
   // info_q8 * n_codes / n_sample without overflow (the remainder's product stays below 2^62).

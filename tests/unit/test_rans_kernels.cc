@@ -239,6 +239,34 @@ TEST(RansKernels, SymbolCountsMatchOneByOneCount) {
   }
 }
 
+// The staged encoder's estimate takes its logarithms from cpu::Log2Table: every value must be
+// rans::log2_q8's, inside the table and past it, and the estimate must come out the same.
+TEST(RansKernels, Log2TableIsLog2Q8) {
+  const cpu::Log2Table& table = cpu::log2_table();
+  for (uint32_t f = 1; f < 4 * cpu::Log2Table::kSize; ++f)
+    ASSERT_EQ(table(f), rans::log2_q8(f)) << "f = " << f;
+  std::mt19937_64 rng(test_seed());
+  for (int k = 0; k < 100000; ++k) {
+    const uint32_t f = 1 + (uint32_t)(rng() % 0xffffffffull);
+    ASSERT_EQ(table(f), rans::log2_q8(f)) << "f = " << f;
+  }
+  for (int round = 0; round < 500; ++round) {
+    uint32_t hist[rans::kMaxSymbols] = {};
+    const uint32_t n_sym = 1 + (uint32_t)(rng() % rans::kMaxSymbols);
+    uint64_t n_sample = 0;
+    for (uint32_t s = 0; s < n_sym; ++s) {
+      // counts inside the table and, one round in four, past it
+      hist[s] = (uint32_t)(rng() % (round % 4 == 0 ? 100000 : 64));
+      n_sample += hist[s];
+    }
+    const uint64_t n_codes = 4 * n_sample + rng() % 128;
+    EXPECT_EQ(
+        rans::estimated_bytes(hist, n_sym, n_sample, n_codes, 0, rans::kSegmentSymbols, table),
+        rans::estimated_bytes(hist, n_sym, n_sample, n_codes, 0))
+        << "round " << round;
+  }
+}
+
 TEST(RansKernels, ScalarBackendUsesTheReference) {
   EXPECT_EQ(cpu::scalar_backend().rans, &cpu::kRansScalar);
 }
