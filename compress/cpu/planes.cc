@@ -192,14 +192,15 @@ size_t encode_planes(const CodecParams& params, const uint8_t* src, size_t src_b
     pk.split(src, n, es, Transform::kDeltaZigzag, delta);
     uint32_t delta_hist[planes::kMaxPlanes][rans::kMaxSymbols];
     for (uint32_t p = 0; p < es; ++p) plane_histogram(delta + p * n, n, delta_hist[p]);
-    if (planes::prefer_delta(hist, delta_hist, n, es)) {
+    if (planes::prefer_delta(hist, delta_hist, n, es, log2_table())) {
       t = Transform::kDeltaZigzag;
       std::memcpy(hist, delta_hist, sizeof(hist));
       split = delta;
     }
   }
   PlaneMode mode[planes::kMaxPlanes];
-  if (!planes::choose_modes(hist, n, es, tail, src_bytes, mode)) return 0;  // not worth a pass
+  if (!planes::choose_modes(hist, n, es, tail, src_bytes, mode, log2_table()))
+    return 0;  // not worth a pass
 
   // Sections in plane order. Every size only grows the frame, so the encoder stops as soon as
   // the frame can no longer beat the raw one (the final check alone decides the same).

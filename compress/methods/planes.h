@@ -99,7 +99,11 @@ SQZ_HD uint64_t inverse(Transform t, uint64_t x, uint64_t prev, uint32_t es) {
 }
 
 // The estimated bytes of a plane of n bytes with histogram hist in its best mode; *mode gets it.
-SQZ_HD uint64_t plane_estimate(const uint32_t* hist, uint64_t n, PlaneMode* mode) {
+// log2_of: rans::estimated_bytes' logarithm (rans::Log2Q8, or a CPU encoder's table of it; the
+// decisions below take it through).
+template <class Log2 = rans::Log2Q8>
+SQZ_HD uint64_t plane_estimate(const uint32_t* hist, uint64_t n, PlaneMode* mode,
+                               const Log2& log2_of = Log2{}) {
   uint32_t n_sym = 0, used = 0;
   for (uint32_t s = 0; s < rans::kMaxSymbols; ++s) {
     if (hist[s] != 0) {
@@ -111,7 +115,7 @@ SQZ_HD uint64_t plane_estimate(const uint32_t* hist, uint64_t n, PlaneMode* mode
     *mode = PlaneMode::kConst;
     return 0;
   }
-  const uint64_t est = rans::estimated_bytes(hist, n_sym, n, n, 0);
+  const uint64_t est = rans::estimated_bytes(hist, n_sym, n, n, 0, rans::kSegmentSymbols, log2_of);
   if (rans::worth_coding(est, n)) {
     *mode = PlaneMode::kRans;
     return est;
@@ -135,28 +139,34 @@ SQZ_HD Transform base_transform(uint8_t dtype) {
 }
 
 // The estimated bytes of every plane in its best mode.
-SQZ_HD uint64_t estimate_total(const uint32_t (*hist)[rans::kMaxSymbols], uint64_t n, uint32_t es) {
+template <class Log2 = rans::Log2Q8>
+SQZ_HD uint64_t estimate_total(const uint32_t (*hist)[rans::kMaxSymbols], uint64_t n, uint32_t es,
+                               const Log2& log2_of = Log2{}) {
   uint64_t total = 0;
   for (uint32_t p = 0; p < es; ++p) {
     PlaneMode m;
-    total += plane_estimate(hist[p], n, &m);
+    total += plane_estimate(hist[p], n, &m, log2_of);
   }
   return total;
 }
 
 // Whether an integer frame codes its differences (kDeltaZigzag) rather than its values (kNone):
 // only when the planes' estimate is strictly smaller (a tie keeps the values).
+template <class Log2 = rans::Log2Q8>
 SQZ_HD bool prefer_delta(const uint32_t (*none)[rans::kMaxSymbols],
-                         const uint32_t (*delta)[rans::kMaxSymbols], uint64_t n, uint32_t es) {
-  return estimate_total(delta, n, es) < estimate_total(none, n, es);
+                         const uint32_t (*delta)[rans::kMaxSymbols], uint64_t n, uint32_t es,
+                         const Log2& log2_of = Log2{}) {
+  return estimate_total(delta, n, es, log2_of) < estimate_total(none, n, es, log2_of);
 }
 
 // Every plane's mode from the chosen transform's histograms; false when even the estimate is
 // not below the raw frame (the encoder then skips the planes pass and writes the raw frame).
+template <class Log2 = rans::Log2Q8>
 SQZ_HD bool choose_modes(const uint32_t (*hist)[rans::kMaxSymbols], uint64_t n, uint32_t es,
-                         uint64_t tail, uint64_t src_bytes, PlaneMode* mode) {
+                         uint64_t tail, uint64_t src_bytes, PlaneMode* mode,
+                         const Log2& log2_of = Log2{}) {
   uint64_t estimate = (uint64_t)kDirEntryBytes * es + tail;
-  for (uint32_t p = 0; p < es; ++p) estimate += plane_estimate(hist[p], n, &mode[p]);
+  for (uint32_t p = 0; p < es; ++p) estimate += plane_estimate(hist[p], n, &mode[p], log2_of);
   return kFrameHeaderBytes + estimate < src_bytes;
 }
 
