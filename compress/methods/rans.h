@@ -171,13 +171,48 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     for (uint32_t k = 0; k < from_edge; ++k) ++freq[best[k]];
     sum += take;
   }
-  while (sum > (int64_t)kProbScale) {
-    uint32_t best = n_sym;
-    for (uint32_t s = 0; s < n_sym; ++s) {
-      if (freq[s] > 1 && (best == n_sym || freq[s] > freq[best])) best = s;
+  if (sum > (int64_t)kProbScale) {
+    // The excess, one at a time from the largest frequency (ties: smallest symbol), levels the
+    // frequencies from the top: everything above some level L comes down to L, then the
+    // smallest symbols at L give one more each. A few units go one scan each; more find L, the
+    // least level whose leveling takes at most the excess, by bisection below the largest
+    // frequency (a plane of many rare bytes has an excess of hundreds, and a scan per unit was
+    // 3% of lossless compression of int64 ids; docs/PERFORMANCE.md, session 33).
+    uint64_t excess = (uint64_t)(sum - (int64_t)kProbScale);
+    constexpr uint64_t kScanned = 4;
+    for (; excess > 0 && excess <= kScanned; --excess) {
+      uint32_t best = n_sym;
+      for (uint32_t s = 0; s < n_sym; ++s)
+        if (freq[s] > 1 && (best == n_sym || freq[s] > freq[best])) best = s;
+      --freq[best];
     }
-    --freq[best];
-    --sum;
+    if (excess > 0) {
+      auto above = [&](uint32_t level) {
+        uint64_t c = 0;
+        for (uint32_t s = 0; s < n_sym; ++s) c += freq[s] > level ? freq[s] - level : 0;
+        return c;
+      };
+      uint32_t top = 0;
+      for (uint32_t s = 0; s < n_sym; ++s) top = freq[s] > top ? freq[s] : top;
+      // above(top) = 0 <= excess; above(1) > excess, as sum - excess = 4096 > 256 >= n_sym.
+      uint32_t lo = 1, hi = top;
+      while (lo + 1 < hi) {
+        const uint32_t mid = (lo + hi) / 2;
+        if (above(mid) <= excess)
+          hi = mid;
+        else
+          lo = mid;
+      }
+      const uint32_t level = hi;  // >= 2
+      uint64_t more = excess - above(level);
+      for (uint32_t s = 0; s < n_sym; ++s) {
+        if (freq[s] > level) freq[s] = level;
+        if (freq[s] == level && more > 0) {
+          --freq[s];
+          --more;
+        }
+      }
+    }
   }
 }
 
