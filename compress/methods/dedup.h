@@ -188,11 +188,7 @@ constexpr uint32_t kWindowBits = 57;  // the stream bits a 64-bit load at any bi
 
 // z for n >= 1: the index of n's highest set bit.
 SQZ_HD uint32_t high_bit(uint64_t n) {
-#if defined(__CUDA_ARCH__)
-  return 63u - (uint32_t)__clzll((long long)n);
-#else
-  return 63u - (uint32_t)__builtin_clzll(n);
-#endif
+  return quant::high_bit64(n);
 }
 
 // The index of the lowest set bit of w != 0.

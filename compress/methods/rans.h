@@ -88,15 +88,6 @@ SQZ_HD uint64_t segment_bytes(uint32_t n_words) {
 // (up to 256 a frame) was 17% of the CPU encoder's work around its segment coder (encode_rans;
 // docs/PERFORMANCE.md, session 33).
 
-// Bits of v > 0.
-SQZ_HD uint32_t bit_width64(uint64_t v) {
-#if defined(__CUDA_ARCH__)
-  return 64u - (uint32_t)__clzll((long long)v);
-#else
-  return 64u - (uint32_t)__builtin_clzll(v);
-#endif
-}
-
 // Sorts order[0, n) by (rem descending, symbol ascending), bottom-up; tmp: scratch of n entries.
 // Returns the sorted array (order or tmp).
 SQZ_HD uint16_t* sort_by_remainder(const uint64_t* rem, uint16_t* order, uint16_t* tmp,
@@ -131,7 +122,7 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
   }
   // total < 2^40 (256 counts below 2^32), so a remainder shifted left by 8 fits 64 bits, and its
   // bucket, (rem << 8) >> width(total), lies in [0, 256).
-  const uint32_t width = bit_width64(total);
+  const uint32_t width = quant::high_bit64(total) + 1;
   uint64_t rem[kMaxSymbols];
   uint16_t bucket[kMaxSymbols];
   uint32_t in_bucket[256] = {};
