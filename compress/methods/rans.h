@@ -124,7 +124,7 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
   // bucket, (rem << 8) >> width(total), lies in [0, 256).
   const uint32_t width = quant::high_bit64(total) + 1;
   uint64_t rem[kMaxSymbols];
-  uint16_t bucket[kMaxSymbols];
+  auto bucket = [&](uint32_t s) { return (uint32_t)((rem[s] << 8) >> width); };
   uint32_t in_bucket[256] = {};
   uint32_t n_pos = 0;
   int64_t sum = 0;
@@ -138,9 +138,8 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     }
     freq[s] = f;
     sum += f;
-    bucket[s] = (uint16_t)((rem[s] << 8) >> width);
     if (rem[s] > 0) {
-      ++in_bucket[bucket[s]];
+      ++in_bucket[bucket(s)];
       ++n_pos;
     }
   }
@@ -155,8 +154,8 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     uint32_t n_edge = 0;
     for (uint32_t s = 0; s < n_sym; ++s) {
       if (rem[s] == 0) continue;
-      if (bucket[s] > edge) ++freq[s];
-      if (bucket[s] == edge) order[n_edge++] = (uint16_t)s;
+      if (bucket(s) > edge) ++freq[s];
+      if (bucket(s) == edge) order[n_edge++] = (uint16_t)s;
     }
     const uint16_t* best = sort_by_remainder(rem, order, tmp, n_edge);
     for (uint32_t k = 0; k < from_edge; ++k) ++freq[best[k]];
@@ -165,43 +164,34 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
   if (sum > (int64_t)kProbScale) {
     // The excess, one at a time from the largest frequency (ties: smallest symbol), levels the
     // frequencies from the top: everything above some level L comes down to L, then the
-    // smallest symbols at L give one more each. A few units go one scan each; more find L, the
-    // least level whose leveling takes at most the excess, by bisection below the largest
-    // frequency (a plane of many rare bytes has an excess of hundreds, and a scan per unit was
-    // 3% of lossless compression of int64 ids; docs/PERFORMANCE.md, session 33).
-    uint64_t excess = (uint64_t)(sum - (int64_t)kProbScale);
-    constexpr uint64_t kScanned = 4;
-    for (; excess > 0 && excess <= kScanned; --excess) {
-      uint32_t best = n_sym;
-      for (uint32_t s = 0; s < n_sym; ++s)
-        if (freq[s] > 1 && (best == n_sym || freq[s] > freq[best])) best = s;
-      --freq[best];
+    // smallest symbols at L give one more each. L, the least level whose leveling takes at most
+    // the excess, is found by bisection below the largest frequency (a plane of many rare bytes
+    // has an excess of hundreds, and a scan per unit was 3% of lossless compression of int64
+    // ids; docs/PERFORMANCE.md, session 33).
+    const uint64_t excess = (uint64_t)(sum - (int64_t)kProbScale);
+    auto above = [&](uint32_t level) {
+      uint64_t c = 0;
+      for (uint32_t s = 0; s < n_sym; ++s) c += freq[s] > level ? freq[s] - level : 0;
+      return c;
+    };
+    uint32_t top = 0;
+    for (uint32_t s = 0; s < n_sym; ++s) top = freq[s] > top ? freq[s] : top;
+    // above(top) = 0 <= excess; above(1) > excess, as sum - excess = 4096 > 256 >= n_sym.
+    uint32_t lo = 1, hi = top;
+    while (lo + 1 < hi) {
+      const uint32_t mid = (lo + hi) / 2;
+      if (above(mid) <= excess)
+        hi = mid;
+      else
+        lo = mid;
     }
-    if (excess > 0) {
-      auto above = [&](uint32_t level) {
-        uint64_t c = 0;
-        for (uint32_t s = 0; s < n_sym; ++s) c += freq[s] > level ? freq[s] - level : 0;
-        return c;
-      };
-      uint32_t top = 0;
-      for (uint32_t s = 0; s < n_sym; ++s) top = freq[s] > top ? freq[s] : top;
-      // above(top) = 0 <= excess; above(1) > excess, as sum - excess = 4096 > 256 >= n_sym.
-      uint32_t lo = 1, hi = top;
-      while (lo + 1 < hi) {
-        const uint32_t mid = (lo + hi) / 2;
-        if (above(mid) <= excess)
-          hi = mid;
-        else
-          lo = mid;
-      }
-      const uint32_t level = hi;  // >= 2
-      uint64_t more = excess - above(level);
-      for (uint32_t s = 0; s < n_sym; ++s) {
-        if (freq[s] > level) freq[s] = level;
-        if (freq[s] == level && more > 0) {
-          --freq[s];
-          --more;
-        }
+    const uint32_t level = hi;  // >= 2
+    uint64_t more = excess - above(level);
+    for (uint32_t s = 0; s < n_sym; ++s) {
+      if (freq[s] > level) freq[s] = level;
+      if (freq[s] == level && more > 0) {
+        --freq[s];
+        --more;
       }
     }
   }
