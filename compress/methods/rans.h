@@ -113,6 +113,11 @@ SQZ_HD uint16_t* sort_by_remainder(const uint64_t* rem, uint16_t* order, uint16_
   return a;
 }
 
+// A remainder's bucket: its top 8 bits below width, the bit width of the total it is below.
+SQZ_HD uint32_t remainder_bucket(uint64_t rem, uint32_t width) {
+  return (uint32_t)((rem << 8) >> width);
+}
+
 SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
   uint64_t total = 0;
   for (uint32_t s = 0; s < n_sym; ++s) total += hist[s];
@@ -124,7 +129,6 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
   // bucket, (rem << 8) >> width(total), lies in [0, 256).
   const uint32_t width = quant::high_bit64(total) + 1;
   uint64_t rem[kMaxSymbols];
-  auto bucket = [&](uint32_t s) { return (uint32_t)((rem[s] << 8) >> width); };
   uint32_t in_bucket[256] = {};
   uint32_t n_pos = 0;
   int64_t sum = 0;
@@ -139,7 +143,7 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     freq[s] = f;
     sum += f;
     if (rem[s] > 0) {
-      ++in_bucket[bucket(s)];
+      ++in_bucket[remainder_bucket(rem[s], width)];
       ++n_pos;
     }
   }
@@ -154,8 +158,9 @@ SQZ_HD void normalize(const uint32_t* hist, uint32_t n_sym, uint32_t* freq) {
     uint32_t n_edge = 0;
     for (uint32_t s = 0; s < n_sym; ++s) {
       if (rem[s] == 0) continue;
-      if (bucket(s) > edge) ++freq[s];
-      if (bucket(s) == edge) order[n_edge++] = (uint16_t)s;
+      const uint32_t b = remainder_bucket(rem[s], width);
+      if (b > edge) ++freq[s];
+      if (b == edge) order[n_edge++] = (uint16_t)s;
     }
     const uint16_t* best = sort_by_remainder(rem, order, tmp, n_edge);
     for (uint32_t k = 0; k < from_edge; ++k) ++freq[best[k]];
