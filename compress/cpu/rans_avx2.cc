@@ -282,6 +282,42 @@ SQZ_AVX2 void write_segment_avx2(const uint32_t* x, const uint16_t* scratch, uin
   for (; i < n_words; ++i) block::store_le16(words + 2 * i, scratch[n_words - 1 - i]);
 }
 
+// One vector's step: 8 lanes' states xs take the symbols sp[0, 8), shedding words to scratch.
+// Always inlined, with the four vectors' states as four locals: written as a loop over an array
+// of states, the compiler kept them in memory (a store and a load a step).
+SQZ_AVX2 __attribute__((always_inline)) inline __m256i encode_vector(
+    __m256i xs, const uint64_t* entry, const uint8_t* sp, uint16_t* scratch, uint32_t* n_words) {
+  const __m256i lo16 = _mm256_set1_epi32(0xffff);
+  const __m256i one = _mm256_set1_epi32(1);
+  __m256i e, r32;
+  encoder_entries(entry, sp, &e, &r32);
+  const __m256i f = _mm256_and_si256(e, lo16);
+  const __m256i c = _mm256_srli_epi32(e, 16);
+  // Shed when x >= f * 2^20, i.e. x >> 20 >= f (f * 2^20 may not fit 32 bits).
+  const __m256i shed = _mm256_cmpgt_epi32(_mm256_srli_epi32(xs, 20), _mm256_sub_epi32(f, one));
+  const uint32_t mask = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(shed));
+  // The low 16 bits of the 8 lanes as 8 words, then the shedding lanes' high lane first.
+  const __m256i packed = _mm256_permute4x64_epi64(
+      _mm256_packus_epi32(_mm256_and_si256(xs, lo16), _mm256_and_si256(xs, lo16)), 0x08);
+  const __m128i w16 =
+      _mm_shuffle_epi8(_mm256_castsi256_si128(packed), shuffle_control(kShuffles.compact, mask));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(scratch + *n_words), w16);
+  *n_words += (uint32_t)__builtin_popcount(mask);
+  xs = _mm256_blendv_epi8(xs, _mm256_srli_epi32(xs, 16), shed);
+  // q = x / f: the high half of x * floor(2^32 / f) (2^32 - 1 for f = 1) is the quotient or
+  // one less; the remainder's sign corrects it. Even and odd lanes multiply separately.
+  const __m256i q_even = _mm256_srli_epi64(_mm256_mul_epu32(xs, r32), 32);
+  const __m256i q_odd = _mm256_mul_epu32(_mm256_srli_epi64(xs, 32), _mm256_srli_epi64(r32, 32));
+  __m256i q = _mm256_blend_epi32(q_even, q_odd, 0xaa);
+  // The estimate is never high (x * floor(2^32 / f) / 2^32 <= x / f): the remainder lies in
+  // [0, 2f), and one step corrects it.
+  __m256i rem = _mm256_sub_epi32(xs, _mm256_mullo_epi32(q, f));
+  const __m256i high = _mm256_cmpgt_epi32(rem, _mm256_sub_epi32(f, one));
+  q = _mm256_sub_epi32(q, high);
+  rem = _mm256_sub_epi32(rem, _mm256_and_si256(high, f));
+  return _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(q, rans::kProbBits), rem), c);
+}
+
 SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const uint32_t* freq,
                                       const uint32_t* cum, uint16_t* scratch, uint8_t* out) {
   // Per symbol: freq | cum << 16 and a 32-bit reciprocal (encoder_entries).
@@ -309,46 +345,22 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
     const uint32_t s = sym[full * kLanes + l];
     rans::encode_step(&x[l], freq[s], cum[s], 1.0 / (double)freq[s], scratch, &n_words);
   }
-  const __m256i lo16 = _mm256_set1_epi32(0xffff);
-  const __m256i one = _mm256_set1_epi32(1);
-  __m256i xv[4];
-  for (int v = 0; v < 4; ++v)
-    xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 8 * v));
+  __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x));
+  __m256i x1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 8));
+  __m256i x2 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 16));
+  __m256i x3 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 24));
   for (uint32_t r = full; r-- > 0;) {
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      const int v = 3 - i;  // vectors high to low, as the lanes are coded
-      __m256i xs = xv[v];
-      __m256i e, r32;
-      encoder_entries(entry, sym + 32ull * r + 8 * v, &e, &r32);
-      const __m256i f = _mm256_and_si256(e, lo16);
-      const __m256i c = _mm256_srli_epi32(e, 16);
-      // Shed when x >= f * 2^20, i.e. x >> 20 >= f (f * 2^20 may not fit 32 bits).
-      const __m256i shed = _mm256_cmpgt_epi32(_mm256_srli_epi32(xs, 20), _mm256_sub_epi32(f, one));
-      const uint32_t mask = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(shed));
-      // The low 16 bits of the 8 lanes as 8 words, then the shedding lanes' high lane first.
-      const __m256i packed = _mm256_permute4x64_epi64(
-          _mm256_packus_epi32(_mm256_and_si256(xs, lo16), _mm256_and_si256(xs, lo16)), 0x08);
-      const __m128i w16 = _mm_shuffle_epi8(_mm256_castsi256_si128(packed),
-                                           shuffle_control(kShuffles.compact, mask));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(scratch + n_words), w16);
-      n_words += (uint32_t)__builtin_popcount(mask);
-      xs = _mm256_blendv_epi8(xs, _mm256_srli_epi32(xs, 16), shed);
-      // q = x / f: the high half of x * floor(2^32 / f) (2^32 - 1 for f = 1) is the quotient or
-      // one less; the remainder's sign corrects it. Even and odd lanes multiply separately.
-      const __m256i q_even = _mm256_srli_epi64(_mm256_mul_epu32(xs, r32), 32);
-      const __m256i q_odd = _mm256_mul_epu32(_mm256_srli_epi64(xs, 32), _mm256_srli_epi64(r32, 32));
-      __m256i q = _mm256_blend_epi32(q_even, q_odd, 0xaa);
-      // The estimate is never high (x * floor(2^32 / f) / 2^32 <= x / f): the remainder lies in
-      // [0, 2f), and one step corrects it.
-      __m256i rem = _mm256_sub_epi32(xs, _mm256_mullo_epi32(q, f));
-      const __m256i high = _mm256_cmpgt_epi32(rem, _mm256_sub_epi32(f, one));
-      q = _mm256_sub_epi32(q, high);
-      rem = _mm256_sub_epi32(rem, _mm256_and_si256(high, f));
-      xv[v] = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(q, rans::kProbBits), rem), c);
-    }
+    const uint8_t* sp = sym + 32ull * r;
+    // Vectors high to low, as the lanes are coded.
+    x3 = encode_vector(x3, entry, sp + 24, scratch, &n_words);
+    x2 = encode_vector(x2, entry, sp + 16, scratch, &n_words);
+    x1 = encode_vector(x1, entry, sp + 8, scratch, &n_words);
+    x0 = encode_vector(x0, entry, sp, scratch, &n_words);
   }
-  for (int v = 0; v < 4; ++v) _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8 * v), xv[v]);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(x), x0);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8), x1);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(x + 16), x2);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(x + 24), x3);
   write_segment_avx2(x, scratch, n_words, out);
   return n_words;
 }
