@@ -28,9 +28,38 @@ constexpr unsigned kFullMask = 0xffffffffu;
 
 // Warp operations with the warp intrinsics; f is evaluated on this lane's registers. The host
 // side of these functions is never called (the phases only run on the device with this policy).
+// A warp's lanes in lock-step code (kernel_model.h, w.collective): each lane runs the body for
+// itself, and a ballot is the warp's.
+struct CudaLanes {
+  uint32_t lane;
+  template <class T>
+  struct Vec {
+    T v;
+    __host__ __device__ T& operator[](uint32_t) { return v; }
+    __host__ __device__ const T& operator[](uint32_t) const { return v; }
+  };
+  template <class F>
+  __host__ __device__ void each(F f) const {
+    f(lane);
+  }
+  template <class F>
+  __host__ __device__ uint32_t ballot(F f) const {
+#if defined(__CUDA_ARCH__)
+    return __ballot_sync(kFullMask, f(lane) ? 1 : 0);
+#else
+    return f(lane) ? 1u << lane : 0u;
+#endif
+  }
+};
+
 template <class Regs>
 struct CudaWarp {
   const Regs* mine;
+
+  template <class F>
+  __host__ __device__ void collective(const kern::Thread& t, F body) const {
+    body(CudaLanes{t.lane});
+  }
 
   template <class F>
   __host__ __device__ uint32_t ballot(F f) const {

@@ -17,10 +17,38 @@
 
 namespace squeeze::kern {
 
+// A warp's lanes in lock-step code (kernel_model.h, w.collective): one CPU thread steps
+// through all 32.
+struct CpuLanes {
+  template <class T>
+  struct Vec {
+    T v[kWarpLanes];
+    T& operator[](uint32_t lane) { return v[lane]; }
+    const T& operator[](uint32_t lane) const { return v[lane]; }
+  };
+  template <class F>
+  void each(F f) const {
+    for (uint32_t l = 0; l < kWarpLanes; ++l) f(l);
+  }
+  template <class F>
+  uint32_t ballot(F f) const {
+    uint32_t m = 0;
+    for (uint32_t l = 0; l < kWarpLanes; ++l)
+      if (f(l)) m |= 1u << l;
+    return m;
+  }
+};
+
 // Warp operations over the 32 lanes' registers as they were when the phase started.
 template <class Regs>
 struct CpuWarp {
   const Regs* lanes;  // 32 entries
+
+  // Lock-step code: once per warp, by its lane 0.
+  template <class F>
+  void collective(const Thread& t, F body) const {
+    if (t.lane == 0) body(CpuLanes{});
+  }
 
   template <class F>
   uint32_t ballot(F f) const {

@@ -19,6 +19,14 @@
 //    reads only register fields that the current phase does not modify (the CPU runner
 //    evaluates f on a copy of the 32 lanes' registers taken at the start of the phase).
 //    All 32 lanes reach every warp operation (control flow is uniform per warp).
+//  - Lock-step warp code (a loop whose every round needs a ballot of the round before, such as
+//    a rANS segment's 32 lanes) goes through w.collective(t, body): body(lanes) runs once per
+//    warp on the CPU (from its lane 0, stepping through the 32 lanes itself) and on every lane
+//    of the warp on the GPU. In body, a per-lane value is a `typename L::template Vec<T>`, read
+//    and written as v[lane] (32 values on the CPU, the lane's own register on the GPU);
+//    lanes.each(f) calls f(lane) for every lane (the GPU: its own), and lanes.ballot(f) is the
+//    mask of the lanes for which f(lane) holds. Other locals of body are uniform: every lane
+//    computes them from ballots alike. The warp calls collective together (uniform control).
 //
 // The bit planes map onto a warp: lane i holds element i of a 32-element block; plane word j is
 // ballot(bit j of the zigzag code); the width is code_width(OR of the codes); outlier positions

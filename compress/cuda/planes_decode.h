@@ -15,6 +15,7 @@
 #include "compress/cuda/decode_kernels.h"
 #include "compress/cuda/kernel_model.h"
 #include "compress/cuda/planes_compress.h"
+#include "compress/cuda/rans_lanes.h"
 #include "compress/cuda/staged_slot.h"
 #include "compress/format/staged.h"
 #include "compress/methods/planes.h"
@@ -58,7 +59,7 @@ struct PlanesDecodeKernel {
   };
 
   template <int P, class W>
-  SQZ_HD static void phase(const Args& a, const Thread& t, const W&, Regs&, Shared& s) {
+  SQZ_HD static void phase(const Args& a, const Thread& t, const W& w, Regs&, Shared& s) {
     if (a.state[t.tile].method != kPlanesFrame) return;  // uniform over the CTA
     const DecodeChunkDesc& c = a.chunks[t.tile];
     StagedState& st = a.staged[t.tile];
@@ -118,16 +119,19 @@ struct PlanesDecodeKernel {
     }
     if (st.reject != 0 || st.status != (int32_t)Status::kOk) return;
     if constexpr (P == 1) {
-      // Every segment that lies within its section, a thread per segment (rans.h's
-      // decode_segment, the CPU decoder's reference).
-      for (uint64_t j = th; j < l.es * ps.segs; j += kCtaThreads) {
+      // Every segment that lies within its section, a warp per segment in lock-step
+      // (decode_segment_lanes, which gives the CPU decoder's decode_segment).
+      for (uint64_t j = t.warp; j < l.es * ps.segs; j += kCtaWarps) {
         const uint32_t p = (uint32_t)(j / ps.segs);
         const uint32_t seg = (uint32_t)(j % ps.segs);
         if (l.mode[p] != PlaneMode::kRans || !ps.table_ok[p] || seg >= ps.valid_segs[p]) continue;
-        if (!rans::decode_segment(c.frame + l.offset[p] + sl.pl_seg_off[j], sl.pl_seg_words[j],
-                                  planes::segment_symbols(l.n, seg), sl.pl_tables[p],
-                                  sl.pl_sym + p * l.n + (uint64_t)seg * rans::kSegmentSymbols))
-          atomic_or_u32(&ps.seg_failed[p], 1);
+        w.collective(t, [&](const auto& lanes) {
+          if (!decode_segment_lanes(lanes, c.frame + l.offset[p] + sl.pl_seg_off[j],
+                                    sl.pl_seg_words[j], planes::segment_symbols(l.n, seg),
+                                    sl.pl_tables[p],
+                                    sl.pl_sym + p * l.n + (uint64_t)seg * rans::kSegmentSymbols))
+            atomic_or_u32(&ps.seg_failed[p], 1);
+        });
       }
     } else if constexpr (P == 2) {
       // The first plane in order whose section is bad names the rejection (the CPU decoder

@@ -7,7 +7,8 @@
 //
 // Serial steps (one thread) and parallel ones alternate; a parallel check raises
 // StagedState::flag and the next serial step turns it into the rejection. Every phase starts by
-// reading `reject`, which only serial steps write. No warp operations (see staged_compress.h).
+// reading `reject`, which only serial steps write. The one warp code is the rANS segments'
+// lock-step decoder (rans_lanes.h, through w.collective); no other warp operations.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "compress/cuda/atomics.h"
 #include "compress/cuda/decode_kernels.h"
 #include "compress/cuda/kernel_model.h"
+#include "compress/cuda/rans_lanes.h"
 #include "compress/cuda/staged_slot.h"
 #include "compress/format/staged.h"
 #include "compress/methods/dedup.h"
@@ -85,7 +87,7 @@ struct StagedDecodeKernel {
   }
 
   template <int P, class W>
-  SQZ_HD static void phase(const Args& a, const Thread& t, const W&, Regs&, Shared& s) {
+  SQZ_HD static void phase(const Args& a, const Thread& t, const W& w, Regs&, Shared& s) {
     const DecodeChunkDesc& c = a.chunks[t.tile];
     StagedState& st = a.staged[t.tile];
     const StagedSlot sl = slot_at(a.arena, t.tile);
@@ -387,7 +389,7 @@ struct StagedDecodeKernel {
         reject(st, Reject::kCodes);
     } else if constexpr (P == 12) {
       // The codes: fixed groups unpacked over contiguous shares; rANS segments decoded, a
-      // thread per segment (rans.h's decode_segment).
+      // warp per segment in lock-step (decode_segment_lanes).
       const uint8_t* p = c.frame + staged::section_offset(st.h, StagedSection::kCodes);
       if (!st.use_rans) {
         const uint8_t* planes = st.local ? p : p + st.n_groups;
@@ -404,12 +406,14 @@ struct StagedDecodeKernel {
         }
         return;
       }
-      for (uint64_t seg = th; seg < st.n_seg; seg += kCtaThreads) {
+      for (uint64_t seg = t.warp; seg < st.n_seg; seg += kCtaWarps) {
         const uint64_t first = seg * st.seg_symbols;
         const uint32_t count = rans::segment_count(st.n_coded, st.seg_symbols, seg);
-        if (!rans::decode_segment(p + sl.seg_off[seg], sl.seg_words[seg], count, s.tables,
-                                  sl.sym + first))
-          atomic_or_u32(&st.flag, 1);
+        w.collective(t, [&](const auto& lanes) {
+          if (!decode_segment_lanes(lanes, p + sl.seg_off[seg], sl.seg_words[seg], count, s.tables,
+                                    sl.sym + first))
+            atomic_or_u32(&st.flag, 1);
+        });
       }
     } else if constexpr (P == 13) {
       // rANS: the codes from the symbols and the raw low bits (local codes below 2^W).

@@ -1420,6 +1420,45 @@ TEST(KernelRunnerHostile, SegmentSizeFlagGivesCpuVerdict) {
   EXPECT_EQ(rejected, 2 + 4);
 }
 
+// rANS frames (short and long segments, partial last rounds, rel and local, codes with and
+// without raw low bits) with bits of their codes section flipped, mostly in the segments' states
+// and words: the runner's lock-step segment decoder (a warp per segment) gives the CPU decoder's
+// verdict and reason, the same bytes when both accept, and writes nothing when it rejects.
+TEST(KernelRunnerHostile, RansSegmentsGiveCpuVerdict) {
+  const uint64_t seed = test::test_seed();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<std::vector<uint8_t>> frames;
+  int long_frames = 0;
+  for (uint32_t n : {1000u, 12007u, 40000u}) {
+    for (BoundMode m : {BoundMode::kRel, BoundMode::kLocal}) {
+      for (double bound : {1e-2, 1e-4}) {  // 1e-4 in rel mode: codes wider than a byte
+        std::vector<float> v(n);
+        for (float& x : v) x = 0.2f * g(rng);
+        CodecParams p;
+        p.mode = m;
+        p.bound = bound;
+        p.rans_min_gain = 0;
+        p.caps = kCapsAll & ~kCapHistory;
+        std::vector<uint8_t> frame;
+        ASSERT_NO_FATAL_FAILURE(cpu_frame(p, v, &frame));
+        staged::Header h;
+        ASSERT_EQ(staged::parse(frame.data(), frame.size(), &h), staged::Reject::kNone);
+        if (h.coder != (uint8_t)StagedCoder::kRans) continue;
+        long_frames += has_long_segments(frame);
+        frames.push_back(frame);
+      }
+    }
+  }
+  ASSERT_GE(frames.size(), 8u) << "seed " << seed;
+  EXPECT_GT(long_frames, 0) << "seed " << seed;
+  Verdicts verdicts;
+  flip_section_bits(frames, StagedSection::kCodes, 0, 600, 40000 * 4, seed, rng, &verdicts);
+  if (HasFailure()) return;
+  EXPECT_GT(verdicts.rejected, 300) << "seed " << seed;
+  EXPECT_GT(verdicts.accepted, 0) << "seed " << seed;
+}
+
 // Frames with Exp-Golomb dedup records (repeats of 64-value vectors, close together but for the
 // first) with bits of their dedup section flipped: the runner's decoder gives the CPU decoder's
 // verdict and reason, the same bytes when both accept, and writes nothing when it rejects.

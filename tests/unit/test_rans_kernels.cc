@@ -12,6 +12,8 @@
 #include "codec_test_util.h"
 #include "compress/cpu/kernels.h"
 #include "compress/cpu/rans_kernels.h"
+#include "compress/cuda/cpu_runner.h"
+#include "compress/cuda/rans_lanes.h"
 #include "compress/methods/rans.h"
 
 namespace squeeze::test {
@@ -85,16 +87,23 @@ cpu::WarmLines warm() {
   return cpu::WarmLines{warm_buffer().data(), warm_buffer().size() / 64};
 }
 
-// Decodes with both sets, to bytes and to 32-bit words: the same verdict and the same symbols
-// from all four (a rejected segment's too: every decoder reads a missing word as 0).
+// Decodes with both sets, to bytes and to 32-bit words, and with the CUDA decoders' lock-step
+// warp decoder (kern::decode_segment_lanes, stepped through its 32 lanes as the CPU runner does):
+// the same verdict and the same symbols from all five (a rejected segment's too: every decoder
+// reads a missing word as 0).
 void expect_same_decode(const cpu::RansKernels& k, const std::vector<uint8_t>& seg,
                         uint32_t n_words, uint32_t count, const rans::Tables& t, const char* what) {
-  std::vector<uint8_t> a(count, 0xee), b(count, 0xee);
+  std::vector<uint8_t> a(count, 0xee), b(count, 0xee), lanes(count, 0xee);
   const bool ok_a =
       cpu::kRansScalar.decode_segment(seg.data(), n_words, count, t, a.data(), warm());
   const bool ok_b = k.decode_segment(seg.data(), n_words, count, t, b.data(), warm());
   EXPECT_EQ(ok_a, ok_b) << what;
   EXPECT_EQ(a, b) << what;
+  EXPECT_EQ(
+      kern::decode_segment_lanes(kern::CpuLanes{}, seg.data(), n_words, count, t, lanes.data()),
+      ok_a)
+      << what << ", warp lanes";
+  EXPECT_EQ(lanes, a) << what << ", warp lanes";
   const std::vector<uint32_t> want(a.begin(), a.end());
   for (const cpu::RansKernels* set : {&cpu::kRansScalar, &k}) {
     std::vector<uint32_t> wide(count, 0xeeeeeeeeu);
@@ -264,6 +273,26 @@ TEST(RansKernels, Log2TableIsLog2Q8) {
         rans::estimated_bytes(hist, n_sym, n_sample, n_codes, 0, rans::kSegmentSymbols, table),
         rans::estimated_bytes(hist, n_sym, n_sample, n_codes, 0))
         << "round " << round;
+  }
+}
+
+// The scalar set against itself: what this adds is the warp decoder's verdicts and symbols
+// (expect_same_decode), on every machine, AVX2 or not.
+TEST(RansKernels, WarpLanesDecoderMatchesScalar) {
+  compare_set(cpu::kRansScalar, test_seed());
+  // A lane with no symbol keeps the state it starts with: a segment of one symbol whose lane 1
+  // starts at 1, followed by a word 0 more than the symbol needs. Were lane 1 given that word, it
+  // would end at 2^16 with every word read, and the segment would pass; it must fail.
+  std::mt19937_64 rng(test_seed());
+  for (int kind = 0; kind < 5; ++kind) {
+    const Segment s = make_segment(rng, 1, kind);
+    std::vector<uint8_t> seg(rans::kStateBytes + 2 + 8, 0);
+    std::vector<uint16_t> scratch(1 + rans::kScratchSlack);
+    const uint32_t n_words =
+        cpu::kRansScalar.encode_segment(s.sym.data(), 1, s.freq, s.cum, scratch.data(), seg.data());
+    block::store_le32(seg.data() + 4, 1);
+    block::store_le16(seg.data() + rans::kStateBytes + 2 * n_words, 0);
+    expect_same_decode(cpu::kRansScalar, seg, n_words + 1, 1, s.tables, "idle lane below 2^16");
   }
 }
 
