@@ -296,9 +296,12 @@ SQZ_AVX2 __attribute__((always_inline)) inline __m256i encode_vector(
   // Shed when x >= f * 2^20, i.e. x >> 20 >= f (f * 2^20 may not fit 32 bits).
   const __m256i shed = _mm256_cmpgt_epi32(_mm256_srli_epi32(xs, 20), _mm256_sub_epi32(f, one));
   const uint32_t mask = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(shed));
-  // The low 16 bits of the 8 lanes as 8 words, then the shedding lanes' high lane first.
-  const __m256i packed = _mm256_permute4x64_epi64(
-      _mm256_packus_epi32(_mm256_and_si256(xs, lo16), _mm256_and_si256(xs, lo16)), 0x08);
+  // The low 16 bits of the 8 lanes as 8 words (each half's four to its low 8 bytes, then the
+  // halves' low quadwords together), then the shedding lanes' high lane first.
+  const __m256i low_words =
+      _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1, 0, 1, 4, 5, 8, 9,
+                       12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(xs, low_words), 0x08);
   const __m128i w16 =
       _mm_shuffle_epi8(_mm256_castsi256_si128(packed), shuffle_control(kShuffles.compact, mask));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(scratch + *n_words), w16);
