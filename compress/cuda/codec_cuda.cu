@@ -26,8 +26,6 @@ using kern::kWarpLanes;
 
 constexpr unsigned kFullMask = 0xffffffffu;
 
-// Warp operations with the warp intrinsics; f is evaluated on this lane's registers. The host
-// side of these functions is never called (the phases only run on the device with this policy).
 // A warp's lanes in lock-step code (kernel_model.h, w.collective): each lane runs the body for
 // itself, and a ballot is the warp's.
 struct CudaLanes {
@@ -52,6 +50,8 @@ struct CudaLanes {
   }
 };
 
+// Warp operations with the warp intrinsics; f is evaluated on this lane's registers. The host
+// side of these functions is never called (the phases only run on the device with this policy).
 template <class Regs>
 struct CudaWarp {
   const Regs* mine;
