@@ -230,8 +230,8 @@ SQZ_HD uint64_t block_fixed_frame_bytes(uint64_t n_elems, uint64_t elem_size, ui
   return kFrameHeaderBytes + n_blocks + 4 * sum_widths + outliers * (4 + elem_size) + tail_bytes;
 }
 
-// The index of the highest set bit of n >= 1 (the dedup records' Exp-Golomb lengths, the rANS
-// table's remainder buckets).
+// The index of the highest set bit of n >= 1 (code widths, the dedup records' Exp-Golomb
+// lengths, the rANS table's remainder buckets).
 SQZ_HD uint32_t high_bit64(uint64_t n) {
 #if defined(__CUDA_ARCH__)
   return 63u - (uint32_t)__clzll((long long)n);
@@ -242,12 +242,7 @@ SQZ_HD uint32_t high_bit64(uint64_t n) {
 
 // Bits needed for the OR of a block's zigzag codes (0 when every code is 0).
 SQZ_HD uint32_t code_width(uint32_t or_of_codes) {
-  if (or_of_codes == 0) return 0;
-#if defined(__CUDA_ARCH__)
-  return 32u - (uint32_t)__clz(or_of_codes);
-#else
-  return 32u - (uint32_t)__builtin_clz(or_of_codes);
-#endif
+  return or_of_codes == 0 ? 0u : high_bit64(or_of_codes) + 1u;
 }
 
 }  // namespace squeeze::quant

@@ -74,7 +74,7 @@ SQZ_AVX2 uint64_t encode_avx2(const uint8_t* src, uint64_t n_blocks, const quant
     acc4 = _mm_or_si128(acc4, _mm_shuffle_epi32(acc4, 0x4e));
     acc4 = _mm_or_si128(acc4, _mm_shuffle_epi32(acc4, 0xb1));
     const uint32_t all = (uint32_t)_mm_cvtsi128_si32(acc4);
-    const uint32_t w = all ? 32u - (uint32_t)__builtin_clz(all) : 0u;
+    const uint32_t w = quant::code_width(all);
     widths[b] = (uint8_t)w;
     outlier_masks[b] = mask;
     write_planes(z, w, out);

@@ -186,11 +186,6 @@ SQZ_HD Layout layout_for(uint64_t max_gap, uint64_t n_sources, uint64_t max_len,
 
 constexpr uint32_t kWindowBits = 57;  // the stream bits a 64-bit load at any bit offset holds
 
-// z for n >= 1: the index of n's highest set bit.
-SQZ_HD uint32_t high_bit(uint64_t n) {
-  return quant::high_bit64(n);
-}
-
 // The index of the lowest set bit of w != 0.
 SQZ_HD uint32_t low_bit(uint64_t w) {
 #if defined(__CUDA_ARCH__)
@@ -201,13 +196,13 @@ SQZ_HD uint32_t low_bit(uint64_t w) {
 }
 
 SQZ_HD uint32_t golomb_bits(uint64_t v, uint32_t k) {
-  return 2 * high_bit((v >> k) + 1) + 1 + k;
+  return 2 * quant::high_bit64((v >> k) + 1) + 1 + k;
 }
 
 // The code of v at order k as the low *bits bits of the result (*bits <= kWindowBits only).
 SQZ_HD uint64_t golomb_code(uint64_t v, uint32_t k, uint32_t* bits) {
   const uint64_t n = (v >> k) + 1;
-  const uint32_t z = high_bit(n);
+  const uint32_t z = quant::high_bit64(n);
   *bits = 2 * z + 1 + k;
   const uint64_t low_k = k == 0 ? 0 : v & ((uint64_t{1} << k) - 1);
   return (uint64_t{1} << z) | ((n ^ (uint64_t{1} << z)) << (z + 1)) | (low_k << (2 * z + 1));
@@ -215,12 +210,13 @@ SQZ_HD uint64_t golomb_code(uint64_t v, uint32_t k, uint32_t* bits) {
 
 // The record stream's bits for a run's gap and length fields (in steps) at each order an encoder
 // tries: cost[k] += the two codes' bits at order k, gap in [0, 4), length in [4, 8). As
-// golomb_bits(v, k) = 2 high_bit(v + 2^k) + 1 - k (v >> k plus one is (v + 2^k) >> k): one add and
-// one bit scan an order (the encoders run this for every run of every frame).
+// golomb_bits(v, k) = 2 quant::high_bit64(v + 2^k) + 1 - k (v >> k plus one is (v + 2^k) >> k): one
+// add and one bit scan an order (the encoders run this for every run of every frame).
 SQZ_HD void add_golomb_costs(uint64_t gap_steps, uint64_t len_steps_minus_1, uint64_t cost[8]) {
   for (uint32_t k = 0; k < kGolombOrders; ++k) {
-    cost[k] += 2 * high_bit(gap_steps + (uint64_t{1} << k)) + 1 - k;
-    cost[kGolombOrders + k] += 2 * high_bit(len_steps_minus_1 + (uint64_t{1} << k)) + 1 - k;
+    cost[k] += 2 * quant::high_bit64(gap_steps + (uint64_t{1} << k)) + 1 - k;
+    cost[kGolombOrders + k] +=
+        2 * quant::high_bit64(len_steps_minus_1 + (uint64_t{1} << k)) + 1 - k;
   }
 }
 
@@ -293,7 +289,7 @@ SQZ_HD uint64_t get_field(const uint8_t* p, uint64_t bit_pos, uint32_t bits) {
 // Writes v's code of order k at *bit of a zeroed stream of `bytes` bytes and advances *bit.
 SQZ_HD void put_golomb(uint8_t* p, uint64_t bytes, uint64_t* bit, uint64_t v, uint32_t k) {
   const uint64_t n = (v >> k) + 1;
-  const uint32_t z = high_bit(n);
+  const uint32_t z = quant::high_bit64(n);
   if (2 * z + 1 + k <= kWindowBits && (*bit >> 3) + 8 <= bytes) {
     uint32_t len;
     const uint64_t c = golomb_code(v, k, &len) << (*bit & 7);
