@@ -198,6 +198,7 @@ struct StagedAnalyzeKernel {
     float mx[kCtaThreads];
     double tb[kCtaThreads][2];  // table chunks: smallest table bound, smallest frame bound
     uint32_t e0[kCtaThreads];
+    uint32_t width_top[kCtaThreads];  // f16 / bf16 local: frame_code_width's top (phase 2)
     uint32_t max_gap[kCtaThreads];
     uint32_t max_len[kCtaThreads];
     uint32_t steps_or[kCtaThreads];  // of the thread's runs' gaps and lengths (dedup::step_for)
@@ -278,13 +279,17 @@ struct StagedAnalyzeKernel {
       s.mn[th] = pos_inf();
       s.mx[th] = neg_inf();
       s.e0[th] = 0;
+      s.width_top[th] = 0;
       if (!st.quantized) return;
       if (st.table != kTableNone) {
         // Each table's range in the frame (the table quantizer decides from it in either mode).
         fold_table_stats(st, c, sl, aligned, th);
       } else if (st.local || st.mode == (uint8_t)BoundMode::kRel) {
         float mn = pos_inf(), mx = neg_inf();
-        uint32_t e0 = 0;
+        uint32_t e0 = 0, width_top = 0;
+        // local::frame_code_width's count, of frames of blocks with one bound.
+        const bool sample_width =
+            st.local && st.rlog == 0 && !st.local_bounds && st.dtype != (uint8_t)DType::kF32;
         double min_bound = st.bound;
         if (st.local_bounds) min_bound = (double)pos_inf();
         for (uint64_t b = th; b < st.n_blocks; b += kCtaThreads) {
@@ -323,10 +328,17 @@ struct StagedAnalyzeKernel {
             const uint32_t e = local::wanted_step_bits(bs, bound) >> 23;
             e0 = e > e0 ? e : e0;
           }
+          if (sample_width && b % local::kWidthSample == 0 &&
+              local::wants_wider_codes(st.dtype, bs, st.bound, st.w)) {
+            for (uint64_t i = first; i < last; ++i)
+              width_top += local::near_largest(
+                  widen(st.dtype, load_elem_bits(c.src + i * st.es, st.es, aligned)), bs);
+          }
         }
         s.mn[th] = mn;
         s.mx[th] = mx;
         s.e0[th] = e0;
+        s.width_top[th] = width_top;
         s.tb[th][0] = min_bound;
       }
       if (st.use_dedup) {
@@ -390,6 +402,16 @@ struct StagedAnalyzeKernel {
                                  local::record_stats(sl.stats, st.n_blocks, r, st.rlog), bound) >>
                              23;
           e0 = e > e0 ? e : e0;
+        }
+        if (!st.local_bounds && st.rlog == 0) {  // the CPU encoder's rule, counted in phase 2
+          uint64_t top = 0;
+          for (uint32_t k = 0; k < kCtaThreads; ++k) top += s.width_top[k];
+          const uint64_t n_sampled = ceil_div(st.n_blocks, local::kWidthSample);
+          const uint32_t w = local::frame_code_width(st.w, top, n_sampled);
+          if (w != st.w) {
+            st.w = w;
+            st.prec = local::record_precision(st.bound, w, (st.caps & kCapPackedRecords) != 0);
+          }
         }
         st.e0 = e0 == 0 ? 1 : e0;  // every block is special: the reference is never used
         st.applied = applied;

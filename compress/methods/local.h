@@ -266,6 +266,47 @@ SQZ_HD double wanted_step(uint8_t dtype, const BlockStats& st, double eb) {
   return s > 0.0 ? s : 2.0 * eb;
 }
 
+// Whether a record of an f16 or bf16 frame needs width w + 1 for its wanted step: a plain record
+// (finite elements, not all equal) whose wanted step is smaller than 2 eb and, taken at the
+// record format's full precision (9 mantissa bits, z in eighths), covers its range with 2^(w+1)
+// codes but not with 2^w. At w, decide gives it the step 2 eb, and the decoder's rounding to the
+// type puts its elements of the largest magnitudes outside the bound (outliers, 6 bytes each).
+SQZ_HD bool wants_wider_codes(uint8_t dtype, const BlockStats& st, double bound, uint32_t w) {
+  if (dtype == (uint8_t)DType::kF32 || !st.has_finite || st.all_same) return false;
+  const double range = (double)st.mx - (double)st.mn;
+  const double eb = bound * range;
+  const double wanted = wanted_step(dtype, st, eb);
+  if (wanted == 2.0 * eb) return false;
+  const double s = (double)quant::bits_to_float(step_bits_below(wanted));
+  return s * ((double)(1u << w) - 0.125) < range && s * ((double)(2u << w) - 0.125) >= range;
+}
+
+// Whether x, an element of a block of stats st, has at least half the block's largest magnitude:
+// the elements whose gap in f16 or bf16 is at least half the gap at the largest magnitude, so
+// that the decoder's rounding to the type moves them the furthest.
+SQZ_HD bool near_largest(float x, const BlockStats& st) {
+  const float amax = -st.mn > st.mx ? -st.mn : st.mx;
+  const float a = x < 0.0f ? -x : x;
+  return a >= amax * 0.5f;  // false for NaN
+}
+
+// The width decision samples one block in kWidthSample: blocks 0, kWidthSample, 2 kWidthSample...
+constexpr uint64_t kWidthSample = 32;
+
+// The code width of an f16 or bf16 local frame of blocks (one block a record) with one bound:
+// code_width(b), or one more when the sampled blocks that want it (wants_wider_codes) hold at
+// least 3 elements near their largest magnitude (near_largest) per sampled block (top, over
+// n_sampled blocks): a tenth of the elements, whose decoded values the rounding to the type
+// puts outside the bound at the step 2 eb. The seed-2 payloads rounded to bf16 or f16 have 4.5
+// or more in every 128 KiB frame at INT8's precision (1.96e-3), where the wider codes halve the
+// outliers and give 1.11-1.13x the ratio; at the default bound (1e-2) 1.6 or fewer, and a frame
+// of f32 bits read as bf16 or f16 1.3 or fewer, where the outliers cost less than the wider
+// codes would (docs/PERFORMANCE.md). Frames with row records or tables' bounds keep code_width of
+// their smallest bound.
+SQZ_HD uint32_t frame_code_width(uint32_t w, uint64_t top, uint64_t n_sampled) {
+  return w != 0 && w < kMaxWidth && n_sampled > 0 && top >= 3 * n_sampled ? w + 1 : w;
+}
+
 // A kQuant record with the step of bits for a block of stats st (range max - min): false when
 // the step is out of the frame's octaves or zero cannot be put on its grid within the codes.
 // z is the least multiple of 2^z_shift that keeps the block's least element at code 0 or above

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "compress/block.h"
+#include "compress/format/staged.h"
 #include "compress/quant.h"
 #include "squeeze/codec.h"
 #include "squeeze/format.h"
@@ -75,6 +76,15 @@ inline CodecParams gpu_params() {
   p.bound = 1e-2;
   p.caps = kGpuCaps;
   return p;
+}
+
+// A staged local frame's code width W (its quant section's byte 1), 0 for other frames.
+inline uint32_t local_code_width(const std::vector<uint8_t>& frame) {
+  staged::Header h;
+  if (staged::parse(frame.data(), frame.size(), &h) != staged::Reject::kNone ||
+      h.quant != (uint8_t)StagedQuant::kLocal)
+    return 0;
+  return frame[staged::section_offset(h, StagedSection::kQuant) + 1];
 }
 
 struct TestChunk {

@@ -61,6 +61,7 @@ struct BatchUse {
   int long_segments = 0;  // rANS frames whose segments are long (rans::kLongSegmentFlag)
   int golomb = 0;         // frames whose dedup records are Exp-Golomb codes (dedup::kGolombFlag)
   int packed = 0;         // local frames whose records are packed (local::kRecordsPacked)
+  int wider = 0;  // f16 / bf16 local frames one code wider than their bound's (frame_code_width)
 };
 
 // Whether a staged frame's dedup records are Exp-Golomb codes: its gap_bits byte's flag.
@@ -121,6 +122,17 @@ void check_batch_into(const std::vector<TestChunk>& chunks, uint64_t max_chunk_b
                   has_golomb_records(cpu_frames[i]);
     use.packed += info.method == (uint8_t)FrameMethod::kStaged && info.version == kFrameVersion2 &&
                   has_packed_records(cpu_frames[i]);
+    // The width: the bound's, or one more for f16 and bf16 alone (local::frame_code_width).
+    if (const uint32_t w = test::local_code_width(cpu_frames[i])) {
+      const CodecParams& p = chunks[i].params;
+      const uint32_t base = local::code_width(p.bound);
+      if (p.dtype == DType::kF32) {
+        EXPECT_EQ(w, base) << "chunk " << i;
+      } else {
+        EXPECT_TRUE(w == base || w == base + 1) << "chunk " << i << " width " << w;
+      }
+      use.wider += w == base + 1;
+    }
   }
 
   // Decode the CPU backend's frames through the runner (dst misaligned like the input).
@@ -419,6 +431,7 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
         total.long_segments += use.long_segments;
         total.golomb += use.golomb;
         total.packed += use.packed;
+        total.wider += use.wider;
       }
     }
     // The file as one frame (a message of registered buffers): rel 1e-2, and the default
@@ -460,6 +473,12 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
     EXPECT_GT(total.packed, 0) << "no frame used packed local records";
   } else {
     EXPECT_EQ(total.packed, 0);
+  }
+  // The trained payloads rounded to f16 and bf16 take the wider codes at INT8's precision
+  // (local::frame_code_width), on both backends alike.
+  const std::vector<BoundMode> ms = modes();
+  if (staged() && std::find(ms.begin(), ms.end(), BoundMode::kLocal) != ms.end()) {
+    EXPECT_GT(total.wider, 0) << "no f16 or bf16 frame took the wider codes";
   }
 }
 

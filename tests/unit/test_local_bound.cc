@@ -6,12 +6,18 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "codec_test_util.h"
+#include "compress/format/staged.h"
+#include "compress/methods/local.h"
 #include "squeeze/codec.h"
 
 namespace squeeze {
@@ -142,6 +148,94 @@ TEST(LocalBound, EveryModeHoldsItsBoundOnInterleavedScales) {
           EXPECT_GT(small, 0.5) << "rel 1e-2 rounds the 10^6-row tables to (mostly) zero";
         }
       }
+}
+
+std::vector<float> read_corpus(const char* name) {
+  std::ifstream f(std::string(SQUEEZE_TEST_CORPUS_DIR) + "/" + name, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<float> v(bytes.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+// local::frame_code_width's threshold: 3 elements near the largest magnitude per sampled block,
+// never past the format's 24 bits, never for a frame that cannot be quantized locally (0).
+TEST(LocalBound, FrameCodeWidthRule) {
+  EXPECT_EQ(local::frame_code_width(8, 3 * 64, 64), 9u);
+  EXPECT_EQ(local::frame_code_width(8, 3 * 64 - 1, 64), 8u);
+  EXPECT_EQ(local::frame_code_width(8, 0, 0), 8u);
+  EXPECT_EQ(local::frame_code_width(local::kMaxWidth, 32 * 64, 64), local::kMaxWidth);
+  EXPECT_EQ(local::frame_code_width(0, 32 * 64, 64), 0u);
+  // f32 frames, and blocks without a range, never want wider codes.
+  const local::BlockStats wide{-1.0f, 1.0f, true, false, 0};
+  EXPECT_FALSE(local::wants_wider_codes((uint8_t)DType::kF32, wide, kInt8MatchingLocalBound, 8));
+  const local::BlockStats same{0.5f, 0.5f, true, true, 0x3f000000u};
+  EXPECT_FALSE(local::wants_wider_codes((uint8_t)DType::kBF16, same, kInt8MatchingLocalBound, 8));
+  EXPECT_TRUE(local::near_largest(-0.5f, wide));
+  EXPECT_FALSE(local::near_largest(0.4999f, wide));
+  EXPECT_FALSE(local::near_largest(std::numeric_limits<float>::quiet_NaN(), wide));
+}
+
+// Trained payloads rounded to f16 and bf16, in NCCL's 128 KiB steps: at INT8's precision
+// (1.96e-3), where the types' gaps near a block's largest magnitudes approach the bound, every
+// frame takes one more bit of code width (local::frame_code_width); at the default bound (1e-2),
+// and in f32 at either, the frames keep the bound's width. Against the same frames at the bound's
+// width (a layout of one table with the same bound keeps it, and no row records: the frames are
+// otherwise the same), fewer elements stored whole and fewer bytes. Every element within its
+// bound either way (expect_valid_round_trip).
+TEST(LocalBound, SixteenBitFramesTakeWiderCodesWhereTheTypeNearsTheBound) {
+  for (const char* file : {"d64_late_fwd_r3_to_r0.f32", "d128_late_fwd_r0_to_r1.f32",
+                           "mixed_late_fwd_r3_to_r0.f32", "d64_early_bwd_r0_to_r3.f32"}) {
+    SCOPED_TRACE(file);
+    const std::vector<float> v = read_corpus(file);
+    ASSERT_GE(v.size(), 65536u) << "corpus file missing or short";
+    for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {
+      for (double bound : {kInt8MatchingLocalBound, 1e-2}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " " + std::to_string(bound));
+        const std::vector<uint8_t> src = test::to_bytes(dt, v);
+        const uint32_t cols[1] = {64};
+        const double bounds[1] = {bound};
+        RowLayout one_table;
+        one_table.row_elems = 64;
+        one_table.n_tables = 1;
+        one_table.table_cols = cols;
+        one_table.table_bounds = bounds;
+        CodecParams p;
+        p.dtype = dt;
+        p.bound = bound;
+        p.caps = kCapsAll & ~kCapRowRecords;
+        CodecParams kept = p;
+        kept.layout = &one_table;
+        const uint32_t base = local::code_width(bound);
+        const bool wider = dt != DType::kF32 && bound == kInt8MatchingLocalBound;
+        uint64_t outliers = 0, kept_outliers = 0, bytes = 0, kept_bytes = 0;
+        const size_t step = 128 << 10;
+        for (size_t off = 0; off + step <= src.size(); off += step) {
+          const test::RoundTrip r = test::round_trip(p, src.data() + off, step);
+          test::expect_valid_round_trip(p, src.data() + off, step, r);
+          const test::RoundTrip k = test::round_trip(kept, src.data() + off, step);
+          test::expect_valid_round_trip(kept, src.data() + off, step, k);
+          if (HasFailure()) return;
+          EXPECT_EQ(test::local_code_width(r.frame), wider ? base + 1 : base) << "step at " << off;
+          EXPECT_EQ(test::local_code_width(k.frame), base) << "step at " << off;
+          if (!wider) {
+            EXPECT_EQ(r.frame, k.frame) << "step at " << off;
+          }
+          outliers += r.stats.outliers;
+          kept_outliers += k.stats.outliers;
+          bytes += r.frame.size();
+          kept_bytes += k.frame.size();
+        }
+        if (wider) {
+          std::printf("%s %s: outliers %llu -> %llu, bytes %llu -> %llu\n", file, dtype_name(dt),
+                      (unsigned long long)kept_outliers, (unsigned long long)outliers,
+                      (unsigned long long)kept_bytes, (unsigned long long)bytes);
+          EXPECT_LT(outliers * 10, kept_outliers * 7);
+          EXPECT_LT(bytes, kept_bytes);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
