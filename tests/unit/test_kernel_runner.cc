@@ -475,17 +475,22 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
     EXPECT_EQ(total.packed, 0);
   }
   // The trained payloads rounded to f16 and bf16 take the wider codes at INT8's precision
-  // (local::frame_code_width), on both backends alike.
+  // (local::frame_code_width) where the receiver decodes rANS, on both backends alike, and
+  // never where it does not (local::wider_codes_may_pay).
   const std::vector<BoundMode> ms = modes();
-  if (staged() && std::find(ms.begin(), ms.end(), BoundMode::kLocal) != ms.end()) {
+  if (staged() && (caps() & kCapRans) &&
+      std::find(ms.begin(), ms.end(), BoundMode::kLocal) != ms.end()) {
     EXPECT_GT(total.wider, 0) << "no f16 or bf16 frame took the wider codes";
+  } else {
+    EXPECT_EQ(total.wider, 0);
   }
 }
 
 // CodecParams::rans_min_gain reaches the kernels' decision (rans::gain_pays) as it reaches the
 // CPU encoder's: the same frames at each gain, on the trained payloads at the bounds users run;
-// rANS at gain 0 and never at 4096. At 1600 (6.25 bits a symbol) local 1e-2's 6-bit codes could
-// not pay even if every byte went (rans::gain_can_pay: both encoders skip the estimate).
+// rANS at gain 0 and never at 4096, the 16-bit types' wider codes below 256. At 1600 (6.25 bits a
+// symbol) local 1e-2's 6-bit codes could not pay even if every byte went (rans::gain_can_pay: both
+// encoders skip the estimate).
 TEST_P(KernelRunner, RansMinGainMatchesCpuBackend) {
   if (!staged() || (caps() & kCapRans) == 0) GTEST_SKIP() << "no rANS in this profile";
   const std::vector<float> v = read_corpus("d64_late_fwd_r3_to_r0.f32");
@@ -500,6 +505,14 @@ TEST_P(KernelRunner, RansMinGainMatchesCpuBackend) {
         c.params.rans_min_gain = gain;
         batch.push_back(c);
       }
+    // The 16-bit types at INT8's precision: wider codes below a gain of 256 alone
+    // (local::wider_codes_may_pay), on both backends alike.
+    for (DType t : {DType::kF16, DType::kBF16}) {
+      TestChunk c = chunk(t, BoundMode::kLocal, kInt8MatchingLocalBound,
+                          std::vector<float>(v.begin(), v.begin() + 65536));
+      c.params.rans_min_gain = gain;
+      batch.push_back(c);
+    }
     const BatchUse use = check_batch(batch);
     if (HasFatalFailure()) return;
     if (gain == 0) {
@@ -508,6 +521,7 @@ TEST_P(KernelRunner, RansMinGainMatchesCpuBackend) {
     if (gain == 4096) {
       EXPECT_EQ(use.rans, 0);
     }
+    EXPECT_EQ(use.wider, gain < 256 ? 2 : 0);
   }
 }
 

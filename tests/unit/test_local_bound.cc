@@ -178,7 +178,8 @@ TEST(LocalBound, FrameCodeWidthRule) {
 
 // Trained payloads rounded to f16 and bf16, in NCCL's 128 KiB steps: at INT8's precision
 // (1.96e-3), where the types' gaps near a block's largest magnitudes approach the bound, every
-// frame takes one more bit of code width (local::frame_code_width); at the default bound (1e-2),
+// frame that may be entropy coded takes one more bit of code width (local::frame_code_width,
+// wider_codes_may_pay); at the default bound (1e-2),
 // and in f32 at either, the frames keep the bound's width. Against the same frames at the bound's
 // width (a layout of one table with the same bound keeps it, and no row records: the frames are
 // otherwise the same), fewer elements stored whole and fewer bytes. Every element within its
@@ -206,6 +207,14 @@ TEST(LocalBound, SixteenBitFramesTakeWiderCodesWhereTheTypeNearsTheBound) {
         p.caps = kCapsAll & ~kCapRowRecords;
         CodecParams kept = p;
         kept.layout = &one_table;
+        // Where rANS would have to save a bit a value, or the receiver lacks it, the frames keep
+        // the bound's width too (local::wider_codes_may_pay), and are the layout's frames.
+        CodecParams fixed_gain = p;
+        fixed_gain.rans_min_gain = 256;
+        CodecParams no_rans = p;
+        no_rans.caps &= ~kCapRans;
+        CodecParams no_rans_kept = kept;
+        no_rans_kept.caps &= ~kCapRans;
         const uint32_t base = local::code_width(bound);
         const bool wider = dt != DType::kF32 && bound == kInt8MatchingLocalBound;
         uint64_t outliers = 0, kept_outliers = 0, bytes = 0, kept_bytes = 0;
@@ -218,6 +227,11 @@ TEST(LocalBound, SixteenBitFramesTakeWiderCodesWhereTheTypeNearsTheBound) {
           if (HasFailure()) return;
           EXPECT_EQ(test::local_code_width(r.frame), wider ? base + 1 : base) << "step at " << off;
           EXPECT_EQ(test::local_code_width(k.frame), base) << "step at " << off;
+          const test::RoundTrip g = test::round_trip(fixed_gain, src.data() + off, step);
+          EXPECT_EQ(test::local_code_width(g.frame), base) << "step at " << off;
+          EXPECT_EQ(test::round_trip(no_rans, src.data() + off, step).frame,
+                    test::round_trip(no_rans_kept, src.data() + off, step).frame)
+              << "step at " << off;
           if (!wider) {
             EXPECT_EQ(r.frame, k.frame) << "step at " << off;
           }
