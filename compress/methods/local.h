@@ -298,7 +298,7 @@ constexpr uint64_t kWidthSample = 32;
 // (CodecParams::rans_min_gain below 256), the wider codes' own cost in the fixed coder. Without
 // it a frame keeps the bound's width: the fixed coder pays that bit on every code, which the
 // outliers saved outweigh at some bounds and not at others (1.07-1.11x at INT8's precision,
-// 0.94-0.99x at 4e-3 to 8e-3 on the seed-2 payloads; docs/PERFORMANCE.md).
+// 0.94-0.99x at some bounds from 4e-3 to 8e-3 on the seed-2 payloads; docs/PERFORMANCE.md).
 SQZ_HD bool wider_codes_may_pay(uint32_t caps, uint32_t rans_min_gain_q8) {
   return (caps & kCapRans) != 0 && rans_min_gain_q8 < 256;
 }
@@ -308,10 +308,10 @@ SQZ_HD bool wider_codes_may_pay(uint32_t caps, uint32_t rans_min_gain_q8) {
 // sampled blocks that want it (wants_wider_codes) hold at least 3 elements near their largest
 // magnitude (near_largest) per sampled block (top, over n_sampled blocks): a tenth of the
 // elements, whose decoded values the rounding to the type puts outside the bound at the step
-// 2 eb. The seed-2 payloads rounded to bf16 or f16 have 4.5 or more in every 128 KiB frame at
+// 2 eb. The seed-2 payloads rounded to bf16 or f16 have 3.8 or more in every 128 KiB frame at
 // INT8's precision (1.96e-3), where the wider codes halve the outliers and give 1.10-1.17x the
-// ratio; at the default bound (1e-2) 1.6 or fewer, and a frame of f32 bits read as bf16 or f16
-// 1.3 or fewer, where the outliers cost less than the wider codes would (docs/PERFORMANCE.md).
+// ratio; at the default bound (1e-2) 1.9 or fewer, and a frame of f32 bits read as bf16 or f16
+// 1.5 or fewer, where the outliers cost less than the wider codes would (docs/PERFORMANCE.md).
 // Frames with row records or tables' bounds keep code_width of their smallest bound.
 SQZ_HD uint32_t frame_code_width(uint32_t w, uint64_t top, uint64_t n_sampled) {
   return w != 0 && w < kMaxWidth && n_sampled > 0 && top >= 3 * n_sampled ? w + 1 : w;
