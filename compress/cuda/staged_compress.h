@@ -288,9 +288,9 @@ struct StagedAnalyzeKernel {
         float mn = pos_inf(), mx = neg_inf();
         uint32_t e0 = 0, width_top = 0;
         // local::frame_code_width's count, of frames of blocks with one bound.
-        const bool sample_width = st.local && st.rlog == 0 && !st.local_bounds &&
-                                  st.dtype != (uint8_t)DType::kF32 &&
-                                  local::wider_codes_may_pay(st.caps, st.rans_min_gain);
+        const bool sample_width =
+            st.local && local::samples_width(st.dtype, st.rlog, st.local_bounds != 0, st.caps,
+                                             st.rans_min_gain);
         double min_bound = st.bound;
         if (st.local_bounds) min_bound = (double)pos_inf();
         for (uint64_t b = th; b < st.n_blocks; b += kCtaThreads) {
@@ -329,11 +329,12 @@ struct StagedAnalyzeKernel {
             const uint32_t e = local::wanted_step_bits(bs, bound) >> 23;
             e0 = e > e0 ? e : e0;
           }
-          if (sample_width && b % local::kWidthSample == 0 &&
-              local::wants_wider_codes(st.dtype, bs, st.bound, st.w)) {
-            for (uint64_t i = first; i < last; ++i)
-              width_top += local::near_largest(
-                  widen(st.dtype, load_elem_bits(c.src + i * st.es, st.es, aligned)), bs);
+          if (sample_width && b % local::kWidthSample == 0) {
+            width_top +=
+                local::width_votes(st.dtype, bs, st.bound, st.w, last - first, [&](uint64_t i) {
+                  return widen(st.dtype,
+                               load_elem_bits(c.src + (first + i) * st.es, st.es, aligned));
+                });
           }
         }
         s.mn[th] = mn;
@@ -404,8 +405,9 @@ struct StagedAnalyzeKernel {
                              23;
           e0 = e > e0 ? e : e0;
         }
-        if (!st.local_bounds && st.rlog == 0 &&  // the CPU encoder's rule, counted in phase 2
-            local::wider_codes_may_pay(st.caps, st.rans_min_gain)) {
+        // The CPU encoder's width rule, counted in phase 2.
+        if (local::samples_width(st.dtype, st.rlog, st.local_bounds != 0, st.caps,
+                                 st.rans_min_gain)) {
           uint64_t top = 0;
           for (uint32_t k = 0; k < kCtaThreads; ++k) top += s.width_top[k];
           const uint64_t n_sampled = ceil_div(st.n_blocks, local::kWidthSample);

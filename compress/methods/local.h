@@ -293,26 +293,39 @@ SQZ_HD bool near_largest(float x, const BlockStats& st) {
 // The width decision samples one block in kWidthSample: blocks 0, kWidthSample, 2 kWidthSample...
 constexpr uint64_t kWidthSample = 32;
 
-// Whether a frame's wider codes (frame_code_width) may be entropy coded: the receiver decodes
-// rANS (kCapRans) and the stage is taken where it saves less than a bit a value
-// (CodecParams::rans_min_gain below 256), the wider codes' own cost in the fixed coder. Without
-// it a frame keeps the bound's width: the fixed coder pays that bit on every code, which the
-// outliers saved outweigh at some bounds and not at others (1.07-1.11x at INT8's precision,
-// 0.94-0.99x at some bounds from 4e-3 to 8e-3 on the seed-2 payloads; docs/PERFORMANCE.md).
-SQZ_HD bool wider_codes_may_pay(uint32_t caps, uint32_t rans_min_gain_q8) {
-  return (caps & kCapRans) != 0 && rans_min_gain_q8 < 256;
+// Whether a local frame decides its width by frame_code_width: f16 or bf16, one block a record
+// (rlog 0), no tables' bounds (the CUDA encoder takes those block by block even when they are all
+// equal), and codes that may be entropy coded: the receiver decodes rANS (kCapRans) and the stage
+// is taken where it saves less than a bit a value (CodecParams::rans_min_gain below 256), the
+// wider codes' own cost in the fixed coder. Without rANS a frame keeps the bound's width: the
+// fixed coder pays that bit on every code, which the outliers saved outweigh at some bounds and
+// not at others (1.07-1.11x at INT8's precision, 0.94-0.99x at some bounds from 4e-3 to 8e-3 on
+// the seed-2 payloads; docs/PERFORMANCE.md).
+SQZ_HD bool samples_width(uint8_t dtype, uint32_t rlog, bool table_bounds, uint32_t caps,
+                          uint32_t rans_min_gain_q8) {
+  return dtype != (uint8_t)DType::kF32 && rlog == 0 && !table_bounds && (caps & kCapRans) != 0 &&
+         rans_min_gain_q8 < 256;
 }
 
-// The code width of an f16 or bf16 local frame of blocks (one block a record) with one bound,
-// whose codes may be entropy coded (wider_codes_may_pay): code_width(b), or one more when the
-// sampled blocks that want it (wants_wider_codes) hold at least 3 elements near their largest
-// magnitude (near_largest) per sampled block (top, over n_sampled blocks): a tenth of the
-// elements, whose decoded values the rounding to the type puts outside the bound at the step
+// A sampled block's share of frame_code_width's count: its elements near_largest when it
+// wants_wider_codes, else 0. elem(i) is element i of the block's n, widened to float.
+template <class Elem>
+SQZ_HD uint32_t width_votes(uint8_t dtype, const BlockStats& st, double bound, uint32_t w,
+                            uint64_t n, Elem elem) {
+  if (!wants_wider_codes(dtype, st, bound, w)) return 0;
+  uint32_t votes = 0;
+  for (uint64_t i = 0; i < n; ++i) votes += near_largest(elem(i), st);
+  return votes;
+}
+
+// The code width of a frame that samples_width: code_width(b), or one more when the sampled
+// blocks that want it (wants_wider_codes) hold at least 3 elements near their largest magnitude
+// (near_largest) per sampled block (top: width_votes summed over the n_sampled blocks). That is
+// a tenth of the elements, those the rounding to the type puts outside the bound at the step
 // 2 eb. The seed-2 payloads rounded to bf16 or f16 have 3.8 or more in every 128 KiB frame at
 // INT8's precision (1.96e-3), where the wider codes halve the outliers and give 1.10-1.17x the
 // ratio; at the default bound (1e-2) 1.9 or fewer, and a frame of f32 bits read as bf16 or f16
 // 1.5 or fewer, where the outliers cost less than the wider codes would (docs/PERFORMANCE.md).
-// Frames with row records or tables' bounds keep code_width of their smallest bound.
 SQZ_HD uint32_t frame_code_width(uint32_t w, uint64_t top, uint64_t n_sampled) {
   return w != 0 && w < kMaxWidth && n_sampled > 0 && top >= 3 * n_sampled ? w + 1 : w;
 }

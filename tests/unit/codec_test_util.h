@@ -10,7 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "compress/block.h"
@@ -76,6 +79,15 @@ inline CodecParams gpu_params() {
   p.bound = 1e-2;
   p.caps = kGpuCaps;
   return p;
+}
+
+// A file of raw little-endian f32 values (the trained corpus), empty when it cannot be read.
+inline std::vector<float> read_f32_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<float> v(bytes.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
 }
 
 // A staged local frame's code width W (its quant section's byte 1), 0 for other frames.

@@ -381,16 +381,8 @@ std::vector<std::string> corpus_files(const std::string& dir) {
   return files;
 }
 
-std::vector<float> read_corpus_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<float> v(bytes.size() / 4);
-  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * 4);
-  return v;
-}
-
 std::vector<float> read_corpus(const char* name) {
-  return read_corpus_file(std::string(SQUEEZE_TEST_CORPUS_DIR) + "/" + name);
+  return test::read_f32_file(std::string(SQUEEZE_TEST_CORPUS_DIR) + "/" + name);
 }
 
 TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
@@ -401,7 +393,7 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
   BatchUse total;
   for (const std::string& path : files) {
     SCOPED_TRACE(path);
-    const std::vector<float> v = read_corpus_file(path);
+    const std::vector<float> v = test::read_f32_file(path);
     ASSERT_FALSE(v.empty()) << "empty corpus file: " << path;
     for (BoundMode m : modes()) {
       // The bounds users run: INT8's precision and the default (local), the paper's and a
@@ -476,7 +468,7 @@ TEST_P(KernelRunner, CorpusChunksMatchCpuBackend) {
   }
   // The trained payloads rounded to f16 and bf16 take the wider codes at INT8's precision
   // (local::frame_code_width) where the receiver decodes rANS, on both backends alike, and
-  // never where it does not (local::wider_codes_may_pay).
+  // never where it does not (local::samples_width).
   const std::vector<BoundMode> ms = modes();
   if (staged() && (caps() & kCapRans) &&
       std::find(ms.begin(), ms.end(), BoundMode::kLocal) != ms.end()) {
@@ -506,7 +498,7 @@ TEST_P(KernelRunner, RansMinGainMatchesCpuBackend) {
         batch.push_back(c);
       }
     // The 16-bit types at INT8's precision: wider codes below a gain of 256 alone
-    // (local::wider_codes_may_pay), on both backends alike.
+    // (local::samples_width), on both backends alike.
     for (DType t : {DType::kF16, DType::kBF16}) {
       TestChunk c = chunk(t, BoundMode::kLocal, kInt8MatchingLocalBound,
                           std::vector<float>(v.begin(), v.begin() + 65536));

@@ -7,9 +7,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
@@ -151,11 +148,7 @@ TEST(LocalBound, EveryModeHoldsItsBoundOnInterleavedScales) {
 }
 
 std::vector<float> read_corpus(const char* name) {
-  std::ifstream f(std::string(SQUEEZE_TEST_CORPUS_DIR) + "/" + name, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::vector<float> v(bytes.size() / 4);
-  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * 4);
-  return v;
+  return test::read_f32_file(std::string(SQUEEZE_TEST_CORPUS_DIR) + "/" + name);
 }
 
 // local::frame_code_width's threshold: 3 elements near the largest magnitude per sampled block,
@@ -179,7 +172,7 @@ TEST(LocalBound, FrameCodeWidthRule) {
 // Trained payloads rounded to f16 and bf16, in NCCL's 128 KiB steps: at INT8's precision
 // (1.96e-3), where the types' gaps near a block's largest magnitudes approach the bound, every
 // frame that may be entropy coded takes one more bit of code width (local::frame_code_width,
-// wider_codes_may_pay); at the default bound (1e-2),
+// samples_width); at the default bound (1e-2),
 // and in f32 at either, the frames keep the bound's width. Against the same frames at the bound's
 // width (a layout of one table with the same bound keeps it, and no row records: the frames are
 // otherwise the same), fewer elements stored whole and fewer bytes. Every element within its
@@ -208,7 +201,7 @@ TEST(LocalBound, SixteenBitFramesTakeWiderCodesWhereTheTypeNearsTheBound) {
         CodecParams kept = p;
         kept.layout = &one_table;
         // Where rANS would have to save a bit a value, or the receiver lacks it, the frames keep
-        // the bound's width too (local::wider_codes_may_pay), and are the layout's frames.
+        // the bound's width too (local::samples_width), and are the layout's frames.
         CodecParams fixed_gain = p;
         fixed_gain.rans_min_gain = 256;
         CodecParams no_rans = p;
