@@ -10,6 +10,7 @@
 
 #include "compress/block.h"
 #include "compress/cpu/kernels.h"
+#include "compress/cpu/phase_clock.h"
 #include "compress/cpu/rans_kernels.h"
 #include "compress/cpu/staged.h"
 #include "compress/cpu/staged_kernels.h"

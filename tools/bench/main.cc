@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "compress/cpu/phase_clock.h"
 #include "compress/cpu/staged.h"
 #include "compress/quant.h"
 #include "squeeze/codec.h"
@@ -45,6 +46,7 @@ struct Options {
   double bound = kInt8MatchingLocalBound;
   std::string match;           // baseline whose max error squeeze's abs bound is set to
   bool stages = false;         // one row per stage combination, not only the full codec
+  bool phases = false;         // --phases: the encoder's time per phase (cpu::PhaseClock)
   bool stream = false;         // frames of one stream: references into earlier frames (kCapHistory)
   uint32_t rans_min_gain = 0;  // --entropy: CodecParams::rans_min_gain
   bool layout = false;         // --layout: the codec is given the --tables row layout
@@ -68,7 +70,7 @@ void usage() {
       "usage: squeeze-bench (--input FILE [--dtype f32|f16|bf16|i8|u8|i32|u32|i64|u64] |\n"
       "                      --generate gaussian|dlrm|init [--size BYTES] [--seed N])\n"
       "                     [--mode abs|rel|local|lossless] [--bound X]\n"
-      "                     [--match int8|fp16|bf16|fp8|mx4] [--stages] [--stream]\n"
+      "                     [--match int8|fp16|bf16|fp8|mx4] [--stages] [--phases] [--stream]\n"
       "                     [--entropy on|off|GAIN]\n"
       "                     [--row-dim D] [--chunk BYTES] [--reps N] [--threads N]\n"
       "                     [--json FILE] [--dump DIR] [--save-input FILE]\n"
@@ -82,6 +84,9 @@ void usage() {
       "              the plugin's ENTROPY sets it from the link)\n"
       "  --stages    also run each stage combination alone: fixed-length only, + rANS,\n"
       "              + dedup (and + history with --stream)\n"
+      "  --phases    the full codec's compress time by encoder phase (statistics, decisions,\n"
+      "              deduplication, quantizer, rANS, ...) over the timed repetitions, per frame\n"
+      "              (one thread)\n"
       "  --stream    the chunks are one connection's frames in order: deduplication may refer\n"
       "              to earlier frames (a 1 MiB window, as the plugin)\n"
       "  --input     raw little-endian values (dtype from --dtype) or .npy (<f4 / <f2)\n"
@@ -179,6 +184,8 @@ bool parse_args(int argc, char** argv, Options* o) {
         return false;
     } else if (a == "--stages") {
       o->stages = true;
+    } else if (a == "--phases") {
+      o->phases = true;
     } else if (a == "--entropy") {
       if (!value(&v)) return false;
       char* end = nullptr;
@@ -448,6 +455,8 @@ struct SqueezeRun {
   double code_bits = 0;     // order-0 bits per coded code
   uint64_t coded = 0;
   std::vector<float> decoded;
+  cpu::PhaseTimes phases;   // --phases: the timed compress repetitions'
+  double compress_s = 0.0;  // the median repetition's seconds
 };
 
 // One table of the input's row layout: columns [begin, end) of rows of `width` values.
@@ -515,6 +524,32 @@ TableError table_error(const std::vector<float>& x, const std::vector<float>& y,
 
 // Compresses and decompresses the input in chunks (one frame each), times both, verifies every
 // element against the bound it must meet, and measures the order-0 entropy of the coded codes.
+// --phases: the full codec's encoder time by phase, per frame, and the share of the timed
+// compress time the phases account for (the rest: the library's entry, validation, the frame
+// loop, and frames the staged encoder did not make).
+void print_phases(const SqueezeRun& run) {
+  const cpu::PhaseTimes& t = run.phases;
+  if (t.frames == 0) {
+    std::printf("\nencoder phases: no staged frames were encoded\n");
+    return;
+  }
+  uint64_t total = 0;
+  for (uint64_t ns : t.ns) total += ns;
+  // The timed repetitions' frames: each repetition compresses run.frames of them.
+  const double reps = (double)t.frames / (double)std::max<uint64_t>(1, run.frames);
+  std::printf("\nencoder phases of the full codec (%" PRIu64
+              " frames over the timed repetitions; us per frame, share of the phases):\n",
+              t.frames);
+  for (int p = 0; p < (int)cpu::EncodePhase::kCount; ++p) {
+    if (t.ns[p] == 0) continue;
+    std::printf("  %-14s %9.2f us %6.1f%%\n", cpu::phase_name((cpu::EncodePhase)p),
+                (double)t.ns[p] / 1e3 / (double)t.frames, 100.0 * (double)t.ns[p] / (double)total);
+  }
+  std::printf("  %-14s %9.2f us; the phases are %.1f%% of the median repetition's time\n", "all",
+              (double)total / 1e3 / (double)t.frames,
+              100.0 * (double)total / 1e9 / reps / std::max(1e-12, run.compress_s));
+}
+
 int run_squeeze(const Options& opt, const CodecParams base_params, const std::vector<uint8_t>& raw,
                 const std::vector<float>& x, const std::string& name, SqueezeRun* out) {
   const CodecParams& params = base_params;
@@ -594,7 +629,13 @@ int run_squeeze(const Options& opt, const CodecParams base_params, const std::ve
       std::fprintf(stderr, "squeeze-bench: FAIL: compress of chunk %zu failed\n", i);
       return 1;
     }
+  // The phase clock runs on this thread only: --phases allows no other.
+  cpu::reset_phase_times();
+  cpu::set_phase_clock(opt.phases);
   const double tc = median_seconds(opt.reps, compress_all);
+  cpu::set_phase_clock(false);
+  out->phases = cpu::phase_times();
+  out->compress_s = tc;
   decompress_all();
   for (size_t i = 0; i < chunks.size(); ++i)
     if (fail[i]) {
@@ -671,6 +712,15 @@ int run(int argc, char** argv) {
   Options opt;
   if (!parse_args(argc, argv, &opt)) {
     usage();
+    return 2;
+  }
+  if (opt.phases && opt.mode == BoundMode::kLossless) {
+    std::fprintf(stderr,
+                 "squeeze-bench: --phases times the staged encoder, which lossless frames skip\n");
+    return 2;
+  }
+  if (opt.phases && opt.threads > 1 && !opt.stream) {
+    std::fprintf(stderr, "squeeze-bench: --phases times one thread's frames: use --threads 1\n");
     return 2;
   }
 
@@ -966,6 +1016,7 @@ int run(int argc, char** argv) {
                    full.outlier_bytes) /
           (double)full.frames_bytes,
       full.frames);
+  if (opt.phases) print_phases(full);
   std::printf(
       "SC'24 (Feng et al.) hybrid Huffman / vector-LZ at rel 1e-2, harmonic means: 12.3x Kaggle, "
       "15.7x Terabyte (../shared/docs/anchors.md 1.5)\n");

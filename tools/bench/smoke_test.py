@@ -74,4 +74,27 @@ with tempfile.TemporaryDirectory() as tmp:
             sys.exit(f"FAIL: lossless row {sq} (ratio below {min_ratio}?)")
         if len(doc["plane_entropy_bits"]) != {"i64": 8, "bf16": 2, "i32": 4}[dtype]:
             sys.exit(f"FAIL: plane entropies {doc['plane_entropy_bits']}")
-print(f"squeeze-bench smoke: {len(cases) + 3} passed, 0 failed")
+    # --phases: the full codec's time by encoder phase, every phase's line a number, and the
+    # phases near the whole compress time; refused with more than one thread.
+    run = subprocess.run([bench, "--generate", "dlrm", "--size", "1MiB", "--seed", "3", "--reps",
+                          "3", "--mode", "rel", "--bound", "1e-2", "--phases"],
+                         capture_output=True, text=True)
+    if run.returncode != 0 or "encoder phases of the full codec" not in run.stdout:
+        sys.exit(f"FAIL: --phases exited {run.returncode}: {run.stderr}")
+    lines = run.stdout.split("encoder phases of the full codec")[1].splitlines()[1:]
+    shares = {}
+    for line in lines:
+        if not line.startswith("  "):
+            break
+        name, rest = line[2:16].strip(), line[16:].split()
+        shares[name] = rest
+    for name in ["stats", "decide", "quantize", "rans model", "rans segments", "write", "all"]:
+        if name not in shares or not float(shares[name][0]) > 0:
+            sys.exit(f"FAIL: --phases has no time for {name}: {shares}")
+    covered = float(next(w for w in shares["all"] if w.endswith("%")).rstrip("%"))
+    if not 50 <= covered <= 150:
+        sys.exit(f"FAIL: the phases are {covered}% of the compress time")
+    if subprocess.run([bench, "--generate", "dlrm", "--size", "1MiB", "--phases", "--threads",
+                       "2"], capture_output=True).returncode != 2:
+        sys.exit("FAIL: --phases with 2 threads was not refused")
+print(f"squeeze-bench smoke: {len(cases) + 4} passed, 0 failed")
