@@ -1195,6 +1195,38 @@ SQZ_AVX2 uint64_t list_nonzero_avx2(const uint8_t* flags, uint64_t n, uint32_t* 
   return append_nonzero(flags, u, n, list, count);
 }
 
+// Two units a round: their 32 codes shifted, then packed to words and to bytes (the symbols are
+// below 256, so the saturating packs keep them), each pack's 128-bit lanes put back in order.
+// Inlined into the staged driver's rANS stage, the loop of one unit compiled to a shift and a byte
+// insert per code: a third of a rel 1e-2 frame's rANS time.
+SQZ_AVX2 void unit_symbols_avx2(const uint32_t* codes, const uint32_t* units, uint64_t n,
+                                uint32_t shift, uint8_t* out) {
+  const __m128i count = _mm_cvtsi32_si128((int)shift);
+  auto unit = [&](uint64_t k, __m256i* lo, __m256i* hi) SQZ_AVX2 {
+    const uint32_t* c = codes + (uint64_t)units[k] * kUnitElems;
+    *lo = _mm256_srl_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)), count);
+    *hi = _mm256_srl_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 8)), count);
+  };
+  uint64_t k = 0;
+  for (; k + 2 <= n; k += 2) {
+    __m256i a0, a1, b0, b1;
+    unit(k, &a0, &a1);
+    unit(k + 1, &b0, &b1);
+    const __m256i wa = _mm256_permute4x64_epi64(_mm256_packus_epi32(a0, a1), 0xd8);
+    const __m256i wb = _mm256_permute4x64_epi64(_mm256_packus_epi32(b0, b1), 0xd8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k * kUnitElems),
+                        _mm256_permute4x64_epi64(_mm256_packus_epi16(wa, wb), 0xd8));
+  }
+  if (k < n) {
+    __m256i a0, a1;
+    unit(k, &a0, &a1);
+    const __m256i wa = _mm256_permute4x64_epi64(_mm256_packus_epi32(a0, a1), 0xd8);
+    const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(wa, wa), 0xd8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k * kUnitElems),
+                     _mm256_castsi256_si128(bytes));
+  }
+}
+
 }  // namespace
 
 const StagedKernels kStagedAvx2[4] = {
@@ -1206,7 +1238,7 @@ const UnitKernels kUnitAvx2 = {
     &unit_keys_avx2,    &pack_groups_avx2,    &pack_groups_narrow_avx2,
     &group_widths_avx2, &unpack_planes_avx2,  &local_e0_avx2,
     &decide_local_avx2, &local_dequants_avx2, &local_dequants_packed_avx2,
-    &list_nonzero_avx2};
+    &list_nonzero_avx2, &unit_symbols_avx2};
 
 }  // namespace squeeze::cpu
 

@@ -99,6 +99,10 @@ struct UnitKernels {
   // The indices u in [0, n) with flags[u] != 0, in order, to list[0, count); returns count. list
   // has room for n entries (a SIMD set writes 8 at a time, never past list[n - 1]).
   uint64_t (*list_nonzero)(const uint8_t* flags, uint64_t n, uint32_t* list);
+  // The rANS symbols of n whole listed units of codes wider than a byte: out[16 k + j] =
+  // codes[units[k] * kUnitElems + j] >> shift, each below 256 (shift is the codes' width less 8).
+  void (*unit_symbols)(const uint32_t* codes, const uint32_t* units, uint64_t n, uint32_t shift,
+                       uint8_t* out);
 };
 
 // list_nonzero's definition from index `from` on: appends the indices u in [from, n) with

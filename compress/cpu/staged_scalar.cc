@@ -293,6 +293,14 @@ uint64_t list_nonzero_scalar(const uint8_t* flags, uint64_t n, uint32_t* list) {
   return append_nonzero(flags, 0, n, list, 0);
 }
 
+void unit_symbols_scalar(const uint32_t* codes, const uint32_t* units, uint64_t n, uint32_t shift,
+                         uint8_t* out) {
+  for (uint64_t k = 0; k < n; ++k) {
+    const uint32_t* c = codes + (uint64_t)units[k] * kUnitElems;
+    for (uint32_t j = 0; j < kUnitElems; ++j) out[k * kUnitElems + j] = (uint8_t)(c[j] >> shift);
+  }
+}
+
 }  // namespace
 
 const StagedKernels kStagedScalar[4] = {
@@ -305,7 +313,7 @@ const UnitKernels kUnitScalar = {
     &unit_keys_scalar,    &pack_groups_scalar,    &pack_groups_narrow_scalar,
     &group_widths_scalar, &block::unpack_planes,  &local_e0_scalar,
     &decide_local_scalar, &local_dequants_scalar, &local_dequants_packed_scalar,
-    &list_nonzero_scalar};
+    &list_nonzero_scalar, &unit_symbols_scalar};
 
 const RansKernels kRansScalar = {&rans::encode_segment, &decode_segment_scalar<uint8_t>,
                                  &decode_segment_scalar<uint32_t>, &decode_two_scalar<uint8_t>,

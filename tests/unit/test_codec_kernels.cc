@@ -630,6 +630,39 @@ TEST(CodecBackend, Avx2LocalDecisionsMatchScalar) {
   }
 }
 
+// The rANS symbols of codes wider than a byte: each kernel set's unit_symbols against the
+// definition (codes >> shift, a byte each), for every shift a code width of 9 to 32 bits gives,
+// odd and even unit counts, units listed out of order and repeated; nothing written past the
+// n units' bytes.
+TEST(CodecBackend, UnitSymbolsMatchDefinition) {
+  std::vector<const cpu::UnitKernels*> sets = {cpu::scalar_backend().units};
+  if (cpu::avx2_backend()) sets.push_back(cpu::avx2_backend()->units);
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 300; ++round) {
+    const uint32_t bits = 9 + (uint32_t)(rng() % 24);
+    const uint32_t shift = bits - 8;
+    const uint64_t n_units = 1 + rng() % 40;
+    std::vector<uint32_t> codes(n_units * kUnitElems);
+    for (uint32_t& c : codes)  // every code below 2^bits, the top values included
+      c = (uint32_t)(rng() % 4 == 0 ? (1ull << bits) - 1 - rng() % 4
+                                    : rng() & ((1ull << bits) - 1));
+    const uint64_t n = rng() % (2 * n_units + 1);
+    std::vector<uint32_t> units(n);
+    for (uint32_t& u : units) u = (uint32_t)(rng() % n_units);
+    std::vector<uint8_t> want(n * kUnitElems + 32, 0xa5);
+    for (uint64_t k = 0; k < n; ++k)
+      for (uint32_t j = 0; j < kUnitElems; ++j)
+        want[k * kUnitElems + j] = (uint8_t)(codes[units[k] * kUnitElems + j] >> shift);
+    for (const cpu::UnitKernels* set : sets) {
+      std::vector<uint8_t> got(n * kUnitElems + 32, 0xa5);
+      set->unit_symbols(codes.data(), units.data(), n, shift, got.data());
+      ASSERT_EQ(got, want) << "round " << round << " bits " << bits << " units " << n << " seed "
+                           << seed;
+    }
+  }
+}
+
 // The decoder's record reader: every backend reads the same leading run of valid kQuant records,
 // each as local::parse and local::dequant_of make it, bit for bit, and stops at the first other
 // record (special kinds, and octaves at or above E0, which parse rejects); it reads no byte past
