@@ -1,6 +1,7 @@
-// Where the staged encoder spends a frame's time, phase by phase: what squeeze-bench --phases
-// prints. Off unless a thread turns it on (set_phase_clock); then each frame's PhaseClock adds the
-// time since its previous mark to the phase a mark names, on this thread. Off, a frame costs one
+// Where the staged encoder and decoder spend a frame's time, phase by phase: what squeeze-bench
+// --phases prints. Off unless a thread turns it on (set_phase_clock); then each frame's PhaseClock
+// adds the time since its previous mark to the phase a mark names, on this thread, the encoder's
+// and the decoder's apart. Off, a frame costs one
 // call (the constructor's check) and a predictable branch a mark, so the driver keeps its marks in
 // every build and the figures come from the code that ships.
 #pragma once
@@ -27,24 +28,43 @@ enum class EncodePhase : uint8_t {
   kCount
 };
 
-// A short name for tables ("stats", "decide", ...).
-const char* phase_name(EncodePhase p);
+// The decoder's phases (staged frames), in the order a frame passes them.
+enum class DecodePhase : uint8_t {
+  kSections,    // the history's check, the dedup section's runs and sources
+  kRecords,     // literal blocks, the quantizer section's records, the coded units
+  kCodes,       // the fixed coder's check, or the rANS stream decoded
+  kOutliers,    // the outlier section's check
+  kWrite,       // the literal units' values (codes dequantized, zero and constant units, outliers)
+  kReferences,  // the references' copies (and the tail)
+  kCount
+};
 
-// What this thread's frames spent, since the last reset_phase_times().
+// A short name for tables ("stats", "decide", ..., "sections", "records", ...).
+const char* phase_name(EncodePhase p);
+const char* phase_name(DecodePhase p);
+
+constexpr int kMostPhases = (int)EncodePhase::kCount > (int)DecodePhase::kCount
+                                ? (int)EncodePhase::kCount
+                                : (int)DecodePhase::kCount;
+
+// What this thread's frames spent on one side, since the last reset_phase_times(): ns[p] for
+// phase p of that side's enum.
 struct PhaseTimes {
-  uint64_t frames = 0;  // encoder calls while the clock was on
-  uint64_t ns[(int)EncodePhase::kCount] = {};
+  uint64_t frames = 0;  // calls while the clock was on
+  uint64_t ns[kMostPhases] = {};
 };
 
 void set_phase_clock(bool on);  // this thread's clock
 bool phase_clock_on();
-PhaseTimes phase_times();
-void reset_phase_times();
+PhaseTimes phase_times();         // the encoder's
+PhaseTimes decode_phase_times();  // the decoder's
+void reset_phase_times();         // both
 
-// One frame's clock: constructed at the encoder's start; mark(p) ends phase p.
+// One frame's clock: constructed at the encoder's or decoder's start; mark(p) ends phase p.
 class PhaseClock {
  public:
-  PhaseClock() : on_(phase_clock_on()) {
+  enum class Side : uint8_t { kEncode, kDecode };
+  explicit PhaseClock(Side side) : on_(phase_clock_on()), side_(side) {
     if (on_) start();
   }
   ~PhaseClock() {
@@ -53,14 +73,18 @@ class PhaseClock {
   PhaseClock(const PhaseClock&) = delete;
   PhaseClock& operator=(const PhaseClock&) = delete;
   void mark(EncodePhase p) {
-    if (on_) record(p);
+    if (on_) record((int)p);
+  }
+  void mark(DecodePhase p) {
+    if (on_) record((int)p);
   }
 
  private:
   void start();
-  void record(EncodePhase p);
+  void record(int phase);
   void finish();
   bool on_;
+  Side side_;
   int64_t last_ns_ = 0;
 };
 

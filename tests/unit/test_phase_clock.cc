@@ -1,10 +1,12 @@
-// The staged encoder's phase clock (compress/cpu/phase_clock.h, squeeze-bench --phases): off it
-// records nothing; on it counts every frame and gives each phase the frame passes some time, no
-// more in all than the call took, and the frame's bytes do not change.
+// The staged codec's phase clock (compress/cpu/phase_clock.h, squeeze-bench --phases): off it
+// records nothing; on it counts every frame, the encoder's and the decoder's apart, and gives each
+// phase the frame passes some time, no more in all than the call took; the frame's bytes and the
+// decoded values do not change.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@
 namespace squeeze {
 namespace {
 
+using cpu::DecodePhase;
 using cpu::EncodePhase;
 
 // A 128 KiB frame of a trained forward payload: a third of its units repeat.
@@ -51,10 +54,14 @@ TEST(PhaseClock, OffRecordsNothing) {
   ASSERT_EQ(v.size(), 32768u);
   cpu::set_phase_clock(false);
   cpu::reset_phase_times();
-  compress_frame(CodecParams{}, v);
-  const cpu::PhaseTimes t = cpu::phase_times();
-  EXPECT_EQ(t.frames, 0u);
-  for (int p = 0; p < (int)EncodePhase::kCount; ++p) EXPECT_EQ(t.ns[p], 0u) << p;
+  const std::vector<uint8_t> frame = compress_frame(CodecParams{}, v);
+  std::vector<float> back(v.size());
+  size_t n = 0;
+  ASSERT_EQ(decompress(frame.data(), frame.size(), back.data(), back.size() * 4, &n), Status::kOk);
+  for (const cpu::PhaseTimes& t : {cpu::phase_times(), cpu::decode_phase_times()}) {
+    EXPECT_EQ(t.frames, 0u);
+    for (uint64_t ns : t.ns) EXPECT_EQ(ns, 0u);
+  }
 }
 
 TEST(PhaseClock, EveryPhaseOfADedupAndRansFrameTakesTimeAndTheFrameIsTheSame) {
@@ -91,6 +98,39 @@ TEST(PhaseClock, EveryPhaseOfADedupAndRansFrameTakesTimeAndTheFrameIsTheSame) {
   uint64_t total = 0;
   for (uint64_t ns : t.ns) total += ns;
   EXPECT_LE(total, (uint64_t)wall_ns);
+  EXPECT_EQ(cpu::decode_phase_times().frames, 0u);  // the encoder's own
+}
+
+TEST(PhaseClock, EveryPhaseOfDecodingADedupAndRansFrameTakesTime) {
+  const std::vector<float> v = trained_frame();
+  ASSERT_EQ(v.size(), 32768u);
+  CodecParams p;
+  p.bound = 1e-2;
+  const std::vector<uint8_t> frame = compress_frame(p, v);
+  std::vector<float> off(v.size()), on(v.size());
+  size_t n = 0;
+  ASSERT_EQ(decompress(frame.data(), frame.size(), off.data(), off.size() * 4, &n), Status::kOk);
+  cpu::PhaseTimes t;
+  int64_t wall_ns = 0;
+  {
+    ClockOn clock;
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(decompress(frame.data(), frame.size(), on.data(), on.size() * 4, &n), Status::kOk);
+    wall_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    t = cpu::decode_phase_times();
+  }
+  EXPECT_EQ(std::memcmp(on.data(), off.data(), on.size() * 4), 0);
+  EXPECT_EQ(t.frames, 1u);
+  EXPECT_EQ(cpu::phase_times().frames, 0u);  // the decoder's own
+  for (DecodePhase ph : {DecodePhase::kSections, DecodePhase::kRecords, DecodePhase::kCodes,
+                         DecodePhase::kWrite, DecodePhase::kReferences})
+    EXPECT_GT(t.ns[(int)ph], 0u) << cpu::phase_name(ph);
+  uint64_t total = 0;
+  for (uint64_t ns : t.ns) total += ns;
+  EXPECT_LE(total, (uint64_t)wall_ns);
+  EXPECT_STREQ(cpu::phase_name(DecodePhase::kCodes), "codes");
 }
 
 TEST(PhaseClock, DeclinedRansCodesNoSegmentsAndAStreamUsesItsHistory) {

@@ -46,7 +46,7 @@ struct Options {
   double bound = kInt8MatchingLocalBound;
   std::string match;           // baseline whose max error squeeze's abs bound is set to
   bool stages = false;         // one row per stage combination, not only the full codec
-  bool phases = false;         // --phases: the encoder's time per phase (cpu::PhaseClock)
+  bool phases = false;         // --phases: the time per encoder and decoder phase (PhaseClock)
   bool stream = false;         // frames of one stream: references into earlier frames (kCapHistory)
   uint32_t rans_min_gain = 0;  // --entropy: CodecParams::rans_min_gain
   bool layout = false;         // --layout: the codec is given the --tables row layout
@@ -84,9 +84,9 @@ void usage() {
       "              the plugin's ENTROPY sets it from the link)\n"
       "  --stages    also run each stage combination alone: fixed-length only, + rANS,\n"
       "              + dedup (and + history with --stream)\n"
-      "  --phases    the full codec's compress time by encoder phase (statistics, decisions,\n"
-      "              deduplication, quantizer, rANS, ...) over the timed repetitions, per frame\n"
-      "              (one thread)\n"
+      "  --phases    the full codec's time by encoder phase (statistics, decisions,\n"
+      "              deduplication, quantizer, rANS, ...) and by decoder phase, over the timed\n"
+      "              repetitions, per frame (one thread)\n"
       "  --stream    the chunks are one connection's frames in order: deduplication may refer\n"
       "              to earlier frames (a 1 MiB window, as the plugin)\n"
       "  --input     raw little-endian values (dtype from --dtype) or .npy (<f4 / <f2)\n"
@@ -455,8 +455,8 @@ struct SqueezeRun {
   double code_bits = 0;     // order-0 bits per coded code
   uint64_t coded = 0;
   std::vector<float> decoded;
-  cpu::PhaseTimes phases;   // --phases: the timed compress repetitions'
-  double compress_s = 0.0;  // the median repetition's seconds
+  cpu::PhaseTimes phases, decode_phases;        // --phases: the timed repetitions'
+  double compress_s = 0.0, decompress_s = 0.0;  // the median repetitions' seconds
 };
 
 // One table of the input's row layout: columns [begin, end) of rows of `width` values.
@@ -522,34 +522,34 @@ TableError table_error(const std::vector<float>& x, const std::vector<float>& y,
 
 }  // namespace
 
-// Compresses and decompresses the input in chunks (one frame each), times both, verifies every
-// element against the bound it must meet, and measures the order-0 entropy of the coded codes.
-// --phases: the full codec's encoder time by phase, per frame, and the share of the timed
-// compress time the phases account for (the rest: the library's entry, validation, the frame
-// loop, and frames the staged encoder did not make).
-void print_phases(const SqueezeRun& run) {
-  const cpu::PhaseTimes& t = run.phases;
+// --phases: the full codec's time by phase on one side (encoder or decoder), per frame, and
+// the share of the median timed repetition the phases account for (the rest: the library's
+// entry, validation, the frame loop, and frames the staged codec did not make or read).
+template <class Phase>
+void print_phases(const char* side, const cpu::PhaseTimes& t, double median_s,
+                  uint64_t frames_per_rep) {
   if (t.frames == 0) {
-    std::printf("\nencoder phases: no staged frames were encoded\n");
+    std::printf("\n%s phases: no staged frames\n", side);
     return;
   }
   uint64_t total = 0;
   for (uint64_t ns : t.ns) total += ns;
-  // The timed repetitions' frames: each repetition compresses run.frames of them.
-  const double reps = (double)t.frames / (double)std::max<uint64_t>(1, run.frames);
-  std::printf("\nencoder phases of the full codec (%" PRIu64
+  const double reps = (double)t.frames / (double)std::max<uint64_t>(1, frames_per_rep);
+  std::printf("\n%s phases of the full codec (%" PRIu64
               " frames over the timed repetitions; us per frame, share of the phases):\n",
-              t.frames);
-  for (int p = 0; p < (int)cpu::EncodePhase::kCount; ++p) {
+              side, t.frames);
+  for (int p = 0; p < (int)Phase::kCount; ++p) {
     if (t.ns[p] == 0) continue;
-    std::printf("  %-14s %9.2f us %6.1f%%\n", cpu::phase_name((cpu::EncodePhase)p),
+    std::printf("  %-14s %9.2f us %6.1f%%\n", cpu::phase_name((Phase)p),
                 (double)t.ns[p] / 1e3 / (double)t.frames, 100.0 * (double)t.ns[p] / (double)total);
   }
   std::printf("  %-14s %9.2f us; the phases are %.1f%% of the median repetition's time\n", "all",
               (double)total / 1e3 / (double)t.frames,
-              100.0 * (double)total / 1e9 / reps / std::max(1e-12, run.compress_s));
+              100.0 * (double)total / 1e9 / reps / std::max(1e-12, median_s));
 }
 
+// Compresses and decompresses the input in chunks (one frame each), times both, verifies every
+// element against the bound it must meet, and measures the order-0 entropy of the coded codes.
 int run_squeeze(const Options& opt, const CodecParams base_params, const std::vector<uint8_t>& raw,
                 const std::vector<float>& x, const std::string& name, SqueezeRun* out) {
   const CodecParams& params = base_params;
@@ -643,7 +643,11 @@ int run_squeeze(const Options& opt, const CodecParams base_params, const std::ve
                    last_reject_reason());
       return 1;
     }
+  cpu::set_phase_clock(opt.phases);
   const double td = median_seconds(opt.reps, decompress_all);
+  cpu::set_phase_clock(false);
+  out->decode_phases = cpu::decode_phase_times();
+  out->decompress_s = td;
 
   // Every element against the bound it must meet; non-finite values and raw frames bit-exact.
   const std::vector<float> y = widen(restored, opt.dtype);
@@ -1016,7 +1020,10 @@ int run(int argc, char** argv) {
                    full.outlier_bytes) /
           (double)full.frames_bytes,
       full.frames);
-  if (opt.phases) print_phases(full);
+  if (opt.phases) {
+    print_phases<cpu::EncodePhase>("encoder", full.phases, full.compress_s, full.frames);
+    print_phases<cpu::DecodePhase>("decoder", full.decode_phases, full.decompress_s, full.frames);
+  }
   std::printf(
       "SC'24 (Feng et al.) hybrid Huffman / vector-LZ at rel 1e-2, harmonic means: 12.3x Kaggle, "
       "15.7x Terabyte (../shared/docs/anchors.md 1.5)\n");

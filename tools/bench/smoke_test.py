@@ -79,9 +79,11 @@ with tempfile.TemporaryDirectory() as tmp:
     run = subprocess.run([bench, "--generate", "dlrm", "--size", "1MiB", "--seed", "3", "--reps",
                           "3", "--mode", "rel", "--bound", "1e-2", "--phases"],
                          capture_output=True, text=True)
-    if run.returncode != 0 or "encoder phases of the full codec" not in run.stdout:
+    if (run.returncode != 0 or "encoder phases of the full codec" not in run.stdout
+            or "decoder phases of the full codec" not in run.stdout):
         sys.exit(f"FAIL: --phases exited {run.returncode}: {run.stderr}")
-    lines = run.stdout.split("encoder phases of the full codec")[1].splitlines()[1:]
+    lines = run.stdout.split("encoder phases of the full codec")[1].split(
+        "decoder phases")[0].splitlines()[1:]
     shares = {}
     for line in lines:
         if not line.startswith("  "):
@@ -92,6 +94,10 @@ with tempfile.TemporaryDirectory() as tmp:
         if name not in shares or not float(shares[name][0]) > 0:
             sys.exit(f"FAIL: --phases has no time for {name}: {shares}")
     covered = float(next(w for w in shares["all"] if w.endswith("%")).rstrip("%"))
+    decoder = run.stdout.split("decoder phases of the full codec")[1].splitlines()
+    codes = [line.split() for line in decoder if line.startswith("  codes ")]
+    if not codes or not float(codes[0][1]) > 0:
+        sys.exit(f"FAIL: --phases has no decoder time for the codes: {decoder[:8]}")
     if not 50 <= covered <= 150:
         sys.exit(f"FAIL: the phases are {covered}% of the compress time")
     if subprocess.run([bench, "--generate", "dlrm", "--size", "1MiB", "--phases", "--threads",
