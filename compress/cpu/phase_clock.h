@@ -1,9 +1,9 @@
 // Where the staged encoder and decoder spend a frame's time, phase by phase: what squeeze-bench
 // --phases prints. Off unless a thread turns it on (set_phase_clock); then each frame's PhaseClock
 // adds the time since its previous mark to the phase a mark names, on this thread, the encoder's
-// and the decoder's apart. Off, a frame costs one
-// call (the constructor's check) and a predictable branch a mark, so the driver keeps its marks in
-// every build and the figures come from the code that ships.
+// and the decoder's apart. Off, a frame costs one call (the constructor's check) and a predictable
+// branch a mark, so the driver keeps its marks in every build and the figures come from the code
+// that ships.
 #pragma once
 
 #include <cstdint>
