@@ -36,8 +36,15 @@ std::vector<uint8_t> compress_frame(const CodecParams& p, const std::vector<floa
   return frame;
 }
 
-uint64_t ns_of(const cpu::PhaseTimes& t, EncodePhase p) {
+template <class Phase>
+uint64_t ns_of(const cpu::PhaseTimes& t, Phase p) {
   return t.ns[(int)p];
+}
+
+uint64_t sum_of(const cpu::PhaseTimes& t) {
+  uint64_t total = 0;
+  for (uint64_t ns : t.ns) total += ns;
+  return total;
 }
 
 // Turns the clock on for one scope and off again, whatever the test's outcome.
@@ -48,6 +55,16 @@ struct ClockOn {
   }
   ~ClockOn() { cpu::set_phase_clock(false); }
 };
+
+// Runs call with the clock on; returns its wall time in ns.
+template <class Call>
+int64_t clocked_ns(Call call) {
+  ClockOn clock;
+  const auto t0 = std::chrono::steady_clock::now();
+  call();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
 
 TEST(PhaseClock, OffRecordsNothing) {
   const std::vector<float> v = trained_frame();
@@ -73,17 +90,11 @@ TEST(PhaseClock, EveryPhaseOfADedupAndRansFrameTakesTimeAndTheFrameIsTheSame) {
   FrameStats st;
   std::vector<uint8_t> on(max_frame_bytes(v.size() * 4));
   size_t n = 0;
-  cpu::PhaseTimes t;
-  int64_t wall_ns = 0;
-  {
-    ClockOn clock;
-    const auto t0 = std::chrono::steady_clock::now();
-    ASSERT_EQ(compress(p, v.data(), v.size() * 4, on.data(), on.size(), &n, &st), Status::kOk);
-    wall_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
-            .count();
-    t = cpu::phase_times();
-  }
+  Status status = Status::kOk;
+  const int64_t wall_ns = clocked_ns(
+      [&] { status = compress(p, v.data(), v.size() * 4, on.data(), on.size(), &n, &st); });
+  ASSERT_EQ(status, Status::kOk);
+  const cpu::PhaseTimes t = cpu::phase_times();
   on.resize(n);
   EXPECT_EQ(on, off);
   ASSERT_GT(st.ref_units, 0u);                       // the frame has references
@@ -95,9 +106,7 @@ TEST(PhaseClock, EveryPhaseOfADedupAndRansFrameTakesTimeAndTheFrameIsTheSame) {
         EncodePhase::kRansSegments, EncodePhase::kSections, EncodePhase::kWrite})
     EXPECT_GT(ns_of(t, ph), 0u) << cpu::phase_name(ph);
   EXPECT_EQ(ns_of(t, EncodePhase::kHistory), 0u);  // no stream: no history
-  uint64_t total = 0;
-  for (uint64_t ns : t.ns) total += ns;
-  EXPECT_LE(total, (uint64_t)wall_ns);
+  EXPECT_LE(sum_of(t), (uint64_t)wall_ns);
   EXPECT_EQ(cpu::decode_phase_times().frames, 0u);  // the encoder's own
 }
 
@@ -110,26 +119,18 @@ TEST(PhaseClock, EveryPhaseOfDecodingADedupAndRansFrameTakesTime) {
   std::vector<float> off(v.size()), on(v.size());
   size_t n = 0;
   ASSERT_EQ(decompress(frame.data(), frame.size(), off.data(), off.size() * 4, &n), Status::kOk);
-  cpu::PhaseTimes t;
-  int64_t wall_ns = 0;
-  {
-    ClockOn clock;
-    const auto t0 = std::chrono::steady_clock::now();
-    ASSERT_EQ(decompress(frame.data(), frame.size(), on.data(), on.size() * 4, &n), Status::kOk);
-    wall_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
-            .count();
-    t = cpu::decode_phase_times();
-  }
+  Status status = Status::kOk;
+  const int64_t wall_ns = clocked_ns(
+      [&] { status = decompress(frame.data(), frame.size(), on.data(), on.size() * 4, &n); });
+  ASSERT_EQ(status, Status::kOk);
+  const cpu::PhaseTimes t = cpu::decode_phase_times();
   EXPECT_EQ(std::memcmp(on.data(), off.data(), on.size() * 4), 0);
   EXPECT_EQ(t.frames, 1u);
   EXPECT_EQ(cpu::phase_times().frames, 0u);  // the decoder's own
   for (DecodePhase ph : {DecodePhase::kSections, DecodePhase::kRecords, DecodePhase::kCodes,
                          DecodePhase::kWrite, DecodePhase::kReferences})
-    EXPECT_GT(t.ns[(int)ph], 0u) << cpu::phase_name(ph);
-  uint64_t total = 0;
-  for (uint64_t ns : t.ns) total += ns;
-  EXPECT_LE(total, (uint64_t)wall_ns);
+    EXPECT_GT(ns_of(t, ph), 0u) << cpu::phase_name(ph);
+  EXPECT_LE(sum_of(t), (uint64_t)wall_ns);
   EXPECT_STREQ(cpu::phase_name(DecodePhase::kCodes), "codes");
 }
 
@@ -142,14 +143,13 @@ TEST(PhaseClock, DeclinedRansCodesNoSegmentsAndAStreamUsesItsHistory) {
   StreamEncoder enc;
   std::vector<uint8_t> frame(max_frame_bytes(v.size() * 4));
   size_t n = 0;
-  cpu::PhaseTimes t;
-  {
-    ClockOn clock;
-    for (int k = 0; k < 2; ++k)  // the second frame refers to the first
-      ASSERT_EQ(enc.compress(p, v.data(), v.size() * 4, frame.data(), frame.size(), &n),
-                Status::kOk);
-    t = cpu::phase_times();
-  }
+  Status status[2] = {};
+  clocked_ns([&] {
+    for (Status& st : status)  // the second frame refers to the first
+      st = enc.compress(p, v.data(), v.size() * 4, frame.data(), frame.size(), &n);
+  });
+  for (Status st : status) ASSERT_EQ(st, Status::kOk);
+  const cpu::PhaseTimes t = cpu::phase_times();
   EXPECT_EQ(t.frames, 2u);
   EXPECT_EQ(ns_of(t, EncodePhase::kRansSegments), 0u);
   EXPECT_GT(ns_of(t, EncodePhase::kHistory), 0u);
