@@ -8,7 +8,7 @@
 //   the exact quotient x / f (the reciprocal's estimate, corrected by the remainder's sign), and
 //   writes the shed words of a vector high lane first, the order the scalar encoder emits them.
 // Partial rounds, and the last words of a segment (where a 16-byte load would pass the end), go
-// through rans.h's own lane steps.
+// through rans.h's own lane steps. Both fetch a share of their WarmLines after each round.
 #include "compress/cpu/rans_kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -322,7 +322,8 @@ SQZ_AVX2 __attribute__((always_inline)) inline __m256i encode_vector(
 }
 
 SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const uint32_t* freq,
-                                      const uint32_t* cum, uint16_t* scratch, uint8_t* out) {
+                                      const uint32_t* cum, uint16_t* scratch, uint8_t* out,
+                                      WarmLines warm) {
   // Per symbol: freq | cum << 16 and a 32-bit reciprocal (encoder_entries).
   alignas(32) uint64_t entry[rans::kMaxSymbols];
   // The largest symbol (the tables past it are not the caller's): 32 bytes at a time.
@@ -352,6 +353,7 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
   __m256i x1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 8));
   __m256i x2 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 16));
   __m256i x3 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x + 24));
+  Warmer warmer(warm, full);
   for (uint32_t r = full; r-- > 0;) {
     const uint8_t* sp = sym + 32ull * r;
     // Vectors high to low, as the lanes are coded.
@@ -359,6 +361,7 @@ SQZ_AVX2 uint32_t encode_segment_avx2(const uint8_t* sym, uint32_t count, const 
     x2 = encode_vector(x2, entry, sp + 16, scratch, &n_words);
     x1 = encode_vector(x1, entry, sp + 8, scratch, &n_words);
     x0 = encode_vector(x0, entry, sp, scratch, &n_words);
+    warmer.after_round();
   }
   _mm256_store_si256(reinterpret_cast<__m256i*>(x), x0);
   _mm256_store_si256(reinterpret_cast<__m256i*>(x + 8), x1);

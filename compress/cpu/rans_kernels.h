@@ -13,12 +13,15 @@
 
 namespace squeeze::cpu {
 
-// Cache lines of a decoder's destination (the staged decoder's, the lossless planes decoder's) to
-// fetch for writing (PREFETCHW) while its rANS segments decode, spread over their rounds: the
-// segment decoder waits on its table reads and leaves memory idle, and the writer that follows
-// then finds its lines in the cache instead of waiting on memory for each (staged decompress with
-// rANS 1.1x at 128 KiB frames, lossless 1.1-1.3x; docs/PERFORMANCE.md, session 25). A hint, which
-// writes nothing; the scalar set ignores it.
+// Cache lines of a destination to fetch for writing (PREFETCHW) while rANS segments are coded,
+// spread over their rounds: the segment coder leaves memory idle, and the writer that follows
+// then finds its lines in the cache instead of waiting on memory for each.
+// - Decoders warm their output (the staged decoder's, the lossless planes decoder's): staged
+//   decompress with rANS 1.1x at 128 KiB frames, lossless 1.1-1.3x (docs/PERFORMANCE.md,
+//   session 25).
+// - The staged encoder warms its frame, which it writes whole once the coder is chosen: compress
+//   with rANS 1.03x (docs/PERFORMANCE.md, session 37).
+// A hint, which writes nothing; the scalar set ignores it.
 struct WarmLines {
   const uint8_t* first = nullptr;  // the first line's start
   uint64_t count = 0;              // lines of 64 bytes from first on
@@ -42,9 +45,9 @@ inline WarmLines warm_lines(const uint8_t* dst, uint64_t bytes) {
 }
 
 struct RansKernels {
-  // rans::encode_segment: scratch holds count + rans::kScratchSlack words.
+  // rans::encode_segment: scratch holds count + rans::kScratchSlack words; warm: WarmLines.
   uint32_t (*encode_segment)(const uint8_t* sym, uint32_t count, const uint32_t* freq,
-                             const uint32_t* cum, uint16_t* scratch, uint8_t* out);
+                             const uint32_t* cum, uint16_t* scratch, uint8_t* out, WarmLines warm);
   // rans::decode_segment: symbols as bytes, or (wide) each as a 32-bit word; warm: WarmLines.
   bool (*decode_segment)(const uint8_t* seg, uint32_t n_words, uint32_t count,
                          const rans::Tables& t, uint8_t* sym, WarmLines warm);
@@ -116,11 +119,13 @@ inline const Log2Table& log2_table() {
 
 // A rANS stream of sym[0, n) with a table of n_sym symbols: the table, a u32 word count per
 // segment of seg_symbols, then the segments (what a staged codes section holds after its shift
-// byte, and a planes section holds). words: scratch. Returns the bytes written to out.
+// byte, and a planes section holds). words: scratch; warm: lines the segments warm between them,
+// in proportion. Returns the bytes written to out.
 inline uint64_t write_rans_stream(const RansKernels& k, const uint8_t* sym, uint64_t n,
                                   const uint32_t* freq, const uint32_t* cum, uint32_t n_sym,
                                   std::vector<uint16_t>& words, uint8_t* out,
-                                  uint32_t seg_symbols = rans::kSegmentSymbols) {
+                                  uint32_t seg_symbols = rans::kSegmentSymbols,
+                                  WarmLines warm = {}) {
   uint8_t* p = out + rans::write_table(freq, n_sym, out);
   const uint32_t n_seg = rans::segments_for(n, seg_symbols);
   uint8_t* counts = p;
@@ -129,7 +134,8 @@ inline uint64_t write_rans_stream(const RansKernels& k, const uint8_t* sym, uint
   for (uint32_t seg = 0; seg < n_seg; ++seg) {
     const uint64_t first = (uint64_t)seg * seg_symbols;
     const uint32_t count = rans::segment_count(n, seg_symbols, seg);
-    const uint32_t n_words = k.encode_segment(sym + first, count, freq, cum, words.data(), p);
+    const uint32_t n_words =
+        k.encode_segment(sym + first, count, freq, cum, words.data(), p, warm.share(seg, 1, n_seg));
     block::store_le32(counts + 4ull * seg, n_words);
     p += rans::segment_bytes(n_words);
   }

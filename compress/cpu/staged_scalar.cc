@@ -271,6 +271,12 @@ uint64_t local_dequants_packed_scalar(const uint8_t* records, uint64_t bytes,
   return n;
 }
 
+// rans::encode_segment, the reference of the other sets' segment encoders (no warming, as below).
+uint32_t encode_segment_scalar(const uint8_t* sym, uint32_t count, const uint32_t* freq,
+                               const uint32_t* cum, uint16_t* scratch, uint8_t* out, WarmLines) {
+  return rans::encode_segment(sym, count, freq, cum, scratch, out);
+}
+
 // rans::decode_segment, the reference of the other sets' segment decoders (no warming: the
 // WarmLines hint is for them).
 template <class Sym>
@@ -315,7 +321,7 @@ const UnitKernels kUnitScalar = {
     &decide_local_scalar, &local_dequants_scalar, &local_dequants_packed_scalar,
     &list_nonzero_scalar, &unit_symbols_scalar};
 
-const RansKernels kRansScalar = {&rans::encode_segment, &decode_segment_scalar<uint8_t>,
+const RansKernels kRansScalar = {&encode_segment_scalar, &decode_segment_scalar<uint8_t>,
                                  &decode_segment_scalar<uint32_t>, &decode_two_scalar<uint8_t>,
                                  &decode_two_scalar<uint32_t>};
 

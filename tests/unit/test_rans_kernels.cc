@@ -76,8 +76,9 @@ uint32_t pick_count(std::mt19937_64& rng) {
   return 1 + (uint32_t)(rng() % rans::kSegmentSymbols);
 }
 
-// The destination lines the decoders warm while they decode (cpu::WarmLines): a hint that must
-// change no symbol, no verdict and no byte of the lines (kWarmFill, checked by compare_set).
+// The destination lines the coders warm while they code (cpu::WarmLines): a hint that must change
+// no symbol, no verdict, no encoded byte and no byte of the lines (kWarmFill, checked by
+// compare_set).
 constexpr uint8_t kWarmFill = 0x77;
 std::vector<uint8_t>& warm_buffer() {
   static std::vector<uint8_t> buf(256 << 10, kWarmFill);
@@ -159,10 +160,10 @@ void compare_set(const cpu::RansKernels& k, uint64_t seed) {
     std::vector<uint8_t> seg_a(cap, 0), seg_b(cap, 0);
     std::vector<uint16_t> scratch_a(count + rans::kScratchSlack),
         scratch_b(count + rans::kScratchSlack);
-    const uint32_t words_a = cpu::kRansScalar.encode_segment(s.sym.data(), count, s.freq, s.cum,
-                                                             scratch_a.data(), seg_a.data());
-    const uint32_t words_b =
-        k.encode_segment(s.sym.data(), count, s.freq, s.cum, scratch_b.data(), seg_b.data());
+    const uint32_t words_a = cpu::kRansScalar.encode_segment(
+        s.sym.data(), count, s.freq, s.cum, scratch_a.data(), seg_a.data(), warm());
+    const uint32_t words_b = k.encode_segment(s.sym.data(), count, s.freq, s.cum, scratch_b.data(),
+                                              seg_b.data(), warm());
     ASSERT_EQ(words_a, words_b);
     ASSERT_EQ(seg_a, seg_b) << "encoded bytes differ";
     // Well formed: both decode the symbols, as bytes and as words.
@@ -197,7 +198,7 @@ void compare_set(const cpu::RansKernels& k, uint64_t seed) {
     std::vector<uint8_t> seg2(rans::kStateBytes + 2 * (size_t)count2 + 8, 0);
     std::vector<uint16_t> scratch2(count2 + rans::kScratchSlack);
     const uint32_t words2 = cpu::kRansScalar.encode_segment(sym2.data(), count2, s.freq, s.cum,
-                                                            scratch2.data(), seg2.data());
+                                                            scratch2.data(), seg2.data(), warm());
     expect_same_pair(k, seg_a, words_a, count, seg2, words2, count2, s.tables, "pair");
     expect_same_pair(k, seg2, words2, count2, seg_a, words_a, count, s.tables, "pair swapped");
     bad = seg2;
@@ -288,8 +289,8 @@ TEST(RansKernels, WarpLanesDecoderMatchesScalar) {
     const Segment s = make_segment(rng, 1, kind);
     std::vector<uint8_t> seg(rans::kStateBytes + 2 + 8, 0);
     std::vector<uint16_t> scratch(1 + rans::kScratchSlack);
-    const uint32_t n_words =
-        cpu::kRansScalar.encode_segment(s.sym.data(), 1, s.freq, s.cum, scratch.data(), seg.data());
+    const uint32_t n_words = cpu::kRansScalar.encode_segment(s.sym.data(), 1, s.freq, s.cum,
+                                                             scratch.data(), seg.data(), warm());
     block::store_le32(seg.data() + 4, 1);
     block::store_le16(seg.data() + rans::kStateBytes + 2 * n_words, 0);
     expect_same_decode(cpu::kRansScalar, seg, n_words + 1, 1, s.tables, "idle lane below 2^16");

@@ -76,8 +76,9 @@ bool run_set(const cpu::RansKernels& k, const Stream& s, int reps, std::vector<u
   std::vector<uint8_t> back(s.sym.size());
   const double enc = bench::median_seconds(reps, [&] {
     for (uint64_t g = 0; g < n_seg; ++g)
-      words[g] = k.encode_segment(s.sym.data() + g * rans::kSegmentSymbols, rans::kSegmentSymbols,
-                                  s.freq, s.cum, scratch.data(), out->data() + g * seg_cap);
+      words[g] =
+          k.encode_segment(s.sym.data() + g * rans::kSegmentSymbols, rans::kSegmentSymbols, s.freq,
+                           s.cum, scratch.data(), out->data() + g * seg_cap, cpu::WarmLines{});
   });
   bool ok = true;
   const double dec = bench::median_seconds(reps, [&] {
