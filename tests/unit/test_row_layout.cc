@@ -169,12 +169,19 @@ TEST(RowLayout, RelAndAbsBoundEachTableOnItsOwn) {
         const RowLayout lay = r.layout(start_col);
         p.layout = &lay;
         SCOPED_TRACE(::testing::Message() << dtype_name(t) << " mode " << (int)m << " row "
-                                          << r.row_elems << " start " << start_col << " n " << n);
+                                          << r.row_elems << " start " << start_col << " n " << n
+                                          << " bounds " << ::testing::PrintToString(r.bounds));
         const Checked c = check_layout_round_trip(p, r, start_col, src);
         if (c.stats.method == (uint8_t)FrameMethod::kStaged) {
           EXPECT_EQ(c.stats.quant, (uint8_t)StagedQuant::kTable);
         }
-        if (n > 4096 && m == BoundMode::kRel) {  // abs bounds may be too fine to pay: raw
+        // Abs bounds may be too fine to pay: raw. So may a bf16 table's rel bound below 2^-9:
+        // bf16's own rounding of a decoded value (half an ulp, up to 2^-9 of a range that spans
+        // zero) then takes up the bound at the table's extremes, and its elements there are
+        // outliers (seeds 7220378893545869699 and 5513852450323700103: bounds 1.09e-3, 1.02e-3).
+        const bool type_limits =
+            t == DType::kBF16 && *std::min_element(r.bounds.begin(), r.bounds.end()) < 0x1p-9;
+        if (n > 4096 && m == BoundMode::kRel && !type_limits) {
           EXPECT_EQ(c.stats.method, (uint8_t)FrameMethod::kStaged);
         }
       }
