@@ -26,7 +26,8 @@ struct ListenComm {
   static constexpr uint32_t kMagic = 0x4c435153;  // "SQCL"
   uint32_t magic = kMagic;
   Context* ctx = nullptr;
-  void* listener = nullptr;  // the transport's
+  Transport* transport = nullptr;  // the one that made listener (closes it, even once retired)
+  void* listener = nullptr;        // the transport's
 };
 
 struct ProcessState {
@@ -41,6 +42,7 @@ struct ProcessState {
   // device lists, and an inner plugin stays loaded for the life of the process.
   std::vector<std::unique_ptr<Transport>> retired_transports;
   std::unique_ptr<HostCodecEngine> engine;
+  std::vector<std::unique_ptr<HostCodecEngine>> retired_engines;  // stopped (stop_process_locked)
   // GPU buffers: the CUDA device API (checked once per process), or a test's; NULL = host only.
   std::unique_ptr<DeviceApi> cuda_api;
   std::string cuda_why;
@@ -188,12 +190,19 @@ ncclResult_t start_process_locked() {
   return ncclSuccess;
 }
 
+// The last finalize: the transport and the codec engine stop, and are retired rather than
+// destroyed. Calls that need an initialised plugin then fail (getProperties, listen, connect,
+// accept: "not initialised"), and a connection NCCL left open still points at live objects (a
+// stopped engine runs its tasks inline).
 void stop_process_locked() {
   ProcessState& s = state();
-  if (s.transport) s.transport->stop();
+  if (s.transport) {
+    s.transport->stop();
+    s.retired_transports.push_back(std::move(s.transport));
+  }
   if (s.engine) {
     s.engine->stop();
-    s.engine.reset();
+    s.retired_engines.push_back(std::move(s.engine));
   }
 }
 
@@ -365,7 +374,7 @@ ncclResult_t get_properties(int dev, ncclNetProperties_v11_t* props) {
   ProcessState& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   SQZ_REQUIRE(props != nullptr && s.transport != nullptr, ncclInvalidArgument,
-              "getProperties: device %d asked before init", dev);
+              "getProperties: device %d asked before init or after the last finalize", dev);
   return s.transport->properties(dev, props);
 }
 
@@ -378,6 +387,7 @@ ncclResult_t listen(Context* ctx, int dev, void* handle, void** listen_comm) {
   if (ctx == nullptr) ctx = legacy_context();
   auto lc = std::make_unique<ListenComm>();
   lc->ctx = ctx;
+  lc->transport = t;
   SQZ_CHECK(t->listen(ctx, dev, handle, &lc->listener));
   *listen_comm = lc.release();
   return ncclSuccess;
@@ -499,9 +509,8 @@ ncclResult_t close_listen(void* listen_comm) {
   auto* lc = static_cast<ListenComm*>(listen_comm);
   SQZ_REQUIRE(lc->magic == ListenComm::kMagic, ncclInternalError,
               "closeListen: invalid listen comm %p", listen_comm);
-  Transport* t = current_transport();
   ncclResult_t res = ncclSuccess;
-  if (t != nullptr && lc->listener != nullptr) res = t->close_listen(lc->listener);
+  if (lc->listener != nullptr) res = lc->transport->close_listen(lc->listener);
   lc->magic = 0;
   delete lc;
   return res;

@@ -315,6 +315,7 @@ ncclResult_t Connector::create(const wire::Handle& handle, int handshake_timeout
               handle.n_threads);
   auto c = std::unique_ptr<Connector>(new Connector());
   c->addr_ = handle.addr;
+  c->nonce_ = handle.nonce;
   c->n_threads_ = handle.n_threads;
   c->version_ = handle.version < wire::kProtocolVersion ? handle.version : wire::kProtocolVersion;
   c->deadline_ns_ = monotonic_ns() + static_cast<uint64_t>(handshake_timeout_s) * 1000000000ull;

@@ -116,6 +116,7 @@ class Connector {
                              std::unique_ptr<Connector>* out);
   ncclResult_t poll(std::unique_ptr<Connection>* out);
   std::string peer() const { return sockaddr_to_string(addr_); }
+  uint64_t nonce() const { return nonce_; }  // the handle's: which listener it connects to
 
  private:
   enum class Stage { kConnecting, kHello, kDone };
@@ -126,6 +127,7 @@ class Connector {
     size_t sent = 0;
   };
   SockAddr addr_{};
+  uint64_t nonce_ = 0;
   int n_threads_ = 1;
   uint16_t version_ = 0;
   uint64_t deadline_ns_ = 0;

@@ -1,7 +1,9 @@
 // The plugin's own TCP transport behind the transport seam: the interfaces it offers NCCL, the
 // non-blocking handshake (tcp.h), and Comm (pipeline/comm.h) for each established connection.
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "plugin/classify/entropy.h"
@@ -98,17 +100,33 @@ class TcpTransport final : public Transport {
 
   ncclResult_t connect(Context*, int dev, void* handle, const CommOptionsFactory& options,
                        std::unique_ptr<NetComm>* out) override {
+    SQZ_REQUIRE(dev >= 0 && dev < device_count(), ncclInvalidArgument,
+                "connect: invalid device %d (%zu devices)", dev, devices_.size());
     auto* h = static_cast<wire::Handle*>(handle);
-    auto* connector = reinterpret_cast<Connector*>(static_cast<uintptr_t>(h->connector));
-    if (connector == nullptr) {
+    Connector* connector = nullptr;
+    if (h->connector == 0) {
       std::unique_ptr<Connector> created;
       SQZ_CHECK(Connector::create(*h, settings_.handshake_timeout_s(), &created));
       connector = created.release();
+      {
+        std::lock_guard<std::mutex> lock(connectors_mu_);
+        connectors_.insert(connector);
+      }
       h->connector = reinterpret_cast<uintptr_t>(connector);
+    } else {
+      connector = live_connector(h->connector, h->nonce);
+      SQZ_REQUIRE(connector != nullptr, ncclInvalidUsage,
+                  "connect: the handle names a connection attempt this plugin does not have (a "
+                  "handle copied while its connect was in progress, used again after it ended, "
+                  "or not a Squeeze handle)");
     }
     std::unique_ptr<Connection> conn;
     ncclResult_t res = connector->poll(&conn);
     if (res != ncclSuccess || conn) {
+      {
+        std::lock_guard<std::mutex> lock(connectors_mu_);
+        connectors_.erase(connector);
+      }
       delete connector;
       h->connector = 0;
     }
@@ -116,7 +134,7 @@ class TcpTransport final : public Transport {
     if (!conn) return ncclSuccess;  // in progress: NCCL calls again with the same handle
     CommOptions opts = options();
     opts.caps = conn->peer_caps;
-    const int speed = dev >= 0 && dev < device_count() ? devices_[dev].speed_mbps : 0;
+    const int speed = devices_[static_cast<size_t>(dev)].speed_mbps;
     opts.link_bytes_per_s = link_bytes_per_s(settings_, speed);
     opts.rans_min_gain = rans_min_gain(settings_.entropy(), opts.link_bytes_per_s);
     opts.history = settings_.history();
@@ -162,11 +180,23 @@ class TcpTransport final : public Transport {
                                          : ", stream history always (link rate unknown)");
   }
 
+  // The connection attempt a handle's connector field names, if this transport has it and it is
+  // for that handle's listener (its nonce); NULL otherwise. The field is only ever a pointer
+  // this transport wrote, but the bytes come from NCCL: a copy of a handle taken during a
+  // connect, or one used again, would otherwise name an attempt that has been deleted.
+  Connector* live_connector(uint64_t field, uint64_t nonce) {
+    auto* c = reinterpret_cast<Connector*>(static_cast<uintptr_t>(field));
+    std::lock_guard<std::mutex> lock(connectors_mu_);
+    return connectors_.count(c) != 0 && c->nonce() == nonce ? c : nullptr;
+  }
+
   Settings settings_;
   std::vector<NetDevice> devices_;
   int helper_threads_;
   uint32_t decoder_caps_;
   bool gpu_buffers_;
+  std::mutex connectors_mu_;
+  std::unordered_set<Connector*> connectors_;  // the connection attempts in progress
 };
 
 }  // namespace

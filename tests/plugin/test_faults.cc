@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <random>
 #include <thread>
 
 #include "harness.h"
@@ -304,6 +305,68 @@ TEST(Faults, StallTimeout) {
   EXPECT_GE(took, 0.9);
   EXPECT_LT(took, 4.0);
   EXPECT_TRUE(log_contains("no progress", "rank 8"));
+}
+
+// Handles come from NCCL as bytes. Bytes that are not a Squeeze handle, or a handle whose connector
+// field (the attempt in progress, which connect() keeps there between NCCL's retries) names no
+// attempt of this plugin, are errors, never a pointer followed: random bytes, and a copy taken
+// while its connect was in progress, used after that connect ended and deleted the attempt.
+TEST(Faults, ForeignOrStaleHandleIsAnErrorNotACrash) {
+  ncclNet_v11_t* n = plugin().v11;
+  void* ctx = nullptr;
+  ASSERT_TRUE(init_ctx(&ctx));
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  for (int k = 0; k < 8; ++k) {
+    char bytes[NCCL_NET_HANDLE_MAXSIZE];
+    for (char& b : bytes) b = static_cast<char>(rng());
+    if (k == 0) std::memset(bytes, 0, sizeof(bytes));  // all zero: no connector, no magic
+    clear_log();
+    void* send = nullptr;
+    ncclNetDeviceHandle_v11_t* dev = nullptr;
+    EXPECT_NE(n->connect(ctx, 0, bytes, &send, &dev), ncclSuccess) << "random handle " << k;
+    EXPECT_EQ(send, nullptr);
+    EXPECT_TRUE(log_contains(k == 0 ? "not a Squeeze handle" : "does not have")) << k;
+  }
+  // A copy of a handle taken while its connect was in progress.
+  char handle[NCCL_NET_HANDLE_MAXSIZE] = {};
+  void* listen = nullptr;
+  ASSERT_EQ(n->listen(ctx, 0, handle, &listen), ncclSuccess);
+  void* send = nullptr;
+  void* recv = nullptr;
+  ncclNetDeviceHandle_v11_t* dev = nullptr;
+  ASSERT_EQ(n->connect(ctx, 0, handle, &send, &dev), ncclSuccess);
+  ASSERT_EQ(send, nullptr) << "connected before the listener accepted";
+  char copy[NCCL_NET_HANDLE_MAXSIZE];
+  std::memcpy(copy, handle, sizeof(copy));
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while ((send == nullptr || recv == nullptr) && Clock::now() < deadline) {
+    if (send == nullptr) {
+      ASSERT_EQ(n->connect(ctx, 0, handle, &send, &dev), ncclSuccess);
+    }
+    if (recv == nullptr) {
+      ASSERT_EQ(n->accept(listen, &recv, &dev), ncclSuccess);
+    }
+  }
+  ASSERT_NE(send, nullptr);
+  ASSERT_NE(recv, nullptr);
+  clear_log();
+  void* again = nullptr;
+  EXPECT_EQ(n->connect(ctx, 0, copy, &again, &dev), ncclInvalidUsage);
+  EXPECT_EQ(again, nullptr);
+  EXPECT_TRUE(log_contains("connect", "does not have"));
+  // An out-of-range device, with a handle that would otherwise connect.
+  char fresh[NCCL_NET_HANDLE_MAXSIZE] = {};
+  void* listen2 = nullptr;
+  ASSERT_EQ(n->listen(ctx, 0, fresh, &listen2), ncclSuccess);
+  EXPECT_EQ(n->connect(ctx, 99, fresh, &again, &dev), ncclInvalidArgument);
+  EXPECT_EQ(n->connect(ctx, -1, fresh, &again, &dev), ncclInvalidArgument);
+  EXPECT_EQ(again, nullptr);
+  EXPECT_EQ(n->closeListen(listen2), ncclSuccess);
+  EXPECT_EQ(n->closeSend(send), ncclSuccess);
+  EXPECT_EQ(n->closeRecv(recv), ncclSuccess);
+  EXPECT_EQ(n->closeListen(listen), ncclSuccess);
+  EXPECT_EQ(n->finalize(ctx), ncclSuccess);
 }
 
 }  // namespace

@@ -68,6 +68,46 @@ TEST(Lifecycle, FailedInitThenFinalize) {
   EXPECT_EQ(plugin().v11->finalize(nullptr), ncclSuccess);
 }
 
+// After the last finalize, what needs an initialised plugin fails with an error and a message
+// (getProperties, listen, connect, accept), devices() reports none, and connections NCCL left
+// open still close: the transport and the codec engine are retired, not destroyed.
+TEST(Lifecycle, CallsAfterTheLastFinalizeAreErrors) {
+  ncclNet_v11_t* n = plugin().v11;
+  int ndev = -1;
+  ASSERT_EQ(n->devices(&ndev), ncclSuccess);
+  ASSERT_EQ(ndev, 0) << "the plugin is held by something else in this process";
+  Pair p;
+  ASSERT_TRUE(connect_pair(&p));
+  void* ctx = p.ctx;
+  p.ctx = nullptr;  // finalized below, before the pair's comms close
+  char handle[NCCL_NET_HANDLE_MAXSIZE] = {};
+  void* listen = nullptr;
+  ASSERT_EQ(n->listen(ctx, 0, handle, &listen), ncclSuccess);
+  ASSERT_EQ(n->finalize(ctx), ncclSuccess);
+  ASSERT_EQ(n->devices(&ndev), ncclSuccess);
+  EXPECT_EQ(ndev, 0);
+  clear_log();
+  ncclNetProperties_v11_t props{};
+  EXPECT_NE(n->getProperties(0, &props), ncclSuccess);
+  EXPECT_TRUE(log_contains("getProperties", "after the last finalize"));
+  char handle2[NCCL_NET_HANDLE_MAXSIZE] = {};
+  void* listen2 = nullptr;
+  EXPECT_NE(n->listen(nullptr, 0, handle2, &listen2), ncclSuccess);
+  EXPECT_EQ(listen2, nullptr);
+  void* send = nullptr;
+  void* recv = nullptr;
+  ncclNetDeviceHandle_v11_t* dev = nullptr;
+  EXPECT_NE(n->connect(nullptr, 0, handle, &send, &dev), ncclSuccess);
+  EXPECT_EQ(send, nullptr);
+  EXPECT_NE(n->accept(listen, &recv, &dev), ncclSuccess);
+  EXPECT_EQ(recv, nullptr);
+  EXPECT_TRUE(log_contains("not initialised"));
+  EXPECT_EQ(n->closeListen(listen), ncclSuccess);
+  p.close();  // closeSend and closeRecv succeed (the pair checks)
+  // And a new init cycle works.
+  ASSERT_TRUE(connect_pair(&p));
+}
+
 TEST(Lifecycle, NoMatchingInterfaceFailsInit) {
   ScopedEnv env;
   env.set("NCCL_SQUEEZE_IFNAME", "=no_such_if0");
