@@ -22,6 +22,7 @@ wire::MsgHeader header_of(const Request& r) {
   h.magic = wire::kMsgMagic;
   h.kind = static_cast<uint8_t>(r.kind);
   h.seq = r.seq;
+  h.tag = r.tag;  // wire.h, protocol 3 (a version 2 receiver reads the field as reserved)
   h.original_bytes = r.original_bytes;
   h.wire_bytes = r.wire_bytes;
   return h;

@@ -373,7 +373,8 @@ TEST(Faults, ForeignOrStaleHandleIsAnErrorNotACrash) {
 
 // The plugin's sender against the wire layout of wire.h, read by hand: each message's header on
 // the data socket of its chunk 0, right before that chunk, chunk j on socket (seq + j) % n, and
-// nothing on the control socket after the handshake. Runs in both threading modes.
+// nothing on the control socket after the handshake, and the sender's tag in each header (protocol
+// 3). Runs in both threading modes.
 TEST(Wire, SenderLayoutMatchesTheSpec) {
   Pair p;
   ASSERT_TRUE(init_ctx(&p.ctx));
@@ -418,7 +419,7 @@ TEST(Wire, SenderLayoutMatchesTheSpec) {
         reader_error = "no header for message " + std::to_string(seq);
         return;
       }
-      if (h.magic != wire::kMsgMagic || h.seq != seq ||
+      if (h.magic != wire::kMsgMagic || h.seq != seq || h.tag != 1 ||
           h.kind != static_cast<uint8_t>(wire::PayloadKind::kRaw) ||
           h.original_bytes != sizes[seq] || h.wire_bytes != sizes[seq]) {
         reader_error = "bad header for message " + std::to_string(seq);
