@@ -456,7 +456,6 @@ struct SqueezeRun {
   uint64_t coded = 0;
   std::vector<float> decoded;
   cpu::PhaseTimes phases, decode_phases;                    // --phases: the timed repetitions'
-  double compress_s = 0.0, decompress_s = 0.0;              // the median repetitions' seconds
   double compress_total_s = 0.0, decompress_total_s = 0.0;  // all timed repetitions' seconds
 };
 
@@ -636,7 +635,6 @@ int run_squeeze(const Options& opt, const CodecParams base_params, const std::ve
   const double tc = median_seconds(opt.reps, compress_all, &out->compress_total_s);
   cpu::set_phase_clock(false);
   out->phases = cpu::phase_times();
-  out->compress_s = tc;
   decompress_all();
   for (size_t i = 0; i < chunks.size(); ++i)
     if (fail[i]) {
@@ -648,7 +646,6 @@ int run_squeeze(const Options& opt, const CodecParams base_params, const std::ve
   const double td = median_seconds(opt.reps, decompress_all, &out->decompress_total_s);
   cpu::set_phase_clock(false);
   out->decode_phases = cpu::decode_phase_times();
-  out->decompress_s = td;
 
   // Every element against the bound it must meet; non-finite values and raw frames bit-exact.
   const std::vector<float> y = widen(restored, opt.dtype);
