@@ -517,6 +517,55 @@ TEST(Transfer, OneListenCommServesConnectionsInTurnAndFromThreads) {
   EXPECT_EQ(n->finalize(ctx), ncclSuccess);
 }
 
+// A connection from each device to a listener on each other device (NCCL's ranks use the device
+// near their GPU, so the two ends of a connection are often different devices; aws-ofi-nccl's
+// tests walk the devices in reverse order on one side). Loopback plus the host's Ethernet
+// interfaces: skipped where the host has only loopback.
+TEST(Transfer, ConnectsFromEveryDeviceToListenersOnEveryOther) {
+  ScopedEnv env;
+  env.set("NCCL_SQUEEZE_IFNAME", "lo,eth,en");
+  void* ctx = nullptr;
+  ASSERT_TRUE(init_ctx(&ctx));
+  ncclNet_v11_t* n = plugin().v11;
+  int ndev = 0;
+  ASSERT_EQ(n->devices(&ndev), ncclSuccess);
+  if (ndev < 2) {
+    EXPECT_EQ(n->finalize(ctx), ncclSuccess);
+    GTEST_SKIP() << "one device only (" << ndev << "): no second interface on this host";
+  }
+  const uint64_t seed = test_seed();
+  for (int from = 0; from < ndev; ++from) {
+    for (int to = 0; to < ndev; ++to) {
+      if (from == to) continue;
+      ncclNetProperties_v11_t pf{}, pt{};
+      ASSERT_EQ(n->getProperties(from, &pf), ncclSuccess);
+      ASSERT_EQ(n->getProperties(to, &pt), ncclSuccess);
+      SCOPED_TRACE(std::string("from ") + pf.name + " to " + pt.name);
+      char handle[NCCL_NET_HANDLE_MAXSIZE] = {};
+      void* listen = nullptr;
+      ASSERT_EQ(n->listen(ctx, to, handle, &listen), ncclSuccess);
+      Pair p;
+      char copy[NCCL_NET_HANDLE_MAXSIZE];
+      std::memcpy(copy, handle, sizeof(copy));
+      const auto deadline = Clock::now() + std::chrono::seconds(10);
+      while (p.send == nullptr || p.recv == nullptr) {
+        ncclNetDeviceHandle_v11_t* dev = nullptr;
+        if (p.send == nullptr) {
+          ASSERT_EQ(n->connect(ctx, from, copy, &p.send, &dev), ncclSuccess);
+        }
+        if (p.recv == nullptr) {
+          ASSERT_EQ(n->accept(listen, &p.recv, &dev), ncclSuccess);
+        }
+        ASSERT_LT(Clock::now(), deadline) << "connect timed out";
+      }
+      one_message(p, 100000, seed + 16 * from + to, 3);
+      p.close();
+      EXPECT_EQ(n->closeListen(listen), ncclSuccess);
+    }
+  }
+  EXPECT_EQ(n->finalize(ctx), ncclSuccess);
+}
+
 // 32 small sends posted at once complete before the receiver posts anything (their bytes fit the
 // sockets' buffers), and the receives posted one at a time afterwards get them in order with
 // their sizes (aws-ofi-nccl's eager_multirecv T13). Sizes straddle 4096 (MIN_BYTES); floats are
