@@ -62,6 +62,15 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "its wire time longer, measured on its own frames with and without it every 1024 frames; an "  \
     "unknown link rate means on. on: always; off: never (deduplication within a frame only). The " \
     "decoded values are the same in every case.")                                                  \
+  X(kLossyGate, "LOSSY_GATE", kEnum, "off", 0, 0, "off|link",                                      \
+    "Lossy compression on the CPU (host buffers) only where it makes the transfer faster. off: "   \
+    "always compress. link: a send connection compresses the first 8 messages of a float "         \
+    "datatype and times the codec; then it compresses while the codec's throughput (input bytes "  \
+    "per second of codec time, times CODEC_THREADS when above 1) is at least the link's rate "     \
+    "(LINK_MBPS, else the device's speed) and the ratio at least 1.1, and sends bit-exact "        \
+    "otherwise (pass_codec_slow); measured again every 4096 messages; an unknown link rate means " \
+    "always. Use link where the device reports its true rate (a VM's virtual NIC may not: set "    \
+    "LINK_MBPS). GPU buffers, coded on the GPU, are not gated.")                                   \
   X(kLayout, "LAYOUT", kString, "", 0, 0, "",                                                      \
     "The tables of a row of the all-to-all payloads, in row order: comma-separated "               \
     "WIDTH[*COUNT][@ROWS][=BOUND] (e.g. 128*8, or 64@1460,64@10000000=5e-3,32). Applied to a "     \
@@ -264,6 +273,8 @@ struct Settings {
     const std::string& v = get<ParamId::kHistory>();
     return v == "on" ? History::kOn : v == "off" ? History::kOff : History::kAuto;
   }
+  // LOSSY_GATE=link: host-buffer lossy sends compress only while the CPU codec keeps up.
+  bool lossy_gate() const { return get<ParamId::kLossyGate>() == "link"; }
   // LINK_MBPS as configured: -1 for "auto" (the device's speed).
   int64_t link_mbps() const { return get<ParamId::kLinkMbps>(); }
   // THREADS as configured: -1 for "auto" (resolve_thread_count gives the effective value).

@@ -45,6 +45,8 @@ const char* decision_name(Decision d) {
       return "pass_not_paying";
     case Decision::kPassNoLossless:
       return "pass_no_lossless";
+    case Decision::kPassCodecSlow:
+      return "pass_codec_slow";
     case Decision::kCount:
       break;
   }

@@ -27,6 +27,7 @@ enum class Decision : uint8_t {
   kLossless,        // compressed bit for bit (the lossless method)
   kPassNotPaying,   // lossless "auto": the coder is slower than the link, or the ratio too low
   kPassNoLossless,  // lossless wanted, but the receiver does not decode it, or a GPU buffer
+  kPassCodecSlow,   // LOSSY_GATE=link: the CPU codec is slower than the link
   kCount
 };
 const char* decision_name(Decision d);

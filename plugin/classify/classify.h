@@ -117,7 +117,7 @@ struct ClassifyInput {
 struct ClassifyResult {
   Decision decision = Decision::kPassNotSimple;
   CodecParams params;
-  bool auto_lossless = false;  // kLossless only while it pays (the connection's LosslessGauge)
+  bool auto_lossless = false;  // kLossless only while it pays (the connection's CoderGauge)
 };
 
 ClassifyResult classify(const ClassifyPolicy& policy, const PolicyTable& rules,

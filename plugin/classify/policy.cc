@@ -175,7 +175,8 @@ PolicyTable::PolicyTable() {
   for (int d = kFloatColumns; d < kPolicyDtypes; ++d) p2p[d] = lossless_cell(true, false);
 }
 
-LosslessGauge::Verdict LosslessGauge::next(int d, double link_bytes_per_s) {
+CoderGauge::Verdict CoderGauge::next(int d, double link_bytes_per_s, bool unknown_pays,
+                                     double parallel) {
   Column& c = cols_[d];
   Verdict v;
   if (c.decided && ++c.since >= kRecheckMessages) c = Column{};  // measure again
@@ -190,9 +191,10 @@ LosslessGauge::Verdict LosslessGauge::next(int d, double link_bytes_per_s) {
       return v;
     }
     const double secs = (double)c.ns * 1e-9;
-    c.last_rate = secs > 0 ? (double)c.in / secs : 0.0;
+    c.last_rate = secs > 0 ? (double)c.in / secs * (parallel > 1.0 ? parallel : 1.0) : 0.0;
     c.last_ratio = c.out > 0 ? (double)c.in / (double)c.out : 0.0;
-    c.pays = link_bytes_per_s > 0 && c.last_rate >= link_bytes_per_s && c.last_ratio >= kMinRatio;
+    c.pays = link_bytes_per_s > 0 ? c.last_rate >= link_bytes_per_s && c.last_ratio >= kMinRatio
+                                  : unknown_pays;
     c.decided = true;
     c.since = 0;
     v.decided_now = true;
@@ -201,7 +203,7 @@ LosslessGauge::Verdict LosslessGauge::next(int d, double link_bytes_per_s) {
   return v;
 }
 
-void LosslessGauge::record(int d, uint64_t in, uint64_t out, uint64_t ns) {
+void CoderGauge::record(int d, uint64_t in, uint64_t out, uint64_t ns) {
   Column& c = cols_[d];
   if (c.decided || c.probes_done >= kProbeMessages) return;
   ++c.probes_done;
@@ -210,7 +212,7 @@ void LosslessGauge::record(int d, uint64_t in, uint64_t out, uint64_t ns) {
   c.ns += ns;
 }
 
-void LosslessGauge::measured(int d, double* bytes_per_s, double* ratio) const {
+void CoderGauge::measured(int d, double* bytes_per_s, double* ratio) const {
   *bytes_per_s = cols_[d].last_rate;
   *ratio = cols_[d].last_ratio;
 }

@@ -13,7 +13,7 @@
 // p2p covers Send, Recv, SendRecv and everything NCCL builds from them (AlltoAll, Scatter,
 // Gather); coll is every collective; "*" every operation, or every datatype (lossy actions and
 // "on" apply to its float types only). lossless: every message bit for bit through the lossless
-// method; auto: lossless while it pays on this connection (the rule of LosslessGauge); "on" for
+// method; auto: lossless while it pays on this connection (the rule of CoderGauge); "on" for
 // an integer type means auto. Integers are never compressed lossily; float64 and fp8 never at
 // all.
 #pragma once
@@ -45,7 +45,7 @@ struct PolicyCell {
   bool custom_bound = false;  // false: MODE/BOUND of the configuration
   BoundMode mode = BoundMode::kLocal;
   double bound = 0.0;
-  bool auto_lossless = false;  // mode kLossless only while it pays (LosslessGauge)
+  bool auto_lossless = false;  // mode kLossless only while it pays (CoderGauge)
 };
 
 struct PolicyTable {
@@ -58,14 +58,16 @@ struct PolicyTable {
   }
 };
 
-// The lossless rule of "auto" cells, per connection and datatype: the first kProbeMessages
-// messages are compressed, measuring the coder's throughput (input bytes per second of codec
-// time) and ratio (messages sent before those measurements are in are compressed too); then a
-// message is compressed while the throughput is at least the link's rate
-// (NCCL_SQUEEZE_LINK_GBPS, else the device's speed; unknown: never) and the ratio at least
-// kMinRatio, since a pipelined coder slower than the link is what limits the transfer. The
+// Whether a CPU coder pays on a connection, per datatype: the rule of lossless "auto" cells and
+// of LOSSY_GATE=link. The first kProbeMessages messages are compressed, measuring the coder's
+// throughput (input bytes per second of codec time) and ratio (messages sent before those
+// measurements are in are compressed too); then a message is compressed while the throughput,
+// times the coder's parallelism, is at least the link's rate (NCCL_SQUEEZE_LINK_MBPS, else the
+// device's speed) and the ratio at least kMinRatio, since a pipelined coder slower than the link
+// is what limits the transfer. An unknown link rate means never for the lossless rule (bit-exact
+// passthrough costs nothing) and always for the lossy one (its cells asked for compression). The
 // measurement starts again every kRecheckMessages messages (data and load change).
-class LosslessGauge {
+class CoderGauge {
  public:
   static constexpr int kProbeMessages = 8;
   static constexpr uint64_t kRecheckMessages = 4096;
@@ -74,8 +76,9 @@ class LosslessGauge {
     bool compress = false;
     bool decided_now = false;  // the verdict of a measurement just completed (worth a log line)
   };
-  // Whether to compress the next message of column d; link_bytes_per_s <= 0: unknown.
-  Verdict next(int d, double link_bytes_per_s);
+  // Whether to compress the next message of column d; link_bytes_per_s <= 0: unknown, which
+  // pays when unknown_pays. parallel: coder threads that share the work (>= 1).
+  Verdict next(int d, double link_bytes_per_s, bool unknown_pays = false, double parallel = 1.0);
   // A compressed message of column d: its sizes and codec time.
   void record(int d, uint64_t in, uint64_t out, uint64_t ns);
   // The last measurement of column d (for the log): input bytes per second and ratio.

@@ -263,6 +263,9 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     // they pass through.
     if (gpu_send && cr.decision == Decision::kLossless && cr.auto_lossless)
       cr.decision = Decision::kPassNoLossless;
+    // The CPU codec's lossy sends, while it keeps up with the link (LOSSY_GATE); the GPU codec
+    // is not gated.
+    if (!gpu_send) classifier_.gate_lossy(options_, &cr);
     if (gpu_send) {
       SQZ_CHECK(gpu_->reserve_send(size, &cr, &staging));
     } else if (compresses(cr.decision)) {
@@ -378,12 +381,10 @@ void Comm::on_compressed(CodecTask* task) {
     c->stats_.note_bound(task->stats.applied_bound);
     if (task->err_over_bound >= 0) c->stats_.note_err_over_bound(task->err_over_bound);
     c->stats_.outliers.fetch_add(task->stats.outliers, std::memory_order_relaxed);
-    if (task->params.mode == BoundMode::kLossless) {
-      c->classifier_.gauge.record(static_cast<int>(task->params.dtype) - 1, task->src_bytes,
-                                  task->out_bytes, task->elapsed_ns);
-    } else if (c->encoder_ != nullptr) {
+    c->classifier_.record_compression(c->options_, task->params, task->src_bytes, task->out_bytes,
+                                      task->elapsed_ns);
+    if (task->params.mode != BoundMode::kLossless && c->encoder_ != nullptr)
       c->history_gauge_.record(r->history, task->src_bytes, task->out_bytes, task->elapsed_ns);
-    }
     r->kind = wire::PayloadKind::kFramed;
     r->payload = r->staging;
     r->wire_bytes = task->out_bytes;
@@ -1014,7 +1015,7 @@ ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t 
   }
   if (!r.auto_lossless) return r;
   const int col = static_cast<int>(r.params.dtype) - 1;
-  const LosslessGauge::Verdict v = gauge.next(col, options.link_bytes_per_s);
+  const CoderGauge::Verdict v = gauge.next(col, options.link_bytes_per_s);
   if (v.decided_now) {
     double rate = 0, ratio = 0;
     gauge.measured(col, &rate, &ratio);
@@ -1022,12 +1023,43 @@ ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t 
              "send connection %llu: lossless coding of %s %s: the coder runs at %.3f GB/s with "
              "ratio %.2f over %d messages, the link at %.3f GB/s%s",
              static_cast<unsigned long long>(options.id), dtype_name(r.params.dtype),
-             v.compress ? "pays" : "does not pay", rate / 1e9, ratio, LosslessGauge::kProbeMessages,
+             v.compress ? "pays" : "does not pay", rate / 1e9, ratio, CoderGauge::kProbeMessages,
              options.link_bytes_per_s / 1e9,
              options.link_bytes_per_s > 0 ? "" : " (unknown: set NCCL_SQUEEZE_LINK_MBPS)");
   }
   if (!v.compress) r.decision = Decision::kPassNotPaying;
   return r;
+}
+
+void SendClassifier::gate_lossy(const CommOptions& options, ClassifyResult* r) {
+  if (!options.lossy_gate || r->decision != Decision::kLossy) return;
+  const int col = static_cast<int>(r->params.dtype) - 1;
+  const double threads = options.codec_threads > 1 ? options.codec_threads : 1;
+  const CoderGauge::Verdict v =
+      lossy_gauge.next(col, options.link_bytes_per_s, /*unknown_pays=*/true, threads);
+  if (v.decided_now) {
+    double rate = 0, ratio = 0;
+    lossy_gauge.measured(col, &rate, &ratio);
+    SQZ_INFO(NCCL_NET,
+             "send connection %llu: lossy compression of %s %s: the CPU codec runs at %.3f GB/s "
+             "(%.0f thread%s) with ratio %.2f over %d messages, the link at %.4g GB/s%s",
+             static_cast<unsigned long long>(options.id), dtype_name(r->params.dtype),
+             v.compress ? "pays" : "does not pay (sent bit-exact)", rate / 1e9, threads,
+             threads > 1 ? "s" : "", ratio, CoderGauge::kProbeMessages,
+             options.link_bytes_per_s / 1e9,
+             options.link_bytes_per_s > 0 ? "" : " (unknown: compressing)");
+  }
+  if (!v.compress) r->decision = Decision::kPassCodecSlow;
+}
+
+void SendClassifier::record_compression(const CommOptions& options, const CodecParams& params,
+                                        uint64_t in, uint64_t out, uint64_t ns) {
+  const int col = static_cast<int>(params.dtype) - 1;
+  if (params.mode == BoundMode::kLossless) {
+    gauge.record(col, in, out, ns);
+  } else if (options.lossy_gate) {
+    lossy_gauge.record(col, in, out, ns);
+  }
 }
 
 }  // namespace squeeze::plugin

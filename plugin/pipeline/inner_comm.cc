@@ -211,6 +211,7 @@ ncclResult_t InnerComm::isend(void* data, size_t size, int tag, void* mhandle,
       cr.decision =
           cr.decision == Decision::kLossless ? Decision::kPassNoLossless : Decision::kPassDisabled;
     }
+    classifier_.gate_lossy(options_, &cr);  // host buffers: the CPU codec, while it keeps up
     char* staging = nullptr;
     size_t capacity = 0;
     if (compresses(cr.decision)) {
@@ -306,10 +307,8 @@ void InnerComm::on_compressed(CodecTask* task) {
   c->stats_.note_bound(task->stats.applied_bound);
   if (task->err_over_bound >= 0) c->stats_.note_err_over_bound(task->err_over_bound);
   c->stats_.outliers.fetch_add(task->stats.outliers, std::memory_order_relaxed);
-  if (task->params.mode == BoundMode::kLossless) {
-    c->classifier_.gauge.record(static_cast<int>(task->params.dtype) - 1, task->src_bytes,
-                                task->out_bytes, task->elapsed_ns);
-  }
+  c->classifier_.record_compression(c->options_, task->params, task->src_bytes, task->out_bytes,
+                                    task->elapsed_ns);
   if (inner_wire::kPrefixBytes + task->out_bytes >= r->size) {
     // The receiver's buffer is NCCL's, of the message's size: a frame that did not shrink the
     // message travels as the message itself.

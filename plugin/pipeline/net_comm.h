@@ -43,6 +43,10 @@ struct CommOptions {
   // Send side: whether its lossy frames refer to the stream history, when the receiver decodes
   // such frames (HISTORY; auto: HistoryGauge over link_bytes_per_s).
   Settings::History history = Settings::History::kAuto;
+  // Send side: LOSSY_GATE=link (host-buffer lossy sends compress while the CPU codec keeps up
+  // with link_bytes_per_s), and the codec threads that share that work (0: NCCL's proxy thread).
+  bool lossy_gate = false;
+  int codec_threads = 0;
 };
 
 // LINK_MBPS, else the device's speed (Mbit/s, <= 0: unknown), in bytes per second; 0: unknown.
@@ -109,13 +113,21 @@ struct SendClassifier {
   std::shared_ptr<const LayoutSpec> layout;
   uint64_t layout_gen = 0;
   // Whether lossless coding pays, per datatype ("auto" cells); fed by the compressions.
-  LosslessGauge gauge;
+  CoderGauge gauge;
+  // Whether lossy coding on the CPU pays, per datatype (LOSSY_GATE=link); fed likewise.
+  CoderGauge lossy_gauge;
 
   // The connection's kind: the connect-time hint, else the FIFO registration pattern.
   CommKind comm_kind(CommKind connect_kind) const;
   // Classifies one send. proto: the protocol of its buffer (reg_order.proto_of), or kUnknown.
   ClassifyResult classify_send(const CommOptions& options, size_t bytes, BufferProto proto,
                                const SendTraffic& traffic);
+  // LOSSY_GATE=link, for a lossy send the CPU codec would compress: kPassCodecSlow while the
+  // codec is measured slower than the link (lossy_gauge). Call once per such send.
+  void gate_lossy(const CommOptions& options, ClassifyResult* r);
+  // A compression finished: feeds the gauge of its kind (lossless or lossy).
+  void record_compression(const CommOptions& options, const CodecParams& params, uint64_t in,
+                          uint64_t out, uint64_t ns);
 };
 
 }  // namespace squeeze::plugin

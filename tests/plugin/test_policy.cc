@@ -559,7 +559,7 @@ TEST_F(Policy, LosslessAutoFollowsTheLinkRate) {
     for (int k = 0; k < kMessages; ++k) {
       msgs.push_back({"int64 ids", p2p_task("Send", "ncclInt64", kN), kAlltoAllOp, 0,
                       gen.ints<int64_t>(kN, 1u << 20), false});
-      msgs.back().lossless = slow_link || k < squeeze::plugin::LosslessGauge::kProbeMessages;
+      msgs.back().lossless = slow_link || k < squeeze::plugin::CoderGauge::kProbeMessages;
     }
     a2a.run(msgs, getpid());
     Json s = conn_stats("send", tag);
@@ -569,10 +569,63 @@ TEST_F(Policy, LosslessAutoFollowsTheLinkRate) {
     } else {
       EXPECT_EQ(
           nonzero(s["decisions"]),
-          Json({{"lossless", squeeze::plugin::LosslessGauge::kProbeMessages},
-                {"pass_not_paying", kMessages - squeeze::plugin::LosslessGauge::kProbeMessages}}))
+          Json({{"lossless", squeeze::plugin::CoderGauge::kProbeMessages},
+                {"pass_not_paying", kMessages - squeeze::plugin::CoderGauge::kProbeMessages}}))
           << s;
       EXPECT_TRUE(log_contains("lossless coding of i64 does not pay"));
+    }
+    a2a.pair.close();
+  }
+}
+
+// LOSSY_GATE=link through the plugin: the first 8 f32 messages of a connection are compressed
+// and timed; then, on a 1 Mbit/s link, the CPU codec is faster and every message stays lossy,
+// while on a 100 Tbit/s link it is not and the rest go bit-exact (pass_codec_slow). bf16 is
+// measured on its own (its probes are lossy either way), and LOSSY_GATE=off compresses every
+// message on the fast link too.
+TEST_F(Policy, LossyGateFollowsTheLinkRate) {
+  uint64_t seed = test_seed();
+  Payloads gen(seed);
+  const size_t kN = 16384;
+  const int kMessages = 12, kProbes = squeeze::plugin::CoderGauge::kProbeMessages;
+  struct Case {
+    const char* what;
+    const char* gate;
+    const char* link_mbps;
+    bool gated;  // the messages after the probes pass through
+    int tag;
+  };
+  for (const Case& c : {Case{"link, 1 Mbit/s", "link", "1", false, 17},
+                        Case{"link, 100 Tbit/s", "link", "100000000", true, 18},
+                        Case{"off, 100 Tbit/s", "off", "100000000", false, 19}}) {
+    SCOPED_TRACE(c.what);
+    ScopedEnv env;
+    env.set("NCCL_SQUEEZE_CODEC_THREADS", "0")  // verdicts in posting order
+        .set("NCCL_SQUEEZE_LOSSY_GATE", c.gate)
+        .set("NCCL_SQUEEZE_LINK_MBPS", c.link_mbps);
+    clear_log();
+    ScopedProfiler profiler;
+    Link a2a;
+    ASSERT_TRUE(a2a.open(0x7C0, 1, 4 << 20, c.tag));
+    std::vector<Message> msgs;
+    for (int k = 0; k < kMessages; ++k) {
+      const bool lossy = !c.gated || k < kProbes;
+      msgs.push_back({"f32 embeddings", p2p_task("Send", "ncclFloat32", kN), kAlltoAllOp, 0,
+                      gen.f32(kN), lossy, Elem::kF32, 0, 0, lossy ? kDefaultLocal : 0});
+    }
+    for (int k = 0; k < 2; ++k)
+      msgs.push_back({"bf16 gradients", p2p_task("Send", "ncclBfloat16", kN), kAlltoAllOp, 0,
+                      gen.bf16(kN), true, Elem::kBF16, 0, 0, kDefaultLocal});
+    a2a.run(msgs, getpid());
+    Json s = conn_stats("send", c.tag);
+    if (c.gated) {
+      EXPECT_EQ(nonzero(s["decisions"]),
+                Json({{"lossy", kProbes + 2}, {"pass_codec_slow", kMessages - kProbes}}))
+          << s;
+      EXPECT_TRUE(log_contains("lossy compression of f32 does not pay (sent bit-exact)"));
+    } else {
+      EXPECT_EQ(nonzero(s["decisions"]), Json({{"lossy", kMessages + 2}})) << s;
+      EXPECT_EQ(log_contains("lossy compression of f32 pays"), std::string(c.gate) == "link");
     }
     a2a.pair.close();
   }

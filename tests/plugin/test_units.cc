@@ -591,16 +591,16 @@ TEST(ClassifyRules, EachConditionGates) {
 
 // The lossless "auto" rule: probes, then a verdict from the coder's throughput against the link
 // and the ratio, per datatype, measured again after kRecheckMessages.
-TEST(LosslessGauge, ProbesThenComparesTheCoderWithTheLink) {
+TEST(CoderGauge, ProbesThenComparesTheCoderWithTheLink) {
   const int kI64 = static_cast<int>(DType::kI64) - 1, kI32 = static_cast<int>(DType::kI32) - 1;
-  LosslessGauge g;
+  CoderGauge g;
   const double link = 125e6;  // 1 Gbit/s
   // 8 probes are compressed; until their measurements are in, later messages are too.
-  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) EXPECT_TRUE(g.next(kI64, link).compress);
+  for (int k = 0; k < CoderGauge::kProbeMessages; ++k) EXPECT_TRUE(g.next(kI64, link).compress);
   EXPECT_TRUE(g.next(kI64, link).compress);
   // Each probe: 1 MB in 2 ms (0.5 GB/s) to 0.25 MB (ratio 4): faster than the link, pays.
-  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) g.record(kI64, 1000000, 250000, 2000000);
-  LosslessGauge::Verdict v = g.next(kI64, link);
+  for (int k = 0; k < CoderGauge::kProbeMessages; ++k) g.record(kI64, 1000000, 250000, 2000000);
+  CoderGauge::Verdict v = g.next(kI64, link);
   EXPECT_TRUE(v.compress);
   EXPECT_TRUE(v.decided_now);
   double rate = 0, ratio = 0;
@@ -609,7 +609,7 @@ TEST(LosslessGauge, ProbesThenComparesTheCoderWithTheLink) {
   EXPECT_NEAR(ratio, 4.0, 1e-9);
   EXPECT_FALSE(g.next(kI64, link).decided_now);
   // A 10 Gbit/s link outruns that coder: not worth it. Another column, its own measurement.
-  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+  for (int k = 0; k < CoderGauge::kProbeMessages; ++k) {
     EXPECT_TRUE(g.next(kI32, 1.25e9).compress);
     g.record(kI32, 1000000, 250000, 2000000);
   }
@@ -617,27 +617,48 @@ TEST(LosslessGauge, ProbesThenComparesTheCoderWithTheLink) {
   EXPECT_FALSE(v.compress);
   EXPECT_TRUE(v.decided_now);
   // A fast coder with a ratio below 1.1 does not pay either; an unknown link never does.
-  LosslessGauge h;
-  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+  CoderGauge h;
+  for (int k = 0; k < CoderGauge::kProbeMessages; ++k) {
     h.next(kI64, link);
     h.record(kI64, 1000000, 950000, 1000);
   }
   EXPECT_FALSE(h.next(kI64, link).compress);
-  LosslessGauge u;
-  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+  CoderGauge u;
+  for (int k = 0; k < CoderGauge::kProbeMessages; ++k) {
     u.next(kI64, 0);
     u.record(kI64, 1000000, 100000, 1000);
   }
   EXPECT_FALSE(u.next(kI64, 0).compress);
   // After kRecheckMessages the verdict is measured again (probes compress).
-  for (uint64_t k = 1; k < LosslessGauge::kRecheckMessages; ++k)
+  for (uint64_t k = 1; k < CoderGauge::kRecheckMessages; ++k)
     EXPECT_FALSE(u.next(kI64, 0).compress);
   EXPECT_TRUE(u.next(kI64, 0).compress);
 }
 
+// The lossy gate's use of the rule (LOSSY_GATE=link): an unknown link means compress, and the
+// throughput counts the codec threads that share the work.
+TEST(CoderGauge, LossyGateTakesUnknownLinksAndTheCodecThreads) {
+  const int kF32 = static_cast<int>(DType::kF32) - 1;
+  const auto measured = [&](double link, double parallel) {
+    CoderGauge g;
+    for (int k = 0; k < CoderGauge::kProbeMessages; ++k) {
+      EXPECT_TRUE(g.next(kF32, link, /*unknown_pays=*/true, parallel).compress);
+      g.record(kF32, 1000000, 100000, 1000000);  // 1 GB/s a thread, ratio 10
+    }
+    const CoderGauge::Verdict v = g.next(kF32, link, true, parallel);
+    EXPECT_TRUE(v.decided_now);
+    return v.compress;
+  };
+  EXPECT_TRUE(measured(0, 1));       // unknown link: compress
+  EXPECT_TRUE(measured(0.9e9, 1));   // slower than the codec
+  EXPECT_FALSE(measured(1.5e9, 1));  // faster than one thread
+  EXPECT_TRUE(measured(1.5e9, 2));   // not than two
+  EXPECT_FALSE(measured(2.5e9, 2));
+}
+
 // The connection's side of the rule: a receiver that does not decode lossless frames gets the
 // message raw (pass_no_lossless); otherwise the gauge decides "auto" cells.
-TEST(LosslessGauge, SendClassifierAppliesCapsAndTheGauge) {
+TEST(CoderGauge, SendClassifierAppliesCapsAndTheGauge) {
   TrafficRecord ints{OpKind::kP2p, 6, NcclDType::kInt64, -1};
   SendTraffic traffic;
   traffic.path = TrafficPath::kProfiler;
@@ -649,7 +670,7 @@ TEST(LosslessGauge, SendClassifierAppliesCapsAndTheGauge) {
   EXPECT_EQ(c.classify_send(o, 1 << 20, BufferProto::kSimple, traffic).decision,
             Decision::kPassNoLossless);
   o.caps = kCapsAll;
-  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+  for (int k = 0; k < CoderGauge::kProbeMessages; ++k) {
     EXPECT_EQ(c.classify_send(o, 1 << 20, BufferProto::kSimple, traffic).decision,
               Decision::kLossless);
     c.gauge.record(static_cast<int>(DType::kI64) - 1, 1 << 20, 1 << 18, 1000000);
@@ -658,7 +679,7 @@ TEST(LosslessGauge, SendClassifierAppliesCapsAndTheGauge) {
             Decision::kLossless);
   SendClassifier fast_link;
   o.link_bytes_per_s = 1e15;
-  for (int k = 0; k < LosslessGauge::kProbeMessages; ++k) {
+  for (int k = 0; k < CoderGauge::kProbeMessages; ++k) {
     fast_link.classify_send(o, 1 << 20, BufferProto::kSimple, traffic);
     fast_link.gauge.record(static_cast<int>(DType::kI64) - 1, 1 << 20, 1 << 18, 1000000);
   }
