@@ -1014,42 +1014,39 @@ ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t 
     return r;
   }
   if (!r.auto_lossless) return r;
-  const int col = static_cast<int>(r.params.dtype) - 1;
-  const CoderGauge::Verdict v = gauge.next(col, options.link_bytes_per_s);
-  if (v.decided_now) {
-    double rate = 0, ratio = 0;
-    gauge.measured(col, &rate, &ratio);
-    SQZ_INFO(NCCL_NET,
-             "send connection %llu: lossless coding of %s %s: the coder runs at %.3f GB/s with "
-             "ratio %.2f over %d messages, the link at %.3f GB/s%s",
-             static_cast<unsigned long long>(options.id), dtype_name(r.params.dtype),
-             v.compress ? "pays" : "does not pay", rate / 1e9, ratio, CoderGauge::kProbeMessages,
-             options.link_bytes_per_s / 1e9,
-             options.link_bytes_per_s > 0 ? "" : " (unknown: set NCCL_SQUEEZE_LINK_MBPS)");
-  }
-  if (!v.compress) r.decision = Decision::kPassNotPaying;
+  if (!coder_pays(gauge, options, r.params.dtype, "lossless coding", /*unknown_pays=*/false, 1))
+    r.decision = Decision::kPassNotPaying;
   return r;
 }
 
 void SendClassifier::gate_lossy(const CommOptions& options, ClassifyResult* r) {
   if (!options.lossy_gate || r->decision != Decision::kLossy) return;
-  const int col = static_cast<int>(r->params.dtype) - 1;
-  const double threads = options.codec_threads > 1 ? options.codec_threads : 1;
-  const CoderGauge::Verdict v =
-      lossy_gauge.next(col, options.link_bytes_per_s, /*unknown_pays=*/true, threads);
+  const int threads = options.codec_threads > 1 ? options.codec_threads : 1;
+  if (!coder_pays(lossy_gauge, options, r->params.dtype, "lossy compression",
+                  /*unknown_pays=*/true, threads))
+    r->decision = Decision::kPassCodecSlow;
+}
+
+bool SendClassifier::coder_pays(CoderGauge& g, const CommOptions& options, DType dtype,
+                                const char* what, bool unknown_pays, int threads) {
+  const int col = static_cast<int>(dtype) - 1;
+  const CoderGauge::Verdict v = g.next(col, options.link_bytes_per_s, unknown_pays, threads);
   if (v.decided_now) {
     double rate = 0, ratio = 0;
-    lossy_gauge.measured(col, &rate, &ratio);
+    g.measured(col, &rate, &ratio);
+    const bool known = options.link_bytes_per_s > 0;
     SQZ_INFO(NCCL_NET,
-             "send connection %llu: lossy compression of %s %s: the CPU codec runs at %.3f GB/s "
-             "(%.0f thread%s) with ratio %.2f over %d messages, the link at %.4g GB/s%s",
-             static_cast<unsigned long long>(options.id), dtype_name(r->params.dtype),
+             "send connection %llu: %s of %s %s: the CPU codec runs at %.3f GB/s (%d thread%s) "
+             "with ratio %.2f over %d messages, the link at %.4g GB/s%s",
+             static_cast<unsigned long long>(options.id), what, dtype_name(dtype),
              v.compress ? "pays" : "does not pay (sent bit-exact)", rate / 1e9, threads,
              threads > 1 ? "s" : "", ratio, CoderGauge::kProbeMessages,
              options.link_bytes_per_s / 1e9,
-             options.link_bytes_per_s > 0 ? "" : " (unknown: compressing)");
+             known          ? ""
+             : unknown_pays ? " (unknown: compressing)"
+                            : " (unknown: not compressing; set NCCL_SQUEEZE_LINK_MBPS)");
   }
-  if (!v.compress) r->decision = Decision::kPassCodecSlow;
+  return v.compress;
 }
 
 void SendClassifier::record_compression(const CommOptions& options, const CodecParams& params,

@@ -125,6 +125,10 @@ struct SendClassifier {
   // LOSSY_GATE=link, for a lossy send the CPU codec would compress: kPassCodecSlow while the
   // codec is measured slower than the link (lossy_gauge). Call once per such send.
   void gate_lossy(const CommOptions& options, ClassifyResult* r);
+  // g's verdict for the next message of dtype (CoderGauge::next), logged when just measured
+  // (`what`: the coding it judges).
+  bool coder_pays(CoderGauge& g, const CommOptions& options, DType dtype, const char* what,
+                  bool unknown_pays, int threads);
   // A compression finished: feeds the gauge of its kind (lossless or lossy).
   void record_compression(const CommOptions& options, const CodecParams& params, uint64_t in,
                           uint64_t out, uint64_t ns);

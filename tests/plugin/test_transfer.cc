@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -447,16 +448,18 @@ TEST(Transfer, CloseWithRequestsInFlight) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
 }
 
-// One connection made from a fresh copy of a listener's handle (connect keeps its attempt in the
-// copy it is given), retried with accept until both sides have a comm, as a proxy does.
-::testing::AssertionResult connect_from(void* ctx, void* listen, const char* handle, Pair* p) {
+// One connection from device `dev` made from a fresh copy of a listener's handle (connect keeps
+// its attempt in the copy it is given), retried with accept until both sides have a comm, as a
+// proxy does.
+::testing::AssertionResult connect_from(void* ctx, void* listen, const char* handle, Pair* p,
+                                        int dev_from = 0) {
   ncclNet_v11_t* n = plugin().v11;
   char copy[NCCL_NET_HANDLE_MAXSIZE];
   std::memcpy(copy, handle, sizeof(copy));
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   while (p->send == nullptr || p->recv == nullptr) {
     ncclNetDeviceHandle_v11_t* dev = nullptr;
-    if (p->send == nullptr && n->connect(ctx, 0, copy, &p->send, &dev) != ncclSuccess)
+    if (p->send == nullptr && n->connect(ctx, dev_from, copy, &p->send, &dev) != ncclSuccess)
       return ::testing::AssertionFailure() << "connect failed";
     if (p->recv == nullptr && n->accept(listen, &p->recv, &dev) != ncclSuccess)
       return ::testing::AssertionFailure() << "accept failed";
@@ -482,6 +485,16 @@ void one_message(Pair& p, size_t bytes, uint64_t seed, int tag) {
   EXPECT_EQ(0, std::memcmp(in.data(), out.data(), bytes)) << "tag " << tag;
   EXPECT_EQ(plugin().v11->deregMr(p.send, b.send_mh), ncclSuccess);
   EXPECT_EQ(plugin().v11->deregMr(p.recv, b.recv_mh), ncclSuccess);
+}
+
+// rounds(thread, count) on this thread (thread 0), then on threads 1-4 at once, all on one
+// context, which is finalized afterwards.
+void on_one_thread_then_four(void* ctx, const std::function<void(int, int)>& rounds, int count) {
+  rounds(0, count);
+  std::vector<std::thread> threads;
+  for (int t = 1; t <= 4; ++t) threads.emplace_back(rounds, t, count);
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(plugin().v11->finalize(ctx), ncclSuccess);
 }
 
 // A listen comm serves one connection after another (aws-ofi-nccl's reuse_listen_comm does
@@ -510,11 +523,7 @@ TEST(Transfer, OneListenCommServesConnectionsInTurnAndFromThreads) {
     previous.reset();
     EXPECT_EQ(n->closeListen(listen), ncclSuccess);
   };
-  rounds(0, 10);
-  std::vector<std::thread> threads;
-  for (int t = 1; t <= 4; ++t) threads.emplace_back(rounds, t, 10);
-  for (std::thread& t : threads) t.join();
-  EXPECT_EQ(n->finalize(ctx), ncclSuccess);
+  on_one_thread_then_four(ctx, rounds, 10);
 }
 
 // A connection from each device to a listener on each other device (NCCL's ranks use the device
@@ -545,19 +554,7 @@ TEST(Transfer, ConnectsFromEveryDeviceToListenersOnEveryOther) {
       void* listen = nullptr;
       ASSERT_EQ(n->listen(ctx, to, handle, &listen), ncclSuccess);
       Pair p;
-      char copy[NCCL_NET_HANDLE_MAXSIZE];
-      std::memcpy(copy, handle, sizeof(copy));
-      const auto deadline = Clock::now() + std::chrono::seconds(10);
-      while (p.send == nullptr || p.recv == nullptr) {
-        ncclNetDeviceHandle_v11_t* dev = nullptr;
-        if (p.send == nullptr) {
-          ASSERT_EQ(n->connect(ctx, from, copy, &p.send, &dev), ncclSuccess);
-        }
-        if (p.recv == nullptr) {
-          ASSERT_EQ(n->accept(listen, &p.recv, &dev), ncclSuccess);
-        }
-        ASSERT_LT(Clock::now(), deadline) << "connect timed out";
-      }
+      ASSERT_TRUE(connect_from(ctx, listen, handle, &p, from));
       one_message(p, 100000, seed + 16 * from + to, 3);
       p.close();
       EXPECT_EQ(n->closeListen(listen), ncclSuccess);
@@ -673,11 +670,7 @@ TEST(Transfer, DeregisterAndCloseWithEveryRequestInFlight) {
       EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
     }  // the buffers are freed here, after every close returned
   };
-  rounds(0, 10);
-  std::vector<std::thread> threads;
-  for (int t = 1; t <= 4; ++t) threads.emplace_back(rounds, t, 10);
-  for (std::thread& t : threads) t.join();
-  EXPECT_EQ(n->finalize(ctx), ncclSuccess);
+  on_one_thread_then_four(ctx, rounds, 10);
 }
 
 TEST(Classify, FloatsWithinBoundIntegersAndLLBitExact) {
