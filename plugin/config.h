@@ -45,10 +45,11 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "MODE/BOUND, p2p integers auto, collectives off. E.g. "                                        \
     "p2p.bf16=abs:1e-3,allreduce.f32=rel:1e-4,p2p.i64=lossless.")                                  \
   X(kLinkMbps, "LINK_MBPS", kInt, "auto", 1, 100000000, "auto",                                    \
-    "The link's rate (Mbit/s) that lossless 'auto' policy cells compare the coder's measured "     \
-    "throughput with: a message is compressed losslessly while the coder is at least as fast "     \
-    "as the link (and the ratio >= 1.1). auto: the device's speed (the interface's, or the "       \
-    "inner plugin's); an unknown speed means never.")                                              \
+    "The link's rate (Mbit/s) that the measured rules compare the codec with: lossless 'auto' "    \
+    "policy cells (compressed while the coder is at least as fast as the link and the ratio >= "   \
+    "1.1; an unknown rate means never), LOSSY_GATE=link (the same rule; unknown: compress), "      \
+    "ENTROPY=auto and HISTORY=auto. auto: the device's speed (the interface's, or the inner "      \
+    "plugin's), which a virtual NIC may misreport.")                                               \
   X(kEntropy, "ENTROPY", kEnum, "auto", 0, 0, "auto|on|off",                                       \
     "The rANS entropy stage of lossy frames. auto: used where the bytes it saves reach the peer "  \
     "sooner than it costs: it must save at least (link rate x its time a value) bits a value, "    \
