@@ -123,7 +123,9 @@ struct SendClassifier {
   ClassifyResult classify_send(const CommOptions& options, size_t bytes, BufferProto proto,
                                const SendTraffic& traffic);
   // LOSSY_GATE=link, for a lossy send the CPU codec would compress: kPassCodecSlow while the
-  // codec is measured slower than the link (lossy_gauge). Call once per such send.
+  // codec is measured slower than the link (lossy_gauge). A post refused for back-pressure and
+  // retried counts twice: one probe more is sent before the verdict, or the recheck comes one
+  // message early.
   void gate_lossy(const CommOptions& options, ClassifyResult* r);
   // g's verdict for the next message of dtype (CoderGauge::next), logged when just measured
   // (`what`: the coding it judges).
