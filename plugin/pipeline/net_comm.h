@@ -124,8 +124,8 @@ struct SendClassifier {
                                const SendTraffic& traffic);
   // LOSSY_GATE=link, for a lossy send the CPU codec would compress: kPassCodecSlow while the
   // codec is measured slower than the link (lossy_gauge). A post refused for back-pressure and
-  // retried counts twice: one probe more is sent before the verdict, or the recheck comes one
-  // message early.
+  // retried counts twice: harmless while probing (the verdict waits for 8 timed compressions),
+  // and after the verdict the next measurement comes a message early.
   void gate_lossy(const CommOptions& options, ClassifyResult* r);
   // g's verdict for the next message of dtype (CoderGauge::next), logged when just measured
   // (`what`: the coding it judges).
