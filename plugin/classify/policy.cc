@@ -1,5 +1,6 @@
 #include "plugin/classify/policy.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -190,8 +191,9 @@ CoderGauge::Verdict CoderGauge::next(int d, double link_bytes_per_s, bool unknow
       v.compress = true;  // the measurements are still running: keep compressing until a verdict
       return v;
     }
-    const double secs = (double)c.ns * 1e-9;
-    c.last_rate = secs > 0 ? (double)c.in / secs * (parallel > 1.0 ? parallel : 1.0) : 0.0;
+    std::sort(c.rate, c.rate + kProbeMessages);
+    const double median = 0.5 * (c.rate[kProbeMessages / 2 - 1] + c.rate[kProbeMessages / 2]);
+    c.last_rate = median * (parallel > 1.0 ? parallel : 1.0);
     c.last_ratio = c.out > 0 ? (double)c.in / (double)c.out : 0.0;
     c.pays = link_bytes_per_s > 0 ? c.last_rate >= link_bytes_per_s && c.last_ratio >= kMinRatio
                                   : unknown_pays;
@@ -206,10 +208,10 @@ CoderGauge::Verdict CoderGauge::next(int d, double link_bytes_per_s, bool unknow
 void CoderGauge::record(int d, uint64_t in, uint64_t out, uint64_t ns) {
   Column& c = cols_[d];
   if (c.decided || c.probes_done >= kProbeMessages) return;
-  ++c.probes_done;
+  // A probe timed at 0 ns (a clock too coarse for it) counts as infinitely fast.
+  c.rate[c.probes_done++] = ns > 0 ? (double)in / ((double)ns * 1e-9) : HUGE_VAL;
   c.in += in;
   c.out += out;
-  c.ns += ns;
 }
 
 void CoderGauge::measured(int d, double* bytes_per_s, double* ratio) const {

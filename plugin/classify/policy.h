@@ -60,8 +60,11 @@ struct PolicyTable {
 
 // Whether a CPU coder pays on a connection, per datatype: the rule of lossless "auto" cells and
 // of LOSSY_GATE=link. The first kProbeMessages messages are compressed, measuring the coder's
-// throughput (input bytes per second of codec time) and ratio (messages sent before those
-// measurements are in are compressed too); then a message is compressed while the throughput,
+// throughput (the median of their input bytes per second of codec time: a process's first
+// compression, which allocates the codec's buffers, took 8x the time of the next ones on 512
+// KiB, 2.2 ms against 0.27, and 7x on 2 MiB; in a sum over 8 probes it halved the rate) and ratio
+// (messages sent before those measurements are in are compressed too); then a message is
+// compressed while the rate,
 // times the coder's parallelism, is at least the link's rate (NCCL_SQUEEZE_LINK_MBPS, else the
 // device's speed) and the ratio at least kMinRatio, since a pipelined coder slower than the link
 // is what limits the transfer. An unknown link rate means never for the lossless rule (bit-exact
@@ -88,7 +91,8 @@ class CoderGauge {
   struct Column {
     int probes_sent = 0;
     int probes_done = 0;
-    uint64_t in = 0, out = 0, ns = 0;
+    uint64_t in = 0, out = 0;
+    double rate[kProbeMessages] = {};  // each probe's input bytes per second
     bool decided = false;
     bool pays = false;
     uint64_t since = 0;

@@ -654,6 +654,17 @@ TEST(CoderGauge, LossyGateTakesUnknownLinksAndTheCodecThreads) {
   EXPECT_FALSE(measured(1.5e9, 1));  // faster than one thread
   EXPECT_TRUE(measured(1.5e9, 2));   // not than two
   EXPECT_FALSE(measured(2.5e9, 2));
+  // The rate is the probes' median: a first compression 16x slower than the others (the codec's
+  // buffers allocated) does not decide it.
+  CoderGauge g;
+  for (int k = 0; k < CoderGauge::kProbeMessages; ++k) {
+    EXPECT_TRUE(g.next(kF32, 1.5e9, true).compress);
+    g.record(kF32, 1000000, 100000, k == 0 ? 8000000 : 500000);  // 0.125, then 2 GB/s
+  }
+  EXPECT_TRUE(g.next(kF32, 1.5e9, true).compress);
+  double rate = 0, ratio = 0;
+  g.measured(kF32, &rate, &ratio);
+  EXPECT_NEAR(rate, 2e9, 1);
 }
 
 // The connection's side of the rule: a receiver that does not decode lossless frames gets the
