@@ -61,13 +61,12 @@ struct PolicyTable {
 // Whether a CPU coder pays on a connection, per datatype: the rule of lossless "auto" cells and
 // of LOSSY_GATE=link. The first kProbeMessages messages are compressed, measuring the coder's
 // throughput (the median of their input bytes per second of codec time: a process's first
-// compression, which allocates the codec's buffers, took 8x the time of the next ones on 512
-// KiB, 2.2 ms against 0.27, and 7x on 2 MiB; in a sum over 8 probes it halved the rate) and ratio
+// compression, which allocates the codec's buffers, took 8-11x the time of the next ones on 512
+// KiB and 6-7x on 2 MiB, squeeze-first-call; in a sum over 8 probes it halved the rate) and ratio
 // (messages sent before those measurements are in are compressed too); then a message is
-// compressed while the rate,
-// times the coder's parallelism, is at least the link's rate (NCCL_SQUEEZE_LINK_MBPS, else the
-// device's speed) and the ratio at least kMinRatio, since a pipelined coder slower than the link
-// is what limits the transfer. An unknown link rate means never for the lossless rule (bit-exact
+// compressed while the rate, times the coder's parallelism, is at least the link's rate
+// (NCCL_SQUEEZE_LINK_MBPS, else the device's speed) and the ratio at least kMinRatio, since a
+// pipelined coder slower than the link is what limits the transfer. An unknown link rate means never for the lossless rule (bit-exact
 // passthrough costs nothing) and always for the lossy one (its cells asked for compression). The
 // measurement starts again every kRecheckMessages messages (data and load change).
 class CoderGauge {
