@@ -66,9 +66,10 @@ struct PolicyTable {
 // (messages sent before those measurements are in are compressed too); then a message is
 // compressed while the rate, times the coder's parallelism, is at least the link's rate
 // (NCCL_SQUEEZE_LINK_MBPS, else the device's speed) and the ratio at least kMinRatio, since a
-// pipelined coder slower than the link is what limits the transfer. An unknown link rate means never for the lossless rule (bit-exact
-// passthrough costs nothing) and always for the lossy one (its cells asked for compression). The
-// measurement starts again every kRecheckMessages messages (data and load change).
+// pipelined coder slower than the link is what limits the transfer. An unknown link rate means
+// never for the lossless rule (bit-exact passthrough costs nothing) and always for the lossy one
+// (its cells asked for compression). The measurement starts again every kRecheckMessages messages
+// (data and load change).
 class CoderGauge {
  public:
   static constexpr int kProbeMessages = 8;
