@@ -42,7 +42,6 @@ struct ProcessState {
   // device lists, and an inner plugin stays loaded for the life of the process.
   std::vector<std::unique_ptr<Transport>> retired_transports;
   std::unique_ptr<HostCodecEngine> engine;
-  int codec_threads = 0;  // the engine's workers (0: NCCL's proxy thread runs the codec)
   std::vector<std::unique_ptr<HostCodecEngine>> retired_engines;  // stopped (stop_process_locked)
   // GPU buffers: the CUDA device API (checked once per process), or a test's; NULL = host only.
   std::unique_ptr<DeviceApi> cuda_api;
@@ -100,7 +99,6 @@ ncclResult_t start_process_locked() {
   const int cpus = usable_cpu_count();
   const int codec_threads = resolve_thread_count(settings.codec_threads(), cpus);
   s.engine = std::make_unique<HostCodecEngine>(codec_threads);
-  s.codec_threads = codec_threads;
   if (!s.cuda_checked) {
     s.cuda_api = make_cuda_device_api(&s.cuda_why);
     s.cuda_checked = true;
@@ -222,7 +220,7 @@ CommOptions comm_options(const Settings& st, Context* ctx, uint64_t id) {
   o.verify = st.verify();
   o.lossy_gate = st.lossy_gate();
   o.engine = state().engine.get();
-  o.codec_threads = state().codec_threads;
+  o.codec_threads = state().engine ? state().engine->workers() : 0;
   o.device_api = state().device_api;
   o.hints = ctx != nullptr ? &ctx->hints : nullptr;
   o.connect_kind = ctx != nullptr ? ctx->hints.connect_kind() : CommKind::kUnknown;

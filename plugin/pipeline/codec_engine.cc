@@ -74,7 +74,7 @@ void run_codec_task(CodecTask* t) {
   t->elapsed_ns = monotonic_ns() - start;
 }
 
-HostCodecEngine::HostCodecEngine(int threads) {
+HostCodecEngine::HostCodecEngine(int threads) : workers_(threads) {
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this, i] {
       char name[16];

@@ -83,6 +83,8 @@ class HostCodecEngine final : public CodecEngine {
   void submit(CodecTask* task) override;
   // Stops and joins the workers after draining the queue. Later submits run inline.
   void stop();
+  // The worker threads it was started with (0: submitters run the codec themselves).
+  int workers() const { return workers_; }
 
  private:
   void worker();
@@ -94,6 +96,7 @@ class HostCodecEngine final : public CodecEngine {
   CodecTask* tail_ = nullptr;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+  const int workers_;
   std::vector<const void*> running_strands_;  // at most one entry per worker
 };
 
