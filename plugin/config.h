@@ -106,7 +106,9 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "with 4 or fewer usable CPUs, else 2.")                                                        \
   X(kStagingMb, "STAGING_MB", kInt, "16", 1, 4096, "",                                             \
     "Staging memory per connection (MiB), allocated at connect. A message whose frame does not "   \
-    "fit passes through; a full staging area makes isend return no request (back-pressure).")      \
+    "fit passes through; a full staging area makes isend return no request (back-pressure). GPU "  \
+    "buffers: as much pinned memory and device scratch, at the first registration; passthrough "   \
+    "messages above half of it stream through a window of it.")                                    \
   X(kStats, "STATS", kBool, "1", 0, 1, "",                                                         \
     "Log per-connection statistics at close (INFO, subsystem NET).")                               \
   X(kStatsFile, "STATS_FILE", kString, "", 0, 0, "",                                               \

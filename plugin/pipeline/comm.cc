@@ -257,6 +257,7 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
                                   traffic);
     char* staging = nullptr;
     size_t capacity = 0;
+    bool streamed = false;
     gpu_send = on_gpu(mr) && size > 0;
     // GPU buffers of lossless traffic go to the CUDA encoder (planes frames) under the
     // `lossless` rule. The `auto` rule's gauge measures the host coder only, so under `auto`
@@ -267,7 +268,7 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     // is not gated.
     if (!gpu_send) classifier_.gate_lossy(options_, &cr);
     if (gpu_send) {
-      SQZ_CHECK(gpu_->reserve_send(size, &cr, &staging));
+      gpu_->reserve_send(size, &cr, &staging, &streamed);
     } else if (compresses(cr.decision)) {
       capacity = max_frame_bytes(size);
       if (capacity > frame_limit_) {
@@ -293,6 +294,7 @@ ncclResult_t Comm::isend(void* data, size_t size, int tag, void* mhandle,
     if (gpu_send) {
       r->gpu.on_gpu = true;
       r->gpu.lossy = lossy;
+      r->gpu.streamed = streamed;
       r->gpu.params = cr.params;
       // What the receiver decodes, less the stream history: the CUDA encoder keeps none.
       r->gpu.params.caps = options_.caps & ~kCapHistory;
@@ -513,6 +515,7 @@ ncclResult_t Comm::test_locked(Request* r, int* done, int* size) {
 }
 
 bool Comm::transfer_my_chunks(Request* r, int t, int* parts) {
+  if (r->gpu.streamed) return transfer_my_pieces(r, t, parts);
   wire::ChunkPlan plan = wire::plan_chunks(r->wire_bytes, n_sockets_);
   bool sending = dir_ == Dir::kSend;
   for (uint32_t j = 0; j < plan.count; ++j) {
@@ -532,6 +535,34 @@ bool Comm::transfer_my_chunks(Request* r, int t, int* parts) {
     ++*parts;
   }
   return true;
+}
+
+bool Comm::transfer_my_pieces(Request* r, int t, int* parts) {
+  const bool sending = dir_ == Dir::kSend;
+  for (uint64_t k = 0;; ++k) {
+    StreamPiece piece;
+    char* at = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      for (;;) {
+        if (stop_io_.load(std::memory_order_acquire)) return false;
+        const GpuPipeline::PieceState st = gpu_->stream_piece(t, k, &piece, &at);
+        if (st == GpuPipeline::PieceState::kEnd) return true;
+        if (st == GpuPipeline::PieceState::kReady) break;
+        cv_.wait_for(lock, kTick);  // the piece's copy (or its slot's) is on the device
+      }
+    }
+    int err = 0;
+    XferStatus st = transfer_exact(conn_->data[static_cast<size_t>(piece.socket)].get(), sending,
+                                   at, piece.len, stop_io_, options_.stall_timeout_s, &err);
+    if (st != XferStatus::kOk) {
+      io_failure(st, err, r->seq, sending ? "sending" : "receiving");
+      return false;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    gpu_->stream_piece_moved(t);
+    ++*parts;
+  }
 }
 
 void Comm::finish_parts(Request* r, int parts) {
@@ -577,6 +608,7 @@ void Comm::finish_parts_locked(Request* r, int parts, Request** todo, int* n_tod
   r->transmitted = true;
   stats_.bytes_wire.fetch_add(r->wire_bytes, std::memory_order_relaxed);
   if (dir_ == Dir::kSend) {
+    if (r->gpu.streamed) gpu_->end_send_stream(r);
     if (r->staging != nullptr && r->gpu.on_gpu) {
       gpu_->release_staging(r->staging);
     } else if (r->staging != nullptr) {
@@ -769,15 +801,20 @@ Comm::HeaderVerdict Comm::accept_header_locked(uint32_t seq, const wire::MsgHead
     return bad(ncclSystemError, "unknown payload kind " + std::to_string(h.kind));
   }
   if (r->gpu.on_gpu) {
-    // A GPU buffer: every payload lands in the GPU pipeline's pinned staging first.
-    if (h.wire_bytes > gpu_->staging_capacity()) {
+    // A GPU buffer: every payload lands in the GPU pipeline's pinned staging first, a large
+    // passthrough one piece by piece through a window of it (stream_plan.h).
+    dest = nullptr;
+    r->gpu.streamed = h.kind == static_cast<uint8_t>(wire::PayloadKind::kRaw) &&
+                      h.wire_bytes > gpu_->stream_threshold();
+    if (r->gpu.streamed) {
+      r->wire_bytes = h.wire_bytes;  // the stream's plan
+      if (!gpu_->begin_recv_stream(r)) return HeaderVerdict::kRetry;
+    } else if (h.wire_bytes > gpu_->staging_capacity()) {
       return bad(ncclInvalidUsage, std::to_string(h.wire_bytes) +
                                        " payload bytes do not fit the GPU pipeline's staging (" +
                                        std::to_string(gpu_->staging_capacity()) +
                                        " bytes, NCCL_SQUEEZE_STAGING_MB)");
-    }
-    dest = nullptr;
-    if (h.wire_bytes > 0) {
+    } else if (h.wire_bytes > 0) {
       dest = gpu_->alloc_staging(h.wire_bytes);
       if (dest == nullptr) return HeaderVerdict::kRetry;
     }
@@ -874,19 +911,46 @@ bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
     Request& r = slot(c.seq);
     if (r.state == Request::State::kFree || r.seq != c.seq || !r.ready) return true;
     if (!c.busy) {
-      const wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
-      wire::ChunkSpan chunk{};
-      const bool has_chunk =
-          wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c.chunk, s, n_sockets_, &chunk);
       const bool header_due = !c.header_done && wire::header_socket(r.seq, n_sockets_) == s;
-      if (!has_chunk && !header_due) {
+      bool has_bytes = false;
+      c.on_piece = false;
+      if (r.gpu.streamed) {
+        // The header goes alone, then this socket's pieces, each once its copy completed.
+        StreamPiece piece;
+        char* at = nullptr;
+        const GpuPipeline::PieceState ps = header_due ? GpuPipeline::PieceState::kEnd
+                                                      : gpu_->stream_piece(s, c.piece, &piece, &at);
+        if (ps == GpuPipeline::PieceState::kWait) return true;  // on the device: no stall
+        has_bytes = ps == GpuPipeline::PieceState::kReady;
+        if (has_bytes) {
+          c.bytes = at;
+          c.len = piece.len;
+          c.on_piece = true;
+        }
+      } else {
+        const wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
+        wire::ChunkSpan chunk{};
+        has_bytes =
+            wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c.chunk, s, n_sockets_, &chunk);
+        if (has_bytes) {
+          c.bytes = r.payload + chunk.offset;
+          c.len = chunk.len;
+          c.chunk = chunk.index + 1;
+        }
+      }
+      if (!has_bytes && !header_due) {
         // Every socket passes every message (even with no chunk of it), so a message cannot
         // complete and its slot be reused before each cursor has moved past it.
         ++c.seq;
         c.chunk = 0;
+        c.piece = 0;
         c.header_done = false;
         finish_parts_locked(&r, 1, nullptr, nullptr);  // a send never needs a decompress
         continue;
+      }
+      if (!has_bytes) {
+        c.bytes = nullptr;
+        c.len = 0;
       }
       c.hdr_len = 0;
       if (header_due) {
@@ -895,14 +959,11 @@ bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
         c.hdr_len = sizeof(c.header);
         c.header_done = true;
       }
-      c.offset = has_chunk ? chunk.offset : 0;
-      c.len = has_chunk ? chunk.len : 0;
-      if (has_chunk) c.chunk = chunk.index + 1;
       c.done = 0;
       c.busy = true;
     }
     int err = 0;
-    IoStep st = send_step2(fd, &c.header, c.hdr_len, r.payload + c.offset, c.len, &c.done, &err);
+    IoStep st = send_step2(fd, &c.header, c.hdr_len, c.bytes, c.len, &c.done, &err);
     if (st == IoStep::kAgain) {
       *waiting = true;
       return true;
@@ -913,7 +974,13 @@ bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
       return false;
     }
     *moved = true;
-    if (c.done == c.hdr_len + c.len) c.busy = false;
+    if (c.done == c.hdr_len + c.len) {
+      c.busy = false;
+      if (c.on_piece) {
+        gpu_->stream_piece_moved(s);
+        ++c.piece;
+      }
+    }
   }
 }
 
@@ -949,21 +1016,41 @@ bool Comm::inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, b
       *moved = true;
     }
     if (!c.busy) {
-      const wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
-      wire::ChunkSpan chunk{};
-      if (!wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c.chunk, s, n_sockets_, &chunk)) {
+      bool has_bytes = false;
+      c.on_piece = false;
+      if (r.gpu.streamed) {
+        StreamPiece piece;
+        char* at = nullptr;
+        const GpuPipeline::PieceState ps = gpu_->stream_piece(s, c.piece, &piece, &at);
+        if (ps == GpuPipeline::PieceState::kWait) return true;  // its slot is still in use
+        has_bytes = ps == GpuPipeline::PieceState::kReady;
+        if (has_bytes) {
+          c.bytes = at;
+          c.len = piece.len;
+          c.on_piece = true;
+        }
+      } else {
+        const wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
+        wire::ChunkSpan chunk{};
+        has_bytes =
+            wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c.chunk, s, n_sockets_, &chunk);
+        if (has_bytes) {
+          c.bytes = r.payload + chunk.offset;
+          c.len = chunk.len;
+          c.chunk = chunk.index + 1;
+        }
+      }
+      if (!has_bytes) {
         ++c.seq;
         c.chunk = 0;
+        c.piece = 0;
         finish_parts_locked(&r, 1, todo, n_todo);
         continue;
       }
-      c.offset = chunk.offset;
-      c.len = chunk.len;
       c.done = 0;
-      c.chunk = chunk.index + 1;
       c.busy = true;
     }
-    IoStep st = recv_step(fd, r.payload + c.offset, c.len, &c.done, &err);
+    IoStep st = recv_step(fd, c.bytes, c.len, &c.done, &err);
     if (st == IoStep::kAgain) {
       *waiting = true;
       return true;
@@ -977,6 +1064,10 @@ bool Comm::inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, b
     if (c.done == c.len) {
       c.busy = false;
       c.done = 0;  // the next header on this socket counts from 0
+      if (c.on_piece) {
+        gpu_->stream_piece_moved(s);
+        ++c.piece;
+      }
     }
   }
 }

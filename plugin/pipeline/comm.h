@@ -171,6 +171,9 @@ class Comm final : public NetComm {
   bool peer_gone_locked(uint32_t seq);
   void submit_all(Request* const* todo, int n_todo);
   bool transfer_my_chunks(Request* r, int t, int* parts);
+  // A streamed GPU message (stream_plan.h): helper t's pieces, each once the GPU pipeline has it
+  // (send) or has a free slot for it (recv).
+  bool transfer_my_pieces(Request* r, int t, int* parts);
   static void on_compressed(CodecTask* task);
   static void on_decompressed(CodecTask* task);
 
@@ -213,8 +216,10 @@ class Comm final : public NetComm {
     uint32_t chunk = 0;        // the next chunk of that message to look at
     bool busy = false;         // a transfer (header and/or chunk) is part-way
     bool header_done = false;  // this socket carries the message's header and it has gone
-    uint64_t offset = 0;       // of the chunk in the payload
+    char* bytes = nullptr;     // where the chunk's (or piece's) bytes come from / land
     uint64_t len = 0;          // chunk bytes (0: the header alone)
+    uint64_t piece = 0;        // a streamed GPU message: this socket's next piece (stream_plan.h)
+    bool on_piece = false;     // the transfer part-way is that piece
     size_t hdr_len = 0;        // header bytes in front of the chunk (send side: 0 or 32)
     size_t done = 0;           // bytes of header + chunk moved so far
     wire::MsgHeader header{};

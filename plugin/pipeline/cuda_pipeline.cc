@@ -5,6 +5,11 @@
 
 namespace squeeze::plugin {
 
+// The smallest staging (STAGING_MB=1) holds a stream window for the most consumers (SOCKETS=64),
+// a piece of kStreamPieceAlign per slot.
+static_assert(StreamPlan::min_window(kMaxStreamConsumers) <= (uint64_t{1} << 20) / 2,
+              "the stream window must fit half the smallest staging");
+
 GpuPipeline::GpuPipeline(Comm* comm, std::unique_ptr<DeviceLane> lane)
     : comm_(comm), lane_(std::move(lane)) {
   staging_.init_external(lane_->pinned(), lane_->staging_bytes());
@@ -54,21 +59,21 @@ ncclResult_t GpuPipeline::attach(Comm* comm, const void* data, int* device) {
   return ncclSuccess;
 }
 
-ncclResult_t GpuPipeline::reserve_send(uint64_t size, ClassifyResult* cr, char** staging) {
+void GpuPipeline::reserve_send(uint64_t size, ClassifyResult* cr, char** staging, bool* streamed) {
   *staging = nullptr;
+  *streamed = false;
   if (compresses(cr->decision) &&
-      (size > kGpuMaxChunkBytes || max_frame_bytes(size) > comm_->frame_limit_)) {
+      (size > kGpuMaxChunkBytes || max_frame_bytes(size) > comm_->frame_limit_ ||
+       max_frame_bytes(size) > staging_.capacity())) {
     cr->decision = Decision::kPassTooLarge;
   }
-  const uint64_t need = compresses(cr->decision) ? max_frame_bytes(size) : size;
-  SQZ_REQUIRE(need <= staging_.capacity(), ncclInvalidUsage,
-              "isend of %llu bytes from GPU memory to %s: above the GPU pipeline's staging of %llu "
-              "bytes (raise NCCL_SQUEEZE_STAGING_MB, or set NCCL_LOCAL_REGISTER=0 and "
-              "NCCL_GRAPH_REGISTER=0 so NCCL sends in FIFO-sized steps)",
-              static_cast<unsigned long long>(size), comm_->peer_desc().c_str(),
-              static_cast<unsigned long long>(staging_.capacity()));
-  *staging = staging_.alloc(need);
-  return ncclSuccess;
+  if (!compresses(cr->decision) && size > stream_threshold()) {
+    if (stream_.r != nullptr) return;  // one message streams at a time
+    *staging = staging_.alloc(stream_threshold());
+    *streamed = *staging != nullptr;
+    return;
+  }
+  *staging = staging_.alloc(compresses(cr->decision) ? max_frame_bytes(size) : size);
 }
 
 bool GpuPipeline::send_side() const {
@@ -76,6 +81,16 @@ bool GpuPipeline::send_side() const {
 }
 
 bool GpuPipeline::queue_send(Request* r) {
+  if (r->gpu.streamed) {
+    r->kind = wire::PayloadKind::kRaw;
+    r->wire_bytes = r->size;
+    begin_stream(r, r->staging);
+    r->staging = nullptr;  // the stream owns the window
+    r->payload = nullptr;  // the bytes come from the window, piece by piece
+    // NCCL's buffer is read until the last piece was copied: done once transmitted.
+    comm_->send_ready_locked(r, /*nccl_buffer_free=*/false);
+    return false;
+  }
   if (r->gpu.lossy) {
     lossy_.push(r);
   } else {
@@ -85,6 +100,7 @@ bool GpuPipeline::queue_send(Request* r) {
 }
 
 void GpuPipeline::queue_recv(Request* r) {
+  if (r->gpu.streamed) return;  // pump_stream() finishes it once every piece is on the device
   if (r->wire_bytes == 0) {
     r->state = Request::State::kDone;  // nothing to copy
     return;
@@ -103,6 +119,98 @@ void GpuPipeline::pump() {
   } else {
     pump_recv();
   }
+  if (!failed_) pump_stream();
+}
+
+void GpuPipeline::begin_stream(Request* r, char* window) {
+  const Comm& c = *comm_;
+  stream_ = Stream{};
+  stream_.r = r;
+  stream_.window = window;
+  stream_.plan = StreamPlan(r->seq, r->wire_bytes, c.n_sockets_,
+                            c.inline_ ? c.n_sockets_ : c.n_threads_, stream_threshold());
+}
+
+bool GpuPipeline::begin_recv_stream(Request* r) {
+  if (stream_.r != nullptr) return false;
+  char* window = staging_.alloc(stream_threshold());
+  if (window == nullptr) return false;
+  begin_stream(r, window);
+  return true;
+}
+
+GpuPipeline::PieceState GpuPipeline::stream_piece(int c, uint64_t k, StreamPiece* piece,
+                                                  char** at) const {
+  if (!stream_.plan.piece(c, k, piece)) return PieceState::kEnd;
+  // Send: the piece's copy completed. Recv: the slot's previous piece is on the device.
+  const bool ready = send_side() ? k < stream_.finished[c] : k < stream_.finished[c] + kStreamSlots;
+  if (!ready) return PieceState::kWait;
+  *at = stream_.window + stream_.plan.slot_offset(c, k);
+  return PieceState::kReady;
+}
+
+void GpuPipeline::stream_piece_moved(int c) {
+  ++stream_.moved[c];
+}
+
+void GpuPipeline::end_send_stream(Request* r) {
+  if (stream_.r != r) return;
+  release_staging(stream_.window);
+  stream_ = Stream{};
+}
+
+void GpuPipeline::pump_stream() {
+  Stream& st = stream_;
+  if (st.r == nullptr) return;
+  Request* r = st.r;
+  const bool send = send_side();
+  const int consumers = st.plan.consumers();
+  // 1. Copies that completed: send, the consumer may put the piece on its socket; recv, its slot
+  //    is free again.
+  bool any = false;
+  for (int c = 0; c < consumers; ++c) {
+    while (st.finished[c] < st.queued[c] && complete(st.ticket[c][st.finished[c] % kStreamSlots])) {
+      ++st.finished[c];
+      any = true;
+    }
+  }
+  // 2. New copies: send, into the slots the consumers freed; recv, of the pieces that landed.
+  if (room_for_marker()) {
+    const uint64_t t = next_ticket_;
+    bool queued = false;
+    for (int c = 0; c < consumers; ++c) {
+      for (;;) {
+        const uint64_t k = st.queued[c];
+        if (send ? k >= st.moved[c] + kStreamSlots : k >= st.moved[c]) break;
+        StreamPiece p;
+        if (!st.plan.piece(c, k, &p)) break;
+        char* pinned = st.window + st.plan.slot_offset(c, k);
+        char* device = static_cast<char*>(r->data) + p.offset;
+        if (send ? !lane_->copy_to_host(pinned, device, p.len)
+                 : !lane_->copy_to_device(device, pinned, p.len)) {
+          fail_lane(send ? "copying a piece of a streamed message to host"
+                         : "copying a piece of a streamed message to the device");
+          return;
+        }
+        st.ticket[c][k % kStreamSlots] = t;
+        ++st.queued[c];
+        queued = true;
+      }
+    }
+    if (queued && record() == 0) return;
+  }
+  // 3. Receive side: every piece landed (the message is transmitted) and is on the device.
+  if (!send && r->transmitted) {
+    bool all = true;
+    for (int c = 0; c < consumers && all; ++c) all = st.finished[c] == st.plan.pieces(c);
+    if (all) {
+      release_staging(st.window);
+      st = Stream{};
+      r->state = Request::State::kDone;
+      any = true;
+    }
+  }
+  if (any) comm_->cv_.notify_all();
 }
 
 bool GpuPipeline::room_for_marker() const {

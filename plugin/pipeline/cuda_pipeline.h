@@ -10,10 +10,17 @@
 //        only then because NCCL stops calling test() once every request is done, and test() is
 //        what moves this pipeline.
 //        Passthrough: async device-to-host copy into pinned staging -> marker -> done and ready.
+//        A passthrough message above stream_threshold() streams instead (stream_plan.h): it owns
+//        a window of the staging, ready for the sockets at once; each consumer's pieces are
+//        copied into its slots as it frees them, and it sends each once its copy completed. The
+//        request is done once every byte is in the kernel.
 // Recv:  the helpers land the payload in pinned staging (alloc/release below) -> queue_recv.
 //        pump(): passthrough: host-to-device copy straight into NCCL's buffer -> marker -> done.
 //        Framed: copy into device scratch at the staging offset, one decompress_batch over all
 //        landed frames straight into NCCL's buffers -> marker -> per-frame status checked -> done.
+//        A passthrough message above stream_threshold() lands piece by piece in the slots of a
+//        window; each piece is copied to NCCL's buffer, and its slot is free again once that copy
+//        completed. Done once every piece is on the device.
 // The device work of one connection is in order on one stream, so markers complete in order and
 // one query of the oldest marker tells about everything before it.
 //
@@ -29,6 +36,7 @@
 #include "plugin/classify/layout.h"
 #include "plugin/pipeline/cuda_device.h"
 #include "plugin/pipeline/staging.h"
+#include "plugin/pipeline/stream_plan.h"
 #include "squeeze/codec.h"
 
 namespace squeeze::plugin {
@@ -40,6 +48,7 @@ struct Request;
 struct GpuRequestState {
   bool on_gpu = false;  // NCCL's buffer is device memory: this pipeline owns the request
   bool lossy = false;
+  bool streamed = false;  // a passthrough message through the stream window (stream_plan.h)
   CodecParams params;
   TaskLayout layout;    // params.layout points into it (local row records on the GPU)
   uint64_t ticket = 0;  // completion marker the request waits for
@@ -67,14 +76,36 @@ class GpuPipeline {
     if (p != nullptr) staging_.release(p);
   }
 
+  // Passthrough payloads above this many bytes stream (stream_plan.h) through a window of this
+  // size; smaller ones are staged whole.
+  uint64_t stream_threshold() const { return staging_.capacity() / 2; }
+
   // isend: settles lossy vs passthrough for the GPU path (a lossy message above the codec's
-  // chunk limit passes through) and reserves its pinned staging; *staging stays NULL when the
-  // staging is full (back-pressure). A message that can never fit is an error.
-  ncclResult_t reserve_send(uint64_t size, ClassifyResult* cr, char** staging);
+  // chunk limit, or whose frame could not fit the staging, passes through) and reserves its
+  // pinned staging, or for a passthrough message above stream_threshold() the stream's window
+  // (*streamed). *staging stays NULL when there is no room now, or another message is streaming
+  // (back-pressure).
+  void reserve_send(uint64_t size, ClassifyResult* cr, char** staging, bool* streamed);
   // Send side: r->gpu, r->data, r->size and r->staging are set. True when a full batch waits.
+  // A streamed message is ready for the sockets at once.
   bool queue_send(Request* r);
-  // Recv side: every byte of r's payload landed in pinned staging (r->payload).
+  // Recv side: every byte of r's payload landed in pinned staging (r->payload), or, streamed,
+  // on its way to the device.
   void queue_recv(Request* r);
+
+  // Receive side, a passthrough header accepted for r (r->wire_bytes > stream_threshold()): r's
+  // payload streams. False when another message is streaming or the staging has no room for the
+  // window now (retry after progress).
+  bool begin_recv_stream(Request* r);
+  enum class PieceState : uint8_t { kReady, kWait, kEnd };
+  // Consumer c's piece k of the streaming message: kReady with its span and its place in the
+  // window (send: its bytes are there; recv: the slot is free to land it); kWait: not yet;
+  // kEnd: c has no piece k.
+  PieceState stream_piece(int c, uint64_t k, StreamPiece* piece, char** at) const;
+  // Consumer c moved its next piece (send: it is in the kernel; recv: it landed).
+  void stream_piece_moved(int c);
+  // Send side: the streaming message is transmitted; its window is released.
+  void end_send_stream(Request* r);
   // Advances the pipeline: completes what finished, launches what is queued.
   void pump();
 
@@ -103,9 +134,25 @@ class GpuPipeline {
     int count_ = 0;
   };
 
+  // A message streaming through a window of the staging (stream_plan.h). Per consumer: pieces
+  // whose copies were queued and completed, pieces moved on the socket side, and the marker of
+  // the copy in each slot.
+  struct Stream {
+    Request* r = nullptr;  // nullptr: none
+    char* window = nullptr;
+    StreamPlan plan;
+    uint64_t queued[kMaxStreamConsumers] = {};
+    uint64_t finished[kMaxStreamConsumers] = {};
+    uint64_t moved[kMaxStreamConsumers] = {};
+    uint64_t ticket[kMaxStreamConsumers][kStreamSlots] = {};
+  };
+
   bool send_side() const;
   void pump_send();
   void pump_recv();
+  // Completes and queues the streaming message's copies; receive side: finishes it.
+  void pump_stream();
+  void begin_stream(Request* r, char* window);
   // A new completion marker after the work queued so far (0 on failure).
   uint64_t record();
   bool room_for_marker() const;
@@ -125,6 +172,7 @@ class GpuPipeline {
   uint64_t batch_ticket_ = 0;
   gpu::ChunkToCompress chunks_[kGpuMaxBatch];
   gpu::FrameToDecompress frames_[kGpuMaxBatch];
+  Stream stream_;
   uint64_t next_ticket_ = 1;
   uint64_t done_ticket_ = 0;
   bool failed_ = false;

@@ -652,6 +652,96 @@ TEST_F(GpuPipeline, PassthroughAboveTheCodecChunkLimit) {
   run_messages(this, msgs, (1 << 20) + 4, 8, 0.0, seed);
 }
 
+// NCCL sends registered user buffers in steps of up to 1 GiB. A passthrough message above half
+// the pinned staging streams through it piece by piece, on both sides, with any socket and thread
+// layout (a helper thread that owns several sockets takes several chunks of one message), with
+// slow device events, and between a GPU and a host buffer in either direction (the wire does not
+// change). Every byte arrives; the copies went piecewise.
+TEST_F(GpuPipeline, PassthroughAboveTheStagingStreamsThroughIt) {
+  const uint64_t seed = test_seed();
+  constexpr size_t kSlot = (5 << 20) + 64;
+  const size_t sizes[] = {(5 << 20) + 12, 600 << 10, 4096,      3 << 20,      0,
+                          (1 << 20) + 4,  513 << 10, 100 << 10, (5 << 19) + 3};
+  struct Layout {
+    const char* sockets;
+    int queries_per_event;
+  };
+  for (const Layout& layout : {Layout{"4", 1}, Layout{"3", 3}, Layout{"1", 1}, Layout{"5", 2}}) {
+    SCOPED_TRACE(std::string("sockets ") + layout.sockets);
+    env({{"NCCL_SQUEEZE_ENABLE", "0"},
+         {"NCCL_SQUEEZE_STAGING_MB", "1"},
+         {"NCCL_SQUEEZE_SOCKETS", layout.sockets}});
+    open(4 * kSlot, /*host_region=*/true);
+    control().reset_counters();
+    control().queries_per_event = layout.queries_per_event;
+    std::vector<Msg> msgs;
+    size_t streamed_bytes = 0;
+    for (int k = 0; k < 27; ++k) {
+      Msg m{sizes[k % 9]};
+      // Every third round one side's buffer is host memory.
+      m.send_gpu = k / 9 != 1;
+      m.recv_gpu = k / 9 != 2;
+      if (m.bytes > (512 << 10) && m.send_gpu) streamed_bytes += m.bytes;
+      msgs.push_back(m);
+    }
+    run_messages(this, msgs, kSlot, 4, 0.0, seed);
+    control().queries_per_event = 1;
+    // Pieces of at most half the 512 KiB window (two slots a consumer): far more copies than
+    // messages.
+    EXPECT_GE(control().copies_to_host.load(), streamed_bytes / (256 << 10));
+    EXPECT_GE(control().copies_to_device.load(), 20u);
+    close();
+  }
+}
+
+// A device error in the middle of a stream fails the connection with the call's name and the
+// peer, on either side, and nothing waits for the pieces that will never come.
+TEST_F(GpuPipeline, DeviceErrorInAStreamFailsTheConnection) {
+  for (bool on_send : {true, false}) {
+    SCOPED_TRACE(on_send ? "send side" : "receive side");
+    env({{"NCCL_SQUEEZE_ENABLE", "0"}, {"NCCL_SQUEEZE_STAGING_MB", "1"}});
+    open(16 << 20);
+    Msg m{(12 << 20) + 8};
+    std::mt19937_64 rng(9);
+    fill_floats(send_dev_.data(), m.bytes, &rng);
+    void* sreq = nullptr;
+    void* rreq = nullptr;
+    ASSERT_EQ(irecv(m, 0, m.bytes, &rreq), ncclSuccess);
+    ASSERT_NE(rreq, nullptr);
+    ASSERT_EQ(isend(m, 0, &sreq), ncclSuccess);
+    ASSERT_NE(sreq, nullptr);
+    // Let a few pieces through, then fail the next copy on the chosen side.
+    int sd = 0, rd = 0;
+    for (int k = 0; k < 5; ++k) {
+      ASSERT_EQ(core::test(sreq, &sd, nullptr), ncclSuccess);
+      ASSERT_EQ(core::test(rreq, &rd, nullptr), ncclSuccess);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(rd, 0) << "the message must still be streaming";
+    const auto fail =
+        on_send ? CpuDeviceControl::Fail::kCopyToHost : CpuDeviceControl::Fail::kCopyToDevice;
+    control().fail_next = static_cast<int>(fail);
+    void* failing = on_send ? sreq : rreq;
+    void* other = on_send ? rreq : sreq;
+    ncclResult_t res = ncclSuccess;
+    auto deadline = Clock::now() + std::chrono::seconds(20);
+    int done = 0;
+    while (res == ncclSuccess) {
+      res = core::test(failing, &done, nullptr);
+      int other_done = 0;
+      // The other side is tested too, as NCCL's proxy does (inline progress moves its bytes).
+      (void)core::test(other, &other_done, nullptr);
+      ASSERT_LT(Clock::now(), deadline) << "the injected failure never surfaced";
+    }
+    EXPECT_EQ(res, ncclUnhandledCudaError);
+    EXPECT_EQ(done, 0);
+    EXPECT_TRUE(log_contains("streamed message", "injected failure"));
+    EXPECT_TRUE(log_contains("GPU pipeline", "rank 7"));
+    control().fail_next = 0;
+    close();
+  }
+}
+
 TEST_F(GpuPipeline, ReceiverRejectsAFrameAboveTheDeviceChunkLimit) {
   // A sender with host buffers may send frames above the GPU decoder's chunk limit; the GPU
   // receiver must fail cleanly with a message, not decode out of bounds.

@@ -73,6 +73,21 @@ TEST_F(GpuPipelineDevice, PassthroughIsBitExact) {
   ASSERT_TRUE(r.ok) << r.error;
 }
 
+TEST_F(GpuPipelineDevice, StepsAboveTheStagingStream) {
+  // Registered user buffers: NCCL sends steps of up to 1 GiB. With 2 MiB of pinned staging,
+  // everything above 1 MiB streams through it piece by piece on both sides.
+  sqgpu::RunConfig cfg;
+  cfg.device_buffers = true;
+  cfg.sizes = {(24 << 20) + 4, 3 << 20, (1 << 20) + 4, 4096, (9 << 20) + 3};
+  cfg.messages = 40;
+  cfg.depth = 4;
+  cfg.check_bound = 0.0;
+  cfg.seed = test_seed();
+  cfg.env = {{"NCCL_SQUEEZE_ENABLE", "0"}, {"NCCL_SQUEEZE_STAGING_MB", "2"}};
+  sqgpu::RunResult r = sqgpu::run_two_processes(SQUEEZE_PLUGIN_PATH, cfg);
+  ASSERT_TRUE(r.ok) << r.error;
+}
+
 TEST_F(GpuPipelineDevice, DeepQueueOfSmallLossyMessages) {
   // 32 requests in flight of NCCL-sized steps: batches of many chunks per launch.
   sqgpu::RunConfig cfg;
