@@ -904,6 +904,29 @@ bool Comm::peer_gone_locked(uint32_t seq) {
   return true;
 }
 
+Comm::SpanStep Comm::next_span_locked(Cursor* c, const Request& r, int s) {
+  c->on_piece = false;
+  if (r.gpu.streamed) {
+    StreamPiece piece;
+    char* at = nullptr;
+    const GpuPipeline::PieceState ps = gpu_->stream_piece(s, c->piece, &piece, &at);
+    if (ps != GpuPipeline::PieceState::kReady)
+      return ps == GpuPipeline::PieceState::kWait ? SpanStep::kWait : SpanStep::kNone;
+    c->bytes = at;
+    c->len = piece.len;
+    c->on_piece = true;
+    return SpanStep::kBytes;
+  }
+  const wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
+  wire::ChunkSpan chunk{};
+  if (!wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c->chunk, s, n_sockets_, &chunk))
+    return SpanStep::kNone;
+  c->bytes = r.payload + chunk.offset;
+  c->len = chunk.len;
+  c->chunk = chunk.index + 1;
+  return SpanStep::kBytes;
+}
+
 bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
   Cursor& c = cursors_[static_cast<size_t>(s)];
   const int fd = conn_->data[static_cast<size_t>(s)].get();
@@ -912,32 +935,11 @@ bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
     if (r.state == Request::State::kFree || r.seq != c.seq || !r.ready) return true;
     if (!c.busy) {
       const bool header_due = !c.header_done && wire::header_socket(r.seq, n_sockets_) == s;
-      bool has_bytes = false;
-      c.on_piece = false;
-      if (r.gpu.streamed) {
-        // The header goes alone, then this socket's pieces, each once its copy completed.
-        StreamPiece piece;
-        char* at = nullptr;
-        const GpuPipeline::PieceState ps = header_due ? GpuPipeline::PieceState::kEnd
-                                                      : gpu_->stream_piece(s, c.piece, &piece, &at);
-        if (ps == GpuPipeline::PieceState::kWait) return true;  // on the device: no stall
-        has_bytes = ps == GpuPipeline::PieceState::kReady;
-        if (has_bytes) {
-          c.bytes = at;
-          c.len = piece.len;
-          c.on_piece = true;
-        }
-      } else {
-        const wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
-        wire::ChunkSpan chunk{};
-        has_bytes =
-            wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c.chunk, s, n_sockets_, &chunk);
-        if (has_bytes) {
-          c.bytes = r.payload + chunk.offset;
-          c.len = chunk.len;
-          c.chunk = chunk.index + 1;
-        }
-      }
+      // A streamed message's header goes alone, then this socket's pieces.
+      const SpanStep step =
+          header_due && r.gpu.streamed ? SpanStep::kNone : next_span_locked(&c, r, s);
+      if (step == SpanStep::kWait) return true;  // its copy is on the device: no stall
+      const bool has_bytes = step == SpanStep::kBytes;
       if (!has_bytes && !header_due) {
         // Every socket passes every message (even with no chunk of it), so a message cannot
         // complete and its slot be reused before each cursor has moved past it.
@@ -1016,30 +1018,9 @@ bool Comm::inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, b
       *moved = true;
     }
     if (!c.busy) {
-      bool has_bytes = false;
-      c.on_piece = false;
-      if (r.gpu.streamed) {
-        StreamPiece piece;
-        char* at = nullptr;
-        const GpuPipeline::PieceState ps = gpu_->stream_piece(s, c.piece, &piece, &at);
-        if (ps == GpuPipeline::PieceState::kWait) return true;  // its slot is still in use
-        has_bytes = ps == GpuPipeline::PieceState::kReady;
-        if (has_bytes) {
-          c.bytes = at;
-          c.len = piece.len;
-          c.on_piece = true;
-        }
-      } else {
-        const wire::ChunkPlan plan = wire::plan_chunks(r.wire_bytes, n_sockets_);
-        wire::ChunkSpan chunk{};
-        has_bytes =
-            wire::next_chunk_on_socket(plan, r.wire_bytes, r.seq, c.chunk, s, n_sockets_, &chunk);
-        if (has_bytes) {
-          c.bytes = r.payload + chunk.offset;
-          c.len = chunk.len;
-          c.chunk = chunk.index + 1;
-        }
-      }
+      const SpanStep step = next_span_locked(&c, r, s);
+      if (step == SpanStep::kWait) return true;  // its slot is still in use
+      const bool has_bytes = step == SpanStep::kBytes;
       if (!has_bytes) {
         ++c.seq;
         c.chunk = 0;

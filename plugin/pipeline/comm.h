@@ -166,6 +166,11 @@ class Comm final : public NetComm {
   // the lock is released are appended to todo (at most kSlots).
   void progress_inline_locked(Request** todo, int* n_todo);
   bool inline_send_locked(int s, bool* moved, bool* waiting);
+  struct Cursor;
+  // The next span socket s's cursor moves of message r: its next chunk, or for a streamed GPU
+  // message its next piece (kWait: the piece's copy, or its slot, is still on the device).
+  enum class SpanStep : uint8_t { kBytes, kNone, kWait };
+  SpanStep next_span_locked(Cursor* c, const Request& r, int s);
   bool inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, bool* waiting);
   // Send side: true (and the comm failed) when the receiver has hung up.
   bool peer_gone_locked(uint32_t seq);
