@@ -49,7 +49,9 @@ enum class ParamType : uint8_t { kBool, kInt, kFloat, kEnum, kString };
     "policy cells (compressed while the coder is at least as fast as the link and the ratio >= "   \
     "1.1; an unknown rate means never), LOSSY_GATE=link (the same rule; unknown: compress), "      \
     "ENTROPY=auto and HISTORY=auto. auto: the device's speed (the interface's, or the inner "      \
-    "plugin's), which a virtual NIC may misreport.")                                               \
+    "plugin's), which a virtual NIC may misreport; an interface that reports none (loopback, "     \
+    "many virtual NICs) is unknown to the two coder rules and 10 Gbit/s (NCCL's default) to "      \
+    "ENTROPY and HISTORY.")                                                                        \
   X(kEntropy, "ENTROPY", kEnum, "auto", 0, 0, "auto|on|off",                                       \
     "The rANS entropy stage of lossy frames. auto: used where the bytes it saves reach the peer "  \
     "sooner than it costs: it must save at least (link rate x its time a value) bits a value, "    \

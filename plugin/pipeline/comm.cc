@@ -1062,9 +1062,12 @@ CommKind SendClassifier::comm_kind(CommKind connect_kind) const {
   return CommKind::kUnknown;
 }
 
-double link_bytes_per_s(const Settings& settings, int device_speed_mbps) {
-  const int64_t mbps = settings.link_mbps() > 0 ? settings.link_mbps() : device_speed_mbps;
-  return mbps > 0 ? static_cast<double>(mbps) * 1e6 / 8.0 : 0.0;
+void set_link_rate(const Settings& settings, int device_speed_mbps, bool speed_known,
+                   CommOptions* options) {
+  const bool given = settings.link_mbps() > 0;
+  const int64_t mbps = given ? settings.link_mbps() : device_speed_mbps;
+  options->link_bytes_per_s = mbps > 0 ? static_cast<double>(mbps) * 1e6 / 8.0 : 0.0;
+  options->link_rate_known = options->link_bytes_per_s > 0 && (given || speed_known);
 }
 
 ClassifyResult SendClassifier::classify_send(const CommOptions& options, size_t bytes,
@@ -1102,21 +1105,23 @@ void SendClassifier::gate_lossy(const CommOptions& options, ClassifyResult* r) {
 bool SendClassifier::coder_pays(CoderGauge& g, const CommOptions& options, DType dtype,
                                 const char* what, bool unknown_pays, int threads) {
   const int col = static_cast<int>(dtype) - 1;
-  const CoderGauge::Verdict v = g.next(col, options.link_bytes_per_s, unknown_pays, threads);
+  // A defaulted device speed is no measurement of the link: unknown here (net_comm.h).
+  const double link = options.link_rate_known ? options.link_bytes_per_s : 0.0;
+  const CoderGauge::Verdict v = g.next(col, link, unknown_pays, threads);
   if (v.decided_now) {
     double rate = 0, ratio = 0;
     g.measured(col, &rate, &ratio);
-    const bool known = options.link_bytes_per_s > 0;
+    char link_text[48] = "unknown (the device reports no speed)";
+    if (link > 0) std::snprintf(link_text, sizeof link_text, "at %.4g GB/s", link / 1e9);
     SQZ_INFO(NCCL_NET,
              "send connection %llu: %s of %s %s: the CPU codec runs at %.3f GB/s (%d thread%s) "
-             "with ratio %.2f over %d messages, the link at %.4g GB/s%s",
+             "with ratio %.2f over %d messages, the link %s%s",
              static_cast<unsigned long long>(options.id), what, dtype_name(dtype),
              v.compress ? "pays" : "does not pay (sent bit-exact)", rate / 1e9, threads,
-             threads > 1 ? "s" : "", ratio, CoderGauge::kProbeMessages,
-             options.link_bytes_per_s / 1e9,
-             known          ? ""
-             : unknown_pays ? " (unknown: compressing)"
-                            : " (unknown: not compressing; set NCCL_SQUEEZE_LINK_MBPS)");
+             threads > 1 ? "s" : "", ratio, CoderGauge::kProbeMessages, link_text,
+             link > 0       ? ""
+             : unknown_pays ? ": compressing"
+                            : ": not compressing; set NCCL_SQUEEZE_LINK_MBPS");
   }
   return v.compress;
 }

@@ -35,9 +35,14 @@ struct CommOptions {
   // Send side: what the receiver decodes (Capability bits, negotiated at connect). Receive side:
   // what this side declared it decodes.
   uint32_t caps = kCapV1;
-  // The link's rate in bytes per second (NCCL_SQUEEZE_LINK_MBPS, else the device's speed); 0:
-  // unknown. The lossless "auto" rule compares the coder with it.
+  // The link's rate in bytes per second (NCCL_SQUEEZE_LINK_MBPS, else the device's speed, which
+  // is 10 Gbit/s, NCCL's default, for an interface that reports none); 0: unknown. ENTROPY and
+  // HISTORY compare their costs with it.
   double link_bytes_per_s = 0;
+  // Whether that rate was given (LINK_MBPS) or reported by the device, not defaulted. The measured
+  // coder rules (the lossless "auto" rule, LOSSY_GATE) take a defaulted rate as unknown: an
+  // unreported link may be far faster than 10 Gbit/s (loopback, a cloud VM's virtual NIC).
+  bool link_rate_known = false;
   // Send side: CodecParams::rans_min_gain of this connection's lossy frames (ENTROPY).
   uint32_t rans_min_gain = 0;
   // Send side: whether its lossy frames refer to the stream history, when the receiver decodes
@@ -49,8 +54,10 @@ struct CommOptions {
   int codec_threads = 0;
 };
 
-// LINK_MBPS, else the device's speed (Mbit/s, <= 0: unknown), in bytes per second; 0: unknown.
-double link_bytes_per_s(const Settings& settings, int device_speed_mbps);
+// CommOptions::link_bytes_per_s and link_rate_known: LINK_MBPS, else the device's speed (Mbit/s,
+// <= 0: unknown; speed_known: reported by the device rather than defaulted).
+void set_link_rate(const Settings& settings, int device_speed_mbps, bool speed_known,
+                   CommOptions* options);
 
 // The first member of every request a NetComm hands to NCCL: test() finds its comm through it.
 struct RequestBase {

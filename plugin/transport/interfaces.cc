@@ -28,11 +28,12 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
+// The interface's speed in Mbit/s, 0 when it reports none (loopback, many virtual NICs).
 int read_speed(const std::string& ifname) {
   std::ifstream in("/sys/class/net/" + ifname + "/speed");
   long v = 0;
   if (in >> v && v > 0 && v < INT_MAX) return static_cast<int>(v);
-  return 10000;
+  return 0;
 }
 
 std::string read_pci_path(const std::string& ifname) {
@@ -106,7 +107,9 @@ std::vector<NetDevice> collect(const std::string& spec, bool want_loopback_only)
     d.name = name;
     d.addr = addr;
     d.pci_path = read_pci_path(name);
-    d.speed_mbps = read_speed(name);
+    const int speed = read_speed(name);
+    d.speed_known = speed > 0;
+    d.speed_mbps = d.speed_known ? speed : 10000;
     d.guid = 0;
     out.push_back(d);
     ranks.push_back(rank);

@@ -14,7 +14,8 @@ struct NetDevice {
   std::string name;      // interface name, unique
   SockAddr addr;         // first usable address (IPv4 preferred), port 0
   std::string pci_path;  // realpath(/sys/class/net/<if>/device), empty if none
-  int speed_mbps;        // /sys/class/net/<if>/speed, 10000 if unreadable
+  int speed_mbps;        // /sys/class/net/<if>/speed, 10000 (NCCL's default) if unreadable
+  bool speed_known;      // speed_mbps was read from /sys, not defaulted
   uint64_t guid;
 };
 

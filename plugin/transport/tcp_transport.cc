@@ -134,8 +134,8 @@ class TcpTransport final : public Transport {
     if (!conn) return ncclSuccess;  // in progress: NCCL calls again with the same handle
     CommOptions opts = options();
     opts.caps = conn->peer_caps;
-    const int speed = devices_[static_cast<size_t>(dev)].speed_mbps;
-    opts.link_bytes_per_s = link_bytes_per_s(settings_, speed);
+    const NetDevice& device = devices_[static_cast<size_t>(dev)];
+    set_link_rate(settings_, device.speed_mbps, device.speed_known, &opts);
     opts.rans_min_gain = rans_min_gain(settings_.entropy(), opts.link_bytes_per_s);
     opts.history = settings_.history();
     log_established(NetComm::Dir::kSend, opts, *conn);

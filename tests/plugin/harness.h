@@ -90,6 +90,13 @@ inline bool log_contains(const std::string& a, const std::string& b = "") {
   return false;
 }
 
+// Whether the suite runs over an inner net plugin (NCCL_SQUEEZE_TRANSPORT=inner), not the
+// plugin's own TCP transport.
+inline bool over_inner_plugin() {
+  const char* transport = std::getenv("NCCL_SQUEEZE_TRANSPORT");
+  return transport != nullptr && std::string(transport) == "inner";
+}
+
 // Sets environment variables for one test and restores them afterwards.
 class ScopedEnv {
  public:

@@ -538,22 +538,32 @@ TEST_F(Policy, ProfilerIntegersNeverCompressedEvenWithAssumeDtype) {
 
 // The lossless "auto" rule through the plugin: the first 8 int64 messages are compressed and
 // measured; then, on a 1 Mbit/s link, the coder is faster and every message stays lossless, while
-// on a 100 Tbit/s link it is not and the rest pass through (pass_not_paying). Every message comes
+// on a 100 Tbit/s link it is not and the rest pass through (pass_not_paying). Loopback reports no
+// speed: NCCL is told 10 Gbit/s, but the rule takes the rate as unknown and passes the rest
+// through too (loopback moves a few GB/s, as fast as the coder or faster). Every message comes
 // back bit-exact; the verdict is logged with its reason.
 TEST_F(Policy, LosslessAutoFollowsTheLinkRate) {
   uint64_t seed = test_seed();
   Payloads gen(seed);
   const size_t kN = 16384;
   const int kMessages = 12;
-  for (bool slow_link : {true, false}) {
-    SCOPED_TRACE(slow_link ? "1 Mbit/s" : "100 Tbit/s");
+  struct Case {
+    const char* link_mbps;
+    bool slow_link;
+    int tag;
+  };
+  for (const Case& c : {Case{"1", true, 7}, Case{"100000000", false, 8}, Case{"auto", false, 9}}) {
+    const bool slow_link = c.slow_link;
+    // An inner plugin's speed is what it reports, never a default of this plugin's.
+    if (std::string(c.link_mbps) == "auto" && over_inner_plugin()) continue;
+    SCOPED_TRACE(std::string("LINK_MBPS ") + c.link_mbps);
     ScopedEnv env;
     env.set("NCCL_SQUEEZE_CODEC_THREADS", "0")  // verdicts in posting order
-        .set("NCCL_SQUEEZE_LINK_MBPS", slow_link ? "1" : "100000000");
+        .set("NCCL_SQUEEZE_LINK_MBPS", c.link_mbps);
     clear_log();
     ScopedProfiler profiler;
     Link a2a;
-    const int tag = slow_link ? 7 : 8;
+    const int tag = c.tag;
     ASSERT_TRUE(a2a.open(0x7C0, 1, 4 << 20, tag));
     std::vector<Message> msgs;
     for (int k = 0; k < kMessages; ++k) {
@@ -573,6 +583,8 @@ TEST_F(Policy, LosslessAutoFollowsTheLinkRate) {
                 {"pass_not_paying", kMessages - squeeze::plugin::CoderGauge::kProbeMessages}}))
           << s;
       EXPECT_TRUE(log_contains("lossless coding of i64 does not pay"));
+      EXPECT_EQ(log_contains("not compressing; set NCCL_SQUEEZE_LINK_MBPS"),
+                std::string(c.link_mbps) == "auto");
     }
     a2a.pair.close();
   }
@@ -597,7 +609,10 @@ TEST_F(Policy, LossyGateFollowsTheLinkRate) {
   };
   for (const Case& c : {Case{"link, 1 Mbit/s", "link", "1", false, 17},
                         Case{"link, 100 Tbit/s", "link", "100000000", true, 18},
+                        // Loopback reports no speed: unknown, and the gate compresses.
+                        Case{"link, loopback's unreported rate", "link", "auto", false, 20},
                         Case{"off, 100 Tbit/s", "off", "100000000", false, 19}}) {
+    if (std::string(c.link_mbps) == "auto" && over_inner_plugin()) continue;  // as above
     SCOPED_TRACE(c.what);
     ScopedEnv env;
     env.set("NCCL_SQUEEZE_CODEC_THREADS", "0")  // verdicts in posting order

@@ -868,8 +868,7 @@ TEST(Stats, VerifyMeasuresTheErrorAgainstTheBound) {
     EXPECT_EQ(c.at("verified"), 4) << c;
     // HISTORY=auto: a connection's first frames always may refer to the history, which the
     // plugin's TCP transport negotiates (an inner plugin's connections have none).
-    const char* transport = std::getenv("NCCL_SQUEEZE_TRANSPORT");
-    if (transport != nullptr && std::string(transport) == "inner") {
+    if (over_inner_plugin()) {
       EXPECT_FALSE(c.contains("history")) << c;
     } else {
       EXPECT_EQ(c.at("history"), Json({{"with", 4}, {"without", 0}})) << c;

@@ -474,7 +474,8 @@ TEST(Interfaces, IfnameSyntax) {
   auto lo = find_net_devices("lo");
   ASSERT_EQ(lo.size(), 1u);
   EXPECT_EQ(lo[0].name, "lo");
-  EXPECT_EQ(lo[0].speed_mbps, 10000);
+  EXPECT_EQ(lo[0].speed_mbps, 10000);  // NCCL's default: loopback reports no speed
+  EXPECT_FALSE(lo[0].speed_known);
   EXPECT_TRUE(find_net_devices("=definitely_not_an_if").empty());
   EXPECT_FALSE(find_net_devices("").empty());  // something, loopback at worst
 }
@@ -677,6 +678,7 @@ TEST(CoderGauge, SendClassifierAppliesCapsAndTheGauge) {
   CommOptions o;
   o.caps = kCapsAll & ~kCapPlanes;
   o.link_bytes_per_s = 1.0;  // a very slow link: lossless pays once measured
+  o.link_rate_known = true;
   SendClassifier c;
   EXPECT_EQ(c.classify_send(o, 1 << 20, BufferProto::kSimple, traffic).decision,
             Decision::kPassNoLossless);

@@ -217,7 +217,7 @@ class InnerTransport final : public Transport {
     CommOptions opts = comm_options(options());
     ncclNetProperties_v11_t props{};
     const int speed = net_->get_properties(dev, &props) == ncclSuccess ? props.speed : 0;
-    opts.link_bytes_per_s = link_bytes_per_s(settings_, speed);
+    set_link_rate(settings_, speed, /*speed_known=*/speed > 0, &opts);
     opts.rans_min_gain = rans_min_gain(settings_.entropy(), opts.link_bytes_per_s);
     *out = std::make_unique<InnerComm>(NetComm::Dir::kSend, net_, send, dev, ptr_types_, opts);
     return ncclSuccess;
