@@ -9,7 +9,8 @@
 # Build here (no GPU needed), for sm_90 only, and carry the build folder to the device:
 #   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSQUEEZE_CUDA=ON \
 #     -DCMAKE_CUDA_ARCHITECTURES=90
-#   cmake --build build-gpu --target squeeze_gpu_tests squeeze-gpu-bench
+#   cmake --build build-gpu --target squeeze_gpu_tests squeeze-gpu-bench nccl-net-squeeze \
+#     test_gpu_pipeline_device
 #   device run: scripts/gpu_check.sh build-gpu     (carry: build-gpu)
 # Usage: scripts/gpu_check.sh BUILD_DIR   (OUT, default /tmp/gpu_check; ITERS, default 20)
 set -uo pipefail
@@ -30,6 +31,17 @@ done
 timeout 240 "$tests" >"$out/gpu_tests.log" 2>&1
 echo "squeeze_gpu_tests rc=$? ($(grep -E '^\[  (PASSED|FAILED)' "$out/gpu_tests.log" | tr '\n' ' '))" |
   tee -a "$out/machine.txt"
+# The plugin's GPU-buffer pipeline on the device: two processes through the built .so (bound on
+# every element, passthrough bit-exact, registered steps above the staging streamed).
+pipeline="$build/tests/plugin/test_gpu_pipeline_device"
+if [ -x "$pipeline" ]; then
+  SQUEEZE_PLUGIN_SO="$build/plugin/libnccl-net-squeeze.so" timeout 300 "$pipeline" \
+    >"$out/gpu_pipeline.log" 2>&1
+  echo "test_gpu_pipeline_device rc=$? ($(grep -E '^\[  (PASSED|FAILED)' "$out/gpu_pipeline.log" | tr '\n' ' '))" |
+    tee -a "$out/machine.txt"
+else
+  echo "missing $pipeline: the plugin's device test not run" | tee -a "$out/machine.txt"
+fi
 # The late forward payload of d64 (rank 3's block, the issue's class) and its backward one.
 fwd="$root/tests/data/corpus/d64_late_fwd_r3_to_r0.f32"
 bwd="$root/tests/data/corpus/d64_late_bwd_r0_to_r3.f32"

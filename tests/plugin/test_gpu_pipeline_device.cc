@@ -16,6 +16,13 @@
 
 namespace {
 
+// The built plugin; SQUEEZE_PLUGIN_SO overrides the build's path (scripts/gpu_check.sh runs a
+// build carried to another machine, at another path).
+const char* plugin_path() {
+  const char* env = std::getenv("SQUEEZE_PLUGIN_SO");
+  return env != nullptr && env[0] != '\0' ? env : SQUEEZE_PLUGIN_PATH;
+}
+
 uint64_t test_seed() {
   const char* s = std::getenv("SQUEEZE_TEST_SEED");
   uint64_t seed =
@@ -54,7 +61,7 @@ TEST_F(GpuPipelineDevice, LossyWithinBoundOnEveryElement) {
              {"NCCL_SQUEEZE_MODE", "abs"},
              {"NCCL_SQUEEZE_BOUND", "1e-3"},
              {"NCCL_SQUEEZE_STATS", "1"}};
-  sqgpu::RunResult r = sqgpu::run_two_processes(SQUEEZE_PLUGIN_PATH, cfg);
+  sqgpu::RunResult r = sqgpu::run_two_processes(plugin_path(), cfg);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_GT(r.recv.max_error, 0.0) << "nothing was compressed lossily";
   EXPECT_LE(r.recv.max_error, 1e-3);
@@ -69,7 +76,7 @@ TEST_F(GpuPipelineDevice, PassthroughIsBitExact) {
   cfg.check_bound = 0.0;
   cfg.seed = test_seed();
   cfg.env = {{"NCCL_SQUEEZE_ENABLE", "0"}};
-  sqgpu::RunResult r = sqgpu::run_two_processes(SQUEEZE_PLUGIN_PATH, cfg);
+  sqgpu::RunResult r = sqgpu::run_two_processes(plugin_path(), cfg);
   ASSERT_TRUE(r.ok) << r.error;
 }
 
@@ -84,7 +91,7 @@ TEST_F(GpuPipelineDevice, StepsAboveTheStagingStream) {
   cfg.check_bound = 0.0;
   cfg.seed = test_seed();
   cfg.env = {{"NCCL_SQUEEZE_ENABLE", "0"}, {"NCCL_SQUEEZE_STAGING_MB", "2"}};
-  sqgpu::RunResult r = sqgpu::run_two_processes(SQUEEZE_PLUGIN_PATH, cfg);
+  sqgpu::RunResult r = sqgpu::run_two_processes(plugin_path(), cfg);
   ASSERT_TRUE(r.ok) << r.error;
 }
 
@@ -100,7 +107,7 @@ TEST_F(GpuPipelineDevice, DeepQueueOfSmallLossyMessages) {
   cfg.env = {{"NCCL_SQUEEZE_ASSUME_DTYPE", "f32"},
              {"NCCL_SQUEEZE_MODE", "abs"},
              {"NCCL_SQUEEZE_BOUND", "1e-2"}};
-  sqgpu::RunResult r = sqgpu::run_two_processes(SQUEEZE_PLUGIN_PATH, cfg);
+  sqgpu::RunResult r = sqgpu::run_two_processes(plugin_path(), cfg);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_GT(r.recv.max_error, 0.0);
 }
@@ -123,7 +130,7 @@ TEST(GpuPipelineHarness, HostBuffersLossyAndExact) {
     } else {
       cfg.env = {{"NCCL_SQUEEZE_ENABLE", "0"}};
     }
-    sqgpu::RunResult r = sqgpu::run_two_processes(SQUEEZE_PLUGIN_PATH, cfg);
+    sqgpu::RunResult r = sqgpu::run_two_processes(plugin_path(), cfg);
     ASSERT_TRUE(r.ok) << r.error;
     if (lossy) {
       EXPECT_GT(r.recv.max_error, 0.0) << "nothing was compressed lossily";
