@@ -575,6 +575,23 @@ void Comm::finish_parts(Request* r, int parts) {
   submit_all(todo, n_todo);
 }
 
+Request* Comm::prepare_decode_locked(Request* r, void* dst, size_t capacity,
+                                     StreamDecoder* decoder) {
+  ++outstanding_tasks_;
+  CodecTask& t = r->task;
+  t.op = CodecTask::Op::kDecompress;
+  t.encoder = nullptr;
+  t.decoder = decoder;
+  t.strand = decoder != nullptr ? this : nullptr;
+  t.src = r->payload;
+  t.src_bytes = r->wire_bytes;
+  t.dst = dst;
+  t.dst_capacity = capacity;
+  t.on_complete = &Comm::on_decompressed;
+  t.owner = r;
+  return r;
+}
+
 void Comm::release_decodes_locked(Request** todo, int* n_todo) {
   // Only posted messages are looked at; one whose slot is free (or holds a newer message) was a
   // raw one, delivered, tested and freed already: a frame stays in its slot until decoded.
@@ -584,19 +601,7 @@ void Comm::release_decodes_locked(Request** todo, int* n_todo) {
     if (mine && !r.transmitted) return;
     if (mine && r.kind == wire::PayloadKind::kFramed && !r.gpu.on_gpu && !r.decode_submitted) {
       r.decode_submitted = true;
-      ++outstanding_tasks_;
-      CodecTask& t = r.task;
-      t.op = CodecTask::Op::kDecompress;
-      t.encoder = nullptr;
-      t.decoder = decoder_.get();
-      t.strand = decoder_ != nullptr ? this : nullptr;
-      t.src = r.payload;
-      t.src_bytes = r.wire_bytes;
-      t.dst = r.data;
-      t.dst_capacity = r.size;
-      t.on_complete = &Comm::on_decompressed;
-      t.owner = &r;
-      todo[(*n_todo)++] = &r;
+      todo[(*n_todo)++] = prepare_decode_locked(&r, r.data, r.size, decoder_.get());
     }
     ++next_decode_seq_;
   }
@@ -619,7 +624,10 @@ void Comm::finish_parts_locked(Request* r, int parts, Request** todo, int* n_tod
     maybe_free_locked(r);
     cv_.notify_all();  // close() may be waiting for this send to reach the kernel
   } else {
-    if (r->gpu.on_gpu) {
+    if (r->gpu.on_gpu && r->gpu.cpu_decode) {
+      // No stream decoder: a receiver that may use GPU buffers declares no stream history.
+      todo[(*n_todo)++] = prepare_decode_locked(r, r->gpu.decoded, r->original_bytes, nullptr);
+    } else if (r->gpu.on_gpu) {
       gpu_->queue_recv(r);  // the next test() copies it to the device (and decodes it there)
     } else if (r->kind == wire::PayloadKind::kRaw) {
       r->state = Request::State::kDone;
@@ -635,6 +643,9 @@ void Comm::on_decompressed(CodecTask* task) {
   std::lock_guard<std::mutex> lock(c->mu_);
   --c->outstanding_tasks_;
   c->stats_.codec_ns.fetch_add(task->elapsed_ns, std::memory_order_relaxed);
+  // A frame for a GPU buffer (GpuRequestState::cpu_decode) decoded into pinned staging; its
+  // block is released once the copy to the device completed.
+  const bool for_gpu = r->gpu.on_gpu;
   // A history connection's lossy frames: what decoding costs with the history and without, for
   // this process's senders (HISTORY=auto).
   FrameInfo info;
@@ -644,17 +655,24 @@ void Comm::on_decompressed(CodecTask* task) {
     history_decode_board().note(info.dedup == static_cast<uint8_t>(StagedDedup::kHistory),
                                 task->out_bytes, task->elapsed_ns);
   }
-  c->staging_.release(r->staging);
-  r->staging = nullptr;
+  if (!for_gpu) {
+    c->staging_.release(r->staging);
+    r->staging = nullptr;
+  }
   if (task->status != Status::kOk || task->out_bytes != r->original_bytes) {
     c->fail_locked(ncclSystemError,
                    "corrupt frame in message " + std::to_string(r->seq) + " from " +
-                       c->peer_desc() + ": " +
+                       c->peer_desc() + (for_gpu ? " (decoded on the CPU for a GPU buffer)" : "") +
+                       ": " +
                        (task->status != Status::kOk
                             ? std::string(status_string(task->status)) +
                                   " (check: " + (task->reject != nullptr ? task->reject : "?") + ")"
                             : "decoded " + std::to_string(task->out_bytes) +
                                   " bytes, header said " + std::to_string(r->original_bytes)));
+  } else if (for_gpu) {
+    r->payload = r->gpu.decoded;
+    r->wire_bytes = r->original_bytes;
+    c->gpu_->queue_decoded(r);
   } else {
     r->state = Request::State::kDone;
   }
@@ -806,9 +824,29 @@ Comm::HeaderVerdict Comm::accept_header_locked(uint32_t seq, const wire::MsgHead
     dest = nullptr;
     r->gpu.streamed = h.kind == static_cast<uint8_t>(wire::PayloadKind::kRaw) &&
                       h.wire_bytes > gpu_->stream_threshold();
+    // A sender with host buffers frames messages of any size its staging takes; the GPU decoder
+    // takes frames of up to kGpuMaxChunkBytes. A larger one is decoded on the CPU, into the same
+    // staging block after the frame, and copied to the device.
+    r->gpu.cpu_decode = h.kind == static_cast<uint8_t>(wire::PayloadKind::kFramed) &&
+                        h.original_bytes > kGpuMaxChunkBytes;
+    const uint64_t decoded_at = (h.wire_bytes + 63) / 64 * 64;
     if (r->gpu.streamed) {
       r->wire_bytes = h.wire_bytes;  // the stream's plan
       if (!gpu_->begin_recv_stream(r)) return HeaderVerdict::kRetry;
+    } else if (r->gpu.cpu_decode) {
+      if (decoded_at + h.original_bytes > gpu_->staging_capacity()) {
+        return bad(ncclInvalidUsage,
+                   "a frame of " + std::to_string(h.wire_bytes) + " bytes decoding to " +
+                       std::to_string(h.original_bytes) + " (above the GPU decoder's " +
+                       std::to_string(kGpuMaxChunkBytes) +
+                       "-byte limit: decoded on the CPU) does not fit, with what it decodes to, "
+                       "the GPU pipeline's staging (" +
+                       std::to_string(gpu_->staging_capacity()) +
+                       " bytes, NCCL_SQUEEZE_STAGING_MB; see README, GPU buffers)");
+      }
+      dest = gpu_->alloc_staging(decoded_at + h.original_bytes);
+      if (dest == nullptr) return HeaderVerdict::kRetry;
+      r->gpu.decoded = dest + decoded_at;
     } else if (h.wire_bytes > gpu_->staging_capacity()) {
       return bad(ncclInvalidUsage, std::to_string(h.wire_bytes) +
                                        " payload bytes do not fit the GPU pipeline's staging (" +

@@ -152,6 +152,8 @@ class Comm final : public NetComm {
   // frames before them), so completing one may release several decompress tasks, appended to
   // todo (at most kSlots) for the caller to submit after unlocking.
   void finish_parts_locked(Request* r, int parts, Request** todo, int* n_todo);
+  // Receive side: r's landed frame as a decompress task into dst (to submit once unlocked).
+  Request* prepare_decode_locked(Request* r, void* dst, size_t capacity, StreamDecoder* decoder);
   // Receive side: submits, in message order, the frames whose bytes have all arrived.
   void release_decodes_locked(Request** todo, int* n_todo);
   void io_failure_locked(XferStatus status, int err, uint32_t seq, const char* what);
@@ -180,6 +182,8 @@ class Comm final : public NetComm {
   // (send) or has a free slot for it (recv).
   bool transfer_my_pieces(Request* r, int t, int* parts);
   static void on_compressed(CodecTask* task);
+  // A host frame decoded into NCCL's buffer, or a frame for a GPU buffer decoded on the CPU into
+  // pinned staging (GpuRequestState::cpu_decode).
   static void on_decompressed(CodecTask* task);
 
   std::unique_ptr<Connection> conn_;

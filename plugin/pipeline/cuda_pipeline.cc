@@ -388,12 +388,13 @@ void GpuPipeline::pump_recv() {
   if (batch_n_ == 0 && !lossy_.empty() && room_for_marker()) {
     while (!lossy_.empty() && batch_n_ < kGpuMaxBatch) {
       Request* r = lossy_.front();
+      // Frames above the GPU decoder's chunk are decoded on the CPU (GpuRequestState::
+      // cpu_decode) and never queued here: a bounds check, not a path.
       if (r->original_bytes > kGpuMaxChunkBytes) {
-        fail(ncclInvalidUsage,
-             "message " + std::to_string(r->seq) + " from " + c.peer_desc() + " is a frame of " +
-                 std::to_string(r->original_bytes) + " bytes, above the GPU decoder's " +
-                 std::to_string(kGpuMaxChunkBytes) +
-                 "-byte limit (a sender with host buffers sent it; see README, GPU buffers)");
+        fail(ncclInternalError, "message " + std::to_string(r->seq) + " from " + c.peer_desc() +
+                                    " is a frame of " + std::to_string(r->original_bytes) +
+                                    " bytes queued for the GPU decoder, above its " +
+                                    std::to_string(kGpuMaxChunkBytes) + "-byte limit");
         return;
       }
       char* device_copy = lane_->scratch() + (r->payload - lane_->pinned());

@@ -49,6 +49,11 @@ struct GpuRequestState {
   bool on_gpu = false;  // NCCL's buffer is device memory: this pipeline owns the request
   bool lossy = false;
   bool streamed = false;  // a passthrough message through the stream window (stream_plan.h)
+  // Receive side: a frame the GPU decoder cannot take (it decodes to more than
+  // kGpuMaxChunkBytes, from a sender with host buffers) is decoded on the CPU into `decoded`, in
+  // the same staging block after the frame, then copied to the device.
+  bool cpu_decode = false;
+  char* decoded = nullptr;
   CodecParams params;
   TaskLayout layout;    // params.layout points into it (local row records on the GPU)
   uint64_t ticket = 0;  // completion marker the request waits for
@@ -92,6 +97,9 @@ class GpuPipeline {
   // Recv side: every byte of r's payload landed in pinned staging (r->payload), or, streamed,
   // on its way to the device.
   void queue_recv(Request* r);
+  // Recv side: r's frame was decoded on the CPU into pinned staging (r->payload, r->wire_bytes
+  // bytes): copied to NCCL's buffer as a passthrough payload is.
+  void queue_decoded(Request* r) { raw_.push(r); }
 
   // Receive side, a passthrough header accepted for r (r->wire_bytes > stream_threshold()): r's
   // payload streams. False when another message is streaming or the staging has no room for the

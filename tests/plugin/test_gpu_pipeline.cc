@@ -19,6 +19,8 @@
 #include "plugin/core.h"
 #include "plugin/pipeline/cuda_device.h"
 #include "plugin/pipeline/cuda_device_cpu.h"
+#include "plugin/transport/wire.h"
+#include "raw_peer.h"
 
 namespace squeeze::plugin {
 namespace {
@@ -742,22 +744,23 @@ TEST_F(GpuPipeline, DeviceErrorInAStreamFailsTheConnection) {
   }
 }
 
-TEST_F(GpuPipeline, ReceiverRejectsAFrameAboveTheDeviceChunkLimit) {
-  // A sender with host buffers may send frames above the GPU decoder's chunk limit; the GPU
-  // receiver must fail cleanly with a message, not decode out of bounds.
+// A sender with host buffers (NCCL_NET_GDR_READ=0, or large NCCL_BUFFSIZE steps) frames messages
+// above the GPU decoder's 1 MiB chunk; a GPU receiver decodes those on the CPU into pinned
+// staging and copies them to the device: every element within the bound, the GPU decoder unused.
+TEST_F(GpuPipeline, HostSenderFramesAboveTheGpuChunkAreDecodedOnTheCpu) {
   env({{"NCCL_SQUEEZE_ASSUME_DTYPE", "f32"},
        {"NCCL_SQUEEZE_MODE", "abs"},
        {"NCCL_SQUEEZE_BOUND", "1e-3"}});
   open(4 << 20, /*host_region=*/false);
-  // Register a second, host, region after the first transfer: a "user buffer" (SIMPLE, lossy).
+  // The host region is registered after a first transfer: a "user buffer" (SIMPLE, lossy), as
+  // opposed to NCCL's FIFO registrations at connect.
   Msg warm{4096};
   void* s0 = nullptr;
   void* r0 = nullptr;
   ASSERT_EQ(irecv(warm, 0, 4096, &r0), ncclSuccess);
   ASSERT_EQ(isend(warm, 0, &s0), ncclSuccess);
-  auto deadline = Clock::now() + std::chrono::seconds(10);
-  int sd = 0, rd = 0;
-  while (!sd || !rd) {
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  for (int sd = 0, rd = 0; !sd || !rd;) {
     if (!sd) {
       ASSERT_EQ(core::test(s0, &sd, nullptr), ncclSuccess);
     }
@@ -769,27 +772,98 @@ TEST_F(GpuPipeline, ReceiverRejectsAFrameAboveTheDeviceChunkLimit) {
   ASSERT_EQ(
       core::reg_mr(send_, send_host_.data(), send_host_.size(), NCCL_PTR_HOST, &send_host_mr_),
       ncclSuccess);
-  Msg big{kGpuMaxChunkBytes + (64 << 10), /*send_gpu=*/false, /*recv_gpu=*/true};
-  std::mt19937_64 rng(4);
-  fill_floats(send_host_.data(), big.bytes, &rng);
-  void* sreq = nullptr;
-  void* rreq = nullptr;
-  ASSERT_EQ(irecv(big, 0, big.bytes, &rreq), ncclSuccess);
-  ASSERT_EQ(isend(big, 0, &sreq), ncclSuccess);
-  ncclResult_t res = ncclSuccess;
-  int send_done = 0;
-  while (res == ncclSuccess) {
-    int done = 0;
-    // The send is tested too, as NCCL's proxy does: with inline progress that moves its bytes.
-    if (!send_done) {
-      ASSERT_EQ(core::test(sreq, &send_done, nullptr), ncclSuccess);
+  std::mt19937_64 rng(test_seed());
+  for (const size_t bytes : {kGpuMaxChunkBytes + (64 << 10) + 4, size_t{3} << 20}) {
+    SCOPED_TRACE(bytes);
+    Msg m{bytes, /*send_gpu=*/false, /*recv_gpu=*/true};
+    fill_floats(send_host_.data(), m.bytes, &rng);
+    std::vector<char> sent(send_host_.begin(), send_host_.begin() + static_cast<long>(m.bytes));
+    std::memset(recv_dev_.data(), 0x5a, m.bytes);
+    control().reset_counters();
+    void* sreq = nullptr;
+    void* rreq = nullptr;
+    ASSERT_EQ(irecv(m, 0, m.bytes, &rreq), ncclSuccess);
+    ASSERT_EQ(isend(m, 0, &sreq), ncclSuccess);
+    ASSERT_NE(sreq, nullptr);
+    ASSERT_NE(rreq, nullptr);
+    int sd = 0, rd = 0, size = -1;
+    while (!sd || !rd) {
+      if (!sd) {
+        ASSERT_EQ(core::test(sreq, &sd, nullptr), ncclSuccess);
+      }
+      if (!rd) {
+        ASSERT_EQ(core::test(rreq, &rd, &size), ncclSuccess);
+      }
+      ASSERT_LT(Clock::now(), deadline);
     }
-    res = core::test(rreq, &done, nullptr);
-    ASSERT_EQ(done, 0);
-    ASSERT_LT(Clock::now(), deadline);
+    EXPECT_EQ(size, static_cast<int>(m.bytes));
+    EXPECT_TRUE(within(sent.data(), recv_dev_.data(), m.bytes, 1e-3));
+    EXPECT_FALSE(within(sent.data(), recv_dev_.data(), m.bytes, 0.0)) << "not compressed";
+    EXPECT_EQ(control().decompress_batches.load(), 0u) << "the GPU decoder took a large frame";
+    EXPECT_EQ(control().copies_to_device.load(), 1u);
   }
-  EXPECT_EQ(res, ncclInvalidUsage);
-  EXPECT_TRUE(log_contains("above the GPU decoder's", "rank 7"));
+}
+
+// What a GPU receiver refuses, with a message and nothing written: a frame whose CPU decode fails
+// (a hostile or broken sender), and one that cannot fit the staging with what it decodes to.
+TEST_F(GpuPipeline, ReceiverRefusesFramesItCannotDecodeForTheGpu) {
+  struct Case {
+    const char* what;
+    uint64_t original;
+    uint64_t frame;
+    ncclResult_t error;
+    const char* log;
+  };
+  for (const Case& c :
+       {Case{"corrupt", 3 << 19, 64 << 10, ncclSystemError, "decoded on the CPU for a GPU buffer"},
+        Case{"too large for the staging", (2 << 20) - 4096, 200 << 10, ncclInvalidUsage,
+             "does not fit, with what it decodes to"}}) {
+    SCOPED_TRACE(c.what);
+    env({{"NCCL_SQUEEZE_STAGING_MB", "2"}});
+    {
+      std::lock_guard<std::mutex> lock(g_log_mu);
+      g_log.clear();
+    }
+    ncclNetCommConfig_v11_t cfg{NCCL_NET_TRAFFIC_CLASS_UNDEF};
+    ASSERT_EQ(core::init(&ctx_, 0x77, &cfg, capture_logger, nullptr), ncclSuccess);
+    char handle_bytes[NCCL_NET_HANDLE_MAXSIZE] = {};
+    ASSERT_EQ(core::listen(ctx_, 0, handle_bytes, &listen_), ncclSuccess);
+    wire::Handle handle{};
+    std::memcpy(&handle, handle_bytes, sizeof(handle));
+    sqtest::RawSender raw;
+    ASSERT_TRUE(raw.open(handle));
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (recv_ == nullptr) {
+      ASSERT_EQ(core::accept(listen_, &recv_), ncclSuccess);
+      ASSERT_LT(Clock::now(), deadline) << "accept timed out";
+    }
+    ASSERT_TRUE(raw.finish_handshake());
+    recv_dev_.assign(4 << 20, 0);
+    ASSERT_EQ(core::reg_mr(recv_, recv_dev_.data(), recv_dev_.size(), NCCL_PTR_CUDA, &recv_dev_mr_),
+              ncclSuccess);
+    Msg big{c.original, /*send_gpu=*/true, /*recv_gpu=*/true};
+    void* rreq = nullptr;
+    ASSERT_EQ(irecv(big, 0, big.bytes, &rreq), ncclSuccess);
+    ASSERT_NE(rreq, nullptr);
+    std::vector<char> frame(c.frame);
+    for (size_t k = 0; k < frame.size(); ++k) frame[k] = static_cast<char>(k * 31 + 7);
+    ASSERT_TRUE(raw.send_header(wire::PayloadKind::kFramed, c.original, frame.size()));
+    ASSERT_TRUE(raw.send_payload(frame.data(), frame.size()));
+    ncclResult_t res = ncclSuccess;
+    int done = 0;
+    while (res == ncclSuccess) {
+      res = core::test(rreq, &done, nullptr);
+      ASSERT_EQ(done, 0);
+      ASSERT_LT(Clock::now(), deadline);
+    }
+    EXPECT_EQ(res, c.error);
+    EXPECT_TRUE(log_contains(c.log, "rank 7")) << "the check, and the peer";
+    EXPECT_EQ(control().decompress_batches.load(), 0u);
+    EXPECT_EQ(control().copies_to_device.load(), 0u);
+    for (size_t k = 0; k < big.bytes; ++k) ASSERT_EQ(recv_dev_[k], 0) << "written at " << k;
+    raw.close_all();
+    close();
+  }
 }
 
 }  // namespace
