@@ -21,6 +21,9 @@
 //        A passthrough message above stream_threshold() lands piece by piece in the slots of a
 //        window; each piece is copied to NCCL's buffer, and its slot is free again once that copy
 //        completed. Done once every piece is on the device.
+//        A frame that decodes to more than the GPU decoder's chunk (from a sender with host
+//        buffers) is decoded on the CPU by the connection's codec tasks into the same staging
+//        block, then copied to NCCL's buffer as a passthrough payload is (queue_decoded).
 // The device work of one connection is in order on one stream, so markers complete in order and
 // one query of the oldest marker tells about everything before it.
 //
