@@ -829,11 +829,11 @@ Comm::HeaderVerdict Comm::accept_header_locked(uint32_t seq, const wire::MsgHead
     // staging block after the frame, and copied to the device.
     r->gpu.cpu_decode = h.kind == static_cast<uint8_t>(wire::PayloadKind::kFramed) &&
                         h.original_bytes > kGpuMaxChunkBytes;
-    const uint64_t decoded_at = (h.wire_bytes + 63) / 64 * 64;
     if (r->gpu.streamed) {
       r->wire_bytes = h.wire_bytes;  // the stream's plan
       if (!gpu_->begin_recv_stream(r)) return HeaderVerdict::kRetry;
     } else if (r->gpu.cpu_decode) {
+      const uint64_t decoded_at = (h.wire_bytes + 63) / 64 * 64;  // aligned for the decoder
       if (decoded_at + h.original_bytes > gpu_->staging_capacity()) {
         return bad(ncclInvalidUsage,
                    "a frame of " + std::to_string(h.wire_bytes) + " bytes decoding to " +
@@ -965,6 +965,12 @@ Comm::SpanStep Comm::next_span_locked(Cursor* c, const Request& r, int s) {
   return SpanStep::kBytes;
 }
 
+void Comm::span_done_locked(Cursor* c, int s) {
+  if (!c->on_piece) return;
+  gpu_->stream_piece_moved(s);  // its slot is free again (send) or its copy may go (recv)
+  ++c->piece;
+}
+
 bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
   Cursor& c = cursors_[static_cast<size_t>(s)];
   const int fd = conn_->data[static_cast<size_t>(s)].get();
@@ -1016,10 +1022,7 @@ bool Comm::inline_send_locked(int s, bool* moved, bool* waiting) {
     *moved = true;
     if (c.done == c.hdr_len + c.len) {
       c.busy = false;
-      if (c.on_piece) {
-        gpu_->stream_piece_moved(s);
-        ++c.piece;
-      }
+      span_done_locked(&c, s);
     }
   }
 }
@@ -1083,10 +1086,7 @@ bool Comm::inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, b
     if (c.done == c.len) {
       c.busy = false;
       c.done = 0;  // the next header on this socket counts from 0
-      if (c.on_piece) {
-        gpu_->stream_piece_moved(s);
-        ++c.piece;
-      }
+      span_done_locked(&c, s);
     }
   }
 }

@@ -173,6 +173,8 @@ class Comm final : public NetComm {
   // message its next piece (kWait: the piece's copy, or its slot, is still on the device).
   enum class SpanStep : uint8_t { kBytes, kNone, kWait };
   SpanStep next_span_locked(Cursor* c, const Request& r, int s);
+  // That span has all moved: a streamed message's piece is handed back to the GPU pipeline.
+  void span_done_locked(Cursor* c, int s);
   bool inline_recv_locked(int s, Request** todo, int* n_todo, bool* moved, bool* waiting);
   // Send side: true (and the comm failed) when the receiver has hung up.
   bool peer_gone_locked(uint32_t seq);
