@@ -249,6 +249,22 @@ void fill_floats(char* p, size_t bytes, std::mt19937_64* rng) {
   return ::testing::AssertionSuccess();
 }
 
+// Tests a send and a receive, as NCCL's proxy does, until both are done (before the deadline);
+// the receive's reported size into *recv_size when given. Call in ASSERT_NO_FATAL_FAILURE.
+void test_until_both_done(void* sreq, void* rreq, Clock::time_point deadline,
+                          int* recv_size = nullptr) {
+  int sd = 0, rd = 0;
+  while (!sd || !rd) {
+    if (!sd) {
+      ASSERT_EQ(core::test(sreq, &sd, nullptr), ncclSuccess);
+    }
+    if (!rd) {
+      ASSERT_EQ(core::test(rreq, &rd, recv_size), ncclSuccess);
+    }
+    ASSERT_LT(Clock::now(), deadline);
+  }
+}
+
 // Runs the messages through as NCCL's proxy does: up to `depth` posted on each side, test()
 // only on the oldest, NULL requests retried. Checks every message against `bound` (0: exact) and
 // the reported size. slot_bytes: the arena slice of one message.
@@ -529,16 +545,7 @@ TEST_F(GpuPipeline, PinnedStagingFullIsBackPressure) {
   }
   auto deadline = Clock::now() + std::chrono::seconds(20);
   for (size_t k = 0; k < reqs.size(); ++k) {
-    int sd = 0, rd = 0;
-    while (!sd || !rd) {
-      if (!sd) {
-        ASSERT_EQ(core::test(reqs[k], &sd, nullptr), ncclSuccess);
-      }
-      if (!rd) {
-        ASSERT_EQ(core::test(rreqs[k], &rd, nullptr), ncclSuccess);
-      }
-      ASSERT_LT(Clock::now(), deadline);
-    }
+    ASSERT_NO_FATAL_FAILURE(test_until_both_done(reqs[k], rreqs[k], deadline));
     EXPECT_EQ(std::memcmp(send_dev_.data() + k * kBytes, recv_dev_.data() + k * kBytes, kBytes), 0);
   }
   void* req = nullptr;
@@ -546,16 +553,7 @@ TEST_F(GpuPipeline, PinnedStagingFullIsBackPressure) {
   EXPECT_NE(req, nullptr) << "staging must be free again";
   void* rreq = nullptr;
   ASSERT_EQ(irecv(m, 0, kBytes, &rreq), ncclSuccess);
-  int sd = 0, rd = 0;
-  while (!sd || !rd) {
-    if (!sd) {
-      ASSERT_EQ(core::test(req, &sd, nullptr), ncclSuccess);
-    }
-    if (!rd) {
-      ASSERT_EQ(core::test(rreq, &rd, nullptr), ncclSuccess);
-    }
-    ASSERT_LT(Clock::now(), deadline);
-  }
+  ASSERT_NO_FATAL_FAILURE(test_until_both_done(req, rreq, deadline));
 }
 
 TEST_F(GpuPipeline, HostAndDeviceBuffersMixInOrder) {
@@ -760,15 +758,7 @@ TEST_F(GpuPipeline, HostSenderFramesAboveTheGpuChunkAreDecodedOnTheCpu) {
   ASSERT_EQ(irecv(warm, 0, 4096, &r0), ncclSuccess);
   ASSERT_EQ(isend(warm, 0, &s0), ncclSuccess);
   auto deadline = Clock::now() + std::chrono::seconds(20);
-  for (int sd = 0, rd = 0; !sd || !rd;) {
-    if (!sd) {
-      ASSERT_EQ(core::test(s0, &sd, nullptr), ncclSuccess);
-    }
-    if (!rd) {
-      ASSERT_EQ(core::test(r0, &rd, nullptr), ncclSuccess);
-    }
-    ASSERT_LT(Clock::now(), deadline);
-  }
+  ASSERT_NO_FATAL_FAILURE(test_until_both_done(s0, r0, deadline));
   ASSERT_EQ(
       core::reg_mr(send_, send_host_.data(), send_host_.size(), NCCL_PTR_HOST, &send_host_mr_),
       ncclSuccess);
@@ -786,16 +776,8 @@ TEST_F(GpuPipeline, HostSenderFramesAboveTheGpuChunkAreDecodedOnTheCpu) {
     ASSERT_EQ(isend(m, 0, &sreq), ncclSuccess);
     ASSERT_NE(sreq, nullptr);
     ASSERT_NE(rreq, nullptr);
-    int sd = 0, rd = 0, size = -1;
-    while (!sd || !rd) {
-      if (!sd) {
-        ASSERT_EQ(core::test(sreq, &sd, nullptr), ncclSuccess);
-      }
-      if (!rd) {
-        ASSERT_EQ(core::test(rreq, &rd, &size), ncclSuccess);
-      }
-      ASSERT_LT(Clock::now(), deadline);
-    }
+    int size = -1;
+    ASSERT_NO_FATAL_FAILURE(test_until_both_done(sreq, rreq, deadline, &size));
     EXPECT_EQ(size, static_cast<int>(m.bytes));
     EXPECT_TRUE(within(sent.data(), recv_dev_.data(), m.bytes, 1e-3));
     EXPECT_FALSE(within(sent.data(), recv_dev_.data(), m.bytes, 0.0)) << "not compressed";
